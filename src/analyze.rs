@@ -1,0 +1,463 @@
+//! Aggregates behind the `analyze` report: events by level per service, requests by status
+//! class, per-endpoint latency sketches, error rate per time bucket, and the slowest requests.
+//!
+//! Invariants: all time logic uses event time; output order is deterministic (sorted keys);
+//! memory grows with the number of endpoints and buckets, never with the number of events.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::Serialize;
+
+use crate::event::Level;
+use crate::request::Request;
+use crate::sketch::Sketch;
+use crate::time::{Nanos, format_rfc3339_nanos};
+
+/// Schema id of the JSON report.
+pub const SCHEMA: &str = "logsleuth.report/1";
+/// How many slow requests the report lists.
+pub const SLOW_TOP: usize = 10;
+
+/// Input accounting: `lines = events + continuation_lines + unparsed_lines + joined_partials`.
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct InputCounts {
+    /// Lines read (records, for docker json-file and CRI).
+    pub lines: u64,
+    /// Bytes read (after decompression).
+    pub bytes: u64,
+    /// Events recognized (before filters).
+    pub events: u64,
+    /// Lines attached to the event before them (tracebacks, panic notes, warning sources).
+    pub continuation_lines: u64,
+    /// Lines that are no event (see `unparsed_reasons`).
+    pub unparsed_lines: u64,
+    /// CRI `P` / docker json-file pieces joined into the record that completes them.
+    pub joined_partials: u64,
+    /// Records cut at `--max-line-bytes` (still processed).
+    pub truncated: u64,
+    /// Lines with invalid UTF-8, decoded lossily.
+    pub invalid_utf8: u64,
+    /// Events excluded by `--since/--until/--service/--level/--where/--grep`.
+    pub filtered_out: u64,
+    /// Unparsed lines by reason (`invalid_json`, `binary`, `blank`).
+    pub unparsed_reasons: BTreeMap<String, u64>,
+    /// Read errors (a file that vanished or failed mid-read), with the input named.
+    pub read_errors: Vec<String>,
+}
+
+/// First and last event time.
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct TimeRange {
+    /// RFC3339, UTC.
+    pub first: Option<String>,
+    /// RFC3339, UTC.
+    pub last: Option<String>,
+}
+
+/// Counts per level.
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct Levels {
+    /// trace
+    pub trace: u64,
+    /// debug
+    pub debug: u64,
+    /// info
+    pub info: u64,
+    /// warn
+    pub warn: u64,
+    /// error
+    pub error: u64,
+    /// fatal
+    pub fatal: u64,
+    /// events that name no level (plain text)
+    pub unknown: u64,
+}
+
+impl Levels {
+    fn bump(&mut self, l: Option<Level>) {
+        *match l {
+            Some(Level::Trace) => &mut self.trace,
+            Some(Level::Debug) => &mut self.debug,
+            Some(Level::Info) => &mut self.info,
+            Some(Level::Warn) => &mut self.warn,
+            Some(Level::Error) => &mut self.error,
+            Some(Level::Fatal) => &mut self.fatal,
+            None => &mut self.unknown,
+        } += 1;
+    }
+}
+
+/// Per-service event counts.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct ServiceReport {
+    /// Service name.
+    pub service: String,
+    /// Events (after filters).
+    pub events: u64,
+    /// By level.
+    pub levels: Levels,
+}
+
+/// Request totals.
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct Requests {
+    /// Requests, each counted once.
+    pub total: u64,
+    /// By status class.
+    pub by_status_class: StatusClasses,
+}
+
+/// Status classes.
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct StatusClasses {
+    /// 1xx
+    #[serde(rename = "1xx")]
+    pub c1xx: u64,
+    /// 2xx
+    #[serde(rename = "2xx")]
+    pub c2xx: u64,
+    /// 3xx
+    #[serde(rename = "3xx")]
+    pub c3xx: u64,
+    /// 4xx
+    #[serde(rename = "4xx")]
+    pub c4xx: u64,
+    /// 5xx
+    #[serde(rename = "5xx")]
+    pub c5xx: u64,
+    /// No status known (a span line alone).
+    pub unknown: u64,
+}
+
+/// One endpoint (service, method, route).
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct EndpointReport {
+    /// Service.
+    pub service: String,
+    /// Method (`?` if unknown).
+    pub method: String,
+    /// Route (`?` if unknown).
+    pub route: String,
+    /// Requests.
+    pub requests: u64,
+    /// 4xx responses.
+    pub status_4xx: u64,
+    /// 5xx responses.
+    pub status_5xx: u64,
+    /// Requests with a latency.
+    pub latency_samples: u64,
+    /// Median latency, ms (1% relative error).
+    pub p50_ms: Option<f64>,
+    /// 95th percentile, ms.
+    pub p95_ms: Option<f64>,
+    /// 99th percentile, ms.
+    pub p99_ms: Option<f64>,
+    /// Maximum, ms (exact).
+    pub max_ms: Option<f64>,
+}
+
+/// A slow request and where it came from.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct SlowRequest {
+    /// Event time.
+    pub ts: Option<String>,
+    /// Service.
+    pub service: String,
+    /// Method.
+    pub method: Option<String>,
+    /// Route.
+    pub route: Option<String>,
+    /// Path as printed.
+    pub path: Option<String>,
+    /// Status.
+    pub status: Option<u16>,
+    /// Latency, ms.
+    pub duration_ms: f64,
+    /// Input name.
+    pub source: String,
+    /// Line in the input.
+    pub line: u64,
+    /// Kubernetes namespace.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// Pod.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pod: Option<String>,
+    /// Container.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub container: Option<String>,
+    /// Trace id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trace_id: Option<String>,
+    /// Request id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+}
+
+/// Slow requests.
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct SlowRequests {
+    /// `--slow-ms`.
+    pub threshold_ms: f64,
+    /// Requests above it.
+    pub count: u64,
+    /// The slowest, slowest first.
+    pub top: Vec<SlowRequest>,
+}
+
+/// One error-rate bucket of one service.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct ErrorBucket {
+    /// Bucket start, RFC3339 UTC.
+    pub bucket_start: String,
+    /// Service.
+    pub service: String,
+    /// Requests in the bucket.
+    pub requests: u64,
+    /// 5xx responses.
+    pub status_5xx: u64,
+    /// Events at level error or fatal.
+    pub error_events: u64,
+}
+
+/// The whole `analyze` report (`--format json`).
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Report {
+    /// Always [`SCHEMA`].
+    pub schema: &'static str,
+    /// Input accounting.
+    pub input: InputCounts,
+    /// Event time range.
+    pub time_range: TimeRange,
+    /// Per service.
+    pub services: Vec<ServiceReport>,
+    /// Requests.
+    pub requests: Requests,
+    /// Per endpoint, most requests first.
+    pub endpoints: Vec<EndpointReport>,
+    /// Slow requests.
+    pub slow_requests: SlowRequests,
+    /// Error rate per bucket.
+    pub error_rate: Vec<ErrorBucket>,
+    /// Bucket width in seconds.
+    pub bucket_seconds: f64,
+}
+
+#[derive(Default)]
+struct Endpoint {
+    requests: u64,
+    s4xx: u64,
+    s5xx: u64,
+    sketch: Sketch,
+}
+
+#[derive(Default, Clone, Copy)]
+struct BucketCounts {
+    requests: u64,
+    s5xx: u64,
+    errors: u64,
+}
+
+/// Where a slow request came from, resolved by the caller.
+pub struct Origin {
+    /// Input name.
+    pub source: String,
+    /// Namespace.
+    pub namespace: Option<String>,
+    /// Pod.
+    pub pod: Option<String>,
+    /// Container.
+    pub container: Option<String>,
+}
+
+/// Builds a [`Report`] from events and requests.
+pub struct Analyzer {
+    services: Vec<String>,
+    levels: Vec<(u64, Levels)>,
+    first: Option<Nanos>,
+    last: Option<Nanos>,
+    requests: Requests,
+    endpoints: HashMap<(u16, String, String), Endpoint>,
+    buckets: BTreeMap<(Nanos, u16), BucketCounts>,
+    bucket_ns: Nanos,
+    slow_ms: f64,
+    slow_count: u64,
+    slow: Vec<(Request, Origin)>,
+}
+
+impl Analyzer {
+    /// An empty analysis for these services (registry order).
+    pub fn new(services: Vec<String>, bucket_ns: Nanos, slow_ms: f64) -> Analyzer {
+        Analyzer {
+            levels: vec![(0, Levels::default()); services.len()],
+            services,
+            first: None,
+            last: None,
+            requests: Requests::default(),
+            endpoints: HashMap::new(),
+            buckets: BTreeMap::new(),
+            bucket_ns: bucket_ns.max(1),
+            slow_ms,
+            slow_count: 0,
+            slow: Vec::new(),
+        }
+    }
+
+    fn bucket(&mut self, ts: Nanos, service: u16) -> &mut BucketCounts {
+        let start = ts.div_euclid(self.bucket_ns) * self.bucket_ns;
+        self.buckets.entry((start, service)).or_default()
+    }
+
+    /// Count one event that passed the filters.
+    pub fn event(&mut self, service: u16, level: Option<Level>, ts: Option<Nanos>) {
+        if let Some((n, lv)) = self.levels.get_mut(service as usize) {
+            *n += 1;
+            lv.bump(level);
+        }
+        if let Some(t) = ts {
+            self.first = Some(self.first.map_or(t, |f| f.min(t)));
+            self.last = Some(self.last.map_or(t, |l| l.max(t)));
+            if level >= Some(Level::Error) {
+                self.bucket(t, service).errors += 1;
+            }
+        }
+    }
+
+    /// Count one (merged) request; `origin` is asked only for slow ones.
+    pub fn request(&mut self, r: Request, origin: impl FnOnce(&Request) -> Origin) {
+        self.requests.total += 1;
+        let classes = &mut self.requests.by_status_class;
+        match r.status.map(|s| s / 100) {
+            Some(1) => classes.c1xx += 1,
+            Some(2) => classes.c2xx += 1,
+            Some(3) => classes.c3xx += 1,
+            Some(4) => classes.c4xx += 1,
+            Some(5) => classes.c5xx += 1,
+            _ => classes.unknown += 1,
+        }
+        let is5xx = r.status.is_some_and(|s| (500..600).contains(&s));
+        if let Some(t) = r.ts {
+            let b = self.bucket(t, r.service);
+            b.requests += 1;
+            b.s5xx += u64::from(is5xx);
+        }
+        let key = (
+            r.service,
+            r.method.clone().unwrap_or_else(|| "?".into()),
+            r.route.clone().unwrap_or_else(|| "?".into()),
+        );
+        let ep = self.endpoints.entry(key).or_default();
+        ep.requests += 1;
+        ep.s4xx += u64::from(r.status.is_some_and(|s| (400..500).contains(&s)));
+        ep.s5xx += u64::from(is5xx);
+        if let Some(d) = r.duration_ms {
+            ep.sketch.add(d);
+            if d > self.slow_ms {
+                self.slow_count += 1;
+                let fits = self.slow.len() < SLOW_TOP
+                    || self
+                        .slow
+                        .iter()
+                        .any(|(s, _)| s.duration_ms.unwrap_or(0.0) < d);
+                if fits {
+                    let o = origin(&r);
+                    self.slow.push((r, o));
+                    self.slow.sort_by(|a, b| {
+                        b.0.duration_ms
+                            .unwrap_or(0.0)
+                            .total_cmp(&a.0.duration_ms.unwrap_or(0.0))
+                            .then(a.0.at.line.cmp(&b.0.at.line))
+                    });
+                    self.slow.truncate(SLOW_TOP);
+                }
+            }
+        }
+    }
+
+    /// The finished report.
+    pub fn report(self, input: InputCounts) -> Report {
+        let name = |i: u16| self.services.get(i as usize).cloned().unwrap_or_default();
+        let round = |v: Option<f64>| v.map(|x| (x * 1000.0).round() / 1000.0);
+        let mut endpoints: Vec<EndpointReport> = self
+            .endpoints
+            .iter()
+            .map(|((svc, method, route), e)| EndpointReport {
+                service: name(*svc),
+                method: method.clone(),
+                route: route.clone(),
+                requests: e.requests,
+                status_4xx: e.s4xx,
+                status_5xx: e.s5xx,
+                latency_samples: e.sketch.count(),
+                p50_ms: round(e.sketch.quantile(0.50)),
+                p95_ms: round(e.sketch.quantile(0.95)),
+                p99_ms: round(e.sketch.quantile(0.99)),
+                max_ms: round(e.sketch.max()),
+            })
+            .collect();
+        endpoints.sort_by(|a, b| {
+            b.requests.cmp(&a.requests).then_with(|| {
+                (&a.service, &a.route, &a.method).cmp(&(&b.service, &b.route, &b.method))
+            })
+        });
+        let services = self
+            .levels
+            .iter()
+            .enumerate()
+            .map(|(i, (n, lv))| ServiceReport {
+                service: name(i as u16),
+                events: *n,
+                levels: lv.clone(),
+            })
+            .collect();
+        let error_rate = self
+            .buckets
+            .iter()
+            .map(|((start, svc), c)| ErrorBucket {
+                bucket_start: format_rfc3339_nanos(*start),
+                service: name(*svc),
+                requests: c.requests,
+                status_5xx: c.s5xx,
+                error_events: c.errors,
+            })
+            .collect();
+        let top = self
+            .slow
+            .into_iter()
+            .map(|(r, o)| SlowRequest {
+                ts: r.ts.map(format_rfc3339_nanos),
+                service: name(r.service),
+                method: r.method,
+                route: r.route,
+                path: r.path,
+                status: r.status,
+                duration_ms: r.duration_ms.unwrap_or(0.0),
+                source: o.source,
+                line: r.at.line,
+                namespace: o.namespace,
+                pod: o.pod,
+                container: o.container,
+                trace_id: r.trace_id,
+                request_id: r.request_id,
+            })
+            .collect();
+        Report {
+            schema: SCHEMA,
+            input,
+            time_range: TimeRange {
+                first: self.first.map(format_rfc3339_nanos),
+                last: self.last.map(format_rfc3339_nanos),
+            },
+            services,
+            requests: self.requests,
+            endpoints,
+            slow_requests: SlowRequests {
+                threshold_ms: self.slow_ms,
+                count: self.slow_count,
+                top,
+            },
+            error_rate,
+            bucket_seconds: self.bucket_ns as f64 / 1e9,
+        }
+    }
+}

@@ -1,0 +1,25 @@
+//! logsleuth: a log-analysis stream processor for SREs.
+//!
+//! Pipeline stages, in data-flow order (see ARCHITECTURE.md):
+//! [`source`] (where bytes come from) → [`envelope`] (kubectl / CRI / docker wrappers, partial
+//! lines) → [`parse`] (formats from `parsers/*.toml`, into [`event::Event`]) → [`pipeline`]
+//! (threads, continuation lines, [`request`] merging, [`filter`]) → [`analyze`] → [`output`].
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod analyze;
+pub mod app;
+pub mod cli;
+pub mod envelope;
+pub mod event;
+pub mod filter;
+pub mod jsonscan;
+pub mod output;
+pub mod parse;
+pub mod pipeline;
+pub mod request;
+pub mod route;
+pub mod sketch;
+pub mod source;
+pub mod time;

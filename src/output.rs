@@ -1,0 +1,389 @@
+//! Writers: NDJSON events (`logsleuth events`), and the `analyze` report as JSON or as aligned
+//! terminal tables. Diagnostics never go here: stdout carries data only.
+
+use std::fmt::Write as _;
+use std::io::{self, Write};
+
+use crate::analyze::Report;
+use crate::event::{Extra, Slot};
+use crate::pipeline::View;
+use crate::time::format_rfc3339_nanos;
+
+fn put_str(out: &mut Vec<u8>, key: &str, value: &str) {
+    out.extend_from_slice(b",\"");
+    out.extend_from_slice(key.as_bytes());
+    out.extend_from_slice(b"\":");
+    // Serializing a &str into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, value);
+}
+
+/// Write one event as a line of NDJSON with the schema's field order; absent values are omitted.
+///
+/// # Errors
+/// Output errors (a closed pipe included).
+pub fn write_event(out: &mut dyn Write, v: &View<'_, '_>) -> io::Result<()> {
+    let ev = v.ev;
+    let mut buf: Vec<u8> = Vec::with_capacity(512);
+    buf.extend_from_slice(b"{\"ts\":");
+    match ev.ts {
+        Some(t) => {
+            let _ = serde_json::to_writer(&mut buf, &format_rfc3339_nanos(t));
+        }
+        None => buf.extend_from_slice(b"null"),
+    }
+    if let Some(t) = ev.runtime_ts {
+        put_str(&mut buf, "runtime_ts", &format_rfc3339_nanos(t));
+    }
+    put_str(&mut buf, "service", v.reg.service_name(ev.service));
+    put_str(&mut buf, "format", v.reg.format_name(ev.format));
+    put_str(&mut buf, "source", v.source);
+    let _ = write!(LineBuf(&mut buf), ",\"line\":{}", v.line);
+    let o = v.origin;
+    for (k, val) in [
+        ("namespace", o.namespace.as_deref()),
+        ("pod", o.pod.as_deref()),
+        ("container", o.container.as_deref()),
+        ("container_id", o.container_id.as_deref()),
+        ("stream", o.stream.map(|s| s.as_str())),
+        ("level", ev.level.map(|l| l.as_str())),
+    ] {
+        if let Some(val) = val {
+            put_str(&mut buf, k, val);
+        }
+    }
+    for slot in Slot::ALL {
+        if slot == Slot::Exception {
+            if let Some(s) = ev.status {
+                let _ = write!(LineBuf(&mut buf), ",\"status\":{s}");
+            }
+            if let Some(d) = ev.duration_ms {
+                let _ = write!(
+                    LineBuf(&mut buf),
+                    ",\"duration_ms\":{}",
+                    serde_json::Number::from_f64(d).map_or("null".into(), |n| n.to_string())
+                );
+            }
+        }
+        if let Some(val) = ev.get(slot) {
+            put_str(&mut buf, slot.name(), val);
+        }
+    }
+    if !ev.extras.is_empty() {
+        buf.extend_from_slice(b",\"fields\":{");
+        for (i, (k, val)) in ev.extras.iter().enumerate() {
+            if i > 0 {
+                buf.push(b',');
+            }
+            let _ = serde_json::to_writer(&mut buf, k.as_ref());
+            buf.push(b':');
+            match val {
+                Extra::Json(j) => buf.extend_from_slice(j),
+                Extra::Str(s) => {
+                    let _ = serde_json::to_writer(&mut buf, s.as_ref());
+                }
+            }
+        }
+        buf.push(b'}');
+    }
+    buf.extend_from_slice(b"}\n");
+    out.write_all(&buf)
+}
+
+/// `fmt::Write` over a byte buffer.
+struct LineBuf<'a>(&'a mut Vec<u8>);
+
+impl std::fmt::Write for LineBuf<'_> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.0.extend_from_slice(s.as_bytes());
+        Ok(())
+    }
+}
+
+/// Terminal styling.
+#[derive(Clone, Copy, Debug)]
+pub struct Style {
+    /// Emit ANSI colour.
+    pub colour: bool,
+}
+
+impl Style {
+    fn paint(&self, code: &str, text: &str) -> String {
+        if self.colour {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_string()
+        }
+    }
+    fn head(&self, t: &str) -> String {
+        self.paint("1", t)
+    }
+    fn bad(&self, n: u64) -> String {
+        if n > 0 {
+            self.paint("31", &n.to_string())
+        } else {
+            n.to_string()
+        }
+    }
+}
+
+/// Aligned columns; the first column left-aligned, the others right-aligned.
+fn table(out: &mut String, header: &[&str], rows: &[Vec<String>], style: Style, left: usize) {
+    let strip = |s: &str| -> usize {
+        // Width without ANSI codes.
+        let mut n = 0;
+        let mut esc = false;
+        for c in s.chars() {
+            match (esc, c) {
+                (false, '\x1b') => esc = true,
+                (true, 'm') => esc = false,
+                (true, _) => {}
+                _ => n += 1,
+            }
+        }
+        n
+    };
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for r in rows {
+        for (i, c) in r.iter().enumerate() {
+            if let Some(w) = widths.get_mut(i) {
+                *w = (*w).max(strip(c));
+            }
+        }
+    }
+    let line = |out: &mut String, cells: &[String]| {
+        let mut s = String::from("  ");
+        for (i, c) in cells.iter().enumerate() {
+            let pad = widths[i].saturating_sub(strip(c));
+            if i < left {
+                s.push_str(c);
+                s.push_str(&" ".repeat(pad));
+            } else {
+                s.push_str(&" ".repeat(pad));
+                s.push_str(c);
+            }
+            s.push_str("  ");
+        }
+        out.push_str(s.trim_end());
+        out.push('\n');
+    };
+    let h: Vec<String> = header.iter().map(|h| style.head(h)).collect();
+    line(out, &h);
+    for r in rows {
+        line(out, r);
+    }
+}
+
+fn ms(v: Option<f64>) -> String {
+    match v {
+        None => "-".into(),
+        Some(x) if x >= 100.0 => format!("{x:.0}"),
+        Some(x) => format!("{x:.1}"),
+    }
+}
+
+/// How many rows the terminal report shows per table.
+const ROWS: usize = 25;
+
+/// Render the report for a terminal.
+pub fn render_text(r: &Report, style: Style) -> String {
+    let mut o = String::new();
+    let i = &r.input;
+    let _ = writeln!(o, "{}", style.head("Input"));
+    let _ = writeln!(
+        o,
+        "  {} lines, {:.1} MB: {} events, {} continuation lines, {} unparsed, {} joined partials",
+        i.lines,
+        i.bytes as f64 / 1e6,
+        i.events,
+        i.continuation_lines,
+        i.unparsed_lines,
+        i.joined_partials
+    );
+    if i.truncated + i.invalid_utf8 + i.filtered_out > 0 {
+        let _ = writeln!(
+            o,
+            "  {} truncated, {} invalid UTF-8, {} filtered out",
+            i.truncated, i.invalid_utf8, i.filtered_out
+        );
+    }
+    for (reason, n) in &i.unparsed_reasons {
+        let _ = writeln!(o, "  unparsed ({reason}): {n}");
+    }
+    for e in &i.read_errors {
+        let _ = writeln!(o, "  {}: {e}", style.paint("31", "read error"));
+    }
+    let _ = writeln!(
+        o,
+        "  time range: {} .. {}",
+        r.time_range.first.as_deref().unwrap_or("-"),
+        r.time_range.last.as_deref().unwrap_or("-")
+    );
+
+    let _ = writeln!(o, "\n{}", style.head("Events by service and level"));
+    let rows: Vec<Vec<String>> = r
+        .services
+        .iter()
+        .filter(|s| s.events > 0)
+        .map(|s| {
+            let l = &s.levels;
+            vec![
+                s.service.clone(),
+                s.events.to_string(),
+                l.trace.to_string(),
+                l.debug.to_string(),
+                l.info.to_string(),
+                l.warn.to_string(),
+                style.bad(l.error),
+                style.bad(l.fatal),
+                l.unknown.to_string(),
+            ]
+        })
+        .collect();
+    table(
+        &mut o,
+        &[
+            "service", "events", "trace", "debug", "info", "warn", "error", "fatal", "none",
+        ],
+        &rows,
+        style,
+        1,
+    );
+
+    let q = &r.requests;
+    let c = &q.by_status_class;
+    let _ = writeln!(o, "\n{}", style.head("Requests"));
+    let _ = writeln!(
+        o,
+        "  {} total: {} 2xx, {} 3xx, {} 4xx, {} 5xx{}",
+        q.total,
+        c.c2xx,
+        c.c3xx,
+        c.c4xx,
+        style.bad(c.c5xx),
+        if c.unknown > 0 {
+            format!(", {} without status", c.unknown)
+        } else {
+            String::new()
+        }
+    );
+    if !r.endpoints.is_empty() {
+        let _ = writeln!(o, "\n{}", style.head("Endpoints (latency in ms)"));
+        let rows: Vec<Vec<String>> = r
+            .endpoints
+            .iter()
+            .take(ROWS)
+            .map(|e| {
+                vec![
+                    e.service.clone(),
+                    e.method.clone(),
+                    e.route.clone(),
+                    e.requests.to_string(),
+                    e.status_4xx.to_string(),
+                    style.bad(e.status_5xx),
+                    ms(e.p50_ms),
+                    ms(e.p95_ms),
+                    ms(e.p99_ms),
+                    ms(e.max_ms),
+                ]
+            })
+            .collect();
+        table(
+            &mut o,
+            &[
+                "service", "method", "route", "requests", "4xx", "5xx", "p50", "p95", "p99", "max",
+            ],
+            &rows,
+            style,
+            3,
+        );
+        if r.endpoints.len() > ROWS {
+            let _ = writeln!(
+                o,
+                "  … {} more endpoints (--format json lists all)",
+                r.endpoints.len() - ROWS
+            );
+        }
+    }
+
+    let busy: Vec<_> = r
+        .error_rate
+        .iter()
+        .filter(|b| b.status_5xx > 0 || b.error_events > 0)
+        .collect();
+    let _ = writeln!(
+        o,
+        "\n{} ({}s buckets with errors)",
+        style.head("Error rate"),
+        r.bucket_seconds
+    );
+    if busy.is_empty() {
+        let _ = writeln!(o, "  no 5xx responses and no error events");
+    } else {
+        let rows: Vec<Vec<String>> = busy
+            .iter()
+            .rev()
+            .take(ROWS)
+            .rev()
+            .map(|b| {
+                vec![
+                    b.bucket_start.clone(),
+                    b.service.clone(),
+                    b.requests.to_string(),
+                    style.bad(b.status_5xx),
+                    style.bad(b.error_events),
+                ]
+            })
+            .collect();
+        table(
+            &mut o,
+            &["bucket", "service", "requests", "5xx", "errors"],
+            &rows,
+            style,
+            2,
+        );
+        if busy.len() > ROWS {
+            let _ = writeln!(o, "  … {} earlier buckets with errors", busy.len() - ROWS);
+        }
+    }
+
+    let s = &r.slow_requests;
+    let _ = writeln!(
+        o,
+        "\n{} (> {} ms): {}",
+        style.head("Slow requests"),
+        s.threshold_ms,
+        s.count
+    );
+    if !s.top.is_empty() {
+        let rows: Vec<Vec<String>> = s
+            .top
+            .iter()
+            .map(|t| {
+                let origin = match (&t.pod, &t.container) {
+                    (Some(p), Some(c)) => format!("{p}/{c}"),
+                    _ => format!("{}:{}", t.source, t.line),
+                };
+                vec![
+                    format!("{:.0}", t.duration_ms),
+                    t.service.clone(),
+                    t.method.clone().unwrap_or_default(),
+                    t.path
+                        .clone()
+                        .or_else(|| t.route.clone())
+                        .unwrap_or_default(),
+                    t.status.map(|s| s.to_string()).unwrap_or_default(),
+                    t.ts.clone().unwrap_or_default(),
+                    origin,
+                ]
+            })
+            .collect();
+        table(
+            &mut o,
+            &["ms", "service", "method", "path", "status", "time", "from"],
+            &rows,
+            style,
+            0,
+        );
+    }
+    o
+}

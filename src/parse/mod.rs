@@ -1,0 +1,1310 @@
+//! Payload parsing: one line of text (envelopes already removed) → one [`Event`].
+//!
+//! Format definitions are data (`parsers/*.toml`, see [`spec`]); [`Registry::load`] compiles them
+//! once (regexes, patterns, split paths) and [`Registry::parse`] applies them per line. JSON lines
+//! are scanned lazily ([`crate::jsonscan`]): only the keys a format maps are decoded. Lines no
+//! service claims fall back to generic JSON, logfmt, and plain text, all of service `other`.
+//!
+//! Invariants: `parse` never does I/O, never fails (bad lines are [`Parsed::Unparsed`] with a
+//! reason) and never panics on any input.
+
+pub mod pattern;
+pub mod spec;
+
+use std::borrow::Cow;
+use std::path::Path;
+
+use regex::{CaptureLocations, Regex};
+
+use crate::event::{Event, Extra, Level, Multiline, Slot, Target};
+use crate::jsonscan::{self, Kind, Raw};
+use crate::route::{self, Template};
+use crate::time::{self, Nanos};
+use pattern::Pattern;
+use spec::{FormatKind, FormatSpec, MessageSpec, ServiceSpec};
+
+/// The built-in format definitions, compiled into the binary.
+pub const BUILTIN: &[(&str, &str)] = &[
+    (
+        "skillmeat.toml",
+        include_str!("../../parsers/skillmeat.toml"),
+    ),
+    ("skreaver.toml", include_str!("../../parsers/skreaver.toml")),
+];
+
+/// Name of the catch-all service.
+pub const OTHER: &str = "other";
+
+/// Why a format file was rejected.
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    /// Unreadable file.
+    #[error("cannot read parser file '{path}': {source}")]
+    Io {
+        /// File.
+        path: String,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// Bad TOML or unknown keys.
+    #[error("invalid parser file '{path}': {source}")]
+    Toml {
+        /// File.
+        path: String,
+        /// Cause (shows line and column).
+        source: toml::de::Error,
+    },
+    /// Valid TOML with an invalid value.
+    #[error("invalid parser file '{path}': {msg}")]
+    Invalid {
+        /// File.
+        path: String,
+        /// What is wrong.
+        msg: String,
+    },
+}
+
+/// Per-line parsing options.
+#[derive(Clone, Copy, Debug)]
+pub struct ParseOpts {
+    /// Offset applied to timestamps that carry no zone (seconds east of UTC).
+    pub assume_offset: i32,
+    /// Collect non-schema fields into [`Event::extras`] (NDJSON output, `--where fields.x`).
+    pub collect_extras: bool,
+}
+
+/// Result of parsing one payload.
+#[derive(Debug)]
+pub enum Parsed<'a> {
+    /// A recognized event. `weak` events (logfmt, plain text) may turn out to continue the
+    /// previous event of their stream (a traceback line, a panic message).
+    Event {
+        /// The event.
+        ev: Event<'a>,
+        /// Recognized only by a generic fallback.
+        weak: bool,
+    },
+    /// Empty or whitespace-only.
+    Blank,
+    /// Not an event.
+    Unparsed(Unparsed),
+}
+
+/// Why a line is not an event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Unparsed {
+    /// Starts like a JSON object but is not one (truncated or corrupt).
+    InvalidJson,
+    /// NUL bytes or mostly control characters.
+    Binary,
+    /// A blank line with no event before it to attach to.
+    Blank,
+}
+
+impl Unparsed {
+    /// Name used in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Unparsed::InvalidJson => "invalid_json",
+            Unparsed::Binary => "binary",
+            Unparsed::Blank => "blank",
+        }
+    }
+}
+
+/// A dotted path split once at compile time.
+#[derive(Clone, Debug)]
+struct JsonPath {
+    head: String,
+    rest: Option<String>,
+    full: String,
+}
+
+impl JsonPath {
+    fn new(p: &str) -> JsonPath {
+        let (head, rest) = match p.split_once('.') {
+            Some((h, r)) => (h.to_string(), Some(r.to_string())),
+            None => (p.to_string(), None),
+        };
+        JsonPath {
+            head,
+            rest,
+            full: p.to_string(),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Common {
+    id: u16,
+    service: u16,
+    multiline: Multiline,
+    defaults: Vec<(Target, String)>,
+}
+
+#[derive(Debug)]
+struct JsonFormat {
+    common: Common,
+    detect: Vec<String>,
+    fields: Vec<(Target, Vec<JsonPath>)>,
+    /// Distinct first path segments, looked up in one pass over the object.
+    heads: Vec<String>,
+    flatten: Vec<String>,
+    skip: Vec<String>,
+}
+
+#[derive(Debug)]
+struct RegexFormat {
+    common: Common,
+    re: Regex,
+    /// Group index → schema target.
+    groups: Vec<(usize, Target)>,
+    /// Group index → name, for groups outside the schema (kept as extras).
+    other_groups: Vec<(usize, String)>,
+    /// Groups holding `key=value` pairs; `true` for the message group.
+    kv_groups: Vec<(usize, bool)>,
+    /// Schema target ← `kv` key or group name alternatives.
+    fields: Vec<(Target, Vec<String>)>,
+}
+
+#[derive(Debug)]
+struct MessageRule {
+    logger: Option<String>,
+    format: Option<u16>,
+    message: Option<String>,
+    field: Option<String>,
+    pattern: Option<Pattern>,
+    request: Option<u8>,
+}
+
+#[derive(Debug)]
+struct Service {
+    name: String,
+    chain: Vec<String>,
+    routes: Vec<Template>,
+    rules: Vec<MessageRule>,
+}
+
+/// Name and origin of a compiled format.
+#[derive(Clone, Debug)]
+pub struct FormatInfo {
+    /// Format name.
+    pub name: String,
+    /// Index of its service.
+    pub service: u16,
+}
+
+/// A loaded definition file (for reports and manifests).
+#[derive(Clone, Debug)]
+pub struct SpecFile {
+    /// File name or path.
+    pub name: String,
+    /// Service it defines.
+    pub service: String,
+}
+
+/// All compiled formats: the parser.
+#[derive(Debug)]
+pub struct Registry {
+    services: Vec<Service>,
+    formats: Vec<FormatInfo>,
+    json: Vec<JsonFormat>,
+    text: Vec<RegexFormat>,
+    files: Vec<SpecFile>,
+    generic_json: u16,
+    logfmt: u16,
+    plain: u16,
+    other: u16,
+}
+
+/// Per-thread scratch space reused across lines.
+pub struct Scratch {
+    locs: Vec<CaptureLocations>,
+    kv: Vec<(usize, usize, usize, usize)>,
+}
+
+impl Registry {
+    /// Compile the built-in definitions, then those in `dir` (a file defining an existing
+    /// service replaces it; new services are added before `other`).
+    ///
+    /// # Errors
+    /// Unreadable or invalid files, naming the file and the problem.
+    pub fn load(dir: Option<&Path>) -> Result<Registry, SpecError> {
+        let mut specs: Vec<(String, ServiceSpec)> = Vec::new();
+        for (name, text) in BUILTIN {
+            specs.push((name.to_string(), parse_spec(name, text)?));
+        }
+        if let Some(dir) = dir {
+            let io = |e| SpecError::Io {
+                path: dir.display().to_string(),
+                source: e,
+            };
+            let mut paths: Vec<_> = std::fs::read_dir(dir)
+                .map_err(io)?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+                .collect();
+            paths.sort();
+            for p in paths {
+                let name = p.display().to_string();
+                let text = std::fs::read_to_string(&p).map_err(|e| SpecError::Io {
+                    path: name.clone(),
+                    source: e,
+                })?;
+                let spec = parse_spec(&name, &text)?;
+                match specs.iter_mut().find(|(_, s)| s.service == spec.service) {
+                    Some(slot) => *slot = (name, spec),
+                    None => specs.push((name, spec)),
+                }
+            }
+        }
+        Registry::compile(specs)
+    }
+
+    fn compile(specs: Vec<(String, ServiceSpec)>) -> Result<Registry, SpecError> {
+        let mut reg = Registry {
+            services: Vec::new(),
+            formats: Vec::new(),
+            json: Vec::new(),
+            text: Vec::new(),
+            files: Vec::new(),
+            generic_json: 0,
+            logfmt: 0,
+            plain: 0,
+            other: 0,
+        };
+        for (file, spec) in specs {
+            let invalid = |msg: String| SpecError::Invalid {
+                path: file.clone(),
+                msg,
+            };
+            if spec.service == OTHER {
+                return Err(invalid(format!("service name '{OTHER}' is reserved")));
+            }
+            let service = reg.services.len() as u16;
+            for f in &spec.formats {
+                if reg.formats.iter().any(|x| x.name == f.name) {
+                    return Err(invalid(format!("format '{}' is defined twice", f.name)));
+                }
+                let id = reg.formats.len() as u16;
+                reg.formats.push(FormatInfo {
+                    name: f.name.clone(),
+                    service,
+                });
+                let common = Common {
+                    id,
+                    service,
+                    multiline: parse_multiline(f.multiline.as_deref()).map_err(&invalid)?,
+                    defaults: f
+                        .defaults
+                        .iter()
+                        .map(|(k, v)| Ok((target(k).map_err(&invalid)?, v.clone())))
+                        .collect::<Result<_, SpecError>>()?,
+                };
+                match f.kind {
+                    FormatKind::Json => reg.json.push(compile_json(f, common).map_err(&invalid)?),
+                    FormatKind::Regex => reg.text.push(compile_regex(f, common).map_err(&invalid)?),
+                }
+            }
+            let mut rules = Vec::new();
+            for m in &spec.messages {
+                rules.push(compile_rule(m, &spec, &reg.formats).map_err(&invalid)?);
+            }
+            reg.services.push(Service {
+                name: spec.service.clone(),
+                chain: spec.request_chain.clone(),
+                routes: spec.routes.iter().map(|r| Template::new(r)).collect(),
+                rules,
+            });
+            reg.files.push(SpecFile {
+                name: file.clone(),
+                service: spec.service.clone(),
+            });
+        }
+        reg.other = reg.services.len() as u16;
+        reg.services.push(Service {
+            name: OTHER.to_string(),
+            chain: vec!["access".into()],
+            routes: Vec::new(),
+            rules: Vec::new(),
+        });
+        for (slot, name) in [
+            (&mut reg.generic_json, "json"),
+            (&mut reg.logfmt, "logfmt"),
+            (&mut reg.plain, "text"),
+        ] {
+            *slot = reg.formats.len() as u16;
+            reg.formats.push(FormatInfo {
+                name: name.to_string(),
+                service: reg.other,
+            });
+        }
+        Ok(reg)
+    }
+
+    /// Service names, `other` last.
+    pub fn services(&self) -> impl Iterator<Item = &str> {
+        self.services.iter().map(|s| s.name.as_str())
+    }
+
+    /// Name of a service index.
+    pub fn service_name(&self, id: u16) -> &str {
+        self.services.get(id as usize).map_or(OTHER, |s| &s.name)
+    }
+
+    /// Index of a service name.
+    pub fn service_id(&self, name: &str) -> Option<u16> {
+        self.services
+            .iter()
+            .position(|s| s.name == name)
+            .map(|i| i as u16)
+    }
+
+    /// Name of a format index.
+    pub fn format_name(&self, id: u16) -> &str {
+        self.formats.get(id as usize).map_or("text", |f| &f.name)
+    }
+
+    /// The request chain of a service (kinds of request lines, in print order).
+    pub fn request_chain(&self, service: u16) -> &[String] {
+        self.services
+            .get(service as usize)
+            .map_or(&[], |s| &s.chain)
+    }
+
+    /// The definition files in use.
+    pub fn files(&self) -> &[SpecFile] {
+        &self.files
+    }
+
+    /// A fresh scratch space for [`Registry::parse`].
+    pub fn scratch(&self) -> Scratch {
+        Scratch {
+            locs: self.text.iter().map(|f| f.re.capture_locations()).collect(),
+            kv: Vec::new(),
+        }
+    }
+
+    /// Parse one payload.
+    pub fn parse<'a>(
+        &self,
+        content: &'a str,
+        opts: &ParseOpts,
+        scratch: &mut Scratch,
+    ) -> Parsed<'a> {
+        let trimmed = content.trim_start();
+        if trimmed.is_empty() {
+            return Parsed::Blank;
+        }
+        if looks_binary(content.as_bytes()) {
+            return Parsed::Unparsed(Unparsed::Binary);
+        }
+        if trimmed.starts_with('{') {
+            match jsonscan::parse_object(content.as_bytes()) {
+                Ok(obj) => {
+                    return Parsed::Event {
+                        ev: self.parse_json(obj, opts),
+                        weak: false,
+                    };
+                }
+                Err(_) if trimmed.starts_with("{\"") => {
+                    return Parsed::Unparsed(Unparsed::InvalidJson);
+                }
+                Err(_) => {}
+            }
+        }
+        for (i, f) in self.text.iter().enumerate() {
+            let locs = &mut scratch.locs[i];
+            if f.re.captures_read(locs, content).is_some() {
+                return Parsed::Event {
+                    ev: self.parse_regex(f, content, locs, &mut scratch.kv, opts),
+                    weak: false,
+                };
+            }
+        }
+        if let Some(ev) = self.parse_logfmt(content, opts, &mut scratch.kv) {
+            return Parsed::Event { ev, weak: true };
+        }
+        let mut ev = Event {
+            service: self.other,
+            format: self.plain,
+            multiline: Multiline::Python,
+            ..Event::default()
+        };
+        ev.level = leading_level(trimmed);
+        ev.strs[Slot::Message as usize] = Some(Cow::Borrowed(content));
+        Parsed::Event { ev, weak: true }
+    }
+
+    fn parse_json<'a>(&self, obj: Raw<'a>, opts: &ParseOpts) -> Event<'a> {
+        // One pass over the top level; formats then read what they need from it.
+        let mut top: [(Raw<'a>, Raw<'a>); 24] = [(Raw(b""), Raw(b"")); 24];
+        let mut n = 0;
+        for entry in obj.entries() {
+            if n == top.len() {
+                break;
+            }
+            top[n] = entry;
+            n += 1;
+        }
+        let top = &top[..n];
+        let find = |key: &str| top.iter().find(|(k, _)| k.str_eq(key)).map(|(_, v)| *v);
+        let format = self
+            .json
+            .iter()
+            .find(|f| f.detect.iter().all(|d| find(d).is_some()));
+        let Some(f) = format else {
+            return self.parse_generic_json(obj, top, opts);
+        };
+        let mut ev = Event {
+            service: f.common.service,
+            format: f.common.id,
+            multiline: f.common.multiline,
+            ..Event::default()
+        };
+        let mut heads: [Option<Raw<'a>>; 24] = [None; 24];
+        for (i, h) in f.heads.iter().enumerate().take(heads.len()) {
+            heads[i] = find(h);
+        }
+        for (target, paths) in &f.fields {
+            for p in paths {
+                let Some(i) = f.heads.iter().position(|h| *h == p.head) else {
+                    continue;
+                };
+                let Some(mut v) = heads.get(i).copied().flatten() else {
+                    continue;
+                };
+                if let Some(rest) = &p.rest {
+                    match v.get_path(rest) {
+                        Some(x) => v = x,
+                        None => continue,
+                    }
+                }
+                if apply_json(&mut ev, *target, v, opts) {
+                    break;
+                }
+            }
+        }
+        apply_defaults(&mut ev, &f.common.defaults, opts);
+        if opts.collect_extras {
+            collect_json_extras(&mut ev, f, top);
+        }
+        let lookup = |name: &str| -> Option<Raw<'a>> {
+            find(name).or_else(|| f.flatten.iter().find_map(|p| find(p)?.get_path(name)))
+        };
+        self.apply_rules(&mut ev, opts, |name| lookup(name).and_then(|r| raw_text(r)));
+        self.finish(&mut ev);
+        ev
+    }
+
+    fn parse_generic_json<'a>(
+        &self,
+        obj: Raw<'a>,
+        top: &[(Raw<'a>, Raw<'a>)],
+        opts: &ParseOpts,
+    ) -> Event<'a> {
+        let mut ev = Event {
+            service: self.other,
+            format: self.generic_json,
+            ..Event::default()
+        };
+        const ALIASES: &[(Target, &[&str])] = &[
+            (
+                Target::Ts,
+                &[
+                    "timestamp",
+                    "time",
+                    "ts",
+                    "@timestamp",
+                    "datetime",
+                    "date",
+                    "t",
+                ],
+            ),
+            (
+                Target::Level,
+                &[
+                    "level",
+                    "lvl",
+                    "severity",
+                    "loglevel",
+                    "log.level",
+                    "levelname",
+                    "severity_text",
+                ],
+            ),
+            (
+                Target::Str(Slot::Message),
+                &["message", "msg", "@message", "log", "text", "event"],
+            ),
+            (
+                Target::Str(Slot::Logger),
+                &["logger", "logger_name", "target", "name", "component"],
+            ),
+            (
+                Target::Str(Slot::TraceId),
+                &["trace_id", "traceId", "trace.id", "traceid"],
+            ),
+            (Target::Str(Slot::SpanId), &["span_id", "spanId", "span.id"]),
+            (
+                Target::Str(Slot::RequestId),
+                &["request_id", "requestId", "req_id", "x_request_id"],
+            ),
+            (Target::Str(Slot::UserId), &["user_id", "userId"]),
+            (Target::Str(Slot::AgentId), &["agent_id", "agentId"]),
+            (
+                Target::Str(Slot::ClientIp),
+                &["client_ip", "remote_addr", "remote_ip", "client"],
+            ),
+            (
+                Target::Str(Slot::Method),
+                &["method", "http_method", "http.method"],
+            ),
+            (
+                Target::Str(Slot::Path),
+                &["path", "uri", "url", "http.path", "request_uri"],
+            ),
+            (
+                Target::Status,
+                &["status", "status_code", "http.status_code", "statusCode"],
+            ),
+            (
+                Target::DurationMs,
+                &[
+                    "duration_ms",
+                    "latency_ms",
+                    "elapsed_ms",
+                    "latency",
+                    "duration",
+                    "response_time",
+                ],
+            ),
+            (
+                Target::Str(Slot::Exception),
+                &["exception", "error.stack", "stack", "stacktrace"],
+            ),
+        ];
+        for (target, keys) in ALIASES {
+            for k in *keys {
+                let v = top
+                    .iter()
+                    .find(|(key, _)| key.str_eq(k))
+                    .map(|(_, v)| *v)
+                    .or_else(|| obj.get_path(k));
+                if let Some(v) = v
+                    && apply_json(&mut ev, *target, v, opts)
+                {
+                    break;
+                }
+            }
+        }
+        if opts.collect_extras {
+            for (k, v) in top {
+                let Some(key) = k.as_str() else { continue };
+                if ALIASES.iter().any(|(_, ks)| ks.contains(&key.as_ref())) {
+                    continue;
+                }
+                ev.extras.push((key, Extra::Json(Cow::Borrowed(v.0))));
+            }
+        }
+        self.finish(&mut ev);
+        ev
+    }
+
+    fn parse_regex<'a>(
+        &self,
+        f: &RegexFormat,
+        content: &'a str,
+        locs: &CaptureLocations,
+        kv: &mut Vec<(usize, usize, usize, usize)>,
+        opts: &ParseOpts,
+    ) -> Event<'a> {
+        let mut ev = Event {
+            service: f.common.service,
+            format: f.common.id,
+            multiline: f.common.multiline,
+            ..Event::default()
+        };
+        let group = |i: usize| locs.get(i).map(|(s, e)| &content[s..e]);
+        // Pairs: (key_start, key_end, value_start, value_end) into `content`.
+        kv.clear();
+        let mut message_cut: Option<(usize, usize)> = None;
+        for &(gi, is_message) in &f.kv_groups {
+            let Some((s, e)) = locs.get(gi) else { continue };
+            let before = kv.len();
+            let first = split_kv(content, s, e, is_message, kv);
+            if is_message && kv.len() > before {
+                message_cut = Some((s, first));
+            }
+        }
+        for &(gi, target) in &f.groups {
+            let Some(text) = group(gi) else { continue };
+            if text.is_empty() {
+                continue;
+            }
+            let text = match (target, message_cut) {
+                (Target::Str(Slot::Message), Some((s, cut))) => content[s..cut].trim_end(),
+                _ => text,
+            };
+            apply_text(&mut ev, target, Cow::Borrowed(text), opts);
+        }
+        let kv_get = |name: &str| -> Option<&'a str> {
+            kv.iter()
+                .find(|(ks, ke, _, _)| &content[*ks..*ke] == name)
+                .map(|(_, _, vs, ve)| unquote(&content[*vs..*ve]))
+        };
+        for (target, names) in &f.fields {
+            for name in names {
+                let v = kv_get(name).or_else(|| {
+                    f.re.capture_names()
+                        .position(|n| n == Some(name))
+                        .and_then(group)
+                });
+                if let Some(v) = v
+                    && apply_text(&mut ev, *target, Cow::Borrowed(v), opts)
+                {
+                    break;
+                }
+            }
+        }
+        apply_defaults(&mut ev, &f.common.defaults, opts);
+        if opts.collect_extras {
+            for (gi, name) in &f.other_groups {
+                if let Some(v) = group(*gi) {
+                    ev.extras
+                        .push((Cow::Owned(name.clone()), Extra::Str(Cow::Borrowed(v))));
+                }
+            }
+            for &(ks, ke, vs, ve) in kv.iter() {
+                let key = &content[ks..ke];
+                if f.fields
+                    .iter()
+                    .any(|(_, names)| names.iter().any(|n| n == key))
+                {
+                    continue;
+                }
+                ev.extras.push((
+                    Cow::Borrowed(key),
+                    Extra::Str(Cow::Borrowed(unquote(&content[vs..ve]))),
+                ));
+            }
+        }
+        self.apply_rules(&mut ev, opts, |name| kv_get(name).map(Cow::Borrowed));
+        self.finish(&mut ev);
+        ev
+    }
+
+    fn parse_logfmt<'a>(
+        &self,
+        content: &'a str,
+        opts: &ParseOpts,
+        kv: &mut Vec<(usize, usize, usize, usize)>,
+    ) -> Option<Event<'a>> {
+        // logfmt lines start with `key=`; demand two pairs so prose with one `=` stays text.
+        let b = content.as_bytes();
+        let key_len = b
+            .iter()
+            .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
+            .count();
+        if key_len == 0 || b.get(key_len) != Some(&b'=') {
+            return None;
+        }
+        kv.clear();
+        split_logfmt(content, kv);
+        if kv.len() < 2 {
+            return None;
+        }
+        let mut ev = Event {
+            service: self.other,
+            format: self.logfmt,
+            ..Event::default()
+        };
+        for &(ks, ke, vs, ve) in kv.iter() {
+            let key = &content[ks..ke];
+            let val = unquote(&content[vs..ve]);
+            let target = match key {
+                "ts" | "time" | "timestamp" | "t" => Some(Target::Ts),
+                "level" | "lvl" | "severity" => Some(Target::Level),
+                "msg" | "message" => Some(Target::Str(Slot::Message)),
+                "logger" | "caller" | "module" => Some(Target::Str(Slot::Logger)),
+                "latency" | "duration" | "elapsed" => Some(Target::DurationMs),
+                k => Target::from_name(k),
+            };
+            let used = target.is_some_and(|t| apply_text(&mut ev, t, Cow::Borrowed(val), opts));
+            if !used && opts.collect_extras {
+                ev.extras
+                    .push((Cow::Borrowed(key), Extra::Str(Cow::Borrowed(val))));
+            }
+        }
+        self.finish(&mut ev);
+        Some(ev)
+    }
+
+    /// Message rules of the event's service: field extraction and request marking.
+    fn apply_rules<'a>(
+        &self,
+        ev: &mut Event<'a>,
+        opts: &ParseOpts,
+        field: impl Fn(&str) -> Option<Cow<'a, str>>,
+    ) {
+        let Some(service) = self.services.get(ev.service as usize) else {
+            return;
+        };
+        for rule in &service.rules {
+            if rule.format.is_some_and(|f| f != ev.format)
+                || rule
+                    .logger
+                    .as_deref()
+                    .is_some_and(|l| ev.get(Slot::Logger) != Some(l))
+                || rule
+                    .message
+                    .as_deref()
+                    .is_some_and(|m| ev.get(Slot::Message) != Some(m))
+            {
+                continue;
+            }
+            if let Some(p) = &rule.pattern {
+                let text = match &rule.field {
+                    Some(name) => field(name),
+                    None => ev.strs[Slot::Message as usize].clone(),
+                };
+                let Some(text) = text else { continue };
+                if p.prefix().is_some_and(|pre| !text.starts_with(pre)) {
+                    continue;
+                }
+                // Captures named after schema fields set them; others are extra fields.
+                let mut caps: Vec<(&str, Cow<'a, str>)> = Vec::new();
+                let matched = match &text {
+                    Cow::Borrowed(s) => p.matches(s, |n, v| caps.push((n, Cow::Borrowed(v)))),
+                    Cow::Owned(s) => p.matches(s, |n, v| caps.push((n, Cow::Owned(v.to_string())))),
+                };
+                if !matched {
+                    continue;
+                }
+                for (name, v) in caps {
+                    match Target::from_name(name) {
+                        Some(t) => {
+                            apply_text(ev, t, v, opts);
+                        }
+                        None if opts.collect_extras => ev
+                            .extras
+                            .push((Cow::Owned(name.to_string()), Extra::Str(v))),
+                        None => {}
+                    }
+                }
+            }
+            if ev.request.is_none() {
+                ev.request = rule.request;
+            }
+        }
+    }
+
+    /// Derived fields: the route (and template ids) from the path.
+    fn finish<'a>(&self, ev: &mut Event<'a>) {
+        let Some(path) = ev.strs[Slot::Path as usize].clone() else {
+            return;
+        };
+        let routes = self
+            .services
+            .get(ev.service as usize)
+            .map_or(&[][..], |s| &s.routes[..]);
+        let mut ids: Vec<(Slot, Cow<'a, str>)> = Vec::new();
+        let route = match &path {
+            Cow::Borrowed(p) => route::normalize(p, routes, |n, v| {
+                if let Some(s) = Slot::from_name(n) {
+                    ids.push((s, Cow::Borrowed(v)));
+                }
+            }),
+            Cow::Owned(p) => Cow::Owned(
+                route::normalize(p, routes, |n, v| {
+                    if let Some(s) = Slot::from_name(n) {
+                        ids.push((s, Cow::Owned(v.to_string())));
+                    }
+                })
+                .into_owned(),
+            ),
+        };
+        ev.strs[Slot::Route as usize] = Some(route);
+        for (s, v) in ids {
+            ev.set_if_absent(s, v);
+        }
+    }
+}
+
+fn parse_spec(name: &str, text: &str) -> Result<ServiceSpec, SpecError> {
+    toml::from_str(text).map_err(|e| SpecError::Toml {
+        path: name.to_string(),
+        source: e,
+    })
+}
+
+fn target(name: &str) -> Result<Target, String> {
+    Target::from_name(name).ok_or_else(|| {
+        format!(
+            "unknown event field '{name}' (expected ts, level, status, duration_ms, or one of {})",
+            crate::event::Slot::ALL.map(|s| s.name()).join(", ")
+        )
+    })
+}
+
+fn parse_multiline(m: Option<&str>) -> Result<Multiline, String> {
+    Ok(match m {
+        None | Some("none") => Multiline::None,
+        Some("python") => Multiline::Python,
+        Some("rust-panic") => Multiline::RustPanic,
+        Some(other) => {
+            return Err(format!(
+                "unknown multiline mode '{other}' (expected python, rust-panic or none)"
+            ));
+        }
+    })
+}
+
+fn compile_json(f: &FormatSpec, common: Common) -> Result<JsonFormat, String> {
+    if f.detect.is_empty() {
+        return Err(format!(
+            "format '{}': a json format needs `detect` keys",
+            f.name
+        ));
+    }
+    let mut fields = Vec::new();
+    let mut heads: Vec<String> = Vec::new();
+    for (k, paths) in &f.fields {
+        let paths: Vec<JsonPath> = paths.to_vec().iter().map(|p| JsonPath::new(p)).collect();
+        for p in &paths {
+            if !heads.contains(&p.head) {
+                heads.push(p.head.clone());
+            }
+        }
+        fields.push((target(k)?, paths));
+    }
+    if heads.len() > 24 {
+        return Err(format!(
+            "format '{}': at most 24 distinct top-level keys may be mapped",
+            f.name
+        ));
+    }
+    // Ts and level first: cheap and always present; order otherwise follows the file.
+    fields.sort_by_key(|(t, _)| !matches!(t, Target::Ts | Target::Level));
+    Ok(JsonFormat {
+        common,
+        detect: f.detect.clone(),
+        fields,
+        heads,
+        flatten: f.extras.flatten.clone(),
+        skip: f.extras.skip.clone(),
+    })
+}
+
+fn compile_regex(f: &FormatSpec, common: Common) -> Result<RegexFormat, String> {
+    let src = f
+        .regex
+        .as_deref()
+        .ok_or_else(|| format!("format '{}': a regex format needs `regex`", f.name))?;
+    let re = Regex::new(src).map_err(|e| format!("format '{}': bad regex: {e}", f.name))?;
+    let mut groups = Vec::new();
+    let mut other_groups = Vec::new();
+    let mut kv_groups = Vec::new();
+    for (i, name) in re.capture_names().enumerate() {
+        let Some(name) = name else { continue };
+        if f.kv.iter().any(|k| k == name) {
+            kv_groups.push((i, name == "message"));
+            if name != "message" {
+                continue;
+            }
+        }
+        match Target::from_name(name) {
+            Some(t) => groups.push((i, t)),
+            None => other_groups.push((i, name.to_string())),
+        }
+    }
+    for k in &f.kv {
+        if re.capture_names().all(|n| n != Some(k.as_str())) {
+            return Err(format!(
+                "format '{}': kv group '{k}' is not a group of the regex",
+                f.name
+            ));
+        }
+    }
+    let fields = f
+        .fields
+        .iter()
+        .map(|(k, v)| Ok((target(k)?, v.to_vec())))
+        .collect::<Result<Vec<_>, String>>()?;
+    Ok(RegexFormat {
+        common,
+        re,
+        groups,
+        other_groups,
+        kv_groups,
+        fields,
+    })
+}
+
+fn compile_rule(
+    m: &MessageSpec,
+    spec: &ServiceSpec,
+    formats: &[FormatInfo],
+) -> Result<MessageRule, String> {
+    let pattern = m
+        .pattern
+        .as_deref()
+        .map(Pattern::new)
+        .transpose()
+        .map_err(|e| e.to_string())?;
+    let request = match &m.request {
+        None => None,
+        Some(r) => Some(
+            spec.request_chain
+                .iter()
+                .position(|c| c == r)
+                .ok_or_else(|| {
+                    format!(
+                        "request kind '{r}' is not in request_chain {:?}",
+                        spec.request_chain
+                    )
+                })? as u8,
+        ),
+    };
+    let format = match &m.format {
+        None => None,
+        Some(name) => Some(
+            formats
+                .iter()
+                .position(|f| &f.name == name)
+                .ok_or_else(|| format!("message rule names unknown format '{name}'"))?
+                as u16,
+        ),
+    };
+    if pattern.is_none() && request.is_none() {
+        return Err("a [[message]] rule needs a pattern or a request kind".into());
+    }
+    Ok(MessageRule {
+        logger: m.logger.clone(),
+        format,
+        message: m.message.clone(),
+        field: m.field.clone(),
+        pattern,
+        request,
+    })
+}
+
+fn collect_json_extras<'a>(ev: &mut Event<'a>, f: &JsonFormat, top: &[(Raw<'a>, Raw<'a>)]) {
+    let mapped = |full: &str| {
+        f.fields
+            .iter()
+            .any(|(_, ps)| ps.iter().any(|p| p.full == full))
+    };
+    for (k, v) in top {
+        let Some(key) = k.as_str() else { continue };
+        if f.skip.iter().any(|s| *s == key) || mapped(&key) {
+            continue;
+        }
+        if f.flatten.iter().any(|p| *p == key) && v.kind() == Kind::Object {
+            for (nk, nv) in v.entries() {
+                let Some(nkey) = nk.as_str() else { continue };
+                if mapped(&format!("{key}.{nkey}")) {
+                    continue;
+                }
+                ev.extras.push((nkey, Extra::Json(Cow::Borrowed(nv.0))));
+            }
+            continue;
+        }
+        ev.extras.push((key, Extra::Json(Cow::Borrowed(v.0))));
+    }
+}
+
+/// The text of a JSON scalar: strings decoded, numbers and booleans as written.
+fn raw_text(v: Raw<'_>) -> Option<Cow<'_, str>> {
+    match v.kind() {
+        Kind::String => v.as_str(),
+        Kind::Number | Kind::Bool => std::str::from_utf8(v.0).ok().map(Cow::Borrowed),
+        _ => None,
+    }
+}
+
+fn apply_json<'a>(ev: &mut Event<'a>, target: Target, v: Raw<'a>, opts: &ParseOpts) -> bool {
+    if v.is_null() {
+        return false;
+    }
+    match target {
+        Target::Ts if v.kind() == Kind::Number => match v.as_f64().and_then(epoch_to_nanos) {
+            Some(ts) => {
+                ev.ts.get_or_insert(ts);
+                true
+            }
+            None => false,
+        },
+        Target::Level if v.kind() == Kind::Number => match v.as_i64().and_then(numeric_level) {
+            Some(l) => {
+                ev.level.get_or_insert(l);
+                true
+            }
+            None => false,
+        },
+        Target::Status if v.kind() == Kind::Number => match v.as_i64().and_then(valid_status) {
+            Some(s) => {
+                ev.status.get_or_insert(s);
+                true
+            }
+            None => false,
+        },
+        Target::DurationMs if v.kind() == Kind::Number => match v.as_f64() {
+            Some(d) if d >= 0.0 => {
+                ev.duration_ms.get_or_insert(d);
+                true
+            }
+            _ => false,
+        },
+        _ => match raw_text(v) {
+            Some(text) => apply_text(ev, target, text, opts),
+            None => false,
+        },
+    }
+}
+
+/// Store a textual value into a schema field, converting it. Returns whether it was usable.
+fn apply_text<'a>(
+    ev: &mut Event<'a>,
+    target: Target,
+    text: Cow<'a, str>,
+    opts: &ParseOpts,
+) -> bool {
+    match target {
+        Target::Ts => match time::parse_timestamp(text.as_bytes(), opts.assume_offset) {
+            Some(ts) => {
+                ev.ts.get_or_insert(ts);
+                true
+            }
+            None => false,
+        },
+        Target::Level => match Level::parse(&text) {
+            Some(l) => {
+                ev.level.get_or_insert(l);
+                true
+            }
+            None => false,
+        },
+        Target::Status => {
+            let digits: &str = &text[..text.bytes().take_while(u8::is_ascii_digit).count()];
+            match digits.parse().ok().and_then(valid_status) {
+                Some(s) => {
+                    ev.status.get_or_insert(s);
+                    true
+                }
+                None => false,
+            }
+        }
+        Target::DurationMs => match parse_duration_ms(&text) {
+            Some(d) => {
+                ev.duration_ms.get_or_insert(d);
+                true
+            }
+            None => false,
+        },
+        Target::Str(slot) => {
+            if text.is_empty() {
+                return false;
+            }
+            ev.set_if_absent(slot, text);
+            true
+        }
+    }
+}
+
+fn apply_defaults(ev: &mut Event<'_>, defaults: &[(Target, String)], opts: &ParseOpts) {
+    for (t, v) in defaults {
+        apply_text(ev, *t, Cow::Owned(v.clone()), opts);
+    }
+}
+
+fn valid_status(n: i64) -> Option<u16> {
+    (100..=999).contains(&n).then_some(n as u16)
+}
+
+fn numeric_level(n: i64) -> Option<Level> {
+    // bunyan / pino numeric levels.
+    Some(match n {
+        10 => Level::Trace,
+        20 => Level::Debug,
+        30 => Level::Info,
+        40 => Level::Warn,
+        50 => Level::Error,
+        60 => Level::Fatal,
+        _ => return None,
+    })
+}
+
+fn epoch_to_nanos(x: f64) -> Option<Nanos> {
+    if !(x.is_finite() && x > 0.0) {
+        return None;
+    }
+    // Guess the unit from the magnitude (seconds, ms, µs or ns since the epoch).
+    let ns = if x < 1e11 {
+        x * 1e9
+    } else if x < 1e14 {
+        x * 1e6
+    } else if x < 1e17 {
+        x * 1e3
+    } else {
+        x
+    };
+    (ns < i64::MAX as f64).then_some(ns as i64)
+}
+
+/// `"20 ms"`, `"1.5s"`, `"250µs"`, `"3"` (ms) → milliseconds.
+pub fn parse_duration_ms(s: &str) -> Option<f64> {
+    let s = s.trim();
+    let num_len = s
+        .bytes()
+        .take_while(|c| c.is_ascii_digit() || *c == b'.')
+        .count();
+    let value: f64 = s.get(..num_len)?.parse().ok()?;
+    let factor = match s[num_len..].trim() {
+        "" | "ms" => 1.0,
+        "s" | "sec" => 1000.0,
+        "us" | "µs" | "μs" => 1e-3,
+        "ns" => 1e-6,
+        "m" | "min" => 60_000.0,
+        _ => return None,
+    };
+    Some(value * factor)
+}
+
+fn looks_binary(b: &[u8]) -> bool {
+    if memchr::memchr(0, b).is_some() {
+        return true;
+    }
+    let control = b
+        .iter()
+        .filter(|&&c| c < 0x20 && c != b'\t' && c != 0x1b)
+        .count();
+    control * 8 > b.len()
+}
+
+/// A level word at the start of free text: `ERROR something`, `[warn] x`, `E1122 …` is not one.
+fn leading_level(s: &str) -> Option<Level> {
+    let s = s.strip_prefix('[').unwrap_or(s);
+    let word: &str = &s[..s.bytes().take_while(|c| c.is_ascii_alphabetic()).count()];
+    if word.len() < 4 {
+        return None;
+    }
+    Level::parse(word)
+}
+
+fn unquote(v: &str) -> &str {
+    v.strip_prefix('"')
+        .and_then(|v| v.strip_suffix('"'))
+        .unwrap_or(v)
+}
+
+fn is_key_byte(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || c == b'_' || c == b'.'
+}
+
+/// Find ` key=` starting at `i` (just after a space), returning the key end.
+fn key_at(b: &[u8], i: usize) -> Option<usize> {
+    if !b
+        .get(i)
+        .is_some_and(|c| c.is_ascii_alphabetic() || *c == b'_')
+    {
+        return None;
+    }
+    let mut j = i;
+    while j < b.len() && is_key_byte(b[j]) {
+        j += 1;
+    }
+    (b.get(j) == Some(&b'=')).then_some(j)
+}
+
+/// tracing-fmt style `key=value` pairs in `content[s..e]`. Values run to the next ` key=` (they
+/// may contain spaces: `latency=0 ms`). With `leading_text`, text before the first pair is the
+/// message and is skipped. Returns where the pairs start. A value ending in `,` means the text
+/// was prose (`max=10000, per_ip=100`): then no pairs are recorded.
+fn split_kv(
+    content: &str,
+    s: usize,
+    e: usize,
+    leading_text: bool,
+    out: &mut Vec<(usize, usize, usize, usize)>,
+) -> usize {
+    let b = &content.as_bytes()[..e];
+    let mut starts: Vec<(usize, usize)> = Vec::new();
+    let mut i = s;
+    if !leading_text && let Some(ke) = key_at(b, i) {
+        starts.push((i, ke));
+        i = ke;
+    }
+    while let Some(off) = memchr::memchr(b' ', &b[i..]) {
+        let at = i + off + 1;
+        if let Some(ke) = key_at(b, at) {
+            starts.push((at, ke));
+            i = ke;
+        } else {
+            i = at;
+        }
+        if i >= b.len() {
+            break;
+        }
+    }
+    let before = out.len();
+    for (n, &(ks, ke)) in starts.iter().enumerate() {
+        let vs = ke + 1;
+        let ve = match starts.get(n + 1) {
+            Some(&(next, _)) => next - 1,
+            None => e,
+        };
+        let v = &content[vs..ve.max(vs)];
+        if v.ends_with(',') {
+            out.truncate(before);
+            return e;
+        }
+        out.push((ks, ke, vs, ve.max(vs)));
+    }
+    starts
+        .first()
+        .map_or(e, |&(ks, _)| ks.saturating_sub(1).max(s))
+}
+
+/// logfmt pairs: `key=value` or `key="quoted value"`, separated by spaces.
+fn split_logfmt(content: &str, out: &mut Vec<(usize, usize, usize, usize)>) {
+    let b = content.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        while i < b.len() && b[i] == b' ' {
+            i += 1;
+        }
+        let ks = i;
+        while i < b.len() && b[i] != b'=' && b[i] != b' ' {
+            i += 1;
+        }
+        if i >= b.len() || b[i] != b'=' || i == ks {
+            // A bare word: skip it.
+            while i < b.len() && b[i] != b' ' {
+                i += 1;
+            }
+            continue;
+        }
+        let ke = i;
+        i += 1;
+        let vs = i;
+        if b.get(i) == Some(&b'"') {
+            i += 1;
+            while i < b.len() && b[i] != b'"' {
+                if b[i] == b'\\' {
+                    i += 1;
+                }
+                i += 1;
+            }
+            i = (i + 1).min(b.len());
+        } else {
+            while i < b.len() && b[i] != b' ' {
+                i += 1;
+            }
+        }
+        out.push((ks, ke, vs, i));
+    }
+}
+
+#[cfg(test)]
+mod tests;

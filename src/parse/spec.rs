@@ -1,0 +1,117 @@
+//! Serde types for `parsers/*.toml`: what a service's format definitions look like on disk.
+//! They are validated and compiled into [`super::Registry`] once, at start-up.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+/// One `parsers/<service>.toml` file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceSpec {
+    /// Service name reported for events of these formats.
+    pub service: String,
+    /// Kinds of lines that report one HTTP request, in the order the service prints them.
+    #[serde(default)]
+    pub request_chain: Vec<String>,
+    /// Route templates such as `/agents/{agent_id}/observe`.
+    #[serde(default)]
+    pub routes: Vec<String>,
+    /// Line formats, tried in file order.
+    #[serde(default, rename = "format")]
+    pub formats: Vec<FormatSpec>,
+    /// Message rules: extract fields from message text and mark request lines.
+    #[serde(default, rename = "message")]
+    pub messages: Vec<MessageSpec>,
+}
+
+/// How a line is recognized.
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum FormatKind {
+    /// One JSON object per line, claimed when all `detect` keys are present.
+    Json,
+    /// A regex with named groups over the whole line.
+    Regex,
+}
+
+/// One line format.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FormatSpec {
+    /// Unique kebab-case name (reported as the event's `format`).
+    pub name: String,
+    /// `json` or `regex`.
+    pub kind: FormatKind,
+    /// JSON: top-level keys that must all be present.
+    #[serde(default)]
+    pub detect: Vec<String>,
+    /// Regex: the pattern, with named groups.
+    pub regex: Option<String>,
+    /// Regex: groups holding `key=value` pairs (a group named `message` keeps the text before
+    /// the first pair as the message).
+    #[serde(default)]
+    pub kv: Vec<String>,
+    /// `python`, `rust-panic` or `none`: which following lines continue an event.
+    pub multiline: Option<String>,
+    /// Schema field → source path(s), first present wins. JSON: dotted paths; regex: group or
+    /// `kv` key names. Regex groups named after schema fields map themselves.
+    #[serde(default)]
+    pub fields: BTreeMap<String, OneOrMany>,
+    /// Schema field → constant used when the line does not provide it.
+    #[serde(default)]
+    pub defaults: BTreeMap<String, String>,
+    /// JSON: which other keys go to `fields`.
+    #[serde(default)]
+    pub extras: ExtrasSpec,
+}
+
+/// JSON keys for the event's `fields`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExtrasSpec {
+    /// Objects whose members are lifted into `fields` (`fields`, `extra`).
+    #[serde(default)]
+    pub flatten: Vec<String>,
+    /// Keys left out of `fields` (already in the schema).
+    #[serde(default)]
+    pub skip: Vec<String>,
+}
+
+/// A string or a list of strings.
+#[derive(Debug, Deserialize, Clone)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    /// One path.
+    One(String),
+    /// Alternatives, first present wins.
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    /// As a list.
+    pub fn to_vec(&self) -> Vec<String> {
+        match self {
+            OneOrMany::One(s) => vec![s.clone()],
+            OneOrMany::Many(v) => v.clone(),
+        }
+    }
+}
+
+/// A message rule.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MessageSpec {
+    /// Only events whose logger equals this.
+    pub logger: Option<String>,
+    /// Only events of this format.
+    pub format: Option<String>,
+    /// Only events whose message equals this.
+    pub message: Option<String>,
+    /// Match the pattern against this field (JSON path or `key=value` key) instead of the message.
+    pub field: Option<String>,
+    /// A pattern such as `Request completed: <method> <path> - <status>`.
+    pub pattern: Option<String>,
+    /// Mark matching events as a request line of this kind (one of `request_chain`).
+    pub request: Option<String>,
+}

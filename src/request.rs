@@ -1,0 +1,277 @@
+//! HTTP requests, each counted exactly once.
+//!
+//! A service may report one request on several lines (SkillMeat: `Span completed`, `Request
+//! completed`, then the uvicorn access line; Skreaver: `finished processing request`, then
+//! `response failed` for a 5xx). Each such line is an observation of a kind; the kinds of a
+//! service form its `request_chain`, in print order. Observations from the same stream merge
+//! into the oldest pending request that has not yet seen a later-or-equal kind and agrees on
+//! method, route and status where both know them. A request is final when its last chain kind
+//! arrives, when it is older than [`WINDOW_NS`] in event time, when its stream holds too many
+//! pending requests, or at end of input. Merging keeps the richest data: the first known value
+//! of every field, from whichever line had it.
+
+use std::collections::{HashMap, VecDeque};
+
+use crate::time::Nanos;
+
+/// How long (event time) a request may wait for its other lines.
+pub const WINDOW_NS: Nanos = 5_000_000_000;
+/// Most pending requests per stream before the oldest is final anyway.
+pub const MAX_PENDING_PER_STREAM: usize = 256;
+
+/// Where a request line came from.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct At {
+    /// Source index.
+    pub source: u32,
+    /// 1-based line number.
+    pub line: u64,
+    /// Stream key (source + pod + container + stream).
+    pub stream: u64,
+}
+
+/// One request (or one observation of it, before merging).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Request {
+    /// Service index.
+    pub service: u16,
+    /// Event time of the first line.
+    pub ts: Option<Nanos>,
+    /// HTTP method.
+    pub method: Option<String>,
+    /// Normalized route.
+    pub route: Option<String>,
+    /// Path as printed.
+    pub path: Option<String>,
+    /// Status.
+    pub status: Option<u16>,
+    /// Latency in ms.
+    pub duration_ms: Option<f64>,
+    /// Trace id.
+    pub trace_id: Option<String>,
+    /// Request id.
+    pub request_id: Option<String>,
+    /// Client address.
+    pub client_ip: Option<String>,
+    /// Agent id.
+    pub agent_id: Option<String>,
+    /// Where the first line came from.
+    pub at: At,
+    /// Bit i set: a line of chain kind i was seen.
+    pub kinds: u32,
+    /// Highest chain kind seen.
+    pub last_kind: u8,
+    /// Number of lines merged into this request.
+    pub lines: u32,
+}
+
+fn agree<T: PartialEq>(a: &Option<T>, b: &Option<T>) -> bool {
+    match (a, b) {
+        (Some(x), Some(y)) => x == y,
+        _ => true,
+    }
+}
+
+fn fill<T>(into: &mut Option<T>, from: Option<T>) {
+    if into.is_none() {
+        *into = from;
+    }
+}
+
+impl Request {
+    fn accepts(&self, obs: &Request) -> bool {
+        obs.last_kind > self.last_kind
+            && agree(&self.method, &obs.method)
+            && agree(&self.route, &obs.route)
+            && agree(&self.status, &obs.status)
+    }
+
+    fn absorb(&mut self, obs: Request) {
+        fill(&mut self.ts, obs.ts);
+        fill(&mut self.method, obs.method);
+        fill(&mut self.route, obs.route);
+        // A printed path beats the templated one of a span name (`/x/{id}`).
+        if self.path.as_deref().is_some_and(|p| p.contains('{')) && obs.path.is_some() {
+            self.path = obs.path;
+        } else {
+            fill(&mut self.path, obs.path);
+        }
+        fill(&mut self.status, obs.status);
+        fill(&mut self.duration_ms, obs.duration_ms);
+        fill(&mut self.trace_id, obs.trace_id);
+        fill(&mut self.request_id, obs.request_id);
+        fill(&mut self.client_ip, obs.client_ip);
+        fill(&mut self.agent_id, obs.agent_id);
+        self.kinds |= obs.kinds;
+        self.last_kind = obs.last_kind;
+        self.lines += obs.lines;
+    }
+}
+
+/// Merges request observations per stream.
+#[derive(Debug, Default)]
+pub struct RequestMerger {
+    pending: HashMap<u64, VecDeque<Request>>,
+    /// Chain length per service.
+    chain_len: Vec<u8>,
+}
+
+impl RequestMerger {
+    /// A merger for services whose chains have these lengths.
+    pub fn new(chain_len: Vec<u8>) -> RequestMerger {
+        RequestMerger {
+            pending: HashMap::new(),
+            chain_len,
+        }
+    }
+
+    /// Add one observation (`kind` = its index in the service's chain); completed requests go
+    /// to `done`.
+    pub fn observe(&mut self, mut obs: Request, kind: u8, done: &mut impl FnMut(Request)) {
+        obs.kinds = 1 << kind.min(31);
+        obs.last_kind = kind;
+        obs.lines = 1;
+        let complete_len = self
+            .chain_len
+            .get(obs.service as usize)
+            .copied()
+            .unwrap_or(1);
+        let queue = self.pending.entry(obs.at.stream).or_default();
+        // Expire by event time.
+        if let Some(now) = obs.ts {
+            while queue
+                .front()
+                .is_some_and(|r| r.ts.is_some_and(|t| now - t > WINDOW_NS))
+            {
+                if let Some(r) = queue.pop_front() {
+                    done(r);
+                }
+            }
+        }
+        if let Some(i) = queue
+            .iter()
+            .position(|r| r.service == obs.service && r.accepts(&obs))
+        {
+            queue[i].absorb(obs);
+            if queue[i].last_kind + 1 >= complete_len {
+                // Requests before it in the queue stay; only this one is final.
+                if let Some(r) = queue.remove(i) {
+                    done(r);
+                }
+            }
+        } else if kind + 1 >= complete_len {
+            done(obs);
+        } else {
+            queue.push_back(obs);
+            if queue.len() > MAX_PENDING_PER_STREAM
+                && let Some(r) = queue.pop_front()
+            {
+                done(r);
+            }
+        }
+    }
+
+    /// End of input: every pending request is final, oldest first per stream, streams in key order.
+    pub fn finish(&mut self, done: &mut impl FnMut(Request)) {
+        let mut keys: Vec<u64> = self.pending.keys().copied().collect();
+        keys.sort_unstable();
+        for k in keys {
+            if let Some(q) = self.pending.remove(&k) {
+                q.into_iter().for_each(&mut *done);
+            }
+        }
+    }
+
+    /// Number of requests waiting for more lines.
+    pub fn pending(&self) -> usize {
+        self.pending.values().map(VecDeque::len).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn obs(
+        stream: u64,
+        ts: i64,
+        method: &str,
+        route: &str,
+        status: Option<u16>,
+        dur: Option<f64>,
+    ) -> Request {
+        Request {
+            service: 0,
+            ts: Some(ts),
+            method: Some(method.into()),
+            route: Some(route.into()),
+            status,
+            duration_ms: dur,
+            at: At {
+                source: 0,
+                line: ts as u64,
+                stream,
+            },
+            ..Request::default()
+        }
+    }
+
+    fn run(events: Vec<(Request, u8)>) -> Vec<Request> {
+        let mut m = RequestMerger::new(vec![3]);
+        let mut out = Vec::new();
+        for (o, k) in events {
+            m.observe(o, k, &mut |r| out.push(r));
+        }
+        m.finish(&mut |r| out.push(r));
+        out
+    }
+
+    #[test]
+    fn skillmeat_triplet_is_one_request_with_richest_data() {
+        let out = run(vec![
+            (obs(1, 1, "GET", "/health", Some(200), Some(17.6)), 0),
+            (obs(1, 2, "GET", "/health", Some(200), Some(18.0)), 1),
+            (obs(1, 3, "GET", "/health", Some(200), None), 2),
+        ]);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].duration_ms, Some(17.6));
+        assert_eq!(out[0].lines, 3);
+    }
+
+    #[test]
+    fn rate_limited_access_line_alone_counts_once() {
+        let out = run(vec![
+            (obs(1, 1, "GET", "/x", None, None), 0),
+            (obs(1, 2, "GET", "/x", Some(429), None), 2),
+            (obs(1, 3, "GET", "/x", Some(200), None), 1),
+            (obs(1, 4, "GET", "/x", Some(200), None), 2),
+        ]);
+        assert_eq!(out.len(), 2, "{out:?}");
+        assert_eq!(out.iter().filter(|r| r.status == Some(429)).count(), 1);
+    }
+
+    #[test]
+    fn concurrent_same_route_requests_pair_in_order() {
+        let out = run(vec![
+            (obs(1, 1, "GET", "/h", None, Some(1.0)), 0),
+            (obs(1, 2, "GET", "/h", None, Some(2.0)), 0),
+            (obs(1, 3, "GET", "/h", Some(200), None), 1),
+            (obs(1, 4, "GET", "/h", Some(200), None), 1),
+            (obs(1, 5, "GET", "/h", Some(200), None), 2),
+            (obs(1, 6, "GET", "/h", Some(200), None), 2),
+        ]);
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[0].duration_ms, Some(1.0));
+        assert_eq!(out[1].duration_ms, Some(2.0));
+    }
+
+    #[test]
+    fn streams_do_not_merge_and_window_expires() {
+        let out = run(vec![
+            (obs(1, 1, "GET", "/h", None, None), 0),
+            (obs(2, 2, "GET", "/h", Some(200), None), 1),
+            (obs(1, 10_000_000_000, "GET", "/h", Some(200), None), 1),
+        ]);
+        assert_eq!(out.len(), 3);
+    }
+}

@@ -1,0 +1,158 @@
+//! HTTP path → route normalization.
+//!
+//! A service may declare templates (`/agents/{agent_id}/observe`): a path with the same number of
+//! segments whose literal segments are equal takes the template as its route, and the `{name}`
+//! segments become fields. Any other path is normalized segment by segment: UUIDs, numbers, hex
+//! ids (6+ hex digits with at least one digit), tokens of 20+ characters and already-normalized
+//! `{…}` segments become `{id}`. Query strings and fragments are dropped; an absolute URL keeps
+//! only its path.
+
+use std::borrow::Cow;
+
+/// A compiled route template.
+#[derive(Clone, Debug)]
+pub struct Template {
+    text: String,
+    /// `Ok(literal)` or `Err(name)` for `{name}`.
+    segments: Vec<Result<String, String>>,
+}
+
+impl Template {
+    /// Compile `/agents/{agent_id}/observe`.
+    pub fn new(text: &str) -> Template {
+        let segments = split(text)
+            .map(
+                |s| match s.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                    Some(name) => Err(name.to_string()),
+                    None => Ok(s.to_string()),
+                },
+            )
+            .collect();
+        Template {
+            text: text.to_string(),
+            segments,
+        }
+    }
+}
+
+fn split(path: &str) -> impl Iterator<Item = &str> {
+    path.split('/').skip(1)
+}
+
+/// Strip scheme/host, query string and fragment.
+pub fn path_only(path: &str) -> &str {
+    let mut p = path;
+    if let Some(rest) = p
+        .strip_prefix("http://")
+        .or_else(|| p.strip_prefix("https://"))
+    {
+        p = rest.find('/').map_or("/", |i| &rest[i..]);
+    }
+    let end = p.find(['?', '#']).unwrap_or(p.len());
+    &p[..end]
+}
+
+fn is_id_segment(seg: &str) -> bool {
+    let b = seg.as_bytes();
+    if b.is_empty() {
+        return false;
+    }
+    if b.len() >= 20 || (b[0] == b'{' && b[b.len() - 1] == b'}') {
+        return true;
+    }
+    if b.iter().all(u8::is_ascii_digit) {
+        return true;
+    }
+    let hexish = b.iter().all(|c| c.is_ascii_hexdigit() || *c == b'-');
+    let digits = b.iter().any(u8::is_ascii_digit);
+    // UUIDs are 36 chars and caught above; shorter hex runs with a digit are ids.
+    hexish && digits && b.iter().filter(|c| c.is_ascii_hexdigit()).count() >= 6
+}
+
+/// Normalize `path` to a route; `emit` receives `(name, value)` for every template capture.
+pub fn normalize<'p>(
+    path: &'p str,
+    templates: &[Template],
+    mut emit: impl FnMut(&str, &'p str),
+) -> Cow<'p, str> {
+    let p = path_only(path);
+    let n = split(p).count();
+    'templates: for t in templates {
+        if t.segments.len() != n {
+            continue;
+        }
+        for (seg, want) in split(p).zip(&t.segments) {
+            match want {
+                Ok(lit) if lit != seg => continue 'templates,
+                Err(_) if seg.is_empty() => continue 'templates,
+                _ => {}
+            }
+        }
+        for (seg, want) in split(p).zip(&t.segments) {
+            if let Err(name) = want {
+                emit(name, seg);
+            }
+        }
+        return Cow::Owned(t.text.clone());
+    }
+    if !split(p).any(is_id_segment) {
+        return Cow::Borrowed(if p.is_empty() { "/" } else { p });
+    }
+    let mut out = String::with_capacity(p.len());
+    for seg in split(p) {
+        out.push('/');
+        out.push_str(if is_id_segment(seg) { "{id}" } else { seg });
+    }
+    Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn norm(p: &str) -> String {
+        normalize(p, &[], |_, _| {}).into_owned()
+    }
+
+    #[test]
+    fn generic_rules() {
+        assert_eq!(norm("/agents/abc123/observe"), "/agents/{id}/observe");
+        assert_eq!(
+            norm("/api/v1/artifacts/3f2a9c1d-0000-4bcd-8e8e-123456789abc"),
+            "/api/v1/artifacts/{id}"
+        );
+        assert_eq!(norm("/api/v1/users/42?limit=5"), "/api/v1/users/{id}");
+        assert_eq!(
+            norm("/api/v1/tokens/abcdefghijklmnopqrstuvwxyz"),
+            "/api/v1/tokens/{id}"
+        );
+        assert_eq!(
+            norm("/api/v1/marketplace/sources"),
+            "/api/v1/marketplace/sources"
+        );
+        assert_eq!(norm("/api/v1/artifacts/{id}"), "/api/v1/artifacts/{id}");
+        assert_eq!(norm("/health"), "/health");
+        assert_eq!(norm("/api/v1/decade"), "/api/v1/decade");
+        assert_eq!(norm("http://localhost:8080/api/v1/x/123"), "/api/v1/x/{id}");
+        assert_eq!(norm(""), "/");
+    }
+
+    #[test]
+    fn templates_extract() {
+        let t = vec![
+            Template::new("/agents/{agent_id}/observe"),
+            Template::new("/agents/{agent_id}"),
+        ];
+        let mut got = Vec::new();
+        let r = normalize("/agents/demo-agent-1/observe?x=1", &t, |n, v| {
+            got.push((n.to_string(), v.to_string()))
+        });
+        assert_eq!(r, "/agents/{agent_id}/observe");
+        assert_eq!(
+            got,
+            vec![("agent_id".to_string(), "demo-agent-1".to_string())]
+        );
+        assert_eq!(normalize("/agents", &t, |_, _| {}), "/agents");
+        assert_eq!(normalize("/agents/x/y/z", &t, |_, _| {}), "/agents/x/y/z");
+    }
+}
