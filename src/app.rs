@@ -164,6 +164,7 @@ fn settings(common: &Common, reg: &Registry, mode: Mode) -> Result<Settings> {
         filter,
         mode,
         progress: !common.no_progress,
+        keep_events: matches!(mode, Mode::Events),
     })
 }
 
@@ -182,8 +183,7 @@ fn analyze(a: &AnalyzeArgs) -> Result<ExitCode> {
         },
     )?;
     let inputs = inputs(&a.common)?;
-    let mut sink = io::sink();
-    let Outcome::Report(report) = pipeline::run(&inputs, &reg, &settings, &mut sink)? else {
+    let Outcome::Report(report) = pipeline::run(&inputs, &reg, &settings, &mut [])? else {
         bail!("internal error: analyze produced no report");
     };
     let stdout = io::stdout();
@@ -215,7 +215,12 @@ fn events(common: &Common) -> Result<ExitCode> {
     let inputs = inputs(common)?;
     let stdout = io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
-    pipeline::run(&inputs, &reg, &settings, &mut out)?;
+    pipeline::run(
+        &inputs,
+        &reg,
+        &settings,
+        &mut [&mut output::NdjsonSink::new(&mut out)],
+    )?;
     out.flush()?;
     Ok(ExitCode::SUCCESS)
 }

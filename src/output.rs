@@ -6,7 +6,7 @@ use std::io::{self, Write};
 
 use crate::analyze::Report;
 use crate::event::{Extra, Slot};
-use crate::pipeline::View;
+use crate::pipeline::{EventSink, View};
 use crate::time::format_rfc3339_nanos;
 
 fn put_str(out: &mut Vec<u8>, key: &str, value: &str) {
@@ -87,6 +87,28 @@ pub fn write_event(out: &mut dyn Write, v: &View<'_, '_>) -> io::Result<()> {
     }
     buf.extend_from_slice(b"}\n");
     out.write_all(&buf)
+}
+
+/// `logsleuth events`: matching events as NDJSON.
+pub struct NdjsonSink<'w> {
+    out: &'w mut dyn Write,
+}
+
+impl<'w> NdjsonSink<'w> {
+    /// Write to `out`.
+    pub fn new(out: &'w mut dyn Write) -> Self {
+        NdjsonSink { out }
+    }
+}
+
+impl EventSink for NdjsonSink<'_> {
+    fn event(&mut self, v: &View<'_, '_>, pass: bool) -> io::Result<()> {
+        if pass {
+            write_event(self.out, v)
+        } else {
+            Ok(())
+        }
+    }
 }
 
 /// `fmt::Write` over a byte buffer.

@@ -17,7 +17,7 @@
 //! the request window.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::io::{self, IsTerminal, Read, Write};
+use std::io::{self, IsTerminal, Read};
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
@@ -29,7 +29,6 @@ use crate::analyze::{Analyzer, InputCounts, Origin as SlowOrigin, Report};
 use crate::envelope::{self, Feed, Joiner, Stream, Unwrapped};
 use crate::event::{Event, Level, Multiline, Slot};
 use crate::filter::{self, Expr, Fields, Value};
-use crate::output;
 use crate::parse::{ParseOpts, Parsed, Registry, Scratch, Unparsed};
 use crate::request::{At, Request, RequestMerger};
 use crate::source::files::{self, PathMeta};
@@ -99,6 +98,23 @@ pub enum Mode {
     Events,
 }
 
+/// Receives every event once its continuation lines are attached, in input order, and every
+/// merged request. Implemented by the NDJSON writer and other per-event outputs.
+pub trait EventSink {
+    /// One event; `pass` tells whether it matched the filters.
+    ///
+    /// # Errors
+    /// Output errors end the run.
+    fn event(&mut self, v: &View<'_, '_>, pass: bool) -> io::Result<()>;
+    /// One merged request (only requests whose lines matched the filters).
+    ///
+    /// # Errors
+    /// Output errors end the run.
+    fn request(&mut self, _r: &Request, _origin: &Origin) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Everything a run needs.
 pub struct Settings {
     /// Parse workers.
@@ -115,6 +131,8 @@ pub struct Settings {
     pub mode: Mode,
     /// Show a progress bar on stderr.
     pub progress: bool,
+    /// Keep every field of every event (sinks need them); otherwise only what the analysis reads.
+    pub keep_events: bool,
 }
 
 /// What a run produced.
@@ -206,7 +224,7 @@ fn stream_key(source: u32, u: &Unwrapped<'_>) -> u64 {
     fnv(h, &[u.stream.map_or(0, |s| s as u8 + 1)])
 }
 
-/// Run the pipeline over `inputs`, writing NDJSON to `out` in events mode.
+/// Run the pipeline over `inputs`, handing events to `sinks`.
 ///
 /// # Errors
 /// Only output errors (a closed stdout surfaces as `BrokenPipe`); input problems are counted.
@@ -214,14 +232,14 @@ pub fn run(
     inputs: &[Input],
     reg: &Registry,
     settings: &Settings,
-    out: &mut dyn Write,
+    sinks: &mut [&mut dyn EventSink],
 ) -> io::Result<Outcome> {
     let threads = settings.threads.max(1);
     let (chunk_tx, chunk_rx) = sync_channel::<ReaderMsg>(threads * 2);
     let (work_tx, work_rx) = sync_channel::<Chunk>(threads * 2);
     let (done_tx, done_rx) = sync_channel::<ChunkOut>(threads * 2);
     let work_rx = Mutex::new(work_rx);
-    let mut merger = Merger::new(inputs, reg, settings);
+    let mut merger = Merger::new(inputs, reg, settings, !sinks.is_empty());
     std::thread::scope(|scope| -> io::Result<()> {
         scope.spawn(move || read_all(inputs, settings, chunk_tx));
         for _ in 0..threads {
@@ -241,14 +259,14 @@ pub fn run(
         }
         drop(done_tx);
         // This thread dispatches chunks and merges results in order.
-        let result = dispatch_and_merge(chunk_rx, work_tx, done_rx, &mut merger, out);
+        let result = dispatch_and_merge(chunk_rx, work_tx, done_rx, &mut merger, sinks);
         if result.is_err() {
             // Drain so the other threads can finish.
             drain(&work_rx);
         }
         result
     })?;
-    merger.finish(out)
+    merger.finish(sinks)
 }
 
 fn drain(work_rx: &Mutex<Receiver<Chunk>>) {
@@ -262,7 +280,7 @@ fn dispatch_and_merge(
     work_tx: SyncSender<Chunk>,
     done_rx: Receiver<ChunkOut>,
     merger: &mut Merger<'_>,
-    out: &mut dyn Write,
+    sinks: &mut [&mut dyn EventSink],
 ) -> io::Result<()> {
     let mut in_flight = 0usize;
     let mut waiting: BTreeMap<u64, ChunkOut> = BTreeMap::new();
@@ -272,7 +290,7 @@ fn dispatch_and_merge(
         |w: &mut BTreeMap<u64, ChunkOut>, next: &mut u64, m: &mut Merger<'_>| -> io::Result<()> {
             while let Some(c) = w.remove(next) {
                 *next += 1;
-                m.merge(c, out)?;
+                m.merge(c, sinks)?;
             }
             Ok(())
         };
@@ -756,9 +774,10 @@ fn handle(
             }
             let pass = passes(&ev, &text, ctx, origin, reg, &settings.filter);
             let raw = weak.then(|| Box::<str>::from(text.as_ref()));
-            let ev = match settings.mode {
-                Mode::Events => ev.into_owned(),
-                Mode::Analyze { .. } => trim_for_analysis(ev),
+            let ev = if settings.keep_events {
+                ev.into_owned()
+            } else {
+                trim_for_analysis(ev)
             };
             out.items.push(item(
                 ItemKind::Event {
@@ -868,25 +887,30 @@ struct Pending {
     closed: bool,
 }
 
-/// Most events held back waiting for their continuation lines (events mode).
+/// Most events held back waiting for their continuation lines.
 const MAX_HELD: usize = 4096;
 
+/// Cross-line state, fed chunk results in input order.
 struct Merger<'r> {
     inputs: &'r [Input],
     reg: &'r Registry,
-    mode: Mode,
     counts: InputCounts,
     origins: HashMap<u64, Origin>,
     streams: HashMap<u64, StreamState>,
     requests: RequestMerger,
+    finished: Vec<Request>,
     analyzer: Option<Analyzer>,
-    /// Events mode: events in input order, by id.
+    /// Hold events until their continuations are attached (there are sinks to feed).
+    hold: bool,
+    /// Held events in input order; the front has id `held_front`.
     held: VecDeque<Pending>,
     held_front: u64,
     next_id: u64,
     reasons: BTreeMap<Unparsed, u64>,
 }
 
+/// Does a line continue a Python event? Indented lines, traceback headers, chained-exception
+/// separators and, inside a traceback, its final `module.ExceptionName: message` line.
 fn python_continues(line: &str, in_traceback: &mut bool) -> bool {
     if line.starts_with([' ', '\t']) {
         return true;
@@ -900,7 +924,6 @@ fn python_continues(line: &str, in_traceback: &mut bool) -> bool {
     {
         return true;
     }
-    // The final `module.ExceptionName: message` line of a traceback.
     *in_traceback && {
         let name_len = line
             .bytes()
@@ -911,7 +934,7 @@ fn python_continues(line: &str, in_traceback: &mut bool) -> bool {
 }
 
 impl<'r> Merger<'r> {
-    fn new(inputs: &'r [Input], reg: &'r Registry, settings: &Settings) -> Merger<'r> {
+    fn new(inputs: &'r [Input], reg: &'r Registry, settings: &Settings, hold: bool) -> Merger<'r> {
         let services: Vec<String> = reg.services().map(str::to_string).collect();
         let chain_len = (0..services.len())
             .map(|i| reg.request_chain(i as u16).len() as u8)
@@ -919,17 +942,18 @@ impl<'r> Merger<'r> {
         Merger {
             inputs,
             reg,
-            mode: settings.mode,
             counts: InputCounts::default(),
             origins: HashMap::new(),
             streams: HashMap::new(),
             requests: RequestMerger::new(chain_len),
+            finished: Vec::new(),
             analyzer: match settings.mode {
                 Mode::Analyze { bucket_ns, slow_ms } => {
                     Some(Analyzer::new(services, bucket_ns, slow_ms))
                 }
                 Mode::Events => None,
             },
+            hold,
             held: VecDeque::new(),
             held_front: 0,
             next_id: 0,
@@ -937,7 +961,7 @@ impl<'r> Merger<'r> {
         }
     }
 
-    fn merge(&mut self, c: ChunkOut, out: &mut dyn Write) -> io::Result<()> {
+    fn merge(&mut self, c: ChunkOut, sinks: &mut [&mut dyn EventSink]) -> io::Result<()> {
         self.counts.lines += c.lines;
         self.counts.joined_partials += c.joined_partials;
         self.counts.truncated += c.truncated;
@@ -947,8 +971,9 @@ impl<'r> Merger<'r> {
         }
         for item in c.items {
             self.item(item);
+            self.deliver_requests(sinks)?;
         }
-        self.flush_held(out, false)
+        self.flush_held(sinks, false)
     }
 
     fn item(&mut self, item: Item) {
@@ -1007,18 +1032,19 @@ impl<'r> Merger<'r> {
         }
         if pass && let Some(kind) = ev.request {
             let source = self.origins.get(&stream).map_or(0, |o| o.source);
+            let owned = |slot| ev.get(slot).map(str::to_string);
             let obs = Request {
                 service: ev.service,
                 ts: ev.ts,
-                method: ev.get(Slot::Method).map(str::to_string),
-                route: ev.get(Slot::Route).map(str::to_string),
-                path: ev.get(Slot::Path).map(str::to_string),
+                method: owned(Slot::Method),
+                route: owned(Slot::Route),
+                path: owned(Slot::Path),
                 status: ev.status,
                 duration_ms: ev.duration_ms,
-                trace_id: ev.get(Slot::TraceId).map(str::to_string),
-                request_id: ev.get(Slot::RequestId).map(str::to_string),
-                client_ip: ev.get(Slot::ClientIp).map(str::to_string),
-                agent_id: ev.get(Slot::AgentId).map(str::to_string),
+                trace_id: owned(Slot::TraceId),
+                request_id: owned(Slot::RequestId),
+                client_ip: owned(Slot::ClientIp),
+                agent_id: owned(Slot::AgentId),
                 at: At {
                     source,
                     line,
@@ -1026,32 +1052,54 @@ impl<'r> Merger<'r> {
                 },
                 ..Request::default()
             };
-            let (analyzer, origins, inputs) = (&mut self.analyzer, &self.origins, self.inputs);
-            self.requests.observe(obs, kind, &mut |r| {
-                count_request(analyzer, origins, inputs, r)
-            });
+            let finished = &mut self.finished;
+            self.requests.observe(obs, kind, &mut |r| finished.push(r));
         }
-        match &mut self.analyzer {
-            Some(a) => {
-                if pass {
-                    a.event(ev.service, ev.level, ev.ts);
-                }
-            }
-            None => self.held.push_back(Pending {
+        if pass && let Some(a) = &mut self.analyzer {
+            a.event(ev.service, ev.level, ev.ts);
+        }
+        if self.hold {
+            self.held.push_back(Pending {
                 ev,
                 line,
                 stream,
                 pass,
                 closed: false,
-            }),
+            });
         }
     }
 
+    /// Hand finished requests to the analyzer and the sinks.
+    fn deliver_requests(&mut self, sinks: &mut [&mut dyn EventSink]) -> io::Result<()> {
+        for r in self.finished.drain(..) {
+            let origin = self.origins.get(&r.at.stream).cloned().unwrap_or_default();
+            for s in sinks.iter_mut() {
+                s.request(&r, &origin)?;
+            }
+            if let Some(a) = &mut self.analyzer {
+                let inputs = self.inputs;
+                a.request(r, |_| SlowOrigin {
+                    source: inputs
+                        .get(origin.source as usize)
+                        .map_or_else(String::new, |i| i.name.clone()),
+                    namespace: origin.namespace,
+                    pod: origin.pod,
+                    container: origin.container,
+                });
+            }
+        }
+        Ok(())
+    }
+
     fn held_mut(&mut self, id: u64) -> Option<&mut Pending> {
+        if !self.hold {
+            return None;
+        }
         let idx = id.checked_sub(self.held_front)?;
         self.held.get_mut(usize::try_from(idx).ok()?)
     }
 
+    /// Attach a continuation line to the event's exception text.
     fn append(&mut self, id: u64, text: &str) {
         if let Some(p) = self.held_mut(id) {
             let cell = &mut p.ev.strs[Slot::Exception as usize];
@@ -1070,7 +1118,8 @@ impl<'r> Merger<'r> {
         }
     }
 
-    fn flush_held(&mut self, out: &mut dyn Write, all: bool) -> io::Result<()> {
+    /// Hand closed events (all of them at the end) to the sinks, in input order.
+    fn flush_held(&mut self, sinks: &mut [&mut dyn EventSink], all: bool) -> io::Result<()> {
         while let Some(front) = self.held.front() {
             if !(all || front.closed || self.held.len() > MAX_HELD) {
                 break;
@@ -1078,68 +1127,47 @@ impl<'r> Merger<'r> {
             let Some(p) = self.held.pop_front() else {
                 break;
             };
+            let id = self.held_front;
             self.held_front += 1;
             if let Some(state) = self.streams.get_mut(&p.stream)
-                && state.open == Some(self.held_front - 1)
+                && state.open == Some(id)
             {
                 state.open = None;
             }
-            if p.pass {
-                let origin = self.origins.get(&p.stream).cloned().unwrap_or_default();
-                let source = self
-                    .inputs
-                    .get(origin.source as usize)
-                    .map_or("", |i| i.name.as_str());
-                let view = View {
-                    ev: &p.ev,
-                    reg: self.reg,
-                    source,
-                    line: p.line,
-                    origin: &origin,
-                };
-                output::write_event(out, &view)?;
+            let origin = self.origins.get(&p.stream).cloned().unwrap_or_default();
+            let source = self
+                .inputs
+                .get(origin.source as usize)
+                .map_or("", |i| i.name.as_str());
+            let view = View {
+                ev: &p.ev,
+                reg: self.reg,
+                source,
+                line: p.line,
+                origin: &origin,
+            };
+            for s in sinks.iter_mut() {
+                s.event(&view, p.pass)?;
             }
         }
         Ok(())
     }
 
-    fn finish(mut self, out: &mut dyn Write) -> io::Result<Outcome> {
-        let (analyzer, origins, inputs) = (&mut self.analyzer, &self.origins, self.inputs);
-        self.requests
-            .finish(&mut |r| count_request(analyzer, origins, inputs, r));
-        self.flush_held(out, true)?;
+    fn finish(mut self, sinks: &mut [&mut dyn EventSink]) -> io::Result<Outcome> {
+        let finished = &mut self.finished;
+        self.requests.finish(&mut |r| finished.push(r));
+        self.deliver_requests(sinks)?;
+        self.flush_held(sinks, true)?;
         self.counts.unparsed_reasons = self
             .reasons
             .iter()
             .map(|(r, n)| (r.as_str().to_string(), *n))
             .collect();
-        match self.analyzer.take() {
-            Some(a) if matches!(self.mode, Mode::Analyze { .. }) => {
-                Ok(Outcome::Report(Box::new(a.report(self.counts))))
-            }
-            _ => Ok(Outcome::Events(self.counts)),
-        }
+        Ok(match self.analyzer.take() {
+            Some(a) => Outcome::Report(Box::new(a.report(self.counts))),
+            None => Outcome::Events(self.counts),
+        })
     }
-}
-
-fn count_request(
-    analyzer: &mut Option<Analyzer>,
-    origins: &HashMap<u64, Origin>,
-    inputs: &[Input],
-    r: Request,
-) {
-    let Some(a) = analyzer else { return };
-    a.request(r, |r| {
-        let o = origins.get(&r.at.stream).cloned().unwrap_or_default();
-        SlowOrigin {
-            source: inputs
-                .get(o.source as usize)
-                .map_or_else(String::new, |i| i.name.clone()),
-            namespace: o.namespace,
-            pod: o.pod,
-            container: o.container,
-        }
-    });
 }
 
 /// Parse the `--assume-tz` offset; helper for the CLI layer.
