@@ -54,6 +54,8 @@ pub enum InputKind {
     Stdin,
     /// A file (decompressed by magic bytes).
     File(PathBuf),
+    /// Bytes already in memory (tests, embedding).
+    Memory(std::sync::Arc<[u8]>),
 }
 
 /// Which events the output keeps.
@@ -338,6 +340,7 @@ fn open(input: &Input) -> io::Result<Box<dyn Read + Send>> {
     match &input.kind {
         InputKind::Stdin => files::decode_reader(Box::new(io::stdin())),
         InputKind::File(p) => files::open_decoded(p),
+        InputKind::Memory(b) => files::decode_reader(Box::new(io::Cursor::new(b.clone()))),
     }
 }
 
