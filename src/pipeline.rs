@@ -482,8 +482,9 @@ fn read_one(
             if discarding {
                 match memchr::memchr(b'\n', data) {
                     Some(i) => {
+                        // The cut line already ended with the newline we pushed.
                         discarding = false;
-                        data = &data[i..];
+                        data = &data[i + 1..];
                     }
                     None => data = &[],
                 }
@@ -678,9 +679,7 @@ fn process_chunk(
         out.lines += 1;
         let u = envelope::unwrap(line);
         let key = stream_key(chunk.source, &u);
-        if !origins.contains_key(&key) {
-            origins.insert(key, origin_of(chunk.source, &input.meta, &u));
-        }
+        origins.entry(key).or_insert_with(|| origin_of(chunk.source, &input.meta, &u));
         let reader_cut = chunk.truncated.contains(&this_line);
         match joiner.feed(key, this_line, &u) {
             Feed::Passthrough => {

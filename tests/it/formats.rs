@@ -23,7 +23,9 @@ fn text(v: Value<'_>) -> String {
     match v {
         Value::Str(s) => s.into_owned(),
         Value::Num(n) => n.to_string(),
-        Value::Level(l) => logsleuth::event::Level::ALL[l as usize].as_str().to_string(),
+        Value::Level(l) => logsleuth::event::Level::ALL[l as usize]
+            .as_str()
+            .to_string(),
     }
 }
 
@@ -33,7 +35,10 @@ fn every_case_parses_as_expected() {
     let src = std::fs::read_to_string(super::fixtures().join("formats/cases.toml")).unwrap();
     let cases: Cases = toml::from_str(&src).unwrap();
     assert!(cases.case.len() >= 25);
-    let opts = ParseOpts { assume_offset: 0, collect_extras: true };
+    let opts = ParseOpts {
+        assume_offset: 0,
+        collect_extras: true,
+    };
     let mut scratch = reg.scratch();
     let mut failures = Vec::new();
     for c in &cases.case {
@@ -42,7 +47,13 @@ fn every_case_parses_as_expected() {
             continue;
         };
         let origin = Origin::default();
-        let view = View { ev: &ev, reg: &reg, source: "case", line: 1, origin: &origin };
+        let view = View {
+            ev: &ev,
+            reg: &reg,
+            source: "case",
+            line: 1,
+            origin: &origin,
+        };
         for (k, want) in &c.expect {
             let got = match k.as_str() {
                 "weak" => Some(weak.to_string()),
@@ -84,12 +95,20 @@ request = "access"
     .unwrap();
     let reg = Registry::load(Some(dir.path())).unwrap();
     let line = r#"{"svc":"billing","at":"2026-01-01T00:00:00Z","sev":"info","msg":"served GET /invoices/123 200 in 17ms"}"#;
-    let opts = ParseOpts { assume_offset: 0, collect_extras: false };
-    let Parsed::Event { ev, .. } = reg.parse(line, &opts, &mut reg.scratch()) else { panic!() };
+    let opts = ParseOpts {
+        assume_offset: 0,
+        collect_extras: false,
+    };
+    let Parsed::Event { ev, .. } = reg.parse(line, &opts, &mut reg.scratch()) else {
+        panic!()
+    };
     assert_eq!(reg.service_name(ev.service), "billing");
     assert_eq!(ev.status, Some(200));
     assert_eq!(ev.duration_ms, Some(17.0));
-    assert_eq!(ev.get(logsleuth::event::Slot::Route), Some("/invoices/{id}"));
+    assert_eq!(
+        ev.get(logsleuth::event::Slot::Route),
+        Some("/invoices/{id}")
+    );
     assert!(ev.request.is_some());
     let services: Vec<&str> = reg.services().collect();
     assert_eq!(services, ["skillmeat", "skreaver", "billing", "other"]);
@@ -98,7 +117,11 @@ request = "access"
 #[test]
 fn bad_parser_files_are_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("x.toml"), "service = \"x\"\n[[format]]\nname = \"a\"\nkind = \"regex\"\nregex = \"(\"\n").unwrap();
+    std::fs::write(
+        dir.path().join("x.toml"),
+        "service = \"x\"\n[[format]]\nname = \"a\"\nkind = \"regex\"\nregex = \"(\"\n",
+    )
+    .unwrap();
     let err = Registry::load(Some(dir.path())).unwrap_err().to_string();
     assert!(err.contains("x.toml") && err.contains("bad regex"), "{err}");
     std::fs::write(dir.path().join("x.toml"), "service = \"x\"\nbogus = 1\n").unwrap();
@@ -109,7 +132,10 @@ fn bad_parser_files_are_clear_errors() {
 #[test]
 fn assume_tz_shifts_naive_timestamps_only() {
     let reg = Registry::load(None).unwrap();
-    let opts = ParseOpts { assume_offset: 2 * 3600, collect_extras: false };
+    let opts = ParseOpts {
+        assume_offset: 2 * 3600,
+        collect_extras: false,
+    };
     let naive = r#"{"timestamp": "2026-11-22T06:57:50.391491", "level": "INFO", "logger": "x", "message": "m", "module": "m", "function": "f", "line": 1}"#;
     let zoned = r#"{"timestamp": "2026-11-22T06:57:50.391491Z", "level": "INFO", "logger": "x", "message": "m", "module": "m", "function": "f", "line": 1}"#;
     let ts = |l: &str| match reg.parse(l, &opts, &mut reg.scratch()) {

@@ -72,18 +72,33 @@ pub fn analyze_json(args: &[&str], stdin: &[u8]) -> serde_json::Value {
     serde_json::from_str(&r.stdout).expect("report is JSON")
 }
 
+/// Library settings for an analyze run.
+pub fn analyze_settings() -> Settings {
+    Settings {
+        threads: 1,
+        chunk_bytes: 1 << 20,
+        max_line_bytes: 1 << 20,
+        parse: ParseOpts {
+            assume_offset: 0,
+            collect_extras: false,
+        },
+        filter: Filter::default(),
+        mode: Mode::Analyze {
+            bucket_ns: 60_000_000_000,
+            slow_ms: 5000.0,
+        },
+        progress: false,
+        keep_events: false,
+    }
+}
+
 /// Analyze in-memory bytes with the library (thread count and chunk size chosen by the test).
 pub fn analyze_bytes(bytes: &[u8], threads: usize, chunk_bytes: usize) -> Report {
     let reg = Registry::load(None).unwrap();
     let settings = Settings {
         threads,
         chunk_bytes,
-        max_line_bytes: 1 << 20,
-        parse: ParseOpts { assume_offset: 0, collect_extras: false },
-        filter: Filter::default(),
-        mode: Mode::Analyze { bucket_ns: 60_000_000_000, slow_ms: 5000.0 },
-        progress: false,
-        keep_events: false,
+        ..analyze_settings()
     };
     let input = Input {
         name: "mem".into(),

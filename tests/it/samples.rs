@@ -44,12 +44,17 @@ fn sample_reports_snapshot() {
 
 #[test]
 fn terminal_report_snapshot() {
-    let paths: Vec<String> = samples().iter().map(|p| p.to_string_lossy().into_owned()).collect();
+    let paths: Vec<String> = samples()
+        .iter()
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect();
     let mut args = vec!["analyze", "--color", "never", "--slow-ms", "1000"];
     args.extend(paths.iter().map(String::as_str));
     let r = bin(&args, b"");
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let text = r.stdout.replace(super::fixtures().to_str().unwrap(), "<fixtures>");
+    let text = r
+        .stdout
+        .replace(super::fixtures().to_str().unwrap(), "<fixtures>");
     insta::assert_snapshot!("terminal-all-samples", text);
 }
 
@@ -88,8 +93,11 @@ fn events_ndjson_fields_and_continuations() {
     let path = super::fixtures().join("samples/skillmeat-text-prod.log");
     let r = bin(&["events", "--level", "error", path.to_str().unwrap()], b"");
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let events: Vec<serde_json::Value> =
-        r.stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let events: Vec<serde_json::Value> = r
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert!(!events.is_empty());
     for e in &events {
         assert_eq!(e["level"], "error");
@@ -97,8 +105,18 @@ fn events_ndjson_fields_and_continuations() {
         assert_eq!(e["ts"].as_str().unwrap().len(), 30, "9 fractional digits");
     }
     // The traceback after "Span failed" is attached to it, ending with the exception line.
-    let failed = events.iter().find(|e| e["message"] == "Span failed: GET /api/v1/user-collections").unwrap();
+    let failed = events
+        .iter()
+        .find(|e| e["message"] == "Span failed: GET /api/v1/user-collections")
+        .unwrap();
     let exc = failed["exception"].as_str().unwrap();
-    assert!(exc.starts_with("Traceback (most recent call last):"), "{exc}");
-    assert!(exc.trim_end().ends_with("jwt.exceptions.DecodeError: Not enough segments"), "{exc}");
+    assert!(
+        exc.starts_with("Traceback (most recent call last):"),
+        "{exc}"
+    );
+    assert!(
+        exc.trim_end()
+            .ends_with("jwt.exceptions.DecodeError: Not enough segments"),
+        "{exc}"
+    );
 }
