@@ -5,6 +5,7 @@
 //! memory grows with the number of endpoints and buckets, never with the number of events.
 
 use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
 
 use serde::Serialize;
 
@@ -245,6 +246,9 @@ pub struct Report {
 
 #[derive(Default)]
 struct Endpoint {
+    service: u16,
+    method: String,
+    route: String,
     requests: u64,
     s4xx: u64,
     s5xx: u64,
@@ -277,7 +281,9 @@ pub struct Analyzer {
     first: Option<Nanos>,
     last: Option<Nanos>,
     requests: Requests,
-    endpoints: HashMap<(u16, String, String), Endpoint>,
+    /// Keyed by `service \0 method \0 route` so lookups need no allocation.
+    endpoints: HashMap<Box<str>, Endpoint>,
+    key_buf: String,
     buckets: BTreeMap<(Nanos, u16), BucketCounts>,
     bucket_ns: Nanos,
     slow_ms: f64,
@@ -295,6 +301,7 @@ impl Analyzer {
             last: None,
             requests: Requests::default(),
             endpoints: HashMap::new(),
+            key_buf: String::new(),
             buckets: BTreeMap::new(),
             bucket_ns: bucket_ns.max(1),
             slow_ms,
@@ -341,12 +348,19 @@ impl Analyzer {
             b.requests += 1;
             b.s5xx += u64::from(is5xx);
         }
-        let key = (
-            r.service,
-            r.method.clone().unwrap_or_else(|| "?".into()),
-            r.route.clone().unwrap_or_else(|| "?".into()),
-        );
-        let ep = self.endpoints.entry(key).or_default();
+        let method = r.method.as_deref().unwrap_or("?");
+        let route = r.route.as_deref().unwrap_or("?");
+        self.key_buf.clear();
+        let _ = write!(self.key_buf, "{}\0{method}\0{route}", r.service);
+        let ep = match self.endpoints.get_mut(self.key_buf.as_str()) {
+            Some(ep) => ep,
+            None => self.endpoints.entry(self.key_buf.as_str().into()).or_insert_with(|| Endpoint {
+                service: r.service,
+                method: method.to_string(),
+                route: route.to_string(),
+                ..Endpoint::default()
+            }),
+        };
         ep.requests += 1;
         ep.s4xx += u64::from(r.status.is_some_and(|s| (400..500).contains(&s)));
         ep.s5xx += u64::from(is5xx);
@@ -380,11 +394,11 @@ impl Analyzer {
         let round = |v: Option<f64>| v.map(|x| (x * 1000.0).round() / 1000.0);
         let mut endpoints: Vec<EndpointReport> = self
             .endpoints
-            .iter()
-            .map(|((svc, method, route), e)| EndpointReport {
-                service: name(*svc),
-                method: method.clone(),
-                route: route.clone(),
+            .values()
+            .map(|e| EndpointReport {
+                service: name(e.service),
+                method: e.method.clone(),
+                route: e.route.clone(),
                 requests: e.requests,
                 status_4xx: e.s4xx,
                 status_5xx: e.s5xx,

@@ -195,6 +195,24 @@ impl Unwrapped<'_> {
     }
 }
 
+/// A cheap, conservative test: may this line be a partial piece (a CRI `P` line or a docker
+/// json-file record)? `false` means certainly not; `true` means [`unwrap`] will tell.
+pub fn may_be_partial(line: &[u8]) -> bool {
+    let rest = match parse_kubectl_prefix(line) {
+        Some((_, _, n)) => line.get(n..).unwrap_or_default(),
+        None => line,
+    };
+    if rest.starts_with(DOCKER_JSON_START) {
+        return true;
+    }
+    // CRI: `<timestamp> stdout P…`; the timestamp is at most 35 bytes.
+    rest.first().is_some_and(u8::is_ascii_digit)
+        && memchr::memchr(b' ', &rest[..rest.len().min(40)]).is_some_and(|sp| {
+            let tail = &rest[sp + 1..];
+            tail.starts_with(b"stdout P") || tail.starts_with(b"stderr P")
+        })
+}
+
 /// Peels the envelopes off one raw line (without its `\n`); see the module docs for the rules.
 ///
 /// Never panics and never fails; unrecognised input is returned as borrowed content.

@@ -134,6 +134,56 @@ pub fn parse_object(line: &[u8]) -> Result<Raw<'_>, ScanError> {
     }
 }
 
+/// Walk the top-level members of the object on `line`, calling `f(key, value)` for each, in
+/// one pass. This is the fast path for callers that read members anyway: the walk itself checks
+/// that the object is closed with only whitespace after it (so truncated lines are rejected),
+/// while nested values are only bracket-matched, not validated (use [`parse_object`] for that).
+///
+/// # Errors
+/// Why the line is not one complete object; `f` may have seen some members before.
+pub fn visit_object<'a>(line: &'a [u8], mut f: impl FnMut(Raw<'a>, Raw<'a>)) -> Result<Raw<'a>, ScanError> {
+    let start = skip_ws(line, 0);
+    if line.get(start) != Some(&b'{') {
+        return Err(ScanError::NotAnObject);
+    }
+    let unexpected = |offset: usize| match line.get(offset) {
+        Some(&byte) => ScanError::Unexpected { offset, byte },
+        None => ScanError::Truncated,
+    };
+    let mut i = skip_ws(line, start + 1);
+    if line.get(i) == Some(&b'}') {
+        i += 1;
+    } else {
+        loop {
+            if line.get(i) != Some(&b'"') {
+                return Err(unexpected(i));
+            }
+            let kend = skip_string(line, i).ok_or(ScanError::Truncated)?;
+            let mut j = skip_ws(line, kend);
+            if line.get(j) != Some(&b':') {
+                return Err(unexpected(j));
+            }
+            j = skip_ws(line, j + 1);
+            let vend = skip_value(line, j).ok_or_else(|| unexpected(j))?;
+            f(Raw(&line[i..kend]), Raw(&line[j..vend]));
+            i = skip_ws(line, vend);
+            match line.get(i) {
+                Some(b',') => i = skip_ws(line, i + 1),
+                Some(b'}') => {
+                    i += 1;
+                    break;
+                }
+                _ => return Err(unexpected(i)),
+            }
+        }
+    }
+    let end = skip_ws(line, i);
+    if end < line.len() {
+        return Err(ScanError::TrailingData { offset: end });
+    }
+    Ok(Raw(&line[start..i]))
+}
+
 /// Fixed-size bit stack of open containers: bit set = object, clear = array.
 struct Stack {
     bits: [u64; MAX_DEPTH / 64],
@@ -451,23 +501,26 @@ fn skip_string(b: &[u8], i: usize) -> Option<usize> {
 fn skip_value(b: &[u8], i: usize) -> Option<usize> {
     match *b.get(i)? {
         b'"' => skip_string(b, i),
-        b'{' | b'[' => {
+        open @ (b'{' | b'[') => {
+            // Only brackets of the opening kind change the depth of a well-formed value, so
+            // jump between quotes and those brackets instead of stepping byte by byte.
+            let close = if open == b'{' { b'}' } else { b']' };
             let mut depth = 0usize;
             let mut j = i;
-            while let Some(&c) = b.get(j) {
-                match c {
+            while let Some(off) = memchr::memchr3(b'"', open, close, b.get(j..)?) {
+                j += off;
+                match b[j] {
                     b'"' => {
                         j = skip_string(b, j)?;
                         continue;
                     }
-                    b'{' | b'[' => depth += 1,
-                    b'}' | b']' => {
+                    c if c == open => depth += 1,
+                    _ => {
                         depth = depth.checked_sub(1)?;
                         if depth == 0 {
                             return Some(j + 1);
                         }
                     }
-                    _ => {}
                 }
                 j += 1;
             }

@@ -171,12 +171,24 @@ struct Chunk {
     truncated: Vec<u64>,
 }
 
+/// What the merger needs of an event; the full event only when sinks want it.
+struct EventItem {
+    ts: Option<Nanos>,
+    level: Option<Level>,
+    service: u16,
+    multiline: Multiline,
+    /// Recognized only by a generic fallback: may be a continuation line.
+    weak: bool,
+    /// The line reports a request: its chain kind and what it says about it.
+    request: Option<(u8, Box<Request>)>,
+    /// The whole event (`Settings::keep_events`).
+    full: Option<Box<Event<'static>>>,
+    /// The payload text of a weak event, appended if it turns out to be a continuation.
+    raw: Option<Box<str>>,
+}
+
 enum ItemKind {
-    Event {
-        ev: Box<Event<'static>>,
-        weak: bool,
-        raw: Option<Box<str>>,
-    },
+    Event(EventItem),
     Blank,
     Unparsed(Unparsed),
 }
@@ -204,6 +216,25 @@ enum ReaderMsg {
     Bytes(u64),
     Error(String),
 }
+
+/// Hasher for stream keys, which are already hashes: hashing them again is wasted work.
+#[derive(Default)]
+pub struct StreamKeyHasher(u64);
+
+impl std::hash::Hasher for StreamKeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        self.0 = fnv(self.0, bytes);
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+/// A map keyed by stream key.
+pub type StreamMap<V> = HashMap<u64, V, std::hash::BuildHasherDefault<StreamKeyHasher>>;
 
 /// FNV-1a, enough to tell streams apart.
 fn fnv(mut h: u64, bytes: &[u8]) -> u64 {
@@ -237,6 +268,9 @@ pub fn run(
     sinks: &mut [&mut dyn EventSink],
 ) -> io::Result<Outcome> {
     let threads = settings.threads.max(1);
+    if !sinks.is_empty() && !settings.keep_events {
+        return Err(io::Error::other("internal error: event sinks need Settings::keep_events"));
+    }
     let (chunk_tx, chunk_rx) = sync_channel::<ReaderMsg>(threads * 2);
     let (work_tx, work_rx) = sync_channel::<Chunk>(threads * 2);
     let (done_tx, done_rx) = sync_channel::<ChunkOut>(threads * 2);
@@ -513,8 +547,8 @@ fn read_one(
             // Track complete lines.
             while let Some(i) = memchr::memchr(b'\n', &pending[scanned..]) {
                 let line = &pending[scanned..scanned + i];
-                let u = envelope::unwrap(line);
-                if u.partial || tracker.open_runs() > 0 {
+                if tracker.open_runs() > 0 || envelope::may_be_partial(line) {
+                    let u = envelope::unwrap(line);
                     tracker.feed(stream_key(source, &u), 0, &u);
                 }
                 scanned += i + 1;
@@ -661,13 +695,15 @@ fn process_chunk(
 ) -> ChunkOut {
     let mut out = ChunkOut {
         seq: chunk.seq,
+        // Real lines average ~300 bytes; a little slack avoids regrowing.
+        items: Vec::with_capacity(chunk.data.len() / 200 + 16),
         ..ChunkOut::default()
     };
     let Some(input) = inputs.get(chunk.source as usize) else {
         return out;
     };
     let mut joiner = Joiner::new(settings.max_line_bytes.max(16));
-    let mut origins: HashMap<u64, Origin> = HashMap::new();
+    let mut origins: StreamMap<Origin> = StreamMap::default();
     let data = &chunk.data;
     let mut start = 0;
     let mut line_no = chunk.first_line;
@@ -775,21 +811,42 @@ fn handle(
                 ev.ts = ev.runtime_ts;
             }
             let pass = passes(&ev, &text, ctx, origin, reg, &settings.filter);
-            let raw = weak.then(|| Box::<str>::from(text.as_ref()));
-            let ev = if settings.keep_events {
-                ev.into_owned()
-            } else {
-                trim_for_analysis(ev)
+            let request = match ev.request {
+                Some(kind) if pass => Some((kind, Box::new(observation(&ev, ctx, origin.source)))),
+                _ => None,
             };
-            out.items.push(item(
-                ItemKind::Event {
-                    ev: Box::new(ev),
-                    weak,
-                    raw,
-                },
-                pass,
-            ));
+            let event = EventItem {
+                ts: ev.ts,
+                level: ev.level,
+                service: ev.service,
+                multiline: ev.multiline,
+                weak,
+                request,
+                raw: weak.then(|| Box::<str>::from(text.as_ref())),
+                full: settings.keep_events.then(|| Box::new(ev.into_owned())),
+            };
+            out.items.push(item(ItemKind::Event(event), pass));
         }
+    }
+}
+
+/// What one request line says about its request.
+fn observation(ev: &Event<'_>, ctx: &LineCtx<'_>, source: u32) -> Request {
+    let owned = |slot: Slot| ev.get(slot).map(str::to_string);
+    Request {
+        service: ev.service,
+        ts: ev.ts,
+        method: owned(Slot::Method),
+        route: owned(Slot::Route),
+        path: owned(Slot::Path),
+        status: ev.status,
+        duration_ms: ev.duration_ms,
+        trace_id: owned(Slot::TraceId),
+        request_id: owned(Slot::RequestId),
+        client_ip: owned(Slot::ClientIp),
+        agent_id: owned(Slot::AgentId),
+        at: At { source, line: ctx.line, stream: ctx.stream },
+        ..Request::default()
     }
 }
 
@@ -839,38 +896,6 @@ fn passes(
     true
 }
 
-/// Keep only what the aggregates and request merging read.
-fn trim_for_analysis(ev: Event<'_>) -> Event<'static> {
-    let mut kept = Event {
-        ts: ev.ts,
-        runtime_ts: ev.runtime_ts,
-        level: ev.level,
-        service: ev.service,
-        format: ev.format,
-        status: ev.status,
-        duration_ms: ev.duration_ms,
-        request: ev.request,
-        multiline: ev.multiline,
-        ..Event::default()
-    };
-    if ev.request.is_some() {
-        for slot in [
-            Slot::Method,
-            Slot::Route,
-            Slot::Path,
-            Slot::TraceId,
-            Slot::RequestId,
-            Slot::ClientIp,
-            Slot::AgentId,
-        ] {
-            if let Some(v) = &ev.strs[slot as usize] {
-                kept.strs[slot as usize] = Some(std::borrow::Cow::Owned(v.to_string()));
-            }
-        }
-    }
-    kept
-}
-
 // ---------------------------------------------------------------- merger
 
 #[derive(Default)]
@@ -882,7 +907,7 @@ struct StreamState {
 }
 
 struct Pending {
-    ev: Box<Event<'static>>,
+    ev: Option<Box<Event<'static>>>,
     line: u64,
     stream: u64,
     pass: bool,
@@ -897,8 +922,8 @@ struct Merger<'r> {
     inputs: &'r [Input],
     reg: &'r Registry,
     counts: InputCounts,
-    origins: HashMap<u64, Origin>,
-    streams: HashMap<u64, StreamState>,
+    origins: StreamMap<Origin>,
+    streams: StreamMap<StreamState>,
     requests: RequestMerger,
     finished: Vec<Request>,
     analyzer: Option<Analyzer>,
@@ -945,8 +970,8 @@ impl<'r> Merger<'r> {
             inputs,
             reg,
             counts: InputCounts::default(),
-            origins: HashMap::new(),
-            streams: HashMap::new(),
+            origins: StreamMap::default(),
+            streams: StreamMap::default(),
             requests: RequestMerger::new(chain_len),
             finished: Vec::new(),
             analyzer: match settings.mode {
@@ -990,8 +1015,8 @@ impl<'r> Merger<'r> {
                 }
             }
             ItemKind::Unparsed(r) => self.unparsed(r),
-            ItemKind::Event { ev, weak, raw } => {
-                if weak && let (Some(id), Some(text)) = (state.open, raw.as_deref()) {
+            ItemKind::Event(ev) => {
+                if ev.weak && let (Some(id), Some(text)) = (state.open, ev.raw.as_deref()) {
                     let continues = match state.mode {
                         Multiline::None => false,
                         Multiline::Python => python_continues(text, &mut state.in_traceback),
@@ -1018,7 +1043,7 @@ impl<'r> Merger<'r> {
         *self.reasons.entry(r).or_default() += 1;
     }
 
-    fn new_event(&mut self, ev: Box<Event<'static>>, line: u64, stream: u64, pass: bool) {
+    fn new_event(&mut self, ev: EventItem, line: u64, stream: u64, pass: bool) {
         self.counts.events += 1;
         let id = self.next_id;
         self.next_id += 1;
@@ -1032,42 +1057,15 @@ impl<'r> Merger<'r> {
         if !pass {
             self.counts.filtered_out += 1;
         }
-        if pass && let Some(kind) = ev.request {
-            let source = self.origins.get(&stream).map_or(0, |o| o.source);
-            let owned = |slot| ev.get(slot).map(str::to_string);
-            let obs = Request {
-                service: ev.service,
-                ts: ev.ts,
-                method: owned(Slot::Method),
-                route: owned(Slot::Route),
-                path: owned(Slot::Path),
-                status: ev.status,
-                duration_ms: ev.duration_ms,
-                trace_id: owned(Slot::TraceId),
-                request_id: owned(Slot::RequestId),
-                client_ip: owned(Slot::ClientIp),
-                agent_id: owned(Slot::AgentId),
-                at: At {
-                    source,
-                    line,
-                    stream,
-                },
-                ..Request::default()
-            };
+        if let Some((kind, obs)) = ev.request {
             let finished = &mut self.finished;
-            self.requests.observe(obs, kind, &mut |r| finished.push(r));
+            self.requests.observe(*obs, kind, &mut |r| finished.push(r));
         }
         if pass && let Some(a) = &mut self.analyzer {
             a.event(ev.service, ev.level, ev.ts);
         }
         if self.hold {
-            self.held.push_back(Pending {
-                ev,
-                line,
-                stream,
-                pass,
-                closed: false,
-            });
+            self.held.push_back(Pending { ev: ev.full, line, stream, pass, closed: false });
         }
     }
 
@@ -1103,8 +1101,10 @@ impl<'r> Merger<'r> {
 
     /// Attach a continuation line to the event's exception text.
     fn append(&mut self, id: u64, text: &str) {
-        if let Some(p) = self.held_mut(id) {
-            let cell = &mut p.ev.strs[Slot::Exception as usize];
+        if let Some(p) = self.held_mut(id)
+            && let Some(ev) = &mut p.ev
+        {
+            let cell = &mut ev.strs[Slot::Exception as usize];
             let mut s = cell.take().map(|c| c.into_owned()).unwrap_or_default();
             if !s.is_empty() || text.is_empty() {
                 s.push('\n');
@@ -1136,13 +1136,14 @@ impl<'r> Merger<'r> {
             {
                 state.open = None;
             }
+            let Some(ev) = &p.ev else { continue };
             let origin = self.origins.get(&p.stream).cloned().unwrap_or_default();
             let source = self
                 .inputs
                 .get(origin.source as usize)
                 .map_or("", |i| i.name.as_str());
             let view = View {
-                ev: &p.ev,
+                ev,
                 reg: self.reg,
                 source,
                 line: p.line,

@@ -10,7 +10,9 @@
 //! pending requests, or at end of input. Merging keeps the richest data: the first known value
 //! of every field, from whichever line had it.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+use crate::pipeline::StreamMap;
 
 use crate::time::Nanos;
 
@@ -111,7 +113,7 @@ impl Request {
 /// Merges request observations per stream.
 #[derive(Debug, Default)]
 pub struct RequestMerger {
-    pending: HashMap<u64, VecDeque<Request>>,
+    pending: StreamMap<VecDeque<Request>>,
     /// Chain length per service.
     chain_len: Vec<u8>,
 }
@@ -120,7 +122,7 @@ impl RequestMerger {
     /// A merger for services whose chains have these lengths.
     pub fn new(chain_len: Vec<u8>) -> RequestMerger {
         RequestMerger {
-            pending: HashMap::new(),
+            pending: StreamMap::default(),
             chain_len,
         }
     }

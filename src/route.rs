@@ -69,6 +69,18 @@ fn is_id_segment(seg: &str) -> bool {
     hexish && digits && b.iter().filter(|c| c.is_ascii_hexdigit()).count() >= 6
 }
 
+/// Paths with more segments than this take a slower path and match no template.
+const MAX_SEGMENTS: usize = 32;
+
+fn normalize_long(p: &str) -> Cow<'_, str> {
+    let mut out = String::with_capacity(p.len());
+    for seg in split(p) {
+        out.push('/');
+        out.push_str(if is_id_segment(seg) { "{id}" } else { seg });
+    }
+    Cow::Owned(out)
+}
+
 /// Normalize `path` to a route; `emit` receives `(name, value)` for every template capture.
 pub fn normalize<'p>(
     path: &'p str,
@@ -76,32 +88,45 @@ pub fn normalize<'p>(
     mut emit: impl FnMut(&str, &'p str),
 ) -> Cow<'p, str> {
     let p = path_only(path);
-    let n = split(p).count();
+    if p.is_empty() {
+        return Cow::Borrowed("/");
+    }
+    // One pass splits the path; templates and id detection then work on the segments.
+    let mut segs: [&str; MAX_SEGMENTS] = [""; MAX_SEGMENTS];
+    let mut n = 0;
+    for seg in split(p) {
+        if n == MAX_SEGMENTS {
+            return normalize_long(p);
+        }
+        segs[n] = seg;
+        n += 1;
+    }
+    let segs = &segs[..n];
     'templates: for t in templates {
         if t.segments.len() != n {
             continue;
         }
-        for (seg, want) in split(p).zip(&t.segments) {
+        for (seg, want) in segs.iter().zip(&t.segments) {
             match want {
                 Ok(lit) if lit != seg => continue 'templates,
                 Err(_) if seg.is_empty() => continue 'templates,
                 _ => {}
             }
         }
-        for (seg, want) in split(p).zip(&t.segments) {
+        for (seg, want) in segs.iter().zip(&t.segments) {
             if let Err(name) = want {
                 emit(name, seg);
             }
         }
         return Cow::Owned(t.text.clone());
     }
-    if !split(p).any(is_id_segment) {
-        return Cow::Borrowed(if p.is_empty() { "/" } else { p });
-    }
+    let Some(first_id) = segs.iter().position(|s| is_id_segment(s)) else {
+        return Cow::Borrowed(p);
+    };
     let mut out = String::with_capacity(p.len());
-    for seg in split(p) {
+    for (i, seg) in segs.iter().enumerate() {
         out.push('/');
-        out.push_str(if is_id_segment(seg) { "{id}" } else { seg });
+        out.push_str(if i >= first_id && is_id_segment(seg) { "{id}" } else { seg });
     }
     Cow::Owned(out)
 }
@@ -135,6 +160,8 @@ mod tests {
         assert_eq!(norm("/api/v1/decade"), "/api/v1/decade");
         assert_eq!(norm("http://localhost:8080/api/v1/x/123"), "/api/v1/x/{id}");
         assert_eq!(norm(""), "/");
+        let deep = "/a/1".repeat(20);
+        assert_eq!(norm(&deep), "/a/{id}".repeat(20));
     }
 
     #[test]

@@ -113,27 +113,47 @@ impl Unparsed {
     }
 }
 
-/// A dotted path split once at compile time.
-#[derive(Clone, Debug)]
-struct JsonPath {
-    head: String,
-    rest: Option<String>,
-    full: String,
+/// JSON keys looked up by exact name. Candidates are bucketed by length, so most keys of a
+/// line cost one length check and at most one byte comparison.
+#[derive(Debug, Default)]
+struct KeyTable {
+    by_len: Vec<Vec<(Box<[u8]>, u8)>>,
 }
 
-impl JsonPath {
-    fn new(p: &str) -> JsonPath {
-        let (head, rest) = match p.split_once('.') {
-            Some((h, r)) => (h.to_string(), Some(r.to_string())),
-            None => (p.to_string(), None),
-        };
-        JsonPath {
-            head,
-            rest,
-            full: p.to_string(),
+impl KeyTable {
+    /// Slot of `name`, adding it with `next` if new.
+    fn slot(&mut self, name: &str, next: u8) -> u8 {
+        if let Some(i) = self.get(name.as_bytes()) {
+            return i;
         }
+        let len = name.len();
+        if self.by_len.len() <= len {
+            self.by_len.resize_with(len + 1, Vec::new);
+        }
+        self.by_len[len].push((name.as_bytes().into(), next));
+        next
+    }
+
+    fn get(&self, name: &[u8]) -> Option<u8> {
+        self.by_len.get(name.len())?.iter().find(|(k, _)| **k == *name).map(|(_, i)| *i)
+    }
+
+    /// Slot of a raw JSON key (with its quotes).
+    fn find(&self, key: Raw<'_>) -> Option<u8> {
+        let inner = key.0.get(1..key.0.len().saturating_sub(1))?;
+        if let Some(i) = self.get(inner) {
+            return Some(i);
+        }
+        // A key written with escapes (`"\u0074s"`) is rare; decode it only then.
+        if memchr::memchr(b'\\', inner).is_some() {
+            return self.get(key.as_str()?.as_bytes());
+        }
+        None
     }
 }
+
+/// Most keys (top-level and nested) a JSON format may read per line.
+const MAX_SLOTS: usize = 64;
 
 #[derive(Debug)]
 struct Common {
@@ -143,13 +163,25 @@ struct Common {
     defaults: Vec<(Target, String)>,
 }
 
+/// An object whose members a format reads (`fields`, `span`, `extra`, `extra.attributes`).
+#[derive(Debug)]
+struct Nested {
+    /// Slot holding the object (top-level, or `NESTED +` a member of an earlier `Nested`).
+    parent: u8,
+    /// Members → nested slot.
+    members: KeyTable,
+}
+
 #[derive(Debug)]
 struct JsonFormat {
     common: Common,
-    detect: Vec<String>,
-    fields: Vec<(Target, Vec<JsonPath>)>,
-    /// Distinct first path segments, looked up in one pass over the object.
-    heads: Vec<String>,
+    /// Slots of the top-level keys that must be present.
+    detect: Vec<u8>,
+    /// Schema field ← slots of the alternatives, first present wins.
+    fields: Vec<(Target, Vec<u8>)>,
+    nested: Vec<Nested>,
+    /// Full dotted paths read by `fields` (not repeated in extras).
+    mapped: Vec<String>,
     flatten: Vec<String>,
     skip: Vec<String>,
 }
@@ -158,6 +190,8 @@ struct JsonFormat {
 struct RegexFormat {
     common: Common,
     re: Regex,
+    /// Index of the message group matched as "the rest of the line" (see [`MESSAGE_REST`]).
+    rest_group: Option<usize>,
     /// Group index → schema target.
     groups: Vec<(usize, Target)>,
     /// Group index → name, for groups outside the schema (kept as extras).
@@ -208,6 +242,9 @@ pub struct SpecFile {
 #[derive(Debug)]
 pub struct Registry {
     services: Vec<Service>,
+    /// Top-level JSON keys any format reads, each with a slot (shared by all JSON formats).
+    top_keys: KeyTable,
+    top_count: u8,
     formats: Vec<FormatInfo>,
     json: Vec<JsonFormat>,
     text: Vec<RegexFormat>,
@@ -265,6 +302,8 @@ impl Registry {
     fn compile(specs: Vec<(String, ServiceSpec)>) -> Result<Registry, SpecError> {
         let mut reg = Registry {
             services: Vec::new(),
+            top_keys: KeyTable::default(),
+            top_count: 0,
             formats: Vec::new(),
             json: Vec::new(),
             text: Vec::new(),
@@ -303,7 +342,11 @@ impl Registry {
                         .collect::<Result<_, SpecError>>()?,
                 };
                 match f.kind {
-                    FormatKind::Json => reg.json.push(compile_json(f, common).map_err(&invalid)?),
+                    FormatKind::Json => {
+                        let json = compile_json(f, common, &mut reg.top_keys, &mut reg.top_count)
+                            .map_err(&invalid)?;
+                        reg.json.push(json);
+                    }
                     FormatKind::Regex => reg.text.push(compile_regex(f, common).map_err(&invalid)?),
                 }
             }
@@ -397,16 +440,19 @@ impl Registry {
         if trimmed.is_empty() {
             return Parsed::Blank;
         }
-        if looks_binary(content.as_bytes()) {
-            return Parsed::Unparsed(Unparsed::Binary);
-        }
         if trimmed.starts_with('{') {
-            match jsonscan::parse_object(content.as_bytes()) {
+            // One pass over the top level picks up every key any format reads and checks the
+            // object is complete.
+            let mut top: [Option<Raw<'a>>; MAX_SLOTS] = [None; MAX_SLOTS];
+            let visited = jsonscan::visit_object(content.as_bytes(), |k, v| {
+                if let Some(i) = self.top_keys.find(k) {
+                    top[usize::from(i)].get_or_insert(v);
+                }
+            });
+            match visited {
                 Ok(obj) => {
-                    return Parsed::Event {
-                        ev: self.parse_json(obj, opts),
-                        weak: false,
-                    };
+                    let ev = self.parse_json(content, obj, &top, opts);
+                    return Parsed::Event { ev, weak: false };
                 }
                 Err(_) if trimmed.starts_with("{\"") => {
                     return Parsed::Unparsed(Unparsed::InvalidJson);
@@ -423,6 +469,9 @@ impl Registry {
                 };
             }
         }
+        if looks_binary(content.as_bytes()) {
+            return Parsed::Unparsed(Unparsed::Binary);
+        }
         if let Some(ev) = self.parse_logfmt(content, opts, &mut scratch.kv) {
             return Parsed::Event { ev, weak: true };
         }
@@ -437,73 +486,65 @@ impl Registry {
         Parsed::Event { ev, weak: true }
     }
 
-    fn parse_json<'a>(&self, obj: Raw<'a>, opts: &ParseOpts) -> Event<'a> {
-        // One pass over the top level; formats then read what they need from it.
-        let mut top: [(Raw<'a>, Raw<'a>); 24] = [(Raw(b""), Raw(b"")); 24];
-        let mut n = 0;
-        for entry in obj.entries() {
-            if n == top.len() {
-                break;
-            }
-            top[n] = entry;
-            n += 1;
-        }
-        let top = &top[..n];
-        let find = |key: &str| top.iter().find(|(k, _)| k.str_eq(key)).map(|(_, v)| *v);
+    fn parse_json<'a>(
+        &self,
+        content: &'a str,
+        obj: Raw<'a>,
+        top: &[Option<Raw<'a>>; MAX_SLOTS],
+        opts: &ParseOpts,
+    ) -> Event<'a> {
         let format = self
             .json
             .iter()
-            .find(|f| f.detect.iter().all(|d| find(d).is_some()));
+            .find(|f| f.detect.iter().all(|&d| top[usize::from(d)].is_some()));
         let Some(f) = format else {
-            return self.parse_generic_json(obj, top, opts);
+            return self.parse_generic_json(content, obj, opts);
         };
+        // One pass over each nested object the format reads from (parents come first).
+        let mut inner: [Option<Raw<'a>>; MAX_SLOTS] = [None; MAX_SLOTS];
+        for n in &f.nested {
+            let parent = if n.parent >= NESTED {
+                inner[usize::from(n.parent - NESTED)]
+            } else {
+                top[usize::from(n.parent)]
+            };
+            let Some(o) = parent.filter(|o| o.kind() == Kind::Object) else { continue };
+            for (k, v) in o.entries() {
+                if let Some(i) = n.members.find(k) {
+                    inner[usize::from(i)].get_or_insert(v);
+                }
+            }
+        }
         let mut ev = Event {
             service: f.common.service,
             format: f.common.id,
             multiline: f.common.multiline,
             ..Event::default()
         };
-        let mut heads: [Option<Raw<'a>>; 24] = [None; 24];
-        for (i, h) in f.heads.iter().enumerate().take(heads.len()) {
-            heads[i] = find(h);
-        }
-        for (target, paths) in &f.fields {
-            for p in paths {
-                let Some(i) = f.heads.iter().position(|h| *h == p.head) else {
-                    continue;
-                };
-                let Some(mut v) = heads.get(i).copied().flatten() else {
-                    continue;
-                };
-                if let Some(rest) = &p.rest {
-                    match v.get_path(rest) {
-                        Some(x) => v = x,
-                        None => continue,
-                    }
-                }
-                if apply_json(&mut ev, *target, v, opts) {
+        for (target, slots) in &f.fields {
+            for &slot in slots {
+                let v = if slot >= NESTED { inner[usize::from(slot - NESTED)] } else { top[usize::from(slot)] };
+                if let Some(v) = v
+                    && apply_json(&mut ev, *target, v, content, opts)
+                {
                     break;
                 }
             }
         }
         apply_defaults(&mut ev, &f.common.defaults, opts);
         if opts.collect_extras {
-            collect_json_extras(&mut ev, f, top);
+            collect_json_extras(&mut ev, f, obj);
         }
         let lookup = |name: &str| -> Option<Raw<'a>> {
-            find(name).or_else(|| f.flatten.iter().find_map(|p| find(p)?.get_path(name)))
+            obj.get(name).or_else(|| f.flatten.iter().find_map(|p| obj.get(p)?.get_path(name)))
         };
-        self.apply_rules(&mut ev, opts, |name| lookup(name).and_then(|r| raw_text(r)));
+        self.apply_rules(&mut ev, opts, |name| lookup(name).and_then(|r| raw_text(content, r)));
         self.finish(&mut ev);
         ev
     }
 
-    fn parse_generic_json<'a>(
-        &self,
-        obj: Raw<'a>,
-        top: &[(Raw<'a>, Raw<'a>)],
-        opts: &ParseOpts,
-    ) -> Event<'a> {
+    fn parse_generic_json<'a>(&self, content: &'a str, obj: Raw<'a>, opts: &ParseOpts) -> Event<'a> {
+        let top: Vec<(Raw<'a>, Raw<'a>)> = obj.entries().collect();
         let mut ev = Event {
             service: self.other,
             format: self.generic_json,
@@ -593,7 +634,7 @@ impl Registry {
                     .map(|(_, v)| *v)
                     .or_else(|| obj.get_path(k));
                 if let Some(v) = v
-                    && apply_json(&mut ev, *target, v, opts)
+                    && apply_json(&mut ev, *target, v, content, opts)
                 {
                     break;
                 }
@@ -626,12 +667,19 @@ impl Registry {
             multiline: f.common.multiline,
             ..Event::default()
         };
-        let group = |i: usize| locs.get(i).map(|(s, e)| &content[s..e]);
+        let span = |i: usize| -> Option<(usize, usize)> {
+            if Some(i) == f.rest_group {
+                locs.get(0).map(|(_, end)| (end, content.len()))
+            } else {
+                locs.get(i)
+            }
+        };
+        let group = |i: usize| span(i).map(|(s, e)| &content[s..e]);
         // Pairs: (key_start, key_end, value_start, value_end) into `content`.
         kv.clear();
         let mut message_cut: Option<(usize, usize)> = None;
         for &(gi, is_message) in &f.kv_groups {
-            let Some((s, e)) = locs.get(gi) else { continue };
+            let Some((s, e)) = span(gi) else { continue };
             let before = kv.len();
             let first = split_kv(content, s, e, is_message, kv);
             if is_message && kv.len() > before {
@@ -861,37 +909,76 @@ fn parse_multiline(m: Option<&str>) -> Result<Multiline, String> {
     })
 }
 
-fn compile_json(f: &FormatSpec, common: Common) -> Result<JsonFormat, String> {
+/// A regex ending like this captures the rest of the line as the message.
+const MESSAGE_REST: &str = "(?P<message>.*)$";
+
+/// Slots at or above this refer to nested members (`slot - NESTED`), below to top-level keys.
+const NESTED: u8 = 0x80;
+
+fn compile_json(
+    f: &FormatSpec,
+    common: Common,
+    top_keys: &mut KeyTable,
+    top_count: &mut u8,
+) -> Result<JsonFormat, String> {
     if f.detect.is_empty() {
-        return Err(format!(
-            "format '{}': a json format needs `detect` keys",
-            f.name
-        ));
+        return Err(format!("format '{}': a json format needs `detect` keys", f.name));
     }
-    let mut fields = Vec::new();
-    let mut heads: Vec<String> = Vec::new();
-    for (k, paths) in &f.fields {
-        let paths: Vec<JsonPath> = paths.to_vec().iter().map(|p| JsonPath::new(p)).collect();
-        for p in &paths {
-            if !heads.contains(&p.head) {
-                heads.push(p.head.clone());
+    let too_many = || format!("format '{}': too many mapped keys (at most {MAX_SLOTS})", f.name);
+    let mut top_slot = |name: &str| -> Result<u8, String> {
+        let s = top_keys.slot(name, *top_count);
+        if s == *top_count {
+            if usize::from(*top_count) + 1 >= MAX_SLOTS {
+                return Err(too_many());
             }
+            *top_count += 1;
         }
-        fields.push((target(k)?, paths));
-    }
-    if heads.len() > 24 {
-        return Err(format!(
-            "format '{}': at most 24 distinct top-level keys may be mapped",
-            f.name
-        ));
+        Ok(s)
+    };
+    let detect = f.detect.iter().map(|d| top_slot(d)).collect::<Result<Vec<_>, _>>()?;
+    let mut nested: Vec<Nested> = Vec::new();
+    let mut nested_count = 0u8;
+    let mut fields = Vec::new();
+    let mut mapped = Vec::new();
+    for (k, paths) in &f.fields {
+        let mut slots = Vec::new();
+        for p in paths.to_vec() {
+            mapped.push(p.clone());
+            // Dots separate levels: `extra.attributes.method`.
+            let mut segments = p.split('.');
+            let mut slot = top_slot(segments.next().unwrap_or_default())?;
+            for seg in segments {
+                let n = match nested.iter().position(|n| n.parent == slot) {
+                    Some(i) => i,
+                    None => {
+                        nested.push(Nested { parent: slot, members: KeyTable::default() });
+                        nested.len() - 1
+                    }
+                };
+                let member = match nested[n].members.get(seg.as_bytes()) {
+                    Some(m) => m,
+                    None => {
+                        if usize::from(nested_count) + 1 >= MAX_SLOTS {
+                            return Err(too_many());
+                        }
+                        nested_count += 1;
+                        nested[n].members.slot(seg, nested_count - 1)
+                    }
+                };
+                slot = NESTED + member;
+            }
+            slots.push(slot);
+        }
+        fields.push((target(k)?, slots));
     }
     // Ts and level first: cheap and always present; order otherwise follows the file.
     fields.sort_by_key(|(t, _)| !matches!(t, Target::Ts | Target::Level));
     Ok(JsonFormat {
         common,
-        detect: f.detect.clone(),
+        detect,
         fields,
-        heads,
+        nested,
+        mapped,
         flatten: f.extras.flatten.clone(),
         skip: f.extras.skip.clone(),
     })
@@ -902,11 +989,22 @@ fn compile_regex(f: &FormatSpec, common: Common) -> Result<RegexFormat, String> 
         .regex
         .as_deref()
         .ok_or_else(|| format!("format '{}': a regex format needs `regex`", f.name))?;
-    let re = Regex::new(src).map_err(|e| format!("format '{}': bad regex: {e}", f.name))?;
+    Regex::new(src).map_err(|e| format!("format '{}': bad regex: {e}", f.name))?;
+    // A trailing "rest of the line is the message" group costs a capture engine a step per byte;
+    // match only the prefix and take the message from where the match ends.
+    let (re, rest_group) = match src.strip_suffix(MESSAGE_REST).map(Regex::new) {
+        Some(Ok(prefix)) => {
+            let i = prefix.captures_len();
+            (prefix, Some(i))
+        }
+        _ => (Regex::new(src).map_err(|e| format!("format '{}': bad regex: {e}", f.name))?, None),
+    };
+    let names: Vec<Option<&str>> =
+        re.capture_names().chain(rest_group.map(|_| Some("message"))).collect();
     let mut groups = Vec::new();
     let mut other_groups = Vec::new();
     let mut kv_groups = Vec::new();
-    for (i, name) in re.capture_names().enumerate() {
+    for (i, name) in names.iter().copied().enumerate() {
         let Some(name) = name else { continue };
         if f.kv.iter().any(|k| k == name) {
             kv_groups.push((i, name == "message"));
@@ -920,7 +1018,7 @@ fn compile_regex(f: &FormatSpec, common: Common) -> Result<RegexFormat, String> 
         }
     }
     for k in &f.kv {
-        if re.capture_names().all(|n| n != Some(k.as_str())) {
+        if names.iter().all(|n| *n != Some(k.as_str())) {
             return Err(format!(
                 "format '{}': kv group '{k}' is not a group of the regex",
                 f.name
@@ -935,6 +1033,7 @@ fn compile_regex(f: &FormatSpec, common: Common) -> Result<RegexFormat, String> 
     Ok(RegexFormat {
         common,
         re,
+        rest_group,
         groups,
         other_groups,
         kv_groups,
@@ -990,13 +1089,9 @@ fn compile_rule(
     })
 }
 
-fn collect_json_extras<'a>(ev: &mut Event<'a>, f: &JsonFormat, top: &[(Raw<'a>, Raw<'a>)]) {
-    let mapped = |full: &str| {
-        f.fields
-            .iter()
-            .any(|(_, ps)| ps.iter().any(|p| p.full == full))
-    };
-    for (k, v) in top {
+fn collect_json_extras<'a>(ev: &mut Event<'a>, f: &JsonFormat, obj: Raw<'a>) {
+    let mapped = |full: &str| f.mapped.iter().any(|p| p == full);
+    for (k, v) in obj.entries() {
         let Some(key) = k.as_str() else { continue };
         if f.skip.iter().any(|s| *s == key) || mapped(&key) {
             continue;
@@ -1015,16 +1110,23 @@ fn collect_json_extras<'a>(ev: &mut Event<'a>, f: &JsonFormat, top: &[(Raw<'a>, 
     }
 }
 
-/// The text of a JSON scalar: strings decoded, numbers and booleans as written.
-fn raw_text(v: Raw<'_>) -> Option<Cow<'_, str>> {
+/// The text of a JSON scalar in `line`: strings decoded, numbers and booleans as written.
+/// `v` is a slice of `line`, which is already valid UTF-8, so unescaped text is re-sliced from
+/// it instead of being validated again.
+fn raw_text<'a>(line: &'a str, v: Raw<'a>) -> Option<Cow<'a, str>> {
+    let start = (v.0.as_ptr() as usize).checked_sub(line.as_ptr() as usize)?;
+    let text = line.get(start..start + v.0.len())?;
     match v.kind() {
-        Kind::String => v.as_str(),
-        Kind::Number | Kind::Bool => std::str::from_utf8(v.0).ok().map(Cow::Borrowed),
+        Kind::String => {
+            let inner = text.get(1..text.len().saturating_sub(1))?;
+            if memchr::memchr(b'\\', inner.as_bytes()).is_some() { v.as_str() } else { Some(Cow::Borrowed(inner)) }
+        }
+        Kind::Number | Kind::Bool => Some(Cow::Borrowed(text)),
         _ => None,
     }
 }
 
-fn apply_json<'a>(ev: &mut Event<'a>, target: Target, v: Raw<'a>, opts: &ParseOpts) -> bool {
+fn apply_json<'a>(ev: &mut Event<'a>, target: Target, v: Raw<'a>, line: &'a str, opts: &ParseOpts) -> bool {
     if v.is_null() {
         return false;
     }
@@ -1057,7 +1159,7 @@ fn apply_json<'a>(ev: &mut Event<'a>, target: Target, v: Raw<'a>, opts: &ParseOp
             }
             _ => false,
         },
-        _ => match raw_text(v) {
+        _ => match raw_text(line, v) {
             Some(text) => apply_text(ev, target, text, opts),
             None => false,
         },
