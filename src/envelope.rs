@@ -203,7 +203,7 @@ pub fn may_be_partial(line: &[u8]) -> bool {
         None => line,
     };
     if rest.starts_with(DOCKER_JSON_START) {
-        return true;
+        return docker_record_may_be_partial(rest);
     }
     // CRI: `<timestamp> stdout P…`; the timestamp is at most 35 bytes.
     rest.first().is_some_and(u8::is_ascii_digit)
@@ -211,6 +211,15 @@ pub fn may_be_partial(line: &[u8]) -> bool {
             let tail = &rest[sp + 1..];
             tail.starts_with(b"stdout P") || tail.starts_with(b"stderr P")
         })
+}
+
+/// A json-file record is complete when its `log` ends in a newline, i.e. the text before
+/// `","stream":` is an escaped `\n` (not an escaped backslash followed by `n`).
+fn docker_record_may_be_partial(rec: &[u8]) -> bool {
+    let Some(at) = memchr::memmem::find(rec, b"\",\"stream\":") else { return true };
+    let before = &rec[..at];
+    let slashes = before.iter().rev().skip(1).take_while(|&&c| c == b'\\').count();
+    !(before.ends_with(b"\\n") && slashes % 2 == 1)
 }
 
 /// Peels the envelopes off one raw line (without its `\n`); see the module docs for the rules.

@@ -457,7 +457,181 @@ fn read_all(inputs: &[Input], settings: &Settings, tx: SyncSender<ReaderMsg>) {
     }
 }
 
-/// Splits one input into chunks. Errors only when the receiver is gone.
+/// Finds lines that may start a partial run (CRI `P`, docker json-file records) with SIMD
+/// substring search, so the reader looks at individual lines only near them.
+struct PartialFinder {
+    patterns: [memchr::memmem::Finder<'static>; 3],
+}
+
+impl PartialFinder {
+    fn new() -> Self {
+        PartialFinder {
+            patterns: [
+                memchr::memmem::Finder::new(b" stdout P"),
+                memchr::memmem::Finder::new(b" stderr P"),
+                memchr::memmem::Finder::new(b"{\"log\":\""),
+            ],
+        }
+    }
+
+    /// Offsets of all candidates in `hay`, ascending, into `out` (one pass per pattern).
+    fn find_all(&self, hay: &[u8], out: &mut Vec<usize>) {
+        out.clear();
+        for f in &self.patterns {
+            out.extend(f.find_iter(hay));
+        }
+        out.sort_unstable();
+    }
+}
+
+/// Cuts one input into chunks at line boundaries where no partial run is open, truncating
+/// over-long lines as it reads. Errors only when the receiver is gone.
+struct Chunker<'s> {
+    source: u32,
+    max_line: usize,
+    target: usize,
+    /// Bytes read and not yet sent; starts at a line boundary.
+    pending: Vec<u8>,
+    /// Start of the last (possibly incomplete) line in `pending`.
+    line_start: usize,
+    /// Complete lines up to here have been classified.
+    checked: usize,
+    /// No partial run is open at this offset.
+    safe_cut: usize,
+    /// Offsets in `pending` of lines cut at `max_line`.
+    truncated: Vec<usize>,
+    /// Inside an over-long line: drop bytes up to its newline.
+    discarding: bool,
+    /// Open partial runs, fed only near candidate lines.
+    tracker: Joiner,
+    finder: &'s PartialFinder,
+    /// Scratch: candidate offsets found by `finder`.
+    candidates: Vec<usize>,
+    next_line: u64,
+}
+
+impl Chunker<'_> {
+    fn push(&mut self, mut data: &[u8]) {
+        while !data.is_empty() {
+            if self.discarding {
+                match memchr::memchr(b'\n', data) {
+                    // The cut line already ended with the newline pushed below.
+                    Some(i) => {
+                        self.discarding = false;
+                        data = &data[i + 1..];
+                    }
+                    None => data = &[],
+                }
+                continue;
+            }
+            let line_len = self.pending.len() - self.line_start;
+            match memchr::memchr(b'\n', data) {
+                Some(i) if line_len + i <= self.max_line => {
+                    self.pending.extend_from_slice(&data[..=i]);
+                    data = &data[i + 1..];
+                    self.line_start = self.pending.len();
+                }
+                Some(_) | None if line_len + data.len() > self.max_line => {
+                    let keep = self.max_line - line_len;
+                    self.pending.extend_from_slice(&data[..keep]);
+                    self.pending.push(b'\n');
+                    self.truncated.push(self.line_start);
+                    self.line_start = self.pending.len();
+                    data = &data[keep..];
+                    self.discarding = true;
+                }
+                _ => {
+                    self.pending.extend_from_slice(data);
+                    data = &[];
+                }
+            }
+        }
+        self.classify();
+    }
+
+    /// Advance `checked` over complete lines, moving `safe_cut` along while no run is open.
+    fn classify(&mut self) {
+        let (from, end) = (self.checked, self.line_start);
+        if from >= end {
+            return;
+        }
+        self.finder.find_all(&self.pending[from..end], &mut self.candidates);
+        let mut next = 0;
+        while self.checked < end {
+            if self.tracker.open_runs() == 0 {
+                // Skip ahead to the line of the next candidate: everything before it is safe.
+                while next < self.candidates.len() && from + self.candidates[next] < self.checked {
+                    next += 1;
+                }
+                let Some(&at) = self.candidates.get(next) else {
+                    self.checked = end;
+                    self.safe_cut = end;
+                    return;
+                };
+                let at = from + at;
+                let line = memchr::memrchr(b'\n', &self.pending[self.checked..at])
+                    .map_or(self.checked, |i| self.checked + i + 1);
+                self.safe_cut = line;
+                self.checked = line;
+            }
+            // Look at one line closely.
+            let Some(nl) = memchr::memchr(b'\n', &self.pending[self.checked..end]) else { return };
+            let line = &self.pending[self.checked..self.checked + nl];
+            if self.tracker.open_runs() > 0 || envelope::may_be_partial(line) {
+                let u = envelope::unwrap(line);
+                self.tracker.feed(stream_key(self.source, &u), 0, &u);
+            }
+            self.checked += nl + 1;
+            if self.tracker.open_runs() == 0 {
+                self.safe_cut = self.checked;
+            }
+        }
+    }
+
+    /// A chunk is due: enough bytes behind a safe cut, or a run that never closes.
+    fn ready(&self) -> bool {
+        self.safe_cut >= self.target || self.pending.len() >= 64 * self.target.max(1 << 20)
+    }
+
+    /// Take the bytes up to the safe cut (everything at end of input) as a chunk.
+    fn take(&mut self, seq: u64, at_end: bool) -> Option<Chunk> {
+        if at_end && self.pending.len() > self.line_start {
+            // The last line has no newline.
+            self.pending.push(b'\n');
+            self.line_start = self.pending.len();
+        }
+        let mut cut = if at_end { self.pending.len() } else { self.safe_cut };
+        if cut == 0 && !at_end {
+            // A run longer than the forced limit: cut anyway, the run is joined in pieces.
+            cut = self.line_start;
+            self.tracker = Joiner::new(self.max_line);
+        }
+        if cut == 0 {
+            return None;
+        }
+        let rest = self.pending.split_off(cut);
+        let data = std::mem::replace(&mut self.pending, rest);
+        let mut truncated = Vec::new();
+        self.truncated.retain_mut(|off| {
+            if *off < cut {
+                let line = memchr::memchr_iter(b'\n', &data[..*off]).count() as u64;
+                truncated.push(self.next_line + line);
+                false
+            } else {
+                *off -= cut;
+                true
+            }
+        });
+        let lines = memchr::memchr_iter(b'\n', &data).count() as u64;
+        let chunk = Chunk { seq, source: self.source, first_line: self.next_line, data, truncated };
+        self.next_line += lines;
+        self.line_start -= cut;
+        self.checked = self.checked.saturating_sub(cut);
+        self.safe_cut = self.safe_cut.saturating_sub(cut);
+        Some(chunk)
+    }
+}
+
 fn read_one(
     source: u32,
     mut reader: Box<dyn Read + Send>,
@@ -467,43 +641,40 @@ fn read_one(
     seq: &mut u64,
     progress: &mut Option<Progress>,
 ) -> Result<(), ()> {
+    let finder = PartialFinder::new();
     let max_line = settings.max_line_bytes.max(16);
     let target = settings.chunk_bytes.max(1024);
-    // Bytes of the current line that go beyond the cap are dropped while reading.
-    let mut pending: Vec<u8> = Vec::with_capacity(target + 65536);
-    let mut scanned = 0usize; // complete lines up to here were seen by the tracker
-    let mut safe_cut = 0usize; // no partial run open at this offset
-    let mut lines_scanned = 0u64;
-    let mut lines_at_cut = 0u64;
-    let mut next_line = 1u64;
-    let mut truncated: Vec<u64> = Vec::new();
-    let mut discarding = false; // inside an over-long line
-    let mut tracker = Joiner::new(max_line);
-    let mut buf = vec![0u8; 256 * 1024];
-    let mut send_chunk =
-        |data: Vec<u8>, lines: u64, truncated: Vec<u64>, next_line: &mut u64| -> Result<(), ()> {
-            let chunk = Chunk {
-                seq: *seq,
-                source,
-                first_line: *next_line,
-                data,
-                truncated,
-            };
+    let mut chunker = Chunker {
+        source,
+        max_line,
+        target,
+        pending: Vec::with_capacity(target + (256 << 10)),
+        line_start: 0,
+        checked: 0,
+        safe_cut: 0,
+        truncated: Vec::new(),
+        discarding: false,
+        tracker: Joiner::new(max_line),
+        finder: &finder,
+        candidates: Vec::new(),
+        next_line: 1,
+    };
+    let mut buf = vec![0u8; 256 << 10];
+    let mut send = |chunker: &mut Chunker<'_>, at_end: bool| -> Result<(), ()> {
+        if let Some(chunk) = chunker.take(*seq, at_end) {
             *seq += 1;
-            *next_line += lines;
-            tx.send(ReaderMsg::Chunk(chunk)).map_err(|_| ())
-        };
+            tx.send(ReaderMsg::Chunk(chunk)).map_err(|_| ())?;
+        }
+        Ok(())
+    };
     loop {
         let n = match reader.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => {
-                tx.send(ReaderMsg::Error(format!(
-                    "error reading '{}': {e}",
-                    input.name
-                )))
-                .map_err(|_| ())?;
+                tx.send(ReaderMsg::Error(format!("error reading '{}': {e}", input.name)))
+                    .map_err(|_| ())?;
                 break;
             }
         };
@@ -511,85 +682,12 @@ fn read_one(
         if let Some(p) = progress.as_mut() {
             p.tick(n as u64);
         }
-        let mut data = &buf[..n];
-        while !data.is_empty() {
-            if discarding {
-                match memchr::memchr(b'\n', data) {
-                    Some(i) => {
-                        // The cut line already ended with the newline we pushed.
-                        discarding = false;
-                        data = &data[i + 1..];
-                    }
-                    None => data = &[],
-                }
-                continue;
-            }
-            // Append up to the cap of the current line.
-            let line_len = pending.len() - scanned;
-            match memchr::memchr(b'\n', data) {
-                Some(i) if line_len + i <= max_line => {
-                    pending.extend_from_slice(&data[..=i]);
-                    data = &data[i + 1..];
-                }
-                Some(_) | None if line_len + data.len() > max_line => {
-                    let keep = max_line - line_len;
-                    pending.extend_from_slice(&data[..keep]);
-                    pending.push(b'\n');
-                    truncated.push(next_line + lines_scanned);
-                    data = &data[keep..];
-                    discarding = true;
-                }
-                _ => {
-                    pending.extend_from_slice(data);
-                    data = &[];
-                }
-            }
-            // Track complete lines.
-            while let Some(i) = memchr::memchr(b'\n', &pending[scanned..]) {
-                let line = &pending[scanned..scanned + i];
-                if tracker.open_runs() > 0 || envelope::may_be_partial(line) {
-                    let u = envelope::unwrap(line);
-                    tracker.feed(stream_key(source, &u), 0, &u);
-                }
-                scanned += i + 1;
-                lines_scanned += 1;
-                if tracker.open_runs() == 0 {
-                    safe_cut = scanned;
-                    lines_at_cut = lines_scanned;
-                }
-            }
-            let force = pending.len() >= 64 * target.max(1 << 20);
-            if safe_cut >= target || force {
-                let (cut, lines) = if safe_cut > 0 {
-                    (safe_cut, lines_at_cut)
-                } else {
-                    (scanned, lines_scanned)
-                };
-                if force && safe_cut == 0 {
-                    tracker = Joiner::new(max_line);
-                }
-                let rest = pending.split_off(cut);
-                let data = std::mem::replace(&mut pending, rest);
-                let (now, later): (Vec<u64>, Vec<u64>) =
-                    truncated.iter().partition(|&&l| l < next_line + lines);
-                truncated = later;
-                send_chunk(data, lines, now, &mut next_line)?;
-                scanned -= cut;
-                lines_scanned -= lines;
-                safe_cut = 0;
-                lines_at_cut = 0;
-            }
+        chunker.push(&buf[..n]);
+        if chunker.ready() {
+            send(&mut chunker, false)?;
         }
     }
-    if pending.len() > scanned {
-        // Last line without a newline.
-        pending.push(b'\n');
-        lines_scanned += 1;
-    }
-    if !pending.is_empty() {
-        send_chunk(pending, lines_scanned, truncated, &mut next_line)?;
-    }
-    Ok(())
+    send(&mut chunker, true)
 }
 
 // ---------------------------------------------------------------- workers
