@@ -241,6 +241,12 @@ pub struct Report {
     pub error_rate: Vec<ErrorBucket>,
     /// Bucket width in seconds.
     pub bucket_seconds: f64,
+    /// Correlation groups (when correlation ran).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub correlation: Option<crate::correlate::CorrelationReport>,
+    /// Rule findings, most severe first (when rules ran).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub findings: Option<Vec<crate::rules::engine::Finding>>,
 }
 
 #[derive(Default)]
@@ -458,6 +464,8 @@ impl Analyzer {
             },
             error_rate,
             bucket_seconds: self.bucket_ns as f64 / 1e9,
+            correlation: None,
+            findings: None,
         }
     }
 }

@@ -25,12 +25,18 @@ use std::time::Instant;
 
 use regex::Regex;
 
+use std::rc::Rc;
+
 use crate::analyze::{Analyzer, InputCounts, Origin as SlowOrigin, Report};
+use crate::correlate::{self, CorrelationSettings, Correlator, Ids, Observation};
 use crate::envelope::{self, Feed, Joiner, Stream, Unwrapped};
 use crate::event::{Event, Level, Multiline, Slot};
 use crate::filter::{self, Expr, Fields, Value};
 use crate::parse::{ParseOpts, Parsed, Registry, Scratch, Unparsed};
 use crate::request::{At, Request, RequestMerger};
+use crate::rules::condition::{ContinuationSubject, EventSubject};
+use crate::rules::engine::{Findings, Sighting, clip};
+use crate::rules::{Hit, RuleSet};
 use crate::source::files::{self, PathMeta};
 use crate::time::{self, Nanos};
 
@@ -135,6 +141,21 @@ pub struct Settings {
     pub keep_events: bool,
 }
 
+/// Optional analyses on top of the core pipeline (the `analyze` command turns them on).
+#[derive(Default, Clone, Copy)]
+pub struct Analysis<'a> {
+    /// Rules to evaluate: event conditions in the parse workers, windows in the merger.
+    pub rules: Option<&'a RuleSet>,
+    /// Correlate events and requests into groups.
+    pub correlation: Option<CorrelationSettings>,
+}
+
+impl Analysis<'_> {
+    fn is_empty(&self) -> bool {
+        self.rules.is_none() && self.correlation.is_none()
+    }
+}
+
 /// What a run produced.
 pub enum Outcome {
     /// The report (analyze mode).
@@ -184,6 +205,17 @@ struct Item {
     stream: u64,
     pass: bool,
     kind: ItemKind,
+    /// Rule matches and identifiers found by the worker (only when there are some).
+    found: Option<Box<Found>>,
+}
+
+/// What a parse worker found on a borrowed event for the merger: rule matches (with the
+/// message as evidence) and owned correlation identifiers.
+#[derive(Default)]
+struct Found {
+    hits: Vec<Hit>,
+    message: Option<Box<str>>,
+    ids: Option<Ids>,
 }
 
 #[derive(Default)]
@@ -234,12 +266,26 @@ pub fn run(
     settings: &Settings,
     sinks: &mut [&mut dyn EventSink],
 ) -> io::Result<Outcome> {
+    run_with(inputs, reg, settings, Analysis::default(), sinks)
+}
+
+/// [`run`] with rules and correlation.
+///
+/// # Errors
+/// Only output errors, as for [`run`].
+pub fn run_with(
+    inputs: &[Input],
+    reg: &Registry,
+    settings: &Settings,
+    analysis: Analysis<'_>,
+    sinks: &mut [&mut dyn EventSink],
+) -> io::Result<Outcome> {
     let threads = settings.threads.max(1);
     let (chunk_tx, chunk_rx) = sync_channel::<ReaderMsg>(threads * 2);
     let (work_tx, work_rx) = sync_channel::<Chunk>(threads * 2);
     let (done_tx, done_rx) = sync_channel::<ChunkOut>(threads * 2);
     let work_rx = Mutex::new(work_rx);
-    let mut merger = Merger::new(inputs, reg, settings, !sinks.is_empty());
+    let mut merger = Merger::new(inputs, reg, settings, !sinks.is_empty(), analysis);
     std::thread::scope(|scope| -> io::Result<()> {
         scope.spawn(move || read_all(inputs, settings, chunk_tx));
         for _ in 0..threads {
@@ -250,7 +296,7 @@ pub fn run(
                 loop {
                     let next = work_rx.lock().map(|rx| rx.recv());
                     let Ok(Ok(chunk)) = next else { break };
-                    let out = process_chunk(chunk, inputs, reg, settings, &mut scratch);
+                    let out = process_chunk(chunk, inputs, reg, settings, analysis, &mut scratch);
                     if done_tx.send(out).is_err() {
                         break;
                     }
@@ -653,6 +699,7 @@ fn process_chunk(
     inputs: &[Input],
     reg: &Registry,
     settings: &Settings,
+    analysis: Analysis<'_>,
     scratch: &mut Scratch,
 ) -> ChunkOut {
     let mut out = ChunkOut {
@@ -694,7 +741,7 @@ fn process_chunk(
                     &ctx,
                     &origins[&key],
                     reg,
-                    settings,
+                    (settings, analysis),
                     scratch,
                     &mut out,
                 );
@@ -715,7 +762,7 @@ fn process_chunk(
                     &ctx,
                     &origins[&key],
                     reg,
-                    settings,
+                    (settings, analysis),
                     scratch,
                     &mut out,
                 );
@@ -733,7 +780,15 @@ fn process_chunk(
             truncated: j.truncated,
         };
         let origin = origins.get(&key).cloned().unwrap_or_default();
-        handle(&j.content, &ctx, &origin, reg, settings, scratch, &mut out);
+        handle(
+            &j.content,
+            &ctx,
+            &origin,
+            reg,
+            (settings, analysis),
+            scratch,
+            &mut out,
+        );
     }
     out.origins = origins.into_iter().collect();
     out
@@ -744,7 +799,7 @@ fn handle(
     ctx: &LineCtx<'_>,
     origin: &Origin,
     reg: &Registry,
-    settings: &Settings,
+    (settings, analysis): (&Settings, Analysis<'_>),
     scratch: &mut Scratch,
     out: &mut ChunkOut,
 ) {
@@ -761,6 +816,7 @@ fn handle(
         stream: ctx.stream,
         pass,
         kind,
+        found: None,
     };
     match reg.parse(&text, &settings.parse, scratch) {
         Parsed::Blank => out.items.push(item(ItemKind::Blank, false)),
@@ -773,22 +829,59 @@ fn handle(
                 ev.ts = ev.runtime_ts;
             }
             let pass = passes(&ev, &text, ctx, origin, reg, &settings.filter);
+            let found = if pass && !analysis.is_empty() {
+                find(&ev, reg, analysis, &mut Vec::new())
+            } else {
+                None
+            };
             let raw = weak.then(|| Box::<str>::from(text.as_ref()));
             let ev = if settings.keep_events {
                 ev.into_owned()
             } else {
                 trim_for_analysis(ev)
             };
-            out.items.push(item(
+            let mut it = item(
                 ItemKind::Event {
                     ev: Box::new(ev),
                     weak,
                     raw,
                 },
                 pass,
-            ));
+            );
+            it.found = found;
+            out.items.push(it);
         }
     }
+}
+
+/// Rule matches and identifiers of one borrowed event (parse worker side).
+fn find(
+    ev: &Event<'_>,
+    reg: &Registry,
+    analysis: Analysis<'_>,
+    hits: &mut Vec<Hit>,
+) -> Option<Box<Found>> {
+    if let Some(rules) = analysis.rules {
+        rules.match_event(&EventSubject { ev, reg }, hits);
+    }
+    let ids = analysis
+        .correlation
+        .and_then(|_| correlate::ids_of(ev, reg));
+    if hits.is_empty() && ids.is_none() {
+        return None;
+    }
+    let message = (!hits.is_empty()).then(|| {
+        let text = ev
+            .get(Slot::Message)
+            .or_else(|| ev.get(Slot::Exception))
+            .unwrap_or("");
+        Box::<str>::from(clip(text))
+    });
+    Some(Box::new(Found {
+        hits: std::mem::take(hits),
+        message,
+        ids,
+    }))
 }
 
 fn passes(
@@ -877,6 +970,12 @@ struct StreamState {
     open: Option<u64>,
     mode: Multiline,
     in_traceback: bool,
+    /// What continuation rules see of the open event (scalars only), when it passed the filters.
+    parent: Option<Event<'static>>,
+    /// Rules the open event already matched (a continuation line does not count it twice).
+    parent_rules: Vec<u16>,
+    /// Correlation group of the open event.
+    parent_group: Option<Rc<str>>,
 }
 
 struct Pending {
@@ -907,6 +1006,10 @@ struct Merger<'r> {
     held_front: u64,
     next_id: u64,
     reasons: BTreeMap<Unparsed, u64>,
+    rules: Option<&'r RuleSet>,
+    findings: Option<Findings<'r>>,
+    correlator: Option<Correlator>,
+    hits: Vec<Hit>,
 }
 
 /// Does a line continue a Python event? Indented lines, traceback headers, chained-exception
@@ -934,7 +1037,13 @@ fn python_continues(line: &str, in_traceback: &mut bool) -> bool {
 }
 
 impl<'r> Merger<'r> {
-    fn new(inputs: &'r [Input], reg: &'r Registry, settings: &Settings, hold: bool) -> Merger<'r> {
+    fn new(
+        inputs: &'r [Input],
+        reg: &'r Registry,
+        settings: &Settings,
+        hold: bool,
+        analysis: Analysis<'r>,
+    ) -> Merger<'r> {
         let services: Vec<String> = reg.services().map(str::to_string).collect();
         let chain_len = (0..services.len())
             .map(|i| reg.request_chain(i as u16).len() as u8)
@@ -958,6 +1067,16 @@ impl<'r> Merger<'r> {
             held_front: 0,
             next_id: 0,
             reasons: BTreeMap::new(),
+            rules: analysis.rules,
+            findings: analysis.rules.map(Findings::new),
+            correlator: analysis.correlation.map(|c| {
+                Correlator::new(
+                    c,
+                    reg.services().map(str::to_string).collect(),
+                    inputs.iter().map(|i| i.name.clone()).collect(),
+                )
+            }),
+            hits: Vec::new(),
         }
     }
 
@@ -989,6 +1108,7 @@ impl<'r> Merger<'r> {
             }
             ItemKind::Unparsed(r) => self.unparsed(r),
             ItemKind::Event { ev, weak, raw } => {
+                let found = item.found;
                 if weak && let (Some(id), Some(text)) = (state.open, raw.as_deref()) {
                     let continues = match state.mode {
                         Multiline::None => false,
@@ -1003,10 +1123,11 @@ impl<'r> Merger<'r> {
                     if continues {
                         self.counts.continuation_lines += 1;
                         self.append(id, text);
+                        self.continuation_rules(item.stream, item.line, text);
                         return;
                     }
                 }
-                self.new_event(ev, item.line, item.stream, item.pass);
+                self.new_event(ev, item.line, item.stream, item.pass, found);
             }
         }
     }
@@ -1016,7 +1137,114 @@ impl<'r> Merger<'r> {
         *self.reasons.entry(r).or_default() += 1;
     }
 
-    fn new_event(&mut self, ev: Box<Event<'static>>, line: u64, stream: u64, pass: bool) {
+    /// Test the rules that read `exception` on a continuation line of the open event.
+    fn continuation_rules(&mut self, stream: u64, line: u64, text: &str) {
+        let (Some(rules), Some(findings)) = (self.rules, self.findings.as_mut()) else {
+            return;
+        };
+        if rules.continuation_rules().is_empty() {
+            return;
+        }
+        let Some(state) = self.streams.get_mut(&stream) else {
+            return;
+        };
+        let Some(parent) = &state.parent else { return };
+        self.hits.clear();
+        rules.match_continuation(
+            &ContinuationSubject {
+                parent,
+                line: text,
+                reg: self.reg,
+            },
+            &mut self.hits,
+        );
+        let source = self.origins.get(&stream).map_or(0, |o| o.source);
+        for hit in &self.hits {
+            if state.parent_rules.contains(&hit.rule) {
+                continue;
+            }
+            state.parent_rules.push(hit.rule);
+            findings.hit(
+                hit,
+                Sighting {
+                    ts: parent.ts,
+                    source,
+                    line,
+                    message: Rc::from(clip(text)),
+                    group: state.parent_group.clone(),
+                },
+            );
+        }
+    }
+
+    /// Correlation and rule matches of a new event that passed the filters.
+    fn analyze_event(
+        &mut self,
+        ev: &Event<'static>,
+        line: u64,
+        stream: u64,
+        found: Option<Box<Found>>,
+    ) {
+        let source = self.origins.get(&stream).map_or(0, |o| o.source);
+        let mut group = None;
+        let mut hit_rules = Vec::new();
+        if let Some(found) = found {
+            if let (Some(c), Some(ids)) = (self.correlator.as_mut(), &found.ids) {
+                group = c
+                    .observe(&Observation {
+                        ts: ev.ts,
+                        source,
+                        service: ev.service,
+                        error: ev.level >= Some(Level::Error),
+                        ids,
+                        request: None,
+                    })
+                    .map(|(_, rep)| rep);
+            }
+            if let Some(findings) = self.findings.as_mut()
+                && !found.hits.is_empty()
+            {
+                let message: Rc<str> = Rc::from(found.message.as_deref().unwrap_or(""));
+                for hit in &found.hits {
+                    hit_rules.push(hit.rule);
+                    findings.hit(
+                        hit,
+                        Sighting {
+                            ts: ev.ts,
+                            source,
+                            line,
+                            message: message.clone(),
+                            group: group.clone(),
+                        },
+                    );
+                }
+            }
+        }
+        let wants_parent = self
+            .rules
+            .is_some_and(|r| !r.continuation_rules().is_empty());
+        let state = self.streams.entry(stream).or_default();
+        state.parent = wants_parent.then(|| Event {
+            ts: ev.ts,
+            level: ev.level,
+            service: ev.service,
+            format: ev.format,
+            status: ev.status,
+            duration_ms: ev.duration_ms,
+            ..Event::default()
+        });
+        state.parent_rules = hit_rules;
+        state.parent_group = group;
+    }
+
+    fn new_event(
+        &mut self,
+        ev: Box<Event<'static>>,
+        line: u64,
+        stream: u64,
+        pass: bool,
+        found: Option<Box<Found>>,
+    ) {
         self.counts.events += 1;
         let id = self.next_id;
         self.next_id += 1;
@@ -1024,8 +1252,14 @@ impl<'r> Merger<'r> {
         let previous = state.open.replace(id);
         state.mode = ev.multiline;
         state.in_traceback = false;
+        state.parent = None;
+        state.parent_rules.clear();
+        state.parent_group = None;
         if let Some(p) = previous {
             self.close(p);
+        }
+        if pass && (self.rules.is_some() || self.correlator.is_some()) {
+            self.analyze_event(&ev, line, stream, found);
         }
         if !pass {
             self.counts.filtered_out += 1;
@@ -1071,8 +1305,12 @@ impl<'r> Merger<'r> {
 
     /// Hand finished requests to the analyzer and the sinks.
     fn deliver_requests(&mut self, sinks: &mut [&mut dyn EventSink]) -> io::Result<()> {
-        for r in self.finished.drain(..) {
+        let finished = std::mem::take(&mut self.finished);
+        for r in finished {
             let origin = self.origins.get(&r.at.stream).cloned().unwrap_or_default();
+            if self.correlator.is_some() || self.findings.is_some() {
+                self.analyze_request(&r);
+            }
             for s in sinks.iter_mut() {
                 s.request(&r, &origin)?;
             }
@@ -1089,6 +1327,36 @@ impl<'r> Merger<'r> {
             }
         }
         Ok(())
+    }
+
+    /// Correlation and request rules of a merged request.
+    fn analyze_request(&mut self, r: &Request) {
+        let summary = || request_summary(r);
+        let mut group = None;
+        if let Some(c) = self.correlator.as_mut() {
+            let ids = request_ids(r, self.reg);
+            if !ids.links.is_empty() {
+                group = c
+                    .observe(&Observation {
+                        ts: r.ts,
+                        source: r.at.source,
+                        service: r.service,
+                        error: r.status.is_some_and(|s| s >= 500),
+                        ids: &ids,
+                        request: Some((r.duration_ms, summary())),
+                    })
+                    .map(|(_, rep)| rep);
+            }
+        }
+        if let Some(f) = self.findings.as_mut() {
+            f.request(r, self.reg, || Sighting {
+                ts: r.ts,
+                source: r.at.source,
+                line: r.at.line,
+                message: Rc::from(summary().as_str()),
+                group: group.clone(),
+            });
+        }
     }
 
     fn held_mut(&mut self, id: u64) -> Option<&mut Pending> {
@@ -1163,11 +1431,57 @@ impl<'r> Merger<'r> {
             .iter()
             .map(|(r, n)| (r.as_str().to_string(), *n))
             .collect();
+        let sources: Vec<String> = self.inputs.iter().map(|i| i.name.clone()).collect();
+        let findings = self.findings.take().map(|f| f.finish(&sources));
+        let correlation = self.correlator.take().map(Correlator::finish);
         Ok(match self.analyzer.take() {
-            Some(a) => Outcome::Report(Box::new(a.report(self.counts))),
+            Some(a) => {
+                let mut report = a.report(self.counts);
+                report.findings = findings;
+                report.correlation = correlation;
+                Outcome::Report(Box::new(report))
+            }
             None => Outcome::Events(self.counts),
         })
     }
+}
+
+/// `GET /path → 500 (12 ms)`: a request as evidence.
+pub fn request_summary(r: &Request) -> String {
+    let mut s = format!(
+        "{} {}",
+        r.method.as_deref().unwrap_or("?"),
+        r.path.as_deref().or(r.route.as_deref()).unwrap_or("?")
+    );
+    if let Some(st) = r.status {
+        s.push_str(&format!(" → {st}"));
+    }
+    if let Some(d) = r.duration_ms {
+        s.push_str(&format!(" ({d} ms)"));
+    }
+    s
+}
+
+/// The identifiers of a merged request, split by the service's link/label kinds.
+pub fn request_ids(r: &Request, reg: &Registry) -> Ids {
+    let kinds = reg.id_kinds(r.service);
+    let mut ids = Ids::default();
+    for (slot, v) in [
+        (Slot::TraceId, &r.trace_id),
+        (Slot::RequestId, &r.request_id),
+        (Slot::AgentId, &r.agent_id),
+        (Slot::ClientIp, &r.client_ip),
+    ] {
+        let Some(v) = v.as_deref().filter(|v| !v.trim().is_empty()) else {
+            continue;
+        };
+        if kinds.link.contains(&slot) {
+            ids.links.push((slot, v.into()));
+        } else if kinds.label.contains(&slot) {
+            ids.labels.push((slot, v.into()));
+        }
+    }
+    ids
 }
 
 /// Parse the `--assume-tz` offset; helper for the CLI layer.

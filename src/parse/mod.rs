@@ -183,6 +183,7 @@ struct Service {
     chain: Vec<String>,
     routes: Vec<Template>,
     rules: Vec<MessageRule>,
+    ids: crate::correlate::IdKinds,
 }
 
 /// Name and origin of a compiled format.
@@ -310,11 +311,13 @@ impl Registry {
             for m in &spec.messages {
                 rules.push(compile_rule(m, &spec, &reg.formats).map_err(&invalid)?);
             }
+            let ids = compile_id_kinds(spec.correlation.as_ref()).map_err(&invalid)?;
             reg.services.push(Service {
                 name: spec.service.clone(),
                 chain: spec.request_chain.clone(),
                 routes: spec.routes.iter().map(|r| Template::new(r)).collect(),
                 rules,
+                ids,
             });
             reg.files.push(SpecFile {
                 name: file.clone(),
@@ -327,6 +330,7 @@ impl Registry {
             chain: vec!["access".into()],
             routes: Vec::new(),
             rules: Vec::new(),
+            ids: crate::correlate::IdKinds::default(),
         });
         for (slot, name) in [
             (&mut reg.generic_json, "json"),
@@ -370,6 +374,15 @@ impl Registry {
         self.services
             .get(service as usize)
             .map_or(&[], |s| &s.chain)
+    }
+
+    /// Identifier kinds that link and label correlation groups for a service.
+    pub fn id_kinds(&self, service: u16) -> &crate::correlate::IdKinds {
+        static DEFAULT: std::sync::OnceLock<crate::correlate::IdKinds> = std::sync::OnceLock::new();
+        match self.services.get(service as usize) {
+            Some(s) => &s.ids,
+            None => DEFAULT.get_or_init(crate::correlate::IdKinds::default),
+        }
     }
 
     /// The definition files in use.
@@ -829,6 +842,33 @@ impl Registry {
             ev.set_if_absent(s, v);
         }
     }
+}
+
+/// `[correlation]` → slots; absent means the defaults of [`crate::correlate::IdKinds`].
+fn compile_id_kinds(
+    spec: Option<&spec::CorrelationSpec>,
+) -> Result<crate::correlate::IdKinds, String> {
+    let Some(spec) = spec else {
+        return Ok(crate::correlate::IdKinds::default());
+    };
+    let slots = |names: &[String]| -> Result<Vec<Slot>, String> {
+        names
+            .iter()
+            .map(|n| match Slot::from_name(n) {
+                Some(s) if !matches!(s, Slot::Message | Slot::Logger | Slot::Exception | Slot::Method | Slot::Path | Slot::Route) => Ok(s),
+                _ => Err(format!("[correlation]: '{n}' is not an identifier field (trace_id, request_id, span_id, agent_id, user_id, conn_id, client_ip)")),
+            })
+            .collect()
+    };
+    let link = slots(&spec.link)?;
+    let label = slots(&spec.label)?;
+    if let Some(s) = link.iter().find(|s| label.contains(s)) {
+        return Err(format!(
+            "[correlation]: '{}' cannot both link and label",
+            s.name()
+        ));
+    }
+    Ok(crate::correlate::IdKinds { link, label })
 }
 
 fn parse_spec(name: &str, text: &str) -> Result<ServiceSpec, SpecError> {
