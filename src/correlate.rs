@@ -752,3 +752,432 @@ mod tests {
         assert_eq!(c.root(b), c.root(j));
     }
 }
+
+// ---------------------------------------------------------------- trace
+
+/// One event of a timeline.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct TimelineEvent {
+    /// Milliseconds after the first event of the timeline.
+    pub offset_ms: Option<f64>,
+    /// Event time.
+    pub ts: Option<String>,
+    /// Service.
+    pub service: String,
+    /// Input name.
+    pub source: String,
+    /// Line.
+    pub line: u64,
+    /// Level.
+    pub level: Option<String>,
+    /// Message (first line of the exception when there is no message).
+    pub message: String,
+    /// Last line of an attached exception / traceback.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exception: Option<String>,
+    /// HTTP status.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// Latency.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<f64>,
+    /// Pod.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pod: Option<String>,
+}
+
+/// The slowest request of a timeline.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct SlowestRequest {
+    /// Event time.
+    pub ts: Option<String>,
+    /// `GET /x → 500 (12 ms)`.
+    pub request: String,
+    /// Latency.
+    pub duration_ms: f64,
+    /// Input.
+    pub source: String,
+    /// Line.
+    pub line: u64,
+}
+
+/// `logsleuth trace ID`: every event of the groups containing ID, in time order.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Timeline {
+    /// The identifier asked for.
+    pub id: String,
+    /// Groups that contain it (usually 1; more when it reappears after the window).
+    pub groups: usize,
+    /// Linking identifiers of those groups.
+    pub identifiers: Vec<String>,
+    /// Labels.
+    pub labels: Vec<String>,
+    /// Services involved.
+    pub services: Vec<String>,
+    /// Inputs involved.
+    pub sources: Vec<String>,
+    /// First event time.
+    pub first: Option<String>,
+    /// Last event time.
+    pub last: Option<String>,
+    /// Total span, ms.
+    pub span_ms: f64,
+    /// Events at level error or worse.
+    pub errors: usize,
+    /// The first of them.
+    pub first_error: Option<TimelineEvent>,
+    /// The slowest request.
+    pub slowest_request: Option<SlowestRequest>,
+    /// The events.
+    pub events: Vec<TimelineEvent>,
+}
+
+struct Recorded {
+    gid: Option<u64>,
+    ts: Option<Nanos>,
+    service: u16,
+    source: u32,
+    line: u64,
+    level: Option<crate::event::Level>,
+    message: String,
+    exception: Option<String>,
+    status: Option<u16>,
+    duration_ms: Option<f64>,
+    pod: Option<String>,
+    ids: Ids,
+}
+
+/// An [`crate::pipeline::EventSink`] that correlates everything and remembers the events of
+/// groups (trace mode). Memory grows with the events that carry identifiers.
+pub struct TraceSink<'r> {
+    reg: &'r Registry,
+    target: String,
+    correlator: Correlator,
+    events: Vec<Recorded>,
+    requests: Vec<(u64, Option<Nanos>, f64, String, u32, u64)>,
+    hits: Vec<u64>,
+    loose_hit: bool,
+    sources: Vec<String>,
+}
+
+fn id_matches(target: &str, ids: &Ids) -> bool {
+    ids.links.iter().chain(ids.labels.iter()).any(|(s, v)| {
+        **v == *target
+            || target
+                .strip_prefix(s.name())
+                .and_then(|r| r.strip_prefix(':'))
+                .is_some_and(|r| r == &**v)
+    })
+}
+
+impl<'r> TraceSink<'r> {
+    /// Trace `target` (a raw value or `kind:value`).
+    pub fn new(
+        reg: &'r Registry,
+        target: &str,
+        settings: CorrelationSettings,
+        sources: Vec<String>,
+    ) -> TraceSink<'r> {
+        let mut correlator = Correlator::new(
+            settings,
+            reg.services().map(str::to_string).collect(),
+            sources.clone(),
+        );
+        correlator.record_merges();
+        TraceSink {
+            reg,
+            target: target.trim().to_string(),
+            correlator,
+            events: Vec::new(),
+            requests: Vec::new(),
+            hits: Vec::new(),
+            loose_hit: false,
+            sources,
+        }
+    }
+
+    /// Build the timeline; `None` when no event carries the identifier.
+    pub fn finish(self) -> Option<Timeline> {
+        let roots: Vec<u64> = {
+            let mut r: Vec<u64> = self.hits.iter().map(|g| self.correlator.root(*g)).collect();
+            r.sort_unstable();
+            r.dedup();
+            r
+        };
+        if roots.is_empty() && !self.loose_hit {
+            return None;
+        }
+        let in_group = |g: Option<u64>| g.is_some_and(|g| roots.contains(&self.correlator.root(g)));
+        let target = &self.target;
+        let mut chosen: Vec<&Recorded> = self
+            .events
+            .iter()
+            .filter(|e| in_group(e.gid) || (e.gid.is_none() && id_matches(target, &e.ids)))
+            .collect();
+        chosen.sort_by_key(|e| e.ts.unwrap_or(Nanos::MAX));
+        let first = chosen.iter().find_map(|e| e.ts);
+        let last = chosen.iter().filter_map(|e| e.ts).max();
+        let source_name = |s: u32| self.sources.get(s as usize).cloned().unwrap_or_default();
+        let to_event = |e: &Recorded| TimelineEvent {
+            offset_ms: match (e.ts, first) {
+                (Some(t), Some(f)) => Some((t - f) as f64 / 1e6),
+                _ => None,
+            },
+            ts: e.ts.map(format_rfc3339_nanos),
+            service: self.reg.service_name(e.service).to_string(),
+            source: source_name(e.source),
+            line: e.line,
+            level: e.level.map(|l| l.as_str().to_string()),
+            message: e.message.clone(),
+            exception: e.exception.clone(),
+            status: e.status,
+            duration_ms: e.duration_ms,
+            pod: e.pod.clone(),
+        };
+        let mut identifiers: Vec<String> = Vec::new();
+        let mut labels: Vec<String> = Vec::new();
+        let mut services: Vec<String> = Vec::new();
+        let mut sources: Vec<String> = Vec::new();
+        let push = |v: &mut Vec<String>, x: String| {
+            if !v.contains(&x) {
+                v.push(x);
+            }
+        };
+        for e in &chosen {
+            for (s, v) in &e.ids.links {
+                push(&mut identifiers, format!("{}:{v}", s.name()));
+            }
+            for (s, v) in &e.ids.labels {
+                push(&mut labels, format!("{}:{v}", s.name()));
+            }
+            push(&mut services, self.reg.service_name(e.service).to_string());
+            push(&mut sources, source_name(e.source));
+        }
+        let is_error = |e: &&&Recorded| e.level >= Some(crate::event::Level::Error);
+        let errors = chosen.iter().filter(is_error).count();
+        let first_error = chosen.iter().find(is_error).map(|e| to_event(e));
+        let slowest_request = self
+            .requests
+            .iter()
+            .filter(|(g, ..)| roots.contains(&self.correlator.root(*g)))
+            .max_by(|a, b| a.2.total_cmp(&b.2).then(b.5.cmp(&a.5)))
+            .map(|(_, ts, d, desc, src, line)| SlowestRequest {
+                ts: ts.map(format_rfc3339_nanos),
+                request: desc.clone(),
+                duration_ms: *d,
+                source: source_name(*src),
+                line: *line,
+            });
+        Some(Timeline {
+            id: self.target.clone(),
+            groups: roots.len(),
+            identifiers,
+            labels,
+            services,
+            sources,
+            first: first.map(format_rfc3339_nanos),
+            last: last.map(format_rfc3339_nanos),
+            span_ms: match (first, last) {
+                (Some(a), Some(b)) => (b - a) as f64 / 1e6,
+                _ => 0.0,
+            },
+            errors,
+            first_error,
+            slowest_request,
+            events: chosen.iter().map(|e| to_event(e)).collect(),
+        })
+    }
+}
+
+impl crate::pipeline::EventSink for TraceSink<'_> {
+    fn event(&mut self, v: &crate::pipeline::View<'_, '_>, pass: bool) -> std::io::Result<()> {
+        if !pass {
+            return Ok(());
+        }
+        let ev = v.ev;
+        let (ids, linked) = match ids_of(ev, self.reg) {
+            Some(ids) => (ids, true),
+            None => {
+                // Labels alone form no group, but an event labelled with the target is shown.
+                let kinds = self.reg.id_kinds(ev.service);
+                let labels: Vec<(Slot, Box<str>)> = kinds
+                    .label
+                    .iter()
+                    .filter_map(|s| ev.get(*s).map(|x| (*s, x.into())))
+                    .collect();
+                (
+                    Ids {
+                        links: Vec::new(),
+                        labels,
+                    },
+                    false,
+                )
+            }
+        };
+        let matched = id_matches(&self.target, &ids);
+        if !linked && !matched {
+            return Ok(());
+        }
+        let gid = if linked {
+            self.correlator
+                .observe(&Observation {
+                    ts: ev.ts,
+                    source: v.origin.source,
+                    service: ev.service,
+                    error: ev.level >= Some(crate::event::Level::Error),
+                    ids: &ids,
+                    request: None,
+                })
+                .map(|(g, _)| g)
+        } else {
+            None
+        };
+        match (matched, gid) {
+            (true, Some(g)) => self.hits.push(g),
+            (true, None) => self.loose_hit = true,
+            _ => {}
+        }
+        let exception = ev.get(Slot::Exception).map(|x| {
+            x.lines()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("")
+                .trim()
+                .to_string()
+        });
+        let message = ev
+            .get(Slot::Message)
+            .map(|m| m.trim_end().to_string())
+            .unwrap_or_default();
+        self.events.push(Recorded {
+            gid,
+            ts: ev.ts,
+            service: ev.service,
+            source: v.origin.source,
+            line: v.line,
+            level: ev.level,
+            message,
+            exception,
+            status: ev.status,
+            duration_ms: ev.duration_ms,
+            pod: v.origin.pod.clone(),
+            ids,
+        });
+        Ok(())
+    }
+
+    fn request(
+        &mut self,
+        r: &crate::request::Request,
+        _origin: &crate::pipeline::Origin,
+    ) -> std::io::Result<()> {
+        let ids = crate::pipeline::request_ids(r, self.reg);
+        if ids.links.is_empty() {
+            return Ok(());
+        }
+        let desc = crate::pipeline::request_summary(r);
+        let observed = self.correlator.observe(&Observation {
+            ts: r.ts,
+            source: r.at.source,
+            service: r.service,
+            error: r.status.is_some_and(|s| s >= 500),
+            ids: &ids,
+            request: Some((r.duration_ms, desc.clone())),
+        });
+        if let Some((g, _)) = observed {
+            if id_matches(&self.target, &ids) {
+                self.hits.push(g);
+            }
+            if let Some(d) = r.duration_ms {
+                self.requests
+                    .push((g, r.ts, d, desc, r.at.source, r.at.line));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Timeline {
+    /// The terminal rendering.
+    pub fn render_text(&self) -> String {
+        use std::fmt::Write;
+        let mut o = String::new();
+        let secs = |ms: f64| format!("{:.3}s", ms / 1000.0);
+        let _ = writeln!(
+            o,
+            "TRACE {}  —  {} event(s), {} error(s), {} group(s), span {}",
+            self.id,
+            self.events.len(),
+            self.errors,
+            self.groups,
+            secs(self.span_ms)
+        );
+        let _ = writeln!(
+            o,
+            "  from {} to {}",
+            self.first.as_deref().unwrap_or("?"),
+            self.last.as_deref().unwrap_or("?")
+        );
+        let _ = writeln!(o, "  services:    {}", self.services.join(", "));
+        let _ = writeln!(o, "  sources:     {}", self.sources.join(", "));
+        let _ = writeln!(o, "  identifiers: {}", self.identifiers.join(", "));
+        if !self.labels.is_empty() {
+            let _ = writeln!(o, "  labels:      {}", self.labels.join(", "));
+        }
+        match &self.first_error {
+            Some(e) => {
+                let _ = writeln!(
+                    o,
+                    "  first error: +{} {} {}:{} {}",
+                    secs(e.offset_ms.unwrap_or(0.0)),
+                    e.service,
+                    e.source,
+                    e.line,
+                    e.message
+                );
+            }
+            None => {
+                let _ = writeln!(o, "  first error: none");
+            }
+        }
+        match &self.slowest_request {
+            Some(r) => {
+                let _ = writeln!(
+                    o,
+                    "  slowest request: {} at {} ({}:{})",
+                    r.request,
+                    r.ts.as_deref().unwrap_or("?"),
+                    r.source,
+                    r.line
+                );
+            }
+            None => {
+                let _ = writeln!(o, "  slowest request: none with a latency");
+            }
+        }
+        let _ = writeln!(o);
+        for e in &self.events {
+            let offset = e
+                .offset_ms
+                .map_or_else(|| "       ?".to_string(), |m| format!("+{}", secs(m)));
+            let _ = write!(
+                o,
+                "{offset:>10}  {:<27}  {:<9} {:<5}  {}:{}  {}",
+                e.ts.as_deref().unwrap_or("-"),
+                e.service,
+                e.level.as_deref().unwrap_or("-"),
+                e.source.rsplit('/').next().unwrap_or(&e.source),
+                e.line,
+                e.message
+            );
+            if let Some(s) = e.status {
+                let _ = write!(o, "  [{s}]");
+            }
+            if let Some(x) = &e.exception {
+                let _ = write!(o, "\n{:>12}└ {x}", "");
+            }
+            let _ = writeln!(o);
+        }
+        o
+    }
+}

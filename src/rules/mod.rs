@@ -407,8 +407,8 @@ impl RuleSet {
     /// Unreadable or invalid files; duplicate ids or names.
     pub fn load(dir: Option<&Path>) -> Result<RuleSet, RuleError> {
         let mut rules = Vec::new();
-        for (name, text) in BUILTIN {
-            rules.push(parse_rule(&format!("builtin:rules/{name}"), text)?);
+        for b in BUILTIN {
+            rules.push(parse_rule(&format!("builtin:rules/{}", b.file), b.text)?);
         }
         if let Some(dir) = dir {
             for p in rule_files(dir)? {
