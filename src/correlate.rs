@@ -323,9 +323,7 @@ impl Correlator {
             _ => self.unite(&found),
         };
         let touched = o.ts.unwrap_or(now);
-        let Some(g) = self.open.get_mut(&gid) else {
-            return None;
-        };
+        let g = self.open.get_mut(&gid)?;
         for (slot, v) in &o.ids.links {
             encode(*slot, v, &mut self.buf);
             if !self.by_id.contains_key(self.buf.as_str()) {
