@@ -331,7 +331,7 @@ fn analyze(a: &AnalyzeArgs) -> Result<ExitCode> {
     let inputs = inputs(&a.common)?;
     let analysis = Analysis {
         rules: rule_set.as_ref(),
-        correlation: Some(correlation),
+        correlation: (!a.no_correlation).then_some(correlation),
     };
     let Outcome::Report(report) = pipeline::run_with(&inputs, &reg, &settings, analysis, &mut [])?
     else {

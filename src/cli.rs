@@ -198,6 +198,9 @@ pub struct AnalyzeArgs {
     /// Run no rules (no findings section).
     #[arg(long)]
     pub no_rules: bool,
+    /// Do not correlate events into groups (no correlation section).
+    #[arg(long)]
+    pub no_correlation: bool,
     /// Exit with code 1 when a finding is at or above this severity (info, low, medium, high, critical).
     #[arg(long, value_name = "SEVERITY")]
     pub fail_on: Option<String>,

@@ -193,12 +193,11 @@ impl Subject for ContinuationSubject<'_> {
         match f {
             FieldRef::Slot(Slot::Exception) => Some(Cow::Borrowed(self.line)),
             FieldRef::Slot(_) | FieldRef::Extra(_) => None,
-            other => EventSubject {
-                ev: self.parent,
-                reg: self.reg,
-            }
-            .text(other)
-            .map(|c| Cow::Owned(c.into_owned())),
+            FieldRef::Service => Some(Cow::Borrowed(self.reg.service_name(self.parent.service))),
+            FieldRef::Format => Some(Cow::Borrowed(self.reg.format_name(self.parent.format))),
+            FieldRef::Level => self.parent.level.map(|l| Cow::Borrowed(l.as_str())),
+            FieldRef::Status => self.parent.status.map(|v| Cow::Owned(v.to_string())),
+            FieldRef::DurationMs => self.parent.duration_ms.map(|v| Cow::Owned(v.to_string())),
         }
     }
 
@@ -284,7 +283,7 @@ pub struct Test(TestKind);
 #[derive(Clone, Debug)]
 enum TestKind {
     Equals(Lit),
-    Contains(Vec<String>),
+    Contains(Vec<memchr::memmem::Finder<'static>>),
     StartsWith(Vec<String>),
     /// Regex, with optional numeric comparisons on its first capture group.
     Regex(Regex, Vec<(Cmp, f64)>),
@@ -378,7 +377,11 @@ impl Condition {
             if v.iter().any(String::is_empty) {
                 return Err("`contains` with an empty string matches everything".into());
             }
-            tests.push(Test(TestKind::Contains(v)));
+            tests.push(Test(TestKind::Contains(
+                v.iter()
+                    .map(|n| memchr::memmem::Finder::new(n.as_bytes()).into_owned())
+                    .collect(),
+            )));
         }
         if let Some(v) = &spec.starts_with {
             tests.push(Test(TestKind::StartsWith(v.to_vec())));
@@ -423,6 +426,26 @@ impl Condition {
             Condition::All(v) => v.iter().all(|c| c.matches(s)),
             Condition::Not(c) => !c.matches(s),
             Condition::Field(f, tests) => tests.iter().all(|t| test(f, t, s)),
+        }
+    }
+
+    /// The service the condition requires (`service = X` at the top, or inside a top-level
+    /// `all`), used to skip rules cheaply.
+    pub fn required_service(&self) -> Option<&str> {
+        fn equals_service(c: &Condition) -> Option<&str> {
+            match c {
+                Condition::Field(FieldRef::Service, tests) => {
+                    tests.iter().find_map(|t| match &t.0 {
+                        TestKind::Equals(l) => Some(l.text.as_str()),
+                        _ => None,
+                    })
+                }
+                _ => None,
+            }
+        }
+        match self {
+            Condition::All(v) => v.iter().find_map(equals_service),
+            other => equals_service(other),
         }
     }
 
@@ -472,14 +495,17 @@ fn test(f: &FieldRef, t: &Test, s: &dyn Subject) -> bool {
         TestKind::In(lits) => lits.iter().any(|l| lit_equals(f, l, s)),
         TestKind::Contains(needles) => s
             .text(f)
-            .is_some_and(|v| needles.iter().any(|n| v.contains(n.as_str()))),
+            .is_some_and(|v| needles.iter().any(|n| n.find(v.as_bytes()).is_some())),
         TestKind::StartsWith(prefixes) => s
             .text(f)
             .is_some_and(|v| prefixes.iter().any(|p| v.starts_with(p.as_str()))),
         TestKind::Regex(re, cmps) => {
             let Some(v) = s.text(f) else { return false };
+            if !re.is_match(&v) {
+                return false;
+            }
             if cmps.is_empty() {
-                return re.is_match(&v);
+                return true;
             }
             let Some(n) = re
                 .captures(&v)

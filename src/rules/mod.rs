@@ -183,6 +183,8 @@ pub struct Rule {
     pub file: String,
     /// The condition reads `exception` (so continuation lines are tested too).
     pub reads_exception: bool,
+    /// The service the condition requires, if any (a cheap pre-check).
+    pub service: Option<String>,
 }
 
 /// A rule match found by a parse worker: the rule's index and, for threshold rules, the values
@@ -359,10 +361,11 @@ pub fn compile(spec: &RuleSpec, file: &str) -> Result<Rule, String> {
         description: spec.description.trim().to_string(),
         runbook: spec.runbook.trim().to_string(),
         scope,
-        condition,
         trigger,
         file: file.to_string(),
         reads_exception,
+        service: condition.required_service().map(str::to_string),
+        condition,
     })
 }
 
@@ -523,6 +526,12 @@ impl RuleSet {
         let Some(rule) = self.rules.get(usize::from(i)) else {
             return;
         };
+        if let Some(want) = &rule.service
+            && s.text(&FieldRef::Service)
+                .is_some_and(|have| *have != **want)
+        {
+            return;
+        }
         if !rule.condition.matches(s) {
             return;
         }
