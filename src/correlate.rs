@@ -11,8 +11,10 @@
 //! Invariants:
 //! * Event time only. Each input keeps its own clock (the latest event time read from it); a
 //!   group closes when it has been idle for longer than the window by the clock of the input
-//!   being read. Inputs read one after another (rotated files, one file per pod) therefore still
-//!   correlate over the time they share.
+//!   being read, so a later input whose clock is behind never closes groups that are "in its
+//!   future". Limitation: inputs are read one after another, so a group that went idle while an
+//!   earlier input was read (that input covered more than the window after it) is closed before
+//!   a later input could join it; interleaved input (kubectl with several pods) has no such gap.
 //! * Memory is bounded: at most `max_open` groups are open; beyond that the least recently
 //!   active group is closed early and counted in `evicted`. Ids are held only by open groups.
 //! * Results depend only on the order of observations, which the merger delivers in input
@@ -679,8 +681,8 @@ mod tests {
     }
 
     #[test]
-    fn sequential_inputs_share_their_time() {
-        // Input 0 covers 0..100 s, then input 1 covers the same span again.
+    fn a_later_input_does_not_close_groups_by_an_earlier_clock() {
+        // Input 0 covers 0..50 s; input 1 starts again at 1 s and its clock is behind.
         let mut c = corr(60 * S, 100);
         let a = obs(
             &mut c,
@@ -689,14 +691,13 @@ mod tests {
             &ids(&[(Slot::RequestId, "early")], &[]),
             false,
         );
-        obs(
+        let late = obs(
             &mut c,
-            100 * S,
+            50 * S,
             0,
             &ids(&[(Slot::RequestId, "late")], &[]),
             false,
         );
-        // By input 0's clock "early" is idle, but input 1 starts at 1 s.
         let b = obs(
             &mut c,
             S,
@@ -705,6 +706,15 @@ mod tests {
             false,
         );
         assert_eq!(a, b);
+        // "late" (50 s) is ahead of input 1's clock, so it stays open too.
+        let l = obs(
+            &mut c,
+            2 * S,
+            1,
+            &ids(&[(Slot::RequestId, "late")], &[]),
+            false,
+        );
+        assert_eq!(late, l);
     }
 
     #[test]
