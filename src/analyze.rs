@@ -242,6 +242,12 @@ pub struct Report {
     pub error_rate: Vec<ErrorBucket>,
     /// Bucket width in seconds.
     pub bucket_seconds: f64,
+    /// Correlation groups (when correlation ran).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub correlation: Option<crate::correlate::CorrelationReport>,
+    /// Rule findings, most severe first (when rules ran).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub findings: Option<Vec<crate::rules::engine::Finding>>,
 }
 
 #[derive(Default)]
@@ -354,12 +360,15 @@ impl Analyzer {
         let _ = write!(self.key_buf, "{}\0{method}\0{route}", r.service);
         let ep = match self.endpoints.get_mut(self.key_buf.as_str()) {
             Some(ep) => ep,
-            None => self.endpoints.entry(self.key_buf.as_str().into()).or_insert_with(|| Endpoint {
-                service: r.service,
-                method: method.to_string(),
-                route: route.to_string(),
-                ..Endpoint::default()
-            }),
+            None => self
+                .endpoints
+                .entry(self.key_buf.as_str().into())
+                .or_insert_with(|| Endpoint {
+                    service: r.service,
+                    method: method.to_string(),
+                    route: route.to_string(),
+                    ..Endpoint::default()
+                }),
         };
         ep.requests += 1;
         ep.s4xx += u64::from(r.status.is_some_and(|s| (400..500).contains(&s)));
@@ -472,6 +481,8 @@ impl Analyzer {
             },
             error_rate,
             bucket_seconds: self.bucket_ns as f64 / 1e9,
+            correlation: None,
+            findings: None,
         }
     }
 }

@@ -8,11 +8,15 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use anyhow::{Context, Result, anyhow, bail};
 use regex::Regex;
 
-use crate::cli::{AnalyzeArgs, Cli, ColorChoice, Command, Common, Format};
+use crate::cli::{
+    AnalyzeArgs, Cli, ColorChoice, Command, Common, CorrelationArgs, Format, RulesAction, TraceArgs,
+};
+use crate::correlate::{CorrelationSettings, TraceSink};
 use crate::filter::{self, Expr};
 use crate::output::{self, Style};
 use crate::parse::{ParseOpts, Registry};
-use crate::pipeline::{self, Filter, Input, InputKind, Mode, Outcome, Settings};
+use crate::pipeline::{self, Analysis, Filter, Input, InputKind, Mode, Outcome, Settings};
+use crate::rules::{RuleSet, Severity, fixtures};
 use crate::source::files::{self, PathMeta};
 
 /// True when the error chain ends in a closed pipe (`logsleuth … | head`).
@@ -32,7 +36,130 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         None => analyze(&cli.analyze),
         Some(Command::Analyze(a)) => analyze(&a),
         Some(Command::Events(e)) => events(&e.common),
+        Some(Command::Trace(t)) => trace(&t),
+        Some(Command::Rules(r)) => rules(r.action),
     }
+}
+
+fn correlation_settings(c: &CorrelationArgs) -> Result<CorrelationSettings> {
+    let window_ns = filter::parse_duration(&c.correlation_window)
+        .map_err(|e| anyhow!("--correlation-window: {e}"))?;
+    if window_ns <= 0 {
+        bail!("--correlation-window must be positive");
+    }
+    if c.correlation_max_groups == 0 {
+        bail!("--correlation-max-groups must be at least 1");
+    }
+    Ok(CorrelationSettings {
+        window_ns,
+        max_open: c.correlation_max_groups,
+    })
+}
+
+fn colour(choice: ColorChoice) -> bool {
+    match choice {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => {
+            io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        }
+    }
+}
+
+fn trace(t: &TraceArgs) -> Result<ExitCode> {
+    let reg = Registry::load(t.common.parsers.as_deref())?;
+    let correlation = correlation_settings(&t.correlation)?;
+    if t.id.trim().is_empty() {
+        bail!("trace: ID must not be empty");
+    }
+    let settings = settings(&t.common, &reg, Mode::Events)?;
+    let inputs = inputs(&t.common)?;
+    let mut sink = TraceSink::new(
+        &reg,
+        &t.id,
+        correlation,
+        inputs.iter().map(|i| i.name.clone()).collect(),
+    );
+    pipeline::run(&inputs, &reg, &settings, &mut [&mut sink])?;
+    let Some(timeline) = sink.finish() else {
+        eprintln!("logsleuth: no event carries the identifier {:?}", t.id);
+        return Ok(ExitCode::from(1));
+    };
+    let stdout = io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    match t.format {
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut out, &timeline)?;
+            out.write_all(b"\n")?;
+        }
+        Format::Text => out.write_all(timeline.render_text().as_bytes())?,
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn rules(action: RulesAction) -> Result<ExitCode> {
+    let stdout = io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    let code = match action {
+        RulesAction::List { rules, format } => {
+            let set = RuleSet::load(rules.as_deref())?;
+            match format {
+                Format::Json => {
+                    serde_json::to_writer_pretty(&mut out, &fixtures::listing(&set))?;
+                    out.write_all(b"\n")?;
+                }
+                Format::Text => out.write_all(fixtures::render_listing(&set).as_bytes())?,
+            }
+            ExitCode::SUCCESS
+        }
+        RulesAction::Test { dir, fixtures: fx } => {
+            let set = RuleSet::load(dir.as_deref())?;
+            let fx = fx.or_else(|| dir.as_ref().map(|d| d.join("fixtures")));
+            let results = fixtures::test_all(&set, fx.as_deref());
+            let mut failed = 0;
+            for r in &results {
+                if r.problems.is_empty() {
+                    writeln!(out, "ok    {} {}", r.rule, r.name)?;
+                } else {
+                    failed += 1;
+                    for p in &r.problems {
+                        writeln!(out, "FAIL  {} {}: {p}", r.rule, r.name)?;
+                    }
+                }
+            }
+            writeln!(out, "{} rule(s), {failed} failed", results.len())?;
+            if failed > 0 {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        RulesAction::Lint {
+            rules,
+            fixtures: fx,
+        } => {
+            let set = RuleSet::load(rules.as_deref())?;
+            let fx = fx.or_else(|| rules.as_ref().map(|d| d.join("fixtures")));
+            let issues = fixtures::lint(&set, fx.as_deref());
+            for i in &issues {
+                writeln!(out, "{}: {}: {}", i.file, i.rule, i.message)?;
+            }
+            writeln!(
+                out,
+                "{} rule(s), {} issue(s)",
+                set.rules().len(),
+                issues.len()
+            )?;
+            if issues.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
+    };
+    out.flush()?;
+    Ok(code)
 }
 
 fn now_ns() -> i64 {
@@ -182,8 +309,32 @@ fn analyze(a: &AnalyzeArgs) -> Result<ExitCode> {
             slow_ms: a.slow_ms,
         },
     )?;
+    let fail_on = a
+        .fail_on
+        .as_deref()
+        .map(|s| {
+            Severity::parse(s).ok_or_else(|| {
+                anyhow!("--fail-on: unknown severity {s:?} (info, low, medium, high, critical)")
+            })
+        })
+        .transpose()?;
+    let correlation = correlation_settings(&a.correlation)?;
+    let rule_set = if a.no_rules {
+        None
+    } else {
+        Some(RuleSet::load(a.rules.as_deref())?)
+    };
+    let mut settings = settings;
+    if rule_set.as_ref().is_some_and(RuleSet::needs_extras) {
+        settings.parse.collect_extras = true;
+    }
     let inputs = inputs(&a.common)?;
-    let Outcome::Report(report) = pipeline::run(&inputs, &reg, &settings, &mut [])? else {
+    let analysis = Analysis {
+        rules: rule_set.as_ref(),
+        correlation: (!a.no_correlation).then_some(correlation),
+    };
+    let Outcome::Report(report) = pipeline::run_with(&inputs, &reg, &settings, analysis, &mut [])?
+    else {
         bail!("internal error: analyze produced no report");
     };
     let stdout = io::stdout();
@@ -194,19 +345,22 @@ fn analyze(a: &AnalyzeArgs) -> Result<ExitCode> {
             out.write_all(b"\n")?;
         }
         Format::Text => {
-            let colour = match a.color {
-                ColorChoice::Always => true,
-                ColorChoice::Never => false,
-                ColorChoice::Auto => {
-                    io::stdout().is_terminal()
-                        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-                }
-            };
+            let colour = colour(a.color);
             out.write_all(output::render_text(&report, Style { colour }).as_bytes())?;
         }
     }
     out.flush()?;
-    Ok(ExitCode::SUCCESS)
+    let failing = fail_on.is_some_and(|min| {
+        report
+            .findings
+            .as_ref()
+            .is_some_and(|f| f.iter().any(|x| x.severity >= min))
+    });
+    Ok(if failing {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn events(common: &Common) -> Result<ExitCode> {

@@ -11,6 +11,7 @@ With no subcommand and no INPUT, logsleuth analyzes stdin:
 
 Exit codes:
   0  success (also when stdout is closed early, e.g. `| head`)
+  1  `--fail-on SEVERITY`: a finding at or above it; `rules test`/`rules lint`: a failure
   2  usage error, or an input that is missing or unreadable (reported before any output)";
 
 /// Log-analysis stream processor for SREs: unwraps kubectl / CRI / docker envelopes, parses
@@ -36,6 +37,80 @@ pub enum Command {
     /// Print matching normalized events as NDJSON.
     #[command(after_help = AFTER_HELP)]
     Events(EventsArgs),
+    /// Print the correlation group containing ID (trace_id, request_id, conn_id, agent_id…) as a
+    /// timeline across services and inputs.
+    #[command(after_help = AFTER_HELP)]
+    Trace(TraceArgs),
+    /// List, test and lint the incident rules.
+    Rules(RulesArgs),
+}
+
+/// Correlation options.
+#[derive(Debug, Args, Clone)]
+pub struct CorrelationArgs {
+    /// A correlation group closes after this much idle event time (e.g. 30s, 10m, 1h).
+    #[arg(long, default_value = "10m", value_name = "DURATION")]
+    pub correlation_window: String,
+    /// Most open correlation groups; beyond it the least recently active is closed (counted as evicted).
+    #[arg(long, default_value_t = crate::correlate::DEFAULT_MAX_OPEN, value_name = "N")]
+    pub correlation_max_groups: usize,
+}
+
+/// `trace` options.
+#[derive(Debug, Args, Clone)]
+pub struct TraceArgs {
+    /// The identifier: a value (`req-123`) or `kind:value` (`conn_id:27d7…`).
+    #[arg(value_name = "ID")]
+    pub id: String,
+    /// Shared options.
+    #[command(flatten)]
+    pub common: Common,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Correlation options.
+    #[command(flatten)]
+    pub correlation: CorrelationArgs,
+}
+
+/// `rules` options.
+#[derive(Debug, Args, Clone)]
+pub struct RulesArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub action: RulesAction,
+}
+
+/// `rules` subcommands.
+#[derive(Debug, Subcommand, Clone)]
+pub enum RulesAction {
+    /// List the rules in use (built-in plus --rules DIR).
+    List {
+        /// Directory of extra or overriding rules (*.toml).
+        #[arg(long, value_name = "DIR")]
+        rules: Option<PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Run every rule against its fixtures (DIR: extra rules; fixtures in DIR/fixtures/<ID>/ or --fixtures).
+    Test {
+        /// Directory of extra or overriding rules to test with the built-in ones.
+        #[arg(value_name = "DIR")]
+        dir: Option<PathBuf>,
+        /// Directory holding <ID>/fire.log and <ID>/miss.log (built-in rules carry their own).
+        #[arg(long, value_name = "DIR")]
+        fixtures: Option<PathBuf>,
+    },
+    /// Check rule files for mistakes beyond syntax (naming, docs, fixtures).
+    Lint {
+        /// Directory of extra or overriding rules.
+        #[arg(long, value_name = "DIR")]
+        rules: Option<PathBuf>,
+        /// Directory holding <ID>/fire.log and <ID>/miss.log.
+        #[arg(long, value_name = "DIR")]
+        fixtures: Option<PathBuf>,
+    },
 }
 
 /// Report format.
@@ -117,6 +192,21 @@ pub struct AnalyzeArgs {
     /// Colour.
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
+    /// Directory of extra or overriding rules (*.toml, one rule per file).
+    #[arg(long, value_name = "DIR")]
+    pub rules: Option<PathBuf>,
+    /// Run no rules (no findings section).
+    #[arg(long)]
+    pub no_rules: bool,
+    /// Do not correlate events into groups (no correlation section).
+    #[arg(long)]
+    pub no_correlation: bool,
+    /// Exit with code 1 when a finding is at or above this severity (info, low, medium, high, critical).
+    #[arg(long, value_name = "SEVERITY")]
+    pub fail_on: Option<String>,
+    /// Correlation options.
+    #[command(flatten)]
+    pub correlation: CorrelationArgs,
 }
 
 /// `events` options.

@@ -216,9 +216,16 @@ pub fn may_be_partial(line: &[u8]) -> bool {
 /// A json-file record is complete when its `log` ends in a newline, i.e. the text before
 /// `","stream":` is an escaped `\n` (not an escaped backslash followed by `n`).
 fn docker_record_may_be_partial(rec: &[u8]) -> bool {
-    let Some(at) = memchr::memmem::find(rec, b"\",\"stream\":") else { return true };
+    let Some(at) = memchr::memmem::find(rec, b"\",\"stream\":") else {
+        return true;
+    };
     let before = &rec[..at];
-    let slashes = before.iter().rev().skip(1).take_while(|&&c| c == b'\\').count();
+    let slashes = before
+        .iter()
+        .rev()
+        .skip(1)
+        .take_while(|&&c| c == b'\\')
+        .count();
     !(before.ends_with(b"\\n") && slashes % 2 == 1)
 }
 

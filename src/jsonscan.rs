@@ -141,7 +141,10 @@ pub fn parse_object(line: &[u8]) -> Result<Raw<'_>, ScanError> {
 ///
 /// # Errors
 /// Why the line is not one complete object; `f` may have seen some members before.
-pub fn visit_object<'a>(line: &'a [u8], mut f: impl FnMut(Raw<'a>, Raw<'a>)) -> Result<Raw<'a>, ScanError> {
+pub fn visit_object<'a>(
+    line: &'a [u8],
+    mut f: impl FnMut(Raw<'a>, Raw<'a>),
+) -> Result<Raw<'a>, ScanError> {
     let start = skip_ws(line, 0);
     if line.get(start) != Some(&b'{') {
         return Err(ScanError::NotAnObject);

@@ -11,6 +11,7 @@
 pub mod analyze;
 pub mod app;
 pub mod cli;
+pub mod correlate;
 pub mod envelope;
 pub mod event;
 pub mod filter;
@@ -20,6 +21,7 @@ pub mod parse;
 pub mod pipeline;
 pub mod request;
 pub mod route;
+pub mod rules;
 pub mod sketch;
 pub mod source;
 pub mod time;

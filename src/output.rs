@@ -5,8 +5,11 @@ use std::fmt::Write as _;
 use std::io::{self, Write};
 
 use crate::analyze::Report;
+use crate::correlate::CorrelationReport;
 use crate::event::{Extra, Slot};
 use crate::pipeline::{EventSink, View};
+use crate::rules::Severity;
+use crate::rules::engine::Finding;
 use crate::time::format_rfc3339_nanos;
 
 fn put_str(out: &mut Vec<u8>, key: &str, value: &str) {
@@ -209,6 +212,9 @@ const ROWS: usize = 25;
 /// Render the report for a terminal.
 pub fn render_text(r: &Report, style: Style) -> String {
     let mut o = String::new();
+    if let Some(f) = &r.findings {
+        o.push_str(&render_findings(f, style));
+    }
     let i = &r.input;
     let _ = writeln!(o, "{}", style.head("Input"));
     let _ = writeln!(
@@ -407,5 +413,113 @@ pub fn render_text(r: &Report, style: Style) -> String {
             "rlllrll",
         );
     }
+    if let Some(c) = &r.correlation {
+        o.push_str(&render_correlation(c, style));
+    }
+    o
+}
+
+fn severity_colour(s: Severity) -> &'static str {
+    match s {
+        Severity::Critical => "1;31",
+        Severity::High => "31",
+        Severity::Medium => "33",
+        Severity::Low => "36",
+        Severity::Info => "2",
+    }
+}
+
+/// The findings section (most severe first, as the report orders them).
+pub fn render_findings(findings: &[Finding], style: Style) -> String {
+    let mut o = String::new();
+    let _ = writeln!(o, "{}", style.head("Findings"));
+    if findings.is_empty() {
+        let _ = writeln!(o, "  none\n");
+        return o;
+    }
+    for f in findings {
+        let sev = format!("{:<8}", f.severity.as_str().to_uppercase());
+        let _ = writeln!(
+            o,
+            "  {} {} {} — {} ({}×)",
+            style.paint(severity_colour(f.severity), &sev),
+            f.rule,
+            f.name,
+            f.title,
+            f.count
+        );
+        let _ = writeln!(
+            o,
+            "           {} .. {}",
+            f.first.as_deref().unwrap_or("-"),
+            f.last.as_deref().unwrap_or("-")
+        );
+        if !f.group.is_empty() {
+            let g: Vec<String> = f.group.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            let _ = writeln!(o, "           group: {}", g.join(" "));
+        }
+        if let Some(d) = &f.detail {
+            let _ = writeln!(o, "           {d}");
+        }
+        let _ = writeln!(o, "           runbook: {}", f.runbook);
+        for e in &f.evidence {
+            let src = e.source.rsplit('/').next().unwrap_or(&e.source);
+            let mut msg: String = e.message.chars().take(160).collect();
+            if msg.len() < e.message.len() {
+                msg.push('…');
+            }
+            let _ = writeln!(
+                o,
+                "           {} {src}:{} {msg}",
+                e.ts.as_deref().unwrap_or("-"),
+                e.line
+            );
+        }
+        if !f.correlation_groups.is_empty() {
+            let _ = writeln!(o, "           groups: {}", f.correlation_groups.join(", "));
+        }
+    }
+    let _ = writeln!(o);
+    o
+}
+
+/// The correlation section.
+pub fn render_correlation(c: &CorrelationReport, style: Style) -> String {
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "\n{}\n  {} groups, {} merges, {} evicted (window {}s, at most {} open, peak {})",
+        style.head("Correlation"),
+        c.groups,
+        c.merges,
+        c.evicted,
+        c.window_seconds,
+        c.max_open_groups,
+        c.peak_open_groups
+    );
+    if c.top.is_empty() {
+        return o;
+    }
+    let rows: Vec<Vec<String>> = c
+        .top
+        .iter()
+        .map(|g| {
+            vec![
+                g.id.clone(),
+                g.events.to_string(),
+                style.bad(g.errors),
+                format!("{:.1}", g.span_ms / 1000.0),
+                g.services.join(","),
+                g.first.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    table(
+        &mut o,
+        &["group", "events", "errors", "span s", "services", "first"],
+        &rows,
+        style,
+        "lrrrll",
+    );
     o
 }

@@ -25,12 +25,18 @@ use std::time::Instant;
 
 use regex::Regex;
 
+use std::rc::Rc;
+
 use crate::analyze::{Analyzer, InputCounts, Origin as SlowOrigin, Report};
+use crate::correlate::{self, CorrelationSettings, Correlator, Ids, Observation};
 use crate::envelope::{self, Feed, Joiner, Stream, Unwrapped};
 use crate::event::{Event, Level, Multiline, Slot};
 use crate::filter::{self, Expr, Fields, Value};
 use crate::parse::{ParseOpts, Parsed, Registry, Scratch, Unparsed};
 use crate::request::{At, Request, RequestMerger};
+use crate::rules::condition::{ContinuationSubject, EventSubject};
+use crate::rules::engine::{Findings, Sighting, clip};
+use crate::rules::{Hit, RuleSet};
 use crate::source::files::{self, PathMeta};
 use crate::time::{self, Nanos};
 
@@ -137,6 +143,21 @@ pub struct Settings {
     pub keep_events: bool,
 }
 
+/// Optional analyses on top of the core pipeline (the `analyze` command turns them on).
+#[derive(Default, Clone, Copy)]
+pub struct Analysis<'a> {
+    /// Rules to evaluate: event conditions in the parse workers, windows in the merger.
+    pub rules: Option<&'a RuleSet>,
+    /// Correlate events and requests into groups.
+    pub correlation: Option<CorrelationSettings>,
+}
+
+impl Analysis<'_> {
+    fn is_empty(&self) -> bool {
+        self.rules.is_none() && self.correlation.is_none()
+    }
+}
+
 /// What a run produced.
 pub enum Outcome {
     /// The report (analyze mode).
@@ -176,6 +197,9 @@ struct EventItem {
     ts: Option<Nanos>,
     level: Option<Level>,
     service: u16,
+    format: u16,
+    status: Option<u16>,
+    duration_ms: Option<f64>,
     multiline: Multiline,
     /// Recognized only by a generic fallback: may be a continuation line.
     weak: bool,
@@ -198,6 +222,17 @@ struct Item {
     stream: u64,
     pass: bool,
     kind: ItemKind,
+    /// Rule matches and identifiers found by the worker (only when there are some).
+    found: Option<Box<Found>>,
+}
+
+/// What a parse worker found on a borrowed event for the merger: rule matches (with the
+/// message as evidence) and owned correlation identifiers.
+#[derive(Default)]
+struct Found {
+    hits: Vec<Hit>,
+    message: Option<Box<str>>,
+    ids: Option<Ids>,
 }
 
 #[derive(Default)]
@@ -267,15 +302,31 @@ pub fn run(
     settings: &Settings,
     sinks: &mut [&mut dyn EventSink],
 ) -> io::Result<Outcome> {
+    run_with(inputs, reg, settings, Analysis::default(), sinks)
+}
+
+/// [`run`] with rules and correlation.
+///
+/// # Errors
+/// Only output errors, as for [`run`].
+pub fn run_with(
+    inputs: &[Input],
+    reg: &Registry,
+    settings: &Settings,
+    analysis: Analysis<'_>,
+    sinks: &mut [&mut dyn EventSink],
+) -> io::Result<Outcome> {
     let threads = settings.threads.max(1);
     if !sinks.is_empty() && !settings.keep_events {
-        return Err(io::Error::other("internal error: event sinks need Settings::keep_events"));
+        return Err(io::Error::other(
+            "internal error: event sinks need Settings::keep_events",
+        ));
     }
     let (chunk_tx, chunk_rx) = sync_channel::<ReaderMsg>(threads * 2);
     let (work_tx, work_rx) = sync_channel::<Chunk>(threads * 2);
     let (done_tx, done_rx) = sync_channel::<ChunkOut>(threads * 2);
     let work_rx = Mutex::new(work_rx);
-    let mut merger = Merger::new(inputs, reg, settings, !sinks.is_empty());
+    let mut merger = Merger::new(inputs, reg, settings, !sinks.is_empty(), analysis);
     std::thread::scope(|scope| -> io::Result<()> {
         scope.spawn(move || read_all(inputs, settings, chunk_tx));
         for _ in 0..threads {
@@ -286,7 +337,7 @@ pub fn run(
                 loop {
                     let next = work_rx.lock().map(|rx| rx.recv());
                     let Ok(Ok(chunk)) = next else { break };
-                    let out = process_chunk(chunk, inputs, reg, settings, &mut scratch);
+                    let out = process_chunk(chunk, inputs, reg, settings, analysis, &mut scratch);
                     if done_tx.send(out).is_err() {
                         break;
                     }
@@ -555,7 +606,8 @@ impl Chunker<'_> {
         if from >= end {
             return;
         }
-        self.finder.find_all(&self.pending[from..end], &mut self.candidates);
+        self.finder
+            .find_all(&self.pending[from..end], &mut self.candidates);
         let mut next = 0;
         while self.checked < end {
             if self.tracker.open_runs() == 0 {
@@ -575,7 +627,9 @@ impl Chunker<'_> {
                 self.checked = line;
             }
             // Look at one line closely.
-            let Some(nl) = memchr::memchr(b'\n', &self.pending[self.checked..end]) else { return };
+            let Some(nl) = memchr::memchr(b'\n', &self.pending[self.checked..end]) else {
+                return;
+            };
             let line = &self.pending[self.checked..self.checked + nl];
             if self.tracker.open_runs() > 0 || envelope::may_be_partial(line) {
                 let u = envelope::unwrap(line);
@@ -600,7 +654,11 @@ impl Chunker<'_> {
             self.pending.push(b'\n');
             self.line_start = self.pending.len();
         }
-        let mut cut = if at_end { self.pending.len() } else { self.safe_cut };
+        let mut cut = if at_end {
+            self.pending.len()
+        } else {
+            self.safe_cut
+        };
         if cut == 0 && !at_end {
             // A run longer than the forced limit: cut anyway, the run is joined in pieces.
             cut = self.line_start;
@@ -623,7 +681,13 @@ impl Chunker<'_> {
             }
         });
         let lines = memchr::memchr_iter(b'\n', &data).count() as u64;
-        let chunk = Chunk { seq, source: self.source, first_line: self.next_line, data, truncated };
+        let chunk = Chunk {
+            seq,
+            source: self.source,
+            first_line: self.next_line,
+            data,
+            truncated,
+        };
         self.next_line += lines;
         self.line_start -= cut;
         self.checked = self.checked.saturating_sub(cut);
@@ -673,8 +737,11 @@ fn read_one(
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => {
-                tx.send(ReaderMsg::Error(format!("error reading '{}': {e}", input.name)))
-                    .map_err(|_| ())?;
+                tx.send(ReaderMsg::Error(format!(
+                    "error reading '{}': {e}",
+                    input.name
+                )))
+                .map_err(|_| ())?;
                 break;
             }
         };
@@ -789,6 +856,7 @@ fn process_chunk(
     inputs: &[Input],
     reg: &Registry,
     settings: &Settings,
+    analysis: Analysis<'_>,
     scratch: &mut Scratch,
 ) -> ChunkOut {
     let mut out = ChunkOut {
@@ -813,7 +881,9 @@ fn process_chunk(
         out.lines += 1;
         let u = envelope::unwrap(line);
         let key = stream_key(chunk.source, &u);
-        origins.entry(key).or_insert_with(|| origin_of(chunk.source, &input.meta, &u));
+        origins
+            .entry(key)
+            .or_insert_with(|| origin_of(chunk.source, &input.meta, &u));
         let reader_cut = chunk.truncated.contains(&this_line);
         match joiner.feed(key, this_line, &u) {
             Feed::Passthrough => {
@@ -830,7 +900,7 @@ fn process_chunk(
                     &ctx,
                     &origins[&key],
                     reg,
-                    settings,
+                    (settings, analysis),
                     scratch,
                     &mut out,
                 );
@@ -851,7 +921,7 @@ fn process_chunk(
                     &ctx,
                     &origins[&key],
                     reg,
-                    settings,
+                    (settings, analysis),
                     scratch,
                     &mut out,
                 );
@@ -869,7 +939,15 @@ fn process_chunk(
             truncated: j.truncated,
         };
         let origin = origins.get(&key).cloned().unwrap_or_default();
-        handle(&j.content, &ctx, &origin, reg, settings, scratch, &mut out);
+        handle(
+            &j.content,
+            &ctx,
+            &origin,
+            reg,
+            (settings, analysis),
+            scratch,
+            &mut out,
+        );
     }
     out.origins = origins.into_iter().collect();
     out
@@ -880,7 +958,7 @@ fn handle(
     ctx: &LineCtx<'_>,
     origin: &Origin,
     reg: &Registry,
-    settings: &Settings,
+    (settings, analysis): (&Settings, Analysis<'_>),
     scratch: &mut Scratch,
     out: &mut ChunkOut,
 ) {
@@ -897,6 +975,7 @@ fn handle(
         stream: ctx.stream,
         pass,
         kind,
+        found: None,
     };
     match reg.parse(&text, &settings.parse, scratch) {
         Parsed::Blank => out.items.push(item(ItemKind::Blank, false)),
@@ -909,6 +988,11 @@ fn handle(
                 ev.ts = ev.runtime_ts;
             }
             let pass = passes(&ev, &text, ctx, origin, reg, &settings.filter);
+            let found = if pass && !analysis.is_empty() {
+                find(&ev, reg, analysis, &mut Vec::new())
+            } else {
+                None
+            };
             let request = match ev.request {
                 Some(kind) if pass => Some((kind, Box::new(observation(&ev, ctx, origin.source)))),
                 _ => None,
@@ -917,13 +1001,18 @@ fn handle(
                 ts: ev.ts,
                 level: ev.level,
                 service: ev.service,
+                format: ev.format,
+                status: ev.status,
+                duration_ms: ev.duration_ms,
                 multiline: ev.multiline,
                 weak,
                 request,
                 raw: weak.then(|| Box::<str>::from(text.as_ref())),
                 full: settings.keep_events.then(|| Box::new(ev.into_owned())),
             };
-            out.items.push(item(ItemKind::Event(event), pass));
+            let mut it = item(ItemKind::Event(event), pass);
+            it.found = found;
+            out.items.push(it);
         }
     }
 }
@@ -943,9 +1032,43 @@ fn observation(ev: &Event<'_>, ctx: &LineCtx<'_>, source: u32) -> Request {
         request_id: owned(Slot::RequestId),
         client_ip: owned(Slot::ClientIp),
         agent_id: owned(Slot::AgentId),
-        at: At { source, line: ctx.line, stream: ctx.stream },
+        at: At {
+            source,
+            line: ctx.line,
+            stream: ctx.stream,
+        },
         ..Request::default()
     }
+}
+
+/// Rule matches and identifiers of one borrowed event (parse worker side).
+fn find(
+    ev: &Event<'_>,
+    reg: &Registry,
+    analysis: Analysis<'_>,
+    hits: &mut Vec<Hit>,
+) -> Option<Box<Found>> {
+    if let Some(rules) = analysis.rules {
+        rules.match_event(&EventSubject { ev, reg }, hits);
+    }
+    let ids = analysis
+        .correlation
+        .and_then(|_| correlate::ids_of(ev, reg));
+    if hits.is_empty() && ids.is_none() {
+        return None;
+    }
+    let message = (!hits.is_empty()).then(|| {
+        let text = ev
+            .get(Slot::Message)
+            .or_else(|| ev.get(Slot::Exception))
+            .unwrap_or("");
+        Box::<str>::from(clip(text))
+    });
+    Some(Box::new(Found {
+        hits: std::mem::take(hits),
+        message,
+        ids,
+    }))
 }
 
 fn passes(
@@ -1002,6 +1125,12 @@ struct StreamState {
     open: Option<u64>,
     mode: Multiline,
     in_traceback: bool,
+    /// What continuation rules see of the open event (scalars only), when it passed the filters.
+    parent: Option<Event<'static>>,
+    /// Rules the open event already matched (a continuation line does not count it twice).
+    parent_rules: Vec<u16>,
+    /// Correlation group of the open event.
+    parent_group: Option<Rc<str>>,
 }
 
 struct Pending {
@@ -1032,6 +1161,10 @@ struct Merger<'r> {
     held_front: u64,
     next_id: u64,
     reasons: BTreeMap<Unparsed, u64>,
+    rules: Option<&'r RuleSet>,
+    findings: Option<Findings<'r>>,
+    correlator: Option<Correlator>,
+    hits: Vec<Hit>,
 }
 
 /// Does a line continue a Python event? Indented lines, traceback headers, chained-exception
@@ -1059,7 +1192,13 @@ fn python_continues(line: &str, in_traceback: &mut bool) -> bool {
 }
 
 impl<'r> Merger<'r> {
-    fn new(inputs: &'r [Input], reg: &'r Registry, settings: &Settings, hold: bool) -> Merger<'r> {
+    fn new(
+        inputs: &'r [Input],
+        reg: &'r Registry,
+        settings: &Settings,
+        hold: bool,
+        analysis: Analysis<'r>,
+    ) -> Merger<'r> {
         let services: Vec<String> = reg.services().map(str::to_string).collect();
         let chain_len = (0..services.len())
             .map(|i| reg.request_chain(i as u16).len() as u8)
@@ -1083,6 +1222,16 @@ impl<'r> Merger<'r> {
             held_front: 0,
             next_id: 0,
             reasons: BTreeMap::new(),
+            rules: analysis.rules,
+            findings: analysis.rules.map(Findings::new),
+            correlator: analysis.correlation.map(|c| {
+                Correlator::new(
+                    c,
+                    reg.services().map(str::to_string).collect(),
+                    inputs.iter().map(|i| i.name.clone()).collect(),
+                )
+            }),
+            hits: Vec::new(),
         }
     }
 
@@ -1114,7 +1263,10 @@ impl<'r> Merger<'r> {
             }
             ItemKind::Unparsed(r) => self.unparsed(r),
             ItemKind::Event(ev) => {
-                if ev.weak && let (Some(id), Some(text)) = (state.open, ev.raw.as_deref()) {
+                let found = item.found;
+                if ev.weak
+                    && let (Some(id), Some(text)) = (state.open, ev.raw.as_deref())
+                {
                     let continues = match state.mode {
                         Multiline::None => false,
                         Multiline::Python => python_continues(text, &mut state.in_traceback),
@@ -1128,10 +1280,11 @@ impl<'r> Merger<'r> {
                     if continues {
                         self.counts.continuation_lines += 1;
                         self.append(id, text);
+                        self.continuation_rules(item.stream, item.line, text);
                         return;
                     }
                 }
-                self.new_event(ev, item.line, item.stream, item.pass);
+                self.new_event(ev, item.line, item.stream, item.pass, found);
             }
         }
     }
@@ -1141,7 +1294,108 @@ impl<'r> Merger<'r> {
         *self.reasons.entry(r).or_default() += 1;
     }
 
-    fn new_event(&mut self, ev: EventItem, line: u64, stream: u64, pass: bool) {
+    /// Test the rules that read `exception` on a continuation line of the open event.
+    fn continuation_rules(&mut self, stream: u64, line: u64, text: &str) {
+        let (Some(rules), Some(findings)) = (self.rules, self.findings.as_mut()) else {
+            return;
+        };
+        if rules.continuation_rules().is_empty() {
+            return;
+        }
+        let Some(state) = self.streams.get_mut(&stream) else {
+            return;
+        };
+        let Some(parent) = &state.parent else { return };
+        self.hits.clear();
+        rules.match_continuation(
+            &ContinuationSubject {
+                parent,
+                line: text,
+                reg: self.reg,
+            },
+            &mut self.hits,
+        );
+        let source = self.origins.get(&stream).map_or(0, |o| o.source);
+        for hit in &self.hits {
+            if state.parent_rules.contains(&hit.rule) {
+                continue;
+            }
+            state.parent_rules.push(hit.rule);
+            findings.hit(
+                hit,
+                Sighting {
+                    ts: parent.ts,
+                    source,
+                    line,
+                    message: Rc::from(clip(text)),
+                    group: state.parent_group.clone(),
+                },
+            );
+        }
+    }
+
+    /// Correlation and rule matches of a new event that passed the filters.
+    fn analyze_event(&mut self, ev: &EventItem, line: u64, stream: u64, found: Option<Box<Found>>) {
+        let source = self.origins.get(&stream).map_or(0, |o| o.source);
+        let mut group = None;
+        let mut hit_rules = Vec::new();
+        if let Some(found) = found {
+            if let (Some(c), Some(ids)) = (self.correlator.as_mut(), &found.ids) {
+                group = c
+                    .observe(&Observation {
+                        ts: ev.ts,
+                        source,
+                        service: ev.service,
+                        error: ev.level >= Some(Level::Error),
+                        ids,
+                        request: None,
+                    })
+                    .map(|(_, rep)| rep);
+            }
+            if let Some(findings) = self.findings.as_mut()
+                && !found.hits.is_empty()
+            {
+                let message: Rc<str> = Rc::from(found.message.as_deref().unwrap_or(""));
+                for hit in &found.hits {
+                    hit_rules.push(hit.rule);
+                    findings.hit(
+                        hit,
+                        Sighting {
+                            ts: ev.ts,
+                            source,
+                            line,
+                            message: message.clone(),
+                            group: group.clone(),
+                        },
+                    );
+                }
+            }
+        }
+        let wants_parent = self
+            .rules
+            .is_some_and(|r| !r.continuation_rules().is_empty());
+        let state = self.streams.entry(stream).or_default();
+        state.parent = wants_parent.then(|| Event {
+            ts: ev.ts,
+            level: ev.level,
+            service: ev.service,
+            format: ev.format,
+            status: ev.status,
+            duration_ms: ev.duration_ms,
+            ..Event::default()
+        });
+        state.parent_rules = hit_rules;
+        state.parent_group = group;
+    }
+
+    fn new_event(
+        &mut self,
+        ev: EventItem,
+        line: u64,
+        stream: u64,
+        pass: bool,
+        found: Option<Box<Found>>,
+    ) {
         self.counts.events += 1;
         let id = self.next_id;
         self.next_id += 1;
@@ -1149,8 +1403,14 @@ impl<'r> Merger<'r> {
         let previous = state.open.replace(id);
         state.mode = ev.multiline;
         state.in_traceback = false;
+        state.parent = None;
+        state.parent_rules.clear();
+        state.parent_group = None;
         if let Some(p) = previous {
             self.close(p);
+        }
+        if pass && (self.rules.is_some() || self.correlator.is_some()) {
+            self.analyze_event(&ev, line, stream, found);
         }
         if !pass {
             self.counts.filtered_out += 1;
@@ -1163,14 +1423,24 @@ impl<'r> Merger<'r> {
             a.event(ev.service, ev.level, ev.ts);
         }
         if self.hold {
-            self.held.push_back(Pending { ev: ev.full, line, stream, pass, closed: false });
+            self.held.push_back(Pending {
+                ev: ev.full,
+                line,
+                stream,
+                pass,
+                closed: false,
+            });
         }
     }
 
     /// Hand finished requests to the analyzer and the sinks.
     fn deliver_requests(&mut self, sinks: &mut [&mut dyn EventSink]) -> io::Result<()> {
-        for r in self.finished.drain(..) {
+        let finished = std::mem::take(&mut self.finished);
+        for r in finished {
             let origin = self.origins.get(&r.at.stream).cloned().unwrap_or_default();
+            if self.correlator.is_some() || self.findings.is_some() {
+                self.analyze_request(&r);
+            }
             for s in sinks.iter_mut() {
                 s.request(&r, &origin)?;
             }
@@ -1187,6 +1457,36 @@ impl<'r> Merger<'r> {
             }
         }
         Ok(())
+    }
+
+    /// Correlation and request rules of a merged request.
+    fn analyze_request(&mut self, r: &Request) {
+        let summary = || request_summary(r);
+        let mut group = None;
+        if let Some(c) = self.correlator.as_mut() {
+            let ids = request_ids(r, self.reg);
+            if !ids.links.is_empty() {
+                group = c
+                    .observe(&Observation {
+                        ts: r.ts,
+                        source: r.at.source,
+                        service: r.service,
+                        error: r.status.is_some_and(|s| s >= 500),
+                        ids: &ids,
+                        request: Some((r.duration_ms, summary())),
+                    })
+                    .map(|(_, rep)| rep);
+            }
+        }
+        if let Some(f) = self.findings.as_mut() {
+            f.request(r, self.reg, || Sighting {
+                ts: r.ts,
+                source: r.at.source,
+                line: r.at.line,
+                message: Rc::from(summary().as_str()),
+                group: group.clone(),
+            });
+        }
     }
 
     fn held_mut(&mut self, id: u64) -> Option<&mut Pending> {
@@ -1264,11 +1564,57 @@ impl<'r> Merger<'r> {
             .iter()
             .map(|(r, n)| (r.as_str().to_string(), *n))
             .collect();
+        let sources: Vec<String> = self.inputs.iter().map(|i| i.name.clone()).collect();
+        let findings = self.findings.take().map(|f| f.finish(&sources));
+        let correlation = self.correlator.take().map(Correlator::finish);
         Ok(match self.analyzer.take() {
-            Some(a) => Outcome::Report(Box::new(a.report(self.counts))),
+            Some(a) => {
+                let mut report = a.report(self.counts);
+                report.findings = findings;
+                report.correlation = correlation;
+                Outcome::Report(Box::new(report))
+            }
             None => Outcome::Events(self.counts),
         })
     }
+}
+
+/// `GET /path → 500 (12 ms)`: a request as evidence.
+pub fn request_summary(r: &Request) -> String {
+    let mut s = format!(
+        "{} {}",
+        r.method.as_deref().unwrap_or("?"),
+        r.path.as_deref().or(r.route.as_deref()).unwrap_or("?")
+    );
+    if let Some(st) = r.status {
+        s.push_str(&format!(" → {st}"));
+    }
+    if let Some(d) = r.duration_ms {
+        s.push_str(&format!(" ({d} ms)"));
+    }
+    s
+}
+
+/// The identifiers of a merged request, split by the service's link/label kinds.
+pub fn request_ids(r: &Request, reg: &Registry) -> Ids {
+    let kinds = reg.id_kinds(r.service);
+    let mut ids = Ids::default();
+    for (slot, v) in [
+        (Slot::TraceId, &r.trace_id),
+        (Slot::RequestId, &r.request_id),
+        (Slot::AgentId, &r.agent_id),
+        (Slot::ClientIp, &r.client_ip),
+    ] {
+        let Some(v) = v.as_deref().filter(|v| !v.trim().is_empty()) else {
+            continue;
+        };
+        if kinds.link.contains(&slot) {
+            ids.links.push((slot, v.into()));
+        } else if kinds.label.contains(&slot) {
+            ids.labels.push((slot, v.into()));
+        }
+    }
+    ids
 }
 
 /// Parse the `--assume-tz` offset; helper for the CLI layer.

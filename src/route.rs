@@ -126,7 +126,11 @@ pub fn normalize<'p>(
     let mut out = String::with_capacity(p.len());
     for (i, seg) in segs.iter().enumerate() {
         out.push('/');
-        out.push_str(if i >= first_id && is_id_segment(seg) { "{id}" } else { seg });
+        out.push_str(if i >= first_id && is_id_segment(seg) {
+            "{id}"
+        } else {
+            seg
+        });
     }
     Cow::Owned(out)
 }

@@ -96,6 +96,10 @@ impl Sketch {
             return Some(self.max);
         }
         let rank = (q.clamp(0.0, 1.0) * (self.total - 1) as f64).floor() as u64;
+        if rank + 1 >= self.total {
+            // The top rank is the maximum, which is kept exactly.
+            return Some(self.max);
+        }
         if rank < self.zeros {
             return Some(0.0);
         }

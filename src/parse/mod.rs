@@ -135,7 +135,11 @@ impl KeyTable {
     }
 
     fn get(&self, name: &[u8]) -> Option<u8> {
-        self.by_len.get(name.len())?.iter().find(|(k, _)| **k == *name).map(|(_, i)| *i)
+        self.by_len
+            .get(name.len())?
+            .iter()
+            .find(|(k, _)| **k == *name)
+            .map(|(_, i)| *i)
     }
 
     /// Slot of a raw JSON key (with its quotes).
@@ -218,6 +222,7 @@ struct Service {
     chain: Vec<String>,
     routes: Vec<Template>,
     rules: Vec<MessageRule>,
+    ids: crate::correlate::IdKinds,
 }
 
 /// Name and origin of a compiled format.
@@ -354,11 +359,13 @@ impl Registry {
             for m in &spec.messages {
                 rules.push(compile_rule(m, &spec, &reg.formats).map_err(&invalid)?);
             }
+            let ids = compile_id_kinds(spec.correlation.as_ref()).map_err(&invalid)?;
             reg.services.push(Service {
                 name: spec.service.clone(),
                 chain: spec.request_chain.clone(),
                 routes: spec.routes.iter().map(|r| Template::new(r)).collect(),
                 rules,
+                ids,
             });
             reg.files.push(SpecFile {
                 name: file.clone(),
@@ -371,6 +378,7 @@ impl Registry {
             chain: vec!["access".into()],
             routes: Vec::new(),
             rules: Vec::new(),
+            ids: crate::correlate::IdKinds::default(),
         });
         for (slot, name) in [
             (&mut reg.generic_json, "json"),
@@ -414,6 +422,15 @@ impl Registry {
         self.services
             .get(service as usize)
             .map_or(&[], |s| &s.chain)
+    }
+
+    /// Identifier kinds that link and label correlation groups for a service.
+    pub fn id_kinds(&self, service: u16) -> &crate::correlate::IdKinds {
+        static DEFAULT: std::sync::OnceLock<crate::correlate::IdKinds> = std::sync::OnceLock::new();
+        match self.services.get(service as usize) {
+            Some(s) => &s.ids,
+            None => DEFAULT.get_or_init(crate::correlate::IdKinds::default),
+        }
     }
 
     /// The definition files in use.
@@ -508,7 +525,9 @@ impl Registry {
             } else {
                 top[usize::from(n.parent)]
             };
-            let Some(o) = parent.filter(|o| o.kind() == Kind::Object) else { continue };
+            let Some(o) = parent.filter(|o| o.kind() == Kind::Object) else {
+                continue;
+            };
             for (k, v) in o.entries() {
                 if let Some(i) = n.members.find(k) {
                     inner[usize::from(i)].get_or_insert(v);
@@ -523,7 +542,11 @@ impl Registry {
         };
         for (target, slots) in &f.fields {
             for &slot in slots {
-                let v = if slot >= NESTED { inner[usize::from(slot - NESTED)] } else { top[usize::from(slot)] };
+                let v = if slot >= NESTED {
+                    inner[usize::from(slot - NESTED)]
+                } else {
+                    top[usize::from(slot)]
+                };
                 if let Some(v) = v
                     && apply_json(&mut ev, *target, v, content, opts)
                 {
@@ -536,14 +559,22 @@ impl Registry {
             collect_json_extras(&mut ev, f, obj);
         }
         let lookup = |name: &str| -> Option<Raw<'a>> {
-            obj.get(name).or_else(|| f.flatten.iter().find_map(|p| obj.get(p)?.get_path(name)))
+            obj.get(name)
+                .or_else(|| f.flatten.iter().find_map(|p| obj.get(p)?.get_path(name)))
         };
-        self.apply_rules(&mut ev, opts, |name| lookup(name).and_then(|r| raw_text(content, r)));
+        self.apply_rules(&mut ev, opts, |name| {
+            lookup(name).and_then(|r| raw_text(content, r))
+        });
         self.finish(&mut ev);
         ev
     }
 
-    fn parse_generic_json<'a>(&self, content: &'a str, obj: Raw<'a>, opts: &ParseOpts) -> Event<'a> {
+    fn parse_generic_json<'a>(
+        &self,
+        content: &'a str,
+        obj: Raw<'a>,
+        opts: &ParseOpts,
+    ) -> Event<'a> {
         let top: Vec<(Raw<'a>, Raw<'a>)> = obj.entries().collect();
         let mut ev = Event {
             service: self.other,
@@ -880,6 +911,33 @@ impl Registry {
     }
 }
 
+/// `[correlation]` → slots; absent means the defaults of [`crate::correlate::IdKinds`].
+fn compile_id_kinds(
+    spec: Option<&spec::CorrelationSpec>,
+) -> Result<crate::correlate::IdKinds, String> {
+    let Some(spec) = spec else {
+        return Ok(crate::correlate::IdKinds::default());
+    };
+    let slots = |names: &[String]| -> Result<Vec<Slot>, String> {
+        names
+            .iter()
+            .map(|n| match Slot::from_name(n) {
+                Some(s) if !matches!(s, Slot::Message | Slot::Logger | Slot::Exception | Slot::Method | Slot::Path | Slot::Route) => Ok(s),
+                _ => Err(format!("[correlation]: '{n}' is not an identifier field (trace_id, request_id, span_id, agent_id, user_id, conn_id, client_ip)")),
+            })
+            .collect()
+    };
+    let link = slots(&spec.link)?;
+    let label = slots(&spec.label)?;
+    if let Some(s) = link.iter().find(|s| label.contains(s)) {
+        return Err(format!(
+            "[correlation]: '{}' cannot both link and label",
+            s.name()
+        ));
+    }
+    Ok(crate::correlate::IdKinds { link, label })
+}
+
 fn parse_spec(name: &str, text: &str) -> Result<ServiceSpec, SpecError> {
     toml::from_str(text).map_err(|e| SpecError::Toml {
         path: name.to_string(),
@@ -922,9 +980,17 @@ fn compile_json(
     top_count: &mut u8,
 ) -> Result<JsonFormat, String> {
     if f.detect.is_empty() {
-        return Err(format!("format '{}': a json format needs `detect` keys", f.name));
+        return Err(format!(
+            "format '{}': a json format needs `detect` keys",
+            f.name
+        ));
     }
-    let too_many = || format!("format '{}': too many mapped keys (at most {MAX_SLOTS})", f.name);
+    let too_many = || {
+        format!(
+            "format '{}': too many mapped keys (at most {MAX_SLOTS})",
+            f.name
+        )
+    };
     let mut top_slot = |name: &str| -> Result<u8, String> {
         let s = top_keys.slot(name, *top_count);
         if s == *top_count {
@@ -935,7 +1001,11 @@ fn compile_json(
         }
         Ok(s)
     };
-    let detect = f.detect.iter().map(|d| top_slot(d)).collect::<Result<Vec<_>, _>>()?;
+    let detect = f
+        .detect
+        .iter()
+        .map(|d| top_slot(d))
+        .collect::<Result<Vec<_>, _>>()?;
     let mut nested: Vec<Nested> = Vec::new();
     let mut nested_count = 0u8;
     let mut fields = Vec::new();
@@ -951,7 +1021,10 @@ fn compile_json(
                 let n = match nested.iter().position(|n| n.parent == slot) {
                     Some(i) => i,
                     None => {
-                        nested.push(Nested { parent: slot, members: KeyTable::default() });
+                        nested.push(Nested {
+                            parent: slot,
+                            members: KeyTable::default(),
+                        });
                         nested.len() - 1
                     }
                 };
@@ -997,10 +1070,15 @@ fn compile_regex(f: &FormatSpec, common: Common) -> Result<RegexFormat, String> 
             let i = prefix.captures_len();
             (prefix, Some(i))
         }
-        _ => (Regex::new(src).map_err(|e| format!("format '{}': bad regex: {e}", f.name))?, None),
+        _ => (
+            Regex::new(src).map_err(|e| format!("format '{}': bad regex: {e}", f.name))?,
+            None,
+        ),
     };
-    let names: Vec<Option<&str>> =
-        re.capture_names().chain(rest_group.map(|_| Some("message"))).collect();
+    let names: Vec<Option<&str>> = re
+        .capture_names()
+        .chain(rest_group.map(|_| Some("message")))
+        .collect();
     let mut groups = Vec::new();
     let mut other_groups = Vec::new();
     let mut kv_groups = Vec::new();
@@ -1119,14 +1197,24 @@ fn raw_text<'a>(line: &'a str, v: Raw<'a>) -> Option<Cow<'a, str>> {
     match v.kind() {
         Kind::String => {
             let inner = text.get(1..text.len().saturating_sub(1))?;
-            if memchr::memchr(b'\\', inner.as_bytes()).is_some() { v.as_str() } else { Some(Cow::Borrowed(inner)) }
+            if memchr::memchr(b'\\', inner.as_bytes()).is_some() {
+                v.as_str()
+            } else {
+                Some(Cow::Borrowed(inner))
+            }
         }
         Kind::Number | Kind::Bool => Some(Cow::Borrowed(text)),
         _ => None,
     }
 }
 
-fn apply_json<'a>(ev: &mut Event<'a>, target: Target, v: Raw<'a>, line: &'a str, opts: &ParseOpts) -> bool {
+fn apply_json<'a>(
+    ev: &mut Event<'a>,
+    target: Target,
+    v: Raw<'a>,
+    line: &'a str,
+    opts: &ParseOpts,
+) -> bool {
     if v.is_null() {
         return false;
     }

@@ -23,6 +23,20 @@ pub struct ServiceSpec {
     /// Message rules: extract fields from message text and mark request lines.
     #[serde(default, rename = "message")]
     pub messages: Vec<MessageSpec>,
+    /// Which identifier fields correlate events (see `crate::correlate`).
+    pub correlation: Option<CorrelationSpec>,
+}
+
+/// `[correlation]`: identifier fields of this service's events.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CorrelationSpec {
+    /// Fields whose values link events into one group (`trace_id`, `request_id`, `conn_id`…).
+    #[serde(default)]
+    pub link: Vec<String>,
+    /// Fields recorded on a group but never linking (`client_ip`, `user_id`…).
+    #[serde(default)]
+    pub label: Vec<String>,
 }
 
 /// How a line is recognized.

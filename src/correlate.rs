@@ -1,0 +1,1191 @@
+//! Correlation: events and requests that share an identifier join one group, across services
+//! and sources (union of identifiers).
+//!
+//! * **Linking** identifiers (per service, declared in `parsers/*.toml` `[correlation] link`;
+//!   default `trace_id`, `request_id`, `conn_id`, `agent_id`) merge groups: an event carrying
+//!   ids of two open groups unites them.
+//! * **Labelling** identifiers (default `client_ip`, `user_id`, `span_id`) are recorded on the
+//!   group of an event that also has a linking id, but never create or merge groups — one client
+//!   ip behind a NAT must not glue unrelated requests together.
+//!
+//! Invariants:
+//! * Event time only. Each input keeps its own clock (the latest event time read from it); a
+//!   group closes when it has been idle for longer than the window by the clock of the input
+//!   being read, so a later input whose clock is behind never closes groups that are "in its
+//!   future". Limitation: inputs are read one after another, so a group that went idle while an
+//!   earlier input was read (that input covered more than the window after it) is closed before
+//!   a later input could join it; interleaved input (kubectl with several pods) has no such gap.
+//! * Memory is bounded: at most `max_open` groups are open; beyond that the least recently
+//!   active group is closed early and counted in `evicted`. Ids are held only by open groups.
+//! * Results depend only on the order of observations, which the merger delivers in input
+//!   order, so they do not depend on chunking or thread count.
+
+use std::collections::{BTreeSet, HashMap};
+use std::rc::Rc;
+
+use serde::Serialize;
+
+use crate::event::{Event, Slot};
+use crate::parse::Registry;
+use crate::time::{Nanos, format_rfc3339_nanos};
+
+/// Default `--correlation-window`: 10 minutes.
+pub const DEFAULT_WINDOW_NS: Nanos = 600 * 1_000_000_000;
+/// Default cap on open groups.
+pub const DEFAULT_MAX_OPEN: usize = 100_000;
+/// Groups listed in the report.
+pub const TOP: usize = 10;
+/// Identifiers kept per group for display (all linking ids are tracked while open).
+const SHOWN_IDS: usize = 8;
+/// Labels kept per group.
+const MAX_LABELS: usize = 8;
+/// Sources kept per group.
+const MAX_SOURCES: usize = 16;
+
+/// Correlation settings.
+#[derive(Clone, Copy, Debug)]
+pub struct CorrelationSettings {
+    /// Idle time after which a group closes (event time).
+    pub window_ns: Nanos,
+    /// Most open groups.
+    pub max_open: usize,
+}
+
+impl Default for CorrelationSettings {
+    fn default() -> Self {
+        CorrelationSettings {
+            window_ns: DEFAULT_WINDOW_NS,
+            max_open: DEFAULT_MAX_OPEN,
+        }
+    }
+}
+
+/// Identifiers of one event, copied out of the borrowed event by a parse worker.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Ids {
+    /// Linking identifiers.
+    pub links: Vec<(Slot, Box<str>)>,
+    /// Labelling identifiers.
+    pub labels: Vec<(Slot, Box<str>)>,
+}
+
+/// Which identifier kinds link and which label, per service.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IdKinds {
+    /// Kinds that link groups.
+    pub link: Vec<Slot>,
+    /// Kinds that only label them.
+    pub label: Vec<Slot>,
+}
+
+impl Default for IdKinds {
+    fn default() -> Self {
+        IdKinds {
+            link: vec![Slot::TraceId, Slot::RequestId, Slot::ConnId, Slot::AgentId],
+            label: vec![Slot::ClientIp, Slot::UserId, Slot::SpanId],
+        }
+    }
+}
+
+/// Copy the identifiers of an event; `None` when it has no linking identifier (labels alone
+/// never place an event in a group).
+pub fn ids_of(ev: &Event<'_>, reg: &Registry) -> Option<Ids> {
+    let kinds = reg.id_kinds(ev.service);
+    let usable = |v: &str| {
+        let v = v.trim();
+        !v.is_empty() && v != "null" && v != "None" && v != "-"
+    };
+    let links: Vec<(Slot, Box<str>)> = kinds
+        .link
+        .iter()
+        .filter_map(|s| ev.get(*s).filter(|v| usable(v)).map(|v| (*s, v.into())))
+        .collect();
+    if links.is_empty() {
+        return None;
+    }
+    let labels = kinds
+        .label
+        .iter()
+        .filter_map(|s| ev.get(*s).filter(|v| usable(v)).map(|v| (*s, v.into())))
+        .collect();
+    Some(Ids { links, labels })
+}
+
+/// One observation: an event or a merged request.
+#[derive(Debug)]
+pub struct Observation<'o> {
+    /// Event time.
+    pub ts: Option<Nanos>,
+    /// Input index.
+    pub source: u32,
+    /// Service index.
+    pub service: u16,
+    /// Level error or worse (events), 5xx (requests).
+    pub error: bool,
+    /// Identifiers.
+    pub ids: &'o Ids,
+    /// A request: its latency and a short description (`GET /x → 500`).
+    pub request: Option<(Option<f64>, String)>,
+}
+
+/// An identifier as stored: one byte for its kind (`a` + slot index), then the value. One
+/// string, so lookups borrow a reusable buffer instead of allocating.
+type IdKey = Rc<str>;
+
+fn encode(slot: Slot, value: &str, buf: &mut String) {
+    buf.clear();
+    buf.push(char::from(b'a' + slot as u8));
+    buf.push_str(value);
+}
+
+fn decode(key: &str) -> String {
+    let kind = key
+        .as_bytes()
+        .first()
+        .and_then(|b| Slot::ALL.get(usize::from(b.wrapping_sub(b'a'))))
+        .map_or("id", |s| s.name());
+    format!("{kind}:{}", key.get(1..).unwrap_or(""))
+}
+
+#[derive(Debug)]
+struct Group {
+    rep: Rc<str>,
+    ids: Vec<IdKey>,
+    labels: Vec<IdKey>,
+    services: u64,
+    sources: Vec<u32>,
+    events: u64,
+    errors: u64,
+    requests: u64,
+    first: Option<Nanos>,
+    last: Option<Nanos>,
+    /// Ordering key in `idle` (last activity by the reading clock).
+    touched: Nanos,
+    slowest: Option<(f64, String)>,
+}
+
+/// A closed group as the report shows it.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct GroupReport {
+    /// Representative identifier (`kind:value`, the first linking id seen).
+    pub id: String,
+    /// Linking identifiers (the first few).
+    pub identifiers: Vec<String>,
+    /// Number of linking identifiers.
+    pub identifier_count: usize,
+    /// Labelling identifiers.
+    pub labels: Vec<String>,
+    /// Services involved.
+    pub services: Vec<String>,
+    /// Inputs involved.
+    pub sources: Vec<String>,
+    /// Events.
+    pub events: u64,
+    /// Events at level error or worse.
+    pub errors: u64,
+    /// Requests.
+    pub requests: u64,
+    /// First event time.
+    pub first: Option<String>,
+    /// Last event time.
+    pub last: Option<String>,
+    /// `last - first`, ms.
+    pub span_ms: f64,
+    /// The slowest request (description).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slowest_request: Option<String>,
+}
+
+/// The `correlation` section of the report.
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct CorrelationReport {
+    /// Groups formed (after merging).
+    pub groups: u64,
+    /// Groups closed early because `max_open_groups` was reached.
+    pub evicted: u64,
+    /// Times two open groups were united by an event carrying ids of both.
+    pub merges: u64,
+    /// `--correlation-window`, seconds.
+    pub window_seconds: f64,
+    /// Cap on open groups.
+    pub max_open_groups: usize,
+    /// Most open groups at any time.
+    pub peak_open_groups: usize,
+    /// Groups ranked by errors, then span, then events.
+    pub top: Vec<GroupReport>,
+}
+
+/// A closed group kept for ranking.
+#[derive(Clone, Debug)]
+struct Closed {
+    errors: u64,
+    span: Nanos,
+    events: u64,
+    report: GroupReport,
+}
+
+/// The correlation state (lives in the merger thread).
+pub struct Correlator {
+    settings: CorrelationSettings,
+    open: HashMap<u64, Group>,
+    by_id: HashMap<IdKey, u64>,
+    idle: BTreeSet<(Nanos, u64)>,
+    clocks: Vec<Nanos>,
+    next_id: u64,
+    groups: u64,
+    evicted: u64,
+    merges: u64,
+    peak_open: usize,
+    top: Vec<Closed>,
+    services: Vec<String>,
+    sources: Vec<String>,
+    /// Trace mode: survivor of every merge (`merged → into`).
+    merged_into: Option<HashMap<u64, u64>>,
+    buf: String,
+}
+
+impl Correlator {
+    /// An empty correlator; `services` and `sources` name indices in the report.
+    pub fn new(settings: CorrelationSettings, services: Vec<String>, sources: Vec<String>) -> Self {
+        Correlator {
+            settings: CorrelationSettings {
+                window_ns: settings.window_ns.max(1),
+                max_open: settings.max_open.max(1),
+            },
+            open: HashMap::new(),
+            by_id: HashMap::new(),
+            idle: BTreeSet::new(),
+            clocks: Vec::new(),
+            next_id: 0,
+            groups: 0,
+            evicted: 0,
+            merges: 0,
+            peak_open: 0,
+            top: Vec::new(),
+            services,
+            sources,
+            merged_into: None,
+            buf: String::new(),
+        }
+    }
+
+    /// Remember merges so [`Correlator::root`] can resolve any group id ever returned (trace).
+    pub fn record_merges(&mut self) {
+        self.merged_into = Some(HashMap::new());
+    }
+
+    /// The group a returned id ended up in (trace mode; otherwise the id itself).
+    pub fn root(&self, mut id: u64) -> u64 {
+        if let Some(m) = &self.merged_into {
+            while let Some(&next) = m.get(&id) {
+                id = next;
+            }
+        }
+        id
+    }
+
+    /// Open groups now.
+    pub fn open_groups(&self) -> usize {
+        self.open.len()
+    }
+
+    fn clock(&mut self, source: u32, ts: Option<Nanos>) -> Nanos {
+        let i = source as usize;
+        if self.clocks.len() <= i {
+            self.clocks.resize(i + 1, Nanos::MIN);
+        }
+        if let Some(t) = ts {
+            self.clocks[i] = self.clocks[i].max(t);
+        }
+        self.clocks[i]
+    }
+
+    /// Add an observation; returns its group's id and representative identifier.
+    pub fn observe(&mut self, o: &Observation<'_>) -> Option<(u64, Rc<str>)> {
+        if o.ids.links.is_empty() {
+            return None;
+        }
+        let now = self.clock(o.source, o.ts);
+        if now != Nanos::MIN {
+            self.close_idle(now.saturating_sub(self.settings.window_ns));
+        }
+        // Groups this observation's linking ids already belong to.
+        let mut found: Vec<u64> = Vec::new();
+        for (slot, v) in &o.ids.links {
+            encode(*slot, v, &mut self.buf);
+            if let Some(&g) = self.by_id.get(self.buf.as_str())
+                && !found.contains(&g)
+            {
+                found.push(g);
+            }
+        }
+        let gid = match found.len() {
+            0 => self.create(o),
+            1 => found[0],
+            _ => self.unite(&found),
+        };
+        let touched = o.ts.unwrap_or(now);
+        let g = self.open.get_mut(&gid)?;
+        for (slot, v) in &o.ids.links {
+            encode(*slot, v, &mut self.buf);
+            if !self.by_id.contains_key(self.buf.as_str()) {
+                let key: IdKey = Rc::from(self.buf.as_str());
+                g.ids.push(key.clone());
+                self.by_id.insert(key, gid);
+            }
+        }
+        for (slot, v) in &o.ids.labels {
+            encode(*slot, v, &mut self.buf);
+            if g.labels.len() < MAX_LABELS && !g.labels.iter().any(|x| **x == *self.buf) {
+                g.labels.push(Rc::from(self.buf.as_str()));
+            }
+        }
+        if o.service < 64 {
+            g.services |= 1 << o.service;
+        }
+        if g.sources.len() < MAX_SOURCES && !g.sources.contains(&o.source) {
+            g.sources.push(o.source);
+        }
+        match &o.request {
+            Some((dur, desc)) => {
+                g.requests += 1;
+                if let Some(d) = dur
+                    && g.slowest.as_ref().is_none_or(|(s, _)| d > s)
+                {
+                    g.slowest = Some((*d, desc.clone()));
+                }
+                // A request is made of events already counted; only its 5xx counts as an error
+                // when no error event was seen.
+                if o.error && g.errors == 0 {
+                    g.errors = 1;
+                }
+            }
+            None => {
+                g.events += 1;
+                g.errors += u64::from(o.error);
+            }
+        }
+        if let Some(t) = o.ts {
+            g.first = Some(g.first.map_or(t, |f| f.min(t)));
+            g.last = Some(g.last.map_or(t, |l| l.max(t)));
+        }
+        let new_touched = g.touched.max(touched);
+        if new_touched != g.touched {
+            self.idle.remove(&(g.touched, gid));
+            g.touched = new_touched;
+            self.idle.insert((new_touched, gid));
+        }
+        let rep = g.rep.clone();
+        Some((gid, rep))
+    }
+
+    fn create(&mut self, o: &Observation<'_>) -> u64 {
+        while self.open.len() >= self.settings.max_open {
+            let Some(&(_, oldest)) = self.idle.first() else {
+                break;
+            };
+            self.evicted += 1;
+            self.close(oldest);
+        }
+        let gid = self.next_id;
+        self.next_id += 1;
+        self.groups += 1;
+        let (slot, v) = &o.ids.links[0];
+        let touched = o.ts.unwrap_or_else(|| self.clocks[o.source as usize]);
+        self.open.insert(
+            gid,
+            Group {
+                rep: Rc::from(format!("{}:{v}", slot.name()).as_str()),
+                ids: Vec::new(),
+                labels: Vec::new(),
+                services: 0,
+                sources: Vec::new(),
+                events: 0,
+                errors: 0,
+                requests: 0,
+                first: None,
+                last: None,
+                touched,
+                slowest: None,
+            },
+        );
+        self.idle.insert((touched, gid));
+        self.peak_open = self.peak_open.max(self.open.len());
+        gid
+    }
+
+    /// Merge groups into the one with most ids (small into large).
+    fn unite(&mut self, gids: &[u64]) -> u64 {
+        let survivor = gids
+            .iter()
+            .copied()
+            .max_by_key(|g| {
+                (
+                    self.open.get(g).map_or(0, |x| x.ids.len()),
+                    std::cmp::Reverse(*g),
+                )
+            })
+            .unwrap_or(gids[0]);
+        for &other in gids {
+            if other == survivor {
+                continue;
+            }
+            let Some(o) = self.open.remove(&other) else {
+                continue;
+            };
+            self.idle.remove(&(o.touched, other));
+            self.groups -= 1;
+            self.merges += 1;
+            if let Some(m) = &mut self.merged_into {
+                m.insert(other, survivor);
+            }
+            for key in &o.ids {
+                self.by_id.insert(key.clone(), survivor);
+            }
+            let Some(s) = self.open.get_mut(&survivor) else {
+                continue;
+            };
+            // The older group's representative stays.
+            if o.first.is_some() && (s.first.is_none() || o.first < s.first) {
+                s.rep = o.rep.clone();
+            }
+            s.ids.extend(o.ids);
+            for l in o.labels {
+                if s.labels.len() < MAX_LABELS && !s.labels.contains(&l) {
+                    s.labels.push(l);
+                }
+            }
+            s.services |= o.services;
+            for src in o.sources {
+                if s.sources.len() < MAX_SOURCES && !s.sources.contains(&src) {
+                    s.sources.push(src);
+                }
+            }
+            s.events += o.events;
+            s.errors += o.errors;
+            s.requests += o.requests;
+            s.first = match (s.first, o.first) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            s.last = match (s.last, o.last) {
+                (Some(a), Some(b)) => Some(a.max(b)),
+                (a, b) => a.or(b),
+            };
+            if let Some((d, desc)) = o.slowest
+                && s.slowest.as_ref().is_none_or(|(x, _)| d > *x)
+            {
+                s.slowest = Some((d, desc));
+            }
+            let touched = s.touched.max(o.touched);
+            if touched != s.touched {
+                self.idle.remove(&(s.touched, survivor));
+                s.touched = touched;
+                self.idle.insert((touched, survivor));
+            }
+        }
+        survivor
+    }
+
+    fn close_idle(&mut self, before: Nanos) {
+        while let Some(&(t, gid)) = self.idle.first() {
+            if t >= before {
+                break;
+            }
+            self.close(gid);
+        }
+    }
+
+    fn close(&mut self, gid: u64) {
+        let Some(g) = self.open.remove(&gid) else {
+            return;
+        };
+        self.idle.remove(&(g.touched, gid));
+        for key in &g.ids {
+            if self.by_id.get(&**key) == Some(&gid) {
+                self.by_id.remove(&**key);
+            }
+        }
+        self.rank(g);
+    }
+
+    fn rank(&mut self, g: Group) {
+        let span = match (g.first, g.last) {
+            (Some(a), Some(b)) => b - a,
+            _ => 0,
+        };
+        let better = |a: &Closed, b: (u64, Nanos, u64)| (a.errors, a.span, a.events) >= b;
+        let key = (g.errors, span, g.events);
+        if self.top.len() >= TOP && self.top.iter().all(|c| better(c, key)) {
+            return;
+        }
+        let report = self.report_of(&g, span);
+        self.top.push(Closed {
+            errors: g.errors,
+            span,
+            events: g.events,
+            report,
+        });
+        // Stable order: errors, span, events (descending), then first time and id.
+        self.top.sort_by(|a, b| {
+            (b.errors, b.span, b.events)
+                .cmp(&(a.errors, a.span, a.events))
+                .then_with(|| a.report.first.cmp(&b.report.first))
+                .then_with(|| a.report.id.cmp(&b.report.id))
+        });
+        self.top.truncate(TOP);
+    }
+
+    fn report_of(&self, g: &Group, span: Nanos) -> GroupReport {
+        let name = |k: &IdKey| decode(k);
+        GroupReport {
+            id: g.rep.to_string(),
+            identifiers: g.ids.iter().take(SHOWN_IDS).map(name).collect(),
+            identifier_count: g.ids.len(),
+            labels: g.labels.iter().map(name).collect(),
+            services: (0..64u16)
+                .filter(|i| g.services & (1 << i) != 0)
+                .map(|i| {
+                    self.services
+                        .get(i as usize)
+                        .cloned()
+                        .unwrap_or_else(|| i.to_string())
+                })
+                .collect(),
+            sources: g
+                .sources
+                .iter()
+                .map(|s| {
+                    self.sources
+                        .get(*s as usize)
+                        .cloned()
+                        .unwrap_or_else(|| s.to_string())
+                })
+                .collect(),
+            events: g.events,
+            errors: g.errors,
+            requests: g.requests,
+            first: g.first.map(format_rfc3339_nanos),
+            last: g.last.map(format_rfc3339_nanos),
+            span_ms: span as f64 / 1e6,
+            slowest_request: g
+                .slowest
+                .as_ref()
+                .map(|(d, desc)| format!("{desc} ({d} ms)")),
+        }
+    }
+
+    /// Close every open group and produce the report section.
+    pub fn finish(mut self) -> CorrelationReport {
+        let mut rest: Vec<u64> = self.open.keys().copied().collect();
+        rest.sort_unstable();
+        for gid in rest {
+            self.close(gid);
+        }
+        CorrelationReport {
+            groups: self.groups,
+            evicted: self.evicted,
+            merges: self.merges,
+            window_seconds: self.settings.window_ns as f64 / 1e9,
+            max_open_groups: self.settings.max_open,
+            peak_open_groups: self.peak_open,
+            top: self.top.into_iter().map(|c| c.report).collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: Nanos = 1_000_000_000;
+
+    fn ids(links: &[(Slot, &str)], labels: &[(Slot, &str)]) -> Ids {
+        Ids {
+            links: links.iter().map(|(s, v)| (*s, (*v).into())).collect(),
+            labels: labels.iter().map(|(s, v)| (*s, (*v).into())).collect(),
+        }
+    }
+
+    fn obs(c: &mut Correlator, ts: Nanos, source: u32, i: &Ids, error: bool) -> u64 {
+        c.observe(&Observation {
+            ts: Some(ts),
+            source,
+            service: 0,
+            error,
+            ids: i,
+            request: None,
+        })
+        .map(|(g, _)| g)
+        .unwrap_or(u64::MAX)
+    }
+
+    fn corr(window: Nanos, max_open: usize) -> Correlator {
+        Correlator::new(
+            CorrelationSettings {
+                window_ns: window,
+                max_open,
+            },
+            vec!["skillmeat".into(), "skreaver".into()],
+            vec!["a.log".into(), "b.log".into()],
+        )
+    }
+
+    #[test]
+    fn shared_ids_unite_groups_and_labels_do_not() {
+        let mut c = corr(600 * S, 100);
+        let a = obs(
+            &mut c,
+            0,
+            0,
+            &ids(&[(Slot::ConnId, "c1")], &[(Slot::ClientIp, "10.0.0.1")]),
+            false,
+        );
+        let b = obs(
+            &mut c,
+            S,
+            1,
+            &ids(&[(Slot::AgentId, "ag")], &[(Slot::ClientIp, "10.0.0.1")]),
+            false,
+        );
+        assert_ne!(a, b, "a shared client ip alone must not link");
+        let joined = obs(
+            &mut c,
+            2 * S,
+            0,
+            &ids(&[(Slot::ConnId, "c1"), (Slot::AgentId, "ag")], &[]),
+            true,
+        );
+        assert!(joined == a || joined == b);
+        let r = c.finish();
+        assert_eq!(r.groups, 1);
+        assert_eq!(r.merges, 1);
+        assert_eq!(r.top[0].events, 3);
+        assert_eq!(r.top[0].errors, 1);
+        assert_eq!(r.top[0].sources, vec!["a.log", "b.log"]);
+    }
+
+    #[test]
+    fn idle_groups_close_in_event_time() {
+        let mut c = corr(60 * S, 100);
+        let a = obs(&mut c, 0, 0, &ids(&[(Slot::RequestId, "r1")], &[]), false);
+        let b = obs(
+            &mut c,
+            61 * S,
+            0,
+            &ids(&[(Slot::RequestId, "r1")], &[]),
+            false,
+        );
+        assert_ne!(a, b, "same id after the window starts a new group");
+        assert_eq!(c.finish().groups, 2);
+    }
+
+    #[test]
+    fn a_later_input_does_not_close_groups_by_an_earlier_clock() {
+        // Input 0 covers 0..50 s; input 1 starts again at 1 s and its clock is behind.
+        let mut c = corr(60 * S, 100);
+        let a = obs(
+            &mut c,
+            0,
+            0,
+            &ids(&[(Slot::RequestId, "early")], &[]),
+            false,
+        );
+        let late = obs(
+            &mut c,
+            50 * S,
+            0,
+            &ids(&[(Slot::RequestId, "late")], &[]),
+            false,
+        );
+        let b = obs(
+            &mut c,
+            S,
+            1,
+            &ids(&[(Slot::RequestId, "early")], &[]),
+            false,
+        );
+        assert_eq!(a, b);
+        // "late" (50 s) is ahead of input 1's clock, so it stays open too.
+        let l = obs(
+            &mut c,
+            2 * S,
+            1,
+            &ids(&[(Slot::RequestId, "late")], &[]),
+            false,
+        );
+        assert_eq!(late, l);
+    }
+
+    #[test]
+    fn cap_evicts_the_least_recently_active() {
+        let mut c = corr(3600 * S, 2);
+        let a = obs(&mut c, 0, 0, &ids(&[(Slot::RequestId, "a")], &[]), false);
+        obs(&mut c, S, 0, &ids(&[(Slot::RequestId, "b")], &[]), false);
+        obs(
+            &mut c,
+            2 * S,
+            0,
+            &ids(&[(Slot::RequestId, "c")], &[]),
+            false,
+        );
+        assert_eq!(c.open_groups(), 2);
+        let again = obs(
+            &mut c,
+            3 * S,
+            0,
+            &ids(&[(Slot::RequestId, "a")], &[]),
+            false,
+        );
+        assert_ne!(a, again);
+        let r = c.finish();
+        assert_eq!(r.evicted, 2);
+        assert_eq!(r.groups, 4);
+    }
+
+    #[test]
+    fn trace_mode_resolves_merged_ids() {
+        let mut c = corr(600 * S, 100);
+        c.record_merges();
+        let a = obs(&mut c, 0, 0, &ids(&[(Slot::ConnId, "x")], &[]), false);
+        let b = obs(&mut c, S, 0, &ids(&[(Slot::ConnId, "y")], &[]), false);
+        let j = obs(
+            &mut c,
+            2 * S,
+            0,
+            &ids(&[(Slot::ConnId, "x"), (Slot::ConnId, "y")], &[]),
+            false,
+        );
+        assert_eq!(c.root(a), c.root(j));
+        assert_eq!(c.root(b), c.root(j));
+    }
+}
+
+// ---------------------------------------------------------------- trace
+
+/// One event of a timeline.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct TimelineEvent {
+    /// Milliseconds after the first event of the timeline.
+    pub offset_ms: Option<f64>,
+    /// Event time.
+    pub ts: Option<String>,
+    /// Service.
+    pub service: String,
+    /// Input name.
+    pub source: String,
+    /// Line.
+    pub line: u64,
+    /// Level.
+    pub level: Option<String>,
+    /// Message (first line of the exception when there is no message).
+    pub message: String,
+    /// Last line of an attached exception / traceback.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exception: Option<String>,
+    /// HTTP status.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// Latency.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<f64>,
+    /// Pod.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pod: Option<String>,
+}
+
+/// The slowest request of a timeline.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct SlowestRequest {
+    /// Event time.
+    pub ts: Option<String>,
+    /// `GET /x → 500 (12 ms)`.
+    pub request: String,
+    /// Latency.
+    pub duration_ms: f64,
+    /// Input.
+    pub source: String,
+    /// Line.
+    pub line: u64,
+}
+
+/// `logsleuth trace ID`: every event of the groups containing ID, in time order.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Timeline {
+    /// The identifier asked for.
+    pub id: String,
+    /// Groups that contain it (usually 1; more when it reappears after the window).
+    pub groups: usize,
+    /// Linking identifiers of those groups.
+    pub identifiers: Vec<String>,
+    /// Labels.
+    pub labels: Vec<String>,
+    /// Services involved.
+    pub services: Vec<String>,
+    /// Inputs involved.
+    pub sources: Vec<String>,
+    /// First event time.
+    pub first: Option<String>,
+    /// Last event time.
+    pub last: Option<String>,
+    /// Total span, ms.
+    pub span_ms: f64,
+    /// Events at level error or worse.
+    pub errors: usize,
+    /// The first of them.
+    pub first_error: Option<TimelineEvent>,
+    /// The slowest request.
+    pub slowest_request: Option<SlowestRequest>,
+    /// The events.
+    pub events: Vec<TimelineEvent>,
+}
+
+struct Recorded {
+    gid: Option<u64>,
+    ts: Option<Nanos>,
+    service: u16,
+    source: u32,
+    line: u64,
+    level: Option<crate::event::Level>,
+    message: String,
+    exception: Option<String>,
+    status: Option<u16>,
+    duration_ms: Option<f64>,
+    pod: Option<String>,
+    ids: Ids,
+}
+
+/// An [`crate::pipeline::EventSink`] that correlates everything and remembers the events of
+/// groups (trace mode). Memory grows with the events that carry identifiers.
+pub struct TraceSink<'r> {
+    reg: &'r Registry,
+    target: String,
+    correlator: Correlator,
+    events: Vec<Recorded>,
+    requests: Vec<(u64, Option<Nanos>, f64, String, u32, u64)>,
+    hits: Vec<u64>,
+    loose_hit: bool,
+    sources: Vec<String>,
+}
+
+fn id_matches(target: &str, ids: &Ids) -> bool {
+    ids.links.iter().chain(ids.labels.iter()).any(|(s, v)| {
+        **v == *target
+            || target
+                .strip_prefix(s.name())
+                .and_then(|r| r.strip_prefix(':'))
+                .is_some_and(|r| r == &**v)
+    })
+}
+
+impl<'r> TraceSink<'r> {
+    /// Trace `target` (a raw value or `kind:value`).
+    pub fn new(
+        reg: &'r Registry,
+        target: &str,
+        settings: CorrelationSettings,
+        sources: Vec<String>,
+    ) -> TraceSink<'r> {
+        let mut correlator = Correlator::new(
+            settings,
+            reg.services().map(str::to_string).collect(),
+            sources.clone(),
+        );
+        correlator.record_merges();
+        TraceSink {
+            reg,
+            target: target.trim().to_string(),
+            correlator,
+            events: Vec::new(),
+            requests: Vec::new(),
+            hits: Vec::new(),
+            loose_hit: false,
+            sources,
+        }
+    }
+
+    /// Build the timeline; `None` when no event carries the identifier.
+    pub fn finish(self) -> Option<Timeline> {
+        let roots: Vec<u64> = {
+            let mut r: Vec<u64> = self.hits.iter().map(|g| self.correlator.root(*g)).collect();
+            r.sort_unstable();
+            r.dedup();
+            r
+        };
+        if roots.is_empty() && !self.loose_hit {
+            return None;
+        }
+        let in_group = |g: Option<u64>| g.is_some_and(|g| roots.contains(&self.correlator.root(g)));
+        let target = &self.target;
+        let mut chosen: Vec<&Recorded> = self
+            .events
+            .iter()
+            .filter(|e| in_group(e.gid) || (e.gid.is_none() && id_matches(target, &e.ids)))
+            .collect();
+        chosen.sort_by_key(|e| e.ts.unwrap_or(Nanos::MAX));
+        let first = chosen.iter().find_map(|e| e.ts);
+        let last = chosen.iter().filter_map(|e| e.ts).max();
+        let source_name = |s: u32| self.sources.get(s as usize).cloned().unwrap_or_default();
+        let to_event = |e: &Recorded| TimelineEvent {
+            offset_ms: match (e.ts, first) {
+                (Some(t), Some(f)) => Some((t - f) as f64 / 1e6),
+                _ => None,
+            },
+            ts: e.ts.map(format_rfc3339_nanos),
+            service: self.reg.service_name(e.service).to_string(),
+            source: source_name(e.source),
+            line: e.line,
+            level: e.level.map(|l| l.as_str().to_string()),
+            message: e.message.clone(),
+            exception: e.exception.clone(),
+            status: e.status,
+            duration_ms: e.duration_ms,
+            pod: e.pod.clone(),
+        };
+        let mut identifiers: Vec<String> = Vec::new();
+        let mut labels: Vec<String> = Vec::new();
+        let mut services: Vec<String> = Vec::new();
+        let mut sources: Vec<String> = Vec::new();
+        let push = |v: &mut Vec<String>, x: String| {
+            if !v.contains(&x) {
+                v.push(x);
+            }
+        };
+        for e in &chosen {
+            for (s, v) in &e.ids.links {
+                push(&mut identifiers, format!("{}:{v}", s.name()));
+            }
+            for (s, v) in &e.ids.labels {
+                push(&mut labels, format!("{}:{v}", s.name()));
+            }
+            push(&mut services, self.reg.service_name(e.service).to_string());
+            push(&mut sources, source_name(e.source));
+        }
+        let is_error = |e: &&&Recorded| e.level >= Some(crate::event::Level::Error);
+        let errors = chosen.iter().filter(is_error).count();
+        let first_error = chosen.iter().find(is_error).map(|e| to_event(e));
+        let slowest_request = self
+            .requests
+            .iter()
+            .filter(|(g, ..)| roots.contains(&self.correlator.root(*g)))
+            .max_by(|a, b| a.2.total_cmp(&b.2).then(b.5.cmp(&a.5)))
+            .map(|(_, ts, d, desc, src, line)| SlowestRequest {
+                ts: ts.map(format_rfc3339_nanos),
+                request: desc.clone(),
+                duration_ms: *d,
+                source: source_name(*src),
+                line: *line,
+            });
+        Some(Timeline {
+            id: self.target.clone(),
+            groups: roots.len(),
+            identifiers,
+            labels,
+            services,
+            sources,
+            first: first.map(format_rfc3339_nanos),
+            last: last.map(format_rfc3339_nanos),
+            span_ms: match (first, last) {
+                (Some(a), Some(b)) => (b - a) as f64 / 1e6,
+                _ => 0.0,
+            },
+            errors,
+            first_error,
+            slowest_request,
+            events: chosen.iter().map(|e| to_event(e)).collect(),
+        })
+    }
+}
+
+impl crate::pipeline::EventSink for TraceSink<'_> {
+    fn event(&mut self, v: &crate::pipeline::View<'_, '_>, pass: bool) -> std::io::Result<()> {
+        if !pass {
+            return Ok(());
+        }
+        let ev = v.ev;
+        let (ids, linked) = match ids_of(ev, self.reg) {
+            Some(ids) => (ids, true),
+            None => {
+                // Labels alone form no group, but an event labelled with the target is shown.
+                let kinds = self.reg.id_kinds(ev.service);
+                let labels: Vec<(Slot, Box<str>)> = kinds
+                    .label
+                    .iter()
+                    .filter_map(|s| ev.get(*s).map(|x| (*s, x.into())))
+                    .collect();
+                (
+                    Ids {
+                        links: Vec::new(),
+                        labels,
+                    },
+                    false,
+                )
+            }
+        };
+        let matched = id_matches(&self.target, &ids);
+        if !linked && !matched {
+            return Ok(());
+        }
+        let gid = if linked {
+            self.correlator
+                .observe(&Observation {
+                    ts: ev.ts,
+                    source: v.origin.source,
+                    service: ev.service,
+                    error: ev.level >= Some(crate::event::Level::Error),
+                    ids: &ids,
+                    request: None,
+                })
+                .map(|(g, _)| g)
+        } else {
+            None
+        };
+        match (matched, gid) {
+            (true, Some(g)) => self.hits.push(g),
+            (true, None) => self.loose_hit = true,
+            _ => {}
+        }
+        let exception = ev.get(Slot::Exception).map(|x| {
+            x.lines()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("")
+                .trim()
+                .to_string()
+        });
+        let message = ev
+            .get(Slot::Message)
+            .map(|m| m.trim_end().to_string())
+            .unwrap_or_default();
+        self.events.push(Recorded {
+            gid,
+            ts: ev.ts,
+            service: ev.service,
+            source: v.origin.source,
+            line: v.line,
+            level: ev.level,
+            message,
+            exception,
+            status: ev.status,
+            duration_ms: ev.duration_ms,
+            pod: v.origin.pod.clone(),
+            ids,
+        });
+        Ok(())
+    }
+
+    fn request(
+        &mut self,
+        r: &crate::request::Request,
+        _origin: &crate::pipeline::Origin,
+    ) -> std::io::Result<()> {
+        let ids = crate::pipeline::request_ids(r, self.reg);
+        if ids.links.is_empty() {
+            return Ok(());
+        }
+        let desc = crate::pipeline::request_summary(r);
+        let observed = self.correlator.observe(&Observation {
+            ts: r.ts,
+            source: r.at.source,
+            service: r.service,
+            error: r.status.is_some_and(|s| s >= 500),
+            ids: &ids,
+            request: Some((r.duration_ms, desc.clone())),
+        });
+        if let Some((g, _)) = observed {
+            if id_matches(&self.target, &ids) {
+                self.hits.push(g);
+            }
+            if let Some(d) = r.duration_ms {
+                self.requests
+                    .push((g, r.ts, d, desc, r.at.source, r.at.line));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Timeline {
+    /// The terminal rendering.
+    pub fn render_text(&self) -> String {
+        use std::fmt::Write;
+        let mut o = String::new();
+        let secs = |ms: f64| format!("{:.3}s", ms / 1000.0);
+        let _ = writeln!(
+            o,
+            "TRACE {}  —  {} event(s), {} error(s), {} group(s), span {}",
+            self.id,
+            self.events.len(),
+            self.errors,
+            self.groups,
+            secs(self.span_ms)
+        );
+        let _ = writeln!(
+            o,
+            "  from {} to {}",
+            self.first.as_deref().unwrap_or("?"),
+            self.last.as_deref().unwrap_or("?")
+        );
+        let _ = writeln!(o, "  services:    {}", self.services.join(", "));
+        let _ = writeln!(o, "  sources:     {}", self.sources.join(", "));
+        let _ = writeln!(o, "  identifiers: {}", self.identifiers.join(", "));
+        if !self.labels.is_empty() {
+            let _ = writeln!(o, "  labels:      {}", self.labels.join(", "));
+        }
+        match &self.first_error {
+            Some(e) => {
+                let _ = writeln!(
+                    o,
+                    "  first error: +{} {} {}:{} {}",
+                    secs(e.offset_ms.unwrap_or(0.0)),
+                    e.service,
+                    e.source,
+                    e.line,
+                    e.message
+                );
+            }
+            None => {
+                let _ = writeln!(o, "  first error: none");
+            }
+        }
+        match &self.slowest_request {
+            Some(r) => {
+                let _ = writeln!(
+                    o,
+                    "  slowest request: {} at {} ({}:{})",
+                    r.request,
+                    r.ts.as_deref().unwrap_or("?"),
+                    r.source,
+                    r.line
+                );
+            }
+            None => {
+                let _ = writeln!(o, "  slowest request: none with a latency");
+            }
+        }
+        let _ = writeln!(o);
+        for e in &self.events {
+            let offset = e
+                .offset_ms
+                .map_or_else(|| "       ?".to_string(), |m| format!("+{}", secs(m)));
+            let _ = write!(
+                o,
+                "{offset:>10}  {:<27}  {:<9} {:<5}  {}:{}  {}",
+                e.ts.as_deref().unwrap_or("-"),
+                e.service,
+                e.level.as_deref().unwrap_or("-"),
+                e.source.rsplit('/').next().unwrap_or(&e.source),
+                e.line,
+                e.message
+            );
+            if let Some(s) = e.status {
+                let _ = write!(o, "  [{s}]");
+            }
+            if let Some(x) = &e.exception {
+                let _ = write!(o, "\n{:>12}└ {x}", "");
+            }
+            let _ = writeln!(o);
+        }
+        o
+    }
+}

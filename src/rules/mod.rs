@@ -1,0 +1,578 @@
+//! The rule engine for the data in `rules/`: incident findings from known failure patterns.
+//!
+//! A rule ([`spec::RuleSpec`], one TOML file each) is compiled once into a [`Rule`]: a
+//! [`condition::Condition`] over the event schema and what fires it — every match, a threshold
+//! (at least N matches within a window per key), an error rate, or a latency quantile over a
+//! sliding window of requests. Evaluation is split so the pipeline stays fast:
+//!
+//! * parse workers test event-scoped conditions on the borrowed event ([`RuleSet::match_event`])
+//!   and attach the ids of matching rules (and threshold keys) to the item;
+//! * the merger tests continuation lines (tracebacks, panic messages) and merged requests, and
+//!   keeps all windowed state ([`engine::Findings`]), in input order and event time.
+//!
+//! Invariants: conditions never panic and never do I/O; findings depend only on the order of
+//! events, never on chunking or threads; state is bounded per rule (keys, buckets, evidence).
+
+mod builtin;
+pub mod condition;
+pub mod engine;
+pub mod fixtures;
+pub mod spec;
+
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::filter;
+use crate::time::Nanos;
+use condition::{Condition, FieldRef, Subject};
+use spec::RuleSpec;
+
+/// The built-in rule pack, compiled into the binary (`rules/<ID>-<name>.toml`).
+pub use builtin::BUILTIN;
+
+/// Why a rule file was rejected.
+#[derive(Debug, thiserror::Error)]
+pub enum RuleError {
+    /// Unreadable file or directory.
+    #[error("cannot read rule file '{path}': {source}")]
+    Io {
+        /// File.
+        path: String,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// Bad TOML or unknown keys.
+    #[error("invalid rule file '{path}': {source}")]
+    Toml {
+        /// File.
+        path: String,
+        /// Cause (with line and column).
+        source: toml::de::Error,
+    },
+    /// Valid TOML, invalid rule.
+    #[error("invalid rule file '{path}': {msg}")]
+    Invalid {
+        /// File.
+        path: String,
+        /// What is wrong.
+        msg: String,
+    },
+}
+
+/// Finding severity, least severe first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Worth knowing.
+    Info,
+    /// Minor.
+    Low,
+    /// Degradation.
+    Medium,
+    /// Major degradation.
+    High,
+    /// Outage or security incident.
+    Critical,
+}
+
+impl Severity {
+    /// All severities, least severe first.
+    pub const ALL: [Severity; 5] = [
+        Severity::Info,
+        Severity::Low,
+        Severity::Medium,
+        Severity::High,
+        Severity::Critical,
+    ];
+
+    /// Lower-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
+
+    /// Parse a name.
+    pub fn parse(s: &str) -> Option<Severity> {
+        Severity::ALL
+            .into_iter()
+            .find(|x| x.as_str().eq_ignore_ascii_case(s.trim()))
+    }
+}
+
+/// What a rule looks at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// Every log event (and the continuation lines attached to it).
+    Event,
+    /// Every merged HTTP request.
+    Request,
+}
+
+/// What makes a rule fire.
+#[derive(Clone, Debug)]
+pub enum Trigger {
+    /// Every match is reported.
+    Each,
+    /// At least `count` matches within `window_ns`, per key.
+    Threshold {
+        /// Minimum matches.
+        count: u32,
+        /// Window.
+        window_ns: Nanos,
+        /// Key fields.
+        group_by: Vec<FieldRef>,
+    },
+    /// Errors among the matching requests over a sliding window.
+    Rate {
+        /// Window.
+        window_ns: Nanos,
+        /// Which requests are errors.
+        errors: Condition,
+        /// Fire above this many errors per second.
+        per_second: Option<f64>,
+        /// Fire above this fraction.
+        ratio: Option<f64>,
+        /// Minimum requests in a window.
+        min_requests: u64,
+        /// Key fields.
+        group_by: Vec<FieldRef>,
+    },
+    /// A latency quantile of the matching requests over a sliding window.
+    Latency {
+        /// Window.
+        window_ns: Nanos,
+        /// Quantile.
+        quantile: f64,
+        /// Limit.
+        above_ms: f64,
+        /// Minimum samples in a window.
+        min_samples: u64,
+        /// Key fields.
+        group_by: Vec<FieldRef>,
+    },
+}
+
+/// A compiled rule.
+#[derive(Clone, Debug)]
+pub struct Rule {
+    /// Stable code.
+    pub id: String,
+    /// Kebab-case name.
+    pub name: String,
+    /// Title.
+    pub title: String,
+    /// Severity.
+    pub severity: Severity,
+    /// Why it matters.
+    pub description: String,
+    /// Runbook section.
+    pub runbook: String,
+    /// Events or requests.
+    pub scope: Scope,
+    /// Match condition.
+    pub condition: Condition,
+    /// What fires it.
+    pub trigger: Trigger,
+    /// Where it was loaded from (`builtin:…` or a path).
+    pub file: String,
+    /// The condition reads `exception` (so continuation lines are tested too).
+    pub reads_exception: bool,
+    /// The service the condition requires, if any (a cheap pre-check).
+    pub service: Option<String>,
+}
+
+/// A rule match found by a parse worker: the rule's index and, for threshold rules, the values
+/// of its `group_by` fields.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Hit {
+    /// Index into [`RuleSet::rules`].
+    pub rule: u16,
+    /// `group_by` values (missing fields are empty strings).
+    pub key: Option<Box<[Box<str>]>>,
+}
+
+/// The compiled rules in use.
+#[derive(Clone, Debug, Default)]
+pub struct RuleSet {
+    rules: Vec<Rule>,
+    event_rules: Vec<u16>,
+    request_rules: Vec<u16>,
+    continuation_rules: Vec<u16>,
+    needs_extras: bool,
+}
+
+fn is_rule_id(s: &str) -> bool {
+    let letters = s.bytes().take_while(u8::is_ascii_uppercase).count();
+    let digits = &s[letters..];
+    (2..=6).contains(&letters) && digits.len() == 3 && digits.bytes().all(|b| b.is_ascii_digit())
+}
+
+fn is_kebab(s: &str) -> bool {
+    !s.is_empty()
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+        && !s.contains("--")
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+fn window(s: &str, what: &str) -> Result<Nanos, String> {
+    let ns = filter::parse_duration(s).map_err(|e| format!("{what}: {e}"))?;
+    if ns <= 0 {
+        return Err(format!("{what}: must be positive"));
+    }
+    Ok(ns)
+}
+
+fn group_by(fields: &[String]) -> Result<Vec<FieldRef>, String> {
+    fields.iter().map(|f| FieldRef::parse(f)).collect()
+}
+
+/// Compile one rule spec.
+///
+/// # Errors
+/// The first problem found, as text.
+pub fn compile(spec: &RuleSpec, file: &str) -> Result<Rule, String> {
+    if !is_rule_id(&spec.id) {
+        return Err(format!(
+            "id '{}' must be 2-6 upper-case letters and 3 digits (AUTH001)",
+            spec.id
+        ));
+    }
+    if !is_kebab(&spec.name) {
+        return Err(format!("name '{}' must be kebab-case", spec.name));
+    }
+    for (what, v) in [
+        ("title", &spec.title),
+        ("description", &spec.description),
+        ("runbook", &spec.runbook),
+    ] {
+        if v.trim().is_empty() {
+            return Err(format!("`{what}` must not be empty"));
+        }
+    }
+    let severity = Severity::parse(&spec.severity).ok_or_else(|| {
+        format!(
+            "severity '{}' must be one of info, low, medium, high, critical",
+            spec.severity
+        )
+    })?;
+    let windowed = usize::from(spec.threshold.is_some())
+        + usize::from(spec.rate.is_some())
+        + usize::from(spec.latency.is_some());
+    if windowed > 1 {
+        return Err("a rule has at most one of [threshold], [rate], [latency]".into());
+    }
+    let mut scope = match spec.scope.as_deref() {
+        None | Some("event") => Scope::Event,
+        Some("request") => Scope::Request,
+        Some(other) => return Err(format!("scope '{other}' must be event or request")),
+    };
+    let condition = Condition::compile(&spec.condition).map_err(|e| format!("[match]: {e}"))?;
+    let default_key = |g: &[String]| {
+        if g.is_empty() {
+            Ok(vec![FieldRef::Service])
+        } else {
+            group_by(g)
+        }
+    };
+    let trigger = if let Some(t) = &spec.threshold {
+        if t.count == 0 {
+            return Err("[threshold] count must be at least 1".into());
+        }
+        Trigger::Threshold {
+            count: t.count,
+            window_ns: window(&t.window, "[threshold] window")?,
+            group_by: group_by(&t.group_by)?,
+        }
+    } else if let Some(r) = &spec.rate {
+        if spec.scope.as_deref() == Some("event") {
+            return Err("[rate] needs scope = \"request\"".into());
+        }
+        scope = Scope::Request;
+        if r.above_per_second.is_some() == r.above_ratio.is_some() {
+            return Err("[rate] needs exactly one of above_per_second, above_ratio".into());
+        }
+        Trigger::Rate {
+            window_ns: window(&r.window, "[rate] window")?,
+            errors: Condition::compile(&r.errors).map_err(|e| format!("[rate] errors: {e}"))?,
+            per_second: r.above_per_second,
+            ratio: r.above_ratio,
+            min_requests: r.min_requests,
+            group_by: default_key(&r.group_by)?,
+        }
+    } else if let Some(l) = &spec.latency {
+        if spec.scope.as_deref() == Some("event") {
+            return Err("[latency] needs scope = \"request\"".into());
+        }
+        scope = Scope::Request;
+        if !(l.quantile > 0.0 && l.quantile <= 1.0) {
+            return Err("[latency] quantile must be in (0, 1]".into());
+        }
+        Trigger::Latency {
+            window_ns: window(&l.window, "[latency] window")?,
+            quantile: l.quantile,
+            above_ms: l.above_ms,
+            min_samples: l.min_samples,
+            group_by: default_key(&l.group_by)?,
+        }
+    } else {
+        Trigger::Each
+    };
+    let mut fields = Vec::new();
+    condition.fields(&mut fields);
+    if scope == Scope::Request
+        && let Some(f) = fields.iter().find(|f| {
+            !matches!(
+                f,
+                FieldRef::Status | FieldRef::DurationMs | FieldRef::Service
+            ) && !matches!(
+                f,
+                FieldRef::Slot(s) if matches!(
+                    s,
+                    crate::event::Slot::Method
+                        | crate::event::Slot::Route
+                        | crate::event::Slot::Path
+                        | crate::event::Slot::TraceId
+                        | crate::event::Slot::RequestId
+                        | crate::event::Slot::ClientIp
+                        | crate::event::Slot::AgentId
+                )
+            )
+        })
+    {
+        return Err(format!(
+            "request rules can read service, method, route, path, status, duration_ms, trace_id, request_id, client_ip, agent_id — not '{}'",
+            f.name()
+        ));
+    }
+    let reads_exception = fields.contains(&FieldRef::Slot(crate::event::Slot::Exception));
+    Ok(Rule {
+        id: spec.id.clone(),
+        name: spec.name.clone(),
+        title: spec.title.trim().to_string(),
+        severity,
+        description: spec.description.trim().to_string(),
+        runbook: spec.runbook.trim().to_string(),
+        scope,
+        trigger,
+        file: file.to_string(),
+        reads_exception,
+        service: condition.required_service().map(str::to_string),
+        condition,
+    })
+}
+
+/// Parse and compile one rule file's text.
+///
+/// # Errors
+/// TOML or validation errors naming the file.
+pub fn parse_rule(file: &str, text: &str) -> Result<Rule, RuleError> {
+    let spec: RuleSpec = toml::from_str(text).map_err(|e| RuleError::Toml {
+        path: file.to_string(),
+        source: e,
+    })?;
+    compile(&spec, file).map_err(|msg| RuleError::Invalid {
+        path: file.to_string(),
+        msg,
+    })
+}
+
+/// The `*.toml` files of a directory, sorted.
+///
+/// # Errors
+/// An unreadable directory.
+pub fn rule_files(dir: &Path) -> Result<Vec<std::path::PathBuf>, RuleError> {
+    let io = |e| RuleError::Io {
+        path: dir.display().to_string(),
+        source: e,
+    };
+    let mut paths: Vec<_> = std::fs::read_dir(dir)
+        .map_err(io)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    paths.sort();
+    Ok(paths)
+}
+
+impl RuleSet {
+    /// The built-in pack, then the rules in `dir` (a rule with the id of a built-in one
+    /// replaces it; others are added).
+    ///
+    /// # Errors
+    /// Unreadable or invalid files; duplicate ids or names.
+    pub fn load(dir: Option<&Path>) -> Result<RuleSet, RuleError> {
+        let mut rules = Vec::new();
+        for b in BUILTIN {
+            rules.push(parse_rule(&format!("builtin:rules/{}", b.file), b.text)?);
+        }
+        if let Some(dir) = dir {
+            for p in rule_files(dir)? {
+                let file = p.display().to_string();
+                let text = std::fs::read_to_string(&p).map_err(|e| RuleError::Io {
+                    path: file.clone(),
+                    source: e,
+                })?;
+                let rule = parse_rule(&file, &text)?;
+                match rules.iter_mut().find(|r: &&mut Rule| r.id == rule.id) {
+                    Some(slot) => *slot = rule,
+                    None => rules.push(rule),
+                }
+            }
+        }
+        RuleSet::new(rules)
+    }
+
+    /// A set of compiled rules.
+    ///
+    /// # Errors
+    /// Duplicate names, or more rules than fit an index.
+    pub fn new(rules: Vec<Rule>) -> Result<RuleSet, RuleError> {
+        if rules.len() > usize::from(u16::MAX) {
+            return Err(RuleError::Invalid {
+                path: "rules".into(),
+                msg: "too many rules".into(),
+            });
+        }
+        for (i, r) in rules.iter().enumerate() {
+            if let Some(o) = rules[..i].iter().find(|o| o.name == r.name || o.id == r.id) {
+                return Err(RuleError::Invalid {
+                    path: r.file.clone(),
+                    msg: format!(
+                        "rule {} '{}' clashes with {} '{}' in {}",
+                        r.id, r.name, o.id, o.name, o.file
+                    ),
+                });
+            }
+        }
+        let mut set = RuleSet {
+            rules,
+            ..RuleSet::default()
+        };
+        for (i, r) in set.rules.iter().enumerate() {
+            let i = i as u16;
+            match r.scope {
+                Scope::Event => {
+                    set.event_rules.push(i);
+                    if r.reads_exception {
+                        set.continuation_rules.push(i);
+                    }
+                }
+                Scope::Request => set.request_rules.push(i),
+            }
+            let mut fields = Vec::new();
+            r.condition.fields(&mut fields);
+            if let Trigger::Threshold { group_by, .. } = &r.trigger {
+                fields.extend(group_by.iter().cloned());
+            }
+            set.needs_extras |= fields.iter().any(|f| matches!(f, FieldRef::Extra(_)));
+        }
+        Ok(set)
+    }
+
+    /// Keep only rules whose id or name is listed.
+    pub fn only(self, keep: &[&str]) -> Result<RuleSet, RuleError> {
+        let rules = self
+            .rules
+            .into_iter()
+            .filter(|r| keep.contains(&r.id.as_str()) || keep.contains(&r.name.as_str()))
+            .collect();
+        RuleSet::new(rules)
+    }
+
+    /// All rules.
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+
+    /// Indices of rules tested on continuation lines.
+    pub fn continuation_rules(&self) -> &[u16] {
+        &self.continuation_rules
+    }
+
+    /// Indices of request rules.
+    pub fn request_rules(&self) -> &[u16] {
+        &self.request_rules
+    }
+
+    /// Some rule reads `fields.NAME` (the parser must collect extra fields).
+    pub fn needs_extras(&self) -> bool {
+        self.needs_extras
+    }
+
+    /// Test the event-scoped rules against one event; matches are appended to `out`.
+    pub fn match_event(&self, s: &dyn Subject, out: &mut Vec<Hit>) {
+        for &i in &self.event_rules {
+            self.test(i, s, out);
+        }
+    }
+
+    /// Test the rules that read `exception` against one continuation line.
+    pub fn match_continuation(&self, s: &dyn Subject, out: &mut Vec<Hit>) {
+        for &i in &self.continuation_rules {
+            self.test(i, s, out);
+        }
+    }
+
+    /// Test one rule; on a match push a hit with its key.
+    pub fn test(&self, i: u16, s: &dyn Subject, out: &mut Vec<Hit>) {
+        let Some(rule) = self.rules.get(usize::from(i)) else {
+            return;
+        };
+        if let Some(want) = &rule.service
+            && s.text(&FieldRef::Service)
+                .is_some_and(|have| *have != **want)
+        {
+            return;
+        }
+        if !rule.condition.matches(s) {
+            return;
+        }
+        let key = match &rule.trigger {
+            Trigger::Each => None,
+            Trigger::Threshold { group_by, .. }
+            | Trigger::Rate { group_by, .. }
+            | Trigger::Latency { group_by, .. } => Some(
+                group_by
+                    .iter()
+                    .map(|f| s.text(f).map_or_else(Box::default, |v| Box::from(&*v)))
+                    .collect(),
+            ),
+        };
+        out.push(Hit { rule: i, key });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_and_names() {
+        assert!(is_rule_id("AUTH001"));
+        assert!(is_rule_id("DB012"));
+        assert!(!is_rule_id("auth001"));
+        assert!(!is_rule_id("A001"));
+        assert!(!is_rule_id("AUTH01"));
+        assert!(is_kebab("jwt-validation-failed"));
+        assert!(!is_kebab("Jwt_failed"));
+        assert!(!is_kebab("a--b"));
+    }
+
+    #[test]
+    fn builtin_pack_compiles() {
+        let set = RuleSet::load(None).expect("built-in rules compile");
+        assert!(!set.rules().is_empty());
+        assert!(
+            !set.needs_extras(),
+            "built-in rules must not slow parsing with extras"
+        );
+    }
+}

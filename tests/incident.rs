@@ -1,0 +1,240 @@
+//! Rules, findings and correlation end to end: every rule file has fixtures that pass, the
+//! findings section and the `trace` timeline are snapshot-tested, and windowed results do not
+//! depend on chunking or threads.
+
+use std::path::{Path, PathBuf};
+
+use logsleuth::correlate::{CorrelationSettings, TraceSink};
+use logsleuth::output::{Style, render_findings};
+use logsleuth::parse::{ParseOpts, Registry};
+use logsleuth::pipeline::{self, Analysis, Filter, Input, InputKind, Mode, Outcome, Settings};
+use logsleuth::rules::{BUILTIN, RuleSet, fixtures};
+use logsleuth::source::files::PathMeta;
+use proptest::prelude::*;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn settings(mode: Mode, threads: usize, chunk_bytes: usize) -> Settings {
+    Settings {
+        threads,
+        chunk_bytes,
+        max_line_bytes: 1 << 20,
+        parse: ParseOpts {
+            assume_offset: 0,
+            collect_extras: matches!(mode, Mode::Events),
+        },
+        filter: Filter::default(),
+        mode,
+        progress: false,
+        keep_events: matches!(mode, Mode::Events),
+    }
+}
+
+fn analyze_mode() -> Mode {
+    Mode::Analyze {
+        bucket_ns: 60_000_000_000,
+        slow_ms: 5000.0,
+    }
+}
+
+fn sample_inputs() -> Vec<Input> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(root().join("fixtures/samples"))
+        .expect("samples")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    paths.sort();
+    paths
+        .into_iter()
+        .map(|p| Input {
+            name: p.strip_prefix(root()).unwrap_or(&p).display().to_string(),
+            kind: InputKind::File(p),
+            meta: PathMeta::default(),
+            size: None,
+        })
+        .collect()
+}
+
+fn analyze(inputs: &[Input], threads: usize, chunk: usize) -> logsleuth::analyze::Report {
+    let reg = Registry::load(None).expect("registry");
+    let rules = RuleSet::load(None).expect("rules");
+    let analysis = Analysis {
+        rules: Some(&rules),
+        correlation: Some(CorrelationSettings::default()),
+    };
+    match pipeline::run_with(
+        inputs,
+        &reg,
+        &settings(analyze_mode(), threads, chunk),
+        analysis,
+        &mut [],
+    )
+    .expect("run")
+    {
+        Outcome::Report(r) => *r,
+        Outcome::Events(_) => panic!("no report"),
+    }
+}
+
+#[test]
+fn every_rule_file_is_built_in_and_has_fixtures() {
+    let mut files: Vec<String> = std::fs::read_dir(root().join("rules"))
+        .expect("rules/")
+        .filter_map(|e| {
+            let name = e.ok()?.file_name().to_string_lossy().into_owned();
+            name.ends_with(".toml").then_some(name)
+        })
+        .collect();
+    files.sort();
+    let mut listed: Vec<String> = BUILTIN.iter().map(|b| b.file.to_string()).collect();
+    listed.sort();
+    assert_eq!(
+        files, listed,
+        "src/rules/builtin.rs must list every rules/*.toml"
+    );
+    for f in &files {
+        let id = f.split('-').next().unwrap_or_default();
+        for kind in ["fire.log", "miss.log"] {
+            let p = root().join("fixtures/rules").join(id).join(kind);
+            let text = std::fs::read_to_string(&p).unwrap_or_default();
+            assert!(
+                !text.trim().is_empty(),
+                "{f}: missing or empty {}",
+                p.display()
+            );
+        }
+    }
+}
+
+#[test]
+fn every_rule_passes_its_fixtures() {
+    let set = RuleSet::load(None).expect("rules");
+    let dir = root().join("fixtures/rules");
+    let failures: Vec<String> = fixtures::test_all(&set, Some(&dir))
+        .into_iter()
+        .flat_map(|r| {
+            r.problems
+                .into_iter()
+                .map(move |p| format!("{} {}: {p}", r.rule, r.name))
+        })
+        .collect();
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn rules_lint_clean() {
+    let set = RuleSet::load(None).expect("rules");
+    let issues = fixtures::lint(&set, Some(&root().join("fixtures/rules")));
+    assert!(issues.is_empty(), "{issues:#?}");
+}
+
+#[test]
+fn findings_section_on_samples() {
+    let report = analyze(&sample_inputs(), 2, 1 << 20);
+    let findings = report.findings.expect("findings");
+    insta::assert_snapshot!(
+        "findings-samples",
+        render_findings(&findings, Style { colour: false })
+    );
+    insta::assert_json_snapshot!("correlation-samples", report.correlation);
+}
+
+#[test]
+fn findings_on_all_fire_fixtures_are_ordered_by_severity() {
+    let dir = root().join("fixtures/rules");
+    let mut inputs = Vec::new();
+    for b in BUILTIN {
+        let id = b.file.split('-').next().unwrap_or_default();
+        let p = dir.join(id).join("fire.log");
+        inputs.push(Input {
+            name: format!("fixtures/rules/{id}/fire.log"),
+            kind: InputKind::File(p),
+            meta: PathMeta::default(),
+            size: None,
+        });
+    }
+    let report = analyze(&inputs, 2, 1 << 20);
+    let findings = report.findings.expect("findings");
+    let fired: std::collections::BTreeSet<&str> =
+        findings.iter().map(|f| f.rule.as_str()).collect();
+    for b in BUILTIN {
+        let id = b.file.split('-').next().unwrap_or_default();
+        assert!(
+            fired.contains(id),
+            "{id} did not fire on the combined fixtures"
+        );
+    }
+    for w in findings.windows(2) {
+        assert!(
+            w[0].severity >= w[1].severity,
+            "findings must be most severe first"
+        );
+    }
+}
+
+fn trace(id: &str) -> logsleuth::correlate::Timeline {
+    let reg = Registry::load(None).expect("registry");
+    let inputs = sample_inputs();
+    let mut sink = TraceSink::new(
+        &reg,
+        id,
+        CorrelationSettings::default(),
+        inputs.iter().map(|i| i.name.clone()).collect(),
+    );
+    pipeline::run(
+        &inputs,
+        &reg,
+        &settings(Mode::Events, 2, 1 << 20),
+        &mut [&mut sink],
+    )
+    .expect("run");
+    sink.finish().expect("the id is in the samples")
+}
+
+#[test]
+fn trace_timeline_websocket_connection() {
+    let t = trace("27d74fa3-a403-43ee-8d7e-95fee56edb92");
+    insta::assert_snapshot!("trace-conn", t.render_text());
+}
+
+#[test]
+fn trace_timeline_request_json() {
+    let t = trace("trace_id:a9ceab2b-9398-422f-b021-8b455686c03e");
+    assert!(!t.events.is_empty());
+    insta::assert_json_snapshot!("trace-request", t);
+}
+
+fn concat_samples(dir: &Path) -> PathBuf {
+    let mut all = Vec::new();
+    for i in sample_inputs() {
+        if let InputKind::File(p) = &i.kind {
+            all.extend(std::fs::read(p).expect("sample"));
+        }
+    }
+    for b in BUILTIN {
+        all.extend_from_slice(b.fire.as_bytes());
+    }
+    let p = dir.join("all.log");
+    std::fs::write(&p, all).expect("write");
+    p
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 6, ..ProptestConfig::default() })]
+    #[test]
+    fn windowed_results_do_not_depend_on_chunking(chunk in 1024usize..32_768, threads in 1usize..4) {
+        let dir = tempfile::tempdir().expect("tmp");
+        let p = concat_samples(dir.path());
+        let input = vec![Input {
+            name: "all.log".into(),
+            kind: InputKind::File(p),
+            meta: PathMeta::default(),
+            size: None,
+        }];
+        let base = analyze(&input, 1, 1 << 20);
+        let other = analyze(&input, threads, chunk);
+        prop_assert_eq!(&base.findings, &other.findings);
+        prop_assert_eq!(&base.correlation, &other.correlation);
+    }
+}
