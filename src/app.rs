@@ -13,7 +13,9 @@ use crate::filter::{self, Expr};
 use crate::output::{self, Style};
 use crate::parse::{ParseOpts, Registry};
 use crate::pipeline::{self, Filter, Input, InputKind, Mode, Outcome, Settings};
+use crate::source::docker;
 use crate::source::files::{self, PathMeta};
+use crate::source::http::Endpoint;
 
 /// True when the error chain ends in a closed pipe (`logsleuth … | head`).
 pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
@@ -49,10 +51,31 @@ fn inputs(common: &Common) -> Result<Vec<Input>> {
         meta: PathMeta::default(),
         size: None,
     };
-    if common.inputs.is_empty() {
+    if common.inputs.is_empty() && common.docker_label.is_empty() {
         return Ok(vec![stdin()]);
     }
     let mut out = Vec::new();
+    let mut docker_ep = None;
+    let mut docker_endpoint = || -> Result<Endpoint> {
+        if docker_ep.is_none() {
+            docker_ep = Some(docker::endpoint()?);
+        }
+        docker_ep.clone().context("docker endpoint")
+    };
+    let docker_input = |endpoint: Endpoint, c: docker::Container| Input {
+        name: format!("docker://{}", c.name),
+        meta: PathMeta {
+            container: Some(c.name.clone()),
+            container_id: Some(c.id.clone()),
+            labels: c.labels.clone(),
+            ..PathMeta::default()
+        },
+        kind: InputKind::Docker {
+            endpoint,
+            container: c,
+        },
+        size: None,
+    };
     let mut paths = Vec::new();
     let flush = |paths: &mut Vec<std::path::PathBuf>, out: &mut Vec<Input>| -> Result<()> {
         if paths.is_empty() {
@@ -76,7 +99,12 @@ fn inputs(common: &Common) -> Result<Vec<Input>> {
         Ok(())
     };
     for p in &common.inputs {
-        if p.as_os_str() == "-" {
+        if let Some(name) = p.to_str().and_then(|s| s.strip_prefix("docker://")) {
+            flush(&mut paths, &mut out)?;
+            let ep = docker_endpoint()?;
+            let c = docker::inspect(&ep, name).map_err(|e| anyhow!("docker://{name}: {e}"))?;
+            out.push(docker_input(ep, c));
+        } else if p.as_os_str() == "-" {
             flush(&mut paths, &mut out)?;
             out.push(stdin());
         } else {
@@ -84,6 +112,24 @@ fn inputs(common: &Common) -> Result<Vec<Input>> {
         }
     }
     flush(&mut paths, &mut out)?;
+    if !common.docker_label.is_empty() {
+        let ep = docker_endpoint()?;
+        let found = docker::by_labels(&ep, &common.docker_label)?;
+        if found.is_empty() {
+            bail!(
+                "--docker-label {}: no container matches",
+                common.docker_label.join(" --docker-label ")
+            );
+        }
+        for c in found {
+            let dup = out.iter().any(
+                |i| matches!(&i.kind, InputKind::Docker { container, .. } if container.id == c.id),
+            );
+            if !dup {
+                out.push(docker_input(ep.clone(), c));
+            }
+        }
+    }
     Ok(out)
 }
 
@@ -124,7 +170,9 @@ fn settings(common: &Common, reg: &Registry, mode: Mode) -> Result<Settings> {
                         | "pod"
                         | "container"
                         | "stream"
+                        | "container_id"
                 )
+                && !f.starts_with("labels.")
         })
     });
     let filter = Filter {
@@ -165,6 +213,7 @@ fn settings(common: &Common, reg: &Registry, mode: Mode) -> Result<Settings> {
         mode,
         progress: !common.no_progress,
         keep_events: matches!(mode, Mode::Events),
+        follow: common.follow,
     })
 }
 

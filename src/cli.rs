@@ -62,8 +62,15 @@ pub enum ColorChoice {
 #[derive(Debug, Args, Clone)]
 pub struct Common {
     /// Files, directories (recursive), globs; `-` or nothing for stdin. gzip/zstd detected by content.
+    /// Live sources: `docker://NAME_OR_ID`.
     #[arg(value_name = "INPUT")]
     pub inputs: Vec<PathBuf>,
+    /// Keep reading live inputs (docker containers until they stop).
+    #[arg(short = 'f', long)]
+    pub follow: bool,
+    /// Read every docker container with this label (KEY=VALUE); repeatable, all must match.
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub docker_label: Vec<String>,
     /// Keep events at or after this time: RFC3339, or relative like 15m, 2h, 1d.
     #[arg(long)]
     pub since: Option<String>,

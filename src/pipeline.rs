@@ -20,8 +20,8 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::io::{self, IsTerminal, Read};
 use std::path::PathBuf;
 use std::sync::Mutex;
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
-use std::time::Instant;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
+use std::time::{Duration, Instant};
 
 use regex::Regex;
 
@@ -54,6 +54,13 @@ pub enum InputKind {
     Stdin,
     /// A file (decompressed by magic bytes).
     File(PathBuf),
+    /// A container's logs from the Docker Engine API.
+    Docker {
+        /// The engine.
+        endpoint: crate::source::http::Endpoint,
+        /// The resolved container.
+        container: crate::source::docker::Container,
+    },
 }
 
 /// Which events the output keeps.
@@ -113,6 +120,13 @@ pub trait EventSink {
     fn request(&mut self, _r: &Request, _origin: &Origin) -> io::Result<()> {
         Ok(())
     }
+    /// Push buffered output out (called when a live run goes idle).
+    ///
+    /// # Errors
+    /// Output errors end the run.
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Everything a run needs.
@@ -133,6 +147,8 @@ pub struct Settings {
     pub progress: bool,
     /// Keep every field of every event (sinks need them); otherwise only what the analysis reads.
     pub keep_events: bool,
+    /// Keep reading live inputs (`--follow`).
+    pub follow: bool,
 }
 
 /// What a run produced.
@@ -158,6 +174,8 @@ pub struct Origin {
     pub container_id: Option<String>,
     /// stdout / stderr.
     pub stream: Option<Stream>,
+    /// Container labels (docker source), sorted by key.
+    pub labels: Vec<(String, String)>,
 }
 
 struct Chunk {
@@ -286,19 +304,30 @@ fn dispatch_and_merge(
     let mut waiting: BTreeMap<u64, ChunkOut> = BTreeMap::new();
     let mut next_seq = 0u64;
     let mut reader_done = false;
-    let mut merge_ready =
-        |w: &mut BTreeMap<u64, ChunkOut>, next: &mut u64, m: &mut Merger<'_>| -> io::Result<()> {
-            while let Some(c) = w.remove(next) {
-                *next += 1;
-                m.merge(c, sinks)?;
-            }
-            Ok(())
-        };
+    let merge_ready = |w: &mut BTreeMap<u64, ChunkOut>,
+                       next: &mut u64,
+                       m: &mut Merger<'_>,
+                       sinks: &mut [&mut dyn EventSink]|
+     -> io::Result<()> {
+        while let Some(c) = w.remove(next) {
+            *next += 1;
+            m.merge(c, sinks)?;
+        }
+        Ok(())
+    };
     let capacity = 4 * 2;
     loop {
         // Keep workers fed while the merge queue is small; otherwise collect results.
         if !reader_done && in_flight < capacity {
-            match chunk_rx.recv() {
+            // While chunks are being parsed, poll so their results are merged promptly even
+            // when the (live) reader has nothing new.
+            let wait = if in_flight > 0 {
+                Duration::from_millis(20)
+            } else {
+                Duration::from_millis(250)
+            };
+            match chunk_rx.recv_timeout(wait) {
+                Err(RecvTimeoutError::Timeout) => merger.idle(sinks)?,
                 Ok(ReaderMsg::Chunk(c)) => {
                     in_flight += 1;
                     if work_tx.send(c).is_err() {
@@ -307,13 +336,13 @@ fn dispatch_and_merge(
                 }
                 Ok(ReaderMsg::Bytes(n)) => merger.counts.bytes += n,
                 Ok(ReaderMsg::Error(e)) => merger.counts.read_errors.push(e),
-                Err(_) => reader_done = true,
+                Err(RecvTimeoutError::Disconnected) => reader_done = true,
             }
             while let Ok(c) = done_rx.try_recv() {
                 in_flight -= 1;
                 waiting.insert(c.seq, c);
             }
-            merge_ready(&mut waiting, &mut next_seq, merger)?;
+            merge_ready(&mut waiting, &mut next_seq, merger, sinks)?;
             continue;
         }
         if in_flight == 0 {
@@ -323,21 +352,32 @@ fn dispatch_and_merge(
             Ok(c) => {
                 in_flight -= 1;
                 waiting.insert(c.seq, c);
-                merge_ready(&mut waiting, &mut next_seq, merger)?;
+                merge_ready(&mut waiting, &mut next_seq, merger, sinks)?;
             }
             Err(_) => break,
         }
     }
     drop(work_tx);
-    merge_ready(&mut waiting, &mut next_seq, merger)
+    merge_ready(&mut waiting, &mut next_seq, merger, sinks)
 }
 
 // ---------------------------------------------------------------- reader
 
-fn open(input: &Input) -> io::Result<Box<dyn Read + Send>> {
+fn open(input: &Input, settings: &Settings) -> io::Result<Box<dyn Read + Send>> {
     match &input.kind {
         InputKind::Stdin => files::decode_reader(Box::new(io::stdin())),
         InputKind::File(p) => files::open_decoded(p),
+        InputKind::Docker {
+            endpoint,
+            container,
+        } => {
+            let opts = crate::source::docker::LogOpts {
+                follow: settings.follow,
+                since: settings.filter.since,
+                until: settings.filter.until,
+            };
+            crate::source::docker::open_logs(endpoint, container, &opts).map_err(io::Error::other)
+        }
     }
 }
 
@@ -381,7 +421,30 @@ impl Progress {
 }
 
 fn read_all(inputs: &[Input], settings: &Settings, tx: SyncSender<ReaderMsg>) {
-    let mut seq = 0u64;
+    let seq = Mutex::new(0u64);
+    if settings.follow && inputs.len() > 1 {
+        // Live inputs never end: read them concurrently, one thread each. Chunks get their
+        // sequence number under the lock they are sent under, so the merger sees them in order.
+        std::thread::scope(|scope| {
+            for (sid, input) in inputs.iter().enumerate() {
+                let (tx, seq) = (tx.clone(), &seq);
+                scope.spawn(move || {
+                    let reader = match open(input, settings) {
+                        Ok(r) => r,
+                        Err(e) => {
+                            let _ = tx.send(ReaderMsg::Error(format!(
+                                "cannot read '{}': {e}",
+                                input.name
+                            )));
+                            return;
+                        }
+                    };
+                    let _ = read_one(sid as u32, reader, input, settings, &tx, seq, &mut None);
+                });
+            }
+        });
+        return;
+    }
     let total: u64 = inputs.iter().filter_map(|i| i.size).sum();
     let mut progress =
         (settings.progress && io::stderr().is_terminal() && total > 32 << 20).then(|| Progress {
@@ -391,7 +454,7 @@ fn read_all(inputs: &[Input], settings: &Settings, tx: SyncSender<ReaderMsg>) {
             shown: false,
         });
     for (sid, input) in inputs.iter().enumerate() {
-        let reader = match open(input) {
+        let reader = match open(input, settings) {
             Ok(r) => r,
             Err(e) => {
                 let _ = tx.send(ReaderMsg::Error(format!(
@@ -407,7 +470,7 @@ fn read_all(inputs: &[Input], settings: &Settings, tx: SyncSender<ReaderMsg>) {
             input,
             settings,
             &tx,
-            &mut seq,
+            &seq,
             &mut progress,
         )
         .is_err()
@@ -427,9 +490,10 @@ fn read_one(
     input: &Input,
     settings: &Settings,
     tx: &SyncSender<ReaderMsg>,
-    seq: &mut u64,
+    seq: &Mutex<u64>,
     progress: &mut Option<Progress>,
 ) -> Result<(), ()> {
+    let live = settings.follow;
     let max_line = settings.max_line_bytes.max(16);
     let target = settings.chunk_bytes.max(1024);
     // Bytes of the current line that go beyond the cap are dropped while reading.
@@ -443,8 +507,9 @@ fn read_one(
     let mut discarding = false; // inside an over-long line
     let mut tracker = Joiner::new(max_line);
     let mut buf = vec![0u8; 256 * 1024];
-    let mut send_chunk =
+    let send_chunk =
         |data: Vec<u8>, lines: u64, truncated: Vec<u64>, next_line: &mut u64| -> Result<(), ()> {
+            let mut seq = seq.lock().map_err(|_| ())?;
             let chunk = Chunk {
                 seq: *seq,
                 source,
@@ -521,7 +586,10 @@ fn read_one(
                 }
             }
             let force = pending.len() >= 64 * target.max(1 << 20);
-            if safe_cut >= target || force {
+            // Live inputs hand on complete lines as soon as a read returns (no waiting for a
+            // full chunk): latency is one read, and big reads still make big chunks.
+            let prompt = live && data.is_empty() && safe_cut > 0;
+            if safe_cut >= target || force || prompt {
                 let (cut, lines) = if safe_cut > 0 {
                     (safe_cut, lines_at_cut)
                 } else {
@@ -594,6 +662,16 @@ impl Fields for View<'_, '_> {
                 .as_deref()
                 .map(|v| Value::Str(v.into())),
             "stream" => self.origin.stream.map(|v| Value::Str(v.as_str().into())),
+            "container_id" => self
+                .origin
+                .container_id
+                .as_deref()
+                .map(|v| Value::Str(v.into())),
+            label if label.starts_with("labels.") => {
+                let key = &label["labels.".len()..];
+                let (_, v) = self.origin.labels.iter().find(|(k, _)| k == key)?;
+                Some(Value::Str(v.as_str().into()))
+            }
             "level" => self.ev.level.map(|l| Value::Level(l as u8)),
             "status" => self.ev.status.map(|v| Value::Num(f64::from(v))),
             "duration_ms" => self.ev.duration_ms.map(Value::Num),
@@ -636,6 +714,7 @@ fn origin_of(source: u32, meta: &PathMeta, u: &Unwrapped<'_>) -> Origin {
             .or_else(|| meta.container.clone()),
         container_id: meta.container_id.clone(),
         stream: u.stream,
+        labels: meta.labels.clone(),
     }
 }
 
@@ -907,7 +986,14 @@ struct Merger<'r> {
     held_front: u64,
     next_id: u64,
     reasons: BTreeMap<Unparsed, u64>,
+    /// `--follow`: deliver and flush when inputs go quiet.
+    live: bool,
+    last_merge: Instant,
+    unflushed: bool,
 }
+
+/// How long a live run waits for continuation lines before delivering held events.
+const LIVE_HOLD: Duration = Duration::from_millis(300);
 
 /// Does a line continue a Python event? Indented lines, traceback headers, chained-exception
 /// separators and, inside a traceback, its final `module.ExceptionName: message` line.
@@ -958,10 +1044,32 @@ impl<'r> Merger<'r> {
             held_front: 0,
             next_id: 0,
             reasons: BTreeMap::new(),
+            live: settings.follow,
+            last_merge: Instant::now(),
+            unflushed: false,
         }
     }
 
+    /// Called when no chunk arrived for a while. In follow mode, events still waiting for
+    /// continuation lines are delivered once their input has been quiet for [`LIVE_HOLD`]
+    /// (a continuation arriving later becomes an event of its own), and sinks are flushed.
+    fn idle(&mut self, sinks: &mut [&mut dyn EventSink]) -> io::Result<()> {
+        if !self.live || self.last_merge.elapsed() < LIVE_HOLD {
+            return Ok(());
+        }
+        if !self.held.is_empty() || self.unflushed {
+            self.flush_held(sinks, true)?;
+            for s in sinks.iter_mut() {
+                s.flush()?;
+            }
+            self.unflushed = false;
+        }
+        Ok(())
+    }
+
     fn merge(&mut self, c: ChunkOut, sinks: &mut [&mut dyn EventSink]) -> io::Result<()> {
+        self.last_merge = Instant::now();
+        self.unflushed = true;
         self.counts.lines += c.lines;
         self.counts.joined_partials += c.joined_partials;
         self.counts.truncated += c.truncated;
