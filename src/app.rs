@@ -13,9 +13,9 @@ use crate::filter::{self, Expr};
 use crate::output::{self, Style};
 use crate::parse::{ParseOpts, Registry};
 use crate::pipeline::{self, Filter, Input, InputKind, Mode, Outcome, Settings};
-use crate::source::docker;
 use crate::source::files::{self, PathMeta};
 use crate::source::http::Endpoint;
+use crate::source::{docker, kubectl};
 
 /// True when the error chain ends in a closed pipe (`logsleuth … | head`).
 pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
@@ -30,6 +30,24 @@ pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
 /// # Errors
 /// Usage and input errors (exit code 2 in `main`); output errors.
 pub fn run(cli: Cli) -> Result<ExitCode> {
+    let follow = match &cli.command {
+        None => cli.analyze.common.follow,
+        Some(Command::Analyze(a)) => a.common.follow,
+        Some(Command::Events(e)) => e.common.follow,
+    };
+    if follow {
+        // Ctrl-C stops the live sources; the run then ends normally with its final report.
+        // A second Ctrl-C exits at once.
+        let mut pressed = false;
+        ctrlc::set_handler(move || {
+            if pressed {
+                std::process::exit(130);
+            }
+            pressed = true;
+            crate::source::live::request_stop();
+        })
+        .context("cannot install the Ctrl-C handler")?;
+    }
     match cli.command {
         None => analyze(&cli.analyze),
         Some(Command::Analyze(a)) => analyze(&a),
@@ -44,7 +62,7 @@ fn now_ns() -> i64 {
 }
 
 /// Resolve inputs; stdin when there are none or for `-`. Every problem is reported at once.
-fn inputs(common: &Common) -> Result<Vec<Input>> {
+fn inputs(common: &Common, since: Option<i64>) -> Result<Vec<Input>> {
     let stdin = || Input {
         name: "stdin".into(),
         kind: InputKind::Stdin,
@@ -98,8 +116,31 @@ fn inputs(common: &Common) -> Result<Vec<Input>> {
         paths.clear();
         Ok(())
     };
+    let mut kubectl_bin = None;
     for p in &common.inputs {
-        if let Some(name) = p.to_str().and_then(|s| s.strip_prefix("docker://")) {
+        if let Some(uri) = p.to_str().filter(|s| s.starts_with("k8s://")) {
+            flush(&mut paths, &mut out)?;
+            let input = kubectl::parse_uri(uri)?;
+            if kubectl_bin.is_none() {
+                kubectl_bin = Some(kubectl::locate().map_err(|e| anyhow!("{uri}: {e}"))?);
+            }
+            let opts = kubectl::KubectlOpts {
+                kubectl: kubectl_bin.clone().unwrap_or_default(),
+                follow: common.follow,
+                previous: common.previous,
+                since,
+                max_log_requests: common.max_log_requests,
+            };
+            out.push(Input {
+                name: uri.to_string(),
+                meta: PathMeta {
+                    namespace: input.namespace.clone(),
+                    ..PathMeta::default()
+                },
+                kind: InputKind::Kubectl { input, opts },
+                size: None,
+            });
+        } else if let Some(name) = p.to_str().and_then(|s| s.strip_prefix("docker://")) {
             flush(&mut paths, &mut out)?;
             let ep = docker_endpoint()?;
             let c = docker::inspect(&ep, name).map_err(|e| anyhow!("docker://{name}: {e}"))?;
@@ -231,7 +272,7 @@ fn analyze(a: &AnalyzeArgs) -> Result<ExitCode> {
             slow_ms: a.slow_ms,
         },
     )?;
-    let inputs = inputs(&a.common)?;
+    let inputs = inputs(&a.common, settings.filter.since)?;
     let Outcome::Report(report) = pipeline::run(&inputs, &reg, &settings, &mut [])? else {
         bail!("internal error: analyze produced no report");
     };
@@ -261,7 +302,7 @@ fn analyze(a: &AnalyzeArgs) -> Result<ExitCode> {
 fn events(common: &Common) -> Result<ExitCode> {
     let reg = Registry::load(common.parsers.as_deref())?;
     let settings = settings(common, &reg, Mode::Events)?;
-    let inputs = inputs(common)?;
+    let inputs = inputs(common, settings.filter.since)?;
     let stdout = io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
     pipeline::run(

@@ -54,6 +54,13 @@ pub enum InputKind {
     Stdin,
     /// A file (decompressed by magic bytes).
     File(PathBuf),
+    /// `kubectl logs` of a pod, deployment or selector.
+    Kubectl {
+        /// What to read.
+        input: crate::source::kubectl::K8sInput,
+        /// How.
+        opts: crate::source::kubectl::KubectlOpts,
+    },
     /// A container's logs from the Docker Engine API.
     Docker {
         /// The engine.
@@ -219,6 +226,17 @@ enum ReaderMsg {
     Chunk(Chunk),
     Bytes(u64),
     Error(String),
+    /// An input failed in a way that ends the run (exit code 2).
+    Fatal(String),
+}
+
+/// Report a read/open error: fatal source errors end the run, others are counted.
+fn read_error(tx: &SyncSender<ReaderMsg>, what: &str, name: &str, e: &io::Error) -> Result<(), ()> {
+    let msg = match crate::source::fatal(e) {
+        Some(f) => ReaderMsg::Fatal(format!("{name}: {f}")),
+        None => ReaderMsg::Error(format!("{what} '{name}': {e}")),
+    };
+    tx.send(msg).map_err(|_| ())
 }
 
 /// FNV-1a, enough to tell streams apart.
@@ -336,6 +354,11 @@ fn dispatch_and_merge(
                 }
                 Ok(ReaderMsg::Bytes(n)) => merger.counts.bytes += n,
                 Ok(ReaderMsg::Error(e)) => merger.counts.read_errors.push(e),
+                Ok(ReaderMsg::Fatal(e)) => {
+                    // Stop the other live inputs so their readers end too.
+                    crate::source::live::request_stop();
+                    return Err(io::Error::other(e));
+                }
                 Err(RecvTimeoutError::Disconnected) => reader_done = true,
             }
             while let Ok(c) = done_rx.try_recv() {
@@ -378,6 +401,9 @@ fn open(input: &Input, settings: &Settings) -> io::Result<Box<dyn Read + Send>> 
             };
             crate::source::docker::open_logs(endpoint, container, &opts).map_err(io::Error::other)
         }
+        InputKind::Kubectl { input, opts } => crate::source::kubectl::open(input, opts)
+            .map(|r| Box::new(r) as Box<dyn Read + Send>)
+            .map_err(|e| io::Error::other(crate::source::Fatal(e.to_string()))),
     }
 }
 
@@ -432,10 +458,7 @@ fn read_all(inputs: &[Input], settings: &Settings, tx: SyncSender<ReaderMsg>) {
                     let reader = match open(input, settings) {
                         Ok(r) => r,
                         Err(e) => {
-                            let _ = tx.send(ReaderMsg::Error(format!(
-                                "cannot read '{}': {e}",
-                                input.name
-                            )));
+                            let _ = read_error(&tx, "cannot read", &input.name, &e);
                             return;
                         }
                     };
@@ -457,10 +480,9 @@ fn read_all(inputs: &[Input], settings: &Settings, tx: SyncSender<ReaderMsg>) {
         let reader = match open(input, settings) {
             Ok(r) => r,
             Err(e) => {
-                let _ = tx.send(ReaderMsg::Error(format!(
-                    "cannot read '{}': {e}",
-                    input.name
-                )));
+                if read_error(&tx, "cannot read", &input.name, &e).is_err() {
+                    return;
+                }
                 continue;
             }
         };
@@ -527,11 +549,7 @@ fn read_one(
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => {
-                tx.send(ReaderMsg::Error(format!(
-                    "error reading '{}': {e}",
-                    input.name
-                )))
-                .map_err(|_| ())?;
+                read_error(tx, "error reading", &input.name, &e)?;
                 break;
             }
         };

@@ -240,6 +240,11 @@ pub fn get(
         Endpoint::Unix(p) => {
             let s = UnixStream::connect(p).map_err(connect_err)?;
             s.set_read_timeout(timeout)?;
+            if timeout.is_none()
+                && let Ok(c) = s.try_clone()
+            {
+                super::live::register_socket(super::live::Socket::Unix(c));
+            }
             Conn::Unix(s)
         }
         Endpoint::Tcp(a) => {
@@ -262,6 +267,11 @@ pub fn get(
             };
             s.set_read_timeout(timeout)?;
             let _ = s.set_nodelay(true);
+            if timeout.is_none()
+                && let Ok(c) = s.try_clone()
+            {
+                super::live::register_socket(super::live::Socket::Tcp(c));
+            }
             Conn::Tcp(s)
         }
     };
