@@ -243,7 +243,7 @@ pub struct Report {
     pub bucket_seconds: f64,
 }
 
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct Endpoint {
     requests: u64,
     s4xx: u64,
@@ -259,6 +259,7 @@ struct BucketCounts {
 }
 
 /// Where a slow request came from, resolved by the caller.
+#[derive(Clone)]
 pub struct Origin {
     /// Input name.
     pub source: String,
@@ -271,6 +272,7 @@ pub struct Origin {
 }
 
 /// Builds a [`Report`] from events and requests.
+#[derive(Clone)]
 pub struct Analyzer {
     services: Vec<String>,
     levels: Vec<(u64, Levels)>,
@@ -372,6 +374,12 @@ impl Analyzer {
                 }
             }
         }
+    }
+
+    /// The report so far, leaving the analysis running (live board and snapshots). Costs one
+    /// copy of the aggregates (sketches are a few KiB per endpoint).
+    pub fn snapshot(&self, input: InputCounts) -> Report {
+        self.clone().report(input)
     }
 
     /// The finished report.

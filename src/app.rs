@@ -8,6 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use anyhow::{Context, Result, anyhow, bail};
 use regex::Regex;
 
+use crate::board::{Board, JsonSnapshots};
 use crate::cli::{AnalyzeArgs, Cli, ColorChoice, Command, Common, Format};
 use crate::filter::{self, Expr};
 use crate::output::{self, Style};
@@ -255,6 +256,7 @@ fn settings(common: &Common, reg: &Registry, mode: Mode) -> Result<Settings> {
         progress: !common.no_progress,
         keep_events: matches!(mode, Mode::Events),
         follow: common.follow,
+        snapshot_every: None,
     })
 }
 
@@ -264,7 +266,7 @@ fn analyze(a: &AnalyzeArgs) -> Result<ExitCode> {
     if !(a.slow_ms.is_finite() && a.slow_ms >= 0.0) {
         bail!("--slow-ms must be a non-negative number of milliseconds");
     }
-    let settings = settings(
+    let mut settings = settings(
         &a.common,
         &reg,
         Mode::Analyze {
@@ -273,7 +275,34 @@ fn analyze(a: &AnalyzeArgs) -> Result<ExitCode> {
         },
     )?;
     let inputs = inputs(&a.common, settings.filter.since)?;
-    let Outcome::Report(report) = pipeline::run(&inputs, &reg, &settings, &mut [])? else {
+    let tty = io::stdout().is_terminal();
+    let colour = match a.color {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => tty && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+    };
+    let outcome = if a.common.follow {
+        let every = filter::parse_duration(&a.snapshot_every)
+            .map_err(|e| anyhow!("--snapshot-every: {e}"))?;
+        if every <= 0 {
+            bail!("--snapshot-every must be positive");
+        }
+        settings.snapshot_every = Some(if tty {
+            std::time::Duration::from_secs(1)
+        } else {
+            std::time::Duration::from_nanos(every as u64)
+        });
+        if tty {
+            let mut board = Board::new(io::stdout(), colour);
+            pipeline::run(&inputs, &reg, &settings, &mut [&mut board])?
+        } else {
+            let mut snaps = JsonSnapshots::new(io::stdout());
+            pipeline::run(&inputs, &reg, &settings, &mut [&mut snaps])?
+        }
+    } else {
+        pipeline::run(&inputs, &reg, &settings, &mut [])?
+    };
+    let Outcome::Report(report) = outcome else {
         bail!("internal error: analyze produced no report");
     };
     let stdout = io::stdout();
@@ -284,14 +313,6 @@ fn analyze(a: &AnalyzeArgs) -> Result<ExitCode> {
             out.write_all(b"\n")?;
         }
         Format::Text => {
-            let colour = match a.color {
-                ColorChoice::Always => true,
-                ColorChoice::Never => false,
-                ColorChoice::Auto => {
-                    io::stdout().is_terminal()
-                        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-                }
-            };
             out.write_all(output::render_text(&report, Style { colour }).as_bytes())?;
         }
     }

@@ -131,6 +131,10 @@ pub struct AnalyzeArgs {
     /// Colour.
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
+    /// With --follow and stdout not a terminal: print the report as one JSON line this often
+    /// (on a terminal a live board is refreshed every second instead).
+    #[arg(long, default_value = "10s", value_name = "DURATION")]
+    pub snapshot_every: String,
 }
 
 /// `events` options.

@@ -127,6 +127,18 @@ pub trait EventSink {
     fn request(&mut self, _r: &Request, _origin: &Origin) -> io::Result<()> {
         Ok(())
     }
+    /// Does this sink need events? (Sinks that only take snapshots say no, so the analysis
+    /// does not hold events back for them.)
+    fn wants_events(&self) -> bool {
+        true
+    }
+    /// The report so far, every `Settings::snapshot_every` (analyze mode).
+    ///
+    /// # Errors
+    /// Output errors end the run.
+    fn snapshot(&mut self, _report: &Report) -> io::Result<()> {
+        Ok(())
+    }
     /// Push buffered output out (called when a live run goes idle).
     ///
     /// # Errors
@@ -156,6 +168,8 @@ pub struct Settings {
     pub keep_events: bool,
     /// Keep reading live inputs (`--follow`).
     pub follow: bool,
+    /// Hand sinks a report snapshot this often (analyze mode).
+    pub snapshot_every: Option<Duration>,
 }
 
 /// What a run produced.
@@ -275,7 +289,8 @@ pub fn run(
     let (work_tx, work_rx) = sync_channel::<Chunk>(threads * 2);
     let (done_tx, done_rx) = sync_channel::<ChunkOut>(threads * 2);
     let work_rx = Mutex::new(work_rx);
-    let mut merger = Merger::new(inputs, reg, settings, !sinks.is_empty());
+    let hold = sinks.iter().any(|s| s.wants_events());
+    let mut merger = Merger::new(inputs, reg, settings, hold);
     std::thread::scope(|scope| -> io::Result<()> {
         scope.spawn(move || read_all(inputs, settings, chunk_tx));
         for _ in 0..threads {
@@ -389,6 +404,18 @@ fn dispatch_and_merge(
 fn open(input: &Input, settings: &Settings) -> io::Result<Box<dyn Read + Send>> {
     match &input.kind {
         InputKind::Stdin => files::decode_reader(Box::new(io::stdin())),
+        InputKind::File(p) if settings.follow && crate::source::follow::is_followable(p) => {
+            // Compressed files are never live; a followed file is read as it is.
+            let mut head = [0u8; 4];
+            let n = std::fs::File::open(p)?.read(&mut head)?;
+            if head[..n].starts_with(&[0x1f, 0x8b])
+                || head[..n].starts_with(&[0x28, 0xb5, 0x2f, 0xfd])
+            {
+                files::open_decoded(p)
+            } else {
+                Ok(Box::new(crate::source::follow::FollowFile::open(p)?))
+            }
+        }
         InputKind::File(p) => files::open_decoded(p),
         InputKind::Docker {
             endpoint,
@@ -1008,6 +1035,8 @@ struct Merger<'r> {
     live: bool,
     last_merge: Instant,
     unflushed: bool,
+    snapshot_every: Option<Duration>,
+    last_snapshot: Instant,
 }
 
 /// How long a live run waits for continuation lines before delivering held events.
@@ -1065,6 +1094,8 @@ impl<'r> Merger<'r> {
             live: settings.follow,
             last_merge: Instant::now(),
             unflushed: false,
+            snapshot_every: settings.snapshot_every,
+            last_snapshot: Instant::now(),
         }
     }
 
@@ -1072,6 +1103,7 @@ impl<'r> Merger<'r> {
     /// continuation lines are delivered once their input has been quiet for [`LIVE_HOLD`]
     /// (a continuation arriving later becomes an event of its own), and sinks are flushed.
     fn idle(&mut self, sinks: &mut [&mut dyn EventSink]) -> io::Result<()> {
+        self.maybe_snapshot(sinks)?;
         if !self.live || self.last_merge.elapsed() < LIVE_HOLD {
             return Ok(());
         }
@@ -1085,7 +1117,29 @@ impl<'r> Merger<'r> {
         Ok(())
     }
 
+    fn maybe_snapshot(&mut self, sinks: &mut [&mut dyn EventSink]) -> io::Result<()> {
+        let (Some(every), Some(a)) = (self.snapshot_every, &self.analyzer) else {
+            return Ok(());
+        };
+        if self.last_snapshot.elapsed() < every {
+            return Ok(());
+        }
+        self.last_snapshot = Instant::now();
+        let mut counts = self.counts.clone();
+        counts.unparsed_reasons = self
+            .reasons
+            .iter()
+            .map(|(r, n)| (r.as_str().to_string(), *n))
+            .collect();
+        let report = a.snapshot(counts);
+        for s in sinks.iter_mut() {
+            s.snapshot(&report)?;
+        }
+        Ok(())
+    }
+
     fn merge(&mut self, c: ChunkOut, sinks: &mut [&mut dyn EventSink]) -> io::Result<()> {
+        self.maybe_snapshot(sinks)?;
         self.last_merge = Instant::now();
         self.unflushed = true;
         self.counts.lines += c.lines;

@@ -491,6 +491,11 @@ fn split_rotation(name: &str) -> (&str, Rank) {
     (stem, Rank::Live)
 }
 
+/// True for the live member of a rotated set: no rotation suffix and not compressed.
+pub fn is_live_name(name: &str) -> bool {
+    strip_compression(name) == name && matches!(split_rotation(name).1, Rank::Live)
+}
+
 /// Order files: rotated sets are kept together at the position of their first
 /// member, and sorted oldest first within the set.
 fn order_files(files: Vec<InputFile>) -> Vec<InputFile> {

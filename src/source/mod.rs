@@ -8,6 +8,7 @@
 
 pub mod docker;
 pub mod files;
+pub mod follow;
 pub mod http;
 pub mod kubectl;
 pub mod live;
