@@ -83,7 +83,7 @@ pub fn render_board(
         None => "- events/s  - req/s".to_string(),
     };
     lines.push(format!(
-        "logsleuth live — {rate}  5xx {err_pct:.1}% of {total} requests  (Ctrl-C: final report)"
+        "logsleuth live — {rate} — 5xx {err_pct:.1}% of {total} req — Ctrl-C: report"
     ));
     lines.push(String::new());
     let text = output::render_text(r, Style { colour });
