@@ -277,6 +277,8 @@ type Record = (&'static str, Vec<u8>);
 trait Decode: Send {
     /// Next record; `None` at the end of the stream.
     fn next_record(&mut self) -> io::Result<Option<Record>>;
+    /// Is more input already buffered (so decoding another record will not wait)?
+    fn ready(&self) -> bool;
 }
 
 struct FrameDecoder {
@@ -327,6 +329,10 @@ impl Decode for FrameDecoder {
             return Ok(Some((stream, payload)));
         }
     }
+
+    fn ready(&self) -> bool {
+        self.body.buffered() >= 8
+    }
 }
 
 /// TTY containers: raw bytes, one record per `\n`-terminated line.
@@ -363,6 +369,10 @@ impl Decode for RawDecoder {
             }
         }
         Ok(Some(("stdout", line)))
+    }
+
+    fn ready(&self) -> bool {
+        self.body.buffer().contains(&b'\n')
     }
 }
 
@@ -436,10 +446,17 @@ impl<D: Decode> Read for CriLines<D> {
         if self.pos >= self.out.len() {
             self.out.clear();
             self.pos = 0;
-            // Batch what is already decoded, but return as soon as one record is ready.
+            // One record at least; more only while they are already buffered (no waiting),
+            // up to about the caller's buffer size.
             match self.dec.next_record()? {
                 None => return Ok(0),
                 Some((stream, payload)) => to_cri(stream, &payload, &mut self.out),
+            }
+            while self.out.len() < buf.len() && self.dec.ready() {
+                match self.dec.next_record()? {
+                    None => break,
+                    Some((stream, payload)) => to_cri(stream, &payload, &mut self.out),
+                }
             }
         }
         let n = buf.len().min(self.out.len() - self.pos);

@@ -125,6 +125,13 @@ pub struct Body {
     framing: Framing,
 }
 
+impl Body {
+    /// Bytes already received and buffered (reading them will not block on the network).
+    pub fn buffered(&self) -> usize {
+        self.conn.buffer().len()
+    }
+}
+
 impl Read for Body {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if buf.is_empty() {

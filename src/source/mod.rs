@@ -1,7 +1,8 @@
 //! Where bytes come from: stdin and files ([`files`]: discovery, rotation order,
 //! decompression by magic bytes, metadata from kubelet and docker paths), and live sources:
-//! [`docker`] (the Docker Engine API) and [`kubectl`] (the user's `kubectl logs`). [`http`] is
-//! the small HTTP/1.1 client they share; [`live`] stops them on Ctrl-C.
+//! [`docker`] (the Docker Engine API), [`kubectl`] (the user's `kubectl logs`) and [`follow`]
+//! (`tail -F` for files). [`http`] is the small HTTP/1.1 client they share; [`live`] stops them
+//! on Ctrl-C.
 //!
 //! **Invariant:** only this module spawns processes or opens sockets, and it ends only the
 //! processes it started.
