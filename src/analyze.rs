@@ -250,7 +250,7 @@ pub struct Report {
     pub findings: Option<Vec<crate::rules::engine::Finding>>,
 }
 
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct Endpoint {
     service: u16,
     method: String,
@@ -269,6 +269,7 @@ struct BucketCounts {
 }
 
 /// Where a slow request came from, resolved by the caller.
+#[derive(Clone)]
 pub struct Origin {
     /// Input name.
     pub source: String,
@@ -281,6 +282,7 @@ pub struct Origin {
 }
 
 /// Builds a [`Report`] from events and requests.
+#[derive(Clone)]
 pub struct Analyzer {
     services: Vec<String>,
     levels: Vec<(u64, Levels)>,
@@ -395,6 +397,12 @@ impl Analyzer {
                 }
             }
         }
+    }
+
+    /// The report so far, leaving the analysis running (live board and snapshots). Costs one
+    /// copy of the aggregates (sketches are a few KiB per endpoint).
+    pub fn snapshot(&self, input: InputCounts) -> Report {
+        self.clone().report(input)
     }
 
     /// The finished report.

@@ -8,6 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use anyhow::{Context, Result, anyhow, bail};
 use regex::Regex;
 
+use crate::board::{Board, JsonSnapshots};
 use crate::cli::{
     AnalyzeArgs, Cli, ColorChoice, Command, Common, CorrelationArgs, Format, RulesAction, TraceArgs,
 };
@@ -18,6 +19,8 @@ use crate::parse::{ParseOpts, Registry};
 use crate::pipeline::{self, Analysis, Filter, Input, InputKind, Mode, Outcome, Settings};
 use crate::rules::{RuleSet, Severity, fixtures};
 use crate::source::files::{self, PathMeta};
+use crate::source::http::Endpoint;
+use crate::source::{docker, kubectl};
 
 /// True when the error chain ends in a closed pipe (`logsleuth … | head`).
 pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
@@ -32,6 +35,26 @@ pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
 /// # Errors
 /// Usage and input errors (exit code 2 in `main`); output errors.
 pub fn run(cli: Cli) -> Result<ExitCode> {
+    let follow = match &cli.command {
+        None => cli.analyze.common.follow,
+        Some(Command::Analyze(a)) => a.common.follow,
+        Some(Command::Events(e)) => e.common.follow,
+        Some(Command::Trace(t)) => t.common.follow,
+        Some(Command::Rules(_)) => false,
+    };
+    if follow {
+        // Ctrl-C stops the live sources; the run then ends normally with its final report.
+        // A second Ctrl-C exits at once.
+        let mut pressed = false;
+        ctrlc::set_handler(move || {
+            if pressed {
+                std::process::exit(130);
+            }
+            pressed = true;
+            crate::source::live::request_stop();
+        })
+        .context("cannot install the Ctrl-C handler")?;
+    }
     match cli.command {
         None => analyze(&cli.analyze),
         Some(Command::Analyze(a)) => analyze(&a),
@@ -73,7 +96,7 @@ fn trace(t: &TraceArgs) -> Result<ExitCode> {
         bail!("trace: ID must not be empty");
     }
     let settings = settings(&t.common, &reg, Mode::Events)?;
-    let inputs = inputs(&t.common)?;
+    let inputs = inputs(&t.common, None)?;
     let mut sink = TraceSink::new(
         &reg,
         &t.id,
@@ -169,17 +192,38 @@ fn now_ns() -> i64 {
 }
 
 /// Resolve inputs; stdin when there are none or for `-`. Every problem is reported at once.
-fn inputs(common: &Common) -> Result<Vec<Input>> {
+fn inputs(common: &Common, since: Option<i64>) -> Result<Vec<Input>> {
     let stdin = || Input {
         name: "stdin".into(),
         kind: InputKind::Stdin,
         meta: PathMeta::default(),
         size: None,
     };
-    if common.inputs.is_empty() {
+    if common.inputs.is_empty() && common.docker_label.is_empty() {
         return Ok(vec![stdin()]);
     }
     let mut out = Vec::new();
+    let mut docker_ep = None;
+    let mut docker_endpoint = || -> Result<Endpoint> {
+        if docker_ep.is_none() {
+            docker_ep = Some(docker::endpoint()?);
+        }
+        docker_ep.clone().context("docker endpoint")
+    };
+    let docker_input = |endpoint: Endpoint, c: docker::Container| Input {
+        name: format!("docker://{}", c.name),
+        meta: PathMeta {
+            container: Some(c.name.clone()),
+            container_id: Some(c.id.clone()),
+            labels: c.labels.clone(),
+            ..PathMeta::default()
+        },
+        kind: InputKind::Docker {
+            endpoint,
+            container: c,
+        },
+        size: None,
+    };
     let mut paths = Vec::new();
     let flush = |paths: &mut Vec<std::path::PathBuf>, out: &mut Vec<Input>| -> Result<()> {
         if paths.is_empty() {
@@ -202,8 +246,36 @@ fn inputs(common: &Common) -> Result<Vec<Input>> {
         paths.clear();
         Ok(())
     };
+    let mut kubectl_bin = None;
     for p in &common.inputs {
-        if p.as_os_str() == "-" {
+        if let Some(uri) = p.to_str().filter(|s| s.starts_with("k8s://")) {
+            flush(&mut paths, &mut out)?;
+            let input = kubectl::parse_uri(uri)?;
+            if kubectl_bin.is_none() {
+                kubectl_bin = Some(kubectl::locate().map_err(|e| anyhow!("{uri}: {e}"))?);
+            }
+            let opts = kubectl::KubectlOpts {
+                kubectl: kubectl_bin.clone().unwrap_or_default(),
+                follow: common.follow,
+                previous: common.previous,
+                since,
+                max_log_requests: common.max_log_requests,
+            };
+            out.push(Input {
+                name: uri.to_string(),
+                meta: PathMeta {
+                    namespace: input.namespace.clone(),
+                    ..PathMeta::default()
+                },
+                kind: InputKind::Kubectl { input, opts },
+                size: None,
+            });
+        } else if let Some(name) = p.to_str().and_then(|s| s.strip_prefix("docker://")) {
+            flush(&mut paths, &mut out)?;
+            let ep = docker_endpoint()?;
+            let c = docker::inspect(&ep, name).map_err(|e| anyhow!("docker://{name}: {e}"))?;
+            out.push(docker_input(ep, c));
+        } else if p.as_os_str() == "-" {
             flush(&mut paths, &mut out)?;
             out.push(stdin());
         } else {
@@ -211,6 +283,24 @@ fn inputs(common: &Common) -> Result<Vec<Input>> {
         }
     }
     flush(&mut paths, &mut out)?;
+    if !common.docker_label.is_empty() {
+        let ep = docker_endpoint()?;
+        let found = docker::by_labels(&ep, &common.docker_label)?;
+        if found.is_empty() {
+            bail!(
+                "--docker-label {}: no container matches",
+                common.docker_label.join(" --docker-label ")
+            );
+        }
+        for c in found {
+            let dup = out.iter().any(
+                |i| matches!(&i.kind, InputKind::Docker { container, .. } if container.id == c.id),
+            );
+            if !dup {
+                out.push(docker_input(ep.clone(), c));
+            }
+        }
+    }
     Ok(out)
 }
 
@@ -251,7 +341,9 @@ fn settings(common: &Common, reg: &Registry, mode: Mode) -> Result<Settings> {
                         | "pod"
                         | "container"
                         | "stream"
+                        | "container_id"
                 )
+                && !f.starts_with("labels.")
         })
     });
     let filter = Filter {
@@ -292,6 +384,8 @@ fn settings(common: &Common, reg: &Registry, mode: Mode) -> Result<Settings> {
         mode,
         progress: !common.no_progress,
         keep_events: matches!(mode, Mode::Events),
+        follow: common.follow,
+        snapshot_every: None,
     })
 }
 
@@ -301,7 +395,7 @@ fn analyze(a: &AnalyzeArgs) -> Result<ExitCode> {
     if !(a.slow_ms.is_finite() && a.slow_ms >= 0.0) {
         bail!("--slow-ms must be a non-negative number of milliseconds");
     }
-    let settings = settings(
+    let mut settings = settings(
         &a.common,
         &reg,
         Mode::Analyze {
@@ -324,17 +418,38 @@ fn analyze(a: &AnalyzeArgs) -> Result<ExitCode> {
     } else {
         Some(RuleSet::load(a.rules.as_deref())?)
     };
-    let mut settings = settings;
     if rule_set.as_ref().is_some_and(RuleSet::needs_extras) {
         settings.parse.collect_extras = true;
     }
-    let inputs = inputs(&a.common)?;
+    let inputs = inputs(&a.common, settings.filter.since)?;
     let analysis = Analysis {
         rules: rule_set.as_ref(),
         correlation: (!a.no_correlation).then_some(correlation),
     };
-    let Outcome::Report(report) = pipeline::run_with(&inputs, &reg, &settings, analysis, &mut [])?
-    else {
+    let tty = io::stdout().is_terminal();
+    let colour = colour(a.color);
+    let outcome = if a.common.follow {
+        let every = filter::parse_duration(&a.snapshot_every)
+            .map_err(|e| anyhow!("--snapshot-every: {e}"))?;
+        if every <= 0 {
+            bail!("--snapshot-every must be positive");
+        }
+        settings.snapshot_every = Some(if tty {
+            std::time::Duration::from_secs(1)
+        } else {
+            std::time::Duration::from_nanos(every as u64)
+        });
+        if tty {
+            let mut board = Board::new(io::stdout(), colour);
+            pipeline::run_with(&inputs, &reg, &settings, analysis, &mut [&mut board])?
+        } else {
+            let mut snaps = JsonSnapshots::new(io::stdout());
+            pipeline::run_with(&inputs, &reg, &settings, analysis, &mut [&mut snaps])?
+        }
+    } else {
+        pipeline::run_with(&inputs, &reg, &settings, analysis, &mut [])?
+    };
+    let Outcome::Report(report) = outcome else {
         bail!("internal error: analyze produced no report");
     };
     let stdout = io::stdout();
@@ -345,7 +460,6 @@ fn analyze(a: &AnalyzeArgs) -> Result<ExitCode> {
             out.write_all(b"\n")?;
         }
         Format::Text => {
-            let colour = colour(a.color);
             out.write_all(output::render_text(&report, Style { colour }).as_bytes())?;
         }
     }
@@ -366,7 +480,7 @@ fn analyze(a: &AnalyzeArgs) -> Result<ExitCode> {
 fn events(common: &Common) -> Result<ExitCode> {
     let reg = Registry::load(common.parsers.as_deref())?;
     let settings = settings(common, &reg, Mode::Events)?;
-    let inputs = inputs(common)?;
+    let inputs = inputs(common, settings.filter.since)?;
     let stdout = io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
     pipeline::run(

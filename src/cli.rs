@@ -137,8 +137,22 @@ pub enum ColorChoice {
 #[derive(Debug, Args, Clone)]
 pub struct Common {
     /// Files, directories (recursive), globs; `-` or nothing for stdin. gzip/zstd detected by content.
+    /// Live sources: `docker://NAME_OR_ID`, `k8s://[NS/]pod/NAME`, `k8s://[NS/]deploy/NAME`,
+    /// `k8s://[NS/]?selector=app%3Dweb` (runs your kubectl).
     #[arg(value_name = "INPUT")]
     pub inputs: Vec<PathBuf>,
+    /// Keep reading live inputs (docker containers until they stop).
+    #[arg(short = 'f', long)]
+    pub follow: bool,
+    /// Read every docker container with this label (KEY=VALUE); repeatable, all must match.
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub docker_label: Vec<String>,
+    /// k8s inputs: logs of the previous container instance (kubectl --previous).
+    #[arg(long)]
+    pub previous: bool,
+    /// k8s inputs: how many log streams kubectl may follow at once.
+    #[arg(long, default_value_t = 64, value_name = "N")]
+    pub max_log_requests: u32,
     /// Keep events at or after this time: RFC3339, or relative like 15m, 2h, 1d.
     #[arg(long)]
     pub since: Option<String>,
@@ -207,6 +221,10 @@ pub struct AnalyzeArgs {
     /// Correlation options.
     #[command(flatten)]
     pub correlation: CorrelationArgs,
+    /// With --follow and stdout not a terminal: print the report as one JSON line this often
+    /// (on a terminal a live board is refreshed every second instead).
+    #[arg(long, default_value = "10s", value_name = "DURATION")]
+    pub snapshot_every: String,
 }
 
 /// `events` options.

@@ -10,6 +10,7 @@
 
 pub mod analyze;
 pub mod app;
+pub mod board;
 pub mod cli;
 pub mod correlate;
 pub mod envelope;

@@ -53,6 +53,18 @@ pub fn write_event(out: &mut dyn Write, v: &View<'_, '_>) -> io::Result<()> {
         if let Some(val) = val {
             put_str(&mut buf, k, val);
         }
+        if k == "container_id" && !o.labels.is_empty() {
+            buf.extend_from_slice(b",\"labels\":{");
+            for (i, (lk, lv)) in o.labels.iter().enumerate() {
+                if i > 0 {
+                    buf.push(b',');
+                }
+                let _ = serde_json::to_writer(&mut buf, lk);
+                buf.push(b':');
+                let _ = serde_json::to_writer(&mut buf, lv);
+            }
+            buf.push(b'}');
+        }
     }
     for slot in Slot::ALL {
         if slot == Slot::Exception {
@@ -111,6 +123,10 @@ impl EventSink for NdjsonSink<'_> {
         } else {
             Ok(())
         }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
     }
 }
 

@@ -20,8 +20,8 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::io::{self, IsTerminal, Read};
 use std::path::PathBuf;
 use std::sync::Mutex;
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
-use std::time::Instant;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
+use std::time::{Duration, Instant};
 
 use regex::Regex;
 
@@ -62,6 +62,20 @@ pub enum InputKind {
     File(PathBuf),
     /// Bytes already in memory (tests, embedding).
     Memory(std::sync::Arc<[u8]>),
+    /// `kubectl logs` of a pod, deployment or selector.
+    Kubectl {
+        /// What to read.
+        input: crate::source::kubectl::K8sInput,
+        /// How.
+        opts: crate::source::kubectl::KubectlOpts,
+    },
+    /// A container's logs from the Docker Engine API.
+    Docker {
+        /// The engine.
+        endpoint: crate::source::http::Endpoint,
+        /// The resolved container.
+        container: crate::source::docker::Container,
+    },
 }
 
 /// Which events the output keeps.
@@ -121,6 +135,25 @@ pub trait EventSink {
     fn request(&mut self, _r: &Request, _origin: &Origin) -> io::Result<()> {
         Ok(())
     }
+    /// Does this sink need events? (Sinks that only take snapshots say no, so the analysis
+    /// does not hold events back for them.)
+    fn wants_events(&self) -> bool {
+        true
+    }
+    /// The report so far, every `Settings::snapshot_every` (analyze mode).
+    ///
+    /// # Errors
+    /// Output errors end the run.
+    fn snapshot(&mut self, _report: &Report) -> io::Result<()> {
+        Ok(())
+    }
+    /// Push buffered output out (called when a live run goes idle).
+    ///
+    /// # Errors
+    /// Output errors end the run.
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Everything a run needs.
@@ -141,6 +174,10 @@ pub struct Settings {
     pub progress: bool,
     /// Keep every field of every event (sinks need them); otherwise only what the analysis reads.
     pub keep_events: bool,
+    /// Keep reading live inputs (`--follow`).
+    pub follow: bool,
+    /// Hand sinks a report snapshot this often (analyze mode).
+    pub snapshot_every: Option<Duration>,
 }
 
 /// Optional analyses on top of the core pipeline (the `analyze` command turns them on).
@@ -181,6 +218,8 @@ pub struct Origin {
     pub container_id: Option<String>,
     /// stdout / stderr.
     pub stream: Option<Stream>,
+    /// Container labels (docker source), sorted by key.
+    pub labels: Vec<(String, String)>,
 }
 
 struct Chunk {
@@ -250,6 +289,17 @@ enum ReaderMsg {
     Chunk(Chunk),
     Bytes(u64),
     Error(String),
+    /// An input failed in a way that ends the run (exit code 2).
+    Fatal(String),
+}
+
+/// Report a read/open error: fatal source errors end the run, others are counted.
+fn read_error(tx: &SyncSender<ReaderMsg>, what: &str, name: &str, e: &io::Error) -> Result<(), ()> {
+    let msg = match crate::source::fatal(e) {
+        Some(f) => ReaderMsg::Fatal(format!("{name}: {f}")),
+        None => ReaderMsg::Error(format!("{what} '{name}': {e}")),
+    };
+    tx.send(msg).map_err(|_| ())
 }
 
 /// Hasher for stream keys, which are already hashes: hashing them again is wasted work.
@@ -317,7 +367,7 @@ pub fn run_with(
     sinks: &mut [&mut dyn EventSink],
 ) -> io::Result<Outcome> {
     let threads = settings.threads.max(1);
-    if !sinks.is_empty() && !settings.keep_events {
+    if sinks.iter().any(|s| s.wants_events()) && !settings.keep_events {
         return Err(io::Error::other(
             "internal error: event sinks need Settings::keep_events",
         ));
@@ -326,7 +376,8 @@ pub fn run_with(
     let (work_tx, work_rx) = sync_channel::<Chunk>(threads * 2);
     let (done_tx, done_rx) = sync_channel::<ChunkOut>(threads * 2);
     let work_rx = Mutex::new(work_rx);
-    let mut merger = Merger::new(inputs, reg, settings, !sinks.is_empty(), analysis);
+    let hold = sinks.iter().any(|s| s.wants_events());
+    let mut merger = Merger::new(inputs, reg, settings, hold, analysis);
     std::thread::scope(|scope| -> io::Result<()> {
         scope.spawn(move || read_all(inputs, settings, chunk_tx));
         for _ in 0..threads {
@@ -373,19 +424,30 @@ fn dispatch_and_merge(
     let mut waiting: BTreeMap<u64, ChunkOut> = BTreeMap::new();
     let mut next_seq = 0u64;
     let mut reader_done = false;
-    let mut merge_ready =
-        |w: &mut BTreeMap<u64, ChunkOut>, next: &mut u64, m: &mut Merger<'_>| -> io::Result<()> {
-            while let Some(c) = w.remove(next) {
-                *next += 1;
-                m.merge(c, sinks)?;
-            }
-            Ok(())
-        };
+    let merge_ready = |w: &mut BTreeMap<u64, ChunkOut>,
+                       next: &mut u64,
+                       m: &mut Merger<'_>,
+                       sinks: &mut [&mut dyn EventSink]|
+     -> io::Result<()> {
+        while let Some(c) = w.remove(next) {
+            *next += 1;
+            m.merge(c, sinks)?;
+        }
+        Ok(())
+    };
     let capacity = 4 * 2;
     loop {
         // Keep workers fed while the merge queue is small; otherwise collect results.
         if !reader_done && in_flight < capacity {
-            match chunk_rx.recv() {
+            // While chunks are being parsed, poll so their results are merged promptly even
+            // when the (live) reader has nothing new.
+            let wait = if in_flight > 0 {
+                Duration::from_millis(20)
+            } else {
+                Duration::from_millis(250)
+            };
+            match chunk_rx.recv_timeout(wait) {
+                Err(RecvTimeoutError::Timeout) => merger.idle(sinks)?,
                 Ok(ReaderMsg::Chunk(c)) => {
                     in_flight += 1;
                     if work_tx.send(c).is_err() {
@@ -394,13 +456,18 @@ fn dispatch_and_merge(
                 }
                 Ok(ReaderMsg::Bytes(n)) => merger.counts.bytes += n,
                 Ok(ReaderMsg::Error(e)) => merger.counts.read_errors.push(e),
-                Err(_) => reader_done = true,
+                Ok(ReaderMsg::Fatal(e)) => {
+                    // Stop the other live inputs so their readers end too.
+                    crate::source::live::request_stop();
+                    return Err(io::Error::other(e));
+                }
+                Err(RecvTimeoutError::Disconnected) => reader_done = true,
             }
             while let Ok(c) = done_rx.try_recv() {
                 in_flight -= 1;
                 waiting.insert(c.seq, c);
             }
-            merge_ready(&mut waiting, &mut next_seq, merger)?;
+            merge_ready(&mut waiting, &mut next_seq, merger, sinks)?;
             continue;
         }
         if in_flight == 0 {
@@ -410,22 +477,48 @@ fn dispatch_and_merge(
             Ok(c) => {
                 in_flight -= 1;
                 waiting.insert(c.seq, c);
-                merge_ready(&mut waiting, &mut next_seq, merger)?;
+                merge_ready(&mut waiting, &mut next_seq, merger, sinks)?;
             }
             Err(_) => break,
         }
     }
     drop(work_tx);
-    merge_ready(&mut waiting, &mut next_seq, merger)
+    merge_ready(&mut waiting, &mut next_seq, merger, sinks)
 }
 
 // ---------------------------------------------------------------- reader
 
-fn open(input: &Input) -> io::Result<Box<dyn Read + Send>> {
+fn open(input: &Input, settings: &Settings) -> io::Result<Box<dyn Read + Send>> {
     match &input.kind {
         InputKind::Stdin => files::decode_reader(Box::new(io::stdin())),
+        InputKind::File(p) if settings.follow && crate::source::follow::is_followable(p) => {
+            // Compressed files are never live; a followed file is read as it is.
+            let mut head = [0u8; 4];
+            let n = std::fs::File::open(p)?.read(&mut head)?;
+            if head[..n].starts_with(&[0x1f, 0x8b])
+                || head[..n].starts_with(&[0x28, 0xb5, 0x2f, 0xfd])
+            {
+                files::open_decoded(p)
+            } else {
+                Ok(Box::new(crate::source::follow::FollowFile::open(p)?))
+            }
+        }
         InputKind::File(p) => files::open_decoded(p),
         InputKind::Memory(b) => files::decode_reader(Box::new(io::Cursor::new(b.clone()))),
+        InputKind::Docker {
+            endpoint,
+            container,
+        } => {
+            let opts = crate::source::docker::LogOpts {
+                follow: settings.follow,
+                since: settings.filter.since,
+                until: settings.filter.until,
+            };
+            crate::source::docker::open_logs(endpoint, container, &opts).map_err(io::Error::other)
+        }
+        InputKind::Kubectl { input, opts } => crate::source::kubectl::open(input, opts)
+            .map(|r| Box::new(r) as Box<dyn Read + Send>)
+            .map_err(|e| io::Error::other(crate::source::Fatal(e.to_string()))),
     }
 }
 
@@ -469,7 +562,27 @@ impl Progress {
 }
 
 fn read_all(inputs: &[Input], settings: &Settings, tx: SyncSender<ReaderMsg>) {
-    let mut seq = 0u64;
+    let seq = Mutex::new(0u64);
+    if settings.follow && inputs.len() > 1 {
+        // Live inputs never end: read them concurrently, one thread each. Chunks get their
+        // sequence number under the lock they are sent under, so the merger sees them in order.
+        std::thread::scope(|scope| {
+            for (sid, input) in inputs.iter().enumerate() {
+                let (tx, seq) = (tx.clone(), &seq);
+                scope.spawn(move || {
+                    let reader = match open(input, settings) {
+                        Ok(r) => r,
+                        Err(e) => {
+                            let _ = read_error(&tx, "cannot read", &input.name, &e);
+                            return;
+                        }
+                    };
+                    let _ = read_one(sid as u32, reader, input, settings, &tx, seq, &mut None);
+                });
+            }
+        });
+        return;
+    }
     let total: u64 = inputs.iter().filter_map(|i| i.size).sum();
     let mut progress =
         (settings.progress && io::stderr().is_terminal() && total > 32 << 20).then(|| Progress {
@@ -479,13 +592,12 @@ fn read_all(inputs: &[Input], settings: &Settings, tx: SyncSender<ReaderMsg>) {
             shown: false,
         });
     for (sid, input) in inputs.iter().enumerate() {
-        let reader = match open(input) {
+        let reader = match open(input, settings) {
             Ok(r) => r,
             Err(e) => {
-                let _ = tx.send(ReaderMsg::Error(format!(
-                    "cannot read '{}': {e}",
-                    input.name
-                )));
+                if read_error(&tx, "cannot read", &input.name, &e).is_err() {
+                    return;
+                }
                 continue;
             }
         };
@@ -495,7 +607,7 @@ fn read_all(inputs: &[Input], settings: &Settings, tx: SyncSender<ReaderMsg>) {
             input,
             settings,
             &tx,
-            &mut seq,
+            &seq,
             &mut progress,
         )
         .is_err()
@@ -702,10 +814,11 @@ fn read_one(
     input: &Input,
     settings: &Settings,
     tx: &SyncSender<ReaderMsg>,
-    seq: &mut u64,
+    seq: &Mutex<u64>,
     progress: &mut Option<Progress>,
 ) -> Result<(), ()> {
     let finder = PartialFinder::new();
+    let live = settings.follow;
     let max_line = settings.max_line_bytes.max(16);
     let target = settings.chunk_bytes.max(1024);
     let mut chunker = Chunker {
@@ -724,7 +837,10 @@ fn read_one(
         next_line: 1,
     };
     let mut buf = vec![0u8; 256 << 10];
-    let mut send = |chunker: &mut Chunker<'_>, at_end: bool| -> Result<(), ()> {
+    let send = |chunker: &mut Chunker<'_>, at_end: bool| -> Result<(), ()> {
+        // Chunks get their sequence number under the lock they are sent under, so the merger
+        // sees them in order when several live inputs are read at once.
+        let mut seq = seq.lock().map_err(|_| ())?;
         if let Some(chunk) = chunker.take(*seq, at_end) {
             *seq += 1;
             tx.send(ReaderMsg::Chunk(chunk)).map_err(|_| ())?;
@@ -737,11 +853,7 @@ fn read_one(
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => {
-                tx.send(ReaderMsg::Error(format!(
-                    "error reading '{}': {e}",
-                    input.name
-                )))
-                .map_err(|_| ())?;
+                read_error(tx, "error reading", &input.name, &e)?;
                 break;
             }
         };
@@ -750,7 +862,9 @@ fn read_one(
             p.tick(n as u64);
         }
         chunker.push(&buf[..n]);
-        if chunker.ready() {
+        // Live inputs hand on complete lines as soon as a read returns (no waiting for a full
+        // chunk): latency is one read, and big reads still make big chunks.
+        if chunker.ready() || (live && chunker.safe_cut > 0) {
             send(&mut chunker, false)?;
         }
     }
@@ -797,6 +911,16 @@ impl Fields for View<'_, '_> {
                 .as_deref()
                 .map(|v| Value::Str(v.into())),
             "stream" => self.origin.stream.map(|v| Value::Str(v.as_str().into())),
+            "container_id" => self
+                .origin
+                .container_id
+                .as_deref()
+                .map(|v| Value::Str(v.into())),
+            label if label.starts_with("labels.") => {
+                let key = &label["labels.".len()..];
+                let (_, v) = self.origin.labels.iter().find(|(k, _)| k == key)?;
+                Some(Value::Str(v.as_str().into()))
+            }
             "level" => self.ev.level.map(|l| Value::Level(l as u8)),
             "status" => self.ev.status.map(|v| Value::Num(f64::from(v))),
             "duration_ms" => self.ev.duration_ms.map(Value::Num),
@@ -839,6 +963,7 @@ fn origin_of(source: u32, meta: &PathMeta, u: &Unwrapped<'_>) -> Origin {
             .or_else(|| meta.container.clone()),
         container_id: meta.container_id.clone(),
         stream: u.stream,
+        labels: meta.labels.clone(),
     }
 }
 
@@ -1165,7 +1290,16 @@ struct Merger<'r> {
     findings: Option<Findings<'r>>,
     correlator: Option<Correlator>,
     hits: Vec<Hit>,
+    /// `--follow`: deliver and flush when inputs go quiet.
+    live: bool,
+    last_merge: Instant,
+    unflushed: bool,
+    snapshot_every: Option<Duration>,
+    last_snapshot: Instant,
 }
+
+/// How long a live run waits for continuation lines before delivering held events.
+const LIVE_HOLD: Duration = Duration::from_millis(300);
 
 /// Does a line continue a Python event? Indented lines, traceback headers, chained-exception
 /// separators and, inside a traceback, its final `module.ExceptionName: message` line.
@@ -1232,10 +1366,57 @@ impl<'r> Merger<'r> {
                 )
             }),
             hits: Vec::new(),
+            live: settings.follow,
+            last_merge: Instant::now(),
+            unflushed: false,
+            snapshot_every: settings.snapshot_every,
+            last_snapshot: Instant::now(),
         }
     }
 
+    /// Called when no chunk arrived for a while. In follow mode, events still waiting for
+    /// continuation lines are delivered once their input has been quiet for [`LIVE_HOLD`]
+    /// (a continuation arriving later becomes an event of its own), and sinks are flushed.
+    fn idle(&mut self, sinks: &mut [&mut dyn EventSink]) -> io::Result<()> {
+        self.maybe_snapshot(sinks)?;
+        if !self.live || self.last_merge.elapsed() < LIVE_HOLD {
+            return Ok(());
+        }
+        if !self.held.is_empty() || self.unflushed {
+            self.flush_held(sinks, true)?;
+            for s in sinks.iter_mut() {
+                s.flush()?;
+            }
+            self.unflushed = false;
+        }
+        Ok(())
+    }
+
+    fn maybe_snapshot(&mut self, sinks: &mut [&mut dyn EventSink]) -> io::Result<()> {
+        let (Some(every), Some(a)) = (self.snapshot_every, &self.analyzer) else {
+            return Ok(());
+        };
+        if self.last_snapshot.elapsed() < every {
+            return Ok(());
+        }
+        self.last_snapshot = Instant::now();
+        let mut counts = self.counts.clone();
+        counts.unparsed_reasons = self
+            .reasons
+            .iter()
+            .map(|(r, n)| (r.as_str().to_string(), *n))
+            .collect();
+        let report = a.snapshot(counts);
+        for s in sinks.iter_mut() {
+            s.snapshot(&report)?;
+        }
+        Ok(())
+    }
+
     fn merge(&mut self, c: ChunkOut, sinks: &mut [&mut dyn EventSink]) -> io::Result<()> {
+        self.maybe_snapshot(sinks)?;
+        self.last_merge = Instant::now();
+        self.unflushed = true;
         self.counts.lines += c.lines;
         self.counts.joined_partials += c.joined_partials;
         self.counts.truncated += c.truncated;

@@ -103,6 +103,9 @@ impl Sketch {
         if rank < self.zeros {
             return Some(0.0);
         }
+        if rank + 1 >= self.total {
+            return Some(self.max);
+        }
         let mut seen = self.zeros;
         for (k, &c) in self.counts.iter().enumerate() {
             seen += c;

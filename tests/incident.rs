@@ -29,6 +29,8 @@ fn settings(mode: Mode, threads: usize, chunk_bytes: usize) -> Settings {
         mode,
         progress: false,
         keep_events: matches!(mode, Mode::Events),
+        follow: false,
+        snapshot_every: None,
     }
 }
 

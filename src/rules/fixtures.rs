@@ -103,6 +103,8 @@ pub fn run_rule_on(rule: &Rule, text: &str) -> Result<Report, String> {
         },
         progress: false,
         keep_events: false,
+        follow: false,
+        snapshot_every: None,
     };
     let analysis = Analysis {
         rules: Some(&set),

@@ -45,6 +45,8 @@ pub struct PathMeta {
     pub container: Option<String>,
     /// Full 64-hex-digit container runtime id.
     pub container_id: Option<String>,
+    /// Container labels (docker source), sorted by key.
+    pub labels: Vec<(String, String)>,
 }
 
 impl PathMeta {
@@ -489,6 +491,11 @@ fn split_rotation(name: &str) -> (&str, Rank) {
     (stem, Rank::Live)
 }
 
+/// True for the live member of a rotated set: no rotation suffix and not compressed.
+pub fn is_live_name(name: &str) -> bool {
+    strip_compression(name) == name && matches!(split_rotation(name).1, Rank::Live)
+}
+
 /// Order files: rotated sets are kept together at the position of their first
 /// member, and sorted oldest first within the set.
 fn order_files(files: Vec<InputFile>) -> Vec<InputFile> {
@@ -665,6 +672,7 @@ pub fn path_meta(path: &Path) -> PathMeta {
                 pod: Some(pod.to_owned()),
                 container: Some(container.to_owned()),
                 container_id: Some(id.to_owned()),
+                labels: Vec::new(),
             };
             meta.fill_from(&flat);
         }
@@ -1017,6 +1025,7 @@ mod tests {
                 pod: Some("coredns-5d78c9869d-abcde".into()),
                 container: Some("coredns".into()),
                 container_id: None,
+                labels: Vec::new(),
             }
         );
         // Static pod: uid is a config hash without dashes.
@@ -1057,6 +1066,7 @@ mod tests {
                 pod: Some("web-0".into()),
                 container: Some("app-sidecar".into()),
                 container_id: Some(ID.into()),
+                labels: Vec::new(),
             }
         );
         // Short id: not a container id.

@@ -1,4 +1,33 @@
-//! Where bytes come from. Today: stdin and files ([`files`]: discovery, rotation order,
-//! decompression by magic bytes, metadata from kubelet and docker paths).
+//! Where bytes come from: stdin and files ([`files`]: discovery, rotation order,
+//! decompression by magic bytes, metadata from kubelet and docker paths), and live sources:
+//! [`docker`] (the Docker Engine API), [`kubectl`] (the user's `kubectl logs`) and [`follow`]
+//! (`tail -F` for files). [`http`] is the small HTTP/1.1 client they share; [`live`] stops them
+//! on Ctrl-C.
+//!
+//! **Invariant:** only this module spawns processes or opens sockets, and it ends only the
+//! processes it started.
 
+pub mod docker;
 pub mod files;
+pub mod follow;
+pub mod http;
+pub mod kubectl;
+pub mod live;
+
+/// An input failure that must end the run (exit code 2), e.g. kubectl exiting non-zero.
+/// Carried inside an [`std::io::Error`] from a source's reader.
+#[derive(Debug)]
+pub struct Fatal(pub String);
+
+impl std::fmt::Display for Fatal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Fatal {}
+
+/// The [`Fatal`] inside an I/O error, if any.
+pub fn fatal(e: &std::io::Error) -> Option<&Fatal> {
+    e.get_ref().and_then(|i| i.downcast_ref::<Fatal>())
+}

@@ -89,6 +89,8 @@ pub fn analyze_settings() -> Settings {
         },
         progress: false,
         keep_events: false,
+        follow: false,
+        snapshot_every: None,
     }
 }
 
