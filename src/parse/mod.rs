@@ -117,7 +117,17 @@ impl Unparsed {
 /// line cost one length check and at most one byte comparison.
 #[derive(Debug, Default)]
 struct KeyTable {
-    by_len: Vec<Vec<(Box<[u8]>, u8)>>,
+    /// By key length: (first 8 bytes as an integer, the whole key, slot).
+    by_len: Vec<Vec<(u64, Box<[u8]>, u8)>>,
+}
+
+/// The first (up to) 8 bytes of `b` as one integer: most keys differ there, so one integer
+/// comparison settles most lookups.
+fn head_u64(b: &[u8]) -> u64 {
+    let mut buf = [0u8; 8];
+    let n = b.len().min(8);
+    buf[..n].copy_from_slice(&b[..n]);
+    u64::from_le_bytes(buf)
 }
 
 impl KeyTable {
@@ -130,16 +140,20 @@ impl KeyTable {
         if self.by_len.len() <= len {
             self.by_len.resize_with(len + 1, Vec::new);
         }
-        self.by_len[len].push((name.as_bytes().into(), next));
+        self.by_len[len].push((head_u64(name.as_bytes()), name.as_bytes().into(), next));
         next
     }
 
     fn get(&self, name: &[u8]) -> Option<u8> {
-        self.by_len
-            .get(name.len())?
+        let bucket = self.by_len.get(name.len())?;
+        if bucket.is_empty() {
+            return None;
+        }
+        let head = head_u64(name);
+        bucket
             .iter()
-            .find(|(k, _)| **k == *name)
-            .map(|(_, i)| *i)
+            .find(|(h, k, _)| *h == head && (name.len() <= 8 || k[8..] == name[8..]))
+            .map(|(_, _, i)| *i)
     }
 
     /// Slot of a raw JSON key (with its quotes).
@@ -148,7 +162,7 @@ impl KeyTable {
         if let Some(i) = self.get(inner) {
             return Some(i);
         }
-        // A key written with escapes (`"\u0074s"`) is rare; decode it only then.
+        // A key written with escapes (`"\\u0074s"`) is rare; decode it only then.
         if memchr::memchr(b'\\', inner).is_some() {
             return self.get(key.as_str()?.as_bytes());
         }
@@ -213,6 +227,8 @@ struct MessageRule {
     message: Option<String>,
     field: Option<String>,
     pattern: Option<Pattern>,
+    /// Per capture of `pattern`, in order: its schema field, or its name (an extra field).
+    targets: Vec<Result<Target, String>>,
     request: Option<u8>,
 }
 
@@ -844,32 +860,42 @@ impl Registry {
                 continue;
             }
             if let Some(p) = &rule.pattern {
-                let text = match &rule.field {
-                    Some(name) => field(name),
-                    None => ev.strs[Slot::Message as usize].clone(),
-                };
-                let Some(text) = text else { continue };
-                if p.prefix().is_some_and(|pre| !text.starts_with(pre)) {
-                    continue;
-                }
-                // Captures named after schema fields set them; others are extra fields.
-                let mut caps: Vec<(&str, Cow<'a, str>)> = Vec::new();
-                let matched = match &text {
-                    Cow::Borrowed(s) => p.matches(s, |n, v| caps.push((n, Cow::Borrowed(v)))),
-                    Cow::Owned(s) => p.matches(s, |n, v| caps.push((n, Cow::Owned(v.to_string())))),
+                // Match without copying the text: captures borrow from the line when the text
+                // does, and are copied only when it was unescaped into an owned string.
+                let mut caps: Vec<(usize, Cow<'a, str>)> = Vec::new();
+                let ok = |t: &str| p.prefix().is_none_or(|pre| t.starts_with(pre));
+                let matched = match &rule.field {
+                    Some(name) => match field(name) {
+                        Some(Cow::Borrowed(t)) => ok(t) && p.matches(t, |i, v| caps.push((i, Cow::Borrowed(v)))),
+                        Some(Cow::Owned(t)) => {
+                            ok(&t) && p.matches(&t, |i, v| caps.push((i, Cow::Owned(v.to_string()))))
+                        }
+                        None => false,
+                    },
+                    None => match &ev.strs[Slot::Message as usize] {
+                        Some(Cow::Borrowed(t)) => {
+                            let t: &'a str = t;
+                            ok(t) && p.matches(t, |i, v| caps.push((i, Cow::Borrowed(v))))
+                        }
+                        Some(Cow::Owned(t)) => {
+                            ok(t) && p.matches(t, |i, v| caps.push((i, Cow::Owned(v.to_string()))))
+                        }
+                        None => false,
+                    },
                 };
                 if !matched {
                     continue;
                 }
-                for (name, v) in caps {
-                    match Target::from_name(name) {
-                        Some(t) => {
-                            apply_text(ev, t, v, opts);
+                // Captures named after schema fields set them; others are extra fields.
+                for (i, v) in caps {
+                    match rule.targets.get(i) {
+                        Some(Ok(t)) => {
+                            apply_text(ev, *t, v, opts);
                         }
-                        None if opts.collect_extras => ev
-                            .extras
-                            .push((Cow::Owned(name.to_string()), Extra::Str(v))),
-                        None => {}
+                        Some(Err(name)) if opts.collect_extras => {
+                            ev.extras.push((Cow::Owned(name.clone()), Extra::Str(v)));
+                        }
+                        _ => {}
                     }
                 }
             }
@@ -1157,7 +1183,11 @@ fn compile_rule(
     if pattern.is_none() && request.is_none() {
         return Err("a [[message]] rule needs a pattern or a request kind".into());
     }
+    let targets = pattern.as_ref().map_or_else(Vec::new, |p| {
+        p.names().map(|n| Target::from_name(n).ok_or_else(|| n.to_string())).collect()
+    });
     Ok(MessageRule {
+        targets,
         logger: m.logger.clone(),
         format,
         message: m.message.clone(),

@@ -133,14 +133,11 @@ impl Pattern {
         })
     }
 
-    /// Match `text`; on success call `emit(name, value)` for every named capture and return true.
-    /// Named captures must be non-empty.
-    pub fn matches<'p, 't>(
-        &'p self,
-        text: &'t str,
-        mut emit: impl FnMut(&'p str, &'t str),
-    ) -> bool {
-        let mut caps: [(usize, usize, usize); 8] = [(0, 0, 0); 8];
+    /// Match `text`; on success call `emit(i, value)` for every named capture (`i` counts the
+    /// named captures in order, as [`Pattern::names`] lists them) and return true. Named
+    /// captures must be non-empty.
+    pub fn matches<'t>(&self, text: &'t str, mut emit: impl FnMut(usize, &'t str)) -> bool {
+        let mut caps: [(usize, usize); 8] = [(0, 0); 8];
         let mut ncaps = 0;
         let bytes = text.as_bytes();
         let mut pos = 0;
@@ -166,7 +163,7 @@ impl Pattern {
                         if end == pos || ncaps == caps.len() {
                             return false;
                         }
-                        caps[ncaps] = (i, pos, end);
+                        caps[ncaps] = (pos, end);
                         ncaps += 1;
                     }
                     pos = next_pos;
@@ -177,12 +174,10 @@ impl Pattern {
         if pos != bytes.len() {
             return false;
         }
-        for &(ti, start, end) in &caps[..ncaps] {
-            if let Token::Capture(Some(name)) = &self.tokens[ti] {
-                // Offsets come from literal matches on char boundaries of a valid str.
-                if let Some(v) = text.get(start..end) {
-                    emit(name, v);
-                }
+        for (k, &(start, end)) in caps[..ncaps].iter().enumerate() {
+            // Offsets come from literal matches on char boundaries of a valid str.
+            if let Some(v) = text.get(start..end) {
+                emit(k, v);
             }
         }
         true
@@ -195,8 +190,9 @@ mod tests {
 
     fn caps(p: &str, text: &str) -> Option<Vec<(String, String)>> {
         let p = Pattern::new(p).unwrap();
+        let names: Vec<String> = p.names().map(str::to_string).collect();
         let mut out = Vec::new();
-        p.matches(text, |n, v| out.push((n.to_string(), v.to_string())))
+        p.matches(text, |i, v| out.push((names[i].clone(), v.to_string())))
             .then_some(out)
     }
 
