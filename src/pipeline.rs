@@ -15,15 +15,23 @@
 //! continuation_lines + unparsed_lines + joined_partials`); results do not depend on the number
 //! of threads or the chunk size; memory is bounded by the chunk queue, the per-stream state and
 //! the request window.
+//!
+//! Evidence hooks (off unless a sink needs them): the reader can hash each input's bytes as read
+//! (`Settings::hash_inputs`, reported through [`EventSink::inputs_read`]), workers can keep each
+//! event's payload line (`Settings::keep_raw`, [`View::raw`]), and a cancellation flag
+//! (`Settings::cancel`) makes the reader stop at the next read; everything already read is then
+//! processed and delivered as at the end of input.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::io::{self, IsTerminal, Read};
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use regex::Regex;
+use sha2::{Digest, Sha256};
 
 use crate::analyze::{Analyzer, InputCounts, Origin as SlowOrigin, Report};
 use crate::envelope::{self, Feed, Joiner, Stream, Unwrapped};
@@ -113,6 +121,27 @@ pub trait EventSink {
     fn request(&mut self, _r: &Request, _origin: &Origin) -> io::Result<()> {
         Ok(())
     }
+    /// Called once at the end of the run, after every event and request: what was read of each
+    /// input (same order as the inputs).
+    ///
+    /// # Errors
+    /// Output errors end the run.
+    fn inputs_read(&mut self, _inputs: &[InputRead]) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// What the run read of one input.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct InputRead {
+    /// Bytes read as stored (before decompression).
+    pub bytes: u64,
+    /// Lines read (after decompression).
+    pub lines: u64,
+    /// SHA-256 of the bytes read (with `Settings::hash_inputs`).
+    pub sha256: Option<[u8; 32]>,
+    /// Read to its end (false when it failed to open or read, or the run was cancelled).
+    pub complete: bool,
 }
 
 /// Everything a run needs.
@@ -133,6 +162,12 @@ pub struct Settings {
     pub progress: bool,
     /// Keep every field of every event (sinks need them); otherwise only what the analysis reads.
     pub keep_events: bool,
+    /// Hand each event's payload line to the sinks ([`View::raw`]).
+    pub keep_raw: bool,
+    /// Hash each input's bytes as read (reported through [`EventSink::inputs_read`]).
+    pub hash_inputs: bool,
+    /// When set (by a signal handler), the reader stops; what was read is still processed.
+    pub cancel: Option<Arc<AtomicBool>>,
 }
 
 /// What a run produced.
@@ -189,6 +224,7 @@ struct Item {
 #[derive(Default)]
 struct ChunkOut {
     seq: u64,
+    source: u32,
     lines: u64,
     joined_partials: u64,
     truncated: u64,
@@ -201,6 +237,13 @@ enum ReaderMsg {
     Chunk(Chunk),
     Bytes(u64),
     Error(String),
+    /// An input is done: its stored bytes, digest and whether it was read to the end.
+    InputDone {
+        source: u32,
+        bytes: u64,
+        sha256: Option<[u8; 32]>,
+        complete: bool,
+    },
 }
 
 /// FNV-1a, enough to tell streams apart.
@@ -307,6 +350,18 @@ fn dispatch_and_merge(
                 }
                 Ok(ReaderMsg::Bytes(n)) => merger.counts.bytes += n,
                 Ok(ReaderMsg::Error(e)) => merger.counts.read_errors.push(e),
+                Ok(ReaderMsg::InputDone {
+                    source,
+                    bytes,
+                    sha256,
+                    complete,
+                }) => {
+                    if let Some(r) = merger.inputs_read.get_mut(source as usize) {
+                        r.bytes = bytes;
+                        r.sha256 = sha256;
+                        r.complete = complete;
+                    }
+                }
                 Err(_) => reader_done = true,
             }
             while let Ok(c) = done_rx.try_recv() {
@@ -334,11 +389,48 @@ fn dispatch_and_merge(
 
 // ---------------------------------------------------------------- reader
 
-fn open(input: &Input) -> io::Result<Box<dyn Read + Send>> {
-    match &input.kind {
-        InputKind::Stdin => files::decode_reader(Box::new(io::stdin())),
-        InputKind::File(p) => files::open_decoded(p),
+/// Counts (and optionally hashes) the stored bytes of one input as they are read.
+#[derive(Default)]
+struct ByteTap {
+    bytes: u64,
+    hasher: Option<Sha256>,
+}
+
+/// A reader that feeds every byte it returns to a shared [`ByteTap`].
+struct Tapped<R> {
+    inner: R,
+    tap: Arc<Mutex<ByteTap>>,
+}
+
+impl<R: Read> Read for Tapped<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if let Ok(mut tap) = self.tap.lock() {
+            tap.bytes += n as u64;
+            if let Some(h) = tap.hasher.as_mut() {
+                h.update(&buf[..n]);
+            }
+        }
+        Ok(n)
     }
+}
+
+fn open(input: &Input, tap: &Arc<Mutex<ByteTap>>) -> io::Result<Box<dyn Read + Send>> {
+    let raw: Box<dyn Read + Send> = match &input.kind {
+        InputKind::Stdin => Box::new(io::stdin()),
+        InputKind::File(p) => Box::new(std::fs::File::open(p)?),
+    };
+    files::decode_reader(Box::new(Tapped {
+        inner: raw,
+        tap: Arc::clone(tap),
+    }))
+}
+
+fn cancelled(settings: &Settings) -> bool {
+    settings
+        .cancel
+        .as_ref()
+        .is_some_and(|c| c.load(Ordering::Relaxed))
 }
 
 struct Progress {
@@ -391,27 +483,48 @@ fn read_all(inputs: &[Input], settings: &Settings, tx: SyncSender<ReaderMsg>) {
             shown: false,
         });
     for (sid, input) in inputs.iter().enumerate() {
-        let reader = match open(input) {
-            Ok(r) => r,
-            Err(e) => {
-                let _ = tx.send(ReaderMsg::Error(format!(
-                    "cannot read '{}': {e}",
-                    input.name
-                )));
-                continue;
+        let tap = Arc::new(Mutex::new(ByteTap {
+            bytes: 0,
+            hasher: settings.hash_inputs.then(Sha256::new),
+        }));
+        let complete = if cancelled(settings) {
+            false
+        } else {
+            match open(input, &tap) {
+                Ok(reader) => {
+                    let Ok(complete) = read_one(
+                        sid as u32,
+                        reader,
+                        input,
+                        settings,
+                        &tx,
+                        &mut seq,
+                        &mut progress,
+                    ) else {
+                        return;
+                    };
+                    complete
+                }
+                Err(e) => {
+                    let _ = tx.send(ReaderMsg::Error(format!(
+                        "cannot read '{}': {e}",
+                        input.name
+                    )));
+                    false
+                }
             }
         };
-        if read_one(
-            sid as u32,
-            reader,
-            input,
-            settings,
-            &tx,
-            &mut seq,
-            &mut progress,
-        )
-        .is_err()
-        {
+        let (bytes, sha256) = match tap.lock() {
+            Ok(mut t) => (t.bytes, t.hasher.take().map(|h| h.finalize().into())),
+            Err(_) => (0, None),
+        };
+        let done = ReaderMsg::InputDone {
+            source: sid as u32,
+            bytes,
+            sha256,
+            complete,
+        };
+        if tx.send(done).is_err() {
             return;
         }
     }
@@ -420,7 +533,8 @@ fn read_all(inputs: &[Input], settings: &Settings, tx: SyncSender<ReaderMsg>) {
     }
 }
 
-/// Splits one input into chunks. Errors only when the receiver is gone.
+/// Splits one input into chunks; true when it was read to its end. Errors only when the
+/// receiver is gone.
 fn read_one(
     source: u32,
     mut reader: Box<dyn Read + Send>,
@@ -429,7 +543,7 @@ fn read_one(
     tx: &SyncSender<ReaderMsg>,
     seq: &mut u64,
     progress: &mut Option<Progress>,
-) -> Result<(), ()> {
+) -> Result<bool, ()> {
     let max_line = settings.max_line_bytes.max(16);
     let target = settings.chunk_bytes.max(1024);
     // Bytes of the current line that go beyond the cap are dropped while reading.
@@ -456,7 +570,12 @@ fn read_one(
             *next_line += lines;
             tx.send(ReaderMsg::Chunk(chunk)).map_err(|_| ())
         };
+    let mut complete = true;
     loop {
+        if cancelled(settings) {
+            complete = false;
+            break;
+        }
         let n = match reader.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => n,
@@ -467,6 +586,7 @@ fn read_one(
                     input.name
                 )))
                 .map_err(|_| ())?;
+                complete = false;
                 break;
             }
         };
@@ -551,7 +671,7 @@ fn read_one(
     if !pending.is_empty() {
         send_chunk(pending, lines_scanned, truncated, &mut next_line)?;
     }
-    Ok(())
+    Ok(complete)
 }
 
 // ---------------------------------------------------------------- workers
@@ -568,6 +688,8 @@ pub struct View<'e, 'a> {
     pub line: u64,
     /// Stream origin.
     pub origin: &'e Origin,
+    /// The payload line (envelope removed, partials joined), with `Settings::keep_raw`.
+    pub raw: Option<&'e str>,
 }
 
 impl Fields for View<'_, '_> {
@@ -657,6 +779,7 @@ fn process_chunk(
 ) -> ChunkOut {
     let mut out = ChunkOut {
         seq: chunk.seq,
+        source: chunk.source,
         ..ChunkOut::default()
     };
     let Some(input) = inputs.get(chunk.source as usize) else {
@@ -773,7 +896,7 @@ fn handle(
                 ev.ts = ev.runtime_ts;
             }
             let pass = passes(&ev, &text, ctx, origin, reg, &settings.filter);
-            let raw = weak.then(|| Box::<str>::from(text.as_ref()));
+            let raw = (weak || settings.keep_raw).then(|| Box::<str>::from(text.as_ref()));
             let ev = if settings.keep_events {
                 ev.into_owned()
             } else {
@@ -828,6 +951,7 @@ fn passes(
             source: &ctx.input.name,
             line: ctx.line,
             origin,
+            raw: Some(text),
         };
         let _ = ctx.source;
         if !expr.matches(&view) {
@@ -881,6 +1005,7 @@ struct StreamState {
 
 struct Pending {
     ev: Box<Event<'static>>,
+    raw: Option<Box<str>>,
     line: u64,
     stream: u64,
     pass: bool,
@@ -902,6 +1027,10 @@ struct Merger<'r> {
     analyzer: Option<Analyzer>,
     /// Hold events until their continuations are attached (there are sinks to feed).
     hold: bool,
+    /// Keep payload lines for the sinks.
+    keep_raw: bool,
+    /// Per input: bytes, lines, digest.
+    inputs_read: Vec<InputRead>,
     /// Held events in input order; the front has id `held_front`.
     held: VecDeque<Pending>,
     held_front: u64,
@@ -954,6 +1083,8 @@ impl<'r> Merger<'r> {
                 Mode::Events => None,
             },
             hold,
+            keep_raw: settings.keep_raw,
+            inputs_read: vec![InputRead::default(); inputs.len()],
             held: VecDeque::new(),
             held_front: 0,
             next_id: 0,
@@ -963,6 +1094,9 @@ impl<'r> Merger<'r> {
 
     fn merge(&mut self, c: ChunkOut, sinks: &mut [&mut dyn EventSink]) -> io::Result<()> {
         self.counts.lines += c.lines;
+        if let Some(r) = self.inputs_read.get_mut(c.source as usize) {
+            r.lines += c.lines;
+        }
         self.counts.joined_partials += c.joined_partials;
         self.counts.truncated += c.truncated;
         self.counts.invalid_utf8 += c.invalid_utf8;
@@ -1006,7 +1140,8 @@ impl<'r> Merger<'r> {
                         return;
                     }
                 }
-                self.new_event(ev, item.line, item.stream, item.pass);
+                let raw = raw.filter(|_| self.keep_raw);
+                self.new_event(ev, raw, item.line, item.stream, item.pass);
             }
         }
     }
@@ -1016,7 +1151,14 @@ impl<'r> Merger<'r> {
         *self.reasons.entry(r).or_default() += 1;
     }
 
-    fn new_event(&mut self, ev: Box<Event<'static>>, line: u64, stream: u64, pass: bool) {
+    fn new_event(
+        &mut self,
+        ev: Box<Event<'static>>,
+        raw: Option<Box<str>>,
+        line: u64,
+        stream: u64,
+        pass: bool,
+    ) {
         self.counts.events += 1;
         let id = self.next_id;
         self.next_id += 1;
@@ -1061,6 +1203,7 @@ impl<'r> Merger<'r> {
         if self.hold {
             self.held.push_back(Pending {
                 ev,
+                raw,
                 line,
                 stream,
                 pass,
@@ -1145,6 +1288,7 @@ impl<'r> Merger<'r> {
                 source,
                 line: p.line,
                 origin: &origin,
+                raw: p.raw.as_deref(),
             };
             for s in sinks.iter_mut() {
                 s.event(&view, p.pass)?;
@@ -1158,6 +1302,9 @@ impl<'r> Merger<'r> {
         self.requests.finish(&mut |r| finished.push(r));
         self.deliver_requests(sinks)?;
         self.flush_held(sinks, true)?;
+        for s in sinks.iter_mut() {
+            s.inputs_read(&self.inputs_read)?;
+        }
         self.counts.unparsed_reasons = self
             .reasons
             .iter()
