@@ -148,8 +148,8 @@ impl Style {
     }
 }
 
-/// Aligned columns; the first column left-aligned, the others right-aligned.
-fn table(out: &mut String, header: &[&str], rows: &[Vec<String>], style: Style, left: usize) {
+/// Aligned columns; `align` has one `l` (left) or `r` (right) per column.
+fn table(out: &mut String, header: &[&str], rows: &[Vec<String>], style: Style, align: &str) {
     let strip = |s: &str| -> usize {
         // Width without ANSI codes.
         let mut n = 0;
@@ -176,7 +176,7 @@ fn table(out: &mut String, header: &[&str], rows: &[Vec<String>], style: Style, 
         let mut s = String::from("  ");
         for (i, c) in cells.iter().enumerate() {
             let pad = widths[i].saturating_sub(strip(c));
-            if i < left {
+            if align.as_bytes().get(i) == Some(&b'l') {
                 s.push_str(c);
                 s.push_str(&" ".repeat(pad));
             } else {
@@ -268,7 +268,7 @@ pub fn render_text(r: &Report, style: Style) -> String {
         ],
         &rows,
         style,
-        1,
+        "lrrrrrrrr",
     );
 
     let q = &r.requests;
@@ -316,7 +316,7 @@ pub fn render_text(r: &Report, style: Style) -> String {
             ],
             &rows,
             style,
-            3,
+            "lllrrrrrrr",
         );
         if r.endpoints.len() > ROWS {
             let _ = writeln!(
@@ -361,7 +361,7 @@ pub fn render_text(r: &Report, style: Style) -> String {
             &["bucket", "service", "requests", "5xx", "errors"],
             &rows,
             style,
-            2,
+            "llrrr",
         );
         if busy.len() > ROWS {
             let _ = writeln!(o, "  … {} earlier buckets with errors", busy.len() - ROWS);
@@ -404,7 +404,7 @@ pub fn render_text(r: &Report, style: Style) -> String {
             &["ms", "service", "method", "path", "status", "time", "from"],
             &rows,
             style,
-            0,
+            "rlllrll",
         );
     }
     o

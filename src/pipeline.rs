@@ -62,6 +62,8 @@ pub enum InputKind {
     Stdin,
     /// A file (decompressed by magic bytes).
     File(PathBuf),
+    /// Bytes already in memory (tests, embedding).
+    Memory(std::sync::Arc<[u8]>),
 }
 
 /// Which events the output keeps.
@@ -419,6 +421,7 @@ fn open(input: &Input, tap: &Arc<Mutex<ByteTap>>) -> io::Result<Box<dyn Read + S
     let raw: Box<dyn Read + Send> = match &input.kind {
         InputKind::Stdin => Box::new(io::stdin()),
         InputKind::File(p) => Box::new(std::fs::File::open(p)?),
+        InputKind::Memory(b) => Box::new(io::Cursor::new(b.clone())),
     };
     files::decode_reader(Box::new(Tapped {
         inner: raw,
@@ -599,8 +602,9 @@ fn read_one(
             if discarding {
                 match memchr::memchr(b'\n', data) {
                     Some(i) => {
+                        // The cut line already ended with the newline we pushed.
                         discarding = false;
-                        data = &data[i..];
+                        data = &data[i + 1..];
                     }
                     None => data = &[],
                 }
@@ -798,9 +802,9 @@ fn process_chunk(
         out.lines += 1;
         let u = envelope::unwrap(line);
         let key = stream_key(chunk.source, &u);
-        if !origins.contains_key(&key) {
-            origins.insert(key, origin_of(chunk.source, &input.meta, &u));
-        }
+        origins
+            .entry(key)
+            .or_insert_with(|| origin_of(chunk.source, &input.meta, &u));
         let reader_cut = chunk.truncated.contains(&this_line);
         match joiner.feed(key, this_line, &u) {
             Feed::Passthrough => {

@@ -78,7 +78,7 @@ pub struct Run {
 pub struct InputEntry {
     /// `stdin` or the path.
     pub name: String,
-    /// `file` or `stdin`.
+    /// `file`, `stdin` (or `memory`, embedded use).
     pub kind: String,
     /// Size on disk when the run started (files).
     pub size: Option<u64>,

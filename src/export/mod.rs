@@ -446,6 +446,7 @@ impl<'r> Bundle<'r> {
                     kind: match input.kind {
                         InputKind::Stdin => "stdin",
                         InputKind::File(_) => "file",
+                        InputKind::Memory(_) => "memory",
                     }
                     .to_string(),
                     size: input.size,

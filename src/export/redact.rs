@@ -2,7 +2,8 @@
 //! replace bearer tokens, JWTs, GitHub tokens, API keys and passwords with
 //! `[REDACTED:<kind>]`, and count each replacement per kind.
 //!
-//! Invariants: text without any pattern's hint literal is returned borrowed after one
+//! Invariants: a replacement is never matched again by a later pattern; text without any
+//! pattern's hint literal is returned borrowed after one
 //! Aho-Corasick scan (the common case costs no allocation); a replacement contains no `"` or `\`,
 //! and secret groups never span them, so redacted JSON text stays valid JSON; redaction never
 //! fails on any input.
@@ -210,11 +211,16 @@ impl Redactor {
             let kind = &self.kinds[rule.kind];
             let mut replaced = 0u64;
             let next = rule.regex.replace_all(&out, |c: &regex::Captures<'_>| {
-                replaced += 1;
                 let Some(whole) = c.get(0) else {
                     return String::new();
                 };
-                match rule.secret_group.and_then(|g| c.get(g)) {
+                let secret = rule.secret_group.and_then(|g| c.get(g));
+                // Text an earlier pattern replaced is no secret.
+                if secret.unwrap_or(whole).as_str().starts_with("[REDACTED:") {
+                    return whole.as_str().to_string();
+                }
+                replaced += 1;
+                match secret {
                     Some(s) => format!(
                         "{}[REDACTED:{kind}]{}",
                         &whole.as_str()[..s.start() - whole.start()],

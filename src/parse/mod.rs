@@ -75,6 +75,7 @@ pub struct ParseOpts {
 
 /// Result of parsing one payload.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // built and consumed on the stack per line; boxing costs more
 pub enum Parsed<'a> {
     /// A recognized event. `weak` events (logfmt, plain text) may turn out to continue the
     /// previous event of their stream (a traceback line, a panic message).

@@ -1,0 +1,168 @@
+//! Bad input never panics, never stops the run, and is always accounted for.
+
+use std::io::Read;
+use std::process::{Command, Stdio};
+
+use super::{analyze_json, assert_accounted, bin};
+
+#[test]
+fn garbage_is_counted_and_the_rest_still_parsed() {
+    let mut input = Vec::new();
+    input.extend_from_slice(b"{\"timestamp\":\"2026-11-22T07:08:49.327514Z\",\"level\":\"INFO\",\"fields\":{\"message\":\"ok\"},\"target\":\"t\"}\n");
+    input.extend_from_slice(b"{\"timestamp\":\"2026-11-22T07:08:49.3275"); // truncated JSON
+    input.push(b'\n');
+    input.extend_from_slice(&[0u8, 1, 2, 3, 0xff, 0xfe, 0, 0, 7, 8, b'\n']); // binary
+    input.extend_from_slice(b"caf\xc3 invalid utf-8 \xff here\n");
+    input.extend_from_slice(b"\n");
+    input.extend_from_slice(b"{\"timestamp\":\"2026-11-22T07:08:50.000000Z\",\"level\":\"ERROR\",\"fields\":{\"message\":\"still here\"},\"target\":\"t\"}");
+    let r = analyze_json(&[], &input);
+    assert_accounted(&r["input"]);
+    let i = &r["input"];
+    assert_eq!(i["lines"], 6);
+    assert_eq!(i["unparsed_reasons"]["invalid_json"], 1);
+    assert_eq!(i["unparsed_reasons"]["binary"], 1);
+    assert_eq!(i["invalid_utf8"], 2, "binary line and the latin-1 line");
+    assert_eq!(
+        r["services"][1]["levels"]["error"], 1,
+        "the last line, without a newline, is parsed"
+    );
+}
+
+#[test]
+fn empty_input() {
+    let r = analyze_json(&[], b"");
+    assert_eq!(r["input"]["lines"], 0);
+    assert_eq!(r["requests"]["total"], 0);
+    let t = bin(&[], b"");
+    assert_eq!(t.code, 0);
+    assert!(t.stdout.contains("0 lines"));
+}
+
+#[test]
+fn hundred_megabyte_line_is_truncated_not_dropped() {
+    let mut input = Vec::with_capacity(101 << 20);
+    input.extend_from_slice(b"{\"timestamp\":\"2026-11-22T07:08:49.327514Z\",\"level\":\"INFO\",\"fields\":{\"message\":\"");
+    input.resize(input.len() + (100 << 20), b'x');
+    input.extend_from_slice(b"\"},\"target\":\"t\"}\nafter the long line\n");
+    let r = analyze_json(&[], &input);
+    assert_accounted(&r["input"]);
+    assert_eq!(r["input"]["lines"], 2);
+    assert_eq!(r["input"]["truncated"], 1);
+    // The cut record is no longer valid JSON: counted, explained, and the next line is parsed.
+    assert_eq!(r["input"]["unparsed_reasons"]["invalid_json"], 1);
+    assert_eq!(r["services"][2]["events"], 1);
+}
+
+#[test]
+fn long_cri_run_is_capped_and_counted() {
+    let mut input = String::new();
+    for _ in 0..40 {
+        input.push_str("2026-11-22T06:54:16.379285856+00:00 stdout P ");
+        input.push_str(&"y".repeat(1000));
+        input.push('\n');
+    }
+    input.push_str("2026-11-22T06:54:16.379285856+00:00 stdout F end\n");
+    let r = analyze_json(&["--max-line-bytes", "10000"], input.as_bytes());
+    assert_accounted(&r["input"]);
+    assert_eq!(r["input"]["truncated"], 1);
+    assert_eq!(r["input"]["joined_partials"], 40);
+    assert_eq!(r["input"]["events"], 1);
+}
+
+#[test]
+fn missing_input_fails_before_any_output() {
+    let ok = super::samples()[0].to_string_lossy().into_owned();
+    let r = bin(
+        &[
+            "events",
+            &ok,
+            "/nonexistent/x.log",
+            "/nonexistent/dir/*.log",
+        ],
+        b"",
+    );
+    assert_eq!(r.code, 2);
+    assert!(r.stdout.is_empty(), "no output before the error");
+    assert!(r.stderr.contains("/nonexistent/x.log"), "{}", r.stderr);
+    assert!(r.stderr.contains("/nonexistent/dir/*.log"), "{}", r.stderr);
+}
+
+#[test]
+fn unreadable_input_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("secret.log");
+    std::fs::write(&p, "x\n").unwrap();
+    std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o000)).unwrap();
+    if std::fs::File::open(&p).is_ok() {
+        // Running as root: permissions do not stop reads, nothing to test.
+        return;
+    }
+    let r = bin(&[p.to_str().unwrap()], b"");
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("secret.log") && r.stderr.contains("permission denied"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn input_that_disappears_is_reported_and_the_rest_processed() {
+    use logsleuth::pipeline::{Input, InputKind};
+    use logsleuth::source::files::PathMeta;
+    let sample = &super::samples()[0];
+    let inputs = [
+        Input {
+            name: "gone.log".into(),
+            kind: InputKind::File("/nonexistent/gone.log".into()),
+            meta: PathMeta::default(),
+            size: None,
+        },
+        Input {
+            name: "ok".into(),
+            kind: InputKind::File(sample.clone()),
+            meta: PathMeta::default(),
+            size: None,
+        },
+    ];
+    let reg = logsleuth::parse::Registry::load(None).unwrap();
+    let mut settings = super::analyze_settings();
+    settings.threads = 2;
+    let logsleuth::pipeline::Outcome::Report(r) =
+        logsleuth::pipeline::run(&inputs, &reg, &settings, &mut []).unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(r.input.read_errors.len(), 1);
+    assert!(r.input.read_errors[0].contains("gone.log"));
+    assert!(r.input.events > 0);
+}
+
+#[test]
+fn closed_stdout_ends_quietly_with_zero() {
+    // Enough input that the writer hits the closed pipe.
+    let line = "{\"timestamp\":\"2026-11-22T07:08:49.327514Z\",\"level\":\"INFO\",\"fields\":{\"message\":\"m\"},\"target\":\"t\"}\n";
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("big.log");
+    std::fs::write(&p, line.repeat(200_000)).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_logsleuth"))
+        .args(["events", p.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = child.stdout.take().unwrap();
+    let mut first = [0u8; 100];
+    out.read_exact(&mut first).unwrap();
+    drop(out);
+    let status = child.wait().unwrap();
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert_eq!(status.code(), Some(0), "stderr: {err}");
+    assert!(err.is_empty(), "{err}");
+}

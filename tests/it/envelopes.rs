@@ -1,0 +1,225 @@
+//! Every envelope around the real samples gives the same analysis as the bare samples.
+
+use std::io::Write;
+
+use super::{analyze_json, assert_accounted, bin, samples};
+
+/// The parts of a report that must not depend on the envelope.
+fn essence(r: &serde_json::Value) -> serde_json::Value {
+    serde_json::json!({
+        "events": r["input"]["events"],
+        "continuation_lines": r["input"]["continuation_lines"],
+        "unparsed": r["input"]["unparsed_lines"],
+        "services": r["services"],
+        "requests": r["requests"],
+        "endpoints": r["endpoints"],
+    })
+}
+
+fn wrap_lines(path: &std::path::Path, wrap: impl Fn(usize, &str) -> String) -> Vec<u8> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut out = Vec::new();
+    for (i, l) in text.lines().enumerate() {
+        out.extend_from_slice(wrap(i, l).as_bytes());
+        out.push(b'\n');
+    }
+    out
+}
+
+fn kubelet_ts(i: usize) -> String {
+    format!(
+        "2026-11-22T08:00:{:02}.{:09}Z",
+        (i / 1000) % 60,
+        i % 1_000_000_000
+    )
+}
+
+#[test]
+fn kubectl_prefix_and_timestamps() {
+    for path in samples() {
+        let plain = analyze_json(&[path.to_str().unwrap()], b"");
+        let wrapped = wrap_lines(&path, |i, l| {
+            format!("[pod/api-7d9f-x2x/app] {} {l}", kubelet_ts(i))
+        });
+        let r = analyze_json(&[], &wrapped);
+        assert_accounted(&r["input"]);
+        assert_eq!(essence(&r), essence(&plain), "{}", path.display());
+        // Prefix only (`kubectl logs --prefix` without --timestamps).
+        let prefixed = wrap_lines(&path, |_, l| format!("[pod/api-0/app] {l}"));
+        assert_eq!(essence(&analyze_json(&[], &prefixed)), essence(&plain));
+    }
+}
+
+#[test]
+fn envelope_fields_reach_events() {
+    let input = b"[pod/web-1/app] 2025-10-27T12:00:00.123456789Z plain text from app\n\
+                  [pod/web-1/sidecar] 2025-10-27T12:00:00.200000000Z {\"level\":\"warn\",\"msg\":\"slow\"}\n";
+    let r = bin(&["events"], input);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let ev: Vec<serde_json::Value> = r
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(ev.len(), 2);
+    assert_eq!(ev[0]["pod"], "web-1");
+    assert_eq!(ev[0]["container"], "app");
+    // No payload time: the runtime timestamp is the event time.
+    assert_eq!(ev[0]["ts"], "2025-10-27T12:00:00.123456789Z");
+    assert_eq!(ev[0]["message"], "plain text from app");
+    assert_eq!(ev[1]["container"], "sidecar");
+    assert_eq!(ev[1]["level"], "warn");
+}
+
+#[test]
+fn cri_lines_split_into_partials() {
+    for path in samples() {
+        let plain = analyze_json(&[path.to_str().unwrap()], b"");
+        // Split every line into pieces of 7 bytes (P…P F), alternating offset styles.
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut cri = Vec::new();
+        let mut pieces = 0u64;
+        let mut lines = 0u64;
+        for (i, l) in text.lines().enumerate() {
+            let ts = if i % 2 == 0 {
+                "2026-11-22T06:54:16.379285856+00:00"
+            } else {
+                "2026-11-22T06:55:36.7698915Z"
+            };
+            let b = l.as_bytes();
+            let chunks: Vec<&[u8]> = if b.is_empty() {
+                vec![b]
+            } else {
+                b.chunks(7).collect()
+            };
+            for (k, c) in chunks.iter().enumerate() {
+                let tag = if k + 1 == chunks.len() { "F" } else { "P" };
+                write!(cri, "{ts} stdout {tag} ").unwrap();
+                cri.extend_from_slice(c);
+                cri.push(b'\n');
+                lines += 1;
+            }
+            pieces += chunks.len() as u64 - 1;
+        }
+        let r = analyze_json(&[], &cri);
+        assert_accounted(&r["input"]);
+        assert_eq!(r["input"]["lines"], lines);
+        assert_eq!(r["input"]["joined_partials"], pieces);
+        assert_eq!(essence(&r), essence(&plain), "{}", path.display());
+    }
+}
+
+#[test]
+fn docker_json_file_records_with_pieces() {
+    for path in samples() {
+        let plain = analyze_json(&[path.to_str().unwrap()], b"");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut out = String::new();
+        for l in text.lines() {
+            // Long lines are split like the json-file driver does at 16 KiB (here: 40 chars).
+            let chars: Vec<char> = l.chars().collect();
+            let parts: Vec<String> = if chars.is_empty() {
+                vec![String::new()]
+            } else {
+                chars.chunks(40).map(|c| c.iter().collect()).collect()
+            };
+            for (k, p) in parts.iter().enumerate() {
+                let log = if k + 1 == parts.len() {
+                    format!("{p}\n")
+                } else {
+                    p.clone()
+                };
+                let rec = serde_json::json!({"log": log, "stream": "stderr", "time": "2026-11-22T06:55:35.525841068Z"});
+                out.push_str(&rec.to_string());
+                out.push('\n');
+            }
+        }
+        let r = analyze_json(&[], out.as_bytes());
+        assert_accounted(&r["input"]);
+        assert_eq!(essence(&r), essence(&plain), "{}", path.display());
+    }
+}
+
+#[test]
+fn ansi_coloured_skreaver_text_equals_plain() {
+    let path = super::fixtures().join("samples/skreaver-text-nocolor.log");
+    let plain = analyze_json(&[path.to_str().unwrap()], b"");
+    // tracing-subscriber's colours: dim timestamp, green level, dim target.
+    let coloured = wrap_lines(&path, |_, l| {
+        let (ts, rest) = l.split_once(' ').unwrap();
+        format!("\x1b[2m{ts}\x1b[0m \x1b[32m{rest}\x1b[0m")
+    });
+    let r = analyze_json(&[], &coloured);
+    assert_eq!(essence(&r), essence(&plain));
+}
+
+#[test]
+fn interleaved_pods_keep_their_requests_apart() {
+    // Two SkillMeat pods' request triplets interleaved line by line must give 2 requests per pod.
+    let lines = |pod: &str, status: u16| {
+        [
+            format!(
+                "[pod/{pod}/api] 2026-11-22T07:00:00.100000000Z INFO:     skillmeat.observability.tracing - Span completed: GET /health [success]"
+            ),
+            format!(
+                "[pod/{pod}/api] 2026-11-22T07:00:00.200000000Z INFO:     skillmeat.api.middleware.observability - Request completed: GET /health - {status}"
+            ),
+            format!(
+                "[pod/{pod}/api] 2026-11-22T07:00:00.300000000Z INFO:     uvicorn.access - 10.0.0.1:5000 - \"GET /health HTTP/1.1\" {status}"
+            ),
+        ]
+    };
+    let (a, b) = (lines("a", 200), lines("b", 503));
+    let mut input = String::new();
+    for i in 0..3 {
+        input.push_str(&a[i]);
+        input.push('\n');
+        input.push_str(&b[i]);
+        input.push('\n');
+    }
+    let r = analyze_json(&[], input.as_bytes());
+    assert_eq!(r["requests"]["total"], 2);
+    assert_eq!(r["requests"]["by_status_class"]["5xx"], 1);
+    assert_eq!(r["requests"]["by_status_class"]["2xx"], 1);
+}
+
+#[test]
+fn pods_tree_rotation_order_and_metadata() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = dir.path().join(
+        "var/log/pods/prod_skreaver-7d9f-abcde_6f1c2a9e-2b1d-4c1e-9a0b-3f4e5d6c7b8a/skreaver",
+    );
+    std::fs::create_dir_all(&c).unwrap();
+    let line = |n: u32| {
+        format!(
+            "2026-11-22T07:00:{n:02}.000000000Z stdout F {{\"timestamp\":\"2026-11-22T07:00:{n:02}.000000Z\",\"level\":\"INFO\",\"fields\":{{\"message\":\"m{n}\"}},\"target\":\"t\"}}\n"
+        )
+    };
+    let gz = |text: String| {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(text.as_bytes()).unwrap();
+        e.finish().unwrap()
+    };
+    std::fs::write(c.join("0.log.20251027-100000.gz"), gz(line(1))).unwrap();
+    std::fs::write(c.join("0.log.20251027-110000.gz"), gz(line(2))).unwrap();
+    std::fs::write(c.join("0.log.20251027-120000"), line(3)).unwrap();
+    std::fs::write(c.join("0.log"), line(4)).unwrap();
+    std::fs::write(c.join("0.log.20251027-130000.tmp"), line(9)).unwrap();
+    let r = bin(&["events", dir.path().to_str().unwrap()], b"");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let ev: Vec<serde_json::Value> = r
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let msgs: Vec<&str> = ev.iter().map(|e| e["message"].as_str().unwrap()).collect();
+    assert_eq!(
+        msgs,
+        ["m1", "m2", "m3", "m4"],
+        ".tmp ignored, oldest first, live file last"
+    );
+    assert_eq!(ev[0]["namespace"], "prod");
+    assert_eq!(ev[0]["pod"], "skreaver-7d9f-abcde");
+    assert_eq!(ev[0]["container"], "skreaver");
+    assert_eq!(ev[0]["stream"], "stdout");
+}

@@ -1,0 +1,113 @@
+//! --since/--until, --service, --level, --where, --grep on the real samples.
+
+use super::{analyze_json, bin, fixtures};
+
+fn events(args: &[&str]) -> Vec<serde_json::Value> {
+    let mut all = vec!["events"];
+    all.extend_from_slice(args);
+    let r = bin(&all, b"");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    r.stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn sample(name: &str) -> String {
+    fixtures()
+        .join("samples")
+        .join(name)
+        .to_string_lossy()
+        .into_owned()
+}
+
+#[test]
+fn where_status_and_route_regex() {
+    let s = sample("skreaver-towerdebug.log");
+    let ev = events(&["--where", r#"status >= 400 and route ~ "/agents""#, &s]);
+    assert!(!ev.is_empty());
+    for e in &ev {
+        assert!(e["status"].as_u64().unwrap() >= 400);
+        assert!(e["route"].as_str().unwrap().contains("/agents"));
+    }
+    let none = events(&["--where", "status >= 500", &s]);
+    assert!(none.is_empty());
+}
+
+#[test]
+fn where_on_extra_fields_and_not() {
+    let s = sample("skreaver-info.log");
+    let ev = events(&["--where", "fields.tool_name = no_such_tool", &s]);
+    assert_eq!(ev.len(), 2);
+    let not_warn = events(&["--where", "not level = warn", &s]);
+    assert!(not_warn.iter().all(|e| e["level"] != "warn"));
+}
+
+#[test]
+fn level_service_grep() {
+    let all = [
+        sample("skillmeat-json-prod.log"),
+        sample("skreaver-info.log"),
+    ];
+    let mut args = vec!["--level", "error", "--service", "skreaver"];
+    args.extend(all.iter().map(String::as_str));
+    let ev = events(&args);
+    assert!(!ev.is_empty());
+    assert!(
+        ev.iter().all(|e| e["service"] == "skreaver"
+            && matches!(e["level"].as_str(), Some("error" | "fatal")))
+    );
+    let g = events(&["--grep", "Authentication failed", &all[1]]);
+    assert_eq!(g.len(), 2);
+}
+
+#[test]
+fn since_until_window_and_report_accounting() {
+    let s = sample("skreaver-info.log");
+    let r = analyze_json(
+        &[
+            "--since",
+            "2026-11-22T07:08:49.5Z",
+            "--until",
+            "2026-11-22T07:08:50Z",
+            &s,
+        ],
+        b"",
+    );
+    super::assert_accounted(&r["input"]);
+    let kept: u64 = r["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["events"].as_u64().unwrap())
+        .sum();
+    assert_eq!(
+        kept + r["input"]["filtered_out"].as_u64().unwrap(),
+        r["input"]["events"].as_u64().unwrap()
+    );
+    assert!(r["time_range"]["first"].as_str().unwrap() >= "2026-11-22T07:08:49.5");
+    assert!(kept > 0 && kept < 26);
+}
+
+#[test]
+fn bad_filter_arguments_are_usage_errors() {
+    for args in [
+        vec!["--where", "status >= "],
+        vec!["--where", "route ~ \"(\""],
+        vec!["--since", "yesterday-ish"],
+        vec!["--level", "loud"],
+        vec!["--service", "nope"],
+        vec!["--bucket", "0"],
+        vec!["--grep", "("],
+        vec!["--assume-tz", "Mars/Olympus"],
+    ] {
+        let r = bin(&args, b"");
+        assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
+        assert!(
+            r.stderr.starts_with("logsleuth: error:"),
+            "{args:?}: {}",
+            r.stderr
+        );
+        assert!(r.stdout.is_empty());
+    }
+}

@@ -1,0 +1,148 @@
+//! Data-driven format cases: fixtures/formats/cases.toml (one real line per format variant).
+
+use std::collections::BTreeMap;
+
+use logsleuth::filter::{Fields, Value};
+use logsleuth::parse::{ParseOpts, Parsed, Registry};
+use logsleuth::pipeline::{Origin, View};
+use logsleuth::time::format_rfc3339_nanos;
+
+#[derive(serde::Deserialize)]
+struct Cases {
+    case: Vec<Case>,
+}
+
+#[derive(serde::Deserialize)]
+struct Case {
+    name: String,
+    line: String,
+    expect: BTreeMap<String, String>,
+}
+
+fn text(v: Value<'_>) -> String {
+    match v {
+        Value::Str(s) => s.into_owned(),
+        Value::Num(n) => n.to_string(),
+        Value::Level(l) => logsleuth::event::Level::ALL[l as usize]
+            .as_str()
+            .to_string(),
+    }
+}
+
+#[test]
+fn every_case_parses_as_expected() {
+    let reg = Registry::load(None).unwrap();
+    let src = std::fs::read_to_string(super::fixtures().join("formats/cases.toml")).unwrap();
+    let cases: Cases = toml::from_str(&src).unwrap();
+    assert!(cases.case.len() >= 25);
+    let opts = ParseOpts {
+        assume_offset: 0,
+        collect_extras: true,
+    };
+    let mut scratch = reg.scratch();
+    let mut failures = Vec::new();
+    for c in &cases.case {
+        let Parsed::Event { ev, weak } = reg.parse(&c.line, &opts, &mut scratch) else {
+            failures.push(format!("{}: not an event", c.name));
+            continue;
+        };
+        let origin = Origin::default();
+        let view = View {
+            ev: &ev,
+            reg: &reg,
+            source: "case",
+            line: 1,
+            origin: &origin,
+            raw: Some(&c.line),
+        };
+        for (k, want) in &c.expect {
+            let got = match k.as_str() {
+                "weak" => Some(weak.to_string()),
+                "ts" => ev.ts.map(format_rfc3339_nanos),
+                "request" => ev
+                    .request
+                    .map(|i| reg.request_chain(ev.service)[i as usize].clone()),
+                _ => view.field(k).map(text),
+            };
+            if got.as_deref() != Some(want.as_str()) {
+                failures.push(format!("{}: {k}: want {want:?}, got {got:?}", c.name));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+}
+
+#[test]
+fn parsers_dir_adds_a_service_without_rust() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("billing.toml"),
+        r#"
+service = "billing"
+request_chain = ["access"]
+[[format]]
+name = "billing-json"
+kind = "json"
+detect = ["svc", "msg"]
+[format.fields]
+ts = "at"
+level = "sev"
+message = "msg"
+[[message]]
+pattern = "served <method> <path> <status> in <duration_ms>ms"
+request = "access"
+"#,
+    )
+    .unwrap();
+    let reg = Registry::load(Some(dir.path())).unwrap();
+    let line = r#"{"svc":"billing","at":"2026-01-01T00:00:00Z","sev":"info","msg":"served GET /invoices/123 200 in 17ms"}"#;
+    let opts = ParseOpts {
+        assume_offset: 0,
+        collect_extras: false,
+    };
+    let Parsed::Event { ev, .. } = reg.parse(line, &opts, &mut reg.scratch()) else {
+        panic!()
+    };
+    assert_eq!(reg.service_name(ev.service), "billing");
+    assert_eq!(ev.status, Some(200));
+    assert_eq!(ev.duration_ms, Some(17.0));
+    assert_eq!(
+        ev.get(logsleuth::event::Slot::Route),
+        Some("/invoices/{id}")
+    );
+    assert!(ev.request.is_some());
+    let services: Vec<&str> = reg.services().collect();
+    assert_eq!(services, ["skillmeat", "skreaver", "billing", "other"]);
+}
+
+#[test]
+fn bad_parser_files_are_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("x.toml"),
+        "service = \"x\"\n[[format]]\nname = \"a\"\nkind = \"regex\"\nregex = \"(\"\n",
+    )
+    .unwrap();
+    let err = Registry::load(Some(dir.path())).unwrap_err().to_string();
+    assert!(err.contains("x.toml") && err.contains("bad regex"), "{err}");
+    std::fs::write(dir.path().join("x.toml"), "service = \"x\"\nbogus = 1\n").unwrap();
+    let err = Registry::load(Some(dir.path())).unwrap_err().to_string();
+    assert!(err.contains("unknown field"), "{err}");
+}
+
+#[test]
+fn assume_tz_shifts_naive_timestamps_only() {
+    let reg = Registry::load(None).unwrap();
+    let opts = ParseOpts {
+        assume_offset: 2 * 3600,
+        collect_extras: false,
+    };
+    let naive = r#"{"timestamp": "2026-11-22T06:57:50.391491", "level": "INFO", "logger": "x", "message": "m", "module": "m", "function": "f", "line": 1}"#;
+    let zoned = r#"{"timestamp": "2026-11-22T06:57:50.391491Z", "level": "INFO", "logger": "x", "message": "m", "module": "m", "function": "f", "line": 1}"#;
+    let ts = |l: &str| match reg.parse(l, &opts, &mut reg.scratch()) {
+        Parsed::Event { ev, .. } => ev.ts.map(format_rfc3339_nanos),
+        _ => None,
+    };
+    assert_eq!(ts(naive).unwrap(), "2026-11-22T04:57:50.391491000Z");
+    assert_eq!(ts(zoned).unwrap(), "2026-11-22T06:57:50.391491000Z");
+}

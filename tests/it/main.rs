@@ -1,0 +1,136 @@
+//! Integration tests: one binary (short links), one module per concern.
+
+mod bad_input;
+mod envelopes;
+mod filters;
+mod formats;
+mod props;
+mod samples;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+
+use logsleuth::analyze::Report;
+use logsleuth::parse::{ParseOpts, Registry};
+use logsleuth::pipeline::{self, Filter, Input, InputKind, Mode, Outcome, Settings};
+use logsleuth::source::files::PathMeta;
+
+/// The repository's fixtures directory.
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
+}
+
+/// Every real capture in fixtures/samples, sorted.
+pub fn samples() -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(fixtures().join("samples"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    v.sort();
+    v
+}
+
+/// Output of one run of the binary.
+pub struct Run {
+    pub stdout: String,
+    pub stderr: String,
+    pub code: i32,
+}
+
+/// Run the real binary with `args`, feeding `stdin`.
+pub fn bin(args: &[&str], stdin: &[u8]) -> Run {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_logsleuth"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn logsleuth");
+    let mut input = child.stdin.take().unwrap();
+    let data = stdin.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = input.write_all(&data);
+    });
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    Run {
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        code: out.status.code().unwrap_or(-1),
+    }
+}
+
+/// `analyze --format json` through the binary.
+pub fn analyze_json(args: &[&str], stdin: &[u8]) -> serde_json::Value {
+    let mut all = vec!["analyze", "--format", "json"];
+    all.extend_from_slice(args);
+    let r = bin(&all, stdin);
+    assert_eq!(r.code, 0, "stderr: {}", r.stderr);
+    serde_json::from_str(&r.stdout).expect("report is JSON")
+}
+
+/// Library settings for an analyze run.
+pub fn analyze_settings() -> Settings {
+    Settings {
+        threads: 1,
+        chunk_bytes: 1 << 20,
+        max_line_bytes: 1 << 20,
+        parse: ParseOpts {
+            assume_offset: 0,
+            collect_extras: false,
+        },
+        filter: Filter::default(),
+        mode: Mode::Analyze {
+            bucket_ns: 60_000_000_000,
+            slow_ms: 5000.0,
+        },
+        progress: false,
+        keep_events: false,
+        keep_raw: false,
+        hash_inputs: false,
+        cancel: None,
+    }
+}
+
+/// Analyze in-memory bytes with the library (thread count and chunk size chosen by the test).
+pub fn analyze_bytes(bytes: &[u8], threads: usize, chunk_bytes: usize) -> Report {
+    let reg = Registry::load(None).unwrap();
+    let settings = Settings {
+        threads,
+        chunk_bytes,
+        ..analyze_settings()
+    };
+    let input = Input {
+        name: "mem".into(),
+        kind: InputKind::Memory(Arc::from(bytes)),
+        meta: PathMeta::default(),
+        size: None,
+    };
+    match pipeline::run(&[input], &reg, &settings, &mut []).unwrap() {
+        Outcome::Report(r) => *r,
+        Outcome::Events(_) => unreachable!(),
+    }
+}
+
+/// The accounting invariant every run must satisfy.
+pub fn assert_accounted(input: &serde_json::Value) {
+    let n = |k: &str| input[k].as_u64().unwrap();
+    assert_eq!(
+        n("lines"),
+        n("events") + n("continuation_lines") + n("unparsed_lines") + n("joined_partials"),
+        "lines must equal events + continuation + unparsed + joined: {input}"
+    );
+}
+
+/// Same, on a library report.
+pub fn assert_report_accounted(r: &Report) {
+    let i = &r.input;
+    assert_eq!(
+        i.lines,
+        i.events + i.continuation_lines + i.unparsed_lines + i.joined_partials,
+        "{i:?}"
+    );
+}

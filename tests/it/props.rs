@@ -1,0 +1,107 @@
+//! Property tests over the whole pipeline: no panics, every line accounted for, and results
+//! independent of thread count and chunk boundaries.
+
+use proptest::prelude::*;
+
+use super::{analyze_bytes, assert_report_accounted, samples};
+
+/// Lines from the real samples, so generated inputs look like production.
+fn sample_lines() -> Vec<String> {
+    samples()
+        .iter()
+        .flat_map(|p| {
+            std::fs::read_to_string(p)
+                .unwrap()
+                .lines()
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+fn envelope(kind: u8, i: usize, line: &str, cut: usize) -> String {
+    let ts = format!("2026-11-22T08:00:00.{:09}Z", i);
+    match kind % 5 {
+        0 => line.to_string(),
+        1 => format!("[pod/p/c] {ts} {line}"),
+        2 => {
+            // CRI, split at a char boundary near `cut`.
+            let mut at = cut.min(line.len());
+            while !line.is_char_boundary(at) {
+                at -= 1;
+            }
+            if at == 0 || at == line.len() {
+                format!("{ts} stdout F {line}")
+            } else {
+                format!(
+                    "{ts} stdout P {}\n{ts} stdout F {}",
+                    &line[..at],
+                    &line[at..]
+                )
+            }
+        }
+        3 => serde_json::json!({"log": format!("{line}\n"), "stream": "stdout", "time": ts})
+            .to_string(),
+        _ => format!("\x1b[2m{line}\x1b[0m"),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    #[test]
+    fn arbitrary_bytes_never_panic_and_are_accounted(bytes in proptest::collection::vec(any::<u8>(), 0..6000)) {
+        let a = analyze_bytes(&bytes, 1, 1 << 20);
+        assert_report_accounted(&a);
+        let b = analyze_bytes(&bytes, 3, 1024);
+        prop_assert_eq!(a, b);
+    }
+
+    #[test]
+    fn envelope_like_fragments_never_panic(parts in proptest::collection::vec(
+        prop_oneof![
+            Just("[pod/a/b] ".to_string()),
+            Just("2026-11-22T06:54:16.379285856+00:00 stdout P ".to_string()),
+            Just("2026-11-22T06:54:16.379285856Z stderr F ".to_string()),
+            Just("{\"log\":\"x".to_string()),
+            Just("\\n\",\"stream\":\"stdout\",\"time\":\"2026-11-22T06:55:35.525841068Z\"}".to_string()),
+            Just("\n".to_string()),
+            Just("Traceback (most recent call last):\n".to_string()),
+            Just("  File \"x\"\n".to_string()),
+            Just("thread 'main' panicked at x:1:2:\n".to_string()),
+            Just("\x1b[31m".to_string()),
+            "[ -~]{0,30}",
+        ], 0..60)) {
+        let bytes = parts.concat().into_bytes();
+        let a = analyze_bytes(&bytes, 1, 1 << 20);
+        assert_report_accounted(&a);
+        let b = analyze_bytes(&bytes, 2, 1024);
+        prop_assert_eq!(a, b);
+    }
+
+    #[test]
+    fn sample_lines_in_any_envelope_give_the_same_requests(
+        kind in any::<u8>(),
+        picks in proptest::collection::vec((0usize..10_000, 0usize..400), 1..150)
+    ) {
+        let lines = sample_lines();
+        let mut plain = String::new();
+        let mut wrapped = String::new();
+        for (i, (pick, cut)) in picks.iter().enumerate() {
+            let line = &lines[pick % lines.len()];
+            plain.push_str(line);
+            plain.push('\n');
+            // One envelope kind per input: envelopes that name a stream put every line in it,
+            // so continuation and request pairing see the same neighbours as in the plain input.
+            wrapped.push_str(&envelope(kind, i, line, *cut));
+            wrapped.push('\n');
+        }
+        let a = analyze_bytes(plain.as_bytes(), 1, 1 << 20);
+        let b = analyze_bytes(wrapped.as_bytes(), 2, 1024);
+        assert_report_accounted(&b);
+        prop_assert_eq!(a.input.events, b.input.events);
+        prop_assert_eq!(a.input.continuation_lines, b.input.continuation_lines);
+        prop_assert_eq!(&a.requests, &b.requests);
+        prop_assert_eq!(&a.endpoints, &b.endpoints);
+    }
+}

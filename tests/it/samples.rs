@@ -1,0 +1,122 @@
+//! The real captures in fixtures/samples: every line accounted for, requests counted once,
+//! reports pinned by snapshots.
+
+use super::{analyze_json, assert_accounted, bin, samples};
+
+/// Request lines a human would count in each capture.
+fn expected_requests(path: &std::path::Path) -> u64 {
+    let text = std::fs::read_to_string(path).unwrap();
+    let count = |needle: &str| text.lines().filter(|l| l.contains(needle)).count() as u64;
+    if path.to_string_lossy().contains("skillmeat") {
+        // One uvicorn access line per request, rate-limited ones included.
+        count("uvicorn.access")
+    } else {
+        count("finished processing request") + count("response failed")
+    }
+}
+
+#[test]
+fn every_sample_line_is_accounted_for_with_nothing_unparsed() {
+    for path in samples() {
+        let p = path.to_str().unwrap();
+        let r = analyze_json(&[p], b"");
+        assert_accounted(&r["input"]);
+        assert_eq!(r["input"]["unparsed_lines"], 0, "{p}: {}", r["input"]);
+        let lines = std::fs::read_to_string(&path).unwrap().lines().count() as u64;
+        assert_eq!(r["input"]["lines"], lines, "{p}");
+        assert_eq!(r["requests"]["total"], expected_requests(&path), "{p}");
+    }
+}
+
+#[test]
+fn sample_reports_snapshot() {
+    for path in samples() {
+        let p = path.to_str().unwrap();
+        let mut r = analyze_json(&[p], b"");
+        // The source path depends on the checkout location.
+        for t in r["slow_requests"]["top"].as_array_mut().unwrap() {
+            t["source"] = "<sample>".into();
+        }
+        let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+        insta::assert_json_snapshot!(format!("report-{name}"), r);
+    }
+}
+
+#[test]
+fn terminal_report_snapshot() {
+    let paths: Vec<String> = samples()
+        .iter()
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect();
+    let mut args = vec!["analyze", "--color", "never", "--slow-ms", "1000"];
+    args.extend(paths.iter().map(String::as_str));
+    let r = bin(&args, b"");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let text = r
+        .stdout
+        .replace(super::fixtures().to_str().unwrap(), "<fixtures>");
+    insta::assert_snapshot!("terminal-all-samples", text);
+}
+
+#[test]
+fn stdin_is_the_default_input() {
+    let path = &samples()[0];
+    let bytes = std::fs::read(path).unwrap();
+    let from_stdin = bin(&["--format", "json"], &bytes);
+    assert_eq!(from_stdin.code, 0, "{}", from_stdin.stderr);
+    let a: serde_json::Value = serde_json::from_str(&from_stdin.stdout).unwrap();
+    let b = analyze_json(&[path.to_str().unwrap()], b"");
+    assert_eq!(a["requests"], b["requests"]);
+    assert_eq!(a["endpoints"], b["endpoints"]);
+    assert_eq!(a["input"]["lines"], b["input"]["lines"]);
+}
+
+#[test]
+fn skillmeat_three_line_requests_keep_the_richest_data() {
+    let path = super::fixtures().join("samples/skillmeat-structured.log");
+    let r = analyze_json(&[path.to_str().unwrap()], b"");
+    let health = r["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["route"] == "/health")
+        .unwrap();
+    // Two requests to /health; latency comes from the span / Request completed lines.
+    assert_eq!(health["requests"], 2);
+    assert_eq!(health["latency_samples"], 2);
+    let rate_limited = r["requests"]["by_status_class"]["4xx"].as_u64().unwrap();
+    assert!(rate_limited > 0);
+}
+
+#[test]
+fn events_ndjson_fields_and_continuations() {
+    let path = super::fixtures().join("samples/skillmeat-text-prod.log");
+    let r = bin(&["events", "--level", "error", path.to_str().unwrap()], b"");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let events: Vec<serde_json::Value> = r
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(!events.is_empty());
+    for e in &events {
+        assert_eq!(e["level"], "error");
+        assert!(e["ts"].as_str().unwrap().ends_with('Z'));
+        assert_eq!(e["ts"].as_str().unwrap().len(), 30, "9 fractional digits");
+    }
+    // The traceback after "Span failed" is attached to it, ending with the exception line.
+    let failed = events
+        .iter()
+        .find(|e| e["message"] == "Span failed: GET /api/v1/user-collections")
+        .unwrap();
+    let exc = failed["exception"].as_str().unwrap();
+    assert!(
+        exc.starts_with("Traceback (most recent call last):"),
+        "{exc}"
+    );
+    assert!(
+        exc.trim_end()
+            .ends_with("jwt.exceptions.DecodeError: Not enough segments"),
+        "{exc}"
+    );
+}
