@@ -2,6 +2,7 @@
 
 mod bad_input;
 mod envelopes;
+mod export;
 mod filters;
 mod formats;
 mod props;
