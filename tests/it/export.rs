@@ -619,7 +619,7 @@ fn interrupts_leave_only_readable_files() {
         .collect();
     for (i, (signal, delay)) in plan.iter().enumerate() {
         let dir = tmp.path().join(format!("run{i}"));
-        let mut child = Command::new(env!("CARGO_BIN_EXE_logsleuth"))
+        let child = Command::new(env!("CARGO_BIN_EXE_logsleuth"))
             .args([
                 "analyze",
                 "--format",
