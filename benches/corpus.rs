@@ -103,11 +103,7 @@ fn exp_det(x: f64) -> f64 {
         sum += term;
     }
     let mut p = 1.0;
-    let (base, n) = if k >= 0.0 {
-        (2.0, k as i32)
-    } else {
-        (0.5, -(k as i32))
-    };
+    let (base, n) = if k >= 0.0 { (2.0, k as i32) } else { (0.5, -(k as i32)) };
     for _ in 0..n {
         p *= base;
     }
@@ -281,14 +277,7 @@ enum Fmt {
     SmText,
     Generic,
 }
-const CLASSES: [Fmt; 6] = [
-    Fmt::SkrJson,
-    Fmt::SmJson,
-    Fmt::SmStruct,
-    Fmt::SkrText,
-    Fmt::SmText,
-    Fmt::Generic,
-];
+const CLASSES: [Fmt; 6] = [Fmt::SkrJson, Fmt::SmJson, Fmt::SmStruct, Fmt::SkrText, Fmt::SmText, Fmt::Generic];
 /// Target share of output lines per class, per mille.
 const SHARE: [f64; 6] = [450.0, 360.0, 90.0, 50.0, 40.0, 10.0];
 
@@ -364,38 +353,11 @@ struct Route {
 
 use P::*;
 
-const fn r(
-    _svc: Svc,
-    method: &'static str,
-    parts: &'static [P],
-    weight: u32,
-    median_ms: f64,
-    sigma: f64,
-    query: Q,
-    ok: u16,
-) -> Route {
-    Route {
-        method,
-        parts,
-        weight,
-        median_ms,
-        sigma,
-        query,
-        ok,
-        probe: false,
-    }
+const fn r(_svc: Svc, method: &'static str, parts: &'static [P], weight: u32, median_ms: f64, sigma: f64, query: Q, ok: u16) -> Route {
+    Route { method, parts, weight, median_ms, sigma, query, ok, probe: false }
 }
 const fn probe(_svc: Svc, parts: &'static [P], weight: u32, median_ms: f64) -> Route {
-    Route {
-        method: "GET",
-        parts,
-        weight,
-        median_ms,
-        sigma: 0.5,
-        query: Q::None,
-        ok: 200,
-        probe: true,
-    }
+    Route { method: "GET", parts, weight, median_ms, sigma: 0.5, query: Q::None, ok: 200, probe: true }
 }
 
 static SKR_ROUTES: &[Route] = &[
@@ -403,323 +365,46 @@ static SKR_ROUTES: &[Route] = &[
     probe(Svc::Skr, &[L("/ready")], 6, 1.0),
     probe(Svc::Skr, &[L("/metrics")], 4, 2.0),
     r(Svc::Skr, "GET", &[L("/agents")], 8, 4.0, 0.7, Q::Page, 200),
-    r(
-        Svc::Skr,
-        "POST",
-        &[L("/agents")],
-        2,
-        15.0,
-        0.6,
-        Q::None,
-        201,
-    ),
-    r(
-        Svc::Skr,
-        "GET",
-        &[L("/agents/"), Agent],
-        6,
-        3.0,
-        0.7,
-        Q::None,
-        200,
-    ),
-    r(
-        Svc::Skr,
-        "DELETE",
-        &[L("/agents/"), Agent],
-        1,
-        8.0,
-        0.6,
-        Q::None,
-        204,
-    ),
-    r(
-        Svc::Skr,
-        "GET",
-        &[L("/agents/"), Agent, L("/status")],
-        10,
-        3.0,
-        0.8,
-        Q::None,
-        200,
-    ),
-    r(
-        Svc::Skr,
-        "POST",
-        &[L("/agents/"), Agent, L("/observe")],
-        14,
-        140.0,
-        1.0,
-        Q::None,
-        200,
-    ),
-    r(
-        Svc::Skr,
-        "GET",
-        &[L("/agents/"), Agent, L("/stream")],
-        3,
-        900.0,
-        0.9,
-        Q::Stream,
-        200,
-    ),
-    r(
-        Svc::Skr,
-        "POST",
-        &[L("/agents/"), Agent, L("/batch")],
-        2,
-        450.0,
-        0.9,
-        Q::None,
-        200,
-    ),
-    r(
-        Svc::Skr,
-        "POST",
-        &[L("/auth/token")],
-        3,
-        6.0,
-        0.5,
-        Q::None,
-        200,
-    ),
-    r(
-        Svc::Skr,
-        "GET",
-        &[L("/queue/metrics")],
-        2,
-        2.0,
-        0.5,
-        Q::None,
-        200,
-    ),
+    r(Svc::Skr, "POST", &[L("/agents")], 2, 15.0, 0.6, Q::None, 201),
+    r(Svc::Skr, "GET", &[L("/agents/"), Agent], 6, 3.0, 0.7, Q::None, 200),
+    r(Svc::Skr, "DELETE", &[L("/agents/"), Agent], 1, 8.0, 0.6, Q::None, 204),
+    r(Svc::Skr, "GET", &[L("/agents/"), Agent, L("/status")], 10, 3.0, 0.8, Q::None, 200),
+    r(Svc::Skr, "POST", &[L("/agents/"), Agent, L("/observe")], 14, 140.0, 1.0, Q::None, 200),
+    r(Svc::Skr, "GET", &[L("/agents/"), Agent, L("/stream")], 3, 900.0, 0.9, Q::Stream, 200),
+    r(Svc::Skr, "POST", &[L("/agents/"), Agent, L("/batch")], 2, 450.0, 0.9, Q::None, 200),
+    r(Svc::Skr, "POST", &[L("/auth/token")], 3, 6.0, 0.5, Q::None, 200),
+    r(Svc::Skr, "GET", &[L("/queue/metrics")], 2, 2.0, 0.5, Q::None, 200),
 ];
 
 static SM_ROUTES: &[Route] = &[
     probe(Svc::Sm, &[L("/health")], 8, 3.0),
-    r(
-        Svc::Sm,
-        "GET",
-        &[L("/health/detailed")],
-        2,
-        60.0,
-        0.5,
-        Q::None,
-        200,
-    ),
-    r(
-        Svc::Sm,
-        "GET",
-        &[L("/api/v1/artifacts")],
-        10,
-        45.0,
-        0.7,
-        Q::Page,
-        200,
-    ),
-    r(
-        Svc::Sm,
-        "GET",
-        &[L("/api/v1/artifacts/"), Hex8],
-        10,
-        25.0,
-        0.7,
-        Q::Search,
-        200,
-    ),
-    r(
-        Svc::Sm,
-        "PUT",
-        &[L("/api/v1/artifacts/"), Hex8],
-        2,
-        80.0,
-        0.6,
-        Q::None,
-        200,
-    ),
-    r(
-        Svc::Sm,
-        "DELETE",
-        &[L("/api/v1/artifacts/"), Hex8],
-        1,
-        40.0,
-        0.6,
-        Q::None,
-        204,
-    ),
-    r(
-        Svc::Sm,
-        "GET",
-        &[L("/api/v1/user-collections")],
-        8,
-        35.0,
-        0.7,
-        Q::Page,
-        200,
-    ),
-    r(
-        Svc::Sm,
-        "GET",
-        &[L("/api/v1/user-collections/"), Hex32],
-        5,
-        30.0,
-        0.7,
-        Q::None,
-        200,
-    ),
-    r(
-        Svc::Sm,
-        "POST",
-        &[L("/api/v1/user-collections/"), Hex32, L("/artifacts")],
-        2,
-        90.0,
-        0.7,
-        Q::None,
-        201,
-    ),
-    r(
-        Svc::Sm,
-        "GET",
-        &[L("/api/v1/marketplace/sources")],
-        4,
-        70.0,
-        0.7,
-        Q::Sort,
-        200,
-    ),
-    r(
-        Svc::Sm,
-        "GET",
-        &[L("/api/v1/marketplace/sources/"), Num, L("/artifacts")],
-        3,
-        120.0,
-        0.8,
-        Q::Page,
-        200,
-    ),
-    r(
-        Svc::Sm,
-        "POST",
-        &[L("/api/v1/marketplace/sources/"), Num, L("/rescan")],
-        1,
-        2500.0,
-        0.6,
-        Q::None,
-        202,
-    ),
-    r(
-        Svc::Sm,
-        "GET",
-        &[L("/api/v1/mcp/health")],
-        2,
-        300.0,
-        0.6,
-        Q::None,
-        200,
-    ),
-    r(
-        Svc::Sm,
-        "GET",
-        &[L("/api/v1/mcp/servers/"), Mcp, L("/health")],
-        1,
-        200.0,
-        0.6,
-        Q::None,
-        200,
-    ),
-    r(
-        Svc::Sm,
-        "POST",
-        &[L("/api/v1/settings/github-token/validate")],
-        1,
-        400.0,
-        0.5,
-        Q::None,
-        200,
-    ),
-    r(
-        Svc::Sm,
-        "GET",
-        &[L("/api/v1/tags")],
-        3,
-        15.0,
-        0.6,
-        Q::Search,
-        200,
-    ),
-    r(
-        Svc::Sm,
-        "GET",
-        &[L("/api/v1/projects/"), Uuid, L("/deployments")],
-        3,
-        50.0,
-        0.7,
-        Q::None,
-        200,
-    ),
-    r(
-        Svc::Sm,
-        "GET",
-        &[L("/api/v1/context-packs/"), Uuid],
-        1,
-        40.0,
-        0.7,
-        Q::None,
-        200,
-    ),
+    r(Svc::Sm, "GET", &[L("/health/detailed")], 2, 60.0, 0.5, Q::None, 200),
+    r(Svc::Sm, "GET", &[L("/api/v1/artifacts")], 10, 45.0, 0.7, Q::Page, 200),
+    r(Svc::Sm, "GET", &[L("/api/v1/artifacts/"), Hex8], 10, 25.0, 0.7, Q::Search, 200),
+    r(Svc::Sm, "PUT", &[L("/api/v1/artifacts/"), Hex8], 2, 80.0, 0.6, Q::None, 200),
+    r(Svc::Sm, "DELETE", &[L("/api/v1/artifacts/"), Hex8], 1, 40.0, 0.6, Q::None, 204),
+    r(Svc::Sm, "GET", &[L("/api/v1/user-collections")], 8, 35.0, 0.7, Q::Page, 200),
+    r(Svc::Sm, "GET", &[L("/api/v1/user-collections/"), Hex32], 5, 30.0, 0.7, Q::None, 200),
+    r(Svc::Sm, "POST", &[L("/api/v1/user-collections/"), Hex32, L("/artifacts")], 2, 90.0, 0.7, Q::None, 201),
+    r(Svc::Sm, "GET", &[L("/api/v1/marketplace/sources")], 4, 70.0, 0.7, Q::Sort, 200),
+    r(Svc::Sm, "GET", &[L("/api/v1/marketplace/sources/"), Num, L("/artifacts")], 3, 120.0, 0.8, Q::Page, 200),
+    r(Svc::Sm, "POST", &[L("/api/v1/marketplace/sources/"), Num, L("/rescan")], 1, 2500.0, 0.6, Q::None, 202),
+    r(Svc::Sm, "GET", &[L("/api/v1/mcp/health")], 2, 300.0, 0.6, Q::None, 200),
+    r(Svc::Sm, "GET", &[L("/api/v1/mcp/servers/"), Mcp, L("/health")], 1, 200.0, 0.6, Q::None, 200),
+    r(Svc::Sm, "POST", &[L("/api/v1/settings/github-token/validate")], 1, 400.0, 0.5, Q::None, 200),
+    r(Svc::Sm, "GET", &[L("/api/v1/tags")], 3, 15.0, 0.6, Q::Search, 200),
+    r(Svc::Sm, "GET", &[L("/api/v1/projects/"), Uuid, L("/deployments")], 3, 50.0, 0.7, Q::None, 200),
+    r(Svc::Sm, "GET", &[L("/api/v1/context-packs/"), Uuid], 1, 40.0, 0.7, Q::None, 200),
 ];
 
 /// Scanner / junk paths that end in 404 and stay as their own (un-normalised) route.
-static JUNK_PATHS: &[&str] = &[
-    "/favicon.ico",
-    "/.env",
-    "/wp-login.php",
-    "/api/v1/does-not-exist",
-    "/robots.txt",
-];
+static JUNK_PATHS: &[&str] = &["/favicon.ico", "/.env", "/wp-login.php", "/api/v1/does-not-exist", "/robots.txt"];
 static MCP_NAMES: &[&str] = &["filesystem", "github", "postgres", "does-not-exist"];
-static AGENT_WORDS: &[&str] = &[
-    "research-bot",
-    "summarizer",
-    "planner",
-    "crawler",
-    "support-bot",
-    "triage",
-];
-static TOOLS: &[&str] = &[
-    "no_such_tool",
-    "http_fetch",
-    "file_write",
-    "shell_exec",
-    "sql_query",
-    "send_email",
-];
+static AGENT_WORDS: &[&str] = &["research-bot", "summarizer", "planner", "crawler", "support-bot", "triage"];
+static TOOLS: &[&str] = &["no_such_tool", "http_fetch", "file_write", "shell_exec", "sql_query", "send_email"];
 static CLIENTS: &[&str] = &["skreaver-js", "probe-cli", "dashboard", "skreaver-py"];
-static LOREM: &[&str] = &[
-    "skill",
-    "agent",
-    "pipeline",
-    "review",
-    "the",
-    "of",
-    "and",
-    "deploy",
-    "context",
-    "markdown",
-    "extract",
-    "tables",
-    "from",
-    "pdf",
-    "files",
-    "with",
-    "layout",
-    "preserved",
-    "collection",
-    "tags",
-];
-static SEARCH_WORDS: &[&str] = &[
-    "pdf", "docx", "git", "review", "test", "deploy", "sql", "api", "lint", "mcp",
-];
+static LOREM: &[&str] = &["skill", "agent", "pipeline", "review", "the", "of", "and", "deploy", "context", "markdown", "extract", "tables", "from", "pdf", "files", "with", "layout", "preserved", "collection", "tags"];
+static SEARCH_WORDS: &[&str] = &["pdf", "docx", "git", "review", "test", "deploy", "sql", "api", "lint", "mcp"];
 
 const N_AGENTS: u64 = 2000;
 
@@ -853,13 +538,7 @@ impl Gen {
         let events = (spec.lines / 2).max(1);
         let gap_ns = (3 * 3600 * 1_000_000_000u64 / events).clamp(50_000, 20_000_000);
         let mut pods = Vec::new();
-        let mut add = |rng: &mut Rng,
-                       deploy: &str,
-                       rs: u64,
-                       container: &'static str,
-                       fmt: Fmt,
-                       ansi: bool,
-                       env: Env| {
+        let mut add = |rng: &mut Rng, deploy: &str, rs: u64, container: &'static str, fmt: Fmt, ansi: bool, env: Env| {
             let mut name = String::from(deploy);
             name.push('-');
             for i in 0..rs {
@@ -870,132 +549,27 @@ impl Gen {
             for _ in 0..5 {
                 name.push(K8S_ALNUM[rng.below(K8S_ALNUM.len() as u64) as usize] as char);
             }
-            let pid = if matches!(fmt, Fmt::SmJson | Fmt::SmStruct | Fmt::SmText) {
-                7
-            } else {
-                1
-            };
+            let pid = if matches!(fmt, Fmt::SmJson | Fmt::SmStruct | Fmt::SmText) { 7 } else { 1 };
             // Some Skreaver pods run `tower_http=debug` (started + finished), the rest only enable
             // the `tower_http::trace::on_response` target.
-            let on_request = fmt != Fmt::SkrJson
-                || pods.iter().filter(|p: &&Pod| p.fmt == Fmt::SkrJson).count() % 3 == 0;
-            pods.push(Pod {
-                name,
-                container,
-                fmt,
-                ansi,
-                env,
-                started: false,
-                on_request,
-                last_env_ns: 0,
-                pid,
-            });
+            let on_request = fmt != Fmt::SkrJson || pods.iter().filter(|p: &&Pod| p.fmt == Fmt::SkrJson).count() % 3 == 0;
+            pods.push(Pod { name, container, fmt, ansi, env, started: false, on_request, last_env_ns: 0, pid });
         };
         use Env::*;
-        for env in [
-            Kubectl,
-            Kubectl,
-            Kubectl,
-            Kubectl,
-            Containerd(0),
-            Docker,
-            Bare,
-        ] {
-            add(
-                &mut rng,
-                "skreaver",
-                10,
-                "skreaver",
-                Fmt::SkrJson,
-                false,
-                env,
-            );
+        for env in [Kubectl, Kubectl, Kubectl, Kubectl, Containerd(0), Docker, Bare] {
+            add(&mut rng, "skreaver", 10, "skreaver", Fmt::SkrJson, false, env);
         }
-        add(
-            &mut rng,
-            "skreaver-ws",
-            9,
-            "skreaver-ws",
-            Fmt::SkrText,
-            true,
-            Kubectl,
-        );
-        add(
-            &mut rng,
-            "skreaver-ws",
-            9,
-            "skreaver-ws",
-            Fmt::SkrText,
-            false,
-            Crio,
-        );
+        add(&mut rng, "skreaver-ws", 9, "skreaver-ws", Fmt::SkrText, true, Kubectl);
+        add(&mut rng, "skreaver-ws", 9, "skreaver-ws", Fmt::SkrText, false, Crio);
         for env in [Kubectl, Kubectl, Kubectl, Kubectl, Crio, Docker, Bare] {
-            add(
-                &mut rng,
-                "skillmeat-api",
-                10,
-                "api",
-                Fmt::SmJson,
-                false,
-                env,
-            );
+            add(&mut rng, "skillmeat-api", 10, "api", Fmt::SmJson, false, env);
         }
-        add(
-            &mut rng,
-            "skillmeat-api-canary",
-            9,
-            "api",
-            Fmt::SmStruct,
-            false,
-            Kubectl,
-        );
-        add(
-            &mut rng,
-            "skillmeat-api-canary",
-            9,
-            "api",
-            Fmt::SmStruct,
-            false,
-            Bare,
-        );
-        add(
-            &mut rng,
-            "skillmeat-worker",
-            9,
-            "worker",
-            Fmt::SmText,
-            false,
-            Kubectl,
-        );
-        add(
-            &mut rng,
-            "skillmeat-worker",
-            9,
-            "worker",
-            Fmt::SmText,
-            false,
-            Containerd(60),
-        );
-        add(
-            &mut rng,
-            "otel-collector",
-            10,
-            "otel-collector",
-            Fmt::Generic,
-            false,
-            Kubectl,
-        );
-        pods.push(Pod {
-            name: "redis-0".into(),
-            container: "redis",
-            fmt: Fmt::Generic,
-            ansi: false,
-            env: Kubectl,
-            started: false,
-            on_request: false,
-            last_env_ns: 0,
-            pid: 1,
-        });
+        add(&mut rng, "skillmeat-api-canary", 9, "api", Fmt::SmStruct, false, Kubectl);
+        add(&mut rng, "skillmeat-api-canary", 9, "api", Fmt::SmStruct, false, Bare);
+        add(&mut rng, "skillmeat-worker", 9, "worker", Fmt::SmText, false, Kubectl);
+        add(&mut rng, "skillmeat-worker", 9, "worker", Fmt::SmText, false, Containerd(60));
+        add(&mut rng, "otel-collector", 10, "otel-collector", Fmt::Generic, false, Kubectl);
+        pods.push(Pod { name: "redis-0".into(), container: "redis", fmt: Fmt::Generic, ansi: false, env: Kubectl, started: false, on_request: false, last_env_ns: 0, pid: 1 });
         let mut by_class: [Vec<usize>; 6] = Default::default();
         for (i, p) in pods.iter_mut().enumerate() {
             let c = CLASSES.iter().position(|&f| f == p.fmt).unwrap();
@@ -1133,11 +707,7 @@ impl Gen {
     /// CRI line(s); long payloads become `P` pieces then `F`. Returns lines written.
     fn cri(&mut self, line: &[u8], ets: u64, stderr: bool, off: Option<i32>, max: usize) -> u64 {
         // conmon also splits at pipe-read boundaries: model that as 4 KiB reads on some long lines.
-        let max = if off.is_none() && line.len() > 4096 && self.rng.chance(0.5) {
-            4096
-        } else {
-            max
-        };
+        let max = if off.is_none() && line.len() > 4096 && self.rng.chance(0.5) { 4096 } else { max };
         let mut rest = line;
         let mut n = 0;
         while rest.len() > max && self.lines + n + 1 < self.limit {
@@ -1168,25 +738,14 @@ impl Gen {
         let mut n = 0;
         loop {
             let last = rest.len() <= 16 * 1024 || self.lines + n + 1 >= self.limit;
-            let cut = if last {
-                rest.len()
-            } else {
-                char_floor(rest, 16 * 1024)
-            };
+            let cut = if last { rest.len() } else { char_floor(rest, 16 * 1024) };
             let o = &mut self.obuf;
             s(o, "{\"log\":\"");
             json_esc(o, &rest[..cut], true);
             if last {
                 s(o, "\\n");
             }
-            s(
-                o,
-                if stderr {
-                    "\",\"stream\":\"stderr\",\"time\":\""
-                } else {
-                    "\",\"stream\":\"stdout\",\"time\":\""
-                },
-            );
+            s(o, if stderr { "\",\"stream\":\"stderr\",\"time\":\"" } else { "\",\"stream\":\"stdout\",\"time\":\"" });
             date_time(o, ets, b'T');
             frac_trimmed(o, ets);
             s(o, "Z\"}\n");
@@ -1222,11 +781,7 @@ impl Gen {
     }
 
     fn pick_route(&mut self, svc: Svc) -> &'static Route {
-        let table = if svc == Svc::Skr {
-            SKR_ROUTES
-        } else {
-            SM_ROUTES
-        };
+        let table = if svc == Svc::Skr { SKR_ROUTES } else { SM_ROUTES };
         let total: u32 = table.iter().map(|r| r.weight).sum();
         let mut x = self.rng.below(total as u64) as u32;
         for r in table {
@@ -1280,11 +835,7 @@ impl Gen {
                     s(&mut req.route, "{id}");
                 }
                 Hex8 => {
-                    hex(
-                        &mut req.path,
-                        mix(seed ^ 0x8888 ^ self.rng.below(20_000)),
-                        8,
-                    );
+                    hex(&mut req.path, mix(seed ^ 0x8888 ^ self.rng.below(20_000)), 8);
                     s(&mut req.route, "{id}");
                 }
                 Hex32 => {
@@ -1336,15 +887,7 @@ impl Gen {
                 }
                 Q::Stream => {
                     s(q, "?input=");
-                    s(
-                        q,
-                        self.rng.word(&[
-                            "summarize%20the%20report",
-                            "status",
-                            "plan%20next%20steps",
-                            "ping",
-                        ]),
-                    );
+                    s(q, self.rng.word(&["summarize%20the%20report", "status", "plan%20next%20steps", "ping"]));
                     s(q, "&session=");
                     hex(q, self.rng.next(), 8);
                 }
@@ -1369,11 +912,7 @@ impl Gen {
                     12..=14 => 429,
                     15..=16 => 403,
                     _ => {
-                        if svc == Svc::Sm {
-                            422
-                        } else {
-                            400
-                        }
+                        if svc == Svc::Sm { 422 } else { 400 }
                     }
                 }
             } else {
@@ -1387,11 +926,7 @@ impl Gen {
         } else if req.status == 500 && svc == Svc::Sm && self.rng.chance(0.4) {
             lat += 30_000.0; // QueuePool timeout
         } else if req.status == 503 {
-            lat = if self.rng.chance(0.5) {
-                0.3 + self.rng.unit()
-            } else {
-                5000.0 + lat * 3.0
-            };
+            lat = if self.rng.chance(0.5) { 0.3 + self.rng.unit() } else { 5000.0 + lat * 3.0 };
         }
         if self.rng.chance(0.003) {
             lat *= 8.0 + self.rng.unit() * 40.0; // slow tail
@@ -1427,10 +962,7 @@ impl Gen {
         s(&mut one, "\",\"uri\":\"");
         json_esc(&mut one, &req.path, false);
         json_esc(&mut one, &req.query, false);
-        s(
-            &mut one,
-            "\",\"version\":\"HTTP/1.1\",\"name\":\"request\"}",
-        );
+        s(&mut one, "\",\"version\":\"HTTP/1.1\",\"name\":\"request\"}");
         s(b, ",\"span\":");
         b.extend_from_slice(&one);
         s(b, ",\"spans\":[");
@@ -1439,16 +971,7 @@ impl Gen {
     }
 
     /// Skreaver event with an arbitrary message and extra fields (`(key, value, NUM|DISP|DBG)`).
-    fn skr_msg(
-        &mut self,
-        pod: usize,
-        t: u64,
-        level: &'static str,
-        target: &str,
-        msg: &[u8],
-        fields: &[F],
-        span: Option<&Req>,
-    ) {
+    fn skr_msg(&mut self, pod: usize, t: u64, level: &'static str, target: &str, msg: &[u8], fields: &[F], span: Option<&Req>) {
         if self.pods[pod].fmt == Fmt::SkrJson {
             self.skr_json_head(t, level);
             let b = &mut self.pay;
@@ -1554,15 +1077,7 @@ impl Gen {
 
     fn skr_request(&mut self, pod: usize, t: u64, req: &Req) {
         if self.pods[pod].on_request {
-            self.skr_msg(
-                pod,
-                t,
-                "DEBUG",
-                "tower_http::trace::on_request",
-                b"started processing request",
-                &[],
-                Some(req),
-            );
+            self.skr_msg(pod, t, "DEBUG", "tower_http::trace::on_request", b"started processing request", &[], Some(req));
         }
         let mut t2 = t + (req.latency_ms * 1e6) as u64 + 20_000;
         if req.status == 429 && self.rng.chance(0.5) {
@@ -1572,58 +1087,22 @@ impl Gen {
             m.push(b'.');
             num(&mut m, 2 + self.rng.below(250));
             s(&mut m, ": 100 >= 100");
-            self.skr_msg(
-                pod,
-                t + 15_000,
-                "WARN",
-                "skreaver_http::runtime::connection_limits",
-                &m,
-                &[],
-                None,
-            );
+            self.skr_msg(pod, t + 15_000, "WARN", "skreaver_http::runtime::connection_limits", &m, &[], None);
         }
         if req.status == 503 && self.rng.chance(0.3) {
             let mut m = Vec::new();
             s(&mut m, "Global connection limit exceeded: 10000 >= 10000");
-            self.skr_msg(
-                pod,
-                t + 15_000,
-                "WARN",
-                "skreaver_http::runtime::connection_limits",
-                &m,
-                &[],
-                None,
-            );
+            self.skr_msg(pod, t + 15_000, "WARN", "skreaver_http::runtime::connection_limits", &m, &[], None);
         }
         if req.status == 500 && self.rng.chance(0.5) {
-            self.skr_msg(
-                pod,
-                t + 30_000,
-                "ERROR",
-                "skreaver_memory::postgres::pool",
-                b"PostgreSQL connection error",
-                &[(
-                    "error",
-                    b"db error: FATAL: terminating connection due to administrator command",
-                    DISP,
-                )],
-                None,
-            );
+            self.skr_msg(pod, t + 30_000, "ERROR", "skreaver_memory::postgres::pool", b"PostgreSQL connection error", &[("error", b"db error: FATAL: terminating connection due to administrator command", DISP)], None);
         }
         let mut lat = Vec::with_capacity(12);
         num(&mut lat, req.latency_ms as u64);
         s(&mut lat, " ms");
         let mut st = Vec::with_capacity(3);
         num(&mut st, req.status as u64);
-        self.skr_msg(
-            pod,
-            t2,
-            "DEBUG",
-            "tower_http::trace::on_response",
-            b"finished processing request",
-            &[("latency", &lat, DISP), ("status", &st, NUM)],
-            Some(req),
-        );
+        self.skr_msg(pod, t2, "DEBUG", "tower_http::trace::on_response", b"finished processing request", &[("latency", &lat, DISP), ("status", &st, NUM)], Some(req));
         if req.status >= 500 {
             t2 += 40_000;
             let mut cls = Vec::with_capacity(48);
@@ -1631,29 +1110,12 @@ impl Gen {
             num(&mut cls, req.status as u64);
             cls.push(b' ');
             s(&mut cls, reason(req.status));
-            self.skr_msg(
-                pod,
-                t2,
-                "ERROR",
-                "tower_http::trace::on_failure",
-                b"response failed",
-                &[("classification", &cls, DISP), ("latency", &lat, DISP)],
-                Some(req),
-            );
+            self.skr_msg(pod, t2, "ERROR", "tower_http::trace::on_failure", b"response failed", &[("classification", &cls, DISP), ("latency", &lat, DISP)], Some(req));
         }
         self.now = self.now.max(t2.min(t + 3 * self.gap_ns));
     }
 
-    fn ws(
-        &mut self,
-        pod: usize,
-        tt: &mut u64,
-        conn: &[u8],
-        level: &'static str,
-        target: &str,
-        pre: &str,
-        post: &[u8],
-    ) {
+    fn ws(&mut self, pod: usize, tt: &mut u64, conn: &[u8], level: &'static str, target: &str, pre: &str, post: &[u8]) {
         *tt += self.rng.range(50_000, 400_000);
         let mut m = Vec::with_capacity(160);
         s(&mut m, pre);
@@ -1693,160 +1155,37 @@ impl Gen {
         let mut from = Vec::with_capacity(32);
         s(&mut from, " from ");
         from.extend_from_slice(&addr);
-        self.ws(
-            pod,
-            &mut tt,
-            &conn,
-            "INFO",
-            H,
-            "WebSocket connection established: ",
-            &from,
-        );
-        self.ws(
-            pod,
-            &mut tt,
-            &conn,
-            "INFO",
-            M,
-            "Added WebSocket connection: ",
-            b"",
-        );
+        self.ws(pod, &mut tt, &conn, "INFO", H, "WebSocket connection established: ", &from);
+        self.ws(pod, &mut tt, &conn, "INFO", M, "Added WebSocket connection: ", b"");
         match kind {
             9..=29 => {
-                self.ws(
-                    pod,
-                    &mut tt,
-                    &conn,
-                    "ERROR",
-                    H,
-                    "Error handling legacy message from ",
-                    b": Authentication failed: Authentication required",
-                );
+                self.ws(pod, &mut tt, &conn, "ERROR", H, "Error handling legacy message from ", b": Authentication failed: Authentication required");
                 if self.rng.chance(0.5) {
-                    self.ws(
-                        pod,
-                        &mut tt,
-                        &conn,
-                        "ERROR",
-                        H,
-                        "Error handling legacy message from ",
-                        b": Authentication failed: Invalid token",
-                    );
+                    self.ws(pod, &mut tt, &conn, "ERROR", H, "Error handling legacy message from ", b": Authentication failed: Invalid token");
                 }
             }
             30..=39 => {
-                self.ws(
-                    pod,
-                    &mut tt,
-                    &conn,
-                    "WARN",
-                    H,
-                    "Invalid message format from ",
-                    b"",
-                );
+                self.ws(pod, &mut tt, &conn, "WARN", H, "Invalid message format from ", b"");
                 tt += 70_000;
-                self.skr_msg(
-                    pod,
-                    tt,
-                    "WARN",
-                    M,
-                    b"Connection closed - cannot send message",
-                    &[("connection_id", &conn, DISP)],
-                    None,
-                );
+                self.skr_msg(pod, tt, "WARN", M, b"Connection closed - cannot send message", &[("connection_id", &conn, DISP)], None);
                 tt += 70_000;
-                self.skr_msg(
-                    pod,
-                    tt,
-                    "WARN",
-                    M,
-                    b"Failed to send authentication success message",
-                    &[
-                        ("connection_id", &conn, DISP),
-                        ("send_result", b"connection closed", DISP),
-                    ],
-                    None,
-                );
+                self.skr_msg(pod, tt, "WARN", M, b"Failed to send authentication success message", &[("connection_id", &conn, DISP), ("send_result", b"connection closed", DISP)], None);
             }
             40..=49 => {
-                self.ws(
-                    pod,
-                    &mut tt,
-                    &conn,
-                    "INFO",
-                    M,
-                    "Connection ",
-                    b" authenticated",
-                );
-                self.ws(
-                    pod,
-                    &mut tt,
-                    &conn,
-                    "ERROR",
-                    H,
-                    "Error handling legacy message from ",
-                    b": Permission denied",
-                );
+                self.ws(pod, &mut tt, &conn, "INFO", M, "Connection ", b" authenticated");
+                self.ws(pod, &mut tt, &conn, "ERROR", H, "Error handling legacy message from ", b": Permission denied");
             }
             50..=57 => {
-                self.ws(
-                    pod,
-                    &mut tt,
-                    &conn,
-                    "INFO",
-                    M,
-                    "Connection ",
-                    b" authenticated",
-                );
-                self.ws(
-                    pod,
-                    &mut tt,
-                    &conn,
-                    "ERROR",
-                    H,
-                    "WebSocket error from ",
-                    b": WebSocket protocol error: Connection reset without closing handshake",
-                );
+                self.ws(pod, &mut tt, &conn, "INFO", M, "Connection ", b" authenticated");
+                self.ws(pod, &mut tt, &conn, "ERROR", H, "WebSocket error from ", b": WebSocket protocol error: Connection reset without closing handshake");
             }
             _ => {
-                self.ws(
-                    pod,
-                    &mut tt,
-                    &conn,
-                    "INFO",
-                    M,
-                    "Connection ",
-                    b" authenticated",
-                );
+                self.ws(pod, &mut tt, &conn, "INFO", M, "Connection ", b" authenticated");
             }
         }
-        self.ws(
-            pod,
-            &mut tt,
-            &conn,
-            "INFO",
-            H,
-            "Connection ",
-            b" closed by client",
-        );
-        self.ws(
-            pod,
-            &mut tt,
-            &conn,
-            "INFO",
-            H,
-            "WebSocket connection ",
-            b" disconnected",
-        );
-        self.ws(
-            pod,
-            &mut tt,
-            &conn,
-            "INFO",
-            M,
-            "Removed WebSocket connection: ",
-            b"",
-        );
+        self.ws(pod, &mut tt, &conn, "INFO", H, "Connection ", b" closed by client");
+        self.ws(pod, &mut tt, &conn, "INFO", H, "WebSocket connection ", b" disconnected");
+        self.ws(pod, &mut tt, &conn, "INFO", M, "Removed WebSocket connection: ", b"");
     }
 
     fn skr_other(&mut self, pod: usize, t: u64) {
@@ -1854,43 +1193,16 @@ impl Gen {
         match self.rng.below(10) {
             0 | 1 => {
                 let tool = *self.rng.pick(TOOLS);
-                self.skr_msg(
-                    pod,
-                    t,
-                    "WARN",
-                    "skreaver_core::auth::rbac",
-                    b"Tool access DENIED - no policy found (secure default-deny)",
-                    &[("tool_name", tool.as_bytes(), DISP)],
-                    None,
-                );
+                self.skr_msg(pod, t, "WARN", "skreaver_core::auth::rbac", b"Tool access DENIED - no policy found (secure default-deny)", &[("tool_name", tool.as_bytes(), DISP)], None);
                 let mut e = Vec::new();
                 s(&mut e, "Permission denied: Tool '");
                 s(&mut e, tool);
-                s(
-                    &mut e,
-                    "' requires higher privileges. Current role 'agent' does not have sufficient permissions.",
-                );
-                self.skr_msg(
-                    pod,
-                    t + 30_000,
-                    "WARN",
-                    "skreaver_tools::secure_registry",
-                    b"Tool execution blocked by RBAC policy",
-                    &[("tool_name", tool.as_bytes(), DBG), ("error", &e, DISP)],
-                    None,
-                );
+                s(&mut e, "' requires higher privileges. Current role 'agent' does not have sufficient permissions.");
+                self.skr_msg(pod, t + 30_000, "WARN", "skreaver_tools::secure_registry", b"Tool execution blocked by RBAC policy", &[("tool_name", tool.as_bytes(), DBG), ("error", &e, DISP)], None);
             }
             2 => {
                 let tool = *self.rng.pick(TOOLS);
-                self.skr_msg(
-                    pod,
-                    t,
-                    "WARN",
-                    "skreaver_http::runtime::coordinator",
-                    b"Tool not found in registry",
-                    &[("tool_name", tool.as_bytes(), DBG)],
-                    None,
-                );
+                self.skr_msg(pod, t, "WARN", "skreaver_http::runtime::coordinator", b"Tool not found in registry", &[("tool_name", tool.as_bytes(), DBG)], None);
             }
             3 | 4 => {
                 s(&mut m, "Cleaned up ");
@@ -1898,29 +1210,13 @@ impl Gen {
                 s(&mut m, " expired requests for agent ");
                 let idx = self.rng.below(N_AGENTS);
                 self.agent_id(&mut m, idx);
-                self.skr_msg(
-                    pod,
-                    t,
-                    "WARN",
-                    "skreaver_http::runtime::backpressure",
-                    &m,
-                    &[],
-                    None,
-                );
+                self.skr_msg(pod, t, "WARN", "skreaver_http::runtime::backpressure", &m, &[], None);
             }
             5 => {
                 let mut a = Vec::new();
                 let idx = self.rng.below(N_AGENTS);
                 self.agent_id(&mut a, idx);
-                self.skr_msg(
-                    pod,
-                    t,
-                    "WARN",
-                    "skreaver_http::runtime::streaming",
-                    b"Invalid progress value, defaulting to 0.0",
-                    &[("agent_id", &a, DISP), ("value", b"NaN", DISP)],
-                    None,
-                );
+                self.skr_msg(pod, t, "WARN", "skreaver_http::runtime::streaming", b"Invalid progress value, defaulting to 0.0", &[("agent_id", &a, DISP), ("value", b"NaN", DISP)], None);
             }
             6 => {
                 s(&mut m, "Failed to get connection: Connection failed: ");
@@ -1939,29 +1235,13 @@ impl Gen {
                 num(&mut m, 2 + self.rng.below(250));
                 s(&mut m, " has unusually high connection count: ");
                 num(&mut m, 50 + self.rng.below(50));
-                self.skr_msg(
-                    pod,
-                    t,
-                    "WARN",
-                    "skreaver_http::websocket::manager",
-                    &m,
-                    &[],
-                    None,
-                );
+                self.skr_msg(pod, t, "WARN", "skreaver_http::websocket::manager", &m, &[], None);
             }
             8 => {
                 s(&mut m, "Cleaned up ");
                 num(&mut m, 1 + self.rng.below(30));
                 s(&mut m, " expired connections");
-                self.skr_msg(
-                    pod,
-                    t,
-                    "INFO",
-                    "skreaver_http::websocket::manager",
-                    &m,
-                    &[],
-                    None,
-                );
+                self.skr_msg(pod, t, "INFO", "skreaver_http::websocket::manager", &m, &[], None);
             }
             _ => {
                 s(&mut m, "Error handling protocol message from ");
@@ -1982,15 +1262,7 @@ impl Gen {
                         s(&mut m, " bytes (max: 65536)");
                     }
                 }
-                self.skr_msg(
-                    pod,
-                    t,
-                    "ERROR",
-                    "skreaver_http::websocket::handlers",
-                    &m,
-                    &[],
-                    None,
-                );
+                self.skr_msg(pod, t, "ERROR", "skreaver_http::websocket::handlers", &m, &[], None);
             }
         }
     }
@@ -1999,53 +1271,15 @@ impl Gen {
         let mut tt = t;
         let json = self.pods[pod].fmt == Fmt::SkrJson;
         if json {
-            self.skr_msg(
-                pod,
-                tt,
-                "INFO",
-                "skreaver_observability::trace",
-                b"Initialized structured tracing",
-                &[
-                    ("namespace", b"skreaver", DISP),
-                    ("sampling.error", b"1", NUM),
-                    ("sampling.warn", b"1", NUM),
-                    ("sampling.info", b"100", NUM),
-                    ("sampling.debug", b"1000", NUM),
-                ],
-                None,
-            );
+            self.skr_msg(pod, tt, "INFO", "skreaver_observability::trace", b"Initialized structured tracing", &[("namespace", b"skreaver", DISP), ("sampling.error", b"1", NUM), ("sampling.warn", b"1", NUM), ("sampling.info", b"100", NUM), ("sampling.debug", b"1000", NUM)], None);
         }
         let lines: &[(&str, &str, &str)] = &[
-            (
-                "INFO",
-                "skreaver_http::runtime::http",
-                "No security configuration file specified, using defaults",
-            ),
-            (
-                "WARN",
-                "skreaver_core::security::config",
-                "Alerting enabled but no recipients or webhook configured",
-            ),
-            (
-                "INFO",
-                "skreaver_http::runtime::http",
-                "Tool registry wrapped with security policy and RBAC enforcement",
-            ),
-            (
-                "INFO",
-                "skreaver_http::runtime::http",
-                "Connection limits: max=10000, per_ip=100, mode=Enabled",
-            ),
-            (
-                "WARN",
-                "skreaver_core::auth::api_key",
-                "API key manager is using the default hardcoded salt. This is insecure for production use. Set SKREAVER_API_KEY_SALT environment variable to a unique random value.",
-            ),
-            (
-                "INFO",
-                "skreaver_http::runtime::http",
-                "API key manager initialized with secure storage",
-            ),
+            ("INFO", "skreaver_http::runtime::http", "No security configuration file specified, using defaults"),
+            ("WARN", "skreaver_core::security::config", "Alerting enabled but no recipients or webhook configured"),
+            ("INFO", "skreaver_http::runtime::http", "Tool registry wrapped with security policy and RBAC enforcement"),
+            ("INFO", "skreaver_http::runtime::http", "Connection limits: max=10000, per_ip=100, mode=Enabled"),
+            ("WARN", "skreaver_core::auth::api_key", "API key manager is using the default hardcoded salt. This is insecure for production use. Set SKREAVER_API_KEY_SALT environment variable to a unique random value."),
+            ("INFO", "skreaver_http::runtime::http", "API key manager initialized with secure storage"),
         ];
         for (lv, target, msg) in lines {
             tt += self.rng.range(40_000, 4_000_000);
@@ -2054,21 +1288,10 @@ impl Gen {
         }
         tt += self.rng.range(40_000, 4_000_000);
         let mut m = Vec::new();
-        s(
-            &mut m,
-            "\u{1f511} Debug API key generated: [REDACTED] (id: ",
-        );
+        s(&mut m, "\u{1f511} Debug API key generated: [REDACTED] (id: ");
         uuid(&mut m, self.rng.next());
         s(&mut m, ", name: Test Key (DEBUG BUILD ONLY))");
-        self.skr_msg(
-            pod,
-            tt,
-            "INFO",
-            "skreaver_http::runtime::auth",
-            &m,
-            &[],
-            None,
-        );
+        self.skr_msg(pod, tt, "INFO", "skreaver_http::runtime::auth", &m, &[], None);
         // First authenticated request inside a request span.
         let mut req = self.make_req(Svc::Skr);
         req.path.clear();
@@ -2080,25 +1303,9 @@ impl Gen {
         req.status = 401;
         req.latency_ms = 0.0;
         tt += 60_000_000;
-        self.skr_msg(
-            pod,
-            tt,
-            "DEBUG",
-            "tower_http::trace::on_request",
-            b"started processing request",
-            &[],
-            Some(&req),
-        );
+        self.skr_msg(pod, tt, "DEBUG", "tower_http::trace::on_request", b"started processing request", &[], Some(&req));
         self.skr_msg(pod, tt + 120_000, "WARN", "skreaver_http::runtime::security", b"Environment variable SKREAVER_JWT_SECRET not found. Using provided default. This should only be used in development!", &[], Some(&req));
-        self.skr_msg(
-            pod,
-            tt + 300_000,
-            "DEBUG",
-            "tower_http::trace::on_response",
-            b"finished processing request",
-            &[("latency", b"0 ms", DISP), ("status", b"401", NUM)],
-            Some(&req),
-        );
+        self.skr_msg(pod, tt + 300_000, "DEBUG", "tower_http::trace::on_response", b"finished processing request", &[("latency", b"0 ms", DISP), ("status", b"401", NUM)], Some(&req));
     }
 
     fn panic(&mut self, pod: usize, t: u64) {
@@ -2107,16 +1314,10 @@ impl Gen {
             // A panicking tokio task: the runtime catches it and the process keeps running.
             s(b, "thread 'tokio-runtime-worker' (");
             num(b, 20 + self.rng.below(40));
-            s(
-                b,
-                ") panicked at crates/skreaver-http/src/runtime/backpressure/mod.rs:412:38:\ncalled `Option::unwrap()` on a `None` value\nnote: run with `RUST_BACKTRACE=1` environment variable to display a backtrace",
-            );
+            s(b, ") panicked at crates/skreaver-http/src/runtime/backpressure/mod.rs:412:38:\ncalled `Option::unwrap()` on a `None` value\nnote: run with `RUST_BACKTRACE=1` environment variable to display a backtrace");
             return self.emit(pod, t, true);
         } else {
-            s(
-                b,
-                "thread 'main' (1) panicked at crates/skreaver-http/src/runtime/http/mod.rs:89:13:\nFATAL: Authentication configuration validation failed\nError: SKREAVER_JWT_SECRET environment variable must be set in production. Generate a secure random secret: openssl rand -base64 32\nCRITICAL: Invalid authentication configuration prevents startup. Please set SKREAVER_JWT_SECRET environment variable in production.\nnote: run with `RUST_BACKTRACE=1` environment variable to display a backtrace",
-            );
+            s(b, "thread 'main' (1) panicked at crates/skreaver-http/src/runtime/http/mod.rs:89:13:\nFATAL: Authentication configuration validation failed\nError: SKREAVER_JWT_SECRET environment variable must be set in production. Generate a secure random secret: openssl rand -base64 32\nCRITICAL: Invalid authentication configuration prevents startup. Please set SKREAVER_JWT_SECRET environment variable in production.\nnote: run with `RUST_BACKTRACE=1` environment variable to display a backtrace");
         }
         self.emit(pod, t, true);
         // The container restarts.
@@ -2129,26 +1330,10 @@ impl Gen {
 
     /// One SkillMeat record in the pod's format. `exc` = traceback text (already multi-line).
     #[allow(clippy::too_many_arguments)]
-    fn sm(
-        &mut self,
-        pod: usize,
-        t: u64,
-        level: &str,
-        logger: &str,
-        msg: &[u8],
-        module: &str,
-        function: &str,
-        line: u32,
-        exc: Option<&Exc>,
-        structured_tail: Option<&[u8]>,
-    ) {
+    fn sm(&mut self, pod: usize, t: u64, level: &str, logger: &str, msg: &[u8], module: &str, function: &str, line: u32, exc: Option<&Exc>, structured_tail: Option<&[u8]>) {
         let fmt = self.pods[pod].fmt;
         // isoformat() drops the fraction when microsecond == 0: make that variant appear.
-        let t = if fmt == Fmt::SmJson && self.rng.chance(0.0002) {
-            t - t % 1_000_000_000
-        } else {
-            t
-        };
+        let t = if fmt == Fmt::SmJson && self.rng.chance(0.0002) { t - t % 1_000_000_000 } else { t };
         let b = &mut self.pay;
         match fmt {
             Fmt::SmText => {
@@ -2243,18 +1428,7 @@ impl Gen {
                 s(&mut m, " on ");
                 m.extend_from_slice(&req.path);
                 s(&mut m, " - blocking for 10s");
-                self.sm(
-                    pod,
-                    tt,
-                    "WARNING",
-                    "skillmeat.api.middleware.rate_limit",
-                    &m,
-                    "rate_limit",
-                    "dispatch",
-                    245,
-                    None,
-                    None,
-                );
+                self.sm(pod, tt, "WARNING", "skillmeat.api.middleware.rate_limit", &m, "rate_limit", "dispatch", 245, None, None);
                 tt += 500_000;
             }
             let mut m = Vec::new();
@@ -2263,18 +1437,7 @@ impl Gen {
             s(&mut m, " on ");
             m.extend_from_slice(&req.path);
             if self.rng.chance(0.5) {
-                self.sm(
-                    pod,
-                    tt,
-                    "WARNING",
-                    "skillmeat.api.middleware.rate_limit",
-                    &m,
-                    "rate_limit",
-                    "dispatch",
-                    234,
-                    None,
-                    None,
-                );
+                self.sm(pod, tt, "WARNING", "skillmeat.api.middleware.rate_limit", &m, "rate_limit", "dispatch", 234, None, None);
             }
             tt += 300_000;
             self.sm_access(pod, tt, &ip, req);
@@ -2294,11 +1457,7 @@ impl Gen {
             401 if self.rng.chance(0.6) => {
                 let (m, f, l) = *self.rng.pick(&[
                     ("JWT validation failed", "_decode_jwt", 356),
-                    (
-                        "JWKS client error resolving signing key",
-                        "_decode_jwt",
-                        317,
-                    ),
+                    ("JWKS client error resolving signing key", "_decode_jwt", 317),
                 ]);
                 self.sm(pod, tt + 200_000, "WARNING", "skillmeat.api.auth.clerk_provider", m.as_bytes(), "clerk_provider", f, l, None, if fmt == Fmt::SmStruct { Some(&b", \"extra\": {\"taskName\": \"Task-1\", \"error\": \"Signature verification failed\"}"[..]) } else { None });
             }
@@ -2307,18 +1466,7 @@ impl Gen {
                 s(&mut m, "Auth scope check failed: user=user_2");
                 hex(&mut m, self.rng.next(), 8);
                 s(&mut m, " missing=['artifact:write']");
-                self.sm(
-                    pod,
-                    tt + 200_000,
-                    "WARNING",
-                    "skillmeat.api.dependencies",
-                    &m,
-                    "dependencies",
-                    "_dependency",
-                    283,
-                    None,
-                    None,
-                );
+                self.sm(pod, tt + 200_000, "WARNING", "skillmeat.api.dependencies", &m, "dependencies", "_dependency", 283, None, None);
             }
             422 => {
                 let mut m = Vec::new();
@@ -2326,10 +1474,7 @@ impl Gen {
                 m.extend_from_slice(&full_url);
                 if req.method != "GET" && self.rng.chance(0.3) {
                     // pydantic echoes the offending input: occasionally a very long line.
-                    s(
-                        &mut m,
-                        ": [{'type': 'string_too_long', 'loc': ('body', 'description'), 'msg': 'String should have at most 4096 characters', 'input': '",
-                    );
+                    s(&mut m, ": [{'type': 'string_too_long', 'loc': ('body', 'description'), 'msg': 'String should have at most 4096 characters', 'input': '");
                     let len = self.rng.range(5_000, 40_000) as usize;
                     while m.len() < len {
                         s(&mut m, self.rng.word(LOREM));
@@ -2337,37 +1482,12 @@ impl Gen {
                     }
                     s(&mut m, "', 'ctx': {'max_length': 4096}}]");
                 } else {
-                    s(
-                        &mut m,
-                        ": [{'type': 'missing', 'loc': ('body',), 'msg': 'Field required', 'input': None}]",
-                    );
+                    s(&mut m, ": [{'type': 'missing', 'loc': ('body',), 'msg': 'Field required', 'input': None}]");
                 }
-                self.sm(
-                    pod,
-                    tt + 200_000,
-                    "WARNING",
-                    "skillmeat.api.server",
-                    &m,
-                    "server",
-                    "validation_exception_handler",
-                    396,
-                    None,
-                    None,
-                );
+                self.sm(pod, tt + 200_000, "WARNING", "skillmeat.api.server", &m, "server", "validation_exception_handler", 396, None, None);
             }
             503 => {
-                self.sm(
-                    pod,
-                    tt + 200_000,
-                    "ERROR",
-                    "skillmeat.api.auth.clerk_provider",
-                    b"Failed to reach Clerk JWKS endpoint",
-                    "clerk_provider",
-                    "_decode_jwt",
-                    308,
-                    None,
-                    None,
-                );
+                self.sm(pod, tt + 200_000, "ERROR", "skillmeat.api.auth.clerk_provider", b"Failed to reach Clerk JWKS endpoint", "clerk_provider", "_decode_jwt", 308, None, None);
             }
             _ => {}
         }
@@ -2382,11 +1502,7 @@ impl Gen {
         req_line.extend_from_slice(&req.path);
         tt = end.max(tt + 400_000);
         let exc = if req.status == 500 {
-            let e = if req.latency_ms >= 30_000.0 {
-                &EXCS[1]
-            } else {
-                self.rng.pick(EXCS)
-            };
+            let e = if req.latency_ms >= 30_000.0 { &EXCS[1] } else { self.rng.pick(EXCS) };
             Some(e)
         } else {
             None
@@ -2398,32 +1514,14 @@ impl Gen {
             s(&mut m, "Span failed: ");
             m.extend_from_slice(&span_name);
             let tail = self.struct_tail_err(fmt, &trace, &rid, Some(span_id), method, &req.path, e);
-            self.sm(
-                pod,
-                tt,
-                "ERROR",
-                "skillmeat.observability.tracing",
-                &m,
-                "tracing",
-                "trace_operation",
-                175,
-                Some(e),
-                tail.as_deref(),
-            );
+            self.sm(pod, tt, "ERROR", "skillmeat.observability.tracing", &m, "tracing", "trace_operation", 175, Some(e), tail.as_deref());
             tt += 40_000;
         }
         // Span completed
         let mut m = Vec::new();
         s(&mut m, "Span completed: ");
         m.extend_from_slice(&span_name);
-        s(
-            &mut m,
-            if exc.is_some() {
-                " [error]"
-            } else {
-                " [success]"
-            },
-        );
+        s(&mut m, if exc.is_some() { " [error]" } else { " [success]" });
         let tail = if fmt == Fmt::SmStruct {
             let mut x = Vec::with_capacity(512);
             s(&mut x, ", \"trace_id\": \"");
@@ -2432,19 +1530,9 @@ impl Gen {
             hex(&mut x, span_id, 8);
             s(&mut x, "\", \"request_id\": \"");
             x.extend_from_slice(&rid);
-            s(
-                &mut x,
-                "\", \"extra\": {\"taskName\": \"starlette.middleware.base.BaseHTTPMiddleware.__call__.<locals>.call_next.<locals>.coro\", \"parent_span_id\": null, \"duration_ms\": ",
-            );
+            s(&mut x, "\", \"extra\": {\"taskName\": \"starlette.middleware.base.BaseHTTPMiddleware.__call__.<locals>.call_next.<locals>.coro\", \"parent_span_id\": null, \"duration_ms\": ");
             py_centis(&mut x, dur_span);
-            s(
-                &mut x,
-                if exc.is_some() {
-                    ", \"status\": \"error\", \"attributes\": {\"method\": \""
-                } else {
-                    ", \"status\": \"success\", \"attributes\": {\"method\": \""
-                },
-            );
+            s(&mut x, if exc.is_some() { ", \"status\": \"error\", \"attributes\": {\"method\": \"" } else { ", \"status\": \"success\", \"attributes\": {\"method\": \"" });
             s(&mut x, method);
             s(&mut x, "\", \"path\": \"");
             x.extend_from_slice(&req.path);
@@ -2464,36 +1552,14 @@ impl Gen {
             None
         };
         let level = if exc.is_some() { "ERROR" } else { "INFO" };
-        self.sm(
-            pod,
-            tt,
-            level,
-            "skillmeat.observability.tracing",
-            &m,
-            "tracing",
-            "end",
-            82,
-            None,
-            tail.as_deref(),
-        );
+        self.sm(pod, tt, level, "skillmeat.observability.tracing", &m, "tracing", "end", 82, None, tail.as_deref());
         tt += self.rng.range(30_000, 400_000);
         if let Some(e) = exc {
             let mut m = Vec::new();
             s(&mut m, "Request failed: ");
             m.extend_from_slice(&req_line);
             let tail = self.struct_tail_err(fmt, &trace, &rid, None, method, &req.path, e);
-            self.sm(
-                pod,
-                tt,
-                "ERROR",
-                "skillmeat.api.middleware.observability",
-                &m,
-                "observability",
-                "dispatch",
-                134,
-                Some(e),
-                tail.as_deref(),
-            );
+            self.sm(pod, tt, "ERROR", "skillmeat.api.middleware.observability", &m, "observability", "dispatch", 134, Some(e), tail.as_deref());
             tt += 30_000;
         }
         // Request completed
@@ -2508,10 +1574,7 @@ impl Gen {
             x.extend_from_slice(&trace);
             s(&mut x, "\", \"user_id\": null, \"request_id\": \"");
             x.extend_from_slice(&rid);
-            s(
-                &mut x,
-                "\", \"extra\": {\"taskName\": \"starlette.middleware.base.BaseHTTPMiddleware.__call__.<locals>.call_next.<locals>.coro\", \"method\": \"",
-            );
+            s(&mut x, "\", \"extra\": {\"taskName\": \"starlette.middleware.base.BaseHTTPMiddleware.__call__.<locals>.call_next.<locals>.coro\", \"method\": \"");
             s(&mut x, method);
             s(&mut x, "\", \"path\": \"");
             x.extend_from_slice(&req.path);
@@ -2526,18 +1589,7 @@ impl Gen {
         } else {
             None
         };
-        self.sm(
-            pod,
-            tt,
-            "INFO",
-            "skillmeat.api.middleware.observability",
-            &m,
-            "observability",
-            "dispatch",
-            174,
-            None,
-            tail.as_deref(),
-        );
+        self.sm(pod, tt, "INFO", "skillmeat.api.middleware.observability", &m, "observability", "dispatch", 174, None, tail.as_deref());
         tt += self.rng.range(20_000, 300_000);
         if let Some(e) = exc {
             let mut m = Vec::new();
@@ -2545,35 +1597,13 @@ impl Gen {
             m.extend_from_slice(&full_url);
             s(&mut m, ": ");
             s(&mut m, e.msg);
-            self.sm(
-                pod,
-                tt,
-                "ERROR",
-                "skillmeat.api.server",
-                &m,
-                "server",
-                "general_exception_handler",
-                440,
-                Some(e),
-                None,
-            );
+            self.sm(pod, tt, "ERROR", "skillmeat.api.server", &m, "server", "general_exception_handler", 440, Some(e), None);
             tt += 30_000;
         }
         self.sm_access(pod, tt, &ip, req);
         if let Some(e) = exc {
             tt += 30_000;
-            self.sm(
-                pod,
-                tt,
-                "ERROR",
-                "uvicorn.error",
-                b"Exception in ASGI application\n",
-                "httptools_impl",
-                "run_asgi",
-                427,
-                Some(e),
-                None,
-            );
+            self.sm(pod, tt, "ERROR", "uvicorn.error", b"Exception in ASGI application\n", "httptools_impl", "run_asgi", 427, Some(e), None);
         }
         // Keep the global clock roughly in step with long requests, but never run far ahead.
         self.now = self.now.max(tt.min(t + 3 * self.gap_ns));
@@ -2581,16 +1611,7 @@ impl Gen {
 
     /// StructuredFormatter fields of `Span failed` / `Request failed` records (before `exception`).
     #[allow(clippy::too_many_arguments)]
-    fn struct_tail_err(
-        &self,
-        fmt: Fmt,
-        trace: &[u8],
-        rid: &[u8],
-        span_id: Option<u64>,
-        method: &str,
-        path: &[u8],
-        e: &Exc,
-    ) -> Option<Vec<u8>> {
+    fn struct_tail_err(&self, fmt: Fmt, trace: &[u8], rid: &[u8], span_id: Option<u64>, method: &str, path: &[u8], e: &Exc) -> Option<Vec<u8>> {
         if fmt != Fmt::SmStruct {
             return None;
         }
@@ -2603,10 +1624,7 @@ impl Gen {
         }
         s(&mut x, "\", \"request_id\": \"");
         x.extend_from_slice(rid);
-        s(
-            &mut x,
-            "\", \"extra\": {\"taskName\": \"starlette.middleware.base.BaseHTTPMiddleware.__call__.<locals>.call_next.<locals>.coro\", \"method\": \"",
-        );
+        s(&mut x, "\", \"extra\": {\"taskName\": \"starlette.middleware.base.BaseHTTPMiddleware.__call__.<locals>.call_next.<locals>.coro\", \"method\": \"");
         s(&mut x, method);
         s(&mut x, "\", \"path\": \"");
         x.extend_from_slice(path);
@@ -2626,50 +1644,20 @@ impl Gen {
         m.extend_from_slice(&req.query);
         s(&mut m, " HTTP/1.1\" ");
         num(&mut m, req.status as u64);
-        self.sm(
-            pod,
-            t,
-            "INFO",
-            "uvicorn.access",
-            &m,
-            "httptools_impl",
-            "send",
-            482,
-            None,
-            None,
-        );
+        self.sm(pod, t, "INFO", "uvicorn.access", &m, "httptools_impl", "send", 482, None, None);
     }
 
     fn sm_other(&mut self, pod: usize, t: u64) {
         let mut m = Vec::with_capacity(300);
         match self.rng.below(12) {
             0 | 1 => {
-                let path = *self.rng.pick(&[
-                    "skills/pdf/SKILL.md",
-                    "skills/docx/SKILL.md",
-                    "agents/reviewer.md",
-                    "README.md",
-                ]);
+                let path = *self.rng.pick(&["skills/pdf/SKILL.md", "skills/docx/SKILL.md", "agents/reviewer.md", "README.md"]);
                 s(&mut m, "GitHub API rate limit exceeded while fetching ");
                 s(&mut m, path);
-                s(
-                    &mut m,
-                    ": GitHub API rate limit exceeded (get_repo(anthropics/skills)). Limit: 60, Resets at: ",
-                );
+                s(&mut m, ": GitHub API rate limit exceeded (get_repo(anthropics/skills)). Limit: 60, Resets at: ");
                 date_time(&mut m, t + 1_800_000_000_000 - t % 60_000_000_000, b' ');
                 s(&mut m, "+00:00");
-                self.sm(
-                    pod,
-                    t,
-                    "WARNING",
-                    "skillmeat.core.github_metadata",
-                    &m,
-                    "github_metadata",
-                    "_fetch_file_content",
-                    352,
-                    None,
-                    None,
-                );
+                self.sm(pod, t, "WARNING", "skillmeat.core.github_metadata", &m, "github_metadata", "_fetch_file_content", 352, None, None);
             }
             2 => {
                 s(&mut m, "Database locked, retrying in ");
@@ -2678,36 +1666,14 @@ impl Gen {
                 s(&mut m, "ms (attempt ");
                 num(&mut m, attempt);
                 s(&mut m, "/3)");
-                self.sm(
-                    pod,
-                    t,
-                    "WARNING",
-                    "skillmeat.cache.repository",
-                    &m,
-                    "repository",
-                    "transaction",
-                    217,
-                    None,
-                    None,
-                );
+                self.sm(pod, t, "WARNING", "skillmeat.cache.repository", &m, "repository", "transaction", 217, None, None);
             }
             3 => {
                 let name = *self.rng.pick(MCP_NAMES);
                 s(&mut m, "Checking health for MCP server: ");
                 s(&mut m, name);
                 s(&mut m, " (use_cache=True)");
-                self.sm(
-                    pod,
-                    t,
-                    "INFO",
-                    "skillmeat.api.routers.mcp",
-                    &m,
-                    "mcp",
-                    "get_server_health",
-                    824,
-                    None,
-                    None,
-                );
+                self.sm(pod, t, "INFO", "skillmeat.api.routers.mcp", &m, "mcp", "get_server_health", 824, None, None);
                 if self.rng.chance(0.2) {
                     let e = &EXCS[2];
                     m.clear();
@@ -2715,158 +1681,49 @@ impl Gen {
                     s(&mut m, name);
                     s(&mut m, "': ");
                     s(&mut m, e.msg);
-                    self.sm(
-                        pod,
-                        t + 3_000_000,
-                        "ERROR",
-                        "skillmeat.api.routers.mcp",
-                        &m,
-                        "mcp",
-                        "get_server_health",
-                        850,
-                        Some(e),
-                        None,
-                    );
+                    self.sm(pod, t + 3_000_000, "ERROR", "skillmeat.api.routers.mcp", &m, "mcp", "get_server_health", 850, Some(e), None);
                 }
             }
             4 | 5 => {
-                let op = *self.rng.pick(&[
-                    "perf.storage.read_deployments",
-                    "perf.deployment.list_deployments",
-                    "perf.collection.load",
-                    "perf.search.query",
-                ]);
-                self.sm(
-                    pod,
-                    t,
-                    "INFO",
-                    "skillmeat.perf",
-                    op.as_bytes(),
-                    "timing",
-                    "timed",
-                    88,
-                    None,
-                    None,
-                );
+                let op = *self.rng.pick(&["perf.storage.read_deployments", "perf.deployment.list_deployments", "perf.collection.load", "perf.search.query"]);
+                self.sm(pod, t, "INFO", "skillmeat.perf", op.as_bytes(), "timing", "timed", 88, None, None);
             }
             6 => {
                 s(&mut m, "Rate limit hit fetching README for ");
-                s(
-                    &mut m,
-                    self.rng.word(&[
-                        "anthropics/skills",
-                        "modelcontextprotocol/servers",
-                        "miethe/skillmeat",
-                    ]),
-                );
-                s(
-                    &mut m,
-                    ": GitHub API rate limit exceeded (get_file_content(anthropics/skills, README.md)). Limit: 5000, Resets at: ",
-                );
+                s(&mut m, self.rng.word(&["anthropics/skills", "modelcontextprotocol/servers", "miethe/skillmeat"]));
+                s(&mut m, ": GitHub API rate limit exceeded (get_file_content(anthropics/skills, README.md)). Limit: 5000, Resets at: ");
                 date_time(&mut m, t + 900_000_000_000 - t % 60_000_000_000, b' ');
                 s(&mut m, "+00:00");
-                self.sm(
-                    pod,
-                    t,
-                    "WARNING",
-                    "skillmeat.core.marketplace.github_scanner",
-                    &m,
-                    "github_scanner",
-                    "try_fetch_readme",
-                    995,
-                    None,
-                    None,
-                );
+                self.sm(pod, t, "WARNING", "skillmeat.core.marketplace.github_scanner", &m, "github_scanner", "try_fetch_readme", 995, None, None);
             }
             7 => {
                 s(&mut m, "Token ");
                 hex(&mut m, self.rng.next(), 8);
                 s(&mut m, "... has been revoked");
-                self.sm(
-                    pod,
-                    t,
-                    "WARNING",
-                    "skillmeat.core.auth.token_manager",
-                    &m,
-                    "token_manager",
-                    "validate_token",
-                    268,
-                    None,
-                    None,
-                );
+                self.sm(pod, t, "WARNING", "skillmeat.core.auth.token_manager", &m, "token_manager", "validate_token", 268, None, None);
             }
             8 => {
                 s(&mut m, "Enterprise PAT auth: invalid token presented");
-                self.sm(
-                    pod,
-                    t,
-                    "WARNING",
-                    "skillmeat.api.middleware.enterprise_auth",
-                    &m,
-                    "enterprise_auth",
-                    "verify_enterprise_pat",
-                    155,
-                    None,
-                    None,
-                );
+                self.sm(pod, t, "WARNING", "skillmeat.api.middleware.enterprise_auth", &m, "enterprise_auth", "verify_enterprise_pat", 155, None, None);
             }
             9 => {
-                s(
-                    &mut m,
-                    "ensure_default_collection: verified/created default collection id='",
-                );
+                s(&mut m, "ensure_default_collection: verified/created default collection id='");
                 hex(&mut m, mix(self.seed ^ 0x3232), 16);
                 hex(&mut m, mix(self.seed ^ 0x3233), 16);
                 m.push(b'\'');
-                self.sm(
-                    pod,
-                    t,
-                    "INFO",
-                    "skillmeat.api.routers.user_collections",
-                    &m,
-                    "user_collections",
-                    "ensure_default_collection",
-                    212,
-                    None,
-                    None,
-                );
+                self.sm(pod, t, "INFO", "skillmeat.api.routers.user_collections", &m, "user_collections", "ensure_default_collection", 212, None, None);
             }
             10 => {
                 s(&mut m, "Bulk refresh rate limited at source ");
                 num(&mut m, 1 + self.rng.below(3000));
-                s(
-                    &mut m,
-                    ": GitHub API rate limit exceeded (get_repo(anthropics/skills)).",
-                );
-                self.sm(
-                    pod,
-                    t,
-                    "WARNING",
-                    "skillmeat.api.routers.marketplace_sources",
-                    &m,
-                    "marketplace_sources",
-                    "bulk_refresh",
-                    6253,
-                    None,
-                    None,
-                );
+                s(&mut m, ": GitHub API rate limit exceeded (get_repo(anthropics/skills)).");
+                self.sm(pod, t, "WARNING", "skillmeat.api.routers.marketplace_sources", &m, "marketplace_sources", "bulk_refresh", 6253, None, None);
             }
             _ => {
                 s(&mut m, "Metadata cache population completed in 0.");
                 pad(&mut m, self.rng.below(100), 2);
                 s(&mut m, "s");
-                self.sm(
-                    pod,
-                    t,
-                    "INFO",
-                    "skillmeat.api.routers.user_collections",
-                    &m,
-                    "user_collections",
-                    "populate_collection_artifact_metadata",
-                    1190,
-                    None,
-                    None,
-                );
+                self.sm(pod, t, "INFO", "skillmeat.api.routers.user_collections", &m, "user_collections", "populate_collection_artifact_metadata", 1190, None, None);
             }
         }
     }
@@ -2876,121 +1733,36 @@ impl Gen {
         let mut tt = t;
         let pid = self.pods[pod].pid;
         if fmt == Fmt::SmJson {
-            for l in [
-                "[entrypoint] Starting SkillMeat API container entrypoint",
-                "[entrypoint] Detected PostgreSQL database",
-                "[entrypoint] Running Alembic migrations (alembic upgrade head)...",
-            ] {
+            for l in ["[entrypoint] Starting SkillMeat API container entrypoint", "[entrypoint] Detected PostgreSQL database", "[entrypoint] Running Alembic migrations (alembic upgrade head)..."] {
                 s(&mut self.pay, l);
                 self.emit(pod, tt, false);
                 tt += self.rng.range(1_000_000, 300_000_000);
             }
         }
-        s(
-            &mut self.pay,
-            "/app/skillmeat/api/routers/marketplace_sources.py:3369: FastAPIDeprecationWarning: `regex` has been deprecated, please use `pattern` instead\n  sort_by: Optional[str] = Query(\n/app/skillmeat/api/routers/marketplace_sources.py:3374: FastAPIDeprecationWarning: `regex` has been deprecated, please use `pattern` instead\n  sort_order: Optional[str] = Query(",
-        );
+        s(&mut self.pay, "/app/skillmeat/api/routers/marketplace_sources.py:3369: FastAPIDeprecationWarning: `regex` has been deprecated, please use `pattern` instead\n  sort_by: Optional[str] = Query(\n/app/skillmeat/api/routers/marketplace_sources.py:3374: FastAPIDeprecationWarning: `regex` has been deprecated, please use `pattern` instead\n  sort_order: Optional[str] = Query(");
         self.emit(pod, tt, true);
         tt += self.rng.range(100_000_000, 900_000_000);
         s(&mut self.pay, "INFO:     Started server process [");
         num(&mut self.pay, pid);
-        s(
-            &mut self.pay,
-            "]\nINFO:     Waiting for application startup.",
-        );
+        s(&mut self.pay, "]\nINFO:     Waiting for application startup.");
         self.emit(pod, tt, true);
         let lines: &[(&str, &str, &str, &str, u32)] = &[
-            (
-                "INFO",
-                "skillmeat.api.server",
-                "Logging configured",
-                "lifespan",
-                190,
-            ),
-            (
-                "INFO",
-                "skillmeat.api.dependencies",
-                "Initializing application state...",
-                "initialize",
-                92,
-            ),
-            (
-                "INFO",
-                "skillmeat.core.github_client",
-                "GitHub client initialized without authentication (60 req/hr limit)",
-                "__init__",
-                157,
-            ),
-            (
-                "INFO",
-                "skillmeat.api.dependencies",
-                "CacheManager initialized",
-                "initialize",
-                122,
-            ),
-            (
-                "INFO",
-                "skillmeat.api.server",
-                "Application state initialized",
-                "lifespan",
-                196,
-            ),
-            (
-                "WARNING",
-                "skillmeat.api.server",
-                "GitHub API: Could not check status - HTTPSConnectionPool(host='api.github.com', port=443): Read timed out. (read timeout=5)",
-                "lifespan",
-                211,
-            ),
-            (
-                "INFO",
-                "skillmeat.api.server",
-                "Search backend: like",
-                "lifespan",
-                260,
-            ),
-            (
-                "INFO",
-                "skillmeat.api.server",
-                "SkillMeat API v0.9.1 started successfully",
-                "lifespan",
-                322,
-            ),
-            (
-                "INFO",
-                "uvicorn.error",
-                "Application startup complete.",
-                "startup",
-                62,
-            ),
-            (
-                "INFO",
-                "uvicorn.error",
-                "Uvicorn running on http://0.0.0.0:8080 (Press CTRL+C to quit)",
-                "_log_started_message",
-                216,
-            ),
+            ("INFO", "skillmeat.api.server", "Logging configured", "lifespan", 190),
+            ("INFO", "skillmeat.api.dependencies", "Initializing application state...", "initialize", 92),
+            ("INFO", "skillmeat.core.github_client", "GitHub client initialized without authentication (60 req/hr limit)", "__init__", 157),
+            ("INFO", "skillmeat.api.dependencies", "CacheManager initialized", "initialize", 122),
+            ("INFO", "skillmeat.api.server", "Application state initialized", "lifespan", 196),
+            ("WARNING", "skillmeat.api.server", "GitHub API: Could not check status - HTTPSConnectionPool(host='api.github.com', port=443): Read timed out. (read timeout=5)", "lifespan", 211),
+            ("INFO", "skillmeat.api.server", "Search backend: like", "lifespan", 260),
+            ("INFO", "skillmeat.api.server", "SkillMeat API v0.9.1 started successfully", "lifespan", 322),
+            ("INFO", "uvicorn.error", "Application startup complete.", "startup", 62),
+            ("INFO", "uvicorn.error", "Uvicorn running on http://0.0.0.0:8080 (Press CTRL+C to quit)", "_log_started_message", 216),
         ];
         for (lv, logger, msg, func, line) in lines {
             tt += self.rng.range(100_000, 200_000_000);
             let module = logger.rsplit('.').next().unwrap();
-            let module = if *logger == "uvicorn.error" {
-                if *func == "startup" { "on" } else { "server" }
-            } else {
-                module
-            };
-            self.sm(
-                pod,
-                tt,
-                lv,
-                logger,
-                msg.as_bytes(),
-                module,
-                func,
-                *line,
-                None,
-                None,
-            );
+            let module = if *logger == "uvicorn.error" { if *func == "startup" { "on" } else { "server" } } else { module };
+            self.sm(pod, tt, lv, logger, msg.as_bytes(), module, func, *line, None, None);
         }
     }
 
@@ -3016,13 +1788,7 @@ impl Gen {
             s(b, "1:M ");
             pad(b, d, 2);
             b.push(b' ');
-            s(
-                b,
-                [
-                    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov",
-                    "Dec",
-                ][mo as usize - 1],
-            );
+            s(b, ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"][mo as usize - 1]);
             b.push(b' ');
             num(b, y as u64);
             b.push(b' ');
@@ -3038,10 +1804,7 @@ impl Gen {
                 0 => s(b, " * 100 changes in 300 seconds. Saving..."),
                 1 => s(b, " * Background saving started by pid 4711"),
                 2 => s(b, " * DB saved on disk"),
-                _ => s(
-                    b,
-                    " # Client id=82 addr=10.0.3.7:51234 closed: connection reset by peer",
-                ),
+                _ => s(b, " # Client id=82 addr=10.0.3.7:51234 closed: connection reset by peer"),
             }
         } else {
             match self.rng.below(3) {
@@ -3055,14 +1818,7 @@ impl Gen {
                     let lvl = *self.rng.pick(&["info", "info", "info", "warn", "error"]);
                     s(b, lvl);
                     s(b, " caller=exporterhelper/queue_sender.go:99 msg=\"");
-                    s(
-                        b,
-                        if lvl == "info" {
-                            "Exporting finished."
-                        } else {
-                            "Exporting failed. Will retry the request after interval."
-                        },
-                    );
+                    s(b, if lvl == "info" { "Exporting finished." } else { "Exporting failed. Will retry the request after interval." });
                     s(b, "\" kind=exporter data_type=logs name=otlp items=");
                     num(b, 1 + self.rng.below(512));
                 }
@@ -3072,10 +1828,7 @@ impl Gen {
                     num(b, t / 1_000_000_000);
                     b.push(b'.');
                     pad(b, t % 1_000_000_000 / 1_000_000, 3);
-                    s(
-                        b,
-                        ",\"caller\":\"batchprocessor/batch_processor.go:261\",\"msg\":\"Sending batch\",\"kind\":\"processor\",\"name\":\"batch\",\"batch_size\":",
-                    );
+                    s(b, ",\"caller\":\"batchprocessor/batch_processor.go:261\",\"msg\":\"Sending batch\",\"kind\":\"processor\",\"name\":\"batch\",\"batch_size\":");
                     num(b, 1 + self.rng.below(8192));
                     b.push(b'}');
                 }
@@ -3087,10 +1840,7 @@ impl Gen {
                     pad(b, sod / 60 % 60, 2);
                     b.push(b':');
                     pad(b, sod % 60, 2);
-                    s(
-                        b,
-                        " health check ok: 3 exporters, 2 receivers, queue depth ",
-                    );
+                    s(b, " health check ok: 3 exporters, 2 receivers, queue depth ");
                     num(b, self.rng.below(100));
                 }
             }
