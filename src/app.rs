@@ -3,6 +3,8 @@
 
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -10,9 +12,11 @@ use regex::Regex;
 
 use crate::board::{Board, JsonSnapshots};
 use crate::cli::{
-    AnalyzeArgs, Cli, ColorChoice, Command, Common, CorrelationArgs, Format, RulesAction, TraceArgs,
+    AnalyzeArgs, Cli, ColorChoice, Command, Common, CorrelationArgs, Format, RulesAction,
+    TraceArgs, VerifyArgs,
 };
 use crate::correlate::{CorrelationSettings, TraceSink};
+use crate::export::{self, Bundle, ExportOptions, RunInfo};
 use crate::filter::{self, Expr};
 use crate::output::{self, Style};
 use crate::parse::{ParseOpts, Registry};
@@ -36,11 +40,12 @@ pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
 /// Usage and input errors (exit code 2 in `main`); output errors.
 pub fn run(cli: Cli) -> Result<ExitCode> {
     let follow = match &cli.command {
-        None => cli.analyze.common.follow,
-        Some(Command::Analyze(a)) => a.common.follow,
+        // An export installs its own handler (which also stops live sources).
+        None => cli.analyze.common.follow && cli.analyze.export.is_none(),
+        Some(Command::Analyze(a)) => a.common.follow && a.export.is_none(),
         Some(Command::Events(e)) => e.common.follow,
         Some(Command::Trace(t)) => t.common.follow,
-        Some(Command::Rules(_)) => false,
+        Some(Command::Rules(_) | Command::Verify(_)) => false,
     };
     if follow {
         // Ctrl-C stops the live sources; the run then ends normally with its final report.
@@ -61,6 +66,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Some(Command::Events(e)) => events(&e.common),
         Some(Command::Trace(t)) => trace(&t),
         Some(Command::Rules(r)) => rules(r.action),
+        Some(Command::Verify(v)) => verify(&v),
     }
 }
 
@@ -386,10 +392,39 @@ fn settings(common: &Common, reg: &Registry, mode: Mode) -> Result<Settings> {
         keep_events: matches!(mode, Mode::Events),
         follow: common.follow,
         snapshot_every: None,
+        keep_raw: false,
+        hash_inputs: false,
+        cancel: None,
     })
 }
 
+/// Exit code of an export stopped by Ctrl-C or SIGTERM (128 + SIGINT, as shells report it).
+const EXIT_INTERRUPTED: u8 = 130;
+
+/// Catch Ctrl-C / SIGTERM / SIGHUP: the first sets the returned flag (the pipeline stops reading
+/// and the bundle is closed as usual, marked incomplete); a second one exits at once.
+fn interrupt_flag() -> Result<Arc<AtomicBool>> {
+    let flag = Arc::new(AtomicBool::new(false));
+    let seen = Arc::clone(&flag);
+    ctrlc::set_handler(move || {
+        if seen.swap(true, Ordering::SeqCst) {
+            std::process::exit(i32::from(EXIT_INTERRUPTED));
+        }
+        eprintln!(
+            "logsleuth: interrupted: closing the bundle's files (interrupt again to stop at once)"
+        );
+        crate::source::live::request_stop();
+    })
+    .context("cannot install the Ctrl-C / SIGTERM handler")?;
+    Ok(flag)
+}
+
 fn analyze(a: &AnalyzeArgs) -> Result<ExitCode> {
+    let started_ns = now_ns();
+    let argv: Vec<String> = std::env::args_os()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let cancel = a.export.as_ref().map(|_| interrupt_flag()).transpose()?;
     let reg = Registry::load(a.common.parsers.as_deref())?;
     let bucket_ns = filter::parse_duration(&a.bucket).map_err(|e| anyhow!("--bucket: {e}"))?;
     if !(a.slow_ms.is_finite() && a.slow_ms >= 0.0) {
@@ -421,7 +456,28 @@ fn analyze(a: &AnalyzeArgs) -> Result<ExitCode> {
     if rule_set.as_ref().is_some_and(RuleSet::needs_extras) {
         settings.parse.collect_extras = true;
     }
+    let export = match &a.export {
+        Some(dir) => Some(ExportOptions {
+            dir: dir.clone(),
+            force: a.force,
+            partition_by: export::parse_partition_by(&a.partition_by).map_err(|e| anyhow!(e))?,
+            redact: !a.no_redact,
+        }),
+        None => None,
+    };
     let inputs = inputs(&a.common, settings.filter.since)?;
+    let mut bundle = match export {
+        Some(opts) => {
+            export::prepare_dir(&opts.dir, opts.force)?;
+            settings.keep_events = true;
+            settings.keep_raw = true;
+            settings.hash_inputs = true;
+            settings.parse.collect_extras = true;
+            settings.cancel.clone_from(&cancel);
+            Some(Bundle::create(opts, &reg, &inputs)?)
+        }
+        None => None,
+    };
     let analysis = Analysis {
         rules: rule_set.as_ref(),
         correlation: (!a.no_correlation).then_some(correlation),
@@ -439,19 +495,68 @@ fn analyze(a: &AnalyzeArgs) -> Result<ExitCode> {
         } else {
             std::time::Duration::from_nanos(every as u64)
         });
-        if tty {
-            let mut board = Board::new(io::stdout(), colour);
-            pipeline::run_with(&inputs, &reg, &settings, analysis, &mut [&mut board])?
+        let mut board;
+        let mut snaps;
+        let live: &mut dyn pipeline::EventSink = if tty {
+            board = Board::new(io::stdout(), colour);
+            &mut board
         } else {
-            let mut snaps = JsonSnapshots::new(io::stdout());
-            pipeline::run_with(&inputs, &reg, &settings, analysis, &mut [&mut snaps])?
+            snaps = JsonSnapshots::new(io::stdout());
+            &mut snaps
+        };
+        match bundle.as_mut() {
+            Some(b) => pipeline::run_with(&inputs, &reg, &settings, analysis, &mut [live, b])?,
+            None => pipeline::run_with(&inputs, &reg, &settings, analysis, &mut [live])?,
         }
     } else {
-        pipeline::run_with(&inputs, &reg, &settings, analysis, &mut [])?
+        match bundle.as_mut() {
+            Some(b) => pipeline::run_with(&inputs, &reg, &settings, analysis, &mut [b])?,
+            None => pipeline::run_with(&inputs, &reg, &settings, analysis, &mut [])?,
+        }
     };
     let Outcome::Report(report) = outcome else {
         bail!("internal error: analyze produced no report");
     };
+    let interrupted = cancel.as_ref().is_some_and(|c| c.load(Ordering::SeqCst));
+    if let Some(b) = bundle {
+        let dir = a.export.clone().unwrap_or_default();
+        let summary = b.finish(
+            &report,
+            &RunInfo {
+                argv: &argv,
+                started_ns,
+                interrupted,
+            },
+        )?;
+        let m = &summary.manifest;
+        let rows = |table: &str| -> u64 {
+            m.outputs
+                .iter()
+                .filter(|o| o.table.as_deref() == Some(table))
+                .filter_map(|o| o.rows)
+                .sum()
+        };
+        eprintln!(
+            "logsleuth: bundle {} in '{}': {} files, {} events, {} requests{}",
+            if m.complete {
+                "written"
+            } else {
+                "written (INCOMPLETE)"
+            },
+            dir.display(),
+            m.outputs.len() + 1,
+            rows("events"),
+            rows("requests"),
+            if m.redaction.enabled {
+                format!(
+                    ", {} secrets redacted",
+                    m.redaction.counts.values().sum::<u64>()
+                )
+            } else {
+                String::new()
+            }
+        );
+    }
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     match a.format {
@@ -464,6 +569,9 @@ fn analyze(a: &AnalyzeArgs) -> Result<ExitCode> {
         }
     }
     out.flush()?;
+    if interrupted {
+        return Ok(ExitCode::from(EXIT_INTERRUPTED));
+    }
     let failing = fail_on.is_some_and(|min| {
         report
             .findings
@@ -475,6 +583,37 @@ fn analyze(a: &AnalyzeArgs) -> Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+fn verify(v: &VerifyArgs) -> Result<ExitCode> {
+    let result = export::verify::verify(&v.dir)?;
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    let m = &result.manifest;
+    if result.differences.is_empty() {
+        writeln!(
+            out,
+            "ok: {} files match {}{}",
+            result.files,
+            v.dir.join(export::manifest::FILE_NAME).display(),
+            if m.complete {
+                ""
+            } else {
+                " (the bundle is marked incomplete: the export was interrupted or an input was not read to its end)"
+            }
+        )?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    writeln!(
+        out,
+        "{} difference(s) between '{}' and its manifest:",
+        result.differences.len(),
+        v.dir.display()
+    )?;
+    for d in &result.differences {
+        writeln!(out, "  {d}")?;
+    }
+    Ok(ExitCode::from(1))
 }
 
 fn events(common: &Common) -> Result<ExitCode> {

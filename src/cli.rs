@@ -11,8 +11,10 @@ With no subcommand and no INPUT, logsleuth analyzes stdin:
 
 Exit codes:
   0  success (also when stdout is closed early, e.g. `| head`)
-  1  `--fail-on SEVERITY`: a finding at or above it; `rules test`/`rules lint`: a failure
-  2  usage error, or an input that is missing or unreadable (reported before any output)";
+  1  `--fail-on SEVERITY`: a finding at or above it; `rules test`/`rules lint`: a failure;
+     `verify`: the bundle differs from its manifest; `trace`: nothing carries the ID
+  2  usage error, or an input that is missing or unreadable (reported before any output)
+  130  analyze --export interrupted (Ctrl-C, SIGTERM): the bundle is closed, marked incomplete";
 
 /// Log-analysis stream processor for SREs: unwraps kubectl / CRI / docker envelopes, parses
 /// SkillMeat and Skreaver logs (and generic JSON, logfmt, text), and reports errors and latency
@@ -43,6 +45,18 @@ pub enum Command {
     Trace(TraceArgs),
     /// List, test and lint the incident rules.
     Rules(RulesArgs),
+    /// Check an evidence bundle (analyze --export) against its manifest: hashes, row counts,
+    /// schemas; exit 0 when it matches, 1 with the list of differences.
+    #[command(after_help = AFTER_HELP)]
+    Verify(VerifyArgs),
+}
+
+/// `verify` options.
+#[derive(Debug, Args, Clone)]
+pub struct VerifyArgs {
+    /// The bundle directory.
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
 }
 
 /// Correlation options.
@@ -225,6 +239,25 @@ pub struct AnalyzeArgs {
     /// (on a terminal a live board is refreshed every second instead).
     #[arg(long, default_value = "10s", value_name = "DURATION")]
     pub snapshot_every: String,
+    /// Also write an evidence bundle into DIR (new or empty): events, requests and aggregates
+    /// as Parquet, report.md, manifest.json.
+    #[arg(long, value_name = "DIR")]
+    pub export: Option<PathBuf>,
+    /// With --export: write into a non-empty DIR, replacing a previous bundle's files.
+    #[arg(long, requires = "export")]
+    pub force: bool,
+    /// With --export: Hive-partition events and requests by these columns (service, date),
+    /// e.g. events/service=skreaver/date=2026-11-22/part-0.parquet.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "COLUMNS",
+        requires = "export"
+    )]
+    pub partition_by: Vec<String>,
+    /// With --export: keep secrets (tokens, API keys, passwords) instead of `[REDACTED:<kind>]`.
+    #[arg(long, requires = "export")]
+    pub no_redact: bool,
 }
 
 /// `events` options.

@@ -3,7 +3,8 @@
 //! Pipeline stages, in data-flow order (see ARCHITECTURE.md):
 //! [`source`] (where bytes come from) → [`envelope`] (kubectl / CRI / docker wrappers, partial
 //! lines) → [`parse`] (formats from `parsers/*.toml`, into [`event::Event`]) → [`pipeline`]
-//! (threads, continuation lines, [`request`] merging, [`filter`]) → [`analyze`] → [`output`].
+//! (threads, continuation lines, [`request`] merging, [`filter`]) → [`analyze`] → [`output`]
+//! and [`export`] (Parquet evidence bundles).
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -15,6 +16,7 @@ pub mod cli;
 pub mod correlate;
 pub mod envelope;
 pub mod event;
+pub mod export;
 pub mod filter;
 pub mod jsonscan;
 pub mod output;

@@ -19,11 +19,13 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::io::{self, IsTerminal, Read};
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use regex::Regex;
+use sha2::{Digest, Sha256};
 
 use std::rc::Rc;
 
@@ -154,6 +156,27 @@ pub trait EventSink {
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
+    /// Called once at the end of the run, after every event and request: what was read of each
+    /// input (same order as the inputs).
+    ///
+    /// # Errors
+    /// Output errors end the run.
+    fn inputs_read(&mut self, _inputs: &[InputRead]) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// What the run read of one input.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct InputRead {
+    /// Bytes read as stored (before decompression).
+    pub bytes: u64,
+    /// Lines read (after decompression).
+    pub lines: u64,
+    /// SHA-256 of the bytes read (with `Settings::hash_inputs`).
+    pub sha256: Option<[u8; 32]>,
+    /// Read to its end (false when it failed to open or read, or the run was cancelled).
+    pub complete: bool,
 }
 
 /// Everything a run needs.
@@ -174,6 +197,12 @@ pub struct Settings {
     pub progress: bool,
     /// Keep every field of every event (sinks need them); otherwise only what the analysis reads.
     pub keep_events: bool,
+    /// Hand each event's payload line to the sinks ([`View::raw`]).
+    pub keep_raw: bool,
+    /// Hash each input's bytes as read (reported through [`EventSink::inputs_read`]).
+    pub hash_inputs: bool,
+    /// When set (by a signal handler), the reader stops; what was read is still processed.
+    pub cancel: Option<Arc<AtomicBool>>,
     /// Keep reading live inputs (`--follow`).
     pub follow: bool,
     /// Hand sinks a report snapshot this often (analyze mode).
@@ -277,6 +306,7 @@ struct Found {
 #[derive(Default)]
 struct ChunkOut {
     seq: u64,
+    source: u32,
     lines: u64,
     joined_partials: u64,
     truncated: u64,
@@ -291,6 +321,13 @@ enum ReaderMsg {
     Error(String),
     /// An input failed in a way that ends the run (exit code 2).
     Fatal(String),
+    /// An input is done: its stored bytes, digest and whether it was read to the end.
+    InputDone {
+        source: u32,
+        bytes: u64,
+        sha256: Option<[u8; 32]>,
+        complete: bool,
+    },
 }
 
 /// Report a read/open error: fatal source errors end the run, others are counted.
@@ -456,6 +493,18 @@ fn dispatch_and_merge(
                 }
                 Ok(ReaderMsg::Bytes(n)) => merger.counts.bytes += n,
                 Ok(ReaderMsg::Error(e)) => merger.counts.read_errors.push(e),
+                Ok(ReaderMsg::InputDone {
+                    source,
+                    bytes,
+                    sha256,
+                    complete,
+                }) => {
+                    if let Some(r) = merger.inputs_read.get_mut(source as usize) {
+                        r.bytes = bytes;
+                        r.sha256 = sha256;
+                        r.complete = complete;
+                    }
+                }
                 Ok(ReaderMsg::Fatal(e)) => {
                     // Stop the other live inputs so their readers end too.
                     crate::source::live::request_stop();
@@ -561,6 +610,62 @@ impl Progress {
     }
 }
 
+/// Counts (and optionally hashes) the stored bytes of one input as they are read.
+#[derive(Default)]
+struct ByteTap {
+    bytes: u64,
+    hasher: Option<Sha256>,
+}
+
+/// A reader that feeds every byte it returns to a shared [`ByteTap`].
+struct Tapped<R> {
+    inner: R,
+    tap: Arc<Mutex<ByteTap>>,
+}
+
+impl<R: Read> Read for Tapped<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if let Ok(mut tap) = self.tap.lock() {
+            tap.bytes += n as u64;
+            if let Some(h) = tap.hasher.as_mut() {
+                h.update(&buf[..n]);
+            }
+        }
+        Ok(n)
+    }
+}
+
+/// [`open`] with the stored bytes of stdin, files and memory inputs going through `tap`
+/// (before decompression, so a file's digest is what `sha256sum` prints).
+fn open_tapped(
+    input: &Input,
+    settings: &Settings,
+    tap: &Arc<Mutex<ByteTap>>,
+) -> io::Result<Box<dyn Read + Send>> {
+    let tapped = |inner: Box<dyn Read + Send>| Tapped {
+        inner,
+        tap: Arc::clone(tap),
+    };
+    match &input.kind {
+        InputKind::Stdin => files::decode_reader(Box::new(tapped(Box::new(io::stdin())))),
+        InputKind::File(p) if !settings.follow => {
+            files::decode_reader(Box::new(tapped(Box::new(std::fs::File::open(p)?))))
+        }
+        InputKind::Memory(b) => {
+            files::decode_reader(Box::new(tapped(Box::new(io::Cursor::new(b.clone())))))
+        }
+        _ => open(input, settings).map(|r| Box::new(tapped(r)) as Box<dyn Read + Send>),
+    }
+}
+
+fn cancelled(settings: &Settings) -> bool {
+    settings
+        .cancel
+        .as_ref()
+        .is_some_and(|c| c.load(Ordering::Relaxed))
+}
+
 fn read_all(inputs: &[Input], settings: &Settings, tx: SyncSender<ReaderMsg>) {
     let seq = Mutex::new(0u64);
     if settings.follow && inputs.len() > 1 {
@@ -592,26 +697,47 @@ fn read_all(inputs: &[Input], settings: &Settings, tx: SyncSender<ReaderMsg>) {
             shown: false,
         });
     for (sid, input) in inputs.iter().enumerate() {
-        let reader = match open(input, settings) {
-            Ok(r) => r,
-            Err(e) => {
-                if read_error(&tx, "cannot read", &input.name, &e).is_err() {
-                    return;
+        let tap = Arc::new(Mutex::new(ByteTap {
+            bytes: 0,
+            hasher: settings.hash_inputs.then(Sha256::new),
+        }));
+        let complete = if cancelled(settings) {
+            false
+        } else {
+            match open_tapped(input, settings, &tap) {
+                Ok(reader) => {
+                    let Ok(complete) = read_one(
+                        sid as u32,
+                        reader,
+                        input,
+                        settings,
+                        &tx,
+                        &seq,
+                        &mut progress,
+                    ) else {
+                        return;
+                    };
+                    complete
                 }
-                continue;
+                Err(e) => {
+                    if read_error(&tx, "cannot read", &input.name, &e).is_err() {
+                        return;
+                    }
+                    false
+                }
             }
         };
-        if read_one(
-            sid as u32,
-            reader,
-            input,
-            settings,
-            &tx,
-            &seq,
-            &mut progress,
-        )
-        .is_err()
-        {
+        let (bytes, sha256) = match tap.lock() {
+            Ok(mut t) => (t.bytes, t.hasher.take().map(|h| h.finalize().into())),
+            Err(_) => (0, None),
+        };
+        let done = ReaderMsg::InputDone {
+            source: sid as u32,
+            bytes,
+            sha256,
+            complete,
+        };
+        if tx.send(done).is_err() {
             return;
         }
     }
@@ -816,7 +942,7 @@ fn read_one(
     tx: &SyncSender<ReaderMsg>,
     seq: &Mutex<u64>,
     progress: &mut Option<Progress>,
-) -> Result<(), ()> {
+) -> Result<bool, ()> {
     let finder = PartialFinder::new();
     let live = settings.follow;
     let max_line = settings.max_line_bytes.max(16);
@@ -847,13 +973,19 @@ fn read_one(
         }
         Ok(())
     };
+    let mut complete = true;
     loop {
+        if cancelled(settings) {
+            complete = false;
+            break;
+        }
         let n = match reader.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => {
                 read_error(tx, "error reading", &input.name, &e)?;
+                complete = false;
                 break;
             }
         };
@@ -868,7 +1000,8 @@ fn read_one(
             send(&mut chunker, false)?;
         }
     }
-    send(&mut chunker, true)
+    send(&mut chunker, true)?;
+    Ok(complete)
 }
 
 // ---------------------------------------------------------------- workers
@@ -885,6 +1018,8 @@ pub struct View<'e, 'a> {
     pub line: u64,
     /// Stream origin.
     pub origin: &'e Origin,
+    /// The payload line (envelope removed, partials joined), with `Settings::keep_raw`.
+    pub raw: Option<&'e str>,
 }
 
 impl Fields for View<'_, '_> {
@@ -986,6 +1121,7 @@ fn process_chunk(
 ) -> ChunkOut {
     let mut out = ChunkOut {
         seq: chunk.seq,
+        source: chunk.source,
         // Real lines average ~300 bytes; a little slack avoids regrowing.
         items: Vec::with_capacity(chunk.data.len() / 200 + 16),
         ..ChunkOut::default()
@@ -1132,7 +1268,7 @@ fn handle(
                 multiline: ev.multiline,
                 weak,
                 request,
-                raw: weak.then(|| Box::<str>::from(text.as_ref())),
+                raw: (weak || settings.keep_raw).then(|| Box::<str>::from(text.as_ref())),
                 full: settings.keep_events.then(|| Box::new(ev.into_owned())),
             };
             let mut it = item(ItemKind::Event(event), pass);
@@ -1233,8 +1369,8 @@ fn passes(
             source: &ctx.input.name,
             line: ctx.line,
             origin,
+            raw: Some(text),
         };
-        let _ = ctx.source;
         if !expr.matches(&view) {
             return false;
         }
@@ -1260,6 +1396,8 @@ struct StreamState {
 
 struct Pending {
     ev: Option<Box<Event<'static>>>,
+    /// The payload line (`Settings::keep_raw`).
+    raw: Option<Box<str>>,
     line: u64,
     stream: u64,
     pass: bool,
@@ -1286,6 +1424,10 @@ struct Merger<'r> {
     held_front: u64,
     next_id: u64,
     reasons: BTreeMap<Unparsed, u64>,
+    /// Sinks get each event's payload line.
+    keep_raw: bool,
+    /// Per input: bytes, lines, digest (reported to sinks at the end).
+    inputs_read: Vec<InputRead>,
     rules: Option<&'r RuleSet>,
     findings: Option<Findings<'r>>,
     correlator: Option<Correlator>,
@@ -1356,6 +1498,8 @@ impl<'r> Merger<'r> {
             held_front: 0,
             next_id: 0,
             reasons: BTreeMap::new(),
+            keep_raw: settings.keep_raw,
+            inputs_read: vec![InputRead::default(); inputs.len()],
             rules: analysis.rules,
             findings: analysis.rules.map(Findings::new),
             correlator: analysis.correlation.map(|c| {
@@ -1418,6 +1562,9 @@ impl<'r> Merger<'r> {
         self.last_merge = Instant::now();
         self.unflushed = true;
         self.counts.lines += c.lines;
+        if let Some(r) = self.inputs_read.get_mut(c.source as usize) {
+            r.lines += c.lines;
+        }
         self.counts.joined_partials += c.joined_partials;
         self.counts.truncated += c.truncated;
         self.counts.invalid_utf8 += c.invalid_utf8;
@@ -1604,8 +1751,10 @@ impl<'r> Merger<'r> {
             a.event(ev.service, ev.level, ev.ts);
         }
         if self.hold {
+            let raw = if self.keep_raw { ev.raw } else { None };
             self.held.push_back(Pending {
                 ev: ev.full,
+                raw,
                 line,
                 stream,
                 pass,
@@ -1727,6 +1876,7 @@ impl<'r> Merger<'r> {
                 source,
                 line: p.line,
                 origin: &origin,
+                raw: p.raw.as_deref(),
             };
             for s in sinks.iter_mut() {
                 s.event(&view, p.pass)?;
@@ -1740,6 +1890,9 @@ impl<'r> Merger<'r> {
         self.requests.finish(&mut |r| finished.push(r));
         self.deliver_requests(sinks)?;
         self.flush_held(sinks, true)?;
+        for s in sinks.iter_mut() {
+            s.inputs_read(&self.inputs_read)?;
+        }
         self.counts.unparsed_reasons = self
             .reasons
             .iter()

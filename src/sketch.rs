@@ -93,6 +93,7 @@ impl Sketch {
             return None;
         }
         if q >= 1.0 {
+            // The top is the exact maximum, as documented.
             return Some(self.max);
         }
         let rank = (q.clamp(0.0, 1.0) * (self.total - 1) as f64).floor() as u64;

@@ -44,6 +44,9 @@ fn report_of(path: &std::path::Path) -> logsleuth::analyze::Report {
         keep_events: false,
         follow: false,
         snapshot_every: None,
+        keep_raw: false,
+        hash_inputs: false,
+        cancel: None,
     };
     let inputs = [Input {
         name: "app.log".into(),

@@ -31,6 +31,9 @@ fn settings(mode: Mode, threads: usize, chunk_bytes: usize) -> Settings {
         keep_events: matches!(mode, Mode::Events),
         follow: false,
         snapshot_every: None,
+        keep_raw: false,
+        hash_inputs: false,
+        cancel: None,
     }
 }
 

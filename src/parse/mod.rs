@@ -866,9 +866,12 @@ impl Registry {
                 let ok = |t: &str| p.prefix().is_none_or(|pre| t.starts_with(pre));
                 let matched = match &rule.field {
                     Some(name) => match field(name) {
-                        Some(Cow::Borrowed(t)) => ok(t) && p.matches(t, |i, v| caps.push((i, Cow::Borrowed(v)))),
+                        Some(Cow::Borrowed(t)) => {
+                            ok(t) && p.matches(t, |i, v| caps.push((i, Cow::Borrowed(v))))
+                        }
                         Some(Cow::Owned(t)) => {
-                            ok(&t) && p.matches(&t, |i, v| caps.push((i, Cow::Owned(v.to_string()))))
+                            ok(&t)
+                                && p.matches(&t, |i, v| caps.push((i, Cow::Owned(v.to_string()))))
                         }
                         None => false,
                     },
@@ -1184,7 +1187,9 @@ fn compile_rule(
         return Err("a [[message]] rule needs a pattern or a request kind".into());
     }
     let targets = pattern.as_ref().map_or_else(Vec::new, |p| {
-        p.names().map(|n| Target::from_name(n).ok_or_else(|| n.to_string())).collect()
+        p.names()
+            .map(|n| Target::from_name(n).ok_or_else(|| n.to_string()))
+            .collect()
     });
     Ok(MessageRule {
         targets,

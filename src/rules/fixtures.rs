@@ -105,6 +105,9 @@ pub fn run_rule_on(rule: &Rule, text: &str) -> Result<Report, String> {
         keep_events: false,
         follow: false,
         snapshot_every: None,
+        keep_raw: false,
+        hash_inputs: false,
+        cancel: None,
     };
     let analysis = Analysis {
         rules: Some(&set),

@@ -53,6 +53,7 @@ fn every_case_parses_as_expected() {
             source: "case",
             line: 1,
             origin: &origin,
+            raw: Some(&c.line),
         };
         for (k, want) in &c.expect {
             let got = match k.as_str() {

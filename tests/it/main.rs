@@ -2,6 +2,7 @@
 
 mod bad_input;
 mod envelopes;
+mod export;
 mod filters;
 mod formats;
 mod props;
@@ -91,6 +92,9 @@ pub fn analyze_settings() -> Settings {
         keep_events: false,
         follow: false,
         snapshot_every: None,
+        keep_raw: false,
+        hash_inputs: false,
+        cancel: None,
     }
 }
 

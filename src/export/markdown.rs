@@ -1,0 +1,278 @@
+//! `report.md`: the terminal report of `analyze`, as Markdown for an incident ticket or
+//! post-mortem — the same sections and rows (top 25 per table, as on the terminal), plus a
+//! header naming the run and whether the bundle is complete.
+//!
+//! Invariants: table cells are escaped (`|`, newlines), so any log text renders as one cell;
+//! paths shown come through the caller's redaction.
+
+use std::fmt::Write as _;
+
+use crate::analyze::Report;
+
+/// Rows per table, as on the terminal.
+const ROWS: usize = 25;
+
+/// What the header says about the run.
+pub struct Header<'h> {
+    /// The command line.
+    pub argv: &'h [String],
+    /// Run start, RFC3339.
+    pub started: &'h str,
+    /// Every input read to its end, no interrupt.
+    pub complete: bool,
+    /// Why not.
+    pub incomplete_reasons: &'h [String],
+    /// Redaction on.
+    pub redacted: bool,
+}
+
+fn cell(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('|', "\\|")
+        .replace(['\n', '\r'], " ")
+}
+
+fn table(out: &mut String, header: &[&str], right_from: usize, rows: &[Vec<String>]) {
+    let _ = writeln!(out, "| {} |", header.join(" | "));
+    let align: Vec<&str> = (0..header.len())
+        .map(|i| if i < right_from { "---" } else { "---:" })
+        .collect();
+    let _ = writeln!(out, "|{}|", align.join("|"));
+    for r in rows {
+        let cells: Vec<String> = r.iter().map(|c| cell(c)).collect();
+        let _ = writeln!(out, "| {} |", cells.join(" | "));
+    }
+}
+
+fn ms(v: Option<f64>) -> String {
+    match v {
+        None => "-".into(),
+        Some(x) if x >= 100.0 => format!("{x:.0}"),
+        Some(x) => format!("{x:.1}"),
+    }
+}
+
+/// Render the report; `redact` is applied to request paths.
+pub fn render(r: &Report, h: &Header<'_>, mut redact: impl FnMut(&str) -> String) -> String {
+    let mut o = String::new();
+    let _ = writeln!(o, "# Incident evidence — logsleuth report\n");
+    let _ = writeln!(o, "- command: `{}`", h.argv.join(" ").replace('`', "'"));
+    let _ = writeln!(o, "- run started: {}", h.started);
+    let _ = writeln!(
+        o,
+        "- time range: {} .. {}",
+        r.time_range.first.as_deref().unwrap_or("-"),
+        r.time_range.last.as_deref().unwrap_or("-")
+    );
+    if h.complete {
+        let _ = writeln!(o, "- bundle: complete");
+    } else {
+        let _ = writeln!(
+            o,
+            "- bundle: **incomplete** ({})",
+            h.incomplete_reasons.join("; ")
+        );
+    }
+    let _ = writeln!(
+        o,
+        "- secrets: {}",
+        if h.redacted {
+            "redacted (`[REDACTED:<kind>]`, counts in manifest.json)"
+        } else {
+            "**not redacted** (`--no-redact`)"
+        }
+    );
+
+    let i = &r.input;
+    let _ = writeln!(o, "\n## Input\n");
+    let _ = writeln!(
+        o,
+        "{} lines, {:.1} MB: {} events, {} continuation lines, {} unparsed, {} joined partials.",
+        i.lines,
+        i.bytes as f64 / 1e6,
+        i.events,
+        i.continuation_lines,
+        i.unparsed_lines,
+        i.joined_partials
+    );
+    if i.truncated + i.invalid_utf8 + i.filtered_out > 0 {
+        let _ = writeln!(
+            o,
+            "{} truncated, {} invalid UTF-8, {} filtered out.",
+            i.truncated, i.invalid_utf8, i.filtered_out
+        );
+    }
+    for (reason, n) in &i.unparsed_reasons {
+        let _ = writeln!(o, "- unparsed ({reason}): {n}");
+    }
+    for e in &i.read_errors {
+        let _ = writeln!(o, "- **read error**: {}", cell(e));
+    }
+
+    let _ = writeln!(o, "\n## Events by service and level\n");
+    let rows: Vec<Vec<String>> = r
+        .services
+        .iter()
+        .filter(|s| s.events > 0)
+        .map(|s| {
+            let l = &s.levels;
+            [
+                s.events, l.trace, l.debug, l.info, l.warn, l.error, l.fatal, l.unknown,
+            ]
+            .iter()
+            .fold(vec![s.service.clone()], |mut v, n| {
+                v.push(n.to_string());
+                v
+            })
+        })
+        .collect();
+    table(
+        &mut o,
+        &[
+            "service", "events", "trace", "debug", "info", "warn", "error", "fatal", "none",
+        ],
+        1,
+        &rows,
+    );
+
+    let q = &r.requests;
+    let c = &q.by_status_class;
+    let _ = writeln!(o, "\n## Requests\n");
+    let _ = writeln!(
+        o,
+        "{} total: {} 2xx, {} 3xx, {} 4xx, {} 5xx{}.",
+        q.total,
+        c.c2xx,
+        c.c3xx,
+        c.c4xx,
+        c.c5xx,
+        if c.unknown > 0 {
+            format!(", {} without status", c.unknown)
+        } else {
+            String::new()
+        }
+    );
+    if !r.endpoints.is_empty() {
+        let _ = writeln!(o, "\n### Endpoints (latency in ms)\n");
+        let rows: Vec<Vec<String>> = r
+            .endpoints
+            .iter()
+            .take(ROWS)
+            .map(|e| {
+                vec![
+                    e.service.clone(),
+                    e.method.clone(),
+                    redact(&e.route),
+                    e.requests.to_string(),
+                    e.status_4xx.to_string(),
+                    e.status_5xx.to_string(),
+                    ms(e.p50_ms),
+                    ms(e.p95_ms),
+                    ms(e.p99_ms),
+                    ms(e.max_ms),
+                ]
+            })
+            .collect();
+        table(
+            &mut o,
+            &[
+                "service", "method", "route", "requests", "4xx", "5xx", "p50", "p95", "p99", "max",
+            ],
+            3,
+            &rows,
+        );
+        if r.endpoints.len() > ROWS {
+            let _ = writeln!(
+                o,
+                "\n… {} more endpoints (all in endpoints.parquet).",
+                r.endpoints.len() - ROWS
+            );
+        }
+    }
+
+    let busy: Vec<_> = r
+        .error_rate
+        .iter()
+        .filter(|b| b.status_5xx > 0 || b.error_events > 0)
+        .collect();
+    let _ = writeln!(
+        o,
+        "\n## Error rate ({}s buckets with errors)\n",
+        r.bucket_seconds
+    );
+    if busy.is_empty() {
+        let _ = writeln!(o, "No 5xx responses and no error events.");
+    } else {
+        let skip = busy.len().saturating_sub(ROWS);
+        let rows: Vec<Vec<String>> = busy
+            .iter()
+            .skip(skip)
+            .map(|b| {
+                vec![
+                    b.bucket_start.clone(),
+                    b.service.clone(),
+                    b.requests.to_string(),
+                    b.status_5xx.to_string(),
+                    b.error_events.to_string(),
+                ]
+            })
+            .collect();
+        table(
+            &mut o,
+            &["bucket", "service", "requests", "5xx", "errors"],
+            2,
+            &rows,
+        );
+        if skip > 0 {
+            let _ = writeln!(
+                o,
+                "\n… {skip} earlier buckets with errors (all in error_rate.parquet)."
+            );
+        }
+    }
+
+    let s = &r.slow_requests;
+    let _ = writeln!(
+        o,
+        "\n## Slow requests (> {} ms): {}\n",
+        s.threshold_ms, s.count
+    );
+    if !s.top.is_empty() {
+        let rows: Vec<Vec<String>> = s
+            .top
+            .iter()
+            .map(|t| {
+                let origin = match (&t.pod, &t.container) {
+                    (Some(p), Some(c)) => format!("{p}/{c}"),
+                    _ => format!("{}:{}", t.source, t.line),
+                };
+                vec![
+                    format!("{:.0}", t.duration_ms),
+                    t.service.clone(),
+                    t.method.clone().unwrap_or_default(),
+                    redact(t.path.as_deref().or(t.route.as_deref()).unwrap_or_default()),
+                    t.status.map(|s| s.to_string()).unwrap_or_default(),
+                    t.ts.clone().unwrap_or_default(),
+                    origin,
+                ]
+            })
+            .collect();
+        table(
+            &mut o,
+            &["ms", "service", "method", "path", "status", "time", "from"],
+            0,
+            &rows,
+        );
+    }
+    o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cells_are_escaped() {
+        assert_eq!(cell("a|b\nc"), "a\\|b c");
+    }
+}

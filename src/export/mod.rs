@@ -1,0 +1,564 @@
+//! Incident evidence bundles (`analyze --export DIR`): the run's events, requests and
+//! aggregates as Parquet that DuckDB, pyarrow and Spark read, a Markdown report, and a
+//! `manifest.json` that `logsleuth verify` checks.
+//!
+//! ```text
+//! pipeline ─View─▶ Bundle (EventSink) ─redact─▶ EventBatch ─▶ Dataset ─▶ ParquetFile (.tmp → rename)
+//!          ─Request─▶               ─redact─▶ RequestBatch ─▶ Dataset ─▶ …
+//! end of run: Report ─▶ endpoints / error_rate / findings / groups .parquet, report.md, manifest.json
+//! ```
+//!
+//! Invariants: only this module knows Arrow and Parquet; rows stream out in batches and row
+//! groups as events arrive (bounded memory, see [`dataset`]); every file appears under its final
+//! name only when complete, and the manifest is written last; with redaction on (the default)
+//! no secret matched by `redact/secrets.toml` reaches any file of the bundle; the bundle is
+//! written only into a new or empty directory unless `--force`.
+
+pub mod dataset;
+pub mod file;
+pub mod manifest;
+pub mod markdown;
+pub mod redact;
+pub mod tables;
+pub mod verify;
+
+use std::borrow::Cow;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use arrow_array::RecordBatch;
+use arrow_schema::{ArrowError, SchemaRef};
+use parquet::errors::ParquetError;
+use sha2::{Digest, Sha256};
+
+use crate::analyze::Report;
+use crate::event::Slot;
+use crate::parse::{self, Registry};
+use crate::pipeline::{EventSink, Input, InputKind, InputRead, Origin, View};
+use crate::request::Request;
+use crate::time;
+
+use dataset::{Dataset, PartitionKey, utc_date, writer_properties};
+use file::{ParquetFile, hex, write_small};
+use manifest::{InputEntry, Manifest, Output, Redaction, Run, SpecEntry, Tool};
+use redact::Redactor;
+use tables::{EventBatch, EventText, RequestBatch, RequestContext};
+
+/// Names a previous bundle may have left, removed by `--force`.
+const BUNDLE_NAMES: &[&str] = &[
+    "events.parquet",
+    "requests.parquet",
+    "endpoints.parquet",
+    "error_rate.parquet",
+    "findings.parquet",
+    "groups.parquet",
+    "report.md",
+    manifest::FILE_NAME,
+    "events",
+    "requests",
+];
+
+/// Why a bundle cannot be written.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The directory holds files and `--force` was not given.
+    #[error(
+        "cannot export to '{}': directory is not empty ({entries} entries); use --force to replace a bundle there",
+        path.display()
+    )]
+    NotEmpty {
+        /// The directory.
+        path: PathBuf,
+        /// How many entries it holds.
+        entries: usize,
+    },
+    /// The path exists and is no directory.
+    #[error("cannot export to '{}': not a directory", path.display())]
+    NotADirectory {
+        /// The path.
+        path: PathBuf,
+    },
+    /// A file system operation failed.
+    #[error("{op} '{}': {source}", path.display())]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// What was being done.
+        op: &'static str,
+        /// The cause.
+        source: io::Error,
+    },
+    /// Encoding or writing Parquet failed.
+    #[error("writing '{}': {source}", path.display())]
+    Parquet {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: ParquetError,
+    },
+    /// A batch did not match its schema (a bug).
+    #[error("building rows for '{}': {source}", path.display())]
+    Arrow {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: ArrowError,
+    },
+    /// The redaction patterns do not compile.
+    #[error(transparent)]
+    Redact(#[from] redact::RedactError),
+    /// Writing JSON failed.
+    #[error("writing manifest: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+impl Error {
+    fn io(path: &Path, op: &'static str, source: io::Error) -> Error {
+        Error::Io {
+            path: path.to_path_buf(),
+            op,
+            source,
+        }
+    }
+
+    fn parquet(path: &Path, source: ParquetError) -> Error {
+        Error::Parquet {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+
+    fn arrow(path: PathBuf, source: ArrowError) -> Error {
+        Error::Arrow { path, source }
+    }
+}
+
+/// What `--export` and its flags ask for.
+#[derive(Clone, Debug)]
+pub struct ExportOptions {
+    /// Bundle directory.
+    pub dir: PathBuf,
+    /// Write into a non-empty directory (replacing a previous bundle's files).
+    pub force: bool,
+    /// Hive partition columns for events and requests.
+    pub partition_by: Vec<PartitionKey>,
+    /// Redact secrets (default on).
+    pub redact: bool,
+}
+
+/// Parse `--partition-by service,date`.
+///
+/// # Errors
+/// An unknown or repeated column, named.
+pub fn parse_partition_by(list: &[String]) -> Result<Vec<PartitionKey>, String> {
+    let mut keys = Vec::new();
+    for s in list.iter().flat_map(|s| s.split(',')) {
+        if s.trim().is_empty() {
+            continue;
+        }
+        let k = PartitionKey::parse(s)
+            .ok_or_else(|| format!("--partition-by: unknown column {s:?} (service, date)"))?;
+        if keys.contains(&k) {
+            return Err(format!("--partition-by: {s:?} given twice"));
+        }
+        keys.push(k);
+    }
+    Ok(keys)
+}
+
+/// Make sure `dir` exists and may be written: create it, or accept it empty, or with `force`
+/// remove what a previous bundle left (its files by name, and stale temporary files).
+///
+/// # Errors
+/// Not a directory, not empty without `force`, or a file system error — naming the path.
+pub fn prepare_dir(dir: &Path, force: bool) -> Result<(), Error> {
+    match std::fs::metadata(dir) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return std::fs::create_dir_all(dir)
+                .map_err(|e| Error::io(dir, "cannot create directory", e));
+        }
+        Err(e) => return Err(Error::io(dir, "cannot access", e)),
+        Ok(m) if !m.is_dir() => {
+            return Err(Error::NotADirectory {
+                path: dir.to_path_buf(),
+            });
+        }
+        Ok(_) => {}
+    }
+    let entries: Vec<std::fs::DirEntry> = std::fs::read_dir(dir)
+        .map_err(|e| Error::io(dir, "cannot read directory", e))?
+        .filter_map(Result::ok)
+        .collect();
+    if entries.is_empty() {
+        return Ok(());
+    }
+    if !force {
+        return Err(Error::NotEmpty {
+            path: dir.to_path_buf(),
+            entries: entries.len(),
+        });
+    }
+    for e in entries {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let stale_tmp = name.starts_with('.') && name.ends_with(".tmp");
+        if !(BUNDLE_NAMES.contains(&name.as_str()) || stale_tmp) {
+            continue;
+        }
+        let path = e.path();
+        let removed = if e.file_type().is_ok_and(|t| t.is_dir()) {
+            std::fs::remove_dir_all(&path)
+        } else {
+            std::fs::remove_file(&path)
+        };
+        removed.map_err(|err| Error::io(&path, "cannot remove", err))?;
+    }
+    Ok(())
+}
+
+/// What the manifest says about the run, from the caller.
+pub struct RunInfo<'r> {
+    /// The exact command line.
+    pub argv: &'r [String],
+    /// Wall-clock start, UTC ns.
+    pub started_ns: i64,
+    /// The run was interrupted (Ctrl-C, SIGTERM).
+    pub interrupted: bool,
+}
+
+/// What was written.
+#[derive(Debug)]
+pub struct Summary {
+    /// The manifest (also on disk).
+    pub manifest: Manifest,
+}
+
+/// The bundle being written: an [`EventSink`] during the run, then [`Bundle::finish`].
+pub struct Bundle<'r> {
+    opts: ExportOptions,
+    reg: &'r Registry,
+    inputs: &'r [Input],
+    events: Dataset<EventBatch>,
+    requests: Dataset<RequestBatch>,
+    redactor: Option<Redactor>,
+    inputs_read: Vec<InputRead>,
+    fields: String,
+    /// The UTC day of the last row and its date string (partition values cache).
+    last_day: Option<(i64, String)>,
+}
+
+impl<'r> Bundle<'r> {
+    /// Start a bundle in `opts.dir`, which [`prepare_dir`] has accepted.
+    ///
+    /// # Errors
+    /// Files cannot be created; the redaction patterns do not compile.
+    pub fn create(
+        opts: ExportOptions,
+        reg: &'r Registry,
+        inputs: &'r [Input],
+    ) -> Result<Bundle<'r>, Error> {
+        let redactor = if opts.redact {
+            Some(Redactor::builtin()?)
+        } else {
+            None
+        };
+        let events = Dataset::create(
+            &opts.dir,
+            "events",
+            &opts.partition_by,
+            tables::events_schema,
+            EventBatch::new,
+        )?;
+        let requests = Dataset::create(
+            &opts.dir,
+            "requests",
+            &opts.partition_by,
+            tables::requests_schema,
+            RequestBatch::new,
+        )?;
+        Ok(Bundle {
+            opts,
+            reg,
+            inputs,
+            events,
+            requests,
+            redactor,
+            inputs_read: Vec::new(),
+            fields: String::new(),
+            last_day: None,
+        })
+    }
+
+    fn partition(&mut self, service: &str, ts: Option<i64>) -> Vec<String> {
+        let keys = self.events.keys();
+        let mut values = Vec::with_capacity(keys.len());
+        for k in keys {
+            values.push(match k {
+                PartitionKey::Service => service.to_string(),
+                PartitionKey::Date => match ts {
+                    None => String::new(),
+                    Some(t) => {
+                        let day = t.div_euclid(86_400_000_000_000);
+                        match &self.last_day {
+                            Some((d, s)) if *d == day => s.clone(),
+                            _ => {
+                                let s = utc_date(t);
+                                self.last_day = Some((day, s.clone()));
+                                s
+                            }
+                        }
+                    }
+                },
+            });
+        }
+        values
+    }
+
+    /// Close the event and request files, write the aggregates, `report.md` and the manifest.
+    ///
+    /// # Errors
+    /// Any file that cannot be written, named.
+    pub fn finish(self, report: &Report, run: &RunInfo<'_>) -> Result<Summary, Error> {
+        let input_entries = self.input_entries();
+        let Bundle {
+            opts,
+            reg,
+            inputs,
+            events,
+            requests,
+            mut redactor,
+            inputs_read,
+            ..
+        } = self;
+        let root = opts.dir.clone();
+        let mut outputs: Vec<Output> = Vec::new();
+        outputs.extend(events.close()?);
+        outputs.extend(requests.close()?);
+        let aggregates: [(&'static str, SchemaRef, Option<RecordBatch>); 4] = [
+            (
+                "endpoints",
+                tables::endpoints_schema(),
+                Some(tables::endpoints_batch(report).map_err(|e| Error::arrow(root.clone(), e))?),
+            ),
+            (
+                "error_rate",
+                tables::error_rate_schema(),
+                Some(tables::error_rate_batch(report).map_err(|e| Error::arrow(root.clone(), e))?),
+            ),
+            ("findings", tables::findings_schema(), None),
+            ("groups", tables::groups_schema(), None),
+        ];
+        for (name, schema, batch) in aggregates {
+            let props = writer_properties(&schema);
+            let mut f = ParquetFile::create(
+                &root,
+                &format!("{name}.parquet"),
+                name,
+                Vec::new(),
+                schema,
+                props,
+            )?;
+            if let Some(b) = batch {
+                f.write(&b)?;
+            }
+            outputs.push(f.close()?);
+        }
+
+        let mut reasons = Vec::new();
+        if run.interrupted {
+            reasons.push("interrupted by a signal (Ctrl-C or SIGTERM)".to_string());
+        }
+        for (i, input) in inputs.iter().enumerate() {
+            if !inputs_read.get(i).is_some_and(|r| r.complete) && !run.interrupted {
+                reasons.push(format!("input '{}' was not read to its end", input.name));
+            }
+        }
+        let complete = reasons.is_empty();
+        let argv: Vec<String> = run
+            .argv
+            .iter()
+            .map(|a| redact_str(&mut redactor, a).into_owned())
+            .collect();
+        let started = time::format_rfc3339_nanos(run.started_ns);
+
+        let header = markdown::Header {
+            argv: &argv,
+            started: &started,
+            complete,
+            incomplete_reasons: &reasons,
+            redacted: redactor.is_some(),
+        };
+        let md = markdown::render(report, &header, |s| {
+            redact_str(&mut redactor, s).into_owned()
+        });
+        outputs.push(write_small(&root, "report.md", md.as_bytes())?);
+
+        let finished_ns = now_ns();
+        let manifest = Manifest {
+            schema: manifest::SCHEMA.to_string(),
+            complete,
+            incomplete_reasons: reasons,
+            tool: Tool {
+                name: env!("CARGO_PKG_NAME").to_string(),
+                version: env!("CARGO_PKG_VERSION").to_string(),
+            },
+            argv,
+            run: Run {
+                started,
+                finished: time::format_rfc3339_nanos(finished_ns),
+                seconds: (finished_ns - run.started_ns) as f64 / 1e9,
+            },
+            inputs: input_entries,
+            parsers: parser_entries(reg),
+            rules: Vec::new(),
+            redaction: Redaction {
+                enabled: redactor.is_some(),
+                patterns: SpecEntry {
+                    name: redact::BUILTIN_NAME.to_string(),
+                    origin: "builtin".to_string(),
+                    defines: "secret patterns".to_string(),
+                    sha256: Some(sha256_hex(redact::BUILTIN.as_bytes())),
+                },
+                counts: redactor.as_ref().map(Redactor::counts).unwrap_or_default(),
+            },
+            input_accounting: serde_json::to_value(&report.input)?,
+            time_range: serde_json::to_value(&report.time_range)?,
+            partition_by: opts
+                .partition_by
+                .iter()
+                .map(|k| k.name().to_string())
+                .collect(),
+            outputs,
+        };
+        let mut text = serde_json::to_vec_pretty(&manifest)?;
+        text.push(b'\n');
+        write_small(&root, manifest::FILE_NAME, &text)?;
+        Ok(Summary { manifest })
+    }
+
+    fn input_entries(&self) -> Vec<InputEntry> {
+        self.inputs
+            .iter()
+            .enumerate()
+            .map(|(i, input)| {
+                let read = self.inputs_read.get(i).cloned().unwrap_or_default();
+                InputEntry {
+                    name: input.name.clone(),
+                    kind: match input.kind {
+                        InputKind::Stdin => "stdin",
+                        InputKind::File(_) => "file",
+                        InputKind::Memory(_) => "memory",
+                        InputKind::Kubectl { .. } => "kubectl",
+                        InputKind::Docker { .. } => "docker",
+                    }
+                    .to_string(),
+                    size: input.size,
+                    bytes_read: read.bytes,
+                    lines: read.lines,
+                    sha256: read.sha256.map(|h| hex(&h)),
+                    read_complete: read.complete,
+                }
+            })
+            .collect()
+    }
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
+}
+
+fn now_ns() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+}
+
+/// The parser files of a registry with the SHA-256 of their text.
+fn parser_entries(reg: &Registry) -> Vec<SpecEntry> {
+    reg.files()
+        .iter()
+        .map(|f| {
+            let builtin = parse::BUILTIN.iter().find(|(n, _)| *n == f.name);
+            let sha256 = match builtin {
+                Some((_, text)) => Some(sha256_hex(text.as_bytes())),
+                None => std::fs::read(&f.name).ok().map(|b| sha256_hex(&b)),
+            };
+            SpecEntry {
+                name: f.name.clone(),
+                origin: if builtin.is_some() { "builtin" } else { "file" }.to_string(),
+                defines: f.service.clone(),
+                sha256,
+            }
+        })
+        .collect()
+}
+
+fn redact_str<'t>(r: &mut Option<Redactor>, s: &'t str) -> Cow<'t, str> {
+    match r.as_mut() {
+        Some(r) => r.redact(s),
+        None => Cow::Borrowed(s),
+    }
+}
+
+fn redact_opt<'t>(r: &mut Option<Redactor>, s: Option<&'t str>) -> Option<Cow<'t, str>> {
+    s.map(|s| redact_str(r, s))
+}
+
+fn to_io(e: Error) -> io::Error {
+    io::Error::other(e)
+}
+
+impl EventSink for Bundle<'_> {
+    fn event(&mut self, v: &View<'_, '_>, pass: bool) -> io::Result<()> {
+        if !pass {
+            return Ok(());
+        }
+        let ev = v.ev;
+        let mut fields = std::mem::take(&mut self.fields);
+        match self.redactor.as_mut() {
+            Some(r) => tables::fields_json(&ev.extras, &mut fields, |k| r.redact_field(k)),
+            None => tables::fields_json(&ev.extras, &mut fields, |_| None),
+        }
+        let r = &mut self.redactor;
+        let message = redact_opt(r, ev.get(Slot::Message));
+        let path = redact_opt(r, ev.get(Slot::Path));
+        let exception = redact_opt(r, ev.get(Slot::Exception));
+        let raw = redact_opt(r, v.raw);
+        let fields_out = redact_opt(r, (!fields.is_empty()).then_some(fields.as_str()));
+        let text = EventText {
+            message: message.as_deref(),
+            path: path.as_deref(),
+            exception: exception.as_deref(),
+            raw: raw.as_deref(),
+            fields: fields_out.as_deref(),
+        };
+        let values = self.partition(v.reg.service_name(ev.service), ev.ts);
+        let result = self.events.push(&values, |b| b.append(v, &text));
+        self.fields = fields;
+        result.map_err(to_io)
+    }
+
+    fn request(&mut self, r: &Request, origin: &Origin) -> io::Result<()> {
+        let path = redact_opt(&mut self.redactor, r.path.as_deref());
+        let service = self.reg.service_name(r.service);
+        let values = self.partition(service, r.ts);
+        let source = self
+            .inputs
+            .get(r.at.source as usize)
+            .map_or("", |i| i.name.as_str());
+        let ctx = RequestContext {
+            service,
+            source,
+            origin,
+            chain: self.reg.request_chain(r.service),
+            path: path.as_deref(),
+        };
+        self.requests
+            .push(&values, |b| b.append(r, &ctx))
+            .map_err(to_io)
+    }
+
+    fn inputs_read(&mut self, inputs: &[InputRead]) -> io::Result<()> {
+        self.inputs_read = inputs.to_vec();
+        Ok(())
+    }
+}

@@ -1,0 +1,352 @@
+//! Secret redaction for evidence bundles: the patterns of `redact/secrets.toml` (compiled in)
+//! replace bearer tokens, JWTs, GitHub tokens, API keys and passwords with
+//! `[REDACTED:<kind>]`, and count each replacement per kind.
+//!
+//! Invariants: a replacement is never matched again by a later pattern; text without any
+//! pattern's hint literal is returned borrowed after one
+//! Aho-Corasick scan (the common case costs no allocation); a replacement contains no `"` or `\`,
+//! and secret groups never span them, so redacted JSON text stays valid JSON; redaction never
+//! fails on any input.
+
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind};
+use regex::Regex;
+use serde::Deserialize;
+
+/// The built-in patterns.
+pub const BUILTIN: &str = include_str!("../../redact/secrets.toml");
+/// Name of the built-in pattern file (in the manifest).
+pub const BUILTIN_NAME: &str = "redact/secrets.toml";
+
+/// A pattern file that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum RedactError {
+    /// Not valid TOML for the schema.
+    #[error("{name}: {source}")]
+    Toml {
+        /// File name.
+        name: String,
+        /// Parser error (line and column).
+        source: toml::de::Error,
+    },
+    /// A pattern that does not compile.
+    #[error("{name}: kind {kind:?}: invalid pattern: {source}")]
+    Pattern {
+        /// File name.
+        name: String,
+        /// Kind of the pattern.
+        kind: String,
+        /// Regex error.
+        source: regex::Error,
+    },
+    /// A pattern without hints (it would run on every text).
+    #[error("{name}: kind {kind:?}: `hints` must list at least one literal")]
+    NoHints {
+        /// File name.
+        name: String,
+        /// Kind of the pattern.
+        kind: String,
+    },
+    /// The hint automaton could not be built.
+    #[error("{name}: hints: {msg}")]
+    Hints {
+        /// File name.
+        name: String,
+        /// Builder error.
+        msg: String,
+    },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SecretsSpec {
+    #[serde(default)]
+    secret: Vec<SecretSpec>,
+    #[serde(default)]
+    field: Vec<FieldSpec>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SecretSpec {
+    kind: String,
+    hints: Vec<String>,
+    pattern: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FieldSpec {
+    kind: String,
+    keys: Vec<String>,
+}
+
+struct Rule {
+    kind: usize,
+    regex: Regex,
+    /// Index of the `secret` group, if the pattern has one.
+    secret_group: Option<usize>,
+}
+
+/// Compiled patterns plus the running count of replacements per kind.
+pub struct Redactor {
+    rules: Vec<Rule>,
+    hints: AhoCorasick,
+    /// Hint pattern index → rule index.
+    hint_rule: Vec<usize>,
+    /// Lower-case field name → kind.
+    field_keys: HashMap<String, usize>,
+    kinds: Vec<String>,
+    counts: Vec<u64>,
+    /// Rules whose hints occur in the current text (scratch).
+    active: Vec<bool>,
+}
+
+impl std::fmt::Debug for Redactor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Redactor")
+            .field("kinds", &self.kinds)
+            .field("rules", &self.rules.len())
+            .finish()
+    }
+}
+
+impl Redactor {
+    /// The patterns of `redact/secrets.toml`.
+    ///
+    /// # Errors
+    /// Only if the compiled-in file is broken (a test guards it).
+    pub fn builtin() -> Result<Redactor, RedactError> {
+        Redactor::from_toml(BUILTIN_NAME, BUILTIN)
+    }
+
+    /// Compile a pattern file.
+    ///
+    /// # Errors
+    /// Invalid TOML, an invalid regex, or a pattern without hints, naming the file and kind.
+    pub fn from_toml(name: &str, text: &str) -> Result<Redactor, RedactError> {
+        let spec: SecretsSpec = toml::from_str(text).map_err(|source| RedactError::Toml {
+            name: name.to_string(),
+            source,
+        })?;
+        let mut kinds: Vec<String> = Vec::new();
+        let mut kind_id = |k: &str| match kinds.iter().position(|x| x == k) {
+            Some(i) => i,
+            None => {
+                kinds.push(k.to_string());
+                kinds.len() - 1
+            }
+        };
+        let mut rules = Vec::new();
+        let mut hint_literals = Vec::new();
+        let mut hint_rule = Vec::new();
+        for s in &spec.secret {
+            if s.hints.iter().all(String::is_empty) {
+                return Err(RedactError::NoHints {
+                    name: name.to_string(),
+                    kind: s.kind.clone(),
+                });
+            }
+            let regex = Regex::new(&s.pattern).map_err(|source| RedactError::Pattern {
+                name: name.to_string(),
+                kind: s.kind.clone(),
+                source,
+            })?;
+            let secret_group = regex.capture_names().position(|n| n == Some("secret"));
+            for h in s.hints.iter().filter(|h| !h.is_empty()) {
+                hint_literals.push(h.clone());
+                hint_rule.push(rules.len());
+            }
+            rules.push(Rule {
+                kind: kind_id(&s.kind),
+                regex,
+                secret_group,
+            });
+        }
+        let mut field_keys = HashMap::new();
+        for f in &spec.field {
+            let kind = kind_id(&f.kind);
+            for k in &f.keys {
+                field_keys.insert(k.to_ascii_lowercase(), kind);
+            }
+        }
+        let hints = AhoCorasickBuilder::new()
+            .ascii_case_insensitive(true)
+            // A full DFA: a few KiB for a handful of hints, and the fastest scan.
+            .kind(Some(AhoCorasickKind::DFA))
+            .build(&hint_literals)
+            .map_err(|e| RedactError::Hints {
+                name: name.to_string(),
+                msg: e.to_string(),
+            })?;
+        let n_kinds = kinds.len();
+        let n_rules = rules.len();
+        Ok(Redactor {
+            rules,
+            hints,
+            hint_rule,
+            field_keys,
+            kinds,
+            counts: vec![0; n_kinds],
+            active: vec![false; n_rules],
+        })
+    }
+
+    /// Replace every secret in `text`; borrowed when there is none.
+    pub fn redact<'t>(&mut self, text: &'t str) -> Cow<'t, str> {
+        if !self.hints.is_match(text) {
+            return Cow::Borrowed(text);
+        }
+        self.active.iter_mut().for_each(|a| *a = false);
+        for m in self.hints.find_overlapping_iter(text) {
+            if let Some(&r) = self.hint_rule.get(m.pattern().as_usize()) {
+                self.active[r] = true;
+            }
+        }
+        let mut out: Cow<'t, str> = Cow::Borrowed(text);
+        for (i, rule) in self.rules.iter().enumerate() {
+            if !self.active[i] {
+                continue;
+            }
+            let kind = &self.kinds[rule.kind];
+            let mut replaced = 0u64;
+            let next = rule.regex.replace_all(&out, |c: &regex::Captures<'_>| {
+                let Some(whole) = c.get(0) else {
+                    return String::new();
+                };
+                let secret = rule.secret_group.and_then(|g| c.get(g));
+                // Text an earlier pattern replaced is no secret.
+                if secret.unwrap_or(whole).as_str().starts_with("[REDACTED:") {
+                    return whole.as_str().to_string();
+                }
+                replaced += 1;
+                match secret {
+                    Some(s) => format!(
+                        "{}[REDACTED:{kind}]{}",
+                        &whole.as_str()[..s.start() - whole.start()],
+                        &whole.as_str()[s.end() - whole.start()..]
+                    ),
+                    None => format!("[REDACTED:{kind}]"),
+                }
+            });
+            if let Cow::Owned(s) = next {
+                out = Cow::Owned(s);
+            }
+            self.counts[rule.kind] += replaced;
+        }
+        out
+    }
+
+    /// If a field of this name holds a secret as a whole, count it and return its replacement.
+    pub fn redact_field(&mut self, key: &str) -> Option<String> {
+        let kind = if key.bytes().any(|b| b.is_ascii_uppercase()) {
+            *self.field_keys.get(&key.to_ascii_lowercase())?
+        } else {
+            *self.field_keys.get(key)?
+        };
+        self.counts[kind] += 1;
+        Some(format!("[REDACTED:{}]", self.kinds[kind]))
+    }
+
+    /// Replacements so far, per kind (every kind listed, zero included).
+    pub fn counts(&self) -> BTreeMap<String, u64> {
+        self.kinds
+            .iter()
+            .cloned()
+            .zip(self.counts.iter().copied())
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn red(text: &str) -> String {
+        let mut r = Redactor::builtin().expect("builtin patterns compile");
+        r.redact(text).into_owned()
+    }
+
+    #[test]
+    fn builtin_compiles() {
+        let r = Redactor::builtin().expect("builtin patterns compile");
+        assert!(r.counts().contains_key("jwt"));
+    }
+
+    #[test]
+    fn each_kind_is_replaced() {
+        let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U";
+        assert_eq!(red(&format!("token {jwt} ok")), "token [REDACTED:jwt] ok");
+        assert_eq!(
+            red("Authorization: Bearer abcdefghijklmnop0123456789"),
+            "Authorization: Bearer [REDACTED:bearer]"
+        );
+        assert_eq!(
+            red("Authorization: Basic dXNlcjpwYXNz"),
+            "Authorization: Basic [REDACTED:authorization]"
+        );
+        assert_eq!(
+            red("using ghp_ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 now"),
+            "using [REDACTED:github_token] now"
+        );
+        assert_eq!(
+            red("github_pat_11ABCDEFG0123456789_abcdefghijklmnopqrstuvwxyz"),
+            "[REDACTED:github_token]"
+        );
+        assert_eq!(
+            red("X-API-Key: sk-live-123"),
+            "X-API-Key: [REDACTED:api_key]"
+        );
+        assert_eq!(
+            red("GET /v1/maps?key=AIzaSy123&q=x HTTP/1.1"),
+            "GET /v1/maps?key=[REDACTED:api_key]&q=x HTTP/1.1"
+        );
+        assert_eq!(
+            red(r#"{"api_key": "abc123", "n": 1}"#),
+            r#"{"api_key": "[REDACTED:api_key]", "n": 1}"#
+        );
+        assert_eq!(
+            red("connecting to postgres://app:s3cr3t@db:5432/main"),
+            "connecting to postgres://app:[REDACTED:url_password]@db:5432/main"
+        );
+    }
+
+    #[test]
+    fn prose_and_ordinary_urls_stay() {
+        for text in [
+            "invalid bearer token",
+            "GET http://host:8080/path@v2 HTTP/1.1",
+            "monkey=banana primary_key=5",
+            "Request completed: GET /agents - 200",
+        ] {
+            assert_eq!(red(text), text);
+        }
+    }
+
+    #[test]
+    fn counts_per_kind() {
+        let mut r = Redactor::builtin().expect("builtin patterns compile");
+        r.redact("a ghp_ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 b ghp_ZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZ");
+        assert_eq!(
+            r.redact_field("Password").as_deref(),
+            Some("[REDACTED:password]")
+        );
+        assert_eq!(r.redact_field("user"), None);
+        let c = r.counts();
+        assert_eq!(c["github_token"], 2);
+        assert_eq!(c["password"], 1);
+        assert_eq!(c["jwt"], 0);
+    }
+
+    #[test]
+    fn redacted_json_stays_json() {
+        let text = r#"{"h":{"x-api-key":"k\"ey"},"u":"https://a:b\"c@d","auth":"Bearer abcdefghijklmnopqrstu\\v"}"#;
+        let out = red(text);
+        assert!(
+            serde_json::from_str::<serde_json::Value>(&out).is_ok(),
+            "{out}"
+        );
+    }
+}

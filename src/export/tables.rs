@@ -1,0 +1,737 @@
+//! The bundle's tables: one Arrow schema per Parquet file and the typed column builders that
+//! fill them (no JSON detour: each value goes straight into its column).
+//!
+//! Invariants: a builder's `finish` yields a batch of exactly its schema (same columns, order
+//! and types); every timestamp column is `Timestamp(Microsecond, "UTC")` beside an `_ns` Int64
+//! with the exact value; integers are signed (engines such as Spark read no unsigned types);
+//! low-cardinality strings are `Dictionary(Int32, Utf8)` (keys never overflow: a batch holds at
+//! most [`BATCH_ROWS`] rows); a partitioned table leaves out its partition columns (they live in
+//! the directory names, as Hive, Spark and DuckDB expect).
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use arrow_array::builder::{
+    Float64Builder, Int32Builder, Int64Builder, StringBuilder, StringDictionaryBuilder,
+    TimestampMicrosecondBuilder,
+};
+use arrow_array::types::Int32Type;
+use arrow_array::{
+    ArrayRef, DictionaryArray, Float64Array, Int64Array, RecordBatch, TimestampMicrosecondArray,
+};
+use arrow_schema::{ArrowError, DataType, Field, Schema, SchemaRef, TimeUnit};
+
+use crate::analyze::Report;
+use crate::event::{Extra, Slot};
+use crate::pipeline::{Origin, View};
+use crate::request::Request;
+use crate::time;
+
+/// Rows per record batch handed to the Parquet writer.
+pub const BATCH_ROWS: usize = 8192;
+/// String bytes per record batch before it is handed on early (very long lines).
+pub const BATCH_BYTES: usize = 8 << 20;
+
+type Dict = StringDictionaryBuilder<Int32Type>;
+
+fn dict_type() -> DataType {
+    DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8))
+}
+
+fn ts_type() -> DataType {
+    DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+}
+
+fn micros(ns: i64) -> i64 {
+    ns.div_euclid(1000)
+}
+
+/// Which kind of value a column holds (the schema is built from these).
+#[derive(Clone, Copy)]
+enum Col {
+    Ts,
+    I64,
+    I32,
+    F64,
+    Dict,
+    Str,
+}
+
+fn field(name: &str, c: Col) -> Field {
+    let t = match c {
+        Col::Ts => ts_type(),
+        Col::I64 => DataType::Int64,
+        Col::I32 => DataType::Int32,
+        Col::F64 => DataType::Float64,
+        Col::Dict => dict_type(),
+        Col::Str => DataType::Utf8,
+    };
+    Field::new(name, t, true)
+}
+
+fn schema_of(cols: &[(&str, Col)], without: &[&str]) -> SchemaRef {
+    Arc::new(Schema::new(
+        cols.iter()
+            .filter(|(n, _)| !without.contains(n))
+            .map(|(n, c)| field(n, *c))
+            .collect::<Vec<_>>(),
+    ))
+}
+
+// ---------------------------------------------------------------- events
+
+const EVENT_COLUMNS: &[(&str, Col)] = &[
+    ("ts", Col::Ts),
+    ("ts_ns", Col::I64),
+    ("runtime_ts", Col::Ts),
+    ("runtime_ts_ns", Col::I64),
+    ("service", Col::Dict),
+    ("format", Col::Dict),
+    ("level", Col::Dict),
+    ("source", Col::Dict),
+    ("line", Col::I64),
+    ("namespace", Col::Dict),
+    ("pod", Col::Dict),
+    ("container", Col::Dict),
+    ("container_id", Col::Dict),
+    ("stream", Col::Dict),
+    ("logger", Col::Dict),
+    ("message", Col::Str),
+    ("trace_id", Col::Str),
+    ("request_id", Col::Str),
+    ("span_id", Col::Str),
+    ("agent_id", Col::Str),
+    ("user_id", Col::Str),
+    ("conn_id", Col::Str),
+    ("client_ip", Col::Str),
+    ("method", Col::Dict),
+    ("path", Col::Str),
+    ("route", Col::Dict),
+    ("status", Col::I32),
+    ("duration_ms", Col::F64),
+    ("exception", Col::Str),
+    ("request_line", Col::Dict),
+    ("raw", Col::Str),
+    ("fields", Col::Str),
+];
+
+/// Schema of `events.parquet` (without the partition columns in `without`).
+pub fn events_schema(without: &[&str]) -> SchemaRef {
+    schema_of(EVENT_COLUMNS, without)
+}
+
+/// The free text of one event after redaction (owned or borrowed).
+pub struct EventText<'t> {
+    /// Message.
+    pub message: Option<&'t str>,
+    /// Path as printed.
+    pub path: Option<&'t str>,
+    /// Exception and continuation lines.
+    pub exception: Option<&'t str>,
+    /// Payload line.
+    pub raw: Option<&'t str>,
+    /// Remaining fields as a JSON object.
+    pub fields: Option<&'t str>,
+}
+
+/// Write the fields outside the schema as one JSON object; `secret` names the replacement of a
+/// field whose whole value is a secret.
+pub fn fields_json(
+    extras: &[(std::borrow::Cow<'_, str>, Extra<'_>)],
+    out: &mut String,
+    mut secret: impl FnMut(&str) -> Option<String>,
+) {
+    out.clear();
+    if extras.is_empty() {
+        return;
+    }
+    let quoted = |s: &str, out: &mut String| {
+        // Serializing a &str cannot fail.
+        if let Ok(q) = serde_json::to_string(s) {
+            out.push_str(&q);
+        }
+    };
+    out.push('{');
+    for (i, (k, v)) in extras.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        quoted(k, out);
+        out.push(':');
+        if let Some(r) = secret(k) {
+            quoted(&r, out);
+            continue;
+        }
+        match v {
+            Extra::Json(j) => match std::str::from_utf8(j) {
+                Ok(t) => out.push_str(t),
+                Err(_) => quoted(&String::from_utf8_lossy(j), out),
+            },
+            Extra::Str(s) => quoted(s, out),
+        }
+    }
+    out.push('}');
+}
+
+/// Column builders of the events table.
+pub struct EventBatch {
+    schema: SchemaRef,
+    with_service: bool,
+    ts: TimestampMicrosecondBuilder,
+    ts_ns: Int64Builder,
+    runtime_ts: TimestampMicrosecondBuilder,
+    runtime_ts_ns: Int64Builder,
+    service: Dict,
+    format: Dict,
+    level: Dict,
+    source: Dict,
+    line: Int64Builder,
+    namespace: Dict,
+    pod: Dict,
+    container: Dict,
+    container_id: Dict,
+    stream: Dict,
+    logger: Dict,
+    message: StringBuilder,
+    ids: [StringBuilder; 7],
+    method: Dict,
+    path: StringBuilder,
+    route: Dict,
+    status: Int32Builder,
+    duration_ms: Float64Builder,
+    exception: StringBuilder,
+    request_line: Dict,
+    raw: StringBuilder,
+    fields: StringBuilder,
+    rows: usize,
+    bytes: usize,
+}
+
+/// The id slots, in schema order.
+const ID_SLOTS: [Slot; 7] = [
+    Slot::TraceId,
+    Slot::RequestId,
+    Slot::SpanId,
+    Slot::AgentId,
+    Slot::UserId,
+    Slot::ConnId,
+    Slot::ClientIp,
+];
+
+fn put(b: &mut Dict, v: Option<&str>) {
+    match v {
+        Some(s) => b.append_value(s),
+        None => b.append_null(),
+    }
+}
+
+fn put_ts(b: &mut TimestampMicrosecondBuilder, n: &mut Int64Builder, v: Option<i64>) {
+    b.append_option(v.map(micros));
+    n.append_option(v);
+}
+
+impl EventBatch {
+    /// Empty builders for `events_schema(without)`; `without` may name `service` only.
+    pub fn new(without: &[&str]) -> EventBatch {
+        let ts = || TimestampMicrosecondBuilder::new().with_timezone("UTC");
+        EventBatch {
+            schema: events_schema(without),
+            with_service: !without.contains(&"service"),
+            ts: ts(),
+            ts_ns: Int64Builder::new(),
+            runtime_ts: ts(),
+            runtime_ts_ns: Int64Builder::new(),
+            service: Dict::new(),
+            format: Dict::new(),
+            level: Dict::new(),
+            source: Dict::new(),
+            line: Int64Builder::new(),
+            namespace: Dict::new(),
+            pod: Dict::new(),
+            container: Dict::new(),
+            container_id: Dict::new(),
+            stream: Dict::new(),
+            logger: Dict::new(),
+            message: StringBuilder::new(),
+            ids: std::array::from_fn(|_| StringBuilder::new()),
+            method: Dict::new(),
+            path: StringBuilder::new(),
+            route: Dict::new(),
+            status: Int32Builder::new(),
+            duration_ms: Float64Builder::new(),
+            exception: StringBuilder::new(),
+            request_line: Dict::new(),
+            raw: StringBuilder::new(),
+            fields: StringBuilder::new(),
+            rows: 0,
+            bytes: 0,
+        }
+    }
+
+    /// Append one event; `text` holds its redacted free text.
+    pub fn append(&mut self, v: &View<'_, '_>, text: &EventText<'_>) {
+        let ev = v.ev;
+        put_ts(&mut self.ts, &mut self.ts_ns, ev.ts);
+        put_ts(&mut self.runtime_ts, &mut self.runtime_ts_ns, ev.runtime_ts);
+        self.service.append_value(v.reg.service_name(ev.service));
+        self.format.append_value(v.reg.format_name(ev.format));
+        put(&mut self.level, ev.level.map(|l| l.as_str()));
+        self.source.append_value(v.source);
+        self.line
+            .append_value(i64::try_from(v.line).unwrap_or(i64::MAX));
+        let o = v.origin;
+        put(&mut self.namespace, o.namespace.as_deref());
+        put(&mut self.pod, o.pod.as_deref());
+        put(&mut self.container, o.container.as_deref());
+        put(&mut self.container_id, o.container_id.as_deref());
+        put(&mut self.stream, o.stream.map(|s| s.as_str()));
+        put(&mut self.logger, ev.get(Slot::Logger));
+        self.message.append_option(text.message);
+        for (b, slot) in self.ids.iter_mut().zip(ID_SLOTS) {
+            let value = ev.get(slot);
+            self.bytes += value.map_or(0, str::len);
+            b.append_option(value);
+        }
+        put(&mut self.method, ev.get(Slot::Method));
+        self.path.append_option(text.path);
+        put(&mut self.route, ev.get(Slot::Route));
+        self.status.append_option(ev.status.map(i32::from));
+        self.duration_ms.append_option(ev.duration_ms);
+        self.exception.append_option(text.exception);
+        let kind = ev.request.and_then(|k| {
+            v.reg
+                .request_chain(ev.service)
+                .get(k as usize)
+                .map(String::as_str)
+        });
+        put(&mut self.request_line, kind);
+        self.raw.append_option(text.raw);
+        self.fields.append_option(text.fields);
+        self.rows += 1;
+        self.bytes += [
+            text.message,
+            text.path,
+            text.exception,
+            text.raw,
+            text.fields,
+        ]
+        .iter()
+        .map(|t| t.map_or(0, str::len))
+        .sum::<usize>()
+            + 64;
+    }
+
+    /// Rows appended since the last `finish`.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Approximate bytes held.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// The rows as a batch; the builders start over.
+    ///
+    /// # Errors
+    /// Only if columns disagree with the schema (a bug that tests catch).
+    pub fn finish(&mut self) -> Result<RecordBatch, ArrowError> {
+        let mut cols: Vec<ArrayRef> = vec![
+            Arc::new(self.ts.finish()),
+            Arc::new(self.ts_ns.finish()),
+            Arc::new(self.runtime_ts.finish()),
+            Arc::new(self.runtime_ts_ns.finish()),
+        ];
+        let service = self.service.finish();
+        if self.with_service {
+            cols.push(Arc::new(service));
+        }
+        cols.extend([
+            Arc::new(self.format.finish()) as ArrayRef,
+            Arc::new(self.level.finish()),
+            Arc::new(self.source.finish()),
+            Arc::new(self.line.finish()),
+            Arc::new(self.namespace.finish()),
+            Arc::new(self.pod.finish()),
+            Arc::new(self.container.finish()),
+            Arc::new(self.container_id.finish()),
+            Arc::new(self.stream.finish()),
+            Arc::new(self.logger.finish()),
+            Arc::new(self.message.finish()),
+        ]);
+        for b in &mut self.ids {
+            cols.push(Arc::new(b.finish()));
+        }
+        cols.extend([
+            Arc::new(self.method.finish()) as ArrayRef,
+            Arc::new(self.path.finish()),
+            Arc::new(self.route.finish()),
+            Arc::new(self.status.finish()),
+            Arc::new(self.duration_ms.finish()),
+            Arc::new(self.exception.finish()),
+            Arc::new(self.request_line.finish()),
+            Arc::new(self.raw.finish()),
+            Arc::new(self.fields.finish()),
+        ]);
+        self.rows = 0;
+        self.bytes = 0;
+        RecordBatch::try_new(Arc::clone(&self.schema), cols)
+    }
+}
+
+// ---------------------------------------------------------------- requests
+
+const REQUEST_COLUMNS: &[(&str, Col)] = &[
+    ("ts", Col::Ts),
+    ("ts_ns", Col::I64),
+    ("service", Col::Dict),
+    ("method", Col::Dict),
+    ("route", Col::Dict),
+    ("path", Col::Str),
+    ("status", Col::I32),
+    ("duration_ms", Col::F64),
+    ("trace_id", Col::Str),
+    ("request_id", Col::Str),
+    ("client_ip", Col::Str),
+    ("agent_id", Col::Str),
+    ("source", Col::Dict),
+    ("line", Col::I64),
+    ("namespace", Col::Dict),
+    ("pod", Col::Dict),
+    ("container", Col::Dict),
+    ("container_id", Col::Dict),
+    ("stream", Col::Dict),
+    ("log_lines", Col::I32),
+    ("request_lines", Col::Dict),
+];
+
+/// Schema of `requests.parquet` (without the partition columns in `without`).
+pub fn requests_schema(without: &[&str]) -> SchemaRef {
+    schema_of(REQUEST_COLUMNS, without)
+}
+
+/// Column builders of the requests table.
+pub struct RequestBatch {
+    schema: SchemaRef,
+    with_service: bool,
+    ts: TimestampMicrosecondBuilder,
+    ts_ns: Int64Builder,
+    service: Dict,
+    method: Dict,
+    route: Dict,
+    path: StringBuilder,
+    status: Int32Builder,
+    duration_ms: Float64Builder,
+    ids: [StringBuilder; 4],
+    source: Dict,
+    line: Int64Builder,
+    namespace: Dict,
+    pod: Dict,
+    container: Dict,
+    container_id: Dict,
+    stream: Dict,
+    log_lines: Int32Builder,
+    request_lines: Dict,
+    rows: usize,
+    bytes: usize,
+    scratch: String,
+}
+
+/// What a request row needs besides the request.
+pub struct RequestContext<'c> {
+    /// Service name.
+    pub service: &'c str,
+    /// Input name.
+    pub source: &'c str,
+    /// Stream origin.
+    pub origin: &'c Origin,
+    /// The service's request chain (kinds of request lines).
+    pub chain: &'c [String],
+    /// Redacted path.
+    pub path: Option<&'c str>,
+}
+
+impl RequestBatch {
+    /// Empty builders for `requests_schema(without)`; `without` may name `service` only.
+    pub fn new(without: &[&str]) -> RequestBatch {
+        RequestBatch {
+            schema: requests_schema(without),
+            with_service: !without.contains(&"service"),
+            ts: TimestampMicrosecondBuilder::new().with_timezone("UTC"),
+            ts_ns: Int64Builder::new(),
+            service: Dict::new(),
+            method: Dict::new(),
+            route: Dict::new(),
+            path: StringBuilder::new(),
+            status: Int32Builder::new(),
+            duration_ms: Float64Builder::new(),
+            ids: std::array::from_fn(|_| StringBuilder::new()),
+            source: Dict::new(),
+            line: Int64Builder::new(),
+            namespace: Dict::new(),
+            pod: Dict::new(),
+            container: Dict::new(),
+            container_id: Dict::new(),
+            stream: Dict::new(),
+            log_lines: Int32Builder::new(),
+            request_lines: Dict::new(),
+            rows: 0,
+            bytes: 0,
+            scratch: String::new(),
+        }
+    }
+
+    /// Append one merged request.
+    pub fn append(&mut self, r: &Request, c: &RequestContext<'_>) {
+        put_ts(&mut self.ts, &mut self.ts_ns, r.ts);
+        self.service.append_value(c.service);
+        put(&mut self.method, r.method.as_deref());
+        put(&mut self.route, r.route.as_deref());
+        self.path.append_option(c.path);
+        self.status.append_option(r.status.map(i32::from));
+        self.duration_ms.append_option(r.duration_ms);
+        for (b, v) in
+            self.ids
+                .iter_mut()
+                .zip([&r.trace_id, &r.request_id, &r.client_ip, &r.agent_id])
+        {
+            self.bytes += v.as_ref().map_or(0, String::len);
+            b.append_option(v.as_deref());
+        }
+        self.source.append_value(c.source);
+        self.line
+            .append_value(i64::try_from(r.at.line).unwrap_or(i64::MAX));
+        let o = c.origin;
+        put(&mut self.namespace, o.namespace.as_deref());
+        put(&mut self.pod, o.pod.as_deref());
+        put(&mut self.container, o.container.as_deref());
+        put(&mut self.container_id, o.container_id.as_deref());
+        put(&mut self.stream, o.stream.map(|s| s.as_str()));
+        self.log_lines
+            .append_value(i32::try_from(r.lines).unwrap_or(i32::MAX));
+        self.scratch.clear();
+        for (i, kind) in c.chain.iter().enumerate().take(32) {
+            if r.kinds & (1 << i) != 0 {
+                if !self.scratch.is_empty() {
+                    self.scratch.push('+');
+                }
+                self.scratch.push_str(kind);
+            }
+        }
+        put(
+            &mut self.request_lines,
+            (!self.scratch.is_empty()).then_some(self.scratch.as_str()),
+        );
+        self.rows += 1;
+        self.bytes += c.path.map_or(0, str::len) + 64;
+    }
+
+    /// Rows appended since the last `finish`.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Approximate bytes held.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// The rows as a batch; the builders start over.
+    ///
+    /// # Errors
+    /// Only if columns disagree with the schema (a bug that tests catch).
+    pub fn finish(&mut self) -> Result<RecordBatch, ArrowError> {
+        let mut cols: Vec<ArrayRef> =
+            vec![Arc::new(self.ts.finish()), Arc::new(self.ts_ns.finish())];
+        let service = self.service.finish();
+        if self.with_service {
+            cols.push(Arc::new(service));
+        }
+        cols.extend([
+            Arc::new(self.method.finish()) as ArrayRef,
+            Arc::new(self.route.finish()),
+            Arc::new(self.path.finish()),
+            Arc::new(self.status.finish()),
+            Arc::new(self.duration_ms.finish()),
+        ]);
+        for b in &mut self.ids {
+            cols.push(Arc::new(b.finish()));
+        }
+        cols.extend([
+            Arc::new(self.source.finish()) as ArrayRef,
+            Arc::new(self.line.finish()),
+            Arc::new(self.namespace.finish()),
+            Arc::new(self.pod.finish()),
+            Arc::new(self.container.finish()),
+            Arc::new(self.container_id.finish()),
+            Arc::new(self.stream.finish()),
+            Arc::new(self.log_lines.finish()),
+            Arc::new(self.request_lines.finish()),
+        ]);
+        self.rows = 0;
+        self.bytes = 0;
+        RecordBatch::try_new(Arc::clone(&self.schema), cols)
+    }
+}
+
+// ---------------------------------------------------------------- aggregates
+
+const ENDPOINT_COLUMNS: &[(&str, Col)] = &[
+    ("service", Col::Dict),
+    ("method", Col::Dict),
+    ("route", Col::Dict),
+    ("requests", Col::I64),
+    ("status_4xx", Col::I64),
+    ("status_5xx", Col::I64),
+    ("latency_samples", Col::I64),
+    ("p50_ms", Col::F64),
+    ("p95_ms", Col::F64),
+    ("p99_ms", Col::F64),
+    ("max_ms", Col::F64),
+];
+
+/// Schema of `endpoints.parquet` (the report's `endpoints[]`).
+pub fn endpoints_schema() -> SchemaRef {
+    schema_of(ENDPOINT_COLUMNS, &[])
+}
+
+fn dict<'a>(values: impl Iterator<Item = &'a str>) -> ArrayRef {
+    Arc::new(values.collect::<DictionaryArray<Int32Type>>())
+}
+
+fn i64s(values: impl Iterator<Item = u64>) -> ArrayRef {
+    Arc::new(
+        values
+            .map(|v| i64::try_from(v).unwrap_or(i64::MAX))
+            .collect::<Int64Array>(),
+    )
+}
+
+fn f64s(values: impl Iterator<Item = Option<f64>>) -> ArrayRef {
+    Arc::new(values.collect::<Float64Array>())
+}
+
+/// The report's endpoints as one batch, in report order (most requests first).
+///
+/// # Errors
+/// Only if columns disagree with the schema.
+pub fn endpoints_batch(r: &Report) -> Result<RecordBatch, ArrowError> {
+    let e = &r.endpoints;
+    RecordBatch::try_new(
+        endpoints_schema(),
+        vec![
+            dict(e.iter().map(|x| x.service.as_str())),
+            dict(e.iter().map(|x| x.method.as_str())),
+            dict(e.iter().map(|x| x.route.as_str())),
+            i64s(e.iter().map(|x| x.requests)),
+            i64s(e.iter().map(|x| x.status_4xx)),
+            i64s(e.iter().map(|x| x.status_5xx)),
+            i64s(e.iter().map(|x| x.latency_samples)),
+            f64s(e.iter().map(|x| x.p50_ms)),
+            f64s(e.iter().map(|x| x.p95_ms)),
+            f64s(e.iter().map(|x| x.p99_ms)),
+            f64s(e.iter().map(|x| x.max_ms)),
+        ],
+    )
+}
+
+const ERROR_RATE_COLUMNS: &[(&str, Col)] = &[
+    ("bucket_start", Col::Ts),
+    ("bucket_start_ns", Col::I64),
+    ("bucket_seconds", Col::F64),
+    ("service", Col::Dict),
+    ("requests", Col::I64),
+    ("status_5xx", Col::I64),
+    ("error_events", Col::I64),
+];
+
+/// Schema of `error_rate.parquet` (the report's `error_rate[]`).
+pub fn error_rate_schema() -> SchemaRef {
+    schema_of(ERROR_RATE_COLUMNS, &[])
+}
+
+/// The report's error-rate buckets as one batch, oldest first.
+///
+/// # Errors
+/// Only if columns disagree with the schema.
+pub fn error_rate_batch(r: &Report) -> Result<RecordBatch, ArrowError> {
+    let b = &r.error_rate;
+    let starts: Vec<Option<i64>> = b
+        .iter()
+        .map(|x| time::parse_timestamp(x.bucket_start.as_bytes(), 0))
+        .collect();
+    RecordBatch::try_new(
+        error_rate_schema(),
+        vec![
+            Arc::new(
+                starts
+                    .iter()
+                    .map(|s| s.map(micros))
+                    .collect::<TimestampMicrosecondArray>()
+                    .with_timezone("UTC"),
+            ),
+            Arc::new(starts.iter().copied().collect::<Int64Array>()),
+            f64s(b.iter().map(|_| Some(r.bucket_seconds))),
+            dict(b.iter().map(|x| x.service.as_str())),
+            i64s(b.iter().map(|x| x.requests)),
+            i64s(b.iter().map(|x| x.status_5xx)),
+            i64s(b.iter().map(|x| x.error_events)),
+        ],
+    )
+}
+
+/// Schema of `findings.parquet`: one row per rule finding (filled once rules exist).
+pub fn findings_schema() -> SchemaRef {
+    let list = DataType::List(Arc::new(Field::new("item", DataType::Utf8, true)));
+    Arc::new(Schema::new(vec![
+        Field::new("rule", DataType::Utf8, false),
+        Field::new("severity", dict_type(), false),
+        Field::new("title", DataType::Utf8, true),
+        field("service", Col::Dict),
+        field("count", Col::I64),
+        field("first", Col::Ts),
+        field("first_ns", Col::I64),
+        field("last", Col::Ts),
+        field("last_ns", Col::I64),
+        field("runbook", Col::Str),
+        Field::new("group_ids", list, true),
+        field("detail", Col::Str),
+    ]))
+}
+
+/// Schema of `groups.parquet`: one row per correlated group of events (filled once
+/// correlation exists). `identifiers` holds the ids that tie the group together.
+pub fn groups_schema() -> SchemaRef {
+    let ident = DataType::Struct(
+        vec![
+            Field::new("kind", DataType::Utf8, false),
+            Field::new("value", DataType::Utf8, false),
+        ]
+        .into(),
+    );
+    let ids = DataType::List(Arc::new(Field::new("item", ident, true)));
+    let services = DataType::List(Arc::new(Field::new("item", DataType::Utf8, true)));
+    Arc::new(Schema::new(vec![
+        Field::new("group_id", DataType::Utf8, false),
+        Field::new("identifiers", ids, true),
+        Field::new("services", services, true),
+        field("events", Col::I64),
+        field("errors", Col::I64),
+        field("first", Col::Ts),
+        field("first_ns", Col::I64),
+        field("last", Col::Ts),
+        field("last_ns", Col::I64),
+    ]))
+}
+
+/// One line describing a schema's columns, for error messages.
+pub fn describe(schema: &Schema) -> String {
+    let mut s = String::new();
+    for (i, f) in schema.fields().iter().enumerate() {
+        if i > 0 {
+            s.push_str(", ");
+        }
+        let _ = write!(s, "{}: {}", f.name(), f.data_type());
+    }
+    s
+}
