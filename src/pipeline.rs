@@ -1103,7 +1103,6 @@ fn origin_of(source: u32, meta: &PathMeta, u: &Unwrapped<'_>) -> Origin {
 }
 
 struct LineCtx<'c> {
-    source: u32,
     input: &'c Input,
     line: u64,
     stream: u64,
@@ -1149,7 +1148,6 @@ fn process_chunk(
         match joiner.feed(key, this_line, &u) {
             Feed::Passthrough => {
                 let ctx = LineCtx {
-                    source: chunk.source,
                     input,
                     line: this_line,
                     stream: key,
@@ -1170,7 +1168,6 @@ fn process_chunk(
             Feed::Completed(j) => {
                 out.joined_partials += u64::from(j.pieces.saturating_sub(1));
                 let ctx = LineCtx {
-                    source: chunk.source,
                     input,
                     line: j.first_line,
                     stream: key,
@@ -1192,7 +1189,6 @@ fn process_chunk(
     for (key, j) in joiner.finish() {
         out.joined_partials += u64::from(j.pieces.saturating_sub(1));
         let ctx = LineCtx {
-            source: chunk.source,
             input,
             line: j.first_line,
             stream: key,
