@@ -76,6 +76,9 @@ pub enum InputKind {
         /// The resolved container.
         container: crate::source::docker::Container,
     },
+    /// A Grafana Loki query (history, then the tail when following). Its lines carry a label
+    /// tag that [`process_chunk`] strips (see `source::loki`).
+    Loki(std::sync::Arc<crate::source::loki::LokiInput>),
 }
 
 /// Which events the output keeps.
@@ -516,6 +519,7 @@ fn open(input: &Input, settings: &Settings) -> io::Result<Box<dyn Read + Send>> 
             };
             crate::source::docker::open_logs(endpoint, container, &opts).map_err(io::Error::other)
         }
+        InputKind::Loki(l) => Ok(Box::new(crate::source::loki::open(l.clone()))),
         InputKind::Kubectl { input, opts } => crate::source::kubectl::open(input, opts)
             .map(|r| Box::new(r) as Box<dyn Read + Send>)
             .map_err(|e| io::Error::other(crate::source::Fatal(e.to_string()))),
@@ -967,6 +971,23 @@ fn origin_of(source: u32, meta: &PathMeta, u: &Unwrapped<'_>) -> Origin {
     }
 }
 
+/// Loki labels become `labels.KEY`; `namespace`, `pod` and `container` labels also fill
+/// those fields.
+fn loki_origin(o: &mut Origin, labels: Vec<(String, String)>) {
+    for (k, v) in &labels {
+        let slot = match k.as_str() {
+            "namespace" => &mut o.namespace,
+            "pod" => &mut o.pod,
+            "container" => &mut o.container,
+            _ => continue,
+        };
+        if slot.is_none() {
+            *slot = Some(v.clone());
+        }
+    }
+    o.labels = labels;
+}
+
 struct LineCtx<'c> {
     source: u32,
     input: &'c Input,
@@ -998,17 +1019,33 @@ fn process_chunk(
     let data = &chunk.data;
     let mut start = 0;
     let mut line_no = chunk.first_line;
+    let loki = match &input.kind {
+        InputKind::Loki(l) => Some(l),
+        _ => None,
+    };
     while let Some(i) = memchr::memchr(b'\n', &data[start..]) {
-        let line = &data[start..start + i];
+        let mut line = &data[start..start + i];
         start += i + 1;
         let this_line = line_no;
         line_no += 1;
         out.lines += 1;
+        // Loki lines carry their label set's id: one stream per label set.
+        let mut tag = None;
+        if loki.is_some() {
+            (tag, line) = crate::source::loki::split_tag(line);
+        }
         let u = envelope::unwrap(line);
-        let key = stream_key(chunk.source, &u);
-        origins
-            .entry(key)
-            .or_insert_with(|| origin_of(chunk.source, &input.meta, &u));
+        let mut key = stream_key(chunk.source, &u);
+        if let Some(t) = tag {
+            key = fnv(key, &t.to_le_bytes());
+        }
+        origins.entry(key).or_insert_with(|| {
+            let mut o = origin_of(chunk.source, &input.meta, &u);
+            if let (Some(l), Some(t)) = (loki, tag) {
+                loki_origin(&mut o, l.labels.get(t));
+            }
+            o
+        });
         let reader_cut = chunk.truncated.contains(&this_line);
         match joiner.feed(key, this_line, &u) {
             Feed::Passthrough => {
@@ -1401,6 +1438,7 @@ impl<'r> Merger<'r> {
         }
         self.last_snapshot = Instant::now();
         let mut counts = self.counts.clone();
+        counts.dropped_entries = dropped_entries(self.inputs);
         counts.unparsed_reasons = self
             .reasons
             .iter()
@@ -1736,6 +1774,7 @@ impl<'r> Merger<'r> {
     }
 
     fn finish(mut self, sinks: &mut [&mut dyn EventSink]) -> io::Result<Outcome> {
+        self.counts.dropped_entries = dropped_entries(self.inputs);
         let finished = &mut self.finished;
         self.requests.finish(&mut |r| finished.push(r));
         self.deliver_requests(sinks)?;
@@ -1758,6 +1797,17 @@ impl<'r> Merger<'r> {
             None => Outcome::Events(self.counts),
         })
     }
+}
+
+/// Loki tail entries the servers reported as dropped, over all inputs.
+fn dropped_entries(inputs: &[Input]) -> u64 {
+    inputs
+        .iter()
+        .map(|i| match &i.kind {
+            InputKind::Loki(l) => l.dropped(),
+            _ => 0,
+        })
+        .sum()
 }
 
 /// `GET /path → 500 (12 ms)`: a request as evidence.
