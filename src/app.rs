@@ -405,6 +405,11 @@ fn settings(common: &Common, reg: &Registry, mode: Mode) -> Result<Settings> {
     if common.max_line_bytes < 16 {
         bail!("--max-line-bytes must be at least 16");
     }
+    let max_delay =
+        filter::parse_duration(&common.max_delay).map_err(|e| anyhow!("--max-delay: {e}"))?;
+    if max_delay < 0 {
+        bail!("--max-delay must not be negative");
+    }
     Ok(Settings {
         threads,
         chunk_bytes: 1 << 20,
@@ -420,6 +425,9 @@ fn settings(common: &Common, reg: &Registry, mode: Mode) -> Result<Settings> {
         keep_events: matches!(mode, Mode::Events),
         follow: common.follow,
         snapshot_every: None,
+        max_delay: common
+            .follow
+            .then(|| std::time::Duration::from_nanos(max_delay as u64)),
     })
 }
 

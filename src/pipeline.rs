@@ -33,6 +33,7 @@ use crate::envelope::{self, Feed, Joiner, Stream, Unwrapped};
 use crate::event::{Event, Level, Multiline, Slot};
 use crate::filter::{self, Expr, Fields, Value};
 use crate::parse::{ParseOpts, Parsed, Registry, Scratch, Unparsed};
+use crate::reorder::Reorder;
 use crate::request::{At, Request, RequestMerger};
 use crate::rules::condition::{ContinuationSubject, EventSubject};
 use crate::rules::engine::{Findings, Sighting, clip};
@@ -181,6 +182,9 @@ pub struct Settings {
     pub follow: bool,
     /// Hand sinks a report snapshot this often (analyze mode).
     pub snapshot_every: Option<Duration>,
+    /// `--follow` with several inputs: merge them in event-time order, holding events this
+    /// long (event time; see [`crate::reorder`]). `None`: input order.
+    pub max_delay: Option<Duration>,
 }
 
 /// Optional analyses on top of the core pipeline (the `analyze` command turns them on).
@@ -280,6 +284,7 @@ struct Found {
 #[derive(Default)]
 struct ChunkOut {
     seq: u64,
+    source: u32,
     lines: u64,
     joined_partials: u64,
     truncated: u64,
@@ -1007,6 +1012,7 @@ fn process_chunk(
 ) -> ChunkOut {
     let mut out = ChunkOut {
         seq: chunk.seq,
+        source: chunk.source,
         // Real lines average ~300 bytes; a little slack avoids regrowing.
         items: Vec::with_capacity(chunk.data.len() / 200 + 16),
         ..ChunkOut::default()
@@ -1305,6 +1311,8 @@ struct Pending {
 
 /// Most events held back waiting for their continuation lines.
 const MAX_HELD: usize = 4096;
+/// Most items held by the reorder buffer.
+const REORDER_CAP: usize = 100_000;
 
 /// Cross-line state, fed chunk results in input order.
 struct Merger<'r> {
@@ -1333,6 +1341,9 @@ struct Merger<'r> {
     unflushed: bool,
     snapshot_every: Option<Duration>,
     last_snapshot: Instant,
+    /// `--follow` with several inputs: items wait here to be merged in event-time order.
+    reorder: Option<Reorder<Item>>,
+    max_delay: Duration,
 }
 
 /// How long a live run waits for continuation lines before delivering held events.
@@ -1408,6 +1419,11 @@ impl<'r> Merger<'r> {
             unflushed: false,
             snapshot_every: settings.snapshot_every,
             last_snapshot: Instant::now(),
+            reorder: settings
+                .max_delay
+                .filter(|_| settings.follow && inputs.len() > 1)
+                .map(|d| Reorder::new(inputs.len(), d.as_nanos() as i64, REORDER_CAP)),
+            max_delay: settings.max_delay.unwrap_or_default(),
         }
     }
 
@@ -1416,6 +1432,12 @@ impl<'r> Merger<'r> {
     /// (a continuation arriving later becomes an event of its own), and sinks are flushed.
     fn idle(&mut self, sinks: &mut [&mut dyn EventSink]) -> io::Result<()> {
         self.maybe_snapshot(sinks)?;
+        // Inputs quiet for max-delay: nothing can overtake what is held any more.
+        if self.reorder.as_ref().is_some_and(|r| !r.is_empty())
+            && self.last_merge.elapsed() >= self.max_delay
+        {
+            self.release(true, sinks)?;
+        }
         if !self.live || self.last_merge.elapsed() < LIVE_HOLD {
             return Ok(());
         }
@@ -1451,7 +1473,46 @@ impl<'r> Merger<'r> {
         Ok(())
     }
 
-    fn merge(&mut self, c: ChunkOut, sinks: &mut [&mut dyn EventSink]) -> io::Result<()> {
+    fn merge(&mut self, mut c: ChunkOut, sinks: &mut [&mut dyn EventSink]) -> io::Result<()> {
+        if let Some(r) = self.reorder.as_mut() {
+            // Counts and origins now; items when the reorder buffer releases them.
+            for item in std::mem::take(&mut c.items) {
+                let (ts, event) = match &item.kind {
+                    ItemKind::Event(e) => (e.ts, true),
+                    _ => (None, false),
+                };
+                r.push(c.source as usize, ts, event, item);
+            }
+            self.counts.late_events = r.late;
+            self.merge_now(c, sinks)?;
+            return self.release(false, sinks);
+        }
+        self.merge_now(c, sinks)
+    }
+
+    /// Merge what the reorder buffer releases (everything when `all`).
+    fn release(&mut self, all: bool, sinks: &mut [&mut dyn EventSink]) -> io::Result<()> {
+        let mut items = Vec::new();
+        if let Some(r) = self.reorder.as_mut() {
+            r.release(all, &mut items);
+        }
+        if items.is_empty() {
+            return Ok(());
+        }
+        let last_merge = self.last_merge;
+        self.merge_now(
+            ChunkOut {
+                items,
+                ..ChunkOut::default()
+            },
+            sinks,
+        )?;
+        // Released items are not new input: quiet time keeps counting.
+        self.last_merge = last_merge;
+        Ok(())
+    }
+
+    fn merge_now(&mut self, c: ChunkOut, sinks: &mut [&mut dyn EventSink]) -> io::Result<()> {
         self.maybe_snapshot(sinks)?;
         self.last_merge = Instant::now();
         self.unflushed = true;
@@ -1774,6 +1835,7 @@ impl<'r> Merger<'r> {
     }
 
     fn finish(mut self, sinks: &mut [&mut dyn EventSink]) -> io::Result<Outcome> {
+        self.release(true, sinks)?;
         self.counts.dropped_entries = dropped_entries(self.inputs);
         let finished = &mut self.finished;
         self.requests.finish(&mut |r| finished.push(r));

@@ -44,6 +44,7 @@ fn report_of(path: &std::path::Path) -> logsleuth::analyze::Report {
         keep_events: false,
         follow: false,
         snapshot_every: None,
+        max_delay: None,
     };
     let inputs = [Input {
         name: "app.log".into(),

@@ -31,6 +31,7 @@ fn settings(mode: Mode, threads: usize, chunk_bytes: usize) -> Settings {
         keep_events: matches!(mode, Mode::Events),
         follow: false,
         snapshot_every: None,
+        max_delay: None,
     }
 }
 

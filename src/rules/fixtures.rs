@@ -105,6 +105,7 @@ pub fn run_rule_on(rule: &Rule, text: &str) -> Result<Report, String> {
         keep_events: false,
         follow: false,
         snapshot_every: None,
+        max_delay: None,
     };
     let analysis = Analysis {
         rules: Some(&set),

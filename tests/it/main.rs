@@ -91,6 +91,7 @@ pub fn analyze_settings() -> Settings {
         keep_events: false,
         follow: false,
         snapshot_every: None,
+        max_delay: None,
     }
 }
 
