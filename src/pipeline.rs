@@ -573,20 +573,31 @@ impl Progress {
 fn read_all(inputs: &[Input], settings: &Settings, tx: SyncSender<ReaderMsg>) {
     let seq = Mutex::new(0u64);
     if settings.follow && inputs.len() > 1 {
-        // Live inputs never end: read them concurrently, one thread each. Chunks get their
-        // sequence number under the lock they are sent under, so the merger sees them in order.
+        // Live inputs never end: read them concurrently, one thread each — except the members
+        // of a rotated set, read oldest first in one thread, the live member (followed) last.
+        // Chunks get their sequence number under the lock they are sent under, so the merger
+        // sees them in order.
         std::thread::scope(|scope| {
-            for (sid, input) in inputs.iter().enumerate() {
+            for group in follow_groups(inputs) {
                 let (tx, seq) = (tx.clone(), &seq);
                 scope.spawn(move || {
-                    let reader = match open(input, settings) {
-                        Ok(r) => r,
-                        Err(e) => {
-                            let _ = read_error(&tx, "cannot read", &input.name, &e);
+                    for sid in group {
+                        let input = &inputs[sid];
+                        let reader = match open(input, settings) {
+                            Ok(r) => r,
+                            Err(e) => {
+                                if read_error(&tx, "cannot read", &input.name, &e).is_err() {
+                                    return;
+                                }
+                                continue;
+                            }
+                        };
+                        if read_one(sid as u32, reader, input, settings, &tx, seq, &mut None)
+                            .is_err()
+                        {
                             return;
                         }
-                    };
-                    let _ = read_one(sid as u32, reader, input, settings, &tx, seq, &mut None);
+                    }
                 });
             }
         });
@@ -627,6 +638,25 @@ fn read_all(inputs: &[Input], settings: &Settings, tx: SyncSender<ReaderMsg>) {
     if let Some(p) = &progress {
         p.clear();
     }
+}
+
+/// Followed inputs by reader thread: consecutive files of one rotated set (the input list has
+/// them oldest first) share one; every other input has its own.
+fn follow_groups(inputs: &[Input]) -> Vec<Vec<usize>> {
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    let mut last_set = None;
+    for (i, input) in inputs.iter().enumerate() {
+        let set = match &input.kind {
+            InputKind::File(p) => Some(files::rotation_set(p)),
+            _ => None,
+        };
+        match groups.last_mut() {
+            Some(g) if set.is_some() && set == last_set => g.push(i),
+            _ => groups.push(vec![i]),
+        }
+        last_set = set;
+    }
+    groups
 }
 
 /// Finds lines that may start a partial run (CRI `P`, docker json-file records) with SIMD

@@ -117,3 +117,49 @@ fn late_events_are_counted() {
     assert_eq!(report["input"]["late_events"], 1, "{out}");
     assert_eq!(report["input"]["events"], 4);
 }
+
+#[test]
+fn rotated_members_are_read_oldest_first_then_the_live_one_followed() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let d = dir.path();
+    let many = |tag: &str| {
+        (0..30_000)
+            .map(|i| format!("{tag} {i}"))
+            .collect::<Vec<_>>()
+    };
+    for (name, tag) in [
+        ("app.log.2", "old2"),
+        ("app.log.1", "old1"),
+        ("app.log", "live"),
+    ] {
+        let lines = many(tag);
+        append(
+            &d.join(name),
+            &lines.iter().map(String::as_str).collect::<Vec<_>>(),
+        );
+    }
+    let child = start(&["events", "--follow", d.to_str().expect("utf8")]);
+    pause(800);
+    append(&d.join("app.log"), &["live appended"]);
+    pause(700);
+    let out = interrupt(child);
+    let tags: Vec<String> = out
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).expect("json");
+            let m = v["message"].as_str().unwrap_or("").to_string();
+            m.split(' ').next().unwrap_or("").to_string()
+        })
+        .collect();
+    assert_eq!(tags.len(), 90_001);
+    let mut runs: Vec<&str> = tags.iter().map(String::as_str).collect();
+    runs.dedup();
+    assert_eq!(
+        runs,
+        ["old2", "old1", "live"],
+        "members interleaved or out of order"
+    );
+    assert!(
+        out.trim_end().ends_with(r#""message":"live appended"}"#) || out.contains("live appended")
+    );
+}
