@@ -96,8 +96,12 @@ impl Emu {
                 .collect(),
         };
         let mut s = self.state.lock().expect("lock");
+        // Each stream is kept in time order (Loki's chunks are), so a query can binary-search.
         match s.streams.iter_mut().find(|(l, _)| *l == labels) {
-            Some((_, v)) => v.push(e),
+            Some((_, v)) => {
+                let at = v.partition_point(|x| x.ts <= e.ts);
+                v.insert(at, e);
+            }
             None => s.streams.push((labels, vec![e])),
         }
     }
@@ -316,6 +320,33 @@ fn serve(mut conn: TcpStream, st: &Arc<Mutex<State>>) -> std::io::Result<()> {
     let categorize = headers
         .get("x-loki-response-encoding-flags")
         .is_some_and(|v| v.contains("categorize-labels"));
+    // At most `per_stream` entries from each stream, from the start (forward) or the end.
+    let select_n = |s: &State, from: i64, to: i64, per_stream: usize, forward: bool| {
+        let mut out = Vec::new();
+        for (labels, entries) in &s.streams {
+            let ok = matchers.iter().all(|(k, neg, v)| {
+                let has = labels.iter().any(|(lk, lv)| lk == k && lv == v);
+                has != *neg
+            });
+            if !ok {
+                continue;
+            }
+            let lo = entries.partition_point(|e| e.ts < from);
+            let hi = entries.partition_point(|e| e.ts < to);
+            let hits = entries[lo..hi]
+                .iter()
+                .filter(|e| filters.iter().all(|f| e.line.contains(f.as_str())));
+            let picked: Vec<&Entry> = if forward {
+                hits.take(per_stream).collect()
+            } else {
+                let mut v: Vec<&Entry> = hits.rev().take(per_stream).collect();
+                v.reverse();
+                v
+            };
+            out.extend(picked.into_iter().map(|e| (labels.clone(), e.clone())));
+        }
+        out
+    };
     let select = |s: &State, from: i64, to: i64| -> Vec<(Labels, Entry)> {
         let mut out = Vec::new();
         for (labels, entries) in &s.streams {
@@ -377,7 +408,13 @@ fn serve(mut conn: TcpStream, st: &Arc<Mutex<State>>) -> std::io::Result<()> {
                 Some("forward") => true,
                 Some(d) => return error(&mut conn, 400, &format!("invalid direction '{d}'")),
             };
-            let mut sel = select(&st.lock().expect("lock"), start, end);
+            let mut sel = select_n(
+                &st.lock().expect("lock"),
+                start,
+                end,
+                limit as usize,
+                forward,
+            );
             sel.sort_by(|a, b| (a.1.ts, &a.0, &a.1.line).cmp(&(b.1.ts, &b.0, &b.1.line)));
             if !forward {
                 sel.reverse();
@@ -879,4 +916,64 @@ fn follow_on_the_command_line_tails_until_interrupted() {
     assert!(status.success(), "{status}: {err}");
     assert!(out.contains("\"message\":\"boom\""), "{out}");
     assert!(err.contains("Loki dropped 2 tail entries"), "{err}");
+}
+
+/// Throughput of the Loki source against the emulated server (release build):
+/// `cargo test --release --test loki -- --ignored --nocapture loki_throughput`.
+#[test]
+#[ignore = "benchmark; run in release with --ignored --nocapture"]
+fn loki_throughput() {
+    let emu = Emu::start();
+    let n: i64 = std::env::var("LOKI_BENCH_ENTRIES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let line = r#"{"timestamp":"2026-11-22T07:00:00.000000Z","level":"INFO","fields":{"message":"finished processing request","latency":"20 ms","status":200,"method":"GET","uri":"/health"},"target":"tower_http::trace::on_response"}"#;
+    let pods = [
+        "api-0", "api-1", "api-2", "web-0", "web-1", "worker-0", "worker-1", "worker-2",
+    ];
+    for i in 0..n {
+        let pod = pods[(i % pods.len() as i64) as usize];
+        emu.push(
+            &[("app", "skreaver"), ("pod", pod)],
+            T0 + i * 1_000,
+            line,
+            &[],
+        );
+    }
+    let args = range_args(&emu, r#"{app="skreaver"}"#);
+    // The server and client alone: the source's reader drained, no pipeline.
+    let t = Instant::now();
+    let input = lib_input(&emu, r#"{app="skreaver"}"#, T0, T0 + n * 1_000 + 1);
+    let mut sink = Vec::new();
+    loki::open(Arc::new(input))
+        .read_to_end(&mut sink)
+        .expect("read");
+    let alone = t.elapsed();
+    assert_eq!(sink.iter().filter(|b| **b == b'\n').count() as i64, n);
+    for cmd in ["events", "analyze"] {
+        let mut a = args.clone();
+        a[0] = cmd.into();
+        if cmd == "analyze" {
+            a.extend(["--format".into(), "json".into()]);
+        }
+        let t = Instant::now();
+        let out = run(bin().args(&a));
+        let took = t.elapsed();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        println!(
+            "logsleuth {cmd} loki+http://… ({n} entries): {:.2} s, {:.0} entries/s",
+            took.as_secs_f64(),
+            n as f64 / took.as_secs_f64()
+        );
+    }
+    println!(
+        "source reader alone (query_range paging + JSON decoding + CRI lines, no pipeline): {:.2} s, {:.0} entries/s",
+        alone.as_secs_f64(),
+        n as f64 / alone.as_secs_f64()
+    );
 }
