@@ -24,7 +24,7 @@ use crate::pipeline::{self, Analysis, Filter, Input, InputKind, Mode, Outcome, S
 use crate::rules::{RuleSet, Severity, fixtures};
 use crate::source::files::{self, PathMeta};
 use crate::source::http::Endpoint;
-use crate::source::{docker, kubectl};
+use crate::source::{docker, kubectl, loki};
 
 /// True when the error chain ends in a closed pipe (`logsleuth … | head`).
 pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
@@ -102,7 +102,7 @@ fn trace(t: &TraceArgs) -> Result<ExitCode> {
         bail!("trace: ID must not be empty");
     }
     let settings = settings(&t.common, &reg, Mode::Events)?;
-    let inputs = inputs(&t.common, None)?;
+    let inputs = inputs(&t.common, None, None)?;
     let mut sink = TraceSink::new(
         &reg,
         &t.id,
@@ -198,7 +198,7 @@ fn now_ns() -> i64 {
 }
 
 /// Resolve inputs; stdin when there are none or for `-`. Every problem is reported at once.
-fn inputs(common: &Common, since: Option<i64>) -> Result<Vec<Input>> {
+fn inputs(common: &Common, since: Option<i64>, until: Option<i64>) -> Result<Vec<Input>> {
     let stdin = || Input {
         name: "stdin".into(),
         kind: InputKind::Stdin,
@@ -276,6 +276,9 @@ fn inputs(common: &Common, since: Option<i64>) -> Result<Vec<Input>> {
                 kind: InputKind::Kubectl { input, opts },
                 size: None,
             });
+        } else if let Some(uri) = p.to_str().filter(|s| s.starts_with("loki+")) {
+            flush(&mut paths, &mut out)?;
+            out.push(loki_input(common, uri, since, until)?);
         } else if let Some(name) = p.to_str().and_then(|s| s.strip_prefix("docker://")) {
             flush(&mut paths, &mut out)?;
             let ep = docker_endpoint()?;
@@ -308,6 +311,37 @@ fn inputs(common: &Common, since: Option<i64>) -> Result<Vec<Input>> {
         }
     }
     Ok(out)
+}
+
+/// A `loki+http://…` input: the range (default the last hour), auth, and one check request so
+/// an unreachable Loki, refused credentials or a bad query fail before any output.
+fn loki_input(common: &Common, uri: &str, since: Option<i64>, until: Option<i64>) -> Result<Input> {
+    let target = loki::parse_uri(uri)?;
+    let query = common
+        .query
+        .clone()
+        .ok_or_else(|| loki::LokiError::NoQuery(uri.to_string()))?;
+    if common.loki_batch == 0 {
+        bail!("--loki-batch must be at least 1");
+    }
+    let now = now_ns();
+    let end = until.unwrap_or(now);
+    let start = since.unwrap_or(end - 3_600_000_000_000);
+    if start >= end {
+        bail!("{uri}: the time range is empty (--since/--from must be before --until/--to)");
+    }
+    let mut opts = loki::LokiOpts::new(&query, start, end);
+    opts.follow = common.follow && until.is_none();
+    opts.batch = common.loki_batch;
+    opts.auth = loki::Auth::load(&|k| std::env::var(k).ok(), common.loki_auth_file.as_deref())?;
+    let input = loki::LokiInput::new(target, opts);
+    loki::check(&input)?;
+    Ok(Input {
+        name: uri.to_string(),
+        kind: InputKind::Loki(std::sync::Arc::new(input)),
+        meta: PathMeta::default(),
+        size: None,
+    })
 }
 
 fn settings(common: &Common, reg: &Registry, mode: Mode) -> Result<Settings> {
@@ -377,6 +411,11 @@ fn settings(common: &Common, reg: &Registry, mode: Mode) -> Result<Settings> {
     if common.max_line_bytes < 16 {
         bail!("--max-line-bytes must be at least 16");
     }
+    let max_delay =
+        filter::parse_duration(&common.max_delay).map_err(|e| anyhow!("--max-delay: {e}"))?;
+    if max_delay < 0 {
+        bail!("--max-delay must not be negative");
+    }
     Ok(Settings {
         threads,
         chunk_bytes: 1 << 20,
@@ -395,6 +434,9 @@ fn settings(common: &Common, reg: &Registry, mode: Mode) -> Result<Settings> {
         keep_raw: false,
         hash_inputs: false,
         cancel: None,
+        max_delay: common
+            .follow
+            .then(|| std::time::Duration::from_nanos(max_delay as u64)),
     })
 }
 
@@ -465,7 +507,7 @@ fn analyze(a: &AnalyzeArgs) -> Result<ExitCode> {
         }),
         None => None,
     };
-    let inputs = inputs(&a.common, settings.filter.since)?;
+    let inputs = inputs(&a.common, settings.filter.since, settings.filter.until)?;
     let mut bundle = match export {
         Some(opts) => {
             export::prepare_dir(&opts.dir, opts.force)?;
@@ -619,7 +661,7 @@ fn verify(v: &VerifyArgs) -> Result<ExitCode> {
 fn events(common: &Common) -> Result<ExitCode> {
     let reg = Registry::load(common.parsers.as_deref())?;
     let settings = settings(common, &reg, Mode::Events)?;
-    let inputs = inputs(common, settings.filter.since)?;
+    let inputs = inputs(common, settings.filter.since, settings.filter.until)?;
     let stdout = io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
     pipeline::run(

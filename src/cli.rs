@@ -152,7 +152,7 @@ pub enum ColorChoice {
 pub struct Common {
     /// Files, directories (recursive), globs; `-` or nothing for stdin. gzip/zstd detected by content.
     /// Live sources: `docker://NAME_OR_ID`, `k8s://[NS/]pod/NAME`, `k8s://[NS/]deploy/NAME`,
-    /// `k8s://[NS/]?selector=app%3Dweb` (runs your kubectl).
+    /// `k8s://[NS/]?selector=app%3Dweb` (runs your kubectl), `loki+http://HOST:PORT` (with --query).
     #[arg(value_name = "INPUT")]
     pub inputs: Vec<PathBuf>,
     /// Keep reading live inputs (docker containers until they stop).
@@ -167,12 +167,28 @@ pub struct Common {
     /// k8s inputs: how many log streams kubectl may follow at once.
     #[arg(long, default_value_t = 64, value_name = "N")]
     pub max_log_requests: u32,
-    /// Keep events at or after this time: RFC3339, or relative like 15m, 2h, 1d.
-    #[arg(long)]
+    /// Keep events at or after this time: RFC3339, or relative like 15m, 2h, 1d. Loki inputs:
+    /// the query range's start (default 1h ago).
+    #[arg(long, visible_alias = "from")]
     pub since: Option<String>,
-    /// Keep events before this time: RFC3339, or relative like 15m.
-    #[arg(long)]
+    /// Keep events before this time: RFC3339, or relative like 15m. Loki inputs: the query
+    /// range's end (default now; with it, --follow does not tail).
+    #[arg(long, visible_alias = "to")]
     pub until: Option<String>,
+    /// Loki inputs (`loki+http://HOST:PORT`): the LogQL log query, e.g. '{app="web"} |= "error"'.
+    /// Credentials: LOKI_ORG_ID, LOKI_USERNAME + LOKI_PASSWORD or LOKI_BEARER_TOKEN.
+    #[arg(long, value_name = "LOGQL")]
+    pub query: Option<String>,
+    /// Loki inputs: read credentials from this file (KEY=VALUE lines with the LOKI_* names).
+    #[arg(long, value_name = "FILE")]
+    pub loki_auth_file: Option<PathBuf>,
+    /// Loki inputs: entries per query_range request (the server caps it: 5000 by default).
+    #[arg(long, default_value_t = 5000, value_name = "N")]
+    pub loki_batch: u32,
+    /// With --follow and several inputs: hold events this long (event time) to merge the inputs
+    /// in time order; later events are still counted (input.late_events).
+    #[arg(long, default_value = "2s", value_name = "DURATION")]
+    pub max_delay: String,
     /// Keep only these services (skillmeat, skreaver, other, or one from --parsers); repeatable or comma-separated.
     #[arg(long, value_delimiter = ',')]
     pub service: Vec<String>,

@@ -22,6 +22,7 @@ pub mod jsonscan;
 pub mod output;
 pub mod parse;
 pub mod pipeline;
+pub mod reorder;
 pub mod request;
 pub mod route;
 pub mod rules;

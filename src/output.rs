@@ -250,6 +250,13 @@ pub fn render_text(r: &Report, style: Style) -> String {
             i.truncated, i.invalid_utf8, i.filtered_out
         );
     }
+    if i.late_events + i.dropped_entries > 0 {
+        let _ = writeln!(
+            o,
+            "  {} late events (beyond --max-delay), {} entries dropped by Loki's tail",
+            i.late_events, i.dropped_entries
+        );
+    }
     for (reason, n) in &i.unparsed_reasons {
         let _ = writeln!(o, "  unparsed ({reason}): {n}");
     }

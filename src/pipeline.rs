@@ -35,6 +35,7 @@ use crate::envelope::{self, Feed, Joiner, Stream, Unwrapped};
 use crate::event::{Event, Level, Multiline, Slot};
 use crate::filter::{self, Expr, Fields, Value};
 use crate::parse::{ParseOpts, Parsed, Registry, Scratch, Unparsed};
+use crate::reorder::Reorder;
 use crate::request::{At, Request, RequestMerger};
 use crate::rules::condition::{ContinuationSubject, EventSubject};
 use crate::rules::engine::{Findings, Sighting, clip};
@@ -78,6 +79,9 @@ pub enum InputKind {
         /// The resolved container.
         container: crate::source::docker::Container,
     },
+    /// A Grafana Loki query (history, then the tail when following). Its lines carry a label
+    /// tag that [`process_chunk`] strips (see `source::loki`).
+    Loki(std::sync::Arc<crate::source::loki::LokiInput>),
 }
 
 /// Which events the output keeps.
@@ -207,6 +211,9 @@ pub struct Settings {
     pub follow: bool,
     /// Hand sinks a report snapshot this often (analyze mode).
     pub snapshot_every: Option<Duration>,
+    /// `--follow` with several inputs: merge them in event-time order, holding events this
+    /// long (event time; see [`crate::reorder`]). `None`: input order.
+    pub max_delay: Option<Duration>,
 }
 
 /// Optional analyses on top of the core pipeline (the `analyze` command turns them on).
@@ -565,6 +572,7 @@ fn open(input: &Input, settings: &Settings) -> io::Result<Box<dyn Read + Send>> 
             };
             crate::source::docker::open_logs(endpoint, container, &opts).map_err(io::Error::other)
         }
+        InputKind::Loki(l) => Ok(Box::new(crate::source::loki::open(l.clone()))),
         InputKind::Kubectl { input, opts } => crate::source::kubectl::open(input, opts)
             .map(|r| Box::new(r) as Box<dyn Read + Send>)
             .map_err(|e| io::Error::other(crate::source::Fatal(e.to_string()))),
@@ -669,20 +677,31 @@ fn cancelled(settings: &Settings) -> bool {
 fn read_all(inputs: &[Input], settings: &Settings, tx: SyncSender<ReaderMsg>) {
     let seq = Mutex::new(0u64);
     if settings.follow && inputs.len() > 1 {
-        // Live inputs never end: read them concurrently, one thread each. Chunks get their
-        // sequence number under the lock they are sent under, so the merger sees them in order.
+        // Live inputs never end: read them concurrently, one thread each — except the members
+        // of a rotated set, read oldest first in one thread, the live member (followed) last.
+        // Chunks get their sequence number under the lock they are sent under, so the merger
+        // sees them in order.
         std::thread::scope(|scope| {
-            for (sid, input) in inputs.iter().enumerate() {
+            for group in follow_groups(inputs) {
                 let (tx, seq) = (tx.clone(), &seq);
                 scope.spawn(move || {
-                    let reader = match open(input, settings) {
-                        Ok(r) => r,
-                        Err(e) => {
-                            let _ = read_error(&tx, "cannot read", &input.name, &e);
+                    for sid in group {
+                        let input = &inputs[sid];
+                        let reader = match open(input, settings) {
+                            Ok(r) => r,
+                            Err(e) => {
+                                if read_error(&tx, "cannot read", &input.name, &e).is_err() {
+                                    return;
+                                }
+                                continue;
+                            }
+                        };
+                        if read_one(sid as u32, reader, input, settings, &tx, seq, &mut None)
+                            .is_err()
+                        {
                             return;
                         }
-                    };
-                    let _ = read_one(sid as u32, reader, input, settings, &tx, seq, &mut None);
+                    }
                 });
             }
         });
@@ -744,6 +763,25 @@ fn read_all(inputs: &[Input], settings: &Settings, tx: SyncSender<ReaderMsg>) {
     if let Some(p) = &progress {
         p.clear();
     }
+}
+
+/// Followed inputs by reader thread: consecutive files of one rotated set (the input list has
+/// them oldest first) share one; every other input has its own.
+fn follow_groups(inputs: &[Input]) -> Vec<Vec<usize>> {
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    let mut last_set = None;
+    for (i, input) in inputs.iter().enumerate() {
+        let set = match &input.kind {
+            InputKind::File(p) => Some(files::rotation_set(p)),
+            _ => None,
+        };
+        match groups.last_mut() {
+            Some(g) if set.is_some() && set == last_set => g.push(i),
+            _ => groups.push(vec![i]),
+        }
+        last_set = set;
+    }
+    groups
 }
 
 /// Finds lines that may start a partial run (CRI `P`, docker json-file records) with SIMD
@@ -1102,6 +1140,23 @@ fn origin_of(source: u32, meta: &PathMeta, u: &Unwrapped<'_>) -> Origin {
     }
 }
 
+/// Loki labels become `labels.KEY`; `namespace`, `pod` and `container` labels also fill
+/// those fields.
+fn loki_origin(o: &mut Origin, labels: Vec<(String, String)>) {
+    for (k, v) in &labels {
+        let slot = match k.as_str() {
+            "namespace" => &mut o.namespace,
+            "pod" => &mut o.pod,
+            "container" => &mut o.container,
+            _ => continue,
+        };
+        if slot.is_none() {
+            *slot = Some(v.clone());
+        }
+    }
+    o.labels = labels;
+}
+
 struct LineCtx<'c> {
     input: &'c Input,
     line: u64,
@@ -1133,17 +1188,33 @@ fn process_chunk(
     let data = &chunk.data;
     let mut start = 0;
     let mut line_no = chunk.first_line;
+    let loki = match &input.kind {
+        InputKind::Loki(l) => Some(l),
+        _ => None,
+    };
     while let Some(i) = memchr::memchr(b'\n', &data[start..]) {
-        let line = &data[start..start + i];
+        let mut line = &data[start..start + i];
         start += i + 1;
         let this_line = line_no;
         line_no += 1;
         out.lines += 1;
+        // Loki lines carry their label set's id: one stream per label set.
+        let mut tag = None;
+        if loki.is_some() {
+            (tag, line) = crate::source::loki::split_tag(line);
+        }
         let u = envelope::unwrap(line);
-        let key = stream_key(chunk.source, &u);
-        origins
-            .entry(key)
-            .or_insert_with(|| origin_of(chunk.source, &input.meta, &u));
+        let mut key = stream_key(chunk.source, &u);
+        if let Some(t) = tag {
+            key = fnv(key, &t.to_le_bytes());
+        }
+        origins.entry(key).or_insert_with(|| {
+            let mut o = origin_of(chunk.source, &input.meta, &u);
+            if let (Some(l), Some(t)) = (loki, tag) {
+                loki_origin(&mut o, l.labels.get(t));
+            }
+            o
+        });
         let reader_cut = chunk.truncated.contains(&this_line);
         match joiner.feed(key, this_line, &u) {
             Feed::Passthrough => {
@@ -1402,6 +1473,8 @@ struct Pending {
 
 /// Most events held back waiting for their continuation lines.
 const MAX_HELD: usize = 4096;
+/// Most items held by the reorder buffer.
+const REORDER_CAP: usize = 100_000;
 
 /// Cross-line state, fed chunk results in input order.
 struct Merger<'r> {
@@ -1434,6 +1507,9 @@ struct Merger<'r> {
     unflushed: bool,
     snapshot_every: Option<Duration>,
     last_snapshot: Instant,
+    /// `--follow` with several inputs: items wait here to be merged in event-time order.
+    reorder: Option<Reorder<Item>>,
+    max_delay: Duration,
 }
 
 /// How long a live run waits for continuation lines before delivering held events.
@@ -1511,6 +1587,11 @@ impl<'r> Merger<'r> {
             unflushed: false,
             snapshot_every: settings.snapshot_every,
             last_snapshot: Instant::now(),
+            reorder: settings
+                .max_delay
+                .filter(|_| settings.follow && inputs.len() > 1)
+                .map(|d| Reorder::new(inputs.len(), d.as_nanos() as i64, REORDER_CAP)),
+            max_delay: settings.max_delay.unwrap_or_default(),
         }
     }
 
@@ -1519,6 +1600,12 @@ impl<'r> Merger<'r> {
     /// (a continuation arriving later becomes an event of its own), and sinks are flushed.
     fn idle(&mut self, sinks: &mut [&mut dyn EventSink]) -> io::Result<()> {
         self.maybe_snapshot(sinks)?;
+        // Inputs quiet for max-delay: nothing can overtake what is held any more.
+        if self.reorder.as_ref().is_some_and(|r| !r.is_empty())
+            && self.last_merge.elapsed() >= self.max_delay
+        {
+            self.release(true, sinks)?;
+        }
         if !self.live || self.last_merge.elapsed() < LIVE_HOLD {
             return Ok(());
         }
@@ -1541,6 +1628,7 @@ impl<'r> Merger<'r> {
         }
         self.last_snapshot = Instant::now();
         let mut counts = self.counts.clone();
+        counts.dropped_entries = dropped_entries(self.inputs);
         counts.unparsed_reasons = self
             .reasons
             .iter()
@@ -1553,7 +1641,46 @@ impl<'r> Merger<'r> {
         Ok(())
     }
 
-    fn merge(&mut self, c: ChunkOut, sinks: &mut [&mut dyn EventSink]) -> io::Result<()> {
+    fn merge(&mut self, mut c: ChunkOut, sinks: &mut [&mut dyn EventSink]) -> io::Result<()> {
+        if let Some(r) = self.reorder.as_mut() {
+            // Counts and origins now; items when the reorder buffer releases them.
+            for item in std::mem::take(&mut c.items) {
+                let (ts, event) = match &item.kind {
+                    ItemKind::Event(e) => (e.ts, true),
+                    _ => (None, false),
+                };
+                r.push(c.source as usize, ts, event, item);
+            }
+            self.counts.late_events = r.late;
+            self.merge_now(c, sinks)?;
+            return self.release(false, sinks);
+        }
+        self.merge_now(c, sinks)
+    }
+
+    /// Merge what the reorder buffer releases (everything when `all`).
+    fn release(&mut self, all: bool, sinks: &mut [&mut dyn EventSink]) -> io::Result<()> {
+        let mut items = Vec::new();
+        if let Some(r) = self.reorder.as_mut() {
+            r.release(all, &mut items);
+        }
+        if items.is_empty() {
+            return Ok(());
+        }
+        let last_merge = self.last_merge;
+        self.merge_now(
+            ChunkOut {
+                items,
+                ..ChunkOut::default()
+            },
+            sinks,
+        )?;
+        // Released items are not new input: quiet time keeps counting.
+        self.last_merge = last_merge;
+        Ok(())
+    }
+
+    fn merge_now(&mut self, c: ChunkOut, sinks: &mut [&mut dyn EventSink]) -> io::Result<()> {
         self.maybe_snapshot(sinks)?;
         self.last_merge = Instant::now();
         self.unflushed = true;
@@ -1882,6 +2009,8 @@ impl<'r> Merger<'r> {
     }
 
     fn finish(mut self, sinks: &mut [&mut dyn EventSink]) -> io::Result<Outcome> {
+        self.release(true, sinks)?;
+        self.counts.dropped_entries = dropped_entries(self.inputs);
         let finished = &mut self.finished;
         self.requests.finish(&mut |r| finished.push(r));
         self.deliver_requests(sinks)?;
@@ -1907,6 +2036,17 @@ impl<'r> Merger<'r> {
             None => Outcome::Events(self.counts),
         })
     }
+}
+
+/// Loki tail entries the servers reported as dropped, over all inputs.
+fn dropped_entries(inputs: &[Input]) -> u64 {
+    inputs
+        .iter()
+        .map(|i| match &i.kind {
+            InputKind::Loki(l) => l.dropped(),
+            _ => 0,
+        })
+        .sum()
 }
 
 /// `GET /path → 500 (12 ms)`: a request as evidence.

@@ -47,6 +47,7 @@ fn report_of(path: &std::path::Path) -> logsleuth::analyze::Report {
         keep_raw: false,
         hash_inputs: false,
         cancel: None,
+        max_delay: None,
     };
     let inputs = [Input {
         name: "app.log".into(),

@@ -34,6 +34,7 @@ fn settings(mode: Mode, threads: usize, chunk_bytes: usize) -> Settings {
         keep_raw: false,
         hash_inputs: false,
         cancel: None,
+        max_delay: None,
     }
 }
 

@@ -449,6 +449,7 @@ impl<'r> Bundle<'r> {
                         InputKind::Memory(_) => "memory",
                         InputKind::Kubectl { .. } => "kubectl",
                         InputKind::Docker { .. } => "docker",
+                        InputKind::Loki(_) => "loki",
                     }
                     .to_string(),
                     size: input.size,

@@ -108,6 +108,7 @@ pub fn run_rule_on(rule: &Rule, text: &str) -> Result<Report, String> {
         keep_raw: false,
         hash_inputs: false,
         cancel: None,
+        max_delay: None,
     };
     let analysis = Analysis {
         rules: Some(&set),

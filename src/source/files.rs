@@ -491,6 +491,18 @@ fn split_rotation(name: &str) -> (&str, Rank) {
     (stem, Rank::Live)
 }
 
+/// The rotated set a file belongs to: its directory and base name (`app.log` for `app.log`,
+/// `app.log.1` and `app.log.2.gz`). Members of one set share it.
+pub fn rotation_set(path: &Path) -> (PathBuf, String) {
+    let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let base = split_rotation(&name).0.to_owned();
+    (dir, base)
+}
+
 /// True for the live member of a rotated set: no rotation suffix and not compressed.
 pub fn is_live_name(name: &str) -> bool {
     strip_compression(name) == name && matches!(split_rotation(name).1, Rank::Live)

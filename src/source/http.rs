@@ -130,6 +130,17 @@ impl Body {
     pub fn buffered(&self) -> usize {
         self.conn.buffer().len()
     }
+
+    /// Write raw bytes to the connection (after a `101 Switching Protocols` upgrade, where the
+    /// body is the connection's read side).
+    ///
+    /// # Errors
+    /// I/O errors.
+    pub fn write_raw(&mut self, data: &[u8]) -> io::Result<()> {
+        let c = self.conn.get_mut();
+        c.write_all(data)?;
+        c.flush()
+    }
 }
 
 impl Read for Body {
@@ -228,7 +239,8 @@ pub fn encode(s: &str) -> String {
 }
 
 /// `GET target` (path + query) with extra headers. `timeout` bounds connecting and each read
-/// (`None`: reads may block forever, for followed streams).
+/// (`None`: reads may block forever, for followed streams). `Connection: close` is sent unless
+/// `headers` has a `Connection` header of its own (a WebSocket upgrade).
 ///
 /// # Errors
 /// Connection, I/O and protocol errors. Non-2xx statuses are *not* errors: check `status`.
@@ -283,9 +295,15 @@ pub fn get(
         }
     };
     let mut req = format!(
-        "GET {target} HTTP/1.1\r\nHost: {host_header}\r\nUser-Agent: logsleuth/{}\r\nConnection: close\r\n",
+        "GET {target} HTTP/1.1\r\nHost: {host_header}\r\nUser-Agent: logsleuth/{}\r\n",
         env!("CARGO_PKG_VERSION")
     );
+    if !headers
+        .iter()
+        .any(|(k, _)| k.eq_ignore_ascii_case("connection"))
+    {
+        req.push_str("Connection: close\r\n");
+    }
     for (k, v) in headers {
         req.push_str(k);
         req.push_str(": ");

@@ -1,8 +1,9 @@
 //! Where bytes come from: stdin and files ([`files`]: discovery, rotation order,
 //! decompression by magic bytes, metadata from kubelet and docker paths), and live sources:
 //! [`docker`] (the Docker Engine API), [`kubectl`] (the user's `kubectl logs`) and [`follow`]
-//! (`tail -F` for files). [`http`] is the small HTTP/1.1 client they share; [`live`] stops them
-//! on Ctrl-C.
+//! (`tail -F` for files), [`loki`] (Grafana Loki `query_range` paging and the `tail`
+//! WebSocket). [`http`] is the small HTTP/1.1 client they share, [`ws`] the WebSocket client on
+//! top of it; [`live`] stops them on Ctrl-C.
 //!
 //! **Invariant:** only this module spawns processes or opens sockets, and it ends only the
 //! processes it started.
@@ -13,6 +14,8 @@ pub mod follow;
 pub mod http;
 pub mod kubectl;
 pub mod live;
+pub mod loki;
+pub mod ws;
 
 /// An input failure that must end the run (exit code 2), e.g. kubectl exiting non-zero.
 /// Carried inside an [`std::io::Error`] from a source's reader.

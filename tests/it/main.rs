@@ -95,6 +95,7 @@ pub fn analyze_settings() -> Settings {
         keep_raw: false,
         hash_inputs: false,
         cancel: None,
+        max_delay: None,
     }
 }
 

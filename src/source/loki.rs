@@ -1,0 +1,1030 @@
+//! The Grafana Loki source: `loki+http://HOST:PORT[/PREFIX]` inputs read with a LogQL `--query`
+//! over a time range (`--since`/`--from`, `--until`/`--to`; default the last hour), and with
+//! `--follow` then tailed live through the `/loki/api/v1/tail` WebSocket ([`super::ws`]).
+//!
+//! * **History** — `GET /loki/api/v1/query_range?direction=forward&limit=BATCH&start=S&end=E`,
+//!   paged as logcli does (`pkg/logcli/query/query.go`): after a full batch whose newest
+//!   timestamp is T, the next batch starts at `start=T` (start is inclusive, so it repeats the
+//!   entries at T, because Loki allows several entries with one timestamp) and the entries at
+//!   T already emitted — kept as (label set, line) — are dropped from it. A batch shorter than
+//!   BATCH ends the range. Each batch holds several stream objects; their entries are
+//!   merge-sorted into time order (ties: label set, then line), so the whole output is in time
+//!   order. If a whole batch shares one timestamp no progress is possible and the run fails
+//!   with a message asking for a larger batch (logcli aborts the same way).
+//! * **Follow** — after the history up to the moment the run started (`end` exclusive), the
+//!   tail starts at that moment (`start` inclusive): nothing in between is lost or repeated.
+//!   When the tail connection ends it is reopened from the newest timestamp emitted, dropping
+//!   the repeated entries at that timestamp. `dropped_entries` in a tail message (Loki could
+//!   not send them in time) are counted ([`LokiInput::dropped`], reported as
+//!   `input.dropped_entries`) and announced on stderr.
+//! * **Labels** — an entry's stream labels and structured metadata (folded into the stream
+//!   labels by Loki unless `categorize-labels` is asked for; 3-element values are read too)
+//!   become the event's `labels.KEY` fields. Each distinct label set is interned in
+//!   [`LabelTable`] and every emitted line carries its id in a tag ([`split_tag`]) that the
+//!   pipeline removes before the envelope is read. The line after the tag is a CRI line
+//!   (`<ts> stdout|stderr F <content>`) so the entry's timestamp is the event's runtime time.
+//!   Entries with embedded newlines become one CRI line per line (continuations attach).
+//! * **Errors** — 429, 5xx, timeouts and (after the first success) lost connections are
+//!   retried with exponential backoff up to a bound; other statuses (400: LogQL errors, the
+//!   entries cap; 401: auth) end the run with Loki's own message; a Loki that cannot be reached
+//!   at all is [`LokiError::Down`]. The CLI turns all of these into exit code 2.
+//! * **Auth** — `X-Scope-OrgID`, basic or bearer ([`Auth`]), from `LOKI_ORG_ID`,
+//!   `LOKI_USERNAME`/`LOKI_PASSWORD`, `LOKI_BEARER_TOKEN` (logcli's names) or an auth file.
+//!
+//! # Invariants
+//! * Credentials are never printed, logged or put into errors (`Auth`'s `Debug` redacts them).
+//! * Never panics on any server bytes; every loop (paging, retries, reconnects) is bounded or
+//!   ends when a stop is requested ([`super::live`]).
+//! * Output lines are in non-decreasing time order for the history; the tail is in the order
+//!   Loki sends it (sorted within each message).
+//! * `https` is refused with [`LokiError::Https`] (no TLS stack; see the README).
+
+use std::collections::{HashMap, HashSet};
+use std::io::{self, Read};
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::http::{self, Endpoint, HttpError};
+use super::live;
+use super::ws::{self, WebSocket, WsError};
+use crate::time::format_rfc3339_nanos;
+
+/// Loki's default `max_entries_limit_per_query`, the largest batch a stock server accepts.
+pub const DEFAULT_BATCH: u32 = 5000;
+/// Most distinct label sets kept; later new sets get no labels (id 0).
+pub const MAX_LABEL_SETS: usize = 65_536;
+/// Start of a line's label tag.
+pub const TAG_START: u8 = 0x1e;
+/// End of a line's label tag.
+pub const TAG_END: u8 = 0x1f;
+
+/// Loki source failures.
+#[derive(Debug, thiserror::Error)]
+pub enum LokiError {
+    /// Not a `loki+http://HOST:PORT[/PREFIX]` input.
+    #[error("{0:?}: expected loki+http://HOST:PORT[/PREFIX]")]
+    BadUri(String),
+    /// `loki+https://` inputs are not supported.
+    #[error(
+        "{0}: https is not supported yet (no TLS stack is built in); reach Loki over plain http, e.g. through `ssh -L 3100:loki:3100` or a local gateway"
+    )]
+    Https(String),
+    /// A Loki input without `--query`.
+    #[error("{0}: Loki inputs need --query LOGQL, e.g. --query '{{app=\"web\"}}'")]
+    NoQuery(String),
+    /// Bad auth configuration (never contains a secret).
+    #[error("Loki auth: {0}")]
+    Auth(String),
+    /// Loki cannot be reached.
+    #[error("Loki at {target} is not reachable: {source}")]
+    Down {
+        /// The input.
+        target: String,
+        /// Cause.
+        source: HttpError,
+    },
+    /// Loki refused the request; `message` is Loki's own error text.
+    #[error("Loki at {target} answered HTTP {status}: {message}")]
+    Api {
+        /// The input.
+        target: String,
+        /// Status code.
+        status: u16,
+        /// Loki's message (its error bodies are plain text).
+        message: String,
+    },
+    /// Retryable failures went on past the bound.
+    #[error("Loki at {target}: giving up after {attempts} attempts: {last}")]
+    GaveUp {
+        /// The input.
+        target: String,
+        /// Attempts made.
+        attempts: u32,
+        /// The last failure.
+        last: String,
+    },
+    /// The answer is not what Loki's API documents.
+    #[error("Loki at {target}: unexpected response: {message}")]
+    Protocol {
+        /// The input.
+        target: String,
+        /// What was wrong.
+        message: String,
+    },
+    /// More entries share one timestamp than fit in a batch.
+    #[error(
+        "Loki at {target}: more than {batch} entries share the timestamp {ts}; paging cannot pass them (raise --loki-batch, up to the server's max_entries_limit_per_query)"
+    )]
+    Stuck {
+        /// The input.
+        target: String,
+        /// Batch size.
+        batch: u32,
+        /// The timestamp (RFC3339).
+        ts: String,
+    },
+}
+
+/// Where a Loki input points.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LokiTarget {
+    /// `host:port`.
+    pub endpoint: Endpoint,
+    /// `Host` header.
+    pub host: String,
+    /// Path prefix before `/loki/api/v1/…` (empty, or `/something` without trailing `/`).
+    pub prefix: String,
+    /// The input as given.
+    pub uri: String,
+}
+
+/// Parse `loki+http://HOST[:PORT][/PREFIX]` (port default 3100).
+///
+/// # Errors
+/// Other schemes, `loki+https://` ([`LokiError::Https`]), an empty host.
+pub fn parse_uri(uri: &str) -> Result<LokiTarget, LokiError> {
+    if uri.starts_with("loki+https://") {
+        return Err(LokiError::Https(uri.to_string()));
+    }
+    let rest = uri
+        .strip_prefix("loki+http://")
+        .ok_or_else(|| LokiError::BadUri(uri.to_string()))?;
+    let (hostport, prefix) = match rest.find('/') {
+        Some(i) => (&rest[..i], rest[i..].trim_end_matches('/')),
+        None => (rest, ""),
+    };
+    if hostport.is_empty() || hostport.contains(['@', '?', '#', ' ']) {
+        return Err(LokiError::BadUri(uri.to_string()));
+    }
+    let has_port = match hostport.rsplit_once(':') {
+        Some((h, p)) if !h.ends_with(']') || hostport.starts_with('[') => {
+            !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) && !h.is_empty()
+        }
+        _ => false,
+    };
+    let addr = if has_port {
+        hostport.to_string()
+    } else if hostport.contains(':') && !hostport.starts_with('[') {
+        return Err(LokiError::BadUri(uri.to_string()));
+    } else {
+        format!("{hostport}:3100")
+    };
+    Ok(LokiTarget {
+        endpoint: Endpoint::Tcp(addr),
+        host: hostport.to_string(),
+        prefix: prefix.to_string(),
+        uri: uri.to_string(),
+    })
+}
+
+/// Credentials and tenant. `Debug` never shows the values.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Auth {
+    /// `X-Scope-OrgID` (tenant; `a|b` for multi-tenant queries).
+    pub org_id: Option<String>,
+    /// Basic auth user and password.
+    pub basic: Option<(String, String)>,
+    /// Bearer token.
+    pub bearer: Option<String>,
+}
+
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let set = |b: bool| if b { "<set>" } else { "<none>" };
+        f.debug_struct("Auth")
+            .field("org_id", &set(self.org_id.is_some()))
+            .field("basic", &set(self.basic.is_some()))
+            .field("bearer", &set(self.bearer.is_some()))
+            .finish()
+    }
+}
+
+impl Auth {
+    /// Read `LOKI_ORG_ID`, `LOKI_USERNAME` + `LOKI_PASSWORD`, `LOKI_BEARER_TOKEN` (and
+    /// `LOKI_BEARER_TOKEN_FILE`) from `env`, then from `file` if given (lines `KEY=VALUE` with the
+    /// same names, `#` comments; values in the file win).
+    ///
+    /// # Errors
+    /// An unreadable file, unknown keys in it, a user without password, basic and bearer both.
+    pub fn load(
+        env: &dyn Fn(&str) -> Option<String>,
+        file: Option<&Path>,
+    ) -> Result<Auth, LokiError> {
+        let mut vals: HashMap<String, String> = HashMap::new();
+        for k in KEYS {
+            if let Some(v) = env(k).filter(|v| !v.is_empty()) {
+                vals.insert(k.to_string(), v);
+            }
+        }
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| LokiError::Auth(format!("cannot read {}: {e}", path.display())))?;
+            for (n, line) in text.lines().enumerate() {
+                let line = line.trim();
+                if line.is_empty() || line.starts_with('#') {
+                    continue;
+                }
+                let Some((k, v)) = line.split_once('=') else {
+                    return Err(LokiError::Auth(format!(
+                        "{} line {}: expected KEY=VALUE",
+                        path.display(),
+                        n + 1
+                    )));
+                };
+                let k = k.trim().trim_start_matches("export ").trim();
+                if !KEYS.contains(&k) {
+                    return Err(LokiError::Auth(format!(
+                        "{} line {}: unknown key {k:?} (known: {})",
+                        path.display(),
+                        n + 1,
+                        KEYS.join(", ")
+                    )));
+                }
+                let v = v.trim().trim_matches('"').to_string();
+                vals.insert(k.to_string(), v);
+            }
+        }
+        if let Some(p) = vals.remove("LOKI_BEARER_TOKEN_FILE") {
+            let t = std::fs::read_to_string(&p)
+                .map_err(|e| LokiError::Auth(format!("cannot read LOKI_BEARER_TOKEN_FILE: {e}")))?;
+            vals.entry("LOKI_BEARER_TOKEN".into())
+                .or_insert_with(|| t.trim().to_string());
+        }
+        let user = vals.remove("LOKI_USERNAME");
+        let pass = vals.remove("LOKI_PASSWORD");
+        let basic = match (user, pass) {
+            (Some(u), Some(p)) => Some((u, p)),
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err(LokiError::Auth(
+                    "LOKI_USERNAME without LOKI_PASSWORD".into(),
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(LokiError::Auth(
+                    "LOKI_PASSWORD without LOKI_USERNAME".into(),
+                ));
+            }
+        };
+        let bearer = vals.remove("LOKI_BEARER_TOKEN");
+        if basic.is_some() && bearer.is_some() {
+            return Err(LokiError::Auth(
+                "basic auth (LOKI_USERNAME/LOKI_PASSWORD) and LOKI_BEARER_TOKEN are mutually exclusive"
+                    .into(),
+            ));
+        }
+        Ok(Auth {
+            org_id: vals.remove("LOKI_ORG_ID"),
+            basic,
+            bearer,
+        })
+    }
+
+    fn headers(&self) -> Vec<(&'static str, String)> {
+        let mut h = Vec::new();
+        if let Some(o) = &self.org_id {
+            h.push(("X-Scope-OrgID", o.clone()));
+        }
+        if let Some((u, p)) = &self.basic {
+            h.push((
+                "Authorization",
+                format!("Basic {}", ws::base64(format!("{u}:{p}").as_bytes())),
+            ));
+        }
+        if let Some(t) = &self.bearer {
+            h.push(("Authorization", format!("Bearer {t}")));
+        }
+        h
+    }
+}
+
+const KEYS: [&str; 6] = [
+    "LOKI_ORG_ID",
+    "LOKI_USERNAME",
+    "LOKI_PASSWORD",
+    "LOKI_BEARER_TOKEN",
+    "LOKI_BEARER_TOKEN_FILE",
+    "LOKI_ADDR",
+];
+
+/// How to read.
+#[derive(Clone, Debug)]
+pub struct LokiOpts {
+    /// LogQL (a log query; metric queries are refused).
+    pub query: String,
+    /// Range start, inclusive (UTC ns).
+    pub start: i64,
+    /// Range end, exclusive (UTC ns).
+    pub end: i64,
+    /// Then tail live (only when the range ends now).
+    pub follow: bool,
+    /// Entries per `query_range` call.
+    pub batch: u32,
+    /// Connect / read timeout of one request.
+    pub timeout: Duration,
+    /// Retries of one request (429, 5xx, timeouts) and of tail reconnects.
+    pub retries: u32,
+    /// First backoff; doubled per retry, at most 5 s.
+    pub backoff: Duration,
+    /// Credentials.
+    pub auth: Auth,
+}
+
+impl LokiOpts {
+    /// Defaults for a query over `[start, end)`.
+    pub fn new(query: &str, start: i64, end: i64) -> LokiOpts {
+        LokiOpts {
+            query: query.to_string(),
+            start,
+            end,
+            follow: false,
+            batch: DEFAULT_BATCH,
+            timeout: Duration::from_secs(30),
+            retries: 5,
+            backoff: Duration::from_millis(250),
+            auth: Auth::default(),
+        }
+    }
+}
+
+/// Distinct label sets, interned; id 0 is the empty set.
+#[derive(Debug)]
+pub struct LabelTable {
+    inner: Mutex<Interner>,
+}
+
+#[derive(Debug, Default)]
+struct Interner {
+    ids: HashMap<Vec<(String, String)>, u32>,
+    sets: Vec<Arc<[(String, String)]>>,
+}
+
+impl Default for LabelTable {
+    fn default() -> Self {
+        let mut i = Interner::default();
+        i.ids.insert(Vec::new(), 0);
+        i.sets.push(Arc::from(Vec::new()));
+        LabelTable {
+            inner: Mutex::new(i),
+        }
+    }
+}
+
+impl LabelTable {
+    /// Id of a label set (sorted by key). Past [`MAX_LABEL_SETS`] new sets get 0.
+    pub fn intern(&self, set: Vec<(String, String)>) -> u32 {
+        let Ok(mut t) = self.inner.lock() else {
+            return 0;
+        };
+        if let Some(id) = t.ids.get(&set) {
+            return *id;
+        }
+        if t.sets.len() >= MAX_LABEL_SETS {
+            return 0;
+        }
+        let id = t.sets.len() as u32;
+        t.sets.push(Arc::from(set.clone()));
+        t.ids.insert(set, id);
+        id
+    }
+
+    /// The label set with this id (empty if unknown).
+    pub fn get(&self, id: u32) -> Vec<(String, String)> {
+        self.inner
+            .lock()
+            .ok()
+            .and_then(|t| t.sets.get(id as usize).map(|s| s.to_vec()))
+            .unwrap_or_default()
+    }
+}
+
+/// One Loki input, shared by the reader thread and the pipeline (labels, dropped count).
+#[derive(Debug)]
+pub struct LokiInput {
+    /// Where.
+    pub target: LokiTarget,
+    /// What and how.
+    pub opts: LokiOpts,
+    /// Label sets of the emitted lines.
+    pub labels: LabelTable,
+    /// Entries the server reported as dropped from the tail.
+    pub dropped: AtomicU64,
+}
+
+impl LokiInput {
+    /// A new input.
+    pub fn new(target: LokiTarget, opts: LokiOpts) -> LokiInput {
+        LokiInput {
+            target,
+            opts,
+            labels: LabelTable::default(),
+            dropped: AtomicU64::new(0),
+        }
+    }
+
+    /// Dropped entries so far.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+}
+
+/// Split a line's label tag (`\x1e<id>\x1f`) off: the label-set id and the rest.
+pub fn split_tag(line: &[u8]) -> (Option<u32>, &[u8]) {
+    if line.first() != Some(&TAG_START) {
+        return (None, line);
+    }
+    let Some(end) = line.iter().take(12).position(|&b| b == TAG_END) else {
+        return (None, line);
+    };
+    let id = std::str::from_utf8(&line[1..end])
+        .ok()
+        .and_then(|s| s.parse().ok());
+    match id {
+        Some(id) => (Some(id), &line[end + 1..]),
+        None => (None, line),
+    }
+}
+
+// ------------------------------------------------------------------ client
+
+struct Client<'a> {
+    input: &'a LokiInput,
+    headers: Vec<(&'static str, String)>,
+    contacted: bool,
+}
+
+enum Attempt {
+    Retry(String),
+    Fail(LokiError),
+}
+
+impl<'a> Client<'a> {
+    fn new(input: &'a LokiInput) -> Self {
+        Client {
+            input,
+            headers: input.opts.auth.headers(),
+            contacted: false,
+        }
+    }
+
+    fn target_name(&self) -> String {
+        self.input.target.uri.clone()
+    }
+
+    fn header_refs(&self) -> Vec<(&str, &str)> {
+        self.headers.iter().map(|(k, v)| (*k, v.as_str())).collect()
+    }
+
+    /// Sleep before retry `attempt` (0-based); false when a stop was requested.
+    fn backoff(&self, attempt: u32, retry_after: Option<Duration>) -> bool {
+        let base = self.input.opts.backoff;
+        let exp = base.saturating_mul(1 << attempt.min(16));
+        let wait = retry_after.unwrap_or(exp).min(Duration::from_secs(5));
+        let until = std::time::Instant::now() + wait;
+        while std::time::Instant::now() < until {
+            if live::stopping() {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20).min(wait));
+        }
+        !live::stopping()
+    }
+
+    /// `GET` with retries; the body of a 200.
+    fn get(&mut self, path_query: &str) -> Result<String, LokiError> {
+        let t = &self.input.target;
+        let full = format!("{}{path_query}", t.prefix);
+        let mut attempt = 0;
+        loop {
+            let mut retry_after = None;
+            let res = match http::get(
+                &t.endpoint,
+                &t.host,
+                &full,
+                &self.header_refs(),
+                Some(self.input.opts.timeout),
+            ) {
+                Ok(r) => {
+                    self.contacted = true;
+                    let status = r.status;
+                    retry_after = r
+                        .header("retry-after")
+                        .and_then(|v| v.trim().parse::<u64>().ok())
+                        .map(Duration::from_secs);
+                    match r.text(512 << 20) {
+                        Ok(body) if status == 200 => return Ok(body),
+                        Ok(body) if status == 429 || status >= 500 => {
+                            Attempt::Retry(format!("HTTP {status}: {}", body.trim()))
+                        }
+                        Ok(body) => Attempt::Fail(LokiError::Api {
+                            target: self.target_name(),
+                            status,
+                            message: body.trim().to_string(),
+                        }),
+                        Err(e) => Attempt::Retry(e.to_string()),
+                    }
+                }
+                Err(e @ HttpError::Connect { .. }) if !self.contacted => {
+                    Attempt::Fail(LokiError::Down {
+                        target: self.target_name(),
+                        source: e,
+                    })
+                }
+                Err(HttpError::Protocol(m)) => Attempt::Fail(LokiError::Protocol {
+                    target: self.target_name(),
+                    message: m,
+                }),
+                Err(e) => Attempt::Retry(e.to_string()),
+            };
+            match res {
+                Attempt::Fail(e) => return Err(e),
+                Attempt::Retry(last) => {
+                    if attempt >= self.input.opts.retries || !self.backoff(attempt, retry_after) {
+                        return Err(LokiError::GaveUp {
+                            target: self.target_name(),
+                            attempts: attempt + 1,
+                            last,
+                        });
+                    }
+                    attempt += 1;
+                }
+            }
+        }
+    }
+}
+
+// ------------------------------------------------------------------ decoding
+
+#[derive(Deserialize)]
+struct QueryResponse {
+    status: String,
+    data: QueryData,
+}
+
+#[derive(Deserialize)]
+struct QueryData {
+    #[serde(rename = "resultType")]
+    result_type: String,
+    #[serde(default)]
+    result: Vec<StreamObj>,
+}
+
+#[derive(Deserialize)]
+struct StreamObj {
+    #[serde(default)]
+    stream: HashMap<String, String>,
+    #[serde(default)]
+    values: Vec<Vec<serde_json::Value>>,
+}
+
+#[derive(Deserialize)]
+struct TailMessage {
+    #[serde(default)]
+    streams: Vec<StreamObj>,
+    #[serde(default)]
+    dropped_entries: Vec<serde_json::Value>,
+}
+
+/// One log entry: time, label-set id, line.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Entry {
+    ts: i64,
+    labels: u32,
+    line: String,
+}
+
+/// Entries of a response's stream objects, sorted by (time, label set, line).
+fn entries(streams: Vec<StreamObj>, table: &LabelTable) -> Result<Vec<Entry>, String> {
+    let mut out = Vec::new();
+    for s in streams {
+        let base: Vec<(String, String)> = s.stream.into_iter().collect();
+        let mut plain_id = None;
+        for v in s.values {
+            let ts = v
+                .first()
+                .and_then(|t| t.as_str())
+                .and_then(|t| t.parse::<i64>().ok())
+                .ok_or("an entry without a nanosecond timestamp string")?;
+            let line = v
+                .get(1)
+                .and_then(|l| l.as_str())
+                .ok_or("an entry without a line")?
+                .to_string();
+            // categorize-labels: a third element with structuredMetadata / parsed labels.
+            let extra: Vec<(String, String)> = v
+                .get(2)
+                .and_then(|m| m.as_object())
+                .map(|m| {
+                    ["structuredMetadata", "parsed"]
+                        .iter()
+                        .filter_map(|k| m.get(*k)?.as_object())
+                        .flat_map(|o| {
+                            o.iter().map(|(k, v)| {
+                                (k.clone(), v.as_str().unwrap_or_default().to_string())
+                            })
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            let labels = if extra.is_empty() {
+                *plain_id.get_or_insert_with(|| {
+                    let mut set = base.clone();
+                    set.sort();
+                    table.intern(set)
+                })
+            } else {
+                let mut set = base.clone();
+                for (k, v) in extra {
+                    match set.iter_mut().find(|(sk, _)| *sk == k) {
+                        Some(e) => e.1 = v,
+                        None => set.push((k, v)),
+                    }
+                }
+                set.sort();
+                table.intern(set)
+            };
+            out.push(Entry { ts, labels, line });
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Append the tagged CRI line(s) of one entry.
+fn render(e: &Entry, table_stream: &str, out: &mut Vec<u8>) {
+    let ts = format_rfc3339_nanos(e.ts);
+    let text = e.line.strip_suffix('\n').unwrap_or(&e.line);
+    for piece in text.split('\n') {
+        let piece = piece.strip_suffix('\r').unwrap_or(piece);
+        out.push(TAG_START);
+        out.extend_from_slice(e.labels.to_string().as_bytes());
+        out.push(TAG_END);
+        out.extend_from_slice(ts.as_bytes());
+        out.push(b' ');
+        out.extend_from_slice(table_stream.as_bytes());
+        out.extend_from_slice(b" F ");
+        out.extend_from_slice(piece.as_bytes());
+        out.push(b'\n');
+    }
+}
+
+// ------------------------------------------------------------------ reader
+
+enum Phase {
+    Range,
+    Tail,
+    Done,
+}
+
+/// The input's bytes: tagged CRI lines (see the module docs).
+pub struct LokiReader {
+    input: Arc<LokiInput>,
+    phase: Phase,
+    /// Next range start.
+    start: i64,
+    end: i64,
+    /// Newest timestamp emitted and the entries emitted at it.
+    last_ts: Option<i64>,
+    at_last: HashSet<(u32, String)>,
+    ws: Option<WebSocket>,
+    /// Entries older than this (or equal and in `at_last`) are repeats after a reconnect.
+    replay_floor: Option<i64>,
+    tail_failures: u32,
+    contacted: bool,
+    out: Vec<u8>,
+    pos: usize,
+    stream_of: HashMap<u32, &'static str>,
+}
+
+/// Check that Loki answers the query (reachable, auth accepted, valid LogQL, log query) with
+/// one `limit=1` request, so problems are reported before any output.
+///
+/// # Errors
+/// Any [`LokiError`].
+pub fn check(input: &LokiInput) -> Result<(), LokiError> {
+    let mut c = Client::new(input);
+    let o = &input.opts;
+    let body = c.get(&range_target(o, o.start, o.end.max(o.start + 1), 1))?;
+    decode_range(&body, input).map(|_| ())
+}
+
+fn range_target(o: &LokiOpts, start: i64, end: i64, limit: u32) -> String {
+    format!(
+        "/loki/api/v1/query_range?query={}&limit={limit}&start={start}&end={end}&direction=forward",
+        http::encode(&o.query)
+    )
+}
+
+fn decode_range(body: &str, input: &LokiInput) -> Result<Vec<Entry>, LokiError> {
+    let proto = |message: String| LokiError::Protocol {
+        target: input.target.uri.clone(),
+        message,
+    };
+    let r: QueryResponse = serde_json::from_str(body).map_err(|e| proto(e.to_string()))?;
+    if r.status != "success" {
+        return Err(proto(format!("status {:?}", r.status)));
+    }
+    if r.data.result_type != "streams" {
+        return Err(proto(format!(
+            "resultType {:?}: only log queries are supported, not metric queries",
+            r.data.result_type
+        )));
+    }
+    entries(r.data.result, &input.labels).map_err(proto)
+}
+
+/// Start reading an input.
+pub fn open(input: Arc<LokiInput>) -> LokiReader {
+    let (start, end) = (input.opts.start, input.opts.end);
+    LokiReader {
+        input,
+        phase: Phase::Range,
+        start,
+        end,
+        last_ts: None,
+        at_last: HashSet::new(),
+        ws: None,
+        replay_floor: None,
+        tail_failures: 0,
+        contacted: false,
+        out: Vec::new(),
+        pos: 0,
+        stream_of: HashMap::new(),
+    }
+}
+
+fn fatal(e: LokiError) -> io::Error {
+    io::Error::other(super::Fatal(e.to_string()))
+}
+
+impl LokiReader {
+    fn emit(&mut self, e: &Entry) {
+        match self.last_ts {
+            // Older than the newest emitted (a tail message out of order): not a resume point.
+            Some(l) if e.ts < l => {}
+            Some(l) if e.ts == l => {
+                self.at_last.insert((e.labels, e.line.clone()));
+            }
+            _ => {
+                self.last_ts = Some(e.ts);
+                self.at_last.clear();
+                self.at_last.insert((e.labels, e.line.clone()));
+            }
+        }
+        let table = &self.input.labels;
+        let stream = *self.stream_of.entry(e.labels).or_insert_with(|| {
+            let set = table.get(e.labels);
+            if set.iter().any(|(k, v)| k == "stream" && v == "stderr") {
+                "stderr"
+            } else {
+                "stdout"
+            }
+        });
+        render(e, stream, &mut self.out);
+    }
+
+    /// One `query_range` page into `out`.
+    fn page(&mut self) -> Result<(), LokiError> {
+        let o = &self.input.opts;
+        let batch = o.batch.max(1);
+        let target = range_target(o, self.start, self.end, batch);
+        let mut client = Client::new(&self.input);
+        client.contacted = self.contacted;
+        let body = client.get(&target)?;
+        self.contacted = true;
+        let got = decode_range(&body, &self.input)?;
+        let n = got.len();
+        let mut fresh = 0;
+        for e in &got {
+            let repeat =
+                self.last_ts == Some(e.ts) && self.at_last.contains(&(e.labels, e.line.clone()));
+            if !repeat {
+                fresh += 1;
+                self.emit(e);
+            }
+        }
+        if n < batch as usize {
+            self.phase = if self.input.opts.follow {
+                Phase::Tail
+            } else {
+                Phase::Done
+            };
+            return Ok(());
+        }
+        let newest = got.last().map_or(self.start, |e| e.ts);
+        // A full batch of repeats: more entries share one timestamp than a batch holds.
+        if fresh == 0 {
+            return Err(LokiError::Stuck {
+                target: self.input.target.uri.clone(),
+                batch,
+                ts: format_rfc3339_nanos(newest),
+            });
+        }
+        self.start = newest;
+        Ok(())
+    }
+
+    /// One tail message into `out` (connecting or reconnecting as needed).
+    fn tail(&mut self) -> Result<(), LokiError> {
+        let retries = self.input.opts.retries;
+        if self.ws.is_none() {
+            let from = self.last_ts.map_or(self.end, |l| l.max(self.end));
+            let t = &self.input.target;
+            let target = format!(
+                "{}/loki/api/v1/tail?query={}&start={from}&limit={}",
+                t.prefix,
+                http::encode(&self.input.opts.query),
+                self.input.opts.batch.max(1)
+            );
+            let headers = self.input.opts.auth.headers();
+            let refs: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            match WebSocket::connect(&t.endpoint, &t.host, &target, &refs) {
+                Ok(ws) => {
+                    self.ws = Some(ws);
+                    self.replay_floor = self.last_ts.filter(|l| *l >= self.end);
+                }
+                Err(WsError::Refused { status, body }) if status != 429 && status < 500 => {
+                    return Err(LokiError::Api {
+                        target: t.uri.clone(),
+                        status,
+                        message: body,
+                    });
+                }
+                Err(e) => return self.tail_retry(e.to_string(), retries),
+            }
+        }
+        let msg = match self.ws.as_mut().map(WebSocket::next_message) {
+            Some(Ok(Some(m))) => m,
+            Some(Ok(None)) | None => {
+                self.ws = None;
+                if live::stopping() {
+                    self.phase = Phase::Done;
+                    return Ok(());
+                }
+                return self.tail_retry("the tail connection was closed".into(), retries);
+            }
+            Some(Err(e)) => {
+                self.ws = None;
+                if live::stopping() {
+                    self.phase = Phase::Done;
+                    return Ok(());
+                }
+                return self.tail_retry(e.to_string(), retries);
+            }
+        };
+        self.tail_failures = 0;
+        let m: TailMessage = serde_json::from_slice(&msg).map_err(|e| LokiError::Protocol {
+            target: self.input.target.uri.clone(),
+            message: format!("tail message: {e}"),
+        })?;
+        if !m.dropped_entries.is_empty() {
+            let n = m.dropped_entries.len() as u64;
+            self.input.dropped.fetch_add(n, Ordering::Relaxed);
+            eprintln!(
+                "logsleuth: {}: Loki dropped {n} tail entries (the tail could not keep up); counted as input.dropped_entries",
+                self.input.target.uri
+            );
+        }
+        let got =
+            entries(m.streams, &self.input.labels).map_err(|message| LokiError::Protocol {
+                target: self.input.target.uri.clone(),
+                message,
+            })?;
+        for e in &got {
+            if let Some(floor) = self.replay_floor {
+                if e.ts < floor
+                    || (e.ts == floor && self.at_last.contains(&(e.labels, e.line.clone())))
+                {
+                    continue;
+                }
+                if e.ts > floor {
+                    self.replay_floor = None;
+                }
+            }
+            self.emit(e);
+        }
+        Ok(())
+    }
+
+    fn tail_retry(&mut self, last: String, retries: u32) -> Result<(), LokiError> {
+        let c = Client::new(&self.input);
+        if self.tail_failures >= retries || !c.backoff(self.tail_failures, None) {
+            if live::stopping() {
+                self.phase = Phase::Done;
+                return Ok(());
+            }
+            return Err(LokiError::GaveUp {
+                target: self.input.target.uri.clone(),
+                attempts: self.tail_failures + 1,
+                last,
+            });
+        }
+        self.tail_failures += 1;
+        Ok(())
+    }
+}
+
+impl Read for LokiReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.pos >= self.out.len() {
+            self.out.clear();
+            self.pos = 0;
+            if live::stopping() && !matches!(self.phase, Phase::Range) {
+                self.phase = Phase::Done;
+            }
+            match self.phase {
+                Phase::Range => self.page().map_err(fatal)?,
+                Phase::Tail => self.tail().map_err(fatal)?,
+                Phase::Done => return Ok(0),
+            }
+            if live::stopping() && matches!(self.phase, Phase::Range) && self.out.is_empty() {
+                self.phase = Phase::Done;
+            }
+        }
+        let n = buf.len().min(self.out.len() - self.pos);
+        buf[..n].copy_from_slice(&self.out[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uris() {
+        let t = parse_uri("loki+http://127.0.0.1:3100").unwrap();
+        assert_eq!(t.endpoint, Endpoint::Tcp("127.0.0.1:3100".into()));
+        assert_eq!(t.prefix, "");
+        let t = parse_uri("loki+http://loki.example/gw/").unwrap();
+        assert_eq!(t.endpoint, Endpoint::Tcp("loki.example:3100".into()));
+        assert_eq!(t.prefix, "/gw");
+        assert!(matches!(
+            parse_uri("loki+https://x:443"),
+            Err(LokiError::Https(_))
+        ));
+        assert!(parse_uri("loki+http://").is_err());
+        assert!(parse_uri("loki+http://u:p@h:1").is_err());
+        assert!(parse_uri("http://h:1").is_err());
+        assert!(parse_uri("loki+http://h:x").is_err());
+    }
+
+    #[test]
+    fn auth_from_env_and_file_never_debug_printed() {
+        let env = |k: &str| match k {
+            "LOKI_ORG_ID" => Some("tenant-a".to_string()),
+            "LOKI_USERNAME" => Some("alice".to_string()),
+            "LOKI_PASSWORD" => Some("s3cret".to_string()),
+            _ => None,
+        };
+        let a = Auth::load(&env, None).unwrap();
+        assert_eq!(a.org_id.as_deref(), Some("tenant-a"));
+        let dbg = format!("{a:?}");
+        assert!(!dbg.contains("s3cret") && !dbg.contains("alice") && !dbg.contains("tenant-a"));
+        let h = a.headers();
+        assert!(h.contains(&("Authorization", "Basic YWxpY2U6czNjcmV0".to_string())));
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("auth");
+        std::fs::write(&f, "# x\nLOKI_BEARER_TOKEN=tok\n").unwrap();
+        let err = Auth::load(&env, Some(&f)).unwrap_err().to_string();
+        assert!(err.contains("mutually exclusive") && !err.contains("tok"));
+        let a = Auth::load(&|_| None, Some(&f)).unwrap();
+        assert_eq!(a.bearer.as_deref(), Some("tok"));
+        std::fs::write(&f, "LOKI_TOKEN=zz\n").unwrap();
+        let err = Auth::load(&|_| None, Some(&f)).unwrap_err().to_string();
+        assert!(err.contains("unknown key") && !err.contains("zz"));
+    }
+
+    #[test]
+    fn tags_round_trip_and_entries_sort() {
+        let table = LabelTable::default();
+        let streams: Vec<StreamObj> = serde_json::from_str(
+            r#"[{"stream":{"app":"b"},"values":[["3","b3"],["1","b1\nsecond"]]},
+                {"stream":{"app":"a"},"values":[["2","a2",{}],["3","a3",{"structuredMetadata":{"trace_id":"t1"}}]]}]"#,
+        )
+        .unwrap();
+        let got = entries(streams, &table).unwrap();
+        let lines: Vec<&str> = got.iter().map(|e| e.line.as_str()).collect();
+        assert_eq!(lines, ["b1\nsecond", "a2", "b3", "a3"]);
+        assert_eq!(
+            table.get(got[3].labels),
+            vec![("app".into(), "a".into()), ("trace_id".into(), "t1".into())]
+        );
+        let mut out = Vec::new();
+        render(&got[0], "stdout", &mut out);
+        let text = String::from_utf8(out).unwrap();
+        let first = text.lines().next().unwrap();
+        let (id, rest) = split_tag(first.as_bytes());
+        assert_eq!(id, Some(got[0].labels));
+        assert_eq!(rest, b"1970-01-01T00:00:00.000000001Z stdout F b1");
+        assert_eq!(text.lines().count(), 2);
+        assert_eq!(split_tag(b"\x1exx\x1fa"), (None, &b"\x1exx\x1fa"[..]));
+        assert_eq!(split_tag(b"plain"), (None, &b"plain"[..]));
+        assert_eq!(split_tag(b"\x1e12"), (None, &b"\x1e12"[..]));
+    }
+}

@@ -1,0 +1,979 @@
+//! The Loki source against an **emulated** Grafana Loki: no Loki binary can be had on this
+//! machine kind (../shared/SOURCES.md §4.1), so these tests run an in-process HTTP server on
+//! 127.0.0.1 (port 0) that follows Loki's documented API and source (grafana/loki @ 65e30f84,
+//! SOURCES.md §4.2): `query_range` with `limit` (default 100, capped by
+//! `max_entries_limit_per_query` = 5000 with Loki's exact 400 text), `direction`, `start`
+//! inclusive / `end` exclusive, nanosecond timestamps as strings, one stream object per label
+//! set (structured metadata folded in unless `categorize-labels` is asked for), HTML-escaped
+//! lines, plain-text error bodies, `X-Scope-OrgID` (401 `no org id`), a gateway's basic/bearer
+//! check, and the `/loki/api/v1/tail` WebSocket with `dropped_entries`.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use logsleuth::source::loki::{self, LokiInput, LokiOpts};
+use logsleuth::source::ws;
+use serde_json::{Value, json};
+
+type Labels = Vec<(String, String)>;
+
+#[derive(Clone)]
+struct Entry {
+    ts: i64,
+    line: String,
+    sm: Labels,
+}
+
+/// A request: path, query parameters, headers (lower-case names).
+type Logged = (String, BTreeMap<String, String>, BTreeMap<String, String>);
+
+#[derive(Default)]
+struct State {
+    streams: Vec<(Labels, Vec<Entry>)>,
+    max_entries: usize,
+    /// Statuses to answer the next requests with (429, 500 …).
+    fail_next: VecDeque<u16>,
+    /// Sleep this long before answering the next request, once.
+    stall_next: Option<Duration>,
+    require_org: Option<String>,
+    /// Expected `Authorization` header value (the gateway in front of Loki).
+    require_authz: Option<String>,
+    /// Dropped entries to report in the next tail message.
+    tail_dropped: usize,
+    /// Close the next tail connection after this many messages.
+    tail_close_after: Option<usize>,
+    /// Requests seen: path, query parameters, headers.
+    log: Vec<Logged>,
+}
+
+#[derive(Clone)]
+struct Emu {
+    state: Arc<Mutex<State>>,
+    addr: String,
+}
+
+impl Emu {
+    fn start() -> Emu {
+        let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = l.local_addr().expect("addr").to_string();
+        let state = Arc::new(Mutex::new(State {
+            max_entries: 5000,
+            ..State::default()
+        }));
+        let st = state.clone();
+        std::thread::spawn(move || {
+            for conn in l.incoming() {
+                let Ok(conn) = conn else { return };
+                let st = st.clone();
+                std::thread::spawn(move || {
+                    let _ = serve(conn, &st);
+                });
+            }
+        });
+        Emu { state, addr }
+    }
+
+    fn uri(&self) -> String {
+        format!("loki+http://{}", self.addr)
+    }
+
+    fn push(&self, labels: &[(&str, &str)], ts: i64, line: &str, sm: &[(&str, &str)]) {
+        let mut labels: Labels = labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        labels.sort();
+        let e = Entry {
+            ts,
+            line: line.to_string(),
+            sm: sm
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        };
+        let mut s = self.state.lock().expect("lock");
+        // Each stream is kept in time order (Loki's chunks are), so a query can binary-search.
+        match s.streams.iter_mut().find(|(l, _)| *l == labels) {
+            Some((_, v)) => {
+                let at = v.partition_point(|x| x.ts <= e.ts);
+                v.insert(at, e);
+            }
+            None => s.streams.push((labels, vec![e])),
+        }
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
+        f(&mut self.state.lock().expect("lock"))
+    }
+
+    fn requests(&self, path: &str) -> Vec<BTreeMap<String, String>> {
+        self.with(|s| {
+            s.log
+                .iter()
+                .filter(|(p, _, _)| p == path)
+                .map(|(_, q, _)| q.clone())
+                .collect()
+        })
+    }
+}
+
+fn pct_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'%' if i + 2 < b.len() => {
+                let h = std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("");
+                match u8::from_str_radix(h, 16) {
+                    Ok(v) => {
+                        out.push(v);
+                        i += 3;
+                    }
+                    Err(_) => {
+                        out.push(b'%');
+                        i += 1;
+                    }
+                }
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            c => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Loki's `parseTimestamp`: float seconds, ≤10 digits seconds, else nanoseconds.
+fn parse_ts(s: &str) -> Option<i64> {
+    if s.contains('.') {
+        return s.parse::<f64>().ok().map(|f| (f * 1e9) as i64);
+    }
+    let n: i64 = s.parse().ok()?;
+    Some(if s.len() <= 10 { n * 1_000_000_000 } else { n })
+}
+
+/// `{a="x", b!="y"}` plus optional `|= "text"` line filters (a subset of LogQL).
+type Matcher = (String, bool, String);
+fn parse_query(q: &str) -> Option<(Vec<Matcher>, Vec<String>)> {
+    let q = q.trim();
+    let rest = q.strip_prefix('{')?;
+    let close = rest.find('}')?;
+    let mut matchers = Vec::new();
+    for m in rest[..close].split(',').filter(|m| !m.trim().is_empty()) {
+        let (k, neg, v) = if let Some((k, v)) = m.split_once("!=") {
+            (k, true, v)
+        } else {
+            let (k, v) = m.split_once('=')?;
+            (k, false, v)
+        };
+        let v = v.trim().strip_prefix('"')?.strip_suffix('"')?;
+        matchers.push((k.trim().to_string(), neg, v.to_string()));
+    }
+    let mut filters = Vec::new();
+    let mut tail = rest[close + 1..].trim();
+    while !tail.is_empty() {
+        let r = tail.strip_prefix("|=")?.trim();
+        let r = r.strip_prefix('"')?;
+        let end = r.find('"')?;
+        filters.push(r[..end].to_string());
+        tail = r[end + 1..].trim();
+    }
+    Some((matchers, filters))
+}
+
+fn respond(s: &mut TcpStream, status: u16, ctype: &str, body: &str) -> std::io::Result<()> {
+    let reason = match status {
+        200 => "OK",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        429 => "Too Many Requests",
+        _ => "Internal Server Error",
+    };
+    write!(
+        s,
+        "HTTP/1.1 {status} {reason}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\n{}Connection: close\r\n\r\n{body}",
+        body.len(),
+        if status == 200 {
+            ""
+        } else {
+            "X-Content-Type-Options: nosniff\r\n"
+        }
+    )
+}
+
+/// Loki's `WriteError`: plain text, `http.Error` appends a newline.
+fn error(s: &mut TcpStream, status: u16, msg: &str) -> std::io::Result<()> {
+    respond(s, status, "text/plain; charset=utf-8", &format!("{msg}\n"))
+}
+
+fn html_escape_json(v: &Value) -> String {
+    // jsoniter WriteStringWithHTMLEscaped: <, >, & as \u escapes.
+    v.to_string()
+        .replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026")
+}
+
+fn serve(mut conn: TcpStream, st: &Arc<Mutex<State>>) -> std::io::Result<()> {
+    let mut r = BufReader::new(conn.try_clone()?);
+    let mut first = String::new();
+    r.read_line(&mut first)?;
+    let mut headers = BTreeMap::new();
+    loop {
+        let mut l = String::new();
+        if r.read_line(&mut l)? == 0 || l == "\r\n" {
+            break;
+        }
+        if let Some((k, v)) = l.split_once(':') {
+            headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
+        }
+    }
+    let target = first.split(' ').nth(1).unwrap_or("/").to_string();
+    let (path, query) = target.split_once('?').unwrap_or((&target, ""));
+    let params: BTreeMap<String, String> = query
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (pct_decode(k), pct_decode(v)))
+        .collect();
+    let (fail, stall) = {
+        let mut s = st.lock().expect("lock");
+        s.log
+            .push((path.to_string(), params.clone(), headers.clone()));
+        (s.fail_next.pop_front(), s.stall_next.take())
+    };
+    if let Some(d) = stall {
+        std::thread::sleep(d);
+    }
+    // The gateway in front of Loki checks credentials; Loki checks the tenant.
+    let (authz, org) = {
+        let s = st.lock().expect("lock");
+        (s.require_authz.clone(), s.require_org.clone())
+    };
+    if let Some(want) = authz
+        && headers.get("authorization") != Some(&want)
+    {
+        return respond(
+            &mut conn,
+            401,
+            "text/html",
+            "<html>401 Authorization Required</html>",
+        );
+    }
+    if let Some(want) = org
+        && headers.get("x-scope-orgid") != Some(&want)
+    {
+        return error(&mut conn, 401, "no org id");
+    }
+    match fail {
+        Some(429) => return error(&mut conn, 429, "too many outstanding requests"),
+        Some(code) => {
+            return error(
+                &mut conn,
+                code,
+                "rpc error: code = Internal desc = emulated failure",
+            );
+        }
+        None => {}
+    }
+    let Some((matchers, filters)) = params.get("query").and_then(|q| parse_query(q)) else {
+        return error(
+            &mut conn,
+            400,
+            "parse error at line 1, col 1: syntax error: unexpected IDENTIFIER",
+        );
+    };
+    let limit: i64 = match params.get("limit") {
+        None => 100,
+        Some(l) => l.parse().unwrap_or(0),
+    };
+    let max = st.lock().expect("lock").max_entries as i64;
+    if limit <= 0 {
+        return error(&mut conn, 400, "limit must be a positive value");
+    }
+    if limit > max {
+        return error(
+            &mut conn,
+            400,
+            &format!(
+                "max entries limit per query exceeded, limit > max_entries_limit_per_query ({limit} > {max})"
+            ),
+        );
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i64);
+    let end = params.get("end").and_then(|e| parse_ts(e)).unwrap_or(now);
+    let start = params
+        .get("start")
+        .and_then(|e| parse_ts(e))
+        .unwrap_or(end - 3_600_000_000_000);
+    let categorize = headers
+        .get("x-loki-response-encoding-flags")
+        .is_some_and(|v| v.contains("categorize-labels"));
+    // At most `per_stream` entries from each stream, from the start (forward) or the end.
+    let select_n = |s: &State, from: i64, to: i64, per_stream: usize, forward: bool| {
+        let mut out = Vec::new();
+        for (labels, entries) in &s.streams {
+            let ok = matchers.iter().all(|(k, neg, v)| {
+                let has = labels.iter().any(|(lk, lv)| lk == k && lv == v);
+                has != *neg
+            });
+            if !ok {
+                continue;
+            }
+            let lo = entries.partition_point(|e| e.ts < from);
+            let hi = entries.partition_point(|e| e.ts < to);
+            let hits = entries[lo..hi]
+                .iter()
+                .filter(|e| filters.iter().all(|f| e.line.contains(f.as_str())));
+            let picked: Vec<&Entry> = if forward {
+                hits.take(per_stream).collect()
+            } else {
+                let mut v: Vec<&Entry> = hits.rev().take(per_stream).collect();
+                v.reverse();
+                v
+            };
+            out.extend(picked.into_iter().map(|e| (labels.clone(), e.clone())));
+        }
+        out
+    };
+    let select = |s: &State, from: i64, to: i64| -> Vec<(Labels, Entry)> {
+        let mut out = Vec::new();
+        for (labels, entries) in &s.streams {
+            let ok = matchers.iter().all(|(k, neg, v)| {
+                let has = labels.iter().any(|(lk, lv)| lk == k && lv == v);
+                has != *neg
+            });
+            if !ok {
+                continue;
+            }
+            for e in entries {
+                if e.ts >= from && e.ts < to && filters.iter().all(|f| e.line.contains(f.as_str()))
+                {
+                    out.push((labels.clone(), e.clone()));
+                }
+            }
+        }
+        out
+    };
+    let stream_json = |sel: Vec<(Labels, Entry)>| -> Value {
+        // One stream object per label set (structured metadata folded in unless categorized).
+        let mut groups: Vec<(Labels, Vec<Value>)> = Vec::new();
+        for (labels, e) in sel {
+            let mut key = labels.clone();
+            if !categorize {
+                key.extend(e.sm.iter().cloned());
+                key.sort();
+            }
+            let mut v = vec![json!(e.ts.to_string()), json!(e.line)];
+            if categorize {
+                let sm: serde_json::Map<String, Value> =
+                    e.sm.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+                v.push(if sm.is_empty() {
+                    json!({})
+                } else {
+                    json!({ "structuredMetadata": sm })
+                });
+            }
+            match groups.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, vals)) => vals.push(Value::Array(v)),
+                None => groups.push((key, vec![Value::Array(v)])),
+            }
+        }
+        Value::Array(
+            groups
+                .into_iter()
+                .map(|(k, vals)| {
+                    let m: serde_json::Map<String, Value> =
+                        k.into_iter().map(|(a, b)| (a, json!(b))).collect();
+                    json!({ "stream": m, "values": vals })
+                })
+                .collect(),
+        )
+    };
+    match path {
+        "/loki/api/v1/query_range" => {
+            let forward = match params.get("direction").map(String::as_str) {
+                None | Some("backward") => false,
+                Some("forward") => true,
+                Some(d) => return error(&mut conn, 400, &format!("invalid direction '{d}'")),
+            };
+            let mut sel = select_n(
+                &st.lock().expect("lock"),
+                start,
+                end,
+                limit as usize,
+                forward,
+            );
+            sel.sort_by(|a, b| (a.1.ts, &a.0, &a.1.line).cmp(&(b.1.ts, &b.0, &b.1.line)));
+            if !forward {
+                sel.reverse();
+            }
+            sel.truncate(limit as usize);
+            let mut data = json!({ "resultType": "streams", "result": stream_json(sel),
+                "stats": { "summary": { "bytesProcessedPerSecond": 0, "execTime": 0,
+                    "linesProcessedPerSecond": 0, "queueTime": 0, "totalBytesProcessed": 0,
+                    "totalLinesProcessed": 0 } } });
+            if categorize {
+                data["encodingFlags"] = json!(["categorize-labels"]);
+            }
+            let body = html_escape_json(&json!({ "status": "success", "data": data }));
+            respond(&mut conn, 200, "application/json; charset=UTF-8", &body)
+        }
+        "/loki/api/v1/tail" => {
+            let key = headers
+                .get("sec-websocket-key")
+                .cloned()
+                .unwrap_or_default();
+            write!(
+                conn,
+                "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n\r\n",
+                ws::accept_key(&key)
+            )?;
+            let close_after = st.lock().expect("lock").tail_close_after.take();
+            let mut sent_upto = start; // entries at or after start, each once, in time order
+            let mut sent_at: Vec<(Labels, String)> = Vec::new();
+            let mut messages = 0usize;
+            loop {
+                let (sel, dropped) = {
+                    let mut s = st.lock().expect("lock");
+                    let mut sel = select(&s, sent_upto, i64::MAX);
+                    sel.retain(|(l, e)| {
+                        !(e.ts == sent_upto && sent_at.contains(&(l.clone(), e.line.clone())))
+                    });
+                    sel.sort_by(|a, b| (a.1.ts, &a.0, &a.1.line).cmp(&(b.1.ts, &b.0, &b.1.line)));
+                    let d = if sel.is_empty() {
+                        0
+                    } else {
+                        std::mem::take(&mut s.tail_dropped)
+                    };
+                    (sel, d)
+                };
+                if !sel.is_empty() {
+                    for (l, e) in &sel {
+                        if e.ts > sent_upto {
+                            sent_upto = e.ts;
+                            sent_at.clear();
+                        }
+                        sent_at.push((l.clone(), e.line.clone()));
+                    }
+                    let mut msg = json!({ "streams": stream_json(sel) });
+                    if dropped > 0 {
+                        msg["dropped_entries"] = Value::Array(
+                            (0..dropped)
+                                .map(|i| json!({"labels": {"app": "tail"}, "timestamp": (1_000 + i).to_string()}))
+                                .collect(),
+                        );
+                    }
+                    let payload = html_escape_json(&msg);
+                    let mut f = vec![0x81u8];
+                    let n = payload.len();
+                    if n < 126 {
+                        f.push(n as u8);
+                    } else if n <= 0xffff {
+                        f.push(126);
+                        f.extend_from_slice(&(n as u16).to_be_bytes());
+                    } else {
+                        f.push(127);
+                        f.extend_from_slice(&(n as u64).to_be_bytes());
+                    }
+                    f.extend_from_slice(payload.as_bytes());
+                    conn.write_all(&f)?;
+                    messages += 1;
+                    if close_after.is_some_and(|c| messages >= c) {
+                        // Close frame, then drop the connection.
+                        conn.write_all(&[0x88, 2, 0x03, 0xe8])?;
+                        return Ok(());
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        _ => error(&mut conn, 404, "404 page not found"),
+    }
+}
+
+// ------------------------------------------------------------------ helpers
+
+const T0: i64 = 1_795_330_000_000_000_000; // 2026-11-22T…
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_logsleuth"));
+    for k in [
+        "LOKI_ORG_ID",
+        "LOKI_USERNAME",
+        "LOKI_PASSWORD",
+        "LOKI_BEARER_TOKEN",
+        "LOKI_BEARER_TOKEN_FILE",
+    ] {
+        c.env_remove(k);
+    }
+    c
+}
+
+fn range_args(emu: &Emu, query: &str) -> Vec<String> {
+    vec![
+        "events".into(),
+        emu.uri(),
+        "--query".into(),
+        query.into(),
+        "--from".into(),
+        "2026-11-22T00:00:00Z".into(),
+        "--to".into(),
+        "2027-01-01T00:00:00Z".into(),
+    ]
+}
+
+fn run(cmd: &mut Command) -> Output {
+    cmd.stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .expect("run")
+}
+
+fn events(out: &Output) -> Vec<Value> {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("ndjson"))
+        .collect()
+}
+
+fn msg(v: &Value) -> &str {
+    v["message"].as_str().unwrap_or("")
+}
+
+// ------------------------------------------------------------------ tests
+
+#[test]
+fn pages_past_the_cap_without_losing_or_repeating_equal_timestamps() {
+    let emu = Emu::start();
+    // 12 000 entries in three streams; groups of 7 entries share one timestamp across streams,
+    // so batch boundaries (every 5000) fall inside groups.
+    for i in 0..12_000i64 {
+        let app = ["api", "web", "worker"][(i % 3) as usize];
+        emu.push(
+            &[("job", "demo"), ("app", app)],
+            T0 + (i / 7) * 1000,
+            &format!("entry {i:05} <&>"),
+            &[],
+        );
+    }
+    let out = run(bin().args(range_args(&emu, r#"{job="demo"}"#)));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ev = events(&out);
+    assert_eq!(ev.len(), 12_000);
+    let mut seen: Vec<&str> = ev.iter().map(msg).collect();
+    // Time order: the entry number follows the timestamp.
+    let ts: Vec<&str> = ev.iter().map(|v| v["ts"].as_str().unwrap_or("")).collect();
+    assert!(ts.windows(2).all(|w| w[0] <= w[1]), "not in time order");
+    seen.sort_unstable();
+    seen.dedup();
+    assert_eq!(seen.len(), 12_000, "lost or repeated entries");
+    assert_eq!(msg(&ev[0]), "entry 00000 <&>");
+    // Stream labels are fields.
+    let one = ev
+        .iter()
+        .find(|v| msg(v) == "entry 00001 <&>")
+        .expect("entry 1");
+    assert_eq!(one["labels"]["app"], "web");
+    assert_eq!(one["labels"]["job"], "demo");
+    let reqs = emu.requests("/loki/api/v1/query_range");
+    // One check request (limit=1), then three pages of 5000 forward.
+    assert_eq!(reqs.len(), 4, "{reqs:?}");
+    assert!(
+        reqs[1..]
+            .iter()
+            .all(|q| q["limit"] == "5000" && q["direction"] == "forward")
+    );
+    assert_eq!(reqs[2]["start"], (T0 + (4999 / 7) * 1000).to_string());
+}
+
+#[test]
+fn where_sees_labels_and_structured_metadata() {
+    let emu = Emu::start();
+    emu.push(&[("app", "api")], T0, "first", &[("trace_id", "abc")]);
+    emu.push(&[("app", "web")], T0 + 1, "second", &[]);
+    emu.push(
+        &[("app", "api")],
+        T0 + 2,
+        "third\n  indented continuation",
+        &[],
+    );
+    let mut args = range_args(&emu, r#"{app=~".+"}"#);
+    args[3] = r#"{app!="none"}"#.into();
+    args.extend(["--where".into(), "labels.app = api".into()]);
+    let out = run(bin().args(&args));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ev = events(&out);
+    let msgs: Vec<&str> = ev.iter().map(msg).collect();
+    assert_eq!(msgs, ["first", "third"], "{ev:?}");
+    assert_eq!(ev[0]["labels"]["trace_id"], "abc");
+    assert_eq!(ev[0]["ts"], "2026-11-22T06:46:40.000000000Z");
+}
+
+#[test]
+fn batch_over_the_server_cap_shows_lokis_message() {
+    let emu = Emu::start();
+    emu.push(&[("app", "api")], T0, "x", &[]);
+    let mut args = range_args(&emu, r#"{app="api"}"#);
+    args.extend(["--loki-batch".into(), "10000".into()]);
+    let out = run(bin().args(&args));
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("HTTP 400: max entries limit per query exceeded, limit > max_entries_limit_per_query (10000 > 5000)"),
+        "{err}"
+    );
+    // A LogQL error is shown the same way.
+    let out = run(bin().args(range_args(&emu, "app=api")));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(
+            "HTTP 400: parse error at line 1, col 1: syntax error: unexpected IDENTIFIER"
+        )
+    );
+}
+
+#[test]
+fn retries_429_and_500_then_succeeds() {
+    let emu = Emu::start();
+    for i in 0..10 {
+        emu.push(&[("app", "api")], T0 + i, &format!("l{i}"), &[]);
+    }
+    emu.with(|s| s.fail_next.extend([429, 500, 503]));
+    let out = run(bin().args(range_args(&emu, r#"{app="api"}"#)));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(events(&out).len(), 10);
+    assert_eq!(emu.requests("/loki/api/v1/query_range").len(), 5);
+}
+
+#[test]
+fn persistent_5xx_gives_up_with_exit_2() {
+    let emu = Emu::start();
+    emu.with(|s| s.fail_next.extend([500; 20]));
+    let t = Instant::now();
+    let out = run(bin().args(range_args(&emu, r#"{app="api"}"#)));
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("giving up after 6 attempts: HTTP 500"),
+        "{err}"
+    );
+    assert!(t.elapsed() < Duration::from_secs(20));
+}
+
+#[test]
+fn loki_down_is_a_clear_error() {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    // The listener is dropped: nothing listens on the port.
+    let out = run(bin().args([
+        "events",
+        &format!("loki+http://127.0.0.1:{port}"),
+        "--query",
+        r#"{app="api"}"#,
+    ]));
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("is not reachable") && err.contains("refused"),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn https_and_missing_query_are_usage_errors() {
+    let out = run(bin().args(["events", "loki+https://127.0.0.1:1", "--query", "{a=\"b\"}"]));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("https is not supported yet"));
+    let out = run(bin().args(["events", "loki+http://127.0.0.1:1"]));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("need --query"));
+}
+
+#[test]
+fn tenant_basic_and_bearer_auth_never_printed() {
+    let emu = Emu::start();
+    emu.push(&[("app", "api")], T0, "hello", &[]);
+    emu.with(|s| s.require_org = Some("team-a".into()));
+    // No tenant: Loki's 401.
+    let out = run(bin().args(range_args(&emu, r#"{app="api"}"#)));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("HTTP 401: no org id"));
+    // Tenant and bearer from the environment.
+    emu.with(|s| s.require_authz = Some("Bearer tok-123".into()));
+    let out = run(bin()
+        .args(range_args(&emu, r#"{app="api"}"#))
+        .env("LOKI_ORG_ID", "team-a")
+        .env("LOKI_BEARER_TOKEN", "tok-123"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(events(&out).len(), 1);
+    // Basic from a file; a wrong password is refused by the gateway and not echoed.
+    emu.with(|s| s.require_authz = Some(format!("Basic {}", ws::base64(b"alice:right"))));
+    let dir = tempfile::tempdir().expect("tmp");
+    let f = dir.path().join("loki.env");
+    std::fs::write(
+        &f,
+        "LOKI_ORG_ID=team-a\nLOKI_USERNAME=alice\nLOKI_PASSWORD=wrong-pw\n",
+    )
+    .expect("write");
+    let mut args = range_args(&emu, r#"{app="api"}"#);
+    args.extend(["--loki-auth-file".into(), f.display().to_string()]);
+    let out = run(bin().args(&args));
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("HTTP 401") && !err.contains("wrong-pw") && !err.contains("alice"),
+        "{err}"
+    );
+    std::fs::write(
+        &f,
+        "LOKI_ORG_ID=team-a\nLOKI_USERNAME=alice\nLOKI_PASSWORD=right\n",
+    )
+    .expect("write");
+    let out = run(bin().args(&args));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let heads = emu.with(|s| s.log.last().map(|l| l.2.clone()).unwrap_or_default());
+    assert_eq!(
+        heads.get("x-scope-orgid").map(String::as_str),
+        Some("team-a")
+    );
+}
+
+fn lib_input(emu: &Emu, query: &str, start: i64, end: i64) -> LokiInput {
+    let target = loki::parse_uri(&emu.uri()).expect("uri");
+    let mut opts = LokiOpts::new(query, start, end);
+    opts.backoff = Duration::from_millis(20);
+    LokiInput::new(target, opts)
+}
+
+#[test]
+fn a_timeout_is_retried() {
+    let emu = Emu::start();
+    emu.push(&[("app", "api")], T0, "late answer", &[]);
+    emu.with(|s| s.stall_next = Some(Duration::from_millis(1500)));
+    let mut input = lib_input(&emu, r#"{app="api"}"#, T0, T0 + 10);
+    input.opts.timeout = Duration::from_millis(300);
+    let mut text = String::new();
+    loki::open(Arc::new(input))
+        .read_to_string(&mut text)
+        .expect("read");
+    assert!(text.ends_with("stdout F late answer\n"), "{text:?}");
+    assert_eq!(emu.requests("/loki/api/v1/query_range").len(), 2);
+}
+
+#[test]
+fn paging_stops_when_one_timestamp_holds_more_than_a_batch() {
+    let emu = Emu::start();
+    for i in 0..12 {
+        emu.push(&[("app", "api")], T0, &format!("same {i:02}"), &[]);
+    }
+    let mut input = lib_input(&emu, r#"{app="api"}"#, T0, T0 + 10);
+    input.opts.batch = 5;
+    let mut text = String::new();
+    let err = loki::open(Arc::new(input))
+        .read_to_string(&mut text)
+        .expect_err("stuck");
+    assert!(
+        err.to_string()
+            .contains("more than 5 entries share the timestamp"),
+        "{err}"
+    );
+    // Equal timestamps that fit in a batch page fine.
+    let mut input = lib_input(&emu, r#"{app="api"}"#, T0, T0 + 10);
+    input.opts.batch = 13;
+    let mut text = String::new();
+    loki::open(Arc::new(input))
+        .read_to_string(&mut text)
+        .expect("read");
+    assert_eq!(text.lines().count(), 12);
+}
+
+#[test]
+fn tail_follows_reconnects_and_counts_dropped_entries() {
+    let emu = Emu::start();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_nanos() as i64;
+    emu.push(&[("app", "api")], now - 1_000_000_000, "history", &[]);
+    emu.with(|s| {
+        s.tail_close_after = Some(1);
+        s.tail_dropped = 3;
+    });
+    let mut input = lib_input(&emu, r#"{app="api"}"#, now - 60_000_000_000, now);
+    input.opts.follow = true;
+    let input = Arc::new(input);
+    let mut reader = loki::open(input.clone());
+    let e = emu.clone();
+    std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(200));
+        e.push(&[("app", "api")], now + 1, "live one", &[]);
+        e.push(&[("app", "api")], now + 1, "live one b", &[]);
+        std::thread::sleep(Duration::from_millis(400));
+        e.push(&[("app", "api")], now + 2, "live two", &[]);
+    });
+    let mut got = Vec::new();
+    let mut r = BufReader::new(&mut reader);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while got.len() < 4 && Instant::now() < deadline {
+        let mut l = String::new();
+        if r.read_line(&mut l).expect("read") == 0 {
+            break;
+        }
+        got.push(l.rsplit(" F ").next().unwrap_or("").trim_end().to_string());
+    }
+    assert_eq!(got, ["history", "live one", "live one b", "live two"]);
+    assert_eq!(input.dropped(), 3);
+    // The server closed the first tail after one message; the second started at the newest
+    // timestamp emitted and its repeats were dropped.
+    let tails = emu.requests("/loki/api/v1/tail");
+    assert_eq!(tails.len(), 2, "{tails:?}");
+    assert_eq!(tails[0]["start"], now.to_string());
+    assert_eq!(tails[1]["start"], (now + 1).to_string());
+}
+
+#[test]
+fn follow_on_the_command_line_tails_until_interrupted() {
+    let emu = Emu::start();
+    let mut child = bin()
+        .args([
+            "events",
+            "--follow",
+            &emu.uri(),
+            "--query",
+            r#"{app="api"}"#,
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    std::thread::sleep(Duration::from_millis(800));
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_nanos() as i64;
+    emu.with(|s| s.tail_dropped = 2);
+    emu.push(
+        &[("app", "api")],
+        now,
+        r#"{"level":"error","message":"boom"}"#,
+        &[],
+    );
+    std::thread::sleep(Duration::from_millis(1200));
+    let _ = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    let mut out = String::new();
+    child
+        .stdout
+        .take()
+        .expect("stdout")
+        .read_to_string(&mut out)
+        .expect("read");
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut err)
+        .expect("read");
+    let status = child.wait().expect("wait");
+    assert!(status.success(), "{status}: {err}");
+    assert!(out.contains("\"message\":\"boom\""), "{out}");
+    assert!(err.contains("Loki dropped 2 tail entries"), "{err}");
+}
+
+/// Throughput of the Loki source against the emulated server (release build):
+/// `cargo test --release --test loki -- --ignored --nocapture loki_throughput`.
+#[test]
+#[ignore = "benchmark; run in release with --ignored --nocapture"]
+fn loki_throughput() {
+    let emu = Emu::start();
+    let n: i64 = std::env::var("LOKI_BENCH_ENTRIES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let line = r#"{"timestamp":"2026-11-22T07:00:00.000000Z","level":"INFO","fields":{"message":"finished processing request","latency":"20 ms","status":200,"method":"GET","uri":"/health"},"target":"tower_http::trace::on_response"}"#;
+    let pods = [
+        "api-0", "api-1", "api-2", "web-0", "web-1", "worker-0", "worker-1", "worker-2",
+    ];
+    for i in 0..n {
+        let pod = pods[(i % pods.len() as i64) as usize];
+        emu.push(
+            &[("app", "skreaver"), ("pod", pod)],
+            T0 + i * 1_000,
+            line,
+            &[],
+        );
+    }
+    let args = range_args(&emu, r#"{app="skreaver"}"#);
+    // The server and client alone: the source's reader drained, no pipeline.
+    let t = Instant::now();
+    let input = lib_input(&emu, r#"{app="skreaver"}"#, T0, T0 + n * 1_000 + 1);
+    let mut sink = Vec::new();
+    loki::open(Arc::new(input))
+        .read_to_end(&mut sink)
+        .expect("read");
+    let alone = t.elapsed();
+    assert_eq!(sink.iter().filter(|b| **b == b'\n').count() as i64, n);
+    for cmd in ["events", "analyze"] {
+        let mut a = args.clone();
+        a[0] = cmd.into();
+        if cmd == "analyze" {
+            a.extend(["--format".into(), "json".into()]);
+        }
+        let t = Instant::now();
+        let out = run(bin().args(&a));
+        let took = t.elapsed();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        println!(
+            "logsleuth {cmd} loki+http://… ({n} entries): {:.2} s, {:.0} entries/s",
+            took.as_secs_f64(),
+            n as f64 / took.as_secs_f64()
+        );
+    }
+    println!(
+        "source reader alone (query_range paging + JSON decoding + CRI lines, no pipeline): {:.2} s, {:.0} entries/s",
+        alone.as_secs_f64(),
+        n as f64 / alone.as_secs_f64()
+    );
+}
