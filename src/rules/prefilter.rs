@@ -1,0 +1,215 @@
+//! One literal scan per event instead of one string search per rule.
+//!
+//! Every event-scoped rule is reduced (at load time) to a *gate*: a set of literals of which at
+//! least one must occur in `message` or `exception` for its condition to hold
+//! ([`Condition::required_literals`]: the `equals`, `in`, `contains`, `starts_with` texts and
+//! the literal prefixes of regexes). Per field, the literals that must begin the text
+//! (`starts_with`, `equals`, `in`, `^` regexes) are looked up by the text's first byte, and
+//! those that may occur anywhere (`contains`, unanchored regexes) go into one Aho-Corasick
+//! automaton. A parse worker scans each field once ([`LiteralScan::scan`]) and then evaluates
+//! only the rules whose gate opened.
+//!
+//! Invariants: a gate is a necessary condition, never a sufficient one — the full condition is
+//! still evaluated — so findings are exactly those of evaluating every rule. At most
+//! [`MAX_LITERALS`] distinct literals take part; a rule needing more is simply not gated.
+
+use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
+
+use super::condition::{Condition, FieldRef, Subject};
+use crate::event::Slot;
+
+/// Most distinct literals in the scan (the width of [`Seen`]).
+pub const MAX_LITERALS: usize = 256;
+
+/// A set of literal ids: those that occurred in the scanned fields, or a rule's gate.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Seen([u64; MAX_LITERALS / 64]);
+
+impl Seen {
+    fn set(&mut self, id: u16) {
+        if let Some(w) = self.0.get_mut(usize::from(id / 64)) {
+            *w |= 1 << (id % 64);
+        }
+    }
+
+    /// Do the two sets share a literal?
+    pub fn intersects(&self, other: &Seen) -> bool {
+        self.0.iter().zip(&other.0).any(|(a, b)| a & b != 0)
+    }
+}
+
+/// One literal a gate refers to.
+#[derive(Debug, PartialEq, Eq)]
+struct Literal {
+    slot: Slot,
+    /// Must begin the text (else it may occur anywhere).
+    at_start: bool,
+    bytes: Vec<u8>,
+}
+
+/// Collects literals while gates are computed, then builds the scan.
+#[derive(Debug, Default)]
+pub struct LiteralsBuilder {
+    literals: Vec<Literal>,
+}
+
+impl LiteralsBuilder {
+    /// The gate of a condition (`None`: always evaluate it).
+    pub fn gate(&mut self, condition: &Condition) -> Option<Seen> {
+        let ids = condition.required_literals(&mut |slot, at_start, bytes| {
+            self.intern(Literal {
+                slot,
+                at_start,
+                bytes: bytes.to_vec(),
+            })
+        })?;
+        let mut gate = Seen::default();
+        ids.into_iter().for_each(|id| gate.set(id));
+        Some(gate)
+    }
+
+    fn intern(&mut self, lit: Literal) -> Option<u16> {
+        let i = match self.literals.iter().position(|l| *l == lit) {
+            Some(i) => i,
+            None if self.literals.len() < MAX_LITERALS => {
+                self.literals.push(lit);
+                self.literals.len() - 1
+            }
+            None => return None,
+        };
+        u16::try_from(i).ok()
+    }
+
+    /// The scan over every literal interned so far.
+    pub fn build(self) -> LiteralScan {
+        let mut fields = Vec::new();
+        for slot in [Slot::Message, Slot::Exception] {
+            let mut field = FieldScan {
+                field: FieldRef::Slot(slot),
+                by_first_byte: vec![Vec::new(); 256],
+                anywhere: None,
+            };
+            let mut anywhere: (Vec<u16>, Vec<&[u8]>) = (Vec::new(), Vec::new());
+            for (i, lit) in self.literals.iter().enumerate() {
+                let (Ok(id), Some(&first)) = (u16::try_from(i), lit.bytes.first()) else {
+                    continue;
+                };
+                if lit.slot != slot {
+                    continue;
+                }
+                if lit.at_start {
+                    if let Some(bucket) = field.by_first_byte.get_mut(usize::from(first)) {
+                        bucket.push((id, lit.bytes.clone().into_boxed_slice()));
+                    }
+                } else {
+                    anywhere.0.push(id);
+                    anywhere.1.push(&lit.bytes);
+                }
+            }
+            if !anywhere.1.is_empty() {
+                // Standard semantics + overlapping search report every literal that occurs,
+                // also those inside or overlapping another one (leftmost semantics hide them).
+                // A DFA: one table lookup per byte (the NFAs cost several times that, and
+                // overlapping searches step through every byte); it stays small for the few
+                // dozen literals rules have.
+                let every = AhoCorasick::builder()
+                    .match_kind(MatchKind::Standard)
+                    .kind(Some(AhoCorasickKind::DFA))
+                    .build(&anywhere.1);
+                // Leftmost semantics enable the SIMD (Teddy) prefilter: the quick "any at all?"
+                // test that most texts stop at.
+                let any = AhoCorasick::builder()
+                    .match_kind(MatchKind::LeftmostFirst)
+                    .build(&anywhere.1);
+                match (any, every) {
+                    (Ok(any), Ok(every)) => {
+                        field.anywhere = Some(Anywhere {
+                            any,
+                            every,
+                            ids: anywhere.0,
+                        });
+                    }
+                    // Not expected (a few hundred short literals); should it happen, every
+                    // gate opens, which is merely slower.
+                    _ => {
+                        return LiteralScan {
+                            fields: Vec::new(),
+                            all_open: true,
+                        };
+                    }
+                }
+            }
+            if field.anywhere.is_some() || field.by_first_byte.iter().any(|b| !b.is_empty()) {
+                fields.push(field);
+            }
+        }
+        LiteralScan {
+            fields,
+            all_open: false,
+        }
+    }
+}
+
+/// The literals of one field.
+#[derive(Clone, Debug)]
+struct FieldScan {
+    field: FieldRef,
+    /// Literals that must begin the text, indexed by their first byte (256 buckets).
+    by_first_byte: Vec<Vec<(u16, Box<[u8]>)>>,
+    /// Literals that may occur anywhere.
+    anywhere: Option<Anywhere>,
+}
+
+/// Literals that may occur anywhere in a text.
+#[derive(Clone, Debug)]
+struct Anywhere {
+    /// Does any occur? (fast: SIMD prefilter)
+    any: AhoCorasick,
+    /// Which occur? (overlapping search, every byte)
+    every: AhoCorasick,
+    /// Pattern index → literal id.
+    ids: Vec<u16>,
+}
+
+/// The compiled scan (see the module docs).
+#[derive(Clone, Debug, Default)]
+pub struct LiteralScan {
+    fields: Vec<FieldScan>,
+    /// The automata could not be built: report every literal as seen.
+    all_open: bool,
+}
+
+impl LiteralScan {
+    /// Which literals occur in the subject's `message` and `exception`.
+    pub fn scan<S: Subject + ?Sized>(&self, s: &S) -> Seen {
+        if self.all_open {
+            return Seen([u64::MAX; MAX_LITERALS / 64]);
+        }
+        let mut seen = Seen::default();
+        for f in &self.fields {
+            let Some(text) = s.text(&f.field) else {
+                continue;
+            };
+            let text = text.as_bytes();
+            let starting = text
+                .first()
+                .and_then(|&b| f.by_first_byte.get(usize::from(b)));
+            for (id, lit) in starting.into_iter().flatten() {
+                if text.starts_with(lit) {
+                    seen.set(*id);
+                }
+            }
+            // Most texts contain none of these literals: ask that first.
+            if let Some(a) = &f.anywhere
+                && a.any.is_match(text)
+            {
+                for m in a.every.find_overlapping_iter(text) {
+                    if let Some(&id) = a.ids.get(m.pattern().as_usize()) {
+                        seen.set(id);
+                    }
+                }
+            }
+        }
+        seen
+    }
+}
