@@ -262,13 +262,13 @@ impl<'r> Findings<'r> {
         for &i in self.rules.request_rules() {
             self.rules.test(i, &subject, &mut self.hits);
         }
-        let hits = std::mem::take(&mut self.hits);
-        for hit in &hits {
+        let mut hits = std::mem::take(&mut self.hits);
+        for hit in hits.drain(..) {
             let Some(rule) = self.rules.rules().get(usize::from(hit.rule)) else {
                 continue;
             };
             match &rule.trigger {
-                Trigger::Each | Trigger::Threshold { .. } => self.hit(hit, s()),
+                Trigger::Each | Trigger::Threshold { .. } => self.hit(&hit, s()),
                 Trigger::Rate {
                     window_ns, errors, ..
                 } => {
@@ -285,12 +285,13 @@ impl<'r> Findings<'r> {
                 }
             }
         }
+        // Keep the (empty) buffer: no allocation per request.
         self.hits = hits;
     }
 
     fn series(
         &mut self,
-        hit: &Hit,
+        hit: Hit,
         ts: Option<Nanos>,
         window_ns: Nanos,
         notable: bool,
@@ -302,7 +303,7 @@ impl<'r> Findings<'r> {
         else {
             return;
         };
-        let key = hit.key.clone().unwrap_or_default();
+        let key = hit.key.unwrap_or_default();
         if !keys.contains_key(&key) && keys.len() >= MAX_KEYS {
             *dropped += 1;
             return;
