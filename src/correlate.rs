@@ -114,7 +114,6 @@ pub fn ids_of(ev: &Event<'_>, reg: &Registry) -> Option<Ids> {
 }
 
 /// One observation: an event or a merged request.
-#[derive(Debug)]
 pub struct Observation<'o> {
     /// Event time.
     pub ts: Option<Nanos>,
@@ -126,8 +125,10 @@ pub struct Observation<'o> {
     pub error: bool,
     /// Identifiers.
     pub ids: &'o Ids,
-    /// A request: its latency and a short description (`GET /x → 500`).
-    pub request: Option<(Option<f64>, String)>,
+    /// A request: its latency and its short description (`GET /x → 500`), built only when
+    /// the request becomes its group's slowest (formatting every request costs more than
+    /// the rest of an observation).
+    pub request: Option<(Option<f64>, &'o dyn Fn() -> String)>,
 }
 
 /// An identifier as stored: one byte for its kind (`a` + slot index), then the value. One
@@ -433,7 +434,7 @@ impl Correlator {
                 if let Some(d) = dur
                     && g.slowest.as_ref().is_none_or(|(s, _)| d > s)
                 {
-                    g.slowest = Some((*d, desc.clone()));
+                    g.slowest = Some((*d, desc()));
                 }
                 // A request is made of events already counted; only its 5xx counts as an error
                 // when no error event was seen.
@@ -1167,7 +1168,7 @@ impl crate::pipeline::EventSink for TraceSink<'_> {
             service: r.service,
             error: r.status.is_some_and(|s| s >= 500),
             ids: &ids,
-            request: Some((r.duration_ms, desc.clone())),
+            request: Some((r.duration_ms, &|| desc.clone())),
         });
         if let Some((g, _)) = observed {
             if id_matches(&self.target, &ids) {

@@ -488,6 +488,18 @@ impl Condition {
         }
     }
 
+    /// Is the condition nothing but its [`Condition::required_service`] test? Then a subject
+    /// known to be of that service matches without evaluating it.
+    pub fn is_service_test_only(&self) -> bool {
+        match self {
+            Condition::All(v) => matches!(v.as_slice(), [only] if only.is_service_test_only()),
+            Condition::Field(FieldRef::Service, tests) => {
+                matches!(tests.as_slice(), [Test(TestKind::Equals(_))])
+            }
+            _ => false,
+        }
+    }
+
     /// Every field the condition reads.
     pub fn fields(&self, out: &mut Vec<FieldRef>) {
         match self {

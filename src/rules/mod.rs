@@ -208,12 +208,15 @@ struct Plan {
     event: Vec<u16>,
     /// Rules tested on continuation lines (they read `exception`).
     continuation: Vec<u16>,
+    /// Rules tested on merged requests.
+    request: Vec<u16>,
 }
 
 /// The compiled rules in use.
 ///
 /// Invariant: `by_service` has one plan per service named by a rule's guard
-/// ([`Rule::service`]) holding that service's guarded rules and all unguarded ones;
+/// ([`Rule::service`]) holding that service's guarded rules and all unguarded ones (of every
+/// scope);
 /// `unguarded` holds the unguarded rules only (for every other service). `gates` has one entry
 /// per rule, `Some` only for event rules whose condition requires a literal of `scan`.
 #[derive(Clone, Debug, Default)]
@@ -227,6 +230,8 @@ pub struct RuleSet {
     unguarded: Plan,
     gates: Vec<Option<Seen>>,
     scan: LiteralScan,
+    /// Per rule: the condition is only its service guard ([`Condition::is_service_test_only`]).
+    guard_only: Vec<bool>,
 }
 
 fn is_rule_id(s: &str) -> bool {
@@ -481,7 +486,6 @@ impl RuleSet {
         let mut literals = LiteralsBuilder::default();
         for r in &set.rules {
             if let Some(service) = &r.service
-                && r.scope == Scope::Event
                 && !set.by_service.iter().any(|(s, _)| **s == **service)
             {
                 set.by_service
@@ -490,6 +494,7 @@ impl RuleSet {
         }
         for (i, r) in set.rules.iter().enumerate() {
             let i = i as u16;
+            set.guard_only.push(r.condition.is_service_test_only());
             set.gates.push(match r.scope {
                 Scope::Event => literals.gate(&r.condition),
                 Scope::Request => None,
@@ -500,21 +505,26 @@ impl RuleSet {
                     if r.reads_exception {
                         set.continuation_rules.push(i);
                     }
-                    let plans = set.by_service.iter_mut().filter_map(|(s, p)| {
-                        r.service
-                            .as_deref()
-                            .is_none_or(|want| want == &**s)
-                            .then_some(p)
-                    });
-                    let unguarded = r.service.is_none().then_some(&mut set.unguarded);
-                    for plan in plans.chain(unguarded) {
+                }
+                Scope::Request => set.request_rules.push(i),
+            }
+            let plans = set.by_service.iter_mut().filter_map(|(s, p)| {
+                r.service
+                    .as_deref()
+                    .is_none_or(|want| want == &**s)
+                    .then_some(p)
+            });
+            let unguarded = r.service.is_none().then_some(&mut set.unguarded);
+            for plan in plans.chain(unguarded) {
+                match r.scope {
+                    Scope::Event => {
                         plan.event.push(i);
                         if r.reads_exception {
                             plan.continuation.push(i);
                         }
                     }
+                    Scope::Request => plan.request.push(i),
                 }
-                Scope::Request => set.request_rules.push(i),
             }
             let mut fields = Vec::new();
             r.condition.fields(&mut fields);
@@ -550,6 +560,12 @@ impl RuleSet {
     /// Indices of request rules.
     pub fn request_rules(&self) -> &[u16] {
         &self.request_rules
+    }
+
+    /// Indices of the request rules that can match this request (those guarded by another
+    /// service are left out), in rule order.
+    pub fn request_rules_for<S: Subject + ?Sized>(&self, s: &S) -> &[u16] {
+        &self.plan(s).request
     }
 
     /// Some rule reads `fields.NAME` (the parser must collect extra fields).
@@ -615,10 +631,24 @@ impl RuleSet {
         let Some(rule) = self.rules.get(usize::from(i)) else {
             return;
         };
-        if !rule.condition.matches(s) {
+        if !self.holds(i, rule, s) {
             return;
         }
-        let key = match &rule.trigger {
+        out.push(Hit {
+            rule: i,
+            key: self.key_of(rule, s),
+        });
+    }
+
+    /// Does rule `i`'s condition hold for a subject that passed the rule's service guard (is
+    /// in the rule's plan)? Skips evaluating a condition that is only that guard.
+    pub fn holds<S: Subject + ?Sized>(&self, i: u16, rule: &Rule, s: &S) -> bool {
+        self.guard_only.get(usize::from(i)).is_some_and(|&g| g) || rule.condition.matches(s)
+    }
+
+    /// The `group_by` values of a windowed rule's match (missing fields are empty).
+    pub fn key_of<S: Subject + ?Sized>(&self, rule: &Rule, s: &S) -> Option<Box<[Box<str>]>> {
+        match &rule.trigger {
             Trigger::Each => None,
             Trigger::Threshold { group_by, .. }
             | Trigger::Rate { group_by, .. }
@@ -628,8 +658,7 @@ impl RuleSet {
                     .map(|f| s.text(f).map_or_else(Box::default, |v| Box::from(&*v)))
                     .collect(),
             ),
-        };
-        out.push(Hit { rule: i, key });
+        }
     }
 }
 
