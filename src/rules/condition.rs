@@ -457,7 +457,7 @@ impl Condition {
     /// prefilter scans); this is a necessary condition, never a sufficient one.
     pub fn required_literals(
         &self,
-        intern: &mut impl FnMut(Slot, bool, &[u8]) -> Option<u16>,
+        intern: &mut impl FnMut(&FieldRef, bool, &[u8]) -> Option<u16>,
     ) -> Option<Vec<u16>> {
         match self {
             // One constrained conjunct suffices; the first is as good as any.
@@ -475,15 +475,16 @@ impl Condition {
                 Some(all)
             }
             Condition::Not(_) => None,
-            Condition::Field(FieldRef::Slot(slot @ (Slot::Message | Slot::Exception)), tests) => {
-                tests.iter().find_map(|t| {
-                    let (literals, at_start) = t.literals()?;
-                    literals
-                        .iter()
-                        .map(|l| intern(*slot, at_start, l))
-                        .collect::<Option<Vec<u16>>>()
-                })
-            }
+            Condition::Field(
+                field @ (FieldRef::Slot(Slot::Message | Slot::Exception) | FieldRef::Format),
+                tests,
+            ) => tests.iter().find_map(|t| {
+                let (literals, at_start) = t.literals()?;
+                literals
+                    .iter()
+                    .map(|l| intern(field, at_start, l))
+                    .collect::<Option<Vec<u16>>>()
+            }),
             Condition::Field(..) => None,
         }
     }

@@ -29,7 +29,7 @@ use serde::Serialize;
 use crate::filter;
 use crate::time::Nanos;
 use condition::{Condition, FieldRef, Subject};
-use prefilter::{LiteralScan, LiteralsBuilder, Seen};
+use prefilter::{GatedList, LiteralScan, LiteralsBuilder, Seen};
 use spec::RuleSpec;
 
 /// The built-in rule pack, compiled into the binary (`rules/<ID>-<name>.toml`).
@@ -205,9 +205,9 @@ pub struct Hit {
 #[derive(Clone, Debug, Default)]
 struct Plan {
     /// Rules tested on events.
-    event: Vec<u16>,
+    event: GatedList,
     /// Rules tested on continuation lines (they read `exception`).
-    continuation: Vec<u16>,
+    continuation: GatedList,
     /// Rules tested on merged requests.
     request: Vec<u16>,
 }
@@ -534,6 +534,16 @@ impl RuleSet {
             set.needs_extras |= fields.iter().any(|f| matches!(f, FieldRef::Extra(_)));
         }
         set.scan = literals.build();
+        let gates = &set.gates;
+        for plan in set
+            .by_service
+            .iter_mut()
+            .map(|(_, p)| p)
+            .chain([&mut set.unguarded])
+        {
+            plan.event.fold(gates);
+            plan.continuation.fold(gates);
+        }
         Ok(set)
     }
 
@@ -584,6 +594,14 @@ impl RuleSet {
         self.run_gated(&self.plan(s).continuation, s, out);
     }
 
+    /// Test the rules of `list` whose literal gate the subject opens, in rule order.
+    fn run_gated<S: Subject + ?Sized>(&self, list: &GatedList, s: &S, out: &mut Vec<Hit>) {
+        let folded = list.for_each_open(&self.scan, s, |i| self.test_condition(i, s, out));
+        if folded.is_none() {
+            self.run_gated_one_by_one(list.rules(), s, out);
+        }
+    }
+
     /// The rules for the subject's service. A rule guarded by another service cannot match
     /// (its `service = X` conjunct is false), nor can a guarded rule when the service is
     /// unknown, so leaving them out changes nothing.
@@ -597,9 +615,15 @@ impl RuleSet {
             .map_or(&self.unguarded, |(_, plan)| plan)
     }
 
-    /// Test `candidates`, skipping those whose literal gate stays closed. The literal scan
-    /// runs at most once, and only when a gated rule is reached.
-    fn run_gated<S: Subject + ?Sized>(&self, candidates: &[u16], s: &S, out: &mut Vec<Hit>) {
+    /// Test `candidates`, skipping those whose literal gate stays closed (for lists too long to
+    /// fold into masks). The literal scan runs at most once, and only when a gated rule is
+    /// reached.
+    fn run_gated_one_by_one<S: Subject + ?Sized>(
+        &self,
+        candidates: &[u16],
+        s: &S,
+        out: &mut Vec<Hit>,
+    ) {
         let mut seen: Option<Seen> = None;
         for &i in candidates {
             if let Some(Some(gate)) = self.gates.get(usize::from(i)) {

@@ -1,7 +1,7 @@
 //! One literal scan per event instead of one string search per rule.
 //!
 //! Every event-scoped rule is reduced (at load time) to a *gate*: a set of literals of which at
-//! least one must occur in `message` or `exception` for its condition to hold
+//! least one must occur in `message`, `exception` or `format` for its condition to hold
 //! ([`Condition::required_literals`]: the `equals`, `in`, `contains`, `starts_with` texts and
 //! the literal prefixes of regexes). Per field, the literals that must begin the text
 //! (`starts_with`, `equals`, `in`, `^` regexes) are looked up by the text's first byte, and
@@ -36,12 +36,114 @@ impl Seen {
     pub fn intersects(&self, other: &Seen) -> bool {
         self.0.iter().zip(&other.0).any(|(a, b)| a & b != 0)
     }
+
+    /// The literal ids in the set, ascending.
+    pub fn ids(&self) -> impl Iterator<Item = u16> + '_ {
+        self.0.iter().enumerate().flat_map(|(w, &bits)| {
+            let mut bits = bits;
+            std::iter::from_fn(move || {
+                if bits == 0 {
+                    return None;
+                }
+                let b = bits.trailing_zeros();
+                bits &= bits - 1;
+                u16::try_from(w * 64 + b as usize).ok()
+            })
+        })
+    }
+}
+
+/// A list of rules with their gates folded into bit masks over positions in the list, so a
+/// subject costs one scan and a few mask operations instead of a gate test per rule.
+///
+/// Invariant: `masks` is `Some` only for lists of at most 64 rules; bit `p` stands for
+/// `rules[p]`, so visiting set bits in ascending order keeps rule order.
+#[derive(Clone, Debug, Default)]
+pub struct GatedList {
+    rules: Vec<u16>,
+    masks: Option<GateMasks>,
+}
+
+#[derive(Clone, Debug)]
+struct GateMasks {
+    /// Positions of rules without a gate (always tried).
+    ungated: u64,
+    /// Positions of rules with a gate.
+    gated: u64,
+    /// Per literal id: the positions whose gate it opens.
+    opened_by: Vec<u64>,
+}
+
+impl GatedList {
+    /// Add a rule (call [`GatedList::fold`] once all are added).
+    pub fn push(&mut self, rule: u16) {
+        self.rules.push(rule);
+        self.masks = None;
+    }
+
+    /// Fold the gates (`gates[rule]`) into masks.
+    pub fn fold(&mut self, gates: &[Option<Seen>]) {
+        if self.rules.len() > 64 {
+            self.masks = None;
+            return;
+        }
+        let mut m = GateMasks {
+            ungated: 0,
+            gated: 0,
+            opened_by: vec![0; MAX_LITERALS],
+        };
+        for (pos, &rule) in self.rules.iter().enumerate() {
+            let bit = 1u64 << pos;
+            match gates.get(usize::from(rule)).copied().flatten() {
+                Some(gate) => {
+                    m.gated |= bit;
+                    for id in gate.ids() {
+                        if let Some(w) = m.opened_by.get_mut(usize::from(id)) {
+                            *w |= bit;
+                        }
+                    }
+                }
+                None => m.ungated |= bit,
+            }
+        }
+        self.masks = Some(m);
+    }
+
+    /// The rules, in order.
+    pub fn rules(&self) -> &[u16] {
+        &self.rules
+    }
+
+    /// Call `f` for every rule whose gate the subject opens (and every ungated rule), in
+    /// order; `None` when the list has no masks (then the caller tests gates one by one).
+    pub fn for_each_open<S: Subject + ?Sized>(
+        &self,
+        scan: &LiteralScan,
+        s: &S,
+        mut f: impl FnMut(u16),
+    ) -> Option<()> {
+        let m = self.masks.as_ref()?;
+        let mut todo = m.ungated;
+        if m.gated != 0 {
+            for id in scan.scan(s).ids() {
+                todo |= m.opened_by.get(usize::from(id)).copied().unwrap_or(0);
+            }
+        }
+        while todo != 0 {
+            let pos = todo.trailing_zeros() as usize;
+            todo &= todo - 1;
+            if let Some(&rule) = self.rules.get(pos) {
+                f(rule);
+            }
+        }
+        Some(())
+    }
 }
 
 /// One literal a gate refers to.
 #[derive(Debug, PartialEq, Eq)]
 struct Literal {
-    slot: Slot,
+    field: FieldRef,
     /// Must begin the text (else it may occur anywhere).
     at_start: bool,
     bytes: Vec<u8>,
@@ -56,9 +158,9 @@ pub struct LiteralsBuilder {
 impl LiteralsBuilder {
     /// The gate of a condition (`None`: always evaluate it).
     pub fn gate(&mut self, condition: &Condition) -> Option<Seen> {
-        let ids = condition.required_literals(&mut |slot, at_start, bytes| {
+        let ids = condition.required_literals(&mut |field, at_start, bytes| {
             self.intern(Literal {
-                slot,
+                field: field.clone(),
                 at_start,
                 bytes: bytes.to_vec(),
             })
@@ -83,9 +185,13 @@ impl LiteralsBuilder {
     /// The scan over every literal interned so far.
     pub fn build(self) -> LiteralScan {
         let mut fields = Vec::new();
-        for slot in [Slot::Message, Slot::Exception] {
+        for scanned in [
+            FieldRef::Slot(Slot::Message),
+            FieldRef::Slot(Slot::Exception),
+            FieldRef::Format,
+        ] {
             let mut field = FieldScan {
-                field: FieldRef::Slot(slot),
+                field: scanned.clone(),
                 by_first_byte: vec![Vec::new(); 256],
                 anywhere: None,
             };
@@ -94,7 +200,7 @@ impl LiteralsBuilder {
                 let (Ok(id), Some(&first)) = (u16::try_from(i), lit.bytes.first()) else {
                     continue;
                 };
-                if lit.slot != slot {
+                if lit.field != scanned {
                     continue;
                 }
                 if lit.at_start {
@@ -180,7 +286,7 @@ pub struct LiteralScan {
 }
 
 impl LiteralScan {
-    /// Which literals occur in the subject's `message` and `exception`.
+    /// Which literals occur in the subject's `message`, `exception` and `format`.
     pub fn scan<S: Subject + ?Sized>(&self, s: &S) -> Seen {
         if self.all_open {
             return Seen([u64::MAX; MAX_LITERALS / 64]);
