@@ -656,3 +656,47 @@ fn evaluate_series(
     }
     Some((t, detail))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    struct Values(Vec<Option<String>>);
+
+    impl Subject for Values {
+        fn text(&self, f: &FieldRef) -> Option<Cow<'_, str>> {
+            let FieldRef::Extra(i) = f else { return None };
+            let i: usize = i.parse().ok()?;
+            self.0.get(i)?.as_deref().map(Cow::Borrowed)
+        }
+
+        fn number(&self, _: &FieldRef) -> Option<f64> {
+            None
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn keys_decode_to_their_values(values in prop::collection::vec(prop::option::of(".*"), 0..4)) {
+            let fields: Vec<FieldRef> =
+                (0..values.len()).map(|i| FieldRef::Extra(i.to_string())).collect();
+            let mut buf = String::new();
+            encode_key(&fields, &Values(values.clone()), &mut buf);
+            let want: Vec<&str> = values.iter().map(|v| v.as_deref().unwrap_or("")).collect();
+            prop_assert_eq!(decode_key(&buf), want);
+        }
+    }
+
+    #[test]
+    fn decimal() {
+        for n in [0, 7, 10, 12345, usize::MAX] {
+            let mut s = String::from("x");
+            push_decimal(&mut s, n);
+            assert_eq!(s, format!("x{n}"));
+        }
+    }
+}

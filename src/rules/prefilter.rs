@@ -319,3 +319,168 @@ impl LiteralScan {
         seen
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::rules::{Hit, RuleSet, Scope, parse_rule};
+
+    /// A subject with just the fields the gates and the test rules read.
+    struct Line {
+        service: &'static str,
+        format: &'static str,
+        message: Option<String>,
+        exception: Option<String>,
+        level: f64,
+    }
+
+    impl Subject for Line {
+        fn text(&self, f: &FieldRef) -> Option<Cow<'_, str>> {
+            match f {
+                FieldRef::Service => Some(self.service.into()),
+                FieldRef::Format => Some(self.format.into()),
+                FieldRef::Slot(Slot::Message) => self.message.as_deref().map(Cow::Borrowed),
+                FieldRef::Slot(Slot::Exception) => self.exception.as_deref().map(Cow::Borrowed),
+                _ => None,
+            }
+        }
+
+        fn number(&self, f: &FieldRef) -> Option<f64> {
+            (*f == FieldRef::Level).then_some(self.level)
+        }
+    }
+
+    const EXTRA: &[&str] = &[
+        r#"[match]
+any = [{ field = "message", contains = ["abc", "bcd", "cd"] }]"#,
+        r#"[match]
+all = [{ field = "service", equals = "skreaver" }, { field = "message", regex = '(?i)^timeout (after|waiting)' }]"#,
+        r#"[match]
+field = "message"
+regex = '(?m)^second line$'"#,
+        r#"[match]
+any = [{ field = "message", starts_with = "Token " }, { field = "level", ge = "error" }]"#,
+        r#"[match]
+all = [{ not = { field = "message", contains = "ok" } }, { field = "exception", contains = "Error" }]"#,
+        r#"[match]
+field = "format"
+in = ["rust-panic", "python-text"]"#,
+    ];
+
+    static RULES: std::sync::LazyLock<RuleSet> = std::sync::LazyLock::new(rules);
+
+    fn rules() -> RuleSet {
+        let mut all: Vec<_> = RuleSet::load(None).expect("built-ins").rules().to_vec();
+        for (n, m) in EXTRA.iter().enumerate() {
+            let text = format!(
+                "id = \"TEST{n:03}\"\nname = \"test-{n}\"\ntitle = \"t\"\nseverity = \"low\"\nrunbook = \"r\"\ndescription = \"d\"\n{m}\n"
+            );
+            all.push(parse_rule("test", &text).expect("test rule compiles"));
+        }
+        RuleSet::new(all).expect("rule set")
+    }
+
+    /// Every event rule tested without gates or plans (the reference).
+    fn reference(set: &RuleSet, s: &Line) -> Vec<Hit> {
+        let mut out = Vec::new();
+        for (i, r) in set.rules().iter().enumerate() {
+            if r.scope == Scope::Event {
+                set.test(i as u16, s, &mut out);
+            }
+        }
+        out
+    }
+
+    const PIECES: &[&str] = &[
+        "abc",
+        "bcd",
+        "ab",
+        "cd",
+        "Token ",
+        "token",
+        "timeout after",
+        "TIMEOUT waiting",
+        "second line",
+        "\n",
+        "ok",
+        "Error",
+        "Connection failed: ",
+        "PING failed",
+        "waiting for a slot",
+        "QueuePool limit of size",
+        "JWT validation failed",
+        "Error handling message from ",
+        "ws-1: ",
+        "Authentication failed: ",
+        "Invalid token",
+        "GitHub API: Token configured (",
+        "42",
+        "/5000 requests remaining)",
+        "Subscription limit exceeded",
+        "Burst detected for ",
+        "x",
+        " on ",
+        " - blocking for ",
+        "Rate limit hit fetching ",
+        "é",
+        "日本",
+    ];
+
+    fn text() -> impl Strategy<Value = Option<String>> {
+        prop::option::of(
+            prop::collection::vec(prop::sample::select(PIECES), 0..6).prop_map(|v| v.concat()),
+        )
+    }
+
+    proptest! {
+        #[test]
+        fn gates_and_plans_find_exactly_what_testing_every_rule_finds(
+            service in prop::sample::select(&["skillmeat", "skreaver", "other"][..]),
+            format in prop::sample::select(&["rust-panic", "python-text", "json"][..]),
+            message in text(),
+            exception in text(),
+            level in 0u8..6,
+        ) {
+            let set = &*RULES;
+            let line = Line { service, format, message, exception, level: f64::from(level) };
+            let mut got = Vec::new();
+            set.match_event(&line, &mut got);
+            prop_assert_eq!(got, reference(set, &line));
+        }
+    }
+
+    #[test]
+    fn unconstrained_conditions_have_no_gate_and_overlapping_literals_all_count() {
+        let set = &*RULES;
+        let rule = |id: &str| set.rules().iter().find(|r| r.id == id).expect("rule");
+        let mut b = LiteralsBuilder::default();
+        // `any` with an unconstrained branch (level) has no gate; `not` gives none either.
+        assert!(b.gate(&rule("TEST003").condition).is_none());
+        assert!(
+            b.gate(&rule("TEST004").condition).is_some(),
+            "the exception conjunct"
+        );
+        assert!(b.gate(&rule("TEST002").condition).is_some());
+        let gate = b.gate(&rule("TEST000").condition).expect("gated");
+        let scan = b.build();
+        let line = |m: &str| Line {
+            service: "skreaver",
+            format: "json",
+            message: Some(m.into()),
+            exception: None,
+            level: 2.0,
+        };
+        assert!(scan.scan(&line("xabcdx")).intersects(&gate));
+        assert!(!scan.scan(&line("xacbdx")).intersects(&gate));
+        // abc, bcd and cd overlap; all three are seen.
+        let seen = scan.scan(&line("xabcdx"));
+        assert_eq!(
+            seen.ids().filter(|&id| gate.ids().any(|g| g == id)).count(),
+            3
+        );
+    }
+}
