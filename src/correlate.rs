@@ -20,7 +20,9 @@
 //! * Results depend only on the order of observations, which the merger delivers in input
 //!   order, so they do not depend on chunking or thread count.
 
-use std::collections::{BTreeSet, HashMap};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::rc::Rc;
 
 use serde::Serialize;
@@ -112,7 +114,6 @@ pub fn ids_of(ev: &Event<'_>, reg: &Registry) -> Option<Ids> {
 }
 
 /// One observation: an event or a merged request.
-#[derive(Debug)]
 pub struct Observation<'o> {
     /// Event time.
     pub ts: Option<Nanos>,
@@ -124,8 +125,10 @@ pub struct Observation<'o> {
     pub error: bool,
     /// Identifiers.
     pub ids: &'o Ids,
-    /// A request: its latency and a short description (`GET /x → 500`).
-    pub request: Option<(Option<f64>, String)>,
+    /// A request: its latency and its short description (`GET /x → 500`), built only when
+    /// the request becomes its group's slowest (formatting every request costs more than
+    /// the rest of an observation).
+    pub request: Option<(Option<f64>, &'o dyn Fn() -> String)>,
 }
 
 /// An identifier as stored: one byte for its kind (`a` + slot index), then the value. One
@@ -224,12 +227,77 @@ struct Closed {
     report: GroupReport,
 }
 
+/// Hasher for group ids: sequential counters assigned here, never input, so one multiply
+/// (Fibonacci hashing) spreads them well and no flooding is possible. Identifier strings, which
+/// come from the input, keep the standard (keyed SipHash) hasher.
+#[derive(Default)]
+struct GroupIdHasher(u64);
+
+impl Hasher for GroupIdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+type GroupMap<V> = HashMap<u64, V, BuildHasherDefault<GroupIdHasher>>;
+
+/// Open groups by last activity, oldest first: a min-heap of `(touched, group)` with lazy
+/// deletion. Touching a group pushes a new entry instead of moving the old one (a B-tree
+/// remove + insert cost several times more, and this runs for every observation).
+///
+/// Invariants: every open group has exactly one *live* entry, the one equal to its current
+/// `touched` (a group's `touched` only grows and group ids are never reused); entries of closed
+/// groups or older `touched` values are stale and skipped when they reach the top. The heap is
+/// rebuilt from the open groups when stale entries outnumber live ones, so it stays below
+/// `2 × open + COMPACT_SLACK` entries.
+#[derive(Default)]
+struct IdleQueue {
+    heap: BinaryHeap<Reverse<(Nanos, u64)>>,
+}
+
+/// Stale entries tolerated before a rebuild is considered.
+const COMPACT_SLACK: usize = 1024;
+
+impl IdleQueue {
+    /// A group's activity moved to `touched` (or it was created).
+    fn push(&mut self, touched: Nanos, gid: u64, open: &GroupMap<Group>) {
+        self.heap.push(Reverse((touched, gid)));
+        if self.heap.len() > 2 * open.len() + COMPACT_SLACK {
+            self.heap = open
+                .iter()
+                .map(|(&gid, g)| Reverse((g.touched, gid)))
+                .collect();
+        }
+    }
+
+    /// The least recently active open group, dropping stale entries on the way.
+    fn oldest(&mut self, open: &GroupMap<Group>) -> Option<(Nanos, u64)> {
+        while let Some(&Reverse((t, gid))) = self.heap.peek() {
+            if open.get(&gid).is_some_and(|g| g.touched == t) {
+                return Some((t, gid));
+            }
+            self.heap.pop();
+        }
+        None
+    }
+}
+
 /// The correlation state (lives in the merger thread).
 pub struct Correlator {
     settings: CorrelationSettings,
-    open: HashMap<u64, Group>,
+    open: GroupMap<Group>,
     by_id: HashMap<IdKey, u64>,
-    idle: BTreeSet<(Nanos, u64)>,
+    idle: IdleQueue,
     clocks: Vec<Nanos>,
     next_id: u64,
     groups: u64,
@@ -240,8 +308,10 @@ pub struct Correlator {
     services: Vec<String>,
     sources: Vec<String>,
     /// Trace mode: survivor of every merge (`merged → into`).
-    merged_into: Option<HashMap<u64, u64>>,
+    merged_into: Option<GroupMap<u64>>,
     buf: String,
+    /// Scratch for [`Correlator::observe`]: groups its linking ids belong to.
+    found: Vec<u64>,
 }
 
 impl Correlator {
@@ -252,9 +322,9 @@ impl Correlator {
                 window_ns: settings.window_ns.max(1),
                 max_open: settings.max_open.max(1),
             },
-            open: HashMap::new(),
+            open: GroupMap::default(),
             by_id: HashMap::new(),
-            idle: BTreeSet::new(),
+            idle: IdleQueue::default(),
             clocks: Vec::new(),
             next_id: 0,
             groups: 0,
@@ -266,12 +336,13 @@ impl Correlator {
             sources,
             merged_into: None,
             buf: String::new(),
+            found: Vec::new(),
         }
     }
 
     /// Remember merges so [`Correlator::root`] can resolve any group id ever returned (trace).
     pub fn record_merges(&mut self) {
-        self.merged_into = Some(HashMap::new());
+        self.merged_into = Some(GroupMap::default());
     }
 
     /// The group a returned id ended up in (trace mode; otherwise the id itself).
@@ -309,14 +380,20 @@ impl Correlator {
         if now != Nanos::MIN {
             self.close_idle(now.saturating_sub(self.settings.window_ns));
         }
-        // Groups this observation's linking ids already belong to.
-        let mut found: Vec<u64> = Vec::new();
-        for (slot, v) in &o.ids.links {
+        // Groups this observation's linking ids already belong to, and which ids are new (bit
+        // per link; links past the 64th are looked up again below).
+        let mut found = std::mem::take(&mut self.found);
+        found.clear();
+        let mut known: u64 = 0;
+        for (i, (slot, v)) in o.ids.links.iter().enumerate() {
             encode(*slot, v, &mut self.buf);
-            if let Some(&g) = self.by_id.get(self.buf.as_str())
-                && !found.contains(&g)
-            {
-                found.push(g);
+            if let Some(&g) = self.by_id.get(self.buf.as_str()) {
+                if i < 64 {
+                    known |= 1 << i;
+                }
+                if !found.contains(&g) {
+                    found.push(g);
+                }
             }
         }
         let gid = match found.len() {
@@ -324,9 +401,14 @@ impl Correlator {
             1 => found[0],
             _ => self.unite(&found),
         };
+        self.found = found;
         let touched = o.ts.unwrap_or(now);
         let g = self.open.get_mut(&gid)?;
-        for (slot, v) in &o.ids.links {
+        for (i, (slot, v)) in o.ids.links.iter().enumerate() {
+            // Known ids stay known: `unite` re-points them, nothing here removes them.
+            if i < 64 && known & (1 << i) != 0 {
+                continue;
+            }
             encode(*slot, v, &mut self.buf);
             if !self.by_id.contains_key(self.buf.as_str()) {
                 let key: IdKey = Rc::from(self.buf.as_str());
@@ -352,7 +434,7 @@ impl Correlator {
                 if let Some(d) = dur
                     && g.slowest.as_ref().is_none_or(|(s, _)| d > s)
                 {
-                    g.slowest = Some((*d, desc.clone()));
+                    g.slowest = Some((*d, desc()));
                 }
                 // A request is made of events already counted; only its 5xx counts as an error
                 // when no error event was seen.
@@ -370,18 +452,17 @@ impl Correlator {
             g.last = Some(g.last.map_or(t, |l| l.max(t)));
         }
         let new_touched = g.touched.max(touched);
-        if new_touched != g.touched {
-            self.idle.remove(&(g.touched, gid));
-            g.touched = new_touched;
-            self.idle.insert((new_touched, gid));
-        }
         let rep = g.rep.clone();
+        if new_touched != g.touched {
+            g.touched = new_touched;
+            self.idle.push(new_touched, gid, &self.open);
+        }
         Some((gid, rep))
     }
 
     fn create(&mut self, o: &Observation<'_>) -> u64 {
         while self.open.len() >= self.settings.max_open {
-            let Some(&(_, oldest)) = self.idle.first() else {
+            let Some((_, oldest)) = self.idle.oldest(&self.open) else {
                 break;
             };
             self.evicted += 1;
@@ -409,7 +490,7 @@ impl Correlator {
                 slowest: None,
             },
         );
-        self.idle.insert((touched, gid));
+        self.idle.push(touched, gid, &self.open);
         self.peak_open = self.peak_open.max(self.open.len());
         gid
     }
@@ -433,7 +514,6 @@ impl Correlator {
             let Some(o) = self.open.remove(&other) else {
                 continue;
             };
-            self.idle.remove(&(o.touched, other));
             self.groups -= 1;
             self.merges += 1;
             if let Some(m) = &mut self.merged_into {
@@ -479,16 +559,15 @@ impl Correlator {
             }
             let touched = s.touched.max(o.touched);
             if touched != s.touched {
-                self.idle.remove(&(s.touched, survivor));
                 s.touched = touched;
-                self.idle.insert((touched, survivor));
+                self.idle.push(touched, survivor, &self.open);
             }
         }
         survivor
     }
 
     fn close_idle(&mut self, before: Nanos) {
-        while let Some(&(t, gid)) = self.idle.first() {
+        while let Some((t, gid)) = self.idle.oldest(&self.open) {
             if t >= before {
                 break;
             }
@@ -500,7 +579,6 @@ impl Correlator {
         let Some(g) = self.open.remove(&gid) else {
             return;
         };
-        self.idle.remove(&(g.touched, gid));
         for key in &g.ids {
             if self.by_id.get(&**key) == Some(&gid) {
                 self.by_id.remove(&**key);
@@ -1090,7 +1168,7 @@ impl crate::pipeline::EventSink for TraceSink<'_> {
             service: r.service,
             error: r.status.is_some_and(|s| s >= 500),
             ids: &ids,
-            request: Some((r.duration_ms, desc.clone())),
+            request: Some((r.duration_ms, &|| desc.clone())),
         });
         if let Some((g, _)) = observed {
             if id_matches(&self.target, &ids) {

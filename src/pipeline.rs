@@ -1926,7 +1926,7 @@ impl<'r> Merger<'r> {
                         service: r.service,
                         error: r.status.is_some_and(|s| s >= 500),
                         ids: &ids,
-                        request: Some((r.duration_ms, summary())),
+                        request: Some((r.duration_ms, &summary)),
                     })
                     .map(|(_, rep)| rep);
             }

@@ -419,8 +419,8 @@ impl Condition {
         Ok(Condition::Field(field, tests))
     }
 
-    /// Does the subject match?
-    pub fn matches(&self, s: &dyn Subject) -> bool {
+    /// Does the subject match? (Generic, not `dyn`: this runs for every event and rule.)
+    pub fn matches<S: Subject + ?Sized>(&self, s: &S) -> bool {
         match self {
             Condition::Any(v) => v.iter().any(|c| c.matches(s)),
             Condition::All(v) => v.iter().all(|c| c.matches(s)),
@@ -449,6 +449,58 @@ impl Condition {
         }
     }
 
+    /// Literals of which at least one must occur in a text field for the condition to hold:
+    /// `Some(ids)` where `intern(slot, at_start, literal)` numbered them (`at_start`: the
+    /// literal must begin the text, not merely occur in it), `None` when the condition can
+    /// hold without any (a `not`, a numeric test, an `any` with an unconstrained branch) or
+    /// `intern` ran out of ids. Only `message` and `exception` are considered (the fields a
+    /// prefilter scans); this is a necessary condition, never a sufficient one.
+    pub fn required_literals(
+        &self,
+        intern: &mut impl FnMut(&FieldRef, bool, &[u8]) -> Option<u16>,
+    ) -> Option<Vec<u16>> {
+        match self {
+            // One constrained conjunct suffices; the first is as good as any.
+            Condition::All(v) => v.iter().find_map(|c| c.required_literals(intern)),
+            // Every branch must be constrained; then one of their literals must occur.
+            Condition::Any(v) => {
+                let mut all = Vec::new();
+                for c in v {
+                    for id in c.required_literals(intern)? {
+                        if !all.contains(&id) {
+                            all.push(id);
+                        }
+                    }
+                }
+                Some(all)
+            }
+            Condition::Not(_) => None,
+            Condition::Field(
+                field @ (FieldRef::Slot(Slot::Message | Slot::Exception) | FieldRef::Format),
+                tests,
+            ) => tests.iter().find_map(|t| {
+                let (literals, at_start) = t.literals()?;
+                literals
+                    .iter()
+                    .map(|l| intern(field, at_start, l))
+                    .collect::<Option<Vec<u16>>>()
+            }),
+            Condition::Field(..) => None,
+        }
+    }
+
+    /// Is the condition nothing but its [`Condition::required_service`] test? Then a subject
+    /// known to be of that service matches without evaluating it.
+    pub fn is_service_test_only(&self) -> bool {
+        match self {
+            Condition::All(v) => matches!(v.as_slice(), [only] if only.is_service_test_only()),
+            Condition::Field(FieldRef::Service, tests) => {
+                matches!(tests.as_slice(), [Test(TestKind::Equals(_))])
+            }
+            _ => false,
+        }
+    }
+
     /// Every field the condition reads.
     pub fn fields(&self, out: &mut Vec<FieldRef>) {
         match self {
@@ -461,6 +513,51 @@ impl Condition {
             }
         }
     }
+}
+
+impl Test {
+    /// Byte strings of which one must occur in the field's text for this test to hold on a
+    /// text slot, and whether it must occur at the start of the text (`None`: no such set, e.g.
+    /// a numeric test or a regex without a literal prefix).
+    fn literals(&self) -> Option<(Vec<Vec<u8>>, bool)> {
+        let (out, at_start): (Vec<Vec<u8>>, bool) = match &self.0 {
+            TestKind::Equals(l) => (vec![l.text.as_bytes().to_vec()], true),
+            TestKind::In(lits) => (
+                lits.iter().map(|l| l.text.as_bytes().to_vec()).collect(),
+                true,
+            ),
+            TestKind::Contains(finders) => {
+                (finders.iter().map(|f| f.needle().to_vec()).collect(), false)
+            }
+            TestKind::StartsWith(p) => (p.iter().map(|p| p.as_bytes().to_vec()).collect(), true),
+            TestKind::Regex(re, _) => regex_prefixes(re.as_str())?,
+            TestKind::Compare(..) | TestKind::Exists(_) => return None,
+        };
+        // An empty literal occurs everywhere: no constraint.
+        (!out.is_empty() && out.iter().all(|l| !l.is_empty())).then_some((out, at_start))
+    }
+}
+
+/// Most prefix literals taken from one regex (more would bloat the prefilter for little gain).
+const MAX_REGEX_PREFIXES: usize = 32;
+
+/// The literals every match of `pattern` starts with (`regex_syntax`'s prefix extraction, which
+/// is sound: when the set is finite, every match begins with one of them), if that set is finite
+/// and small; and whether every match begins at the start of the text (`^`).
+fn regex_prefixes(pattern: &str) -> Option<(Vec<Vec<u8>>, bool)> {
+    use regex_syntax::hir::Look;
+    use regex_syntax::hir::literal::{ExtractKind, Extractor};
+    // Parsed with the defaults `Regex::new` uses, so this is the same language.
+    let hir = regex_syntax::Parser::new().parse(pattern).ok()?;
+    let seq = Extractor::new().kind(ExtractKind::Prefix).extract(&hir);
+    let lits = seq.literals()?;
+    let at_start = hir.properties().look_set_prefix().contains(Look::Start);
+    (lits.len() <= MAX_REGEX_PREFIXES).then(|| {
+        (
+            lits.iter().map(|l| l.as_bytes().to_vec()).collect(),
+            at_start,
+        )
+    })
 }
 
 fn has_operator(s: &ConditionSpec) -> bool {
@@ -480,7 +577,7 @@ fn is_numeric_field(f: &FieldRef) -> bool {
     matches!(f, FieldRef::Status | FieldRef::DurationMs | FieldRef::Level)
 }
 
-fn lit_equals(f: &FieldRef, lit: &Lit, s: &dyn Subject) -> bool {
+fn lit_equals<S: Subject + ?Sized>(f: &FieldRef, lit: &Lit, s: &S) -> bool {
     if is_numeric_field(f)
         && let Some(n) = lit.num
     {
@@ -489,7 +586,7 @@ fn lit_equals(f: &FieldRef, lit: &Lit, s: &dyn Subject) -> bool {
     s.text(f).is_some_and(|v| v == lit.text.as_str())
 }
 
-fn test(f: &FieldRef, t: &Test, s: &dyn Subject) -> bool {
+fn test<S: Subject + ?Sized>(f: &FieldRef, t: &Test, s: &S) -> bool {
     match &t.0 {
         TestKind::Equals(lit) => lit_equals(f, lit, s),
         TestKind::In(lits) => lits.iter().any(|l| lit_equals(f, l, s)),

@@ -16,7 +16,7 @@ use std::rc::Rc;
 
 use serde::Serialize;
 
-use super::condition::RequestSubject;
+use super::condition::{FieldRef, RequestSubject, Subject};
 use super::{Hit, RuleSet, Severity, Trigger};
 use crate::parse::Registry;
 use crate::request::Request;
@@ -165,7 +165,8 @@ enum State {
         dropped: u64,
     },
     Series {
-        keys: HashMap<Box<[Box<str>]>, BTreeMap<Nanos, Bucket>>,
+        /// By `group_by` values encoded with [`encode_key`] (looked up without allocating).
+        keys: HashMap<Box<str>, BTreeMap<Nanos, Bucket>>,
         dropped: u64,
     },
 }
@@ -174,7 +175,8 @@ enum State {
 pub struct Findings<'r> {
     rules: &'r RuleSet,
     states: Vec<State>,
-    hits: Vec<Hit>,
+    /// Scratch: the encoded key of the request being counted.
+    key: String,
 }
 
 impl<'r> Findings<'r> {
@@ -198,7 +200,7 @@ impl<'r> Findings<'r> {
         Findings {
             rules,
             states,
-            hits: Vec::new(),
+            key: String::new(),
         }
     }
 
@@ -255,42 +257,54 @@ impl<'r> Findings<'r> {
         }
     }
 
-    /// A merged request: test the request rules.
+    /// A merged request: test the request rules (those of its service only; see
+    /// [`RuleSet::request_rules_for`]).
     pub fn request(&mut self, r: &Request, reg: &Registry, s: impl Fn() -> Sighting) {
         let subject = RequestSubject { r, reg };
-        self.hits.clear();
-        for &i in self.rules.request_rules() {
-            self.rules.test(i, &subject, &mut self.hits);
-        }
-        let hits = std::mem::take(&mut self.hits);
-        for hit in &hits {
-            let Some(rule) = self.rules.rules().get(usize::from(hit.rule)) else {
+        let rules = self.rules;
+        for &i in rules.request_rules_for(&subject) {
+            let Some(rule) = rules.rules().get(usize::from(i)) else {
                 continue;
             };
+            if !rules.holds(i, rule, &subject) {
+                continue;
+            }
             match &rule.trigger {
-                Trigger::Each | Trigger::Threshold { .. } => self.hit(hit, s()),
+                Trigger::Each | Trigger::Threshold { .. } => {
+                    let hit = Hit {
+                        rule: i,
+                        key: rules.key_of(rule, &subject),
+                    };
+                    self.hit(&hit, s());
+                }
                 Trigger::Rate {
-                    window_ns, errors, ..
+                    window_ns,
+                    errors,
+                    group_by,
+                    ..
                 } => {
                     let bad = errors.matches(&subject);
-                    self.series(hit, r.ts, *window_ns, bad, None, &s);
+                    encode_key(group_by, &subject, &mut self.key);
+                    self.series(i, r.ts, *window_ns, bad, None, &s);
                 }
                 Trigger::Latency {
                     window_ns,
                     above_ms,
+                    group_by,
                     ..
                 } => {
                     let Some(d) = r.duration_ms else { continue };
-                    self.series(hit, r.ts, *window_ns, d > *above_ms, Some(d), &s);
+                    encode_key(group_by, &subject, &mut self.key);
+                    self.series(i, r.ts, *window_ns, d > *above_ms, Some(d), &s);
                 }
             }
         }
-        self.hits = hits;
     }
 
+    /// Count a request in the bucket of rule `rule`, key `self.key`.
     fn series(
         &mut self,
-        hit: &Hit,
+        rule: u16,
         ts: Option<Nanos>,
         window_ns: Nanos,
         notable: bool,
@@ -298,18 +312,22 @@ impl<'r> Findings<'r> {
         s: &impl Fn() -> Sighting,
     ) {
         let Some(ts) = ts else { return };
-        let Some(State::Series { keys, dropped }) = self.states.get_mut(usize::from(hit.rule))
-        else {
+        let Some(State::Series { keys, dropped }) = self.states.get_mut(usize::from(rule)) else {
             return;
         };
-        let key = hit.key.clone().unwrap_or_default();
-        if !keys.contains_key(&key) && keys.len() >= MAX_KEYS {
-            *dropped += 1;
-            return;
-        }
+        let key = self.key.as_str();
+        let full = keys.len() >= MAX_KEYS;
+        let buckets = match keys.get_mut(key) {
+            Some(b) => b,
+            None if full => {
+                *dropped += 1;
+                return;
+            }
+            None => keys.entry(key.into()).or_default(),
+        };
         let width = (window_ns / SUB_BUCKETS).max(1);
         let start = ts.div_euclid(width) * width;
-        let b = keys.entry(key).or_default().entry(start).or_default();
+        let b = buckets.entry(start).or_default();
         b.requests += 1;
         if let Some(d) = latency {
             b.sketch.get_or_insert_with(Sketch::default).add(d);
@@ -379,7 +397,7 @@ impl<'r> Findings<'r> {
                     group_by.iter().map(|f| f.name().into_owned()).collect()
                 }
             };
-            let group_of = |key: &[Box<str>]| -> BTreeMap<String, String> {
+            let group_of = |key: &[&str]| -> BTreeMap<String, String> {
                 key_names
                     .iter()
                     .cloned()
@@ -410,14 +428,15 @@ impl<'r> Findings<'r> {
                         if dropped > 0 {
                             detail.push_str(&format!(" ({dropped} matches of untracked keys)"));
                         }
-                        found.push(finding(kw.tally, group_of(&key), Some(detail)));
+                        let parts: Vec<&str> = key.iter().map(|v| &**v).collect();
+                        found.push(finding(kw.tally, group_of(&parts), Some(detail)));
                     }
                 }
                 State::Series { keys, dropped } => {
                     for (key, buckets) in keys {
                         if let Some((t, detail)) = evaluate_series(&rule.trigger, &buckets, dropped)
                         {
-                            found.push(finding(t, group_of(&key), Some(detail)));
+                            found.push(finding(t, group_of(&decode_key(&key)), Some(detail)));
                         }
                     }
                 }
@@ -458,6 +477,52 @@ pub fn human_duration(ns: Nanos) -> String {
 
 /// Slide a window of five sub-buckets over the series; count the notable requests of every
 /// bucket that lies in a firing window.
+/// Encode the `group_by` values of a subject into `buf`: each value (empty when missing) as
+/// `<byte length>:<value>`, so any value decodes back unambiguously ([`decode_key`]).
+fn encode_key<S: Subject + ?Sized>(fields: &[FieldRef], s: &S, buf: &mut String) {
+    buf.clear();
+    for f in fields {
+        let v = s.text(f);
+        let v = v.as_deref().unwrap_or("");
+        push_decimal(buf, v.len());
+        buf.push(':');
+        buf.push_str(v);
+    }
+}
+
+/// `buf.push_str(&n.to_string())` without the formatting machinery (this runs per request).
+fn push_decimal(buf: &mut String, n: usize) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    let mut n = n;
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    buf.extend(digits[i..].iter().map(|&d| char::from(d)));
+}
+
+/// The values of a key made by [`encode_key`].
+fn decode_key(mut key: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    while let Some((len, rest)) = key.split_once(':') {
+        let Some((v, tail)) = len
+            .parse::<usize>()
+            .ok()
+            .and_then(|n| Some((rest.get(..n)?, rest.get(n..)?)))
+        else {
+            break;
+        };
+        out.push(v);
+        key = tail;
+    }
+    out
+}
+
 fn evaluate_series(
     trigger: &Trigger,
     buckets: &BTreeMap<Nanos, Bucket>,
@@ -590,4 +655,48 @@ fn evaluate_series(
         detail.push_str(&format!(" ({dropped} requests of untracked keys)"));
     }
     Some((t, detail))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    struct Values(Vec<Option<String>>);
+
+    impl Subject for Values {
+        fn text(&self, f: &FieldRef) -> Option<Cow<'_, str>> {
+            let FieldRef::Extra(i) = f else { return None };
+            let i: usize = i.parse().ok()?;
+            self.0.get(i)?.as_deref().map(Cow::Borrowed)
+        }
+
+        fn number(&self, _: &FieldRef) -> Option<f64> {
+            None
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn keys_decode_to_their_values(values in prop::collection::vec(prop::option::of(".*"), 0..4)) {
+            let fields: Vec<FieldRef> =
+                (0..values.len()).map(|i| FieldRef::Extra(i.to_string())).collect();
+            let mut buf = String::new();
+            encode_key(&fields, &Values(values.clone()), &mut buf);
+            let want: Vec<&str> = values.iter().map(|v| v.as_deref().unwrap_or("")).collect();
+            prop_assert_eq!(decode_key(&buf), want);
+        }
+    }
+
+    #[test]
+    fn decimal() {
+        for n in [0, 7, 10, 12345, usize::MAX] {
+            let mut s = String::from("x");
+            push_decimal(&mut s, n);
+            assert_eq!(s, format!("x{n}"));
+        }
+    }
 }

@@ -6,7 +6,9 @@
 //! sliding window of requests. Evaluation is split so the pipeline stays fast:
 //!
 //! * parse workers test event-scoped conditions on the borrowed event ([`RuleSet::match_event`])
-//!   and attach the ids of matching rules (and threshold keys) to the item;
+//!   and attach the ids of matching rules (and threshold keys) to the item. Only the rules of
+//!   the event's service are tried, and only those whose literals occur in the message or
+//!   exception (one Aho-Corasick pass per event, [`prefilter`]);
 //! * the merger tests continuation lines (tracebacks, panic messages) and merged requests, and
 //!   keeps all windowed state ([`engine::Findings`]), in input order and event time.
 //!
@@ -17,6 +19,7 @@ mod builtin;
 pub mod condition;
 pub mod engine;
 pub mod fixtures;
+pub mod prefilter;
 pub mod spec;
 
 use std::path::Path;
@@ -26,6 +29,7 @@ use serde::Serialize;
 use crate::filter;
 use crate::time::Nanos;
 use condition::{Condition, FieldRef, Subject};
+use prefilter::{GatedList, LiteralScan, LiteralsBuilder, Seen};
 use spec::RuleSpec;
 
 /// The built-in rule pack, compiled into the binary (`rules/<ID>-<name>.toml`).
@@ -197,7 +201,24 @@ pub struct Hit {
     pub key: Option<Box<[Box<str>]>>,
 }
 
+/// The event-scoped rules to try for one service, in rule order.
+#[derive(Clone, Debug, Default)]
+struct Plan {
+    /// Rules tested on events.
+    event: GatedList,
+    /// Rules tested on continuation lines (they read `exception`).
+    continuation: GatedList,
+    /// Rules tested on merged requests.
+    request: Vec<u16>,
+}
+
 /// The compiled rules in use.
+///
+/// Invariant: `by_service` has one plan per service named by a rule's guard
+/// ([`Rule::service`]) holding that service's guarded rules and all unguarded ones (of every
+/// scope);
+/// `unguarded` holds the unguarded rules only (for every other service). `gates` has one entry
+/// per rule, `Some` only for event rules whose condition requires a literal of `scan`.
 #[derive(Clone, Debug, Default)]
 pub struct RuleSet {
     rules: Vec<Rule>,
@@ -205,6 +226,12 @@ pub struct RuleSet {
     request_rules: Vec<u16>,
     continuation_rules: Vec<u16>,
     needs_extras: bool,
+    by_service: Vec<(Box<str>, Plan)>,
+    unguarded: Plan,
+    gates: Vec<Option<Seen>>,
+    scan: LiteralScan,
+    /// Per rule: the condition is only its service guard ([`Condition::is_service_test_only`]).
+    guard_only: Vec<bool>,
 }
 
 fn is_rule_id(s: &str) -> bool {
@@ -456,8 +483,22 @@ impl RuleSet {
             rules,
             ..RuleSet::default()
         };
+        let mut literals = LiteralsBuilder::default();
+        for r in &set.rules {
+            if let Some(service) = &r.service
+                && !set.by_service.iter().any(|(s, _)| **s == **service)
+            {
+                set.by_service
+                    .push((service.as_str().into(), Plan::default()));
+            }
+        }
         for (i, r) in set.rules.iter().enumerate() {
             let i = i as u16;
+            set.guard_only.push(r.condition.is_service_test_only());
+            set.gates.push(match r.scope {
+                Scope::Event => literals.gate(&r.condition),
+                Scope::Request => None,
+            });
             match r.scope {
                 Scope::Event => {
                     set.event_rules.push(i);
@@ -467,12 +508,41 @@ impl RuleSet {
                 }
                 Scope::Request => set.request_rules.push(i),
             }
+            let plans = set.by_service.iter_mut().filter_map(|(s, p)| {
+                r.service
+                    .as_deref()
+                    .is_none_or(|want| want == &**s)
+                    .then_some(p)
+            });
+            let unguarded = r.service.is_none().then_some(&mut set.unguarded);
+            for plan in plans.chain(unguarded) {
+                match r.scope {
+                    Scope::Event => {
+                        plan.event.push(i);
+                        if r.reads_exception {
+                            plan.continuation.push(i);
+                        }
+                    }
+                    Scope::Request => plan.request.push(i),
+                }
+            }
             let mut fields = Vec::new();
             r.condition.fields(&mut fields);
             if let Trigger::Threshold { group_by, .. } = &r.trigger {
                 fields.extend(group_by.iter().cloned());
             }
             set.needs_extras |= fields.iter().any(|f| matches!(f, FieldRef::Extra(_)));
+        }
+        set.scan = literals.build();
+        let gates = &set.gates;
+        for plan in set
+            .by_service
+            .iter_mut()
+            .map(|(_, p)| p)
+            .chain([&mut set.unguarded])
+        {
+            plan.event.fold(gates);
+            plan.continuation.fold(gates);
         }
         Ok(set)
     }
@@ -502,27 +572,72 @@ impl RuleSet {
         &self.request_rules
     }
 
+    /// Indices of the request rules that can match this request (those guarded by another
+    /// service are left out), in rule order.
+    pub fn request_rules_for<S: Subject + ?Sized>(&self, s: &S) -> &[u16] {
+        &self.plan(s).request
+    }
+
     /// Some rule reads `fields.NAME` (the parser must collect extra fields).
     pub fn needs_extras(&self) -> bool {
         self.needs_extras
     }
 
-    /// Test the event-scoped rules against one event; matches are appended to `out`.
-    pub fn match_event(&self, s: &dyn Subject, out: &mut Vec<Hit>) {
-        for &i in &self.event_rules {
-            self.test(i, s, out);
-        }
+    /// Test the event-scoped rules against one event; matches are appended to `out` in rule
+    /// order.
+    pub fn match_event<S: Subject + ?Sized>(&self, s: &S, out: &mut Vec<Hit>) {
+        self.run_gated(&self.plan(s).event, s, out);
     }
 
     /// Test the rules that read `exception` against one continuation line.
-    pub fn match_continuation(&self, s: &dyn Subject, out: &mut Vec<Hit>) {
-        for &i in &self.continuation_rules {
-            self.test(i, s, out);
+    pub fn match_continuation<S: Subject + ?Sized>(&self, s: &S, out: &mut Vec<Hit>) {
+        self.run_gated(&self.plan(s).continuation, s, out);
+    }
+
+    /// Test the rules of `list` whose literal gate the subject opens, in rule order.
+    fn run_gated<S: Subject + ?Sized>(&self, list: &GatedList, s: &S, out: &mut Vec<Hit>) {
+        let folded = list.for_each_open(&self.scan, s, |i| self.test_condition(i, s, out));
+        if folded.is_none() {
+            self.run_gated_one_by_one(list.rules(), s, out);
         }
     }
 
-    /// Test one rule; on a match push a hit with its key.
-    pub fn test(&self, i: u16, s: &dyn Subject, out: &mut Vec<Hit>) {
+    /// The rules for the subject's service. A rule guarded by another service cannot match
+    /// (its `service = X` conjunct is false), nor can a guarded rule when the service is
+    /// unknown, so leaving them out changes nothing.
+    fn plan<S: Subject + ?Sized>(&self, s: &S) -> &Plan {
+        let Some(have) = s.text(&FieldRef::Service) else {
+            return &self.unguarded;
+        };
+        self.by_service
+            .iter()
+            .find(|(name, _)| **name == *have)
+            .map_or(&self.unguarded, |(_, plan)| plan)
+    }
+
+    /// Test `candidates`, skipping those whose literal gate stays closed (for lists too long to
+    /// fold into masks). The literal scan runs at most once, and only when a gated rule is
+    /// reached.
+    fn run_gated_one_by_one<S: Subject + ?Sized>(
+        &self,
+        candidates: &[u16],
+        s: &S,
+        out: &mut Vec<Hit>,
+    ) {
+        let mut seen: Option<Seen> = None;
+        for &i in candidates {
+            if let Some(Some(gate)) = self.gates.get(usize::from(i)) {
+                let seen = seen.get_or_insert_with(|| self.scan.scan(s));
+                if !seen.intersects(gate) {
+                    continue;
+                }
+            }
+            self.test_condition(i, s, out);
+        }
+    }
+
+    /// Test one rule (with its service guard); on a match push a hit with its key.
+    pub fn test<S: Subject + ?Sized>(&self, i: u16, s: &S, out: &mut Vec<Hit>) {
         let Some(rule) = self.rules.get(usize::from(i)) else {
             return;
         };
@@ -532,10 +647,32 @@ impl RuleSet {
         {
             return;
         }
-        if !rule.condition.matches(s) {
+        self.test_condition(i, s, out);
+    }
+
+    /// Test one rule's condition (the guard is already checked); on a match push a hit.
+    fn test_condition<S: Subject + ?Sized>(&self, i: u16, s: &S, out: &mut Vec<Hit>) {
+        let Some(rule) = self.rules.get(usize::from(i)) else {
+            return;
+        };
+        if !self.holds(i, rule, s) {
             return;
         }
-        let key = match &rule.trigger {
+        out.push(Hit {
+            rule: i,
+            key: self.key_of(rule, s),
+        });
+    }
+
+    /// Does rule `i`'s condition hold for a subject that passed the rule's service guard (is
+    /// in the rule's plan)? Skips evaluating a condition that is only that guard.
+    pub fn holds<S: Subject + ?Sized>(&self, i: u16, rule: &Rule, s: &S) -> bool {
+        self.guard_only.get(usize::from(i)).is_some_and(|&g| g) || rule.condition.matches(s)
+    }
+
+    /// The `group_by` values of a windowed rule's match (missing fields are empty).
+    pub fn key_of<S: Subject + ?Sized>(&self, rule: &Rule, s: &S) -> Option<Box<[Box<str>]>> {
+        match &rule.trigger {
             Trigger::Each => None,
             Trigger::Threshold { group_by, .. }
             | Trigger::Rate { group_by, .. }
@@ -545,8 +682,7 @@ impl RuleSet {
                     .map(|f| s.text(f).map_or_else(Box::default, |v| Box::from(&*v)))
                     .collect(),
             ),
-        };
-        out.push(Hit { rule: i, key });
+        }
     }
 }
 

@@ -1,0 +1,486 @@
+//! One literal scan per event instead of one string search per rule.
+//!
+//! Every event-scoped rule is reduced (at load time) to a *gate*: a set of literals of which at
+//! least one must occur in `message`, `exception` or `format` for its condition to hold
+//! ([`Condition::required_literals`]: the `equals`, `in`, `contains`, `starts_with` texts and
+//! the literal prefixes of regexes). Per field, the literals that must begin the text
+//! (`starts_with`, `equals`, `in`, `^` regexes) are looked up by the text's first byte, and
+//! those that may occur anywhere (`contains`, unanchored regexes) go into one Aho-Corasick
+//! automaton. A parse worker scans each field once ([`LiteralScan::scan`]) and then evaluates
+//! only the rules whose gate opened.
+//!
+//! Invariants: a gate is a necessary condition, never a sufficient one — the full condition is
+//! still evaluated — so findings are exactly those of evaluating every rule. At most
+//! [`MAX_LITERALS`] distinct literals take part; a rule needing more is simply not gated.
+
+use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
+
+use super::condition::{Condition, FieldRef, Subject};
+use crate::event::Slot;
+
+/// Most distinct literals in the scan (the width of [`Seen`]).
+pub const MAX_LITERALS: usize = 256;
+
+/// A set of literal ids: those that occurred in the scanned fields, or a rule's gate.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Seen([u64; MAX_LITERALS / 64]);
+
+impl Seen {
+    fn set(&mut self, id: u16) {
+        if let Some(w) = self.0.get_mut(usize::from(id / 64)) {
+            *w |= 1 << (id % 64);
+        }
+    }
+
+    /// Do the two sets share a literal?
+    pub fn intersects(&self, other: &Seen) -> bool {
+        self.0.iter().zip(&other.0).any(|(a, b)| a & b != 0)
+    }
+
+    /// The literal ids in the set, ascending.
+    pub fn ids(&self) -> impl Iterator<Item = u16> + '_ {
+        self.0.iter().enumerate().flat_map(|(w, &bits)| {
+            let mut bits = bits;
+            std::iter::from_fn(move || {
+                if bits == 0 {
+                    return None;
+                }
+                let b = bits.trailing_zeros();
+                bits &= bits - 1;
+                u16::try_from(w * 64 + b as usize).ok()
+            })
+        })
+    }
+}
+
+/// A list of rules with their gates folded into bit masks over positions in the list, so a
+/// subject costs one scan and a few mask operations instead of a gate test per rule.
+///
+/// Invariant: `masks` is `Some` only for lists of at most 64 rules; bit `p` stands for
+/// `rules[p]`, so visiting set bits in ascending order keeps rule order.
+#[derive(Clone, Debug, Default)]
+pub struct GatedList {
+    rules: Vec<u16>,
+    masks: Option<GateMasks>,
+}
+
+#[derive(Clone, Debug)]
+struct GateMasks {
+    /// Positions of rules without a gate (always tried).
+    ungated: u64,
+    /// Positions of rules with a gate.
+    gated: u64,
+    /// Per literal id: the positions whose gate it opens.
+    opened_by: Vec<u64>,
+}
+
+impl GatedList {
+    /// Add a rule (call [`GatedList::fold`] once all are added).
+    pub fn push(&mut self, rule: u16) {
+        self.rules.push(rule);
+        self.masks = None;
+    }
+
+    /// Fold the gates (`gates[rule]`) into masks.
+    pub fn fold(&mut self, gates: &[Option<Seen>]) {
+        if self.rules.len() > 64 {
+            self.masks = None;
+            return;
+        }
+        let mut m = GateMasks {
+            ungated: 0,
+            gated: 0,
+            opened_by: vec![0; MAX_LITERALS],
+        };
+        for (pos, &rule) in self.rules.iter().enumerate() {
+            let bit = 1u64 << pos;
+            match gates.get(usize::from(rule)).copied().flatten() {
+                Some(gate) => {
+                    m.gated |= bit;
+                    for id in gate.ids() {
+                        if let Some(w) = m.opened_by.get_mut(usize::from(id)) {
+                            *w |= bit;
+                        }
+                    }
+                }
+                None => m.ungated |= bit,
+            }
+        }
+        self.masks = Some(m);
+    }
+
+    /// The rules, in order.
+    pub fn rules(&self) -> &[u16] {
+        &self.rules
+    }
+
+    /// Call `f` for every rule whose gate the subject opens (and every ungated rule), in
+    /// order; `None` when the list has no masks (then the caller tests gates one by one).
+    pub fn for_each_open<S: Subject + ?Sized>(
+        &self,
+        scan: &LiteralScan,
+        s: &S,
+        mut f: impl FnMut(u16),
+    ) -> Option<()> {
+        let m = self.masks.as_ref()?;
+        let mut todo = m.ungated;
+        if m.gated != 0 {
+            for id in scan.scan(s).ids() {
+                todo |= m.opened_by.get(usize::from(id)).copied().unwrap_or(0);
+            }
+        }
+        while todo != 0 {
+            let pos = todo.trailing_zeros() as usize;
+            todo &= todo - 1;
+            if let Some(&rule) = self.rules.get(pos) {
+                f(rule);
+            }
+        }
+        Some(())
+    }
+}
+
+/// One literal a gate refers to.
+#[derive(Debug, PartialEq, Eq)]
+struct Literal {
+    field: FieldRef,
+    /// Must begin the text (else it may occur anywhere).
+    at_start: bool,
+    bytes: Vec<u8>,
+}
+
+/// Collects literals while gates are computed, then builds the scan.
+#[derive(Debug, Default)]
+pub struct LiteralsBuilder {
+    literals: Vec<Literal>,
+}
+
+impl LiteralsBuilder {
+    /// The gate of a condition (`None`: always evaluate it).
+    pub fn gate(&mut self, condition: &Condition) -> Option<Seen> {
+        let ids = condition.required_literals(&mut |field, at_start, bytes| {
+            self.intern(Literal {
+                field: field.clone(),
+                at_start,
+                bytes: bytes.to_vec(),
+            })
+        })?;
+        let mut gate = Seen::default();
+        ids.into_iter().for_each(|id| gate.set(id));
+        Some(gate)
+    }
+
+    fn intern(&mut self, lit: Literal) -> Option<u16> {
+        let i = match self.literals.iter().position(|l| *l == lit) {
+            Some(i) => i,
+            None if self.literals.len() < MAX_LITERALS => {
+                self.literals.push(lit);
+                self.literals.len() - 1
+            }
+            None => return None,
+        };
+        u16::try_from(i).ok()
+    }
+
+    /// The scan over every literal interned so far.
+    pub fn build(self) -> LiteralScan {
+        let mut fields = Vec::new();
+        for scanned in [
+            FieldRef::Slot(Slot::Message),
+            FieldRef::Slot(Slot::Exception),
+            FieldRef::Format,
+        ] {
+            let mut field = FieldScan {
+                field: scanned.clone(),
+                by_first_byte: vec![Vec::new(); 256],
+                anywhere: None,
+            };
+            let mut anywhere: (Vec<u16>, Vec<&[u8]>) = (Vec::new(), Vec::new());
+            for (i, lit) in self.literals.iter().enumerate() {
+                let (Ok(id), Some(&first)) = (u16::try_from(i), lit.bytes.first()) else {
+                    continue;
+                };
+                if lit.field != scanned {
+                    continue;
+                }
+                if lit.at_start {
+                    if let Some(bucket) = field.by_first_byte.get_mut(usize::from(first)) {
+                        bucket.push((id, lit.bytes.clone().into_boxed_slice()));
+                    }
+                } else {
+                    anywhere.0.push(id);
+                    anywhere.1.push(&lit.bytes);
+                }
+            }
+            if !anywhere.1.is_empty() {
+                // Standard semantics + overlapping search report every literal that occurs,
+                // also those inside or overlapping another one (leftmost semantics hide them).
+                // A DFA: one table lookup per byte (the NFAs cost several times that, and
+                // overlapping searches step through every byte); it stays small for the few
+                // dozen literals rules have.
+                let every = AhoCorasick::builder()
+                    .match_kind(MatchKind::Standard)
+                    .kind(Some(AhoCorasickKind::DFA))
+                    .build(&anywhere.1);
+                // Leftmost semantics enable the SIMD (Teddy) prefilter: the quick "any at all?"
+                // test that most texts stop at.
+                let any = AhoCorasick::builder()
+                    .match_kind(MatchKind::LeftmostFirst)
+                    .build(&anywhere.1);
+                match (any, every) {
+                    (Ok(any), Ok(every)) => {
+                        field.anywhere = Some(Anywhere {
+                            any,
+                            every,
+                            ids: anywhere.0,
+                        });
+                    }
+                    // Not expected (a few hundred short literals); should it happen, every
+                    // gate opens, which is merely slower.
+                    _ => {
+                        return LiteralScan {
+                            fields: Vec::new(),
+                            all_open: true,
+                        };
+                    }
+                }
+            }
+            if field.anywhere.is_some() || field.by_first_byte.iter().any(|b| !b.is_empty()) {
+                fields.push(field);
+            }
+        }
+        LiteralScan {
+            fields,
+            all_open: false,
+        }
+    }
+}
+
+/// The literals of one field.
+#[derive(Clone, Debug)]
+struct FieldScan {
+    field: FieldRef,
+    /// Literals that must begin the text, indexed by their first byte (256 buckets).
+    by_first_byte: Vec<Vec<(u16, Box<[u8]>)>>,
+    /// Literals that may occur anywhere.
+    anywhere: Option<Anywhere>,
+}
+
+/// Literals that may occur anywhere in a text.
+#[derive(Clone, Debug)]
+struct Anywhere {
+    /// Does any occur? (fast: SIMD prefilter)
+    any: AhoCorasick,
+    /// Which occur? (overlapping search, every byte)
+    every: AhoCorasick,
+    /// Pattern index → literal id.
+    ids: Vec<u16>,
+}
+
+/// The compiled scan (see the module docs).
+#[derive(Clone, Debug, Default)]
+pub struct LiteralScan {
+    fields: Vec<FieldScan>,
+    /// The automata could not be built: report every literal as seen.
+    all_open: bool,
+}
+
+impl LiteralScan {
+    /// Which literals occur in the subject's `message`, `exception` and `format`.
+    pub fn scan<S: Subject + ?Sized>(&self, s: &S) -> Seen {
+        if self.all_open {
+            return Seen([u64::MAX; MAX_LITERALS / 64]);
+        }
+        let mut seen = Seen::default();
+        for f in &self.fields {
+            let Some(text) = s.text(&f.field) else {
+                continue;
+            };
+            let text = text.as_bytes();
+            let starting = text
+                .first()
+                .and_then(|&b| f.by_first_byte.get(usize::from(b)));
+            for (id, lit) in starting.into_iter().flatten() {
+                if text.starts_with(lit) {
+                    seen.set(*id);
+                }
+            }
+            // Most texts contain none of these literals: ask that first.
+            if let Some(a) = &f.anywhere
+                && a.any.is_match(text)
+            {
+                for m in a.every.find_overlapping_iter(text) {
+                    if let Some(&id) = a.ids.get(m.pattern().as_usize()) {
+                        seen.set(id);
+                    }
+                }
+            }
+        }
+        seen
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::rules::{Hit, RuleSet, Scope, parse_rule};
+
+    /// A subject with just the fields the gates and the test rules read.
+    struct Line {
+        service: &'static str,
+        format: &'static str,
+        message: Option<String>,
+        exception: Option<String>,
+        level: f64,
+    }
+
+    impl Subject for Line {
+        fn text(&self, f: &FieldRef) -> Option<Cow<'_, str>> {
+            match f {
+                FieldRef::Service => Some(self.service.into()),
+                FieldRef::Format => Some(self.format.into()),
+                FieldRef::Slot(Slot::Message) => self.message.as_deref().map(Cow::Borrowed),
+                FieldRef::Slot(Slot::Exception) => self.exception.as_deref().map(Cow::Borrowed),
+                _ => None,
+            }
+        }
+
+        fn number(&self, f: &FieldRef) -> Option<f64> {
+            (*f == FieldRef::Level).then_some(self.level)
+        }
+    }
+
+    const EXTRA: &[&str] = &[
+        r#"[match]
+any = [{ field = "message", contains = ["abc", "bcd", "cd"] }]"#,
+        r#"[match]
+all = [{ field = "service", equals = "skreaver" }, { field = "message", regex = '(?i)^timeout (after|waiting)' }]"#,
+        r#"[match]
+field = "message"
+regex = '(?m)^second line$'"#,
+        r#"[match]
+any = [{ field = "message", starts_with = "Token " }, { field = "level", ge = "error" }]"#,
+        r#"[match]
+all = [{ not = { field = "message", contains = "ok" } }, { field = "exception", contains = "Error" }]"#,
+        r#"[match]
+field = "format"
+in = ["rust-panic", "python-text"]"#,
+    ];
+
+    static RULES: std::sync::LazyLock<RuleSet> = std::sync::LazyLock::new(rules);
+
+    fn rules() -> RuleSet {
+        let mut all: Vec<_> = RuleSet::load(None).expect("built-ins").rules().to_vec();
+        for (n, m) in EXTRA.iter().enumerate() {
+            let text = format!(
+                "id = \"TEST{n:03}\"\nname = \"test-{n}\"\ntitle = \"t\"\nseverity = \"low\"\nrunbook = \"r\"\ndescription = \"d\"\n{m}\n"
+            );
+            all.push(parse_rule("test", &text).expect("test rule compiles"));
+        }
+        RuleSet::new(all).expect("rule set")
+    }
+
+    /// Every event rule tested without gates or plans (the reference).
+    fn reference(set: &RuleSet, s: &Line) -> Vec<Hit> {
+        let mut out = Vec::new();
+        for (i, r) in set.rules().iter().enumerate() {
+            if r.scope == Scope::Event {
+                set.test(i as u16, s, &mut out);
+            }
+        }
+        out
+    }
+
+    const PIECES: &[&str] = &[
+        "abc",
+        "bcd",
+        "ab",
+        "cd",
+        "Token ",
+        "token",
+        "timeout after",
+        "TIMEOUT waiting",
+        "second line",
+        "\n",
+        "ok",
+        "Error",
+        "Connection failed: ",
+        "PING failed",
+        "waiting for a slot",
+        "QueuePool limit of size",
+        "JWT validation failed",
+        "Error handling message from ",
+        "ws-1: ",
+        "Authentication failed: ",
+        "Invalid token",
+        "GitHub API: Token configured (",
+        "42",
+        "/5000 requests remaining)",
+        "Subscription limit exceeded",
+        "Burst detected for ",
+        "x",
+        " on ",
+        " - blocking for ",
+        "Rate limit hit fetching ",
+        "é",
+        "日本",
+    ];
+
+    fn text() -> impl Strategy<Value = Option<String>> {
+        prop::option::of(
+            prop::collection::vec(prop::sample::select(PIECES), 0..6).prop_map(|v| v.concat()),
+        )
+    }
+
+    proptest! {
+        #[test]
+        fn gates_and_plans_find_exactly_what_testing_every_rule_finds(
+            service in prop::sample::select(&["skillmeat", "skreaver", "other"][..]),
+            format in prop::sample::select(&["rust-panic", "python-text", "json"][..]),
+            message in text(),
+            exception in text(),
+            level in 0u8..6,
+        ) {
+            let set = &*RULES;
+            let line = Line { service, format, message, exception, level: f64::from(level) };
+            let mut got = Vec::new();
+            set.match_event(&line, &mut got);
+            prop_assert_eq!(got, reference(set, &line));
+        }
+    }
+
+    #[test]
+    fn unconstrained_conditions_have_no_gate_and_overlapping_literals_all_count() {
+        let set = &*RULES;
+        let rule = |id: &str| set.rules().iter().find(|r| r.id == id).expect("rule");
+        let mut b = LiteralsBuilder::default();
+        // `any` with an unconstrained branch (level) has no gate; `not` gives none either.
+        assert!(b.gate(&rule("TEST003").condition).is_none());
+        assert!(
+            b.gate(&rule("TEST004").condition).is_some(),
+            "the exception conjunct"
+        );
+        assert!(b.gate(&rule("TEST002").condition).is_some());
+        let gate = b.gate(&rule("TEST000").condition).expect("gated");
+        let scan = b.build();
+        let line = |m: &str| Line {
+            service: "skreaver",
+            format: "json",
+            message: Some(m.into()),
+            exception: None,
+            level: 2.0,
+        };
+        assert!(scan.scan(&line("xabcdx")).intersects(&gate));
+        assert!(!scan.scan(&line("xacbdx")).intersects(&gate));
+        // abc, bcd and cd overlap; all three are seen.
+        let seen = scan.scan(&line("xabcdx"));
+        assert_eq!(
+            seen.ids().filter(|&id| gate.ids().any(|g| g == id)).count(),
+            3
+        );
+    }
+}
