@@ -259,6 +259,9 @@ fn follow_streams_live_and_ends_with_the_container() {
         .args([
             "events",
             "--follow",
+            // Streaming is under test here, not event-time reordering (default window 2s).
+            "--max-delay",
+            "200ms",
             &format!("docker://{}", a.name),
             &format!("docker://{}", b.name),
         ])
