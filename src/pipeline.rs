@@ -216,6 +216,32 @@ pub struct Settings {
     pub max_delay: Option<Duration>,
 }
 
+impl Settings {
+    /// Settings for one in-process run in `mode` with defaults everywhere else: one parse
+    /// thread, 1 MiB chunks and lines, no filters, nothing kept beyond what `mode` reads.
+    pub fn new(mode: Mode) -> Settings {
+        Settings {
+            threads: 1,
+            chunk_bytes: 1 << 20,
+            max_line_bytes: 1 << 20,
+            parse: ParseOpts {
+                assume_offset: 0,
+                collect_extras: false,
+            },
+            filter: Filter::default(),
+            mode,
+            progress: false,
+            keep_events: matches!(mode, Mode::Events),
+            keep_raw: false,
+            hash_inputs: false,
+            cancel: None,
+            follow: false,
+            snapshot_every: None,
+            max_delay: None,
+        }
+    }
+}
+
 /// Optional analyses on top of the core pipeline (the `analyze` command turns them on).
 #[derive(Default, Clone, Copy)]
 pub struct Analysis<'a> {

@@ -24,31 +24,13 @@ fn board_rendering_snapshot() {
 }
 
 fn report_of(path: &std::path::Path) -> logsleuth::analyze::Report {
-    use logsleuth::parse::{ParseOpts, Registry};
-    use logsleuth::pipeline::{self, Filter, Input, InputKind, Mode, Outcome, Settings};
+    use logsleuth::parse::Registry;
+    use logsleuth::pipeline::{self, Input, InputKind, Mode, Outcome, Settings};
     let reg = Registry::load(None).expect("registry");
-    let settings = Settings {
-        threads: 1,
-        chunk_bytes: 1 << 20,
-        max_line_bytes: 1 << 20,
-        parse: ParseOpts {
-            assume_offset: 0,
-            collect_extras: false,
-        },
-        filter: Filter::default(),
-        mode: Mode::Analyze {
-            bucket_ns: 60_000_000_000,
-            slow_ms: 5000.0,
-        },
-        progress: false,
-        keep_events: false,
-        follow: false,
-        snapshot_every: None,
-        keep_raw: false,
-        hash_inputs: false,
-        cancel: None,
-        max_delay: None,
-    };
+    let settings = Settings::new(Mode::Analyze {
+        bucket_ns: 60_000_000_000,
+        slow_ms: 5000.0,
+    });
     let inputs = [Input {
         name: "app.log".into(),
         kind: InputKind::File(path.to_path_buf()),

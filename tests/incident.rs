@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 
 use logsleuth::correlate::{CorrelationSettings, TraceSink};
 use logsleuth::output::{Style, render_findings};
-use logsleuth::parse::{ParseOpts, Registry};
-use logsleuth::pipeline::{self, Analysis, Filter, Input, InputKind, Mode, Outcome, Settings};
+use logsleuth::parse::Registry;
+use logsleuth::pipeline::{self, Analysis, Input, InputKind, Mode, Outcome, Settings};
 use logsleuth::rules::{BUILTIN, RuleSet, fixtures};
 use logsleuth::source::files::PathMeta;
 use proptest::prelude::*;
@@ -17,25 +17,11 @@ fn root() -> PathBuf {
 }
 
 fn settings(mode: Mode, threads: usize, chunk_bytes: usize) -> Settings {
-    Settings {
-        threads,
-        chunk_bytes,
-        max_line_bytes: 1 << 20,
-        parse: ParseOpts {
-            assume_offset: 0,
-            collect_extras: matches!(mode, Mode::Events),
-        },
-        filter: Filter::default(),
-        mode,
-        progress: false,
-        keep_events: matches!(mode, Mode::Events),
-        follow: false,
-        snapshot_every: None,
-        keep_raw: false,
-        hash_inputs: false,
-        cancel: None,
-        max_delay: None,
-    }
+    let mut s = Settings::new(mode);
+    s.threads = threads;
+    s.chunk_bytes = chunk_bytes;
+    s.parse.collect_extras = matches!(mode, Mode::Events);
+    s
 }
 
 fn analyze_mode() -> Mode {

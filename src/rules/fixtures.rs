@@ -14,8 +14,8 @@ use serde::Serialize;
 use super::{Rule, RuleSet, Scope, Trigger};
 use crate::analyze::Report;
 use crate::correlate::CorrelationSettings;
-use crate::parse::{ParseOpts, Registry};
-use crate::pipeline::{self, Analysis, Filter, Input, InputKind, Mode, Outcome, Settings};
+use crate::parse::Registry;
+use crate::pipeline::{self, Analysis, Input, InputKind, Mode, Outcome, Settings};
 use crate::source::files::PathMeta;
 
 /// The fixtures of one rule.
@@ -88,28 +88,11 @@ pub fn run_rule_on(rule: &Rule, text: &str) -> Result<Report, String> {
         meta: PathMeta::default(),
         size: None,
     };
-    let settings = Settings {
-        threads: 1,
-        chunk_bytes: 1 << 20,
-        max_line_bytes: 1 << 20,
-        parse: ParseOpts {
-            assume_offset: 0,
-            collect_extras: set.needs_extras(),
-        },
-        filter: Filter::default(),
-        mode: Mode::Analyze {
-            bucket_ns: 60_000_000_000,
-            slow_ms: 5000.0,
-        },
-        progress: false,
-        keep_events: false,
-        follow: false,
-        snapshot_every: None,
-        keep_raw: false,
-        hash_inputs: false,
-        cancel: None,
-        max_delay: None,
-    };
+    let mut settings = Settings::new(Mode::Analyze {
+        bucket_ns: 60_000_000_000,
+        slow_ms: 5000.0,
+    });
+    settings.parse.collect_extras = set.needs_extras();
     let analysis = Analysis {
         rules: Some(&set),
         correlation: Some(CorrelationSettings::default()),

@@ -14,8 +14,8 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 
 use logsleuth::analyze::Report;
-use logsleuth::parse::{ParseOpts, Registry};
-use logsleuth::pipeline::{self, Filter, Input, InputKind, Mode, Outcome, Settings};
+use logsleuth::parse::Registry;
+use logsleuth::pipeline::{self, Input, InputKind, Mode, Outcome, Settings};
 use logsleuth::source::files::PathMeta;
 
 /// The repository's fixtures directory.
@@ -75,28 +75,10 @@ pub fn analyze_json(args: &[&str], stdin: &[u8]) -> serde_json::Value {
 
 /// Library settings for an analyze run.
 pub fn analyze_settings() -> Settings {
-    Settings {
-        threads: 1,
-        chunk_bytes: 1 << 20,
-        max_line_bytes: 1 << 20,
-        parse: ParseOpts {
-            assume_offset: 0,
-            collect_extras: false,
-        },
-        filter: Filter::default(),
-        mode: Mode::Analyze {
-            bucket_ns: 60_000_000_000,
-            slow_ms: 5000.0,
-        },
-        progress: false,
-        keep_events: false,
-        follow: false,
-        snapshot_every: None,
-        keep_raw: false,
-        hash_inputs: false,
-        cancel: None,
-        max_delay: None,
-    }
+    Settings::new(Mode::Analyze {
+        bucket_ns: 60_000_000_000,
+        slow_ms: 5000.0,
+    })
 }
 
 /// Analyze in-memory bytes with the library (thread count and chunk size chosen by the test).
