@@ -117,9 +117,12 @@ impl Unparsed {
 /// line cost one length check and at most one byte comparison.
 #[derive(Debug, Default)]
 struct KeyTable {
-    /// By key length: (first 8 bytes as an integer, the whole key, slot).
-    by_len: Vec<Vec<(u64, Box<[u8]>, u8)>>,
+    /// By key length: the keys of that length.
+    by_len: Vec<Vec<KeyEntry>>,
 }
+
+/// A known key: its first 8 bytes as an integer, the whole key, its slot.
+type KeyEntry = (u64, Box<[u8]>, u8);
 
 /// The first (up to) 8 bytes of `b` as one integer: most keys differ there, so one integer
 /// comparison settles most lookups.
