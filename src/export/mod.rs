@@ -344,7 +344,11 @@ impl<'r> Bundle<'r> {
                 tables::error_rate_schema(),
                 Some(tables::error_rate_batch(report).map_err(|e| Error::arrow(root.clone(), e))?),
             ),
-            ("findings", tables::findings_schema(), None),
+            (
+                "findings",
+                tables::findings_schema(),
+                Some(tables::findings_batch(report).map_err(|e| Error::arrow(root.clone(), e))?),
+            ),
             ("groups", tables::groups_schema(), None),
         ];
         for (name, schema, batch) in aggregates {

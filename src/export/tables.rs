@@ -12,12 +12,13 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 
 use arrow_array::builder::{
-    Float64Builder, Int32Builder, Int64Builder, StringBuilder, StringDictionaryBuilder,
-    TimestampMicrosecondBuilder,
+    Float64Builder, Int32Builder, Int64Builder, ListBuilder, StringBuilder,
+    StringDictionaryBuilder, TimestampMicrosecondBuilder,
 };
 use arrow_array::types::Int32Type;
 use arrow_array::{
-    ArrayRef, DictionaryArray, Float64Array, Int64Array, RecordBatch, TimestampMicrosecondArray,
+    ArrayRef, DictionaryArray, Float64Array, Int64Array, RecordBatch, StringArray,
+    TimestampMicrosecondArray,
 };
 use arrow_schema::{ArrowError, DataType, Field, Schema, SchemaRef, TimeUnit};
 
@@ -680,7 +681,7 @@ pub fn error_rate_batch(r: &Report) -> Result<RecordBatch, ArrowError> {
     )
 }
 
-/// Schema of `findings.parquet`: one row per rule finding (filled once rules exist).
+/// Schema of `findings.parquet`: one row per rule finding.
 pub fn findings_schema() -> SchemaRef {
     let list = DataType::List(Arc::new(Field::new("item", DataType::Utf8, true)));
     Arc::new(Schema::new(vec![
@@ -697,6 +698,73 @@ pub fn findings_schema() -> SchemaRef {
         Field::new("group_ids", list, true),
         field("detail", Col::Str),
     ]))
+}
+
+/// The report's findings as one batch (most severe first, as in the report).
+///
+/// # Errors
+/// Only if columns disagree with the schema.
+pub fn findings_batch(r: &Report) -> Result<RecordBatch, ArrowError> {
+    let f: &[crate::rules::engine::Finding] = r.findings.as_deref().unwrap_or(&[]);
+    let ns = |v: &Option<String>| {
+        v.as_deref()
+            .and_then(|t| time::parse_timestamp(t.as_bytes(), 0))
+    };
+    let ts = |v: &[Option<i64>]| -> ArrayRef {
+        Arc::new(
+            v.iter()
+                .map(|s| s.map(micros))
+                .collect::<TimestampMicrosecondArray>()
+                .with_timezone("UTC"),
+        )
+    };
+    let first: Vec<Option<i64>> = f.iter().map(|x| ns(&x.first)).collect();
+    let last: Vec<Option<i64>> = f.iter().map(|x| ns(&x.last)).collect();
+    let mut groups = ListBuilder::new(StringBuilder::new());
+    for x in f {
+        for g in &x.correlation_groups {
+            groups.values().append_value(g);
+        }
+        groups.append(true);
+    }
+    RecordBatch::try_new(
+        findings_schema(),
+        vec![
+            Arc::new(
+                f.iter()
+                    .map(|x| Some(x.rule.as_str()))
+                    .collect::<StringArray>(),
+            ),
+            dict(f.iter().map(|x| x.severity.as_str())),
+            Arc::new(
+                f.iter()
+                    .map(|x| Some(x.title.as_str()))
+                    .collect::<StringArray>(),
+            ),
+            // A finding may span services; the report does not attribute one.
+            Arc::new(
+                f.iter()
+                    .map(|_| None::<&str>)
+                    .collect::<DictionaryArray<Int32Type>>(),
+            ),
+            i64s(f.iter().map(|x| x.count)),
+            ts(&first),
+            Arc::new(first.iter().copied().collect::<Int64Array>()),
+            ts(&last),
+            Arc::new(last.iter().copied().collect::<Int64Array>()),
+            Arc::new(
+                f.iter()
+                    .map(|x| Some(x.runbook.as_str()))
+                    .collect::<StringArray>(),
+            ),
+            Arc::new(groups.finish()),
+            Arc::new(
+                f.iter()
+                    .map(|x| x.detail.as_deref())
+                    .collect::<StringArray>(),
+            ),
+        ],
+    )
 }
 
 /// Schema of `groups.parquet`: one row per correlated group of events (filled once
