@@ -2,12 +2,15 @@
 //! and nothing read twice; Ctrl-C (SIGINT) ends the run with its final output.
 
 use std::fs::{self, OpenOptions};
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
+
+mod common;
+use common::interrupt;
 
 fn append(path: &Path, lines: &[String]) {
     let mut f = OpenOptions::new()
@@ -35,29 +38,6 @@ fn start(args: &[&str]) -> Child {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn")
-}
-
-fn interrupt(mut child: Child) -> (String, String) {
-    let _ = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status();
-    let mut out = String::new();
-    child
-        .stdout
-        .take()
-        .expect("stdout")
-        .read_to_string(&mut out)
-        .expect("read");
-    let mut err = String::new();
-    child
-        .stderr
-        .take()
-        .expect("stderr")
-        .read_to_string(&mut err)
-        .expect("read");
-    let status = child.wait().expect("wait");
-    assert!(status.success(), "{status}: {err}");
-    (out, err)
 }
 
 fn messages(out: &str) -> Vec<String> {

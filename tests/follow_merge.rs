@@ -3,12 +3,15 @@
 //! oldest first before the live member is followed.
 
 use std::fs::OpenOptions;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
+
+mod common;
+use common::interrupt;
 
 fn append(path: &Path, lines: &[&str]) {
     let mut f = OpenOptions::new()
@@ -34,29 +37,6 @@ fn start(args: &[&str]) -> Child {
         .expect("spawn")
 }
 
-fn interrupt(mut child: Child) -> String {
-    let _ = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status();
-    let mut out = String::new();
-    child
-        .stdout
-        .take()
-        .expect("stdout")
-        .read_to_string(&mut out)
-        .expect("read");
-    let mut err = String::new();
-    child
-        .stderr
-        .take()
-        .expect("stderr")
-        .read_to_string(&mut err)
-        .expect("read");
-    let status = child.wait().expect("wait");
-    assert!(status.success(), "{status}: {err}");
-    out
-}
-
 fn pause(ms: u64) {
     std::thread::sleep(Duration::from_millis(ms));
 }
@@ -79,7 +59,7 @@ fn scenario(dir: &Path, args: &[&str]) -> String {
     pause(150);
     append(&b, &[&ev("01", "b01-late")]);
     pause(600);
-    interrupt(child)
+    interrupt(child).0
 }
 
 #[test]
@@ -142,7 +122,7 @@ fn rotated_members_are_read_oldest_first_then_the_live_one_followed() {
     pause(800);
     append(&d.join("app.log"), &["live appended"]);
     pause(700);
-    let out = interrupt(child);
+    let (out, _) = interrupt(child);
     let tags: Vec<String> = out
         .lines()
         .map(|l| {

@@ -19,6 +19,9 @@ use logsleuth::source::loki::{self, LokiInput, LokiOpts};
 use logsleuth::source::ws;
 use serde_json::{Value, json};
 
+mod common;
+use common::interrupt;
+
 type Labels = Vec<(String, String)>;
 
 #[derive(Clone)]
@@ -870,7 +873,7 @@ fn tail_follows_reconnects_and_counts_dropped_entries() {
 #[test]
 fn follow_on_the_command_line_tails_until_interrupted() {
     let emu = Emu::start();
-    let mut child = bin()
+    let child = bin()
         .args([
             "events",
             "--follow",
@@ -895,25 +898,7 @@ fn follow_on_the_command_line_tails_until_interrupted() {
         &[],
     );
     std::thread::sleep(Duration::from_millis(1200));
-    let _ = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status();
-    let mut out = String::new();
-    child
-        .stdout
-        .take()
-        .expect("stdout")
-        .read_to_string(&mut out)
-        .expect("read");
-    let mut err = String::new();
-    child
-        .stderr
-        .take()
-        .expect("stderr")
-        .read_to_string(&mut err)
-        .expect("read");
-    let status = child.wait().expect("wait");
-    assert!(status.success(), "{status}: {err}");
+    let (out, err) = interrupt(child);
     assert!(out.contains("\"message\":\"boom\""), "{out}");
     assert!(err.contains("Loki dropped 2 tail entries"), "{err}");
 }
