@@ -153,7 +153,7 @@ pub trait EventSink {
     fn snapshot(&mut self, _report: &Report) -> io::Result<()> {
         Ok(())
     }
-    /// Push buffered output out (called when a live run goes idle).
+    /// Push buffered output out (called often while following).
     ///
     /// # Errors
     /// Output errors end the run.
@@ -502,6 +502,7 @@ fn dispatch_and_merge(
         while let Some(c) = w.remove(next) {
             *next += 1;
             m.merge(c, sinks)?;
+            m.tick(sinks)?;
         }
         Ok(())
     };
@@ -517,7 +518,7 @@ fn dispatch_and_merge(
                 Duration::from_millis(250)
             };
             match chunk_rx.recv_timeout(wait) {
-                Err(RecvTimeoutError::Timeout) => merger.idle(sinks)?,
+                Err(RecvTimeoutError::Timeout) => merger.tick(sinks)?,
                 Ok(ReaderMsg::Chunk(c)) => {
                     in_flight += 1;
                     if work_tx.send(c).is_err() {
@@ -1527,10 +1528,15 @@ struct Merger<'r> {
     findings: Option<Findings<'r>>,
     correlator: Option<Correlator>,
     hits: Vec<Hit>,
-    /// `--follow`: deliver and flush when inputs go quiet.
+    /// `--follow`: deliver held events after [`LIVE_HOLD`] and flush sinks promptly.
     live: bool,
     last_merge: Instant,
     unflushed: bool,
+    /// `--follow`: `(next_id, when)` after each merge, oldest first: events with an id below
+    /// `next_id` had arrived by `when`.
+    arrivals: VecDeque<(u64, Instant)>,
+    /// Held events with an id below this are due (they have waited [`LIVE_HOLD`]).
+    due_before: u64,
     snapshot_every: Option<Duration>,
     last_snapshot: Instant,
     /// `--follow` with several inputs: items wait here to be merged in event-time order.
@@ -1611,6 +1617,8 @@ impl<'r> Merger<'r> {
             live: settings.follow,
             last_merge: Instant::now(),
             unflushed: false,
+            arrivals: VecDeque::new(),
+            due_before: 0,
             snapshot_every: settings.snapshot_every,
             last_snapshot: Instant::now(),
             reorder: settings
@@ -1621,10 +1629,12 @@ impl<'r> Merger<'r> {
         }
     }
 
-    /// Called when no chunk arrived for a while. In follow mode, events still waiting for
-    /// continuation lines are delivered once their input has been quiet for [`LIVE_HOLD`]
-    /// (a continuation arriving later becomes an event of its own), and sinks are flushed.
-    fn idle(&mut self, sinks: &mut [&mut dyn EventSink]) -> io::Result<()> {
+    /// Called after every merge and whenever no chunk arrived for a while. In follow mode an
+    /// event held for its continuation lines is delivered once it has waited [`LIVE_HOLD`]
+    /// (a process writes a traceback together with its first line; a continuation arriving
+    /// later becomes an event of its own), and sinks are flushed: output keeps up with busy
+    /// inputs as well as quiet ones.
+    fn tick(&mut self, sinks: &mut [&mut dyn EventSink]) -> io::Result<()> {
         self.maybe_snapshot(sinks)?;
         // Inputs quiet for max-delay: nothing can overtake what is held any more.
         if self.reorder.as_ref().is_some_and(|r| !r.is_empty())
@@ -1632,11 +1642,19 @@ impl<'r> Merger<'r> {
         {
             self.release(true, sinks)?;
         }
-        if !self.live || self.last_merge.elapsed() < LIVE_HOLD {
+        if !self.live {
             return Ok(());
         }
-        if !self.held.is_empty() || self.unflushed {
-            self.flush_held(sinks, true)?;
+        while let Some(&(id, at)) = self.arrivals.front() {
+            if at.elapsed() < LIVE_HOLD {
+                break;
+            }
+            self.due_before = id;
+            self.arrivals.pop_front();
+        }
+        let front = self.held_front;
+        self.flush_held(sinks, false)?;
+        if self.unflushed || self.held_front != front {
             for s in sinks.iter_mut() {
                 s.flush()?;
             }
@@ -1723,6 +1741,14 @@ impl<'r> Merger<'r> {
         for item in c.items {
             self.item(item);
             self.deliver_requests(sinks)?;
+        }
+        if self.live
+            && self
+                .arrivals
+                .back()
+                .is_none_or(|&(id, _)| id < self.next_id)
+        {
+            self.arrivals.push_back((self.next_id, self.last_merge));
         }
         self.flush_held(sinks, false)
     }
@@ -2000,7 +2026,11 @@ impl<'r> Merger<'r> {
     /// Hand closed events (all of them at the end) to the sinks, in input order.
     fn flush_held(&mut self, sinks: &mut [&mut dyn EventSink], all: bool) -> io::Result<()> {
         while let Some(front) = self.held.front() {
-            if !(all || front.closed || self.held.len() > MAX_HELD) {
+            if !(all
+                || front.closed
+                || self.held.len() > MAX_HELD
+                || self.held_front < self.due_before)
+            {
                 break;
             }
             let Some(p) = self.held.pop_front() else {

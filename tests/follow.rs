@@ -135,3 +135,59 @@ fn follow_analyze_prints_the_final_report_on_ctrl_c() {
     let report: Value = serde_json::from_str(&out[final_start..]).expect("report");
     assert_eq!(report["input"]["events"], 2);
 }
+
+#[test]
+fn busy_inputs_are_delivered_while_they_keep_writing() {
+    // Two files written to in turn every 20 ms never go quiet together; the one event kept by
+    // `--grep` must still reach stdout while the writing goes on (regression: output waited
+    // for a pause in the input, or for the output buffer to fill, which filtered noise never
+    // does).
+    let dir = tempfile::tempdir().expect("tmp");
+    let (a, b) = (dir.path().join("a.log"), dir.path().join("b.log"));
+    fs::write(&a, "").expect("create");
+    fs::write(&b, "").expect("create");
+    let mut child = start(&[
+        "events",
+        "--follow",
+        "--max-delay",
+        "200ms",
+        "--grep",
+        "wanted",
+        a.to_str().expect("utf8"),
+        b.to_str().expect("utf8"),
+    ]);
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line);
+        let _ = tx.send(line);
+    });
+    let seen = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let seen = seen.clone();
+        std::thread::spawn(move || {
+            // Bounded so that a broken build ends (3000 rounds: a minute or more).
+            for i in 0..3000 {
+                if seen.load(std::sync::atomic::Ordering::Relaxed) {
+                    return true;
+                }
+                let path = if i % 2 == 0 { &a } else { &b };
+                let text = if i == 0 { "wanted" } else { "noise" };
+                append(path, &[format!("{text}-{i}")]);
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            false
+        })
+    };
+    let first = rx.recv().unwrap_or_default();
+    seen.store(true, std::sync::atomic::Ordering::Relaxed);
+    let delivered_while_writing = writer.join().expect("writer");
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        delivered_while_writing,
+        "no event while the inputs kept writing (first line: {first:?})"
+    );
+    assert!(first.contains("wanted-0"), "{first}");
+}

@@ -571,18 +571,35 @@ fn emulated_apiserver_follow_resumes_without_duplicates_or_gaps() {
         s.add("prod", "api-0", "api", ts, &text);
         want.push(text);
     }
-    std::thread::sleep(Duration::from_millis(2500));
+    // Read until every line arrived (a guard against a hang, not a timing assertion), then
+    // a little longer so that a repeated line would show, then Ctrl-C.
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for l in std::io::BufRead::lines(std::io::BufReader::new(stdout)) {
+            let Ok(l) = l else { return };
+            let msg = serde_json::from_str::<Value>(&l).expect("json")["message"]
+                .as_str()
+                .unwrap_or("")
+                .to_string();
+            if tx.send(msg).is_err() {
+                return;
+            }
+        }
+    });
+    let mut got = Vec::new();
+    while got.len() < want.len() {
+        match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(m) => got.push(m),
+            Err(_) => break,
+        }
+    }
+    std::thread::sleep(Duration::from_millis(1500));
     let _ = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status();
-    let mut stdout = String::new();
-    child
-        .stdout
-        .take()
-        .expect("stdout")
-        .read_to_string(&mut stdout)
-        .expect("read");
     let status = child.wait().expect("wait");
+    got.extend(rx.iter());
     let mut stderr = String::new();
     child
         .stderr
@@ -591,15 +608,6 @@ fn emulated_apiserver_follow_resumes_without_duplicates_or_gaps() {
         .read_to_string(&mut stderr)
         .expect("read");
     assert!(status.success(), "{status} {stderr}");
-    let got: Vec<String> = stdout
-        .lines()
-        .map(|l| {
-            serde_json::from_str::<Value>(l).expect("json")["message"]
-                .as_str()
-                .unwrap_or("")
-                .to_string()
-        })
-        .collect();
     assert_eq!(got, want, "stderr: {stderr}");
     let log_requests = s.requests().iter().filter(|r| r.contains("/log?")).count();
     assert!(

