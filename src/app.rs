@@ -432,6 +432,7 @@ fn settings(common: &Common, reg: &Registry, mode: Mode) -> Result<Settings> {
         follow: common.follow,
         snapshot_every: None,
         keep_raw: false,
+        keep_groups: false,
         hash_inputs: false,
         cancel: None,
         max_delay: common
@@ -513,6 +514,7 @@ fn analyze(a: &AnalyzeArgs) -> Result<ExitCode> {
             export::prepare_dir(&opts.dir, opts.force)?;
             settings.keep_events = true;
             settings.keep_raw = true;
+            settings.keep_groups = true;
             settings.hash_inputs = true;
             settings.parse.collect_extras = true;
             settings.cancel.clone_from(&cancel);

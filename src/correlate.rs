@@ -199,6 +199,42 @@ pub struct GroupReport {
     pub slowest_request: Option<String>,
 }
 
+/// Why a group closed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CloseReason {
+    /// Idle for longer than the correlation window (event time).
+    Idle,
+    /// Closed early because the cap on open groups was reached: later events with its ids
+    /// start a new group.
+    Evicted,
+    /// Still open when the input ended.
+    EndOfInput,
+}
+
+impl CloseReason {
+    /// The name in `groups.parquet`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CloseReason::Idle => "idle",
+            CloseReason::Evicted => "evicted",
+            CloseReason::EndOfInput => "end_of_input",
+        }
+    }
+}
+
+/// A closed group with every identifier, for evidence (`groups.parquet`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClosedGroup {
+    /// The group; `identifiers` lists all of them.
+    pub report: GroupReport,
+    /// First event time.
+    pub first_ns: Option<Nanos>,
+    /// Last event time.
+    pub last_ns: Option<Nanos>,
+    /// Why it closed.
+    pub reason: CloseReason,
+}
+
 /// The `correlation` section of the report.
 #[derive(Clone, Debug, Default, Serialize, PartialEq)]
 pub struct CorrelationReport {
@@ -312,6 +348,8 @@ pub struct Correlator {
     buf: String,
     /// Scratch for [`Correlator::observe`]: groups its linking ids belong to.
     found: Vec<u64>,
+    /// Closed groups not yet taken ([`Correlator::keep_closed`]).
+    outbox: Option<Vec<ClosedGroup>>,
 }
 
 impl Correlator {
@@ -337,7 +375,18 @@ impl Correlator {
             merged_into: None,
             buf: String::new(),
             found: Vec::new(),
+            outbox: None,
         }
+    }
+
+    /// Keep every closed group for [`Correlator::take_closed`] (the export's `groups.parquet`).
+    pub fn keep_closed(&mut self) {
+        self.outbox = Some(Vec::new());
+    }
+
+    /// The groups closed since the last call, in closing order.
+    pub fn take_closed(&mut self) -> Vec<ClosedGroup> {
+        self.outbox.as_mut().map(std::mem::take).unwrap_or_default()
     }
 
     /// Remember merges so [`Correlator::root`] can resolve any group id ever returned (trace).
@@ -466,7 +515,7 @@ impl Correlator {
                 break;
             };
             self.evicted += 1;
-            self.close(oldest);
+            self.close(oldest, CloseReason::Evicted);
         }
         let gid = self.next_id;
         self.next_id += 1;
@@ -571,11 +620,11 @@ impl Correlator {
             if t >= before {
                 break;
             }
-            self.close(gid);
+            self.close(gid, CloseReason::Idle);
         }
     }
 
-    fn close(&mut self, gid: u64) {
+    fn close(&mut self, gid: u64, reason: CloseReason) {
         let Some(g) = self.open.remove(&gid) else {
             return;
         };
@@ -584,20 +633,31 @@ impl Correlator {
                 self.by_id.remove(&**key);
             }
         }
-        self.rank(g);
-    }
-
-    fn rank(&mut self, g: Group) {
         let span = match (g.first, g.last) {
             (Some(a), Some(b)) => b - a,
             _ => 0,
         };
+        if self.outbox.is_some() {
+            let closed = ClosedGroup {
+                report: self.report_of(&g, span, usize::MAX),
+                first_ns: g.first,
+                last_ns: g.last,
+                reason,
+            };
+            if let Some(out) = self.outbox.as_mut() {
+                out.push(closed);
+            }
+        }
+        self.rank(g, span);
+    }
+
+    fn rank(&mut self, g: Group, span: Nanos) {
         let better = |a: &Closed, b: (u64, Nanos, u64)| (a.errors, a.span, a.events) >= b;
         let key = (g.errors, span, g.events);
         if self.top.len() >= TOP && self.top.iter().all(|c| better(c, key)) {
             return;
         }
-        let report = self.report_of(&g, span);
+        let report = self.report_of(&g, span, SHOWN_IDS);
         self.top.push(Closed {
             errors: g.errors,
             span,
@@ -614,11 +674,12 @@ impl Correlator {
         self.top.truncate(TOP);
     }
 
-    fn report_of(&self, g: &Group, span: Nanos) -> GroupReport {
+    /// The report of `g`, listing at most `shown` identifiers.
+    fn report_of(&self, g: &Group, span: Nanos, shown: usize) -> GroupReport {
         let name = |k: &IdKey| decode(k);
         GroupReport {
             id: g.rep.to_string(),
-            identifiers: g.ids.iter().take(SHOWN_IDS).map(name).collect(),
+            identifiers: g.ids.iter().take(shown).map(name).collect(),
             identifier_count: g.ids.len(),
             labels: g.labels.iter().map(name).collect(),
             services: (0..64u16)
@@ -653,13 +714,18 @@ impl Correlator {
         }
     }
 
-    /// Close every open group and produce the report section.
-    pub fn finish(mut self) -> CorrelationReport {
+    /// Close every open group (the input ended).
+    pub fn close_all(&mut self) {
         let mut rest: Vec<u64> = self.open.keys().copied().collect();
         rest.sort_unstable();
         for gid in rest {
-            self.close(gid);
+            self.close(gid, CloseReason::EndOfInput);
         }
+    }
+
+    /// Close every open group and produce the report section.
+    pub fn finish(mut self) -> CorrelationReport {
+        self.close_all();
         CorrelationReport {
             groups: self.groups,
             evicted: self.evicted,
@@ -741,6 +807,66 @@ mod tests {
         assert_eq!(r.top[0].events, 3);
         assert_eq!(r.top[0].errors, 1);
         assert_eq!(r.top[0].sources, vec!["a.log", "b.log"]);
+    }
+
+    #[test]
+    fn closed_groups_are_handed_out_with_every_id_and_their_reason() {
+        let mut c = corr(60 * S, 2);
+        c.keep_closed();
+        let many: Vec<(Slot, String)> = (0..SHOWN_IDS + 3)
+            .map(|i| (Slot::RequestId, format!("r{i}")))
+            .collect();
+        let many: Vec<(Slot, &str)> = many.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        obs(
+            &mut c,
+            0,
+            0,
+            &ids(&many, &[(Slot::ClientIp, "10.0.0.1")]),
+            true,
+        );
+        obs(&mut c, S, 0, &ids(&[(Slot::AgentId, "ag")], &[]), false);
+        // The window passes for both; a third id arrives and closes them as idle.
+        obs(
+            &mut c,
+            100 * S,
+            0,
+            &ids(&[(Slot::ConnId, "c1")], &[]),
+            false,
+        );
+        let idle = c.take_closed();
+        assert_eq!(idle.len(), 2);
+        assert!(idle.iter().all(|g| g.reason == CloseReason::Idle));
+        assert_eq!(idle[0].report.identifiers.len(), SHOWN_IDS + 3);
+        assert_eq!(idle[0].report.labels, ["client_ip:10.0.0.1"]);
+        assert_eq!((idle[0].first_ns, idle[0].report.errors), (Some(0), 1));
+        // Two open groups is the cap: a third evicts the least recently active.
+        obs(
+            &mut c,
+            101 * S,
+            0,
+            &ids(&[(Slot::ConnId, "c2")], &[]),
+            false,
+        );
+        obs(
+            &mut c,
+            102 * S,
+            0,
+            &ids(&[(Slot::ConnId, "c3")], &[]),
+            false,
+        );
+        let evicted = c.take_closed();
+        assert_eq!(evicted.len(), 1);
+        assert_eq!(evicted[0].reason, CloseReason::Evicted);
+        assert_eq!(evicted[0].report.identifiers, ["conn_id:c1"]);
+        c.close_all();
+        let rest = c.take_closed();
+        assert_eq!(rest.len(), 2);
+        assert!(rest.iter().all(|g| g.reason == CloseReason::EndOfInput));
+        assert!(c.take_closed().is_empty());
+        // The report counts every group; the ranking shows few ids per group.
+        let r = c.finish();
+        assert_eq!(r.groups, 5);
+        assert!(r.top.iter().all(|g| g.identifiers.len() <= SHOWN_IDS));
     }
 
     #[test]

@@ -30,7 +30,7 @@ use sha2::{Digest, Sha256};
 use std::rc::Rc;
 
 use crate::analyze::{Analyzer, InputCounts, Origin as SlowOrigin, Report};
-use crate::correlate::{self, CorrelationSettings, Correlator, Ids, Observation};
+use crate::correlate::{self, ClosedGroup, CorrelationSettings, Correlator, Ids, Observation};
 use crate::envelope::{self, Feed, Joiner, Stream, Unwrapped};
 use crate::event::{Event, Level, Multiline, Slot};
 use crate::filter::{self, Expr, Fields, Value};
@@ -141,6 +141,13 @@ pub trait EventSink {
     fn request(&mut self, _r: &Request, _origin: &Origin) -> io::Result<()> {
         Ok(())
     }
+    /// One closed correlation group, with every identifier (`Settings::keep_groups`).
+    ///
+    /// # Errors
+    /// Output errors end the run.
+    fn group(&mut self, _g: &ClosedGroup) -> io::Result<()> {
+        Ok(())
+    }
     /// Does this sink need events? (Sinks that only take snapshots say no, so the analysis
     /// does not hold events back for them.)
     fn wants_events(&self) -> bool {
@@ -205,6 +212,8 @@ pub struct Settings {
     pub keep_raw: bool,
     /// Hash each input's bytes as read (reported through [`EventSink::inputs_read`]).
     pub hash_inputs: bool,
+    /// Hand every closed correlation group to the sinks ([`EventSink::group`]).
+    pub keep_groups: bool,
     /// When set (by a signal handler), the reader stops; what was read is still processed.
     pub cancel: Option<Arc<AtomicBool>>,
     /// Keep reading live inputs (`--follow`).
@@ -233,6 +242,7 @@ impl Settings {
             progress: false,
             keep_events: matches!(mode, Mode::Events),
             keep_raw: false,
+            keep_groups: false,
             hash_inputs: false,
             cancel: None,
             follow: false,
@@ -1607,11 +1617,15 @@ impl<'r> Merger<'r> {
             rules: analysis.rules,
             findings: analysis.rules.map(Findings::new),
             correlator: analysis.correlation.map(|c| {
-                Correlator::new(
+                let mut c = Correlator::new(
                     c,
                     reg.services().map(str::to_string).collect(),
                     inputs.iter().map(|i| i.name.clone()).collect(),
-                )
+                );
+                if settings.keep_groups {
+                    c.keep_closed();
+                }
+                c
             }),
             hits: Vec::new(),
             live: settings.follow,
@@ -1750,7 +1764,21 @@ impl<'r> Merger<'r> {
         {
             self.arrivals.push_back((self.next_id, self.last_merge));
         }
+        self.deliver_groups(sinks)?;
         self.flush_held(sinks, false)
+    }
+
+    /// Hand the correlation groups closed so far to the sinks (`Settings::keep_groups`).
+    fn deliver_groups(&mut self, sinks: &mut [&mut dyn EventSink]) -> io::Result<()> {
+        let Some(c) = self.correlator.as_mut() else {
+            return Ok(());
+        };
+        for g in c.take_closed() {
+            for s in sinks.iter_mut() {
+                s.group(&g)?;
+            }
+        }
+        Ok(())
     }
 
     fn item(&mut self, item: Item) {
@@ -2071,6 +2099,10 @@ impl<'r> Merger<'r> {
         self.requests.finish(&mut |r| finished.push(r));
         self.deliver_requests(sinks)?;
         self.flush_held(sinks, true)?;
+        if let Some(c) = self.correlator.as_mut() {
+            c.close_all();
+        }
+        self.deliver_groups(sinks)?;
         for s in sinks.iter_mut() {
             s.inputs_read(&self.inputs_read)?;
         }

@@ -5,7 +5,8 @@
 //! ```text
 //! pipeline ─View─▶ Bundle (EventSink) ─redact─▶ EventBatch ─▶ Dataset ─▶ ParquetFile (.tmp → rename)
 //!          ─Request─▶               ─redact─▶ RequestBatch ─▶ Dataset ─▶ …
-//! end of run: Report ─▶ endpoints / error_rate / findings / groups .parquet, report.md, manifest.json
+//!          ─ClosedGroup─▶           ─redact─▶ GroupBatch ─▶ Dataset ─▶ groups.parquet
+//! end of run: Report ─▶ endpoints / error_rate / findings .parquet, report.md, manifest.json
 //! ```
 //!
 //! Invariants: only this module knows Arrow and Parquet; rows stream out in batches and row
@@ -32,6 +33,7 @@ use parquet::errors::ParquetError;
 use sha2::{Digest, Sha256};
 
 use crate::analyze::Report;
+use crate::correlate::ClosedGroup;
 use crate::event::Slot;
 use crate::parse::{self, Registry};
 use crate::pipeline::{EventSink, Input, InputKind, InputRead, Origin, View};
@@ -42,7 +44,7 @@ use dataset::{Dataset, PartitionKey, utc_date, writer_properties};
 use file::{ParquetFile, hex, write_small};
 use manifest::{InputEntry, Manifest, Output, Redaction, Run, SpecEntry, Tool};
 use redact::Redactor;
-use tables::{EventBatch, EventText, RequestBatch, RequestContext};
+use tables::{EventBatch, EventText, GroupBatch, GroupRow, RequestBatch, RequestContext};
 
 /// Names a previous bundle may have left, removed by `--force`.
 const BUNDLE_NAMES: &[&str] = &[
@@ -239,6 +241,7 @@ pub struct Bundle<'r> {
     inputs: &'r [Input],
     events: Dataset<EventBatch>,
     requests: Dataset<RequestBatch>,
+    groups: Dataset<GroupBatch>,
     redactor: Option<Redactor>,
     inputs_read: Vec<InputRead>,
     fields: String,
@@ -275,12 +278,21 @@ impl<'r> Bundle<'r> {
             tables::requests_schema,
             RequestBatch::new,
         )?;
+        // Groups span services and days: never partitioned.
+        let groups = Dataset::create(
+            &opts.dir,
+            "groups",
+            &[],
+            |_| tables::groups_schema(),
+            GroupBatch::new,
+        )?;
         Ok(Bundle {
             opts,
             reg,
             inputs,
             events,
             requests,
+            groups,
             redactor,
             inputs_read: Vec::new(),
             fields: String::new(),
@@ -325,6 +337,7 @@ impl<'r> Bundle<'r> {
             inputs,
             events,
             requests,
+            groups,
             mut redactor,
             inputs_read,
             ..
@@ -333,23 +346,23 @@ impl<'r> Bundle<'r> {
         let mut outputs: Vec<Output> = Vec::new();
         outputs.extend(events.close()?);
         outputs.extend(requests.close()?);
-        let aggregates: [(&'static str, SchemaRef, Option<RecordBatch>); 4] = [
+        outputs.extend(groups.close()?);
+        let aggregates: [(&'static str, SchemaRef, RecordBatch); 3] = [
             (
                 "endpoints",
                 tables::endpoints_schema(),
-                Some(tables::endpoints_batch(report).map_err(|e| Error::arrow(root.clone(), e))?),
+                tables::endpoints_batch(report).map_err(|e| Error::arrow(root.clone(), e))?,
             ),
             (
                 "error_rate",
                 tables::error_rate_schema(),
-                Some(tables::error_rate_batch(report).map_err(|e| Error::arrow(root.clone(), e))?),
+                tables::error_rate_batch(report).map_err(|e| Error::arrow(root.clone(), e))?,
             ),
             (
                 "findings",
                 tables::findings_schema(),
-                Some(tables::findings_batch(report).map_err(|e| Error::arrow(root.clone(), e))?),
+                tables::findings_batch(report).map_err(|e| Error::arrow(root.clone(), e))?,
             ),
-            ("groups", tables::groups_schema(), None),
         ];
         for (name, schema, batch) in aggregates {
             let props = writer_properties(&schema);
@@ -361,9 +374,7 @@ impl<'r> Bundle<'r> {
                 schema,
                 props,
             )?;
-            if let Some(b) = batch {
-                f.write(&b)?;
-            }
+            f.write(&batch)?;
             outputs.push(f.close()?);
         }
 
@@ -559,6 +570,19 @@ impl EventSink for Bundle<'_> {
         };
         self.requests
             .push(&values, |b| b.append(r, &ctx))
+            .map_err(to_io)
+    }
+
+    fn group(&mut self, g: &ClosedGroup) -> io::Result<()> {
+        let redactor = &mut self.redactor;
+        let mut redact = |s: &str| redact_str(redactor, s).into_owned();
+        self.groups
+            .push(&[], |b| {
+                b.append(GroupRow {
+                    group: g,
+                    redact: &mut redact,
+                });
+            })
             .map_err(to_io)
     }
 

@@ -13,16 +13,17 @@ use std::sync::Arc;
 
 use arrow_array::builder::{
     Float64Builder, Int32Builder, Int64Builder, ListBuilder, StringBuilder,
-    StringDictionaryBuilder, TimestampMicrosecondBuilder,
+    StringDictionaryBuilder, StructBuilder, TimestampMicrosecondBuilder,
 };
 use arrow_array::types::Int32Type;
 use arrow_array::{
     ArrayRef, DictionaryArray, Float64Array, Int64Array, RecordBatch, StringArray,
     TimestampMicrosecondArray,
 };
-use arrow_schema::{ArrowError, DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow_schema::{ArrowError, DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
 
 use crate::analyze::Report;
+use crate::correlate::ClosedGroup;
 use crate::event::{Extra, Slot};
 use crate::pipeline::{Origin, View};
 use crate::request::Request;
@@ -767,29 +768,198 @@ pub fn findings_batch(r: &Report) -> Result<RecordBatch, ArrowError> {
     )
 }
 
-/// Schema of `groups.parquet`: one row per correlated group of events (filled once
-/// correlation exists). `identifiers` holds the ids that tie the group together.
+// ---------------------------------------------------------------- groups
+
+fn identifier_fields() -> Fields {
+    vec![
+        Field::new("kind", DataType::Utf8, false),
+        Field::new("value", DataType::Utf8, false),
+    ]
+    .into()
+}
+
+fn identifier_type() -> DataType {
+    DataType::Struct(identifier_fields())
+}
+
+fn list_of(t: DataType) -> DataType {
+    DataType::List(Arc::new(Field::new("item", t, true)))
+}
+
+/// Schema of `groups.parquet`: one row per correlation group, written as groups close.
+/// `identifiers` holds every id that ties the group together (join them to the id columns of
+/// `events` and `requests`), `labels` the ids that only describe it (e.g. client ip).
 pub fn groups_schema() -> SchemaRef {
-    let ident = DataType::Struct(
-        vec![
-            Field::new("kind", DataType::Utf8, false),
-            Field::new("value", DataType::Utf8, false),
-        ]
-        .into(),
-    );
-    let ids = DataType::List(Arc::new(Field::new("item", ident, true)));
-    let services = DataType::List(Arc::new(Field::new("item", DataType::Utf8, true)));
     Arc::new(Schema::new(vec![
         Field::new("group_id", DataType::Utf8, false),
-        Field::new("identifiers", ids, true),
-        Field::new("services", services, true),
+        Field::new("identifiers", list_of(identifier_type()), true),
+        Field::new("labels", list_of(identifier_type()), true),
+        Field::new("services", list_of(DataType::Utf8), true),
+        Field::new("sources", list_of(DataType::Utf8), true),
         field("events", Col::I64),
         field("errors", Col::I64),
+        field("requests", Col::I64),
         field("first", Col::Ts),
         field("first_ns", Col::I64),
         field("last", Col::Ts),
         field("last_ns", Col::I64),
+        field("span_ms", Col::F64),
+        field("slowest_request", Col::Str),
+        field("closed", Col::Dict),
     ]))
+}
+
+/// One `groups.parquet` row, its text already redacted.
+pub struct GroupRow<'g> {
+    /// The group and why it closed.
+    pub group: &'g ClosedGroup,
+    /// `kind:value` → value as written (redacted).
+    pub redact: &'g mut dyn FnMut(&str) -> String,
+}
+
+/// Column builders for `groups.parquet`.
+pub struct GroupBatch {
+    group_id: StringBuilder,
+    identifiers: ListBuilder<StructBuilder>,
+    labels: ListBuilder<StructBuilder>,
+    services: ListBuilder<StringBuilder>,
+    sources: ListBuilder<StringBuilder>,
+    events: Int64Builder,
+    errors: Int64Builder,
+    requests: Int64Builder,
+    first: TimestampMicrosecondBuilder,
+    first_ns: Int64Builder,
+    last: TimestampMicrosecondBuilder,
+    last_ns: Int64Builder,
+    span_ms: Float64Builder,
+    slowest: StringBuilder,
+    closed: Dict,
+    rows: usize,
+    bytes: usize,
+}
+
+fn identifier_list() -> ListBuilder<StructBuilder> {
+    ListBuilder::new(StructBuilder::from_fields(identifier_fields(), 0))
+}
+
+/// Append `kind:value` identifiers as one list of `{kind, value}`.
+fn put_identifiers(
+    b: &mut ListBuilder<StructBuilder>,
+    ids: &[String],
+    redact: &mut dyn FnMut(&str) -> String,
+) -> usize {
+    let mut bytes = 0;
+    let s = b.values();
+    for id in ids {
+        let (kind, value) = id.split_once(':').unwrap_or(("id", id.as_str()));
+        let value = redact(value);
+        bytes += kind.len() + value.len();
+        if let Some(k) = s.field_builder::<StringBuilder>(0) {
+            k.append_value(kind);
+        }
+        if let Some(v) = s.field_builder::<StringBuilder>(1) {
+            v.append_value(value);
+        }
+        s.append(true);
+    }
+    b.append(true);
+    bytes
+}
+
+fn put_strings(b: &mut ListBuilder<StringBuilder>, values: &[String]) -> usize {
+    for v in values {
+        b.values().append_value(v);
+    }
+    b.append(true);
+    values.iter().map(String::len).sum()
+}
+
+impl GroupBatch {
+    /// Empty builders for [`groups_schema`] (groups are never partitioned).
+    pub fn new(_without: &[&str]) -> GroupBatch {
+        GroupBatch {
+            group_id: StringBuilder::new(),
+            identifiers: identifier_list(),
+            labels: identifier_list(),
+            services: ListBuilder::new(StringBuilder::new()),
+            sources: ListBuilder::new(StringBuilder::new()),
+            events: Int64Builder::new(),
+            errors: Int64Builder::new(),
+            requests: Int64Builder::new(),
+            first: TimestampMicrosecondBuilder::new().with_timezone("UTC"),
+            first_ns: Int64Builder::new(),
+            last: TimestampMicrosecondBuilder::new().with_timezone("UTC"),
+            last_ns: Int64Builder::new(),
+            span_ms: Float64Builder::new(),
+            slowest: StringBuilder::new(),
+            closed: Dict::new(),
+            rows: 0,
+            bytes: 0,
+        }
+    }
+
+    /// Append one closed group.
+    pub fn append(&mut self, row: GroupRow<'_>) {
+        let g = &row.group.report;
+        let redact = row.redact;
+        let (kind, value) = g.id.split_once(':').unwrap_or(("id", g.id.as_str()));
+        let id = format!("{kind}:{}", redact(value));
+        self.bytes += id.len();
+        self.group_id.append_value(id);
+        self.bytes += put_identifiers(&mut self.identifiers, &g.identifiers, redact);
+        self.bytes += put_identifiers(&mut self.labels, &g.labels, redact);
+        self.bytes += put_strings(&mut self.services, &g.services);
+        self.bytes += put_strings(&mut self.sources, &g.sources);
+        let count = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        self.events.append_value(count(g.events));
+        self.errors.append_value(count(g.errors));
+        self.requests.append_value(count(g.requests));
+        put_ts(&mut self.first, &mut self.first_ns, row.group.first_ns);
+        put_ts(&mut self.last, &mut self.last_ns, row.group.last_ns);
+        self.span_ms.append_value(g.span_ms);
+        let slowest = g.slowest_request.as_deref().map(&mut *redact);
+        self.bytes += slowest.as_ref().map_or(0, String::len) + 64;
+        self.slowest.append_option(slowest);
+        self.closed.append_value(row.group.reason.as_str());
+        self.rows += 1;
+    }
+
+    /// Rows appended since the last `finish`.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Approximate bytes held.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// The rows as a batch; the builders start over.
+    ///
+    /// # Errors
+    /// Only if columns disagree with the schema (a bug that tests catch).
+    pub fn finish(&mut self) -> Result<RecordBatch, ArrowError> {
+        let cols: Vec<ArrayRef> = vec![
+            Arc::new(self.group_id.finish()),
+            Arc::new(self.identifiers.finish()),
+            Arc::new(self.labels.finish()),
+            Arc::new(self.services.finish()),
+            Arc::new(self.sources.finish()),
+            Arc::new(self.events.finish()),
+            Arc::new(self.errors.finish()),
+            Arc::new(self.requests.finish()),
+            Arc::new(self.first.finish()),
+            Arc::new(self.first_ns.finish()),
+            Arc::new(self.last.finish()),
+            Arc::new(self.last_ns.finish()),
+            Arc::new(self.span_ms.finish()),
+            Arc::new(self.slowest.finish()),
+            Arc::new(self.closed.finish()),
+        ];
+        self.rows = 0;
+        self.bytes = 0;
+        RecordBatch::try_new(groups_schema(), cols)
+    }
 }
 
 /// One line describing a schema's columns, for error messages.

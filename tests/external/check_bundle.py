@@ -151,6 +151,15 @@ def check_duckdb(flat, parts, report):
         "select count(*) from read_parquet(?) where ts is distinct from make_timestamptz(ts_ns // 1000)",
         [str(flat / "events.parquet")]).fetchone()[0]
     same("duckdb ts (TIMESTAMP WITH TIME ZONE) equals ts_ns", bad, 0)
+    groups = str(flat / "groups.parquet")
+    n = con.execute("select count(*) from read_parquet(?)", [groups]).fetchone()[0]
+    same("duckdb correlation groups", n, report["correlation"]["groups"])
+    top = report["correlation"]["top"][0]
+    got = con.execute(
+        "select events, errors, len(identifiers) from read_parquet(?) where group_id = ?",
+        [groups, top["id"]]).fetchone()
+    same("duckdb top group events/errors/identifiers", tuple(got),
+         (top["events"], top["errors"], top["identifier_count"]))
     glob = str(parts / "requests" / "**" / "*.parquet")
     rows = con.execute(
         "select service, method, route, count(*), "

@@ -291,12 +291,72 @@ fn bundle_matches_the_report() {
         report["error_rate"].as_array().unwrap().len()
     );
 
-    // findings: one row per finding of the report; groups: still empty, with its schema.
+    // findings: one row per finding of the report.
     let want_findings = report["findings"].as_array().map_or(0, Vec::len);
-    for (t, want) in [("findings", want_findings), ("groups", 0)] {
-        let (schema, batches) = read(&dir.join(format!("{t}.parquet")));
-        assert_eq!(rows(&batches) as usize, want, "{t}");
-        assert!(schema.fields().len() > 5, "{t} has a schema");
+    let (_, findings) = read(&dir.join("findings.parquet"));
+    assert_eq!(rows(&findings) as usize, want_findings);
+
+    // groups: one row per correlation group; the report's top groups are among them with the
+    // same counts, times and identifiers.
+    let (_, groups) = read(&dir.join("groups.parquet"));
+    let correlation = &report["correlation"];
+    assert_eq!(rows(&groups), n(&correlation["groups"]));
+    assert!(n(&correlation["groups"]) > 10, "the samples correlate");
+    // group_id → (events, errors, first_ns, identifiers, closed)
+    type GroupRow = (i64, i64, Option<i64>, Vec<String>, String);
+    let mut by_id: BTreeMap<String, GroupRow> = BTreeMap::new();
+    for b in &groups {
+        let ids = strings(b, "group_id");
+        let closed = strings(b, "closed");
+        let int = |name: &str| {
+            b.column_by_name(name)
+                .unwrap()
+                .as_primitive::<arrow_array::types::Int64Type>()
+                .clone()
+        };
+        let (events, errors, first) = (int("events"), int("errors"), int("first_ns"));
+        let idents = b
+            .column_by_name("identifiers")
+            .unwrap()
+            .as_list::<i32>()
+            .clone();
+        for i in 0..b.num_rows() {
+            let list = idents.value(i);
+            let list = list.as_struct();
+            let kinds = list.column(0).as_string::<i32>();
+            let values = list.column(1).as_string::<i32>();
+            let names = (0..list.len())
+                .map(|j| format!("{}:{}", kinds.value(j), values.value(j)))
+                .collect();
+            let first = (!first.is_null(i)).then(|| first.value(i));
+            let prev = by_id.insert(
+                ids[i].clone().unwrap(),
+                (
+                    events.value(i),
+                    errors.value(i),
+                    first,
+                    names,
+                    closed[i].clone().unwrap(),
+                ),
+            );
+            assert!(prev.is_none(), "group ids are unique");
+        }
+    }
+    let top = correlation["top"].as_array().unwrap();
+    assert!(!top.is_empty());
+    for g in top {
+        let (events, errors, first, names, closed) = &by_id[g["id"].as_str().unwrap()];
+        assert_eq!(*events as u64, n(&g["events"]));
+        assert_eq!(*errors as u64, n(&g["errors"]));
+        let want_first = g["first"]
+            .as_str()
+            .and_then(|t| logsleuth::time::parse_timestamp(t.as_bytes(), 0));
+        assert_eq!(*first, want_first);
+        for id in g["identifiers"].as_array().unwrap() {
+            assert!(names.contains(&id.as_str().unwrap().to_string()), "{id}");
+        }
+        assert_eq!(names.len() as u64, n(&g["identifier_count"]));
+        assert!(["idle", "evicted", "end_of_input"].contains(&closed.as_str()));
     }
 
     // The manifest describes all of it, and verify agrees.
