@@ -313,10 +313,11 @@ fn inputs(common: &Common, since: Option<i64>, until: Option<i64>) -> Result<Vec
     Ok(out)
 }
 
-/// A `loki+http://…` input: the range (default the last hour), auth, and one check request so
-/// an unreachable Loki, refused credentials or a bad query fail before any output.
+/// A `loki+http(s)://…` input: the range (default the last hour), auth, TLS trust
+/// (`--ca-file`), and one check request so an unreachable Loki, an untrusted certificate,
+/// refused credentials or a bad query fail before any output.
 fn loki_input(common: &Common, uri: &str, since: Option<i64>, until: Option<i64>) -> Result<Input> {
-    let target = loki::parse_uri(uri)?;
+    let target = loki::parse_uri(uri, common.ca_file.as_deref())?;
     let query = common
         .query
         .clone()

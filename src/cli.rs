@@ -152,7 +152,8 @@ pub enum ColorChoice {
 pub struct Common {
     /// Files, directories (recursive), globs; `-` or nothing for stdin. gzip/zstd detected by content.
     /// Live sources: `docker://NAME_OR_ID`, `k8s://[NS/]pod/NAME`, `k8s://[NS/]deploy/NAME`,
-    /// `k8s://[NS/]?selector=app%3Dweb` (runs your kubectl), `loki+http://HOST:PORT` (with --query).
+    /// `k8s://[NS/]?selector=app%3Dweb` (runs your kubectl), `loki+http://HOST:PORT` or
+    /// `loki+https://HOST:PORT` (with --query).
     #[arg(value_name = "INPUT")]
     pub inputs: Vec<PathBuf>,
     /// Keep reading live inputs (docker containers until they stop).
@@ -175,13 +176,17 @@ pub struct Common {
     /// range's end (default now; with it, --follow does not tail).
     #[arg(long, visible_alias = "to")]
     pub until: Option<String>,
-    /// Loki inputs (`loki+http://HOST:PORT`): the LogQL log query, e.g. '{app="web"} |= "error"'.
+    /// Loki inputs (`loki+http(s)://HOST:PORT`): the LogQL log query, e.g. '{app="web"} |= "error"'.
     /// Credentials: LOKI_ORG_ID, LOKI_USERNAME + LOKI_PASSWORD or LOKI_BEARER_TOKEN.
     #[arg(long, value_name = "LOGQL")]
     pub query: Option<String>,
     /// Loki inputs: read credentials from this file (KEY=VALUE lines with the LOKI_* names).
     #[arg(long, value_name = "FILE")]
     pub loki_auth_file: Option<PathBuf>,
+    /// https inputs (`loki+https://`): also trust the CA certificates in this PEM file (e.g. a
+    /// company CA). Otherwise trusted: the system store, or SSL_CERT_FILE / SSL_CERT_DIR if set.
+    #[arg(long, value_name = "PATH")]
+    pub ca_file: Option<PathBuf>,
     /// Loki inputs: entries per query_range request (the server caps it: 5000 by default).
     #[arg(long, default_value_t = 5000, value_name = "N")]
     pub loki_batch: u32,

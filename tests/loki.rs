@@ -6,17 +6,22 @@
 //! inclusive / `end` exclusive, nanosecond timestamps as strings, one stream object per label
 //! set (structured metadata folded in unless `categorize-labels` is asked for), HTML-escaped
 //! lines, plain-text error bodies, `X-Scope-OrgID` (401 `no org id`), a gateway's basic/bearer
-//! check, and the `/loki/api/v1/tail` WebSocket with `dropped_entries`.
+//! check, and the `/loki/api/v1/tail` WebSocket with `dropped_entries`. [`Emu::https`] serves
+//! the same state over TLS (rustls server side, a self-signed certificate for `localhost` and
+//! 127.0.0.1 made with rcgen), for `loki+https://` inputs and the `wss` tail.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
+use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use logsleuth::source::loki::{self, LokiInput, LokiOpts};
 use logsleuth::source::ws;
+use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+use rustls::{ServerConfig, ServerConnection, StreamOwned};
 use serde_json::{Value, json};
 
 mod common;
@@ -57,31 +62,88 @@ struct State {
 struct Emu {
     state: Arc<Mutex<State>>,
     addr: String,
+    /// Set when this listener speaks TLS.
+    cert: Option<Arc<TestCert>>,
+}
+
+/// A self-signed certificate for `localhost` and 127.0.0.1, its PEM file (what a user would
+/// trust with SSL_CERT_FILE or --ca-file) and the server configuration that presents it.
+struct TestCert {
+    _dir: tempfile::TempDir,
+    pem: PathBuf,
+    config: Arc<ServerConfig>,
+}
+
+fn test_cert() -> TestCert {
+    let rcgen::CertifiedKey { cert, signing_key } =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_string(), "127.0.0.1".to_string()])
+            .expect("certificate");
+    let dir = tempfile::tempdir().expect("tmp");
+    let pem = dir.path().join("loki-ca.pem");
+    std::fs::write(&pem, cert.pem()).expect("write pem");
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(signing_key.serialize_der()));
+    let config =
+        ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .with_no_client_auth()
+            .with_single_cert(vec![cert.der().clone()], key)
+            .expect("server config");
+    TestCert {
+        _dir: dir,
+        pem,
+        config: Arc::new(config),
+    }
 }
 
 impl Emu {
     fn start() -> Emu {
-        let l = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let addr = l.local_addr().expect("addr").to_string();
         let state = Arc::new(Mutex::new(State {
             max_entries: 5000,
             ..State::default()
         }));
+        Emu::listen(state, None)
+    }
+
+    /// The same emulated Loki (same entries, settings and request log) on a second listener
+    /// that speaks TLS with a new self-signed certificate.
+    fn https(&self) -> Emu {
+        Emu::listen(self.state.clone(), Some(Arc::new(test_cert())))
+    }
+
+    fn listen(state: Arc<Mutex<State>>, cert: Option<Arc<TestCert>>) -> Emu {
+        let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = l.local_addr().expect("addr").to_string();
         let st = state.clone();
+        let tls = cert.as_ref().map(|c| c.config.clone());
         std::thread::spawn(move || {
             for conn in l.incoming() {
                 let Ok(conn) = conn else { return };
                 let st = st.clone();
+                let tls = tls.clone();
                 std::thread::spawn(move || {
-                    let _ = serve(conn, &st);
+                    let _ = match tls {
+                        // The handshake runs on the first read; a client that refuses the
+                        // certificate ends it with an alert, and this connection with an error.
+                        Some(cfg) => ServerConnection::new(cfg)
+                            .map_err(std::io::Error::other)
+                            .and_then(|c| serve(StreamOwned::new(c, conn), &st)),
+                        None => serve(conn, &st),
+                    };
                 });
             }
         });
-        Emu { state, addr }
+        Emu { state, addr, cert }
     }
 
     fn uri(&self) -> String {
-        format!("loki+http://{}", self.addr)
+        let scheme = if self.cert.is_some() { "https" } else { "http" };
+        format!("loki+{scheme}://{}", self.addr)
+    }
+
+    /// The PEM file of this listener's certificate.
+    fn ca_pem(&self) -> PathBuf {
+        self.cert.as_ref().expect("an https emulator").pem.clone()
     }
 
     fn push(&self, labels: &[(&str, &str)], ts: i64, line: &str, sm: &[(&str, &str)]) {
@@ -194,7 +256,7 @@ fn parse_query(q: &str) -> Option<(Vec<Matcher>, Vec<String>)> {
     Some((matchers, filters))
 }
 
-fn respond(s: &mut TcpStream, status: u16, ctype: &str, body: &str) -> std::io::Result<()> {
+fn respond(s: &mut impl Write, status: u16, ctype: &str, body: &str) -> std::io::Result<()> {
     let reason = match status {
         200 => "OK",
         400 => "Bad Request",
@@ -215,7 +277,7 @@ fn respond(s: &mut TcpStream, status: u16, ctype: &str, body: &str) -> std::io::
 }
 
 /// Loki's `WriteError`: plain text, `http.Error` appends a newline.
-fn error(s: &mut TcpStream, status: u16, msg: &str) -> std::io::Result<()> {
+fn error(s: &mut impl Write, status: u16, msg: &str) -> std::io::Result<()> {
     respond(s, status, "text/plain; charset=utf-8", &format!("{msg}\n"))
 }
 
@@ -227,8 +289,8 @@ fn html_escape_json(v: &Value) -> String {
         .replace('&', "\\u0026")
 }
 
-fn serve(mut conn: TcpStream, st: &Arc<Mutex<State>>) -> std::io::Result<()> {
-    let mut r = BufReader::new(conn.try_clone()?);
+fn serve<S: Read + Write>(conn: S, st: &Arc<Mutex<State>>) -> std::io::Result<()> {
+    let mut r = BufReader::new(conn);
     let mut first = String::new();
     r.read_line(&mut first)?;
     let mut headers = BTreeMap::new();
@@ -241,6 +303,8 @@ fn serve(mut conn: TcpStream, st: &Arc<Mutex<State>>) -> std::io::Result<()> {
             headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
         }
     }
+    // The request has no body: from here on the connection is only written to.
+    let conn = r.get_mut();
     let target = first.split(' ').nth(1).unwrap_or("/").to_string();
     let (path, query) = target.split_once('?').unwrap_or((&target, ""));
     let params: BTreeMap<String, String> = query
@@ -266,7 +330,7 @@ fn serve(mut conn: TcpStream, st: &Arc<Mutex<State>>) -> std::io::Result<()> {
         && headers.get("authorization") != Some(&want)
     {
         return respond(
-            &mut conn,
+            conn,
             401,
             "text/html",
             "<html>401 Authorization Required</html>",
@@ -275,13 +339,13 @@ fn serve(mut conn: TcpStream, st: &Arc<Mutex<State>>) -> std::io::Result<()> {
     if let Some(want) = org
         && headers.get("x-scope-orgid") != Some(&want)
     {
-        return error(&mut conn, 401, "no org id");
+        return error(conn, 401, "no org id");
     }
     match fail {
-        Some(429) => return error(&mut conn, 429, "too many outstanding requests"),
+        Some(429) => return error(conn, 429, "too many outstanding requests"),
         Some(code) => {
             return error(
-                &mut conn,
+                conn,
                 code,
                 "rpc error: code = Internal desc = emulated failure",
             );
@@ -290,7 +354,7 @@ fn serve(mut conn: TcpStream, st: &Arc<Mutex<State>>) -> std::io::Result<()> {
     }
     let Some((matchers, filters)) = params.get("query").and_then(|q| parse_query(q)) else {
         return error(
-            &mut conn,
+            conn,
             400,
             "parse error at line 1, col 1: syntax error: unexpected IDENTIFIER",
         );
@@ -301,11 +365,11 @@ fn serve(mut conn: TcpStream, st: &Arc<Mutex<State>>) -> std::io::Result<()> {
     };
     let max = st.lock().expect("lock").max_entries as i64;
     if limit <= 0 {
-        return error(&mut conn, 400, "limit must be a positive value");
+        return error(conn, 400, "limit must be a positive value");
     }
     if limit > max {
         return error(
-            &mut conn,
+            conn,
             400,
             &format!(
                 "max entries limit per query exceeded, limit > max_entries_limit_per_query ({limit} > {max})"
@@ -409,7 +473,7 @@ fn serve(mut conn: TcpStream, st: &Arc<Mutex<State>>) -> std::io::Result<()> {
             let forward = match params.get("direction").map(String::as_str) {
                 None | Some("backward") => false,
                 Some("forward") => true,
-                Some(d) => return error(&mut conn, 400, &format!("invalid direction '{d}'")),
+                Some(d) => return error(conn, 400, &format!("invalid direction '{d}'")),
             };
             let mut sel = select_n(
                 &st.lock().expect("lock"),
@@ -431,7 +495,7 @@ fn serve(mut conn: TcpStream, st: &Arc<Mutex<State>>) -> std::io::Result<()> {
                 data["encodingFlags"] = json!(["categorize-labels"]);
             }
             let body = html_escape_json(&json!({ "status": "success", "data": data }));
-            respond(&mut conn, 200, "application/json; charset=UTF-8", &body)
+            respond(conn, 200, "application/json; charset=UTF-8", &body)
         }
         "/loki/api/v1/tail" => {
             let key = headers
@@ -502,7 +566,7 @@ fn serve(mut conn: TcpStream, st: &Arc<Mutex<State>>) -> std::io::Result<()> {
                 std::thread::sleep(Duration::from_millis(50));
             }
         }
-        _ => error(&mut conn, 404, "404 page not found"),
+        _ => error(conn, 404, "404 page not found"),
     }
 }
 
@@ -518,9 +582,18 @@ fn bin() -> Command {
         "LOKI_PASSWORD",
         "LOKI_BEARER_TOKEN",
         "LOKI_BEARER_TOKEN_FILE",
+        "SSL_CERT_FILE",
+        "SSL_CERT_DIR",
     ] {
         c.env_remove(k);
     }
+    c
+}
+
+/// `bin()` trusting the https emulator's certificate through SSL_CERT_FILE, as an SRE would.
+fn bin_trusting(https: &Emu) -> Command {
+    let mut c = bin();
+    c.env("SSL_CERT_FILE", https.ca_pem());
     c
 }
 
@@ -711,10 +784,10 @@ fn loki_down_is_a_clear_error() {
 }
 
 #[test]
-fn https_and_missing_query_are_usage_errors() {
-    let out = run(bin().args(["events", "loki+https://127.0.0.1:1", "--query", "{a=\"b\"}"]));
+fn bad_uri_and_missing_query_are_usage_errors() {
+    let out = run(bin().args(["events", "loki+ftp://127.0.0.1:1", "--query", "{a=\"b\"}"]));
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("https is not supported yet"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("expected loki+http://"));
     let out = run(bin().args(["events", "loki+http://127.0.0.1:1"]));
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("need --query"));
@@ -777,8 +850,206 @@ fn tenant_basic_and_bearer_auth_never_printed() {
     );
 }
 
+#[test]
+fn https_query_range_returns_the_same_events_as_http() {
+    let emu = Emu::start();
+    // Groups of 3 entries share a timestamp, so pages of 5 split them over TLS too.
+    for i in 0..40i64 {
+        let app = ["api", "web"][(i % 2) as usize];
+        emu.push(
+            &[("app", app)],
+            T0 + (i / 3) * 1000,
+            &format!("entry {i:02} <&>"),
+            &[("n", &i.to_string())],
+        );
+    }
+    let https = emu.https();
+    let args = |e: &Emu| {
+        let mut a = range_args(e, r#"{app=~".+"}"#);
+        a[3] = r#"{app!="none"}"#.into();
+        a.extend(["--loki-batch".into(), "5".into()]);
+        a
+    };
+    let plain = run(bin().args(args(&emu)));
+    assert!(
+        plain.status.success(),
+        "{}",
+        String::from_utf8_lossy(&plain.stderr)
+    );
+    let before = emu.requests("/loki/api/v1/query_range").len();
+    let tls = run(bin_trusting(&https).args(args(&https)));
+    assert!(
+        tls.status.success(),
+        "{}",
+        String::from_utf8_lossy(&tls.stderr)
+    );
+    // The same events, but for the input name (`source`).
+    let without_source = |out: &Output| -> Vec<Value> {
+        events(out)
+            .into_iter()
+            .map(|mut v| {
+                v.as_object_mut().map(|o| o.remove("source"));
+                v
+            })
+            .collect()
+    };
+    assert_eq!(events(&tls)[0]["source"], https.uri().as_str());
+    assert_eq!(without_source(&plain).len(), 40);
+    assert_eq!(without_source(&tls), without_source(&plain));
+    // The https run paged through the TLS listener exactly as the http run did.
+    let after = emu.requests("/loki/api/v1/query_range").len();
+    assert!(before > 2, "{before}");
+    assert_eq!(after - before, before);
+}
+
+#[test]
+fn https_follow_tails_over_wss() {
+    let https = Emu::start().https();
+    let mut child = bin_trusting(&https)
+        .args([
+            "events",
+            "--follow",
+            &https.uri(),
+            "--query",
+            r#"{app="api"}"#,
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    // Once the tail is open (over wss), an entry pushed now is newer than the run's start.
+    let guard = Instant::now() + Duration::from_secs(60);
+    while https.requests("/loki/api/v1/tail").is_empty() && Instant::now() < guard {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!https.requests("/loki/api/v1/tail").is_empty(), "no tail");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_nanos() as i64;
+    https.push(
+        &[("app", "api")],
+        now,
+        r#"{"level":"error","message":"boom over tls"}"#,
+        &[],
+    );
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    // A guard against a hang, not a timing assertion.
+    let line = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("a live event");
+    let _ = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut err)
+        .expect("read");
+    let status = child.wait().expect("wait");
+    assert!(line.contains("\"message\":\"boom over tls\""), "{line}");
+    assert!(status.success(), "{status}: {err}");
+}
+
+#[test]
+fn untrusted_certificate_fails_clearly_and_sends_nothing() {
+    let emu = Emu::start();
+    emu.push(&[("app", "api")], T0, "hello", &[]);
+    let https = emu.https();
+    // The system store does not know the emulator's self-signed certificate.
+    let out = run(bin()
+        .args(range_args(&https, r#"{app="api"}"#))
+        .env("LOKI_BEARER_TOKEN", "never-sent-tok"));
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&https.addr) && err.contains("certificate not trusted"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("never-sent-tok") && !err.contains("panick"),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty());
+    // Nothing reached the server: the handshake failed before the request was written.
+    assert!(emu.with(|s| s.log.is_empty()));
+    // --ca-file trusts it (without SSL_CERT_FILE).
+    let mut args = range_args(&https, r#"{app="api"}"#);
+    args.extend(["--ca-file".into(), https.ca_pem().display().to_string()]);
+    let out = run(bin().args(&args));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(events(&out).len(), 1);
+    // Another server's certificate is not this one's.
+    let other = Emu::start().https();
+    let out = run(bin_trusting(&other).args(range_args(&https, r#"{app="api"}"#)));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("certificate"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn basic_and_bearer_auth_over_https_never_printed() {
+    let emu = Emu::start();
+    emu.push(&[("app", "api")], T0, "hello", &[]);
+    let https = emu.https();
+    emu.with(|s| {
+        s.require_org = Some("team-a".into());
+        s.require_authz = Some("Bearer tls-tok-456".into());
+    });
+    let out = run(bin_trusting(&https)
+        .args(range_args(&https, r#"{app="api"}"#))
+        .env("LOKI_ORG_ID", "team-a")
+        .env("LOKI_BEARER_TOKEN", "tls-tok-456"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(events(&out).len(), 1);
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("tls-tok-456"));
+    // Basic: a wrong password is refused by the gateway and not echoed; the right one works.
+    emu.with(|s| s.require_authz = Some(format!("Basic {}", ws::base64(b"bob:right-pw"))));
+    for (pw, ok) in [("wrong-pw-789", false), ("right-pw", true)] {
+        let out = run(bin_trusting(&https)
+            .args(range_args(&https, r#"{app="api"}"#))
+            .env("LOKI_ORG_ID", "team-a")
+            .env("LOKI_USERNAME", "bob")
+            .env("LOKI_PASSWORD", pw));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.success(), ok, "{err}");
+        if !ok {
+            assert_eq!(out.status.code(), Some(2));
+            assert!(err.contains("HTTP 401"), "{err}");
+        }
+        assert!(!err.contains(pw) && !err.contains("bob"), "{err}");
+    }
+    let heads = emu.with(|s| s.log.last().map(|l| l.2.clone()).unwrap_or_default());
+    assert_eq!(
+        heads.get("authorization").map(String::as_str),
+        Some(format!("Basic {}", ws::base64(b"bob:right-pw")).as_str())
+    );
+}
+
 fn lib_input(emu: &Emu, query: &str, start: i64, end: i64) -> LokiInput {
-    let target = loki::parse_uri(&emu.uri()).expect("uri");
+    let target = loki::parse_uri(&emu.uri(), None).expect("uri");
     let mut opts = LokiOpts::new(query, start, end);
     opts.backoff = Duration::from_millis(20);
     LokiInput::new(target, opts)

@@ -1,21 +1,31 @@
 //! A small blocking HTTP/1.1 client for the live sources: `GET` over a unix socket (Docker
-//! Engine API) or TCP (Loki), one request per connection (`Connection: close`), with chunked,
-//! `Content-Length` and read-to-EOF bodies.
+//! Engine API), TCP (Loki over http) or TLS over TCP (Loki over https, [`Endpoint::Tls`]: rustls
+//! with the trust roots of [`super::tls`]), one request per connection (`Connection: close`),
+//! with chunked, `Content-Length` and read-to-EOF bodies.
 //!
 //! Why hand-written: the sources need only `GET` with a streamed body, and the engine speaks
-//! plain HTTP on a unix socket; a full client (and its TLS stack) would dominate build time.
+//! plain HTTP on a unix socket; a full client (hyper, tokio) would dominate build time. TLS is
+//! rustls' blocking `StreamOwned` over the `TcpStream`, so the rest of the client is the same
+//! for every transport.
 //!
 //! # Invariants
 //! * Never panics on any server bytes: malformed status lines, headers or chunk sizes are
 //!   [`HttpError::Protocol`]; header blocks are capped at 64 KiB.
 //! * Only this module (and its siblings in `source/`) opens sockets.
 //! * Header values passed in (e.g. credentials) are never included in errors.
+//! * TLS: the handshake (certificate verification) completes before the request is written, so
+//!   credentials never reach a server whose certificate was refused ([`HttpError::Tls`]).
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::time::Duration;
+
+use rustls::pki_types::ServerName;
+use rustls::{ClientConnection, StreamOwned};
+
+use super::tls::{self, TlsConfig};
 
 /// Where to connect.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -24,6 +34,16 @@ pub enum Endpoint {
     Unix(PathBuf),
     /// `host:port` over TCP.
     Tcp(String),
+    /// `host:port` over TCP with TLS; the certificate must be valid for `server_name` (a DNS
+    /// name or an IP address, without brackets) and chain to a root of `config`.
+    Tls {
+        /// `host:port`.
+        addr: String,
+        /// The name checked against the certificate (SNI too, for DNS names).
+        server_name: String,
+        /// Trust roots and protocol settings.
+        config: TlsConfig,
+    },
 }
 
 impl std::fmt::Display for Endpoint {
@@ -31,6 +51,7 @@ impl std::fmt::Display for Endpoint {
         match self {
             Endpoint::Unix(p) => write!(f, "unix://{}", p.display()),
             Endpoint::Tcp(a) => write!(f, "tcp://{a}"),
+            Endpoint::Tls { addr, .. } => write!(f, "tls://{addr}"),
         }
     }
 }
@@ -39,12 +60,12 @@ impl std::fmt::Display for Endpoint {
 #[derive(Debug, thiserror::Error)]
 pub enum HttpError {
     /// Could not connect.
-    #[error("cannot connect to {endpoint}: {source}")]
+    #[error("cannot connect to {endpoint}: {cause}")]
     Connect {
         /// The endpoint.
         endpoint: String,
-        /// Cause.
-        source: io::Error,
+        /// Cause (shown in the message; not an error `source`, so it is not printed twice).
+        cause: io::Error,
     },
     /// I/O error after connecting (including read timeouts).
     #[error("{0}")]
@@ -52,11 +73,20 @@ pub enum HttpError {
     /// The server's bytes are not HTTP/1.x.
     #[error("malformed HTTP response: {0}")]
     Protocol(String),
+    /// The TLS handshake failed (certificate not trusted, wrong name, not TLS …): not retried.
+    #[error("TLS handshake with {endpoint} failed: {message}")]
+    Tls {
+        /// `host:port`.
+        endpoint: String,
+        /// What went wrong, in plain words ([`tls::explain`]).
+        message: String,
+    },
 }
 
 enum Conn {
     Unix(UnixStream),
     Tcp(TcpStream),
+    Tls(Box<StreamOwned<ClientConnection, TcpStream>>),
 }
 
 impl Read for Conn {
@@ -64,6 +94,12 @@ impl Read for Conn {
         match self {
             Conn::Unix(s) => s.read(buf),
             Conn::Tcp(s) => s.read(buf),
+            // A server that closes without close_notify: end of stream, as over plain TCP.
+            // Truncation is still detected by the framing (Content-Length, chunks, frames).
+            Conn::Tls(s) => match s.read(buf) {
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(0),
+                r => r,
+            },
         }
     }
 }
@@ -73,12 +109,14 @@ impl Write for Conn {
         match self {
             Conn::Unix(s) => s.write(buf),
             Conn::Tcp(s) => s.write(buf),
+            Conn::Tls(s) => s.write(buf),
         }
     }
     fn flush(&mut self) -> io::Result<()> {
         match self {
             Conn::Unix(s) => s.flush(),
             Conn::Tcp(s) => s.flush(),
+            Conn::Tls(s) => s.flush(),
         }
     }
 }
@@ -126,7 +164,8 @@ pub struct Body {
 }
 
 impl Body {
-    /// Bytes already received and buffered (reading them will not block on the network).
+    /// Bytes already received and buffered (reading them will not block on the network). Over
+    /// TLS, decrypted bytes still inside rustls are not counted (an underestimate).
     pub fn buffered(&self) -> usize {
         self.conn.buffer().len()
     }
@@ -251,9 +290,9 @@ pub fn get(
     headers: &[(&str, &str)],
     timeout: Option<Duration>,
 ) -> Result<Response, HttpError> {
-    let connect_err = |source| HttpError::Connect {
+    let connect_err = |cause| HttpError::Connect {
         endpoint: endpoint.to_string(),
-        source,
+        cause,
     };
     let mut conn = match endpoint {
         Endpoint::Unix(p) => {
@@ -266,32 +305,33 @@ pub fn get(
             }
             Conn::Unix(s)
         }
-        Endpoint::Tcp(a) => {
-            let s = match timeout {
-                Some(t) => {
-                    use std::net::ToSocketAddrs;
-                    let addr = a
-                        .to_socket_addrs()
-                        .map_err(connect_err)?
-                        .next()
-                        .ok_or_else(|| {
-                            connect_err(io::Error::new(
-                                io::ErrorKind::NotFound,
-                                "no address for host",
-                            ))
-                        })?;
-                    TcpStream::connect_timeout(&addr, t).map_err(connect_err)?
-                }
-                None => TcpStream::connect(a.as_str()).map_err(connect_err)?,
+        Endpoint::Tcp(a) => Conn::Tcp(tcp_connect(a, timeout).map_err(connect_err)?),
+        Endpoint::Tls {
+            addr,
+            server_name,
+            config,
+        } => {
+            let tls_err = |message: String| HttpError::Tls {
+                endpoint: addr.clone(),
+                message,
             };
-            s.set_read_timeout(timeout)?;
-            let _ = s.set_nodelay(true);
-            if timeout.is_none()
-                && let Ok(c) = s.try_clone()
-            {
-                super::live::register_socket(super::live::Socket::Tcp(c));
+            let name = ServerName::try_from(server_name.clone())
+                .map_err(|e| tls_err(format!("{server_name:?} is not a valid server name: {e}")))?;
+            let mut sock = tcp_connect(addr, timeout).map_err(connect_err)?;
+            let mut c = ClientConnection::new(config.config.clone(), name)
+                .map_err(|e| tls_err(e.to_string()))?;
+            // Handshake (and verify the certificate) before any request byte is sent.
+            while c.is_handshaking() {
+                if let Err(e) = c.complete_io(&mut sock) {
+                    return Err(
+                        match e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
+                            Some(te) => tls_err(tls::explain(te, config)),
+                            None => HttpError::Io(e),
+                        },
+                    );
+                }
             }
-            Conn::Tcp(s)
+            Conn::Tls(Box::new(StreamOwned::new(c, sock)))
         }
     };
     let mut req = format!(
@@ -338,6 +378,30 @@ pub fn get(
         headers,
         body: Body { conn: r, framing },
     })
+}
+
+/// Connect (within `timeout` if given) and set the read timeout; with no timeout (a followed
+/// stream) the socket is registered with [`super::live`] so a stop request ends blocked reads.
+fn tcp_connect(addr: &str, timeout: Option<Duration>) -> io::Result<TcpStream> {
+    let s = match timeout {
+        Some(t) => {
+            use std::net::ToSocketAddrs;
+            let a = addr
+                .to_socket_addrs()?
+                .next()
+                .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no address for host"))?;
+            TcpStream::connect_timeout(&a, t)?
+        }
+        None => TcpStream::connect(addr)?,
+    };
+    s.set_read_timeout(timeout)?;
+    let _ = s.set_nodelay(true);
+    if timeout.is_none()
+        && let Ok(c) = s.try_clone()
+    {
+        super::live::register_socket(super::live::Socket::Tcp(c));
+    }
+    Ok(s)
 }
 
 type Head = (u16, Vec<(String, String)>);

@@ -1,6 +1,7 @@
-//! The Grafana Loki source: `loki+http://HOST:PORT[/PREFIX]` inputs read with a LogQL `--query`
-//! over a time range (`--since`/`--from`, `--until`/`--to`; default the last hour), and with
-//! `--follow` then tailed live through the `/loki/api/v1/tail` WebSocket ([`super::ws`]).
+//! The Grafana Loki source: `loki+http://HOST:PORT[/PREFIX]` and `loki+https://HOST:PORT[/PREFIX]`
+//! inputs read with a LogQL `--query` over a time range (`--since`/`--from`, `--until`/`--to`;
+//! default the last hour), and with `--follow` then tailed live through the
+//! `/loki/api/v1/tail` WebSocket ([`super::ws`]; `wss` for https inputs).
 //!
 //! * **History** — `GET /loki/api/v1/query_range?direction=forward&limit=BATCH&start=S&end=E`,
 //!   paged as logcli does (`pkg/logcli/query/query.go`): after a full batch whose newest
@@ -30,6 +31,10 @@
 //!   at all is [`LokiError::Down`]. The CLI turns all of these into exit code 2.
 //! * **Auth** — `X-Scope-OrgID`, basic or bearer ([`Auth`]), from `LOKI_ORG_ID`,
 //!   `LOKI_USERNAME`/`LOKI_PASSWORD`, `LOKI_BEARER_TOKEN` (logcli's names) or an auth file.
+//! * **TLS** — `loki+https://` inputs use [`Endpoint::Tls`] for both `query_range` and the
+//!   tail, trusting the system store (or `SSL_CERT_FILE` / `SSL_CERT_DIR`) plus `--ca-file`
+//!   ([`super::tls`]). A failed handshake (certificate not trusted, wrong name) is
+//!   [`LokiError::Tls`], never retried.
 //!
 //! # Invariants
 //! * Credentials are never printed, logged or put into errors (`Auth`'s `Debug` redacts them).
@@ -37,7 +42,8 @@
 //!   ends when a stop is requested ([`super::live`]).
 //! * Output lines are in non-decreasing time order for the history; the tail is in the order
 //!   Loki sends it (sorted within each message).
-//! * `https` is refused with [`LokiError::Https`] (no TLS stack; see the README).
+//! * Over https, nothing (credentials included) is sent before the server's certificate is
+//!   verified.
 
 use std::collections::{HashMap, HashSet};
 use std::io::{self, Read};
@@ -50,6 +56,7 @@ use serde::Deserialize;
 
 use super::http::{self, Endpoint, HttpError};
 use super::live;
+use super::tls;
 use super::ws::{self, WebSocket, WsError};
 use crate::time::format_rfc3339_nanos;
 
@@ -65,14 +72,20 @@ pub const TAG_END: u8 = 0x1f;
 /// Loki source failures.
 #[derive(Debug, thiserror::Error)]
 pub enum LokiError {
-    /// Not a `loki+http://HOST:PORT[/PREFIX]` input.
-    #[error("{0:?}: expected loki+http://HOST:PORT[/PREFIX]")]
+    /// Not a `loki+http(s)://HOST:PORT[/PREFIX]` input.
+    #[error("{0:?}: expected loki+http://HOST:PORT[/PREFIX] or loki+https://HOST:PORT[/PREFIX]")]
     BadUri(String),
-    /// `loki+https://` inputs are not supported.
-    #[error(
-        "{0}: https is not supported yet (no TLS stack is built in); reach Loki over plain http, e.g. through `ssh -L 3100:loki:3100` or a local gateway"
-    )]
-    Https(String),
+    /// The TLS trust configuration cannot be built (a bad `--ca-file`).
+    #[error(transparent)]
+    TlsConfig(#[from] tls::TlsError),
+    /// The TLS handshake failed (certificate not trusted, not valid for the host, not TLS).
+    #[error("Loki at {target}: {cause}")]
+    Tls {
+        /// The input.
+        target: String,
+        /// Cause ([`HttpError::Tls`]; shown in the message).
+        cause: HttpError,
+    },
     /// A Loki input without `--query`.
     #[error("{0}: Loki inputs need --query LOGQL, e.g. --query '{{app=\"web\"}}'")]
     NoQuery(String),
@@ -80,12 +93,12 @@ pub enum LokiError {
     #[error("Loki auth: {0}")]
     Auth(String),
     /// Loki cannot be reached.
-    #[error("Loki at {target} is not reachable: {source}")]
+    #[error("Loki at {target} is not reachable: {cause}")]
     Down {
         /// The input.
         target: String,
-        /// Cause.
-        source: HttpError,
+        /// Cause (shown in the message; not an error `source`, so it is not printed twice).
+        cause: HttpError,
     },
     /// Loki refused the request; `message` is Loki's own error text.
     #[error("Loki at {target} answered HTTP {status}: {message}")]
@@ -132,7 +145,7 @@ pub enum LokiError {
 /// Where a Loki input points.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LokiTarget {
-    /// `host:port`.
+    /// `host:port` over TCP, or over TLS for `loki+https://`.
     pub endpoint: Endpoint,
     /// `Host` header.
     pub host: String,
@@ -142,17 +155,20 @@ pub struct LokiTarget {
     pub uri: String,
 }
 
-/// Parse `loki+http://HOST[:PORT][/PREFIX]` (port default 3100).
+/// Parse `loki+http://HOST[:PORT][/PREFIX]` (port default 3100) or
+/// `loki+https://HOST[:PORT][/PREFIX]` (port default 443; trust: the system store or
+/// `SSL_CERT_FILE` / `SSL_CERT_DIR`, plus the PEM certificates of `ca_file`).
 ///
 /// # Errors
-/// Other schemes, `loki+https://` ([`LokiError::Https`]), an empty host.
-pub fn parse_uri(uri: &str) -> Result<LokiTarget, LokiError> {
-    if uri.starts_with("loki+https://") {
-        return Err(LokiError::Https(uri.to_string()));
-    }
-    let rest = uri
-        .strip_prefix("loki+http://")
-        .ok_or_else(|| LokiError::BadUri(uri.to_string()))?;
+/// Other schemes, an empty host, a bad `ca_file` (https only).
+pub fn parse_uri(uri: &str, ca_file: Option<&Path>) -> Result<LokiTarget, LokiError> {
+    let (rest, https) = if let Some(r) = uri.strip_prefix("loki+https://") {
+        (r, true)
+    } else if let Some(r) = uri.strip_prefix("loki+http://") {
+        (r, false)
+    } else {
+        return Err(LokiError::BadUri(uri.to_string()));
+    };
     let (hostport, prefix) = match rest.find('/') {
         Some(i) => (&rest[..i], rest[i..].trim_end_matches('/')),
         None => (rest, ""),
@@ -171,10 +187,28 @@ pub fn parse_uri(uri: &str) -> Result<LokiTarget, LokiError> {
     } else if hostport.contains(':') && !hostport.starts_with('[') {
         return Err(LokiError::BadUri(uri.to_string()));
     } else {
-        format!("{hostport}:3100")
+        format!("{hostport}:{}", if https { 443 } else { 3100 })
+    };
+    let endpoint = if https {
+        // The host without port and IPv6 brackets: the name the certificate must be valid for.
+        let host = match addr.rsplit_once(':') {
+            Some((h, _)) => h,
+            None => &addr,
+        };
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        if rustls::pki_types::ServerName::try_from(host).is_err() {
+            return Err(LokiError::BadUri(uri.to_string()));
+        }
+        Endpoint::Tls {
+            addr: addr.clone(),
+            server_name: host.to_string(),
+            config: tls::client_config(ca_file)?,
+        }
+    } else {
+        Endpoint::Tcp(addr)
     };
     Ok(LokiTarget {
-        endpoint: Endpoint::Tcp(addr),
+        endpoint,
         host: hostport.to_string(),
         prefix: prefix.to_string(),
         uri: uri.to_string(),
@@ -531,12 +565,16 @@ impl<'a> Client<'a> {
                 Err(e @ HttpError::Connect { .. }) if !self.contacted => {
                     Attempt::Fail(LokiError::Down {
                         target: self.target_name(),
-                        source: e,
+                        cause: e,
                     })
                 }
                 Err(HttpError::Protocol(m)) => Attempt::Fail(LokiError::Protocol {
                     target: self.target_name(),
                     message: m,
+                }),
+                Err(e @ HttpError::Tls { .. }) => Attempt::Fail(LokiError::Tls {
+                    target: self.target_name(),
+                    cause: e,
                 }),
                 Err(e) => Attempt::Retry(e.to_string()),
             };
@@ -854,6 +892,12 @@ impl LokiReader {
                         message: body,
                     });
                 }
+                Err(WsError::Http(e @ HttpError::Tls { .. })) => {
+                    return Err(LokiError::Tls {
+                        target: t.uri.clone(),
+                        cause: e,
+                    });
+                }
                 Err(e) => return self.tail_retry(e.to_string(), retries),
             }
         }
@@ -958,20 +1002,57 @@ mod tests {
 
     #[test]
     fn uris() {
-        let t = parse_uri("loki+http://127.0.0.1:3100").unwrap();
+        let t = parse_uri("loki+http://127.0.0.1:3100", None).unwrap();
         assert_eq!(t.endpoint, Endpoint::Tcp("127.0.0.1:3100".into()));
         assert_eq!(t.prefix, "");
-        let t = parse_uri("loki+http://loki.example/gw/").unwrap();
+        let t = parse_uri("loki+http://loki.example/gw/", None).unwrap();
         assert_eq!(t.endpoint, Endpoint::Tcp("loki.example:3100".into()));
         assert_eq!(t.prefix, "/gw");
-        assert!(matches!(
-            parse_uri("loki+https://x:443"),
-            Err(LokiError::Https(_))
-        ));
-        assert!(parse_uri("loki+http://").is_err());
-        assert!(parse_uri("loki+http://u:p@h:1").is_err());
-        assert!(parse_uri("http://h:1").is_err());
-        assert!(parse_uri("loki+http://h:x").is_err());
+        let https = |uri: &str| match parse_uri(uri, None).unwrap() {
+            LokiTarget {
+                endpoint:
+                    Endpoint::Tls {
+                        addr, server_name, ..
+                    },
+                host,
+                prefix,
+                ..
+            } => (addr, server_name, host, prefix),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            https("loki+https://x:443"),
+            ("x:443".into(), "x".into(), "x:443".into(), String::new())
+        );
+        assert_eq!(
+            https("loki+https://logs.example.com/loki-gw"),
+            (
+                "logs.example.com:443".into(),
+                "logs.example.com".into(),
+                "logs.example.com".into(),
+                "/loki-gw".into()
+            )
+        );
+        assert_eq!(https("loki+https://[::1]:8443").1, "::1");
+        assert_eq!(https("loki+https://127.0.0.1:8443").1, "127.0.0.1");
+        assert!(parse_uri("loki+http://", None).is_err());
+        assert!(parse_uri("loki+https://", None).is_err());
+        assert!(parse_uri("loki+http://u:p@h:1", None).is_err());
+        assert!(parse_uri("http://h:1", None).is_err());
+        assert!(parse_uri("loki+http://h:x", None).is_err());
+        assert!(parse_uri("loki+https://bad_name!:1", None).is_err());
+        // A bad --ca-file is an error naming the file (https only).
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("ca.pem");
+        std::fs::write(&f, "not a certificate\n").unwrap();
+        let err = parse_uri("loki+https://x:1", Some(&f))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--ca-file") && err.contains("ca.pem"), "{err}");
+        let err = parse_uri("loki+https://x:1", Some(&dir.path().join("missing.pem")))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("missing.pem"), "{err}");
     }
 
     #[test]

@@ -2,8 +2,9 @@
 //! decompression by magic bytes, metadata from kubelet and docker paths), and live sources:
 //! [`docker`] (the Docker Engine API), [`kubectl`] (the user's `kubectl logs`) and [`follow`]
 //! (`tail -F` for files), [`loki`] (Grafana Loki `query_range` paging and the `tail`
-//! WebSocket). [`http`] is the small HTTP/1.1 client they share, [`ws`] the WebSocket client on
-//! top of it; [`live`] stops them on Ctrl-C.
+//! WebSocket). [`http`] is the small HTTP/1.1 client they share (plain TCP, unix socket, or TLS
+//! with the trust roots of [`tls`]), [`ws`] the WebSocket client on top of it; [`live`] stops
+//! them on Ctrl-C.
 //!
 //! **Invariant:** only this module spawns processes or opens sockets, and it ends only the
 //! processes it started.
@@ -15,6 +16,7 @@ pub mod http;
 pub mod kubectl;
 pub mod live;
 pub mod loki;
+pub mod tls;
 pub mod ws;
 
 /// An input failure that must end the run (exit code 2), e.g. kubectl exiting non-zero.

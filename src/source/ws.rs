@@ -1,7 +1,7 @@
 //! A minimal RFC 6455 WebSocket client over [`super::http`], enough for Loki's
 //! `/loki/api/v1/tail`: the opening handshake (with `Sec-WebSocket-Accept` checked), text and
-//! binary messages (fragmented or not), ping → pong, and the close handshake. No extensions,
-//! no TLS.
+//! binary messages (fragmented or not), ping → pong, and the close handshake. No extensions.
+//! `wss://` is this same client over an [`Endpoint::Tls`] (TLS is entirely in `http`).
 //!
 //! Why hand-written: the tail endpoint needs only receiving text messages; a WebSocket crate
 //! pulls in an HTTP stack, SHA-1, base64 and random crates for what is ~250 lines here.
