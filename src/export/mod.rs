@@ -236,7 +236,8 @@ pub struct Summary {
 pub struct Bundle<'r> {
     opts: ExportOptions,
     reg: &'r Registry,
-    inputs: &'r [Input],
+    /// The run's inputs, then those added while following ([`EventSink::input_added`]).
+    inputs: Vec<Input>,
     events: Dataset<EventBatch>,
     requests: Dataset<RequestBatch>,
     redactor: Option<Redactor>,
@@ -254,7 +255,7 @@ impl<'r> Bundle<'r> {
     pub fn create(
         opts: ExportOptions,
         reg: &'r Registry,
-        inputs: &'r [Input],
+        inputs: &[Input],
     ) -> Result<Bundle<'r>, Error> {
         let redactor = if opts.redact {
             Some(Redactor::builtin()?)
@@ -278,7 +279,7 @@ impl<'r> Bundle<'r> {
         Ok(Bundle {
             opts,
             reg,
-            inputs,
+            inputs: inputs.to_vec(),
             events,
             requests,
             redactor,
@@ -560,6 +561,11 @@ impl EventSink for Bundle<'_> {
         self.requests
             .push(&values, |b| b.append(r, &ctx))
             .map_err(to_io)
+    }
+
+    fn input_added(&mut self, _source: u32, input: &Input) -> io::Result<()> {
+        self.inputs.push(input.clone());
+        Ok(())
     }
 
     fn inputs_read(&mut self, inputs: &[InputRead]) -> io::Result<()> {
