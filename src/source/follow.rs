@@ -182,3 +182,76 @@ fn forms(path: &Path) -> Vec<PathBuf> {
     }
     v
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+    fn names(found: &[InputFile], root: &Path) -> Vec<String> {
+        found
+            .iter()
+            .map(|f| {
+                f.path
+                    .strip_prefix(root)
+                    .unwrap_or(&f.path)
+                    .display()
+                    .to_string()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn new_files_are_new_sets_and_new_live_files_never_rotations() -> TestResult {
+        let tmp = tempfile::tempdir()?;
+        let root = tmp.path();
+        std::fs::write(root.join("app.log"), "a\n")?;
+        std::fs::write(root.join("old.log.1"), "o\n")?;
+        let mut w = NewFiles::new(
+            &[root.to_path_buf()],
+            [root.join("app.log"), root.join("old.log.1")]
+                .iter()
+                .map(PathBuf::as_path),
+        );
+        assert!(w.poll().is_empty());
+
+        // Rotation of a followed file, a compressed copy, a kubelet temporary file: not new.
+        std::fs::rename(root.join("app.log"), root.join("app.log.1"))?;
+        std::fs::write(root.join("app.log"), "")?;
+        std::fs::write(root.join("app.log.2.gz"), "z\n")?;
+        std::fs::write(root.join("x.log.tmp"), "t\n")?;
+        assert!(w.poll().is_empty());
+
+        // A new live file (also of a set seen only rotated), a new set with a rotated member,
+        // a new pod directory: new, rotated members first, each once.
+        std::fs::write(root.join("old.log"), "")?;
+        std::fs::write(root.join("b.log"), "")?;
+        std::fs::write(root.join("b.log.1"), "")?;
+        let pod = root.join("prod_web-1_0123abcd-0000/app");
+        std::fs::create_dir_all(&pod)?;
+        std::fs::write(pod.join("0.log"), "")?;
+        let found = w.poll();
+        assert_eq!(
+            names(&found, root),
+            [
+                "b.log.1",
+                "b.log",
+                "old.log",
+                "prod_web-1_0123abcd-0000/app/0.log"
+            ]
+        );
+        assert_eq!(found[3].meta.pod.as_deref(), Some("web-1"));
+        assert!(w.poll().is_empty());
+
+        // The pod's log rotates (kubelet), then the container restarts: only 1.log is new.
+        std::fs::rename(pod.join("0.log"), pod.join("0.log.20261122-100000"))?;
+        std::fs::write(pod.join("0.log"), "")?;
+        std::fs::write(pod.join("1.log"), "")?;
+        assert_eq!(
+            names(&w.poll(), root),
+            ["prod_web-1_0123abcd-0000/app/1.log"]
+        );
+        Ok(())
+    }
+}
