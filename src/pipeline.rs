@@ -10,6 +10,11 @@
 //! * Workers unwrap envelopes, join partials, parse, filter, and keep only what the output needs.
 //! * The merger owns all cross-line state: it attaches continuation lines to the event before
 //!   them in the same stream, merges request lines into requests, and feeds the output.
+//! * `--follow` on directories and glob patterns ([`Settings::watch`]): the reader expands them
+//!   again every second and announces each new file (`ReaderMsg::NewInput`, the next source
+//!   id) before starting its reader thread; the merger owns the list of inputs by source id,
+//!   grows it and its per-input state, tells the sinks ([`EventSink::input_added`]), and hands
+//!   each chunk to a worker together with its input.
 //!
 //! Invariants: every line read is accounted for exactly once (`lines = events +
 //! continuation_lines + unparsed_lines + joined_partials`); results do not depend on the number
@@ -234,7 +239,8 @@ pub struct Settings {
     pub follow: bool,
     /// Hand sinks a report snapshot this often (analyze mode).
     pub snapshot_every: Option<Duration>,
-    /// `--follow` with several inputs: merge them in event-time order, holding events this
+    /// `--follow` with several inputs (or watched directories, [`Settings::watch`]): merge them
+    /// in event-time order, holding events this
     /// long (event time; see [`crate::reorder`]). `None`: input order.
     pub max_delay: Option<Duration>,
     /// `--follow`: the directory and glob-pattern arguments. The reader re-expands them about
@@ -1670,7 +1676,8 @@ struct Merger<'r> {
     due_before: u64,
     snapshot_every: Option<Duration>,
     last_snapshot: Instant,
-    /// `--follow` with several inputs: items wait here to be merged in event-time order.
+    /// `--follow` with several inputs or watched directories: items wait here to be merged in
+    /// event-time order (the buffer grows when an input is added).
     reorder: Option<Reorder<Item>>,
     max_delay: Duration,
 }

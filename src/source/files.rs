@@ -10,7 +10,8 @@
 //! - [`resolve_inputs`] stats and opens every file before it returns, so the
 //!   caller can fail before printing anything. It reports every problem it
 //!   found (not only the first) and returns no file list if there was any
-//!   problem.
+//!   problem. [`rescan`] (while following) expands the same way but skips
+//!   problems instead of reporting them.
 //! - The returned list has no duplicates: two arguments naming the same file
 //!   (for example a `/var/log/containers` symlink and its target) yield one
 //!   entry, whose metadata merges what each path revealed.
