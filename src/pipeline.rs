@@ -240,8 +240,8 @@ pub struct Settings {
     /// Hand sinks a report snapshot this often (analyze mode).
     pub snapshot_every: Option<Duration>,
     /// `--follow` with several inputs (or watched directories, [`Settings::watch`]): merge them
-    /// in event-time order, holding events this
-    /// long (event time; see [`crate::reorder`]). `None`: input order.
+    /// in event-time order, holding events this long (event time; see [`crate::reorder`]).
+    /// `None`: input order.
     pub max_delay: Option<Duration>,
     /// `--follow`: the directory and glob-pattern arguments. The reader re-expands them about
     /// once a second and reads the files that appeared as new inputs
