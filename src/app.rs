@@ -101,8 +101,9 @@ fn trace(t: &TraceArgs) -> Result<ExitCode> {
     if t.id.trim().is_empty() {
         bail!("trace: ID must not be empty");
     }
-    let settings = settings(&t.common, &reg, Mode::Events)?;
-    let inputs = inputs(&t.common, None, None)?;
+    let mut settings = settings(&t.common, &reg, Mode::Events)?;
+    let (inputs, watch) = inputs(&t.common, None, None)?;
+    settings.watch = watch;
     let mut sink = TraceSink::new(
         &reg,
         &t.id,
@@ -198,7 +199,13 @@ fn now_ns() -> i64 {
 }
 
 /// Resolve inputs; stdin when there are none or for `-`. Every problem is reported at once.
-fn inputs(common: &Common, since: Option<i64>, until: Option<i64>) -> Result<Vec<Input>> {
+/// With `--follow`, also the directory and glob arguments, which the run watches for new files
+/// (`Settings::watch`).
+fn inputs(
+    common: &Common,
+    since: Option<i64>,
+    until: Option<i64>,
+) -> Result<(Vec<Input>, Vec<std::path::PathBuf>)> {
     let stdin = || Input {
         name: "stdin".into(),
         kind: InputKind::Stdin,
@@ -206,8 +213,9 @@ fn inputs(common: &Common, since: Option<i64>, until: Option<i64>) -> Result<Vec
         size: None,
     };
     if common.inputs.is_empty() && common.docker_label.is_empty() {
-        return Ok(vec![stdin()]);
+        return Ok((vec![stdin()], Vec::new()));
     }
+    let mut watch = Vec::new();
     let mut out = Vec::new();
     let mut docker_ep = None;
     let mut docker_endpoint = || -> Result<Endpoint> {
@@ -243,12 +251,7 @@ fn inputs(common: &Common, since: Option<i64>, until: Option<i64>) -> Result<Vec
                     .join("\nlogsleuth: error: ")
             )
         })?;
-        out.extend(found.into_iter().map(|f| Input {
-            name: f.path.display().to_string(),
-            kind: InputKind::File(f.path),
-            meta: f.meta,
-            size: Some(f.size),
-        }));
+        out.extend(found.into_iter().map(Input::file));
         paths.clear();
         Ok(())
     };
@@ -288,6 +291,9 @@ fn inputs(common: &Common, since: Option<i64>, until: Option<i64>) -> Result<Vec
             flush(&mut paths, &mut out)?;
             out.push(stdin());
         } else {
+            if common.follow && files::grows(p) {
+                watch.push(p.clone());
+            }
             paths.push(p.clone());
         }
     }
@@ -310,7 +316,7 @@ fn inputs(common: &Common, since: Option<i64>, until: Option<i64>) -> Result<Vec
             }
         }
     }
-    Ok(out)
+    Ok((out, watch))
 }
 
 /// A `loki+http(s)://…` input: the range (default the last hour), auth, TLS trust
@@ -439,6 +445,7 @@ fn settings(common: &Common, reg: &Registry, mode: Mode) -> Result<Settings> {
         max_delay: common
             .follow
             .then(|| std::time::Duration::from_nanos(max_delay as u64)),
+        watch: Vec::new(),
     })
 }
 
@@ -509,7 +516,8 @@ fn analyze(a: &AnalyzeArgs) -> Result<ExitCode> {
         }),
         None => None,
     };
-    let inputs = inputs(&a.common, settings.filter.since, settings.filter.until)?;
+    let (inputs, watch) = inputs(&a.common, settings.filter.since, settings.filter.until)?;
+    settings.watch = watch;
     let mut bundle = match export {
         Some(opts) => {
             export::prepare_dir(&opts.dir, opts.force)?;
@@ -663,8 +671,9 @@ fn verify(v: &VerifyArgs) -> Result<ExitCode> {
 
 fn events(common: &Common) -> Result<ExitCode> {
     let reg = Registry::load(common.parsers.as_deref())?;
-    let settings = settings(common, &reg, Mode::Events)?;
-    let inputs = inputs(common, settings.filter.since, settings.filter.until)?;
+    let mut settings = settings(common, &reg, Mode::Events)?;
+    let (inputs, watch) = inputs(common, settings.filter.since, settings.filter.until)?;
+    settings.watch = watch;
     let stdout = io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
     pipeline::run(

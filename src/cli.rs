@@ -156,7 +156,8 @@ pub struct Common {
     /// `loki+https://HOST:PORT` (with --query).
     #[arg(value_name = "INPUT")]
     pub inputs: Vec<PathBuf>,
-    /// Keep reading live inputs (docker containers until they stop).
+    /// Keep reading live inputs (docker containers until they stop); directories and glob
+    /// patterns are watched for new files.
     #[arg(short = 'f', long)]
     pub follow: bool,
     /// Read every docker container with this label (KEY=VALUE); repeatable, all must match.
@@ -190,7 +191,7 @@ pub struct Common {
     /// Loki inputs: entries per query_range request (the server caps it: 5000 by default).
     #[arg(long, default_value_t = 5000, value_name = "N")]
     pub loki_batch: u32,
-    /// With --follow and several inputs: hold events this long (event time) to merge the inputs
+    /// With --follow and several inputs (or a directory): hold events this long (event time) to merge the inputs
     /// in time order; later events are still counted (input.late_events).
     #[arg(long, default_value = "2s", value_name = "DURATION")]
     pub max_delay: String,

@@ -389,6 +389,11 @@ impl Correlator {
         self.outbox.as_mut().map(std::mem::take).unwrap_or_default()
     }
 
+    /// Name the next source (an input added while following: its id is the next index).
+    pub fn add_source(&mut self, name: String) {
+        self.sources.push(name);
+    }
+
     /// Remember merges so [`Correlator::root`] can resolve any group id ever returned (trace).
     pub fn record_merges(&mut self) {
         self.merged_into = Some(GroupMap::default());
@@ -1202,6 +1207,12 @@ impl<'r> TraceSink<'r> {
 }
 
 impl crate::pipeline::EventSink for TraceSink<'_> {
+    fn input_added(&mut self, _source: u32, input: &crate::pipeline::Input) -> std::io::Result<()> {
+        self.sources.push(input.name.clone());
+        self.correlator.add_source(input.name.clone());
+        Ok(())
+    }
+
     fn event(&mut self, v: &crate::pipeline::View<'_, '_>, pass: bool) -> std::io::Result<()> {
         if !pass {
             return Ok(());

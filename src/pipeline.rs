@@ -10,6 +10,11 @@
 //! * Workers unwrap envelopes, join partials, parse, filter, and keep only what the output needs.
 //! * The merger owns all cross-line state: it attaches continuation lines to the event before
 //!   them in the same stream, merges request lines into requests, and feeds the output.
+//! * `--follow` on directories and glob patterns ([`Settings::watch`]): the reader expands them
+//!   again every second and announces each new file (`ReaderMsg::NewInput`, the next source
+//!   id) before starting its reader thread; the merger owns the list of inputs by source id,
+//!   grows it and its per-input state, tells the sinks ([`EventSink::input_added`]), and hands
+//!   each chunk to a worker together with its input.
 //!
 //! Invariants: every line read is accounted for exactly once (`lines = events +
 //! continuation_lines + unparsed_lines + joined_partials`); results do not depend on the number
@@ -54,6 +59,19 @@ pub struct Input {
     pub meta: PathMeta,
     /// Size on disk, when known (for the progress bar).
     pub size: Option<u64>,
+}
+
+impl Input {
+    /// A file found by [`files::resolve_inputs`] (or, while following, by [`files::rescan`]),
+    /// named by its path.
+    pub fn file(f: files::InputFile) -> Input {
+        Input {
+            name: f.path.display().to_string(),
+            kind: InputKind::File(f.path),
+            meta: f.meta,
+            size: Some(f.size),
+        }
+    }
 }
 
 /// Where an input's bytes come from.
@@ -167,8 +185,18 @@ pub trait EventSink {
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
+    /// An input that appeared during the run (`--follow` on a directory or glob pattern: a new
+    /// file), before any of its events and requests. Its source id is `source`, the next after
+    /// the inputs so far ([`Origin::source`], [`crate::request::At`] and
+    /// [`EventSink::inputs_read`] count it).
+    ///
+    /// # Errors
+    /// Output errors end the run.
+    fn input_added(&mut self, _source: u32, _input: &Input) -> io::Result<()> {
+        Ok(())
+    }
     /// Called once at the end of the run, after every event and request: what was read of each
-    /// input (same order as the inputs).
+    /// input (same order as the inputs, those added during the run last).
     ///
     /// # Errors
     /// Output errors end the run.
@@ -220,9 +248,14 @@ pub struct Settings {
     pub follow: bool,
     /// Hand sinks a report snapshot this often (analyze mode).
     pub snapshot_every: Option<Duration>,
-    /// `--follow` with several inputs: merge them in event-time order, holding events this
-    /// long (event time; see [`crate::reorder`]). `None`: input order.
+    /// `--follow` with several inputs (or watched directories, [`Settings::watch`]): merge them
+    /// in event-time order, holding events this long (event time; see [`crate::reorder`]).
+    /// `None`: input order.
     pub max_delay: Option<Duration>,
+    /// `--follow`: the directory and glob-pattern arguments. The reader re-expands them about
+    /// once a second and reads the files that appeared as new inputs
+    /// ([`crate::source::follow::NewFiles`], [`EventSink::input_added`]).
+    pub watch: Vec<PathBuf>,
 }
 
 impl Settings {
@@ -248,7 +281,15 @@ impl Settings {
             follow: false,
             snapshot_every: None,
             max_delay: None,
+            watch: Vec::new(),
         }
+    }
+
+    /// Are the inputs read concurrently? Live inputs never end, so with several of them, or
+    /// with watched directories (which can gain inputs at any time, starting from none), each
+    /// one is read by its own thread and the merger puts them in event-time order.
+    fn concurrent(&self, inputs: usize) -> bool {
+        self.follow && (inputs > 1 || !self.watch.is_empty())
     }
 }
 
@@ -364,6 +405,12 @@ enum ReaderMsg {
     Error(String),
     /// An input failed in a way that ends the run (exit code 2).
     Fatal(String),
+    /// A new input (a file that appeared in a watched directory), sent before any of its
+    /// chunks: `source` is the next id after the inputs so far.
+    NewInput {
+        source: u32,
+        input: Box<Input>,
+    },
     /// An input is done: its stored bytes, digest and whether it was read to the end.
     InputDone {
         source: u32,
@@ -453,7 +500,9 @@ pub fn run_with(
         ));
     }
     let (chunk_tx, chunk_rx) = sync_channel::<ReaderMsg>(threads * 2);
-    let (work_tx, work_rx) = sync_channel::<Chunk>(threads * 2);
+    // Each chunk travels to a worker with its input, so inputs added during the run need no
+    // table shared between threads: the merger's list is the only one.
+    let (work_tx, work_rx) = sync_channel::<(Chunk, Arc<Input>)>(threads * 2);
     let (done_tx, done_rx) = sync_channel::<ChunkOut>(threads * 2);
     let work_rx = Mutex::new(work_rx);
     let hold = sinks.iter().any(|s| s.wants_events());
@@ -467,8 +516,8 @@ pub fn run_with(
                 let mut scratch = reg.scratch();
                 loop {
                     let next = work_rx.lock().map(|rx| rx.recv());
-                    let Ok(Ok(chunk)) = next else { break };
-                    let out = process_chunk(chunk, inputs, reg, settings, analysis, &mut scratch);
+                    let Ok(Ok((chunk, input))) = next else { break };
+                    let out = process_chunk(chunk, &input, reg, settings, analysis, &mut scratch);
                     if done_tx.send(out).is_err() {
                         break;
                     }
@@ -487,7 +536,7 @@ pub fn run_with(
     merger.finish(sinks)
 }
 
-fn drain(work_rx: &Mutex<Receiver<Chunk>>) {
+fn drain(work_rx: &Mutex<Receiver<(Chunk, Arc<Input>)>>) {
     if let Ok(rx) = work_rx.lock() {
         while rx.try_recv().is_ok() {}
     }
@@ -495,7 +544,7 @@ fn drain(work_rx: &Mutex<Receiver<Chunk>>) {
 
 fn dispatch_and_merge(
     chunk_rx: Receiver<ReaderMsg>,
-    work_tx: SyncSender<Chunk>,
+    work_tx: SyncSender<(Chunk, Arc<Input>)>,
     done_rx: Receiver<ChunkOut>,
     merger: &mut Merger<'_>,
     sinks: &mut [&mut dyn EventSink],
@@ -530,10 +579,16 @@ fn dispatch_and_merge(
             match chunk_rx.recv_timeout(wait) {
                 Err(RecvTimeoutError::Timeout) => merger.tick(sinks)?,
                 Ok(ReaderMsg::Chunk(c)) => {
+                    let Some(input) = merger.inputs.get(c.source as usize).cloned() else {
+                        return Err(io::Error::other("internal error: a chunk of no input"));
+                    };
                     in_flight += 1;
-                    if work_tx.send(c).is_err() {
+                    if work_tx.send((c, input)).is_err() {
                         return Err(io::Error::other("parse worker stopped"));
                     }
+                }
+                Ok(ReaderMsg::NewInput { source, input }) => {
+                    merger.add_input(source, *input, sinks)?;
                 }
                 Ok(ReaderMsg::Bytes(n)) => merger.counts.bytes += n,
                 Ok(ReaderMsg::Error(e)) => merger.counts.read_errors.push(e),
@@ -713,35 +768,8 @@ fn cancelled(settings: &Settings) -> bool {
 
 fn read_all(inputs: &[Input], settings: &Settings, tx: SyncSender<ReaderMsg>) {
     let seq = Mutex::new(0u64);
-    if settings.follow && inputs.len() > 1 {
-        // Live inputs never end: read them concurrently, one thread each — except the members
-        // of a rotated set, read oldest first in one thread, the live member (followed) last.
-        // Chunks get their sequence number under the lock they are sent under, so the merger
-        // sees them in order.
-        std::thread::scope(|scope| {
-            for group in follow_groups(inputs) {
-                let (tx, seq) = (tx.clone(), &seq);
-                scope.spawn(move || {
-                    for sid in group {
-                        let input = &inputs[sid];
-                        let reader = match open(input, settings) {
-                            Ok(r) => r,
-                            Err(e) => {
-                                if read_error(&tx, "cannot read", &input.name, &e).is_err() {
-                                    return;
-                                }
-                                continue;
-                            }
-                        };
-                        if read_one(sid as u32, reader, input, settings, &tx, seq, &mut None)
-                            .is_err()
-                        {
-                            return;
-                        }
-                    }
-                });
-            }
-        });
+    if settings.concurrent(inputs.len()) {
+        read_live(inputs, settings, &tx, &seq);
         return;
     }
     let total: u64 = inputs.iter().filter_map(|i| i.size).sum();
@@ -753,10 +781,7 @@ fn read_all(inputs: &[Input], settings: &Settings, tx: SyncSender<ReaderMsg>) {
             shown: false,
         });
     for (sid, input) in inputs.iter().enumerate() {
-        let tap = Arc::new(Mutex::new(ByteTap {
-            bytes: 0,
-            hasher: settings.hash_inputs.then(Sha256::new),
-        }));
+        let tap = new_tap(settings);
         let complete = if cancelled(settings) {
             false
         } else {
@@ -783,22 +808,135 @@ fn read_all(inputs: &[Input], settings: &Settings, tx: SyncSender<ReaderMsg>) {
                 }
             }
         };
-        let (bytes, sha256) = match tap.lock() {
-            Ok(mut t) => (t.bytes, t.hasher.take().map(|h| h.finalize().into())),
-            Err(_) => (0, None),
-        };
-        let done = ReaderMsg::InputDone {
-            source: sid as u32,
-            bytes,
-            sha256,
-            complete,
-        };
-        if tx.send(done).is_err() {
+        if tx.send(input_done(sid as u32, &tap, complete)).is_err() {
             return;
         }
     }
     if let Some(p) = &progress {
         p.clear();
+    }
+}
+
+fn new_tap(settings: &Settings) -> Arc<Mutex<ByteTap>> {
+    Arc::new(Mutex::new(ByteTap {
+        bytes: 0,
+        hasher: settings.hash_inputs.then(Sha256::new),
+    }))
+}
+
+/// What was read of input `source` (through `tap`).
+fn input_done(source: u32, tap: &Mutex<ByteTap>, complete: bool) -> ReaderMsg {
+    let (bytes, sha256) = match tap.lock() {
+        Ok(mut t) => (t.bytes, t.hasher.take().map(|h| h.finalize().into())),
+        Err(_) => (0, None),
+    };
+    ReaderMsg::InputDone {
+        source,
+        bytes,
+        sha256,
+        complete,
+    }
+}
+
+/// How often the watched directories and glob patterns are expanded again.
+const RESCAN: Duration = Duration::from_secs(1);
+
+/// `--follow` over several inputs or watched directories (see [`Settings::concurrent`]).
+/// Live inputs never end: each is read by its own thread — except the members of a rotated
+/// set, read oldest first in one thread, the live member (followed) last. Chunks get their
+/// sequence number under the lock they are sent under, so the merger sees them in order.
+///
+/// This thread then watches `Settings::watch`: about once a second it expands the arguments
+/// again, announces each new file to the merger (`ReaderMsg::NewInput`, with the next source
+/// id) and only then starts its reader, so the merger knows an input before its first chunk.
+/// It stops when the run stops (Ctrl-C, cancel) or the merger is gone.
+fn read_live(inputs: &[Input], settings: &Settings, tx: &SyncSender<ReaderMsg>, seq: &Mutex<u64>) {
+    std::thread::scope(|scope| {
+        for group in follow_groups(inputs) {
+            let tx = tx.clone();
+            scope.spawn(move || {
+                let group: Vec<(u32, &Input)> =
+                    group.iter().map(|&i| (i as u32, &inputs[i])).collect();
+                read_group(&group, settings, &tx, seq);
+            });
+        }
+        if settings.watch.is_empty() {
+            return;
+        }
+        let known = inputs.iter().filter_map(|i| match &i.kind {
+            InputKind::File(p) => Some(p.as_path()),
+            _ => None,
+        });
+        let mut watch = crate::source::follow::NewFiles::new(&settings.watch, known);
+        let mut next = inputs.len() as u32;
+        while wait_unless_stopped(RESCAN, settings) {
+            let found: Vec<Input> = watch.poll().into_iter().map(Input::file).collect();
+            let first = next;
+            for input in &found {
+                let msg = ReaderMsg::NewInput {
+                    source: next,
+                    input: Box::new(input.clone()),
+                };
+                if tx.send(msg).is_err() {
+                    return;
+                }
+                next += 1;
+            }
+            for group in follow_groups(&found) {
+                let group: Vec<(u32, Input)> = group
+                    .iter()
+                    .map(|&i| (first + i as u32, found[i].clone()))
+                    .collect();
+                let tx = tx.clone();
+                scope.spawn(move || {
+                    let group: Vec<(u32, &Input)> = group.iter().map(|(s, i)| (*s, i)).collect();
+                    read_group(&group, settings, &tx, seq);
+                });
+            }
+        }
+    });
+}
+
+/// Sleep for `d` unless the run stops meanwhile; false once it stops.
+fn wait_unless_stopped(d: Duration, settings: &Settings) -> bool {
+    let until = Instant::now() + d;
+    loop {
+        if crate::source::live::stopping() || cancelled(settings) {
+            return false;
+        }
+        let now = Instant::now();
+        if now >= until {
+            return true;
+        }
+        std::thread::sleep((until - now).min(Duration::from_millis(100)));
+    }
+}
+
+/// Read the inputs of one follow group in order, each to its end (a followed file: until the
+/// run stops), reporting each one as done.
+fn read_group(
+    group: &[(u32, &Input)],
+    settings: &Settings,
+    tx: &SyncSender<ReaderMsg>,
+    seq: &Mutex<u64>,
+) {
+    for &(sid, input) in group {
+        let tap = new_tap(settings);
+        let complete = match open_tapped(input, settings, &tap) {
+            Ok(reader) => match read_one(sid, reader, input, settings, tx, seq, &mut None) {
+                Ok(complete) => complete,
+                Err(()) => return,
+            },
+            Err(e) => {
+                if read_error(tx, "cannot read", &input.name, &e).is_err() {
+                    return;
+                }
+                false
+            }
+        };
+        if tx.send(input_done(sid, &tap, complete)).is_err() {
+            return;
+        }
     }
 }
 
@@ -1204,7 +1342,7 @@ struct LineCtx<'c> {
 
 fn process_chunk(
     chunk: Chunk,
-    inputs: &[Input],
+    input: &Input,
     reg: &Registry,
     settings: &Settings,
     analysis: Analysis<'_>,
@@ -1216,9 +1354,6 @@ fn process_chunk(
         // Real lines average ~300 bytes; a little slack avoids regrowing.
         items: Vec::with_capacity(chunk.data.len() / 200 + 16),
         ..ChunkOut::default()
-    };
-    let Some(input) = inputs.get(chunk.source as usize) else {
-        return out;
     };
     let mut joiner = Joiner::new(settings.max_line_bytes.max(16));
     let mut origins: StreamMap<Origin> = StreamMap::default();
@@ -1515,7 +1650,9 @@ const REORDER_CAP: usize = 100_000;
 
 /// Cross-line state, fed chunk results in input order.
 struct Merger<'r> {
-    inputs: &'r [Input],
+    /// By source id: the run's inputs, then those added while following
+    /// ([`Merger::add_input`]). The dispatcher hands each chunk its input from here.
+    inputs: Vec<Arc<Input>>,
     reg: &'r Registry,
     counts: InputCounts,
     origins: StreamMap<Origin>,
@@ -1549,7 +1686,8 @@ struct Merger<'r> {
     due_before: u64,
     snapshot_every: Option<Duration>,
     last_snapshot: Instant,
-    /// `--follow` with several inputs: items wait here to be merged in event-time order.
+    /// `--follow` with several inputs or watched directories: items wait here to be merged in
+    /// event-time order (the buffer grows when an input is added).
     reorder: Option<Reorder<Item>>,
     max_delay: Duration,
 }
@@ -1594,7 +1732,7 @@ impl<'r> Merger<'r> {
             .map(|i| reg.request_chain(i as u16).len() as u8)
             .collect();
         Merger {
-            inputs,
+            inputs: inputs.iter().cloned().map(Arc::new).collect(),
             reg,
             counts: InputCounts::default(),
             origins: StreamMap::default(),
@@ -1637,10 +1775,35 @@ impl<'r> Merger<'r> {
             last_snapshot: Instant::now(),
             reorder: settings
                 .max_delay
-                .filter(|_| settings.follow && inputs.len() > 1)
+                .filter(|_| settings.concurrent(inputs.len()))
                 .map(|d| Reorder::new(inputs.len(), d.as_nanos() as i64, REORDER_CAP)),
             max_delay: settings.max_delay.unwrap_or_default(),
         }
+    }
+
+    /// A new input (see [`ReaderMsg::NewInput`]): per-input state grows and the sinks learn its
+    /// name, all before its first chunk is dispatched.
+    fn add_input(
+        &mut self,
+        source: u32,
+        input: Input,
+        sinks: &mut [&mut dyn EventSink],
+    ) -> io::Result<()> {
+        if source as usize != self.inputs.len() {
+            return Err(io::Error::other(format!(
+                "internal error: new input {source} after {} inputs",
+                self.inputs.len()
+            )));
+        }
+        self.inputs_read.push(InputRead::default());
+        if let Some(c) = self.correlator.as_mut() {
+            c.add_source(input.name.clone());
+        }
+        for s in sinks.iter_mut() {
+            s.input_added(source, &input)?;
+        }
+        self.inputs.push(Arc::new(input));
+        Ok(())
     }
 
     /// Called after every merge and whenever no chunk arrived for a while. In follow mode an
@@ -1686,7 +1849,7 @@ impl<'r> Merger<'r> {
         }
         self.last_snapshot = Instant::now();
         let mut counts = self.counts.clone();
-        counts.dropped_entries = dropped_entries(self.inputs);
+        counts.dropped_entries = dropped_entries(&self.inputs);
         counts.unparsed_reasons = self
             .reasons
             .iter()
@@ -1978,7 +2141,7 @@ impl<'r> Merger<'r> {
                 s.request(&r, &origin)?;
             }
             if let Some(a) = &mut self.analyzer {
-                let inputs = self.inputs;
+                let inputs = &self.inputs;
                 a.request(r, |_| SlowOrigin {
                     source: inputs
                         .get(origin.source as usize)
@@ -2094,7 +2257,7 @@ impl<'r> Merger<'r> {
 
     fn finish(mut self, sinks: &mut [&mut dyn EventSink]) -> io::Result<Outcome> {
         self.release(true, sinks)?;
-        self.counts.dropped_entries = dropped_entries(self.inputs);
+        self.counts.dropped_entries = dropped_entries(&self.inputs);
         let finished = &mut self.finished;
         self.requests.finish(&mut |r| finished.push(r));
         self.deliver_requests(sinks)?;
@@ -2127,7 +2290,7 @@ impl<'r> Merger<'r> {
 }
 
 /// Loki tail entries the servers reported as dropped, over all inputs.
-fn dropped_entries(inputs: &[Input]) -> u64 {
+fn dropped_entries(inputs: &[Arc<Input>]) -> u64 {
     inputs
         .iter()
         .map(|i| match &i.kind {

@@ -13,7 +13,8 @@
 //! * Memory is bounded: past `cap` held items the oldest are released regardless of the
 //!   watermark. The caller releases everything after the inputs went quiet and at the end.
 //! * Nothing here reads the wall clock: the caller decides when "quiet" is.
-//! * Only used on the follow path with several inputs: the batch path never builds one.
+//! * Only used on the follow path with several inputs or watched directories (inputs added
+//!   during the run get their queue on their first push): the batch path never builds one.
 
 use std::collections::VecDeque;
 

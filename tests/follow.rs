@@ -191,3 +191,247 @@ fn busy_inputs_are_delivered_while_they_keep_writing() {
     );
     assert!(first.contains("wanted-0"), "{first}");
 }
+
+/// A followed run whose stdout is collected line by line as it arrives, so a test can wait
+/// for output (with a generous hang guard) instead of sleeping a fixed time.
+struct Running {
+    child: Child,
+    lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    reader: std::thread::JoinHandle<()>,
+}
+
+/// Long enough for a loaded machine; only a broken build waits this long.
+const HANG_GUARD: Duration = Duration::from_secs(90);
+
+impl Running {
+    fn start(args: &[&str]) -> Running {
+        let mut child = start(args);
+        let stdout = child.stdout.take().expect("stdout");
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = lines.clone();
+        let reader = std::thread::spawn(move || {
+            for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)) {
+                let Ok(line) = line else { break };
+                sink.lock().expect("lock").push(line);
+            }
+        });
+        Running {
+            child,
+            lines,
+            reader,
+        }
+    }
+
+    /// Wait until the output so far satisfies `done`.
+    fn wait_for(&self, what: &str, done: impl Fn(&[String]) -> bool) {
+        let start = std::time::Instant::now();
+        loop {
+            if done(&self.lines.lock().expect("lock")) {
+                return;
+            }
+            assert!(
+                start.elapsed() < HANG_GUARD,
+                "waited {HANG_GUARD:?} for {what}; output so far:\n{}",
+                self.lines.lock().expect("lock").join("\n")
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Wait until every message in `want` was printed.
+    fn wait_for_messages(&self, want: &[String]) {
+        self.wait_for(&format!("{want:?}"), |lines| {
+            let seen = messages(&lines.join("\n"));
+            want.iter().all(|w| seen.contains(w))
+        });
+    }
+
+    /// Ctrl-C; the whole output once the run ended (it must exit 0).
+    fn interrupt(mut self) -> (Vec<String>, String) {
+        let _ = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status();
+        let mut err = String::new();
+        std::io::Read::read_to_string(&mut self.child.stderr.take().expect("stderr"), &mut err)
+            .expect("read");
+        let status = self.child.wait().expect("wait");
+        self.reader.join().expect("reader");
+        assert!(status.success(), "{status}: {err}");
+        let lines = std::mem::take(&mut *self.lines.lock().expect("lock"));
+        (lines, err)
+    }
+}
+
+/// The events' messages by source, in output order.
+fn by_source(lines: &[String]) -> std::collections::BTreeMap<String, Vec<Value>> {
+    let mut m: std::collections::BTreeMap<String, Vec<Value>> = Default::default();
+    for l in lines {
+        let v: Value = serde_json::from_str(l).expect("json");
+        let src = v["source"].as_str().expect("source").to_string();
+        m.entry(src).or_default().push(v);
+    }
+    m
+}
+
+fn msgs(events: Option<&Vec<Value>>) -> Vec<String> {
+    events
+        .map(|v| {
+            v.iter()
+                .map(|e| e["message"].as_str().unwrap_or("").to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn cri(lines: &[String]) -> Vec<String> {
+    lines
+        .iter()
+        .map(|l| format!("2026-11-22T10:00:00.000000000Z stdout F {l}"))
+        .collect()
+}
+
+#[test]
+fn follow_dir_picks_up_new_files_and_pod_directories() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let root = dir.path();
+    let first = root.join("first.log");
+    let mut want_first = batch("first", 3);
+    append(&first, &want_first);
+    let run = Running::start(&[
+        "events",
+        "--follow",
+        "--max-delay",
+        "100ms",
+        root.to_str().expect("utf8"),
+    ]);
+    run.wait_for_messages(&want_first);
+
+    // A new file, and a new pod in a kubelet pods tree, while the run goes on.
+    let second = root.join("second.log");
+    let mut want_second = batch("second", 20);
+    append(&second, &want_second);
+    let pod_dir = root.join("pods/prod_web-7d9f-x2b_0123abcd-4567-89ab/api");
+    fs::create_dir_all(&pod_dir).expect("mkdir");
+    let pod_log = pod_dir.join("0.log");
+    let mut want_pod = batch("pod", 20);
+    append(&pod_log, &cri(&want_pod));
+    let b = batch("first-more", 5);
+    append(&first, &b);
+    want_first.extend(b);
+    run.wait_for_messages(&[want_second.clone(), want_pod.clone(), want_first.clone()].concat());
+
+    // The new files are followed, not only read once.
+    let b = batch("second-more", 5);
+    append(&second, &b);
+    want_second.extend(b);
+    let b = batch("pod-more", 5);
+    append(&pod_log, &cri(&b));
+    want_pod.extend(b);
+    run.wait_for_messages(&[want_second.clone(), want_pod.clone()].concat());
+
+    let (lines, err) = run.interrupt();
+    let got = by_source(&lines);
+    let name = |p: &Path| p.display().to_string();
+    assert_eq!(got.len(), 3, "{err}\n{lines:?}");
+    assert_eq!(msgs(got.get(&name(&first))), want_first, "{err}");
+    assert_eq!(msgs(got.get(&name(&second))), want_second, "{err}");
+    let pod = got.get(&name(&pod_log));
+    assert_eq!(msgs(pod), want_pod, "{err}");
+    for e in pod.expect("pod events") {
+        assert_eq!(e["namespace"], "prod");
+        assert_eq!(e["pod"], "web-7d9f-x2b");
+        assert_eq!(e["container"], "api");
+    }
+}
+
+#[test]
+fn follow_dir_reads_rotated_files_once() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let root = dir.path();
+    let log = root.join("app.log");
+    let mut want = batch("before", 3);
+    append(&log, &want);
+    let run = Running::start(&[
+        "events",
+        "--follow",
+        "--max-delay",
+        "100ms",
+        root.to_str().expect("utf8"),
+    ]);
+    run.wait_for_messages(&want);
+    let b = batch("grow", 10);
+    append(&log, &b);
+    want.extend(b);
+    run.wait_for_messages(&want);
+
+    // logrotate: rename, the writer still appends to the renamed file, a new file; an older
+    // rotation compressed next to it (lines already read: must not be read again).
+    fs::rename(&log, root.join("app.log.1")).expect("rename");
+    let b = batch("after-rename-old-file", 5);
+    append(&root.join("app.log.1"), &b);
+    want.extend(b);
+    fs::copy(root.join("app.log.1"), root.join("app.log.2.gz.tmp")).expect("copy");
+    fs::rename(root.join("app.log.2.gz.tmp"), root.join("app.log.2.gz")).expect("rename");
+    run.wait_for_messages(&want);
+    fs::write(&log, "").expect("create");
+    let b = batch("new", 10);
+    append(&log, &b);
+    want.extend(b);
+    run.wait_for_messages(&want);
+
+    // A new file appearing after the rotation proves a rescan saw the rotated files too: had
+    // it taken them as new inputs, their lines would be read (again) before the run ends.
+    let marker = root.join("marker.log");
+    append(&marker, &["marker".to_string()]);
+    run.wait_for_messages(&["marker".to_string()]);
+
+    let (lines, err) = run.interrupt();
+    let got = by_source(&lines);
+    assert_eq!(msgs(got.get(&log.display().to_string())), want, "{err}");
+    assert_eq!(
+        msgs(got.get(&marker.display().to_string())),
+        ["marker"],
+        "{err}"
+    );
+    assert_eq!(got.len(), 2, "{err}\n{lines:?}");
+}
+
+#[test]
+fn follow_empty_dir_waits_for_files() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let root = dir.path();
+    let run = Running::start(&[
+        "analyze",
+        "--follow",
+        "--format",
+        "json",
+        "--snapshot-every",
+        "200ms",
+        root.to_str().expect("utf8"),
+    ]);
+    let snapshot = |l: &String| serde_json::from_str::<Value>(l).expect("json");
+    // A first snapshot: the run is up (with no input), before any file exists.
+    run.wait_for("a first snapshot", |lines| !lines.is_empty());
+    assert_eq!(
+        snapshot(&run.lines.lock().expect("lock")[0])["input"]["lines"],
+        0
+    );
+    let sub = root.join("svc");
+    fs::create_dir_all(&sub).expect("mkdir");
+    append(
+        &sub.join("app.log"),
+        &[
+            r#"{"level":"error","msg":"x"}"#.to_string(),
+            r#"{"level":"info","msg":"y"}"#.to_string(),
+        ],
+    );
+    run.wait_for("a snapshot with both lines", |lines| {
+        lines.iter().any(|l| snapshot(l)["input"]["lines"] == 2)
+    });
+    let (lines, err) = run.interrupt();
+    let out = lines.join("\n");
+    let final_start = out.find("{\n").expect("final pretty report");
+    let report: Value = serde_json::from_str(&out[final_start..]).expect("report");
+    assert_eq!(report["input"]["events"], 2, "{err}");
+    assert_eq!(report["input"]["lines"], 2, "{err}");
+}

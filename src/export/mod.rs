@@ -238,7 +238,8 @@ pub struct Summary {
 pub struct Bundle<'r> {
     opts: ExportOptions,
     reg: &'r Registry,
-    inputs: &'r [Input],
+    /// The run's inputs, then those added while following ([`EventSink::input_added`]).
+    inputs: Vec<Input>,
     events: Dataset<EventBatch>,
     requests: Dataset<RequestBatch>,
     groups: Dataset<GroupBatch>,
@@ -257,7 +258,7 @@ impl<'r> Bundle<'r> {
     pub fn create(
         opts: ExportOptions,
         reg: &'r Registry,
-        inputs: &'r [Input],
+        inputs: &[Input],
     ) -> Result<Bundle<'r>, Error> {
         let redactor = if opts.redact {
             Some(Redactor::builtin()?)
@@ -289,7 +290,7 @@ impl<'r> Bundle<'r> {
         Ok(Bundle {
             opts,
             reg,
-            inputs,
+            inputs: inputs.to_vec(),
             events,
             requests,
             groups,
@@ -584,6 +585,11 @@ impl EventSink for Bundle<'_> {
                 });
             })
             .map_err(to_io)
+    }
+
+    fn input_added(&mut self, _source: u32, input: &Input) -> io::Result<()> {
+        self.inputs.push(input.clone());
+        Ok(())
     }
 
     fn inputs_read(&mut self, inputs: &[InputRead]) -> io::Result<()> {

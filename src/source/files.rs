@@ -10,7 +10,8 @@
 //! - [`resolve_inputs`] stats and opens every file before it returns, so the
 //!   caller can fail before printing anything. It reports every problem it
 //!   found (not only the first) and returns no file list if there was any
-//!   problem.
+//!   problem. [`rescan`] (while following) expands the same way but skips
+//!   problems instead of reporting them.
 //! - The returned list has no duplicates: two arguments naming the same file
 //!   (for example a `/var/log/containers` symlink and its target) yield one
 //!   entry, whose metadata merges what each path revealed.
@@ -139,8 +140,45 @@ fn describe_io(err: &io::Error) -> String {
 ///
 /// Every [`InputError`] found, in argument order (each reported once).
 pub fn resolve_inputs(args: &[PathBuf]) -> Result<Vec<InputFile>, Vec<InputError>> {
-    // Each error is tagged with the index of the argument it concerns, so the
-    // report follows the command line.
+    let (files, mut errors) = expand_all(args);
+    if errors.is_empty() {
+        return Ok(files);
+    }
+    errors.sort_by_key(|(arg_idx, _)| *arg_idx);
+    // The same directory may be reached from two arguments; report it once.
+    let mut seen = HashSet::new();
+    Err(errors
+        .into_iter()
+        .map(|(_, e)| e)
+        .filter(|e| seen.insert(e.to_string()))
+        .collect())
+}
+
+/// Expand `args` again while following: the same walk, filters (`.tmp`, special files),
+/// de-duplication, metadata and order as [`resolve_inputs`], for `--follow`'s watch on
+/// directories and glob patterns (see `source::follow::NewFiles`). Problems are skipped, not
+/// reported: files come and go while a run follows them (a file removed between the listing
+/// and the check, a glob matching nothing for now), and the run must go on.
+#[must_use]
+pub fn rescan(args: &[PathBuf]) -> Vec<InputFile> {
+    expand_all(args).0
+}
+
+/// Can the files this argument names change while a run follows it? True for a directory and
+/// for a glob pattern (an argument that does not exist literally and has glob characters),
+/// the arguments [`rescan`] is for; false for a file.
+#[must_use]
+pub fn grows(arg: &Path) -> bool {
+    match fs::metadata(arg) {
+        Ok(md) => md.is_dir(),
+        Err(_) => has_glob_chars(arg),
+    }
+}
+
+/// The files `args` name, in reading order (every one checked readable), and the problems
+/// found, each tagged with the index of the argument it concerns so that a report can follow
+/// the command line.
+fn expand_all(args: &[PathBuf]) -> (Vec<InputFile>, Vec<(usize, InputError)>) {
     let mut errors: Vec<(usize, InputError)> = Vec::new();
     let mut found: Vec<(PathBuf, usize)> = Vec::new();
     for (arg_idx, arg) in args.iter().enumerate() {
@@ -163,18 +201,7 @@ pub fn resolve_inputs(args: &[PathBuf]) -> Result<Vec<InputFile>, Vec<InputError
             Err(err) => errors.push((cand.arg_idx, err)),
         }
     }
-
-    if errors.is_empty() {
-        return Ok(order_files(files));
-    }
-    errors.sort_by_key(|(arg_idx, _)| *arg_idx);
-    // The same directory may be reached from two arguments; report it once.
-    let mut seen = HashSet::new();
-    Err(errors
-        .into_iter()
-        .map(|(_, e)| e)
-        .filter(|e| seen.insert(e.to_string()))
-        .collect())
+    (order_files(files), errors)
 }
 
 /// Stat and open `path`; return its size.

@@ -10,13 +10,21 @@
 //!
 //! A missing path (between rename and create) is waited for. Reads end (EOF) once
 //! [`super::live::request_stop`] was called.
+//!
+//! [`NewFiles`] watches the directories and glob patterns of a followed run for files that
+//! appear after the start (a new pod or container, a new log file): the pipeline re-expands
+//! them about once a second ([`super::files::rescan`], the same code as the initial expansion)
+//! and reads what is new as new inputs. What rotation produces is not new: the renamed file is
+//! still read by the [`FollowFile`] of its path, so taking it again would read its lines twice.
 
+use std::collections::HashSet;
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use super::files::{self, InputFile};
 use super::live;
 
 const POLL: Duration = Duration::from_millis(100);
@@ -94,4 +102,156 @@ impl Read for FollowFile {
 pub fn is_followable(path: &Path) -> bool {
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
     super::files::is_live_name(name)
+}
+
+/// The files that appear in followed directories and glob patterns (see the module docs).
+///
+/// A file found by a rescan is new when
+/// * it is a live file ([`is_followable`]) whose path is not read yet — a new `app.log`, a new
+///   pod's `0.log`, also a live file of a set of which only rotated members were there;
+/// * it is a rotated or compressed member of a set ([`files::rotation_set`]) of which no file is
+///   read yet (say a new directory holding `app.log.1` and `app.log`).
+///
+/// Any other rotated member belongs to a set already read: rotation renamed a followed file,
+/// whose [`FollowFile`] reads it to its end. Paths are compared as found and canonical, so a
+/// file reached through a symlink (`/var/log/containers`) is not taken twice.
+pub struct NewFiles {
+    args: Vec<PathBuf>,
+    /// Live files read (as found and canonical).
+    live: HashSet<PathBuf>,
+    /// Rotated sets read (as found and canonical).
+    sets: HashSet<(PathBuf, String)>,
+}
+
+impl NewFiles {
+    /// Watch `args` (directories and glob patterns); `known` are the files already read.
+    pub fn new<'a>(args: &[PathBuf], known: impl IntoIterator<Item = &'a Path>) -> NewFiles {
+        let mut w = NewFiles {
+            args: args.to_vec(),
+            live: HashSet::new(),
+            sets: HashSet::new(),
+        };
+        for p in known {
+            w.remember(p);
+        }
+        w
+    }
+
+    fn remember(&mut self, path: &Path) {
+        for p in forms(path) {
+            if is_followable(&p) {
+                self.live.insert(p.clone());
+            }
+            self.sets.insert(files::rotation_set(&p));
+        }
+    }
+
+    /// Re-expand the arguments; the files that are new since the start and the last call, in
+    /// reading order (members of a new rotated set together, oldest first, the live file last).
+    pub fn poll(&mut self) -> Vec<InputFile> {
+        let found = files::rescan(&self.args);
+        // Decide against what was known before this scan (a new set's rotated members and its
+        // live file are all new), then remember what is taken.
+        let new: Vec<InputFile> = found
+            .into_iter()
+            .filter(|f| {
+                let forms = forms(&f.path);
+                if is_followable(&f.path) {
+                    !forms.iter().any(|p| self.live.contains(p))
+                } else {
+                    !forms
+                        .iter()
+                        .any(|p| self.sets.contains(&files::rotation_set(p)))
+                }
+            })
+            .collect();
+        for f in &new {
+            self.remember(&f.path);
+        }
+        new
+    }
+}
+
+/// A path as found and, when it differs, its canonical form.
+fn forms(path: &Path) -> Vec<PathBuf> {
+    let mut v = vec![path.to_path_buf()];
+    if let Ok(real) = std::fs::canonicalize(path)
+        && real != path
+    {
+        v.push(real);
+    }
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+    fn names(found: &[InputFile], root: &Path) -> Vec<String> {
+        found
+            .iter()
+            .map(|f| {
+                f.path
+                    .strip_prefix(root)
+                    .unwrap_or(&f.path)
+                    .display()
+                    .to_string()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn new_files_are_new_sets_and_new_live_files_never_rotations() -> TestResult {
+        let tmp = tempfile::tempdir()?;
+        let root = tmp.path();
+        std::fs::write(root.join("app.log"), "a\n")?;
+        std::fs::write(root.join("old.log.1"), "o\n")?;
+        let mut w = NewFiles::new(
+            &[root.to_path_buf()],
+            [root.join("app.log"), root.join("old.log.1")]
+                .iter()
+                .map(PathBuf::as_path),
+        );
+        assert!(w.poll().is_empty());
+
+        // Rotation of a followed file, a compressed copy, a kubelet temporary file: not new.
+        std::fs::rename(root.join("app.log"), root.join("app.log.1"))?;
+        std::fs::write(root.join("app.log"), "")?;
+        std::fs::write(root.join("app.log.2.gz"), "z\n")?;
+        std::fs::write(root.join("x.log.tmp"), "t\n")?;
+        assert!(w.poll().is_empty());
+
+        // A new live file (also of a set seen only rotated), a new set with a rotated member,
+        // a new pod directory: new, rotated members first, each once.
+        std::fs::write(root.join("old.log"), "")?;
+        std::fs::write(root.join("b.log"), "")?;
+        std::fs::write(root.join("b.log.1"), "")?;
+        let pod = root.join("prod_web-1_0123abcd-0000/app");
+        std::fs::create_dir_all(&pod)?;
+        std::fs::write(pod.join("0.log"), "")?;
+        let found = w.poll();
+        assert_eq!(
+            names(&found, root),
+            [
+                "b.log.1",
+                "b.log",
+                "old.log",
+                "prod_web-1_0123abcd-0000/app/0.log"
+            ]
+        );
+        assert_eq!(found[3].meta.pod.as_deref(), Some("web-1"));
+        assert!(w.poll().is_empty());
+
+        // The pod's log rotates (kubelet), then the container restarts: only 1.log is new.
+        std::fs::rename(pod.join("0.log"), pod.join("0.log.20261122-100000"))?;
+        std::fs::write(pod.join("0.log"), "")?;
+        std::fs::write(pod.join("1.log"), "")?;
+        assert_eq!(
+            names(&w.poll(), root),
+            ["prod_web-1_0123abcd-0000/app/1.log"]
+        );
+        Ok(())
+    }
 }
