@@ -272,13 +272,32 @@ fn is_tmp(path: &Path) -> bool {
         .is_some_and(|n| n.as_encoded_bytes().ends_with(b".tmp"))
 }
 
+/// Device and inode of this process's stdout when it is a regular file.
+fn stdout_file() -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    static ID: std::sync::OnceLock<Option<(u64, u64)>> = std::sync::OnceLock::new();
+    *ID.get_or_init(|| {
+        use std::os::fd::AsFd;
+        let fd = io::stdout().as_fd().try_clone_to_owned().ok()?;
+        let md = fs::File::from(fd).metadata().ok()?;
+        md.is_file().then(|| (md.dev(), md.ino()))
+    })
+}
+
+/// Is this file our own output (`logsleuth … > dir/out.ndjson` with `dir` walked)? Reading
+/// it would feed the output back in, endlessly when following.
+fn is_own_output(md: &fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    stdout_file() == Some((md.dev(), md.ino()))
+}
+
 /// Classify a path found by a walk or a glob, following symlinks. Returns
-/// `None` for things that are skipped: `.tmp` files, special files, dangling
-/// or looping symlinks, and entries that vanished meanwhile.
+/// `None` for things that are skipped: `.tmp` files, this process's own stdout, special
+/// files, dangling or looping symlinks, and entries that vanished meanwhile.
 fn classify(path: PathBuf, errors: &mut Vec<InputError>) -> Option<Found> {
     match fs::metadata(&path) {
         Ok(md) if md.is_dir() => Some(Found::Dir(path)),
-        Ok(md) if md.is_file() && !is_tmp(&path) => Some(Found::File(path)),
+        Ok(md) if md.is_file() && !is_tmp(&path) && !is_own_output(&md) => Some(Found::File(path)),
         Ok(_) => None,
         Err(e) if is_not_found(&e) => None,
         Err(source) => {

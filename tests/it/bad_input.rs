@@ -166,3 +166,33 @@ fn closed_stdout_ends_quietly_with_zero() {
     assert_eq!(status.code(), Some(0), "stderr: {err}");
     assert!(err.is_empty(), "{err}");
 }
+
+#[test]
+fn own_output_inside_a_walked_directory_is_not_read() {
+    // `logsleuth events DIR > DIR/out.ndjson`: the shell creates the output file before the
+    // run; reading it would feed the output back in (endlessly with --follow).
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("app.log"),
+        "{\"level\":\"info\",\"message\":\"one\"}\n",
+    )
+    .unwrap();
+    let out_path = dir.path().join("out.ndjson");
+    // An earlier run's output is there too: as the file the run writes to, it is skipped.
+    std::fs::write(&out_path, "{\"level\":\"info\",\"message\":\"stale\"}\n").unwrap();
+    let out = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&out_path)
+        .unwrap();
+    let status = Command::new(env!("CARGO_BIN_EXE_logsleuth"))
+        .args(["events", dir.path().to_str().unwrap()])
+        .stdout(Stdio::from(out))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let written = std::fs::read_to_string(&out_path).unwrap();
+    let lines: Vec<&str> = written.lines().collect();
+    assert_eq!(lines.len(), 2, "{written}");
+    assert!(lines[1].contains("\"message\":\"one\""), "{written}");
+    assert!(lines[1].contains("app.log"), "{written}");
+}
