@@ -517,7 +517,8 @@ pub fn run_with(
                 loop {
                     let next = work_rx.lock().map(|rx| rx.recv());
                     let Ok(Ok((chunk, input))) = next else { break };
-                    let out = process_chunk(chunk, &input, reg, settings, analysis, &mut scratch);
+                    let out = process_chunk(&chunk, &input, reg, settings, analysis, &mut scratch);
+                    chunk_buffers::put(chunk.data);
                     if done_tx.send(out).is_err() {
                         break;
                     }
@@ -959,6 +960,47 @@ fn follow_groups(inputs: &[Input]) -> Vec<Vec<usize>> {
     groups
 }
 
+/// Bytes asked of a reader at a time.
+const READ_BUF: usize = 256 << 10;
+
+/// Chunk buffers go back to the reader once a worker is done with them: a fresh ~1 MiB buffer
+/// per chunk costs page faults and, with a per-thread allocator, memory held by every thread.
+mod chunk_buffers {
+    use std::sync::Mutex;
+
+    /// Enough for every chunk in flight (queues and workers) on any thread count we run.
+    const KEEP: usize = 32;
+    /// A buffer that grew past this (a long joined record) is freed, not kept.
+    const KEEP_BYTES: usize = 8 << 20;
+
+    static FREE: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
+
+    /// An empty buffer with at least `capacity`.
+    pub fn get(capacity: usize) -> Vec<u8> {
+        let reused = FREE.lock().ok().and_then(|mut f| f.pop());
+        match reused {
+            Some(mut b) => {
+                b.reserve(capacity);
+                b
+            }
+            None => Vec::with_capacity(capacity),
+        }
+    }
+
+    /// Return a buffer for reuse.
+    pub fn put(mut b: Vec<u8>) {
+        b.clear();
+        if b.capacity() > KEEP_BYTES {
+            return;
+        }
+        if let Ok(mut f) = FREE.lock()
+            && f.len() < KEEP
+        {
+            f.push(b);
+        }
+    }
+}
+
 /// Finds lines that may start a partial run (CRI `P`, docker json-file records) with SIMD
 /// substring search, so the reader looks at individual lines only near them.
 struct PartialFinder {
@@ -1118,7 +1160,9 @@ impl Chunker<'_> {
         if cut == 0 {
             return None;
         }
-        let rest = self.pending.split_off(cut);
+        let mut rest = chunk_buffers::get(self.target + READ_BUF);
+        rest.extend_from_slice(&self.pending[cut..]);
+        self.pending.truncate(cut);
         let data = std::mem::replace(&mut self.pending, rest);
         let mut truncated = Vec::new();
         self.truncated.retain_mut(|off| {
@@ -1164,7 +1208,7 @@ fn read_one(
         source,
         max_line,
         target,
-        pending: Vec::with_capacity(target + (256 << 10)),
+        pending: chunk_buffers::get(target + READ_BUF),
         line_start: 0,
         checked: 0,
         safe_cut: 0,
@@ -1175,7 +1219,7 @@ fn read_one(
         candidates: Vec::new(),
         next_line: 1,
     };
-    let mut buf = vec![0u8; 256 << 10];
+    let mut buf = vec![0u8; READ_BUF];
     let send = |chunker: &mut Chunker<'_>, at_end: bool| -> Result<(), ()> {
         // Chunks get their sequence number under the lock they are sent under, so the merger
         // sees them in order when several live inputs are read at once.
@@ -1341,7 +1385,7 @@ struct LineCtx<'c> {
 }
 
 fn process_chunk(
-    chunk: Chunk,
+    chunk: &Chunk,
     input: &Input,
     reg: &Registry,
     settings: &Settings,
