@@ -529,7 +529,11 @@ pub fn run_with(
         // This thread dispatches chunks and merges results in order.
         let result = dispatch_and_merge(chunk_rx, work_tx, done_rx, &mut merger, sinks);
         if result.is_err() {
-            // Drain so the other threads can finish.
+            // Drain so the other threads can finish; live readers (followed files, the watch
+            // on directories, docker/kubectl/Loki streams) end only when told to stop.
+            if settings.follow {
+                crate::source::live::request_stop();
+            }
             drain(&work_rx);
         }
         result

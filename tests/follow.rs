@@ -435,3 +435,31 @@ fn follow_empty_dir_waits_for_files() {
     assert_eq!(report["input"]["events"], 2, "{err}");
     assert_eq!(report["input"]["lines"], 2, "{err}");
 }
+
+#[test]
+fn a_closed_stdout_ends_a_followed_directory_run() {
+    // `logsleuth events -f logs/ | head -1`: once the reader of stdout is gone, the run ends
+    // with 0 (regression: the watch on the directory kept it alive forever).
+    let dir = tempfile::tempdir().expect("tmp");
+    append(&dir.path().join("a.log"), &batch("line", 3));
+    let mut child = start(&["events", "--follow", dir.path().to_str().expect("utf8")]);
+    let mut stdout = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+    let mut first = String::new();
+    std::io::BufRead::read_line(&mut stdout, &mut first).expect("read");
+    assert!(first.contains("line-0"), "{first}");
+    drop(stdout);
+    // A guard against a hang, not a timing assertion.
+    let mut status = None;
+    for _ in 0..600 {
+        if let Some(s) = child.try_wait().expect("wait") {
+            status = Some(s);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let Some(status) = status else {
+        let _ = child.kill();
+        panic!("the run did not end after its stdout closed");
+    };
+    assert!(status.success(), "{status}");
+}
