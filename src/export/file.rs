@@ -2,9 +2,6 @@
 //! (`.<name>.tmp`, which Spark, DuckDB globs and pyarrow datasets all skip), hashed (SHA-256)
 //! and counted while it is written, synced, and renamed to its final name only once complete.
 //!
-//! Each Parquet file is encoded on a thread of its own ([`ParquetFile`]), overlapping with the
-//! merger that produces its rows.
-//!
 //! Invariants: a file under its final name is complete (a Parquet file has its footer); a
 //! temporary file is removed when its writer is dropped without being closed (an error path);
 //! only a process killed outright (SIGKILL, power loss) can leave one behind, hidden.
@@ -15,12 +12,7 @@ use std::path::{Path, PathBuf};
 
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{SyncSender, sync_channel};
-
 use parquet::arrow::ArrowWriter;
-use parquet::errors::ParquetError;
 use parquet::file::properties::WriterProperties;
 use sha2::{Digest, Sha256};
 
@@ -167,29 +159,10 @@ pub fn write_small(root: &Path, rel: &str, data: &[u8]) -> Result<Output, Error>
     })
 }
 
-/// What the merger asks of a file's encoder thread.
-enum Cmd {
-    Write(RecordBatch),
-    EndRowGroup,
-}
-
-/// The encoder thread of one file: it owns the Arrow writer (column encoding, dictionaries,
-/// zstd — most of an export's CPU) so that the merger thread, which produces the rows, need
-/// not wait for it; the second core does that work. Gives the writer back at the end.
-type Encoder = std::thread::JoinHandle<Result<ArrowWriter<HashingWriter>, ParquetError>>;
-
-/// Batches queued per file before `write` waits. None: a batch is handed over when the
-/// encoder is ready for it, so it encodes one while the merger fills the next (a longer
-/// queue measured no faster, and holds more memory).
-const QUEUED_BATCHES: usize = 0;
-
-/// One Parquet file being written; the encoding runs on a thread of its own.
+/// One Parquet file being written.
 pub struct ParquetFile {
     tmp: TempFile,
-    to_encoder: Option<SyncSender<Cmd>>,
-    encoder: Option<Encoder>,
-    /// Bytes the writer holds for the current row group, as of its last batch.
-    buffered: Arc<AtomicUsize>,
+    writer: ArrowWriter<HashingWriter>,
     table: &'static str,
     partition: Vec<(String, String)>,
     schema: SchemaRef,
@@ -210,29 +183,11 @@ impl ParquetFile {
         props: WriterProperties,
     ) -> Result<ParquetFile, Error> {
         let (tmp, w) = TempFile::create(root, rel)?;
-        let mut writer = ArrowWriter::try_new(w, schema.clone(), Some(props))
+        let writer = ArrowWriter::try_new(w, schema.clone(), Some(props))
             .map_err(|e| Error::parquet(tmp.dest(), e))?;
-        let (to_encoder, commands) = sync_channel::<Cmd>(QUEUED_BATCHES);
-        let buffered = Arc::new(AtomicUsize::new(0));
-        let shared = Arc::clone(&buffered);
-        let encoder = std::thread::Builder::new()
-            .name(format!("encode {table}"))
-            .spawn(move || {
-                for cmd in commands {
-                    match cmd {
-                        Cmd::Write(batch) => writer.write(&batch)?,
-                        Cmd::EndRowGroup => writer.flush()?,
-                    }
-                    shared.store(writer.memory_size(), Ordering::Relaxed);
-                }
-                Ok(writer)
-            })
-            .map_err(|e| Error::io(tmp.dest(), "starting the encoder of", e))?;
         Ok(ParquetFile {
             tmp,
-            to_encoder: Some(to_encoder),
-            encoder: Some(encoder),
-            buffered,
+            writer,
             table,
             partition,
             schema,
@@ -240,47 +195,14 @@ impl ParquetFile {
         })
     }
 
-    fn send(&mut self, cmd: Cmd) -> Result<(), Error> {
-        let sent = self
-            .to_encoder
-            .as_ref()
-            .is_some_and(|tx| tx.send(cmd).is_ok());
-        if sent {
-            return Ok(());
-        }
-        // The encoder stopped: it failed, and says why when joined.
-        Err(self.join().err().unwrap_or_else(|| {
-            Error::parquet(
-                self.tmp.dest(),
-                ParquetError::General("the encoder stopped".into()),
-            )
-        }))
-    }
-
-    fn join(&mut self) -> Result<ArrowWriter<HashingWriter>, Error> {
-        self.to_encoder = None;
-        let dest = self.tmp.dest().to_path_buf();
-        match self.encoder.take().map(std::thread::JoinHandle::join) {
-            Some(Ok(Ok(writer))) => Ok(writer),
-            Some(Ok(Err(e))) => Err(Error::parquet(&dest, e)),
-            Some(Err(_)) => Err(Error::parquet(
-                &dest,
-                ParquetError::General("the encoder panicked".into()),
-            )),
-            None => Err(Error::parquet(
-                &dest,
-                ParquetError::General("the encoder already ended".into()),
-            )),
-        }
-    }
-
-    /// Append a batch (row groups are cut by the writer properties). Encoding happens on the
-    /// file's encoder thread; an encoding error shows at a later call or at `close`.
+    /// Append a batch (row groups are cut by the writer properties).
     ///
     /// # Errors
     /// Encoding or writing failed.
     pub fn write(&mut self, batch: &RecordBatch) -> Result<(), Error> {
-        self.send(Cmd::Write(batch.clone()))?;
+        self.writer
+            .write(batch)
+            .map_err(|e| Error::parquet(self.tmp.dest(), e))?;
         self.rows += batch.num_rows() as u64;
         Ok(())
     }
@@ -290,7 +212,9 @@ impl ParquetFile {
     /// # Errors
     /// Encoding or writing failed.
     pub fn end_row_group(&mut self) -> Result<(), Error> {
-        self.send(Cmd::EndRowGroup)
+        self.writer
+            .flush()
+            .map_err(|e| Error::parquet(self.tmp.dest(), e))
     }
 
     /// Final path.
@@ -298,24 +222,23 @@ impl ParquetFile {
         self.tmp.dest()
     }
 
-    /// Bytes buffered for the current row group (as of the last batch encoded).
+    /// Bytes buffered for the current row group.
     pub fn buffered(&self) -> usize {
-        self.buffered.load(Ordering::Relaxed)
+        self.writer.memory_size()
     }
 
     /// Write the footer, sync and rename.
     ///
     /// # Errors
     /// Encoding, writing or renaming failed.
-    pub fn close(mut self) -> Result<Output, Error> {
-        let writer = self.join()?;
+    pub fn close(self) -> Result<Output, Error> {
         let ParquetFile {
             tmp,
+            writer,
             table,
             partition,
             schema,
             rows,
-            ..
         } = self;
         let w = writer
             .into_inner()
