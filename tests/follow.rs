@@ -2,7 +2,6 @@
 //! and nothing read twice; Ctrl-C (SIGINT) ends the run with its final output.
 
 use std::fs::{self, OpenOptions};
-use std::io::Write;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -10,18 +9,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 mod common;
-use common::interrupt;
-
-fn append(path: &Path, lines: &[String]) {
-    let mut f = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .expect("open");
-    for l in lines {
-        writeln!(f, "{l}").expect("write");
-    }
-}
+use common::{append, interrupt};
 
 fn batch(tag: &str, n: usize) -> Vec<String> {
     (0..n).map(|i| format!("{tag}-{i}")).collect()
@@ -248,15 +236,9 @@ impl Running {
 
     /// Ctrl-C; the whole output once the run ended (it must exit 0).
     fn interrupt(mut self) -> (Vec<String>, String) {
-        let _ = Command::new("kill")
-            .args(["-INT", &self.child.id().to_string()])
-            .status();
-        let mut err = String::new();
-        std::io::Read::read_to_string(&mut self.child.stderr.take().expect("stderr"), &mut err)
-            .expect("read");
-        let status = self.child.wait().expect("wait");
+        common::sigint(&self.child);
+        let err = common::finish(&mut self.child);
         self.reader.join().expect("reader");
-        assert!(status.success(), "{status}: {err}");
         let lines = std::mem::take(&mut *self.lines.lock().expect("lock"));
         (lines, err)
     }

@@ -2,8 +2,6 @@
 //! buffer (`--max-delay`), late events are counted (`input.late_events`); rotated sets are read
 //! oldest first before the live member is followed.
 
-use std::fs::OpenOptions;
-use std::io::Write;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -11,18 +9,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 mod common;
-use common::interrupt;
-
-fn append(path: &Path, lines: &[&str]) {
-    let mut f = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .expect("open");
-    for l in lines {
-        writeln!(f, "{l}").expect("write");
-    }
-}
+use common::{append, interrupt};
 
 fn ev(ts: &str, msg: &str) -> String {
     format!(r#"{{"timestamp":"2026-11-22T10:00:{ts}Z","level":"info","message":"{msg}"}}"#)
@@ -44,8 +31,8 @@ fn pause(ms: u64) {
 /// Writes, in wall-clock order: a@05, b@03, a@10, then b@01 (9 s behind the newest: late).
 fn scenario(dir: &Path, args: &[&str]) -> String {
     let (a, b) = (dir.join("a.log"), dir.join("b.log"));
-    append(&a, &[]);
-    append(&b, &[]);
+    std::fs::write(&a, "").expect("create");
+    std::fs::write(&b, "").expect("create");
     let (a_s, b_s) = (a.display().to_string(), b.display().to_string());
     let mut all: Vec<&str> = args.to_vec();
     all.extend(["--follow", &a_s, &b_s]);

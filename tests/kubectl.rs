@@ -9,7 +9,7 @@
 //! `CI=true`.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
@@ -17,6 +17,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+
+mod common;
 
 fn kubectl_available() -> bool {
     let found = std::env::var_os("PATH")
@@ -595,19 +597,9 @@ fn emulated_apiserver_follow_resumes_without_duplicates_or_gaps() {
         }
     }
     std::thread::sleep(Duration::from_millis(1500));
-    let _ = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status();
-    let status = child.wait().expect("wait");
+    common::sigint(&child);
+    let stderr = common::finish(&mut child);
     got.extend(rx.iter());
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .expect("stderr")
-        .read_to_string(&mut stderr)
-        .expect("read");
-    assert!(status.success(), "{status} {stderr}");
     assert_eq!(got, want, "stderr: {stderr}");
     let log_requests = s.requests().iter().filter(|r| r.contains("/log?")).count();
     assert!(

@@ -947,19 +947,9 @@ fn https_follow_tails_over_wss() {
     let line = rx
         .recv_timeout(Duration::from_secs(60))
         .expect("a live event");
-    let _ = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status();
-    let mut err = String::new();
-    child
-        .stderr
-        .take()
-        .expect("stderr")
-        .read_to_string(&mut err)
-        .expect("read");
-    let status = child.wait().expect("wait");
+    common::sigint(&child);
+    common::finish(&mut child);
     assert!(line.contains("\"message\":\"boom over tls\""), "{line}");
-    assert!(status.success(), "{status}: {err}");
 }
 
 #[test]
