@@ -518,7 +518,7 @@ pub fn run_with(
                     let next = work_rx.lock().map(|rx| rx.recv());
                     let Ok(Ok((chunk, input))) = next else { break };
                     let out = process_chunk(&chunk, &input, reg, settings, analysis, &mut scratch);
-                    chunk_buffers::put(chunk.data);
+                    recycle::CHUNKS.put(chunk.data);
                     if done_tx.send(out).is_err() {
                         break;
                     }
@@ -967,42 +967,61 @@ fn follow_groups(inputs: &[Input]) -> Vec<Vec<usize>> {
 /// Bytes asked of a reader at a time.
 const READ_BUF: usize = 256 << 10;
 
-/// Chunk buffers go back to the reader once a worker is done with them: a fresh ~1 MiB buffer
-/// per chunk costs page faults and, with a per-thread allocator, memory held by every thread.
-mod chunk_buffers {
+/// Buffers that cross threads go back to where they are filled once their consumer is done
+/// with them: chunk bytes (reader ← worker) and chunk results (worker ← merger). A fresh
+/// ~1 MiB buffer per chunk costs page faults (the kernel zeroes every new page) and, with a
+/// per-thread allocator, memory held by every thread.
+mod recycle {
     use std::sync::Mutex;
 
-    /// Enough for every chunk in flight (queues and workers) on any thread count we run.
-    const KEEP: usize = 32;
-    /// A buffer that grew past this (a long joined record) is freed, not kept.
-    const KEEP_BYTES: usize = 8 << 20;
+    /// A small free list of emptied vectors.
+    pub struct Pool<T> {
+        free: Mutex<Vec<Vec<T>>>,
+        /// Enough for every buffer in flight (queues and workers) on any thread count we run.
+        keep: usize,
+        /// A vector that grew past this many elements (a long joined record) is freed, not kept.
+        keep_capacity: usize,
+    }
 
-    static FREE: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
-
-    /// An empty buffer with at least `capacity`.
-    pub fn get(capacity: usize) -> Vec<u8> {
-        let reused = FREE.lock().ok().and_then(|mut f| f.pop());
-        match reused {
-            Some(mut b) => {
-                b.reserve(capacity);
-                b
+    impl<T> Pool<T> {
+        pub const fn new(keep: usize, keep_capacity: usize) -> Self {
+            Pool {
+                free: Mutex::new(Vec::new()),
+                keep,
+                keep_capacity,
             }
-            None => Vec::with_capacity(capacity),
+        }
+
+        /// An empty vector with room for at least `capacity` elements.
+        pub fn get(&self, capacity: usize) -> Vec<T> {
+            let reused = self.free.lock().ok().and_then(|mut f| f.pop());
+            match reused {
+                Some(mut b) => {
+                    b.reserve(capacity);
+                    b
+                }
+                None => Vec::with_capacity(capacity),
+            }
+        }
+
+        /// Return a vector for reuse (its elements are dropped here).
+        pub fn put(&self, mut b: Vec<T>) {
+            b.clear();
+            if b.capacity() > self.keep_capacity {
+                return;
+            }
+            if let Ok(mut f) = self.free.lock()
+                && f.len() < self.keep
+            {
+                f.push(b);
+            }
         }
     }
 
-    /// Return a buffer for reuse.
-    pub fn put(mut b: Vec<u8>) {
-        b.clear();
-        if b.capacity() > KEEP_BYTES {
-            return;
-        }
-        if let Ok(mut f) = FREE.lock()
-            && f.len() < KEEP
-        {
-            f.push(b);
-        }
-    }
+    /// Chunk bytes: the reader fills them, a parse worker returns them.
+    pub static CHUNKS: Pool<u8> = Pool::new(32, 8 << 20);
+    /// Parse results of one chunk: a worker fills them, the merger returns them.
+    pub static ITEMS: Pool<super::Item> = Pool::new(32, 64 << 10);
 }
 
 /// Finds lines that may start a partial run (CRI `P`, docker json-file records) with SIMD
@@ -1164,7 +1183,7 @@ impl Chunker<'_> {
         if cut == 0 {
             return None;
         }
-        let mut rest = chunk_buffers::get(self.target + READ_BUF);
+        let mut rest = recycle::CHUNKS.get(self.target + READ_BUF);
         rest.extend_from_slice(&self.pending[cut..]);
         self.pending.truncate(cut);
         let data = std::mem::replace(&mut self.pending, rest);
@@ -1212,7 +1231,7 @@ fn read_one(
         source,
         max_line,
         target,
-        pending: chunk_buffers::get(target + READ_BUF),
+        pending: recycle::CHUNKS.get(target + READ_BUF),
         line_start: 0,
         checked: 0,
         safe_cut: 0,
@@ -1400,7 +1419,7 @@ fn process_chunk(
         seq: chunk.seq,
         source: chunk.source,
         // Real lines average ~300 bytes; a little slack avoids regrowing.
-        items: Vec::with_capacity(chunk.data.len() / 200 + 16),
+        items: recycle::ITEMS.get(chunk.data.len() / 200 + 16),
         ..ChunkOut::default()
     };
     let mut joiner = Joiner::new(settings.max_line_bytes.max(16));
@@ -1963,10 +1982,12 @@ impl<'r> Merger<'r> {
         for (k, o) in c.origins {
             self.origins.entry(k).or_insert(o);
         }
-        for item in c.items {
+        let mut items = c.items;
+        for item in items.drain(..) {
             self.item(item);
             self.deliver_requests(sinks)?;
         }
+        recycle::ITEMS.put(items);
         if self.live
             && self
                 .arrivals

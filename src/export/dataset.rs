@@ -26,6 +26,11 @@ use super::tables::{BATCH_BYTES, BATCH_ROWS, EventBatch, GroupBatch, RequestBatc
 /// corpus, so parquet-rs's default (1) stays.
 const ZSTD_LEVEL: i32 = 1;
 
+/// Data page size of the `raw` column (parquet-rs's default is 1 MiB).
+const RAW_PAGE_BYTES: usize = 4 << 20;
+/// Dictionary page limit of the `fields` column (parquet-rs's default is 1 MiB).
+const FIELDS_DICTIONARY_BYTES: usize = 8 << 20;
+
 /// Most rows in one row group.
 pub const ROW_GROUP_ROWS: usize = 128 * 1024;
 /// Most buffered bytes of one row group.
@@ -100,8 +105,18 @@ pub fn utc_date(ns: i64) -> String {
     format!("{y:04}-{m:02}-{d:02}")
 }
 
-/// Writer settings shared by every table: zstd, statistics, delta-encoded time columns.
-pub fn writer_properties(schema: &SchemaRef) -> WriterProperties {
+/// Writer settings shared by every table, chosen by file size on the 1M-line corpus against
+/// DuckDB's zstd output of the same rows (BENCHMARKS.md, "Export"):
+/// - time columns of `events` are PLAIN and left to zstd (−2.2 MB against DELTA_BINARY_PACKED,
+///   which zstd cannot shrink further); elsewhere (requests are ordered by when they complete,
+///   not by their time) and for `line` (consecutive numbers) delta encoding is smaller;
+/// - `raw` and `message`: no dictionary (nearly every value differs; trying one only to fall
+///   back costs time and, for `message`, bytes); `raw` gets 4 MiB pages (longer zstd frames);
+/// - `fields`: a dictionary of up to 8 MiB per row group (its JSON repeats a lot, and the
+///   default 1 MiB limit made it fall back to plain: 3.1 → 2.0 MB);
+/// - no statistics on free-text columns (no engine prunes on them; they cost a comparison per
+///   value).
+pub fn writer_properties(table: &str, schema: &SchemaRef) -> WriterProperties {
     let mut b = WriterProperties::builder()
         .set_compression(Compression::ZSTD(
             ZstdLevel::try_new(ZSTD_LEVEL).unwrap_or_default(),
@@ -111,18 +126,25 @@ pub fn writer_properties(schema: &SchemaRef) -> WriterProperties {
         .set_statistics_enabled(EnabledStatistics::Chunk)
         .set_created_by(format!("logsleuth {}", env!("CARGO_PKG_VERSION")));
     for f in schema.fields() {
-        let name = f.name();
-        if name.ends_with("_ns")
-            || matches!(f.data_type(), arrow_schema::DataType::Timestamp(..))
-            || name == "line"
-        {
-            let col = ColumnPath::from(name.as_str());
+        let name = f.name().as_str();
+        let col = || ColumnPath::from(name);
+        let is_time =
+            name.ends_with("_ns") || matches!(f.data_type(), arrow_schema::DataType::Timestamp(..));
+        if matches!(name, "raw" | "message") || (is_time && table == "events") {
+            b = b.set_column_dictionary_enabled(col(), false);
+        } else if is_time || name == "line" {
             b = b
-                .set_column_dictionary_enabled(col.clone(), false)
-                .set_column_encoding(col, Encoding::DELTA_BINARY_PACKED);
+                .set_column_dictionary_enabled(col(), false)
+                .set_column_encoding(col(), Encoding::DELTA_BINARY_PACKED);
         }
         if name == "raw" {
-            b = b.set_column_dictionary_enabled(ColumnPath::from("raw"), false);
+            b = b.set_column_data_page_size_limit(col(), RAW_PAGE_BYTES);
+        }
+        if name == "fields" {
+            b = b.set_column_dictionary_page_size_limit(col(), FIELDS_DICTIONARY_BYTES);
+        }
+        if matches!(name, "raw" | "fields" | "message" | "exception" | "path") {
+            b = b.set_column_statistics_enabled(col(), EnabledStatistics::None);
         }
     }
     b.build()
@@ -223,7 +245,7 @@ impl<B: Batch> Dataset<B> {
             table,
             root: root.to_path_buf(),
             keys: keys.to_vec(),
-            props: writer_properties(&schema),
+            props: writer_properties(table, &schema),
             schema,
             new_batch,
             open: Vec::new(),

@@ -366,7 +366,7 @@ impl<'r> Bundle<'r> {
             ),
         ];
         for (name, schema, batch) in aggregates {
-            let props = writer_properties(&schema);
+            let props = writer_properties(name, &schema);
             let mut f = ParquetFile::create(
                 &root,
                 &format!("{name}.parquet"),

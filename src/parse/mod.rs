@@ -1215,7 +1215,7 @@ fn collect_json_extras<'a>(ev: &mut Event<'a>, f: &JsonFormat, obj: Raw<'a>) {
         if f.flatten.iter().any(|p| *p == key) && v.kind() == Kind::Object {
             for (nk, nv) in v.entries() {
                 let Some(nkey) = nk.as_str() else { continue };
-                if mapped(&format!("{key}.{nkey}")) {
+                if f.mapped.iter().any(|p| is_dotted(p, &key, &nkey)) {
                     continue;
                 }
                 ev.extras.push((nkey, Extra::Json(Cow::Borrowed(nv.0))));
@@ -1224,6 +1224,14 @@ fn collect_json_extras<'a>(ev: &mut Event<'a>, f: &JsonFormat, obj: Raw<'a>) {
         }
         ev.extras.push((key, Extra::Json(Cow::Borrowed(v.0))));
     }
+}
+
+/// `path == "{outer}.{inner}"`, without building the string.
+fn is_dotted(path: &str, outer: &str, inner: &str) -> bool {
+    path.len() == outer.len() + 1 + inner.len()
+        && path.starts_with(outer)
+        && path.ends_with(inner)
+        && path.as_bytes()[outer.len()] == b'.'
 }
 
 /// The text of a JSON scalar in `line`: strings decoded, numbers and booleans as written.
