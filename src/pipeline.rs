@@ -2201,13 +2201,15 @@ impl<'r> Merger<'r> {
     /// Hand finished requests to the analyzer and the sinks.
     fn deliver_requests(&mut self, sinks: &mut [&mut dyn EventSink]) -> io::Result<()> {
         let finished = std::mem::take(&mut self.finished);
+        let unknown = Origin::default();
         for r in finished {
-            let origin = self.origins.get(&r.at.stream).cloned().unwrap_or_default();
             if self.correlator.is_some() || self.findings.is_some() {
                 self.analyze_request(&r);
             }
+            // Borrowed: most requests need no copy of where they came from.
+            let origin = self.origins.get(&r.at.stream).unwrap_or(&unknown);
             for s in sinks.iter_mut() {
-                s.request(&r, &origin)?;
+                s.request(&r, origin)?;
             }
             if let Some(a) = &mut self.analyzer {
                 let inputs = &self.inputs;
@@ -2215,9 +2217,9 @@ impl<'r> Merger<'r> {
                     source: inputs
                         .get(origin.source as usize)
                         .map_or_else(String::new, |i| i.name.clone()),
-                    namespace: origin.namespace,
-                    pod: origin.pod,
-                    container: origin.container,
+                    namespace: origin.namespace.clone(),
+                    pod: origin.pod.clone(),
+                    container: origin.container.clone(),
                 });
             }
         }
