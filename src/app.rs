@@ -34,6 +34,24 @@ pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
     })
 }
 
+/// The error as one line for stderr: the message, then each cause that the text so far does
+/// not already say (many of our errors put their cause into their own message, and printing
+/// the chain as well would repeat it).
+pub fn error_text(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let c = cause.to_string();
+        if text.contains(&c) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&c);
+    }
+    text
+}
+
 /// Run the parsed command line.
 ///
 /// # Errors

@@ -16,7 +16,7 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) if logsleuth::app::is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("logsleuth: error: {e:#}");
+            eprintln!("logsleuth: error: {}", logsleuth::app::error_text(&e));
             ExitCode::from(2)
         }
     }

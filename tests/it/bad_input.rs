@@ -88,6 +88,28 @@ fn missing_input_fails_before_any_output() {
 }
 
 #[test]
+fn an_error_names_its_cause_once() {
+    let r = bin(
+        &["analyze", "--parsers", "/nonexistent/parsers", "/dev/null"],
+        b"",
+    );
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("/nonexistent/parsers"), "{}", r.stderr);
+    assert_eq!(
+        r.stderr.matches("No such file or directory").count(),
+        1,
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn error_text_keeps_the_causes_a_message_does_not_say() {
+    let e = anyhow::Error::new(std::io::Error::other("disk full")).context("writing 'x'");
+    assert_eq!(logsleuth::app::error_text(&e), "writing 'x': disk full");
+}
+
+#[test]
 fn unreadable_input_is_named() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("secret.log");
