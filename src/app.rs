@@ -311,6 +311,13 @@ fn inputs(
         } else {
             if common.follow && files::grows(p) {
                 watch.push(p.clone());
+                if files::matches_nothing_yet(p) {
+                    eprintln!(
+                        "logsleuth: no file matches '{}' yet; following it for new files",
+                        p.display()
+                    );
+                    continue;
+                }
             }
             paths.push(p.clone());
         }

@@ -419,6 +419,28 @@ fn follow_empty_dir_waits_for_files() {
 }
 
 #[test]
+fn follow_glob_matching_nothing_yet_waits_for_files() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let pattern = dir.path().join("*.log");
+    let run = Running::start(&["events", "--follow", pattern.to_str().expect("utf8")]);
+    // The file appears only once the run is up: it was started on a pattern matching nothing.
+    settle();
+    let want = batch("late", 2);
+    append(&dir.path().join("app.log"), &want);
+    run.wait_for_messages(&want);
+    let (lines, err) = run.interrupt();
+    assert_eq!(messages(&lines.join("\n")), want, "{err}");
+    // Without --follow the same pattern is an error (exit code 2).
+    let empty = tempfile::tempdir().expect("tmp");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_logsleuth"))
+        .args(["events", empty.path().join("*.log").to_str().expect("utf8")])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("matched no files"));
+}
+
+#[test]
 fn a_closed_stdout_ends_a_followed_directory_run() {
     // `logsleuth events -f logs/ | head -1`: once the reader of stdout is gone, the run ends
     // with 0 (regression: the watch on the directory kept it alive forever).

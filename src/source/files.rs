@@ -175,6 +175,21 @@ pub fn grows(arg: &Path) -> bool {
     }
 }
 
+/// A valid glob pattern that matches no file yet: under `--follow` the run waits for its files
+/// (as `tail -F` waits for a missing file) instead of failing.
+#[must_use]
+pub fn matches_nothing_yet(arg: &Path) -> bool {
+    if fs::metadata(arg).is_ok() || !has_glob_chars(arg) {
+        return false;
+    }
+    let (found, errors) = expand_all(&[arg.to_path_buf()]);
+    found.is_empty()
+        && !errors.is_empty()
+        && errors
+            .iter()
+            .all(|(_, e)| matches!(e, InputError::GlobMatchedNothing { .. }))
+}
+
 /// The files `args` name, in reading order (every one checked readable), and the problems
 /// found, each tagged with the index of the argument it concerns so that a report can follow
 /// the command line.
