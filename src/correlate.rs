@@ -464,10 +464,12 @@ impl Correlator {
                 continue;
             }
             encode(*slot, v, &mut self.buf);
-            if !self.by_id.contains_key(self.buf.as_str()) {
-                let key: IdKey = Rc::from(self.buf.as_str());
-                g.ids.push(key.clone());
-                self.by_id.insert(key, gid);
+            // Not known before this observation (the first loop looked it up), so one hash
+            // inserts it; `Occupied` only for an id the observation names twice.
+            let key: IdKey = Rc::from(self.buf.as_str());
+            if let std::collections::hash_map::Entry::Vacant(e) = self.by_id.entry(key) {
+                g.ids.push(e.key().clone());
+                e.insert(gid);
             }
         }
         for (slot, v) in &o.ids.labels {
