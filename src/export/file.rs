@@ -15,6 +15,7 @@
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{SyncSender, sync_channel};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
@@ -200,8 +201,9 @@ struct Encoding {
     writer: Option<ArrowWriter<HashingWriter>>,
     /// The first encoding error; every later call reports it.
     failed: Option<String>,
-    /// Bytes the writer holds for the current row group, as of its last job.
-    buffered: usize,
+    /// Bytes the writer holds for the current row group, as of its last job: an atomic beside
+    /// the lock, so that the merger reads it without waiting for a batch being encoded.
+    buffered: Arc<AtomicUsize>,
 }
 
 impl Encoding {
@@ -214,7 +216,7 @@ impl Encoding {
         }
         if let Some(w) = self.writer.as_mut() {
             match op(w) {
-                Ok(()) => self.buffered = w.memory_size(),
+                Ok(()) => self.buffered.store(w.memory_size(), Ordering::Relaxed),
                 Err(e) => self.failed = Some(e.to_string()),
             }
         }
@@ -225,6 +227,7 @@ impl Encoding {
 pub struct ParquetFile {
     tmp: TempFile,
     encoding: Arc<Mutex<Encoding>>,
+    buffered: Arc<AtomicUsize>,
     table: &'static str,
     partition: Vec<(String, String)>,
     schema: SchemaRef,
@@ -247,13 +250,15 @@ impl ParquetFile {
         let (tmp, w) = TempFile::create(root, rel)?;
         let writer = ArrowWriter::try_new(w, schema.clone(), Some(props))
             .map_err(|e| Error::parquet(tmp.dest(), e))?;
+        let buffered = Arc::new(AtomicUsize::new(0));
         Ok(ParquetFile {
             tmp,
             encoding: Arc::new(Mutex::new(Encoding {
                 writer: Some(writer),
                 failed: None,
-                buffered: 0,
+                buffered: Arc::clone(&buffered),
             })),
+            buffered,
             table,
             partition,
             schema,
@@ -338,7 +343,7 @@ impl ParquetFile {
 
     /// Bytes buffered for the current row group (as of the last batch encoded).
     pub fn buffered(&self) -> usize {
-        self.encoding.lock().map_or(0, |e| e.buffered)
+        self.buffered.load(Ordering::Relaxed)
     }
 
     /// Write the footer, sync and rename.
