@@ -30,13 +30,19 @@ BIN = ROOT / "target" / "release" / "logsleuth"
 
 
 def child_run(cmd, stdout=subprocess.DEVNULL):
+    """CPU and wall seconds of one run, and its own peak RSS in MB. (`ru_maxrss` of
+    RUSAGE_CHILDREN is the largest of all children so far, so the peak is taken from
+    /usr/bin/time for this child alone.)"""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    t0 = time.perf_counter()
-    subprocess.run(cmd, check=True, stdout=stdout, stderr=subprocess.DEVNULL)
-    wall = time.perf_counter() - t0
+    with tempfile.NamedTemporaryFile("r") as peak:
+        t0 = time.perf_counter()
+        subprocess.run(["/usr/bin/time", "-f", "%M", "-o", peak.name, *cmd],
+                       check=True, stdout=stdout, stderr=subprocess.DEVNULL)
+        wall = time.perf_counter() - t0
+        rss_kb = float(pathlib.Path(peak.name).read_text().split()[-1])
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return cpu, wall, after.ru_maxrss / 1024
+    return cpu, wall, rss_kb / 1024
 
 
 def in_process(fn):
