@@ -5,9 +5,9 @@
 //! Parquet encoding (column encoders, dictionaries, zstd: most of an export's CPU) runs on one
 //! encoder thread shared by every file ([`encode`]), so the merger thread that produces the rows
 //! does not wait for it and the second core does that work (export wall −12–22 %, CPU up to
-//! +10 % from the hand-over). One thread
-//! for all files and no batch queue keep the memory cost small (+20 MB live, +55–76 MB peak RSS
-//! with the allocator's per-thread slack; a thread per file cost 100–240 MB: BENCHMARKS.md).
+//! +10 % from the hand-over). One thread for all files and no batch queue keep the memory cost
+//! small (+20 MB live, +55–90 MB peak RSS with the allocator's per-thread slack; a thread per
+//! file cost 100–240 MB: BENCHMARKS.md).
 //!
 //! Invariants: a file under its final name is complete (a Parquet file has its footer); a
 //! temporary file is removed when its writer is dropped without being closed (an error path);
