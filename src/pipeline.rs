@@ -2373,16 +2373,19 @@ fn dropped_entries(inputs: &[Arc<Input>]) -> u64 {
 
 /// `GET /path → 500 (12 ms)`: a request as evidence.
 pub fn request_summary(r: &Request) -> String {
-    let mut s = format!(
-        "{} {}",
-        r.method.as_deref().unwrap_or("?"),
-        r.path.as_deref().or(r.route.as_deref()).unwrap_or("?")
-    );
+    use std::fmt::Write as _;
+    let method = r.method.as_deref().unwrap_or("?");
+    let path = r.path.as_deref().or(r.route.as_deref()).unwrap_or("?");
+    // One buffer, written once: this runs for every request that becomes its group's slowest.
+    let mut s = String::with_capacity(method.len() + path.len() + 24);
+    s.push_str(method);
+    s.push(' ');
+    s.push_str(path);
     if let Some(st) = r.status {
-        s.push_str(&format!(" → {st}"));
+        let _ = write!(s, " → {st}");
     }
     if let Some(d) = r.duration_ms {
-        s.push_str(&format!(" ({d} ms)"));
+        let _ = write!(s, " ({d} ms)");
     }
     s
 }
