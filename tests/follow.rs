@@ -210,6 +210,12 @@ impl Running {
         }
     }
 
+    /// `logsleuth events --follow --max-delay 100ms DIR`.
+    fn follow_dir(dir: &Path) -> Running {
+        let dir = dir.to_str().expect("utf8");
+        Running::start(&["events", "--follow", "--max-delay", "100ms", dir])
+    }
+
     /// Wait until the output so far satisfies `done`.
     fn wait_for(&self, what: &str, done: impl Fn(&[String]) -> bool) {
         let start = std::time::Instant::now();
@@ -279,13 +285,7 @@ fn follow_dir_picks_up_new_files_and_pod_directories() {
     let first = root.join("first.log");
     let mut want_first = batch("first", 3);
     append(&first, &want_first);
-    let run = Running::start(&[
-        "events",
-        "--follow",
-        "--max-delay",
-        "100ms",
-        root.to_str().expect("utf8"),
-    ]);
+    let run = Running::follow_dir(root);
     run.wait_for_messages(&want_first);
 
     // A new file, and a new pod in a kubelet pods tree, while the run goes on.
@@ -333,13 +333,7 @@ fn follow_dir_reads_rotated_files_once() {
     let log = root.join("app.log");
     let mut want = batch("before", 3);
     append(&log, &want);
-    let run = Running::start(&[
-        "events",
-        "--follow",
-        "--max-delay",
-        "100ms",
-        root.to_str().expect("utf8"),
-    ]);
+    let run = Running::follow_dir(root);
     run.wait_for_messages(&want);
     let b = batch("grow", 10);
     append(&log, &b);

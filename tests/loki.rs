@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -597,6 +597,21 @@ fn bin_trusting(https: &Emu) -> Command {
     c
 }
 
+/// `logsleuth events --follow` on the emulator's `{app="api"}` streams, stdout and stderr piped.
+fn follow_events(mut cmd: Command, emu: &Emu) -> Child {
+    cmd.args([
+        "events",
+        "--follow",
+        &emu.uri(),
+        "--query",
+        r#"{app="api"}"#,
+    ])
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .expect("spawn")
+}
+
 fn range_args(emu: &Emu, query: &str) -> Vec<String> {
     vec![
         "events".into(),
@@ -905,18 +920,7 @@ fn https_query_range_returns_the_same_events_as_http() {
 #[test]
 fn https_follow_tails_over_wss() {
     let https = Emu::start().https();
-    let mut child = bin_trusting(&https)
-        .args([
-            "events",
-            "--follow",
-            &https.uri(),
-            "--query",
-            r#"{app="api"}"#,
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
+    let mut child = follow_events(bin_trusting(&https), &https);
     // Once the tail is open (over wss), an entry pushed now is newer than the run's start.
     let guard = Instant::now() + Duration::from_secs(60);
     while https.requests("/loki/api/v1/tail").is_empty() && Instant::now() < guard {
@@ -1135,18 +1139,7 @@ fn tail_follows_reconnects_and_counts_dropped_entries() {
 #[test]
 fn follow_on_the_command_line_tails_until_interrupted() {
     let emu = Emu::start();
-    let child = bin()
-        .args([
-            "events",
-            "--follow",
-            &emu.uri(),
-            "--query",
-            r#"{app="api"}"#,
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
+    let child = follow_events(bin(), &emu);
     std::thread::sleep(Duration::from_millis(800));
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
