@@ -1530,7 +1530,8 @@ fn handle(
     out: &mut ChunkOut,
 ) {
     out.truncated += u64::from(ctx.truncated);
-    let text = match std::str::from_utf8(content) {
+    // SIMD validation: std's is ~4× the instructions on typical ~300-byte ASCII lines.
+    let text = match simdutf8::basic::from_utf8(content) {
         Ok(t) => std::borrow::Cow::Borrowed(t),
         Err(_) => {
             out.invalid_utf8 += 1;
@@ -1548,11 +1549,13 @@ fn handle(
         Parsed::Blank => out.items.push(item(ItemKind::Blank, false)),
         Parsed::Unparsed(r) => out.items.push(item(ItemKind::Unparsed(r), false)),
         Parsed::Event { mut ev, weak } => {
-            ev.runtime_ts = ctx
-                .runtime_ts
-                .and_then(|t| time::parse_timestamp(t.as_bytes(), 0));
-            if ev.ts.is_none() {
-                ev.ts = ev.runtime_ts;
+            // The runtime's timestamp is event time only when the payload has none; otherwise
+            // only whole events (NDJSON, exports) show it, so it is parsed only then.
+            if ev.ts.is_none() || settings.keep_events {
+                ev.runtime_ts = ctx
+                    .runtime_ts
+                    .and_then(|t| time::parse_timestamp(t.as_bytes(), 0));
+                ev.ts = ev.ts.or(ev.runtime_ts);
             }
             let pass = passes(&ev, &text, ctx, origin, reg, &settings.filter);
             let found = if pass && !analysis.is_empty() {

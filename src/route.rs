@@ -48,7 +48,7 @@ pub fn path_only(path: &str) -> &str {
     {
         p = rest.find('/').map_or("/", |i| &rest[i..]);
     }
-    let end = p.find(['?', '#']).unwrap_or(p.len());
+    let end = memchr::memchr2(b'?', b'#', p.as_bytes()).unwrap_or(p.len());
     &p[..end]
 }
 
@@ -60,13 +60,18 @@ fn is_id_segment(seg: &str) -> bool {
     if b.len() >= 20 || (b[0] == b'{' && b[b.len() - 1] == b'}') {
         return true;
     }
-    if b.iter().all(u8::is_ascii_digit) {
-        return true;
+    // One pass: all digits → id; else hex digits and dashes only, with a digit and at least 6
+    // hex digits (UUIDs are 36 chars and caught above; shorter hex runs with a digit are ids).
+    let (mut digits, mut hex_letters) = (0usize, 0usize);
+    for &c in b {
+        match c {
+            b'0'..=b'9' => digits += 1,
+            b'a'..=b'f' | b'A'..=b'F' => hex_letters += 1,
+            b'-' => {}
+            _ => return false,
+        }
     }
-    let hexish = b.iter().all(|c| c.is_ascii_hexdigit() || *c == b'-');
-    let digits = b.iter().any(u8::is_ascii_digit);
-    // UUIDs are 36 chars and caught above; shorter hex runs with a digit are ids.
-    hexish && digits && b.iter().filter(|c| c.is_ascii_hexdigit()).count() >= 6
+    digits == b.len() || (digits > 0 && digits + hex_letters >= 6)
 }
 
 /// Paths with more segments than this take a slower path and match no template.

@@ -211,6 +211,8 @@ struct JsonFormat {
 struct RegexFormat {
     common: Common,
     re: Regex,
+    /// Bytes a match can start with ([`first_bytes`]); `None`: any.
+    first: Option<Box<[bool; 256]>>,
     /// Index of the message group matched as "the rest of the line" (see [`MESSAGE_REST`]).
     rest_group: Option<usize>,
     /// Group index → schema target.
@@ -496,7 +498,11 @@ impl Registry {
                 Err(_) => {}
             }
         }
+        let first = content.as_bytes().first().map_or(0, |&b| usize::from(b));
         for (i, f) in self.text.iter().enumerate() {
+            if f.first.as_ref().is_some_and(|set| !set[first]) {
+                continue;
+            }
             let locs = &mut scratch.locs[i];
             if f.re.captures_read(locs, content).is_some() {
                 return Parsed::Event {
@@ -1089,6 +1095,45 @@ fn compile_json(
     })
 }
 
+/// Most prefix literals taken from one regex (more would bloat the prefilter for little gain).
+const MAX_REGEX_PREFIXES: usize = 32;
+
+/// The literals every match of `pattern` starts with (`regex_syntax`'s prefix extraction, which
+/// is sound: when the set is finite, every match begins with one of them), if that set is finite,
+/// and whether every match begins at the start of the text (`^`).
+fn prefix_literals(pattern: &str) -> Option<(Vec<Vec<u8>>, bool)> {
+    use regex_syntax::hir::Look;
+    use regex_syntax::hir::literal::{ExtractKind, Extractor};
+    // Parsed with the defaults `Regex::new` uses, so this is the same language.
+    let hir = regex_syntax::Parser::new().parse(pattern).ok()?;
+    let seq = Extractor::new().kind(ExtractKind::Prefix).extract(&hir);
+    let lits = seq.literals()?;
+    let at_start = hir.properties().look_set_prefix().contains(Look::Start);
+    Some((
+        lits.iter().map(|l| l.as_bytes().to_vec()).collect(),
+        at_start,
+    ))
+}
+
+/// [`prefix_literals`] when there are few of them (more would bloat a prefilter for little gain).
+pub(crate) fn regex_prefixes(pattern: &str) -> Option<(Vec<Vec<u8>>, bool)> {
+    prefix_literals(pattern).filter(|(lits, _)| lits.len() <= MAX_REGEX_PREFIXES)
+}
+
+/// The bytes a match of an anchored (`^…`) `pattern` can start with, when they are known: a
+/// line starting with any other byte is skipped without running the regex.
+fn first_bytes(pattern: &str) -> Option<Box<[bool; 256]>> {
+    let (lits, at_start) = prefix_literals(pattern)?;
+    if !at_start || lits.is_empty() || lits.iter().any(Vec::is_empty) {
+        return None;
+    }
+    let mut set = Box::new([false; 256]);
+    for l in &lits {
+        set[usize::from(l[0])] = true;
+    }
+    Some(set)
+}
+
 fn compile_regex(f: &FormatSpec, common: Common) -> Result<RegexFormat, String> {
     let src = f
         .regex
@@ -1142,6 +1187,7 @@ fn compile_regex(f: &FormatSpec, common: Common) -> Result<RegexFormat, String> 
         .collect::<Result<Vec<_>, String>>()?;
     Ok(RegexFormat {
         common,
+        first: first_bytes(src),
         re,
         rest_group,
         groups,

@@ -530,34 +530,12 @@ impl Test {
                 (finders.iter().map(|f| f.needle().to_vec()).collect(), false)
             }
             TestKind::StartsWith(p) => (p.iter().map(|p| p.as_bytes().to_vec()).collect(), true),
-            TestKind::Regex(re, _) => regex_prefixes(re.as_str())?,
+            TestKind::Regex(re, _) => crate::parse::regex_prefixes(re.as_str())?,
             TestKind::Compare(..) | TestKind::Exists(_) => return None,
         };
         // An empty literal occurs everywhere: no constraint.
         (!out.is_empty() && out.iter().all(|l| !l.is_empty())).then_some((out, at_start))
     }
-}
-
-/// Most prefix literals taken from one regex (more would bloat the prefilter for little gain).
-const MAX_REGEX_PREFIXES: usize = 32;
-
-/// The literals every match of `pattern` starts with (`regex_syntax`'s prefix extraction, which
-/// is sound: when the set is finite, every match begins with one of them), if that set is finite
-/// and small; and whether every match begins at the start of the text (`^`).
-fn regex_prefixes(pattern: &str) -> Option<(Vec<Vec<u8>>, bool)> {
-    use regex_syntax::hir::Look;
-    use regex_syntax::hir::literal::{ExtractKind, Extractor};
-    // Parsed with the defaults `Regex::new` uses, so this is the same language.
-    let hir = regex_syntax::Parser::new().parse(pattern).ok()?;
-    let seq = Extractor::new().kind(ExtractKind::Prefix).extract(&hir);
-    let lits = seq.literals()?;
-    let at_start = hir.properties().look_set_prefix().contains(Look::Start);
-    (lits.len() <= MAX_REGEX_PREFIXES).then(|| {
-        (
-            lits.iter().map(|l| l.as_bytes().to_vec()).collect(),
-            at_start,
-        )
-    })
 }
 
 fn has_operator(s: &ConditionSpec) -> bool {
