@@ -4,7 +4,7 @@
 //! Invariants: all time logic uses event time; output order is deterministic (sorted keys);
 //! memory grows with the number of endpoints and buckets, never with the number of events.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use serde::Serialize;
@@ -304,7 +304,7 @@ pub struct Analyzer {
     last: Option<Nanos>,
     requests: Requests,
     /// Keyed by `service \0 method \0 route` so lookups need no allocation.
-    endpoints: HashMap<Box<str>, Endpoint>,
+    endpoints: crate::FastMap<Box<str>, Endpoint>,
     key_buf: String,
     buckets: BTreeMap<(Nanos, u16), BucketCounts>,
     bucket_ns: Nanos,
@@ -322,7 +322,7 @@ impl Analyzer {
             first: None,
             last: None,
             requests: Requests::default(),
-            endpoints: HashMap::new(),
+            endpoints: crate::FastMap::default(),
             key_buf: String::new(),
             buckets: BTreeMap::new(),
             bucket_ns: bucket_ns.max(1),

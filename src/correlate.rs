@@ -62,13 +62,79 @@ impl Default for CorrelationSettings {
     }
 }
 
-/// Identifiers of one event, copied out of the borrowed event by a parse worker.
-#[derive(Clone, Debug, Default, PartialEq)]
+/// Most identifiers one event or request carries (each slot at most once).
+const MAX_IDS: usize = Slot::COUNT;
+
+/// Identifiers of one event or request, copied out of the borrowed event by a parse worker. The
+/// values share one string, so the copy costs one allocation (and one free in the merger,
+/// whatever the number of identifiers).
+#[derive(Clone, Debug, PartialEq)]
 pub struct Ids {
-    /// Linking identifiers.
-    pub links: Vec<(Slot, Box<str>)>,
-    /// Labelling identifiers.
-    pub labels: Vec<(Slot, Box<str>)>,
+    text: String,
+    /// Per identifier: its slot, whether it links (else it labels), and where its value ends in
+    /// `text` (it starts where the previous one ends).
+    parts: [(Slot, bool, u32); MAX_IDS],
+    len: u8,
+}
+
+impl Default for Ids {
+    fn default() -> Self {
+        Ids {
+            text: String::new(),
+            parts: [(Slot::TraceId, false, 0); MAX_IDS],
+            len: 0,
+        }
+    }
+}
+
+impl Ids {
+    /// Identifiers from `(slot, links?, value)` triples; past [`MAX_IDS`] they are ignored.
+    pub fn new<'v>(values: impl IntoIterator<Item = (Slot, bool, &'v str)> + Clone) -> Ids {
+        let total = values.clone().into_iter().map(|(_, _, v)| v.len()).sum();
+        let mut ids = Ids {
+            text: String::with_capacity(total),
+            ..Ids::default()
+        };
+        for (slot, link, v) in values {
+            ids.push(slot, link, v);
+        }
+        ids
+    }
+
+    fn push(&mut self, slot: Slot, link: bool, value: &str) {
+        let (n, end) = (usize::from(self.len), self.text.len() + value.len());
+        let Ok(end) = u32::try_from(end) else { return };
+        if n == MAX_IDS {
+            return;
+        }
+        self.text.push_str(value);
+        self.parts[n] = (slot, link, end);
+        self.len += 1;
+    }
+
+    fn all(&self) -> impl Iterator<Item = (Slot, bool, &str)> {
+        let parts = &self.parts[..usize::from(self.len)];
+        parts.iter().scan(0usize, |start, &(slot, link, end)| {
+            let (from, to) = (*start, end as usize);
+            *start = to;
+            Some((slot, link, self.text.get(from..to).unwrap_or("")))
+        })
+    }
+
+    /// Linking identifiers, in order.
+    pub fn links(&self) -> impl Iterator<Item = (Slot, &str)> {
+        self.all().filter(|p| p.1).map(|(s, _, v)| (s, v))
+    }
+
+    /// Labelling identifiers, in order.
+    pub fn labels(&self) -> impl Iterator<Item = (Slot, &str)> {
+        self.all().filter(|p| !p.1).map(|(s, _, v)| (s, v))
+    }
+
+    /// Whether any identifier links (labels alone place nothing in a group).
+    pub fn has_links(&self) -> bool {
+        self.parts[..usize::from(self.len)].iter().any(|p| p.1)
+    }
 }
 
 /// Which identifier kinds link and which label, per service.
@@ -93,24 +159,26 @@ impl Default for IdKinds {
 /// never place an event in a group).
 pub fn ids_of(ev: &Event<'_>, reg: &Registry) -> Option<Ids> {
     let kinds = reg.id_kinds(ev.service);
-    let usable = |v: &str| {
+    let usable = |v: &&str| {
         let v = v.trim();
         !v.is_empty() && v != "null" && v != "None" && v != "-"
     };
-    let links: Vec<(Slot, Box<str>)> = kinds
-        .link
-        .iter()
-        .filter_map(|s| ev.get(*s).filter(|v| usable(v)).map(|v| (*s, v.into())))
-        .collect();
-    if links.is_empty() {
-        return None;
+    let mut found = [(Slot::TraceId, false, ""); MAX_IDS];
+    let mut n = 0;
+    let wanted = kinds.link.iter().map(|s| (*s, true));
+    for (slot, link) in wanted.chain(kinds.label.iter().map(|s| (*s, false))) {
+        if let Some(v) = ev.get(slot).filter(usable)
+            && n < MAX_IDS
+        {
+            found[n] = (slot, link, v);
+            n += 1;
+        }
     }
-    let labels = kinds
-        .label
+    let found = &found[..n];
+    found
         .iter()
-        .filter_map(|s| ev.get(*s).filter(|v| usable(v)).map(|v| (*s, v.into())))
-        .collect();
-    Some(Ids { links, labels })
+        .any(|p| p.1)
+        .then(|| Ids::new(found.iter().copied()))
 }
 
 /// One observation: an event or a merged request.
@@ -265,7 +333,7 @@ struct Closed {
 
 /// Hasher for group ids: sequential counters assigned here, never input, so one multiply
 /// (Fibonacci hashing) spreads them well and no flooding is possible. Identifier strings, which
-/// come from the input, keep the standard (keyed SipHash) hasher.
+/// come from the input, use the seeded [`crate::FastMap`].
 #[derive(Default)]
 struct GroupIdHasher(u64);
 
@@ -287,42 +355,40 @@ impl Hasher for GroupIdHasher {
 
 type GroupMap<V> = HashMap<u64, V, BuildHasherDefault<GroupIdHasher>>;
 
-/// Open groups by last activity, oldest first: a min-heap of `(touched, group)` with lazy
-/// deletion. Touching a group pushes a new entry instead of moving the old one (a B-tree
-/// remove + insert cost several times more, and this runs for every observation).
+/// Open groups by last activity, oldest first: a min-heap of `(touched, group)` entries that
+/// are brought up to date only when they reach the top. Touching a group changes nothing here
+/// (this runs for every observation); when an entry surfaces whose group was touched since, it
+/// goes back in with the group's current time, and an entry of a group that is no longer open
+/// is dropped.
 ///
-/// Invariants: every open group has exactly one *live* entry, the one equal to its current
-/// `touched` (a group's `touched` only grows and group ids are never reused); entries of closed
-/// groups or older `touched` values are stale and skipped when they reach the top. The heap is
-/// rebuilt from the open groups when stale entries outnumber live ones, so it stays below
-/// `2 × open + COMPACT_SLACK` entries.
+/// Invariant: every open group has exactly one entry, whose time is at most its `touched` (a
+/// group's `touched` only grows, and group ids are never reused). So when the top entry's time
+/// equals its group's `touched`, no open group was active less recently.
 #[derive(Default)]
 struct IdleQueue {
     heap: BinaryHeap<Reverse<(Nanos, u64)>>,
 }
 
-/// Stale entries tolerated before a rebuild is considered.
-const COMPACT_SLACK: usize = 1024;
-
 impl IdleQueue {
-    /// A group's activity moved to `touched` (or it was created).
-    fn push(&mut self, touched: Nanos, gid: u64, open: &GroupMap<Group>) {
+    /// A group was created (its only push).
+    fn push(&mut self, touched: Nanos, gid: u64) {
         self.heap.push(Reverse((touched, gid)));
-        if self.heap.len() > 2 * open.len() + COMPACT_SLACK {
-            self.heap = open
-                .iter()
-                .map(|(&gid, g)| Reverse((g.touched, gid)))
-                .collect();
-        }
     }
 
-    /// The least recently active open group, dropping stale entries on the way.
+    /// The least recently active open group, updating and dropping entries on the way.
     fn oldest(&mut self, open: &GroupMap<Group>) -> Option<(Nanos, u64)> {
         while let Some(&Reverse((t, gid))) = self.heap.peek() {
-            if open.get(&gid).is_some_and(|g| g.touched == t) {
-                return Some((t, gid));
+            match open.get(&gid) {
+                Some(g) if g.touched == t => return Some((t, gid)),
+                Some(g) => {
+                    if let Some(mut top) = self.heap.peek_mut() {
+                        *top = Reverse((g.touched, gid));
+                    }
+                }
+                None => {
+                    self.heap.pop();
+                }
             }
-            self.heap.pop();
         }
         None
     }
@@ -332,7 +398,7 @@ impl IdleQueue {
 pub struct Correlator {
     settings: CorrelationSettings,
     open: GroupMap<Group>,
-    by_id: HashMap<IdKey, u64>,
+    by_id: crate::FastMap<IdKey, u64>,
     idle: IdleQueue,
     clocks: Vec<Nanos>,
     next_id: u64,
@@ -361,7 +427,7 @@ impl Correlator {
                 max_open: settings.max_open.max(1),
             },
             open: GroupMap::default(),
-            by_id: HashMap::new(),
+            by_id: crate::FastMap::default(),
             idle: IdleQueue::default(),
             clocks: Vec::new(),
             next_id: 0,
@@ -427,7 +493,7 @@ impl Correlator {
 
     /// Add an observation; returns its group's id and representative identifier.
     pub fn observe(&mut self, o: &Observation<'_>) -> Option<(u64, Rc<str>)> {
-        if o.ids.links.is_empty() {
+        if !o.ids.has_links() {
             return None;
         }
         let now = self.clock(o.source, o.ts);
@@ -439,8 +505,8 @@ impl Correlator {
         let mut found = std::mem::take(&mut self.found);
         found.clear();
         let mut known: u64 = 0;
-        for (i, (slot, v)) in o.ids.links.iter().enumerate() {
-            encode(*slot, v, &mut self.buf);
+        for (i, (slot, v)) in o.ids.links().enumerate() {
+            encode(slot, v, &mut self.buf);
             if let Some(&g) = self.by_id.get(self.buf.as_str()) {
                 if i < 64 {
                     known |= 1 << i;
@@ -458,12 +524,12 @@ impl Correlator {
         self.found = found;
         let touched = o.ts.unwrap_or(now);
         let g = self.open.get_mut(&gid)?;
-        for (i, (slot, v)) in o.ids.links.iter().enumerate() {
+        for (i, (slot, v)) in o.ids.links().enumerate() {
             // Known ids stay known: `unite` re-points them, nothing here removes them.
             if i < 64 && known & (1 << i) != 0 {
                 continue;
             }
-            encode(*slot, v, &mut self.buf);
+            encode(slot, v, &mut self.buf);
             // Not known before this observation (the first loop looked it up), so one hash
             // inserts it; `Occupied` only for an id the observation names twice.
             let key: IdKey = Rc::from(self.buf.as_str());
@@ -472,8 +538,8 @@ impl Correlator {
                 e.insert(gid);
             }
         }
-        for (slot, v) in &o.ids.labels {
-            encode(*slot, v, &mut self.buf);
+        for (slot, v) in o.ids.labels() {
+            encode(slot, v, &mut self.buf);
             if g.labels.len() < MAX_LABELS && !g.labels.iter().any(|x| **x == *self.buf) {
                 g.labels.push(Rc::from(self.buf.as_str()));
             }
@@ -507,13 +573,8 @@ impl Correlator {
             g.first = Some(g.first.map_or(t, |f| f.min(t)));
             g.last = Some(g.last.map_or(t, |l| l.max(t)));
         }
-        let new_touched = g.touched.max(touched);
-        let rep = g.rep.clone();
-        if new_touched != g.touched {
-            g.touched = new_touched;
-            self.idle.push(new_touched, gid, &self.open);
-        }
-        Some((gid, rep))
+        g.touched = g.touched.max(touched);
+        Some((gid, g.rep.clone()))
     }
 
     fn create(&mut self, o: &Observation<'_>) -> u64 {
@@ -527,7 +588,7 @@ impl Correlator {
         let gid = self.next_id;
         self.next_id += 1;
         self.groups += 1;
-        let (slot, v) = &o.ids.links[0];
+        let (slot, v) = o.ids.links().next().unwrap_or((Slot::TraceId, ""));
         let touched = o.ts.unwrap_or_else(|| self.clocks[o.source as usize]);
         self.open.insert(
             gid,
@@ -546,7 +607,7 @@ impl Correlator {
                 slowest: None,
             },
         );
-        self.idle.push(touched, gid, &self.open);
+        self.idle.push(touched, gid);
         self.peak_open = self.peak_open.max(self.open.len());
         gid
     }
@@ -613,11 +674,8 @@ impl Correlator {
             {
                 s.slowest = Some((d, desc));
             }
-            let touched = s.touched.max(o.touched);
-            if touched != s.touched {
-                s.touched = touched;
-                self.idle.push(touched, survivor, &self.open);
-            }
+            // The survivor's entry stays (its time is at most the new `touched`).
+            s.touched = s.touched.max(o.touched);
         }
         survivor
     }
@@ -752,10 +810,8 @@ mod tests {
     const S: Nanos = 1_000_000_000;
 
     fn ids(links: &[(Slot, &str)], labels: &[(Slot, &str)]) -> Ids {
-        Ids {
-            links: links.iter().map(|(s, v)| (*s, (*v).into())).collect(),
-            labels: labels.iter().map(|(s, v)| (*s, (*v).into())).collect(),
-        }
+        let links = links.iter().map(|(s, v)| (*s, true, *v));
+        Ids::new(links.chain(labels.iter().map(|(s, v)| (*s, false, *v))))
     }
 
     fn obs(c: &mut Correlator, ts: Nanos, source: u32, i: &Ids, error: bool) -> u64 {
@@ -1080,12 +1136,12 @@ pub struct TraceSink<'r> {
 }
 
 fn id_matches(target: &str, ids: &Ids) -> bool {
-    ids.links.iter().chain(ids.labels.iter()).any(|(s, v)| {
-        **v == *target
+    ids.all().any(|(s, _, v)| {
+        v == target
             || target
                 .strip_prefix(s.name())
                 .and_then(|r| r.strip_prefix(':'))
-                .is_some_and(|r| r == &**v)
+                .is_some_and(|r| r == v)
     })
 }
 
@@ -1163,10 +1219,10 @@ impl<'r> TraceSink<'r> {
             }
         };
         for e in &chosen {
-            for (s, v) in &e.ids.links {
+            for (s, v) in e.ids.links() {
                 push(&mut identifiers, format!("{}:{v}", s.name()));
             }
-            for (s, v) in &e.ids.labels {
+            for (s, v) in e.ids.labels() {
                 push(&mut labels, format!("{}:{v}", s.name()));
             }
             push(&mut services, self.reg.service_name(e.service).to_string());
@@ -1225,18 +1281,11 @@ impl crate::pipeline::EventSink for TraceSink<'_> {
             None => {
                 // Labels alone form no group, but an event labelled with the target is shown.
                 let kinds = self.reg.id_kinds(ev.service);
-                let labels: Vec<(Slot, Box<str>)> = kinds
+                let labels = kinds
                     .label
                     .iter()
-                    .filter_map(|s| ev.get(*s).map(|x| (*s, x.into())))
-                    .collect();
-                (
-                    Ids {
-                        links: Vec::new(),
-                        labels,
-                    },
-                    false,
-                )
+                    .filter_map(|s| ev.get(*s).map(|x| (*s, false, x)));
+                (Ids::new(labels), false)
             }
         };
         let matched = id_matches(&self.target, &ids);
@@ -1297,7 +1346,7 @@ impl crate::pipeline::EventSink for TraceSink<'_> {
         _origin: &crate::pipeline::Origin,
     ) -> std::io::Result<()> {
         let ids = crate::pipeline::request_ids(r, self.reg);
-        if ids.links.is_empty() {
+        if !ids.has_links() {
             return Ok(());
         }
         let desc = crate::pipeline::request_summary(r);

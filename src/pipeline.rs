@@ -42,7 +42,7 @@ use crate::filter::{self, Expr, Fields, Value};
 use crate::parse::{ParseOpts, Parsed, Registry, Scratch, Unparsed};
 use crate::reorder::Reorder;
 use crate::request::{At, Request, RequestMerger};
-use crate::rules::condition::{ContinuationSubject, EventSubject};
+use crate::rules::condition::{ContinuationSubject, EventSubject, Parent};
 use crate::rules::engine::{Findings, Sighting, clip};
 use crate::rules::{Hit, RuleSet};
 use crate::source::files::{self, PathMeta};
@@ -1696,7 +1696,7 @@ struct StreamState {
     mode: Multiline,
     in_traceback: bool,
     /// What continuation rules see of the open event (scalars only), when it passed the filters.
-    parent: Option<Event<'static>>,
+    parent: Option<Parent>,
     /// Rules the open event already matched (a continuation line does not count it twice).
     parent_rules: Vec<u16>,
     /// Correlation group of the open event.
@@ -2141,14 +2141,13 @@ impl<'r> Merger<'r> {
             .rules
             .is_some_and(|r| !r.continuation_rules().is_empty());
         let state = self.streams.entry(stream).or_default();
-        state.parent = wants_parent.then(|| Event {
+        state.parent = wants_parent.then_some(Parent {
             ts: ev.ts,
             level: ev.level,
             service: ev.service,
             format: ev.format,
             status: ev.status,
             duration_ms: ev.duration_ms,
-            ..Event::default()
         });
         state.parent_rules = hit_rules;
         state.parent_group = group;
@@ -2235,7 +2234,7 @@ impl<'r> Merger<'r> {
         let mut group = None;
         if let Some(c) = self.correlator.as_mut() {
             let ids = request_ids(r, self.reg);
-            if !ids.links.is_empty() {
+            if ids.has_links() {
                 group = c
                     .observe(&Observation {
                         ts: r.ts,
@@ -2396,23 +2395,24 @@ pub fn request_summary(r: &Request) -> String {
 /// The identifiers of a merged request, split by the service's link/label kinds.
 pub fn request_ids(r: &Request, reg: &Registry) -> Ids {
     let kinds = reg.id_kinds(r.service);
-    let mut ids = Ids::default();
-    for (slot, v) in [
+    let values = [
         (Slot::TraceId, &r.trace_id),
         (Slot::RequestId, &r.request_id),
         (Slot::AgentId, &r.agent_id),
         (Slot::ClientIp, &r.client_ip),
-    ] {
-        let Some(v) = v.as_deref().filter(|v| !v.trim().is_empty()) else {
-            continue;
-        };
-        if kinds.link.contains(&slot) {
-            ids.links.push((slot, v.into()));
-        } else if kinds.label.contains(&slot) {
-            ids.labels.push((slot, v.into()));
+    ];
+    let kind = |slot: &Slot| {
+        if kinds.link.contains(slot) {
+            Some(true)
+        } else {
+            kinds.label.contains(slot).then_some(false)
         }
-    }
-    ids
+    };
+    let ordered = values.iter().filter_map(|(slot, v)| {
+        let v = v.as_deref().filter(|v| !v.trim().is_empty())?;
+        Some((*slot, kind(slot)?, v))
+    });
+    Ids::new(ordered)
 }
 
 /// Parse the `--assume-tz` offset; helper for the CLI layer.

@@ -40,7 +40,7 @@ pub const BATCH_BYTES: usize = 8 << 20;
 struct Dict {
     keys: Int32Builder,
     values: StringBuilder,
-    index: std::collections::HashMap<Box<str>, i32>,
+    index: crate::FastMap<Box<str>, i32>,
     /// The values by key, to compare with the last one.
     by_key: Vec<Box<str>>,
     /// The key of the last value appended.
@@ -52,7 +52,7 @@ impl Dict {
         Dict {
             keys: Int32Builder::new(),
             values: StringBuilder::new(),
-            index: std::collections::HashMap::new(),
+            index: crate::FastMap::default(),
             by_key: Vec::new(),
             last: None,
         }

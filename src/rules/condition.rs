@@ -12,6 +12,7 @@ use crate::event::{Event, Extra, Level, Slot};
 use crate::jsonscan::{Kind, Raw};
 use crate::parse::Registry;
 use crate::request::Request;
+use crate::time::Nanos;
 
 /// A field of the event schema a predicate reads.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -180,12 +181,30 @@ impl Subject for RequestSubject<'_> {
 /// A continuation line (traceback frame, panic message) seen with what is known of the event it
 /// continues: service, level, format and status of that event, and the line as `exception`.
 pub struct ContinuationSubject<'a> {
-    /// The event being continued (trimmed: no message or logger).
-    pub parent: &'a Event<'static>,
+    /// The event being continued.
+    pub parent: &'a Parent,
     /// The continuation line.
     pub line: &'a str,
     /// Names.
     pub reg: &'a Registry,
+}
+
+/// What continuation rules may read of the event a continuation line belongs to (its strings
+/// are gone by then: only the exception text, which is the line itself, is matched).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Parent {
+    /// Event time.
+    pub ts: Option<Nanos>,
+    /// Severity.
+    pub level: Option<Level>,
+    /// Service index.
+    pub service: u16,
+    /// Format index.
+    pub format: u16,
+    /// HTTP status.
+    pub status: Option<u16>,
+    /// Latency in ms.
+    pub duration_ms: Option<f64>,
 }
 
 impl Subject for ContinuationSubject<'_> {
@@ -203,12 +222,10 @@ impl Subject for ContinuationSubject<'_> {
 
     fn number(&self, f: &FieldRef) -> Option<f64> {
         match f {
-            FieldRef::Slot(_) | FieldRef::Extra(_) => None,
-            other => EventSubject {
-                ev: self.parent,
-                reg: self.reg,
-            }
-            .number(other),
+            FieldRef::Status => self.parent.status.map(f64::from),
+            FieldRef::DurationMs => self.parent.duration_ms,
+            FieldRef::Level => self.parent.level.map(level_rank),
+            _ => None,
         }
     }
 }

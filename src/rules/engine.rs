@@ -11,7 +11,7 @@
 //! Invariants: event time only; bounded evidence (first and last few), bounded keys per rule
 //! ([`MAX_KEYS`]; stale keys are swept, overflow is counted in `dropped_keys`).
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::rc::Rc;
 
 use serde::Serialize;
@@ -161,12 +161,12 @@ struct Bucket {
 enum State {
     Each(Tally),
     Threshold {
-        keys: HashMap<Box<[Box<str>]>, KeyWindow>,
+        keys: crate::FastMap<Box<[Box<str>]>, KeyWindow>,
         dropped: u64,
     },
     Series {
         /// By `group_by` values encoded with [`encode_key`] (looked up without allocating).
-        keys: HashMap<Box<str>, BTreeMap<Nanos, Bucket>>,
+        keys: crate::FastMap<Box<str>, BTreeMap<Nanos, Bucket>>,
         dropped: u64,
     },
 }
@@ -188,11 +188,11 @@ impl<'r> Findings<'r> {
             .map(|r| match r.trigger {
                 Trigger::Each => State::Each(Tally::default()),
                 Trigger::Threshold { .. } => State::Threshold {
-                    keys: HashMap::new(),
+                    keys: crate::FastMap::default(),
                     dropped: 0,
                 },
                 Trigger::Rate { .. } | Trigger::Latency { .. } => State::Series {
-                    keys: HashMap::new(),
+                    keys: crate::FastMap::default(),
                     dropped: 0,
                 },
             })
