@@ -370,8 +370,8 @@ impl Analyzer {
             b.requests += 1;
             b.s5xx += u64::from(is5xx);
         }
-        let method = r.method.as_deref().unwrap_or("?");
-        let route = r.route.as_deref().unwrap_or("?");
+        let method = r.method().unwrap_or("?");
+        let route = r.route().unwrap_or("?");
         self.key_buf.clear();
         let _ = write!(self.key_buf, "{}\0{method}\0{route}", r.service);
         let ep = match self.endpoints.get_mut(self.key_buf.as_str()) {
@@ -472,9 +472,9 @@ impl Analyzer {
             .map(|(r, o)| SlowRequest {
                 ts: r.ts.map(format_rfc3339_nanos),
                 service: name(r.service),
-                method: r.method,
-                route: r.route,
-                path: r.path,
+                method: r.method().map(str::to_string),
+                route: r.route().map(str::to_string),
+                path: r.path().map(str::to_string),
                 status: r.status,
                 duration_ms: r.duration_ms.unwrap_or(0.0),
                 source: o.source,
@@ -482,8 +482,8 @@ impl Analyzer {
                 namespace: o.namespace,
                 pod: o.pod,
                 container: o.container,
-                trace_id: r.trace_id,
-                request_id: r.request_id,
+                trace_id: r.trace_id().map(str::to_string),
+                request_id: r.request_id().map(str::to_string),
             })
             .collect();
         Report {

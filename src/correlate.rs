@@ -589,11 +589,15 @@ impl Correlator {
         self.next_id += 1;
         self.groups += 1;
         let (slot, v) = o.ids.links().next().unwrap_or((Slot::TraceId, ""));
+        self.buf.clear();
+        self.buf.push_str(slot.name());
+        self.buf.push(':');
+        self.buf.push_str(v);
         let touched = o.ts.unwrap_or_else(|| self.clocks[o.source as usize]);
         self.open.insert(
             gid,
             Group {
-                rep: Rc::from(format!("{}:{v}", slot.name()).as_str()),
+                rep: Rc::from(self.buf.as_str()),
                 ids: Vec::new(),
                 labels: Vec::new(),
                 services: 0,

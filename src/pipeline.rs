@@ -41,7 +41,7 @@ use crate::event::{Event, Level, Multiline, Slot};
 use crate::filter::{self, Expr, Fields, Value};
 use crate::parse::{ParseOpts, Parsed, Registry, Scratch, Unparsed};
 use crate::reorder::Reorder;
-use crate::request::{At, Request, RequestMerger};
+use crate::request::{At, REQUEST_SLOTS, Request, RequestMerger};
 use crate::rules::condition::{ContinuationSubject, EventSubject, Parent};
 use crate::rules::engine::{Findings, Sighting, clip};
 use crate::rules::{Hit, RuleSet};
@@ -1589,25 +1589,20 @@ fn handle(
 
 /// What one request line says about its request.
 fn observation(ev: &Event<'_>, ctx: &LineCtx<'_>, source: u32) -> Request {
-    let owned = |slot: Slot| ev.get(slot).map(str::to_string);
+    let present = REQUEST_SLOTS
+        .iter()
+        .filter_map(|&slot| ev.get(slot).map(|v| (slot, v)));
     Request {
         service: ev.service,
         ts: ev.ts,
-        method: owned(Slot::Method),
-        route: owned(Slot::Route),
-        path: owned(Slot::Path),
         status: ev.status,
         duration_ms: ev.duration_ms,
-        trace_id: owned(Slot::TraceId),
-        request_id: owned(Slot::RequestId),
-        client_ip: owned(Slot::ClientIp),
-        agent_id: owned(Slot::AgentId),
         at: At {
             source,
             line: ctx.line,
             stream: ctx.stream,
         },
-        ..Request::default()
+        ..Request::with_fields(present)
     }
 }
 
@@ -2376,8 +2371,8 @@ fn dropped_entries(inputs: &[Arc<Input>]) -> u64 {
 /// `GET /path → 500 (12 ms)`: a request as evidence.
 pub fn request_summary(r: &Request) -> String {
     use std::fmt::Write as _;
-    let method = r.method.as_deref().unwrap_or("?");
-    let path = r.path.as_deref().or(r.route.as_deref()).unwrap_or("?");
+    let method = r.method().unwrap_or("?");
+    let path = r.path().or(r.route()).unwrap_or("?");
     // One buffer, written once: this runs for every request that becomes its group's slowest.
     let mut s = String::with_capacity(method.len() + path.len() + 24);
     s.push_str(method);
@@ -2396,10 +2391,10 @@ pub fn request_summary(r: &Request) -> String {
 pub fn request_ids(r: &Request, reg: &Registry) -> Ids {
     let kinds = reg.id_kinds(r.service);
     let values = [
-        (Slot::TraceId, &r.trace_id),
-        (Slot::RequestId, &r.request_id),
-        (Slot::AgentId, &r.agent_id),
-        (Slot::ClientIp, &r.client_ip),
+        (Slot::TraceId, r.trace_id()),
+        (Slot::RequestId, r.request_id()),
+        (Slot::AgentId, r.agent_id()),
+        (Slot::ClientIp, r.client_ip()),
     ];
     let kind = |slot: &Slot| {
         if kinds.link.contains(slot) {
@@ -2409,7 +2404,7 @@ pub fn request_ids(r: &Request, reg: &Registry) -> Ids {
         }
     };
     let ordered = values.iter().filter_map(|(slot, v)| {
-        let v = v.as_deref().filter(|v| !v.trim().is_empty())?;
+        let v = v.filter(|v| !v.trim().is_empty())?;
         Some((*slot, kind(slot)?, v))
     });
     Ids::new(ordered)

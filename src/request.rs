@@ -12,6 +12,7 @@
 
 use std::collections::VecDeque;
 
+use crate::event::Slot;
 use crate::pipeline::StreamMap;
 
 use crate::time::Nanos;
@@ -32,6 +33,71 @@ pub struct At {
     pub stream: u64,
 }
 
+/// The string fields a request keeps, as slots of the event schema.
+pub const REQUEST_SLOTS: [Slot; 7] = [
+    Slot::Method,
+    Slot::Route,
+    Slot::Path,
+    Slot::TraceId,
+    Slot::RequestId,
+    Slot::ClientIp,
+    Slot::AgentId,
+];
+
+fn field_index(slot: Slot) -> Option<usize> {
+    REQUEST_SLOTS.iter().position(|s| *s == slot)
+}
+
+/// A field's place in [`Strs::text`]; `start == ABSENT`: no value.
+const ABSENT: u32 = u32::MAX;
+
+/// The string fields of a request in one buffer: a request line costs one allocation for them,
+/// however many it has (they are made by a parse worker and freed by the merger).
+#[derive(Clone, Debug)]
+pub struct Strs {
+    text: String,
+    /// Per [`REQUEST_SLOTS`] entry: start and end in `text`.
+    spans: [(u32, u32); REQUEST_SLOTS.len()],
+}
+
+impl Default for Strs {
+    fn default() -> Self {
+        Strs {
+            text: String::new(),
+            spans: [(ABSENT, 0); REQUEST_SLOTS.len()],
+        }
+    }
+}
+
+impl PartialEq for Strs {
+    fn eq(&self, other: &Strs) -> bool {
+        (0..REQUEST_SLOTS.len()).all(|i| self.get(i) == other.get(i))
+    }
+}
+
+impl Strs {
+    fn get(&self, i: usize) -> Option<&str> {
+        let &(start, end) = self.spans.get(i)?;
+        (start != ABSENT)
+            .then(|| self.text.get(start as usize..end as usize))
+            .flatten()
+    }
+
+    /// Set field `i` (a value set before stays in the buffer, unreferenced).
+    fn set(&mut self, i: usize, value: &str) {
+        let start = self.text.len();
+        let (Ok(s), Ok(e), Some(span)) = (
+            u32::try_from(start),
+            u32::try_from(start + value.len()),
+            self.spans.get_mut(i),
+        ) else {
+            return;
+        };
+        self.text.push_str(value);
+        *span = (s, e);
+    }
+}
+
 /// One request (or one observation of it, before merging).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Request {
@@ -39,24 +105,13 @@ pub struct Request {
     pub service: u16,
     /// Event time of the first line.
     pub ts: Option<Nanos>,
-    /// HTTP method.
-    pub method: Option<String>,
-    /// Normalized route.
-    pub route: Option<String>,
-    /// Path as printed.
-    pub path: Option<String>,
+    /// Method, route, path as printed, trace id, request id, client address, agent id
+    /// ([`REQUEST_SLOTS`]); read with [`Request::field`] or the named accessors.
+    pub strs: Strs,
     /// Status.
     pub status: Option<u16>,
     /// Latency in ms.
     pub duration_ms: Option<f64>,
-    /// Trace id.
-    pub trace_id: Option<String>,
-    /// Request id.
-    pub request_id: Option<String>,
-    /// Client address.
-    pub client_ip: Option<String>,
-    /// Agent id.
-    pub agent_id: Option<String>,
     /// Where the first line came from.
     pub at: At,
     /// Bit i set: a line of chain kind i was seen.
@@ -67,7 +122,7 @@ pub struct Request {
     pub lines: u32,
 }
 
-fn agree<T: PartialEq>(a: &Option<T>, b: &Option<T>) -> bool {
+fn agree<T: PartialEq>(a: Option<T>, b: Option<T>) -> bool {
     match (a, b) {
         (Some(x), Some(y)) => x == y,
         _ => true,
@@ -81,29 +136,91 @@ fn fill<T>(into: &mut Option<T>, from: Option<T>) {
 }
 
 impl Request {
+    /// A request (observation) with the given string fields, in one allocation.
+    pub fn with_fields<'v>(values: impl IntoIterator<Item = (Slot, &'v str)> + Clone) -> Request {
+        let total = values.clone().into_iter().map(|(_, v)| v.len()).sum();
+        let mut r = Request {
+            strs: Strs {
+                text: String::with_capacity(total),
+                ..Strs::default()
+            },
+            ..Request::default()
+        };
+        for (slot, v) in values {
+            r.set_field(slot, v);
+        }
+        r
+    }
+
+    /// A string field (`None` for slots a request does not keep).
+    pub fn field(&self, slot: Slot) -> Option<&str> {
+        self.strs.get(field_index(slot)?)
+    }
+
+    /// Set a string field (ignored for slots a request does not keep).
+    pub fn set_field(&mut self, slot: Slot, value: &str) {
+        if let Some(i) = field_index(slot) {
+            self.strs.set(i, value);
+        }
+    }
+
+    /// HTTP method.
+    pub fn method(&self) -> Option<&str> {
+        self.strs.get(0)
+    }
+
+    /// Normalized route.
+    pub fn route(&self) -> Option<&str> {
+        self.strs.get(1)
+    }
+
+    /// Path as printed.
+    pub fn path(&self) -> Option<&str> {
+        self.strs.get(2)
+    }
+
+    /// Trace id.
+    pub fn trace_id(&self) -> Option<&str> {
+        self.strs.get(3)
+    }
+
+    /// Request id.
+    pub fn request_id(&self) -> Option<&str> {
+        self.strs.get(4)
+    }
+
+    /// Client address.
+    pub fn client_ip(&self) -> Option<&str> {
+        self.strs.get(5)
+    }
+
+    /// Agent id.
+    pub fn agent_id(&self) -> Option<&str> {
+        self.strs.get(6)
+    }
+
     fn accepts(&self, obs: &Request) -> bool {
         obs.last_kind > self.last_kind
-            && agree(&self.method, &obs.method)
-            && agree(&self.route, &obs.route)
-            && agree(&self.status, &obs.status)
+            && agree(self.method(), obs.method())
+            && agree(self.route(), obs.route())
+            && agree(self.status, obs.status)
     }
 
     fn absorb(&mut self, obs: Request) {
         fill(&mut self.ts, obs.ts);
-        fill(&mut self.method, obs.method);
-        fill(&mut self.route, obs.route);
-        // A printed path beats the templated one of a span name (`/x/{id}`).
-        if self.path.as_deref().is_some_and(|p| p.contains('{')) && obs.path.is_some() {
-            self.path = obs.path;
-        } else {
-            fill(&mut self.path, obs.path);
+        for i in 0..REQUEST_SLOTS.len() {
+            let Some(v) = obs.strs.get(i) else { continue };
+            let replace = match self.strs.get(i) {
+                None => true,
+                // A printed path beats the templated one of a span name (`/x/{id}`).
+                Some(p) => REQUEST_SLOTS[i] == Slot::Path && p.contains('{'),
+            };
+            if replace {
+                self.strs.set(i, v);
+            }
         }
         fill(&mut self.status, obs.status);
         fill(&mut self.duration_ms, obs.duration_ms);
-        fill(&mut self.trace_id, obs.trace_id);
-        fill(&mut self.request_id, obs.request_id);
-        fill(&mut self.client_ip, obs.client_ip);
-        fill(&mut self.agent_id, obs.agent_id);
         self.kinds |= obs.kinds;
         self.last_kind = obs.last_kind;
         self.lines += obs.lines;
@@ -205,8 +322,6 @@ mod tests {
         Request {
             service: 0,
             ts: Some(ts),
-            method: Some(method.into()),
-            route: Some(route.into()),
             status,
             duration_ms: dur,
             at: At {
@@ -214,7 +329,7 @@ mod tests {
                 line: ts as u64,
                 stream,
             },
-            ..Request::default()
+            ..Request::with_fields([(Slot::Method, method), (Slot::Route, route)])
         }
     }
 
@@ -275,5 +390,25 @@ mod tests {
             (obs(1, 10_000_000_000, "GET", "/h", Some(200), None), 1),
         ]);
         assert_eq!(out.len(), 3);
+    }
+
+    #[test]
+    fn merged_fields_come_from_every_line_and_printed_path_wins() {
+        let mut span = obs(1, 1, "GET", "/x/{id}", None, Some(3.0));
+        span.set_field(Slot::Path, "/x/{id}");
+        span.set_field(Slot::TraceId, "t-1");
+        let mut access = obs(1, 2, "GET", "/x/{id}", Some(200), None);
+        access.set_field(Slot::Path, "/x/42?q=1");
+        access.set_field(Slot::ClientIp, "10.0.0.1");
+        access.set_field(Slot::TraceId, "ignored: first value wins");
+        let out = run(vec![(span, 0), (access, 2)]);
+        assert_eq!(out.len(), 1);
+        let r = &out[0];
+        assert_eq!(r.path(), Some("/x/42?q=1"));
+        assert_eq!(r.trace_id(), Some("t-1"));
+        assert_eq!(r.client_ip(), Some("10.0.0.1"));
+        assert_eq!((r.method(), r.route()), (Some("GET"), Some("/x/{id}")));
+        assert_eq!((r.request_id(), r.agent_id()), (None, None));
+        assert_eq!(r.field(Slot::Message), None);
     }
 }

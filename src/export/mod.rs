@@ -555,7 +555,7 @@ impl EventSink for Bundle<'_> {
     }
 
     fn request(&mut self, r: &Request, origin: &Origin) -> io::Result<()> {
-        let path = redact_opt(&mut self.redactor, r.path.as_deref());
+        let path = redact_opt(&mut self.redactor, r.path());
         let service = self.reg.service_name(r.service);
         let values = self.partition(service, r.ts);
         let source = self

@@ -566,18 +566,18 @@ impl RequestBatch {
     pub fn append(&mut self, r: &Request, c: &RequestContext<'_>) {
         put_ts(&mut self.ts, &mut self.ts_ns, r.ts);
         self.service.append_value(c.service);
-        put(&mut self.method, r.method.as_deref());
-        put(&mut self.route, r.route.as_deref());
+        put(&mut self.method, r.method());
+        put(&mut self.route, r.route());
         self.path.append_option(c.path);
         self.status.append_option(r.status.map(i32::from));
         self.duration_ms.append_option(r.duration_ms);
         for (b, v) in
             self.ids
                 .iter_mut()
-                .zip([&r.trace_id, &r.request_id, &r.client_ip, &r.agent_id])
+                .zip([r.trace_id(), r.request_id(), r.client_ip(), r.agent_id()])
         {
-            self.bytes += v.as_ref().map_or(0, String::len);
-            b.append_option(v.as_deref());
+            self.bytes += v.map_or(0, str::len);
+            b.append_option(v);
         }
         self.source.append_value(c.source);
         self.line

@@ -528,6 +528,7 @@ impl Registry {
         Parsed::Event { ev, weak: true }
     }
 
+    #[inline(never)]
     fn parse_json<'a>(
         &self,
         content: &'a str,

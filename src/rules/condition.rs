@@ -151,17 +151,8 @@ pub struct RequestSubject<'r> {
 impl Subject for RequestSubject<'_> {
     fn text(&self, f: &FieldRef) -> Option<Cow<'_, str>> {
         let r: &Request = self.r;
-        fn s(v: &Option<String>) -> Option<Cow<'_, str>> {
-            v.as_deref().map(Cow::Borrowed)
-        }
         match f {
-            FieldRef::Slot(Slot::Method) => s(&r.method),
-            FieldRef::Slot(Slot::Route) => s(&r.route),
-            FieldRef::Slot(Slot::Path) => s(&r.path),
-            FieldRef::Slot(Slot::TraceId) => s(&r.trace_id),
-            FieldRef::Slot(Slot::RequestId) => s(&r.request_id),
-            FieldRef::Slot(Slot::ClientIp) => s(&r.client_ip),
-            FieldRef::Slot(Slot::AgentId) => s(&r.agent_id),
+            FieldRef::Slot(slot) => r.field(*slot).map(Cow::Borrowed),
             FieldRef::Status => r.status.map(|v| v.to_string().into()),
             FieldRef::DurationMs => r.duration_ms.map(|v| v.to_string().into()),
             FieldRef::Service => Some(self.reg.service_name(r.service).into()),
