@@ -363,16 +363,31 @@ type GroupMap<V> = HashMap<u64, V, BuildHasherDefault<GroupIdHasher>>;
 ///
 /// Invariant: every open group has exactly one entry, whose time is at most its `touched` (a
 /// group's `touched` only grows, and group ids are never reused). So when the top entry's time
-/// equals its group's `touched`, no open group was active less recently.
+/// equals its group's `touched`, no open group was active less recently. Entries of groups merged
+/// into others stay until they surface; when they outnumber the open groups, the heap is rebuilt
+/// (so it stays below `2 × open + COMPACT_SLACK` entries).
 #[derive(Default)]
 struct IdleQueue {
     heap: BinaryHeap<Reverse<(Nanos, u64)>>,
 }
 
+/// Entries of merged groups tolerated before a rebuild is considered.
+const COMPACT_SLACK: usize = 1024;
+
 impl IdleQueue {
     /// A group was created (its only push).
     fn push(&mut self, touched: Nanos, gid: u64) {
         self.heap.push(Reverse((touched, gid)));
+    }
+
+    /// Groups were merged away: drop their entries if there are too many.
+    fn merged(&mut self, open: &GroupMap<Group>) {
+        if self.heap.len() > 2 * open.len() + COMPACT_SLACK {
+            self.heap = open
+                .iter()
+                .map(|(&gid, g)| Reverse((g.touched, gid)))
+                .collect();
+        }
     }
 
     /// The least recently active open group, updating and dropping entries on the way.
@@ -681,6 +696,7 @@ impl Correlator {
             // The survivor's entry stays (its time is at most the new `touched`).
             s.touched = s.touched.max(o.touched);
         }
+        self.idle.merged(&self.open);
         survivor
     }
 
@@ -986,6 +1002,27 @@ mod tests {
             false,
         );
         assert_eq!(late, l);
+    }
+
+    #[test]
+    fn entries_of_merged_groups_do_not_pile_up_behind_an_idle_one() {
+        let mut c = corr(3600 * S, 100_000);
+        // An idle group whose entry stays at the top of the queue for the whole run.
+        obs(&mut c, 0, 0, &ids(&[(Slot::RequestId, "idle")], &[]), false);
+        obs(&mut c, S, 0, &ids(&[(Slot::TraceId, "t")], &[]), false);
+        for i in 0..5000 {
+            let id = format!("r{i}");
+            let ts = S + i * 1_000_000;
+            obs(&mut c, ts, 0, &ids(&[(Slot::RequestId, &id)], &[]), false);
+            // Links the new group to the trace's group, which absorbs it.
+            let both = ids(&[(Slot::TraceId, "t"), (Slot::RequestId, &id)], &[]);
+            obs(&mut c, ts, 0, &both, false);
+        }
+        assert_eq!(c.open_groups(), 2);
+        assert!(c.idle.heap.len() <= 2 * c.open_groups() + COMPACT_SLACK);
+        c.close_all();
+        let report = c.finish();
+        assert_eq!((report.groups, report.merges), (2, 5000));
     }
 
     #[test]
