@@ -25,7 +25,8 @@ fn main() -> ExitCode {
 
 /// mimalloc asks for transparent huge pages on its arenas; each first touch then zeroes 2 MiB,
 /// and purged arenas are faulted in again, so a 1M-line analysis spent ~6% of its CPU in the
-/// kernel clearing pages and peaked at ~92 MB instead of ~51 MB (BENCHMARKS.md, "Allocator").
+/// kernel clearing pages and peaked at ~92 MB instead of ~51 MB (BENCHMARKS.md, core pipeline,
+/// "Re-run 2026-11-23 19:03 UTC").
 /// The flag is checked at fault time, so arenas reserved before `main` are covered too.
 fn disable_transparent_huge_pages() {
     #[cfg(target_os = "linux")]

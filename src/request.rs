@@ -44,8 +44,26 @@ pub const REQUEST_SLOTS: [Slot; 7] = [
     Slot::AgentId,
 ];
 
-fn field_index(slot: Slot) -> Option<usize> {
-    REQUEST_SLOTS.iter().position(|s| *s == slot)
+/// Position of `slot` in [`REQUEST_SLOTS`] (a `match`, so constant slots cost nothing).
+const fn field_index(slot: Slot) -> Option<usize> {
+    Some(match slot {
+        Slot::Method => 0,
+        Slot::Route => 1,
+        Slot::Path => 2,
+        Slot::TraceId => 3,
+        Slot::RequestId => 4,
+        Slot::ClientIp => 5,
+        Slot::AgentId => 6,
+        _ => return None,
+    })
+}
+
+/// [`field_index`] of a slot a request keeps (evaluated at compile time by the accessors).
+const fn slot_index(slot: Slot) -> usize {
+    match field_index(slot) {
+        Some(i) => i,
+        None => panic!("not a request slot"),
+    }
 }
 
 /// A field's place in [`Strs::text`]; `start == ABSENT`: no value.
@@ -166,37 +184,37 @@ impl Request {
 
     /// HTTP method.
     pub fn method(&self) -> Option<&str> {
-        self.strs.get(0)
+        self.strs.get(const { slot_index(Slot::Method) })
     }
 
     /// Normalized route.
     pub fn route(&self) -> Option<&str> {
-        self.strs.get(1)
+        self.strs.get(const { slot_index(Slot::Route) })
     }
 
     /// Path as printed.
     pub fn path(&self) -> Option<&str> {
-        self.strs.get(2)
+        self.strs.get(const { slot_index(Slot::Path) })
     }
 
     /// Trace id.
     pub fn trace_id(&self) -> Option<&str> {
-        self.strs.get(3)
+        self.strs.get(const { slot_index(Slot::TraceId) })
     }
 
     /// Request id.
     pub fn request_id(&self) -> Option<&str> {
-        self.strs.get(4)
+        self.strs.get(const { slot_index(Slot::RequestId) })
     }
 
     /// Client address.
     pub fn client_ip(&self) -> Option<&str> {
-        self.strs.get(5)
+        self.strs.get(const { slot_index(Slot::ClientIp) })
     }
 
     /// Agent id.
     pub fn agent_id(&self) -> Option<&str> {
-        self.strs.get(6)
+        self.strs.get(const { slot_index(Slot::AgentId) })
     }
 
     fn accepts(&self, obs: &Request) -> bool {
@@ -208,12 +226,12 @@ impl Request {
 
     fn absorb(&mut self, obs: Request) {
         fill(&mut self.ts, obs.ts);
-        for i in 0..REQUEST_SLOTS.len() {
+        for (i, slot) in REQUEST_SLOTS.iter().enumerate() {
             let Some(v) = obs.strs.get(i) else { continue };
             let replace = match self.strs.get(i) {
                 None => true,
                 // A printed path beats the templated one of a span name (`/x/{id}`).
-                Some(p) => REQUEST_SLOTS[i] == Slot::Path && p.contains('{'),
+                Some(p) => *slot == Slot::Path && p.contains('{'),
             };
             if replace {
                 self.strs.set(i, v);
@@ -390,6 +408,14 @@ mod tests {
             (obs(1, 10_000_000_000, "GET", "/h", Some(200), None), 1),
         ]);
         assert_eq!(out.len(), 3);
+    }
+
+    #[test]
+    fn field_index_matches_request_slots() {
+        for slot in Slot::ALL {
+            let at = REQUEST_SLOTS.iter().position(|s| *s == slot);
+            assert_eq!(field_index(slot), at, "{slot:?}");
+        }
     }
 
     #[test]

@@ -528,6 +528,8 @@ impl Registry {
         Parsed::Event { ev, weak: true }
     }
 
+    // Out of line: inlined into `parse` (LLVM's choice flips with unrelated edits) it cost ~1 %
+    // more instructions on the benchmark corpus (callgrind).
     #[inline(never)]
     fn parse_json<'a>(
         &self,
