@@ -390,6 +390,11 @@ impl IdleQueue {
         }
     }
 
+    /// The time of the top entry: a lower bound of every open group's `touched`.
+    fn earliest(&self) -> Option<Nanos> {
+        self.heap.peek().map(|Reverse((t, _))| *t)
+    }
+
     /// The least recently active open group, updating and dropping entries on the way.
     fn oldest(&mut self, open: &GroupMap<Group>) -> Option<(Nanos, u64)> {
         while let Some(&Reverse((t, gid))) = self.heap.peek() {
@@ -701,7 +706,11 @@ impl Correlator {
     }
 
     fn close_idle(&mut self, before: Nanos) {
-        while let Some((t, gid)) = self.idle.oldest(&self.open) {
+        // Entry times are at most their groups' `touched`: when the earliest is not before
+        // `before`, no group is idle (the common case; no lookup of the group needed).
+        while self.idle.earliest().is_some_and(|t| t < before)
+            && let Some((t, gid)) = self.idle.oldest(&self.open)
+        {
             if t >= before {
                 break;
             }
