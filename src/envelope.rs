@@ -198,7 +198,7 @@ impl Unwrapped<'_> {
 /// A cheap, conservative test: may this line be a partial piece (a CRI `P` line or a docker
 /// json-file record)? `false` means certainly not; `true` means [`unwrap`] will tell.
 pub fn may_be_partial(line: &[u8]) -> bool {
-    let rest = match parse_kubectl_prefix(line) {
+    let rest = match parse_kubectl_prefix(line, None) {
         Some((_, _, n)) => line.get(n..).unwrap_or_default(),
         None => line,
     };
@@ -233,6 +233,13 @@ fn docker_record_may_be_partial(rec: &[u8]) -> bool {
 ///
 /// Never panics and never fails; unrecognised input is returned as borrowed content.
 pub fn unwrap(line: &[u8]) -> Unwrapped<'_> {
+    unwrap_in(line, None)
+}
+
+/// [`unwrap`] for a line that lies in `text`, bytes the caller already checked to be UTF-8 (a
+/// whole chunk at once): the names and timestamps are cut from `text` instead of being checked
+/// again one by one.
+pub fn unwrap_in<'a>(line: &'a [u8], text: Option<&'a str>) -> Unwrapped<'a> {
     let trimmed = line.strip_suffix(b"\r").unwrap_or(line);
     let mut out = Unwrapped {
         pod: None,
@@ -248,7 +255,7 @@ pub fn unwrap(line: &[u8]) -> Unwrapped<'_> {
 
     // `rest` has the line's trailing \r removed, `rest_full` keeps it (for CRI `P`).
     let (mut rest, mut rest_full) = (trimmed, line);
-    if let Some((pod, container, n)) = parse_kubectl_prefix(trimmed) {
+    if let Some((pod, container, n)) = parse_kubectl_prefix(trimmed, text) {
         out.pod = Some(pod);
         out.container = Some(container);
         out.kind |= EnvelopeKind::KUBECTL_PREFIX;
@@ -258,7 +265,7 @@ pub fn unwrap(line: &[u8]) -> Unwrapped<'_> {
     out.content = Cow::Borrowed(rest);
 
     if rest.starts_with(DOCKER_JSON_START) {
-        if let Some(rec) = parse_docker_json(rest) {
+        if let Some(rec) = parse_docker_json(rest, text) {
             out.kind |= EnvelopeKind::DOCKER_JSON;
             out.stream = rec.stream;
             out.runtime_ts = rec.time;
@@ -274,7 +281,7 @@ pub fn unwrap(line: &[u8]) -> Unwrapped<'_> {
             }
             out.content = log;
         }
-    } else if let Some(cri) = parse_cri(rest) {
+    } else if let Some(cri) = parse_cri(rest, text) {
         out.kind |= EnvelopeKind::CRI;
         out.runtime_ts = Some(cri.ts);
         out.stream = Some(cri.stream);
@@ -285,7 +292,7 @@ pub fn unwrap(line: &[u8]) -> Unwrapped<'_> {
             Some(i) if cri.partial => rest_full.get(i..).unwrap_or_default(),
             Some(i) => rest.get(i..).unwrap_or_default(),
         });
-    } else if let Some((ts, n)) = parse_envelope_timestamp(rest) {
+    } else if let Some((ts, n)) = parse_envelope_timestamp(rest, text) {
         out.kind |= EnvelopeKind::TIMESTAMP;
         out.runtime_ts = Some(ts);
         out.content = Cow::Borrowed(rest.get(n..).unwrap_or_default());
@@ -296,6 +303,18 @@ pub fn unwrap(line: &[u8]) -> Unwrapped<'_> {
         out.ansi_stripped = true;
     }
     out
+}
+
+/// `part` as text: cut from `text` when `part` lies in it (the caller checked those bytes
+/// already), else checked here.
+pub fn as_text<'a>(part: &'a [u8], text: Option<&'a str>) -> Option<&'a str> {
+    if let Some(t) = text
+        && let Some(from) = (part.as_ptr() as usize).checked_sub(t.as_ptr() as usize)
+        && let Some(s) = t.get(from..from + part.len())
+    {
+        return Some(s);
+    }
+    simdutf8::basic::from_utf8(part).ok()
 }
 
 /// Removes `n` bytes from the end of a `Cow` without copying a borrowed slice.
@@ -315,7 +334,10 @@ fn is_name_byte(b: u8) -> bool {
 
 /// `[pod/<pod>/<container>] ` → (pod, container, bytes consumed). The trailing space may be
 /// missing only at the end of the line (empty payload with trailing whitespace trimmed).
-fn parse_kubectl_prefix(b: &[u8]) -> Option<(&str, &str, usize)> {
+fn parse_kubectl_prefix<'a>(
+    b: &'a [u8],
+    text: Option<&'a str>,
+) -> Option<(&'a str, &'a str, usize)> {
     let after = b.strip_prefix(b"[pod/")?;
     let pod_len = after.iter().position(|&c| !is_name_byte(c))?;
     if pod_len == 0 || after.get(pod_len) != Some(&b'/') {
@@ -332,8 +354,8 @@ fn parse_kubectl_prefix(b: &[u8]) -> Option<(&str, &str, usize)> {
         None => {}
         Some(_) => return None,
     }
-    let pod = std::str::from_utf8(after.get(..pod_len)?).ok()?;
-    let container = std::str::from_utf8(after_pod.get(..ctr_len)?).ok()?;
+    let pod = as_text(after.get(..pod_len)?, text)?;
+    let container = as_text(after_pod.get(..ctr_len)?, text)?;
     Some((pod, container, n))
 }
 
@@ -396,7 +418,7 @@ fn parse_rfc3339(b: &[u8]) -> Option<(usize, usize)> {
 
 /// The leading kubelet / `docker logs -t` timestamp: exactly 9 fractional digits, then one
 /// space or the end of the line. Returns (timestamp text, bytes to skip).
-fn parse_envelope_timestamp(b: &[u8]) -> Option<(&str, usize)> {
+fn parse_envelope_timestamp<'a>(b: &'a [u8], text: Option<&'a str>) -> Option<(&'a str, usize)> {
     let (n, frac) = parse_rfc3339(b)?;
     if frac != 9 {
         return None;
@@ -406,7 +428,7 @@ fn parse_envelope_timestamp(b: &[u8]) -> Option<(&str, usize)> {
         None => n,
         Some(_) => return None,
     };
-    Some((std::str::from_utf8(b.get(..n)?).ok()?, skip))
+    Some((as_text(b.get(..n)?, text)?, skip))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -420,7 +442,7 @@ struct Cri<'a> {
     content_start: Option<usize>,
 }
 
-fn parse_cri(b: &[u8]) -> Option<Cri<'_>> {
+fn parse_cri<'a>(b: &'a [u8], text: Option<&'a str>) -> Option<Cri<'a>> {
     let (n, _) = parse_rfc3339(b)?;
     if b.get(n) != Some(&b' ') {
         return None;
@@ -441,7 +463,7 @@ fn parse_cri(b: &[u8]) -> Option<Cri<'_>> {
     };
     let content_start = (tag_len < tail.len()).then_some(tag_start + tag_len + 1);
     Some(Cri {
-        ts: std::str::from_utf8(b.get(..n)?).ok()?,
+        ts: as_text(b.get(..n)?, text)?,
         stream,
         partial,
         content_start,
@@ -473,7 +495,7 @@ fn skip_ws(b: &[u8], mut i: usize) -> usize {
 
 /// Decodes `{"log":"…","stream":"…",["attrs":{…},]"time":"…"}` (any key order, unknown keys
 /// skipped). The whole input must be the object, optionally followed by JSON whitespace.
-fn parse_docker_json(b: &[u8]) -> Option<DockerRecord<'_>> {
+fn parse_docker_json<'a>(b: &'a [u8], text: Option<&'a str>) -> Option<DockerRecord<'a>> {
     if b.first() != Some(&b'{') {
         return None;
     }
@@ -505,7 +527,7 @@ fn parse_docker_json(b: &[u8]) -> Option<DockerRecord<'_>> {
                     b"stream" => stream = Stream::from_bytes(&s),
                     _ => {
                         time = match s {
-                            Cow::Borrowed(t) => std::str::from_utf8(t).ok().filter(|t| {
+                            Cow::Borrowed(t) => as_text(t, text).filter(|t| {
                                 parse_rfc3339(t.as_bytes()).map(|(n, _)| n) == Some(t.len())
                             }),
                             Cow::Owned(_) => None,
@@ -1564,6 +1586,24 @@ mod tests {
             fn unwrap_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..300)) {
                 let u = unwrap(&bytes);
                 prop_assert!(u.content.len() <= bytes.len() * 3);
+            }
+
+            #[test]
+            fn unwrap_in_checked_text_is_unwrap(bytes in fragments(), pad in 0usize..4) {
+                // The line inside a larger validated buffer, as a chunk holds it.
+                let mut chunk = vec![b'x'; pad];
+                chunk.push(b'\n');
+                let at = chunk.len();
+                chunk.extend_from_slice(&bytes);
+                chunk.push(b'\n');
+                let text = std::str::from_utf8(&chunk).ok();
+                let line = &chunk[at..at + bytes.len()];
+                let (a, b) = (unwrap(line), unwrap_in(line, text));
+                prop_assert_eq!((a.pod, a.container, a.runtime_ts), (b.pod, b.container, b.runtime_ts));
+                prop_assert_eq!((a.stream, a.kind, a.partial), (b.stream, b.kind, b.partial));
+                prop_assert_eq!(&a.content, &b.content);
+                let content_text = as_text(&b.content, text).map(str::to_string);
+                prop_assert_eq!(content_text, std::str::from_utf8(&a.content).ok().map(str::to_string));
             }
 
             #[test]
