@@ -65,9 +65,10 @@ impl Default for CorrelationSettings {
 /// Most identifiers one event or request carries (each slot at most once).
 const MAX_IDS: usize = Slot::COUNT;
 
-/// Identifiers of one event or request, copied out of the borrowed event by a parse worker. The
-/// values share one string, so the copy costs one allocation (and one free in the merger,
-/// whatever the number of identifiers).
+/// Identifiers of one event or request. The values share one string, so a copy costs one
+/// allocation whatever the number of identifiers; a parse worker writes them to its per-chunk
+/// arena instead ([`Ids::new_in`]), and the merger copies them out ([`Ids::resolve`]), so that
+/// buffer is allocated and freed on the same thread.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Ids {
     text: String,
@@ -75,6 +76,9 @@ pub struct Ids {
     /// `text` (it starts where the previous one ends).
     parts: [(Slot, bool, u32); MAX_IDS],
     len: u8,
+    /// Where the values start in the arena, until [`Ids::resolve`] (no value reads as present
+    /// before).
+    arena_start: Option<u32>,
 }
 
 impl Default for Ids {
@@ -83,6 +87,7 @@ impl Default for Ids {
             text: String::new(),
             parts: [(Slot::TraceId, false, 0); MAX_IDS],
             len: 0,
+            arena_start: None,
         }
     }
 }
@@ -101,6 +106,43 @@ impl Ids {
         ids
     }
 
+    /// [`Ids::new`], with the values appended to `arena` (a parse worker's per-chunk buffer):
+    /// they read as absent until [`Ids::resolve`] with the same arena.
+    pub fn new_in<'v>(
+        arena: &mut String,
+        values: impl IntoIterator<Item = (Slot, bool, &'v str)>,
+    ) -> Ids {
+        let Ok(start) = u32::try_from(arena.len()) else {
+            return Ids::default();
+        };
+        let mut ids = Ids {
+            text: std::mem::take(arena),
+            arena_start: Some(start),
+            ..Ids::default()
+        };
+        for (slot, link, v) in values {
+            ids.push(slot, link, v);
+        }
+        // Ends were recorded from the arena's start: make them relative to this set's start.
+        for p in &mut ids.parts[..usize::from(ids.len)] {
+            p.2 -= start;
+        }
+        *arena = std::mem::take(&mut ids.text);
+        ids
+    }
+
+    /// Copy the values of an [`Ids::new_in`] set out of its arena.
+    pub fn resolve(&mut self, arena: &str) {
+        let Some(start) = self.arena_start.take() else {
+            return;
+        };
+        let end = match usize::from(self.len).checked_sub(1) {
+            Some(last) => start as usize + self.parts[last].2 as usize,
+            None => start as usize,
+        };
+        self.text = arena.get(start as usize..end).unwrap_or("").to_string();
+    }
+
     fn push(&mut self, slot: Slot, link: bool, value: &str) {
         let (n, end) = (usize::from(self.len), self.text.len() + value.len());
         let Ok(end) = u32::try_from(end) else { return };
@@ -113,7 +155,11 @@ impl Ids {
     }
 
     fn all(&self) -> impl Iterator<Item = (Slot, bool, &str)> {
-        let parts = &self.parts[..usize::from(self.len)];
+        let parts = if self.arena_start.is_some() {
+            &[][..]
+        } else {
+            &self.parts[..usize::from(self.len)]
+        };
         parts.iter().scan(0usize, |start, &(slot, link, end)| {
             let (from, to) = (*start, end as usize);
             *start = to;
@@ -155,9 +201,9 @@ impl Default for IdKinds {
     }
 }
 
-/// Copy the identifiers of an event; `None` when it has no linking identifier (labels alone
-/// never place an event in a group).
-pub fn ids_of(ev: &Event<'_>, reg: &Registry) -> Option<Ids> {
+/// Copy the identifiers of an event, into `arena` when given ([`Ids::new_in`]); `None` when it
+/// has no linking identifier (labels alone never place an event in a group).
+pub fn ids_of(ev: &Event<'_>, reg: &Registry, arena: Option<&mut String>) -> Option<Ids> {
     let kinds = reg.id_kinds(ev.service);
     let usable = |v: &&str| {
         let v = v.trim();
@@ -175,10 +221,13 @@ pub fn ids_of(ev: &Event<'_>, reg: &Registry) -> Option<Ids> {
         }
     }
     let found = &found[..n];
-    found
-        .iter()
-        .any(|p| p.1)
-        .then(|| Ids::new(found.iter().copied()))
+    if !found.iter().any(|p| p.1) {
+        return None;
+    }
+    Some(match arena {
+        Some(arena) => Ids::new_in(arena, found.iter().copied()),
+        None => Ids::new(found.iter().copied()),
+    })
 }
 
 /// One observation: an event or a merged request.
@@ -868,6 +917,27 @@ mod tests {
     }
 
     #[test]
+    fn ids_in_an_arena_read_only_once_resolved() {
+        let values = [
+            (Slot::TraceId, true, "t-1"),
+            (Slot::ClientIp, false, "10.0.0.1"),
+            (Slot::RequestId, true, "r-9"),
+        ];
+        let mut arena = String::from("another line's ids");
+        let mut a = Ids::new_in(&mut arena, values);
+        let b = Ids::new_in(&mut arena, [(Slot::ConnId, true, "c-2")]);
+        assert!(a.has_links());
+        assert_eq!(a.links().count(), 0, "unresolved values read as absent");
+        a.resolve(&arena);
+        assert_eq!(a, Ids::new(values));
+        let mut b2 = b.clone();
+        b2.resolve(&arena);
+        assert_eq!(b2.links().collect::<Vec<_>>(), [(Slot::ConnId, "c-2")]);
+        a.resolve("");
+        assert_eq!(a, Ids::new(values), "resolving twice changes nothing");
+    }
+
+    #[test]
     fn shared_ids_unite_groups_and_labels_do_not() {
         let mut c = corr(600 * S, 100);
         let a = obs(
@@ -1326,7 +1396,7 @@ impl crate::pipeline::EventSink for TraceSink<'_> {
             return Ok(());
         }
         let ev = v.ev;
-        let (ids, linked) = match ids_of(ev, self.reg) {
+        let (ids, linked) = match ids_of(ev, self.reg, None) {
             Some(ids) => (ids, true),
             None => {
                 // Labels alone form no group, but an event labelled with the target is shown.

@@ -53,6 +53,8 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 
+use crate::jsonscan::find_quote_or_backslash;
+
 /// The output stream a container runtime recorded a line on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Stream {
@@ -567,7 +569,7 @@ fn parse_docker_json<'a>(b: &'a [u8], text: Option<&'a str>) -> Option<DockerRec
 /// Given `i` just after an opening quote, returns the index just after the closing quote.
 fn skip_json_string(b: &[u8], mut i: usize) -> Option<usize> {
     loop {
-        let off = memchr::memchr2(b'"', b'\\', b.get(i..)?)?;
+        let off = find_quote_or_backslash(b.get(i..)?)?;
         i += off;
         if b.get(i)? == &b'"' {
             return Some(i + 1);
@@ -587,14 +589,15 @@ fn hex4(b: &[u8], i: usize) -> Option<u32> {
 /// invalid escape, a lone surrogate or a missing closing quote.
 fn parse_json_string(b: &[u8], start: usize) -> Option<(Cow<'_, [u8]>, usize)> {
     let tail = b.get(start..)?;
-    let first = memchr::memchr2(b'"', b'\\', tail)?;
+    let first = find_quote_or_backslash(tail)?;
     if tail.get(first) == Some(&b'"') {
         return Some((Cow::Borrowed(tail.get(..first)?), start + first + 1));
     }
     let mut out = Vec::with_capacity(tail.len());
     let mut i = start;
     loop {
-        let off = memchr::memchr2(b'"', b'\\', b.get(i..)?)?;
+        // Escaped JSON payloads have an escape every few bytes: the SWAR search wins there.
+        let off = find_quote_or_backslash(b.get(i..)?)?;
         out.extend_from_slice(b.get(i..i + off)?);
         i += off;
         if b.get(i)? == &b'"' {

@@ -364,7 +364,7 @@ fn scan_object(b: &[u8], start: usize) -> Result<usize, ScanError> {
 /// Most log strings are short, so the first bytes are checked 8 at a time
 /// with a SWAR test before handing over to `memchr2` (SIMD) for long strings.
 #[inline]
-fn find_quote_or_backslash(hay: &[u8]) -> Option<usize> {
+pub(crate) fn find_quote_or_backslash(hay: &[u8]) -> Option<usize> {
     const INLINE: usize = 32;
     const LO: u64 = 0x0101_0101_0101_0101;
     const HI: u64 = 0x8080_8080_8080_8080;

@@ -356,13 +356,16 @@ struct EventItem {
     /// Recognized only by a generic fallback: may be a continuation line.
     weak: bool,
     /// The line reports a request: its chain kind and what it says about it.
-    request: Option<(u8, Box<Request>)>,
+    request: Option<(u8, Request)>,
     /// The whole event (`Settings::keep_events`).
     full: Option<Box<Event<'static>>>,
     /// The payload text of a weak event, appended if it turns out to be a continuation.
     raw: Option<Box<str>>,
 }
 
+// Nearly every item is an event, and a box would cost an allocation per line that the merger
+// frees on another thread: the request travels inline.
+#[allow(clippy::large_enum_variant)]
 enum ItemKind {
     Event(EventItem),
     Blank,
@@ -397,6 +400,30 @@ struct ChunkOut {
     invalid_utf8: u64,
     items: Vec<Item>,
     origins: Vec<(u64, Origin)>,
+    /// Request fields and identifiers of `items`, until [`ChunkOut::resolve`] copies them
+    /// into buffers of the merger's own.
+    arena: String,
+}
+
+impl ChunkOut {
+    /// Give every request and identifier set of the items its own copy of its text (on the
+    /// merger thread, which also frees them).
+    fn resolve(&mut self) {
+        if self.arena.is_empty() {
+            return;
+        }
+        for item in &mut self.items {
+            if let ItemKind::Event(e) = &mut item.kind
+                && let Some((_, r)) = &mut e.request
+            {
+                r.resolve(&self.arena);
+            }
+            if let Some(ids) = item.found.as_mut().and_then(|f| f.ids.as_mut()) {
+                ids.resolve(&self.arena);
+            }
+        }
+        self.arena = String::new();
+    }
 }
 
 enum ReaderMsg {
@@ -1566,12 +1593,14 @@ fn handle(
             }
             let pass = passes(&ev, &text, ctx, origin, reg, &settings.filter);
             let found = if pass && !analysis.is_empty() {
-                find(&ev, reg, analysis, &mut Vec::new())
+                find(&ev, reg, analysis, &mut Vec::new(), &mut out.arena)
             } else {
                 None
             };
             let request = match ev.request {
-                Some(kind) if pass => Some((kind, Box::new(observation(&ev, ctx, origin.source)))),
+                Some(kind) if pass => {
+                    Some((kind, observation(&ev, ctx, origin.source, &mut out.arena)))
+                }
                 _ => None,
             };
             let event = EventItem {
@@ -1594,8 +1623,8 @@ fn handle(
     }
 }
 
-/// What one request line says about its request.
-fn observation(ev: &Event<'_>, ctx: &LineCtx<'_>, source: u32) -> Request {
+/// What one request line says about its request (its text in the chunk's `arena`).
+fn observation(ev: &Event<'_>, ctx: &LineCtx<'_>, source: u32, arena: &mut String) -> Request {
     let present = REQUEST_SLOTS
         .iter()
         .filter_map(|&slot| ev.get(slot).map(|v| (slot, v)));
@@ -1609,7 +1638,7 @@ fn observation(ev: &Event<'_>, ctx: &LineCtx<'_>, source: u32) -> Request {
             line: ctx.line,
             stream: ctx.stream,
         },
-        ..Request::with_fields(present)
+        ..Request::with_fields_in(arena, present)
     }
 }
 
@@ -1619,13 +1648,14 @@ fn find(
     reg: &Registry,
     analysis: Analysis<'_>,
     hits: &mut Vec<Hit>,
+    arena: &mut String,
 ) -> Option<Box<Found>> {
     if let Some(rules) = analysis.rules {
         rules.match_event(&EventSubject { ev, reg }, hits);
     }
     let ids = analysis
         .correlation
-        .and_then(|_| correlate::ids_of(ev, reg));
+        .and_then(|_| correlate::ids_of(ev, reg, Some(arena)));
     if hits.is_empty() && ids.is_none() {
         return None;
     }
@@ -1935,6 +1965,7 @@ impl<'r> Merger<'r> {
     }
 
     fn merge(&mut self, mut c: ChunkOut, sinks: &mut [&mut dyn EventSink]) -> io::Result<()> {
+        c.resolve();
         if let Some(r) = self.reorder.as_mut() {
             // Counts and origins now; items when the reorder buffer releases them.
             for item in std::mem::take(&mut c.items) {
@@ -2184,7 +2215,7 @@ impl<'r> Merger<'r> {
         }
         if let Some((kind, obs)) = ev.request {
             let finished = &mut self.finished;
-            self.requests.observe(*obs, kind, &mut |r| finished.push(r));
+            self.requests.observe(obs, kind, &mut |r| finished.push(r));
         }
         if pass && let Some(a) = &mut self.analyzer {
             a.event(ev.service, ev.level, ev.ts);

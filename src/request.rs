@@ -69,13 +69,16 @@ const fn slot_index(slot: Slot) -> usize {
 /// A field's place in [`Strs::text`]; `start == ABSENT`: no value.
 const ABSENT: u32 = u32::MAX;
 
-/// The string fields of a request in one buffer: a request line costs one allocation for them,
-/// however many it has (they are made by a parse worker and freed by the merger).
+/// The string fields of a request in one buffer: a request costs one allocation for them,
+/// however many it has.
 #[derive(Clone, Debug)]
 pub struct Strs {
     text: String,
     /// Per [`REQUEST_SLOTS`] entry: start and end in `text`.
     spans: [(u32, u32); REQUEST_SLOTS.len()],
+    /// The spans point into a parse worker's per-chunk arena, not into `text`, until
+    /// [`Request::resolve`]; no field reads as present before.
+    in_arena: bool,
 }
 
 impl Default for Strs {
@@ -83,6 +86,7 @@ impl Default for Strs {
         Strs {
             text: String::new(),
             spans: [(ABSENT, 0); REQUEST_SLOTS.len()],
+            in_arena: false,
         }
     }
 }
@@ -96,24 +100,27 @@ impl PartialEq for Strs {
 impl Strs {
     fn get(&self, i: usize) -> Option<&str> {
         let &(start, end) = self.spans.get(i)?;
-        (start != ABSENT)
+        (start != ABSENT && !self.in_arena)
             .then(|| self.text.get(start as usize..end as usize))
             .flatten()
     }
 
     /// Set field `i` (a value set before stays in the buffer, unreferenced).
     fn set(&mut self, i: usize, value: &str) {
-        let start = self.text.len();
-        let (Ok(s), Ok(e), Some(span)) = (
-            u32::try_from(start),
-            u32::try_from(start + value.len()),
-            self.spans.get_mut(i),
-        ) else {
-            return;
-        };
-        self.text.push_str(value);
-        *span = (s, e);
+        if i < self.spans.len()
+            && let Some(span) = append(&mut self.text, value)
+        {
+            self.spans[i] = span;
+        }
     }
+}
+
+/// Append `value` to `buf`; its span there (`None` past 4 GiB, where nothing is appended).
+fn append(buf: &mut String, value: &str) -> Option<(u32, u32)> {
+    let start = u32::try_from(buf.len()).ok()?;
+    let end = u32::try_from(buf.len() + value.len()).ok()?;
+    buf.push_str(value);
+    Some((start, end))
 }
 
 /// One request (or one observation of it, before merging).
@@ -168,6 +175,43 @@ impl Request {
             r.set_field(slot, v);
         }
         r
+    }
+
+    /// A request observation whose string fields go to `arena`, a parse worker's per-chunk
+    /// buffer, instead of a buffer of its own. The merger copies them out with
+    /// [`Request::resolve`] before reading any, so request buffers are allocated and freed on
+    /// one thread: a block freed by another thread costs a cache miss in each of the two.
+    pub fn with_fields_in<'v>(
+        arena: &mut String,
+        values: impl IntoIterator<Item = (Slot, &'v str)>,
+    ) -> Request {
+        let mut r = Request::default();
+        r.strs.in_arena = true;
+        for (slot, v) in values {
+            if let (Some(i), Some(span)) = (field_index(slot), append(arena, v)) {
+                r.strs.spans[i] = span;
+            }
+        }
+        r
+    }
+
+    /// Copy the fields of a [`Request::with_fields_in`] observation out of its `arena` (they
+    /// are next to each other there: one copy).
+    pub fn resolve(&mut self, arena: &str) {
+        if !self.strs.in_arena {
+            return;
+        }
+        let present = self.strs.spans.iter().filter(|s| s.0 != ABSENT);
+        let lo = present.clone().map(|s| s.0).min().unwrap_or(0);
+        let hi = present.map(|s| s.1).max().unwrap_or(0);
+        self.strs.text = arena
+            .get(lo as usize..hi as usize)
+            .unwrap_or("")
+            .to_string();
+        for span in self.strs.spans.iter_mut().filter(|s| s.0 != ABSENT) {
+            *span = (span.0 - lo, span.1 - lo);
+        }
+        self.strs.in_arena = false;
     }
 
     /// A string field (`None` for slots a request does not keep).
@@ -408,6 +452,31 @@ mod tests {
             (obs(1, 10_000_000_000, "GET", "/h", Some(200), None), 1),
         ]);
         assert_eq!(out.len(), 3);
+    }
+
+    #[test]
+    fn fields_in_an_arena_read_only_once_resolved() {
+        let mut arena = String::from("earlier fields of the chunk;");
+        let fields = [
+            (Slot::Method, "GET"),
+            (Slot::Path, "/x/1"),
+            (Slot::Message, "no"),
+        ];
+        let mut r = Request::with_fields_in(&mut arena, fields);
+        assert_eq!(
+            (r.method(), r.path()),
+            (None, None),
+            "unresolved fields read as absent"
+        );
+        r.resolve(&arena);
+        let own = Request::with_fields([(Slot::Method, "GET"), (Slot::Path, "/x/1")]);
+        assert_eq!(r, own);
+        assert_eq!(
+            (r.method(), r.path(), r.route()),
+            (Some("GET"), Some("/x/1"), None)
+        );
+        r.resolve("");
+        assert_eq!(r.path(), Some("/x/1"), "resolving twice changes nothing");
     }
 
     #[test]

@@ -872,37 +872,37 @@ impl Registry {
                 continue;
             }
             if let Some(p) = &rule.pattern {
-                // Match without copying the text: captures borrow from the line when the text
-                // does, and are copied only when it was unescaped into an owned string.
-                let mut caps: Vec<(usize, Cow<'a, str>)> = Vec::new();
                 let ok = |t: &str| p.prefix().is_none_or(|pre| t.starts_with(pre));
-                let matched = match &rule.field {
-                    Some(name) => match field(name) {
-                        Some(Cow::Borrowed(t)) => {
-                            ok(t) && p.matches(t, |i, v| caps.push((i, Cow::Borrowed(v))))
-                        }
-                        Some(Cow::Owned(t)) => {
-                            ok(&t)
-                                && p.matches(&t, |i, v| caps.push((i, Cow::Owned(v.to_string()))))
-                        }
-                        None => false,
-                    },
-                    None => match &ev.strs[Slot::Message as usize] {
-                        Some(Cow::Borrowed(t)) => {
-                            let t: &'a str = t;
-                            ok(t) && p.matches(t, |i, v| caps.push((i, Cow::Borrowed(v))))
-                        }
-                        Some(Cow::Owned(t)) => {
-                            ok(t) && p.matches(t, |i, v| caps.push((i, Cow::Owned(v.to_string()))))
-                        }
-                        None => false,
-                    },
+                // Match without copying the text: captures borrow from the line when the text
+                // does; an unescaped (owned) text is copied once, and only when it matched.
+                let (text, caps): (Cow<'a, str>, _) = match &rule.field {
+                    Some(name) => {
+                        let Some(t) = field(name) else { continue };
+                        let Some(caps) = ok(&t).then(|| p.captures(&t)).flatten() else {
+                            continue;
+                        };
+                        (t, caps)
+                    }
+                    None => {
+                        let Some(t) = &ev.strs[Slot::Message as usize] else {
+                            continue;
+                        };
+                        let Some(caps) = ok(t).then(|| p.captures(t)).flatten() else {
+                            continue;
+                        };
+                        (t.clone(), caps)
+                    }
                 };
-                if !matched {
-                    continue;
-                }
                 // Captures named after schema fields set them; others are extra fields.
-                for (i, v) in caps {
+                for (i, start, end) in caps.iter() {
+                    let v = match &text {
+                        Cow::Borrowed(t) => {
+                            let t: &'a str = t;
+                            t.get(start..end).map(Cow::Borrowed)
+                        }
+                        Cow::Owned(t) => t.get(start..end).map(|v| Cow::Owned(v.to_string())),
+                    };
+                    let Some(v) = v else { continue };
                     match rule.targets.get(i) {
                         Some(Ok(t)) => {
                             apply_text(ev, *t, v, opts);
@@ -929,25 +929,24 @@ impl Registry {
             .services
             .get(ev.service as usize)
             .map_or(&[][..], |s| &s.routes[..]);
-        let mut ids: Vec<(Slot, Cow<'a, str>)> = Vec::new();
+        // Template ids by slot, on the stack; the first value of a slot wins.
+        let mut ids: [Option<Cow<'a, str>>; Slot::COUNT] = Default::default();
+        let mut put = |name: &str, v: Cow<'a, str>| {
+            if let Some(cell) = Slot::from_name(name).and_then(|s| ids.get_mut(s as usize)) {
+                cell.get_or_insert(v);
+            }
+        };
         let route = match &path {
-            Cow::Borrowed(p) => route::normalize(p, routes, |n, v| {
-                if let Some(s) = Slot::from_name(n) {
-                    ids.push((s, Cow::Borrowed(v)));
-                }
-            }),
+            Cow::Borrowed(p) => route::normalize(p, routes, |n, v| put(n, Cow::Borrowed(v))),
             Cow::Owned(p) => Cow::Owned(
-                route::normalize(p, routes, |n, v| {
-                    if let Some(s) = Slot::from_name(n) {
-                        ids.push((s, Cow::Owned(v.to_string())));
-                    }
-                })
-                .into_owned(),
+                route::normalize(p, routes, |n, v| put(n, Cow::Owned(v.to_string()))).into_owned(),
             ),
         };
         ev.strs[Slot::Route as usize] = Some(route);
-        for (s, v) in ids {
-            ev.set_if_absent(s, v);
+        for (s, v) in Slot::ALL.into_iter().zip(ids) {
+            if let Some(v) = v {
+                ev.set_if_absent(s, v);
+            }
         }
     }
 }

@@ -17,6 +17,9 @@ use nom::{
     sequence::{delimited, pair},
 };
 
+/// Most named captures a pattern can report (more make the match fail).
+pub const MAX_CAPTURES: usize = 8;
+
 /// One piece of a compiled pattern.
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Token {
@@ -133,12 +136,10 @@ impl Pattern {
         })
     }
 
-    /// Match `text`; on success call `emit(i, value)` for every named capture (`i` counts the
-    /// named captures in order, as [`Pattern::names`] lists them) and return true. Named
-    /// captures must be non-empty.
-    pub fn matches<'t>(&self, text: &'t str, mut emit: impl FnMut(usize, &'t str)) -> bool {
-        let mut caps: [(usize, usize); 8] = [(0, 0); 8];
-        let mut ncaps = 0;
+    /// Match `text`; on success return the spans of the named captures (in the order
+    /// [`Pattern::names`] lists them). Named captures must be non-empty.
+    pub fn captures(&self, text: &str) -> Option<Captures> {
+        let mut caps = Captures::default();
         let bytes = text.as_bytes();
         let mut pos = 0;
         let mut i = 0;
@@ -146,41 +147,50 @@ impl Pattern {
             match &self.tokens[i] {
                 Token::Literal(l) => {
                     if !bytes[pos..].starts_with(l.as_bytes()) {
-                        return false;
+                        return None;
                     }
                     pos += l.len();
                     i += 1;
                 }
                 Token::Capture(name) => {
                     let (end, next_pos) = match self.finders.get(i + 1).and_then(|f| f.as_ref()) {
-                        Some(f) => match f.find(&bytes[pos..]) {
-                            Some(at) => (pos + at, pos + at + f.needle().len()),
-                            None => return false,
-                        },
+                        Some(f) => {
+                            let at = f.find(&bytes[pos..])?;
+                            (pos + at, pos + at + f.needle().len())
+                        }
                         None => (bytes.len(), bytes.len()),
                     };
                     if name.is_some() {
-                        if end == pos || ncaps == caps.len() {
-                            return false;
+                        if end == pos || caps.len == MAX_CAPTURES {
+                            return None;
                         }
-                        caps[ncaps] = (pos, end);
-                        ncaps += 1;
+                        caps.spans[caps.len] = (pos, end);
+                        caps.len += 1;
                     }
                     pos = next_pos;
                     i += 2;
                 }
             }
         }
-        if pos != bytes.len() {
-            return false;
-        }
-        for (k, &(start, end)) in caps[..ncaps].iter().enumerate() {
-            // Offsets come from literal matches on char boundaries of a valid str.
-            if let Some(v) = text.get(start..end) {
-                emit(k, v);
-            }
-        }
-        true
+        (pos == bytes.len()).then_some(caps)
+    }
+}
+
+/// Where a pattern's named captures are in the matched text (offsets on char boundaries: they
+/// come from literal matches). Plain data, so a failed match costs nothing to drop.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Captures {
+    spans: [(usize, usize); MAX_CAPTURES],
+    len: usize,
+}
+
+impl Captures {
+    /// `(capture index, start, end)` of each named capture.
+    pub fn iter(&self) -> impl Iterator<Item = (usize, usize, usize)> + '_ {
+        self.spans[..self.len]
+            .iter()
+            .enumerate()
+            .map(|(i, &(start, end))| (i, start, end))
     }
 }
 
@@ -192,8 +202,11 @@ mod tests {
         let p = Pattern::new(p).unwrap();
         let names: Vec<String> = p.names().map(str::to_string).collect();
         let mut out = Vec::new();
-        p.matches(text, |i, v| out.push((names[i].clone(), v.to_string())))
-            .then_some(out)
+        let caps = p.captures(text)?;
+        for (i, start, end) in caps.iter() {
+            out.push((names[i].clone(), text[start..end].to_string()));
+        }
+        Some(out)
     }
 
     #[test]
