@@ -209,24 +209,17 @@ pub fn ids_of(ev: &Event<'_>, reg: &Registry, arena: Option<&mut String>) -> Opt
         let v = v.trim();
         !v.is_empty() && v != "null" && v != "None" && v != "-"
     };
-    let mut found = [(Slot::TraceId, false, ""); MAX_IDS];
-    let mut n = 0;
-    let wanted = kinds.link.iter().map(|s| (*s, true));
-    for (slot, link) in wanted.chain(kinds.label.iter().map(|s| (*s, false))) {
-        if let Some(v) = ev.get(slot).filter(usable)
-            && n < MAX_IDS
-        {
-            found[n] = (slot, link, v);
-            n += 1;
-        }
-    }
-    let found = &found[..n];
-    if !found.iter().any(|p| p.1) {
+    let value = |slot: Slot| ev.get(slot).filter(usable);
+    if !kinds.link.iter().any(|&slot| value(slot).is_some()) {
         return None;
     }
+    let links = kinds.link.iter().map(|&slot| (slot, true));
+    let values = links
+        .chain(kinds.label.iter().map(|&slot| (slot, false)))
+        .filter_map(|(slot, link)| Some((slot, link, value(slot)?)));
     Some(match arena {
-        Some(arena) => Ids::new_in(arena, found.iter().copied()),
-        None => Ids::new(found.iter().copied()),
+        Some(arena) => Ids::new_in(arena, values),
+        None => Ids::new(values),
     })
 }
 
