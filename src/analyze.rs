@@ -5,7 +5,6 @@
 //! memory grows with the number of endpoints and buckets, never with the number of events.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 
 use serde::Serialize;
 
@@ -372,8 +371,7 @@ impl Analyzer {
         }
         let method = r.method().unwrap_or("?");
         let route = r.route().unwrap_or("?");
-        self.key_buf.clear();
-        let _ = write!(self.key_buf, "{}\0{method}\0{route}", r.service);
+        endpoint_key(&mut self.key_buf, r.service, method, route);
         let ep = match self.endpoints.get_mut(self.key_buf.as_str()) {
             Some(ep) => ep,
             None => self
@@ -507,4 +505,37 @@ impl Analyzer {
             findings: None,
         }
     }
+}
+
+/// `service \0 method \0 route` into `buf`, without the formatting machinery (it runs once per
+/// request, and `write!` cost more than the endpoint lookup).
+fn endpoint_key(buf: &mut String, service: u16, method: &str, route: &str) {
+    buf.clear();
+    let mut digits = [0u8; 5];
+    let mut at = digits.len();
+    let mut n = service;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    buf.extend(digits[at..].iter().map(|&d| char::from(d)));
+    buf.push('\0');
+    buf.push_str(method);
+    buf.push('\0');
+    buf.push_str(route);
+}
+
+#[test]
+fn endpoint_keys_keep_service_method_and_route_apart() {
+    let mut buf = String::from("stale");
+    endpoint_key(&mut buf, 0, "GET", "/a");
+    assert_eq!(buf, "0\0GET\0/a");
+    endpoint_key(&mut buf, 65535, "POST", "/b/{id}");
+    assert_eq!(buf, "65535\0POST\0/b/{id}");
+    endpoint_key(&mut buf, 10, "", "");
+    assert_eq!(buf, "10\0\0");
 }
