@@ -360,16 +360,25 @@ fn scan_object(b: &[u8], start: usize) -> Result<usize, ScanError> {
 }
 
 /// Position of the first `"` or `\` in `hay`.
-///
-/// Most log strings are short, so the first bytes are checked 8 at a time
-/// with a SWAR test before handing over to `memchr2` (SIMD) for long strings.
 #[inline]
 pub(crate) fn find_quote_or_backslash(hay: &[u8]) -> Option<usize> {
+    find_any(hay, [b'"', b'\\'], |tail| memchr2(b'"', b'\\', tail))
+}
+
+/// Position of the first byte of `hay` that is one of `needles`.
+///
+/// Most hops in log JSON are short (a string, or the `":"` / `,"` between two), so the first
+/// bytes are checked 8 at a time with a SWAR test; past them `long` (a SIMD `memchr`) takes
+/// over, whose set-up costs more than a short hop.
+#[inline]
+fn find_any<const N: usize>(
+    hay: &[u8],
+    needles: [u8; N],
+    long: impl Fn(&[u8]) -> Option<usize>,
+) -> Option<usize> {
     const INLINE: usize = 32;
     const LO: u64 = 0x0101_0101_0101_0101;
     const HI: u64 = 0x8080_8080_8080_8080;
-    const QUOTES: u64 = LO * b'"' as u64;
-    const BACKSLASHES: u64 = LO * b'\\' as u64;
     // Sets the high bit of the lowest zero byte of `v` (higher bits may be
     // false positives, which is fine since only the lowest one is used).
     #[inline]
@@ -384,7 +393,9 @@ pub(crate) fn find_quote_or_backslash(hay: &[u8]) -> Option<usize> {
         let mut word = [0u8; 8];
         word.copy_from_slice(chunk);
         let w = u64::from_le_bytes(word);
-        let m = zero_bytes(w ^ QUOTES) | zero_bytes(w ^ BACKSLASHES);
+        let m = needles
+            .iter()
+            .fold(0, |m, &n| m | zero_bytes(w ^ (LO * u64::from(n))));
         if m != 0 {
             return Some(k + (m.trailing_zeros() / 8) as usize);
         }
@@ -393,12 +404,9 @@ pub(crate) fn find_quote_or_backslash(hay: &[u8]) -> Option<usize> {
     let tail = hay.get(k..)?;
     if k < INLINE {
         // Fewer than 8 bytes left.
-        return tail
-            .iter()
-            .position(|&c| c == b'"' || c == b'\\')
-            .map(|p| p + k);
+        return tail.iter().position(|c| needles.contains(c)).map(|p| p + k);
     }
-    memchr2(b'"', b'\\', tail).map(|p| p + k)
+    long(tail).map(|p| p + k)
 }
 
 /// Validates the string starting at `b[i] == b'"'`; returns the index just
@@ -514,7 +522,12 @@ fn skip_value(b: &[u8], i: usize) -> Option<usize> {
             let close = if open == b'{' { b'}' } else { b']' };
             let mut depth = 0usize;
             let mut j = i;
-            while let Some(off) = memchr::memchr3(b'"', open, close, b.get(j..)?) {
+            let next = |hay: &[u8]| {
+                find_any(hay, [b'"', open, close], |t| {
+                    memchr::memchr3(b'"', open, close, t)
+                })
+            };
+            while let Some(off) = next(b.get(j..)?) {
                 j += off;
                 match b[j] {
                     b'"' => {
