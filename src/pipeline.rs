@@ -409,20 +409,18 @@ impl ChunkOut {
     /// Give every request and identifier set of the items its own copy of its text (on the
     /// merger thread, which also frees them).
     fn resolve(&mut self) {
-        if self.arena.is_empty() {
-            return;
-        }
+        let arena = std::mem::take(&mut self.arena);
         for item in &mut self.items {
             if let ItemKind::Event(e) = &mut item.kind
                 && let Some((_, r)) = &mut e.request
             {
-                r.resolve(&self.arena);
+                r.resolve(&arena);
             }
             if let Some(ids) = item.found.as_mut().and_then(|f| f.ids.as_mut()) {
-                ids.resolve(&self.arena);
+                ids.resolve(&arena);
             }
         }
-        self.arena = String::new();
+        recycle::ARENAS.put(arena.into_bytes());
     }
 }
 
@@ -1023,11 +1021,9 @@ mod recycle {
         pub fn get(&self, capacity: usize) -> Vec<T> {
             let reused = self.free.lock().ok().and_then(|mut f| f.pop());
             match reused {
-                Some(mut b) => {
-                    b.reserve(capacity);
-                    b
-                }
-                None => Vec::with_capacity(capacity),
+                Some(b) if b.capacity() >= capacity => b,
+                // Growing an emptied buffer would copy its old bytes: take a new one.
+                _ => Vec::with_capacity(capacity),
             }
         }
 
@@ -1049,6 +1045,8 @@ mod recycle {
     pub static CHUNKS: Pool<u8> = Pool::new(32, 8 << 20);
     /// Parse results of one chunk: a worker fills them, the merger returns them.
     pub static ITEMS: Pool<super::Item> = Pool::new(32, 64 << 10);
+    /// Text arenas of chunk results ([`super::ChunkOut::arena`]): likewise.
+    pub static ARENAS: Pool<u8> = Pool::new(32, 4 << 20);
 }
 
 /// Finds lines that may start a partial run (CRI `P`, docker json-file records) with SIMD
@@ -1449,6 +1447,8 @@ fn process_chunk(
         source: chunk.source,
         // Real lines average ~300 bytes; a little slack avoids regrowing.
         items: recycle::ITEMS.get(chunk.data.len() / 200 + 16),
+        // Request fields and identifiers take well under a quarter of the input's bytes.
+        arena: String::from_utf8(recycle::ARENAS.get(chunk.data.len() / 4)).unwrap_or_default(),
         ..ChunkOut::default()
     };
     let mut joiner = Joiner::new(settings.max_line_bytes.max(16));
