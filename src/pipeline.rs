@@ -378,7 +378,14 @@ struct Item {
     pass: bool,
     kind: ItemKind,
     /// Rule matches and identifiers found by the worker (only when there are some).
-    found: Option<Box<Found>>,
+    found: Option<FoundAt>,
+}
+
+/// Where an item's [`Found`] is: in its chunk's list (no allocation per line that another
+/// thread frees), or boxed once the item waits in the reorder buffer, apart from its chunk.
+enum FoundAt {
+    Chunk(u32),
+    Held(Box<Found>),
 }
 
 /// What a parse worker found on a borrowed event for the merger: rule matches (with the
@@ -403,6 +410,8 @@ struct ChunkOut {
     /// Request fields and identifiers of `items`, until [`ChunkOut::resolve`] copies them
     /// into buffers of the merger's own.
     arena: String,
+    /// What the worker found on events, by [`FoundAt::Chunk`] index.
+    found: Vec<Found>,
 }
 
 impl ChunkOut {
@@ -416,9 +425,9 @@ impl ChunkOut {
             {
                 r.resolve(&arena);
             }
-            if let Some(ids) = item.found.as_mut().and_then(|f| f.ids.as_mut()) {
-                ids.resolve(&arena);
-            }
+        }
+        for ids in self.found.iter_mut().filter_map(|f| f.ids.as_mut()) {
+            ids.resolve(&arena);
         }
         recycle::ARENAS.put(arena.into_bytes());
     }
@@ -1047,6 +1056,8 @@ mod recycle {
     pub static ITEMS: Pool<super::Item> = Pool::new(32, 64 << 10);
     /// Text arenas of chunk results ([`super::ChunkOut::arena`]): likewise.
     pub static ARENAS: Pool<u8> = Pool::new(32, 4 << 20);
+    /// Rule matches and identifiers of chunk results ([`super::ChunkOut::found`]): likewise.
+    pub static FOUND: Pool<super::Found> = Pool::new(32, 64 << 10);
 }
 
 /// Finds lines that may start a partial run (CRI `P`, docker json-file records) with SIMD
@@ -1449,6 +1460,11 @@ fn process_chunk(
         items: recycle::ITEMS.get(chunk.data.len() / 200 + 16),
         // Request fields and identifiers take well under a quarter of the input's bytes.
         arena: String::from_utf8(recycle::ARENAS.get(chunk.data.len() / 4)).unwrap_or_default(),
+        found: if analysis.is_empty() {
+            Vec::new()
+        } else {
+            recycle::FOUND.get(chunk.data.len() / 400 + 16)
+        },
         ..ChunkOut::default()
     };
     let mut joiner = Joiner::new(settings.max_line_bytes.max(16));
@@ -1617,7 +1633,12 @@ fn handle(
                 full: settings.keep_events.then(|| Box::new(ev.into_owned())),
             };
             let mut it = item(ItemKind::Event(event), pass);
-            it.found = found;
+            if let Some(f) = found
+                && let Ok(at) = u32::try_from(out.found.len())
+            {
+                it.found = Some(FoundAt::Chunk(at));
+                out.found.push(f);
+            }
             out.items.push(it);
         }
     }
@@ -1649,7 +1670,7 @@ fn find(
     analysis: Analysis<'_>,
     hits: &mut Vec<Hit>,
     arena: &mut String,
-) -> Option<Box<Found>> {
+) -> Option<Found> {
     if let Some(rules) = analysis.rules {
         rules.match_event(&EventSubject { ev, reg }, hits);
     }
@@ -1666,11 +1687,11 @@ fn find(
             .unwrap_or("");
         Box::<str>::from(clip(text))
     });
-    Some(Box::new(Found {
+    Some(Found {
         hits: std::mem::take(hits),
         message,
         ids,
-    }))
+    })
 }
 
 fn passes(
@@ -1968,7 +1989,11 @@ impl<'r> Merger<'r> {
         c.resolve();
         if let Some(r) = self.reorder.as_mut() {
             // Counts and origins now; items when the reorder buffer releases them.
-            for item in std::mem::take(&mut c.items) {
+            for mut item in std::mem::take(&mut c.items) {
+                if let Some(FoundAt::Chunk(i)) = item.found {
+                    let f = c.found.get_mut(i as usize).map(std::mem::take);
+                    item.found = f.map(|f| FoundAt::Held(Box::new(f)));
+                }
                 let (ts, event) = match &item.kind {
                     ItemKind::Event(e) => (e.ts, true),
                     _ => (None, false),
@@ -2018,12 +2043,13 @@ impl<'r> Merger<'r> {
         for (k, o) in c.origins {
             self.origins.entry(k).or_insert(o);
         }
-        let mut items = c.items;
+        let (mut items, mut found) = (c.items, c.found);
         for item in items.drain(..) {
-            self.item(item);
+            self.item(item, &mut found);
             self.deliver_requests(sinks)?;
         }
         recycle::ITEMS.put(items);
+        recycle::FOUND.put(found);
         if self.live
             && self
                 .arrivals
@@ -2049,7 +2075,7 @@ impl<'r> Merger<'r> {
         Ok(())
     }
 
-    fn item(&mut self, item: Item) {
+    fn item(&mut self, item: Item, chunk_found: &mut [Found]) {
         let state = self.streams.entry(item.stream).or_default();
         match item.kind {
             ItemKind::Blank => {
@@ -2062,7 +2088,11 @@ impl<'r> Merger<'r> {
             }
             ItemKind::Unparsed(r) => self.unparsed(r),
             ItemKind::Event(ev) => {
-                let found = item.found;
+                let found = match item.found {
+                    Some(FoundAt::Chunk(i)) => chunk_found.get_mut(i as usize).map(std::mem::take),
+                    Some(FoundAt::Held(f)) => Some(*f),
+                    None => None,
+                };
                 if ev.weak
                     && let (Some(id), Some(text)) = (state.open, ev.raw.as_deref())
                 {
@@ -2134,7 +2164,7 @@ impl<'r> Merger<'r> {
     }
 
     /// Correlation and rule matches of a new event that passed the filters.
-    fn analyze_event(&mut self, ev: &EventItem, line: u64, stream: u64, found: Option<Box<Found>>) {
+    fn analyze_event(&mut self, ev: &EventItem, line: u64, stream: u64, found: Option<Found>) {
         let source = self.origins.get(&stream).map_or(0, |o| o.source);
         let mut group = None;
         let mut hit_rules = Vec::new();
@@ -2192,7 +2222,7 @@ impl<'r> Merger<'r> {
         line: u64,
         stream: u64,
         pass: bool,
-        found: Option<Box<Found>>,
+        found: Option<Found>,
     ) {
         self.counts.events += 1;
         let id = self.next_id;

@@ -130,3 +130,50 @@ fn rotated_members_are_read_oldest_first_then_the_live_one_followed() {
         out.trim_end().ends_with(r#""message":"live appended"}"#) || out.contains("live appended")
     );
 }
+
+/// Identifiers and rule matches travel with an event through the reorder buffer: the
+/// connection id of a (followed) file links the error on another file, and the rule fires.
+#[test]
+fn findings_and_groups_survive_the_reorder_buffer() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let (a, b) = (dir.path().join("a.log"), dir.path().join("b.log"));
+    std::fs::write(&a, "").expect("create");
+    std::fs::write(&b, "").expect("create");
+    let (a_s, b_s) = (a.display().to_string(), b.display().to_string());
+    let skreaver = |ts: &str, level: &str, msg: &str| {
+        format!(
+            r#"{{"timestamp":"2026-11-22T10:00:{ts}Z","level":"{level}","fields":{{"message":"{msg}"}},"target":"skreaver_http::websocket::handlers"}}"#
+        )
+    };
+    let conn = "27d74fa3-a403-43ee-8d7e-95fee56edb92";
+    let child = start(&[
+        "analyze",
+        "--format",
+        "json",
+        "--max-delay",
+        "2s",
+        "--snapshot-every",
+        "1h",
+        "--follow",
+        &a_s,
+        &b_s,
+    ]);
+    pause(500);
+    let opened = format!("WebSocket connection established: {conn} from 127.0.0.1:60902");
+    append(&a, &[&skreaver("05", "INFO", &opened)]);
+    pause(150);
+    let failed =
+        format!("Error handling legacy message from {conn}: Authentication failed: Invalid token");
+    append(&b, &[&skreaver("06", "ERROR", &failed)]);
+    pause(600);
+    let out = interrupt(child).0;
+    let report: Value = serde_json::from_str(&out).expect("report");
+    let findings = report["findings"].as_array().expect("findings");
+    let auth = findings
+        .iter()
+        .find(|f| f["rule"].as_str().is_some_and(|r| r.starts_with("AUTH003")));
+    assert!(auth.is_some_and(|f| f["count"] == 1), "{out}");
+    let top = &report["correlation"]["top"][0];
+    assert_eq!(top["events"], 2, "{out}");
+    assert_eq!(top["errors"], 1, "{out}");
+}
