@@ -265,6 +265,12 @@ pub fn unwrap_in<'a>(line: &'a [u8], text: Option<&'a str>) -> Unwrapped<'a> {
         rest_full = line.get(n..).unwrap_or_default();
     }
     out.content = Cow::Borrowed(rest);
+    // CRI lines and kubelet / `docker logs -t` lines both start with a timestamp: parse it once.
+    let stamp = if rest.first().is_some_and(u8::is_ascii_digit) {
+        parse_rfc3339(rest)
+    } else {
+        None
+    };
 
     if rest.starts_with(DOCKER_JSON_START) {
         if let Some(rec) = parse_docker_json(rest, text) {
@@ -283,7 +289,7 @@ pub fn unwrap_in<'a>(line: &'a [u8], text: Option<&'a str>) -> Unwrapped<'a> {
             }
             out.content = log;
         }
-    } else if let Some(cri) = parse_cri(rest, text) {
+    } else if let Some(cri) = stamp.and_then(|(n, _)| parse_cri(rest, n, text)) {
         out.kind |= EnvelopeKind::CRI;
         out.runtime_ts = Some(cri.ts);
         out.stream = Some(cri.stream);
@@ -294,7 +300,7 @@ pub fn unwrap_in<'a>(line: &'a [u8], text: Option<&'a str>) -> Unwrapped<'a> {
             Some(i) if cri.partial => rest_full.get(i..).unwrap_or_default(),
             Some(i) => rest.get(i..).unwrap_or_default(),
         });
-    } else if let Some((ts, n)) = parse_envelope_timestamp(rest, text) {
+    } else if let Some((ts, n)) = stamp.and_then(|stamp| envelope_timestamp(rest, stamp, text)) {
         out.kind |= EnvelopeKind::TIMESTAMP;
         out.runtime_ts = Some(ts);
         out.content = Cow::Borrowed(rest.get(n..).unwrap_or_default());
@@ -431,10 +437,14 @@ fn parse_rfc3339(b: &[u8]) -> Option<(usize, usize)> {
     Some((i, frac))
 }
 
-/// The leading kubelet / `docker logs -t` timestamp: exactly 9 fractional digits, then one
-/// space or the end of the line. Returns (timestamp text, bytes to skip).
-fn parse_envelope_timestamp<'a>(b: &'a [u8], text: Option<&'a str>) -> Option<(&'a str, usize)> {
-    let (n, frac) = parse_rfc3339(b)?;
+/// The leading kubelet / `docker logs -t` timestamp, `b[..n]` with `frac` fractional digits
+/// ([`parse_rfc3339`]): exactly 9 of them, then one space or the end of the line. Returns
+/// (timestamp text, bytes to skip).
+fn envelope_timestamp<'a>(
+    b: &'a [u8],
+    (n, frac): (usize, usize),
+    text: Option<&'a str>,
+) -> Option<(&'a str, usize)> {
     if frac != 9 {
         return None;
     }
@@ -457,8 +467,8 @@ struct Cri<'a> {
     content_start: Option<usize>,
 }
 
-fn parse_cri<'a>(b: &'a [u8], text: Option<&'a str>) -> Option<Cri<'a>> {
-    let (n, _) = parse_rfc3339(b)?;
+/// A CRI line whose timestamp is `b[..n]` ([`parse_rfc3339`]).
+fn parse_cri<'a>(b: &'a [u8], n: usize, text: Option<&'a str>) -> Option<Cri<'a>> {
     if b.get(n) != Some(&b' ') {
         return None;
     }
