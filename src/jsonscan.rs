@@ -365,6 +365,12 @@ pub(crate) fn find_quote_or_backslash(hay: &[u8]) -> Option<usize> {
     find_any(hay, [b'"', b'\\'], |tail| memchr2(b'"', b'\\', tail))
 }
 
+/// Whether `bytes` (a JSON string's contents) hold an escape, i.e. need decoding.
+#[inline]
+pub fn has_backslash(bytes: &[u8]) -> bool {
+    find_any(bytes, [b'\\'], |tail| memchr::memchr(b'\\', tail)).is_some()
+}
+
 /// Position of the first byte of `hay` that is one of `needles`.
 ///
 /// Most hops in log JSON are short (a string, or the `":"` / `,"` between two), so the first
@@ -1211,6 +1217,26 @@ mod tests {
             esc.get("a").and_then(|v| v.as_str()),
             Some(Cow::Owned(_))
         ));
+    }
+
+    #[test]
+    fn find_any_and_has_backslash_all_positions() {
+        let needles = [b'"', b'{', b'}'];
+        let naive = |h: &[u8]| h.iter().position(|c| needles.contains(c));
+        let find = |h: &[u8]| find_any(h, needles, |t| memchr::memchr3(b'"', b'{', b'}', t));
+        for len in 0..80 {
+            let base = vec![b'a'; len];
+            assert_eq!(find(&base), None);
+            assert!(!has_backslash(&base));
+            for p in 0..len {
+                for t in [b'"', b'{', b'}', b'\\'] {
+                    let mut h = base.clone();
+                    h[p] = t;
+                    assert_eq!(find(&h), naive(&h), "{len} {p} {t}");
+                    assert_eq!(has_backslash(&h), t == b'\\', "{len} {p} {t}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -166,7 +166,7 @@ impl KeyTable {
             return Some(i);
         }
         // A key written with escapes (`"\\u0074s"`) is rare; decode it only then.
-        if memchr::memchr(b'\\', inner).is_some() {
+        if jsonscan::has_backslash(inner) {
             return self.get(key.as_str()?.as_bytes());
         }
         None
@@ -1291,7 +1291,7 @@ fn raw_text<'a>(line: &'a str, v: Raw<'a>) -> Option<Cow<'a, str>> {
     match v.kind() {
         Kind::String => {
             let inner = text.get(1..text.len().saturating_sub(1))?;
-            if memchr::memchr(b'\\', inner.as_bytes()).is_some() {
+            if jsonscan::has_backslash(inner.as_bytes()) {
                 v.as_str()
             } else {
                 Some(Cow::Borrowed(inner))
