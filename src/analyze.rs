@@ -511,18 +511,7 @@ impl Analyzer {
 /// request, and `write!` cost more than the endpoint lookup).
 fn endpoint_key(buf: &mut String, service: u16, method: &str, route: &str) {
     buf.clear();
-    let mut digits = [0u8; 5];
-    let mut at = digits.len();
-    let mut n = service;
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    buf.extend(digits[at..].iter().map(|&d| char::from(d)));
+    crate::push_decimal(buf, usize::from(service));
     buf.push('\0');
     buf.push_str(method);
     buf.push('\0');

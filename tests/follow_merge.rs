@@ -65,21 +65,21 @@ fn live_inputs_are_merged_in_event_time_order() {
     );
 }
 
+/// A JSON report of followed inputs at the end (no snapshots), with a 2 s reorder window.
+const ANALYZE: &[&str] = &[
+    "analyze",
+    "--format",
+    "json",
+    "--max-delay",
+    "2s",
+    "--snapshot-every",
+    "1h",
+];
+
 #[test]
 fn late_events_are_counted() {
     let dir = tempfile::tempdir().expect("tmp");
-    let out = scenario(
-        dir.path(),
-        &[
-            "analyze",
-            "--format",
-            "json",
-            "--max-delay",
-            "2s",
-            "--snapshot-every",
-            "1h",
-        ],
-    );
+    let out = scenario(dir.path(), ANALYZE);
     let report: Value = serde_json::from_str(&out).expect("report");
     assert_eq!(report["input"]["late_events"], 1, "{out}");
     assert_eq!(report["input"]["events"], 4);
@@ -146,18 +146,9 @@ fn findings_and_groups_survive_the_reorder_buffer() {
         )
     };
     let conn = "27d74fa3-a403-43ee-8d7e-95fee56edb92";
-    let child = start(&[
-        "analyze",
-        "--format",
-        "json",
-        "--max-delay",
-        "2s",
-        "--snapshot-every",
-        "1h",
-        "--follow",
-        &a_s,
-        &b_s,
-    ]);
+    let mut args = ANALYZE.to_vec();
+    args.extend(["--follow", &a_s, &b_s]);
+    let child = start(&args);
     pause(500);
     let opened = format!("WebSocket connection established: {conn} from 127.0.0.1:60902");
     append(&a, &[&skreaver("05", "INFO", &opened)]);

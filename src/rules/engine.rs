@@ -484,26 +484,10 @@ fn encode_key<S: Subject + ?Sized>(fields: &[FieldRef], s: &S, buf: &mut String)
     for f in fields {
         let v = s.text(f);
         let v = v.as_deref().unwrap_or("");
-        push_decimal(buf, v.len());
+        crate::push_decimal(buf, v.len());
         buf.push(':');
         buf.push_str(v);
     }
-}
-
-/// `buf.push_str(&n.to_string())` without the formatting machinery (this runs per request).
-fn push_decimal(buf: &mut String, n: usize) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    let mut n = n;
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    buf.extend(digits[i..].iter().map(|&d| char::from(d)));
 }
 
 /// The values of a key made by [`encode_key`].
@@ -688,15 +672,6 @@ mod tests {
             encode_key(&fields, &Values(values.clone()), &mut buf);
             let want: Vec<&str> = values.iter().map(|v| v.as_deref().unwrap_or("")).collect();
             prop_assert_eq!(decode_key(&buf), want);
-        }
-    }
-
-    #[test]
-    fn decimal() {
-        for n in [0, 7, 10, 12345, usize::MAX] {
-            let mut s = String::from("x");
-            push_decimal(&mut s, n);
-            assert_eq!(s, format!("x{n}"));
         }
     }
 }
