@@ -282,3 +282,17 @@ impl<'a> Event<'a> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Slot;
+
+    /// Code indexes per-slot arrays by `slot as usize` and walks them with `Slot::ALL`.
+    #[test]
+    fn all_lists_the_slots_in_discriminant_order() {
+        assert_eq!(Slot::ALL.len(), Slot::COUNT);
+        for (i, slot) in Slot::ALL.into_iter().enumerate() {
+            assert_eq!(slot as usize, i, "{slot:?}");
+        }
+    }
+}
