@@ -188,7 +188,9 @@ impl Request {
         let mut r = Request::default();
         r.strs.in_arena = true;
         for (slot, v) in values {
-            if let (Some(i), Some(span)) = (field_index(slot), append(arena, v)) {
+            if let Some(i) = field_index(slot)
+                && let Some(span) = append(arena, v)
+            {
                 r.strs.spans[i] = span;
             }
         }
@@ -463,6 +465,10 @@ mod tests {
             (Slot::Message, "no"),
         ];
         let mut r = Request::with_fields_in(&mut arena, fields);
+        assert!(
+            !arena.ends_with("no"),
+            "a slot requests do not keep takes no room"
+        );
         assert_eq!(
             (r.method(), r.path()),
             (None, None),
