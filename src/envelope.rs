@@ -266,11 +266,7 @@ pub fn unwrap_in<'a>(line: &'a [u8], text: Option<&'a str>) -> Unwrapped<'a> {
     }
     out.content = Cow::Borrowed(rest);
     // CRI lines and kubelet / `docker logs -t` lines both start with a timestamp: parse it once.
-    let stamp = if rest.first().is_some_and(u8::is_ascii_digit) {
-        parse_rfc3339(rest)
-    } else {
-        None
-    };
+    let stamp = parse_rfc3339(rest);
 
     if rest.starts_with(DOCKER_JSON_START) {
         if let Some(rec) = parse_docker_json(rest, text) {
