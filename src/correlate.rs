@@ -703,7 +703,9 @@ impl Correlator {
                 m.insert(other, survivor);
             }
             for key in &o.ids {
-                self.by_id.insert(key.clone(), survivor);
+                if let Some(g) = self.by_id.get_mut(&**key) {
+                    *g = survivor;
+                }
             }
             let Some(s) = self.open.get_mut(&survivor) else {
                 continue;
@@ -765,9 +767,10 @@ impl Correlator {
             return;
         };
         for key in &g.ids {
-            if self.by_id.get(&**key) == Some(&gid) {
-                self.by_id.remove(&**key);
-            }
+            // Every id of an open group maps to it (`observe` adds only ids not yet mapped,
+            // `unite` re-points those of the groups it merges).
+            let owner = self.by_id.remove(&**key);
+            debug_assert_eq!(owner, Some(gid));
         }
         let span = match (g.first, g.last) {
             (Some(a), Some(b)) => b - a,

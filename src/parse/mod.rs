@@ -10,6 +10,7 @@
 
 pub mod pattern;
 pub mod spec;
+mod tracing_fmt;
 
 use std::borrow::Cow;
 use std::path::Path;
@@ -211,6 +212,9 @@ struct JsonFormat {
 struct RegexFormat {
     common: Common,
     re: Regex,
+    /// `kind = "tracing-fmt"`: `re` is [`tracing_fmt::REGEX`], matched by
+    /// [`tracing_fmt::captures`] instead.
+    tracing_fmt: bool,
     /// Bytes a match can start with ([`first_bytes`]); `None`: any.
     first: Option<Box<[bool; 256]>>,
     /// Index of the message group matched as "the rest of the line" (see [`MESSAGE_REST`]).
@@ -373,7 +377,9 @@ impl Registry {
                             .map_err(&invalid)?;
                         reg.json.push(json);
                     }
-                    FormatKind::Regex => reg.text.push(compile_regex(f, common).map_err(&invalid)?),
+                    FormatKind::Regex | FormatKind::TracingFmt => {
+                        reg.text.push(compile_regex(f, common).map_err(&invalid)?);
+                    }
                 }
             }
             let mut rules = Vec::new();
@@ -503,10 +509,21 @@ impl Registry {
             if f.first.as_ref().is_some_and(|set| !set[first]) {
                 continue;
             }
+            if f.tracing_fmt {
+                if let Some(groups) = tracing_fmt::captures(content) {
+                    let span = |i: usize| groups.get(i).copied().flatten();
+                    return Parsed::Event {
+                        ev: self.parse_regex(f, content, span, &mut scratch.kv, opts),
+                        weak: false,
+                    };
+                }
+                continue;
+            }
             let locs = &mut scratch.locs[i];
             if f.re.captures_read(locs, content).is_some() {
+                let locs = &*locs;
                 return Parsed::Event {
-                    ev: self.parse_regex(f, content, locs, &mut scratch.kv, opts),
+                    ev: self.parse_regex(f, content, |i| locs.get(i), &mut scratch.kv, opts),
                     weak: false,
                 };
             }
@@ -716,7 +733,7 @@ impl Registry {
         &self,
         f: &RegexFormat,
         content: &'a str,
-        locs: &CaptureLocations,
+        locs: impl Fn(usize) -> Option<(usize, usize)>,
         kv: &mut Vec<(usize, usize, usize, usize)>,
         opts: &ParseOpts,
     ) -> Event<'a> {
@@ -728,9 +745,9 @@ impl Registry {
         };
         let span = |i: usize| -> Option<(usize, usize)> {
             if Some(i) == f.rest_group {
-                locs.get(0).map(|(_, end)| (end, content.len()))
+                locs(0).map(|(_, end)| (end, content.len()))
             } else {
-                locs.get(i)
+                locs(i)
             }
         };
         let group = |i: usize| span(i).map(|(s, e)| &content[s..e]);
@@ -1137,10 +1154,18 @@ fn first_bytes(pattern: &str) -> Option<Box<[bool; 256]>> {
 }
 
 fn compile_regex(f: &FormatSpec, common: Common) -> Result<RegexFormat, String> {
-    let src = f
-        .regex
-        .as_deref()
-        .ok_or_else(|| format!("format '{}': a regex format needs `regex`", f.name))?;
+    let tracing_fmt = f.kind == FormatKind::TracingFmt;
+    let src = match (f.kind, f.regex.as_deref()) {
+        (FormatKind::TracingFmt, None) => tracing_fmt::REGEX,
+        (FormatKind::TracingFmt, Some(_)) => {
+            return Err(format!(
+                "format '{}': a tracing-fmt format has its own layout; drop `regex` or use kind = \"regex\"",
+                f.name
+            ));
+        }
+        (_, Some(src)) => src,
+        (_, None) => return Err(format!("format '{}': a regex format needs `regex`", f.name)),
+    };
     Regex::new(src).map_err(|e| format!("format '{}': bad regex: {e}", f.name))?;
     // A trailing "rest of the line is the message" group costs a capture engine a step per byte;
     // match only the prefix and take the message from where the match ends.
@@ -1187,10 +1212,17 @@ fn compile_regex(f: &FormatSpec, common: Common) -> Result<RegexFormat, String> 
         .iter()
         .map(|(k, v)| Ok((target(k)?, v.to_vec())))
         .collect::<Result<Vec<_>, String>>()?;
+    if tracing_fmt && rest_group != Some(6) {
+        return Err(format!(
+            "format '{}': tracing-fmt layout out of step with its regex",
+            f.name
+        ));
+    }
     Ok(RegexFormat {
         common,
         first: first_bytes(src),
         re,
+        tracing_fmt,
         rest_group,
         groups,
         other_groups,

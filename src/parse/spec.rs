@@ -47,6 +47,10 @@ pub enum FormatKind {
     Json,
     /// A regex with named groups over the whole line.
     Regex,
+    /// tracing-subscriber's `fmt` layout: the regex [`crate::parse`] documents for it, with
+    /// groups `ts`, `level`, `span`, `span_fields`, `logger` and `message`.
+    #[serde(rename = "tracing-fmt")]
+    TracingFmt,
 }
 
 /// One line format.

@@ -116,6 +116,55 @@ request = "access"
 }
 
 #[test]
+fn a_service_declares_the_tracing_fmt_layout() {
+    // Replaces the built-in Skreaver definition (same service), whose own tracing-fmt format
+    // would otherwise claim the line first.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("ledger.toml"),
+        r#"
+service = "skreaver"
+[[format]]
+name = "ledger-text"
+kind = "tracing-fmt"
+kv = ["span_fields", "message"]
+[format.fields]
+trace_id = ["trace_id"]
+"#,
+    )
+    .unwrap();
+    let reg = Registry::load(Some(dir.path())).unwrap();
+    let opts = ParseOpts {
+        assume_offset: 0,
+        collect_extras: true,
+    };
+    let line = "2026-11-22T07:09:46.768062Z  WARN settle{trace_id=abc123}: ledger::settle: retrying attempt=2";
+    let Parsed::Event { ev, .. } = reg.parse(line, &opts, &mut reg.scratch()) else {
+        panic!()
+    };
+    assert_eq!(reg.format_name(ev.format), "ledger-text");
+    assert_eq!(ev.level, Some(logsleuth::event::Level::Warn));
+    assert_eq!(
+        ev.get(logsleuth::event::Slot::Logger),
+        Some("ledger::settle")
+    );
+    assert_eq!(ev.get(logsleuth::event::Slot::Message), Some("retrying"));
+    assert_eq!(ev.get(logsleuth::event::Slot::TraceId), Some("abc123"));
+    assert_eq!(ev.ts, Some(1_795_331_386_768_062_000));
+
+    std::fs::write(
+        dir.path().join("ledger.toml"),
+        "service = \"ledger\"\n[[format]]\nname = \"a\"\nkind = \"tracing-fmt\"\nregex = \"^x\"\n",
+    )
+    .unwrap();
+    let err = Registry::load(Some(dir.path())).unwrap_err().to_string();
+    assert!(
+        err.contains("ledger.toml") && err.contains("drop `regex`"),
+        "{err}"
+    );
+}
+
+#[test]
 fn bad_parser_files_are_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
