@@ -205,11 +205,7 @@ impl Default for IdKinds {
 /// has no linking identifier (labels alone never place an event in a group).
 pub fn ids_of(ev: &Event<'_>, reg: &Registry, arena: Option<&mut String>) -> Option<Ids> {
     let kinds = reg.id_kinds(ev.service);
-    let usable = |v: &&str| {
-        let v = v.trim();
-        !v.is_empty() && v != "null" && v != "None" && v != "-"
-    };
-    let value = |slot: Slot| ev.get(slot).filter(usable);
+    let value = |slot: Slot| ev.get(slot).filter(|v| usable_id(v));
     if !kinds.link.iter().any(|&slot| value(slot).is_some()) {
         return None;
     }
@@ -221,6 +217,20 @@ pub fn ids_of(ev: &Event<'_>, reg: &Registry, arena: Option<&mut String>) -> Opt
         Some(arena) => Ids::new_in(arena, values),
         None => Ids::new(values),
     })
+}
+
+/// An identifier value that names something: not blank, `null`, `None` or `-` (what loggers
+/// print for a missing id). Ids rarely have surrounding space, so the Unicode-aware trim runs
+/// only when an end byte is ASCII whitespace or not ASCII at all.
+fn usable_id(v: &str) -> bool {
+    let b = v.as_bytes();
+    let plain = |c: Option<&u8>| c.is_some_and(|c| c.is_ascii() && !c.is_ascii_whitespace());
+    let v = if plain(b.first()) && plain(b.last()) {
+        v
+    } else {
+        v.trim()
+    };
+    !v.is_empty() && v != "null" && v != "None" && v != "-"
 }
 
 /// One observation: an event or a merged request.
@@ -910,6 +920,25 @@ mod tests {
             vec!["skillmeat".into(), "skreaver".into()],
             vec!["a.log".into(), "b.log".into()],
         )
+    }
+
+    #[test]
+    fn placeholder_and_blank_ids_are_not_ids() {
+        for v in ["abc", " abc", "abc\t", "\u{a0}abc", "é", "nullx", "-1"] {
+            assert!(usable_id(v), "{v:?}");
+        }
+        for v in [
+            "",
+            " ",
+            "null",
+            " null ",
+            "None",
+            "-",
+            "\u{a0}-\u{2003}",
+            "\t\n",
+        ] {
+            assert!(!usable_id(v), "{v:?}");
+        }
     }
 
     #[test]

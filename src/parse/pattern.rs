@@ -33,7 +33,34 @@ enum Token {
 pub struct Pattern {
     tokens: Vec<Token>,
     /// Finders for each literal, indexed like `tokens`.
-    finders: Vec<Option<memmem::Finder<'static>>>,
+    finders: Vec<Option<Finder>>,
+}
+
+/// Finds where a capture ends: the next occurrence of the literal after it.
+// A few per pattern, compiled once: boxing the searcher would only add a pointer hop per match.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Debug)]
+enum Finder {
+    /// One byte (`<method> <path>`): `memchr`, without a substring searcher's set-up.
+    Byte(u8),
+    Bytes(memmem::Finder<'static>),
+}
+
+impl Finder {
+    fn new(literal: &[u8]) -> Finder {
+        match literal {
+            [b] => Finder::Byte(*b),
+            _ => Finder::Bytes(memmem::Finder::new(literal).into_owned()),
+        }
+    }
+
+    /// Offset of the first occurrence in `hay`, and the literal's length.
+    fn find(&self, hay: &[u8]) -> Option<(usize, usize)> {
+        match self {
+            Finder::Byte(b) => memchr::memchr(*b, hay).map(|at| (at, 1)),
+            Finder::Bytes(f) => f.find(hay).map(|at| (at, f.needle().len())),
+        }
+    }
 }
 
 /// Why a pattern did not compile.
@@ -113,7 +140,7 @@ impl Pattern {
         let finders = tokens
             .iter()
             .map(|t| match t {
-                Token::Literal(l) => Some(memmem::Finder::new(l.as_bytes()).into_owned()),
+                Token::Literal(l) => Some(Finder::new(l.as_bytes())),
                 Token::Capture(_) => None,
             })
             .collect();
@@ -155,8 +182,8 @@ impl Pattern {
                 Token::Capture(name) => {
                     let (end, next_pos) = match self.finders.get(i + 1).and_then(|f| f.as_ref()) {
                         Some(f) => {
-                            let at = f.find(&bytes[pos..])?;
-                            (pos + at, pos + at + f.needle().len())
+                            let (at, len) = f.find(&bytes[pos..])?;
+                            (pos + at, pos + at + len)
                         }
                         None => (bytes.len(), bytes.len()),
                     };
