@@ -74,6 +74,26 @@ fn is_id_segment(seg: &str) -> bool {
     digits == b.len() || (digits > 0 && digits + hex_letters >= 6)
 }
 
+/// The segments of `p` as [`split`] yields them, into `out`; `None` when there are more than
+/// fit. A byte loop: paths are short, and `str::split`'s searcher cost more than the rest of
+/// [`normalize`].
+fn segments<'p>(p: &'p str, out: &mut [&'p str; MAX_SEGMENTS]) -> Option<usize> {
+    let bytes = p.as_bytes();
+    // What comes before the first `/` is not a segment (nor is a path without one).
+    let Some(first) = bytes.iter().position(|&c| c == b'/') else {
+        return Some(0);
+    };
+    let mut start = first + 1;
+    let mut n = 0;
+    for end in (start..=bytes.len()).filter(|&i| i == bytes.len() || bytes[i] == b'/') {
+        // Cut at `/` bytes (ASCII), so on char boundaries.
+        *out.get_mut(n)? = p.get(start..end).unwrap_or("");
+        n += 1;
+        start = end + 1;
+    }
+    Some(n)
+}
+
 /// Paths with more segments than this take a slower path and match no template.
 const MAX_SEGMENTS: usize = 32;
 
@@ -98,14 +118,9 @@ pub fn normalize<'p>(
     }
     // One pass splits the path; templates and id detection then work on the segments.
     let mut segs: [&str; MAX_SEGMENTS] = [""; MAX_SEGMENTS];
-    let mut n = 0;
-    for seg in split(p) {
-        if n == MAX_SEGMENTS {
-            return normalize_long(p);
-        }
-        segs[n] = seg;
-        n += 1;
-    }
+    let Some(n) = segments(p, &mut segs) else {
+        return normalize_long(p);
+    };
     let segs = &segs[..n];
     'templates: for t in templates {
         if t.segments.len() != n {
@@ -146,6 +161,18 @@ mod tests {
 
     fn norm(p: &str) -> String {
         normalize(p, &[], |_, _| {}).into_owned()
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn segments_are_those_of_split(p in "[a-z/é{}?-]{0,40}") {
+            let mut out = [""; MAX_SEGMENTS];
+            let want: Vec<&str> = split(&p).collect();
+            match segments(&p, &mut out) {
+                Some(n) => proptest::prop_assert_eq!(&out[..n], &want[..]),
+                None => proptest::prop_assert!(want.len() > MAX_SEGMENTS),
+            }
+        }
     }
 
     #[test]
