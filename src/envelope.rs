@@ -200,7 +200,8 @@ impl Unwrapped<'_> {
 /// A cheap, conservative test: may this line be a partial piece (a CRI `P` line or a docker
 /// json-file record)? `false` means certainly not; `true` means [`unwrap`] will tell.
 pub fn may_be_partial(line: &[u8]) -> bool {
-    let rest = match parse_kubectl_prefix(line, None) {
+    // Only the prefix's length matters here: no need to make its names text.
+    let rest = match kubectl_prefix_len(line) {
         Some((_, _, n)) => line.get(n..).unwrap_or_default(),
         None => line,
     };
@@ -213,6 +214,31 @@ pub fn may_be_partial(line: &[u8]) -> bool {
             let tail = &rest[sp + 1..];
             tail.starts_with(b"stdout P") || tail.starts_with(b"stderr P")
         })
+}
+
+/// A quicker, looser [`may_be_partial`] for scanning whole chunks: true for every line that
+/// one is true for (and for a few more, which the caller then checks with it). A kubectl
+/// prefix is skipped up to its `] ` without checking the names in it.
+pub fn may_be_partial_hint(line: &[u8]) -> bool {
+    let payload_may_be = |rest: &[u8]| {
+        if rest.starts_with(DOCKER_JSON_START) {
+            return docker_record_may_be_partial(rest);
+        }
+        rest.first().is_some_and(u8::is_ascii_digit)
+            && memchr::memchr(b' ', &rest[..rest.len().min(40)]).is_some_and(|sp| {
+                let tail = &rest[sp + 1..];
+                tail.starts_with(b"stdout P") || tail.starts_with(b"stderr P")
+            })
+    };
+    if line.starts_with(b"[pod/")
+        && let Some(close) = memchr::memchr(b']', line)
+    {
+        let n = close + 1 + usize::from(line.get(close + 1) == Some(&b' '));
+        if payload_may_be(&line[n..]) {
+            return true;
+        }
+    }
+    payload_may_be(line)
 }
 
 /// A json-file record is complete when its `log` ends in a newline, i.e. the text before
@@ -355,6 +381,15 @@ fn parse_kubectl_prefix<'a>(
     b: &'a [u8],
     text: Option<&'a str>,
 ) -> Option<(&'a str, &'a str, usize)> {
+    let (pod_len, ctr_len, n) = kubectl_prefix_len(b)?;
+    let pod = as_text(b.get(5..5 + pod_len)?, text)?;
+    let container = as_text(b.get(5 + pod_len + 1..5 + pod_len + 1 + ctr_len)?, text)?;
+    Some((pod, container, n))
+}
+
+/// The shape of a kubectl prefix: (pod name length, container name length, bytes consumed).
+/// Name bytes are ASCII, so the names are text whenever the shape is right.
+fn kubectl_prefix_len(b: &[u8]) -> Option<(usize, usize, usize)> {
     let after = b.strip_prefix(b"[pod/")?;
     let pod_len = after.iter().position(|&c| !is_name_byte(c))?;
     if pod_len == 0 || after.get(pod_len) != Some(&b'/') {
@@ -371,9 +406,7 @@ fn parse_kubectl_prefix<'a>(
         None => {}
         Some(_) => return None,
     }
-    let pod = as_text(after.get(..pod_len)?, text)?;
-    let container = as_text(after_pod.get(..ctr_len)?, text)?;
-    Some((pod, container, n))
+    Some((pod_len, ctr_len, n))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1608,6 +1641,23 @@ mod tests {
             fn unwrap_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..300)) {
                 let u = unwrap(&bytes);
                 prop_assert!(u.content.len() <= bytes.len() * 3);
+            }
+
+            #[test]
+            fn the_partial_hint_misses_no_partial_line(
+                prefix in prop::sample::select(&["", "[pod/web-1/app] ", "[pod/web-1/app]", "[pod/a b/c] ", "[pod/x] "][..]),
+                payload in prop_oneof![
+                    Just(b"2026-11-22T06:54:16.379285856Z stdout P part".to_vec()),
+                    Just(b"2026-11-22T06:54:16Z stderr P ".to_vec()),
+                    Just(br#"{"log":"part","stream":"stdout","time":"2026-11-22T06:54:16Z"}"#.to_vec()),
+                    Just(br#"{"log":"whole\n","stream":"stdout","time":"2026-11-22T06:54:16Z"}"#.to_vec()),
+                    fragments(),
+                ],
+            ) {
+                let line = [prefix.as_bytes(), &payload].concat();
+                if may_be_partial(&line) {
+                    prop_assert!(may_be_partial_hint(&line));
+                }
             }
 
             #[test]
