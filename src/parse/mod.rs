@@ -562,6 +562,7 @@ impl Registry {
         let Some(f) = format else {
             return self.parse_generic_json(content, obj, opts);
         };
+        let line = JsonLine::new(content);
         // One pass over each nested object the format reads from (parents come first).
         let mut inner: [Option<Raw<'a>>; MAX_SLOTS] = [None; MAX_SLOTS];
         for n in &f.nested {
@@ -593,7 +594,7 @@ impl Registry {
                     top[usize::from(slot)]
                 };
                 if let Some(v) = v
-                    && apply_json(&mut ev, *target, v, content, opts)
+                    && apply_json(&mut ev, *target, v, line, opts)
                 {
                     break;
                 }
@@ -608,7 +609,7 @@ impl Registry {
                 .or_else(|| f.flatten.iter().find_map(|p| obj.get(p)?.get_path(name)))
         };
         self.apply_rules(&mut ev, opts, |name| {
-            lookup(name).and_then(|r| raw_text(content, r))
+            lookup(name).and_then(|r| raw_text(line, r))
         });
         self.finish(&mut ev);
         ev
@@ -621,6 +622,7 @@ impl Registry {
         opts: &ParseOpts,
     ) -> Event<'a> {
         let top: Vec<(Raw<'a>, Raw<'a>)> = obj.entries().collect();
+        let line = JsonLine::new(content);
         let mut ev = Event {
             service: self.other,
             format: self.generic_json,
@@ -710,7 +712,7 @@ impl Registry {
                     .map(|(_, v)| *v)
                     .or_else(|| obj.get_path(k));
                 if let Some(v) = v
-                    && apply_json(&mut ev, *target, v, content, opts)
+                    && apply_json(&mut ev, *target, v, line, opts)
                 {
                     break;
                 }
@@ -1317,13 +1319,16 @@ fn is_dotted(path: &str, outer: &str, inner: &str) -> bool {
 /// The text of a JSON scalar in `line`: strings decoded, numbers and booleans as written.
 /// `v` is a slice of `line`, which is already valid UTF-8, so unescaped text is re-sliced from
 /// it instead of being validated again.
-fn raw_text<'a>(line: &'a str, v: Raw<'a>) -> Option<Cow<'a, str>> {
-    let start = (v.0.as_ptr() as usize).checked_sub(line.as_ptr() as usize)?;
-    let text = line.get(start..start + v.0.len())?;
+/// The text of a scalar value of `line`: strings unescaped (borrowed when there is nothing to
+/// unescape), numbers and booleans as written. `line.plain`: the line has no backslash at all,
+/// so no string in it needs the per-value check (most lines; one `memchr` per line instead).
+fn raw_text<'a>(line: JsonLine<'a>, v: Raw<'a>) -> Option<Cow<'a, str>> {
+    let start = (v.0.as_ptr() as usize).checked_sub(line.text.as_ptr() as usize)?;
+    let text = line.text.get(start..start + v.0.len())?;
     match v.kind() {
         Kind::String => {
             let inner = text.get(1..text.len().saturating_sub(1))?;
-            if jsonscan::has_backslash(inner.as_bytes()) {
+            if !line.plain && jsonscan::has_backslash(inner.as_bytes()) {
                 v.as_str()
             } else {
                 Some(Cow::Borrowed(inner))
@@ -1334,11 +1339,27 @@ fn raw_text<'a>(line: &'a str, v: Raw<'a>) -> Option<Cow<'a, str>> {
     }
 }
 
+/// A JSON line and whether it holds any backslash (see [`raw_text`]).
+#[derive(Clone, Copy)]
+struct JsonLine<'a> {
+    text: &'a str,
+    plain: bool,
+}
+
+impl<'a> JsonLine<'a> {
+    fn new(text: &'a str) -> Self {
+        JsonLine {
+            text,
+            plain: memchr::memchr(b'\\', text.as_bytes()).is_none(),
+        }
+    }
+}
+
 fn apply_json<'a>(
     ev: &mut Event<'a>,
     target: Target,
     v: Raw<'a>,
-    line: &'a str,
+    line: JsonLine<'a>,
     opts: &ParseOpts,
 ) -> bool {
     if v.is_null() {
