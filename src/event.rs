@@ -51,35 +51,35 @@ impl Level {
     /// Parse any common spelling, case-insensitively (`WARNING`, `warn`, `CRITICAL`, `err`, `E`…).
     pub fn parse(s: &str) -> Option<Level> {
         let s = s.trim();
-        let lower = |a: &str| s.eq_ignore_ascii_case(a);
-        Some(match s.len() {
-            0 => return None,
-            1 => match s.as_bytes()[0].to_ascii_lowercase() {
-                b't' => Level::Trace,
-                b'd' => Level::Debug,
-                b'i' => Level::Info,
-                b'w' => Level::Warn,
-                b'e' => Level::Error,
-                b'f' | b'c' => Level::Fatal,
-                _ => return None,
-            },
-            _ if lower("info") || lower("information") || lower("notice") => Level::Info,
-            _ if lower("debug") || lower("dbg") => Level::Debug,
-            _ if lower("warn") || lower("warning") => Level::Warn,
-            _ if lower("error") || lower("err") || lower("eror") => Level::Error,
-            _ if lower("trace") || lower("trc") => Level::Trace,
-            _ if lower("fatal")
-                || lower("critical")
-                || lower("crit")
-                || lower("panic")
-                || lower("emerg")
-                || lower("emergency")
-                || lower("alert") =>
-            {
-                Level::Fatal
-            }
+        let is = |spellings: &[&str]| spellings.iter().any(|a| s.eq_ignore_ascii_case(a));
+        let first = s.as_bytes().first()?.to_ascii_lowercase();
+        if s.len() == 1 {
+            return match first {
+                b't' => Some(Level::Trace),
+                b'd' => Some(Level::Debug),
+                b'i' => Some(Level::Info),
+                b'w' => Some(Level::Warn),
+                b'e' => Some(Level::Error),
+                b'f' | b'c' => Some(Level::Fatal),
+                _ => None,
+            };
+        }
+        // By first letter, so a line's level costs one or two comparisons.
+        let level = match first {
+            b'i' if is(&["info", "information"]) => Level::Info,
+            b'n' if is(&["notice"]) => Level::Info,
+            b'd' if is(&["debug", "dbg"]) => Level::Debug,
+            b'w' if is(&["warn", "warning"]) => Level::Warn,
+            b'e' if is(&["error", "err", "eror"]) => Level::Error,
+            b'e' if is(&["emerg", "emergency"]) => Level::Fatal,
+            b't' if is(&["trace", "trc"]) => Level::Trace,
+            b'f' if is(&["fatal"]) => Level::Fatal,
+            b'c' if is(&["critical", "crit"]) => Level::Fatal,
+            b'p' if is(&["panic"]) => Level::Fatal,
+            b'a' if is(&["alert"]) => Level::Fatal,
             _ => return None,
-        })
+        };
+        Some(level)
     }
 }
 
@@ -285,7 +285,66 @@ impl<'a> Event<'a> {
 
 #[cfg(test)]
 mod tests {
-    use super::Slot;
+    use super::{Level, Slot};
+    use proptest::prelude::*;
+
+    /// Every spelling `Level::parse` accepts, as a plain list (what the dispatch by first letter
+    /// must agree with).
+    const SPELLINGS: &[(&str, Level)] = &[
+        ("info", Level::Info),
+        ("information", Level::Info),
+        ("notice", Level::Info),
+        ("debug", Level::Debug),
+        ("dbg", Level::Debug),
+        ("warn", Level::Warn),
+        ("warning", Level::Warn),
+        ("error", Level::Error),
+        ("err", Level::Error),
+        ("eror", Level::Error),
+        ("trace", Level::Trace),
+        ("trc", Level::Trace),
+        ("fatal", Level::Fatal),
+        ("critical", Level::Fatal),
+        ("crit", Level::Fatal),
+        ("panic", Level::Fatal),
+        ("emerg", Level::Fatal),
+        ("emergency", Level::Fatal),
+        ("alert", Level::Fatal),
+        ("t", Level::Trace),
+        ("d", Level::Debug),
+        ("i", Level::Info),
+        ("w", Level::Warn),
+        ("e", Level::Error),
+        ("f", Level::Fatal),
+        ("c", Level::Fatal),
+    ];
+
+    fn by_list(s: &str) -> Option<Level> {
+        let s = s.trim();
+        SPELLINGS
+            .iter()
+            .find(|(a, _)| s.eq_ignore_ascii_case(a))
+            .map(|&(_, l)| l)
+    }
+
+    #[test]
+    fn level_spellings_in_any_case() {
+        for &(a, l) in SPELLINGS {
+            for v in [a.to_string(), a.to_uppercase(), format!(" {a}\t")] {
+                assert_eq!(Level::parse(&v), Some(l), "{v:?}");
+            }
+        }
+        for v in ["", " ", "x", "infos", "warnings", "errors", "é", "in fo"] {
+            assert_eq!(Level::parse(v), None, "{v:?}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn level_parse_is_the_spelling_list(s in "[ a-zA-Z]{0,11}") {
+            prop_assert_eq!(Level::parse(&s), by_list(&s));
+        }
+    }
 
     /// Code indexes per-slot arrays by `slot as usize` and walks them with `Slot::ALL`.
     #[test]

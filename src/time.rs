@@ -97,6 +97,46 @@ fn zone_after_sign(s: &[u8]) -> Option<(i64, usize)> {
     Some((i64::from(h) * 3600 + i64::from(m) * 60, used))
 }
 
+/// Seconds since the epoch at the start of the minute `s` begins with (`2026-11-22T06:57`,
+/// `T`, `t` or a space between date and time), validated. Consecutive lines nearly always share
+/// it, so each thread remembers the last one: the date is parsed once a minute, not per line.
+fn minute_start(s: &[u8]) -> Option<i64> {
+    thread_local! {
+        static LAST: std::cell::Cell<([u8; 16], i64)> = const { std::cell::Cell::new(([0; 16], 0)) };
+    }
+    let key: [u8; 16] = s.get(..16)?.try_into().ok()?;
+    let (last_key, last) = LAST.get();
+    if key == last_key {
+        return Some(last);
+    }
+    let year = digits(s, 0, 4)?;
+    let month = digits(s, 5, 2)?;
+    let day = digits(s, 8, 2)?;
+    let hour = digits(s, 11, 2)?;
+    let minute = digits(s, 14, 2)?;
+    if s.get(4) != Some(&b'-')
+        || s.get(7) != Some(&b'-')
+        || !matches!(s.get(10), Some(b'T' | b't' | b' '))
+        || s.get(13) != Some(&b':')
+    {
+        return None;
+    }
+    let year = i64::from(year);
+    if !(1..=12).contains(&month)
+        || day == 0
+        || day > days_in_month(year, month)
+        || hour > 23
+        || minute > 59
+    {
+        return None;
+    }
+    let start = days_from_civil(year, month, day) * SECS_PER_DAY
+        + i64::from(hour) * 3600
+        + i64::from(minute) * 60;
+    LAST.set((key, start));
+    Some(start)
+}
+
 /// Parses a timestamp to UTC nanoseconds.
 ///
 /// Accepted: `YYYY-MM-DDTHH:MM:SS` (separator `T`, `t` or one space), an
@@ -108,28 +148,9 @@ fn zone_after_sign(s: &[u8]) -> Option<(i64, usize)> {
 /// month/day/hour/minute/second, or an out-of-range result, gives `None`.
 /// `:60` leap seconds become `:59.999999999`.
 pub fn parse_timestamp(s: &[u8], assume_offset_secs: i32) -> Option<Nanos> {
-    let year = digits(s, 0, 4)?;
-    let month = digits(s, 5, 2)?;
-    let day = digits(s, 8, 2)?;
-    let hour = digits(s, 11, 2)?;
-    let minute = digits(s, 14, 2)?;
+    let minute_start = minute_start(s)?;
     let mut second = digits(s, 17, 2)?;
-    if s.get(4) != Some(&b'-')
-        || s.get(7) != Some(&b'-')
-        || !matches!(s.get(10), Some(b'T' | b't' | b' '))
-        || s.get(13) != Some(&b':')
-        || s.get(16) != Some(&b':')
-    {
-        return None;
-    }
-    let year = i64::from(year);
-    if !(1..=12).contains(&month)
-        || day == 0
-        || day > days_in_month(year, month)
-        || hour > 23
-        || minute > 59
-        || second > 60
-    {
+    if s.get(16) != Some(&b':') || second > 60 {
         return None;
     }
 
@@ -176,11 +197,7 @@ pub fn parse_timestamp(s: &[u8], assume_offset_secs: i32) -> Option<Nanos> {
         second = 59;
         frac = NANOS_PER_SEC - 1;
     }
-    let secs = days_from_civil(year, month, day) * SECS_PER_DAY
-        + i64::from(hour) * 3600
-        + i64::from(minute) * 60
-        + i64::from(second)
-        - offset;
+    let secs = minute_start + i64::from(second) - offset;
     let ns = i128::from(secs) * i128::from(NANOS_PER_SEC) + i128::from(frac);
     i64::try_from(ns).ok()
 }
@@ -550,6 +567,22 @@ mod tests {
                 let want = i64::try_from(i128::from(secs) * 1_000_000_000 + i128::from(frac_ns)).ok();
                 let assume = if zone == 4 { off_min * 60 } else { -999 };
                 prop_assert_eq!(parse_timestamp(s.as_bytes(), assume), want, "{}", s);
+            }
+
+            /// The per-thread memo of the last minute: a timestamp parses the same whether its
+            /// minute was just seen (even in an invalid timestamp) or not.
+            #[test]
+            fn the_minute_memo_changes_no_result(
+                minute in "20[0-9]{2}-[01][0-9]-[0-3][0-9][T ][0-2][0-9]:[0-6][0-9]",
+                tails in prop::collection::vec(":[0-6][0-9]([.,][0-9]{0,4})?(Z|[+-][0-9]{2})?x?", 1..5),
+            ) {
+                for tail in &tails {
+                    let s = format!("{minute}{tail}");
+                    let _ = parse_timestamp(b"1999-01-01T00:00:00Z", 0);
+                    let fresh = parse_timestamp(s.as_bytes(), 3600);
+                    let _ = parse_timestamp(format!("{minute}{}", tails[0]).as_bytes(), 0);
+                    prop_assert_eq!(parse_timestamp(s.as_bytes(), 3600), fresh, "{}", s);
+                }
             }
 
             #[test]
