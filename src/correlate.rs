@@ -67,8 +67,10 @@ const MAX_IDS: usize = Slot::COUNT;
 
 /// Identifiers of one event or request. The values share one string, so a copy costs one
 /// allocation whatever the number of identifiers; a parse worker writes them to its per-chunk
-/// arena instead ([`Ids::new_in`]), and the merger copies them out ([`Ids::resolve`]), so that
-/// buffer is allocated and freed on the same thread.
+/// arena instead ([`Ids::new_in`]), which the merger reads them from
+/// ([`Observation::arena`]), copying them out ([`Ids::resolve`]) only for events that outlive
+/// their chunk (the `--follow` reorder buffer): no buffer is allocated by one thread and freed
+/// by another.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Ids {
     text: String,
@@ -155,15 +157,24 @@ impl Ids {
     }
 
     fn all(&self) -> impl Iterator<Item = (Slot, bool, &str)> {
-        let parts = if self.arena_start.is_some() {
-            &[][..]
-        } else {
-            &self.parts[..usize::from(self.len)]
+        self.all_in(None)
+    }
+
+    /// Every identifier; one still in a chunk's arena ([`Ids::new_in`]) is read from `arena`
+    /// when given, else reads as absent.
+    fn all_in<'s>(&'s self, arena: Option<&'s str>) -> impl Iterator<Item = (Slot, bool, &'s str)> {
+        let (parts, text) = match (self.arena_start, arena) {
+            (None, _) => (&self.parts[..usize::from(self.len)], self.text.as_str()),
+            (Some(start), Some(arena)) => (
+                &self.parts[..usize::from(self.len)],
+                arena.get(start as usize..).unwrap_or(""),
+            ),
+            (Some(_), None) => (&[][..], ""),
         };
-        parts.iter().scan(0usize, |start, &(slot, link, end)| {
+        parts.iter().scan(0usize, move |start, &(slot, link, end)| {
             let (from, to) = (*start, end as usize);
             *start = to;
-            Some((slot, link, self.text.get(from..to).unwrap_or("")))
+            Some((slot, link, text.get(from..to).unwrap_or("")))
         })
     }
 
@@ -245,6 +256,9 @@ pub struct Observation<'o> {
     pub error: bool,
     /// Identifiers.
     pub ids: &'o Ids,
+    /// The arena of `ids` when they are still in one ([`Ids::new_in`]): the merger reads them
+    /// from their chunk's arena instead of copying each set out of it.
+    pub arena: Option<&'o str>,
     /// A request: its latency and its short description (`GET /x → 500`), built only when
     /// the request becomes its group's slowest (formatting every request costs more than
     /// the rest of an observation).
@@ -577,7 +591,13 @@ impl Correlator {
         let mut found = std::mem::take(&mut self.found);
         found.clear();
         let mut known: u64 = 0;
-        for (i, (slot, v)) in o.ids.links().enumerate() {
+        let links = || {
+            o.ids
+                .all_in(o.arena)
+                .filter(|p| p.1)
+                .map(|(s, _, v)| (s, v))
+        };
+        for (i, (slot, v)) in links().enumerate() {
             encode(slot, v, &mut self.buf);
             if let Some(&g) = self.by_id.get(self.buf.as_str()) {
                 if i < 64 {
@@ -596,7 +616,7 @@ impl Correlator {
         self.found = found;
         let touched = o.ts.unwrap_or(now);
         let g = self.open.get_mut(&gid)?;
-        for (i, (slot, v)) in o.ids.links().enumerate() {
+        for (i, (slot, v)) in links().enumerate() {
             // Known ids stay known: `unite` re-points them, nothing here removes them.
             if i < 64 && known & (1 << i) != 0 {
                 continue;
@@ -610,7 +630,7 @@ impl Correlator {
                 e.insert(gid);
             }
         }
-        for (slot, v) in o.ids.labels() {
+        for (slot, _, v) in o.ids.all_in(o.arena).filter(|p| !p.1) {
             encode(slot, v, &mut self.buf);
             if g.labels.len() < MAX_LABELS && !g.labels.iter().any(|x| **x == *self.buf) {
                 g.labels.push(Rc::from(self.buf.as_str()));
@@ -660,7 +680,11 @@ impl Correlator {
         let gid = self.next_id;
         self.next_id += 1;
         self.groups += 1;
-        let (slot, v) = o.ids.links().next().unwrap_or((Slot::TraceId, ""));
+        let (slot, v) = o
+            .ids
+            .all_in(o.arena)
+            .find(|p| p.1)
+            .map_or((Slot::TraceId, ""), |(s, _, v)| (s, v));
         self.buf.clear();
         self.buf.push_str(slot.name());
         self.buf.push(':');
@@ -905,6 +929,7 @@ mod tests {
             service: 0,
             error,
             ids: i,
+            arena: None,
             request: None,
         })
         .map(|(g, _)| g)
@@ -1445,6 +1470,7 @@ impl crate::pipeline::EventSink for TraceSink<'_> {
                     service: ev.service,
                     error: ev.level >= Some(crate::event::Level::Error),
                     ids: &ids,
+                    arena: None,
                     request: None,
                 })
                 .map(|(g, _)| g)
@@ -1501,6 +1527,7 @@ impl crate::pipeline::EventSink for TraceSink<'_> {
             service: r.service,
             error: r.status.is_some_and(|s| s >= 500),
             ids: &ids,
+            arena: None,
             request: Some((r.duration_ms, &|| desc.clone())),
         });
         if let Some((g, _)) = observed {

@@ -415,21 +415,25 @@ struct ChunkOut {
 }
 
 impl ChunkOut {
-    /// Give every request and identifier set of the items its own copy of its text (on the
-    /// merger thread, which also frees them).
-    fn resolve(&mut self) {
-        let arena = std::mem::take(&mut self.arena);
+    /// Give every request of the items, and with `ids` every identifier set, its own copy of
+    /// its text (on the merger thread, which also frees them). Identifiers merged at once are
+    /// read from the arena instead ([`Merger::chunk_arena`]); those parked in the `--follow`
+    /// reorder buffer outlive it.
+    fn resolve(&mut self, ids: bool) {
         for item in &mut self.items {
             if let ItemKind::Event(e) = &mut item.kind
                 && let Some((_, r)) = &mut e.request
             {
-                r.resolve(&arena);
+                r.resolve(&self.arena);
             }
         }
-        for ids in self.found.iter_mut().filter_map(|f| f.ids.as_mut()) {
-            ids.resolve(&arena);
+        if ids {
+            for ids in self.found.iter_mut().filter_map(|f| f.ids.as_mut()) {
+                ids.resolve(&self.arena);
+            }
+            let arena = std::mem::take(&mut self.arena);
+            recycle::ARENAS.put(arena.into_bytes());
         }
-        recycle::ARENAS.put(arena.into_bytes());
     }
 }
 
@@ -1761,6 +1765,9 @@ const REORDER_CAP: usize = 100_000;
 
 /// Cross-line state, fed chunk results in input order.
 struct Merger<'r> {
+    /// The text arena of the chunk being merged ([`ChunkOut::arena`]): its events' identifier
+    /// sets are read from it, not copied out one by one.
+    chunk_arena: String,
     /// By source id: the run's inputs, then those added while following
     /// ([`Merger::add_input`]). The dispatcher hands each chunk its input from here.
     inputs: Vec<Arc<Input>>,
@@ -1843,6 +1850,7 @@ impl<'r> Merger<'r> {
             .map(|i| reg.request_chain(i as u16).len() as u8)
             .collect();
         Merger {
+            chunk_arena: String::new(),
             inputs: inputs.iter().cloned().map(Arc::new).collect(),
             reg,
             counts: InputCounts::default(),
@@ -1974,7 +1982,7 @@ impl<'r> Merger<'r> {
     }
 
     fn merge(&mut self, mut c: ChunkOut, sinks: &mut [&mut dyn EventSink]) -> io::Result<()> {
-        c.resolve();
+        c.resolve(self.reorder.is_some());
         if let Some(r) = self.reorder.as_mut() {
             // Counts and origins now; items when the reorder buffer releases them.
             for mut item in std::mem::take(&mut c.items) {
@@ -2032,12 +2040,14 @@ impl<'r> Merger<'r> {
             self.origins.entry(k).or_insert(o);
         }
         let (mut items, mut found) = (c.items, c.found);
+        self.chunk_arena = c.arena;
         for item in items.drain(..) {
             self.item(item, &mut found);
             self.deliver_requests(sinks)?;
         }
         recycle::ITEMS.put(items);
         recycle::FOUND.put(found);
+        recycle::ARENAS.put(std::mem::take(&mut self.chunk_arena).into_bytes());
         if self.live
             && self
                 .arrivals
@@ -2165,6 +2175,7 @@ impl<'r> Merger<'r> {
                         service: ev.service,
                         error: ev.level >= Some(Level::Error),
                         ids,
+                        arena: Some(&self.chunk_arena),
                         request: None,
                     })
                     .map(|(_, rep)| rep);
@@ -2293,6 +2304,7 @@ impl<'r> Merger<'r> {
                         service: r.service,
                         error: r.status.is_some_and(|s| s >= 500),
                         ids: &ids,
+                        arena: None,
                         request: Some((r.duration_ms, &summary)),
                     })
                     .map(|(_, rep)| rep);
