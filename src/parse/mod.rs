@@ -1317,11 +1317,9 @@ fn is_dotted(path: &str, outer: &str, inner: &str) -> bool {
 }
 
 /// The text of a JSON scalar in `line`: strings decoded, numbers and booleans as written.
-/// `v` is a slice of `line`, which is already valid UTF-8, so unescaped text is re-sliced from
-/// it instead of being validated again.
-/// The text of a scalar value of `line`: strings unescaped (borrowed when there is nothing to
-/// unescape), numbers and booleans as written. `line.plain`: the line has no backslash at all,
-/// so no string in it needs the per-value check (most lines; one `memchr` per line instead).
+/// `v` is a slice of `line`, which is already valid UTF-8, so text without escapes is re-sliced
+/// from it instead of being validated again. `line.plain`: the line has no backslash at all, so
+/// no string in it needs the per-value escape check (most lines; one `memchr` per line).
 fn raw_text<'a>(line: JsonLine<'a>, v: Raw<'a>) -> Option<Cow<'a, str>> {
     let start = (v.0.as_ptr() as usize).checked_sub(line.text.as_ptr() as usize)?;
     let text = line.text.get(start..start + v.0.len())?;
