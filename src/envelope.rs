@@ -205,6 +205,26 @@ pub fn may_be_partial(line: &[u8]) -> bool {
         Some((_, _, n)) => line.get(n..).unwrap_or_default(),
         None => line,
     };
+    payload_may_be_partial(rest)
+}
+
+/// A quicker, looser [`may_be_partial`] for scanning whole chunks: true for every line that
+/// one is true for (and for a few more, which the caller then checks with it). A kubectl
+/// prefix is skipped up to its `] ` without checking the names in it.
+pub fn may_be_partial_hint(line: &[u8]) -> bool {
+    if line.starts_with(b"[pod/")
+        && let Some(close) = memchr::memchr(b']', line)
+    {
+        let n = close + 1 + usize::from(line.get(close + 1) == Some(&b' '));
+        if payload_may_be_partial(&line[n..]) {
+            return true;
+        }
+    }
+    payload_may_be_partial(line)
+}
+
+/// [`may_be_partial`] for a line without its kubectl prefix.
+fn payload_may_be_partial(rest: &[u8]) -> bool {
     if rest.starts_with(DOCKER_JSON_START) {
         return docker_record_may_be_partial(rest);
     }
@@ -214,31 +234,6 @@ pub fn may_be_partial(line: &[u8]) -> bool {
             let tail = &rest[sp + 1..];
             tail.starts_with(b"stdout P") || tail.starts_with(b"stderr P")
         })
-}
-
-/// A quicker, looser [`may_be_partial`] for scanning whole chunks: true for every line that
-/// one is true for (and for a few more, which the caller then checks with it). A kubectl
-/// prefix is skipped up to its `] ` without checking the names in it.
-pub fn may_be_partial_hint(line: &[u8]) -> bool {
-    let payload_may_be = |rest: &[u8]| {
-        if rest.starts_with(DOCKER_JSON_START) {
-            return docker_record_may_be_partial(rest);
-        }
-        rest.first().is_some_and(u8::is_ascii_digit)
-            && memchr::memchr(b' ', &rest[..rest.len().min(40)]).is_some_and(|sp| {
-                let tail = &rest[sp + 1..];
-                tail.starts_with(b"stdout P") || tail.starts_with(b"stderr P")
-            })
-    };
-    if line.starts_with(b"[pod/")
-        && let Some(close) = memchr::memchr(b']', line)
-    {
-        let n = close + 1 + usize::from(line.get(close + 1) == Some(&b' '));
-        if payload_may_be(&line[n..]) {
-            return true;
-        }
-    }
-    payload_may_be(line)
 }
 
 /// A json-file record is complete when its `log` ends in a newline, i.e. the text before
