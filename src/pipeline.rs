@@ -2047,7 +2047,10 @@ impl<'r> Merger<'r> {
         }
         recycle::ITEMS.put(items);
         recycle::FOUND.put(found);
-        recycle::ARENAS.put(std::mem::take(&mut self.chunk_arena).into_bytes());
+        let arena = std::mem::take(&mut self.chunk_arena);
+        if arena.capacity() > 0 {
+            recycle::ARENAS.put(arena.into_bytes());
+        }
         if self.live
             && self
                 .arrivals
