@@ -1768,6 +1768,8 @@ struct Merger<'r> {
     /// The text arena of the chunk being merged ([`ChunkOut::arena`]): its events' identifier
     /// sets are read from it, not copied out one by one.
     chunk_arena: String,
+    /// Scratch for the identifiers of a merged request ([`Merger::analyze_request`]).
+    request_ids_buf: String,
     /// By source id: the run's inputs, then those added while following
     /// ([`Merger::add_input`]). The dispatcher hands each chunk its input from here.
     inputs: Vec<Arc<Input>>,
@@ -1851,6 +1853,7 @@ impl<'r> Merger<'r> {
             .collect();
         Merger {
             chunk_arena: String::new(),
+            request_ids_buf: String::new(),
             inputs: inputs.iter().cloned().map(Arc::new).collect(),
             reg,
             counts: InputCounts::default(),
@@ -2298,7 +2301,10 @@ impl<'r> Merger<'r> {
         let summary = || request_summary(r);
         let mut group = None;
         if let Some(c) = self.correlator.as_mut() {
-            let ids = request_ids(r, self.reg);
+            // The values go to a buffer kept across requests: no allocation per request.
+            let buf = &mut self.request_ids_buf;
+            buf.clear();
+            let ids = request_ids_in(r, self.reg, Some(buf));
             if ids.has_links() {
                 group = c
                     .observe(&Observation {
@@ -2307,7 +2313,7 @@ impl<'r> Merger<'r> {
                         service: r.service,
                         error: r.status.is_some_and(|s| s >= 500),
                         ids: &ids,
-                        arena: None,
+                        arena: Some(buf),
                         request: Some((r.duration_ms, &summary)),
                     })
                     .map(|(_, rep)| rep);
@@ -2460,6 +2466,11 @@ pub fn request_summary(r: &Request) -> String {
 
 /// The identifiers of a merged request, split by the service's link/label kinds.
 pub fn request_ids(r: &Request, reg: &Registry) -> Ids {
+    request_ids_in(r, reg, None)
+}
+
+/// [`request_ids`], the values written to `arena` when given ([`Ids::new_in`]).
+fn request_ids_in(r: &Request, reg: &Registry, arena: Option<&mut String>) -> Ids {
     let kinds = reg.id_kinds(r.service);
     let values = [
         (Slot::TraceId, r.trace_id()),
@@ -2478,7 +2489,10 @@ pub fn request_ids(r: &Request, reg: &Registry) -> Ids {
         let v = v.filter(|v| !v.trim().is_empty())?;
         Some((*slot, kind(slot)?, v))
     });
-    Ids::new(ordered)
+    match arena {
+        Some(arena) => Ids::new_in(arena, ordered),
+        None => Ids::new(ordered),
+    }
 }
 
 /// Parse the `--assume-tz` offset; helper for the CLI layer.
