@@ -160,14 +160,14 @@ impl KeyTable {
             .map(|(_, _, i)| *i)
     }
 
-    /// Slot of a raw JSON key (with its quotes).
-    fn find(&self, key: Raw<'_>) -> Option<u8> {
+    /// Slot of a raw JSON key (with its quotes) of `line`.
+    fn find(&self, key: Raw<'_>, line: JsonLine<'_>) -> Option<u8> {
         let inner = key.0.get(1..key.0.len().saturating_sub(1))?;
         if let Some(i) = self.get(inner) {
             return Some(i);
         }
         // A key written with escapes (`"\\u0074s"`) is rare; decode it only then.
-        if jsonscan::has_backslash(inner) {
+        if !line.plain && jsonscan::has_backslash(inner) {
             return self.get(key.as_str()?.as_bytes());
         }
         None
@@ -488,14 +488,15 @@ impl Registry {
             // One pass over the top level picks up every key any format reads and checks the
             // object is complete.
             let mut top: [Option<Raw<'a>>; MAX_SLOTS] = [None; MAX_SLOTS];
+            let line = JsonLine::new(content);
             let visited = jsonscan::visit_object(content.as_bytes(), |k, v| {
-                if let Some(i) = self.top_keys.find(k) {
+                if let Some(i) = self.top_keys.find(k, line) {
                     top[usize::from(i)].get_or_insert(v);
                 }
             });
             match visited {
                 Ok(obj) => {
-                    let ev = self.parse_json(content, obj, &top, opts);
+                    let ev = self.parse_json(line, obj, &top, opts);
                     return Parsed::Event { ev, weak: false };
                 }
                 Err(_) if trimmed.starts_with("{\"") => {
@@ -550,7 +551,7 @@ impl Registry {
     #[inline(never)]
     fn parse_json<'a>(
         &self,
-        content: &'a str,
+        line: JsonLine<'a>,
         obj: Raw<'a>,
         top: &[Option<Raw<'a>>; MAX_SLOTS],
         opts: &ParseOpts,
@@ -560,9 +561,8 @@ impl Registry {
             .iter()
             .find(|f| f.detect.iter().all(|&d| top[usize::from(d)].is_some()));
         let Some(f) = format else {
-            return self.parse_generic_json(content, obj, opts);
+            return self.parse_generic_json(line, obj, opts);
         };
-        let line = JsonLine::new(content);
         // One pass over each nested object the format reads from (parents come first).
         let mut inner: [Option<Raw<'a>>; MAX_SLOTS] = [None; MAX_SLOTS];
         for n in &f.nested {
@@ -575,7 +575,7 @@ impl Registry {
                 continue;
             };
             for (k, v) in o.entries() {
-                if let Some(i) = n.members.find(k) {
+                if let Some(i) = n.members.find(k, line) {
                     inner[usize::from(i)].get_or_insert(v);
                 }
             }
@@ -617,12 +617,11 @@ impl Registry {
 
     fn parse_generic_json<'a>(
         &self,
-        content: &'a str,
+        line: JsonLine<'a>,
         obj: Raw<'a>,
         opts: &ParseOpts,
     ) -> Event<'a> {
         let top: Vec<(Raw<'a>, Raw<'a>)> = obj.entries().collect();
-        let line = JsonLine::new(content);
         let mut ev = Event {
             service: self.other,
             format: self.generic_json,

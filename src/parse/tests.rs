@@ -19,3 +19,46 @@ fn first_bytes_of_anchored_formats() {
     assert!(first_bytes(r"panicked at").is_none());
     assert!(first_bytes(r"^(?:x)?y").is_some_and(|s| s[usize::from(b'x')] && s[usize::from(b'y')]));
 }
+
+/// Escapes are decoded wherever they are — in a mapped key, in a value — whether the line has
+/// other backslashes or none (lines without any skip the per-key and per-value checks).
+#[test]
+fn escaped_keys_and_values() {
+    let reg = Registry::load(None).expect("built-in parsers");
+    let opts = ParseOpts {
+        assume_offset: 0,
+        collect_extras: false,
+    };
+    let base = r#""level":"INFO","logger":"a","module":"m","function":"f","line":1"#;
+    let cases = [
+        // An escaped mapped key, nothing else escaped.
+        (
+            format!(r#"{{"\u0074imestamp":"2026-11-22T07:00:00Z",{base},"message":"plain"}}"#),
+            "plain",
+        ),
+        // An escaped value, plain keys.
+        (
+            format!(r#"{{"timestamp":"2026-11-22T07:00:00Z",{base},"message":"a\"b"}}"#),
+            "a\"b",
+        ),
+        // Both, and a backslash elsewhere in the line.
+        (
+            format!(
+                r#"{{"\u0074imestamp":"2026-11-22T07:00:00Z",{base},"message":"c\\d","x":"\n"}}"#
+            ),
+            "c\\d",
+        ),
+        // No backslash at all.
+        (
+            format!(r#"{{"timestamp":"2026-11-22T07:00:00Z",{base},"message":"e"}}"#),
+            "e",
+        ),
+    ];
+    for (line, message) in &cases {
+        let Parsed::Event { ev, .. } = reg.parse(line, &opts, &mut reg.scratch()) else {
+            panic!("{line}")
+        };
+        assert_eq!(ev.ts, Some(1_795_330_800_000_000_000), "{line}");
+        assert_eq!(ev.get(Slot::Message), Some(*message), "{line}");
+    }
+}
