@@ -705,11 +705,13 @@ impl Registry {
         ];
         for (target, keys) in ALIASES {
             for k in *keys {
+                // `top` holds every top-level member, so only a dotted alias can be found by
+                // walking the object again.
                 let v = top
                     .iter()
                     .find(|(key, _)| key.str_eq(k))
                     .map(|(_, v)| *v)
-                    .or_else(|| obj.get_path(k));
+                    .or_else(|| k.contains('.').then(|| obj.get_path(k)).flatten());
                 if let Some(v) = v
                     && apply_json(&mut ev, *target, v, line, opts)
                 {
