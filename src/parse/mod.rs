@@ -1215,7 +1215,8 @@ fn compile_regex(f: &FormatSpec, common: Common) -> Result<RegexFormat, String> 
         .iter()
         .map(|(k, v)| Ok((target(k)?, v.to_vec())))
         .collect::<Result<Vec<_>, String>>()?;
-    if tracing_fmt && rest_group != Some(6) {
+    // The hand matcher reports the groups before the message; the message group must follow.
+    if tracing_fmt && rest_group != Some(tracing_fmt::GROUPS) {
         return Err(format!(
             "format '{}': tracing-fmt layout out of step with its regex",
             f.name

@@ -11,9 +11,11 @@
 /// `2026-11-22T07:09:46.768062Z DEBUG request{method=GET uri=/agents}: tower_http::trace::on_response: finished processing request latency=0 ms status=401`.
 pub const REGEX: &str = r"^(?P<ts>[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?(?:Z|[+-][0-9]{2}:?[0-9]{2})) +(?P<level>TRACE|DEBUG|INFO|WARN|ERROR) (?:(?P<span>[A-Za-z_][A-Za-z0-9_:]*)\{(?P<span_fields>[^}]*)\}: )?(?P<logger>[A-Za-z_][A-Za-z0-9_:]*): (?P<message>.*)$";
 
-/// Spans of [`REGEX`]'s groups 0 (the match up to the message) to 5 (`logger`); the message
-/// is the rest of the line.
-pub type Groups = [Option<(usize, usize)>; 6];
+/// Groups of [`REGEX`] before its message: 0 (the match up to the message) to 5 (`logger`).
+pub const GROUPS: usize = 6;
+
+/// Spans of [`REGEX`]'s groups before the message; the message is the rest of the line.
+pub type Groups = [Option<(usize, usize)>; GROUPS];
 
 /// Match `line`; the group spans as `REGEX` (without its final message group) reports them.
 pub fn captures(line: &str) -> Option<Groups> {
@@ -36,7 +38,7 @@ pub fn captures(line: &str) -> Option<Groups> {
     }
     let level_end = at;
     at += 1;
-    let mut groups: Groups = [None; 6];
+    let mut groups: Groups = [None; GROUPS];
     groups[1] = Some((0, ts_end));
     groups[2] = Some((level_start, level_end));
     // The optional span goes first (greedy `?`); without a target after it, the regex
@@ -152,7 +154,7 @@ mod tests {
         let re = regex::Regex::new(prefix).expect("valid");
         let mut locs = re.capture_locations();
         re.captures_read(&mut locs, line)?;
-        let mut g: Groups = [None; 6];
+        let mut g: Groups = [None; GROUPS];
         for (i, slot) in g.iter_mut().enumerate() {
             *slot = locs.get(i);
         }
