@@ -222,11 +222,21 @@ impl LiteralsBuilder {
                     .match_kind(MatchKind::Standard)
                     .kind(Some(AhoCorasickKind::DFA))
                     .build(&anywhere.1);
-                // Leftmost semantics enable the SIMD (Teddy) prefilter: the quick "any at all?"
-                // test that most texts stop at.
-                let any = AhoCorasick::builder()
-                    .match_kind(MatchKind::LeftmostFirst)
-                    .build(&anywhere.1);
+                // The quick "any at all?" test that most texts stop at: the SIMD (Teddy)
+                // searcher on its own, without the automaton's per-call set-up (messages are
+                // short); the automaton with its prefilter when there are too many literals.
+                let packed = aho_corasick::packed::Config::new()
+                    .match_kind(aho_corasick::packed::MatchKind::LeftmostFirst)
+                    .builder()
+                    .extend(&anywhere.1)
+                    .build();
+                let any = match packed {
+                    Some(p) => Ok(AnyScan::Packed(p)),
+                    None => AhoCorasick::builder()
+                        .match_kind(MatchKind::LeftmostFirst)
+                        .build(&anywhere.1)
+                        .map(AnyScan::Automaton),
+                };
                 match (any, every) {
                     (Ok(any), Ok(every)) => {
                         field.anywhere = Some(Anywhere {
@@ -269,12 +279,28 @@ struct FieldScan {
 /// Literals that may occur anywhere in a text.
 #[derive(Clone, Debug)]
 struct Anywhere {
-    /// Does any occur? (fast: SIMD prefilter)
-    any: AhoCorasick,
+    /// Does any occur? (fast: SIMD)
+    any: AnyScan,
     /// Which occur? (overlapping search, every byte)
     every: AhoCorasick,
     /// Pattern index → literal id.
     ids: Vec<u16>,
+}
+
+/// The "does any literal occur?" test.
+#[derive(Clone, Debug)]
+enum AnyScan {
+    Packed(aho_corasick::packed::Searcher),
+    Automaton(AhoCorasick),
+}
+
+impl AnyScan {
+    fn is_match(&self, text: &[u8]) -> bool {
+        match self {
+            AnyScan::Packed(p) => p.find(text).is_some(),
+            AnyScan::Automaton(a) => a.is_match(text),
+        }
+    }
 }
 
 /// The compiled scan (see the module docs).
