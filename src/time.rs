@@ -102,11 +102,13 @@ fn zone_after_sign(s: &[u8]) -> Option<(i64, usize)> {
 /// it, so each thread remembers the last one: the date is parsed once a minute, not per line.
 fn minute_start(s: &[u8]) -> Option<i64> {
     thread_local! {
-        static LAST: std::cell::Cell<([u8; 16], i64)> = const { std::cell::Cell::new(([0; 16], 0)) };
+        // `None` until a minute was validated: no key matches an untouched memo.
+        static LAST: std::cell::Cell<Option<([u8; 16], i64)>> = const { std::cell::Cell::new(None) };
     }
     let key: [u8; 16] = s.get(..16)?.try_into().ok()?;
-    let (last_key, last) = LAST.get();
-    if key == last_key {
+    if let Some((last_key, last)) = LAST.get()
+        && key == last_key
+    {
         return Some(last);
     }
     let year = digits(s, 0, 4)?;
@@ -133,7 +135,7 @@ fn minute_start(s: &[u8]) -> Option<i64> {
     let start = days_from_civil(year, month, day) * SECS_PER_DAY
         + i64::from(hour) * 3600
         + i64::from(minute) * 60;
-    LAST.set((key, start));
+    LAST.set(Some((key, start)));
     Some(start)
 }
 
@@ -488,6 +490,16 @@ mod tests {
         }
         assert_eq!(days_from_civil(1970, 1, 1), 0);
         assert_eq!(days_from_civil(2000, 3, 1), 11_017);
+    }
+
+    /// A fresh thread's minute memo matches nothing, not even sixteen zero bytes.
+    #[test]
+    fn the_minute_memo_starts_empty() {
+        let s = [&[0u8; 16][..], b":00Z"].concat();
+        let got = std::thread::spawn(move || parse_timestamp(&s, 0))
+            .join()
+            .unwrap();
+        assert_eq!(got, None);
     }
 
     #[test]
