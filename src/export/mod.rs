@@ -535,12 +535,20 @@ impl EventSink for Bundle<'_> {
             Some(r) => tables::fields_json(&ev.extras, &mut fields, |k| r.redact_field(k)),
             None => tables::fields_json(&ev.extras, &mut fields, |_| None),
         }
-        let r = &mut self.redactor;
-        let message = redact_opt(r, ev.get(Slot::Message));
-        let path = redact_opt(r, ev.get(Slot::Path));
-        let exception = redact_opt(r, ev.get(Slot::Exception));
-        let raw = redact_opt(r, v.raw);
-        let fields_out = redact_opt(r, (!fields.is_empty()).then_some(fields.as_str()));
+        let texts = [
+            ev.get(Slot::Message),
+            ev.get(Slot::Path),
+            ev.get(Slot::Exception),
+            v.raw,
+            (!fields.is_empty()).then_some(fields.as_str()),
+        ];
+        // Most events hold no hint at all: one scan over all their texts settles it.
+        let clean = self
+            .redactor
+            .as_mut()
+            .is_none_or(|r| r.all_clean(texts.into_iter().flatten()));
+        let r = if clean { &mut None } else { &mut self.redactor };
+        let [message, path, exception, raw, fields_out] = texts.map(|t| redact_opt(r, t));
         let text = EventText {
             message: message.as_deref(),
             path: path.as_deref(),

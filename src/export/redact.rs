@@ -9,7 +9,7 @@
 //! fails on any input.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind};
 use regex::Regex;
@@ -103,7 +103,9 @@ pub struct Redactor {
     /// Hint pattern index → rule index.
     hint_rule: Vec<usize>,
     /// Lower-case field name → kind.
-    field_keys: HashMap<String, usize>,
+    field_keys: crate::FastMap<String, usize>,
+    /// Scratch: a field name lower-cased.
+    key_folded: String,
     kinds: Vec<String>,
     counts: Vec<u64>,
     /// Rules whose hints occur in the current text (scratch).
@@ -171,7 +173,7 @@ impl Redactor {
                 secret_group,
             });
         }
-        let mut field_keys = HashMap::new();
+        let mut field_keys = crate::FastMap::default();
         for f in &spec.field {
             let kind = kind_id(&f.kind);
             for k in &f.keys {
@@ -204,6 +206,7 @@ impl Redactor {
             hints,
             hint_rule,
             field_keys,
+            key_folded: String::new(),
             kinds,
             counts: vec![0; n_kinds],
             active: vec![false; n_rules],
@@ -212,16 +215,33 @@ impl Redactor {
         })
     }
 
+    /// Whether none of `texts` holds any pattern's hint, so that none needs [`Redactor::redact`]
+    /// (one scan for all the texts of an event: short texts each alone would fall below the
+    /// SIMD searcher's minimum length and be scanned byte by byte).
+    pub fn all_clean<'t>(&mut self, texts: impl IntoIterator<Item = &'t str>) -> bool {
+        self.folded.clear();
+        for t in texts {
+            // No hint contains a NUL byte, so none is found across two texts.
+            self.folded.extend_from_slice(t.as_bytes());
+            self.folded.push(0);
+        }
+        !self.folded_has_hint()
+    }
+
+    /// Whether [`Redactor::folded`], once ASCII lower-cased, contains a hint.
+    fn folded_has_hint(&mut self) -> bool {
+        self.folded.make_ascii_lowercase();
+        match &self.quick {
+            Some(q) => q.find(&self.folded).is_some(),
+            None => self.hints.is_match(&self.folded),
+        }
+    }
+
     /// Replace every secret in `text`; borrowed when there is none.
     pub fn redact<'t>(&mut self, text: &'t str) -> Cow<'t, str> {
         self.folded.clear();
         self.folded.extend_from_slice(text.as_bytes());
-        self.folded.make_ascii_lowercase();
-        let maybe = match &self.quick {
-            Some(q) => q.find(&self.folded).is_some(),
-            None => self.hints.is_match(&self.folded),
-        };
-        if !maybe {
+        if !self.folded_has_hint() {
             return Cow::Borrowed(text);
         }
         self.active.iter_mut().for_each(|a| *a = false);
@@ -267,7 +287,10 @@ impl Redactor {
     /// If a field of this name holds a secret as a whole, count it and return its replacement.
     pub fn redact_field(&mut self, key: &str) -> Option<String> {
         let kind = if key.bytes().any(|b| b.is_ascii_uppercase()) {
-            *self.field_keys.get(&key.to_ascii_lowercase())?
+            self.key_folded.clear();
+            self.key_folded.push_str(key);
+            self.key_folded.make_ascii_lowercase();
+            *self.field_keys.get(&self.key_folded)?
         } else {
             *self.field_keys.get(key)?
         };

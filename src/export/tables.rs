@@ -45,6 +45,8 @@ struct Dict {
     by_key: Vec<Box<str>>,
     /// The key of the last value appended.
     last: Option<i32>,
+    /// Keys by an index the caller has for the value (registry indices): no string compared.
+    by_index: Vec<Option<i32>>,
 }
 
 impl Dict {
@@ -55,6 +57,25 @@ impl Dict {
             index: crate::FastMap::default(),
             by_key: Vec::new(),
             last: None,
+            by_index: Vec::new(),
+        }
+    }
+
+    /// Append `v`, which the caller knows by `index` (the same index always names the same
+    /// value).
+    fn append_indexed(&mut self, index: usize, v: &str) {
+        match self.by_index.get(index).copied().flatten() {
+            Some(key) => {
+                self.keys.append_value(key);
+                self.last = Some(key);
+            }
+            None => {
+                self.append_value(v);
+                if self.by_index.len() <= index {
+                    self.by_index.resize(index + 1, None);
+                }
+                self.by_index[index] = self.last;
+            }
         }
     }
 
@@ -89,6 +110,7 @@ impl Dict {
         self.index.clear();
         self.by_key.clear();
         self.last = None;
+        self.by_index.clear();
         DictionaryArray::new(keys, values)
     }
 }
@@ -204,12 +226,7 @@ pub fn fields_json(
     if extras.is_empty() {
         return;
     }
-    let quoted = |s: &str, out: &mut String| {
-        // Serializing a &str cannot fail.
-        if let Ok(q) = serde_json::to_string(s) {
-            out.push_str(&q);
-        }
-    };
+    let quoted = push_json_string;
     out.push('{');
     for (i, (k, v)) in extras.iter().enumerate() {
         if i > 0 {
@@ -230,6 +247,35 @@ pub fn fields_json(
         }
     }
     out.push('}');
+}
+
+/// Append `s` as a JSON string, escaped exactly as `serde_json` does, without its allocation
+/// per string.
+fn push_json_string(s: &str, out: &mut String) {
+    out.push('"');
+    let mut start = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let short = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0x08 => "\\b",
+            0x0c => "\\f",
+            0..0x20 => "",
+            _ => continue,
+        };
+        out.push_str(&s[start..i]);
+        if short.is_empty() {
+            let _ = write!(out, "\\u{b:04x}");
+        } else {
+            out.push_str(short);
+        }
+        start = i + 1;
+    }
+    out.push_str(&s[start..]);
+    out.push('"');
 }
 
 /// Column builders of the events table.
@@ -332,10 +378,17 @@ impl EventBatch {
         let ev = v.ev;
         put_ts(&mut self.ts, &mut self.ts_ns, ev.ts);
         put_ts(&mut self.runtime_ts, &mut self.runtime_ts_ns, ev.runtime_ts);
-        self.service.append_value(v.reg.service_name(ev.service));
-        self.format.append_value(v.reg.format_name(ev.format));
-        put(&mut self.level, ev.level.map(|l| l.as_str()));
-        self.source.append_value(v.source);
+        let (service, format) = (usize::from(ev.service), usize::from(ev.format));
+        self.service
+            .append_indexed(service, v.reg.service_name(ev.service));
+        self.format
+            .append_indexed(format, v.reg.format_name(ev.format));
+        match ev.level {
+            Some(l) => self.level.append_indexed(l as usize, l.as_str()),
+            None => self.level.append_null(),
+        }
+        self.source
+            .append_indexed(v.origin.source as usize, v.source);
         self.line
             .append_value(i64::try_from(v.line).unwrap_or(i64::MAX));
         let o = v.origin;
@@ -343,7 +396,10 @@ impl EventBatch {
         put(&mut self.pod, o.pod.as_deref());
         put(&mut self.container, o.container.as_deref());
         put(&mut self.container_id, o.container_id.as_deref());
-        put(&mut self.stream, o.stream.map(|s| s.as_str()));
+        match o.stream {
+            Some(s) => self.stream.append_indexed(s as usize, s.as_str()),
+            None => self.stream.append_null(),
+        }
         put(&mut self.logger, ev.get(Slot::Logger));
         self.message.append_option(text.message);
         for (b, slot) in self.ids.iter_mut().zip(ID_SLOTS) {
@@ -357,13 +413,17 @@ impl EventBatch {
         self.status.append_option(ev.status.map(i32::from));
         self.duration_ms.append_option(ev.duration_ms);
         self.exception.append_option(text.exception);
-        let kind = ev.request.and_then(|k| {
-            v.reg
-                .request_chain(ev.service)
-                .get(k as usize)
-                .map(String::as_str)
-        });
-        put(&mut self.request_line, kind);
+        let chain = v.reg.request_chain(ev.service);
+        match ev
+            .request
+            .and_then(|k| Some((k, chain.get(usize::from(k))?)))
+        {
+            // Request kinds are numbered per service.
+            Some((k, name)) => self
+                .request_line
+                .append_indexed(service * 256 + usize::from(k), name),
+            None => self.request_line.append_null(),
+        }
         self.raw.append_option(text.raw);
         self.fields.append_option(text.fields);
         self.rows += 1;
@@ -1067,6 +1127,57 @@ mod tests {
             .iter()
             .map(|k| k.map(|k| values.value(k as usize).to_string()))
             .collect()
+    }
+
+    proptest::proptest! {
+        /// The hand-written escaper writes exactly what `serde_json` writes, for any text
+        /// (control characters, quotes, backslashes, non-ASCII).
+        #[test]
+        fn json_strings_are_escaped_as_serde_json_does(s in "(?s).{0,40}|[\\x00-\\x1f\"\\\\a-z\\x7f\u{e9}\u{2028}]{0,40}") {
+            let mut out = String::from("x");
+            push_json_string(&s, &mut out);
+            let want = format!("x{}", serde_json::to_string(&s).expect("a string serializes"));
+            proptest::prop_assert_eq!(out, want);
+        }
+    }
+
+    /// Values appended by their index give the dictionary, keys and nulls that appending the
+    /// strings gives, also mixed with plain appends and after `finish`.
+    #[test]
+    fn indexed_appends_build_the_same_dictionary() {
+        let batches: [&[Option<(usize, &str)>]; 2] = [
+            &[
+                Some((3, "c")),
+                Some((0, "a")),
+                None,
+                Some((3, "c")),
+                Some((1, "b")),
+                Some((0, "a")),
+            ],
+            &[Some((1, "b")), Some((1, "b")), Some((3, "c")), None],
+        ];
+        let (mut plain, mut indexed) = (Dict::new(), Dict::new());
+        for batch in batches {
+            for (n, v) in batch.iter().enumerate() {
+                match v {
+                    Some((i, s)) => {
+                        plain.append_value(s);
+                        if n % 3 == 2 {
+                            indexed.append_value(s);
+                        } else {
+                            indexed.append_indexed(*i, s);
+                        }
+                    }
+                    None => {
+                        plain.append_null();
+                        indexed.append_null();
+                    }
+                }
+            }
+            let (a, b) = (plain.finish(), indexed.finish());
+            assert_eq!(a.keys(), b.keys());
+            assert_eq!(strings(&a), strings(&b));
+        }
     }
 
     #[test]
