@@ -209,16 +209,6 @@ pub enum Extra<'a> {
     Str(Cow<'a, str>),
 }
 
-impl Extra<'_> {
-    /// Copy into an owned value.
-    pub fn into_owned(self) -> Extra<'static> {
-        match self {
-            Extra::Json(j) => Extra::Json(Cow::Owned(j.into_owned())),
-            Extra::Str(s) => Extra::Str(Cow::Owned(s.into_owned())),
-        }
-    }
-}
-
 /// One normalized log event.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Event<'a> {
@@ -260,32 +250,159 @@ impl<'a> Event<'a> {
             *cell = Some(value);
         }
     }
+}
 
-    /// Copy every borrowed part so the event can outlive its input buffer.
-    pub fn into_owned(self) -> Event<'static> {
+/// A byte range of [`PackedEvent::buf`].
+type Span = (u32, u32);
+
+/// An event that outlives its input buffer, in one allocation: the payload line it was parsed
+/// from, then any text that is not a slice of that line (unescaped JSON strings, joined
+/// exceptions). Slots and extras are ranges of that buffer. Exported events are kept this
+/// way until delivered: an owned [`Event`] cost an allocation per field, freed by another
+/// thread.
+#[derive(Clone, Debug)]
+pub struct PackedEvent {
+    /// The line, then the text the line does not hold verbatim.
+    buf: String,
+    /// Length of the line at the start of `buf`.
+    line_len: u32,
+    /// The event's scalars (its slots and extras are empty here).
+    head: Event<'static>,
+    strs: [Option<Span>; Slot::COUNT],
+    /// Name, value, and whether the value is raw JSON.
+    extras: Vec<(Span, Span, bool)>,
+}
+
+impl PackedEvent {
+    /// Pack `ev`, whose borrowed text should be slices of `line` (other text is copied).
+    pub fn pack(ev: Event<'_>, line: &str) -> PackedEvent {
+        let mut buf = String::with_capacity(line.len() + 64);
+        buf.push_str(line);
+        let line_len = u32::try_from(line.len()).unwrap_or(u32::MAX);
+        // A slice of the line is found by its address.
+        let in_line = |bytes: &[u8]| -> Option<Span> {
+            let at = (bytes.as_ptr() as usize).wrapping_sub(line.as_ptr() as usize);
+            let end = at.checked_add(bytes.len())?;
+            line.get(at..end)?;
+            Some((span_u32(at), span_u32(end)))
+        };
+        // Anything else goes at the end.
+        let put = |buf: &mut String, text: &str| -> Span {
+            in_line(text.as_bytes()).unwrap_or_else(|| {
+                let start = buf.len();
+                buf.push_str(text);
+                (span_u32(start), span_u32(buf.len()))
+            })
+        };
+        let strs = ev
+            .strs
+            .each_ref()
+            .map(|s| s.as_deref().map(|t| put(&mut buf, t)));
+        let extras = ev
+            .extras
+            .iter()
+            .map(|(k, v)| {
+                let key = put(&mut buf, k);
+                match v {
+                    Extra::Json(j) => match in_line(j) {
+                        Some(span) => (key, span, true),
+                        None => match std::str::from_utf8(j) {
+                            Ok(t) => (key, put(&mut buf, t), true),
+                            // What the JSON writers did with such bytes: a string of their text.
+                            Err(_) => (key, put(&mut buf, &String::from_utf8_lossy(j)), false),
+                        },
+                    },
+                    Extra::Str(t) => (key, put(&mut buf, t), false),
+                }
+            })
+            .collect();
+        PackedEvent {
+            buf,
+            line_len,
+            head: Event {
+                strs: Default::default(),
+                extras: Vec::new(),
+                ..ev
+            },
+            strs,
+            extras,
+        }
+    }
+
+    /// The line the event was parsed from.
+    pub fn line(&self) -> &str {
+        self.buf.get(..self.line_len as usize).unwrap_or("")
+    }
+
+    fn text(&self, (a, b): Span) -> &str {
+        self.buf.get(a as usize..b as usize).unwrap_or("")
+    }
+
+    /// The event, borrowing from this one.
+    pub fn event(&self) -> Event<'_> {
+        let h = &self.head;
         Event {
-            ts: self.ts,
-            runtime_ts: self.runtime_ts,
-            level: self.level,
-            service: self.service,
-            format: self.format,
-            strs: self.strs.map(|s| s.map(|c| Cow::Owned(c.into_owned()))),
-            status: self.status,
-            duration_ms: self.duration_ms,
-            request: self.request,
-            multiline: self.multiline,
+            ts: h.ts,
+            runtime_ts: h.runtime_ts,
+            level: h.level,
+            service: h.service,
+            format: h.format,
+            status: h.status,
+            duration_ms: h.duration_ms,
+            request: h.request,
+            multiline: h.multiline,
+            strs: self.strs.map(|s| s.map(|s| Cow::Borrowed(self.text(s)))),
             extras: self
                 .extras
-                .into_iter()
-                .map(|(k, v)| (Cow::Owned(k.into_owned()), v.into_owned()))
+                .iter()
+                .map(|&(k, v, json)| {
+                    let value = match json {
+                        true => Extra::Json(Cow::Borrowed(self.text(v).as_bytes())),
+                        false => Extra::Str(Cow::Borrowed(self.text(v))),
+                    };
+                    (Cow::Borrowed(self.text(k)), value)
+                })
                 .collect(),
         }
     }
+
+    /// Append a continuation line to the exception (after a newline, unless both are empty).
+    pub fn append_exception(&mut self, line: &str) {
+        let slot = Slot::Exception as usize;
+        let end = span_u32(self.buf.len());
+        let old = self.strs[slot];
+        let start = match old {
+            // Already the last text of the buffer (perhaps the end of the line): it grows in
+            // place; appending changes no other range.
+            Some((a, b)) if b == end => a,
+            Some((a, b)) => {
+                // Copied to the end of the buffer, where it can grow.
+                let (a, b) = (a as usize, b as usize);
+                if self.buf.get(a..b).is_some() {
+                    self.buf.extend_from_within(a..b);
+                }
+                end
+            }
+            None => end,
+        };
+        if old.is_some_and(|(a, b)| a < b) || line.is_empty() {
+            self.buf.push('\n');
+        }
+        self.buf.push_str(line);
+        self.strs[slot] = Some((start, span_u32(self.buf.len())));
+    }
+}
+
+/// Offsets within a packed event (its buffer is at most a capped line plus its fields).
+fn span_u32(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{Level, Slot};
+    use std::borrow::Cow;
+
+    use super::{Event, Extra, Level, PackedEvent, Slot};
     use proptest::prelude::*;
 
     /// Every spelling `Level::parse` accepts, as a plain list (what the dispatch by first letter
@@ -352,6 +469,89 @@ mod tests {
         assert_eq!(Slot::ALL.len(), Slot::COUNT);
         for (i, slot) in Slot::ALL.into_iter().enumerate() {
             assert_eq!(slot as usize, i, "{slot:?}");
+        }
+    }
+
+    /// An event with scalars, owned text in every third slot, and extras of both kinds.
+    fn sample(owned: &str) -> Event<'static> {
+        Event {
+            ts: Some(7),
+            level: Some(Level::Warn),
+            service: 1,
+            status: Some(503),
+            duration_ms: Some(1.5),
+            strs: std::array::from_fn(|i| (i % 3 == 0).then(|| Cow::Owned(format!("{owned}{i}")))),
+            extras: vec![
+                (
+                    Cow::Owned("k".into()),
+                    Extra::Json(Cow::Owned(b"{\"a\":1}".to_vec())),
+                ),
+                (
+                    Cow::Owned(owned.into()),
+                    Extra::Str(Cow::Owned(owned.into())),
+                ),
+            ],
+            ..Event::default()
+        }
+    }
+
+    proptest! {
+        /// Packing keeps every slot, extra and scalar: slices of the line by reference, other
+        /// text copied.
+        #[test]
+        fn packed_events_read_back_as_they_were(
+            line in "(?s).{0,60}",
+            owned in "(?s).{0,12}",
+            picks in proptest::collection::vec((0usize..80, 0usize..80), Slot::COUNT),
+        ) {
+            let mut ev = sample(&owned);
+            // Slots that borrow from the line (on char boundaries).
+            let bounds: Vec<usize> = (0..=line.len()).filter(|&i| line.is_char_boundary(i)).collect();
+            for (i, &(a, b)) in picks.iter().enumerate() {
+                if i % 3 == 1 {
+                    let (a, b) = (bounds[a % bounds.len()], bounds[b % bounds.len()]);
+                    let (a, b) = (a.min(b), a.max(b));
+                    ev.strs[i] = Some(Cow::Borrowed(&line[a..b]));
+                }
+            }
+            ev.extras.push((Cow::Borrowed(&line[..bounds[bounds.len() / 2]]), Extra::Json(Cow::Borrowed(line.as_bytes()))));
+            let packed = PackedEvent::pack(ev.clone(), &line);
+            prop_assert_eq!(packed.line(), line.as_str());
+            prop_assert_eq!(packed.event(), ev);
+        }
+
+        /// Continuation lines join the exception as the owned event did: after a newline,
+        /// unless both the exception and the line are empty; wherever the exception was.
+        #[test]
+        fn exceptions_grow_as_strings_do(
+            line in "[a-z ]{0,20}",
+            start in 0usize..3,
+            lines in proptest::collection::vec("[a-z]{0,4}", 0..5),
+            message in proptest::option::of("[a-z]{0,3}"),
+        ) {
+            let mut ev = Event::default();
+            ev.strs[Slot::Exception as usize] = match start {
+                0 => None,
+                1 => Some(Cow::Borrowed(&line[line.len() / 2..])),
+                _ => Some(Cow::Owned("E".into())),
+            };
+            // Owned text after the line, or none.
+            ev.strs[Slot::Message as usize] = message.clone().map(Cow::Owned);
+            let mut want = ev.get(Slot::Exception).map(str::to_string);
+            let mut packed = PackedEvent::pack(ev, &line);
+            for l in &lines {
+                let mut s = want.take().unwrap_or_default();
+                if !s.is_empty() || l.is_empty() {
+                    s.push('\n');
+                }
+                s.push_str(l);
+                want = Some(s);
+                packed.append_exception(l);
+                let got = packed.event();
+                prop_assert_eq!(got.get(Slot::Exception), want.as_deref());
+                prop_assert_eq!(got.get(Slot::Message), message.as_deref());
+                prop_assert_eq!(packed.line(), line.as_str());
+            }
         }
     }
 }

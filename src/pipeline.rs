@@ -37,7 +37,7 @@ use std::rc::Rc;
 use crate::analyze::{Analyzer, InputCounts, Origin as SlowOrigin, Report};
 use crate::correlate::{self, ClosedGroup, CorrelationSettings, Correlator, Ids, Observation};
 use crate::envelope::{self, Feed, Joiner, Stream, Unwrapped};
-use crate::event::{Event, Level, Multiline, Slot};
+use crate::event::{Event, Level, Multiline, PackedEvent, Slot};
 use crate::filter::{self, Expr, Fields, Value};
 use crate::parse::{ParseOpts, Parsed, Registry, Scratch, Unparsed};
 use crate::reorder::Reorder;
@@ -357,9 +357,10 @@ struct EventItem {
     weak: bool,
     /// The line reports a request: its chain kind and what it says about it.
     request: Option<(u8, Request)>,
-    /// The whole event (`Settings::keep_events`).
-    full: Option<Box<Event<'static>>>,
-    /// The payload text of a weak event, appended if it turns out to be a continuation.
+    /// The whole event, with its payload line (`Settings::keep_events`).
+    full: Option<Box<PackedEvent>>,
+    /// The payload text of a weak event, appended if it turns out to be a continuation (in
+    /// `full` when there is one).
     raw: Option<Box<str>>,
 }
 
@@ -1621,8 +1622,10 @@ fn handle(
                 multiline: ev.multiline,
                 weak,
                 request,
-                raw: (weak || settings.keep_raw).then(|| Box::<str>::from(text.as_ref())),
-                full: settings.keep_events.then(|| Box::new(ev.into_owned())),
+                raw: (weak && !settings.keep_events).then(|| Box::<str>::from(text.as_ref())),
+                full: settings
+                    .keep_events
+                    .then(|| Box::new(PackedEvent::pack(ev, &text))),
             };
             let mut it = item(ItemKind::Event(event), pass);
             if let Some(f) = found
@@ -1749,9 +1752,8 @@ struct StreamState {
 }
 
 struct Pending {
-    ev: Option<Box<Event<'static>>>,
-    /// The payload line (`Settings::keep_raw`).
-    raw: Option<Box<str>>,
+    /// The event and its payload line.
+    ev: Option<Box<PackedEvent>>,
     line: u64,
     stream: u64,
     pass: bool,
@@ -2097,8 +2099,12 @@ impl<'r> Merger<'r> {
                     Some(FoundAt::Held(f)) => Some(*f),
                     None => None,
                 };
+                let raw = ev
+                    .raw
+                    .as_deref()
+                    .or(ev.full.as_deref().map(PackedEvent::line));
                 if ev.weak
-                    && let (Some(id), Some(text)) = (state.open, ev.raw.as_deref())
+                    && let (Some(id), Some(text)) = (state.open, raw)
                 {
                     let continues = match state.mode {
                         Multiline::None => false,
@@ -2256,10 +2262,8 @@ impl<'r> Merger<'r> {
             a.event(ev.service, ev.level, ev.ts);
         }
         if self.hold {
-            let raw = if self.keep_raw { ev.raw } else { None };
             self.held.push_back(Pending {
                 ev: ev.full,
-                raw,
                 line,
                 stream,
                 pass,
@@ -2343,13 +2347,7 @@ impl<'r> Merger<'r> {
         if let Some(p) = self.held_mut(id)
             && let Some(ev) = &mut p.ev
         {
-            let cell = &mut ev.strs[Slot::Exception as usize];
-            let mut s = cell.take().map(|c| c.into_owned()).unwrap_or_default();
-            if !s.is_empty() || text.is_empty() {
-                s.push('\n');
-            }
-            s.push_str(text);
-            *cell = Some(std::borrow::Cow::Owned(s));
+            ev.append_exception(text);
         }
     }
 
@@ -2361,6 +2359,7 @@ impl<'r> Merger<'r> {
 
     /// Hand closed events (all of them at the end) to the sinks, in input order.
     fn flush_held(&mut self, sinks: &mut [&mut dyn EventSink], all: bool) -> io::Result<()> {
+        let unknown = Origin::default();
         while let Some(front) = self.held.front() {
             if !(all
                 || front.closed
@@ -2379,8 +2378,10 @@ impl<'r> Merger<'r> {
             {
                 state.open = None;
             }
-            let Some(ev) = &p.ev else { continue };
-            let origin = self.origins.get(&p.stream).cloned().unwrap_or_default();
+            let Some(packed) = &p.ev else { continue };
+            let ev = &packed.event();
+            // Borrowed, not cloned: an origin's names would cost allocations per event.
+            let origin = self.origins.get(&p.stream).unwrap_or(&unknown);
             let source = self
                 .inputs
                 .get(origin.source as usize)
@@ -2390,8 +2391,8 @@ impl<'r> Merger<'r> {
                 reg: self.reg,
                 source,
                 line: p.line,
-                origin: &origin,
-                raw: p.raw.as_deref(),
+                origin,
+                raw: self.keep_raw.then(|| packed.line()),
             };
             for s in sinks.iter_mut() {
                 s.event(&view, p.pass)?;
