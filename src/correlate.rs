@@ -1021,6 +1021,37 @@ mod tests {
         assert_eq!(r.top[0].sources, vec!["a.log", "b.log"]);
     }
 
+    /// The same value under two kinds is two identifiers; a group's ids and labels keep their
+    /// order and text through a merge.
+    #[test]
+    fn kinds_keep_equal_values_apart_and_merges_keep_the_text() {
+        let mut c = corr(600 * S, 100);
+        let a = obs(
+            &mut c,
+            0,
+            0,
+            &ids(&[(Slot::TraceId, "x1")], &[(Slot::UserId, "u")]),
+            false,
+        );
+        let b = obs(
+            &mut c,
+            S,
+            0,
+            &ids(&[(Slot::RequestId, "x1")], &[(Slot::UserId, "v")]),
+            false,
+        );
+        assert_ne!(a, b, "trace_id x1 and request_id x1 are different ids");
+        let both = &ids(
+            &[(Slot::TraceId, "x1"), (Slot::RequestId, "x1")],
+            &[(Slot::UserId, "u")],
+        );
+        obs(&mut c, 2 * S, 0, both, false);
+        let r = c.finish();
+        assert_eq!((r.groups, r.merges), (1, 1));
+        assert_eq!(r.top[0].identifiers, ["trace_id:x1", "request_id:x1"]);
+        assert_eq!(r.top[0].labels, ["user_id:u", "user_id:v"]);
+    }
+
     #[test]
     fn closed_groups_are_handed_out_with_every_id_and_their_reason() {
         let mut c = corr(60 * S, 2);
