@@ -21,6 +21,7 @@
 //! of threads or the chunk size; memory is bounded by the chunk queue, the per-stream state and
 //! the request window.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::io::{self, IsTerminal, Read};
 use std::path::PathBuf;
@@ -1430,8 +1431,6 @@ fn loki_origin(o: &mut Origin, labels: Vec<(String, String)>) {
 
 struct LineCtx<'c> {
     input: &'c Input,
-    /// The chunk as text, when it is all UTF-8 (checked once, so lines need no check of their own).
-    text: Option<&'c str>,
     line: u64,
     stream: u64,
     runtime_ts: Option<&'c str>,
@@ -1466,6 +1465,15 @@ fn process_chunk(
     // One SIMD check of the whole chunk; nearly every chunk passes, and then its lines' names,
     // timestamps and payloads are cut from it without checking each again.
     let text = simdutf8::basic::from_utf8(data).ok();
+    let mut batch: Vec<BatchLine<'_>> = Vec::with_capacity(BATCH_LINES);
+    let mut work = ChunkWork {
+        input,
+        text,
+        reg,
+        settings,
+        analysis,
+        scratch,
+    };
     let mut start = 0;
     let mut line_no = chunk.first_line;
     let loki = match &input.kind {
@@ -1496,91 +1504,152 @@ fn process_chunk(
             o
         });
         let reader_cut = chunk.truncated.contains(&this_line);
-        match joiner.feed(key, this_line, &u) {
-            Feed::Passthrough => {
-                let ctx = LineCtx {
-                    input,
-                    text,
-                    line: this_line,
-                    stream: key,
-                    runtime_ts: u.runtime_ts,
-                    truncated: reader_cut,
-                };
-                handle(
-                    &u.content,
-                    &ctx,
-                    &origins[&key],
-                    reg,
-                    (settings, analysis),
-                    scratch,
-                    &mut out,
-                );
-            }
-            Feed::Buffered => {}
+        let next = match joiner.feed(key, this_line, &u) {
+            Feed::Passthrough => BatchLine {
+                content: u.content,
+                runtime_ts: u.runtime_ts.map(Cow::Borrowed),
+                line: this_line,
+                stream: key,
+                truncated: reader_cut,
+            },
+            Feed::Buffered => continue,
             Feed::Completed(j) => {
                 out.joined_partials += u64::from(j.pieces.saturating_sub(1));
-                let ctx = LineCtx {
-                    input,
-                    text,
+                BatchLine {
+                    content: Cow::Owned(j.content),
+                    runtime_ts: j.first_ts.map(Cow::Owned),
                     line: j.first_line,
                     stream: key,
-                    runtime_ts: j.first_ts.as_deref(),
                     truncated: j.truncated || reader_cut,
-                };
-                handle(
-                    &j.content,
-                    &ctx,
-                    &origins[&key],
-                    reg,
-                    (settings, analysis),
-                    scratch,
-                    &mut out,
-                );
+                }
             }
+        };
+        batch.push(next);
+        if batch.len() >= BATCH_LINES {
+            work.run(&mut batch, &origins, &mut out);
         }
     }
     for (key, j) in joiner.finish() {
         out.joined_partials += u64::from(j.pieces.saturating_sub(1));
-        let ctx = LineCtx {
-            input,
-            text,
+        batch.push(BatchLine {
+            content: Cow::Owned(j.content),
+            runtime_ts: j.first_ts.map(Cow::Owned),
             line: j.first_line,
             stream: key,
-            runtime_ts: j.first_ts.as_deref(),
             truncated: j.truncated,
-        };
-        let origin = origins.get(&key).cloned().unwrap_or_default();
-        handle(
-            &j.content,
-            &ctx,
-            &origin,
-            reg,
-            (settings, analysis),
-            scratch,
-            &mut out,
-        );
+        });
     }
+    work.run(&mut batch, &origins, &mut out);
     out.origins = origins.into_iter().collect();
     out
 }
 
-fn handle(
-    content: &[u8],
+/// A line (or joined record) of a chunk, waiting to be parsed with the lines of its batch.
+struct BatchLine<'c> {
+    content: Cow<'c, [u8]>,
+    runtime_ts: Option<Cow<'c, str>>,
+    line: u64,
+    stream: u64,
+    truncated: bool,
+}
+
+/// Lines per parse batch. Each batch is parsed first, then its events become items (filters,
+/// the rules' literal scan, identifiers, requests): each code stays in the instruction cache
+/// for a whole batch instead of evicting the other at every line. Cachegrind, 50k lines,
+/// everything on: I1 misses 12.0 M → 3.5 M for +1.5 % instructions (BENCHMARKS.md).
+const BATCH_LINES: usize = 32;
+
+/// What the lines of a chunk are handled with.
+struct ChunkWork<'w> {
+    input: &'w Input,
+    /// The chunk as text, when it is all UTF-8.
+    text: Option<&'w str>,
+    reg: &'w Registry,
+    settings: &'w Settings,
+    analysis: Analysis<'w>,
+    scratch: &'w mut Scratch,
+}
+
+impl<'w> ChunkWork<'w> {
+    /// Parse the lines of `batch`, then make their items, in order; `batch` is left empty.
+    fn run(
+        &mut self,
+        batch: &mut Vec<BatchLine<'_>>,
+        origins: &StreamMap<Origin>,
+        out: &mut ChunkOut,
+    ) {
+        let texts: Vec<Cow<'_, str>> = batch.iter().map(|b| self.text_of(b, out)).collect();
+        let mut parsed: Vec<Parsed<'_>> = Vec::with_capacity(texts.len());
+        for t in &texts {
+            parsed.push(self.reg.parse(t, &self.settings.parse, self.scratch));
+        }
+        for ((b, text), p) in batch.iter().zip(&texts).zip(parsed) {
+            self.finish(b, text, p, origins, out);
+        }
+        batch.clear();
+    }
+
+    /// The line as text (counted when it is not valid UTF-8).
+    fn text_of<'b>(&self, b: &'b BatchLine<'_>, out: &mut ChunkOut) -> Cow<'b, str>
+    where
+        'w: 'b,
+    {
+        match envelope::as_text(&b.content, self.text) {
+            Some(t) => Cow::Borrowed(t),
+            None => {
+                out.invalid_utf8 += 1;
+                String::from_utf8_lossy(&b.content)
+            }
+        }
+    }
+
+    /// Make the item of a parsed line.
+    fn finish(
+        &self,
+        b: &BatchLine<'_>,
+        text: &str,
+        parsed: Parsed<'_>,
+        origins: &StreamMap<Origin>,
+        out: &mut ChunkOut,
+    ) {
+        let ctx = LineCtx {
+            input: self.input,
+            line: b.line,
+            stream: b.stream,
+            runtime_ts: b.runtime_ts.as_deref(),
+            truncated: b.truncated,
+        };
+        let unknown;
+        let origin = match origins.get(&b.stream) {
+            Some(o) => o,
+            None => {
+                unknown = Origin::default();
+                &unknown
+            }
+        };
+        make_item(
+            parsed,
+            text,
+            &ctx,
+            origin,
+            self.reg,
+            (self.settings, self.analysis),
+            out,
+        );
+    }
+}
+
+/// Make the item of one parsed line (`text` is what was parsed).
+fn make_item(
+    parsed: Parsed<'_>,
+    text: &str,
     ctx: &LineCtx<'_>,
     origin: &Origin,
     reg: &Registry,
     (settings, analysis): (&Settings, Analysis<'_>),
-    scratch: &mut Scratch,
     out: &mut ChunkOut,
 ) {
     out.truncated += u64::from(ctx.truncated);
-    let text = match envelope::as_text(content, ctx.text) {
-        Some(t) => std::borrow::Cow::Borrowed(t),
-        None => {
-            out.invalid_utf8 += 1;
-            String::from_utf8_lossy(content)
-        }
-    };
     let item = |kind, pass| Item {
         line: ctx.line,
         stream: ctx.stream,
@@ -1588,7 +1657,7 @@ fn handle(
         kind,
         found: None,
     };
-    match reg.parse(&text, &settings.parse, scratch) {
+    match parsed {
         Parsed::Blank => out.items.push(item(ItemKind::Blank, false)),
         Parsed::Unparsed(r) => out.items.push(item(ItemKind::Unparsed(r), false)),
         Parsed::Event { mut ev, weak } => {
