@@ -1669,7 +1669,7 @@ fn make_item(
                     .and_then(|t| time::parse_timestamp(t.as_bytes(), 0));
                 ev.ts = ev.ts.or(ev.runtime_ts);
             }
-            let pass = passes(&ev, &text, ctx, origin, reg, &settings.filter);
+            let pass = passes(&ev, text, ctx, origin, reg, &settings.filter);
             let found = if pass && !analysis.is_empty() {
                 find(&ev, reg, analysis, &mut Vec::new(), &mut out.arena)
             } else {
@@ -1691,10 +1691,10 @@ fn make_item(
                 multiline: ev.multiline,
                 weak,
                 request,
-                raw: (weak && !settings.keep_events).then(|| Box::<str>::from(text.as_ref())),
+                raw: (weak && !settings.keep_events).then(|| Box::<str>::from(text)),
                 full: settings
                     .keep_events
-                    .then(|| Box::new(PackedEvent::pack(ev, &text))),
+                    .then(|| Box::new(PackedEvent::pack(ev, text))),
             };
             let mut it = item(ItemKind::Event(event), pass);
             if let Some(f) = found
