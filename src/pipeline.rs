@@ -1583,8 +1583,10 @@ impl<'w> ChunkWork<'w> {
         for t in &texts {
             parsed.push(self.reg.parse(t, &self.settings.parse, self.scratch));
         }
+        let unknown = Origin::default();
         for ((b, text), p) in batch.iter().zip(&texts).zip(parsed) {
-            self.finish(b, text, p, origins, out);
+            let origin = origins.get(&b.stream).unwrap_or(&unknown);
+            self.finish(b, text, p, origin, out);
         }
         batch.clear();
     }
@@ -1609,7 +1611,7 @@ impl<'w> ChunkWork<'w> {
         b: &BatchLine<'_>,
         text: &str,
         parsed: Parsed<'_>,
-        origins: &StreamMap<Origin>,
+        origin: &Origin,
         out: &mut ChunkOut,
     ) {
         let ctx = LineCtx {
@@ -1618,14 +1620,6 @@ impl<'w> ChunkWork<'w> {
             stream: b.stream,
             runtime_ts: b.runtime_ts.as_deref(),
             truncated: b.truncated,
-        };
-        let unknown;
-        let origin = match origins.get(&b.stream) {
-            Some(o) => o,
-            None => {
-                unknown = Origin::default();
-                &unknown
-            }
         };
         make_item(
             parsed,

@@ -157,6 +157,13 @@ impl Redactor {
                     kind: s.kind.clone(),
                 });
             }
+            if s.hints.iter().any(|h| h.contains('\0')) {
+                // `all_clean` scans an event's texts joined by NUL bytes.
+                return Err(RedactError::Hints {
+                    name: name.to_string(),
+                    msg: format!("kind {:?}: a hint contains a NUL byte", s.kind),
+                });
+            }
             let regex = Regex::new(&s.pattern).map_err(|source| RedactError::Pattern {
                 name: name.to_string(),
                 kind: s.kind.clone(),
@@ -386,6 +393,53 @@ mod tests {
         assert_eq!(c["github_token"], 2);
         assert_eq!(c["password"], 1);
         assert_eq!(c["jwt"], 0);
+    }
+
+    use proptest::prelude::*;
+
+    proptest! {
+        /// One scan over an event's texts says "clean" exactly when no text holds a hint (a
+        /// hint split across two texts does not count), and a clean event's texts all come out
+        /// of `redact` unchanged.
+        #[test]
+        fn one_scan_over_all_texts_finds_what_each_scan_finds(
+            texts in proptest::collection::vec(
+                proptest::collection::vec(
+                    proptest::sample::select(vec![
+                        "Bea", "rer ", "ghp", "_x", "KEY", "=", "\"", ":/", "/", "pass", "word",
+                        "eyJ", "ok ", "GET /x", "é", "\u{0}",
+                    ]),
+                    0..6,
+                ).prop_map(|p| p.concat()),
+                0..5,
+            ),
+        ) {
+            let mut r = Redactor::builtin().expect("builtin patterns compile");
+            let spec: SecretsSpec = toml::from_str(BUILTIN).expect("builtin patterns parse");
+            let hints: Vec<String> = spec
+                .secret
+                .iter()
+                .flat_map(|s| s.hints.iter().map(|h| h.to_ascii_lowercase()))
+                .collect();
+            let holds_hint = |t: &str| {
+                let folded = t.to_ascii_lowercase();
+                hints.iter().any(|h| folded.contains(h.as_str()))
+            };
+            let clean = r.all_clean(texts.iter().map(String::as_str));
+            prop_assert_eq!(clean, !texts.iter().any(|t| holds_hint(t)));
+            if clean {
+                for t in &texts {
+                    prop_assert!(matches!(r.redact(t), Cow::Borrowed(_)));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_hint_with_a_nul_byte_is_refused() {
+        let text = "[[secret]]\nkind = \"x\"\nhints = [\"a\\u0000b\"]\npattern = \"ab\"\n";
+        let err = Redactor::from_toml("custom.toml", text).expect_err("refused");
+        assert!(err.to_string().contains("NUL"), "{err}");
     }
 
     #[test]
