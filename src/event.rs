@@ -275,7 +275,7 @@ pub struct PackedEvent {
 
 impl PackedEvent {
     /// Pack `ev`, whose borrowed text should be slices of `line` (other text is copied).
-    pub fn pack(ev: Event<'_>, line: &str) -> PackedEvent {
+    pub fn pack(ev: &Event<'_>, line: &str) -> PackedEvent {
         let mut buf = String::with_capacity(line.len() + 64);
         buf.push_str(line);
         let line_len = u32::try_from(line.len()).unwrap_or(u32::MAX);
@@ -320,9 +320,16 @@ impl PackedEvent {
             buf,
             line_len,
             head: Event {
-                strs: Default::default(),
-                extras: Vec::new(),
-                ..ev
+                ts: ev.ts,
+                runtime_ts: ev.runtime_ts,
+                level: ev.level,
+                service: ev.service,
+                format: ev.format,
+                status: ev.status,
+                duration_ms: ev.duration_ms,
+                request: ev.request,
+                multiline: ev.multiline,
+                ..Event::default()
             },
             strs,
             extras,
@@ -515,7 +522,7 @@ mod tests {
                 }
             }
             ev.extras.push((Cow::Borrowed(&line[..bounds[bounds.len() / 2]]), Extra::Json(Cow::Borrowed(line.as_bytes()))));
-            let packed = PackedEvent::pack(ev.clone(), &line);
+            let packed = PackedEvent::pack(&ev, &line);
             prop_assert_eq!(packed.line(), line.as_str());
             prop_assert_eq!(packed.event(), ev);
         }
@@ -538,7 +545,7 @@ mod tests {
             // Owned text after the line, or none.
             ev.strs[Slot::Message as usize] = message.clone().map(Cow::Owned);
             let mut want = ev.get(Slot::Exception).map(str::to_string);
-            let mut packed = PackedEvent::pack(ev, &line);
+            let mut packed = PackedEvent::pack(&ev, &line);
             for l in &lines {
                 let mut s = want.take().unwrap_or_default();
                 if !s.is_empty() || l.is_empty() {

@@ -1584,7 +1584,9 @@ impl<'w> ChunkWork<'w> {
             parsed.push(self.reg.parse(t, &self.settings.parse, self.scratch));
         }
         let unknown = Origin::default();
-        for ((b, text), p) in batch.iter().zip(&texts).zip(parsed) {
+        // Parsed events are read in place (each is ~400 bytes; moving them out cost more than
+        // reading them).
+        for ((b, text), p) in batch.iter().zip(&texts).zip(&mut parsed) {
             let origin = origins.get(&b.stream).unwrap_or(&unknown);
             self.finish(b, text, p, origin, out);
         }
@@ -1610,7 +1612,7 @@ impl<'w> ChunkWork<'w> {
         &self,
         b: &BatchLine<'_>,
         text: &str,
-        parsed: Parsed<'_>,
+        parsed: &mut Parsed<'_>,
         origin: &Origin,
         out: &mut ChunkOut,
     ) {
@@ -1635,7 +1637,7 @@ impl<'w> ChunkWork<'w> {
 
 /// Make the item of one parsed line (`text` is what was parsed).
 fn make_item(
-    parsed: Parsed<'_>,
+    parsed: &mut Parsed<'_>,
     text: &str,
     ctx: &LineCtx<'_>,
     origin: &Origin,
@@ -1653,8 +1655,9 @@ fn make_item(
     };
     match parsed {
         Parsed::Blank => out.items.push(item(ItemKind::Blank, false)),
-        Parsed::Unparsed(r) => out.items.push(item(ItemKind::Unparsed(r), false)),
-        Parsed::Event { mut ev, weak } => {
+        Parsed::Unparsed(r) => out.items.push(item(ItemKind::Unparsed(*r), false)),
+        Parsed::Event { ev, weak } => {
+            let weak = *weak;
             // The runtime's timestamp is event time only when the payload has none; otherwise
             // only whole events (NDJSON, exports) show it, so it is parsed only then.
             if ev.ts.is_none() || settings.keep_events {
@@ -1663,15 +1666,15 @@ fn make_item(
                     .and_then(|t| time::parse_timestamp(t.as_bytes(), 0));
                 ev.ts = ev.ts.or(ev.runtime_ts);
             }
-            let pass = passes(&ev, text, ctx, origin, reg, &settings.filter);
+            let pass = passes(ev, text, ctx, origin, reg, &settings.filter);
             let found = if pass && !analysis.is_empty() {
-                find(&ev, reg, analysis, &mut Vec::new(), &mut out.arena)
+                find(ev, reg, analysis, &mut Vec::new(), &mut out.arena)
             } else {
                 None
             };
             let request = match ev.request {
                 Some(kind) if pass => {
-                    Some((kind, observation(&ev, ctx, origin.source, &mut out.arena)))
+                    Some((kind, observation(ev, ctx, origin.source, &mut out.arena)))
                 }
                 _ => None,
             };
