@@ -2112,10 +2112,13 @@ impl<'r> Merger<'r> {
         }
         let (mut items, mut found) = (c.items, c.found);
         self.chunk_arena = c.arena;
-        for item in items.drain(..) {
-            self.item(item, &mut found);
+        // Items are read in place and their owned parts taken (an item is ~280 bytes).
+        for item in &mut items {
+            self.item(item, &found);
             self.deliver_requests(sinks)?;
         }
+        items.clear();
+        found.clear();
         recycle::ITEMS.put(items);
         recycle::FOUND.put(found);
         let arena = std::mem::take(&mut self.chunk_arena);
@@ -2147,9 +2150,9 @@ impl<'r> Merger<'r> {
         Ok(())
     }
 
-    fn item(&mut self, item: Item, chunk_found: &mut [Found]) {
+    fn item(&mut self, item: &mut Item, chunk_found: &[Found]) {
         let state = self.streams.entry(item.stream).or_default();
-        match item.kind {
+        match &mut item.kind {
             ItemKind::Blank => {
                 if let Some(id) = state.open {
                     self.counts.continuation_lines += 1;
@@ -2158,11 +2161,11 @@ impl<'r> Merger<'r> {
                     self.unparsed(Unparsed::Blank);
                 }
             }
-            ItemKind::Unparsed(r) => self.unparsed(r),
+            ItemKind::Unparsed(r) => self.unparsed(*r),
             ItemKind::Event(ev) => {
-                let found = match item.found {
-                    Some(FoundAt::Chunk(i)) => chunk_found.get_mut(i as usize).map(std::mem::take),
-                    Some(FoundAt::Held(f)) => Some(*f),
+                let found = match &item.found {
+                    Some(FoundAt::Chunk(i)) => chunk_found.get(*i as usize),
+                    Some(FoundAt::Held(f)) => Some(&**f),
                     None => None,
                 };
                 let raw = ev
@@ -2240,7 +2243,7 @@ impl<'r> Merger<'r> {
     }
 
     /// Correlation and rule matches of a new event that passed the filters.
-    fn analyze_event(&mut self, ev: &EventItem, line: u64, stream: u64, found: Option<Found>) {
+    fn analyze_event(&mut self, ev: &EventItem, line: u64, stream: u64, found: Option<&Found>) {
         let source = self.origins.get(&stream).map_or(0, |o| o.source);
         let mut group = None;
         let mut hit_rules = Vec::new();
@@ -2295,11 +2298,11 @@ impl<'r> Merger<'r> {
 
     fn new_event(
         &mut self,
-        ev: EventItem,
+        ev: &mut EventItem,
         line: u64,
         stream: u64,
         pass: bool,
-        found: Option<Found>,
+        found: Option<&Found>,
     ) {
         self.counts.events += 1;
         let id = self.next_id;
@@ -2315,12 +2318,12 @@ impl<'r> Merger<'r> {
             self.close(p);
         }
         if pass && (self.rules.is_some() || self.correlator.is_some()) {
-            self.analyze_event(&ev, line, stream, found);
+            self.analyze_event(ev, line, stream, found);
         }
         if !pass {
             self.counts.filtered_out += 1;
         }
-        if let Some((kind, obs)) = ev.request {
+        if let Some((kind, obs)) = ev.request.take() {
             let finished = &mut self.finished;
             self.requests.observe(obs, kind, &mut |r| finished.push(r));
         }
@@ -2329,7 +2332,7 @@ impl<'r> Merger<'r> {
         }
         if self.hold {
             self.held.push_back(Pending {
-                ev: ev.full,
+                ev: ev.full.take(),
                 line,
                 stream,
                 pass,
