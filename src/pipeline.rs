@@ -1579,10 +1579,10 @@ impl<'w> ChunkWork<'w> {
         out: &mut ChunkOut,
     ) {
         let texts: Vec<Cow<'_, str>> = batch.iter().map(|b| self.text_of(b, out)).collect();
-        let mut parsed: Vec<Parsed<'_>> = Vec::with_capacity(texts.len());
-        for t in &texts {
-            parsed.push(self.reg.parse(t, &self.settings.parse, self.scratch));
-        }
+        let (reg, opts, scratch) = (self.reg, &self.settings.parse, &mut *self.scratch);
+        // Collected rather than pushed: each result is written straight into the vector.
+        let mut parsed: Vec<Parsed<'_>> =
+            texts.iter().map(|t| reg.parse(t, opts, scratch)).collect();
         let unknown = Origin::default();
         // Parsed events are read in place (each is ~400 bytes; moving them out cost more than
         // reading them).
