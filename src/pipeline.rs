@@ -2110,15 +2110,13 @@ impl<'r> Merger<'r> {
         for (k, o) in c.origins {
             self.origins.entry(k).or_insert(o);
         }
-        let (mut items, mut found) = (c.items, c.found);
+        let (mut items, found) = (c.items, c.found);
         self.chunk_arena = c.arena;
         // Items are read in place and their owned parts taken (an item is ~280 bytes).
         for item in &mut items {
             self.item(item, &found);
             self.deliver_requests(sinks)?;
         }
-        items.clear();
-        found.clear();
         recycle::ITEMS.put(items);
         recycle::FOUND.put(found);
         let arena = std::mem::take(&mut self.chunk_arena);
