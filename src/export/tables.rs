@@ -330,6 +330,14 @@ fn put(b: &mut Dict, v: Option<&str>) {
     }
 }
 
+/// [`put`] for a value the caller knows by an index ([`Dict::append_indexed`]).
+fn put_indexed(b: &mut Dict, v: Option<(usize, &str)>) {
+    match v {
+        Some((i, s)) => b.append_indexed(i, s),
+        None => b.append_null(),
+    }
+}
+
 fn put_ts(b: &mut TimestampMicrosecondBuilder, n: &mut Int64Builder, v: Option<i64>) {
     b.append_option(v.map(micros));
     n.append_option(v);
@@ -383,10 +391,7 @@ impl EventBatch {
             .append_indexed(service, v.reg.service_name(ev.service));
         self.format
             .append_indexed(format, v.reg.format_name(ev.format));
-        match ev.level {
-            Some(l) => self.level.append_indexed(l as usize, l.as_str()),
-            None => self.level.append_null(),
-        }
+        put_indexed(&mut self.level, ev.level.map(|l| (l as usize, l.as_str())));
         self.source
             .append_indexed(v.origin.source as usize, v.source);
         self.line
@@ -396,10 +401,7 @@ impl EventBatch {
         put(&mut self.pod, o.pod.as_deref());
         put(&mut self.container, o.container.as_deref());
         put(&mut self.container_id, o.container_id.as_deref());
-        match o.stream {
-            Some(s) => self.stream.append_indexed(s as usize, s.as_str()),
-            None => self.stream.append_null(),
-        }
+        put_indexed(&mut self.stream, o.stream.map(|s| (s as usize, s.as_str())));
         put(&mut self.logger, ev.get(Slot::Logger));
         self.message.append_option(text.message);
         for (b, slot) in self.ids.iter_mut().zip(ID_SLOTS) {
@@ -414,16 +416,12 @@ impl EventBatch {
         self.duration_ms.append_option(ev.duration_ms);
         self.exception.append_option(text.exception);
         let chain = v.reg.request_chain(ev.service);
-        match ev
-            .request
-            .and_then(|k| Some((k, chain.get(usize::from(k))?)))
-        {
-            // Request kinds are numbered per service.
-            Some((k, name)) => self
-                .request_line
-                .append_indexed(service * 256 + usize::from(k), name),
-            None => self.request_line.append_null(),
-        }
+        // Request kinds are numbered per service.
+        let kind = ev.request.and_then(|k| {
+            let name = chain.get(usize::from(k))?;
+            Some((service * 256 + usize::from(k), name.as_str()))
+        });
+        put_indexed(&mut self.request_line, kind);
         self.raw.append_option(text.raw);
         self.fields.append_option(text.fields);
         self.rows += 1;
