@@ -522,7 +522,29 @@ fn skip_string(b: &[u8], i: usize) -> Option<usize> {
 fn skip_value(b: &[u8], i: usize) -> Option<usize> {
     match *b.get(i)? {
         b'"' => skip_string(b, i),
-        open @ (b'{' | b'[') => {
+        b'{' | b'[' => match blocks::skip_container(b, i) {
+            Some(end) => end,
+            None => skip_container(b, i),
+        },
+        b'}' | b']' | b',' | b':' => None,
+        _ => {
+            let mut j = i;
+            while let Some(&c) = b.get(j) {
+                if matches!(c, b',' | b'}' | b']' | b':') || is_ws(c) {
+                    break;
+                }
+                j += 1;
+            }
+            (j > i).then_some(j)
+        }
+    }
+}
+
+/// Skips the object or array starting at `b[i]`, hopping between quotes and brackets; the
+/// reference for [`blocks::skip_container`], and what runs when that one declines.
+fn skip_container(b: &[u8], i: usize) -> Option<usize> {
+    match b.get(i) {
+        Some(&open @ (b'{' | b'[')) => {
             // Only brackets of the opening kind change the depth of a well-formed value, so
             // jump between quotes and those brackets instead of stepping byte by byte.
             let close = if open == b'{' { b'}' } else { b']' };
@@ -552,16 +574,114 @@ fn skip_value(b: &[u8], i: usize) -> Option<usize> {
             }
             None
         }
-        b'}' | b']' | b',' | b':' => None,
-        _ => {
-            let mut j = i;
-            while let Some(&c) = b.get(j) {
-                if matches!(c, b',' | b'}' | b']' | b':') || is_ws(c) {
-                    break;
+        _ => None,
+    }
+}
+
+/// Containers skipped 64 bytes at a time: bit masks of the quotes and brackets of a block
+/// (AVX2 compares), the bytes inside strings from a prefix XOR of the quotes, then only the
+/// brackets outside strings are visited. Log JSON nests small objects full of short strings
+/// (`fields`, `span`, `spans`, `extra`), where hopping from quote to quote costs a search per
+/// string.
+mod blocks {
+    /// [`super::skip_container`]'s answer for the object or array at `b[i]`, or `None` when
+    /// not decided here: no AVX2, or a backslash in a block (escapes need the byte-wise walk).
+    pub(super) fn skip_container(b: &[u8], i: usize) -> Option<Option<usize>> {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the one `unsafe` of the library: calling a function compiled for AVX2,
+            // which this CPU has (checked just above). The function itself is safe code.
+            #[allow(unsafe_code)]
+            return unsafe { x86::skip_container(b, i) };
+        }
+        let _ = (b, i);
+        None
+    }
+
+    /// Bit `k` set for each byte of a 64-byte block from an opening quote (inclusive) to its
+    /// closing quote (exclusive), given the quote bits.
+    pub(super) fn inside_strings(quotes: u64) -> u64 {
+        let mut x = quotes;
+        for shift in [1, 2, 4, 8, 16, 32] {
+            x ^= x << shift;
+        }
+        x
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    mod x86 {
+        use std::arch::x86_64::{
+            __m256i, _mm256_cmpeq_epi8, _mm256_movemask_epi8, _mm256_set_epi64x, _mm256_set1_epi8,
+        };
+
+        /// Bytes `at..at + 32` of `block` as a vector (a plain load once optimized).
+        #[target_feature(enable = "avx2")]
+        fn load(block: &[u8; 64], at: usize) -> __m256i {
+            let word = |k: usize| {
+                let mut w = [0u8; 8];
+                w.copy_from_slice(&block[at + 8 * k..at + 8 * k + 8]);
+                i64::from_le_bytes(w)
+            };
+            _mm256_set_epi64x(word(3), word(2), word(1), word(0))
+        }
+
+        /// Bits of the bytes of `block` equal to `c`.
+        #[target_feature(enable = "avx2")]
+        fn eq_mask(lo: __m256i, hi: __m256i, c: u8) -> u64 {
+            let needle = _mm256_set1_epi8(c as i8);
+            let lo = _mm256_movemask_epi8(_mm256_cmpeq_epi8(lo, needle)) as u32;
+            let hi = _mm256_movemask_epi8(_mm256_cmpeq_epi8(hi, needle)) as u32;
+            u64::from(lo) | u64::from(hi) << 32
+        }
+
+        #[target_feature(enable = "avx2")]
+        pub(super) fn skip_container(b: &[u8], i: usize) -> Option<Option<usize>> {
+            let open = *b.get(i)?;
+            let close = if open == b'{' { b'}' } else { b']' };
+            let mut depth = 0usize;
+            // All ones when the previous block ended inside a string.
+            let mut carry = 0u64;
+            let mut at = i;
+            loop {
+                let rest = match b.get(at..) {
+                    Some(r) if !r.is_empty() => r,
+                    // Ran out inside the value: not well formed.
+                    _ => return Some(None),
+                };
+                let mut tail = [0u8; 64];
+                let block = match rest.first_chunk::<64>() {
+                    Some(block) => block,
+                    None => {
+                        // The last, short block, padded with bytes that match nothing.
+                        tail[..rest.len()].copy_from_slice(rest);
+                        &tail
+                    }
+                };
+                let (lo, hi) = (load(block, 0), load(block, 32));
+                if eq_mask(lo, hi, b'\\') != 0 {
+                    return None;
                 }
-                j += 1;
+                let strings = super::inside_strings(eq_mask(lo, hi, b'"')) ^ carry;
+                let opens = eq_mask(lo, hi, open) & !strings;
+                let mut brackets = (opens | eq_mask(lo, hi, close)) & !strings;
+                while brackets != 0 {
+                    let k = brackets.trailing_zeros();
+                    if opens >> k & 1 == 1 {
+                        depth += 1;
+                    } else {
+                        depth = match depth.checked_sub(1) {
+                            Some(d) => d,
+                            None => return Some(None),
+                        };
+                        if depth == 0 {
+                            return Some(Some(at + k as usize + 1));
+                        }
+                    }
+                    brackets &= brackets - 1;
+                }
+                carry = (strings >> 63).wrapping_neg();
+                at += 64;
             }
-            (j > i).then_some(j)
         }
     }
 }
@@ -1435,6 +1555,36 @@ mod proptests {
         fn never_panics_arbitrary(bytes in prop::collection::vec(any::<u8>(), 0..256)) {
             if let Ok(o) = parse_object(&bytes) { poke(o, 0); }
             poke(Raw(&bytes), 0);
+        }
+
+        /// The 64-byte block skipper gives the byte-wise walk's answer, or declines (only on
+        /// a backslash), on containers longer than a block and cut at any point.
+        #[test]
+        fn block_skip_agrees_with_byte_walk(
+            open in prop::sample::select(vec![b'{', b'[']),
+            body in prop::collection::vec(
+                prop::sample::select(b"{}[]\"\"\"aaaaaaaaaaaa:,".to_vec()),
+                0..300,
+            ),
+            backslash in prop::option::weighted(0.2, any::<prop::sample::Index>()),
+            lead in 0usize..3,
+        ) {
+            let mut b = vec![b' '; lead];
+            b.push(open);
+            b.extend_from_slice(&body);
+            if let Some(at) = backslash {
+                let at = lead + 1 + at.index(body.len() + 1);
+                b.insert(at, b'\\');
+            }
+            let walk = skip_container(&b, lead);
+            match blocks::skip_container(&b, lead) {
+                Some(got) => prop_assert_eq!(got, walk, "{:?}", String::from_utf8_lossy(&b)),
+                None => prop_assert!(
+                    cfg!(not(target_arch = "x86_64")) || b.contains(&b'\\'),
+                    "declined without a backslash"
+                ),
+            }
+            prop_assert_eq!(skip_value(&b, lead), walk);
         }
 
         #[test]

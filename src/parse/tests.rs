@@ -62,3 +62,37 @@ fn escaped_keys_and_values() {
         assert_eq!(ev.get(Slot::Message), Some(*message), "{line}");
     }
 }
+
+/// Key lookups compare integer fingerprints (first and last 8 bytes): keys of every length
+/// that differ in any one byte stay apart, and each finds its own slot.
+#[test]
+fn key_table_tells_apart_keys_differing_in_one_byte() {
+    let mut table = KeyTable::default();
+    let mut keys = Vec::new();
+    for len in 0..20usize {
+        let base: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+        keys.push(base.clone());
+        for at in 0..len {
+            let mut k = base.clone();
+            k[at] = b'_';
+            keys.push(k);
+        }
+    }
+    for (slot, k) in keys.iter().enumerate() {
+        let name = std::str::from_utf8(k).expect("ascii");
+        assert_eq!(
+            table.slot(name, slot as u8),
+            slot as u8,
+            "{name:?} collided"
+        );
+    }
+    for (slot, k) in keys.iter().enumerate() {
+        assert_eq!(
+            table.get(k),
+            Some(slot as u8),
+            "{:?}",
+            String::from_utf8_lossy(k)
+        );
+    }
+    assert_eq!(table.get(b"not a key at all"), None);
+}
