@@ -17,6 +17,7 @@ use std::path::Path;
 
 use regex::{CaptureLocations, Regex};
 
+use crate::bytes::{self, key_words};
 use crate::event::{Event, Extra, Level, Multiline, Slot, Target};
 use crate::jsonscan::{self, Kind, Raw};
 use crate::route::{self, Template};
@@ -124,28 +125,6 @@ struct KeyTable {
 
 /// A known key: its [`key_words`], the whole key, its slot.
 type KeyEntry = (u64, u64, Box<[u8]>, u8);
-
-/// Integer fingerprint of a key, exact for keys of up to 16 bytes among keys of the same
-/// length: the first and the last 8 bytes (overlapping when shorter). Loads of fixed size,
-/// no copy and no `memcmp` call for the short keys that almost every lookup sees.
-fn key_words(b: &[u8]) -> (u64, u64) {
-    let n = b.len();
-    let word = |at: usize| u64::from_le_bytes(b[at..at + 8].try_into().unwrap_or_default());
-    let half = |at: usize| {
-        u64::from(u32::from_le_bytes(
-            b[at..at + 4].try_into().unwrap_or_default(),
-        ))
-    };
-    match n {
-        8.. => (word(0), word(n - 8)),
-        4..=7 => (half(0) | half(n - 4) << 32, 0),
-        1..=3 => (
-            u64::from(b[0]) | u64::from(b[n / 2]) << 8 | u64::from(b[n - 1]) << 16,
-            0,
-        ),
-        0 => (0, 0),
-    }
-}
 
 impl KeyTable {
     /// Slot of `name`, adding it with `next` if new.
@@ -900,16 +879,16 @@ impl Registry {
                 || rule
                     .logger
                     .as_deref()
-                    .is_some_and(|l| ev.get(Slot::Logger) != Some(l))
+                    .is_some_and(|l| !ev.get(Slot::Logger).is_some_and(|v| bytes::eq(v, l)))
                 || rule
                     .message
                     .as_deref()
-                    .is_some_and(|m| ev.get(Slot::Message) != Some(m))
+                    .is_some_and(|m| !ev.get(Slot::Message).is_some_and(|v| bytes::eq(v, m)))
             {
                 continue;
             }
             if let Some(p) = &rule.pattern {
-                let ok = |t: &str| p.prefix().is_none_or(|pre| t.starts_with(pre));
+                let ok = |t: &str| p.prefix().is_none_or(|pre| bytes::starts_with(t, pre));
                 // Match without copying the text: captures borrow from the line when the text
                 // does; an unescaped (owned) text is copied once, and only when it matched.
                 let (text, caps): (Cow<'a, str>, _) = match &rule.field {

@@ -173,7 +173,7 @@ impl Pattern {
         while i < self.tokens.len() {
             match &self.tokens[i] {
                 Token::Literal(l) => {
-                    if !bytes[pos..].starts_with(l.as_bytes()) {
+                    if !crate::bytes::starts_with(&bytes[pos..], l) {
                         return None;
                     }
                     pos += l.len();

@@ -611,7 +611,7 @@ impl RuleSet {
         };
         self.by_service
             .iter()
-            .find(|(name, _)| **name == *have)
+            .find(|(name, _)| crate::bytes::eq(&**name, &*have))
             .map_or(&self.unguarded, |(_, plan)| plan)
     }
 

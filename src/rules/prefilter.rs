@@ -327,7 +327,7 @@ impl LiteralScan {
                 .first()
                 .and_then(|&b| f.by_first_byte.get(usize::from(b)));
             for (id, lit) in starting.into_iter().flatten() {
-                if text.starts_with(lit) {
+                if crate::bytes::starts_with(text, lit) {
                     seen.set(*id);
                 }
             }
