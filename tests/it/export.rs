@@ -633,9 +633,10 @@ fn verify_detects_tampering() {
     assert!(v.stderr.contains("manifest.json"), "{}", v.stderr);
 }
 
-/// A generated input big enough that an export runs for seconds (debug build).
-fn big_input(dir: &Path) -> PathBuf {
-    let path = dir.join("big.log");
+/// Input for an export that is still running whenever it is interrupted: the samples with a
+/// kubectl prefix, many times over, fed through stdin and held open until after the signal, so
+/// the outcome does not depend on how fast this build or machine exports.
+fn big_input() -> Vec<u8> {
     let mut data = Vec::new();
     for round in 0..40 {
         for s in samples() {
@@ -646,8 +647,7 @@ fn big_input(dir: &Path) -> PathBuf {
             }
         }
     }
-    std::fs::write(&path, data).unwrap();
-    path
+    data
 }
 
 /// A small deterministic generator (no extra crate): xorshift seeded from the clock, printed so a
@@ -671,7 +671,7 @@ fn delays(count: usize, max_ms: u64) -> Vec<u64> {
 #[test]
 fn interrupts_leave_only_readable_files() {
     let tmp = tempfile::tempdir().unwrap();
-    let input = big_input(tmp.path());
+    let input = std::sync::Arc::new(big_input());
     let mut interrupted = 0;
     let plan: Vec<(&str, u64)> = delays(4, 1500)
         .into_iter()
@@ -680,7 +680,7 @@ fn interrupts_leave_only_readable_files() {
         .collect();
     for (i, (signal, delay)) in plan.iter().enumerate() {
         let dir = tmp.path().join(format!("run{i}"));
-        let child = Command::new(env!("CARGO_BIN_EXE_logsleuth"))
+        let mut child = Command::new(env!("CARGO_BIN_EXE_logsleuth"))
             .args([
                 "analyze",
                 "--format",
@@ -689,17 +689,31 @@ fn interrupts_leave_only_readable_files() {
                 "--partition-by",
                 "service",
             ])
-            .arg(&input)
             .arg("--export")
             .arg(&dir)
+            .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
+        // Write everything, then hold stdin open until the signal has been sent (a write
+        // error means the process has gone, which the checks below look at).
+        let mut stdin = child.stdin.take().unwrap();
+        let (sent, wait_for_signal) = std::sync::mpsc::channel::<()>();
+        let writer = std::thread::spawn({
+            let input = std::sync::Arc::clone(&input);
+            move || {
+                use std::io::Write;
+                let _ = stdin.write_all(&input);
+                let _ = wait_for_signal.recv();
+            }
+        });
         std::thread::sleep(Duration::from_millis(*delay));
         let _ = Command::new("kill")
             .args([signal.to_string(), child.id().to_string()])
             .status();
+        drop(sent);
+        writer.join().unwrap();
         let out = child.wait_with_output().unwrap();
         let code = out.status.code();
         let stderr = String::from_utf8_lossy(&out.stderr);
