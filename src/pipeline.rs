@@ -1125,6 +1125,16 @@ impl Chunker {
                 continue;
             }
             let line_len = self.pending.len() - self.line_start;
+            // No line of `data` can reach the cap (reads are smaller than it): take it whole,
+            // one copy and one backward search instead of a search and a copy per line.
+            if line_len.saturating_add(data.len()) <= self.max_line {
+                let base = self.pending.len();
+                self.pending.extend_from_slice(data);
+                if let Some(i) = memchr::memrchr(b'\n', data) {
+                    self.line_start = base + i + 1;
+                }
+                break;
+            }
             match memchr::memchr(b'\n', data) {
                 Some(i) if line_len + i <= self.max_line => {
                     self.pending.extend_from_slice(&data[..=i]);
@@ -2580,4 +2590,63 @@ pub fn parse_min_level(s: &str) -> Result<Level, String> {
         .ok_or_else(|| {
             format!("--level: unknown level {s:?} (trace, debug, info, warn, error, fatal)")
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn chunker(max_line: usize) -> Chunker {
+        Chunker {
+            source: 0,
+            max_line,
+            target: 1 << 20,
+            pending: Vec::new(),
+            line_start: 0,
+            checked: 0,
+            safe_cut: 0,
+            truncated: Vec::new(),
+            discarding: false,
+            tracker: Joiner::new(max_line),
+            candidates: Vec::new(),
+            next_line: 1,
+        }
+    }
+
+    proptest! {
+        /// Whatever the read sizes, the reader keeps every line whole up to the cap, cuts longer
+        /// ones at it (noting where), and drops nothing else: reads smaller than the cap are
+        /// taken whole, bigger ones line by line.
+        #[test]
+        fn reads_of_any_size_keep_lines_up_to_the_cap(
+            lines in prop::collection::vec(0usize..90, 0..30),
+            max_line in 16usize..70,
+            reads in prop::collection::vec(1usize..200, 1..20),
+        ) {
+            let mut input = Vec::new();
+            let (mut want, mut want_cut) = (Vec::new(), Vec::new());
+            for (i, len) in lines.iter().enumerate() {
+                let line: Vec<u8> = (0..*len).map(|k| b'a' + ((i + k) % 26) as u8).collect();
+                input.extend_from_slice(&line);
+                input.push(b'\n');
+                if line.len() > max_line {
+                    want_cut.push(want.len());
+                }
+                want.extend_from_slice(&line[..line.len().min(max_line)]);
+                want.push(b'\n');
+            }
+            let mut c = chunker(max_line);
+            let (mut at, mut r) = (0, 0);
+            while at < input.len() {
+                let n = reads[r % reads.len()].min(input.len() - at);
+                c.push(&input[at..at + n]);
+                at += n;
+                r += 1;
+            }
+            prop_assert_eq!(&c.pending, &want);
+            prop_assert_eq!(&c.truncated, &want_cut);
+            prop_assert_eq!(c.line_start, want.len());
+        }
+    }
 }
