@@ -148,13 +148,16 @@ pub fn visit_object<'a>(
     line: &'a [u8],
     f: impl FnMut(Raw<'a>, Raw<'a>),
 ) -> Result<Raw<'a>, ScanError> {
-    visit_object_with(line, blocks::Quotes::of(line).as_ref(), f)
+    visit_object_with(line, Quotes::of(line).as_ref(), f)
 }
 
+pub(crate) use blocks::Quotes;
+
 /// [`visit_object`], finding the end of each string with `quotes` when given (a bit per
-/// byte, set for each unescaped quote) and by searching the bytes otherwise.
+/// byte, set for each unescaped quote; [`Quotes::of`] the same line) and by searching the bytes
+/// otherwise.
 #[inline(always)]
-fn visit_object_with<'a>(
+pub(crate) fn visit_object_with<'a>(
     line: &'a [u8],
     quotes: Option<&blocks::Quotes>,
     mut f: impl FnMut(Raw<'a>, Raw<'a>),
@@ -623,13 +626,15 @@ mod blocks {
     /// The unescaped quotes of a line, a bit per byte: the end of every string of the line is
     /// then a bit search away. Top-level JSON members are mostly short strings, whose ends a
     /// search per string found at several times the cost of indexing the line once.
-    pub(super) struct Quotes {
+    pub(crate) struct Quotes {
         words: [u64; QUOTES_MAX / 64],
+        /// The line holds a backslash (anywhere).
+        backslash: bool,
     }
 
     impl Quotes {
         /// The index of `line`, when it is short enough and the CPU has AVX2.
-        pub(super) fn of(line: &[u8]) -> Option<Quotes> {
+        pub(crate) fn of(line: &[u8]) -> Option<Quotes> {
             #[cfg(target_arch = "x86_64")]
             if line.len() <= QUOTES_MAX && std::arch::is_x86_feature_detected!("avx2") {
                 // SAFETY: as in `skip_container`: AVX2 is available (checked just above).
@@ -638,6 +643,11 @@ mod blocks {
             }
             let _ = line;
             None
+        }
+
+        /// Whether the line holds a backslash (so some string may need decoding).
+        pub(crate) fn has_backslash(&self) -> bool {
+            self.backslash
         }
 
         /// Position of the first unescaped quote at or after `from`.
@@ -734,11 +744,12 @@ mod blocks {
         #[target_feature(enable = "avx2")]
         pub(super) fn quotes(line: &[u8]) -> super::Quotes {
             let mut words = [0u64; super::QUOTES_MAX / 64];
-            let mut carry = false;
+            let (mut carry, mut backslash) = (false, false);
             each_block(line, |at, block| {
                 let (lo, hi) = (load(block, 0), load(block, 32));
                 let mut quotes = eq_mask(lo, hi, b'"');
                 let backslashes = eq_mask(lo, hi, b'\\');
+                backslash |= backslashes != 0;
                 if backslashes != 0 || carry {
                     let (escaped, next) = super::escaped(backslashes, carry);
                     quotes &= !escaped;
@@ -749,7 +760,7 @@ mod blocks {
                 }
                 true
             });
-            super::Quotes { words }
+            super::Quotes { words, backslash }
         }
 
         #[target_feature(enable = "avx2")]

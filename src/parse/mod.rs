@@ -484,12 +484,21 @@ impl Registry {
             // One pass over the top level picks up every key any format reads and checks the
             // object is complete.
             let mut top: [Option<Raw<'a>>; MAX_SLOTS] = [None; MAX_SLOTS];
-            let line = JsonLine::new(content);
-            let visited = jsonscan::visit_object(content.as_bytes(), |k, v| {
-                if let Some(i) = self.top_keys.find(k, line) {
-                    top[usize::from(i)].get_or_insert(v);
-                }
-            });
+            // The quote index of the line also tells whether it holds a backslash.
+            let quotes = jsonscan::Quotes::of(content.as_bytes());
+            let line = match &quotes {
+                Some(q) => JsonLine {
+                    text: content,
+                    plain: !q.has_backslash(),
+                },
+                None => JsonLine::new(content),
+            };
+            let visited =
+                jsonscan::visit_object_with(content.as_bytes(), quotes.as_ref(), |k, v| {
+                    if let Some(i) = self.top_keys.find(k, line) {
+                        top[usize::from(i)].get_or_insert(v);
+                    }
+                });
             match visited {
                 Ok(obj) => {
                     let ev = self.parse_json(line, obj, &top, opts);
