@@ -1111,6 +1111,25 @@ struct Chunker {
 }
 
 impl Chunker {
+    /// A chunker for input `source` that fills `buf` (empty) with chunks of about `target`
+    /// bytes.
+    fn new(source: u32, max_line: usize, target: usize, buf: Vec<u8>) -> Chunker {
+        Chunker {
+            source,
+            max_line,
+            target,
+            pending: buf,
+            line_start: 0,
+            checked: 0,
+            safe_cut: 0,
+            truncated: Vec::new(),
+            discarding: false,
+            tracker: Joiner::new(max_line),
+            candidates: Vec::new(),
+            next_line: 1,
+        }
+    }
+
     fn push(&mut self, mut data: &[u8]) {
         while !data.is_empty() {
             if self.discarding {
@@ -1268,20 +1287,12 @@ fn read_one(
     let live = settings.follow;
     let max_line = settings.max_line_bytes.max(16);
     let target = settings.chunk_bytes.max(1024);
-    let mut chunker = Chunker {
+    let mut chunker = Chunker::new(
         source,
         max_line,
         target,
-        pending: recycle::CHUNKS.get(target + READ_BUF),
-        line_start: 0,
-        checked: 0,
-        safe_cut: 0,
-        truncated: Vec::new(),
-        discarding: false,
-        tracker: Joiner::new(max_line),
-        candidates: Vec::new(),
-        next_line: 1,
-    };
+        recycle::CHUNKS.get(target + READ_BUF),
+    );
     let mut buf = vec![0u8; READ_BUF];
     let send = |chunker: &mut Chunker, at_end: bool| -> Result<(), ()> {
         // Chunks get their sequence number under the lock they are sent under, so the merger
@@ -2597,23 +2608,6 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn chunker(max_line: usize) -> Chunker {
-        Chunker {
-            source: 0,
-            max_line,
-            target: 1 << 20,
-            pending: Vec::new(),
-            line_start: 0,
-            checked: 0,
-            safe_cut: 0,
-            truncated: Vec::new(),
-            discarding: false,
-            tracker: Joiner::new(max_line),
-            candidates: Vec::new(),
-            next_line: 1,
-        }
-    }
-
     proptest! {
         /// Whatever the read sizes, the reader keeps every line whole up to the cap, cuts longer
         /// ones at it (noting where), and drops nothing else: reads smaller than the cap are
@@ -2636,7 +2630,7 @@ mod tests {
                 want.extend_from_slice(&line[..line.len().min(max_line)]);
                 want.push(b'\n');
             }
-            let mut c = chunker(max_line);
+            let mut c = Chunker::new(0, max_line, 1 << 20, Vec::new());
             let (mut at, mut r) = (0, 0);
             while at < input.len() {
                 let n = reads[r % reads.len()].min(input.len() - at);
