@@ -596,12 +596,19 @@ fn emulated_apiserver_follow_resumes_without_duplicates_or_gaps() {
             Err(_) => break,
         }
     }
+    // The server keeps closing the stream, so restarts keep coming: wait for two of them
+    // (bounded; on a loaded machine kubectl takes a while to start) rather than for a time.
+    let log_requests = || s.requests().iter().filter(|r| r.contains("/log?")).count();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while log_requests() < 3 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
     std::thread::sleep(Duration::from_millis(1500));
     common::sigint(&child);
     let stderr = common::finish(&mut child);
     got.extend(rx.iter());
     assert_eq!(got, want, "stderr: {stderr}");
-    let log_requests = s.requests().iter().filter(|r| r.contains("/log?")).count();
+    let log_requests = log_requests();
     assert!(
         log_requests >= 3,
         "kubectl was restarted: {log_requests} log requests"
