@@ -40,7 +40,7 @@ use crate::correlate::{self, ClosedGroup, CorrelationSettings, Correlator, Ids, 
 use crate::envelope::{self, Feed, Joiner, Stream, Unwrapped};
 use crate::event::{Event, Level, Multiline, PackedEvent, Slot};
 use crate::filter::{self, Expr, Fields, Value};
-use crate::parse::{ParseOpts, Parsed, Registry, Scratch, Unparsed};
+use crate::parse::{ParseOpts, ParseOutcome, Registry, Scratch, Unparsed};
 use crate::reorder::Reorder;
 use crate::request::{At, REQUEST_SLOTS, Request, RequestMerger};
 use crate::rules::condition::{ContinuationSubject, EventSubject, Parent};
@@ -1601,15 +1601,19 @@ impl<'w> ChunkWork<'w> {
     ) {
         let texts: Vec<Cow<'_, str>> = batch.iter().map(|b| self.text_of(b, out)).collect();
         let (reg, opts, scratch) = (self.reg, &self.settings.parse, &mut *self.scratch);
-        // Collected rather than pushed: one copy of each ~400-byte result fewer (callgrind).
-        let mut parsed: Vec<Parsed<'_>> =
-            texts.iter().map(|t| reg.parse(t, opts, scratch)).collect();
+        // Events (~400 bytes each) are made empty in their place in the batch, filled there
+        // and read there: moved, they cost more than parsing some of them (callgrind).
+        let mut events: Vec<Event<'_>> = Vec::with_capacity(texts.len());
+        events.resize_with(texts.len(), Event::default);
+        let outcomes: Vec<ParseOutcome> = texts
+            .iter()
+            .zip(&mut events)
+            .map(|(t, ev)| reg.parse_into(t, opts, scratch, ev))
+            .collect();
         let unknown = Origin::default();
-        // Parsed events are read in place (each is ~400 bytes; moving them out cost more than
-        // reading them).
-        for ((b, text), p) in batch.iter().zip(&texts).zip(&mut parsed) {
+        for (((b, text), ev), outcome) in batch.iter().zip(&texts).zip(&mut events).zip(outcomes) {
             let origin = origins.get(&b.stream).unwrap_or(&unknown);
-            self.finish(b, text, p, origin, out);
+            self.finish(b, text, (outcome, ev), origin, out);
         }
         batch.clear();
     }
@@ -1633,7 +1637,7 @@ impl<'w> ChunkWork<'w> {
         &self,
         b: &BatchLine<'_>,
         text: &str,
-        parsed: &mut Parsed<'_>,
+        parsed: (ParseOutcome, &mut Event<'_>),
         origin: &Origin,
         out: &mut ChunkOut,
     ) {
@@ -1656,9 +1660,10 @@ impl<'w> ChunkWork<'w> {
     }
 }
 
-/// Make the item of one parsed line (`text` is what was parsed).
+/// Make the item of one parsed line (`text` is what was parsed; the event is read only when
+/// the outcome is one).
 fn make_item(
-    parsed: &mut Parsed<'_>,
+    (outcome, ev): (ParseOutcome, &mut Event<'_>),
     text: &str,
     ctx: &LineCtx<'_>,
     origin: &Origin,
@@ -1674,11 +1679,10 @@ fn make_item(
         kind,
         found: None,
     };
-    match parsed {
-        Parsed::Blank => out.items.push(item(ItemKind::Blank, false)),
-        Parsed::Unparsed(r) => out.items.push(item(ItemKind::Unparsed(*r), false)),
-        Parsed::Event { ev, weak } => {
-            let weak = *weak;
+    match outcome {
+        ParseOutcome::Blank => out.items.push(item(ItemKind::Blank, false)),
+        ParseOutcome::Unparsed(r) => out.items.push(item(ItemKind::Unparsed(r), false)),
+        ParseOutcome::Event { weak } => {
             // The runtime's timestamp is event time only when the payload has none; otherwise
             // only whole events (NDJSON, exports) show it, so it is parsed only then.
             if ev.ts.is_none() || settings.keep_events {

@@ -93,6 +93,20 @@ pub enum Parsed<'a> {
     Unparsed(Unparsed),
 }
 
+/// What [`Registry::parse_into`] found; the event itself is in the caller's slot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ParseOutcome {
+    /// A recognized event; `weak` as in [`Parsed::Event`].
+    Event {
+        /// Recognized only by a generic fallback.
+        weak: bool,
+    },
+    /// Empty or whitespace-only.
+    Blank,
+    /// Not an event.
+    Unparsed(Unparsed),
+}
+
 /// Why a line is not an event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Unparsed {
@@ -476,9 +490,28 @@ impl Registry {
         opts: &ParseOpts,
         scratch: &mut Scratch,
     ) -> Parsed<'a> {
+        let mut ev = Event::default();
+        match self.parse_into(content, opts, scratch, &mut ev) {
+            ParseOutcome::Event { weak } => Parsed::Event { ev, weak },
+            ParseOutcome::Blank => Parsed::Blank,
+            ParseOutcome::Unparsed(r) => Parsed::Unparsed(r),
+        }
+    }
+
+    /// [`Registry::parse`], writing the event (when the payload is one) into `ev`, which must be
+    /// empty (`Event::default()`). The pipeline parses a batch of lines into events made empty
+    /// in place: returned by value, each ~400-byte event was copied two or three times on its
+    /// way into the batch.
+    pub fn parse_into<'a>(
+        &self,
+        content: &'a str,
+        opts: &ParseOpts,
+        scratch: &mut Scratch,
+        ev: &mut Event<'a>,
+    ) -> ParseOutcome {
         let trimmed = content.trim_start();
         if trimmed.is_empty() {
-            return Parsed::Blank;
+            return ParseOutcome::Blank;
         }
         if trimmed.starts_with('{') {
             // One pass over the top level picks up every key any format reads and checks the
@@ -501,11 +534,11 @@ impl Registry {
                 });
             match visited {
                 Ok(obj) => {
-                    let ev = self.parse_json(line, obj, &top, opts);
-                    return Parsed::Event { ev, weak: false };
+                    self.parse_json(line, obj, &top, opts, ev);
+                    return ParseOutcome::Event { weak: false };
                 }
                 Err(_) if trimmed.starts_with("{\"") => {
-                    return Parsed::Unparsed(Unparsed::InvalidJson);
+                    return ParseOutcome::Unparsed(Unparsed::InvalidJson);
                 }
                 Err(_) => {}
             }
@@ -518,37 +551,29 @@ impl Registry {
             if f.tracing_fmt {
                 if let Some(groups) = tracing_fmt::captures(content) {
                     let span = |i: usize| groups.get(i).copied().flatten();
-                    return Parsed::Event {
-                        ev: self.parse_regex(f, content, span, &mut scratch.kv, opts),
-                        weak: false,
-                    };
+                    self.parse_regex(f, content, span, &mut scratch.kv, opts, ev);
+                    return ParseOutcome::Event { weak: false };
                 }
                 continue;
             }
             let locs = &mut scratch.locs[i];
             if f.re.captures_read(locs, content).is_some() {
                 let locs = &*locs;
-                return Parsed::Event {
-                    ev: self.parse_regex(f, content, |i| locs.get(i), &mut scratch.kv, opts),
-                    weak: false,
-                };
+                self.parse_regex(f, content, |i| locs.get(i), &mut scratch.kv, opts, ev);
+                return ParseOutcome::Event { weak: false };
             }
         }
         if looks_binary(content.as_bytes()) {
-            return Parsed::Unparsed(Unparsed::Binary);
+            return ParseOutcome::Unparsed(Unparsed::Binary);
         }
-        if let Some(ev) = self.parse_logfmt(content, opts, &mut scratch.kv) {
-            return Parsed::Event { ev, weak: true };
+        if let Some(found) = self.parse_logfmt(content, opts, &mut scratch.kv) {
+            *ev = found;
+            return ParseOutcome::Event { weak: true };
         }
-        let mut ev = Event {
-            service: self.other,
-            format: self.plain,
-            multiline: Multiline::Python,
-            ..Event::default()
-        };
+        (ev.service, ev.format, ev.multiline) = (self.other, self.plain, Multiline::Python);
         ev.level = leading_level(trimmed);
         ev.strs[Slot::Message as usize] = Some(Cow::Borrowed(content));
-        Parsed::Event { ev, weak: true }
+        ParseOutcome::Event { weak: true }
     }
 
     // Out of line: inlined into `parse` (LLVM's choice flips with unrelated edits) it cost ~1 %
@@ -560,13 +585,15 @@ impl Registry {
         obj: Raw<'a>,
         top: &[Option<Raw<'a>>; MAX_SLOTS],
         opts: &ParseOpts,
-    ) -> Event<'a> {
+        ev: &mut Event<'a>,
+    ) {
         let format = self
             .json
             .iter()
             .find(|f| f.detect.iter().all(|&d| top[usize::from(d)].is_some()));
         let Some(f) = format else {
-            return self.parse_generic_json(line, obj, opts);
+            *ev = self.parse_generic_json(line, obj, opts);
+            return;
         };
         // One pass over each nested object the format reads from (parents come first).
         let mut inner: [Option<Raw<'a>>; MAX_SLOTS] = [None; MAX_SLOTS];
@@ -585,12 +612,8 @@ impl Registry {
                 }
             }
         }
-        let mut ev = Event {
-            service: f.common.service,
-            format: f.common.id,
-            multiline: f.common.multiline,
-            ..Event::default()
-        };
+        (ev.service, ev.format) = (f.common.service, f.common.id);
+        ev.multiline = f.common.multiline;
         for (target, slots) in &f.fields {
             for &slot in slots {
                 let v = if slot >= NESTED {
@@ -599,25 +622,24 @@ impl Registry {
                     top[usize::from(slot)]
                 };
                 if let Some(v) = v
-                    && apply_json(&mut ev, *target, v, line, opts)
+                    && apply_json(ev, *target, v, line, opts)
                 {
                     break;
                 }
             }
         }
-        apply_defaults(&mut ev, &f.common.defaults, opts);
+        apply_defaults(ev, &f.common.defaults, opts);
         if opts.collect_extras {
-            collect_json_extras(&mut ev, f, obj);
+            collect_json_extras(ev, f, obj);
         }
         let lookup = |name: &str| -> Option<Raw<'a>> {
             obj.get(name)
                 .or_else(|| f.flatten.iter().find_map(|p| obj.get(p)?.get_path(name)))
         };
-        self.apply_rules(&mut ev, opts, |name| {
+        self.apply_rules(ev, opts, |name| {
             lookup(name).and_then(|r| raw_text(line, r))
         });
-        self.finish(&mut ev);
-        ev
+        self.finish(ev);
     }
 
     fn parse_generic_json<'a>(
@@ -744,13 +766,10 @@ impl Registry {
         locs: impl Fn(usize) -> Option<(usize, usize)>,
         kv: &mut Vec<(usize, usize, usize, usize)>,
         opts: &ParseOpts,
-    ) -> Event<'a> {
-        let mut ev = Event {
-            service: f.common.service,
-            format: f.common.id,
-            multiline: f.common.multiline,
-            ..Event::default()
-        };
+        ev: &mut Event<'a>,
+    ) {
+        (ev.service, ev.format) = (f.common.service, f.common.id);
+        ev.multiline = f.common.multiline;
         let span = |i: usize| -> Option<(usize, usize)> {
             if Some(i) == f.rest_group {
                 locs(0).map(|(_, end)| (end, content.len()))
@@ -779,7 +798,7 @@ impl Registry {
                 (Target::Str(Slot::Message), Some((s, cut))) => content[s..cut].trim_end(),
                 _ => text,
             };
-            apply_text(&mut ev, target, Cow::Borrowed(text), opts);
+            apply_text(ev, target, Cow::Borrowed(text), opts);
         }
         let kv_get = |name: &str| -> Option<&'a str> {
             kv.iter()
@@ -794,13 +813,13 @@ impl Registry {
                         .and_then(group)
                 });
                 if let Some(v) = v
-                    && apply_text(&mut ev, *target, Cow::Borrowed(v), opts)
+                    && apply_text(ev, *target, Cow::Borrowed(v), opts)
                 {
                     break;
                 }
             }
         }
-        apply_defaults(&mut ev, &f.common.defaults, opts);
+        apply_defaults(ev, &f.common.defaults, opts);
         if opts.collect_extras {
             for (gi, name) in &f.other_groups {
                 if let Some(v) = group(*gi) {
@@ -822,9 +841,8 @@ impl Registry {
                 ));
             }
         }
-        self.apply_rules(&mut ev, opts, |name| kv_get(name).map(Cow::Borrowed));
-        self.finish(&mut ev);
-        ev
+        self.apply_rules(ev, opts, |name| kv_get(name).map(Cow::Borrowed));
+        self.finish(ev);
     }
 
     fn parse_logfmt<'a>(
