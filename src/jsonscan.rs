@@ -134,32 +134,23 @@ pub fn parse_object(line: &[u8]) -> Result<Raw<'_>, ScanError> {
     }
 }
 
+pub(crate) use blocks::Quotes;
+
 /// Walk the top-level members of the object on `line`, calling `f(key, value)` for each, in
 /// one pass. This is the fast path for callers that read members anyway: the walk itself checks
 /// that the object is closed with only whitespace after it (so truncated lines are rejected),
 /// while nested values are only bracket-matched, not validated (use [`parse_object`] for that).
+/// Each string's end is found in `quotes` when given ([`Quotes::of`] the same line: a bit per
+/// unescaped quote), else by searching the bytes.
 ///
 /// # Errors
 /// Why the line is not one complete object; `f` may have seen some members before.
 // Inlined into its one hot caller: as a call, with `f` a call per member, it costs ~16 % more
 // (callgrind, 50k-line corpus), and LLVM's own choice flips with unrelated changes.
 #[inline(always)]
-pub fn visit_object<'a>(
+pub(crate) fn visit_object<'a>(
     line: &'a [u8],
-    f: impl FnMut(Raw<'a>, Raw<'a>),
-) -> Result<Raw<'a>, ScanError> {
-    visit_object_with(line, Quotes::of(line).as_ref(), f)
-}
-
-pub(crate) use blocks::Quotes;
-
-/// [`visit_object`], finding the end of each string with `quotes` when given (a bit per
-/// byte, set for each unescaped quote; [`Quotes::of`] the same line) and by searching the bytes
-/// otherwise.
-#[inline(always)]
-pub(crate) fn visit_object_with<'a>(
-    line: &'a [u8],
-    quotes: Option<&blocks::Quotes>,
+    quotes: Option<&Quotes>,
     mut f: impl FnMut(Raw<'a>, Raw<'a>),
 ) -> Result<Raw<'a>, ScanError> {
     let string_end = |i: usize| match quotes {
@@ -1721,7 +1712,7 @@ mod proptests {
             for line in [&bytes[..], text.as_bytes(), long.as_bytes()] {
                 let walk = |quotes: Option<&blocks::Quotes>| {
                     let mut seen = Vec::new();
-                    let r = visit_object_with(line, quotes, |k, v| seen.push((k, v)));
+                    let r = visit_object(line, quotes, |k, v| seen.push((k, v)));
                     (r, seen)
                 };
                 if let Some(q) = blocks::Quotes::of(line) {

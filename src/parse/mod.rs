@@ -526,12 +526,11 @@ impl Registry {
                 },
                 None => JsonLine::new(content),
             };
-            let visited =
-                jsonscan::visit_object_with(content.as_bytes(), quotes.as_ref(), |k, v| {
-                    if let Some(i) = self.top_keys.find(k, line) {
-                        top[usize::from(i)].get_or_insert(v);
-                    }
-                });
+            let visited = jsonscan::visit_object(content.as_bytes(), quotes.as_ref(), |k, v| {
+                if let Some(i) = self.top_keys.find(k, line) {
+                    top[usize::from(i)].get_or_insert(v);
+                }
+            });
             match visited {
                 Ok(obj) => {
                     self.parse_json(line, obj, &top, opts, ev);
