@@ -1071,18 +1071,25 @@ mod recycle {
 /// One newline search and a test of each line's first bytes ([`envelope::may_be_partial_hint`]):
 /// searching the chunk for the markers (`{"log":"`, ` stdout P`) instead cost four times as much,
 /// their bytes being everywhere in JSON lines.
-fn partial_candidates(hay: &[u8], out: &mut Vec<usize>) {
+/// Returns the number of newlines in `hay` (the chunk's line count needs no pass of its own).
+fn partial_candidates(hay: &[u8], out: &mut Vec<usize>) -> u64 {
     out.clear();
-    let mut start = 0;
+    let (mut start, mut newlines) = (0, 0);
     for nl in memchr::memchr_iter(b'\n', hay) {
         if envelope::may_be_partial_hint(&hay[start..nl]) {
             out.push(start);
         }
         start = nl + 1;
+        newlines += 1;
     }
     if start < hay.len() && envelope::may_be_partial_hint(&hay[start..]) {
         out.push(start);
     }
+    newlines
+}
+
+fn count_lines(hay: &[u8]) -> u64 {
+    memchr::memchr_iter(b'\n', hay).count() as u64
 }
 
 /// Cuts one input into chunks at line boundaries where no partial run is open, truncating
@@ -1097,6 +1104,8 @@ struct Chunker {
     line_start: usize,
     /// Complete lines up to here have been classified.
     checked: usize,
+    /// Newlines in `pending[..checked]`.
+    lines_checked: u64,
     /// No partial run is open at this offset.
     safe_cut: usize,
     /// Offsets in `pending` of lines cut at `max_line`.
@@ -1121,6 +1130,7 @@ impl Chunker {
             pending: buf,
             line_start: 0,
             checked: 0,
+            lines_checked: 0,
             safe_cut: 0,
             truncated: Vec::new(),
             discarding: false,
@@ -1128,6 +1138,30 @@ impl Chunker {
             candidates: Vec::new(),
             next_line: 1,
         }
+    }
+
+    /// Read once from `reader` straight into the pending bytes (no copy through a read buffer,
+    /// which cost a pass over every input byte); a read that could hold a line over the cap,
+    /// or that continues a line being discarded, goes through [`Chunker::push`].
+    fn read_from(&mut self, reader: &mut dyn Read) -> io::Result<usize> {
+        let start = self.pending.len();
+        self.pending.resize(start + READ_BUF, 0);
+        let read = reader.read(&mut self.pending[start..]);
+        let n = *read.as_ref().unwrap_or(&0);
+        self.pending.truncate(start + n);
+        if n == 0 {
+            return read;
+        }
+        if self.discarding || (start - self.line_start).saturating_add(n) > self.max_line {
+            let data = self.pending.split_off(start);
+            self.push(&data);
+        } else {
+            if let Some(i) = memchr::memrchr(b'\n', &self.pending[start..]) {
+                self.line_start = start + i + 1;
+            }
+            self.classify();
+        }
+        read
     }
 
     fn push(&mut self, mut data: &[u8]) {
@@ -1184,7 +1218,16 @@ impl Chunker {
         if from >= end {
             return;
         }
-        partial_candidates(&self.pending[from..end], &mut self.candidates);
+        let newlines = partial_candidates(&self.pending[from..end], &mut self.candidates);
+        self.classify_lines(from, end);
+        self.lines_checked += if self.checked == end {
+            newlines
+        } else {
+            count_lines(&self.pending[from..self.checked])
+        };
+    }
+
+    fn classify_lines(&mut self, from: usize, end: usize) {
         let mut next = 0;
         while self.checked < end {
             if self.tracker.open_runs() == 0 {
@@ -1259,7 +1302,14 @@ impl Chunker {
                 true
             }
         });
-        let lines = memchr::memchr_iter(b'\n', &data).count() as u64;
+        // Newlines up to the cut, from those up to `checked` (the two are mostly equal).
+        let lines = match cut.cmp(&self.checked) {
+            std::cmp::Ordering::Equal => self.lines_checked,
+            std::cmp::Ordering::Greater => self.lines_checked + count_lines(&data[self.checked..]),
+            std::cmp::Ordering::Less => {
+                self.lines_checked - count_lines(&self.pending[..self.checked - cut])
+            }
+        };
         let chunk = Chunk {
             seq,
             source: self.source,
@@ -1269,6 +1319,7 @@ impl Chunker {
         };
         self.next_line += lines;
         self.line_start -= cut;
+        self.lines_checked = self.lines_checked.saturating_sub(lines);
         self.checked = self.checked.saturating_sub(cut);
         self.safe_cut = self.safe_cut.saturating_sub(cut);
         Some(chunk)
@@ -1293,7 +1344,6 @@ fn read_one(
         target,
         recycle::CHUNKS.get(target + READ_BUF),
     );
-    let mut buf = vec![0u8; READ_BUF];
     let send = |chunker: &mut Chunker, at_end: bool| -> Result<(), ()> {
         // Chunks get their sequence number under the lock they are sent under, so the merger
         // sees them in order when several live inputs are read at once.
@@ -1310,7 +1360,7 @@ fn read_one(
             complete = false;
             break;
         }
-        let n = match reader.read(&mut buf) {
+        let n = match chunker.read_from(&mut *reader) {
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -1324,7 +1374,6 @@ fn read_one(
         if let Some(p) = progress.as_mut() {
             p.tick(n as u64);
         }
-        chunker.push(&buf[..n]);
         // Live inputs hand on complete lines as soon as a read returns (no waiting for a full
         // chunk): latency is one read, and big reads still make big chunks.
         if chunker.ready() || (live && chunker.safe_cut > 0) {
@@ -2614,8 +2663,8 @@ mod tests {
 
     proptest! {
         /// Whatever the read sizes, the reader keeps every line whole up to the cap, cuts longer
-        /// ones at it (noting where), and drops nothing else: reads smaller than the cap are
-        /// taken whole, bigger ones line by line.
+        /// ones at it (noting where), and drops nothing else: reads that cannot reach the cap
+        /// stay where they were read to, the others go line by line.
         #[test]
         fn reads_of_any_size_keep_lines_up_to_the_cap(
             lines in prop::collection::vec(0usize..90, 0..30),
@@ -2634,17 +2683,66 @@ mod tests {
                 want.extend_from_slice(&line[..line.len().min(max_line)]);
                 want.push(b'\n');
             }
-            let mut c = Chunker::new(0, max_line, 1 << 20, Vec::new());
-            let (mut at, mut r) = (0, 0);
-            while at < input.len() {
-                let n = reads[r % reads.len()].min(input.len() - at);
-                c.push(&input[at..at + n]);
-                at += n;
-                r += 1;
+            // A reader whose reads return the given sizes in turn.
+            struct Reads<'i> { input: &'i [u8], sizes: Vec<usize>, r: usize }
+            impl Read for Reads<'_> {
+                fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                    let n = self.sizes[self.r % self.sizes.len()].min(self.input.len()).min(buf.len());
+                    self.r += 1;
+                    buf[..n].copy_from_slice(&self.input[..n]);
+                    self.input = &self.input[n..];
+                    Ok(n)
+                }
             }
+            let mut c = Chunker::new(0, max_line, 1 << 20, Vec::new());
+            let mut reader = Reads { input: &input, sizes: reads, r: 0 };
+            while c.read_from(&mut reader).unwrap() > 0 {}
             prop_assert_eq!(&c.pending, &want);
             prop_assert_eq!(&c.truncated, &want_cut);
             prop_assert_eq!(c.line_start, want.len());
+        }
+
+        /// Chunks cut along the way (also where a CRI partial run is open, so the safe cut lies
+        /// behind the classified lines) hold every byte once and number their lines right.
+        #[test]
+        fn chunks_number_their_lines(
+            lines in prop::collection::vec(0usize..4, 0..40),
+            last_without_newline in any::<bool>(),
+            target in 1usize..200,
+            reads in prop::collection::vec(1usize..120, 1..10),
+        ) {
+            const KINDS: [&str; 4] = [
+                "plain text",
+                "2026-11-24T03:00:00Z stdout P piece ",
+                "2026-11-24T03:00:00Z stdout F end",
+                "{\"level\":\"info\"}",
+            ];
+            let mut input: Vec<u8> = lines.iter().flat_map(|&k| format!("{}\n", KINDS[k]).into_bytes()).collect();
+            if last_without_newline {
+                input.extend_from_slice(b"tail");
+            }
+            let mut c = Chunker::new(0, 1 << 20, target, Vec::new());
+            let mut chunks = Vec::new();
+            for piece in input.chunks(reads[input.len() % reads.len()]) {
+                c.read_from(&mut &piece[..]).unwrap();
+                if c.ready() {
+                    chunks.extend(c.take(chunks.len() as u64, false));
+                }
+            }
+            chunks.extend(c.take(chunks.len() as u64, true));
+            let mut next_line = 1;
+            let mut all = Vec::new();
+            for chunk in &chunks {
+                prop_assert_eq!(chunk.first_line, next_line);
+                prop_assert_eq!(chunk.data.last(), Some(&b'\n'));
+                next_line += count_lines(&chunk.data);
+                all.extend_from_slice(&chunk.data);
+            }
+            prop_assert_eq!(c.next_line, next_line);
+            if last_without_newline {
+                input.push(b'\n');
+            }
+            prop_assert_eq!(all, input);
         }
     }
 }
