@@ -340,7 +340,7 @@ struct Chunk {
     seq: u64,
     source: u32,
     first_line: u64,
-    data: Vec<u8>,
+    data: ChunkBytes,
     /// Line numbers the reader cut at `max_line_bytes`.
     truncated: Vec<u64>,
 }
@@ -558,7 +558,7 @@ pub fn run_with(
                     let next = work_rx.lock().map(|rx| rx.recv());
                     let Ok(Ok((chunk, input))) = next else { break };
                     let out = process_chunk(&chunk, &input, reg, settings, analysis, &mut scratch);
-                    recycle::CHUNKS.put(chunk.data);
+                    recycle::CHUNKS.put_as_is(chunk.data.buf);
                     if done_tx.send(out).is_err() {
                         break;
                     }
@@ -1032,7 +1032,8 @@ mod recycle {
             }
         }
 
-        /// An empty vector with room for at least `capacity` elements.
+        /// A vector with room for at least `capacity` elements, empty unless it was returned
+        /// with [`Pool::put_as_is`].
         pub fn get(&self, capacity: usize) -> Vec<T> {
             let reused = self.free.lock().ok().and_then(|mut f| f.pop());
             match reused {
@@ -1045,6 +1046,12 @@ mod recycle {
         /// Return a vector for reuse (its elements are dropped here).
         pub fn put(&self, mut b: Vec<T>) {
             b.clear();
+            self.put_as_is(b);
+        }
+
+        /// Return a vector for reuse with its elements: for byte buffers that are written
+        /// before they are read (`get` may then hand out a non-empty vector).
+        pub fn put_as_is(&self, b: Vec<T>) {
             if b.capacity() > self.keep_capacity {
                 return;
             }
@@ -1092,6 +1099,67 @@ fn count_lines(hay: &[u8]) -> u64 {
     memchr::memchr_iter(b'\n', hay).count() as u64
 }
 
+/// The bytes of a chunk: the first `len` of a vector kept at its full length, so a read can go
+/// straight into the part after them (`Read` wants initialized bytes: growing a `Vec` for each
+/// read would zero every input byte first) and a buffer back from the pool is not zeroed again.
+#[derive(Default)]
+struct ChunkBytes {
+    buf: Vec<u8>,
+    len: usize,
+}
+
+impl ChunkBytes {
+    /// A buffer from the chunk pool with room for `capacity` bytes.
+    fn pooled(capacity: usize) -> ChunkBytes {
+        ChunkBytes {
+            buf: recycle::CHUNKS.get(capacity),
+            len: 0,
+        }
+    }
+
+    /// `n` writable bytes after the filled ones; [`ChunkBytes::filled`] then counts those
+    /// written.
+    fn spare(&mut self, n: usize) -> &mut [u8] {
+        let end = self.len + n;
+        if self.buf.len() < end {
+            self.buf.resize(end.max(self.buf.capacity()), 0);
+        }
+        &mut self.buf[self.len..end]
+    }
+
+    fn filled(&mut self, n: usize) {
+        self.len = (self.len + n).min(self.buf.len());
+    }
+
+    fn extend_from_slice(&mut self, data: &[u8]) {
+        self.spare(data.len()).copy_from_slice(data);
+        self.len += data.len();
+    }
+
+    fn push(&mut self, b: u8) {
+        self.extend_from_slice(&[b]);
+    }
+
+    fn truncate(&mut self, len: usize) {
+        self.len = self.len.min(len);
+    }
+
+    /// The bytes from `at` on, removed.
+    fn split_off(&mut self, at: usize) -> Vec<u8> {
+        let tail = self.get(at..).map(<[u8]>::to_vec).unwrap_or_default();
+        self.truncate(at);
+        tail
+    }
+}
+
+impl std::ops::Deref for ChunkBytes {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}
+
 /// Cuts one input into chunks at line boundaries where no partial run is open, truncating
 /// over-long lines as it reads. Errors only when the receiver is gone.
 struct Chunker {
@@ -1099,7 +1167,7 @@ struct Chunker {
     max_line: usize,
     target: usize,
     /// Bytes read and not yet sent; starts at a line boundary.
-    pending: Vec<u8>,
+    pending: ChunkBytes,
     /// Start of the last (possibly incomplete) line in `pending`.
     line_start: usize,
     /// Complete lines up to here have been classified.
@@ -1122,7 +1190,7 @@ struct Chunker {
 impl Chunker {
     /// A chunker for input `source` that fills `buf` (empty) with chunks of about `target`
     /// bytes.
-    fn new(source: u32, max_line: usize, target: usize, buf: Vec<u8>) -> Chunker {
+    fn new(source: u32, max_line: usize, target: usize, buf: ChunkBytes) -> Chunker {
         Chunker {
             source,
             max_line,
@@ -1145,10 +1213,9 @@ impl Chunker {
     /// or that continues a line being discarded, goes through [`Chunker::push`].
     fn read_from(&mut self, reader: &mut dyn Read) -> io::Result<usize> {
         let start = self.pending.len();
-        self.pending.resize(start + READ_BUF, 0);
-        let read = reader.read(&mut self.pending[start..]);
+        let read = reader.read(self.pending.spare(READ_BUF));
         let n = *read.as_ref().unwrap_or(&0);
-        self.pending.truncate(start + n);
+        self.pending.filled(n);
         if n == 0 {
             return read;
         }
@@ -1287,7 +1354,7 @@ impl Chunker {
         if cut == 0 {
             return None;
         }
-        let mut rest = recycle::CHUNKS.get(self.target + READ_BUF);
+        let mut rest = ChunkBytes::pooled(self.target + READ_BUF);
         rest.extend_from_slice(&self.pending[cut..]);
         self.pending.truncate(cut);
         let data = std::mem::replace(&mut self.pending, rest);
@@ -1342,7 +1409,7 @@ fn read_one(
         source,
         max_line,
         target,
-        recycle::CHUNKS.get(target + READ_BUF),
+        ChunkBytes::pooled(target + READ_BUF),
     );
     let send = |chunker: &mut Chunker, at_end: bool| -> Result<(), ()> {
         // Chunks get their sequence number under the lock they are sent under, so the merger
@@ -2694,10 +2761,10 @@ mod tests {
                     Ok(n)
                 }
             }
-            let mut c = Chunker::new(0, max_line, 1 << 20, Vec::new());
+            let mut c = Chunker::new(0, max_line, 1 << 20, ChunkBytes::default());
             let mut reader = Reads { input: &input, sizes: reads, r: 0 };
             while c.read_from(&mut reader).unwrap() > 0 {}
-            prop_assert_eq!(&c.pending, &want);
+            prop_assert_eq!(&*c.pending, &want[..]);
             prop_assert_eq!(&c.truncated, &want_cut);
             prop_assert_eq!(c.line_start, want.len());
         }
@@ -2721,7 +2788,7 @@ mod tests {
             if last_without_newline {
                 input.extend_from_slice(b"tail");
             }
-            let mut c = Chunker::new(0, 1 << 20, target, Vec::new());
+            let mut c = Chunker::new(0, 1 << 20, target, ChunkBytes::default());
             let mut chunks = Vec::new();
             for piece in input.chunks(reads[input.len() % reads.len()]) {
                 c.read_from(&mut &piece[..]).unwrap();
