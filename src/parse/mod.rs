@@ -900,6 +900,7 @@ impl Registry {
         let Some(service) = self.services.get(ev.service as usize) else {
             return;
         };
+        let mut caps = pattern::Captures::default();
         for rule in &service.rules {
             if rule.format.is_some_and(|f| f != ev.format)
                 || rule
@@ -917,22 +918,22 @@ impl Registry {
                 let ok = |t: &str| p.prefix().is_none_or(|pre| bytes::starts_with(t, pre));
                 // Match without copying the text: captures borrow from the line when the text
                 // does; an unescaped (owned) text is copied once, and only when it matched.
-                let (text, caps): (Cow<'a, str>, _) = match &rule.field {
+                let text: Cow<'a, str> = match &rule.field {
                     Some(name) => {
                         let Some(t) = field(name) else { continue };
-                        let Some(caps) = ok(&t).then(|| p.captures(&t)).flatten() else {
+                        if !(ok(&t) && p.captures_into(&t, &mut caps)) {
                             continue;
-                        };
-                        (t, caps)
+                        }
+                        t
                     }
                     None => {
                         let Some(t) = &ev.strs[Slot::Message as usize] else {
                             continue;
                         };
-                        let Some(caps) = ok(t).then(|| p.captures(t)).flatten() else {
+                        if !(ok(t) && p.captures_into(t, &mut caps)) {
                             continue;
-                        };
-                        (t.clone(), caps)
+                        }
+                        t.clone()
                     }
                 };
                 // Captures named after schema fields set them; others are extra fields.

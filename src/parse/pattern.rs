@@ -167,6 +167,13 @@ impl Pattern {
     /// [`Pattern::names`] lists them). Named captures must be non-empty.
     pub fn captures(&self, text: &str) -> Option<Captures> {
         let mut caps = Captures::default();
+        self.captures_into(text, &mut caps).then_some(caps)
+    }
+
+    /// [`Pattern::captures`] into `caps` (whose 136 bytes a returned `Option` copied several
+    /// times on the way to the caller); false when `text` does not match.
+    pub fn captures_into(&self, text: &str, caps: &mut Captures) -> bool {
+        caps.len = 0;
         let bytes = text.as_bytes();
         let mut pos = 0;
         let mut i = 0;
@@ -174,7 +181,7 @@ impl Pattern {
             match &self.tokens[i] {
                 Token::Literal(l) => {
                     if !crate::bytes::starts_with(&bytes[pos..], l) {
-                        return None;
+                        return false;
                     }
                     pos += l.len();
                     i += 1;
@@ -182,14 +189,16 @@ impl Pattern {
                 Token::Capture(name) => {
                     let (end, next_pos) = match self.finders.get(i + 1).and_then(|f| f.as_ref()) {
                         Some(f) => {
-                            let (at, len) = f.find(&bytes[pos..])?;
+                            let Some((at, len)) = f.find(&bytes[pos..]) else {
+                                return false;
+                            };
                             (pos + at, pos + at + len)
                         }
                         None => (bytes.len(), bytes.len()),
                     };
                     if name.is_some() {
                         if end == pos || caps.len == MAX_CAPTURES {
-                            return None;
+                            return false;
                         }
                         caps.spans[caps.len] = (pos, end);
                         caps.len += 1;
@@ -199,7 +208,7 @@ impl Pattern {
                 }
             }
         }
-        (pos == bytes.len()).then_some(caps)
+        pos == bytes.len()
     }
 }
 
