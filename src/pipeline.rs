@@ -1122,7 +1122,8 @@ impl ChunkBytes {
     fn spare(&mut self, n: usize) -> &mut [u8] {
         let end = self.len + n;
         if self.buf.len() < end {
-            self.buf.resize(end.max(self.buf.capacity()), 0);
+            // Only up to `end`: bytes a buffer never reaches stay untouched (not resident).
+            self.buf.resize(end, 0);
         }
         &mut self.buf[self.len..end]
     }
