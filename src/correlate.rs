@@ -286,6 +286,8 @@ fn decode(key: &str) -> String {
 
 #[derive(Debug)]
 struct Group {
+    /// The group's id: its creation number, never reused (what `observe` returns).
+    seq: u64,
     rep: Rc<str>,
     ids: Vec<IdKey>,
     labels: Vec<IdKey>,
@@ -434,7 +436,9 @@ type GroupMap<V> = HashMap<u64, V, BuildHasherDefault<GroupIdHasher>>;
 /// (so it stays below `2 × open + COMPACT_SLACK` entries).
 #[derive(Default)]
 struct IdleQueue {
-    heap: BinaryHeap<Reverse<(Nanos, u64)>>,
+    /// `(touched, group id, slot)`: the id orders groups active at the same time by age and
+    /// tells whether the slot still holds the group.
+    heap: BinaryHeap<Reverse<(Nanos, u64, u32)>>,
 }
 
 /// Entries of merged groups tolerated before a rebuild is considered.
@@ -442,33 +446,34 @@ const COMPACT_SLACK: usize = 1024;
 
 impl IdleQueue {
     /// A group was created (its only push).
-    fn push(&mut self, touched: Nanos, gid: u64) {
-        self.heap.push(Reverse((touched, gid)));
+    fn push(&mut self, touched: Nanos, seq: u64, slot: u32) {
+        self.heap.push(Reverse((touched, seq, slot)));
     }
 
     /// Groups were merged away: drop their entries if there are too many.
-    fn merged(&mut self, open: &GroupMap<Group>) {
+    fn merged(&mut self, open: &OpenGroups) {
         if self.heap.len() > 2 * open.len() + COMPACT_SLACK {
             self.heap = open
                 .iter()
-                .map(|(&gid, g)| Reverse((g.touched, gid)))
+                .map(|(slot, g)| Reverse((g.touched, g.seq, slot)))
                 .collect();
         }
     }
 
     /// The time of the top entry: a lower bound of every open group's `touched`.
     fn earliest(&self) -> Option<Nanos> {
-        self.heap.peek().map(|Reverse((t, _))| *t)
+        self.heap.peek().map(|Reverse((t, _, _))| *t)
     }
 
-    /// The least recently active open group, updating and dropping entries on the way.
-    fn oldest(&mut self, open: &GroupMap<Group>) -> Option<(Nanos, u64)> {
-        while let Some(&Reverse((t, gid))) = self.heap.peek() {
-            match open.get(&gid) {
-                Some(g) if g.touched == t => return Some((t, gid)),
+    /// The least recently active open group (its time and slot), updating and dropping
+    /// entries on the way.
+    fn oldest(&mut self, open: &OpenGroups) -> Option<(Nanos, u32)> {
+        while let Some(&Reverse((t, seq, slot))) = self.heap.peek() {
+            match open.get(slot).filter(|g| g.seq == seq) {
+                Some(g) if g.touched == t => return Some((t, slot)),
                 Some(g) => {
                     if let Some(mut top) = self.heap.peek_mut() {
-                        *top = Reverse((g.touched, gid));
+                        *top = Reverse((g.touched, seq, slot));
                     }
                 }
                 None => {
@@ -480,11 +485,65 @@ impl IdleQueue {
     }
 }
 
+/// The open groups, each in a slot of a vector that the identifier index points into: one
+/// indexed load per look-up where a hash map of 200-byte groups cost a probe and a bucket.
+/// Slots of closed groups are reused; [`Group::seq`] tells a group from an earlier one in the
+/// same slot.
+#[derive(Default)]
+struct OpenGroups {
+    slots: Vec<Option<Group>>,
+    free: Vec<u32>,
+    len: usize,
+}
+
+impl OpenGroups {
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn get(&self, slot: u32) -> Option<&Group> {
+        self.slots.get(slot as usize)?.as_ref()
+    }
+
+    fn get_mut(&mut self, slot: u32) -> Option<&mut Group> {
+        self.slots.get_mut(slot as usize)?.as_mut()
+    }
+
+    fn insert(&mut self, g: Group) -> u32 {
+        self.len += 1;
+        match self.free.pop() {
+            Some(slot) => {
+                self.slots[slot as usize] = Some(g);
+                slot
+            }
+            None => {
+                self.slots.push(Some(g));
+                // More than u32::MAX open groups cannot fit in memory anyway.
+                u32::try_from(self.slots.len() - 1).unwrap_or(u32::MAX)
+            }
+        }
+    }
+
+    fn remove(&mut self, slot: u32) -> Option<Group> {
+        let g = self.slots.get_mut(slot as usize)?.take()?;
+        self.len -= 1;
+        self.free.push(slot);
+        Some(g)
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (u32, &Group)> {
+        (0u32..)
+            .zip(&self.slots)
+            .filter_map(|(slot, g)| Some((slot, g.as_ref()?)))
+    }
+}
+
 /// The correlation state (lives in the merger thread).
 pub struct Correlator {
     settings: CorrelationSettings,
-    open: GroupMap<Group>,
-    by_id: crate::FastMap<IdKey, u64>,
+    open: OpenGroups,
+    /// Every identifier of an open group → the group's slot in `open`.
+    by_id: crate::FastMap<IdKey, u32>,
     idle: IdleQueue,
     clocks: Vec<Nanos>,
     next_id: u64,
@@ -498,8 +557,8 @@ pub struct Correlator {
     /// Trace mode: survivor of every merge (`merged → into`).
     merged_into: Option<GroupMap<u64>>,
     buf: String,
-    /// Scratch for [`Correlator::observe`]: groups its linking ids belong to.
-    found: Vec<u64>,
+    /// Scratch for [`Correlator::observe`]: slots of the groups its linking ids belong to.
+    found: Vec<u32>,
     /// Closed groups not yet taken ([`Correlator::keep_closed`]).
     outbox: Option<Vec<ClosedGroup>>,
 }
@@ -512,7 +571,7 @@ impl Correlator {
                 window_ns: settings.window_ns.max(1),
                 max_open: settings.max_open.max(1),
             },
-            open: GroupMap::default(),
+            open: OpenGroups::default(),
             by_id: crate::FastMap::default(),
             idle: IdleQueue::default(),
             clocks: Vec::new(),
@@ -608,14 +667,15 @@ impl Correlator {
                 }
             }
         }
-        let gid = match found.len() {
+        // The group's slot in `open`.
+        let at = match found.len() {
             0 => self.create(o),
             1 => found[0],
             _ => self.unite(&found),
         };
         self.found = found;
         let touched = o.ts.unwrap_or(now);
-        let g = self.open.get_mut(&gid)?;
+        let g = self.open.get_mut(at)?;
         for (i, (slot, v)) in links().enumerate() {
             // Known ids stay known: `unite` re-points them, nothing here removes them.
             if i < 64 && known & (1 << i) != 0 {
@@ -627,7 +687,7 @@ impl Correlator {
             let key: IdKey = Rc::from(self.buf.as_str());
             if let std::collections::hash_map::Entry::Vacant(e) = self.by_id.entry(key) {
                 g.ids.push(e.key().clone());
-                e.insert(gid);
+                e.insert(at);
             }
         }
         for (slot, _, v) in o.ids.all_in(o.arena).filter(|p| !p.1) {
@@ -666,10 +726,11 @@ impl Correlator {
             g.last = Some(g.last.map_or(t, |l| l.max(t)));
         }
         g.touched = g.touched.max(touched);
-        Some((gid, g.rep.clone()))
+        Some((g.seq, g.rep.clone()))
     }
 
-    fn create(&mut self, o: &Observation<'_>) -> u64 {
+    /// A new group for `o` (closing the least recently active one at the cap); its slot.
+    fn create(&mut self, o: &Observation<'_>) -> u32 {
         while self.open.len() >= self.settings.max_open {
             let Some((_, oldest)) = self.idle.oldest(&self.open) else {
                 break;
@@ -677,7 +738,7 @@ impl Correlator {
             self.evicted += 1;
             self.close(oldest, CloseReason::Evicted);
         }
-        let gid = self.next_id;
+        let seq = self.next_id;
         self.next_id += 1;
         self.groups += 1;
         let (slot, v) = o
@@ -690,9 +751,8 @@ impl Correlator {
         self.buf.push(':');
         self.buf.push_str(v);
         let touched = o.ts.unwrap_or_else(|| self.clocks[o.source as usize]);
-        self.open.insert(
-            gid,
-            Group {
+        let group = Group {
+                seq,
                 rep: Rc::from(self.buf.as_str()),
                 ids: Vec::new(),
                 labels: Vec::new(),
@@ -705,43 +765,45 @@ impl Correlator {
                 last: None,
                 touched,
                 slowest: None,
-            },
-        );
-        self.idle.push(touched, gid);
+            };
+        let slot = self.open.insert(group);
+        self.idle.push(touched, seq, slot);
         self.peak_open = self.peak_open.max(self.open.len());
-        gid
+        slot
     }
 
-    /// Merge groups into the one with most ids (small into large).
-    fn unite(&mut self, gids: &[u64]) -> u64 {
-        let survivor = gids
+    /// Merge groups (by slot) into the one with most ids (small into large); its slot.
+    fn unite(&mut self, slots: &[u32]) -> u32 {
+        let survivor = slots
             .iter()
             .copied()
-            .max_by_key(|g| {
+            .max_by_key(|&slot| {
+                let g = self.open.get(slot);
                 (
-                    self.open.get(g).map_or(0, |x| x.ids.len()),
-                    std::cmp::Reverse(*g),
+                    g.map_or(0, |x| x.ids.len()),
+                    std::cmp::Reverse(g.map_or(u64::MAX, |x| x.seq)),
                 )
             })
-            .unwrap_or(gids[0]);
-        for &other in gids {
+            .unwrap_or(slots[0]);
+        let survivor_seq = self.open.get(survivor).map_or(0, |g| g.seq);
+        for &other in slots {
             if other == survivor {
                 continue;
             }
-            let Some(o) = self.open.remove(&other) else {
+            let Some(o) = self.open.remove(other) else {
                 continue;
             };
             self.groups -= 1;
             self.merges += 1;
             if let Some(m) = &mut self.merged_into {
-                m.insert(other, survivor);
+                m.insert(o.seq, survivor_seq);
             }
             for key in &o.ids {
                 if let Some(g) = self.by_id.get_mut(&**key) {
                     *g = survivor;
                 }
             }
-            let Some(s) = self.open.get_mut(&survivor) else {
+            let Some(s) = self.open.get_mut(survivor) else {
                 continue;
             };
             // The older group's representative stays.
@@ -787,24 +849,24 @@ impl Correlator {
         // Entry times are at most their groups' `touched`: when the earliest is not before
         // `before`, no group is idle (the common case; no lookup of the group needed).
         while self.idle.earliest().is_some_and(|t| t < before)
-            && let Some((t, gid)) = self.idle.oldest(&self.open)
+            && let Some((t, slot)) = self.idle.oldest(&self.open)
         {
             if t >= before {
                 break;
             }
-            self.close(gid, CloseReason::Idle);
+            self.close(slot, CloseReason::Idle);
         }
     }
 
-    fn close(&mut self, gid: u64, reason: CloseReason) {
-        let Some(g) = self.open.remove(&gid) else {
+    fn close(&mut self, slot: u32, reason: CloseReason) {
+        let Some(g) = self.open.remove(slot) else {
             return;
         };
         for key in &g.ids {
             // Every id of an open group maps to it (`observe` adds only ids not yet mapped,
             // `unite` re-points those of the groups it merges).
             let owner = self.by_id.remove(&**key);
-            debug_assert_eq!(owner, Some(gid));
+            debug_assert_eq!(owner, Some(slot));
         }
         let span = match (g.first, g.last) {
             (Some(a), Some(b)) => b - a,
@@ -889,10 +951,11 @@ impl Correlator {
 
     /// Close every open group (the input ended).
     pub fn close_all(&mut self) {
-        let mut rest: Vec<u64> = self.open.keys().copied().collect();
+        // Oldest first.
+        let mut rest: Vec<(u64, u32)> = self.open.iter().map(|(slot, g)| (g.seq, slot)).collect();
         rest.sort_unstable();
-        for gid in rest {
-            self.close(gid, CloseReason::EndOfInput);
+        for (_, slot) in rest {
+            self.close(slot, CloseReason::EndOfInput);
         }
     }
 
