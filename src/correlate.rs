@@ -275,7 +275,9 @@ fn encode(slot: Slot, value: &str, buf: &mut String) {
     buf.push_str(value);
 }
 
-fn decode(key: &str) -> String {
+/// An identifier as the report shows it (`request_id:abc`), from its stored form: what a
+/// group's representative ([`Correlator::observe`]) is printed as.
+pub fn decode(key: &str) -> String {
     let kind = key
         .as_bytes()
         .first()
@@ -288,11 +290,13 @@ fn decode(key: &str) -> String {
 struct Group {
     /// The group's id: its creation number, never reused (what `observe` returns).
     seq: u64,
-    rep: Rc<str>,
+    /// The representative identifier: the first linking id of the group's first observation
+    /// (shared with `ids`, so it costs no allocation; [`decode`] prints it).
+    rep: Option<IdKey>,
     ids: Vec<IdKey>,
     labels: Vec<IdKey>,
     services: u64,
-    sources: Vec<u32>,
+    sources: SourceList,
     events: u64,
     errors: u64,
     requests: u64,
@@ -301,6 +305,32 @@ struct Group {
     /// Ordering key in `idle` (last activity by the reading clock).
     touched: Nanos,
     slowest: Option<(f64, String)>,
+}
+
+/// The inputs a group was seen in, in order of first sight (at most [`MAX_SOURCES`]): the
+/// first inline, as nearly every group has only one (no allocation per group).
+#[derive(Debug, Default)]
+struct SourceList {
+    first: Option<u32>,
+    more: Vec<u32>,
+}
+
+impl SourceList {
+    fn add(&mut self, source: u32) {
+        match self.first {
+            None => self.first = Some(source),
+            Some(f) if f == source => {}
+            Some(_) => {
+                if self.more.len() + 1 < MAX_SOURCES && !self.more.contains(&source) {
+                    self.more.push(source);
+                }
+            }
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = u32> + '_ {
+        self.first.into_iter().chain(self.more.iter().copied())
+    }
 }
 
 /// A closed group as the report shows it.
@@ -699,9 +729,7 @@ impl Correlator {
         if o.service < 64 {
             g.services |= 1 << o.service;
         }
-        if g.sources.len() < MAX_SOURCES && !g.sources.contains(&o.source) {
-            g.sources.push(o.source);
-        }
+        g.sources.add(o.source);
         match &o.request {
             Some((dur, desc)) => {
                 g.requests += 1;
@@ -726,7 +754,11 @@ impl Correlator {
             g.last = Some(g.last.map_or(t, |l| l.max(t)));
         }
         g.touched = g.touched.max(touched);
-        Some((g.seq, g.rep.clone()))
+        if g.rep.is_none() {
+            // A new group: its first id is the observation's first link.
+            g.rep = g.ids.first().cloned();
+        }
+        Some((g.seq, g.rep.clone()?))
     }
 
     /// A new group for `o` (closing the least recently active one at the cap); its slot.
@@ -741,31 +773,22 @@ impl Correlator {
         let seq = self.next_id;
         self.next_id += 1;
         self.groups += 1;
-        let (slot, v) = o
-            .ids
-            .all_in(o.arena)
-            .find(|p| p.1)
-            .map_or((Slot::TraceId, ""), |(s, _, v)| (s, v));
-        self.buf.clear();
-        self.buf.push_str(slot.name());
-        self.buf.push(':');
-        self.buf.push_str(v);
         let touched = o.ts.unwrap_or_else(|| self.clocks[o.source as usize]);
         let group = Group {
-                seq,
-                rep: Rc::from(self.buf.as_str()),
-                ids: Vec::new(),
-                labels: Vec::new(),
-                services: 0,
-                sources: Vec::new(),
-                events: 0,
-                errors: 0,
-                requests: 0,
-                first: None,
-                last: None,
-                touched,
-                slowest: None,
-            };
+            seq,
+            rep: None,
+            ids: Vec::new(),
+            labels: Vec::new(),
+            services: 0,
+            sources: SourceList::default(),
+            events: 0,
+            errors: 0,
+            requests: 0,
+            first: None,
+            last: None,
+            touched,
+            slowest: None,
+        };
         let slot = self.open.insert(group);
         self.idle.push(touched, seq, slot);
         self.peak_open = self.peak_open.max(self.open.len());
@@ -817,10 +840,8 @@ impl Correlator {
                 }
             }
             s.services |= o.services;
-            for src in o.sources {
-                if s.sources.len() < MAX_SOURCES && !s.sources.contains(&src) {
-                    s.sources.push(src);
-                }
+            for src in o.sources.iter() {
+                s.sources.add(src);
             }
             s.events += o.events;
             s.errors += o.errors;
@@ -913,7 +934,7 @@ impl Correlator {
     fn report_of(&self, g: &Group, span: Nanos, shown: usize) -> GroupReport {
         let name = |k: &IdKey| decode(k);
         GroupReport {
-            id: g.rep.to_string(),
+            id: g.rep.as_deref().map(decode).unwrap_or_default(),
             identifiers: g.ids.iter().take(shown).map(name).collect(),
             identifier_count: g.ids.len(),
             labels: g.labels.iter().map(name).collect(),
@@ -931,7 +952,7 @@ impl Correlator {
                 .iter()
                 .map(|s| {
                     self.sources
-                        .get(*s as usize)
+                        .get(s as usize)
                         .cloned()
                         .unwrap_or_else(|| s.to_string())
                 })

@@ -18,6 +18,7 @@ use serde::Serialize;
 
 use super::condition::{FieldRef, RequestSubject, Subject};
 use super::{Hit, RuleSet, Severity, Trigger};
+use crate::correlate::decode;
 use crate::parse::Registry;
 use crate::request::Request;
 use crate::sketch::Sketch;
@@ -91,7 +92,8 @@ pub struct Sighting {
     pub line: u64,
     /// Message or summary (already shortened).
     pub message: Rc<str>,
-    /// Correlation group.
+    /// Correlation group: its representative identifier as stored (printed with
+    /// [`decode`]).
     pub group: Option<Rc<str>>,
 }
 
@@ -358,11 +360,10 @@ impl<'r> Findings<'r> {
                 let mut evidence: Vec<Sighting> = t.head;
                 evidence.extend(t.tail);
                 let mut groups: Vec<String> = Vec::new();
-                for e in &evidence {
-                    if let Some(g) = &e.group
-                        && !groups.iter().any(|x| **x == **g)
-                    {
-                        groups.push(g.to_string());
+                for g in evidence.iter().filter_map(|e| e.group.as_deref()) {
+                    let name = decode(g);
+                    if !groups.contains(&name) {
+                        groups.push(name);
                     }
                 }
                 Finding {
@@ -383,7 +384,7 @@ impl<'r> Findings<'r> {
                             source: sources.get(e.source as usize).cloned().unwrap_or_default(),
                             line: e.line,
                             message: e.message.to_string(),
-                            correlation: e.group.map(|g| g.to_string()),
+                            correlation: e.group.as_deref().map(decode),
                         })
                         .collect(),
                     correlation_groups: groups,
