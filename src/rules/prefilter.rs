@@ -295,10 +295,11 @@ enum AnyScan {
 }
 
 impl AnyScan {
-    fn is_match(&self, text: &[u8]) -> bool {
+    /// Where the first literal occurrence starts, if any: no literal starts before it.
+    fn first(&self, text: &[u8]) -> Option<usize> {
         match self {
-            AnyScan::Packed(p) => p.find(text).is_some(),
-            AnyScan::Automaton(a) => a.is_match(text),
+            AnyScan::Packed(p) => p.find(text).map(|m| m.start()),
+            AnyScan::Automaton(a) => a.find(text).map(|m| m.start()),
         }
     }
 }
@@ -331,11 +332,13 @@ impl LiteralScan {
                     seen.set(*id);
                 }
             }
-            // Most texts contain none of these literals: ask that first.
+            // Most texts contain none of these literals: ask that first; then look for every
+            // one from where the first starts.
             if let Some(a) = &f.anywhere
-                && a.any.is_match(text)
+                && let Some(start) = a.any.first(text)
             {
-                for m in a.every.find_overlapping_iter(text) {
+                let rest = aho_corasick::Input::new(text).span(start..text.len());
+                for m in a.every.find_overlapping_iter(rest) {
                     if let Some(&id) = a.ids.get(m.pattern().as_usize()) {
                         seen.set(id);
                     }
