@@ -42,7 +42,7 @@ use crate::event::{Event, Level, Multiline, PackedEvent, Slot};
 use crate::filter::{self, Expr, Fields, Value};
 use crate::parse::{ParseOpts, ParseOutcome, Registry, Scratch, Unparsed};
 use crate::reorder::Reorder;
-use crate::request::{At, REQUEST_SLOTS, Request, RequestMerger};
+use crate::request::{At, LineFields, REQUEST_SLOTS, Request, RequestMerger};
 use crate::rules::condition::{ContinuationSubject, EventSubject, Parent};
 use crate::rules::engine::{Findings, Sighting, clip};
 use crate::rules::{Hit, RuleSet};
@@ -356,8 +356,9 @@ struct EventItem {
     multiline: Multiline,
     /// Recognized only by a generic fallback: may be a continuation line.
     weak: bool,
-    /// The line reports a request: its chain kind and what it says about it.
-    request: Option<(u8, Request)>,
+    /// The line reports a request: its chain kind and its string fields (the merger makes the
+    /// observation in `Merger::new_event`).
+    request: Option<(u8, LineFields)>,
     /// The whole event, with its payload line (`Settings::keep_events`).
     full: Option<Box<PackedEvent>>,
     /// The payload text of a weak event, appended if it turns out to be a continuation (in
@@ -417,25 +418,23 @@ struct ChunkOut {
 }
 
 impl ChunkOut {
-    /// Give every request of the items, and with `ids` every identifier set, its own copy of
-    /// its text (on the merger thread, which also frees them). Identifiers merged at once are
-    /// read from the arena instead ([`Merger::chunk_arena`]); those parked in the `--follow`
-    /// reorder buffer outlive it.
-    fn resolve(&mut self, ids: bool) {
+    /// Give every request line and identifier set its own copy of its text (on the merger
+    /// thread, which also frees them), for items parked in the `--follow` reorder buffer: they
+    /// outlive the chunk's arena. Items merged at once read it in place
+    /// ([`Merger::chunk_arena`]).
+    fn resolve(&mut self) {
         for item in &mut self.items {
             if let ItemKind::Event(e) = &mut item.kind
-                && let Some((_, r)) = &mut e.request
+                && let Some((_, fields)) = &mut e.request
             {
-                r.resolve(&self.arena);
+                fields.own(&self.arena);
             }
         }
-        if ids {
-            for ids in self.found.iter_mut().filter_map(|f| f.ids.as_mut()) {
-                ids.resolve(&self.arena);
-            }
-            let arena = std::mem::take(&mut self.arena);
-            recycle::ARENAS.put(arena.into_bytes());
+        for ids in self.found.iter_mut().filter_map(|f| f.ids.as_mut()) {
+            ids.resolve(&self.arena);
         }
+        let arena = std::mem::take(&mut self.arena);
+        recycle::ARENAS.put(arena.into_bytes());
     }
 }
 
@@ -1816,7 +1815,10 @@ fn make_item(
             };
             let request = match ev.request {
                 Some(kind) if pass => {
-                    Some((kind, observation(ev, ctx, origin.source, &mut out.arena)))
+                    let present = REQUEST_SLOTS
+                        .iter()
+                        .filter_map(|&slot| ev.get(slot).map(|v| (slot, v)));
+                    Some((kind, LineFields::in_arena(&mut out.arena, present)))
                 }
                 _ => None,
             };
@@ -1844,25 +1846,6 @@ fn make_item(
             }
             out.items.push(it);
         }
-    }
-}
-
-/// What one request line says about its request (its text in the chunk's `arena`).
-fn observation(ev: &Event<'_>, ctx: &LineCtx<'_>, source: u32, arena: &mut String) -> Request {
-    let present = REQUEST_SLOTS
-        .iter()
-        .filter_map(|&slot| ev.get(slot).map(|v| (slot, v)));
-    Request {
-        service: ev.service,
-        ts: ev.ts,
-        status: ev.status,
-        duration_ms: ev.duration_ms,
-        at: At {
-            source,
-            line: ctx.line,
-            stream: ctx.stream,
-        },
-        ..Request::with_fields_in(arena, present)
     }
 }
 
@@ -2195,8 +2178,8 @@ impl<'r> Merger<'r> {
     }
 
     fn merge(&mut self, mut c: ChunkOut, sinks: &mut [&mut dyn EventSink]) -> io::Result<()> {
-        c.resolve(self.reorder.is_some());
         if let Some(r) = self.reorder.as_mut() {
+            c.resolve();
             // Counts and origins now; items when the reorder buffer releases them.
             for mut item in std::mem::take(&mut c.items) {
                 if let Some(FoundAt::Chunk(i)) = item.found {
@@ -2463,7 +2446,20 @@ impl<'r> Merger<'r> {
         if !pass {
             self.counts.filtered_out += 1;
         }
-        if let Some((kind, obs)) = ev.request.take() {
+        if let Some((kind, fields)) = ev.request.take() {
+            // What the request line says about its request.
+            let obs = Request {
+                service: ev.service,
+                ts: ev.ts,
+                status: ev.status,
+                duration_ms: ev.duration_ms,
+                at: At {
+                    source: self.origins.get(&stream).map_or(0, |o| o.source),
+                    line,
+                    stream,
+                },
+                ..Request::observed(fields, &self.chunk_arena)
+            };
             let finished = &mut self.finished;
             self.requests.observe(obs, kind, &mut |r| finished.push(r));
         }

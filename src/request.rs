@@ -75,18 +75,17 @@ const ABSENT: u32 = u32::MAX;
 pub struct Strs {
     text: String,
     /// Per [`REQUEST_SLOTS`] entry: start and end in `text`.
-    spans: [(u32, u32); REQUEST_SLOTS.len()],
-    /// The spans point into a parse worker's per-chunk arena, not into `text`, until
-    /// [`Request::resolve`]; no field reads as present before.
-    in_arena: bool,
+    spans: Spans,
 }
+
+/// Start and end of each [`REQUEST_SLOTS`] field in a buffer.
+type Spans = [(u32, u32); REQUEST_SLOTS.len()];
 
 impl Default for Strs {
     fn default() -> Self {
         Strs {
             text: String::new(),
             spans: [(ABSENT, 0); REQUEST_SLOTS.len()],
-            in_arena: false,
         }
     }
 }
@@ -100,9 +99,27 @@ impl PartialEq for Strs {
 impl Strs {
     fn get(&self, i: usize) -> Option<&str> {
         let &(start, end) = self.spans.get(i)?;
-        (start != ABSENT && !self.in_arena)
+        (start != ABSENT)
             .then(|| self.text.get(start as usize..end as usize))
             .flatten()
+    }
+
+    /// The fields at `spans` of `arena`, copied (they are next to each other there: one copy).
+    fn copied(spans: &Spans, arena: &str) -> Strs {
+        let present = spans.iter().filter(|s| s.0 != ABSENT);
+        let lo = present.clone().map(|s| s.0).min().unwrap_or(0);
+        let hi = present.map(|s| s.1).max().unwrap_or(0);
+        let mut spans = *spans;
+        for span in spans.iter_mut().filter(|s| s.0 != ABSENT) {
+            *span = (span.0 - lo, span.1 - lo);
+        }
+        Strs {
+            text: arena
+                .get(lo as usize..hi as usize)
+                .unwrap_or("")
+                .to_string(),
+            spans,
+        }
     }
 
     /// Set field `i` (a value set before stays in the buffer, unreferenced).
@@ -121,6 +138,44 @@ fn append(buf: &mut String, value: &str) -> Option<(u32, u32)> {
     let end = u32::try_from(buf.len() + value.len()).ok()?;
     buf.push_str(value);
     Some((start, end))
+}
+
+/// A request line's string fields on their way from a parse worker to the merger, which makes
+/// the observation ([`Request::observed`]): spans in the worker's per-chunk text arena, or their
+/// own copy for a line that waits in the `--follow` reorder buffer after its chunk is merged.
+/// Items carried a whole `Request` (160 bytes, of which the time, status and latency repeat the
+/// event's) through the channel, the merger reading each from another core's cache.
+#[derive(Debug)]
+pub enum LineFields {
+    /// Spans in the chunk's arena.
+    Arena(Spans),
+    /// The fields' own copy.
+    Owned(Box<Strs>),
+}
+
+impl LineFields {
+    /// The fields among `values` that requests keep, appended to `arena`.
+    pub fn in_arena<'v>(
+        arena: &mut String,
+        values: impl IntoIterator<Item = (Slot, &'v str)>,
+    ) -> LineFields {
+        let mut spans = [(ABSENT, 0); REQUEST_SLOTS.len()];
+        for (slot, v) in values {
+            if let Some(i) = field_index(slot)
+                && let Some(span) = append(arena, v)
+            {
+                spans[i] = span;
+            }
+        }
+        LineFields::Arena(spans)
+    }
+
+    /// Copy the fields out of `arena`, which is about to go.
+    pub fn own(&mut self, arena: &str) {
+        if let LineFields::Arena(spans) = self {
+            *self = LineFields::Owned(Box::new(Strs::copied(spans, arena)));
+        }
+    }
 }
 
 /// One request (or one observation of it, before merging).
@@ -177,43 +232,19 @@ impl Request {
         r
     }
 
-    /// A request observation whose string fields go to `arena`, a parse worker's per-chunk
-    /// buffer, instead of a buffer of its own. The merger copies them out with
-    /// [`Request::resolve`] before reading any, so request buffers are allocated and freed on
-    /// one thread: a block freed by another thread costs a cache miss in each of the two.
-    pub fn with_fields_in<'v>(
-        arena: &mut String,
-        values: impl IntoIterator<Item = (Slot, &'v str)>,
-    ) -> Request {
-        let mut r = Request::default();
-        r.strs.in_arena = true;
-        for (slot, v) in values {
-            if let Some(i) = field_index(slot)
-                && let Some(span) = append(arena, v)
-            {
-                r.strs.spans[i] = span;
-            }
+    /// A request with the string fields a parse worker sent (read from `arena`, its chunk's
+    /// text, when they are still there); the rest is set by the caller. The merger allocates
+    /// and frees request buffers on its own thread: a block freed by another thread costs a
+    /// cache miss in each of the two.
+    pub fn observed(fields: LineFields, arena: &str) -> Request {
+        let strs = match fields {
+            LineFields::Arena(spans) => Strs::copied(&spans, arena),
+            LineFields::Owned(strs) => *strs,
+        };
+        Request {
+            strs,
+            ..Request::default()
         }
-        r
-    }
-
-    /// Copy the fields of a [`Request::with_fields_in`] observation out of its `arena` (they
-    /// are next to each other there: one copy).
-    pub fn resolve(&mut self, arena: &str) {
-        if !self.strs.in_arena {
-            return;
-        }
-        let present = self.strs.spans.iter().filter(|s| s.0 != ABSENT);
-        let lo = present.clone().map(|s| s.0).min().unwrap_or(0);
-        let hi = present.map(|s| s.1).max().unwrap_or(0);
-        self.strs.text = arena
-            .get(lo as usize..hi as usize)
-            .unwrap_or("")
-            .to_string();
-        for span in self.strs.spans.iter_mut().filter(|s| s.0 != ABSENT) {
-            *span = (span.0 - lo, span.1 - lo);
-        }
-        self.strs.in_arena = false;
     }
 
     /// A string field (`None` for slots a request does not keep).
@@ -457,32 +488,37 @@ mod tests {
     }
 
     #[test]
-    fn fields_in_an_arena_read_only_once_resolved() {
+    fn line_fields_in_an_arena_or_owned_make_the_same_request() {
         let mut arena = String::from("earlier fields of the chunk;");
         let fields = [
             (Slot::Method, "GET"),
             (Slot::Path, "/x/1"),
             (Slot::Message, "no"),
         ];
-        let mut r = Request::with_fields_in(&mut arena, fields);
+        let in_arena = LineFields::in_arena(&mut arena, fields);
         assert!(
             !arena.ends_with("no"),
             "a slot requests do not keep takes no room"
         );
-        assert_eq!(
-            (r.method(), r.path()),
-            (None, None),
-            "unresolved fields read as absent"
-        );
-        r.resolve(&arena);
+        let mut owned = LineFields::in_arena(&mut arena, fields);
+        owned.own(&arena);
         let own = Request::with_fields([(Slot::Method, "GET"), (Slot::Path, "/x/1")]);
-        assert_eq!(r, own);
+        for fields in [in_arena, owned] {
+            let r = Request::observed(fields, &arena);
+            assert_eq!(r, own);
+            assert_eq!(
+                (r.method(), r.path(), r.route()),
+                (Some("GET"), Some("/x/1"), None)
+            );
+        }
+        let mut twice = LineFields::in_arena(&mut arena, fields);
+        twice.own(&arena);
+        twice.own("");
         assert_eq!(
-            (r.method(), r.path(), r.route()),
-            (Some("GET"), Some("/x/1"), None)
+            Request::observed(twice, "").path(),
+            Some("/x/1"),
+            "owning twice changes nothing"
         );
-        r.resolve("");
-        assert_eq!(r.path(), Some("/x/1"), "resolving twice changes nothing");
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 mod common;
 use common::{append, interrupt};
@@ -131,8 +131,9 @@ fn rotated_members_are_read_oldest_first_then_the_live_one_followed() {
     );
 }
 
-/// Identifiers and rule matches travel with an event through the reorder buffer: the
-/// connection id of a (followed) file links the error on another file, and the rule fires.
+/// Identifiers, rule matches and request fields travel with an event through the reorder
+/// buffer: the connection id of a (followed) file links the error on another file, the rule
+/// fires, and a request line keeps its method and route.
 #[test]
 fn findings_and_groups_survive_the_reorder_buffer() {
     let dir = tempfile::tempdir().expect("tmp");
@@ -156,6 +157,8 @@ fn findings_and_groups_survive_the_reorder_buffer() {
     let failed =
         format!("Error handling legacy message from {conn}: Authentication failed: Invalid token");
     append(&b, &[&skreaver("06", "ERROR", &failed)]);
+    let request = r#"{"timestamp":"2026-11-22T10:00:07Z","level":"INFO","fields":{"message":"finished processing request","latency":"20 ms","status":200,"method":"GET","uri":"/agents/a1b2c3/observe"},"target":"tower_http::trace::on_response"}"#;
+    append(&a, &[request]);
     pause(600);
     let out = interrupt(child).0;
     let report: Value = serde_json::from_str(&out).expect("report");
@@ -167,4 +170,18 @@ fn findings_and_groups_survive_the_reorder_buffer() {
     let top = &report["correlation"]["top"][0];
     assert_eq!(top["events"], 2, "{out}");
     assert_eq!(top["errors"], 1, "{out}");
+    let endpoint = &report["endpoints"][0];
+    assert_eq!(
+        (
+            &endpoint["method"],
+            &endpoint["route"],
+            &endpoint["requests"]
+        ),
+        (
+            &json!("GET"),
+            &json!("/agents/{agent_id}/observe"),
+            &json!(1)
+        ),
+        "{out}"
+    );
 }
