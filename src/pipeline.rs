@@ -42,7 +42,7 @@ use crate::event::{Event, Level, Multiline, PackedEvent, Slot};
 use crate::filter::{self, Expr, Fields, Value};
 use crate::parse::{ParseOpts, ParseOutcome, Registry, Scratch, Unparsed};
 use crate::reorder::Reorder;
-use crate::request::{At, LineFields, REQUEST_SLOTS, Request, RequestMerger};
+use crate::request::{At, LineFields, Observed, REQUEST_SLOTS, Request, RequestMerger};
 use crate::rules::condition::{ContinuationSubject, EventSubject, Parent};
 use crate::rules::engine::{Findings, Sighting, clip};
 use crate::rules::{Hit, RuleSet};
@@ -2448,7 +2448,7 @@ impl<'r> Merger<'r> {
         }
         if let Some((kind, fields)) = ev.request.take() {
             // What the request line says about its request.
-            let obs = Request {
+            let head = Request {
                 service: ev.service,
                 ts: ev.ts,
                 status: ev.status,
@@ -2458,7 +2458,12 @@ impl<'r> Merger<'r> {
                     line,
                     stream,
                 },
-                ..Request::observed(fields, &self.chunk_arena)
+                ..Request::default()
+            };
+            let obs = Observed {
+                head,
+                fields,
+                arena: &self.chunk_arena,
             };
             let finished = &mut self.finished;
             self.requests.observe(obs, kind, &mut |r| finished.push(r));

@@ -141,7 +141,7 @@ fn append(buf: &mut String, value: &str) -> Option<(u32, u32)> {
 }
 
 /// A request line's string fields on their way from a parse worker to the merger, which makes
-/// the observation ([`Request::observed`]): spans in the worker's per-chunk text arena, or their
+/// the observation ([`Observed`]): spans in the worker's per-chunk text arena, or their
 /// own copy for a line that waits in the `--follow` reorder buffer after its chunk is merged.
 /// Items carried a whole `Request` (160 bytes, of which the time, status and latency repeat the
 /// event's) through the channel, the merger reading each from another core's cache.
@@ -232,21 +232,6 @@ impl Request {
         r
     }
 
-    /// A request with the string fields a parse worker sent (read from `arena`, its chunk's
-    /// text, when they are still there); the rest is set by the caller. The merger allocates
-    /// and frees request buffers on its own thread: a block freed by another thread costs a
-    /// cache miss in each of the two.
-    pub fn observed(fields: LineFields, arena: &str) -> Request {
-        let strs = match fields {
-            LineFields::Arena(spans) => Strs::copied(&spans, arena),
-            LineFields::Owned(strs) => *strs,
-        };
-        Request {
-            strs,
-            ..Request::default()
-        }
-    }
-
     /// A string field (`None` for slots a request does not keep).
     pub fn field(&self, slot: Slot) -> Option<&str> {
         self.strs.get(field_index(slot)?)
@@ -294,17 +279,16 @@ impl Request {
         self.strs.get(const { slot_index(Slot::AgentId) })
     }
 
-    fn accepts(&self, obs: &Request) -> bool {
-        obs.last_kind > self.last_kind
-            && agree(self.method(), obs.method())
-            && agree(self.route(), obs.route())
-            && agree(self.status, obs.status)
+    fn accepts(&self, obs: &Observed<'_>) -> bool {
+        obs.head.last_kind > self.last_kind
+            && agree(self.method(), obs.field(const { slot_index(Slot::Method) }))
+            && agree(self.route(), obs.field(const { slot_index(Slot::Route) }))
+            && agree(self.status, obs.head.status)
     }
 
-    fn absorb(&mut self, obs: Request) {
-        fill(&mut self.ts, obs.ts);
+    fn absorb(&mut self, obs: Observed<'_>) {
         for (i, slot) in REQUEST_SLOTS.iter().enumerate() {
-            let Some(v) = obs.strs.get(i) else { continue };
+            let Some(v) = obs.field(i) else { continue };
             let replace = match self.strs.get(i) {
                 None => true,
                 // A printed path beats the templated one of a span name (`/x/{id}`).
@@ -314,11 +298,61 @@ impl Request {
                 self.strs.set(i, v);
             }
         }
+        let obs = obs.head;
+        fill(&mut self.ts, obs.ts);
         fill(&mut self.status, obs.status);
         fill(&mut self.duration_ms, obs.duration_ms);
         self.kinds |= obs.kinds;
         self.last_kind = obs.last_kind;
         self.lines += obs.lines;
+    }
+}
+
+/// A request line's observation as the merger sees it: the event's data in `head` (its string
+/// fields empty) and the fields where the parse worker left them. Copied into a request of its
+/// own only when no pending request absorbs it: the later lines of a request cost no
+/// allocation. (The merger allocates and frees request buffers on its own thread: a block
+/// freed by another thread costs a cache miss in each of the two.)
+pub struct Observed<'a> {
+    /// Everything but the string fields.
+    pub head: Request,
+    /// The string fields.
+    pub fields: LineFields,
+    /// The chunk arena that [`LineFields::Arena`] spans point into.
+    pub arena: &'a str,
+}
+
+impl Observed<'_> {
+    fn field(&self, i: usize) -> Option<&str> {
+        match &self.fields {
+            LineFields::Arena(spans) => {
+                let &(start, end) = spans.get(i)?;
+                (start != ABSENT)
+                    .then(|| self.arena.get(start as usize..end as usize))
+                    .flatten()
+            }
+            LineFields::Owned(strs) => strs.get(i),
+        }
+    }
+
+    /// The observation as a request of its own.
+    pub fn into_request(self) -> Request {
+        let strs = match self.fields {
+            LineFields::Arena(spans) => Strs::copied(&spans, self.arena),
+            LineFields::Owned(strs) => *strs,
+        };
+        Request { strs, ..self.head }
+    }
+}
+
+impl From<Request> for Observed<'static> {
+    fn from(mut r: Request) -> Self {
+        let strs = std::mem::take(&mut r.strs);
+        Observed {
+            head: r,
+            fields: LineFields::Owned(Box::new(strs)),
+            arena: "",
+        }
     }
 }
 
@@ -341,18 +375,18 @@ impl RequestMerger {
 
     /// Add one observation (`kind` = its index in the service's chain); completed requests go
     /// to `done`.
-    pub fn observe(&mut self, mut obs: Request, kind: u8, done: &mut impl FnMut(Request)) {
-        obs.kinds = 1 << kind.min(31);
-        obs.last_kind = kind;
-        obs.lines = 1;
+    pub fn observe(&mut self, mut obs: Observed<'_>, kind: u8, done: &mut impl FnMut(Request)) {
+        obs.head.kinds = 1 << kind.min(31);
+        obs.head.last_kind = kind;
+        obs.head.lines = 1;
         let complete_len = self
             .chain_len
-            .get(obs.service as usize)
+            .get(obs.head.service as usize)
             .copied()
             .unwrap_or(1);
-        let queue = self.pending.entry(obs.at.stream).or_default();
+        let queue = self.pending.entry(obs.head.at.stream).or_default();
         // Expire by event time.
-        if let Some(now) = obs.ts {
+        if let Some(now) = obs.head.ts {
             while queue
                 .front()
                 .is_some_and(|r| r.ts.is_some_and(|t| now - t > WINDOW_NS))
@@ -364,7 +398,7 @@ impl RequestMerger {
         }
         if let Some(i) = queue
             .iter()
-            .position(|r| r.service == obs.service && r.accepts(&obs))
+            .position(|r| r.service == obs.head.service && r.accepts(&obs))
         {
             queue[i].absorb(obs);
             if queue[i].last_kind + 1 >= complete_len {
@@ -374,9 +408,9 @@ impl RequestMerger {
                 }
             }
         } else if kind + 1 >= complete_len {
-            done(obs);
+            done(obs.into_request());
         } else {
-            queue.push_back(obs);
+            queue.push_back(obs.into_request());
             if queue.len() > MAX_PENDING_PER_STREAM
                 && let Some(r) = queue.pop_front()
             {
@@ -432,7 +466,7 @@ mod tests {
         let mut m = RequestMerger::new(vec![3]);
         let mut out = Vec::new();
         for (o, k) in events {
-            m.observe(o, k, &mut |r| out.push(r));
+            m.observe(o.into(), k, &mut |r| out.push(r));
         }
         m.finish(&mut |r| out.push(r));
         out
@@ -503,8 +537,16 @@ mod tests {
         let mut owned = LineFields::in_arena(&mut arena, fields);
         owned.own(&arena);
         let own = Request::with_fields([(Slot::Method, "GET"), (Slot::Path, "/x/1")]);
+        fn observed(fields: LineFields, arena: &str) -> Request {
+            Observed {
+                head: Request::default(),
+                fields,
+                arena,
+            }
+            .into_request()
+        }
         for fields in [in_arena, owned] {
-            let r = Request::observed(fields, &arena);
+            let r = observed(fields, &arena);
             assert_eq!(r, own);
             assert_eq!(
                 (r.method(), r.path(), r.route()),
@@ -515,7 +557,7 @@ mod tests {
         twice.own(&arena);
         twice.own("");
         assert_eq!(
-            Request::observed(twice, "").path(),
+            observed(twice, "").path(),
             Some("/x/1"),
             "owning twice changes nothing"
         );
