@@ -256,13 +256,15 @@ fn docker_record_may_be_partial(rec: &[u8]) -> bool {
 ///
 /// Never panics and never fails; unrecognised input is returned as borrowed content.
 pub fn unwrap(line: &[u8]) -> Unwrapped<'_> {
-    unwrap_in(line, None)
+    unwrap_in(line, None, true)
 }
 
 /// [`unwrap`] for a line that lies in `text`, bytes the caller already checked to be UTF-8 (a
 /// whole chunk at once): the names and timestamps are cut from `text` instead of being checked
-/// again one by one.
-pub fn unwrap_in<'a>(line: &'a [u8], text: Option<&'a str>) -> Unwrapped<'a> {
+/// again one by one. `esc`: the line may hold an ESC byte (false when the caller's newline
+/// search looked for one too and found none: the ANSI search is skipped unless the payload was
+/// decoded, as a docker record's `\u001b` is).
+pub fn unwrap_in<'a>(line: &'a [u8], text: Option<&'a str>, esc: bool) -> Unwrapped<'a> {
     let trimmed = line.strip_suffix(b"\r").unwrap_or(line);
     let mut out = Unwrapped {
         pod: None,
@@ -323,7 +325,9 @@ pub fn unwrap_in<'a>(line: &'a [u8], text: Option<&'a str>) -> Unwrapped<'a> {
         out.content = Cow::Borrowed(rest.get(n..).unwrap_or_default());
     }
 
-    if let Some(stripped) = strip_ansi(&out.content) {
+    if (esc || matches!(out.content, Cow::Owned(_)))
+        && let Some(stripped) = strip_ansi(&out.content)
+    {
         out.content = Cow::Owned(stripped);
         out.ansi_stripped = true;
     }
@@ -982,6 +986,16 @@ mod tests {
 
     fn borrowed(u: &Unwrapped<'_>) -> bool {
         matches!(u.content, Cow::Borrowed(_))
+    }
+
+    #[test]
+    fn ansi_decoded_from_a_docker_record_is_stripped_without_the_esc_hint() {
+        // The raw line holds no ESC byte (`\u001b` escapes), so the chunk's line search says
+        // none; the decoded payload has them.
+        let line = br#"{"log":"\u001b[31mred\u001b[0m\n","stream":"stdout","time":"2026-11-22T10:00:00.000000000Z"}"#;
+        assert!(!line.contains(&0x1b));
+        let u = unwrap_in(line, None, false);
+        assert_eq!((&*u.content, u.ansi_stripped), (&b"red"[..], true));
     }
 
     #[test]
@@ -1706,6 +1720,7 @@ mod tests {
             }
 
             #[test]
+            /// Also when told whether the line holds an ESC byte, as the chunk's line search does.
             fn unwrap_in_checked_text_is_unwrap(bytes in fragments(), pad in 0usize..4) {
                 // The line inside a larger validated buffer, as a chunk holds it.
                 let mut chunk = vec![b'x'; pad];
@@ -1715,7 +1730,8 @@ mod tests {
                 chunk.push(b'\n');
                 let text = std::str::from_utf8(&chunk).ok();
                 let line = &chunk[at..at + bytes.len()];
-                let (a, b) = (unwrap(line), unwrap_in(line, text));
+                let esc = line.contains(&0x1b);
+                let (a, b) = (unwrap(line), unwrap_in(line, text, esc));
                 prop_assert_eq!((a.pod, a.container, a.runtime_ts), (b.pod, b.container, b.runtime_ts));
                 prop_assert_eq!((a.stream, a.kind, a.partial), (b.stream, b.kind, b.partial));
                 prop_assert_eq!(&a.content, &b.content);

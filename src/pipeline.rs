@@ -1617,9 +1617,19 @@ fn process_chunk(
         InputKind::Loki(l) => Some(l),
         _ => None,
     };
-    while let Some(i) = memchr::memchr(b'\n', &data[start..]) {
-        let mut line = &data[start..start + i];
-        start += i + 1;
+    loop {
+        // One search finds the line's end and whether it holds an ESC byte (ANSI colour), so
+        // lines without one are not searched again for it.
+        let (end, esc) = match memchr::memchr2(b'\n', 0x1b, &data[start..]) {
+            None => break,
+            Some(i) if data[start + i] == b'\n' => (start + i, false),
+            Some(i) => match memchr::memchr(b'\n', &data[start + i..]) {
+                Some(j) => (start + i + j, true),
+                None => break,
+            },
+        };
+        let mut line = &data[start..end];
+        start = end + 1;
         let this_line = line_no;
         line_no += 1;
         out.lines += 1;
@@ -1628,7 +1638,7 @@ fn process_chunk(
         if loki.is_some() {
             (tag, line) = crate::source::loki::split_tag(line);
         }
-        let u = envelope::unwrap_in(line, text);
+        let u = envelope::unwrap_in(line, text, esc);
         let mut key = stream_key(chunk.source, &u);
         if let Some(t) = tag {
             key = fnv(key, &t.to_le_bytes());
