@@ -1361,7 +1361,7 @@ impl Chunker {
         let mut truncated = Vec::new();
         self.truncated.retain_mut(|off| {
             if *off < cut {
-                let line = memchr::memchr_iter(b'\n', &data[..*off]).count() as u64;
+                let line = count_lines(&data[..*off]);
                 truncated.push(self.next_line + line);
                 false
             } else {

@@ -345,6 +345,8 @@ impl Observed<'_> {
     }
 }
 
+/// A whole request as an observation (tests build observations this way).
+#[cfg(test)]
 impl From<Request> for Observed<'static> {
     fn from(mut r: Request) -> Self {
         let strs = std::mem::take(&mut r.strs);
