@@ -81,6 +81,14 @@ pub struct Strs {
 /// Start and end of each [`REQUEST_SLOTS`] field in a buffer.
 type Spans = [(u32, u32); REQUEST_SLOTS.len()];
 
+/// Field `i` of `text`, whose fields are at `spans`.
+fn field_at<'t>(spans: &Spans, i: usize, text: &'t str) -> Option<&'t str> {
+    let &(start, end) = spans.get(i)?;
+    (start != ABSENT)
+        .then(|| text.get(start as usize..end as usize))
+        .flatten()
+}
+
 impl Default for Strs {
     fn default() -> Self {
         Strs {
@@ -98,10 +106,7 @@ impl PartialEq for Strs {
 
 impl Strs {
     fn get(&self, i: usize) -> Option<&str> {
-        let &(start, end) = self.spans.get(i)?;
-        (start != ABSENT)
-            .then(|| self.text.get(start as usize..end as usize))
-            .flatten()
+        field_at(&self.spans, i, &self.text)
     }
 
     /// The fields at `spans` of `arena`, copied (they are next to each other there: one copy).
@@ -325,12 +330,7 @@ pub struct Observed<'a> {
 impl Observed<'_> {
     fn field(&self, i: usize) -> Option<&str> {
         match &self.fields {
-            LineFields::Arena(spans) => {
-                let &(start, end) = spans.get(i)?;
-                (start != ABSENT)
-                    .then(|| self.arena.get(start as usize..end as usize))
-                    .flatten()
-            }
+            LineFields::Arena(spans) => field_at(spans, i, self.arena),
             LineFields::Owned(strs) => strs.get(i),
         }
     }
