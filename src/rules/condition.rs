@@ -575,6 +575,10 @@ fn lit_equals<S: Subject + ?Sized>(f: &FieldRef, lit: &Lit, s: &S) -> bool {
 fn test<S: Subject + ?Sized>(f: &FieldRef, t: &Test, s: &S) -> bool {
     match &t.0 {
         TestKind::Equals(lit) => lit_equals(f, lit, s),
+        // A numeric field is read once for the whole set, not once per literal.
+        TestKind::In(lits) if is_numeric_field(f) && lits.iter().all(|l| l.num.is_some()) => s
+            .number(f)
+            .is_some_and(|n| lits.iter().any(|l| l.num == Some(n))),
         TestKind::In(lits) => lits.iter().any(|l| lit_equals(f, l, s)),
         TestKind::Contains(needles) => s
             .text(f)
