@@ -1643,7 +1643,7 @@ impl crate::pipeline::EventSink for TraceSink<'_> {
             error: r.status.is_some_and(|s| s >= 500),
             ids: &ids,
             arena: None,
-            request: Some((r.duration_ms, &|| desc.clone())),
+            request: Some((r.duration_ms, &|| crate::pipeline::request_label(r))),
         });
         if let Some((g, _)) = observed {
             if id_matches(&self.target, &ids) {

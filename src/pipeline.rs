@@ -2522,7 +2522,7 @@ impl<'r> Merger<'r> {
 
     /// Correlation and request rules of a merged request.
     fn analyze_request(&mut self, r: &Request) {
-        let summary = || request_summary(r);
+        let label = || request_label(r);
         let mut group = None;
         if let Some(c) = self.correlator.as_mut() {
             // The values go to a buffer kept across requests: no allocation per request.
@@ -2538,7 +2538,7 @@ impl<'r> Merger<'r> {
                         error: r.status.is_some_and(|s| s >= 500),
                         ids: &ids,
                         arena: Some(buf),
-                        request: Some((r.duration_ms, &summary)),
+                        request: Some((r.duration_ms, &label)),
                     })
                     .map(|(_, rep)| rep);
             }
@@ -2548,7 +2548,7 @@ impl<'r> Merger<'r> {
                 ts: r.ts,
                 source: r.at.source,
                 line: r.at.line,
-                message: Rc::from(summary().as_str()),
+                message: Rc::from(request_summary(r).as_str()),
                 group: group.clone(),
             });
         }
@@ -2669,18 +2669,26 @@ fn dropped_entries(inputs: &[Arc<Input>]) -> u64 {
 /// `GET /path → 500 (12 ms)`: a request as evidence.
 pub fn request_summary(r: &Request) -> String {
     use std::fmt::Write as _;
+    let mut s = request_label(r);
+    if let Some(d) = r.duration_ms {
+        let _ = write!(s, " ({d} ms)");
+    }
+    s
+}
+
+/// `GET /x → 500`: a request without its latency — what a correlation group keeps of its
+/// slowest request (the report prints the latency next to it). No float formatting: this runs
+/// for every request that becomes its group's slowest.
+pub fn request_label(r: &Request) -> String {
     let method = r.method().unwrap_or("?");
     let path = r.path().or(r.route()).unwrap_or("?");
-    // One buffer, written once: this runs for every request that becomes its group's slowest.
-    let mut s = String::with_capacity(method.len() + path.len() + 24);
+    let mut s = String::with_capacity(method.len() + path.len() + 10);
     s.push_str(method);
     s.push(' ');
     s.push_str(path);
     if let Some(st) = r.status {
-        let _ = write!(s, " → {st}");
-    }
-    if let Some(d) = r.duration_ms {
-        let _ = write!(s, " ({d} ms)");
+        s.push_str(" → ");
+        crate::push_decimal(&mut s, usize::from(st));
     }
     s
 }

@@ -162,31 +162,46 @@ fn input_that_disappears_is_reported_and_the_rest_processed() {
 
 #[test]
 fn closed_stdout_ends_quietly_with_zero() {
-    // Enough input that the writer hits the closed pipe.
-    let line = "{\"timestamp\":\"2026-11-22T07:08:49.327514Z\",\"level\":\"INFO\",\"fields\":{\"message\":\"m\"},\"target\":\"t\"}\n";
+    // Enough output that the writer hits the closed pipe: 200k events; and a JSON report of
+    // 5000 one-minute error buckets (the report is written by serde, whose error wraps the
+    // pipe's).
     let dir = tempfile::tempdir().unwrap();
-    let p = dir.path().join("big.log");
-    std::fs::write(&p, line.repeat(200_000)).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_logsleuth"))
-        .args(["events", p.to_str().unwrap()])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut out = child.stdout.take().unwrap();
-    let mut first = [0u8; 100];
-    out.read_exact(&mut first).unwrap();
-    drop(out);
-    let status = child.wait().unwrap();
-    let mut err = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
-    assert_eq!(status.code(), Some(0), "stderr: {err}");
-    assert!(err.is_empty(), "{err}");
+    let events = dir.path().join("big.log");
+    let line = "{\"timestamp\":\"2026-11-22T07:08:49.327514Z\",\"level\":\"INFO\",\"fields\":{\"message\":\"m\"},\"target\":\"t\"}\n";
+    std::fs::write(&events, line.repeat(200_000)).unwrap();
+    let buckets = dir.path().join("buckets.log");
+    let lines: String = (0..5000i64)
+        .map(|m| {
+            let t = 1_795_000_000 + m * 60;
+            format!("{{\"time\":{t},\"level\":\"error\",\"message\":\"m\"}}\n")
+        })
+        .collect();
+    std::fs::write(&buckets, lines).unwrap();
+    for args in [
+        vec!["events", events.to_str().unwrap()],
+        vec!["analyze", "--format", "json", buckets.to_str().unwrap()],
+    ] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_logsleuth"))
+            .args(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut out = child.stdout.take().unwrap();
+        let mut first = [0u8; 100];
+        out.read_exact(&mut first).unwrap();
+        drop(out);
+        let status = child.wait().unwrap();
+        let mut err = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut err)
+            .unwrap();
+        assert_eq!(status.code(), Some(0), "{args:?}: stderr: {err}");
+        assert!(err.is_empty(), "{args:?}: {err}");
+    }
 }
 
 #[test]
