@@ -1335,6 +1335,12 @@ pub struct TimelineEvent {
     /// Last line of an attached exception / traceback.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub exception: Option<String>,
+    /// HTTP method (request lines).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+    /// HTTP path as logged (request lines).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
     /// HTTP status.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<u16>,
@@ -1401,6 +1407,8 @@ struct Recorded {
     level: Option<crate::event::Level>,
     message: String,
     exception: Option<String>,
+    method: Option<String>,
+    path: Option<String>,
     status: Option<u16>,
     duration_ms: Option<f64>,
     pod: Option<String>,
@@ -1490,6 +1498,8 @@ impl<'r> TraceSink<'r> {
             level: e.level.map(|l| l.as_str().to_string()),
             message: e.message.clone(),
             exception: e.exception.clone(),
+            method: e.method.clone(),
+            path: e.path.clone(),
             status: e.status,
             duration_ms: e.duration_ms,
             pod: e.pod.clone(),
@@ -1618,6 +1628,8 @@ impl crate::pipeline::EventSink for TraceSink<'_> {
             level: ev.level,
             message,
             exception,
+            method: ev.get(Slot::Method).map(str::to_string),
+            path: ev.get(Slot::Path).map(str::to_string),
             status: ev.status,
             duration_ms: ev.duration_ms,
             pod: v.origin.pod.clone(),
@@ -1731,8 +1743,29 @@ impl Timeline {
                 e.line,
                 e.message
             );
-            if let Some(s) = e.status {
-                let _ = write!(o, "  [{s}]");
+            // What the line says of its request: `GET /x → 500 (12 ms)`; the method and path
+            // only when the message does not already name the path (SkillMeat's lines do).
+            let named = e.path.as_deref().is_some_and(|p| e.message.contains(p));
+            let request = [e.method.as_deref(), e.path.as_deref()]
+                .into_iter()
+                .flatten()
+                .filter(|_| !named)
+                .collect::<Vec<_>>()
+                .join(" ");
+            match (request.is_empty(), e.status) {
+                (false, Some(s)) => {
+                    let _ = write!(o, "  {request} → {s}");
+                }
+                (false, None) => {
+                    let _ = write!(o, "  {request}");
+                }
+                (true, Some(s)) => {
+                    let _ = write!(o, "  → {s}");
+                }
+                (true, None) => {}
+            }
+            if let Some(d) = e.duration_ms {
+                let _ = write!(o, " ({d} ms)");
             }
             if let Some(x) = &e.exception {
                 let _ = write!(o, "\n{:>12}└ {x}", "");

@@ -191,6 +191,15 @@ fn trace_timeline_websocket_connection() {
 }
 
 #[test]
+fn trace_timeline_requests_text() {
+    // Request lines show their method, path, status and latency (tower-http's messages name
+    // none of them).
+    let t = trace("agent_id:demo-agent-1");
+    assert!(t.events.iter().any(|e| e.method.is_some()));
+    insta::assert_snapshot!("trace-agent", t.render_text());
+}
+
+#[test]
 fn trace_timeline_request_json() {
     let t = trace("trace_id:a9ceab2b-9398-422f-b021-8b455686c03e");
     assert!(!t.events.is_empty());
