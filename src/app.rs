@@ -607,6 +607,7 @@ fn analyze(a: &AnalyzeArgs) -> Result<ExitCode> {
                 argv: &argv,
                 started_ns,
                 interrupted,
+                rules: rule_set.as_ref(),
             },
         )?;
         let m = &summary.manifest;

@@ -99,7 +99,7 @@ pub struct SpecEntry {
     pub name: String,
     /// `builtin` or `file`.
     pub origin: String,
-    /// What it defines (the service, for parsers).
+    /// What it defines (the service, for parsers; `ID name`, for rules).
     pub defines: String,
     /// SHA-256 of its TOML text.
     pub sha256: Option<String>,

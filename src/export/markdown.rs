@@ -1,6 +1,6 @@
 //! `report.md`: the terminal report of `analyze`, as Markdown for an incident ticket or
-//! post-mortem — the same sections and rows (top 25 per table, as on the terminal), plus a
-//! header naming the run and whether the bundle is complete.
+//! post-mortem — the same sections and rows (findings first, top 25 per table, correlation
+//! last, as on the terminal), plus a header naming the run and whether the bundle is complete.
 //!
 //! Invariants: table cells are escaped (`|`, newlines), so any log text renders as one cell;
 //! paths shown come through the caller's redaction.
@@ -82,6 +82,8 @@ pub fn render(r: &Report, h: &Header<'_>, mut redact: impl FnMut(&str) -> String
             "**not redacted** (`--no-redact`)"
         }
     );
+
+    findings(&mut o, r, &mut redact);
 
     let i = &r.input;
     let _ = writeln!(o, "\n## Input\n");
@@ -264,7 +266,112 @@ pub fn render(r: &Report, h: &Header<'_>, mut redact: impl FnMut(&str) -> String
             &rows,
         );
     }
+    correlation(&mut o, r);
     o
+}
+
+/// Rule findings, most severe first (as on the terminal), with their evidence; messages come
+/// through `redact`, like paths.
+fn findings(o: &mut String, r: &Report, redact: &mut impl FnMut(&str) -> String) {
+    let Some(findings) = &r.findings else {
+        return;
+    };
+    let _ = writeln!(o, "\n## Findings\n");
+    if findings.is_empty() {
+        let _ = writeln!(o, "No rule fired.");
+        return;
+    }
+    for f in findings {
+        let _ = writeln!(
+            o,
+            "### {} {} {} — {} ({}×)\n",
+            f.severity.as_str().to_uppercase(),
+            f.rule,
+            f.name,
+            cell(&f.title),
+            f.count
+        );
+        let _ = writeln!(
+            o,
+            "- matches: {} .. {}",
+            f.first.as_deref().unwrap_or("-"),
+            f.last.as_deref().unwrap_or("-")
+        );
+        if !f.group.is_empty() {
+            let g: Vec<String> = f.group.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            let _ = writeln!(o, "- group: {}", cell(&redact(&g.join(" "))));
+        }
+        if let Some(d) = &f.detail {
+            let _ = writeln!(o, "- {}", cell(d));
+        }
+        let _ = writeln!(o, "- runbook: {}", cell(&f.runbook));
+        if !f.correlation_groups.is_empty() {
+            let _ = writeln!(
+                o,
+                "- correlation groups: {}",
+                cell(&f.correlation_groups.join(", "))
+            );
+        }
+        let _ = writeln!(o);
+        let rows: Vec<Vec<String>> = f
+            .evidence
+            .iter()
+            .map(|e| {
+                vec![
+                    e.ts.clone().unwrap_or_default(),
+                    format!("{}:{}", e.source, e.line),
+                    redact(&e.message),
+                ]
+            })
+            .collect();
+        table(o, &["time", "from", "message"], 3, &rows);
+        let _ = writeln!(o);
+    }
+}
+
+/// The correlation section: counts and the top groups.
+fn correlation(o: &mut String, r: &Report) {
+    let Some(c) = &r.correlation else {
+        return;
+    };
+    let _ = writeln!(
+        o,
+        "\n## Correlation\n\n{} groups, {} merges, {} evicted (window {}s, at most {} open, peak {}).",
+        c.groups, c.merges, c.evicted, c.window_seconds, c.max_open_groups, c.peak_open_groups
+    );
+    if c.top.is_empty() {
+        return;
+    }
+    let _ = writeln!(o);
+    let rows: Vec<Vec<String>> = c
+        .top
+        .iter()
+        .map(|g| {
+            vec![
+                g.id.clone(),
+                g.services.join(", "),
+                g.first.clone().unwrap_or_default(),
+                g.slowest_request.clone().unwrap_or_default(),
+                g.events.to_string(),
+                g.errors.to_string(),
+                format!("{:.1}", g.span_ms / 1000.0),
+            ]
+        })
+        .collect();
+    table(
+        o,
+        &[
+            "group",
+            "services",
+            "first",
+            "slowest request",
+            "events",
+            "errors",
+            "span s",
+        ],
+        4,
+        &rows,
+    );
 }
 
 #[cfg(test)]

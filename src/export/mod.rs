@@ -225,6 +225,8 @@ pub struct RunInfo<'r> {
     pub started_ns: i64,
     /// The run was interrupted (Ctrl-C, SIGTERM).
     pub interrupted: bool,
+    /// The rules the run checked (`None` with `--no-rules`).
+    pub rules: Option<&'r crate::rules::RuleSet>,
 }
 
 /// What was written.
@@ -425,7 +427,7 @@ impl<'r> Bundle<'r> {
             },
             inputs: input_entries,
             parsers: parser_entries(reg),
-            rules: Vec::new(),
+            rules: run.rules.map(rule_entries).unwrap_or_default(),
             redaction: Redaction {
                 enabled: redactor.is_some(),
                 patterns: SpecEntry {
@@ -479,7 +481,8 @@ impl<'r> Bundle<'r> {
     }
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
+/// Lower-case hex SHA-256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
     hex(&Sha256::digest(bytes))
 }
 
@@ -487,6 +490,23 @@ fn now_ns() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+}
+
+/// The rule files of a rule set with the SHA-256 of their text.
+fn rule_entries(rules: &crate::rules::RuleSet) -> Vec<SpecEntry> {
+    rules
+        .rules()
+        .iter()
+        .map(|r| {
+            let builtin = r.file.strip_prefix("builtin:");
+            SpecEntry {
+                name: builtin.unwrap_or(&r.file).to_string(),
+                origin: if builtin.is_some() { "builtin" } else { "file" }.to_string(),
+                defines: format!("{} {}", r.id, r.name),
+                sha256: (!r.sha256.is_empty()).then(|| r.sha256.clone()),
+            }
+        })
+        .collect()
 }
 
 /// The parser files of a registry with the SHA-256 of their text.

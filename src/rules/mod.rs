@@ -185,6 +185,9 @@ pub struct Rule {
     pub trigger: Trigger,
     /// Where it was loaded from (`builtin:…` or a path).
     pub file: String,
+    /// SHA-256 of the rule file's text (hex; empty for a rule not read from TOML), for the
+    /// export manifest.
+    pub sha256: String,
     /// The condition reads `exception` (so continuation lines are tested too).
     pub reads_exception: bool,
     /// The service the condition requires, if any (a cheap pre-check).
@@ -390,6 +393,7 @@ pub fn compile(spec: &RuleSpec, file: &str) -> Result<Rule, String> {
         scope,
         trigger,
         file: file.to_string(),
+        sha256: String::new(),
         reads_exception,
         service: condition.required_service().map(str::to_string),
         condition,
@@ -405,10 +409,12 @@ pub fn parse_rule(file: &str, text: &str) -> Result<Rule, RuleError> {
         path: file.to_string(),
         source: e,
     })?;
-    compile(&spec, file).map_err(|msg| RuleError::Invalid {
+    let mut rule = compile(&spec, file).map_err(|msg| RuleError::Invalid {
         path: file.to_string(),
         msg,
-    })
+    })?;
+    rule.sha256 = crate::export::sha256_hex(text.as_bytes());
+    Ok(rule)
 }
 
 /// The `*.toml` files of a directory, sorted.

@@ -377,6 +377,24 @@ fn bundle_matches_the_report() {
         assert_eq!(entry["sha256"].as_str().unwrap().len(), 64);
     }
     assert!(m["parsers"].as_array().unwrap().len() >= 2);
+    // Every rule file checked, with the SHA-256 of its text.
+    let rules = m["rules"].as_array().unwrap();
+    let files: Vec<_> = std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("rules"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    assert_eq!(rules.len(), files.len());
+    for f in files {
+        let name = format!("rules/{}", f.file_name().unwrap().to_string_lossy());
+        let entry = rules.iter().find(|r| r["name"] == name.as_str()).unwrap();
+        let text = std::fs::read(&f).unwrap();
+        assert_eq!(
+            entry["sha256"],
+            logsleuth::export::sha256_hex(&text).as_str(),
+            "{name}"
+        );
+    }
     for out in m["outputs"].as_array().unwrap() {
         let path = dir.join(out["path"].as_str().unwrap());
         if let Some(r) = out["rows"].as_u64() {
@@ -390,6 +408,11 @@ fn bundle_matches_the_report() {
         md.contains("## Endpoints") || md.contains("### Endpoints"),
         "{md}"
     );
+    // Findings first and correlation last, as on the terminal.
+    let (findings, correlation) = (md.find("## Findings"), md.find("## Correlation"));
+    assert!(findings.is_some() && findings < md.find("## Input"), "{md}");
+    assert!(correlation > md.find("## Slow requests"), "{md}");
+    assert!(md.contains("AUTH003") && md.contains("conn_id:"), "{md}");
 }
 
 #[test]
@@ -544,6 +567,8 @@ fn secret_input() -> Vec<u8> {
             "2026-11-22 07:00:01,000 - skillmeat.api - INFO - Request completed: GET /api/v1/maps?key={key}&q=1 - 200\n",
             "{{\"timestamp\":\"2026-11-22T07:00:02.000Z\",\"level\":\"ERROR\",\"message\":\"db postgres://app:{pw}@db:5432/x failed\",\"headers\":{{\"Authorization\":\"Bearer {bearer}\",\"x-api-key\":\"{key}\"}}}}\n",
             "level=info msg=\"token {jwt}\" ts=2026-11-22T07:00:03Z\n",
+            // Fires AUTH001: the token is in a finding's evidence (report.md, findings.parquet).
+            "{{\"timestamp\": \"2026-11-22T07:00:04.000000\", \"level\": \"WARNING\", \"logger\": \"skillmeat.api.auth\", \"message\": \"Invalid token: {jwt}\", \"module\": \"auth\", \"function\": \"verify\", \"line\": 12}}\n",
         ),
         gh = GITHUB,
         key = API_KEY,
@@ -575,6 +600,11 @@ fn secrets_never_reach_the_bundle_unless_no_redact() {
         }
     }
     assert!(text.contains("[REDACTED:github_token]"), "{text}");
+    let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    assert!(
+        md.contains("AUTH001") && md.contains("Invalid token: [REDACTED:jwt]"),
+        "{md}"
+    );
     let m = manifest(&dir);
     let counts = &m["redaction"]["counts"];
     for kind in ["github_token", "jwt", "api_key", "url_password", "bearer"] {
