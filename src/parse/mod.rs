@@ -963,8 +963,18 @@ impl Registry {
         }
     }
 
-    /// Derived fields: the route (and template ids) from the path.
+    /// Derived fields: the route (and template ids) from the path; and, for a service that
+    /// reports a request on one line (a `request_chain` of at most one kind: generic JSON and
+    /// logfmt lines, a `--parsers` service that declares none), the request line that an event
+    /// with a status and a method or path is.
     fn finish<'a>(&self, ev: &mut Event<'a>) {
+        if ev.request.is_none()
+            && ev.status.is_some()
+            && (ev.strs[Slot::Method as usize].is_some() || ev.strs[Slot::Path as usize].is_some())
+            && self.request_chain(ev.service).len() <= 1
+        {
+            ev.request = Some(0);
+        }
         let Some(path) = ev.strs[Slot::Path as usize].clone() else {
             return;
         };
@@ -1389,7 +1399,9 @@ fn apply_json<'a>(
         return false;
     }
     match target {
-        Target::Ts if v.kind() == Kind::Number => match v.as_f64().and_then(epoch_to_nanos) {
+        Target::Ts if v.kind() == Kind::Number => match epoch_text_to_nanos(v.as_bytes())
+            .or_else(|| v.as_f64().and_then(epoch_to_nanos))
+        {
             Some(ts) => {
                 ev.ts.get_or_insert(ts);
                 true
@@ -1494,6 +1506,41 @@ fn numeric_level(n: i64) -> Option<Level> {
         60 => Level::Fatal,
         _ => return None,
     })
+}
+
+/// An epoch number as written (`1795000000.123`, `1795000000123`): exact, where going through
+/// `f64` would turn `.123` s into `.122999808`. The unit is guessed from the integer part's
+/// magnitude, as in [`epoch_to_nanos`]; digits past the nanosecond are dropped. `None` for
+/// anything but plain digits with an optional fraction (signs and exponents go through `f64`).
+fn epoch_text_to_nanos(text: &[u8]) -> Option<Nanos> {
+    let (int, frac) = match memchr::memchr(b'.', text) {
+        Some(dot) => (&text[..dot], &text[dot + 1..]),
+        None => (text, &[][..]),
+    };
+    if int.is_empty() || int.len() > 19 || !int.iter().chain(frac).all(u8::is_ascii_digit) {
+        return None;
+    }
+    let whole = int.iter().fold(0i64, |n, &d| {
+        n.saturating_mul(10).saturating_add(i64::from(d - b'0'))
+    });
+    if whole == 0 {
+        return None;
+    }
+    // Nanoseconds per unit, and how many fraction digits reach the nanosecond.
+    let (per_unit, frac_digits) = if whole < 100_000_000_000 {
+        (1_000_000_000, 9)
+    } else if whole < 100_000_000_000_000 {
+        (1_000_000, 6)
+    } else if whole < 100_000_000_000_000_000 {
+        (1_000, 3)
+    } else {
+        (1, 0)
+    };
+    let mut part: i64 = 0;
+    for i in 0..frac_digits {
+        part = part * 10 + frac.get(i).map_or(0, |&d| i64::from(d - b'0'));
+    }
+    whole.checked_mul(per_unit)?.checked_add(part)
 }
 
 fn epoch_to_nanos(x: f64) -> Option<Nanos> {

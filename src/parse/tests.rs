@@ -96,3 +96,34 @@ fn key_table_tells_apart_keys_differing_in_one_byte() {
     }
     assert_eq!(table.get(b"not a key at all"), None);
 }
+
+/// Epoch numbers are read exactly as written (through `f64`, `.123` s became `.122999808`), in
+/// any unit the magnitude implies; what is not plain digits falls back to `f64`.
+#[test]
+fn epoch_numbers_are_exact() {
+    let cases: [(&str, Option<Nanos>); 9] = [
+        ("1795000000.123", Some(1_795_000_000_123_000_000)),
+        ("1795000000", Some(1_795_000_000_000_000_000)),
+        ("1795000000.123456789123", Some(1_795_000_000_123_456_789)),
+        ("1795000000123", Some(1_795_000_000_123_000_000)),
+        ("1795000000123.5", Some(1_795_000_000_123_500_000)),
+        ("1795000000123456", Some(1_795_000_000_123_456_000)),
+        ("1795000000123456789", Some(1_795_000_000_123_456_789)),
+        ("1.795e9", None),
+        ("-5", None),
+    ];
+    for (text, want) in cases {
+        assert_eq!(epoch_text_to_nanos(text.as_bytes()), want, "{text}");
+    }
+    // Through a JSON line of a format that maps `ts`.
+    let reg = Registry::load(None).expect("built-in parsers");
+    let opts = ParseOpts {
+        assume_offset: 0,
+        collect_extras: false,
+    };
+    let line = r#"{"time":1795000000.123,"level":"info","msg":"m"}"#;
+    let mut scratch = reg.scratch();
+    let mut ev = Event::default();
+    reg.parse_into(line, &opts, &mut scratch, &mut ev);
+    assert_eq!(ev.ts, Some(1_795_000_000_123_000_000));
+}
