@@ -2494,7 +2494,22 @@ impl<'r> Merger<'r> {
 
     /// Hand finished requests to the analyzer and the sinks.
     fn deliver_requests(&mut self, sinks: &mut [&mut dyn EventSink]) -> io::Result<()> {
-        let finished = std::mem::take(&mut self.finished);
+        if self.finished.is_empty() {
+            return Ok(());
+        }
+        // This runs after every event: the emptied vector goes back with its capacity (taken
+        // and dropped, it was allocated again for nearly every request).
+        let mut finished = std::mem::take(&mut self.finished);
+        let delivered = self.deliver_each(finished.drain(..), sinks);
+        self.finished = finished;
+        delivered
+    }
+
+    fn deliver_each(
+        &mut self,
+        finished: impl Iterator<Item = Request>,
+        sinks: &mut [&mut dyn EventSink],
+    ) -> io::Result<()> {
         let unknown = Origin::default();
         for r in finished {
             if self.correlator.is_some() || self.findings.is_some() {

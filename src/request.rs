@@ -118,13 +118,12 @@ impl Strs {
         for span in spans.iter_mut().filter(|s| s.0 != ABSENT) {
             *span = (span.0 - lo, span.1 - lo);
         }
-        Strs {
-            text: arena
-                .get(lo as usize..hi as usize)
-                .unwrap_or("")
-                .to_string(),
-            spans,
-        }
+        // Room for what the request's later lines usually add (a client address, a trace id),
+        // so absorbing them does not reallocate.
+        let fields = arena.get(lo as usize..hi as usize).unwrap_or("");
+        let mut text = String::with_capacity(fields.len() + 64);
+        text.push_str(fields);
+        Strs { text, spans }
     }
 
     /// Set field `i` (a value set before stays in the buffer, unreferenced).
