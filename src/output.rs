@@ -478,8 +478,7 @@ pub fn render_findings(findings: &[Finding], style: Style) -> String {
             f.last.as_deref().unwrap_or("-")
         );
         if !f.group.is_empty() {
-            let g: Vec<String> = f.group.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            let _ = writeln!(o, "           group: {}", g.join(" "));
+            let _ = writeln!(o, "           group: {}", f.group_text());
         }
         if let Some(d) = &f.detail {
             let _ = writeln!(o, "           {d}");

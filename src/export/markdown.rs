@@ -298,8 +298,7 @@ fn findings(o: &mut String, r: &Report, redact: &mut impl FnMut(&str) -> String)
             f.last.as_deref().unwrap_or("-")
         );
         if !f.group.is_empty() {
-            let g: Vec<String> = f.group.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            let _ = writeln!(o, "- group: {}", cell(&redact(&g.join(" "))));
+            let _ = writeln!(o, "- group: {}", cell(&redact(&f.group_text())));
         }
         if let Some(d) = &f.detail {
             let _ = writeln!(o, "- {}", cell(d));

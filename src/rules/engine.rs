@@ -81,6 +81,14 @@ pub struct Finding {
     pub correlation_groups: Vec<String>,
 }
 
+impl Finding {
+    /// The `group_by` values as `key=value` pairs, space-separated (empty without a group).
+    pub fn group_text(&self) -> String {
+        let pairs: Vec<String> = self.group.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        pairs.join(" ")
+    }
+}
+
 /// A match as the merger sees it.
 #[derive(Clone, Debug)]
 pub struct Sighting {
