@@ -2505,6 +2505,7 @@ impl<'r> Merger<'r> {
         delivered
     }
 
+    /// [`Merger::deliver_requests`] for each of `finished`, in order.
     fn deliver_each(
         &mut self,
         finished: impl Iterator<Item = Request>,
