@@ -642,6 +642,12 @@ fn analyze(a: &AnalyzeArgs) -> Result<ExitCode> {
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     match a.format {
+        // Following into a pipe, the snapshots are JSON lines: the final report is one more
+        // (a text report after them would break `| jq`).
+        Format::Text if a.common.follow && !tty => {
+            serde_json::to_writer(&mut out, &report)?;
+            out.write_all(b"\n")?;
+        }
         Format::Json => {
             serde_json::to_writer_pretty(&mut out, &report)?;
             out.write_all(b"\n")?;

@@ -122,6 +122,25 @@ fn follow_analyze_prints_the_final_report_on_ctrl_c() {
     let final_start = out.find("{\n").expect("final pretty report");
     let report: Value = serde_json::from_str(&out[final_start..]).expect("report");
     assert_eq!(report["input"]["events"], 2);
+
+    // Without `--format json` the snapshots are JSON lines all the same, and so is the final
+    // report: every line of the stream parses (`| jq` reads it to the end).
+    let child = start(&[
+        "analyze",
+        "--follow",
+        "--snapshot-every",
+        "1s",
+        log.to_str().expect("utf8"),
+    ]);
+    settle();
+    std::thread::sleep(Duration::from_millis(1200));
+    let (out, err) = interrupt(child);
+    let lines: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l:?} ({err})")))
+        .collect();
+    assert!(lines.len() >= 2, "{out}");
+    assert_eq!(lines.last().expect("final")["input"]["events"], 2);
 }
 
 #[test]
