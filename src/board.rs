@@ -86,7 +86,10 @@ pub fn render_board(
         "logsleuth live — {rate} — 5xx {err_pct:.1}% of {total} req — Ctrl-C: report"
     ));
     lines.push(String::new());
-    let text = output::render_text(r, Style { colour });
+    // Findings so far one line each (the report prints their evidence), then the report.
+    let style = Style { colour };
+    let findings = r.findings.as_deref().unwrap_or_default();
+    let text = output::render_findings_brief(findings, style, 8) + &output::render_body(r, style);
     lines.extend(text.lines().map(str::to_string));
     let rows = rows.max(3);
     let mut out = String::new();
@@ -160,9 +163,14 @@ impl<W: Write> EventSink for Board<W> {
             self.started = true;
         }
         self.out.write_all(b"\x1b[H")?;
-        for line in text.lines() {
+        // No line break after the last line: on the terminal's last row it would scroll the
+        // board's first line away.
+        for (i, line) in text.lines().enumerate() {
+            if i > 0 {
+                self.out.write_all(b"\r\n")?;
+            }
             self.out.write_all(line.as_bytes())?;
-            self.out.write_all(b"\x1b[K\r\n")?;
+            self.out.write_all(b"\x1b[K")?;
         }
         self.out.write_all(b"\x1b[J")?;
         self.out.flush()

@@ -286,7 +286,7 @@ pub fn decode(key: &str) -> String {
     format!("{kind}:{}", key.get(1..).unwrap_or(""))
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Group {
     /// The group's id: its creation number, never reused (what `observe` returns).
     seq: u64,
@@ -309,7 +309,7 @@ struct Group {
 
 /// The inputs a group was seen in, in order of first sight (at most [`MAX_SOURCES`]): the
 /// first inline, as nearly every group has only one (no allocation per group).
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct SourceList {
     first: Option<u32>,
     more: Vec<u32>,
@@ -464,7 +464,7 @@ type GroupMap<V> = HashMap<u64, V, BuildHasherDefault<GroupIdHasher>>;
 /// equals its group's `touched`, no open group was active less recently. Entries of groups merged
 /// into others stay until they surface; when they outnumber the open groups, the heap is rebuilt
 /// (so it stays below `2 × open + COMPACT_SLACK` entries).
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct IdleQueue {
     /// `(touched, group id, slot)`: the id orders groups active at the same time by age and
     /// tells whether the slot still holds the group.
@@ -519,7 +519,7 @@ impl IdleQueue {
 /// indexed load per look-up where a hash map of 200-byte groups cost a probe and a bucket.
 /// Slots of closed groups are reused; [`Group::seq`] tells a group from an earlier one in the
 /// same slot.
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct OpenGroups {
     slots: Vec<Option<Group>>,
     free: Vec<u32>,
@@ -569,6 +569,7 @@ impl OpenGroups {
 }
 
 /// The correlation state (lives in the merger thread).
+#[derive(Clone)]
 pub struct Correlator {
     settings: CorrelationSettings,
     open: OpenGroups,
@@ -978,6 +979,14 @@ impl Correlator {
         for (_, slot) in rest {
             self.close(slot, CloseReason::EndOfInput);
         }
+    }
+
+    /// The report section so far (a live snapshot: open groups ranked as if closed now),
+    /// leaving the state as it is.
+    pub fn snapshot(&self) -> CorrelationReport {
+        let mut c = self.clone();
+        c.outbox = None;
+        c.finish()
     }
 
     /// Close every open group and produce the report section.

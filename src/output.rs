@@ -231,6 +231,42 @@ pub fn render_text(r: &Report, style: Style) -> String {
     if let Some(f) = &r.findings {
         o.push_str(&render_findings(f, style));
     }
+    o.push_str(&render_body(r, style));
+    o
+}
+
+/// The findings one line each (the live board): severity, rule, title, count, last match;
+/// at most `max`.
+pub fn render_findings_brief(findings: &[Finding], style: Style, max: usize) -> String {
+    let mut o = String::new();
+    if findings.is_empty() {
+        return o;
+    }
+    let _ = writeln!(o, "{}", style.head("Findings"));
+    for f in findings.iter().take(max) {
+        let sev = format!("{:<8}", f.severity.as_str().to_uppercase());
+        let _ = writeln!(
+            o,
+            "  {} {} {} — {} ({}×, last {})",
+            style.paint(severity_colour(f.severity), &sev),
+            f.rule,
+            f.name,
+            f.title,
+            f.count,
+            f.last.as_deref().unwrap_or("-")
+        );
+    }
+    if findings.len() > max {
+        let _ = writeln!(o, "  … {} more", findings.len() - max);
+    }
+    let _ = writeln!(o);
+    o
+}
+
+/// The report without its findings: input, services, requests, endpoints, error rate, slow
+/// requests, correlation.
+pub fn render_body(r: &Report, style: Style) -> String {
+    let mut o = String::new();
     let i = &r.input;
     let _ = writeln!(o, "{}", style.head("Input"));
     let _ = writeln!(

@@ -2180,7 +2180,13 @@ impl<'r> Merger<'r> {
             .iter()
             .map(|(r, n)| (r.as_str().to_string(), *n))
             .collect();
-        let report = a.snapshot(counts);
+        let mut report = a.snapshot(counts);
+        // Findings and groups so far, as the final report will have them.
+        if let Some(f) = &self.findings {
+            let sources: Vec<String> = self.inputs.iter().map(|i| i.name.clone()).collect();
+            report.findings = Some(f.snapshot(&sources));
+        }
+        report.correlation = self.correlator.as_ref().map(Correlator::snapshot);
         for s in sinks.iter_mut() {
             s.snapshot(&report)?;
         }

@@ -23,6 +23,52 @@ fn board_rendering_snapshot() {
     assert!(small.lines().all(|l| l.chars().count() <= 20));
 }
 
+#[test]
+fn board_lists_findings_one_line_each() {
+    // A WebSocket connection failing authentication three times (AUTH003) and a protocol error
+    // (WS002): the board names the findings, without the evidence lines the report prints.
+    let sample =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/samples/skreaver-info.log");
+    let report = report_with_rules(&sample);
+    let text = render_board(&report, None, 200, 60, false);
+    let findings: Vec<&str> = text.lines().filter(|l| l.contains("AUTH003")).collect();
+    assert_eq!(findings.len(), 1, "{text}");
+    assert!(
+        findings[0].contains("(3×, last 2026-11-22T07:08:49"),
+        "{text}"
+    );
+    assert!(text.contains("WS002"), "{text}");
+    assert!(!text.contains("Error handling legacy message"), "{text}");
+    assert!(text.find("Findings") < text.find("Input"), "{text}");
+}
+
+fn report_with_rules(path: &std::path::Path) -> logsleuth::analyze::Report {
+    use logsleuth::correlate::CorrelationSettings;
+    use logsleuth::parse::Registry;
+    use logsleuth::pipeline::{self, Analysis, Input, InputKind, Mode, Outcome, Settings};
+    use logsleuth::rules::RuleSet;
+    let reg = Registry::load(None).expect("registry");
+    let rules = RuleSet::load(None).expect("rules");
+    let settings = Settings::new(Mode::Analyze {
+        bucket_ns: 60_000_000_000,
+        slow_ms: 5000.0,
+    });
+    let inputs = [Input {
+        name: "skreaver-info.log".into(),
+        kind: InputKind::File(path.to_path_buf()),
+        meta: Default::default(),
+        size: None,
+    }];
+    let analysis = Analysis {
+        rules: Some(&rules),
+        correlation: Some(CorrelationSettings::default()),
+    };
+    match pipeline::run_with(&inputs, &reg, &settings, analysis, &mut []).expect("run") {
+        Outcome::Report(r) => *r,
+        Outcome::Events(_) => panic!("no report"),
+    }
+}
+
 fn report_of(path: &std::path::Path) -> logsleuth::analyze::Report {
     use logsleuth::parse::Registry;
     use logsleuth::pipeline::{self, Input, InputKind, Mode, Outcome, Settings};

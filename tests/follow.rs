@@ -124,7 +124,15 @@ fn follow_analyze_prints_the_final_report_on_ctrl_c() {
     assert_eq!(report["input"]["events"], 2);
 
     // Without `--format json` the snapshots are JSON lines all the same, and so is the final
-    // report: every line of the stream parses (`| jq` reads it to the end).
+    // report: every line of the stream parses (`| jq` reads it to the end). Snapshots carry
+    // the findings and correlation groups so far (a Skreaver panic: PANIC001).
+    append(
+        &log,
+        &[
+            "thread 'main' panicked at crates/skreaver-http/src/runtime/http/mod.rs:89:13:"
+                .to_string(),
+        ],
+    );
     let child = start(&[
         "analyze",
         "--follow",
@@ -140,7 +148,10 @@ fn follow_analyze_prints_the_final_report_on_ctrl_c() {
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l:?} ({err})")))
         .collect();
     assert!(lines.len() >= 2, "{out}");
-    assert_eq!(lines.last().expect("final")["input"]["events"], 2);
+    assert_eq!(lines.last().expect("final")["input"]["events"], 3);
+    let first = &lines[0];
+    assert_eq!(first["findings"][0]["rule"], "PANIC001", "{first}");
+    assert!(first["correlation"]["groups"].is_u64(), "{first}");
 }
 
 #[test]

@@ -118,7 +118,7 @@ pub fn clip(s: &str) -> &str {
     &s[..end]
 }
 
-#[derive(Default, Debug)]
+#[derive(Default, Debug, Clone)]
 struct Tally {
     count: u64,
     first: Option<Nanos>,
@@ -145,13 +145,13 @@ impl Tally {
     }
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Pending {
     sighting: Sighting,
     counted: bool,
 }
 
-#[derive(Default, Debug)]
+#[derive(Default, Debug, Clone)]
 struct KeyWindow {
     recent: VecDeque<Pending>,
     tally: Tally,
@@ -167,7 +167,7 @@ struct Bucket {
     tail: VecDeque<Sighting>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 enum State {
     Each(Tally),
     Threshold {
@@ -182,6 +182,7 @@ enum State {
 }
 
 /// All rule state of a run.
+#[derive(Clone)]
 pub struct Findings<'r> {
     rules: &'r RuleSet,
     states: Vec<State>,
@@ -354,6 +355,11 @@ impl<'r> Findings<'r> {
                 }
             }
         }
+    }
+
+    /// The findings so far (a live snapshot), leaving the state as it is.
+    pub fn snapshot(&self, sources: &[String]) -> Vec<Finding> {
+        self.clone().finish(sources)
     }
 
     /// The findings, most severe first, then most matches.
