@@ -234,6 +234,12 @@ fn inputs(
         size: None,
     };
     if common.inputs.is_empty() && common.docker_label.is_empty() {
+        if io::stdin().is_terminal() {
+            // `logsleuth` typed without a pipe or a file: say why nothing happens.
+            eprintln!(
+                "logsleuth: reading logs from the terminal (end with Ctrl-D); pipe them in or name files, e.g. `kubectl logs … | logsleuth` or `logsleuth app.log`"
+            );
+        }
         return Ok((vec![stdin()], Vec::new()));
     }
     let mut watch = Vec::new();
