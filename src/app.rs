@@ -409,24 +409,35 @@ fn settings(common: &Common, reg: &Registry, mode: Mode) -> Result<Settings> {
     };
     let expr = common.where_.as_deref().map(Expr::parse).transpose()?;
     // `fields.x` and non-schema names need the extra fields collected.
-    let needs_extras = expr.as_ref().is_some_and(|e| {
-        e.fields().iter().any(|f| {
-            crate::event::Target::from_name(f).is_none()
-                && !matches!(
-                    *f,
-                    "service"
-                        | "format"
-                        | "source"
-                        | "line"
-                        | "namespace"
-                        | "pod"
-                        | "container"
-                        | "stream"
-                        | "container_id"
-                )
-                && !f.starts_with("labels.")
-        })
+    let extra_names: Vec<String> = expr.as_ref().map_or_else(Vec::new, |e| {
+        e.fields()
+            .into_iter()
+            .filter(|f| {
+                crate::event::Target::from_name(f).is_none()
+                    && !matches!(
+                        *f,
+                        "service"
+                            | "format"
+                            | "source"
+                            | "line"
+                            | "namespace"
+                            | "pod"
+                            | "container"
+                            | "stream"
+                            | "container_id"
+                    )
+                    && !f.starts_with("labels.")
+            })
+            .map(str::to_string)
+            .collect()
     });
+    let needs_extras = !extra_names.is_empty();
+    for f in extra_names.iter().filter(|f| !f.starts_with("fields.")) {
+        // Most likely a typo of a schema field, which would quietly match nothing.
+        eprintln!(
+            "logsleuth: --where: '{f}' is not an event field; read as fields.{f} (an extra field of that name)"
+        );
+    }
     let filter = Filter {
         since: time(&common.since, "--since")?,
         until: time(&common.until, "--until")?,

@@ -35,6 +35,33 @@ fn where_status_and_route_regex() {
 }
 
 #[test]
+fn where_names_a_misspelt_field() {
+    // `statuz` is no event field: read as an extra field (none has it), with a warning — a
+    // typo otherwise just matches nothing. Schema and `fields.` names get no warning.
+    let s = sample("skreaver-towerdebug.log");
+    let r = bin(&["events", "--where", "statuz >= 400", &s], b"");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.is_empty());
+    assert!(
+        r.stderr.contains("'statuz' is not an event field"),
+        "{}",
+        r.stderr
+    );
+    let r = bin(
+        &[
+            "events",
+            "--where",
+            "status >= 400 and not fields.x = 1",
+            &s,
+        ],
+        b"",
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.is_empty(), "{}", r.stderr);
+    assert!(!r.stdout.is_empty());
+}
+
+#[test]
 fn where_on_extra_fields_and_not() {
     let s = sample("skreaver-info.log");
     let ev = events(&["--where", "fields.tool_name = no_such_tool", &s]);
