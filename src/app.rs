@@ -187,9 +187,11 @@ fn rules(action: RulesAction) -> Result<ExitCode> {
             }
         }
         RulesAction::Lint {
+            dir,
             rules,
             fixtures: fx,
         } => {
+            let rules = dir.or(rules);
             let set = RuleSet::load(rules.as_deref())?;
             let fx = fx.or_else(|| rules.as_ref().map(|d| d.join("fixtures")));
             let issues = fixtures::lint(&set, fx.as_deref());

@@ -118,6 +118,9 @@ pub enum RulesAction {
     },
     /// Check rule files for mistakes beyond syntax (naming, docs, fixtures).
     Lint {
+        /// Directory of extra or overriding rules (as for `rules test`; `--rules DIR` works too).
+        #[arg(value_name = "DIR", conflicts_with = "rules")]
+        dir: Option<PathBuf>,
         /// Directory of extra or overriding rules.
         #[arg(long, value_name = "DIR")]
         rules: Option<PathBuf>,

@@ -337,3 +337,58 @@ proptest! {
         prop_assert_eq!(&base.endpoints, &other.endpoints);
     }
 }
+
+/// A user's rule directory through the CLI: `rules test DIR` and `rules lint DIR` name what is
+/// wrong and exit 1; with fixtures in `DIR/fixtures/<ID>/` the rule passes both.
+#[test]
+fn user_rules_dir_through_the_cli() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let rule = r#"id = "CUSTOM001"
+name = "oom-killed"
+title = "A process was killed for memory"
+severity = "high"
+runbook = "Skreaver SRE runbook › Common Issues › 1. High Memory Usage"
+description = """
+The kernel's OOM killer ended a process of the service: requests in flight failed and the
+pod restarts. Check the memory limits and what grew before it (see the runbook section).
+"""
+[match]
+field = "message"
+contains = "Out of memory: Killed process"
+"#;
+    std::fs::write(dir.path().join("CUSTOM001-oom-killed.toml"), rule).expect("rule");
+    let cli = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_logsleuth"))
+            .args(args)
+            .output()
+            .expect("run")
+    };
+    let d = dir.path().to_str().expect("utf8");
+    for args in [["rules", "test", d], ["rules", "lint", d]] {
+        let out = cli(&args);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {text}");
+        assert!(
+            text.contains("CUSTOM001") && text.contains("fixtures"),
+            "{text}"
+        );
+    }
+    let fx = dir.path().join("fixtures/CUSTOM001");
+    std::fs::create_dir_all(&fx).expect("fixtures");
+    std::fs::write(
+        fx.join("fire.log"),
+        r#"{"level":"error","msg":"Out of memory: Killed process 4242 (skreaver)"}"#.to_string()
+            + "\n",
+    )
+    .expect("fire");
+    std::fs::write(
+        fx.join("miss.log"),
+        r#"{"level":"warn","msg":"Out of memory soon: 95% used"}"#.to_string() + "\n",
+    )
+    .expect("miss");
+    for args in [["rules", "test", d], ["rules", "lint", d]] {
+        let out = cli(&args);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {text}");
+    }
+}
