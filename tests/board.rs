@@ -132,6 +132,15 @@ fn board_in_a_real_terminal_with_tmux() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // The session (and the logsleuth in it) ends with the test, also when an assertion fails.
+    struct KillOnDrop<'s>(&'s str);
+    impl Drop for KillOnDrop<'_> {
+        fn drop(&mut self) {
+            // The server of this test's own socket: its session and nothing else.
+            tmux(&["-S", self.0, "kill-server"]);
+        }
+    }
+    let _server = KillOnDrop(sock);
     let capture = || {
         String::from_utf8_lossy(&tmux(&["-S", sock, "capture-pane", "-p", "-t", &session]).stdout)
             .into_owned()
