@@ -258,6 +258,30 @@ struct Service {
     routes: Vec<Template>,
     rules: Vec<MessageRule>,
     ids: crate::correlate::IdKinds,
+    /// The service names no request lines of its own (no `[[message]]` rule marks one) and
+    /// reports a request on one line (a chain of at most one kind): any event with a status
+    /// and a method or path is a request line ([`Registry::finish`]).
+    implicit_requests: bool,
+}
+
+impl Service {
+    fn new(
+        name: String,
+        chain: Vec<String>,
+        routes: Vec<Template>,
+        rules: Vec<MessageRule>,
+        ids: crate::correlate::IdKinds,
+    ) -> Service {
+        let implicit_requests = chain.len() <= 1 && rules.iter().all(|r| r.request.is_none());
+        Service {
+            name,
+            chain,
+            routes,
+            rules,
+            ids,
+            implicit_requests,
+        }
+    }
 }
 
 /// Name and origin of a compiled format.
@@ -397,26 +421,26 @@ impl Registry {
                 rules.push(compile_rule(m, &spec, &reg.formats).map_err(&invalid)?);
             }
             let ids = compile_id_kinds(spec.correlation.as_ref()).map_err(&invalid)?;
-            reg.services.push(Service {
-                name: spec.service.clone(),
-                chain: spec.request_chain.clone(),
-                routes: spec.routes.iter().map(|r| Template::new(r)).collect(),
+            reg.services.push(Service::new(
+                spec.service.clone(),
+                spec.request_chain.clone(),
+                spec.routes.iter().map(|r| Template::new(r)).collect(),
                 rules,
                 ids,
-            });
+            ));
             reg.files.push(SpecFile {
                 name: file.clone(),
                 service: spec.service.clone(),
             });
         }
         reg.other = reg.services.len() as u16;
-        reg.services.push(Service {
-            name: OTHER.to_string(),
-            chain: vec!["access".into()],
-            routes: Vec::new(),
-            rules: Vec::new(),
-            ids: crate::correlate::IdKinds::default(),
-        });
+        reg.services.push(Service::new(
+            OTHER.to_string(),
+            vec!["access".into()],
+            Vec::new(),
+            Vec::new(),
+            crate::correlate::IdKinds::default(),
+        ));
         for (slot, name) in [
             (&mut reg.generic_json, "json"),
             (&mut reg.logfmt, "logfmt"),
@@ -964,14 +988,17 @@ impl Registry {
     }
 
     /// Derived fields: the route (and template ids) from the path; and, for a service that
-    /// reports a request on one line (a `request_chain` of at most one kind: generic JSON and
-    /// logfmt lines, a `--parsers` service that declares none), the request line that an event
+    /// names no request lines of its own (`Service::implicit_requests`: generic JSON and logfmt
+    /// lines, a `--parsers` service without request rules), the request line that an event
     /// with a status and a method or path is.
     fn finish<'a>(&self, ev: &mut Event<'a>) {
         if ev.request.is_none()
             && ev.status.is_some()
             && (ev.strs[Slot::Method as usize].is_some() || ev.strs[Slot::Path as usize].is_some())
-            && self.request_chain(ev.service).len() <= 1
+            && self
+                .services
+                .get(ev.service as usize)
+                .is_some_and(|s| s.implicit_requests)
         {
             ev.request = Some(0);
         }

@@ -90,6 +90,8 @@ detect = ["svc", "msg"]
 ts = "at"
 level = "sev"
 message = "msg"
+path = "upstream_url"
+status = "upstream_code"
 [[message]]
 pattern = "served <method> <path> <status> in <duration_ms>ms"
 request = "access"
@@ -113,6 +115,14 @@ request = "access"
         Some("/invoices/{id}")
     );
     assert!(ev.request.is_some());
+    // The service names its request lines: another line with a path and a status (a call it
+    // made upstream) is not one.
+    let call = r#"{"svc":"billing","at":"2026-01-01T00:00:01Z","sev":"warn","msg":"upstream failed","upstream_url":"/ledger/7","upstream_code":502}"#;
+    let Parsed::Event { ev, .. } = reg.parse(call, &opts, &mut reg.scratch()) else {
+        panic!()
+    };
+    assert_eq!(ev.status, Some(502));
+    assert!(ev.request.is_none());
     let services: Vec<&str> = reg.services().collect();
     assert_eq!(services, ["skillmeat", "skreaver", "billing", "other"]);
 }
