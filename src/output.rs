@@ -235,6 +235,20 @@ pub fn render_text(r: &Report, style: Style) -> String {
     o
 }
 
+/// `  HIGH     DB001 name — title (12×`: a finding's first line, left open for the report and
+/// the board to finish.
+fn finding_headline(f: &Finding, style: Style) -> String {
+    let sev = format!("{:<8}", f.severity.as_str().to_uppercase());
+    format!(
+        "  {} {} {} — {} ({}×",
+        style.paint(severity_colour(f.severity), &sev),
+        f.rule,
+        f.name,
+        f.title,
+        f.count
+    )
+}
+
 /// The findings one line each (the live board): severity, rule, title, count, last match;
 /// at most `max`.
 pub fn render_findings_brief(findings: &[Finding], style: Style, max: usize) -> String {
@@ -244,17 +258,8 @@ pub fn render_findings_brief(findings: &[Finding], style: Style, max: usize) -> 
     }
     let _ = writeln!(o, "{}", style.head("Findings"));
     for f in findings.iter().take(max) {
-        let sev = format!("{:<8}", f.severity.as_str().to_uppercase());
-        let _ = writeln!(
-            o,
-            "  {} {} {} — {} ({}×, last {})",
-            style.paint(severity_colour(f.severity), &sev),
-            f.rule,
-            f.name,
-            f.title,
-            f.count,
-            f.last.as_deref().unwrap_or("-")
-        );
+        let last = f.last.as_deref().unwrap_or("-");
+        let _ = writeln!(o, "{}, last {last})", finding_headline(f, style));
     }
     if findings.len() > max {
         let _ = writeln!(o, "  … {} more", findings.len() - max);
@@ -497,16 +502,7 @@ pub fn render_findings(findings: &[Finding], style: Style) -> String {
         return o;
     }
     for f in findings {
-        let sev = format!("{:<8}", f.severity.as_str().to_uppercase());
-        let _ = writeln!(
-            o,
-            "  {} {} {} — {} ({}×)",
-            style.paint(severity_colour(f.severity), &sev),
-            f.rule,
-            f.name,
-            f.title,
-            f.count
-        );
+        let _ = writeln!(o, "{})", finding_headline(f, style));
         let _ = writeln!(
             o,
             "           {} .. {}",
