@@ -14,7 +14,7 @@ fn board_rendering_snapshot() {
     let dir = tempfile::tempdir().expect("tmp");
     let log = dir.path().join("app.log");
     std::fs::write(&log, LINES).expect("write");
-    let report = report_of(&log);
+    let report = report_of(&log, false);
     let text = render_board(&report, Some((12.0, 3.5)), 80, 14, false);
     insta::assert_snapshot!(text.replace(&*log.to_string_lossy(), "app.log"));
     // Cut to the terminal: never more rows than asked, never wider.
@@ -29,7 +29,7 @@ fn board_lists_findings_one_line_each() {
     // (WS002): the board names the findings, without the evidence lines the report prints.
     let sample =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/samples/skreaver-info.log");
-    let report = report_with_rules(&sample);
+    let report = report_of(&sample, true);
     let text = render_board(&report, None, 200, 60, false);
     let findings: Vec<&str> = text.lines().filter(|l| l.contains("AUTH003")).collect();
     assert_eq!(findings.len(), 1, "{text}");
@@ -42,7 +42,8 @@ fn board_lists_findings_one_line_each() {
     assert!(text.find("Findings") < text.find("Input"), "{text}");
 }
 
-fn report_with_rules(path: &std::path::Path) -> logsleuth::analyze::Report {
+/// The report of one file; `everything` turns the built-in rules and correlation on.
+fn report_of(path: &std::path::Path, everything: bool) -> logsleuth::analyze::Report {
     use logsleuth::correlate::CorrelationSettings;
     use logsleuth::parse::Registry;
     use logsleuth::pipeline::{self, Analysis, Input, InputKind, Mode, Outcome, Settings};
@@ -53,37 +54,22 @@ fn report_with_rules(path: &std::path::Path) -> logsleuth::analyze::Report {
         bucket_ns: 60_000_000_000,
         slow_ms: 5000.0,
     });
+    let name = path
+        .file_name()
+        .expect("file")
+        .to_string_lossy()
+        .into_owned();
     let inputs = [Input {
-        name: "skreaver-info.log".into(),
+        name,
         kind: InputKind::File(path.to_path_buf()),
         meta: Default::default(),
         size: None,
     }];
     let analysis = Analysis {
-        rules: Some(&rules),
-        correlation: Some(CorrelationSettings::default()),
+        rules: everything.then_some(&rules),
+        correlation: everything.then(CorrelationSettings::default),
     };
     match pipeline::run_with(&inputs, &reg, &settings, analysis, &mut []).expect("run") {
-        Outcome::Report(r) => *r,
-        Outcome::Events(_) => panic!("no report"),
-    }
-}
-
-fn report_of(path: &std::path::Path) -> logsleuth::analyze::Report {
-    use logsleuth::parse::Registry;
-    use logsleuth::pipeline::{self, Input, InputKind, Mode, Outcome, Settings};
-    let reg = Registry::load(None).expect("registry");
-    let settings = Settings::new(Mode::Analyze {
-        bucket_ns: 60_000_000_000,
-        slow_ms: 5000.0,
-    });
-    let inputs = [Input {
-        name: "app.log".into(),
-        kind: InputKind::File(path.to_path_buf()),
-        meta: Default::default(),
-        size: None,
-    }];
-    match pipeline::run(&inputs, &reg, &settings, &mut []).expect("run") {
         Outcome::Report(r) => *r,
         Outcome::Events(_) => panic!("no report"),
     }
