@@ -12,9 +12,12 @@
 //! * Event time only. Each input keeps its own clock (the latest event time read from it); a
 //!   group closes when it has been idle for longer than the window by the clock of the input
 //!   being read, so a later input whose clock is behind never closes groups that are "in its
-//!   future". Limitation: inputs are read one after another, so a group that went idle while an
-//!   earlier input was read (that input covered more than the window after it) is closed before
-//!   a later input could join it; interleaved input (kubectl with several pods) has no such gap.
+//!   future". A batch run reads its inputs one after another and each starts its clock again,
+//!   so while inputs of another timeline are still to come no group closes for idleness
+//!   ([`InputClocks`]): `skillmeat.log skreaver.log` correlates the same in either order.
+//!   Open groups are then bounded by the cap alone. Limitation: one input that concatenates
+//!   streams going back in time (`kubectl logs -l …` without `-f` prints pod after pod) is one
+//!   clock, so a group idle by the end of one pod's stream is closed before the next pod's.
 //! * Memory is bounded: at most `max_open` groups are open; beyond that the least recently
 //!   active group is closed early and counted in `evicted`. Ids are held only by open groups.
 //! * Results depend only on the order of observations, which the merger delivers in input
@@ -29,7 +32,7 @@ use serde::Serialize;
 
 use crate::event::{Event, Slot};
 use crate::parse::Registry;
-use crate::time::{Nanos, format_rfc3339_nanos};
+use crate::time::{InputClocks, Nanos, format_rfc3339_nanos};
 
 /// Default `--correlation-window`: 10 minutes.
 pub const DEFAULT_WINDOW_NS: Nanos = 600 * 1_000_000_000;
@@ -576,7 +579,7 @@ pub struct Correlator {
     /// Every identifier of an open group → the group's slot in `open`.
     by_id: crate::FastMap<IdKey, u32>,
     idle: IdleQueue,
-    clocks: Vec<Nanos>,
+    clocks: InputClocks,
     next_id: u64,
     groups: u64,
     evicted: u64,
@@ -605,7 +608,7 @@ impl Correlator {
             open: OpenGroups::default(),
             by_id: crate::FastMap::default(),
             idle: IdleQueue::default(),
-            clocks: Vec::new(),
+            clocks: InputClocks::default(),
             next_id: 0,
             groups: 0,
             evicted: 0,
@@ -656,15 +659,10 @@ impl Correlator {
         self.open.len()
     }
 
-    fn clock(&mut self, source: u32, ts: Option<Nanos>) -> Nanos {
-        let i = source as usize;
-        if self.clocks.len() <= i {
-            self.clocks.resize(i + 1, Nanos::MIN);
-        }
-        if let Some(t) = ts {
-            self.clocks[i] = self.clocks[i].max(t);
-        }
-        self.clocks[i]
+    /// Inputs before `first` are followed by inputs of another timeline: no group closes for
+    /// idleness while they are read ([`InputClocks`]).
+    pub fn hold_below(&mut self, first: u32) {
+        self.clocks.hold_below(first);
     }
 
     /// Add an observation; returns its group's id and representative identifier.
@@ -672,9 +670,9 @@ impl Correlator {
         if !o.ids.has_links() {
             return None;
         }
-        let now = self.clock(o.source, o.ts);
-        if now != Nanos::MIN {
-            self.close_idle(now.saturating_sub(self.settings.window_ns));
+        let now = self.clocks.advance(o.source, o.ts);
+        if let Some(clock) = self.clocks.closing(o.source) {
+            self.close_idle(clock.saturating_sub(self.settings.window_ns));
         }
         // Groups this observation's linking ids already belong to, and which ids are new (bit
         // per link; links past the 64th are looked up again below).
@@ -700,7 +698,7 @@ impl Correlator {
         }
         // The group's slot in `open`.
         let at = match found.len() {
-            0 => self.create(o),
+            0 => self.create(o, now),
             1 => found[0],
             _ => self.unite(&found),
         };
@@ -763,7 +761,7 @@ impl Correlator {
     }
 
     /// A new group for `o` (closing the least recently active one at the cap); its slot.
-    fn create(&mut self, o: &Observation<'_>) -> u32 {
+    fn create(&mut self, o: &Observation<'_>, now: Nanos) -> u32 {
         while self.open.len() >= self.settings.max_open {
             let Some((_, oldest)) = self.idle.oldest(&self.open) else {
                 break;
@@ -774,7 +772,7 @@ impl Correlator {
         let seq = self.next_id;
         self.next_id += 1;
         self.groups += 1;
-        let touched = o.ts.unwrap_or_else(|| self.clocks[o.source as usize]);
+        let touched = o.ts.unwrap_or(now);
         let group = Group {
             seq,
             rep: None,
@@ -948,16 +946,21 @@ impl Correlator {
                         .unwrap_or_else(|| i.to_string())
                 })
                 .collect(),
-            sources: g
-                .sources
-                .iter()
-                .map(|s| {
-                    self.sources
-                        .get(s as usize)
-                        .cloned()
-                        .unwrap_or_else(|| s.to_string())
-                })
-                .collect(),
+            sources: {
+                // By name: the same whatever order the inputs were read in.
+                let mut names: Vec<String> = g
+                    .sources
+                    .iter()
+                    .map(|s| {
+                        self.sources
+                            .get(s as usize)
+                            .cloned()
+                            .unwrap_or_else(|| s.to_string())
+                    })
+                    .collect();
+                names.sort_unstable();
+                names
+            },
             events: g.events,
             errors: g.errors,
             requests: g.requests,
@@ -1255,6 +1258,33 @@ mod tests {
             false,
         );
         assert_eq!(late, l);
+    }
+
+    #[test]
+    fn inputs_still_to_come_hold_groups_open() {
+        // A batch run of two files: input 0 covers an hour, input 1 (read after it) starts
+        // again at 1 s and carries the id input 0 had at 0 s.
+        let run = |hold: bool| {
+            let mut c = corr(60 * S, 100);
+            if hold {
+                c.hold_below(1);
+            }
+            let a = obs(&mut c, 0, 0, &ids(&[(Slot::TraceId, "t")], &[]), false);
+            obs(
+                &mut c,
+                3600 * S,
+                0,
+                &ids(&[(Slot::TraceId, "u")], &[]),
+                false,
+            );
+            let b = obs(&mut c, S, 1, &ids(&[(Slot::TraceId, "t")], &[]), false);
+            // Input 1's own clock closes what is idle by it: "t" stays open at 30 s.
+            let later = obs(&mut c, 30 * S, 1, &ids(&[(Slot::TraceId, "t")], &[]), false);
+            (a == b, b == later, c.finish().groups)
+        };
+        assert_eq!(run(true), (true, true, 2));
+        // Without the hold, input 0's clock (an hour on) had closed "t" before input 1 came.
+        assert_eq!(run(false), (false, true, 3));
     }
 
     #[test]

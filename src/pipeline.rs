@@ -984,6 +984,28 @@ fn read_group(
     }
 }
 
+/// The first input of a batch run's last timeline ([`crate::time::InputClocks`]): the inputs
+/// are read one after another and each starts its event time again, except the members of a
+/// rotated set (oldest first), which continue one. A followed run merges its inputs in time
+/// order: 0, nothing is held.
+fn last_timeline_start(inputs: &[Input], follow: bool) -> u32 {
+    if follow {
+        return 0;
+    }
+    let set = |i: &Input| match &i.kind {
+        InputKind::File(p) => Some(files::rotation_set(p)),
+        _ => None,
+    };
+    let mut start = inputs.len().saturating_sub(1);
+    while start > 0
+        && set(&inputs[start]).is_some()
+        && set(&inputs[start]) == set(&inputs[start - 1])
+    {
+        start -= 1;
+    }
+    u32::try_from(start).unwrap_or(u32::MAX)
+}
+
 /// Followed inputs by reader thread: consecutive files of one rotated set (the input list has
 /// them oldest first) share one; every other input has its own.
 fn follow_groups(inputs: &[Input]) -> Vec<Vec<usize>> {
@@ -2085,6 +2107,7 @@ impl<'r> Merger<'r> {
                     reg.services().map(str::to_string).collect(),
                     inputs.iter().map(|i| i.name.clone()).collect(),
                 );
+                c.hold_below(last_timeline_start(inputs, settings.follow));
                 if settings.keep_groups {
                     c.keep_closed();
                 }
@@ -2769,6 +2792,36 @@ pub fn parse_min_level(s: &str) -> Result<Level, String> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn the_last_timeline_starts_at_its_rotated_set() {
+        let files = |names: &[&str]| -> Vec<Input> {
+            names
+                .iter()
+                .map(|n| Input {
+                    name: (*n).to_string(),
+                    kind: InputKind::File(PathBuf::from("/var/log").join(n)),
+                    meta: PathMeta::default(),
+                    size: None,
+                })
+                .collect()
+        };
+        let stdin = Input {
+            name: "-".into(),
+            kind: InputKind::Stdin,
+            meta: PathMeta::default(),
+            size: None,
+        };
+        assert_eq!(last_timeline_start(&[], false), 0);
+        assert_eq!(last_timeline_start(std::slice::from_ref(&stdin), false), 0);
+        assert_eq!(last_timeline_start(&files(&["a.log", "b.log"]), false), 1);
+        let rotated = files(&["a.log", "app.log.2.gz", "app.log.1", "app.log"]);
+        assert_eq!(last_timeline_start(&rotated, false), 1);
+        assert_eq!(last_timeline_start(&rotated, true), 0);
+        let mut mixed = files(&["app.log.1", "app.log"]);
+        mixed.push(stdin);
+        assert_eq!(last_timeline_start(&mixed, false), 2);
+    }
 
     proptest! {
         /// Whatever the read sizes, the reader keeps every line whole up to the cap, cuts longer

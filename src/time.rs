@@ -294,6 +294,56 @@ pub fn parse_offset(s: &str) -> Option<i32> {
     Some(if neg { -secs } else { secs })
 }
 
+/// How far event time has got in each input, for closing event-time windows (idle correlation
+/// groups, threshold rules).
+///
+/// A batch run reads its inputs one after another, and each input starts its clock again: two
+/// pods' logs both cover the last hour. A window may only close when nothing still to be read
+/// can reach back into it, so while inputs of another timeline are still to come (an input
+/// below [`InputClocks::hold_below`]) nothing closes for idleness — bounded memory is then the
+/// caps' job (open groups, pending matches). The members of one rotated set (`app.log.2.gz`,
+/// `app.log.1`, `app.log`, oldest first) continue one timeline; a followed run merges its
+/// inputs in time order, so no input holds the others.
+#[derive(Clone, Debug, Default)]
+pub struct InputClocks {
+    /// Per input: the latest event time read from it (`Nanos::MIN` before any).
+    clocks: Vec<Nanos>,
+    /// Inputs below this index are followed by inputs of another timeline.
+    hold_below: u32,
+}
+
+impl InputClocks {
+    /// Inputs before `first` are followed by another timeline's inputs (the first input of
+    /// the last timeline; 0 when no input holds the others).
+    pub fn hold_below(&mut self, first: u32) {
+        self.hold_below = first;
+    }
+
+    /// Note an event time of `source`; the input's clock (`Nanos::MIN` before any time).
+    pub fn advance(&mut self, source: u32, ts: Option<Nanos>) -> Nanos {
+        let i = source as usize;
+        if self.clocks.len() <= i {
+            self.clocks.resize(i + 1, Nanos::MIN);
+        }
+        if let Some(t) = ts {
+            self.clocks[i] = self.clocks[i].max(t);
+        }
+        self.clocks[i]
+    }
+
+    /// The clock by which windows may close while `source` is read: `None` while inputs of
+    /// another timeline are still to come, or before any event time.
+    pub fn closing(&self, source: u32) -> Option<Nanos> {
+        if source < self.hold_below {
+            return None;
+        }
+        self.clocks
+            .get(source as usize)
+            .copied()
+            .filter(|&c| c != Nanos::MIN)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,9 +1,12 @@
 //! Windowed rule state and the `findings` section of the report. Lives in the merger thread and
-//! is fed in input order, so results never depend on chunking or threads.
+//! is fed in input order, so results never depend on chunking or threads; evidence is picked
+//! by event time and threshold windows are settled at the end, so neither depends on the order
+//! of the inputs either.
 //!
 //! * `Each` rules: one finding per rule, every match counted.
-//! * `Threshold` rules: per key, the matches of the last `window`; once `count` of them fall in
-//!   one window every match in a firing window is counted (one finding per key).
+//! * `Threshold` rules: per key, matches wait in time order until the end (bounded:
+//!   [`MAX_PENDING`]); every match in a window of at least `count` matches is counted (one
+//!   finding per key). Inputs read in any order give the same findings.
 //! * `Rate` / `Latency` rules: per key, request counts (and a latency sketch) in sub-buckets of
 //!   a fifth of the window; evaluated at the end over every sliding window of five buckets.
 //!   Memory grows with the time span covered, not with the number of requests.
@@ -118,13 +121,67 @@ pub fn clip(s: &str) -> &str {
     &s[..end]
 }
 
+/// Where a sighting stands in event time, so that inputs read in any order give the same
+/// evidence: the line and message settle ties of time (the same line in two inputs, often);
+/// the input's index, which depends on the order, only a tie of all three.
+fn time_order(s: &Sighting) -> (Option<Nanos>, u64, &str, u32) {
+    (s.ts, s.line, &s.message, s.source)
+}
+
+/// The evidence of a finding: the [`EVIDENCE_EACH_END`] earliest sightings and the as many
+/// latest of the others, each in time order — whatever order they were offered in.
+#[derive(Default, Debug, Clone)]
+struct Picks {
+    head: Vec<Sighting>,
+    tail: Vec<Sighting>,
+}
+
+impl Picks {
+    fn offer(&mut self, s: Sighting) {
+        // The head keeps the earliest; what it gives up (or `s` itself) may be among the
+        // latest of the rest. Nothing leaves the tail for the head: the head only gets earlier.
+        let insert = |v: &mut Vec<Sighting>, s: Sighting| {
+            let at = v.partition_point(|x| time_order(x) <= time_order(&s));
+            v.insert(at, s);
+        };
+        let rest = if self.head.len() < EVIDENCE_EACH_END {
+            insert(&mut self.head, s);
+            return;
+        } else if self
+            .head
+            .last()
+            .is_some_and(|l| time_order(&s) < time_order(l))
+        {
+            insert(&mut self.head, s);
+            self.head.pop()
+        } else {
+            Some(s)
+        };
+        let Some(rest) = rest else { return };
+        if self.tail.len() < EVIDENCE_EACH_END {
+            insert(&mut self.tail, rest);
+        } else if self
+            .tail
+            .first()
+            .is_some_and(|f| time_order(&rest) > time_order(f))
+        {
+            insert(&mut self.tail, rest);
+            self.tail.remove(0);
+        }
+    }
+
+    /// Earliest first.
+    fn iter(&self) -> impl Iterator<Item = &Sighting> {
+        self.head.iter().chain(&self.tail)
+    }
+}
+
 #[derive(Default, Debug, Clone)]
 struct Tally {
     count: u64,
     first: Option<Nanos>,
     last: Option<Nanos>,
-    head: Vec<Sighting>,
-    tail: VecDeque<Sighting>,
+    picks: Picks,
 }
 
 impl Tally {
@@ -134,28 +191,75 @@ impl Tally {
             self.first = Some(self.first.map_or(t, |f| f.min(t)));
             self.last = Some(self.last.map_or(t, |l| l.max(t)));
         }
-        if self.head.len() < EVIDENCE_EACH_END {
-            self.head.push(s);
-        } else {
-            self.tail.push_back(s);
-            if self.tail.len() > EVIDENCE_EACH_END {
-                self.tail.pop_front();
-            }
-        }
+        self.picks.offer(s);
     }
 }
 
+/// A match of a threshold rule whose window is not settled yet.
 #[derive(Debug, Clone)]
 struct Pending {
+    ts: Nanos,
+    /// Arrival number: orders matches of the same time.
+    seq: u64,
     sighting: Sighting,
-    counted: bool,
 }
 
+/// One key of a threshold rule. Matches wait in time order until the end of the run (or until
+/// too many wait: [`MAX_PENDING`]), because an input read later may add one to their window —
+/// two pods' logs read one after the other, a stream that concatenates them — and a settled
+/// match is counted when it lies in a window of at least `count` matches
+/// ([`KeyWindow::settle`]).
 #[derive(Default, Debug, Clone)]
 struct KeyWindow {
-    recent: VecDeque<Pending>,
+    pending: VecDeque<Pending>,
+    /// End of the latest window found full: matches up to it are counted.
+    counted_until: Option<Nanos>,
     tally: Tally,
     last_seen: Nanos,
+}
+
+/// Most unsettled matches per threshold rule; beyond, the earlier half of each key is settled
+/// (exact for input in time order, which has every later match of a window by then).
+const MAX_PENDING: usize = 1 << 15;
+
+impl KeyWindow {
+    fn push(&mut self, p: Pending) {
+        self.last_seen = self.last_seen.max(p.ts);
+        let key = (p.ts, p.seq);
+        // Nearly always an append: inputs are read in time order.
+        let at = if self.pending.back().is_none_or(|b| (b.ts, b.seq) <= key) {
+            self.pending.len()
+        } else {
+            self.pending.partition_point(|x| (x.ts, x.seq) <= key)
+        };
+        self.pending.insert(at, p);
+    }
+
+    /// Settle the matches more than `window` before `before`, taken as complete: no match
+    /// earlier than `before` is still to come. Each needs only the matches within `window`
+    /// after it: a window starting at it with `count` matches makes every match up to its end
+    /// counted, and a later match is counted when such a window reaches it.
+    fn settle(&mut self, count: usize, window: Nanos, before: Nanos) {
+        while let Some(front) = self.pending.front() {
+            let end = front.ts.saturating_add(window);
+            if end >= before {
+                break;
+            }
+            let full = self
+                .pending
+                .get(count.max(1) - 1)
+                .is_some_and(|p| p.ts <= end);
+            if full {
+                self.counted_until = Some(self.counted_until.map_or(end, |c| c.max(end)));
+            }
+            let counted = self.counted_until.is_some_and(|c| front.ts <= c);
+            if let Some(p) = self.pending.pop_front()
+                && counted
+            {
+                self.tally.add(p.sighting);
+            }
+        }
+    }
 }
 
 #[derive(Default, Debug, Clone)]
@@ -163,8 +267,7 @@ struct Bucket {
     requests: u64,
     notable: u64,
     sketch: Option<Sketch>,
-    head: Vec<Sighting>,
-    tail: VecDeque<Sighting>,
+    picks: Picks,
 }
 
 #[derive(Debug, Clone)]
@@ -173,6 +276,8 @@ enum State {
     Threshold {
         keys: crate::FastMap<Box<[Box<str>]>, KeyWindow>,
         dropped: u64,
+        /// Unsettled matches over all keys.
+        pending: usize,
     },
     Series {
         /// By `group_by` values encoded with [`encode_key`] (looked up without allocating).
@@ -188,6 +293,8 @@ pub struct Findings<'r> {
     states: Vec<State>,
     /// Scratch: the encoded key of the request being counted.
     key: String,
+    /// Matches seen (orders threshold matches of the same time).
+    seq: u64,
 }
 
 impl<'r> Findings<'r> {
@@ -201,6 +308,7 @@ impl<'r> Findings<'r> {
                 Trigger::Threshold { .. } => State::Threshold {
                     keys: crate::FastMap::default(),
                     dropped: 0,
+                    pending: 0,
                 },
                 Trigger::Rate { .. } | Trigger::Latency { .. } => State::Series {
                     keys: crate::FastMap::default(),
@@ -212,6 +320,7 @@ impl<'r> Findings<'r> {
             rules,
             states,
             key: String::new(),
+            seq: 0,
         }
     }
 
@@ -226,42 +335,57 @@ impl<'r> Findings<'r> {
         match (state, &rule.trigger) {
             (State::Each(t), _) => t.add(s),
             (
-                State::Threshold { keys, dropped },
+                State::Threshold {
+                    keys,
+                    dropped,
+                    pending,
+                },
                 Trigger::Threshold {
                     count, window_ns, ..
                 },
             ) => {
                 let Some(ts) = s.ts else { return };
+                let (count, window) = (*count as usize, *window_ns);
+                self.seq += 1;
                 let key = hit.key.clone().unwrap_or_default();
                 if !keys.contains_key(&key) && keys.len() >= MAX_KEYS {
-                    // Sweep keys idle for longer than the window before giving up on this one.
-                    keys.retain(|_, k| k.tally.count > 0 || k.last_seen >= ts - window_ns);
+                    // Settle the keys idle for longer than the window and drop those that did
+                    // not fire, before giving up on this one.
+                    let mut left = 0;
+                    for k in keys.values_mut() {
+                        if k.last_seen < ts.saturating_sub(window) {
+                            k.settle(count, window, Nanos::MAX);
+                        }
+                        left += k.pending.len();
+                    }
+                    *pending = left;
+                    keys.retain(|_, k| k.tally.count > 0 || !k.pending.is_empty());
                     if keys.len() >= MAX_KEYS {
                         *dropped += 1;
                         return;
                     }
                 }
-                let kw = keys.entry(key).or_default();
-                kw.last_seen = kw.last_seen.max(ts);
-                kw.recent.push_back(Pending {
+                keys.entry(key).or_default().push(Pending {
+                    ts,
+                    seq: self.seq,
                     sighting: s,
-                    counted: false,
                 });
-                while kw
-                    .recent
-                    .front()
-                    .is_some_and(|p| p.sighting.ts.unwrap_or(ts) < ts - window_ns)
-                {
-                    kw.recent.pop_front();
-                }
-                if kw.recent.len() >= *count as usize {
-                    for p in kw.recent.iter_mut().filter(|p| !p.counted) {
-                        p.counted = true;
-                        kw.tally.add(p.sighting.clone());
+                *pending += 1;
+                if *pending > MAX_PENDING {
+                    // Settle the earlier half of each key (exact for input in time order),
+                    // then, should that not be enough, everything.
+                    let mut left = 0;
+                    for k in keys.values_mut() {
+                        let middle = k.pending.get(k.pending.len() / 2).map(|p| p.ts);
+                        k.settle(count, window, middle.unwrap_or(Nanos::MIN));
+                        left += k.pending.len();
                     }
-                }
-                while kw.recent.len() > (*count as usize).max(1) {
-                    kw.recent.pop_front();
+                    *pending = left;
+                    if *pending > MAX_PENDING / 2 {
+                        keys.values_mut()
+                            .for_each(|k| k.settle(count, window, Nanos::MAX));
+                        *pending = 0;
+                    }
                 }
             }
             _ => {}
@@ -345,15 +469,7 @@ impl<'r> Findings<'r> {
         }
         if notable {
             b.notable += 1;
-            let sighting = s();
-            if b.head.len() < EVIDENCE_EACH_END {
-                b.head.push(sighting);
-            } else {
-                b.tail.push_back(sighting);
-                if b.tail.len() > EVIDENCE_EACH_END {
-                    b.tail.pop_front();
-                }
-            }
+            b.picks.offer(s());
         }
     }
 
@@ -371,8 +487,8 @@ impl<'r> Findings<'r> {
             };
             let mut found: Vec<Finding> = Vec::new();
             let finding = |t: Tally, group: BTreeMap<String, String>, detail: Option<String>| {
-                let mut evidence: Vec<Sighting> = t.head;
-                evidence.extend(t.tail);
+                let Picks { head, tail } = t.picks;
+                let evidence: Vec<Sighting> = head.into_iter().chain(tail).collect();
                 let mut groups: Vec<String> = Vec::new();
                 for g in evidence.iter().filter_map(|e| e.group.as_deref()) {
                     let name = decode(g);
@@ -425,14 +541,15 @@ impl<'r> Findings<'r> {
                         found.push(finding(t, BTreeMap::new(), None));
                     }
                 }
-                State::Threshold { keys, dropped } => {
+                State::Threshold { keys, dropped, .. } => {
                     let Trigger::Threshold {
                         count, window_ns, ..
                     } = &rule.trigger
                     else {
                         continue;
                     };
-                    for (key, kw) in keys {
+                    for (key, mut kw) in keys {
+                        kw.settle(*count as usize, *window_ns, Nanos::MAX);
                         if kw.tally.count == 0 {
                             continue;
                         }
@@ -610,8 +727,7 @@ fn evaluate_series(
     for start in &firing {
         if let Some(b) = buckets.get(start) {
             t.count += b.notable;
-            all.extend(b.head.iter());
-            all.extend(b.tail.iter());
+            all.extend(b.picks.iter());
         }
         let end = start + width;
         t.first = Some(t.first.map_or(*start, |f| f.min(*start)));
@@ -620,11 +736,7 @@ fn evaluate_series(
     let n = all.len();
     for (i, s) in all.into_iter().enumerate() {
         if i < EVIDENCE_EACH_END || i + EVIDENCE_EACH_END >= n {
-            if t.head.len() < EVIDENCE_EACH_END {
-                t.head.push(s.clone());
-            } else {
-                t.tail.push_back(s.clone());
-            }
+            t.picks.offer(s.clone());
         }
     }
     let w = human_duration(window_ns);
@@ -678,7 +790,110 @@ mod tests {
         }
     }
 
+    fn sighting(ts: Nanos, line: u64) -> Sighting {
+        Sighting {
+            ts: Some(ts),
+            source: 0,
+            line,
+            message: Rc::from(""),
+            group: None,
+        }
+    }
+
+    /// Matches counted by the definition: those in a run of `count` consecutive matches (in
+    /// time order) that spans at most `window`.
+    fn counted_by_definition(times: &[Nanos], count: usize, window: Nanos) -> Vec<u64> {
+        let mut order: Vec<usize> = (0..times.len()).collect();
+        order.sort_by_key(|&i| (times[i], i));
+        let mut counted = vec![false; times.len()];
+        for start in 0..order.len() {
+            let end = start + count.max(1) - 1;
+            if end < order.len() && times[order[end]] - times[order[start]] <= window {
+                for &i in &order[start..=end] {
+                    counted[i] = true;
+                }
+            }
+        }
+        let mut lines: Vec<u64> = (0..times.len())
+            .filter(|&i| counted[i])
+            .map(|i| i as u64)
+            .collect();
+        lines.sort_unstable();
+        lines
+    }
+
     proptest! {
+        /// Whatever order the matches arrive in, and wherever the earlier part is settled
+        /// while they arrive in time order, a threshold counts what its definition counts.
+        #[test]
+        fn threshold_windows_count_by_definition(
+            times in prop::collection::vec(0i64..200, 0..60),
+            count in 1usize..6,
+            window in 0i64..40,
+            arrival in prop::collection::vec(any::<prop::sample::Index>(), 60),
+            settle_at in prop::collection::vec(0usize..60, 0..4),
+        ) {
+            let want = counted_by_definition(&times, count, window);
+            // Any arrival order, settled at the end.
+            let mut order: Vec<usize> = (0..times.len()).collect();
+            for (i, ix) in arrival.iter().enumerate().take(order.len()) {
+                let j = ix.index(order.len());
+                order.swap(i, j);
+            }
+            let mut kw = KeyWindow::default();
+            for (seq, &i) in order.iter().enumerate() {
+                kw.push(Pending { ts: times[i], seq: seq as u64, sighting: sighting(times[i], i as u64) });
+            }
+            kw.settle(count, window, Nanos::MAX);
+            // Every counted match is in the tally, and only those are picked as evidence.
+            prop_assert_eq!(kw.tally.count as usize, want.len());
+            prop_assert!(kw.tally.picks.iter().all(|p| want.contains(&p.line)));
+            // In time order, with the earlier half settled now and then (the memory bound).
+            let mut sorted: Vec<usize> = (0..times.len()).collect();
+            sorted.sort_by_key(|&i| (times[i], i));
+            let mut kw = KeyWindow::default();
+            for (seq, &i) in sorted.iter().enumerate() {
+                kw.push(Pending { ts: times[i], seq: seq as u64, sighting: sighting(times[i], i as u64) });
+                if settle_at.contains(&seq) {
+                    let middle = kw.pending.get(kw.pending.len() / 2).map_or(Nanos::MIN, |p| p.ts);
+                    kw.settle(count, window, middle);
+                }
+            }
+            kw.settle(count, window, Nanos::MAX);
+            prop_assert_eq!(kw.tally.count as usize, want.len());
+        }
+
+        /// Evidence: the three earliest and the three latest of the rest, in time order,
+        /// whatever order the sightings were offered in.
+        #[test]
+        fn picks_are_the_earliest_and_latest(
+            times in prop::collection::vec(0i64..50, 0..20),
+            arrival in prop::collection::vec(any::<prop::sample::Index>(), 20),
+        ) {
+            let mut all: Vec<(Nanos, u64)> =
+                times.iter().enumerate().map(|(i, &t)| (t, i as u64)).collect();
+            let mut offered = all.clone();
+            for (i, ix) in arrival.iter().enumerate().take(offered.len()) {
+                let j = ix.index(offered.len());
+                offered.swap(i, j);
+            }
+            let mut picks = Picks::default();
+            for &(t, line) in &offered {
+                picks.offer(sighting(t, line));
+            }
+            all.sort_unstable();
+            let want: Vec<(Nanos, u64)> = if all.len() <= 2 * EVIDENCE_EACH_END {
+                all
+            } else {
+                let mut w = all[..EVIDENCE_EACH_END].to_vec();
+                w.extend_from_slice(&all[all.len() - EVIDENCE_EACH_END..]);
+                w
+            };
+            let got: Vec<(Nanos, u64)> =
+                picks.iter().map(|s| (s.ts.unwrap_or_default(), s.line)).collect();
+            prop_assert_eq!(got, want);
+        }
+
         #[test]
         fn keys_decode_to_their_values(values in prop::collection::vec(prop::option::of(".*"), 0..4)) {
             let fields: Vec<FieldRef> =
