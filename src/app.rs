@@ -131,6 +131,7 @@ fn trace(t: &TraceArgs) -> Result<ExitCode> {
         correlation,
         inputs.iter().map(|i| i.name.clone()).collect(),
     );
+    sink.hold_below(pipeline::last_timeline_start(&inputs, settings.follow));
     pipeline::run(&inputs, &reg, &settings, &mut [&mut sink])?;
     let Some(timeline) = sink.finish() else {
         eprintln!("logsleuth: no event carries the identifier {:?}", t.id);

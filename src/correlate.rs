@@ -1478,6 +1478,12 @@ fn id_matches(target: &str, ids: &Ids) -> bool {
 }
 
 impl<'r> TraceSink<'r> {
+    /// Inputs before `first` are followed by inputs of another timeline
+    /// ([`Correlator::hold_below`]; `pipeline::last_timeline_start`).
+    pub fn hold_below(&mut self, first: u32) {
+        self.correlator.hold_below(first);
+    }
+
     /// Trace `target` (a raw value or `kind:value`).
     pub fn new(
         reg: &'r Registry,

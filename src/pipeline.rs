@@ -988,7 +988,7 @@ fn read_group(
 /// are read one after another and each starts its event time again, except the members of a
 /// rotated set (oldest first), which continue one. A followed run merges its inputs in time
 /// order: 0, nothing is held.
-fn last_timeline_start(inputs: &[Input], follow: bool) -> u32 {
+pub fn last_timeline_start(inputs: &[Input], follow: bool) -> u32 {
     if follow {
         return 0;
     }

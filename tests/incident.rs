@@ -508,3 +508,20 @@ proptest! {
         prop_assert_eq!(b, o);
     }
 }
+
+/// `trace` over the same two files: one group holding both events, in either order.
+#[test]
+fn trace_across_files_does_not_depend_on_input_order() {
+    let dir = root().join("fixtures/input-order");
+    for order in [["svc-a.log", "svc-b.log"], ["svc-b.log", "svc-a.log"]] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_logsleuth"))
+            .args(["trace", "T1", "--format", "json"])
+            .args(order.iter().map(|n| dir.join(n)))
+            .output()
+            .expect("run");
+        assert_eq!(out.status.code(), Some(0), "{order:?}");
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        assert_eq!(doc["groups"], 1, "{order:?}: {doc}");
+        assert_eq!(doc["events"].as_array().map(Vec::len), Some(2), "{order:?}");
+    }
+}
