@@ -364,7 +364,8 @@ impl<'r> Bundle<'r> {
             (
                 "findings",
                 tables::findings_schema(),
-                tables::findings_batch(report).map_err(|e| Error::arrow(root.clone(), e))?,
+                tables::findings_batch(report, &mut |s| redact_str(&mut redactor, s).into_owned())
+                    .map_err(|e| Error::arrow(root.clone(), e))?,
             ),
         ];
         for (name, schema, batch) in aggregates {

@@ -819,35 +819,57 @@ pub fn error_rate_batch(r: &Report) -> Result<RecordBatch, ArrowError> {
     )
 }
 
-/// Schema of `findings.parquet`: one row per rule finding.
+/// Schema of `findings.parquet`: one row per rule finding, as in the report: the rule, the
+/// values of its `group_by` fields (`service` also as a column of its own, when grouped by it),
+/// counts and times, and the evidence — the earliest and latest matching lines with where they
+/// came from (messages redacted like every other column).
 pub fn findings_schema() -> SchemaRef {
-    let list = DataType::List(Arc::new(Field::new("item", DataType::Utf8, true)));
     Arc::new(Schema::new(vec![
         Field::new("rule", DataType::Utf8, false),
+        Field::new("name", DataType::Utf8, false),
         Field::new("severity", dict_type(), false),
         Field::new("title", DataType::Utf8, true),
         field("service", Col::Dict),
+        field("group_key", Col::Str),
         field("count", Col::I64),
         field("first", Col::Ts),
         field("first_ns", Col::I64),
         field("last", Col::Ts),
         field("last_ns", Col::I64),
         field("runbook", Col::Str),
-        Field::new("group_ids", list, true),
+        Field::new("group_ids", list_of(DataType::Utf8), true),
         field("detail", Col::Str),
+        Field::new(
+            "evidence",
+            list_of(DataType::Struct(evidence_fields())),
+            true,
+        ),
     ]))
 }
 
-/// The report's findings as one batch (most severe first, as in the report).
+fn evidence_fields() -> Fields {
+    vec![
+        field("ts", Col::Ts),
+        field("ts_ns", Col::I64),
+        field("source", Col::Str),
+        field("line", Col::I64),
+        field("message", Col::Str),
+        field("correlation", Col::Str),
+    ]
+    .into()
+}
+
+/// The report's findings as one batch (most severe first, as in the report); `redact` is
+/// applied to evidence messages and group values.
 ///
 /// # Errors
 /// Only if columns disagree with the schema.
-pub fn findings_batch(r: &Report) -> Result<RecordBatch, ArrowError> {
+pub fn findings_batch(
+    r: &Report,
+    redact: &mut dyn FnMut(&str) -> String,
+) -> Result<RecordBatch, ArrowError> {
     let f: &[crate::rules::engine::Finding] = r.findings.as_deref().unwrap_or(&[]);
-    let ns = |v: &Option<String>| {
-        v.as_deref()
-            .and_then(|t| time::parse_timestamp(t.as_bytes(), 0))
-    };
+    let ns = |v: Option<&str>| v.and_then(|t| time::parse_timestamp(t.as_bytes(), 0));
     let ts = |v: &[Option<i64>]| -> ArrayRef {
         Arc::new(
             v.iter()
@@ -856,8 +878,8 @@ pub fn findings_batch(r: &Report) -> Result<RecordBatch, ArrowError> {
                 .with_timezone("UTC"),
         )
     };
-    let first: Vec<Option<i64>> = f.iter().map(|x| ns(&x.first)).collect();
-    let last: Vec<Option<i64>> = f.iter().map(|x| ns(&x.last)).collect();
+    let first: Vec<Option<i64>> = f.iter().map(|x| ns(x.first.as_deref())).collect();
+    let last: Vec<Option<i64>> = f.iter().map(|x| ns(x.last.as_deref())).collect();
     let mut groups = ListBuilder::new(StringBuilder::new());
     for x in f {
         for g in &x.correlation_groups {
@@ -865,6 +887,47 @@ pub fn findings_batch(r: &Report) -> Result<RecordBatch, ArrowError> {
         }
         groups.append(true);
     }
+    let mut evidence =
+        ListBuilder::new(StructBuilder::from_fields(evidence_fields(), 0)).with_field(Arc::new(
+            Field::new("item", DataType::Struct(evidence_fields()), true),
+        ));
+    for x in f {
+        let items = evidence.values();
+        for e in &x.evidence {
+            let t = ns(e.ts.as_deref());
+            if let Some(b) = items.field_builder::<TimestampMicrosecondBuilder>(0) {
+                b.append_option(t.map(micros));
+            }
+            if let Some(b) = items.field_builder::<Int64Builder>(1) {
+                b.append_option(t);
+            }
+            if let Some(b) = items.field_builder::<StringBuilder>(2) {
+                b.append_value(&e.source);
+            }
+            if let Some(b) = items.field_builder::<Int64Builder>(3) {
+                b.append_value(i64::try_from(e.line).unwrap_or(i64::MAX));
+            }
+            if let Some(b) = items.field_builder::<StringBuilder>(4) {
+                b.append_value(redact(&e.message));
+            }
+            if let Some(b) = items.field_builder::<StringBuilder>(5) {
+                b.append_option(e.correlation.as_deref());
+            }
+            items.append(true);
+        }
+        evidence.append(true);
+    }
+    let group_keys: Vec<Option<String>> = f
+        .iter()
+        .map(|x| {
+            let pairs: Vec<String> = x
+                .group
+                .iter()
+                .map(|(k, v)| format!("{k}={}", redact(v)))
+                .collect();
+            (!pairs.is_empty()).then(|| pairs.join(" "))
+        })
+        .collect();
     RecordBatch::try_new(
         findings_schema(),
         vec![
@@ -873,17 +936,29 @@ pub fn findings_batch(r: &Report) -> Result<RecordBatch, ArrowError> {
                     .map(|x| Some(x.rule.as_str()))
                     .collect::<StringArray>(),
             ),
+            Arc::new(
+                f.iter()
+                    .map(|x| Some(x.name.as_str()))
+                    .collect::<StringArray>(),
+            ),
             dict(f.iter().map(|x| x.severity.as_str())),
             Arc::new(
                 f.iter()
                     .map(|x| Some(x.title.as_str()))
                     .collect::<StringArray>(),
             ),
-            // A finding may span services; the report does not attribute one.
+            // The service a finding is about, when it is grouped by service (a finding of
+            // another rule may span services).
             Arc::new(
                 f.iter()
-                    .map(|_| None::<&str>)
+                    .map(|x| x.group.get("service").map(String::as_str))
                     .collect::<DictionaryArray<Int32Type>>(),
+            ),
+            Arc::new(
+                group_keys
+                    .iter()
+                    .map(Option::as_deref)
+                    .collect::<StringArray>(),
             ),
             i64s(f.iter().map(|x| x.count)),
             ts(&first),
@@ -901,6 +976,7 @@ pub fn findings_batch(r: &Report) -> Result<RecordBatch, ArrowError> {
                     .map(|x| x.detail.as_deref())
                     .collect::<StringArray>(),
             ),
+            Arc::new(evidence.finish()),
         ],
     )
 }

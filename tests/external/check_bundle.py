@@ -6,7 +6,8 @@ partitioned by service and date), then:
   * pyarrow and DuckDB read every Parquet file of both bundles: same row counts as the manifest;
   * both compute the per-endpoint request counts (and 4xx / 5xx) from requests.parquet, the
     events per service and level from events.parquet, and read the report's endpoint quantiles
-    from endpoints.parquet: all equal to the JSON report;
+    from endpoints.parquet, and DuckDB the findings with their group keys and evidence from
+    findings.parquet: all equal to the JSON report;
   * Apache Spark (pyspark, local mode) reads the partitioned events dataset (row count) and the
     partitioned requests dataset and computes the same per-endpoint request counts.
 
@@ -160,6 +161,18 @@ def check_duckdb(flat, parts, report):
         [groups, top["id"]]).fetchone()
     same("duckdb top group events/errors/identifiers", tuple(got),
          (top["events"], top["errors"], top["identifier_count"]))
+    findings = str(flat / "findings.parquet")
+    rows = con.execute(
+        "select rule, coalesce(group_key, ''), count, len(evidence) from read_parquet(?)",
+        [findings]).fetchall()
+    same("duckdb findings (rule, group, count, evidence)", sorted(rows), sorted(
+        (f["rule"], " ".join(f"{k}={v}" for k, v in sorted(f["group"].items())), f["count"],
+         len(f["evidence"])) for f in report["findings"]))
+    lines = con.execute(
+        "select rule, e.source, e.line from "
+        "(select rule, unnest(evidence) as e from read_parquet(?))", [findings]).fetchall()
+    same("duckdb findings evidence lines", sorted(lines), sorted(
+        (f["rule"], e["source"], e["line"]) for f in report["findings"] for e in f["evidence"]))
     glob = str(parts / "requests" / "**" / "*.parquet")
     rows = con.execute(
         "select service, method, route, count(*), "

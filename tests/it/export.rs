@@ -70,15 +70,10 @@ fn all_text(dir: &Path) -> String {
     let mut out = String::new();
     for f in files(dir) {
         if f.extension().is_some_and(|x| x == "parquet") {
-            let (schema, batches) = read(&f);
+            let (_, batches) = read(&f);
             for b in &batches {
-                for field in schema.fields() {
-                    if matches!(field.data_type(), DataType::Utf8 | DataType::Dictionary(..)) {
-                        for v in strings(b, field.name()).into_iter().flatten() {
-                            out.push_str(&v);
-                            out.push('\n');
-                        }
-                    }
+                for col in b.columns() {
+                    push_strings(col.as_ref(), &mut out);
                 }
             }
         } else {
@@ -86,6 +81,29 @@ fn all_text(dir: &Path) -> String {
         }
     }
     out
+}
+
+/// Every string in a column, also inside lists and structs (evidence, identifiers), one per
+/// line.
+fn push_strings(col: &dyn Array, out: &mut String) {
+    match col.data_type() {
+        DataType::Utf8 => {
+            for v in col.as_string::<i32>().iter().flatten() {
+                out.push_str(v);
+                out.push('\n');
+            }
+        }
+        DataType::Dictionary(_, _) => {
+            push_strings(col.as_dictionary::<Int32Type>().values().as_ref(), out);
+        }
+        DataType::List(_) => push_strings(col.as_list::<i32>().values().as_ref(), out),
+        DataType::Struct(_) => {
+            for c in col.as_struct().columns() {
+                push_strings(c.as_ref(), out);
+            }
+        }
+        _ => {}
+    }
 }
 
 /// Every file under `dir`, recursively, sorted.
@@ -291,10 +309,43 @@ fn bundle_matches_the_report() {
         report["error_rate"].as_array().unwrap().len()
     );
 
-    // findings: one row per finding of the report.
-    let want_findings = report["findings"].as_array().map_or(0, Vec::len);
+    // findings: one row per finding of the report, with its group key and evidence.
+    let want_findings = report["findings"].as_array().unwrap();
     let (_, findings) = read(&dir.join("findings.parquet"));
-    assert_eq!(rows(&findings) as usize, want_findings);
+    assert_eq!(rows(&findings) as usize, want_findings.len());
+    assert!(!want_findings.is_empty());
+    let mut row = want_findings.iter();
+    for b in &findings {
+        let (rules, keys) = (strings(b, "rule"), strings(b, "group_key"));
+        let evidence = b.column_by_name("evidence").unwrap().as_list::<i32>();
+        for i in 0..b.num_rows() {
+            let want = row.next().unwrap();
+            assert_eq!(rules[i].as_deref(), want["rule"].as_str());
+            let group: Vec<String> = want["group"]
+                .as_object()
+                .unwrap()
+                .iter()
+                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap()))
+                .collect();
+            assert_eq!(
+                keys[i].clone(),
+                (!group.is_empty()).then(|| group.join(" "))
+            );
+            let items = evidence.value(i);
+            let items = items.as_struct();
+            let lines = items
+                .column_by_name("line")
+                .unwrap()
+                .as_primitive::<arrow_array::types::Int64Type>();
+            let messages = items.column_by_name("message").unwrap().as_string::<i32>();
+            let want_evidence = want["evidence"].as_array().unwrap();
+            assert_eq!(items.len(), want_evidence.len());
+            for (j, e) in want_evidence.iter().enumerate() {
+                assert_eq!(lines.value(j) as u64, n(&e["line"]));
+                assert_eq!(messages.value(j), e["message"].as_str().unwrap());
+            }
+        }
+    }
 
     // groups: one row per correlation group; the report's top groups are among them with the
     // same counts, times and identifiers.
