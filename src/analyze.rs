@@ -39,6 +39,10 @@ pub struct InputCounts {
     pub invalid_utf8: u64,
     /// Events excluded by `--since/--until/--service/--level/--where/--grep`.
     pub filtered_out: u64,
+    /// Earliest and latest event time before filters (for the hint when filters keep nothing;
+    /// the report's `time_range` covers the events kept).
+    #[serde(skip)]
+    pub unfiltered_range: Option<(Nanos, Nanos)>,
     /// Unparsed lines by reason (`invalid_json`, `binary`, `blank`).
     pub unparsed_reasons: BTreeMap<String, u64>,
     /// Read errors (a file that vanished or failed mid-read), with the input named.

@@ -10,6 +10,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use anyhow::{Context, Result, anyhow, bail};
 use regex::Regex;
 
+use crate::analyze::InputCounts;
 use crate::board::{Board, JsonSnapshots};
 use crate::cli::{
     AnalyzeArgs, Cli, ColorChoice, Command, Common, CorrelationArgs, Format, RulesAction,
@@ -25,6 +26,7 @@ use crate::rules::{RuleSet, Severity, fixtures};
 use crate::source::files::{self, PathMeta};
 use crate::source::http::Endpoint;
 use crate::source::{docker, kubectl, loki};
+use crate::time::format_rfc3339_nanos;
 
 /// True when the error chain ends in a closed pipe (`logsleuth … | head`).
 pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
@@ -618,6 +620,7 @@ fn analyze(a: &AnalyzeArgs) -> Result<ExitCode> {
     let Outcome::Report(report) = outcome else {
         bail!("internal error: analyze produced no report");
     };
+    warn_if_all_filtered(&report.input, &settings.filter);
     let interrupted = cancel.as_ref().is_some_and(|c| c.load(Ordering::SeqCst));
     if let Some(b) = bundle {
         let dir = a.export.clone().unwrap_or_default();
@@ -731,12 +734,35 @@ fn events(common: &Common) -> Result<ExitCode> {
     settings.watch = watch;
     let stdout = io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
-    pipeline::run(
+    let outcome = pipeline::run(
         &inputs,
         &reg,
         &settings,
         &mut [&mut output::NdjsonSink::new(&mut out)],
     )?;
     out.flush()?;
+    if let Outcome::Events(counts) = &outcome {
+        warn_if_all_filtered(counts, &settings.filter);
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Filters that keep nothing of a non-empty input are most often a time window that misses the
+/// logs (`--since 2h` on yesterday's capture): say so, and when the input's events were.
+fn warn_if_all_filtered(counts: &InputCounts, filter: &Filter) {
+    if counts.events == 0 || counts.filtered_out < counts.events {
+        return;
+    }
+    let span = counts.unfiltered_range.map_or_else(String::new, |(a, b)| {
+        format!(
+            "; the input's events run from {} to {}",
+            format_rfc3339_nanos(a),
+            format_rfc3339_nanos(b)
+        )
+    });
+    eprintln!(
+        "logsleuth: all {} events were filtered out ({}){span}",
+        counts.events,
+        filter.describe().join(", ")
+    );
 }

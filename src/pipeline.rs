@@ -121,6 +121,29 @@ pub struct Filter {
 }
 
 impl Filter {
+    /// The options in effect, as a user wrote them (`--since 2026-11-22T07:00:00Z`, `--level`…),
+    /// for messages about what they filtered out.
+    pub fn describe(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(t) = self.since {
+            out.push(format!("--since {}", crate::time::format_rfc3339_nanos(t)));
+        }
+        if let Some(t) = self.until {
+            out.push(format!("--until {}", crate::time::format_rfc3339_nanos(t)));
+        }
+        for (on, name) in [
+            (self.services.is_some(), "--service"),
+            (self.min_level.is_some(), "--level"),
+            (self.expr.is_some(), "--where"),
+            (self.grep.is_some(), "--grep"),
+        ] {
+            if on {
+                out.push(name.to_string());
+            }
+        }
+        out
+    }
+
     fn is_empty(&self) -> bool {
         self.since.is_none()
             && self.until.is_none()
@@ -2484,6 +2507,10 @@ impl<'r> Merger<'r> {
         }
         if !pass {
             self.counts.filtered_out += 1;
+        }
+        if let Some(t) = ev.ts {
+            let r = self.counts.unfiltered_range.get_or_insert((t, t));
+            *r = (r.0.min(t), r.1.max(t));
         }
         if let Some((kind, fields)) = ev.request.take() {
             // What the request line says about its request.

@@ -138,3 +138,26 @@ fn bad_filter_arguments_are_usage_errors() {
         assert!(r.stdout.is_empty());
     }
 }
+
+/// Filters that keep nothing say so, with when the input's events were: `--since 2h` on an
+/// older capture printed an empty report and nothing else.
+#[test]
+fn filters_that_keep_nothing_say_when_the_events_were() {
+    let s = sample("skreaver-info.log");
+    let r = bin(&["analyze", "--since", "2h", "--format", "json", &s], b"");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("events were filtered out (--since 20")
+            && r.stderr
+                .contains("the input's events run from 2026-11-22T07:08:"),
+        "{}",
+        r.stderr
+    );
+    let r = bin(&["events", "--level", "fatal", &s], b"");
+    assert!(r.stdout.is_empty());
+    assert!(r.stderr.contains("filtered out (--level)"), "{}", r.stderr);
+    // Something kept: no such note.
+    let r = bin(&["events", "--level", "error", &s], b"");
+    assert!(!r.stdout.is_empty());
+    assert!(!r.stderr.contains("filtered out"), "{}", r.stderr);
+}
