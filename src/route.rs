@@ -106,11 +106,42 @@ fn normalize_long(p: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// Normalize `path` to a route; `emit` receives `(name, value)` for every template capture.
+/// A path segment as the server's router hands it to the handler: percent-decoded
+/// (`bad%20id!` is the agent `bad id!` that other lines name). Left as it is when the escapes do
+/// not decode to UTF-8.
+pub fn decode_segment(seg: &str) -> Cow<'_, str> {
+    if !seg.contains('%') {
+        return Cow::Borrowed(seg);
+    }
+    let b = seg.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| char::from(c).to_digit(16);
+        match (
+            b[i],
+            b.get(i + 1).copied().and_then(hex),
+            b.get(i + 2).copied().and_then(hex),
+        ) {
+            (b'%', Some(h), Some(l)) => {
+                out.push(u8::try_from(h * 16 + l).unwrap_or(b'?'));
+                i += 3;
+            }
+            (c, _, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).map_or(Cow::Borrowed(seg), Cow::Owned)
+}
+
+/// Normalize `path` to a route; `emit` receives `(name, value)` for every template capture,
+/// percent-decoded ([`decode_segment`]).
 pub fn normalize<'p>(
     path: &'p str,
     templates: &[Template],
-    mut emit: impl FnMut(&str, &'p str),
+    mut emit: impl FnMut(&str, Cow<'p, str>),
 ) -> Cow<'p, str> {
     let p = path_only(path);
     if p.is_empty() {
@@ -135,7 +166,7 @@ pub fn normalize<'p>(
         }
         for (seg, want) in segs.iter().zip(&t.segments) {
             if let Err(name) = want {
-                emit(name, seg);
+                emit(name, decode_segment(seg));
             }
         }
         return Cow::Owned(t.text.clone());
@@ -217,5 +248,22 @@ mod tests {
         );
         assert_eq!(normalize("/agents", &t, |_, _| {}), "/agents");
         assert_eq!(normalize("/agents/x/y/z", &t, |_, _| {}), "/agents/x/y/z");
+        // Captures are percent-decoded, as the router hands them to the handler.
+        let mut got = Vec::new();
+        normalize("/agents/bad%20id!/observe", &t, |_, v| {
+            got.push(v.into_owned())
+        });
+        assert_eq!(got, ["bad id!"]);
+    }
+
+    #[test]
+    fn segments_percent_decode() {
+        assert_eq!(decode_segment("plain"), "plain");
+        assert_eq!(decode_segment("a%2Fb%20c"), "a/b c");
+        assert_eq!(decode_segment("caf%C3%A9"), "café");
+        // Not UTF-8, or not an escape: as it was.
+        assert_eq!(decode_segment("x%FFy"), "x%FFy");
+        assert_eq!(decode_segment("100%"), "100%");
+        assert_eq!(decode_segment("%zz%4"), "%zz%4");
     }
 }

@@ -1017,9 +1017,9 @@ impl Registry {
             }
         };
         let route = match &path {
-            Cow::Borrowed(p) => route::normalize(p, routes, |n, v| put(n, Cow::Borrowed(v))),
+            Cow::Borrowed(p) => route::normalize(p, routes, &mut put),
             Cow::Owned(p) => Cow::Owned(
-                route::normalize(p, routes, |n, v| put(n, Cow::Owned(v.to_string()))).into_owned(),
+                route::normalize(p, routes, |n, v| put(n, Cow::Owned(v.into_owned()))).into_owned(),
             ),
         };
         ev.strs[Slot::Route as usize] = Some(route);
