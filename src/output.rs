@@ -522,9 +522,13 @@ pub fn render_findings(findings: &[Finding], style: Style) -> String {
             if msg.len() < e.message.len() {
                 msg.push('…');
             }
+            let pod = e
+                .pod
+                .as_deref()
+                .map_or_else(String::new, |p| format!(" [pod/{p}]"));
             let _ = writeln!(
                 o,
-                "           {} {src}:{} {msg}",
+                "           {} {src}:{}{pod} {msg}",
                 e.ts.as_deref().unwrap_or("-"),
                 e.line
             );

@@ -2408,7 +2408,11 @@ impl<'r> Merger<'r> {
             },
             &mut self.hits,
         );
+        if self.hits.is_empty() {
+            return;
+        }
         let source = self.origins.get(&stream).map_or(0, |o| o.source);
+        let pod = pod_of(&self.origins, stream);
         for hit in &self.hits {
             if state.parent_rules.contains(&hit.rule) {
                 continue;
@@ -2420,6 +2424,7 @@ impl<'r> Merger<'r> {
                     ts: parent.ts,
                     source,
                     line,
+                    pod: pod.clone(),
                     message: Rc::from(clip(text)),
                     group: state.parent_group.clone(),
                 },
@@ -2450,6 +2455,7 @@ impl<'r> Merger<'r> {
                 && !found.hits.is_empty()
             {
                 let message: Rc<str> = Rc::from(found.message.as_deref().unwrap_or(""));
+                let pod = pod_of(&self.origins, stream);
                 for hit in &found.hits {
                     hit_rules.push(hit.rule);
                     findings.hit(
@@ -2458,6 +2464,7 @@ impl<'r> Merger<'r> {
                             ts: ev.ts,
                             source,
                             line,
+                            pod: pod.clone(),
                             message: message.clone(),
                             group: group.clone(),
                         },
@@ -2616,10 +2623,12 @@ impl<'r> Merger<'r> {
             }
         }
         if let Some(f) = self.findings.as_mut() {
+            let origins = &self.origins;
             f.request(r, self.reg, || Sighting {
                 ts: r.ts,
                 source: r.at.source,
                 line: r.at.line,
+                pod: pod_of(origins, r.at.stream),
                 message: Rc::from(request_summary(r).as_str()),
                 group: group.clone(),
             });
@@ -2746,6 +2755,14 @@ pub fn request_summary(r: &Request) -> String {
         let _ = write!(s, " ({d} ms)");
     }
     s
+}
+
+/// The pod of a stream, for evidence (allocated only for a rule match).
+fn pod_of(origins: &StreamMap<Origin>, stream: u64) -> Option<Rc<str>> {
+    origins
+        .get(&stream)
+        .and_then(|o| o.pod.as_deref())
+        .map(Rc::from)
 }
 
 /// `GET /x → 500`: a request without its latency — what a correlation group keeps of its

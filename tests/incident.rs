@@ -525,3 +525,42 @@ fn trace_across_files_does_not_depend_on_input_order() {
         assert_eq!(doc["events"].as_array().map(Vec::len), Some(2), "{order:?}");
     }
 }
+
+/// From a `kubectl logs --prefix` pipe, evidence names the pod each line came from (in JSON and
+/// on the terminal): "stdin:12" alone does not say which replica failed.
+#[test]
+fn evidence_names_the_pod_of_a_kubectl_prefixed_line() {
+    let fire =
+        std::fs::read_to_string(root().join("fixtures/rules/AUTH003/fire.log")).expect("fixture");
+    let input: String = fire
+        .lines()
+        .map(|l| format!("[pod/skreaver-77b9c-q2x/api] {l}\n"))
+        .collect();
+    let run = |args: &[&str]| {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_logsleuth"))
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("run");
+        let mut stdin = child.stdin.take().expect("stdin");
+        std::io::Write::write_all(&mut stdin, input.as_bytes()).expect("write");
+        drop(stdin);
+        let out = child.wait_with_output().expect("wait");
+        String::from_utf8(out.stdout).expect("utf8")
+    };
+    let report: serde_json::Value =
+        serde_json::from_str(&run(&["analyze", "--format", "json"])).expect("json");
+    let f = report["findings"]
+        .as_array()
+        .and_then(|f| f.iter().find(|f| f["rule"] == "AUTH003"))
+        .expect("AUTH003 fires");
+    let evidence = f["evidence"].as_array().expect("evidence");
+    assert!(!evidence.is_empty());
+    for e in evidence {
+        assert_eq!(e["pod"], "skreaver-77b9c-q2x", "{e}");
+        assert_eq!(e["source"], "stdin", "{e}");
+    }
+    let text = run(&["analyze", "--color", "never"]);
+    assert!(text.contains(" [pod/skreaver-77b9c-q2x] "), "{text}");
+}

@@ -318,7 +318,10 @@ fn findings(o: &mut String, r: &Report, redact: &mut impl FnMut(&str) -> String)
             .map(|e| {
                 vec![
                     e.ts.clone().unwrap_or_default(),
-                    format!("{}:{}", e.source, e.line),
+                    match &e.pod {
+                        Some(pod) => format!("{}:{} (pod/{pod})", e.source, e.line),
+                        None => format!("{}:{}", e.source, e.line),
+                    },
                     redact(&e.message),
                 ]
             })

@@ -855,6 +855,7 @@ fn evidence_fields() -> Fields {
         field("line", Col::I64),
         field("message", Col::Str),
         field("correlation", Col::Str),
+        field("pod", Col::Str),
     ]
     .into()
 }
@@ -912,6 +913,9 @@ pub fn findings_batch(
             }
             if let Some(b) = items.field_builder::<StringBuilder>(5) {
                 b.append_option(e.correlation.as_deref());
+            }
+            if let Some(b) = items.field_builder::<StringBuilder>(6) {
+                b.append_option(e.pod.as_deref());
             }
             items.append(true);
         }

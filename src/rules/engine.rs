@@ -49,6 +49,9 @@ pub struct Evidence {
     pub line: u64,
     /// Message (or the continuation line, or a request summary).
     pub message: String,
+    /// Kubernetes pod the line came from (kubectl `--prefix`, CRI paths, k8s inputs).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pod: Option<String>,
     /// Correlation group (representative identifier).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub correlation: Option<String>,
@@ -101,6 +104,8 @@ pub struct Sighting {
     pub source: u32,
     /// Line.
     pub line: u64,
+    /// Kubernetes pod, when the line's envelope or input names one.
+    pub pod: Option<Rc<str>>,
     /// Message or summary (already shortened).
     pub message: Rc<str>,
     /// Correlation group: its representative identifier as stored (printed with
@@ -514,6 +519,7 @@ impl<'r> Findings<'r> {
                             source: sources.get(e.source as usize).cloned().unwrap_or_default(),
                             line: e.line,
                             message: e.message.to_string(),
+                            pod: e.pod.as_deref().map(str::to_string),
                             correlation: e.group.as_deref().map(decode),
                         })
                         .collect(),
@@ -795,6 +801,7 @@ mod tests {
             ts: Some(ts),
             source: 0,
             line,
+            pod: None,
             message: Rc::from(""),
             group: None,
         }
