@@ -294,14 +294,14 @@ pub fn parse_offset(s: &str) -> Option<i32> {
     Some(if neg { -secs } else { secs })
 }
 
-/// How far event time has got in each input, for closing event-time windows (idle correlation
-/// groups, threshold rules).
+/// How far event time has got in each input, for closing idle correlation groups (threshold
+/// rules need no clock: they settle at the end).
 ///
 /// A batch run reads its inputs one after another, and each input starts its clock again: two
 /// pods' logs both cover the last hour. A window may only close when nothing still to be read
 /// can reach back into it, so while inputs of another timeline are still to come (an input
 /// below [`InputClocks::hold_below`]) nothing closes for idleness — bounded memory is then the
-/// caps' job (open groups, pending matches). The members of one rotated set (`app.log.2.gz`,
+/// cap's job (open groups). The members of one rotated set (`app.log.2.gz`,
 /// `app.log.1`, `app.log`, oldest first) continue one timeline; a followed run merges its
 /// inputs in time order, so no input holds the others.
 #[derive(Clone, Debug, Default)]
