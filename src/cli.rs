@@ -62,7 +62,8 @@ pub struct VerifyArgs {
 /// Correlation options.
 #[derive(Debug, Args, Clone)]
 pub struct CorrelationArgs {
-    /// A correlation group closes after this much idle event time (e.g. 30s, 10m, 1h).
+    /// A correlation group closes after this much idle event time (e.g. 30s, 10m, 1h); with
+    /// several files, not while a file still to be read could add to it.
     #[arg(long, default_value = "10m", value_name = "DURATION")]
     pub correlation_window: String,
     /// Most open correlation groups; beyond it the least recently active is closed (counted as evicted).
