@@ -223,8 +223,9 @@ struct KeyWindow {
     last_seen: Nanos,
 }
 
-/// Most unsettled matches per threshold rule; beyond, the earlier half of each key is settled
-/// (exact for input in time order, which has every later match of a window by then).
+/// Most unsettled matches per threshold rule; beyond, idle keys and the earlier half of the
+/// others are settled (exact for input in time order, which has every later match of their
+/// windows by then).
 const MAX_PENDING: usize = 1 << 15;
 
 impl KeyWindow {
@@ -283,6 +284,8 @@ enum State {
         dropped: u64,
         /// Unsettled matches over all keys.
         pending: usize,
+        /// The latest match time.
+        latest: Nanos,
     },
     Series {
         /// By `group_by` values encoded with [`encode_key`] (looked up without allocating).
@@ -314,6 +317,7 @@ impl<'r> Findings<'r> {
                     keys: crate::FastMap::default(),
                     dropped: 0,
                     pending: 0,
+                    latest: Nanos::MIN,
                 },
                 Trigger::Rate { .. } | Trigger::Latency { .. } => State::Series {
                     keys: crate::FastMap::default(),
@@ -344,6 +348,7 @@ impl<'r> Findings<'r> {
                     keys,
                     dropped,
                     pending,
+                    latest,
                 },
                 Trigger::Threshold {
                     count, window_ns, ..
@@ -376,16 +381,27 @@ impl<'r> Findings<'r> {
                     sighting: s,
                 });
                 *pending += 1;
+                *latest = (*latest).max(ts);
                 if *pending > MAX_PENDING {
-                    // Settle the earlier half of each key (exact for input in time order),
-                    // then, should that not be enough, everything.
+                    // Exact for input in time order (nothing earlier than the latest match is
+                    // still to come): a key idle for longer than the window is complete, and in
+                    // any key the matches a window before its middle one have their windows
+                    // whole. Should that not be enough, everything is settled.
+                    let idle_before = latest.saturating_sub(window);
                     let mut left = 0;
                     for k in keys.values_mut() {
-                        let middle = k.pending.get(k.pending.len() / 2).map(|p| p.ts);
-                        k.settle(count, window, middle.unwrap_or(Nanos::MIN));
+                        let before = if k.last_seen < idle_before {
+                            Nanos::MAX
+                        } else {
+                            k.pending
+                                .get(k.pending.len() / 2)
+                                .map_or(Nanos::MIN, |p| p.ts)
+                        };
+                        k.settle(count, window, before);
                         left += k.pending.len();
                     }
                     *pending = left;
+                    keys.retain(|_, k| k.tally.count > 0 || !k.pending.is_empty());
                     if *pending > MAX_PENDING / 2 {
                         keys.values_mut()
                             .for_each(|k| k.settle(count, window, Nanos::MAX));
@@ -827,6 +843,70 @@ mod tests {
             .collect();
         lines.sort_unstable();
         lines
+    }
+
+    /// More matches than wait at once ([`MAX_PENDING`]), in time order, over many keys: what is
+    /// settled early to bound memory is settled exactly — every key counts what its definition
+    /// counts.
+    #[test]
+    fn threshold_memory_bound_keeps_counts_exact_for_input_in_time_order() {
+        let rule = crate::rules::parse_rule(
+            "TEST900-burst.toml",
+            r#"id = "TEST900"
+name = "burst"
+title = "t"
+severity = "low"
+runbook = "r"
+description = "d"
+scope = "request"
+[threshold]
+count = 5
+window = "1m"
+group_by = ["client_ip"]
+[match]
+field = "status"
+in = [401]
+"#,
+        )
+        .expect("rule");
+        let rules = RuleSet::new(vec![rule]).expect("rule set");
+        let mut findings = Findings::new(&rules);
+        let mut by_key: BTreeMap<String, Vec<Nanos>> = BTreeMap::new();
+        // A cheap deterministic mix: 3 000 clients, one match every 15 ms, some in bursts.
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let (mut ts, mut burst): (Nanos, Option<(String, u32)>) = (0, None);
+        for i in 0..3 * MAX_PENDING as u64 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            ts += 15_000_000;
+            let key = match burst.take() {
+                Some((k, n)) if n > 0 => {
+                    burst = Some((k.clone(), n - 1));
+                    k
+                }
+                _ => {
+                    let k = format!("10.0.{}.{}", (x >> 8) % 12, x % 250);
+                    if x % 97 == 0 {
+                        burst = Some((k.clone(), 6));
+                    }
+                    k
+                }
+            };
+            by_key.entry(key.clone()).or_default().push(ts);
+            let hit = Hit {
+                rule: 0,
+                key: Some(vec![Box::<str>::from(key.as_str())].into_boxed_slice()),
+            };
+            findings.hit(&hit, sighting(ts, i));
+        }
+        let got = findings.finish(&[]);
+        assert!(!got.is_empty());
+        for f in &got {
+            let key = &f.group["client_ip"];
+            let want = counted_by_definition(&by_key[key], 5, 60_000_000_000).len();
+            assert_eq!(f.count as usize, want, "{key}");
+        }
     }
 
     proptest! {
