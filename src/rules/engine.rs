@@ -887,7 +887,7 @@ in = [401]
                 }
                 _ => {
                     let k = format!("10.0.{}.{}", (x >> 8) % 12, x % 250);
-                    if x % 97 == 0 {
+                    if x.is_multiple_of(97) {
                         burst = Some((k.clone(), 6));
                     }
                     k
