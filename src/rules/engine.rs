@@ -268,6 +268,24 @@ impl KeyWindow {
     }
 }
 
+/// Settle each key up to `before(key)` ([`KeyWindow::settle`]) and drop the keys that hold
+/// nothing any more (no counted match, none waiting); the matches left waiting.
+fn settle_keys(
+    keys: &mut crate::FastMap<Box<[Box<str>]>, KeyWindow>,
+    count: usize,
+    window: Nanos,
+    before: impl Fn(&KeyWindow) -> Nanos,
+) -> usize {
+    let mut left = 0;
+    for k in keys.values_mut() {
+        let b = before(k);
+        k.settle(count, window, b);
+        left += k.pending.len();
+    }
+    keys.retain(|_, k| k.tally.count > 0 || !k.pending.is_empty());
+    left
+}
+
 #[derive(Default, Debug, Clone)]
 struct Bucket {
     requests: u64,
@@ -361,15 +379,14 @@ impl<'r> Findings<'r> {
                 if !keys.contains_key(&key) && keys.len() >= MAX_KEYS {
                     // Settle the keys idle for longer than the window and drop those that did
                     // not fire, before giving up on this one.
-                    let mut left = 0;
-                    for k in keys.values_mut() {
-                        if k.last_seen < ts.saturating_sub(window) {
-                            k.settle(count, window, Nanos::MAX);
+                    let idle_before = ts.saturating_sub(window);
+                    *pending = settle_keys(keys, count, window, |k| {
+                        if k.last_seen < idle_before {
+                            Nanos::MAX
+                        } else {
+                            Nanos::MIN
                         }
-                        left += k.pending.len();
-                    }
-                    *pending = left;
-                    keys.retain(|_, k| k.tally.count > 0 || !k.pending.is_empty());
+                    });
                     if keys.len() >= MAX_KEYS {
                         *dropped += 1;
                         return;
@@ -388,24 +405,17 @@ impl<'r> Findings<'r> {
                     // any key the matches a window before its middle one have their windows
                     // whole. Should that not be enough, everything is settled.
                     let idle_before = latest.saturating_sub(window);
-                    let mut left = 0;
-                    for k in keys.values_mut() {
-                        let before = if k.last_seen < idle_before {
+                    *pending = settle_keys(keys, count, window, |k| {
+                        if k.last_seen < idle_before {
                             Nanos::MAX
                         } else {
                             k.pending
                                 .get(k.pending.len() / 2)
                                 .map_or(Nanos::MIN, |p| p.ts)
-                        };
-                        k.settle(count, window, before);
-                        left += k.pending.len();
-                    }
-                    *pending = left;
-                    keys.retain(|_, k| k.tally.count > 0 || !k.pending.is_empty());
+                        }
+                    });
                     if *pending > MAX_PENDING / 2 {
-                        keys.values_mut()
-                            .for_each(|k| k.settle(count, window, Nanos::MAX));
-                        *pending = 0;
+                        *pending = settle_keys(keys, count, window, |_| Nanos::MAX);
                     }
                 }
             }
