@@ -2025,6 +2025,13 @@ struct Merger<'r> {
     counts: InputCounts,
     origins: StreamMap<Origin>,
     streams: StreamMap<StreamState>,
+    /// A stream that goes on where a stream of the previous file of its rotated set stopped
+    /// (same pod, container and stdout/stderr) shares that stream's cross-line state: a
+    /// traceback cut by the rotation continues in the next file. Stream → the stream whose
+    /// [`StreamState`] it uses ([`Merger::lane`]).
+    continues: StreamMap<u64>,
+    /// `(source, stream identity without the source)` → the first stream key seen for it.
+    lanes: HashMap<(u32, u64), u64>,
     requests: RequestMerger,
     finished: Vec<Request>,
     analyzer: Option<Analyzer>,
@@ -2107,6 +2114,8 @@ impl<'r> Merger<'r> {
             counts: InputCounts::default(),
             origins: StreamMap::default(),
             streams: StreamMap::default(),
+            continues: StreamMap::default(),
+            lanes: HashMap::new(),
             requests: RequestMerger::new(chain_len),
             finished: Vec::new(),
             analyzer: match settings.mode {
@@ -2295,7 +2304,10 @@ impl<'r> Merger<'r> {
         self.counts.truncated += c.truncated;
         self.counts.invalid_utf8 += c.invalid_utf8;
         for (k, o) in c.origins {
-            self.origins.entry(k).or_insert(o);
+            if !self.origins.contains_key(&k) {
+                self.link_rotated(k, &o);
+                self.origins.insert(k, o);
+            }
         }
         let (mut items, found) = (c.items, c.found);
         self.chunk_arena = c.arena;
@@ -2335,8 +2347,44 @@ impl<'r> Merger<'r> {
         Ok(())
     }
 
+    /// A new stream: when its file follows another of its rotated set (the input list has
+    /// them oldest first) and that file had the same stream, it continues that one's state.
+    fn link_rotated(&mut self, key: u64, o: &Origin) {
+        let mut h = 0xcbf2_9ce4_8422_2325;
+        for part in [&o.namespace, &o.pod, &o.container, &o.container_id] {
+            h = fnv(h, part.as_deref().unwrap_or("").as_bytes());
+            h = fnv(h, b"/");
+        }
+        let lane = fnv(h, &[o.stream.map_or(0, |s| s as u8 + 1)]);
+        self.lanes.entry((o.source, lane)).or_insert(key);
+        let set = |source: u32| match self.inputs.get(source as usize).map(|i| &i.kind) {
+            Some(InputKind::File(p)) => Some(files::rotation_set(p)),
+            _ => None,
+        };
+        let Some(this) = set(o.source) else { return };
+        // The newest older member that had this stream (a member may be empty).
+        let mut prev = o.source;
+        while let Some(p) = prev.checked_sub(1)
+            && set(p).as_ref() == Some(&this)
+        {
+            if let Some(&before) = self.lanes.get(&(p, lane)) {
+                let root = self.lane(before);
+                self.continues.insert(key, root);
+                return;
+            }
+            prev = p;
+        }
+    }
+
+    /// The stream whose cross-line state `stream` uses (itself unless it continues a rotated
+    /// file's).
+    fn lane(&self, stream: u64) -> u64 {
+        self.continues.get(&stream).copied().unwrap_or(stream)
+    }
+
     fn item(&mut self, item: &mut Item, chunk_found: &[Found]) {
-        let state = self.streams.entry(item.stream).or_default();
+        let lane = self.lane(item.stream);
+        let state = self.streams.entry(lane).or_default();
         match &mut item.kind {
             ItemKind::Blank => {
                 if let Some(id) = state.open {
@@ -2389,13 +2437,14 @@ impl<'r> Merger<'r> {
 
     /// Test the rules that read `exception` on a continuation line of the open event.
     fn continuation_rules(&mut self, stream: u64, line: u64, text: &str) {
+        let lane = self.lane(stream);
         let (Some(rules), Some(findings)) = (self.rules, self.findings.as_mut()) else {
             return;
         };
         if rules.continuation_rules().is_empty() {
             return;
         }
-        let Some(state) = self.streams.get_mut(&stream) else {
+        let Some(state) = self.streams.get_mut(&lane) else {
             return;
         };
         let Some(parent) = &state.parent else { return };
@@ -2475,7 +2524,8 @@ impl<'r> Merger<'r> {
         let wants_parent = self
             .rules
             .is_some_and(|r| !r.continuation_rules().is_empty());
-        let state = self.streams.entry(stream).or_default();
+        let lane = self.lane(stream);
+        let state = self.streams.entry(lane).or_default();
         state.parent = wants_parent.then_some(Parent {
             ts: ev.ts,
             level: ev.level,
@@ -2499,7 +2549,8 @@ impl<'r> Merger<'r> {
         self.counts.events += 1;
         let id = self.next_id;
         self.next_id += 1;
-        let state = self.streams.entry(stream).or_default();
+        let lane = self.lane(stream);
+        let state = self.streams.entry(lane).or_default();
         let previous = state.open.replace(id);
         state.mode = ev.multiline;
         state.in_traceback = false;
@@ -2674,7 +2725,8 @@ impl<'r> Merger<'r> {
             };
             let id = self.held_front;
             self.held_front += 1;
-            if let Some(state) = self.streams.get_mut(&p.stream)
+            let lane = self.lane(p.stream);
+            if let Some(state) = self.streams.get_mut(&lane)
                 && state.open == Some(id)
             {
                 state.open = None;

@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use super::{analyze_json, assert_accounted, bin, samples};
+use super::{analyze_json, assert_accounted, bin, fixtures, samples};
 
 /// The parts of a report that must not depend on the envelope.
 fn essence(r: &serde_json::Value) -> serde_json::Value {
@@ -222,4 +222,67 @@ fn pods_tree_rotation_order_and_metadata() {
     assert_eq!(ev[0]["pod"], "skreaver-7d9f-abcde");
     assert_eq!(ev[0]["container"], "skreaver");
     assert_eq!(ev[0]["stream"], "stdout");
+}
+
+/// Events, and the line numbers where they start.
+fn events_and_starts(args: &[&str]) -> (Vec<serde_json::Value>, Vec<u64>) {
+    let mut all = vec!["events"];
+    all.extend_from_slice(args);
+    let r = bin(&all, b"");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let mut starts = Vec::new();
+    let events = r
+        .stdout
+        .lines()
+        .map(|l| {
+            let mut e: serde_json::Value = serde_json::from_str(l).unwrap();
+            starts.push(e["line"].as_u64().unwrap());
+            // Where an event came from is what depends on the split.
+            let o = e.as_object_mut().unwrap();
+            o.remove("source");
+            o.remove("line");
+            e
+        })
+        .collect();
+    (events, starts)
+}
+
+/// logrotate can cut a file in the middle of a Python traceback or a Rust panic: the rest
+/// continues the last event of the older file, as if the set were one file.
+#[test]
+fn multiline_events_continue_across_rotated_files() {
+    let panic = fixtures().join("rules/PANIC001/fire.log");
+    let traceback = fixtures().join("samples/skillmeat-text-prod.log");
+    for path in [traceback, panic] {
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        let (whole, starts) = events_and_starts(&[path.to_str().unwrap()]);
+        // Cut before continuation lines, where a cut hurts (line numbers count from 1).
+        let cuts: Vec<usize> = (1..lines.len())
+            .filter(|&i| !starts.contains(&(i as u64 + 1)))
+            .collect();
+        assert!(cuts.len() >= 3, "{}: no continuation lines", path.display());
+        for pick in [0, cuts.len() / 2, cuts.len() - 1] {
+            let (a, b) = (cuts[pick / 2], cuts[pick]);
+            let dir = tempfile::tempdir().unwrap();
+            let part = |r: std::ops::Range<usize>| -> String {
+                lines[r].iter().map(|l| format!("{l}\n")).collect()
+            };
+            // Oldest compressed, as logrotate leaves it; the two cuts may coincide.
+            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            gz.write_all(part(0..a).as_bytes()).unwrap();
+            std::fs::write(dir.path().join("app.log.2.gz"), gz.finish().unwrap()).unwrap();
+            std::fs::write(dir.path().join("app.log.1"), part(a..b)).unwrap();
+            std::fs::write(dir.path().join("app.log"), part(b..lines.len())).unwrap();
+            let (split, _) = events_and_starts(&[dir.path().to_str().unwrap()]);
+            assert_eq!(
+                split,
+                whole,
+                "{} cut before lines {} and {}",
+                path.display(),
+                a + 1,
+                b + 1
+            );
+        }
+    }
 }
