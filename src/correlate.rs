@@ -9,15 +9,14 @@
 //!   ip behind a NAT must not glue unrelated requests together.
 //!
 //! Invariants:
-//! * Event time only. Each input keeps its own clock (the latest event time read from it); a
-//!   group closes when it has been idle for longer than the window by the clock of the input
-//!   being read, so a later input whose clock is behind never closes groups that are "in its
-//!   future". A batch run reads its inputs one after another and each starts its clock again,
-//!   so while inputs of another timeline are still to come no group closes for idleness
-//!   ([`InputClocks`]): `skillmeat.log skreaver.log` correlates the same in either order.
-//!   Open groups are then bounded by the cap alone. Limitation: one input that concatenates
-//!   streams going back in time (`kubectl logs -l …` without `-f` prints pod after pod) is one
-//!   clock, so a group idle by the end of one pod's stream is closed before the next pod's.
+//! * Event time only. Each stream (pod, container, stdout/stderr of an input) keeps its own
+//!   clock (the latest event time read from it); a group closes when it has been idle for
+//!   longer than the window by the clock of the stream being read, so a stream whose clock is
+//!   behind never closes groups that are "in its future": `kubectl logs -l … --prefix` without
+//!   `-f` prints pod after pod, each going back in time. A batch run reads its inputs one after
+//!   another and each starts its clocks again, so while inputs of another timeline are still
+//!   to come no group closes for idleness ([`StreamClocks`]): `skillmeat.log skreaver.log`
+//!   correlates the same in either order. Open groups are then bounded by the cap alone.
 //! * Memory is bounded: at most `max_open` groups are open; beyond that the least recently
 //!   active group is closed early and counted in `evicted`. Ids are held only by open groups.
 //! * Results depend only on the order of observations, which the merger delivers in input
@@ -32,7 +31,7 @@ use serde::Serialize;
 
 use crate::event::{Event, Slot};
 use crate::parse::Registry;
-use crate::time::{InputClocks, Nanos, format_rfc3339_nanos};
+use crate::time::{Nanos, StreamClocks, format_rfc3339_nanos};
 
 /// Default `--correlation-window`: 10 minutes.
 pub const DEFAULT_WINDOW_NS: Nanos = 600 * 1_000_000_000;
@@ -253,6 +252,8 @@ pub struct Observation<'o> {
     pub ts: Option<Nanos>,
     /// Input index.
     pub source: u32,
+    /// The stream's event-time clock ([`crate::pipeline::Origin::clock`]).
+    pub clock: u64,
     /// Service index.
     pub service: u16,
     /// Level error or worse (events), 5xx (requests).
@@ -579,7 +580,7 @@ pub struct Correlator {
     /// Every identifier of an open group → the group's slot in `open`.
     by_id: crate::FastMap<IdKey, u32>,
     idle: IdleQueue,
-    clocks: InputClocks,
+    clocks: StreamClocks,
     next_id: u64,
     groups: u64,
     evicted: u64,
@@ -608,7 +609,7 @@ impl Correlator {
             open: OpenGroups::default(),
             by_id: crate::FastMap::default(),
             idle: IdleQueue::default(),
-            clocks: InputClocks::default(),
+            clocks: StreamClocks::default(),
             next_id: 0,
             groups: 0,
             evicted: 0,
@@ -660,7 +661,7 @@ impl Correlator {
     }
 
     /// Inputs before `first` are followed by inputs of another timeline: no group closes for
-    /// idleness while they are read ([`InputClocks`]).
+    /// idleness while they are read ([`StreamClocks`]).
     pub fn hold_below(&mut self, first: u32) {
         self.clocks.hold_below(first);
     }
@@ -670,8 +671,8 @@ impl Correlator {
         if !o.ids.has_links() {
             return None;
         }
-        let now = self.clocks.advance(o.source, o.ts);
-        if let Some(clock) = self.clocks.closing(o.source) {
+        let now = self.clocks.advance(o.clock, o.ts);
+        if let Some(clock) = self.clocks.closing(o.source, o.clock) {
             self.close_idle(clock.saturating_sub(self.settings.window_ns));
         }
         // Groups this observation's linking ids already belong to, and which ids are new (bit
@@ -1022,6 +1023,7 @@ mod tests {
         c.observe(&Observation {
             ts: Some(ts),
             source,
+            clock: u64::from(source),
             service: 0,
             error,
             ids: i,
@@ -1637,6 +1639,7 @@ impl crate::pipeline::EventSink for TraceSink<'_> {
                 .observe(&Observation {
                     ts: ev.ts,
                     source: v.origin.source,
+                    clock: v.origin.clock,
                     service: ev.service,
                     error: ev.level >= Some(crate::event::Level::Error),
                     ids: &ids,
@@ -1686,7 +1689,7 @@ impl crate::pipeline::EventSink for TraceSink<'_> {
     fn request(
         &mut self,
         r: &crate::request::Request,
-        _origin: &crate::pipeline::Origin,
+        origin: &crate::pipeline::Origin,
     ) -> std::io::Result<()> {
         let ids = crate::pipeline::request_ids(r, self.reg);
         if !ids.has_links() {
@@ -1696,6 +1699,7 @@ impl crate::pipeline::EventSink for TraceSink<'_> {
         let observed = self.correlator.observe(&Observation {
             ts: r.ts,
             source: r.at.source,
+            clock: origin.clock,
             service: r.service,
             error: r.status.is_some_and(|s| s >= 500),
             ids: &ids,

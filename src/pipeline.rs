@@ -357,6 +357,9 @@ pub struct Origin {
     pub stream: Option<Stream>,
     /// Container labels (docker source), sorted by key.
     pub labels: Vec<(String, String)>,
+    /// The event-time clock the stream advances (for closing idle correlation groups): its
+    /// stream key, or the one of the stream it continues in an older file of its rotated set.
+    pub clock: u64,
 }
 
 struct Chunk {
@@ -1007,7 +1010,7 @@ fn read_group(
     }
 }
 
-/// The first input of a batch run's last timeline ([`crate::time::InputClocks`]): the inputs
+/// The first input of a batch run's last timeline ([`crate::time::StreamClocks`]): the inputs
 /// are read one after another and each starts its event time again, except the members of a
 /// rotated set (oldest first), which continue one. A followed run merges its inputs in time
 /// order: 0, nothing is held.
@@ -1591,6 +1594,8 @@ fn origin_of(source: u32, meta: &PathMeta, u: &Unwrapped<'_>) -> Origin {
         container_id: meta.container_id.clone(),
         stream: u.stream,
         labels: meta.labels.clone(),
+        // Set by the merger ([`Merger::link_rotated`]).
+        clock: 0,
     }
 }
 
@@ -2306,7 +2311,8 @@ impl<'r> Merger<'r> {
         for (k, o) in c.origins {
             if !self.origins.contains_key(&k) {
                 self.link_rotated(k, &o);
-                self.origins.insert(k, o);
+                let clock = self.lane(k);
+                self.origins.insert(k, Origin { clock, ..o });
             }
         }
         let (mut items, found) = (c.items, c.found);
@@ -2483,7 +2489,10 @@ impl<'r> Merger<'r> {
 
     /// Correlation and rule matches of a new event that passed the filters.
     fn analyze_event(&mut self, ev: &EventItem, line: u64, stream: u64, found: Option<&Found>) {
-        let source = self.origins.get(&stream).map_or(0, |o| o.source);
+        let (source, clock) = self
+            .origins
+            .get(&stream)
+            .map_or((0, stream), |o| (o.source, o.clock));
         let mut group = None;
         let mut hit_rules = Vec::new();
         if let Some(found) = found {
@@ -2492,6 +2501,7 @@ impl<'r> Merger<'r> {
                     .observe(&Observation {
                         ts: ev.ts,
                         source,
+                        clock,
                         service: ev.service,
                         error: ev.level >= Some(Level::Error),
                         ids,
@@ -2664,6 +2674,10 @@ impl<'r> Merger<'r> {
                     .observe(&Observation {
                         ts: r.ts,
                         source: r.at.source,
+                        clock: self
+                            .origins
+                            .get(&r.at.stream)
+                            .map_or(r.at.stream, |o| o.clock),
                         service: r.service,
                         error: r.status.is_some_and(|s| s >= 500),
                         ids: &ids,

@@ -294,51 +294,69 @@ pub fn parse_offset(s: &str) -> Option<i32> {
     Some(if neg { -secs } else { secs })
 }
 
-/// How far event time has got in each input, for closing idle correlation groups (threshold
+/// How far event time has got in each stream, for closing idle correlation groups (threshold
 /// rules need no clock: they settle at the end).
 ///
-/// A batch run reads its inputs one after another, and each input starts its clock again: two
-/// pods' logs both cover the last hour. A window may only close when nothing still to be read
-/// can reach back into it, so while inputs of another timeline are still to come (an input
-/// below [`InputClocks::hold_below`]) nothing closes for idleness — bounded memory is then the
-/// cap's job (open groups). The members of one rotated set (`app.log.2.gz`,
-/// `app.log.1`, `app.log`, oldest first) continue one timeline; a followed run merges its
-/// inputs in time order, so no input holds the others.
+/// Each stream (an input's pod, container and stdout/stderr; `Origin::clock`) keeps its own
+/// clock, the latest event time read from it. One input often concatenates streams that go back
+/// in time: `kubectl logs -l app=x --prefix` without `-f` prints pod after pod, and a batch run
+/// reads its files one after another, each starting its clock again. A window may only close
+/// when nothing still to be read can reach back into it, so a stream closes only what is idle
+/// by its own clock, and while inputs of another timeline are still to come (an input below
+/// [`StreamClocks::hold_below`]) nothing closes for idleness — bounded memory is then the
+/// cap's job (open groups). The streams of one rotated set (`app.log.2.gz`, `app.log.1`,
+/// `app.log`, oldest first) continue one clock; a followed run merges its inputs in time order,
+/// so no input holds the others.
 #[derive(Clone, Debug, Default)]
-pub struct InputClocks {
-    /// Per input: the latest event time read from it (`Nanos::MIN` before any).
-    clocks: Vec<Nanos>,
+pub struct StreamClocks {
+    /// Per clock (a stream key): the latest event time read from it.
+    clocks: std::collections::HashMap<u64, Nanos, std::hash::BuildHasherDefault<KeyHasher>>,
     /// Inputs below this index are followed by inputs of another timeline.
     hold_below: u32,
 }
 
-impl InputClocks {
+/// Stream keys are already hashes.
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl std::hash::Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+impl StreamClocks {
     /// Inputs before `first` are followed by another timeline's inputs (the first input of
     /// the last timeline; 0 when no input holds the others).
     pub fn hold_below(&mut self, first: u32) {
         self.hold_below = first;
     }
 
-    /// Note an event time of `source`; the input's clock (`Nanos::MIN` before any time).
-    pub fn advance(&mut self, source: u32, ts: Option<Nanos>) -> Nanos {
-        let i = source as usize;
-        if self.clocks.len() <= i {
-            self.clocks.resize(i + 1, Nanos::MIN);
-        }
+    /// Note an event time of stream `clock`; its clock (`Nanos::MIN` before any time).
+    pub fn advance(&mut self, clock: u64, ts: Option<Nanos>) -> Nanos {
+        let c = self.clocks.entry(clock).or_insert(Nanos::MIN);
         if let Some(t) = ts {
-            self.clocks[i] = self.clocks[i].max(t);
+            *c = (*c).max(t);
         }
-        self.clocks[i]
+        *c
     }
 
-    /// The clock by which windows may close while `source` is read: `None` while inputs of
-    /// another timeline are still to come, or before any event time.
-    pub fn closing(&self, source: u32) -> Option<Nanos> {
+    /// The clock by which windows may close while stream `clock` of input `source` is read:
+    /// `None` while inputs of another timeline are still to come, or before any event time.
+    pub fn closing(&self, source: u32, clock: u64) -> Option<Nanos> {
         if source < self.hold_below {
             return None;
         }
         self.clocks
-            .get(source as usize)
+            .get(&clock)
             .copied()
             .filter(|&c| c != Nanos::MIN)
     }

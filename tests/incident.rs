@@ -526,6 +526,67 @@ fn trace_across_files_does_not_depend_on_input_order() {
     }
 }
 
+/// `kubectl logs -l … --prefix` without `-f` prints pod after pod on one stdin, each going back
+/// in time. Each pod's stream has its own clock: the second pod's trace stays one group (with
+/// one clock per input, the first pod's later times closed each of the second pod's groups
+/// at its next event — every event a group of its own).
+#[test]
+fn correlation_of_pods_printed_one_after_another() {
+    let line = |pod: &str, time: &str, level: &str, msg: &str, trace: &str| {
+        format!(
+            "[pod/{pod}/app] {{\"time\":\"2026-11-22T{time}Z\",\"level\":\"{level}\",\"msg\":\"{msg}\",\"trace_id\":\"{trace}\"}}\n"
+        )
+    };
+    let late: String = (0..30)
+        .map(|i| {
+            line(
+                "api-1",
+                &format!("09:{i:02}:00"),
+                "info",
+                "served",
+                &format!("X{i}"),
+            )
+        })
+        .collect();
+    let early: String = [
+        line("api-2", "06:00:00", "info", "request accepted", "T1"),
+        line("api-2", "06:00:01", "info", "calling downstream", "T1"),
+        line("api-2", "06:00:02", "error", "downstream call failed", "T1"),
+    ]
+    .concat();
+    let run = |args: &[&str], input: &str| {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_logsleuth"))
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("run");
+        let mut stdin = child.stdin.take().expect("stdin");
+        std::io::Write::write_all(&mut stdin, input.as_bytes()).expect("write");
+        drop(stdin);
+        let out = child.wait_with_output().expect("wait");
+        assert_eq!(out.status.code(), Some(0), "{args:?}");
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).expect("json")
+    };
+    for input in [format!("{late}{early}"), format!("{early}{late}")] {
+        let report = run(&["analyze", "--format", "json"], &input);
+        let c = &report["correlation"];
+        assert_eq!(c["groups"], 31, "{c}");
+        let t1 = c["top"]
+            .as_array()
+            .and_then(|t| t.iter().find(|g| g["id"] == "trace_id:T1"))
+            .expect("T1");
+        assert_eq!(
+            (&t1["events"], &t1["errors"]),
+            (&3.into(), &1.into()),
+            "{t1}"
+        );
+        let doc = run(&["trace", "T1", "--format", "json"], &input);
+        assert_eq!(doc["groups"], 1, "{doc}");
+        assert_eq!(doc["events"].as_array().map(Vec::len), Some(3));
+    }
+}
+
 /// From a `kubectl logs --prefix` pipe, evidence names the pod each line came from (in JSON and
 /// on the terminal): "stdin:12" alone does not say which replica failed.
 #[test]
