@@ -47,6 +47,8 @@ struct State {
     fail_next: VecDeque<u16>,
     /// Sleep this long before answering the next request, once.
     stall_next: Option<Duration>,
+    /// Sleep this long before answering every request (a real server's query time).
+    latency: Duration,
     require_org: Option<String>,
     /// Expected `Authorization` header value (the gateway in front of Loki).
     require_authz: Option<String>,
@@ -312,15 +314,16 @@ fn serve<S: Read + Write>(conn: S, st: &Arc<Mutex<State>>) -> std::io::Result<()
         .filter_map(|kv| kv.split_once('='))
         .map(|(k, v)| (pct_decode(k), pct_decode(v)))
         .collect();
-    let (fail, stall) = {
+    let (fail, stall, latency) = {
         let mut s = st.lock().expect("lock");
         s.log
             .push((path.to_string(), params.clone(), headers.clone()));
-        (s.fail_next.pop_front(), s.stall_next.take())
+        (s.fail_next.pop_front(), s.stall_next.take(), s.latency)
     };
     if let Some(d) = stall {
         std::thread::sleep(d);
     }
+    std::thread::sleep(latency);
     // The gateway in front of Loki checks credentials; Loki checks the tenant.
     let (authz, org) = {
         let s = st.lock().expect("lock");
@@ -1159,7 +1162,8 @@ fn follow_on_the_command_line_tails_until_interrupted() {
 }
 
 /// Throughput of the Loki source against the emulated server (release build):
-/// `cargo test --release --test loki -- --ignored --nocapture loki_throughput`.
+/// `cargo test --release --test loki -- --ignored --nocapture loki_throughput`
+/// (`LOKI_BENCH_ENTRIES=N`; `LOKI_BENCH_LATENCY_MS=M`: the server takes M ms per request).
 #[test]
 #[ignore = "benchmark; run in release with --ignored --nocapture"]
 fn loki_throughput() {
@@ -1168,6 +1172,11 @@ fn loki_throughput() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_000_000);
+    let latency: u64 = std::env::var("LOKI_BENCH_LATENCY_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    emu.with(|s| s.latency = Duration::from_millis(latency));
     let line = r#"{"timestamp":"2026-11-22T07:00:00.000000Z","level":"INFO","fields":{"message":"finished processing request","latency":"20 ms","status":200,"method":"GET","uri":"/health"},"target":"tower_http::trace::on_response"}"#;
     let pods = [
         "api-0", "api-1", "api-2", "web-0", "web-1", "worker-0", "worker-1", "worker-2",
