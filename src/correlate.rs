@@ -31,7 +31,57 @@ use serde::Serialize;
 
 use crate::event::{Event, Slot};
 use crate::parse::Registry;
-use crate::time::{Nanos, StreamClocks, format_rfc3339_nanos};
+use crate::time::{Nanos, format_rfc3339_nanos};
+
+/// How far event time has got in each stream, for closing idle correlation groups (threshold
+/// rules need no clock: they settle at the end).
+///
+/// Each stream (an input's pod, container and stdout/stderr; `Origin::clock`) keeps its own
+/// clock, the latest event time read from it. One input often concatenates streams that go back
+/// in time: `kubectl logs -l app=x --prefix` without `-f` prints pod after pod, and a batch run
+/// reads its files one after another, each starting its clock again. A window may only close
+/// when nothing still to be read can reach back into it, so a stream closes only what is idle
+/// by its own clock, and while inputs of another timeline are still to come (an input below
+/// [`StreamClocks::hold_below`]) nothing closes for idleness — bounded memory is then the
+/// cap's job (open groups). The streams of one rotated set (`app.log.2.gz`, `app.log.1`,
+/// `app.log`, oldest first) continue one clock; a followed run merges its inputs in time order,
+/// so no input holds the others.
+#[derive(Clone, Debug, Default)]
+pub struct StreamClocks {
+    /// Per clock (a stream key): the latest event time read from it.
+    clocks: crate::pipeline::StreamMap<Nanos>,
+    /// Inputs below this index are followed by inputs of another timeline.
+    hold_below: u32,
+}
+
+impl StreamClocks {
+    /// Inputs before `first` are followed by another timeline's inputs (the first input of
+    /// the last timeline; 0 when no input holds the others).
+    pub fn hold_below(&mut self, first: u32) {
+        self.hold_below = first;
+    }
+
+    /// Note an event time of stream `clock`; its clock (`Nanos::MIN` before any time).
+    pub fn advance(&mut self, clock: u64, ts: Option<Nanos>) -> Nanos {
+        let c = self.clocks.entry(clock).or_insert(Nanos::MIN);
+        if let Some(t) = ts {
+            *c = (*c).max(t);
+        }
+        *c
+    }
+
+    /// The clock by which windows may close while stream `clock` of input `source` is read:
+    /// `None` while inputs of another timeline are still to come, or before any event time.
+    pub fn closing(&self, source: u32, clock: u64) -> Option<Nanos> {
+        if source < self.hold_below {
+            return None;
+        }
+        self.clocks
+            .get(&clock)
+            .copied()
+            .filter(|&c| c != Nanos::MIN)
+    }
+}
 
 /// Default `--correlation-window`: 10 minutes.
 pub const DEFAULT_WINDOW_NS: Nanos = 600 * 1_000_000_000;

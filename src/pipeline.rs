@@ -1010,7 +1010,7 @@ fn read_group(
     }
 }
 
-/// The first input of a batch run's last timeline ([`crate::time::StreamClocks`]): the inputs
+/// The first input of a batch run's last timeline ([`crate::correlate::StreamClocks`]): the inputs
 /// are read one after another and each starts its event time again, except the members of a
 /// rotated set (oldest first), which continue one. A followed run merges its inputs in time
 /// order: 0, nothing is held.

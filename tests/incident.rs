@@ -526,6 +526,22 @@ fn trace_across_files_does_not_depend_on_input_order() {
     }
 }
 
+/// The binary's stdout for `args` with `input` on stdin (exit code 0 expected).
+fn run_with_stdin(args: &[&str], input: &str) -> String {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_logsleuth"))
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("run");
+    let mut stdin = child.stdin.take().expect("stdin");
+    std::io::Write::write_all(&mut stdin, input.as_bytes()).expect("write");
+    drop(stdin);
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(out.status.code(), Some(0), "{args:?}");
+    String::from_utf8(out.stdout).expect("utf8")
+}
+
 /// `kubectl logs -l … --prefix` without `-f` prints pod after pod on one stdin, each going back
 /// in time. Each pod's stream has its own clock: the second pod's trace stays one group (with
 /// one clock per input, the first pod's later times closed each of the second pod's groups
@@ -555,18 +571,7 @@ fn correlation_of_pods_printed_one_after_another() {
     ]
     .concat();
     let run = |args: &[&str], input: &str| {
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_logsleuth"))
-            .args(args)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .expect("run");
-        let mut stdin = child.stdin.take().expect("stdin");
-        std::io::Write::write_all(&mut stdin, input.as_bytes()).expect("write");
-        drop(stdin);
-        let out = child.wait_with_output().expect("wait");
-        assert_eq!(out.status.code(), Some(0), "{args:?}");
-        serde_json::from_slice::<serde_json::Value>(&out.stdout).expect("json")
+        serde_json::from_str::<serde_json::Value>(&run_with_stdin(args, input)).expect("json")
     };
     for input in [format!("{late}{early}"), format!("{early}{late}")] {
         let report = run(&["analyze", "--format", "json"], &input);
@@ -597,19 +602,7 @@ fn evidence_names_the_pod_of_a_kubectl_prefixed_line() {
         .lines()
         .map(|l| format!("[pod/skreaver-77b9c-q2x/api] {l}\n"))
         .collect();
-    let run = |args: &[&str]| {
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_logsleuth"))
-            .args(args)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .expect("run");
-        let mut stdin = child.stdin.take().expect("stdin");
-        std::io::Write::write_all(&mut stdin, input.as_bytes()).expect("write");
-        drop(stdin);
-        let out = child.wait_with_output().expect("wait");
-        String::from_utf8(out.stdout).expect("utf8")
-    };
+    let run = |args: &[&str]| run_with_stdin(args, &input);
     let report: serde_json::Value =
         serde_json::from_str(&run(&["analyze", "--format", "json"])).expect("json");
     let f = report["findings"]
