@@ -370,6 +370,9 @@ fn loki_input(common: &Common, uri: &str, since: Option<i64>, until: Option<i64>
     if common.loki_batch == 0 {
         bail!("--loki-batch must be at least 1");
     }
+    if common.loki_parallel == 0 || common.loki_parallel > 64 {
+        bail!("--loki-parallel must be between 1 and 64");
+    }
     let now = now_ns();
     let end = until.unwrap_or(now);
     let start = since.unwrap_or(end - 3_600_000_000_000);
@@ -379,6 +382,7 @@ fn loki_input(common: &Common, uri: &str, since: Option<i64>, until: Option<i64>
     let mut opts = loki::LokiOpts::new(&query, start, end);
     opts.follow = common.follow && until.is_none();
     opts.batch = common.loki_batch;
+    opts.parallel = common.loki_parallel;
     opts.auth = loki::Auth::load(&|k| std::env::var(k).ok(), common.loki_auth_file.as_deref())?;
     let input = loki::LokiInput::new(target, opts);
     loki::check(&input)?;

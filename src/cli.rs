@@ -195,6 +195,10 @@ pub struct Common {
     /// Loki inputs: entries per query_range request (the server caps it: 5000 by default).
     #[arg(long, default_value_t = 5000, value_name = "N")]
     pub loki_batch: u32,
+    /// Loki inputs: query this many consecutive slices of the time range at once, each paged
+    /// on its own (the output stays in time order); 1 = one request at a time.
+    #[arg(long, default_value_t = 4, value_name = "N")]
+    pub loki_parallel: u32,
     /// With --follow and several inputs (or a directory): hold events this long (event time) to merge the inputs
     /// in time order; later events are still counted (input.late_events).
     #[arg(long, default_value = "2s", value_name = "DURATION")]

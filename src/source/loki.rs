@@ -12,6 +12,12 @@
 //!   merge-sorted into time order (ties: label set, then line), so the whole output is in time
 //!   order. If a whole batch shares one timestamp no progress is possible and the run fails
 //!   with a message asking for a larger batch (logcli aborts the same way).
+//! * **Slices** — a real Loki takes tens to hundreds of milliseconds per request, so the range
+//!   is cut into `parallel` × `SLICES_PER_WORKER` (16) slices of equal duration (`[start, end)`
+//!   each, so none overlap), `parallel` of them paged at once on threads of their own, each at
+//!   most `PAGES_AHEAD` (2) pages ahead of the reader, which reads them oldest first: the output
+//!   is exactly what one request at a time gives, with bounded memory (logcli's
+//!   `--parallel-duration` in spirit). `parallel` 1 pages the whole range as one slice.
 //! * **Follow** — after the history up to the moment the run started (`end` exclusive), the
 //!   tail starts at that moment (`start` inclusive): nothing in between is lost or repeated.
 //!   When the tail connection ends it is reopened from the newest timestamp emitted, dropping
@@ -45,10 +51,11 @@
 //! * Over https, nothing (credentials included) is sent before the server's certificate is
 //!   verified.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::{self, Read};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -62,6 +69,9 @@ use crate::time::format_rfc3339_nanos;
 
 /// Loki's default `max_entries_limit_per_query`, the largest batch a stock server accepts.
 pub const DEFAULT_BATCH: u32 = 5000;
+/// Slices of a query's time range fetched at once: a real Loki takes tens to hundreds of
+/// milliseconds per `query_range` request, and one request at a time leaves both ends idle.
+pub const DEFAULT_PARALLEL: u32 = 4;
 /// Most distinct label sets kept; later new sets get no labels (id 0).
 pub const MAX_LABEL_SETS: usize = 65_536;
 /// Start of a line's label tag.
@@ -358,6 +368,8 @@ pub struct LokiOpts {
     pub follow: bool,
     /// Entries per `query_range` call.
     pub batch: u32,
+    /// Slices of the range queried at once ([`DEFAULT_PARALLEL`]; 1: one request at a time).
+    pub parallel: u32,
     /// Connect / read timeout of one request.
     pub timeout: Duration,
     /// Retries of one request (429, 5xx, timeouts) and of tail reconnects.
@@ -377,6 +389,7 @@ impl LokiOpts {
             end,
             follow: false,
             batch: DEFAULT_BATCH,
+            parallel: DEFAULT_PARALLEL,
             timeout: Duration::from_secs(30),
             retries: 5,
             backoff: Duration::from_millis(250),
@@ -718,24 +731,172 @@ enum Phase {
     Done,
 }
 
+/// What has been emitted, for dropping repeats, and the rendered lines not yet handed out.
+struct Emitted {
+    /// Newest timestamp emitted and the entries emitted at it.
+    last_ts: Option<i64>,
+    at_last: HashSet<(u32, String)>,
+    stream_of: HashMap<u32, &'static str>,
+    out: Vec<u8>,
+}
+
+impl Emitted {
+    fn new() -> Emitted {
+        Emitted {
+            last_ts: None,
+            at_last: HashSet::new(),
+            stream_of: HashMap::new(),
+            out: Vec::new(),
+        }
+    }
+
+    /// Was `e` emitted already (the newest timestamp, same label set and line)?
+    fn repeat(&self, e: &Entry) -> bool {
+        self.last_ts == Some(e.ts) && self.at_last.contains(&(e.labels, e.line.clone()))
+    }
+
+    fn emit(&mut self, e: &Entry, table: &LabelTable) {
+        match self.last_ts {
+            // Older than the newest emitted (a tail message out of order): not a resume point.
+            Some(l) if e.ts < l => {}
+            Some(l) if e.ts == l => {
+                self.at_last.insert((e.labels, e.line.clone()));
+            }
+            _ => {
+                self.last_ts = Some(e.ts);
+                self.at_last.clear();
+                self.at_last.insert((e.labels, e.line.clone()));
+            }
+        }
+        let stream = *self.stream_of.entry(e.labels).or_insert_with(|| {
+            let set = table.get(e.labels);
+            if set.iter().any(|(k, v)| k == "stream" && v == "stderr") {
+                "stderr"
+            } else {
+                "stdout"
+            }
+        });
+        render(e, stream, &mut self.out);
+    }
+}
+
+/// One slice `[start, end)` of the history, paged on a thread of its own.
+struct Slice {
+    input: Arc<LokiInput>,
+    /// Next page start.
+    start: i64,
+    end: i64,
+    contacted: bool,
+    emitted: Emitted,
+}
+
+/// What a slice's thread hands the reader.
+enum Fetched {
+    /// A page's rendered lines.
+    Page(Vec<u8>),
+    /// The slice is read (or a stop was requested): what it emitted, for the tail.
+    End(Box<Emitted>),
+    Failed(LokiError),
+}
+
+/// Pages a slice may fetch before the reader takes them (bounds memory: `parallel` × this ×
+/// a page).
+const PAGES_AHEAD: usize = 2;
+/// The history is cut into `parallel` × this slices of equal duration.
+const SLICES_PER_WORKER: u32 = 16;
+
+impl Slice {
+    /// One `query_range` page into `emitted.out`; false when it was the slice's last.
+    fn page(&mut self) -> Result<bool, LokiError> {
+        let o = &self.input.opts;
+        let batch = o.batch.max(1);
+        let target = range_target(o, self.start, self.end, batch);
+        let mut client = Client::new(&self.input);
+        client.contacted = self.contacted;
+        let body = client.get(&target)?;
+        self.contacted = true;
+        let got = decode_range(&body, &self.input)?;
+        let n = got.len();
+        let mut fresh = 0;
+        for e in &got {
+            if !self.emitted.repeat(e) {
+                fresh += 1;
+                self.emitted.emit(e, &self.input.labels);
+            }
+        }
+        if n < batch as usize {
+            return Ok(false);
+        }
+        let newest = got.last().map_or(self.start, |e| e.ts);
+        // A full batch of repeats: more entries share one timestamp than a batch holds.
+        if fresh == 0 {
+            return Err(LokiError::Stuck {
+                target: self.input.target.uri.clone(),
+                batch,
+                ts: format_rfc3339_nanos(newest),
+            });
+        }
+        self.start = newest;
+        Ok(true)
+    }
+
+    /// Fetch pages until the slice ends, a stop is requested or the reader is gone.
+    fn run(mut self, tx: &SyncSender<Fetched>) {
+        while !live::stopping() {
+            match self.page() {
+                Ok(more) => {
+                    let page = std::mem::take(&mut self.emitted.out);
+                    if !page.is_empty() && tx.send(Fetched::Page(page)).is_err() {
+                        return;
+                    }
+                    if !more {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    let _ = tx.send(Fetched::Failed(e));
+                    return;
+                }
+            }
+        }
+        let _ = tx.send(Fetched::End(Box::new(self.emitted)));
+    }
+}
+
+/// `[start, end)` cut into at most `n` consecutive slices of (nearly) equal length.
+fn slices(start: i64, end: i64, n: u32) -> Vec<(i64, i64)> {
+    let len = i128::from(end) - i128::from(start);
+    if len <= 0 {
+        return vec![(start, end)];
+    }
+    let n = i128::from(n.max(1)).min(len);
+    (0..n)
+        .map(|i| {
+            let at = |k: i128| i64::try_from(i128::from(start) + len * k / n).unwrap_or(end);
+            (at(i), at(i + 1))
+        })
+        .collect()
+}
+
 /// The input's bytes: tagged CRI lines (see the module docs).
 pub struct LokiReader {
     input: Arc<LokiInput>,
     phase: Phase,
-    /// Next range start.
-    start: i64,
     end: i64,
-    /// Newest timestamp emitted and the entries emitted at it.
-    last_ts: Option<i64>,
-    at_last: HashSet<(u32, String)>,
+    /// What was emitted: the newest slice's, once the history is read (for the tail).
+    emitted: Emitted,
+    /// Slices of the history not started yet, oldest first (cut at the first read).
+    waiting: Option<VecDeque<(i64, i64)>>,
+    /// The pages of the slices being fetched (at most `parallel`), oldest slice first.
+    running: VecDeque<Receiver<Fetched>>,
+    /// A slice was started.
+    sliced: bool,
     ws: Option<WebSocket>,
     /// Entries older than this (or equal and in `at_last`) are repeats after a reconnect.
     replay_floor: Option<i64>,
     tail_failures: u32,
-    contacted: bool,
     out: Vec<u8>,
     pos: usize,
-    stream_of: HashMap<u32, &'static str>,
 }
 
 /// Check that Loki answers the query (reachable, auth accepted, valid LogQL, log query) with
@@ -777,21 +938,20 @@ fn decode_range(body: &str, input: &LokiInput) -> Result<Vec<Entry>, LokiError> 
 
 /// Start reading an input.
 pub fn open(input: Arc<LokiInput>) -> LokiReader {
-    let (start, end) = (input.opts.start, input.opts.end);
+    let end = input.opts.end;
     LokiReader {
         input,
         phase: Phase::Range,
-        start,
         end,
-        last_ts: None,
-        at_last: HashSet::new(),
+        emitted: Emitted::new(),
+        waiting: None,
+        running: VecDeque::new(),
+        sliced: false,
         ws: None,
         replay_floor: None,
         tail_failures: 0,
-        contacted: false,
         out: Vec::new(),
         pos: 0,
-        stream_of: HashMap::new(),
     }
 }
 
@@ -800,69 +960,79 @@ fn fatal(e: LokiError) -> io::Error {
 }
 
 impl LokiReader {
-    fn emit(&mut self, e: &Entry) {
-        match self.last_ts {
-            // Older than the newest emitted (a tail message out of order): not a resume point.
-            Some(l) if e.ts < l => {}
-            Some(l) if e.ts == l => {
-                self.at_last.insert((e.labels, e.line.clone()));
-            }
-            _ => {
-                self.last_ts = Some(e.ts);
-                self.at_last.clear();
-                self.at_last.insert((e.labels, e.line.clone()));
-            }
-        }
-        let table = &self.input.labels;
-        let stream = *self.stream_of.entry(e.labels).or_insert_with(|| {
-            let set = table.get(e.labels);
-            if set.iter().any(|(k, v)| k == "stream" && v == "stderr") {
-                "stderr"
-            } else {
-                "stdout"
-            }
+    /// Start slices until `parallel` are being fetched (the first call cuts the history).
+    fn refill(&mut self) -> Result<(), LokiError> {
+        let o = &self.input.opts;
+        let waiting = self.waiting.get_or_insert_with(|| {
+            // Many short slices, a few at a time and read in order: each runs only a little
+            // ahead of the reader (memory stays bounded) and none waits long for its turn.
+            // One at a time: the whole range is one slice, paged from start to end.
+            let n = match o.parallel {
+                0 | 1 => 1,
+                p => p.saturating_mul(SLICES_PER_WORKER),
+            };
+            slices(o.start, self.end, n).into()
         });
-        render(e, stream, &mut self.out);
+        while self.running.len() < o.parallel.max(1) as usize
+            && let Some((start, end)) = waiting.pop_front()
+        {
+            let (tx, rx) = sync_channel(PAGES_AHEAD);
+            let slice = Slice {
+                input: self.input.clone(),
+                start,
+                end,
+                // After the first slice, a refused connection is a lost one (retried), not a
+                // Loki that was never there.
+                contacted: self.sliced,
+                emitted: Emitted::new(),
+            };
+            self.sliced = true;
+            std::thread::Builder::new()
+                .name("loki-slice".into())
+                .spawn(move || slice.run(&tx))
+                .map_err(|e| LokiError::Protocol {
+                    target: self.input.target.uri.clone(),
+                    message: format!("cannot start a reader thread: {e}"),
+                })?;
+            self.running.push_back(rx);
+        }
+        Ok(())
     }
 
-    /// One `query_range` page into `out`.
+    /// The next history page into `out`, slices in time order.
     fn page(&mut self) -> Result<(), LokiError> {
-        let o = &self.input.opts;
-        let batch = o.batch.max(1);
-        let target = range_target(o, self.start, self.end, batch);
-        let mut client = Client::new(&self.input);
-        client.contacted = self.contacted;
-        let body = client.get(&target)?;
-        self.contacted = true;
-        let got = decode_range(&body, &self.input)?;
-        let n = got.len();
-        let mut fresh = 0;
-        for e in &got {
-            let repeat =
-                self.last_ts == Some(e.ts) && self.at_last.contains(&(e.labels, e.line.clone()));
-            if !repeat {
-                fresh += 1;
-                self.emit(e);
-            }
-        }
-        if n < batch as usize {
-            self.phase = if self.input.opts.follow {
+        self.refill()?;
+        let Some(oldest) = self.running.front() else {
+            self.phase = if self.input.opts.follow && !live::stopping() {
                 Phase::Tail
             } else {
                 Phase::Done
             };
             return Ok(());
+        };
+        match oldest.recv() {
+            Ok(Fetched::Page(page)) => self.out = page,
+            Ok(Fetched::Failed(e)) => return Err(e),
+            Ok(Fetched::End(emitted)) => {
+                self.running.pop_front();
+                // The tail resumes after the newest entry emitted.
+                if emitted.last_ts.is_some() {
+                    self.emitted = *emitted;
+                }
+                if live::stopping() {
+                    self.running.clear();
+                    self.waiting = Some(VecDeque::new());
+                }
+            }
+            // Every path of a slice's thread ends with a message; should one vanish anyway,
+            // its entries would be missing, so the run stops.
+            Err(_) => {
+                return Err(LokiError::Protocol {
+                    target: self.input.target.uri.clone(),
+                    message: "a reader thread stopped".into(),
+                });
+            }
         }
-        let newest = got.last().map_or(self.start, |e| e.ts);
-        // A full batch of repeats: more entries share one timestamp than a batch holds.
-        if fresh == 0 {
-            return Err(LokiError::Stuck {
-                target: self.input.target.uri.clone(),
-                batch,
-                ts: format_rfc3339_nanos(newest),
-            });
-        }
-        self.start = newest;
         Ok(())
     }
 
@@ -870,7 +1040,7 @@ impl LokiReader {
     fn tail(&mut self) -> Result<(), LokiError> {
         let retries = self.input.opts.retries;
         if self.ws.is_none() {
-            let from = self.last_ts.map_or(self.end, |l| l.max(self.end));
+            let from = self.emitted.last_ts.map_or(self.end, |l| l.max(self.end));
             let t = &self.input.target;
             let target = format!(
                 "{}/loki/api/v1/tail?query={}&start={from}&limit={}",
@@ -883,7 +1053,7 @@ impl LokiReader {
             match WebSocket::connect(&t.endpoint, &t.host, &target, &refs) {
                 Ok(ws) => {
                     self.ws = Some(ws);
-                    self.replay_floor = self.last_ts.filter(|l| *l >= self.end);
+                    self.replay_floor = self.emitted.last_ts.filter(|l| *l >= self.end);
                 }
                 Err(WsError::Refused { status, body }) if status != 429 && status < 500 => {
                     return Err(LokiError::Api {
@@ -940,17 +1110,16 @@ impl LokiReader {
             })?;
         for e in &got {
             if let Some(floor) = self.replay_floor {
-                if e.ts < floor
-                    || (e.ts == floor && self.at_last.contains(&(e.labels, e.line.clone())))
-                {
+                if e.ts < floor || (e.ts == floor && self.emitted.repeat(e)) {
                     continue;
                 }
                 if e.ts > floor {
                     self.replay_floor = None;
                 }
             }
-            self.emit(e);
+            self.emitted.emit(e, &self.input.labels);
         }
+        self.out = std::mem::take(&mut self.emitted.out);
         Ok(())
     }
 
@@ -985,9 +1154,6 @@ impl Read for LokiReader {
                 Phase::Tail => self.tail().map_err(fatal)?,
                 Phase::Done => return Ok(0),
             }
-            if live::stopping() && matches!(self.phase, Phase::Range) && self.out.is_empty() {
-                self.phase = Phase::Done;
-            }
         }
         let n = buf.len().min(self.out.len() - self.pos);
         buf[..n].copy_from_slice(&self.out[self.pos..self.pos + n]);
@@ -999,6 +1165,24 @@ impl Read for LokiReader {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        /// Slices are consecutive, non-empty, cover exactly `[start, end)` and are at most `n`.
+        #[test]
+        fn slices_cover_the_range_once(start in proptest::num::i64::ANY, len in 0i64..1 << 62, n in 0u32..100) {
+            let end = start.saturating_add(len);
+            let got = slices(start, end, n);
+            proptest::prop_assert!(!got.is_empty() && got.len() <= n.max(1) as usize);
+            proptest::prop_assert_eq!(got[0].0, start);
+            proptest::prop_assert_eq!(got[got.len() - 1].1, end);
+            for w in got.windows(2) {
+                proptest::prop_assert_eq!(w[0].1, w[1].0);
+            }
+            if end > start {
+                proptest::prop_assert!(got.iter().all(|(a, b)| a < b));
+            }
+        }
+    }
 
     #[test]
     fn uris() {
