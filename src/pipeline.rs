@@ -1013,10 +1013,18 @@ fn read_group(
 /// The first input of a batch run's last timeline ([`crate::correlate::StreamClocks`]): the inputs
 /// are read one after another and each starts its event time again, except the members of a
 /// rotated set (oldest first), which continue one. A followed run merges its inputs in time
-/// order: 0, nothing is held.
+/// order: 0, nothing is held. `kubectl logs` without `-f` prints pod after pod and container
+/// after container, each going back in time: when the last input is one, no input closes
+/// groups for idleness (the number of inputs is returned).
 pub fn last_timeline_start(inputs: &[Input], follow: bool) -> u32 {
     if follow {
         return 0;
+    }
+    if inputs
+        .last()
+        .is_some_and(|i| matches!(i.kind, InputKind::Kubectl { .. }))
+    {
+        return u32::try_from(inputs.len()).unwrap_or(u32::MAX);
     }
     let set = |i: &Input| match &i.kind {
         InputKind::File(p) => Some(files::rotation_set(p)),
@@ -2931,6 +2939,22 @@ mod tests {
         let mut mixed = files(&["app.log.1", "app.log"]);
         mixed.push(stdin);
         assert_eq!(last_timeline_start(&mixed, false), 2);
+        // `kubectl logs` prints pod after pod: nothing closes while it is read.
+        let k8s = Input {
+            name: "k8s://prod/?selector=app%3Dapi".into(),
+            kind: InputKind::Kubectl {
+                input: crate::source::kubectl::K8sInput {
+                    namespace: Some("prod".into()),
+                    target: crate::source::kubectl::Target::Selector("app=api".into()),
+                },
+                opts: crate::source::kubectl::KubectlOpts::default(),
+            },
+            meta: PathMeta::default(),
+            size: None,
+        };
+        mixed.push(k8s);
+        assert_eq!(last_timeline_start(&mixed, false), 4);
+        assert_eq!(last_timeline_start(&mixed, true), 0);
     }
 
     proptest! {

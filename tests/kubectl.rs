@@ -444,6 +444,67 @@ fn emulated_apiserver_selector_all_containers() {
     assert_eq!(reqs.iter().filter(|r| r.contains("/log?")).count(), 3);
 }
 
+/// `kubectl logs -l` without `-f` prints pod after pod: web-1's hour of logs comes before
+/// web-2's, which reaches back to the start of that hour. A trace both pods carry is one
+/// correlation group (web-1's own clock used to close it an hour on, before web-2 was read).
+#[test]
+fn emulated_apiserver_selector_correlates_across_pods() {
+    if !kubectl_available() {
+        return;
+    }
+    let s = FakeApiServer::start(web_pods());
+    let hour = 3_600_000_000_000;
+    for (pod, ts, line) in [
+        (
+            "web-1",
+            T0,
+            r#"{"level":"info","msg":"request accepted","trace_id":"T1"}"#,
+        ),
+        (
+            "web-1",
+            T0 + hour,
+            r#"{"level":"info","msg":"next request","trace_id":"T2"}"#,
+        ),
+        (
+            "web-2",
+            T0 + 1_000_000_000,
+            r#"{"level":"error","msg":"downstream failed","trace_id":"T1"}"#,
+        ),
+    ] {
+        s.add("default", pod, "app", ts, line);
+    }
+    let input = "k8s://default/?selector=app%3Dweb";
+    let out = s
+        .logsleuth()
+        .args(["analyze", "--format", "json", input])
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let c = &report["correlation"];
+    assert_eq!(c["groups"], 2, "{c}");
+    let t1 = c["top"]
+        .as_array()
+        .and_then(|t| t.iter().find(|g| g["id"] == "trace_id:T1"))
+        .expect("T1");
+    assert_eq!(
+        (&t1["events"], &t1["errors"]),
+        (&json!(2), &json!(1)),
+        "{t1}"
+    );
+    let out = s
+        .logsleuth()
+        .args(["trace", "T1", "--format", "json", input])
+        .output()
+        .expect("run");
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(doc["groups"], 1, "{doc}");
+}
+
 #[test]
 fn emulated_apiserver_pod_deploy_and_since() {
     if !kubectl_available() {
