@@ -2262,7 +2262,14 @@ impl<'r> Merger<'r> {
     }
 
     fn merge(&mut self, mut c: ChunkOut, sinks: &mut [&mut dyn EventSink]) -> io::Result<()> {
-        if let Some(r) = self.reorder.as_mut() {
+        // The files of a rotated set are one timeline, read oldest first by one thread: they
+        // share a queue, so the next file's first lines (a traceback's rest, without a time)
+        // cannot overtake the previous file's last events.
+        let queue = self
+            .reorder
+            .is_some()
+            .then(|| self.first_of_set(c.source) as usize);
+        if let (Some(r), Some(queue)) = (self.reorder.as_mut(), queue) {
             c.resolve();
             // Counts and origins now; items when the reorder buffer releases them.
             for mut item in std::mem::take(&mut c.items) {
@@ -2274,7 +2281,7 @@ impl<'r> Merger<'r> {
                     ItemKind::Event(e) => (e.ts, true),
                     _ => (None, false),
                 };
-                r.push(c.source as usize, ts, event, item);
+                r.push(queue, ts, event, item);
             }
             self.counts.late_events = r.late;
             self.merge_now(c, sinks)?;
@@ -2371,23 +2378,33 @@ impl<'r> Merger<'r> {
         }
         let lane = fnv(h, &[o.stream.map_or(0, |s| s as u8 + 1)]);
         self.lanes.entry((o.source, lane)).or_insert(key);
-        let set = |source: u32| match self.inputs.get(source as usize).map(|i| &i.kind) {
-            Some(InputKind::File(p)) => Some(files::rotation_set(p)),
-            _ => None,
-        };
-        let Some(this) = set(o.source) else { return };
         // The newest older member that had this stream (a member may be empty).
-        let mut prev = o.source;
-        while let Some(p) = prev.checked_sub(1)
-            && set(p).as_ref() == Some(&this)
-        {
+        for p in (self.first_of_set(o.source)..o.source).rev() {
             if let Some(&before) = self.lanes.get(&(p, lane)) {
                 let root = self.lane(before);
                 self.continues.insert(key, root);
                 return;
             }
-            prev = p;
         }
+    }
+
+    /// The first (oldest) input of the rotated set `source` belongs to (itself if none): the
+    /// input list has a set's files together, oldest first.
+    fn first_of_set(&self, source: u32) -> u32 {
+        let set = |source: u32| match self.inputs.get(source as usize).map(|i| &i.kind) {
+            Some(InputKind::File(p)) => Some(files::rotation_set(p)),
+            _ => None,
+        };
+        let Some(this) = set(source) else {
+            return source;
+        };
+        let mut first = source;
+        while let Some(p) = first.checked_sub(1)
+            && set(p).as_ref() == Some(&this)
+        {
+            first = p;
+        }
+        first
     }
 
     /// The stream whose cross-line state `stream` uses (itself unless it continues a rotated

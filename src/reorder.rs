@@ -1,6 +1,7 @@
 //! The event-time reorder buffer for `--follow` over several inputs (`--max-delay`, default
 //! 2s): live inputs deliver lines as they arrive, so events of different inputs reach the
-//! merger out of event-time order. [`Reorder`] keeps one FIFO queue per input and releases the
+//! merger out of event-time order. [`Reorder`] keeps one FIFO queue per input (the files of a
+//! rotated set, one timeline read in order, share one: the merger's choice) and releases the
 //! queue head with the smallest event time once it is older than the newest event time seen
 //! minus `max_delay` (a k-way merge with a watermark).
 //!

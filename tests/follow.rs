@@ -402,6 +402,49 @@ fn follow_dir_reads_rotated_files_once() {
     assert_eq!(got.len(), 2, "{err}\n{lines:?}");
 }
 
+/// A rotated set followed: the live file's first lines finish a traceback that the rotation
+/// cut. They stay behind the rotated file's last events (the set is one timeline), so the
+/// traceback is whole, as in a batch run, and attached to the right event.
+#[test]
+fn follow_keeps_a_traceback_cut_by_rotation_whole() {
+    let sample =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/samples/skillmeat-text-prod.log");
+    let text = fs::read_to_string(&sample).expect("sample");
+    let lines: Vec<&str> = text.lines().collect();
+    // Cut inside the traceback of "Exception in ASGI application" (line 320), at its chained
+    // exception.
+    let cut = (320..lines.len())
+        .find(|&i| lines[i].starts_with("The above exception"))
+        .expect("a chained traceback");
+    let dir = tempfile::tempdir().expect("tmp");
+    let part = |r: std::ops::Range<usize>| -> Vec<String> {
+        lines[r].iter().map(|l| (*l).to_string()).collect()
+    };
+    append(&dir.path().join("app.log.1"), &part(0..cut));
+    append(&dir.path().join("app.log"), &part(cut..lines.len()));
+    let without_origin = |out: &str| -> Vec<Value> {
+        out.lines()
+            .map(|l| {
+                let mut v: Value = serde_json::from_str(l).expect("json");
+                let o = v.as_object_mut().expect("object");
+                o.remove("source");
+                o.remove("line");
+                v
+            })
+            .collect()
+    };
+    let whole = Command::new(env!("CARGO_BIN_EXE_logsleuth"))
+        .args(["events", sample.to_str().expect("utf8")])
+        .output()
+        .expect("run");
+    let want = without_origin(&String::from_utf8_lossy(&whole.stdout));
+    let child = start(&["events", "-f", dir.path().to_str().expect("utf8")]);
+    // Longer than --max-delay (2s): the reorder buffer has let everything through.
+    std::thread::sleep(Duration::from_millis(3000));
+    let (out, err) = interrupt(child);
+    assert_eq!(without_origin(&out), want, "{err}");
+}
+
 #[test]
 fn follow_empty_dir_waits_for_files() {
     let dir = tempfile::tempdir().expect("tmp");

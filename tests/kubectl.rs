@@ -487,15 +487,7 @@ fn emulated_apiserver_selector_correlates_across_pods() {
     let report: Value = serde_json::from_slice(&out.stdout).expect("json");
     let c = &report["correlation"];
     assert_eq!(c["groups"], 2, "{c}");
-    let t1 = c["top"]
-        .as_array()
-        .and_then(|t| t.iter().find(|g| g["id"] == "trace_id:T1"))
-        .expect("T1");
-    assert_eq!(
-        (&t1["events"], &t1["errors"]),
-        (&json!(2), &json!(1)),
-        "{t1}"
-    );
+    assert_eq!(common::group_counts(&report, "trace_id:T1"), (2, 1));
     let out = s
         .logsleuth()
         .args(["trace", "T1", "--format", "json", input])

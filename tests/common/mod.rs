@@ -54,3 +54,16 @@ pub fn interrupt(mut child: Child) -> (String, String) {
     let err = finish(&mut child);
     (out, err)
 }
+
+/// The correlation group `id` (`trace_id:T1`) of an analyze report, with its event and error
+/// counts.
+pub fn group_counts(report: &serde_json::Value, id: &str) -> (u64, u64) {
+    let g = report["correlation"]["top"]
+        .as_array()
+        .and_then(|t| t.iter().find(|g| g["id"] == id))
+        .unwrap_or_else(|| panic!("no group {id}: {report}"));
+    (
+        g["events"].as_u64().unwrap_or(0),
+        g["errors"].as_u64().unwrap_or(0),
+    )
+}
