@@ -43,6 +43,11 @@ pub struct InputCounts {
     /// the report's `time_range` covers the events kept).
     #[serde(skip)]
     pub unfiltered_range: Option<(Nanos, Nanos)>,
+    /// Per input, the first stream whose events start well before the latest time already read
+    /// from that input (`kubectl logs -l` without `-f` prints pod after pod): correlation
+    /// cannot know another pod is still to come (for the hint on stderr).
+    #[serde(skip)]
+    pub rewinds: Vec<Rewind>,
     /// Unparsed lines by reason (`invalid_json`, `binary`, `blank`).
     pub unparsed_reasons: BTreeMap<String, u64>,
     /// Read errors (a file that vanished or failed mid-read), with the input named.
@@ -56,6 +61,17 @@ pub struct InputCounts {
     /// non-zero.
     #[serde(skip_serializing_if = "is_zero")]
     pub dropped_entries: u64,
+}
+
+/// A stream of an input that starts back in time ([`InputCounts::rewinds`]).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Rewind {
+    /// Input index.
+    pub source: u32,
+    /// The stream (`pod/NAME/CONTAINER`, or `stderr`).
+    pub stream: String,
+    /// How far its first event is behind the latest event read before it from the same input.
+    pub behind_ns: Nanos,
 }
 
 #[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference

@@ -134,7 +134,10 @@ fn trace(t: &TraceArgs) -> Result<ExitCode> {
         inputs.iter().map(|i| i.name.clone()).collect(),
     );
     sink.hold_below(pipeline::last_timeline_start(&inputs, settings.follow));
-    pipeline::run(&inputs, &reg, &settings, &mut [&mut sink])?;
+    let window_ns = correlation.window_ns;
+    if let Outcome::Events(counts) = pipeline::run(&inputs, &reg, &settings, &mut [&mut sink])? {
+        warn_if_pods_rewind(&counts, &inputs, window_ns);
+    }
     let Some(timeline) = sink.finish() else {
         eprintln!("logsleuth: no event carries the identifier {:?}", t.id);
         return Ok(ExitCode::from(1));
@@ -625,6 +628,9 @@ fn analyze(a: &AnalyzeArgs) -> Result<ExitCode> {
         bail!("internal error: analyze produced no report");
     };
     warn_if_all_filtered(&report.input, &settings.filter);
+    if !a.no_correlation {
+        warn_if_pods_rewind(&report.input, &inputs, correlation.window_ns);
+    }
     let interrupted = cancel.as_ref().is_some_and(|c| c.load(Ordering::SeqCst));
     if let Some(b) = bundle {
         let dir = a.export.clone().unwrap_or_default();
@@ -749,6 +755,38 @@ fn events(common: &Common) -> Result<ExitCode> {
         warn_if_all_filtered(counts, &settings.filter);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One input that prints pod after pod (`kubectl logs -l … --prefix` without `-f` into stdin)
+/// cannot say another pod is still to come, so a correlation group shared across pods is
+/// split when the earlier pod ran on past the window: say so, and what to do instead. Inputs
+/// whose groups are held open anyway (files before the last, `k8s://`) are not mentioned.
+fn warn_if_pods_rewind(counts: &InputCounts, inputs: &[Input], window_ns: i64) {
+    let held = pipeline::last_timeline_start(inputs, false);
+    for r in &counts.rewinds {
+        if r.behind_ns <= window_ns || r.source < held {
+            continue;
+        }
+        let name = inputs
+            .get(r.source as usize)
+            .map_or("input", |i| i.name.as_str());
+        let name = if name == "-" { "stdin" } else { name };
+        eprintln!(
+            "logsleuth: {name}: {} starts {} before events already read from it (`kubectl logs -l` without -f prints pod after pod); correlation groups shared across pods may be split — read the pods with k8s://NS/?selector=… or one file per pod",
+            r.stream,
+            rough_duration(r.behind_ns)
+        );
+    }
+}
+
+/// `3 725 s` → `1h02m`, `125 s` → `2m`.
+fn rough_duration(ns: i64) -> String {
+    let m = ns / 60_000_000_000;
+    if m >= 60 {
+        format!("{}h{:02}m", m / 60, m % 60)
+    } else {
+        format!("{m}m")
+    }
 }
 
 /// Filters that keep nothing of a non-empty input are most often a time window that misses the

@@ -2008,6 +2008,8 @@ struct StreamState {
     parent_rules: Vec<u16>,
     /// Correlation group of the open event.
     parent_group: Option<Rc<str>>,
+    /// An event with a time was seen ([`Merger::note_rewind`]).
+    dated: bool,
 }
 
 struct Pending {
@@ -2045,6 +2047,11 @@ struct Merger<'r> {
     continues: StreamMap<u64>,
     /// `(source, stream identity without the source)` → the first stream key seen for it.
     lanes: HashMap<(u32, u64), u64>,
+    /// The input of the chunk being merged (batch runs; `None` for items the reorder buffer
+    /// releases, which mix inputs).
+    merging_source: Option<u32>,
+    /// Per input: the latest event time merged so far.
+    input_latest: Vec<Option<Nanos>>,
     requests: RequestMerger,
     finished: Vec<Request>,
     analyzer: Option<Analyzer>,
@@ -2079,6 +2086,10 @@ struct Merger<'r> {
     reorder: Option<Reorder<Item>>,
     max_delay: Duration,
 }
+
+/// A stream starting this far behind its input's latest time is noted ([`Merger::note_rewind`];
+/// the CLI mentions it when it exceeds the correlation window).
+const REWIND_NOTE_NS: Nanos = 60_000_000_000;
 
 /// How long a live run waits for continuation lines before delivering held events.
 const LIVE_HOLD: Duration = Duration::from_millis(300);
@@ -2129,6 +2140,8 @@ impl<'r> Merger<'r> {
             streams: StreamMap::default(),
             continues: StreamMap::default(),
             lanes: HashMap::new(),
+            merging_source: None,
+            input_latest: Vec::new(),
             requests: RequestMerger::new(chain_len),
             finished: Vec::new(),
             analyzer: match settings.mode {
@@ -2320,6 +2333,7 @@ impl<'r> Merger<'r> {
         if let Some(r) = self.inputs_read.get_mut(c.source as usize) {
             r.lines += c.lines;
         }
+        self.merging_source = (!self.live && c.lines > 0).then_some(c.source);
         self.counts.joined_partials += c.joined_partials;
         self.counts.truncated += c.truncated;
         self.counts.invalid_utf8 += c.invalid_utf8;
@@ -2366,6 +2380,42 @@ impl<'r> Merger<'r> {
             }
         }
         Ok(())
+    }
+
+    /// A batch run's chunk merged in place tells which input its events are from: note the
+    /// first stream of an input whose `first` dated event is far behind what that input
+    /// already read (pod after pod on one stdin). Followed runs interleave streams: skipped.
+    fn note_rewind(&mut self, stream: u64, t: Nanos, first: bool) {
+        let Some(source) = self.merging_source else {
+            return;
+        };
+        let i = source as usize;
+        if self.input_latest.len() <= i {
+            self.input_latest.resize(i + 1, None);
+        }
+        let latest = self.input_latest[i];
+        self.input_latest[i] = Some(latest.map_or(t, |l| l.max(t)));
+        let Some(latest) = latest else { return };
+        if first
+            && latest - t >= REWIND_NOTE_NS
+            && !self.counts.rewinds.iter().any(|r| r.source == source)
+        {
+            let o = self.origins.get(&stream);
+            let stream = match o.and_then(|o| o.pod.as_deref()) {
+                Some(pod) => match o.and_then(|o| o.container.as_deref()) {
+                    Some(c) => format!("pod/{pod}/{c}"),
+                    None => format!("pod/{pod}"),
+                },
+                None => o
+                    .and_then(|o| o.stream)
+                    .map_or_else(|| "a stream".into(), |s| s.as_str().to_string()),
+            };
+            self.counts.rewinds.push(crate::analyze::Rewind {
+                source,
+                stream,
+                behind_ns: latest - t,
+            });
+        }
     }
 
     /// A new stream: when its file follows another of its rotated set (the input list has
@@ -2586,6 +2636,7 @@ impl<'r> Merger<'r> {
         self.next_id += 1;
         let lane = self.lane(stream);
         let state = self.streams.entry(lane).or_default();
+        let first_dated = ev.ts.is_some() && !std::mem::replace(&mut state.dated, true);
         let previous = state.open.replace(id);
         state.mode = ev.multiline;
         state.in_traceback = false;
@@ -2604,6 +2655,7 @@ impl<'r> Merger<'r> {
         if let Some(t) = ev.ts {
             let r = self.counts.unfiltered_range.get_or_insert((t, t));
             *r = (r.0.min(t), r.1.max(t));
+            self.note_rewind(stream, t, first_dated);
         }
         if let Some((kind, fields)) = ev.request.take() {
             // What the request line says about its request.

@@ -586,6 +586,61 @@ fn correlation_of_pods_printed_one_after_another() {
     }
 }
 
+/// When one stdin goes back in time at a new pod by more than the correlation window, stderr
+/// says that groups shared across pods may be split, and what to do instead; not when the
+/// pods come in time order, nor for one stream.
+#[test]
+fn a_pod_printed_after_a_later_one_is_pointed_out() {
+    let line = |pod: &str, h: u32, m: u32, trace: &str| {
+        format!(
+            "[pod/{pod}/app] {{\"time\":\"2026-11-22T{h:02}:{m:02}:00Z\",\"level\":\"info\",\"msg\":\"served\",\"trace_id\":\"{trace}\"}}\n"
+        )
+    };
+    let late: String = (0..3).map(|m| line("api-1", 9, m, "X")).collect();
+    let early: String = (0..3).map(|m| line("api-2", 6, m, "T1")).collect();
+    let stderr = |args: &[&str], input: &str| -> String {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_logsleuth"))
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run");
+        let mut stdin = child.stdin.take().expect("stdin");
+        std::io::Write::write_all(&mut stdin, input.as_bytes()).expect("write");
+        drop(stdin);
+        let out = child.wait_with_output().expect("wait");
+        let err = String::from_utf8(out.stderr).expect("utf8");
+        assert!(out.status.success(), "{args:?}: {err}");
+        err
+    };
+    let back = format!("{late}{early}");
+    for args in [&["analyze", "--format", "json"][..], &["trace", "T1"][..]] {
+        let err = stderr(args, &back);
+        assert!(
+            err.contains("stdin: pod/api-2/app starts 3h02m before events already read from it")
+                && err.contains("k8s://NS/?selector="),
+            "{args:?}: {err}"
+        );
+    }
+    // Within the window, with correlation off, in time order, or one stream: nothing to say.
+    let err = stderr(
+        &["analyze", "--correlation-window", "4h", "--format", "json"],
+        &back,
+    );
+    assert!(!err.contains("starts"), "{err}");
+    let err = stderr(&["analyze", "--no-correlation", "--format", "json"], &back);
+    assert!(!err.contains("starts"), "{err}");
+    let err = stderr(&["analyze", "--format", "json"], &format!("{early}{late}"));
+    assert!(!err.contains("starts"), "{err}");
+    let one_stream: String = back
+        .lines()
+        .map(|l| format!("{}\n", l.split_once("] ").map_or(l, |p| p.1)))
+        .collect();
+    let err = stderr(&["analyze", "--format", "json"], &one_stream);
+    assert!(!err.contains("starts"), "{err}");
+}
+
 /// From a `kubectl logs --prefix` pipe, evidence names the pod each line came from (in JSON and
 /// on the terminal): "stdin:12" alone does not say which replica failed.
 #[test]
