@@ -528,20 +528,22 @@ fn trace_across_files_does_not_depend_on_input_order() {
     }
 }
 
-/// The binary's stdout for `args` with `input` on stdin (exit code 0 expected).
-fn run_with_stdin(args: &[&str], input: &str) -> String {
+/// The binary's stdout and stderr for `args` with `input` on stdin (exit code 0 expected).
+fn run_with_stdin(args: &[&str], input: &str) -> (String, String) {
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_logsleuth"))
         .args(args)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("run");
     let mut stdin = child.stdin.take().expect("stdin");
     std::io::Write::write_all(&mut stdin, input.as_bytes()).expect("write");
     drop(stdin);
     let out = child.wait_with_output().expect("wait");
-    assert_eq!(out.status.code(), Some(0), "{args:?}");
-    String::from_utf8(out.stdout).expect("utf8")
+    let err = String::from_utf8(out.stderr).expect("utf8");
+    assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
+    (String::from_utf8(out.stdout).expect("utf8"), err)
 }
 
 /// `kubectl logs -l … --prefix` without `-f` prints pod after pod on one stdin, each going back
@@ -573,7 +575,7 @@ fn correlation_of_pods_printed_one_after_another() {
     ]
     .concat();
     let run = |args: &[&str], input: &str| {
-        serde_json::from_str::<serde_json::Value>(&run_with_stdin(args, input)).expect("json")
+        serde_json::from_str::<serde_json::Value>(&run_with_stdin(args, input).0).expect("json")
     };
     for input in [format!("{late}{early}"), format!("{early}{late}")] {
         let report = run(&["analyze", "--format", "json"], &input);
@@ -598,22 +600,7 @@ fn a_pod_printed_after_a_later_one_is_pointed_out() {
     };
     let late: String = (0..3).map(|m| line("api-1", 9, m, "X")).collect();
     let early: String = (0..3).map(|m| line("api-2", 6, m, "T1")).collect();
-    let stderr = |args: &[&str], input: &str| -> String {
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_logsleuth"))
-            .args(args)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("run");
-        let mut stdin = child.stdin.take().expect("stdin");
-        std::io::Write::write_all(&mut stdin, input.as_bytes()).expect("write");
-        drop(stdin);
-        let out = child.wait_with_output().expect("wait");
-        let err = String::from_utf8(out.stderr).expect("utf8");
-        assert!(out.status.success(), "{args:?}: {err}");
-        err
-    };
+    let stderr = |args: &[&str], input: &str| run_with_stdin(args, input).1;
     let back = format!("{late}{early}");
     for args in [&["analyze", "--format", "json"][..], &["trace", "T1"][..]] {
         let err = stderr(args, &back);
@@ -651,7 +638,7 @@ fn evidence_names_the_pod_of_a_kubectl_prefixed_line() {
         .lines()
         .map(|l| format!("[pod/skreaver-77b9c-q2x/api] {l}\n"))
         .collect();
-    let run = |args: &[&str]| run_with_stdin(args, &input);
+    let run = |args: &[&str]| run_with_stdin(args, &input).0;
     let report: serde_json::Value =
         serde_json::from_str(&run(&["analyze", "--format", "json"])).expect("json");
     let f = report["findings"]
