@@ -9,7 +9,7 @@
 //!   entries at T, because Loki allows several entries with one timestamp) and the entries at
 //!   T already emitted — kept as (label set, line) — are dropped from it. A batch shorter than
 //!   BATCH ends the range. Each batch holds several stream objects; their entries are
-//!   merge-sorted into time order (ties: label set, then line), so the whole output is in time
+//!   merge-sorted into time order (ties: the label sets' content, then line — not the sets' ids, which depend on which slice saw a set first), so the whole output is in time
 //!   order. If a whole batch shares one timestamp no progress is possible and the run fails
 //!   with a message asking for a larger batch (logcli aborts the same way).
 //! * **Slices** — a real Loki takes tens to hundreds of milliseconds per request, so the range
@@ -641,7 +641,7 @@ struct TailMessage {
 }
 
 /// One log entry: time, label-set id, line.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 struct Entry {
     ts: i64,
     labels: u32,
@@ -701,7 +701,21 @@ fn entries(streams: Vec<StreamObj>, table: &LabelTable) -> Result<Vec<Entry>, St
             out.push(Entry { ts, labels, line });
         }
     }
-    out.sort();
+    // Ties in time go by the label sets' content, not their ids: ids are handed out in the
+    // order sets are first seen, which slices fetched in parallel make differ between runs.
+    let mut ids: Vec<u32> = out.iter().map(|e| e.labels).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let mut sets: Vec<(Vec<(String, String)>, u32)> =
+        ids.into_iter().map(|id| (table.get(id), id)).collect();
+    sets.sort();
+    let rank: HashMap<u32, usize> = sets
+        .iter()
+        .enumerate()
+        .map(|(r, (_, id))| (*id, r))
+        .collect();
+    let rank_of = |e: &Entry| rank.get(&e.labels).copied().unwrap_or(usize::MAX);
+    out.sort_by(|a, b| (a.ts, rank_of(a), &a.line).cmp(&(b.ts, rank_of(b), &b.line)));
     Ok(out)
 }
 
@@ -1275,9 +1289,10 @@ mod tests {
         .unwrap();
         let got = entries(streams, &table).unwrap();
         let lines: Vec<&str> = got.iter().map(|e| e.line.as_str()).collect();
-        assert_eq!(lines, ["b1\nsecond", "a2", "b3", "a3"]);
+        // At time 3, {app=a, trace_id=t1} sorts before {app=b}, though {app=b} was seen first.
+        assert_eq!(lines, ["b1\nsecond", "a2", "a3", "b3"]);
         assert_eq!(
-            table.get(got[3].labels),
+            table.get(got[2].labels),
             vec![("app".into(), "a".into()), ("trace_id".into(), "t1".into())]
         );
         let mut out = Vec::new();
