@@ -9,7 +9,8 @@
 //!   entries at T, because Loki allows several entries with one timestamp) and the entries at
 //!   T already emitted — kept as (label set, line) — are dropped from it. A batch shorter than
 //!   BATCH ends the range. Each batch holds several stream objects; their entries are
-//!   merge-sorted into time order (ties: the label sets' content, then line — not the sets' ids, which depend on which slice saw a set first), so the whole output is in time
+//!   merge-sorted into time order (ties: the label sets' content, then line — not the sets'
+//!   ids, which depend on which slice saw a set first), so the whole output is in time
 //!   order. If a whole batch shares one timestamp no progress is possible and the run fails
 //!   with a message asking for a larger batch (logcli aborts the same way).
 //! * **Slices** — a real Loki takes tens to hundreds of milliseconds per request, so the range
