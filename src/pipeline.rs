@@ -2460,6 +2460,10 @@ impl<'r> Merger<'r> {
     /// The stream whose cross-line state `stream` uses (itself unless it continues a rotated
     /// file's).
     fn lane(&self, stream: u64) -> u64 {
+        // Most runs have no rotated set: no lookup per line then.
+        if self.continues.is_empty() {
+            return stream;
+        }
         self.continues.get(&stream).copied().unwrap_or(stream)
     }
 
