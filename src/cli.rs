@@ -209,7 +209,7 @@ pub struct Common {
     /// Minimum level: trace, debug, info, warn, error, fatal.
     #[arg(long)]
     pub level: Option<String>,
-    /// Filter expression, e.g. 'status >= 500 and route ~ "/agents"'.
+    /// Filter expression, e.g. 'status >= 500 and route ~ "/agents"' or 'status in (401, 403)'.
     #[arg(long = "where", value_name = "EXPR")]
     pub where_: Option<String>,
     /// Keep events whose line matches this regex.

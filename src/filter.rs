@@ -11,8 +11,9 @@
 //! or      := and ("or" and)*
 //! and     := unary ("and" unary)*
 //! unary   := "not" unary | "(" expr ")" | cmp
-//! cmp     := field op value | field          // bare field: "field is present"
+//! cmp     := field op value | field set | field          // bare field: "field is present"
 //! op      := "=" | "==" | "!=" | "<" | "<=" | ">" | ">=" | "~" | "!~"
+//! set     := ["not"] "in" "(" value ("," value)* [","] ")"   // status in (401, 403)
 //! value   := number | "double quoted" | 'single quoted' | bareword
 //! number  := -?[0-9]+(.[0-9]+)?([eE]-?[0-9]+)?   // an unquoted bareword of this shape
 //! bareword:= [A-Za-z0-9_./:{}-]+                 // error, GET, /health, 2xx
@@ -22,7 +23,7 @@
 //! Precedence is `not` > `and` > `or`. Double-quoted strings understand the
 //! escapes `\"` and `\\`; any other backslash is kept as written, so regexes
 //! such as `"\d+"` need no doubling. Single-quoted strings are raw (no escapes).
-//! The keywords cannot be used as field names. Quoting a value forces it to be
+//! The keywords (and `in`) cannot be used as field names. Quoting a value forces it to be
 //! a string: `status = 500` is a numeric comparison, `status = "500"` is not.
 //!
 //! Regexes (`~`, `!~`) are compiled while parsing; an invalid one is a parse
@@ -48,6 +49,8 @@
 //! * `Level` vs a literal: the literal is read with [`parse_level`]
 //!   (`level >= warn`, `level = WARNING`); a literal that is no level name
 //!   makes the values incomparable.
+//! * `field in (a, b, …)` is `field = a or field = b or …`, and `field not in (…)` is
+//!   exactly `not (field in (…))` (true when the field is missing).
 //! * `~` / `!~` apply the regex to the string form of the value (numbers as
 //!   above, levels as their lowercase name).
 //!
@@ -226,6 +229,11 @@ enum Node {
         negate: bool,
         re: Regex,
     },
+    /// `field in (…)`: equal to any of the literals (`not in` is `Not(In)`).
+    In {
+        field: String,
+        lits: Vec<Literal>,
+    },
 }
 
 impl PartialEq for Node {
@@ -258,6 +266,16 @@ impl PartialEq for Node {
                     re: r2,
                 },
             ) => f1 == f2 && n1 == n2 && r1.as_str() == r2.as_str(),
+            (
+                Node::In {
+                    field: f1,
+                    lits: l1,
+                },
+                Node::In {
+                    field: f2,
+                    lits: l2,
+                },
+            ) => f1 == f2 && l1 == l2,
             _ => false,
         }
     }
@@ -334,7 +352,10 @@ fn collect_fields<'a>(n: &'a Node, out: &mut Vec<&'a str>) {
     match n {
         Node::Or(v) | Node::And(v) => v.iter().for_each(|c| collect_fields(c, out)),
         Node::Not(c) => collect_fields(c, out),
-        Node::Present(field) | Node::Cmp { field, .. } | Node::Match { field, .. } => {
+        Node::Present(field)
+        | Node::Cmp { field, .. }
+        | Node::Match { field, .. }
+        | Node::In { field, .. } => {
             if !out.contains(&field.as_str()) {
                 out.push(field);
             }
@@ -347,19 +368,20 @@ fn fmt_node(n: &Node, f: &mut fmt::Formatter<'_>, ctx: u8) -> fmt::Result {
     match n {
         Node::Or(items) => fmt_list(items, " or ", f, ctx > 0, 1),
         Node::And(items) => fmt_list(items, " and ", f, ctx > 1, 2),
-        Node::Not(c) => {
-            f.write_str("not ")?;
-            fmt_node(c, f, 2)
-        }
+        Node::Not(c) => match &**c {
+            // `not in` reads better and parses back to the same `Not(In)`.
+            Node::In { field, lits } => fmt_in(field, " not in (", lits, f),
+            c => {
+                f.write_str("not ")?;
+                fmt_node(c, f, 2)
+            }
+        },
         Node::Present(field) => f.write_str(field),
         Node::Cmp { field, op, lit } => {
             write!(f, "{field} {} ", op.as_str())?;
-            if lit.num.is_some() {
-                f.write_str(&lit.text)
-            } else {
-                write_quoted(f, &lit.text)
-            }
+            write_literal(f, lit)
         }
+        Node::In { field, lits } => fmt_in(field, " in (", lits, f),
         Node::Match { field, negate, re } => {
             write!(f, "{field} {} ", if *negate { "!~" } else { "~" })?;
             write_quoted(f, re.as_str())
@@ -387,6 +409,26 @@ fn fmt_list(
         f.write_char(')')?;
     }
     Ok(())
+}
+
+fn fmt_in(field: &str, open: &str, lits: &[Literal], f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    f.write_str(field)?;
+    f.write_str(open)?;
+    for (i, lit) in lits.iter().enumerate() {
+        if i > 0 {
+            f.write_str(", ")?;
+        }
+        write_literal(f, lit)?;
+    }
+    f.write_char(')')
+}
+
+fn write_literal(f: &mut fmt::Formatter<'_>, lit: &Literal) -> fmt::Result {
+    if lit.num.is_some() {
+        f.write_str(&lit.text)
+    } else {
+        write_quoted(f, &lit.text)
+    }
 }
 
 fn write_quoted(f: &mut fmt::Formatter<'_>, s: &str) -> fmt::Result {
@@ -418,6 +460,10 @@ fn eval<F: Fields + ?Sized>(n: &Node, rec: &F) -> bool {
             None => *negate,
             Some(v) => with_str_form(&v, |s| re.is_match(s)) != *negate,
         },
+        Node::In { field, lits } => rec.field(field).is_some_and(|v| {
+            lits.iter()
+                .any(|lit| compare(&v, lit) == Some(Ordering::Equal))
+        }),
     }
 }
 
@@ -661,7 +707,7 @@ fn keyword<'a>(kw: &'static str) -> impl Parser<&'a str, Output = &'a str, Error
 }
 
 fn is_keyword(s: &str) -> bool {
-    ["and", "or", "not"]
+    ["and", "or", "not", "in"]
         .iter()
         .any(|k| k.eq_ignore_ascii_case(s))
 }
@@ -765,6 +811,20 @@ fn cmp<'a>(i: &'a str, after: After<'a>) -> Res<'a, Node> {
         _ => return fail(i, format!("expected an expression{after}{}", found(i))),
     };
     let r = skip_ws(rest);
+    if let Some(set) = set_op(r) {
+        let (rest, negate) = set?;
+        let (rest, lits) = set_values(rest, field)?;
+        let node = Node::In {
+            field: field.to_string(),
+            lits,
+        };
+        let node = if negate {
+            Node::Not(Box::new(node))
+        } else {
+            node
+        };
+        return Ok((rest, node));
+    }
     let (r, op) = match comparison_op(r) {
         Ok(ok) => ok,
         Err(_) => {
@@ -830,6 +890,66 @@ fn cmp<'a>(i: &'a str, after: After<'a>) -> Res<'a, Node> {
         }
     };
     Ok((rest, node))
+}
+
+/// `in` or `not in` after a field: `Some((rest, negated))`, `None` when neither is here.
+fn set_op(i: &str) -> Option<Res<'_, bool>> {
+    if let Ok((rest, _)) = keyword("in").parse(i) {
+        return Some(Ok((rest, false)));
+    }
+    let (after_not, _) = keyword("not").parse(i).ok()?;
+    Some(
+        match preceded(multispace0, keyword("in")).parse(after_not) {
+            Ok((rest, _)) => Ok((rest, true)),
+            Err(_) => {
+                let at = skip_ws(after_not);
+                fail(at, format!("expected 'in' after 'not'{}", found(at)))
+            }
+        },
+    )
+}
+
+/// `( value, value, … )` of `field in`; a trailing comma is allowed, an empty list is not.
+fn set_values<'a>(i: &'a str, field: &str) -> Res<'a, Vec<Literal>> {
+    let open = skip_ws(i);
+    let Some(mut i) = open.strip_prefix('(') else {
+        return fail(
+            open,
+            format!(
+                "expected '(' and a list of values after '{field} in'{}",
+                found(open)
+            ),
+        );
+    };
+    let mut lits = Vec::new();
+    loop {
+        i = skip_ws(i);
+        if let Some(rest) = i.strip_prefix(')')
+            && !lits.is_empty()
+        {
+            return Ok((rest, lits));
+        }
+        let (rest, (text, quoted)) = match value(i) {
+            Ok(ok) => ok,
+            Err(nom::Err::Error(_)) => {
+                return fail(i, format!("expected a value in the list{}", found(i)));
+            }
+            Err(e) => return Err(e),
+        };
+        lits.push(Literal::new(text, quoted));
+        i = skip_ws(rest);
+        if let Some(rest) = i.strip_prefix(',') {
+            i = rest;
+        } else if !i.starts_with(')') {
+            return Err(nom::Err::Failure(PErr {
+                at: i,
+                kind: PErrKind::Unclosed {
+                    open,
+                    found: found(i),
+                },
+            }));
+        }
+    }
 }
 
 fn is_bareword_char(c: char) -> bool {
@@ -1258,6 +1378,13 @@ mod tests {
                     re.as_str()
                 )
             }
+            Node::In { field, lits } => format!(
+                "(in {field} {})",
+                lits.iter()
+                    .map(|l| l.text.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            ),
         }
     }
 
@@ -1635,11 +1762,77 @@ mod tests {
             (r#"m = 'a"b\c'"#, r#"m = "a\"b\\c""#),
             (r"r ~ '\d+'", r#"r ~ "\\d+""#),
             ("n = -1.5e3", "n = -1.5e3"),
+            ("status IN (401,403,)", "status in (401, 403)"),
+            (
+                "not (level in (error, 'x y'))",
+                r#"level not in ("error", "x y")"#,
+            ),
+            ("a not in (1) and b", "a not in (1) and b"),
         ];
         for (src, want) in cases {
             let e = Expr::parse(src).expect("parses");
             assert_eq!(e.to_string(), want);
             assert_eq!(Expr::parse(&e.to_string()).expect("reparses"), e);
+        }
+    }
+
+    #[test]
+    fn set_membership() {
+        assert_eq!(
+            sx("status in (401, 403) or a"),
+            "(or (in status 401 403) a)"
+        );
+        assert_eq!(sx("status not in (1)"), "(not (in status 1))");
+        assert_eq!(sx("not a in (x) and b"), "(and (not (in a x)) b)");
+        let r = rec(&[
+            ("status", TV::N(403.0)),
+            ("method", TV::S("POST")),
+            ("level", TV::L(4)),
+        ]);
+        assert!(m("status in (401, 403)", &r));
+        assert!(!m("status in (401, 404)", &r));
+        assert!(
+            m("status in ('403')", &r),
+            "a number against a quoted literal as text"
+        );
+        assert!(m("method in (GET, POST)", &r));
+        assert!(!m("method in (get, post)", &r), "exact, case-sensitive");
+        assert!(m("level in (fatal, ERROR)", &r));
+        // A missing field is in no set, so it is `not in` every set.
+        assert!(!m("missing in (1, x)", &r));
+        assert!(m("missing not in (1, x)", &r));
+        assert!(!m("status not in (403)", &r));
+    }
+
+    #[test]
+    fn set_membership_errors() {
+        let cases = [
+            (
+                "status in ()",
+                "expected a value in the list, found ')' at column 12",
+            ),
+            (
+                "status in 401",
+                "expected '(' and a list of values after 'status in', found '401'",
+            ),
+            (
+                "status in (401 403)",
+                "expected ')' to close the '(' from column 11, found '403)'",
+            ),
+            (
+                "status in (401,",
+                "expected a value in the list at column 16",
+            ),
+            (
+                "status not 401",
+                "expected 'in' after 'not', found '401' at column 12",
+            ),
+            ("in = 1", "expected an expression, found 'in' at column 1"),
+            ("s in ('x", "unterminated single-quoted string"),
+        ];
+        for (src, want) in cases {
+            let got = perr(src);
+            assert!(got.contains(want), "{src:?}: {got}");
         }
     }
 
@@ -1881,6 +2074,8 @@ mod tests {
             " ",
             "1e",
             "[",
+            "in",
+            ",",
         ]);
         prop::collection::vec(tok, 0..24).prop_map(|v| v.join(" "))
     }
@@ -1896,9 +2091,16 @@ mod tests {
             "[ -~]{0,8}"
                 .prop_map(|s| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))),
         ];
+        let set = (
+            field.clone(),
+            prop::sample::select(vec!["in", "not in", "NOT IN"]),
+            prop::collection::vec(val.clone(), 1..4),
+        )
+            .prop_map(|(f, o, vs)| format!("{f} {o} ({})", vs.join(", ")));
         let leaf = prop_oneof![
             field.clone().prop_map(String::from),
             (field, op, val).prop_map(|(f, o, v)| format!("{f} {o} {v}")),
+            set,
         ];
         leaf.prop_recursive(5, 32, 3, |inner| {
             prop_oneof![
@@ -1957,6 +2159,27 @@ mod tests {
             let ne = Expr::parse(&format!("v != {lit}")).expect("ne parses");
             for r in [rec(&[]), rec(&[("v", TV::N(n.round()))]), rec(&[("v", TV::S("3"))])] {
                 prop_assert_eq!(ne.matches(&r), !eq.matches(&r));
+            }
+        }
+
+        #[test]
+        fn in_is_a_disjunction_of_eq(
+            n in -3.0f64..3.0,
+            lits in prop::collection::vec("-?[0-9]|[a-c]|'[0-9]'|info|warn", 1..4),
+        ) {
+            let list = lits.join(", ");
+            let set = Expr::parse(&format!("v in ({list})")).expect("in parses");
+            let not_set = Expr::parse(&format!("v not in ({list})")).expect("not in parses");
+            let ors: Vec<String> = lits.iter().map(|l| format!("v = {l}")).collect();
+            let any = Expr::parse(&ors.join(" or ")).expect("or parses");
+            for r in [
+                rec(&[]),
+                rec(&[("v", TV::N(n.round()))]),
+                rec(&[("v", TV::S("b"))]),
+                rec(&[("v", TV::L(3))]),
+            ] {
+                prop_assert_eq!(set.matches(&r), any.matches(&r));
+                prop_assert_eq!(not_set.matches(&r), !any.matches(&r));
             }
         }
 

@@ -35,6 +35,29 @@ fn where_status_and_route_regex() {
 }
 
 #[test]
+fn where_status_in_a_set() {
+    // The runbooks' "401 or 403" question, as a set; `not in` is its complement.
+    let s = sample("skillmeat-json-prod.log");
+    let all = events(&[&s]);
+    let auth = events(&["--where", "status in (401, 403)", &s]);
+    let by_hand: Vec<_> = all
+        .iter()
+        .filter(|e| matches!(e["status"].as_u64(), Some(401 | 403)))
+        .collect();
+    assert!(!auth.is_empty());
+    assert_eq!(auth.iter().collect::<Vec<_>>(), by_hand);
+    let rest = events(&["--where", "status not in (401, 403)", &s]);
+    assert_eq!(auth.len() + rest.len(), all.len());
+    let r = bin(&["events", "--where", "status in (401 403)", &s], b"");
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("expected ')' to close the '('"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
 fn where_names_a_misspelt_field() {
     // `statuz` is no event field: read as an extra field (none has it), with a warning — a
     // typo otherwise just matches nothing. Schema and `fields.` names get no warning.
