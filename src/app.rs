@@ -13,8 +13,8 @@ use regex::Regex;
 use crate::analyze::InputCounts;
 use crate::board::{Board, JsonSnapshots};
 use crate::cli::{
-    AnalyzeArgs, Cli, ColorChoice, Command, Common, CorrelationArgs, Format, RulesAction,
-    TraceArgs, VerifyArgs,
+    AnalyzeArgs, Cli, ColorChoice, Command, Common, CorrelationArgs, EventsArgs, EventsFormat,
+    Format, RulesAction, TraceArgs, VerifyArgs,
 };
 use crate::correlate::{CorrelationSettings, TraceSink};
 use crate::export::{self, Bundle, ExportOptions, RunInfo};
@@ -86,7 +86,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         None => analyze(&cli.analyze),
         Some(Command::Analyze(a)) => analyze(&a),
-        Some(Command::Events(e)) => events(&e.common),
+        Some(Command::Events(e)) => events(&e),
         Some(Command::Trace(t)) => trace(&t),
         Some(Command::Rules(r)) => rules(r.action),
         Some(Command::Verify(v)) => verify(&v),
@@ -737,19 +737,35 @@ fn verify(v: &VerifyArgs) -> Result<ExitCode> {
     Ok(ExitCode::from(1))
 }
 
-fn events(common: &Common) -> Result<ExitCode> {
+fn events(args: &EventsArgs) -> Result<ExitCode> {
+    let common = &args.common;
     let reg = Registry::load(common.parsers.as_deref())?;
     let mut settings = settings(common, &reg, Mode::Events)?;
     let (inputs, watch) = inputs(common, settings.filter.since, settings.filter.until)?;
     settings.watch = watch;
     let stdout = io::stdout();
+    let text = args
+        .format
+        .map_or_else(|| io::stdout().is_terminal(), |f| f == EventsFormat::Text);
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
-    let outcome = pipeline::run(
-        &inputs,
-        &reg,
-        &settings,
-        &mut [&mut output::NdjsonSink::new(&mut out)],
-    )?;
+    let outcome = if text {
+        let style = Style {
+            colour: colour(args.color),
+        };
+        pipeline::run(
+            &inputs,
+            &reg,
+            &settings,
+            &mut [&mut output::TextSink::new(&mut out, style)],
+        )?
+    } else {
+        pipeline::run(
+            &inputs,
+            &reg,
+            &settings,
+            &mut [&mut output::NdjsonSink::new(&mut out)],
+        )?
+    };
     out.flush()?;
     if let Outcome::Events(counts) = &outcome {
         warn_if_all_filtered(counts, &settings.filter);

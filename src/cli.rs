@@ -36,7 +36,7 @@ pub enum Command {
     /// Report events by level, requests, per-endpoint latency, error rate and slow requests.
     #[command(after_help = AFTER_HELP)]
     Analyze(AnalyzeArgs),
-    /// Print matching normalized events as NDJSON.
+    /// Print matching normalized events: NDJSON, or one line each for people on a terminal.
     #[command(after_help = AFTER_HELP)]
     Events(EventsArgs),
     /// Print the correlation group containing ID (trace_id, request_id, conn_id, agent_id…) as a
@@ -296,4 +296,20 @@ pub struct EventsArgs {
     /// Shared options.
     #[command(flatten)]
     pub common: Common,
+    /// Output format (default: text on a terminal, NDJSON otherwise).
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub format: Option<EventsFormat>,
+    /// Colour of the text format.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+}
+
+/// `events` output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EventsFormat {
+    /// One line per event for people: time, service, level, file:line, pod, message, request,
+    /// key=value fields; tracebacks on indented lines.
+    Text,
+    /// One JSON object per line (NDJSON), every field of the event schema.
+    Json,
 }

@@ -1,12 +1,13 @@
 //! Writers: NDJSON events (`logsleuth events`), and the `analyze` report as JSON or as aligned
 //! terminal tables. Diagnostics never go here: stdout carries data only.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
 use crate::analyze::Report;
 use crate::correlate::CorrelationReport;
-use crate::event::{Extra, Slot};
+use crate::event::{Extra, Level, Slot};
 use crate::pipeline::{EventSink, View};
 use crate::rules::Severity;
 use crate::rules::engine::Finding;
@@ -130,6 +131,182 @@ impl EventSink for NdjsonSink<'_> {
     }
 }
 
+/// Identifier slots shown as `key=value` after the message in the text form.
+const SHOWN_IDS: [Slot; 7] = [
+    Slot::TraceId,
+    Slot::RequestId,
+    Slot::SpanId,
+    Slot::AgentId,
+    Slot::UserId,
+    Slot::ConnId,
+    Slot::ClientIp,
+];
+
+/// Write one event as a line for people (`events --format text`), in the layout of `trace` and
+/// the findings' evidence: time, service, level, `file:line`, the pod, the message, what the line
+/// says of its request, identifiers and other fields as `key=value`; an exception or traceback
+/// follows on indented lines. Control characters of the input are escaped, so a log line
+/// cannot drive the terminal.
+///
+/// # Errors
+/// Output errors (a closed pipe included).
+pub fn write_event_text(out: &mut dyn Write, v: &View<'_, '_>, style: Style) -> io::Result<()> {
+    let ev = v.ev;
+    let mut o = String::with_capacity(256);
+    let ts = ev.ts.map_or_else(|| "-".to_string(), format_rfc3339_nanos);
+    let level = ev.level.map_or("-", |l| l.as_str());
+    let level_colour = match ev.level {
+        Some(Level::Error | Level::Fatal) => "31",
+        Some(Level::Warn) => "33",
+        Some(Level::Trace | Level::Debug) | None => "2",
+        Some(Level::Info) => "",
+    };
+    let file = v.source.rsplit('/').next().unwrap_or(v.source);
+    let _ = write!(
+        o,
+        "{}  {:<9} {}  {}",
+        style.paint("2", &format!("{ts:<30}")),
+        v.reg.service_name(ev.service),
+        style.paint(level_colour, &format!("{level:<5}")),
+        style.paint("2", &format!("{file}:{}", v.line)),
+    );
+    if let Some(pod) = &v.origin.pod {
+        let _ = write!(o, " [pod/{}]", escaped(pod));
+    }
+    let message = ev.get(Slot::Message).map(str::trim_end).unwrap_or_default();
+    o.push_str("  ");
+    push_indented(&mut o, message);
+    // The method and path only when the message does not already name the path (SkillMeat's
+    // access lines do), as in `trace`.
+    let path = ev.get(Slot::Path);
+    let named = path.is_some_and(|p| message.contains(p));
+    let request: Vec<&str> = [ev.get(Slot::Method), path]
+        .into_iter()
+        .flatten()
+        .filter(|_| !named)
+        .collect();
+    if !request.is_empty() {
+        let _ = write!(o, "  {}", escaped(&request.join(" ")));
+    }
+    // The status too is left out when the message names the path and the status.
+    if let Some(s) = ev.status
+        && !(named && message.contains(&s.to_string()))
+    {
+        let status = format!("→ {s}");
+        let colour = if s >= 500 {
+            "31"
+        } else if s >= 400 {
+            "33"
+        } else {
+            ""
+        };
+        let _ = write!(o, " {}", style.paint(colour, &status));
+    }
+    if let Some(d) = ev.duration_ms {
+        let _ = write!(o, " ({d} ms)");
+    }
+    let key = |o: &mut String, k: &str| {
+        let _ = write!(o, "  {}=", style.paint("2", k));
+    };
+    for slot in SHOWN_IDS {
+        if let Some(val) = ev.get(slot) {
+            key(&mut o, slot.name());
+            push_value(&mut o, val);
+        }
+    }
+    for (k, val) in &ev.extras {
+        key(&mut o, &escaped(k));
+        match val {
+            // A JSON string shows as its text; numbers, booleans, arrays and objects as JSON.
+            // (JSON delimits itself; valid JSON holds no raw control character).
+            Extra::Json(j) => match serde_json::from_slice::<String>(j) {
+                Ok(text) => push_value(&mut o, &text),
+                Err(_) => o.push_str(&escaped(&String::from_utf8_lossy(j))),
+            },
+            Extra::Str(s) => push_value(&mut o, s),
+        }
+    }
+    if let Some(x) = ev.get(Slot::Exception) {
+        for line in x.trim_end().lines() {
+            o.push_str("\n    ");
+            o.push_str(&escaped(line));
+        }
+    }
+    o.push('\n');
+    out.write_all(o.as_bytes())
+}
+
+/// `s` with control characters (ESC above all) written as `\u001b` escapes; tabs kept.
+fn escaped(s: &str) -> Cow<'_, str> {
+    if !s.chars().any(|c| c.is_control() && c != '\t') {
+        return Cow::Borrowed(s);
+    }
+    Cow::Owned(
+        s.chars()
+            .map(|c| {
+                if c.is_control() && c != '\t' {
+                    // As JSON writes them, like quoted field values.
+                    format!("\\u{:04x}", u32::from(c))
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect(),
+    )
+}
+
+/// A multi-line text: its further lines indented under the event.
+fn push_indented(o: &mut String, text: &str) {
+    for (i, line) in text.split('\n').enumerate() {
+        if i > 0 {
+            o.push_str("\n    ");
+        }
+        o.push_str(&escaped(line.strip_suffix('\r').unwrap_or(line)));
+    }
+}
+
+/// A text field value, quoted (JSON string syntax) when it is empty or holds spaces, quotes, `=` or
+/// control characters, so `key=value` pairs stay unambiguous.
+fn push_value(o: &mut String, val: &str) {
+    let plain = !val.is_empty()
+        && !val
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '"' | '='));
+    if plain {
+        o.push_str(val);
+    } else {
+        // Serializing a &str cannot fail.
+        o.push_str(&serde_json::to_string(val).unwrap_or_default());
+    }
+}
+
+/// `logsleuth events --format text`: matching events as lines for people.
+pub struct TextSink<'w> {
+    out: &'w mut dyn Write,
+    style: Style,
+}
+
+impl<'w> TextSink<'w> {
+    /// Write to `out`, coloured or not.
+    pub fn new(out: &'w mut dyn Write, style: Style) -> Self {
+        TextSink { out, style }
+    }
+}
+
+impl EventSink for TextSink<'_> {
+    fn event(&mut self, v: &View<'_, '_>, pass: bool) -> io::Result<()> {
+        if pass {
+            write_event_text(self.out, v, self.style)
+        } else {
+            Ok(())
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
+
 /// `fmt::Write` over a byte buffer.
 struct LineBuf<'a>(&'a mut Vec<u8>);
 
@@ -149,7 +326,7 @@ pub struct Style {
 
 impl Style {
     fn paint(&self, code: &str, text: &str) -> String {
-        if self.colour {
+        if self.colour && !code.is_empty() {
             format!("\x1b[{code}m{text}\x1b[0m")
         } else {
             text.to_string()

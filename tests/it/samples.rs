@@ -1,7 +1,7 @@
 //! The real captures in fixtures/samples: every line accounted for, requests counted once,
 //! reports pinned by snapshots.
 
-use super::{analyze_json, assert_accounted, bin, samples};
+use super::{analyze_json, assert_accounted, bin, fixtures, samples};
 
 /// Request lines a human would count in each capture.
 fn expected_requests(path: &std::path::Path) -> u64 {
@@ -35,7 +35,7 @@ fn sample_reports_snapshot() {
         // Input paths (slow requests, findings evidence) depend on the checkout location.
         let text = analyze_json(&[p], b"")
             .to_string()
-            .replace(super::fixtures().to_str().unwrap(), "<fixtures>");
+            .replace(fixtures().to_str().unwrap(), "<fixtures>");
         let r: serde_json::Value = serde_json::from_str(&text).unwrap();
         let name = path.file_stem().unwrap().to_string_lossy().into_owned();
         insta::assert_json_snapshot!(format!("report-{name}"), r);
@@ -52,9 +52,7 @@ fn terminal_report_snapshot() {
     args.extend(paths.iter().map(String::as_str));
     let r = bin(&args, b"");
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let text = r
-        .stdout
-        .replace(super::fixtures().to_str().unwrap(), "<fixtures>");
+    let text = r.stdout.replace(fixtures().to_str().unwrap(), "<fixtures>");
     insta::assert_snapshot!("terminal-all-samples", text);
 }
 
@@ -119,4 +117,68 @@ fn events_ndjson_fields_and_continuations() {
             .ends_with("jwt.exceptions.DecodeError: Not enough segments"),
         "{exc}"
     );
+}
+
+/// `events --format text`: one line per event (its traceback on indented lines under it), in
+/// the layout of `trace`; the same events as the NDJSON form.
+#[test]
+fn events_as_text_for_people() {
+    let info = std::fs::read_to_string(fixtures().join("samples/skreaver-info.log")).unwrap();
+    let prefixed: String = info
+        .lines()
+        .map(|l| format!("[pod/sk-1/app] {l}\n"))
+        .collect();
+    let r = bin(&["events", "--format", "text"], prefixed.as_bytes());
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    insta::assert_snapshot!("events-text-kubectl-prefixed", r.stdout);
+    let errors = fixtures().join("samples/skillmeat-text-prod.log");
+    let errors = errors.to_str().unwrap();
+    let r = bin(
+        &["events", "--format", "text", "--level", "error", errors],
+        b"",
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    insta::assert_snapshot!("events-text-skillmeat-errors", r.stdout);
+
+    for path in samples() {
+        let path = path.to_str().unwrap();
+        let json = bin(&["events", path], b"");
+        let text = bin(
+            &["events", "--format", "text", "--color", "never", path],
+            b"",
+        );
+        assert_eq!(
+            (json.code, text.code),
+            (0, 0),
+            "{}{}",
+            json.stderr,
+            text.stderr
+        );
+        let heads = text.stdout.lines().filter(|l| !l.starts_with(' ')).count();
+        assert_eq!(heads, json.stdout.lines().count(), "{path}");
+        assert!(!text.stdout.contains('\x1b'), "{path}");
+        let coloured = bin(
+            &["events", "--format", "text", "--color", "always", path],
+            b"",
+        );
+        assert!(coloured.stdout.contains("\x1b["), "{path}");
+    }
+}
+
+/// A log line cannot drive the terminal: control characters in messages and fields are
+/// written as escapes, also with colour on.
+#[test]
+fn events_text_escapes_control_characters() {
+    let line = b"{\"level\":\"error\",\"msg\":\"evil \\u001b]0;owned\\u0007 title\",\"who\":\"a\\u001b[2Jb\"}\n";
+    let r = bin(&["events", "--format", "text", "--color", "always"], line);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.contains(r"evil \u001b]0;owned\u0007 title"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains(r#"="a\u001b[2Jb""#), "{}", r.stdout);
+    // Our own colour codes are the only ESC bytes: each opens `ESC[` and a number.
+    let ours = r.stdout.matches("\x1b[").count();
+    assert_eq!(ours, r.stdout.matches('\x1b').count());
 }
