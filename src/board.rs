@@ -90,6 +90,7 @@ pub fn render_board(
     let style = Style { colour };
     let findings = r.findings.as_deref().unwrap_or_default();
     let text = output::render_findings_brief(findings, style, 8) + &output::render_body(r, style);
+    let text = output::escape_controls(&text, colour);
     lines.extend(text.lines().map(str::to_string));
     let rows = rows.max(3);
     let mut out = String::new();

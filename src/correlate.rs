@@ -1871,6 +1871,7 @@ impl Timeline {
             }
             let _ = writeln!(o);
         }
-        o
+        // Messages and paths are the log's own text: no control character reaches the terminal.
+        crate::output::escape_controls(&o, false).into_owned()
     }
 }

@@ -238,21 +238,48 @@ pub fn write_event_text(out: &mut dyn Write, v: &View<'_, '_>, style: Style) -> 
 
 /// `s` with control characters (ESC above all) written as `\u001b` escapes; tabs kept.
 fn escaped(s: &str) -> Cow<'_, str> {
-    if !s.chars().any(|c| c.is_control() && c != '\t') {
+    escape_controls(s, false)
+}
+
+/// Text for a terminal or a file people `cat`, from log lines nobody vetted: every control
+/// character but newline and tab is written as a `\u001b`-style escape (as JSON writes them),
+/// so no log line can move the cursor, clear the screen, retitle the window or hide text.
+/// With `keep_sgr` (our colour is on), colour sequences `ESC[…m` pass — those are ours; one
+/// from the input passes too, and can at most colour text.
+pub fn escape_controls(s: &str, keep_sgr: bool) -> Cow<'_, str> {
+    let unsafe_char = |c: char| c.is_control() && c != '\n' && c != '\t';
+    if !s.chars().any(unsafe_char) {
         return Cow::Borrowed(s);
     }
-    Cow::Owned(
-        s.chars()
-            .map(|c| {
-                if c.is_control() && c != '\t' {
-                    // As JSON writes them, like quoted field values.
-                    format!("\\u{:04x}", u32::from(c))
-                } else {
-                    c.to_string()
-                }
-            })
-            .collect(),
-    )
+    let mut out = String::with_capacity(s.len() + 16);
+    let mut rest = s;
+    while let Some(c) = rest.chars().next() {
+        if c == '\x1b'
+            && keep_sgr
+            && let Some(n) = sgr_len(rest)
+        {
+            out.push_str(&rest[..n]);
+            rest = &rest[n..];
+            continue;
+        }
+        if unsafe_char(c) {
+            let _ = write!(out, "\\u{:04x}", u32::from(c));
+        } else {
+            out.push(c);
+        }
+        rest = &rest[c.len_utf8()..];
+    }
+    Cow::Owned(out)
+}
+
+/// Length of the colour sequence `ESC [ digits/semicolons m` at the start of `s`.
+fn sgr_len(s: &str) -> Option<usize> {
+    let params = s.strip_prefix("\x1b[")?;
+    let n = params
+        .bytes()
+        .take_while(|b| b.is_ascii_digit() || *b == b';')
+        .count();
+    (params.as_bytes().get(n) == Some(&b'm')).then_some(2 + n + 1)
 }
 
 /// A multi-line text: its further lines indented under the event.
@@ -402,14 +429,14 @@ fn ms(v: Option<f64>) -> String {
 /// How many rows the terminal report shows per table.
 const ROWS: usize = 25;
 
-/// Render the report for a terminal.
+/// Render the report for a terminal (the log's own text with its control characters escaped).
 pub fn render_text(r: &Report, style: Style) -> String {
     let mut o = String::new();
     if let Some(f) = &r.findings {
         o.push_str(&render_findings(f, style));
     }
     o.push_str(&render_body(r, style));
-    o
+    escape_controls(&o, style.colour).into_owned()
 }
 
 /// `  HIGH     DB001 name — title (12×`: a finding's first line, left open for the report and
@@ -757,4 +784,45 @@ pub fn render_correlation(c: &CorrelationReport, style: Style) -> String {
         "lrrrll",
     );
     o
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::escape_controls;
+
+    #[test]
+    fn controls_are_escaped_and_only_colour_may_pass() {
+        let evil = "a\x1b]0;title\x07 b\x1b[2J c\r d\u{9b}31m e\x1b[31mred\x1b[0m\n\tf";
+        assert_eq!(
+            escape_controls(evil, false),
+            "a\\u001b]0;title\\u0007 b\\u001b[2J c\\u000d d\\u009b31m e\\u001b[31mred\\u001b[0m\n\tf"
+        );
+        // With our colour on, `ESC[…m` passes; a screen clear (`ESC[2J`) or a title does not.
+        assert_eq!(
+            escape_controls(evil, true),
+            "a\\u001b]0;title\\u0007 b\\u001b[2J c\\u000d d\\u009b31m e\x1b[31mred\x1b[0m\n\tf"
+        );
+        assert!(matches!(
+            escape_controls("plain\ttext\n", false),
+            std::borrow::Cow::Borrowed(_)
+        ));
+    }
+
+    proptest! {
+        #[test]
+        fn nothing_but_newline_tab_and_colour_survives(s in "(\\PC|[\\x00-\\x1f\\x7f\\u{80}-\\u{9f}]|\x1b\\[[0-9;]{0,3}m?){0,40}") {
+            let plain = escape_controls(&s, false);
+            prop_assert!(!plain.chars().any(|c| c.is_control() && c != '\n' && c != '\t'));
+            let coloured = escape_controls(&s, true);
+            for (i, _) in coloured.match_indices('\x1b') {
+                let rest = &coloured[i + 2..];
+                prop_assert!(coloured[i..].starts_with("\x1b["));
+                let n = rest.bytes().take_while(|b| b.is_ascii_digit() || *b == b';').count();
+                prop_assert_eq!(rest.as_bytes().get(n), Some(&b'm'));
+            }
+            prop_assert!(!coloured.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\t' | '\x1b')));
+        }
+    }
 }

@@ -267,7 +267,8 @@ pub fn render(r: &Report, h: &Header<'_>, mut redact: impl FnMut(&str) -> String
         );
     }
     correlation(&mut o, r);
-    o
+    // Messages and paths are the log's own text: `cat report.md` must not run their escapes.
+    crate::output::escape_controls(&o, false).into_owned()
 }
 
 /// Rule findings, most severe first (as on the terminal), with their evidence; messages come

@@ -233,3 +233,34 @@ fn own_output_inside_a_walked_directory_is_not_read() {
     assert!(lines[1].contains("\"message\":\"one\""), "{written}");
     assert!(lines[1].contains("app.log"), "{written}");
 }
+
+/// Log text reaches people through the terminal report, `trace` and `report.md`: an escape
+/// sequence in a log line (a window title, a screen clear) is printed as `\u001b`, never run.
+#[test]
+fn escape_sequences_in_log_lines_are_printed_not_run() {
+    let line = r#"{"timestamp":"2026-11-22T07:08:49.554320Z","level":"ERROR","fields":{"message":"Error handling legacy message from c1: Authentication failed: x \u001b]0;owned\u0007 \u001b[2J"},"target":"skreaver_http::websocket::handlers"}"#;
+    let input = format!("{line}\n");
+    let seen = r"\u001b]0;owned\u0007 \u001b[2J";
+    for args in [
+        &["analyze", "--color", "never"][..],
+        &["analyze", "--color", "always"],
+        &["trace", "c1"],
+    ] {
+        let r = bin(args, input.as_bytes());
+        assert_eq!(r.code, 0, "{args:?}: {}", r.stderr);
+        assert!(r.stdout.contains(seen), "{args:?}: {}", r.stdout);
+        assert!(
+            !r.stdout.contains("\x1b]") && !r.stdout.contains("\x1b[2J"),
+            "{args:?}"
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("b");
+    let r = bin(
+        &["analyze", "--export", bundle.to_str().unwrap()],
+        input.as_bytes(),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let md = std::fs::read_to_string(bundle.join("report.md")).unwrap();
+    assert!(md.contains(seen) && !md.contains('\x1b'), "{md}");
+}
