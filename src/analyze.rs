@@ -48,6 +48,9 @@ pub struct InputCounts {
     /// cannot know another pod is still to come (for the hint on stderr).
     #[serde(skip)]
     pub rewinds: Vec<Rewind>,
+    /// Times without a zone against the container runtime's own (for the `--assume-tz` hint).
+    #[serde(skip)]
+    pub zone_skew: ZoneSkew,
     /// Unparsed lines by reason (`invalid_json`, `binary`, `blank`).
     pub unparsed_reasons: BTreeMap<String, u64>,
     /// Read errors (a file that vanished or failed mid-read), with the input named.
@@ -72,6 +75,75 @@ pub struct Rewind {
     pub stream: String,
     /// How far its first event is behind the latest event read before it from the same input.
     pub behind_ns: Nanos,
+}
+
+/// How far a service's times without a zone (SkillMeat's `asctime` is local time) are from the
+/// time the container runtime put on the same lines (kubectl `--timestamps`, CRI, docker), in
+/// whole quarter hours: a steady offset means the service logs local time and needs
+/// `--assume-tz`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ZoneSkew {
+    /// `(service, offset in minutes)` → events; `None`: no whole quarter hour apart.
+    counts: BTreeMap<(u16, Option<i32>), u64>,
+    samples: u64,
+}
+
+/// Events sampled per chunk: a steady offset shows in a few.
+const ZONE_SAMPLES_PER_CHUNK: u64 = 64;
+
+/// A quarter hour is off by at most this much (the runtime stamps a line after the service).
+const ZONE_SLACK_NS: i64 = 2 * 60 * 1_000_000_000;
+
+impl ZoneSkew {
+    /// Whether a chunk wants more samples.
+    pub fn wants(&self) -> bool {
+        self.samples < ZONE_SAMPLES_PER_CHUNK
+    }
+
+    /// An event of `service` whose payload time (read without a zone) is `payload`, stamped
+    /// `runtime` by the container runtime.
+    pub fn add(&mut self, service: u16, payload: Nanos, runtime: Nanos) {
+        const QUARTER: i64 = 15 * 60 * 1_000_000_000;
+        let skew = payload.saturating_sub(runtime);
+        let quarters = (skew + skew.signum() * QUARTER / 2) / QUARTER;
+        // Zones run from UTC-12 to UTC+14.
+        let offset = ((skew - quarters * QUARTER).abs() <= ZONE_SLACK_NS
+            && (-48..=56).contains(&quarters))
+        .then(|| i32::try_from(quarters * 15).unwrap_or(0));
+        *self.counts.entry((service, offset)).or_default() += 1;
+        self.samples += 1;
+    }
+
+    /// Add another chunk's samples.
+    pub fn merge(&mut self, other: ZoneSkew) {
+        for (k, n) in other.counts {
+            *self.counts.entry(k).or_default() += n;
+        }
+        self.samples += other.samples;
+    }
+
+    /// Services whose zone-less times are one steady offset (minutes, not 0) from the
+    /// runtime's: at least 3 events and 90 % of those sampled. `(service, minutes, events)`.
+    pub fn steady_offsets(&self) -> Vec<(u16, i32, u64)> {
+        let mut out = Vec::new();
+        let mut services: Vec<u16> = self.counts.keys().map(|k| k.0).collect();
+        services.dedup();
+        for service in services {
+            let of_service = || {
+                self.counts
+                    .range((service, None)..=(service, Some(i32::MAX)))
+            };
+            let total: u64 = of_service().map(|(_, n)| n).sum();
+            if let Some((&(_, Some(minutes)), &n)) = of_service().max_by_key(|(_, n)| **n)
+                && minutes != 0
+                && n >= 3
+                && n * 10 >= total * 9
+            {
+                out.push((service, minutes, n));
+            }
+        }
+        out
+    }
 }
 
 #[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference
@@ -547,4 +619,44 @@ fn endpoint_keys_keep_service_method_and_route_apart() {
     assert_eq!(buf, "65535\0POST\0/b/{id}");
     endpoint_key(&mut buf, 10, "", "");
     assert_eq!(buf, "10\0\0");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ZoneSkew;
+
+    const H: i64 = 3_600_000_000_000;
+    const MIN: i64 = 60_000_000_000;
+
+    #[test]
+    fn zone_skew_finds_a_steady_quarter_hour_offset() {
+        let mut z = ZoneSkew::default();
+        // India (+05:30), a line stamped by the runtime 40 ms after the service wrote it.
+        for i in 0..9 {
+            z.add(
+                1,
+                1_000 * H + i,
+                1_000 * H - 5 * H - 30 * MIN + i + 40_000_000,
+            );
+        }
+        // One line whose runtime time is 7 minutes off any zone (a stalled pipe).
+        z.add(1, 2_000 * H, 2_000 * H - 7 * MIN);
+        // Another service logs UTC, and one sits at -03:30 for only 2 events.
+        for _ in 0..5 {
+            z.add(0, H, H);
+        }
+        z.add(2, H, H + 3 * H + 30 * MIN);
+        z.add(2, H, H + 3 * H + 30 * MIN);
+        assert_eq!(z.steady_offsets(), vec![(1, 330, 9)]);
+        // 90 % of the samples must agree.
+        z.add(1, H, H + 2 * MIN);
+        z.add(1, H, H + 20 * MIN);
+        assert_eq!(z.steady_offsets(), vec![]);
+        let mut merged = ZoneSkew::default();
+        for _ in 0..3 {
+            merged.add(2, H, H + 3 * H + 30 * MIN);
+        }
+        merged.merge(z);
+        assert_eq!(merged.steady_offsets(), vec![(2, -210, 5)]);
+    }
 }

@@ -137,6 +137,7 @@ fn trace(t: &TraceArgs) -> Result<ExitCode> {
     let window_ns = correlation.window_ns;
     if let Outcome::Events(counts) = pipeline::run(&inputs, &reg, &settings, &mut [&mut sink])? {
         warn_if_pods_rewind(&counts, &inputs, window_ns);
+        warn_if_local_times(&counts, &reg, settings.parse.assume_offset);
     }
     let Some(timeline) = sink.finish() else {
         eprintln!("logsleuth: no event carries the identifier {:?}", t.id);
@@ -628,6 +629,7 @@ fn analyze(a: &AnalyzeArgs) -> Result<ExitCode> {
         bail!("internal error: analyze produced no report");
     };
     warn_if_all_filtered(&report.input, &settings.filter);
+    warn_if_local_times(&report.input, &reg, settings.parse.assume_offset);
     if !a.no_correlation {
         warn_if_pods_rewind(&report.input, &inputs, correlation.window_ns);
     }
@@ -769,6 +771,7 @@ fn events(args: &EventsArgs) -> Result<ExitCode> {
     out.flush()?;
     if let Outcome::Events(counts) = &outcome {
         warn_if_all_filtered(counts, &settings.filter);
+        warn_if_local_times(counts, &reg, settings.parse.assume_offset);
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -791,6 +794,24 @@ fn warn_if_pods_rewind(counts: &InputCounts, inputs: &[Input], window_ns: i64) {
             "logsleuth: {name}: {} starts {} before events already read from it (`kubectl logs -l` without -f prints pod after pod); correlation groups shared across pods may be split — read the pods with k8s://NS/?selector=… or one file per pod",
             r.stream,
             rough_duration(r.behind_ns)
+        );
+    }
+}
+
+/// A service that logs local time without a zone (SkillMeat's text mode in a container whose
+/// TZ is not UTC) lands hours away from the other service and from `--since`; the container
+/// runtime's own times (kubectl `--timestamps`, CRI, docker) show by how much: say so, with
+/// the `--assume-tz` that reads them right.
+fn warn_if_local_times(counts: &InputCounts, reg: &Registry, assume_offset_secs: i32) {
+    for (service, minutes, events) in counts.zone_skew.steady_offsets() {
+        let fix = i64::from(assume_offset_secs) / 60 + i64::from(minutes);
+        let sign = if fix < 0 { '-' } else { '+' };
+        let (h, m) = (fix.abs() / 60, fix.abs() % 60);
+        let (h_off, m_off) = (minutes.abs() / 60, minutes.abs() % 60);
+        eprintln!(
+            "logsleuth: {}: its times without a zone run {h_off}h{m_off:02}m {} the container runtime's on the same lines ({events} events sampled): it logs local time — read it with --assume-tz {sign}{h:02}:{m:02}",
+            reg.service_name(service),
+            if minutes > 0 { "ahead of" } else { "behind" },
         );
     }
 }

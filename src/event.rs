@@ -232,6 +232,9 @@ pub struct Event<'a> {
     pub request: Option<u8>,
     /// Continuation rule for the lines after this event.
     pub multiline: Multiline,
+    /// `ts` came from a time without a zone (SkillMeat's `asctime`, Python's naive
+    /// `isoformat()`), read at the `--assume-tz` offset.
+    pub naive_ts: bool,
     /// Remaining fields, collected only when the caller asks for them.
     pub extras: Vec<(Cow<'a, str>, Extra<'a>)>,
 }
@@ -329,6 +332,7 @@ impl PackedEvent {
                 duration_ms: ev.duration_ms,
                 request: ev.request,
                 multiline: ev.multiline,
+                naive_ts: ev.naive_ts,
                 ..Event::default()
             },
             strs,
@@ -358,6 +362,7 @@ impl PackedEvent {
             duration_ms: h.duration_ms,
             request: h.request,
             multiline: h.multiline,
+            naive_ts: h.naive_ts,
             strs: self.strs.map(|s| s.map(|s| Cow::Borrowed(self.text(s)))),
             extras: self
                 .extras

@@ -337,7 +337,7 @@ pub enum Outcome {
     /// The report (analyze mode).
     Report(Box<Report>),
     /// Events were written (events mode).
-    Events(InputCounts),
+    Events(Box<InputCounts>),
 }
 
 /// Identity of a stream: source + pod + container + stream.
@@ -441,6 +441,7 @@ struct ChunkOut {
     arena: String,
     /// What the worker found on events, by [`FoundAt::Chunk`] index.
     found: Vec<Found>,
+    zone_skew: crate::analyze::ZoneSkew,
 }
 
 impl ChunkOut {
@@ -1867,6 +1868,16 @@ fn make_item(
         ParseOutcome::Blank => out.items.push(item(ItemKind::Blank, false)),
         ParseOutcome::Unparsed(r) => out.items.push(item(ItemKind::Unparsed(r), false)),
         ParseOutcome::Event { weak } => {
+            if ev.naive_ts
+                && out.zone_skew.wants()
+                && let (Some(ts), Some(runtime)) = (
+                    ev.ts,
+                    ctx.runtime_ts
+                        .and_then(|t| time::parse_timestamp(t.as_bytes(), 0)),
+                )
+            {
+                out.zone_skew.add(ev.service, ts, runtime);
+            }
             // The runtime's timestamp is event time only when the payload has none; otherwise
             // only whole events (NDJSON, exports) show it, so it is parsed only then.
             if ev.ts.is_none() || settings.keep_events {
@@ -2335,6 +2346,7 @@ impl<'r> Merger<'r> {
         }
         self.merging_source = (!self.live && c.lines > 0).then_some(c.source);
         self.counts.joined_partials += c.joined_partials;
+        self.counts.zone_skew.merge(c.zone_skew);
         self.counts.truncated += c.truncated;
         self.counts.invalid_utf8 += c.invalid_utf8;
         for (k, o) in c.origins {
@@ -2878,7 +2890,7 @@ impl<'r> Merger<'r> {
                 report.correlation = correlation;
                 Outcome::Report(Box::new(report))
             }
-            None => Outcome::Events(self.counts),
+            None => Outcome::Events(Box::new(self.counts)),
         })
     }
 }

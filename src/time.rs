@@ -204,6 +204,13 @@ pub fn parse_timestamp(s: &[u8], assume_offset_secs: i32) -> Option<Nanos> {
     i64::try_from(ns).ok()
 }
 
+/// Whether a time [`parse_timestamp`] accepted names its zone (`Z`, `+02:00`, `-0500`…); the
+/// zone, when there is one, follows the seconds (`YYYY-MM-DDTHH:MM:SS` is 19 bytes).
+pub fn has_zone(s: &[u8]) -> bool {
+    s.get(19..)
+        .is_some_and(|rest| rest.iter().any(|&b| matches!(b, b'Z' | b'z' | b'+' | b'-')))
+}
+
 /// Appends `ns` as RFC 3339 UTC with exactly 9 fraction digits and `Z`,
 /// e.g. `2026-11-22T07:08:59.290935000Z`, to `out` (no intermediate allocation).
 pub fn write_rfc3339_nanos(ns: Nanos, out: &mut String) {

@@ -1473,7 +1473,10 @@ fn apply_text<'a>(
     match target {
         Target::Ts => match time::parse_timestamp(text.as_bytes(), opts.assume_offset) {
             Some(ts) => {
-                ev.ts.get_or_insert(ts);
+                if ev.ts.is_none() {
+                    ev.ts = Some(ts);
+                    ev.naive_ts = !time::has_zone(text.as_bytes());
+                }
                 true
             }
             None => false,

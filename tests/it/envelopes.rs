@@ -286,3 +286,79 @@ fn multiline_events_continue_across_rotated_files() {
         }
     }
 }
+
+/// `skillmeat-text-prod.log` as `kubectl logs --timestamps` prints it from a container whose
+/// clock is `local_offset_h` hours ahead of UTC: the runtime's time is the true one, SkillMeat's
+/// `asctime` the local one (no zone). Lines before the first time get the first one.
+fn skillmeat_text_in_zone(local_offset_h: i64) -> Vec<u8> {
+    let text = std::fs::read_to_string(fixtures().join("samples/skillmeat-text-prod.log")).unwrap();
+    let first = text
+        .lines()
+        .find_map(|l| logsleuth::time::parse_timestamp(l.get(..23)?.as_bytes(), 0))
+        .unwrap();
+    let mut last = first;
+    let mut out = String::new();
+    for l in text.lines() {
+        if let Some(t) = l
+            .get(..23)
+            .and_then(|t| logsleuth::time::parse_timestamp(t.as_bytes(), 0))
+        {
+            last = t;
+        }
+        // The runtime stamps the line a millisecond after the service wrote it.
+        let utc = last - local_offset_h * 3_600_000_000_000 + 1_000_000;
+        out.push_str(&format!(
+            "{} {l}\n",
+            logsleuth::time::format_rfc3339_nanos(utc)
+        ));
+    }
+    out.into_bytes()
+}
+
+/// SkillMeat's text mode logs local time without a zone; in a container whose TZ is not UTC
+/// its events land hours away from everything else. The runtime's times say by how much, and
+/// stderr says which `--assume-tz` reads them right.
+#[test]
+fn local_times_without_a_zone_get_the_assume_tz_hint() {
+    let berlin = skillmeat_text_in_zone(2);
+    let r = bin(&["analyze", "--format", "json"], &berlin);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains(
+            "skillmeat: its times without a zone run 2h00m ahead of the container runtime's"
+        ) && r.stderr.contains("read it with --assume-tz +02:00"),
+        "{}",
+        r.stderr
+    );
+    // A wrong guess is corrected from where it left the times.
+    let r = bin(&["events", "--assume-tz", "+05:00"], &berlin);
+    assert!(
+        r.stderr.contains("run 3h00m behind") && r.stderr.contains("--assume-tz +02:00"),
+        "{}",
+        r.stderr
+    );
+    // Read right, the times agree with the runtime's: no hint.
+    let r = bin(&["events", "--assume-tz", "+02:00"], &berlin);
+    assert!(r.stderr.is_empty(), "{}", r.stderr);
+    for line in r
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+    {
+        if line["ts"] != line["runtime_ts"] {
+            let ns = |k: &str| {
+                logsleuth::time::parse_timestamp(line[k].as_str().unwrap().as_bytes(), 0).unwrap()
+            };
+            assert!((ns("runtime_ts") - ns("ts")).abs() <= 1_000_000, "{line}");
+        }
+    }
+    // `trace` says it too.
+    let r = bin(&["trace", "x"], &berlin);
+    assert!(r.stderr.contains("--assume-tz +02:00"), "{}", r.stderr);
+    // A UTC container, and the same lines without the runtime's times: nothing to say.
+    let r = bin(&["analyze"], &skillmeat_text_in_zone(0));
+    assert!(r.stderr.is_empty(), "{}", r.stderr);
+    let bare = fixtures().join("samples/skillmeat-text-prod.log");
+    let r = bin(&["analyze", bare.to_str().unwrap()], b"");
+    assert!(r.stderr.is_empty(), "{}", r.stderr);
+}
