@@ -2484,11 +2484,20 @@ impl<'r> Merger<'r> {
         let state = self.streams.entry(lane).or_default();
         match &mut item.kind {
             ItemKind::Blank => {
-                if let Some(id) = state.open {
-                    self.counts.continuation_lines += 1;
-                    self.append(id, "");
-                } else {
-                    self.unparsed(Unparsed::Blank);
+                // A blank line belongs to a traceback (between chained exceptions) or a panic;
+                // after a one-line event (a JSON line, a log line with no traceback) it is
+                // nobody's.
+                let in_block = match state.mode {
+                    Multiline::None => false,
+                    Multiline::Python => state.in_traceback,
+                    Multiline::RustPanic => true,
+                };
+                match state.open {
+                    Some(id) if in_block => {
+                        self.counts.continuation_lines += 1;
+                        self.append(id, "");
+                    }
+                    _ => self.unparsed(Unparsed::Blank),
                 }
             }
             ItemKind::Unparsed(r) => self.unparsed(*r),

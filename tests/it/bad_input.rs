@@ -264,3 +264,49 @@ fn escape_sequences_in_log_lines_are_printed_not_run() {
     let md = std::fs::read_to_string(bundle.join("report.md")).unwrap();
     assert!(md.contains(seen) && !md.contains('\x1b'), "{md}");
 }
+
+/// Blank lines between one-line events (JSON, or a log line with no traceback) belong to no
+/// event: counted as blank, not glued to the event before as an empty `exception`. Inside a
+/// traceback (between chained exceptions) they stay part of it.
+#[test]
+fn blank_lines_after_one_line_events_are_counted_blank() {
+    let input = concat!(
+        r#"{"timestamp":"2026-11-22T07:08:49.327514Z","level":"INFO","fields":{"message":"one"},"target":"a::b"}"#,
+        "\n\n\n",
+        r#"{"timestamp":"2026-11-22T07:08:49.328723Z","level":"INFO","fields":{"message":"two"},"target":"a::b"}"#,
+        "\n",
+        "2026-11-22 07:00:00,432 - skillmeat.api - INFO - plain\n",
+        "\n",
+        "2026-11-22 07:00:01,000 - skillmeat.api - ERROR - failed\n",
+        "Traceback (most recent call last):\n",
+        "  File \"a.py\", line 1, in f\n",
+        "ValueError: x\n",
+        "\n",
+        "The above exception was the direct cause of the following exception:\n",
+        "\n",
+        "Traceback (most recent call last):\n",
+        "  File \"b.py\", line 2, in g\n",
+        "RuntimeError: y\n",
+    );
+    let r = bin(&["events"], input.as_bytes());
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let events: Vec<serde_json::Value> = r
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(events.len(), 4);
+    assert!(
+        events[..3].iter().all(|e| e.get("exception").is_none()),
+        "{events:?}"
+    );
+    let exception = events[3]["exception"].as_str().unwrap();
+    assert!(
+        exception.contains("ValueError: x\n\nThe above exception")
+            && exception.ends_with("RuntimeError: y"),
+        "{exception:?}"
+    );
+    let report = analyze_json(&[], input.as_bytes());
+    assert_eq!(report["input"]["unparsed_reasons"]["blank"], 3);
+    assert_accounted(&report["input"]);
+}
