@@ -266,7 +266,7 @@ pub fn render(r: &Report, h: &Header<'_>, mut redact: impl FnMut(&str) -> String
             &rows,
         );
     }
-    correlation(&mut o, r);
+    correlation(&mut o, r, &mut redact);
     // Messages and paths are the log's own text: `cat report.md` must not run their escapes.
     crate::output::escape_controls(&o, false).into_owned()
 }
@@ -333,7 +333,9 @@ fn findings(o: &mut String, r: &Report, redact: &mut impl FnMut(&str) -> String)
 }
 
 /// The correlation section: counts and the top groups.
-fn correlation(o: &mut String, r: &Report) {
+/// The correlation table; group ids and slowest requests through `redact` (a token can be an
+/// agent id, or in a request's query string).
+fn correlation(o: &mut String, r: &Report, redact: &mut impl FnMut(&str) -> String) {
     let Some(c) = &r.correlation else {
         return;
     };
@@ -351,10 +353,10 @@ fn correlation(o: &mut String, r: &Report) {
         .iter()
         .map(|g| {
             vec![
-                g.id.clone(),
+                redact(&g.id),
                 g.services.join(", "),
                 g.first.clone().unwrap_or_default(),
-                g.slowest_request.clone().unwrap_or_default(),
+                redact(g.slowest_request.as_deref().unwrap_or_default()),
                 g.events.to_string(),
                 g.errors.to_string(),
                 format!("{:.1}", g.span_ms / 1000.0),

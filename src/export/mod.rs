@@ -563,19 +563,22 @@ impl EventSink for Bundle<'_> {
             v.raw,
             (!fields.is_empty()).then_some(fields.as_str()),
         ];
+        let ids = tables::ID_SLOTS.map(|slot| ev.get(slot));
         // Most events hold no hint at all: one scan over all their texts settles it.
         let clean = self
             .redactor
             .as_mut()
-            .is_none_or(|r| r.all_clean(texts.into_iter().flatten()));
+            .is_none_or(|r| r.all_clean(texts.iter().chain(&ids).flatten().copied()));
         let r = if clean { &mut None } else { &mut self.redactor };
         let [message, path, exception, raw, fields_out] = texts.map(|t| redact_opt(r, t));
+        let ids = ids.map(|t| redact_opt(r, t));
         let text = EventText {
             message: message.as_deref(),
             path: path.as_deref(),
             exception: exception.as_deref(),
             raw: raw.as_deref(),
             fields: fields_out.as_deref(),
+            ids: std::array::from_fn(|i| ids[i].as_deref()),
         };
         let values = self.partition(v.reg.service_name(ev.service), ev.ts);
         let result = self.events.push(&values, |b| b.append(v, &text));
@@ -585,6 +588,8 @@ impl EventSink for Bundle<'_> {
 
     fn request(&mut self, r: &Request, origin: &Origin) -> io::Result<()> {
         let path = redact_opt(&mut self.redactor, r.path());
+        let ids = [r.trace_id(), r.request_id(), r.client_ip(), r.agent_id()]
+            .map(|id| redact_opt(&mut self.redactor, id));
         let service = self.reg.service_name(r.service);
         let values = self.partition(service, r.ts);
         let source = self
@@ -597,6 +602,7 @@ impl EventSink for Bundle<'_> {
             origin,
             chain: self.reg.request_chain(r.service),
             path: path.as_deref(),
+            ids: std::array::from_fn(|i| ids[i].as_deref()),
         };
         self.requests
             .push(&values, |b| b.append(r, &ctx))

@@ -86,8 +86,23 @@ struct FieldSpec {
 struct Rule {
     kind: usize,
     regex: Regex,
-    /// Index of the `secret` group, if the pattern has one.
-    secret_group: Option<usize>,
+    /// Indexes of the groups named `secret…`: the first that took part in a match is what
+    /// is replaced (the whole match when there is none).
+    secret_groups: Vec<usize>,
+}
+
+/// The pattern that finds a `[[field]]` key's value in text: `"key": "value"` (or a number) in
+/// JSON, `key=value` / `key="value"` in logfmt and tracing's text. A JSON string is replaced
+/// inside its quotes whole, so the JSON stays valid.
+fn field_pattern(keys: &[String]) -> String {
+    let keys = keys
+        .iter()
+        .map(|k| regex::escape(k))
+        .collect::<Vec<_>>()
+        .join("|");
+    format!(
+        r#"(?i)"(?:{keys})"\s*:\s*(?:"(?P<secret>(?:[^"\\]|\\.)*)"|(?P<secret_number>-?[0-9][0-9.eE+-]*))|(?:^|[^A-Za-z0-9_.-])(?:{keys})=(?P<secret_text>"(?:[^"\\]|\\.)*"|[^\s"'&,;\\]+)"#
+    )
 }
 
 /// Compiled patterns plus the running count of replacements per kind.
@@ -110,6 +125,15 @@ pub struct Redactor {
     counts: Vec<u64>,
     /// Rules whose hints occur in the current text (scratch).
     active: Vec<bool>,
+}
+
+fn secret_groups(regex: &Regex) -> Vec<usize> {
+    regex
+        .capture_names()
+        .enumerate()
+        .filter(|(_, n)| n.is_some_and(|n| n.starts_with("secret")))
+        .map(|(i, _)| i)
+        .collect()
 }
 
 impl std::fmt::Debug for Redactor {
@@ -169,15 +193,14 @@ impl Redactor {
                 kind: s.kind.clone(),
                 source,
             })?;
-            let secret_group = regex.capture_names().position(|n| n == Some("secret"));
             for h in s.hints.iter().filter(|h| !h.is_empty()) {
                 hint_literals.push(h.clone());
                 hint_rule.push(rules.len());
             }
             rules.push(Rule {
                 kind: kind_id(&s.kind),
+                secret_groups: secret_groups(&regex),
                 regex,
-                secret_group,
             });
         }
         let mut field_keys = crate::FastMap::default();
@@ -185,7 +208,26 @@ impl Redactor {
             let kind = kind_id(&f.kind);
             for k in &f.keys {
                 field_keys.insert(k.to_ascii_lowercase(), kind);
+                // The key as a JSON key (`token"`) or a `key=value` pair (`token=`).
+                for hint in [format!("{k}\""), format!("{k}=")] {
+                    hint_literals.push(hint);
+                    hint_rule.push(rules.len());
+                }
             }
+            if f.keys.is_empty() {
+                continue;
+            }
+            let regex =
+                Regex::new(&field_pattern(&f.keys)).map_err(|source| RedactError::Pattern {
+                    name: name.to_string(),
+                    kind: f.kind.clone(),
+                    source,
+                })?;
+            rules.push(Rule {
+                kind,
+                secret_groups: secret_groups(&regex),
+                regex,
+            });
         }
         // Hints are matched case-sensitively against an ASCII-lower-cased copy of the text: a
         // case-insensitive automaton defeats aho-corasick's SIMD prefilter (every case variant
@@ -268,15 +310,26 @@ impl Redactor {
                 let Some(whole) = c.get(0) else {
                     return String::new();
                 };
-                let secret = rule.secret_group.and_then(|g| c.get(g));
+                let secret = rule.secret_groups.iter().find_map(|&g| c.get(g));
                 // Text an earlier pattern replaced is no secret.
-                if secret.unwrap_or(whole).as_str().starts_with("[REDACTED:") {
+                if secret
+                    .unwrap_or(whole)
+                    .as_str()
+                    .trim_start_matches('"')
+                    .starts_with("[REDACTED:")
+                {
                     return whole.as_str().to_string();
                 }
                 replaced += 1;
+                // A JSON number becomes a string: the JSON stays valid.
+                let q = if c.name("secret_number").is_some() {
+                    "\""
+                } else {
+                    ""
+                };
                 match secret {
                     Some(s) => format!(
-                        "{}[REDACTED:{kind}]{}",
+                        "{}{q}[REDACTED:{kind}]{q}{}",
                         &whole.as_str()[..s.start() - whole.start()],
                         &whole.as_str()[s.end() - whole.start()..]
                     ),
@@ -369,6 +422,36 @@ mod tests {
     }
 
     #[test]
+    fn secret_fields_are_replaced_in_text_too() {
+        // The `[[field]]` keys, as JSON keys and as `key=value` pairs (the raw line).
+        assert_eq!(
+            red(
+                r#"{"fields":{"message":"oauth","client_secret":"c\"s","Token":"t1","pwd":1234,"n":1}}"#
+            ),
+            r#"{"fields":{"message":"oauth","client_secret":"[REDACTED:authorization]","Token":"[REDACTED:authorization]","pwd":"[REDACTED:password]","n":1}}"#
+        );
+        assert_eq!(
+            red(
+                r#"WARN a::b: oauth exchange client_secret=cs5 secret="s 7" token=t8 refresh_token=r9"#
+            ),
+            "WARN a::b: oauth exchange client_secret=[REDACTED:authorization] secret=[REDACTED:authorization] token=[REDACTED:authorization] refresh_token=[REDACTED:authorization]"
+        );
+        let json = red(r#"{"a":{"password": 12.5e3, "token" : "x\\y"}}"#);
+        assert!(
+            serde_json::from_str::<serde_json::Value>(&json).is_ok(),
+            "{json}"
+        );
+        // Only the keys themselves: `tokens=`, `my.token=` and prose stay.
+        for text in [
+            "tokens=3 my.token=x",
+            "Invalid token: expired",
+            r#"{"token_type":"bearer"}"#,
+        ] {
+            assert_eq!(red(text), text);
+        }
+    }
+
+    #[test]
     fn prose_and_ordinary_urls_stay() {
         for text in [
             "invalid bearer token",
@@ -420,6 +503,9 @@ mod tests {
                 .secret
                 .iter()
                 .flat_map(|s| s.hints.iter().map(|h| h.to_ascii_lowercase()))
+                .chain(spec.field.iter().flat_map(|f| {
+                    f.keys.iter().flat_map(|k| [format!("{k}\""), format!("{k}=")])
+                }))
                 .collect();
             let holds_hint = |t: &str| {
                 let folded = t.to_ascii_lowercase();

@@ -213,6 +213,8 @@ pub struct EventText<'t> {
     pub raw: Option<&'t str>,
     /// Remaining fields as a JSON object.
     pub fields: Option<&'t str>,
+    /// The identifiers, in [`ID_SLOTS`] order (a token can be an agent id in a path).
+    pub ids: [Option<&'t str>; ID_SLOTS.len()],
 }
 
 /// Write the fields outside the schema as one JSON object; `secret` names the replacement of a
@@ -313,7 +315,7 @@ pub struct EventBatch {
 }
 
 /// The id slots, in schema order.
-const ID_SLOTS: [Slot; 7] = [
+pub const ID_SLOTS: [Slot; 7] = [
     Slot::TraceId,
     Slot::RequestId,
     Slot::SpanId,
@@ -404,8 +406,7 @@ impl EventBatch {
         put_indexed(&mut self.stream, o.stream.map(|s| (s as usize, s.as_str())));
         put(&mut self.logger, ev.get(Slot::Logger));
         self.message.append_option(text.message);
-        for (b, slot) in self.ids.iter_mut().zip(ID_SLOTS) {
-            let value = ev.get(slot);
+        for (b, &value) in self.ids.iter_mut().zip(&text.ids) {
             self.bytes += value.map_or(0, str::len);
             b.append_option(value);
         }
@@ -588,6 +589,8 @@ pub struct RequestContext<'c> {
     pub chain: &'c [String],
     /// Redacted path.
     pub path: Option<&'c str>,
+    /// Redacted `trace_id, request_id, client_ip, agent_id`.
+    pub ids: [Option<&'c str>; 4],
 }
 
 impl RequestBatch {
@@ -629,11 +632,7 @@ impl RequestBatch {
         self.path.append_option(c.path);
         self.status.append_option(r.status.map(i32::from));
         self.duration_ms.append_option(r.duration_ms);
-        for (b, v) in
-            self.ids
-                .iter_mut()
-                .zip([r.trace_id(), r.request_id(), r.client_ip(), r.agent_id()])
-        {
+        for (b, &v) in self.ids.iter_mut().zip(&c.ids) {
             self.bytes += v.map_or(0, str::len);
             b.append_option(v);
         }

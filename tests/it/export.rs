@@ -610,6 +610,9 @@ const JWT: &str = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhZ2VudC0xMjMifQ.c2lnbmF0dXJlL
 const API_KEY: &str = "sk_live_Zq81mXkP";
 const PASSWORD: &str = "hunter2pass";
 const BEARER: &str = "tok_9f8e7d6c5b4a3f2e1d0c";
+const AGENT_TOKEN: &str = "ghp_AgentIdIsAToken0123456789abcdefXYZ";
+const CLIENT_SECRET: &str = "cs_Vv7Qx2LmN9";
+const FIELD_TOKEN: &str = "tk_Aa1Bb2Cc3";
 
 fn secret_input() -> Vec<u8> {
     format!(
@@ -620,12 +623,23 @@ fn secret_input() -> Vec<u8> {
             "level=info msg=\"token {jwt}\" ts=2026-11-22T07:00:03Z\n",
             // Fires AUTH001: the token is in a finding's evidence (report.md, findings.parquet).
             "{{\"timestamp\": \"2026-11-22T07:00:04.000000\", \"level\": \"WARNING\", \"logger\": \"skillmeat.api.auth\", \"message\": \"Invalid token: {jwt}\", \"module\": \"auth\", \"function\": \"verify\", \"line\": 12}}\n",
+            // A slow request with a trace id: its path is a correlation group's slowest request
+            // (report.md's correlation table, groups.parquet).
+            "{{\"timestamp\": \"2026-11-22T07:00:05.000000Z\", \"level\": \"INFO\", \"logger\": \"skillmeat.api.middleware.observability\", \"message\": \"Request completed: GET /api/v1/artifacts - 200\", \"module\": \"m\", \"function\": \"f\", \"line\": 1, \"trace_id\": \"slow-1\", \"request_id\": \"r-1\", \"extra\": {{\"method\": \"GET\", \"path\": \"/api/v1/artifacts/{gh}?key={key}\", \"status_code\": 200, \"duration_ms\": 9000.5}}}}\n",
+            // A token used as an agent id: the agent_id columns and a group id.
+            "{{\"timestamp\":\"2026-11-22T07:00:06.000000Z\",\"level\":\"DEBUG\",\"fields\":{{\"message\":\"finished processing request\",\"latency\":\"3 ms\",\"status\":404}},\"target\":\"tower_http::trace::on_response\",\"span\":{{\"method\":\"POST\",\"uri\":\"/agents/{agent}/observe\",\"version\":\"HTTP/1.1\",\"name\":\"request\"}}}}\n",
+            // Secret fields, in JSON and in tracing's text: the fields column and the raw line.
+            "{{\"timestamp\":\"2026-11-22T07:00:07.000000Z\",\"level\":\"WARN\",\"fields\":{{\"message\":\"oauth exchange\",\"client_secret\":\"{cs}\",\"token\":\"{tk}\"}},\"target\":\"skreaver_http::runtime::auth\"}}\n",
+            "2026-11-22T07:00:08.000000Z  WARN skreaver_http::runtime::auth: oauth exchange client_secret={cs} token={tk}\n",
         ),
         gh = GITHUB,
         key = API_KEY,
         pw = PASSWORD,
         bearer = BEARER,
         jwt = JWT,
+        agent = AGENT_TOKEN,
+        cs = CLIENT_SECRET,
+        tk = FIELD_TOKEN,
     )
     .into_bytes()
 }
@@ -633,7 +647,16 @@ fn secret_input() -> Vec<u8> {
 #[test]
 fn secrets_never_reach_the_bundle_unless_no_redact() {
     let tmp = tempfile::tempdir().unwrap();
-    let secrets = [GITHUB, JWT, API_KEY, PASSWORD, BEARER];
+    let secrets = [
+        GITHUB,
+        JWT,
+        API_KEY,
+        PASSWORD,
+        BEARER,
+        AGENT_TOKEN,
+        CLIENT_SECRET,
+        FIELD_TOKEN,
+    ];
     let dir = tmp.path().join("redacted");
     export(&dir, &[], &[], &secret_input());
     let text = all_text(&dir);
