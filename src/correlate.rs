@@ -646,7 +646,15 @@ pub struct Correlator {
     found: Vec<u32>,
     /// Closed groups not yet taken ([`Correlator::keep_closed`]).
     outbox: Option<Vec<ClosedGroup>>,
+    /// Names handed out that no longer name their group → the name that replaced them (a
+    /// merge, or an earlier event read later), for [`Correlator::current_name`]; at most
+    /// [`MAX_RENAMES`]. `None` unless [`Correlator::track_renames`].
+    renamed: Option<HashMap<IdKey, IdKey>>,
 }
+
+/// Renames remembered for findings' evidence; beyond it, evidence may name an earlier name of
+/// its group.
+const MAX_RENAMES: usize = 100_000;
 
 impl Correlator {
     /// An empty correlator; `services` and `sources` name indices in the report.
@@ -672,6 +680,44 @@ impl Correlator {
             buf: String::new(),
             found: Vec::new(),
             outbox: None,
+            renamed: None,
+        }
+    }
+
+    /// Remember renamed groups, so that names handed out earlier (findings' evidence) can be
+    /// brought up to date ([`Correlator::current_name`]).
+    pub fn track_renames(&mut self) {
+        self.renamed = Some(HashMap::new());
+    }
+
+    /// The name that now stands for a group named `name` when it was handed out.
+    pub fn current_name(&self, name: &IdKey) -> IdKey {
+        let mut name = name.clone();
+        if let Some(r) = &self.renamed {
+            // Each step is a merge or an earlier event read later: the chain is short (and
+            // cannot loop, see `rename`; the bound is only a guard).
+            for _ in 0..=r.len() {
+                match r.get(&name) {
+                    Some(next) if *next != name => name = next.clone(),
+                    _ => break,
+                }
+            }
+        }
+        name
+    }
+
+    fn rename(
+        renamed: &mut Option<HashMap<IdKey, IdKey>>,
+        from: Option<&IdKey>,
+        to: Option<&IdKey>,
+    ) {
+        if let (Some(r), Some(from), Some(to)) = (renamed.as_mut(), from, to)
+            && from != to
+            && r.len() < MAX_RENAMES
+        {
+            // `to` names its group now: it has no entry, so chains end and never loop.
+            r.remove(to);
+            r.insert(from.clone(), to.clone());
         }
     }
 
@@ -799,6 +845,18 @@ impl Correlator {
                 g.errors += u64::from(o.error);
             }
         }
+        // The group is named by the first link of its earliest event, whatever order the
+        // inputs were read in (an earlier event read later renames it).
+        if let (Some(t), Some(first)) = (o.ts, g.first)
+            && t < first
+            && let Some((slot, v)) = links().next()
+        {
+            encode(slot, v, &mut self.buf);
+            if let Some((key, _)) = self.by_id.get_key_value(self.buf.as_str()) {
+                Self::rename(&mut self.renamed, g.rep.as_ref(), Some(key));
+                g.rep = Some(key.clone());
+            }
+        }
         if let Some(t) = o.ts {
             g.first = Some(g.first.map_or(t, |f| f.min(t)));
             g.last = Some(g.last.map_or(t, |l| l.max(t)));
@@ -881,7 +939,10 @@ impl Correlator {
             };
             // The older group's representative stays.
             if o.first.is_some() && (s.first.is_none() || o.first < s.first) {
+                Self::rename(&mut self.renamed, s.rep.as_ref(), o.rep.as_ref());
                 s.rep = o.rep.clone();
+            } else {
+                Self::rename(&mut self.renamed, o.rep.as_ref(), s.rep.as_ref());
             }
             s.ids.extend(o.ids);
             for l in o.labels {
@@ -1093,6 +1154,28 @@ mod tests {
             vec!["skillmeat".into(), "skreaver".into()],
             vec!["a.log".into(), "b.log".into()],
         )
+    }
+
+    #[test]
+    fn renamed_groups_resolve_to_their_name_now_and_never_loop() {
+        let mut c = corr(10, 10);
+        let [a, b, x]: [IdKey; 3] = ["a".into(), "b".into(), "x".into()];
+        // Without tracking, names stay as they are.
+        Correlator::rename(&mut c.renamed, Some(&a), Some(&b));
+        assert_eq!(c.current_name(&a), a);
+        c.track_renames();
+        Correlator::rename(&mut c.renamed, Some(&a), Some(&b));
+        Correlator::rename(&mut c.renamed, Some(&x), Some(&b));
+        assert_eq!(
+            (c.current_name(&a), c.current_name(&x)),
+            (b.clone(), b.clone())
+        );
+        // `a` names the group again (an earlier event with it read later): every name leads to
+        // it, with no cycle.
+        Correlator::rename(&mut c.renamed, Some(&b), Some(&a));
+        for n in [&a, &b, &x] {
+            assert_eq!(c.current_name(n), a);
+        }
     }
 
     #[test]
@@ -1798,14 +1881,14 @@ impl Timeline {
         }
         match &self.first_error {
             Some(e) => {
+                // An event without a time has no offset (`?`, as in the timeline below).
+                let offset = e
+                    .offset_ms
+                    .map_or_else(|| "?".to_string(), |m| format!("+{}", secs(m)));
                 let _ = writeln!(
                     o,
-                    "  first error: +{} {} {}:{} {}",
-                    secs(e.offset_ms.unwrap_or(0.0)),
-                    e.service,
-                    e.source,
-                    e.line,
-                    e.message
+                    "  first error: {offset} {} {}:{} {}",
+                    e.service, e.source, e.line, e.message
                 );
             }
             None => {

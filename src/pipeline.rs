@@ -2180,6 +2180,10 @@ impl<'r> Merger<'r> {
                 if settings.keep_groups {
                     c.keep_closed();
                 }
+                // Findings name the groups of their evidence as they were when seen.
+                if analysis.rules.is_some() {
+                    c.track_renames();
+                }
                 c
             }),
             hits: Vec::new(),
@@ -2276,7 +2280,11 @@ impl<'r> Merger<'r> {
         // Findings and groups so far, as the final report will have them.
         if let Some(f) = &self.findings {
             let sources: Vec<String> = self.inputs.iter().map(|i| i.name.clone()).collect();
-            report.findings = Some(f.snapshot(&sources));
+            let current = |name: &Rc<str>| match &self.correlator {
+                Some(c) => c.current_name(name),
+                None => name.clone(),
+            };
+            report.findings = Some(f.snapshot(&sources, &current));
         }
         report.correlation = self.correlator.as_ref().map(Correlator::snapshot);
         for s in sinks.iter_mut() {
@@ -2890,7 +2898,11 @@ impl<'r> Merger<'r> {
             .map(|(r, n)| (r.as_str().to_string(), *n))
             .collect();
         let sources: Vec<String> = self.inputs.iter().map(|i| i.name.clone()).collect();
-        let findings = self.findings.take().map(|f| f.finish(&sources));
+        let current = |name: &Rc<str>| match &self.correlator {
+            Some(c) => c.current_name(name),
+            None => name.clone(),
+        };
+        let findings = self.findings.take().map(|f| f.finish(&sources, &current));
         let correlation = self.correlator.take().map(Correlator::finish);
         Ok(match self.analyzer.take() {
             Some(a) => {

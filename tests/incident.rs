@@ -654,3 +654,73 @@ fn evidence_names_the_pod_of_a_kubectl_prefixed_line() {
     let text = run(&["analyze", "--color", "never"]);
     assert!(text.contains(" [pod/skreaver-77b9c-q2x] "), "{text}");
 }
+
+/// A correlation group is named by the first identifier of its earliest event, whatever order
+/// the inputs are read in; and a finding's evidence names its group as the report does at the
+/// end, also when the group was renamed after the match was seen (an earlier event read later,
+/// or a merge into an older group).
+#[test]
+fn findings_and_groups_name_a_group_as_the_report_does() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let write = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).expect("write");
+        p.to_string_lossy().into_owned()
+    };
+    let skillmeat = |ts: &str, trace: &str, request: &str| {
+        format!(
+            r#"{{"timestamp":"2026-11-22T{ts}Z","level":"INFO","logger":"skillmeat.x","message":"m","module":"m","function":"f","line":1,"trace_id":"{trace}","request_id":"{request}","extra":{{}}}}"#
+        ) + "\n"
+    };
+    // DB002 fires on the Skreaver line.
+    let pool_timeout = |ts: &str, request: &str| {
+        format!(
+            r#"{{"timestamp":"2026-11-22T{ts}Z","level":"ERROR","fields":{{"message":"Timeout occurred while waiting for a slot","request_id":"{request}"}},"target":"skreaver_http::db"}}"#
+        ) + "\n"
+    };
+    let names = |args: &[&str]| {
+        let mut all = vec!["analyze", "--format", "json"];
+        all.extend_from_slice(args);
+        let (out, _) = run_with_stdin(&all, "");
+        let r: serde_json::Value = serde_json::from_str(&out).expect("json");
+        let groups: Vec<String> = r["correlation"]["top"]
+            .as_array()
+            .expect("top")
+            .iter()
+            .map(|g| g["id"].as_str().expect("id").to_string())
+            .collect();
+        let finding = r["findings"]
+            .as_array()
+            .expect("findings")
+            .iter()
+            .find(|f| f["rule"] == "DB002")
+            .expect("DB002")
+            .clone();
+        (
+            groups,
+            finding["correlation_groups"].clone(),
+            finding["evidence"][0]["correlation"].clone(),
+        )
+    };
+    let a = write("a.log", &skillmeat("07:00:00.000000", "TX", "req-1"));
+    let b = write("b.log", &pool_timeout("07:00:00.500000", "req-1"));
+    for order in [[&a, &b], [&b, &a]] {
+        let (groups, finding, evidence) = names(&[order[0].as_str(), order[1].as_str()]);
+        assert_eq!(groups, ["trace_id:TX"], "{order:?}");
+        assert_eq!(finding, serde_json::json!(["trace_id:TX"]), "{order:?}");
+        assert_eq!(evidence, "trace_id:TX", "{order:?}");
+    }
+    // The match's group (request_id:R2) is merged into an older one by a later event.
+    let merged = write(
+        "m.log",
+        &[
+            skillmeat("07:00:00.000000", "T0", "R0"),
+            pool_timeout("07:00:02.000000", "R2"),
+            skillmeat("07:00:03.000000", "T0", "R2"),
+        ]
+        .concat(),
+    );
+    let (groups, finding, _) = names(&[merged.as_str()]);
+    assert_eq!(groups, ["trace_id:T0"]);
+    assert_eq!(finding, serde_json::json!(["trace_id:T0"]));
+}

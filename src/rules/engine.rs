@@ -505,12 +505,22 @@ impl<'r> Findings<'r> {
     }
 
     /// The findings so far (a live snapshot), leaving the state as it is.
-    pub fn snapshot(&self, sources: &[String]) -> Vec<Finding> {
-        self.clone().finish(sources)
+    pub fn snapshot(
+        &self,
+        sources: &[String],
+        group_name: &dyn Fn(&Rc<str>) -> Rc<str>,
+    ) -> Vec<Finding> {
+        self.clone().finish(sources, group_name)
     }
 
-    /// The findings, most severe first, then most matches.
-    pub fn finish(self, sources: &[String]) -> Vec<Finding> {
+    /// The findings, most severe first, then most matches; `group_name` gives the name that now
+    /// stands for a correlation group named as it was when a match was seen (groups merge, and
+    /// are renamed after their earliest event).
+    pub fn finish(
+        self,
+        sources: &[String],
+        group_name: &dyn Fn(&Rc<str>) -> Rc<str>,
+    ) -> Vec<Finding> {
         let mut out = Vec::new();
         for (i, state) in self.states.into_iter().enumerate() {
             let Some(rule) = self.rules.rules().get(i) else {
@@ -519,7 +529,10 @@ impl<'r> Findings<'r> {
             let mut found: Vec<Finding> = Vec::new();
             let finding = |t: Tally, group: BTreeMap<String, String>, detail: Option<String>| {
                 let Picks { head, tail } = t.picks;
-                let evidence: Vec<Sighting> = head.into_iter().chain(tail).collect();
+                let mut evidence: Vec<Sighting> = head.into_iter().chain(tail).collect();
+                for e in &mut evidence {
+                    e.group = e.group.as_ref().map(group_name);
+                }
                 let mut groups: Vec<String> = Vec::new();
                 for g in evidence.iter().filter_map(|e| e.group.as_deref()) {
                     let name = decode(g);
@@ -910,7 +923,7 @@ in = [401]
             };
             findings.hit(&hit, sighting(ts, i));
         }
-        let got = findings.finish(&[]);
+        let got = findings.finish(&[], &Rc::clone);
         assert!(!got.is_empty());
         for f in &got {
             let key = &f.group["client_ip"];
