@@ -724,3 +724,22 @@ fn findings_and_groups_name_a_group_as_the_report_does() {
     assert_eq!(groups, ["trace_id:T0"]);
     assert_eq!(finding, serde_json::json!(["trace_id:T0"]));
 }
+
+/// An error event without a time has no offset in the trace: `?` in its header line, as in
+/// the timeline (not `+0.000s`, which would place it at the start).
+#[test]
+fn trace_first_error_without_a_time_has_no_offset() {
+    let input = concat!(
+        r#"{"time":"2026-11-22T07:00:05Z","level":"info","msg":"second","trace_id":"T9"}"#,
+        "\n",
+        r#"level=error msg="no time here" trace_id=T9"#,
+        "\n",
+        r#"{"time":"2026-11-22T07:00:01Z","level":"info","msg":"first","trace_id":"T9"}"#,
+        "\n",
+    );
+    let (out, _) = run_with_stdin(&["trace", "T9"], input);
+    assert!(
+        out.contains("  first error: ? other stdin:2 no time here"),
+        "{out}"
+    );
+}
