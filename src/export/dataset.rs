@@ -10,9 +10,10 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use arrow_array::RecordBatch;
-use arrow_schema::{ArrowError, SchemaRef};
+use arrow_schema::{ArrowError, DataType, Field, Schema, SchemaRef};
 use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
@@ -376,8 +377,33 @@ impl<B: Batch> Dataset<B> {
         for part in open {
             self.close_part(part)?;
         }
+        if self.closed.is_empty() {
+            self.closed.push(self.empty_file()?);
+        }
         self.closed.sort_by(|a, b| a.path.cmp(&b.path));
         Ok(self.closed)
+    }
+
+    /// A partitioned table that got no row still gets one file, `<table>/part-0.parquet` with
+    /// no rows, holding every column and the partition columns as strings: a directory without
+    /// a file fails DuckDB's `requests/**/*.parquet` and Spark's read (and a query naming
+    /// `date` or `service` finds the column, and no row).
+    fn empty_file(&self) -> Result<Output, Error> {
+        let mut fields: Vec<Field> = self
+            .schema
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect();
+        for k in &self.keys {
+            if fields.iter().all(|f| f.name() != k.name()) {
+                fields.push(Field::new(k.name(), DataType::Utf8, true));
+            }
+        }
+        let schema: SchemaRef = Arc::new(Schema::new(fields));
+        let rel = format!("{}/part-0.parquet", self.table);
+        let props = writer_properties(self.table, &schema);
+        ParquetFile::create(&self.root, &rel, self.table, Vec::new(), schema, props)?.close()
     }
 }
 

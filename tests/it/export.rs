@@ -554,6 +554,48 @@ fn partitioned_by_service_and_date() {
     assert_eq!(v.code, 0, "{}", v.stdout);
 }
 
+/// A partitioned table without a row (no request at `info`, or filters that keep nothing)
+/// still has a file — `requests/part-0.parquet`, every column plus the partition columns, no
+/// row — so `requests/**/*.parquet` and Spark's read find the dataset.
+#[test]
+fn partitioned_tables_without_rows_still_have_a_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("p");
+    let info = samples()
+        .into_iter()
+        .find(|p| p.ends_with("skreaver-info.log"))
+        .unwrap();
+    let report = export(
+        &dir,
+        &[info.display().to_string()],
+        &["--partition-by", "service,date"],
+        b"",
+    );
+    assert_eq!(n(&report["requests"]["total"]), 0);
+    let empty = dir.join("requests/part-0.parquet");
+    let (schema, batches) = read(&empty);
+    assert_eq!(rows(&batches), 0);
+    for column in ["service", "date", "route", "status", "duration_ms"] {
+        assert!(schema.field_with_name(column).is_ok(), "{column}");
+    }
+    assert!(
+        files(&dir)
+            .iter()
+            .any(|f| f.starts_with(dir.join("events/service=skreaver")))
+    );
+    let outputs = manifest(&dir)["outputs"].clone();
+    assert!(
+        outputs
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|o| o["path"] == "requests/part-0.parquet" && o["rows"] == 0),
+        "{outputs}"
+    );
+    let v = verify(&dir);
+    assert_eq!(v.code, 0, "{}", v.stdout);
+}
+
 #[test]
 fn refuses_a_non_empty_directory_unless_forced() {
     let tmp = tempfile::tempdir().unwrap();
