@@ -113,6 +113,7 @@ pub mod envelope;
 pub mod event;
 pub mod export;
 pub mod filter;
+pub mod jsonclose;
 pub mod jsonscan;
 pub mod output;
 pub mod parse;

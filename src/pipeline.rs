@@ -1750,6 +1750,27 @@ fn process_chunk(
     out
 }
 
+/// The text of a line cut at `--max-line-bytes`: without a character the cut split (not
+/// invalid UTF-8), and a JSON object closed where it was cut, so the event is parsed — its
+/// time, level and message, and the first part of a long traceback — not lost as invalid JSON.
+fn cut_text<'b>(content: &'b [u8], out: &mut ChunkOut) -> Cow<'b, str> {
+    let text = match std::str::from_utf8(content) {
+        Ok(t) => Cow::Borrowed(t),
+        // Only a character cut at the end: drop its first bytes.
+        Err(e) if e.error_len().is_none() => {
+            Cow::Borrowed(std::str::from_utf8(&content[..e.valid_up_to()]).unwrap_or_default())
+        }
+        Err(_) => {
+            out.invalid_utf8 += 1;
+            String::from_utf8_lossy(content)
+        }
+    };
+    match crate::jsonclose::close_cut_json(&text) {
+        Some(closed) => Cow::Owned(closed),
+        None => text,
+    }
+}
+
 /// A line (or joined record) of a chunk, waiting to be parsed with the lines of its batch.
 struct BatchLine<'c> {
     content: Cow<'c, [u8]>,
@@ -1808,6 +1829,9 @@ impl<'w> ChunkWork<'w> {
     where
         'w: 'b,
     {
+        if b.truncated {
+            return cut_text(&b.content, out);
+        }
         match envelope::as_text(&b.content, self.text) {
             Some(t) => Cow::Borrowed(t),
             None => {

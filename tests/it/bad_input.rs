@@ -48,9 +48,58 @@ fn hundred_megabyte_line_is_truncated_not_dropped() {
     assert_accounted(&r["input"]);
     assert_eq!(r["input"]["lines"], 2);
     assert_eq!(r["input"]["truncated"], 1);
-    // The cut record is no longer valid JSON: counted, explained, and the next line is parsed.
-    assert_eq!(r["input"]["unparsed_reasons"]["invalid_json"], 1);
-    assert_eq!(r["services"][2]["events"], 1);
+    // The cut record is closed where it was cut and parsed (as generic JSON: Skreaver's
+    // `target` came after the cut), and the next line is parsed too.
+    assert_eq!(r["input"]["unparsed_lines"], 0);
+    assert_eq!(r["services"][2]["events"], 2);
+}
+
+/// A SkillMeat error line whose traceback runs past `--max-line-bytes` keeps its event: time,
+/// level and message, the start of the traceback, and the finding it fires.
+#[test]
+fn a_json_line_cut_at_the_cap_keeps_its_event() {
+    let frames: String = (0..800)
+        .map(|i| format!(r#"  File \"/app/m{i}.py\", line {i}, in f\n    g()\n"#))
+        .collect();
+    let line = format!(
+        r#"{{"timestamp": "2026-11-22T06:57:51.134055", "level": "ERROR", "logger": "skillmeat.api.server", "message": "Unexpected error for http://127.0.0.1:8765/api/v1/user-collections: maximum recursion depth exceeded", "module": "server", "function": "general_exception_handler", "line": 440, "exception": "Traceback (most recent call last):\n{frames}RecursionError: maximum recursion depth exceeded"}}"#
+    );
+    assert!(line.len() > 20_000);
+    let input = format!("{line}\n");
+    let r = analyze_json(&["--max-line-bytes", "8192"], input.as_bytes());
+    assert_accounted(&r["input"]);
+    assert_eq!(
+        (
+            r["input"]["truncated"].as_u64(),
+            r["input"]["events"].as_u64()
+        ),
+        (Some(1), Some(1))
+    );
+    assert_eq!(r["services"][0]["levels"]["error"], 1);
+    let rules: Vec<&str> = r["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["rule"].as_str().unwrap())
+        .collect();
+    assert!(rules.contains(&"ERR003"), "{rules:?}");
+    let ev = bin(&["events", "--max-line-bytes", "8192"], input.as_bytes());
+    let ev: serde_json::Value = serde_json::from_str(ev.stdout.trim()).unwrap();
+    assert_eq!(ev["timestamp"], serde_json::Value::Null);
+    assert_eq!(ev["ts"], "2026-11-22T06:57:51.134055000Z");
+    assert!(
+        ev["message"]
+            .as_str()
+            .unwrap()
+            .ends_with("maximum recursion depth exceeded")
+    );
+    let exception = ev["exception"].as_str().unwrap();
+    assert!(exception.starts_with("Traceback (most recent call last):\n  File \"/app/m0.py\""));
+    assert!(
+        exception.len() > 7_000 && exception.len() < 8192,
+        "{}",
+        exception.len()
+    );
 }
 
 #[test]
