@@ -98,6 +98,32 @@ fn follow_survives_copytruncate() {
     assert_eq!(messages(&out), want, "{err}");
 }
 
+/// copytruncate, then the writer refills the file past the old offset before the next poll:
+/// the file is not shorter than what was read, but its last bytes read are gone — reading
+/// restarts at 0 (before: the lines up to the old offset were lost and a line fragment read).
+#[test]
+fn follow_survives_copytruncate_refilled_within_one_poll() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let log = dir.path().join("app.log");
+    let mut want = batch("before", 20);
+    append(&log, &want);
+    let child = start(&["events", "--follow", log.to_str().expect("utf8")]);
+    settle();
+    fs::copy(&log, dir.path().join("app.log.1")).expect("copy");
+    let b = batch("after-truncate-refilled-past-the-old-offset", 40);
+    // Truncate and refill in one write of the whole file: no poll can see it shorter.
+    let text: String = b.iter().map(|l| format!("{l}\n")).collect();
+    fs::write(&log, text).expect("truncate and refill");
+    want.extend(b);
+    settle();
+    let b = batch("more", 5);
+    append(&log, &b);
+    want.extend(b);
+    settle();
+    let (out, err) = interrupt(child);
+    assert_eq!(messages(&out), want, "{err}");
+}
+
 #[test]
 fn follow_analyze_prints_the_final_report_on_ctrl_c() {
     let dir = tempfile::tempdir().expect("tmp");

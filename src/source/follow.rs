@@ -4,9 +4,10 @@
 //! * **rename and create** (logrotate default, kubelet, docker json-file): when the path names a
 //!   different inode, the old file is read to its end once more, then the new file is read from
 //!   its start — nothing lost, nothing read twice;
-//! * **copytruncate**: when the file is shorter than what was read, reading restarts at 0.
-//!   (Lines written between logrotate's copy and its truncate are lost by copytruncate itself;
-//!   a writer that refills the file past the old offset within one poll goes unnoticed.)
+//! * **copytruncate**: when the file is shorter than what was read, or — after a poll — the
+//!   last bytes read are no longer where they were (the writer refilled the file past the old
+//!   offset within one poll), reading restarts at 0. (Lines written between logrotate's copy
+//!   and its truncate are lost by copytruncate itself.)
 //!
 //! A missing path (between rename and create) is waited for. Reads end (EOF) once
 //! [`super::live::request_stop`] was called.
@@ -20,7 +21,7 @@
 use std::collections::HashSet;
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -29,12 +30,20 @@ use super::live;
 
 const POLL: Duration = Duration::from_millis(100);
 
+/// Bytes kept from the end of what was read, to tell a file truncated and refilled.
+const TAIL: usize = 64;
+
 /// A followed file (see the module docs).
 pub struct FollowFile {
     path: PathBuf,
     file: File,
     id: (u64, u64),
     pos: u64,
+    /// The last bytes read (`tail[..tail_len]` end at `pos`).
+    tail: [u8; TAIL],
+    tail_len: usize,
+    /// A poll found nothing new since the last read: check the tail before reading on.
+    polled: bool,
 }
 
 impl FollowFile {
@@ -50,16 +59,64 @@ impl FollowFile {
             file,
             id: (md.dev(), md.ino()),
             pos: 0,
+            tail: [0; TAIL],
+            tail_len: 0,
+            polled: false,
         })
+    }
+
+    fn restart(&mut self) -> io::Result<()> {
+        self.file.seek(SeekFrom::Start(0))?;
+        self.pos = 0;
+        self.tail_len = 0;
+        Ok(())
+    }
+
+    fn keep_tail(&mut self, read: &[u8]) {
+        if read.len() >= TAIL {
+            self.tail.copy_from_slice(&read[read.len() - TAIL..]);
+            self.tail_len = TAIL;
+        } else {
+            let keep = (TAIL - read.len()).min(self.tail_len);
+            self.tail
+                .copy_within(self.tail_len - keep..self.tail_len, 0);
+            self.tail[keep..keep + read.len()].copy_from_slice(read);
+            self.tail_len = keep + read.len();
+        }
+    }
+
+    /// Are the last bytes read still where they were? Not after copytruncate refilled the file.
+    fn tail_in_place(&self) -> io::Result<bool> {
+        if self.tail_len == 0 {
+            return Ok(true);
+        }
+        let mut now = [0u8; TAIL];
+        let at = self.pos - self.tail_len as u64;
+        let mut got = 0;
+        while got < self.tail_len {
+            match self
+                .file
+                .read_at(&mut now[got..self.tail_len], at + got as u64)?
+            {
+                0 => return Ok(false),
+                n => got += n,
+            }
+        }
+        Ok(now[..self.tail_len] == self.tail[..self.tail_len])
     }
 }
 
 impl Read for FollowFile {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         loop {
+            if std::mem::take(&mut self.polled) && !self.tail_in_place()? {
+                // Truncated and refilled past our offset within one poll (copytruncate).
+                self.restart()?;
+            }
             let n = self.file.read(buf)?;
             if n > 0 {
                 self.pos += n as u64;
+                self.keep_tail(&buf[..n]);
                 return Ok(n);
             }
             if live::stopping() {
@@ -72,6 +129,7 @@ impl Read for FollowFile {
                     let n = self.file.read(buf)?;
                     if n > 0 {
                         self.pos += n as u64;
+                        self.keep_tail(&buf[..n]);
                         return Ok(n);
                     }
                     match File::open(&self.path) {
@@ -79,6 +137,7 @@ impl Read for FollowFile {
                             self.file = f;
                             self.id = (md.dev(), md.ino());
                             self.pos = 0;
+                            self.tail_len = 0;
                         }
                         Err(e) if e.kind() == io::ErrorKind::NotFound => std::thread::sleep(POLL),
                         Err(e) => return Err(e),
@@ -86,10 +145,12 @@ impl Read for FollowFile {
                 }
                 Ok(md) if md.len() < self.pos => {
                     // Truncated in place (copytruncate).
-                    self.file.seek(SeekFrom::Start(0))?;
-                    self.pos = 0;
+                    self.restart()?;
                 }
-                Ok(_) => std::thread::sleep(POLL),
+                Ok(_) => {
+                    std::thread::sleep(POLL);
+                    self.polled = true;
+                }
                 Err(e) if e.kind() == io::ErrorKind::NotFound => std::thread::sleep(POLL),
                 Err(e) => return Err(e),
             }
@@ -188,6 +249,24 @@ mod tests {
     use super::*;
 
     type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+    proptest::proptest! {
+        /// The tail kept is the last bytes read, whatever the sizes of the reads.
+        #[test]
+        fn the_tail_is_the_last_bytes_read(reads in proptest::collection::vec(proptest::collection::vec(proptest::num::u8::ANY, 0..150), 0..12)) {
+            let dir = tempfile::tempdir()?;
+            let path = dir.path().join("a.log");
+            std::fs::write(&path, "")?;
+            let mut f = FollowFile::open(&path)?;
+            let mut all = Vec::new();
+            for r in &reads {
+                f.keep_tail(r);
+                all.extend_from_slice(r);
+            }
+            let want = &all[all.len().saturating_sub(TAIL)..];
+            proptest::prop_assert_eq!(&f.tail[..f.tail_len], want);
+        }
+    }
 
     fn names(found: &[InputFile], root: &Path) -> Vec<String> {
         found
