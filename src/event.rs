@@ -133,6 +133,16 @@ impl Slot {
         Slot::Route,
         Slot::Exception,
     ];
+    /// The identifier slots, in output order (a slice of [`Slot::ALL`]).
+    pub const IDS: [Slot; 7] = [
+        Slot::TraceId,
+        Slot::RequestId,
+        Slot::SpanId,
+        Slot::AgentId,
+        Slot::UserId,
+        Slot::ConnId,
+        Slot::ClientIp,
+    ];
 
     /// Field name in the event schema.
     pub fn name(self) -> &'static str {

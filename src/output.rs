@@ -131,17 +131,6 @@ impl EventSink for NdjsonSink<'_> {
     }
 }
 
-/// Identifier slots shown as `key=value` after the message in the text form.
-const SHOWN_IDS: [Slot; 7] = [
-    Slot::TraceId,
-    Slot::RequestId,
-    Slot::SpanId,
-    Slot::AgentId,
-    Slot::UserId,
-    Slot::ConnId,
-    Slot::ClientIp,
-];
-
 /// Write one event as a line for people (`events --format text`), in the layout of `trace` and
 /// the findings' evidence: time, service, level, `file:line`, the pod, the message, what the line
 /// says of its request, identifiers and other fields as `key=value`; an exception or traceback
@@ -208,7 +197,7 @@ pub fn write_event_text(out: &mut dyn Write, v: &View<'_, '_>, style: Style) -> 
     let key = |o: &mut String, k: &str| {
         let _ = write!(o, "  {}=", style.paint("2", k));
     };
-    for slot in SHOWN_IDS {
+    for slot in Slot::IDS {
         if let Some(val) = ev.get(slot) {
             key(&mut o, slot.name());
             push_value(&mut o, val);

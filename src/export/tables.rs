@@ -315,15 +315,7 @@ pub struct EventBatch {
 }
 
 /// The id slots, in schema order.
-pub const ID_SLOTS: [Slot; 7] = [
-    Slot::TraceId,
-    Slot::RequestId,
-    Slot::SpanId,
-    Slot::AgentId,
-    Slot::UserId,
-    Slot::ConnId,
-    Slot::ClientIp,
-];
+pub const ID_SLOTS: [Slot; 7] = Slot::IDS;
 
 fn put(b: &mut Dict, v: Option<&str>) {
     match v {

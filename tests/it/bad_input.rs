@@ -3,7 +3,7 @@
 use std::io::Read;
 use std::process::{Command, Stdio};
 
-use super::{analyze_json, assert_accounted, bin};
+use super::{analyze_json, assert_accounted, bin, ndjson};
 
 #[test]
 fn garbage_is_counted_and_the_rest_still_parsed() {
@@ -339,11 +339,7 @@ fn blank_lines_after_one_line_events_are_counted_blank() {
     );
     let r = bin(&["events"], input.as_bytes());
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let events: Vec<serde_json::Value> = r
-        .stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let events = ndjson(&r.stdout);
     assert_eq!(events.len(), 4);
     assert!(
         events[..3].iter().all(|e| e.get("exception").is_none()),

@@ -40,6 +40,14 @@ pub struct Run {
     pub code: i32,
 }
 
+/// The events of `events` NDJSON output.
+pub fn ndjson(stdout: &str) -> Vec<serde_json::Value> {
+    stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
 /// Run the real binary with `args`, feeding `stdin`.
 pub fn bin(args: &[&str], stdin: &[u8]) -> Run {
     let mut child = Command::new(env!("CARGO_BIN_EXE_logsleuth"))

@@ -1,7 +1,7 @@
 //! The real captures in fixtures/samples: every line accounted for, requests counted once,
 //! reports pinned by snapshots.
 
-use super::{analyze_json, assert_accounted, bin, fixtures, samples};
+use super::{analyze_json, assert_accounted, bin, fixtures, ndjson, samples};
 
 /// Request lines a human would count in each capture.
 fn expected_requests(path: &std::path::Path) -> u64 {
@@ -91,11 +91,7 @@ fn events_ndjson_fields_and_continuations() {
     let path = super::fixtures().join("samples/skillmeat-text-prod.log");
     let r = bin(&["events", "--level", "error", path.to_str().unwrap()], b"");
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let events: Vec<serde_json::Value> = r
-        .stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let events = ndjson(&r.stdout);
     assert!(!events.is_empty());
     for e in &events {
         assert_eq!(e["level"], "error");
