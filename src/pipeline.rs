@@ -2304,10 +2304,7 @@ impl<'r> Merger<'r> {
         // Findings and groups so far, as the final report will have them.
         if let Some(f) = &self.findings {
             let sources: Vec<String> = self.inputs.iter().map(|i| i.name.clone()).collect();
-            let current = |name: &Rc<str>| match &self.correlator {
-                Some(c) => c.current_name(name),
-                None => name.clone(),
-            };
+            let current = |name: &Rc<str>| current_group_name(self.correlator.as_ref(), name);
             report.findings = Some(f.snapshot(&sources, &current));
         }
         report.correlation = self.correlator.as_ref().map(Correlator::snapshot);
@@ -2922,10 +2919,7 @@ impl<'r> Merger<'r> {
             .map(|(r, n)| (r.as_str().to_string(), *n))
             .collect();
         let sources: Vec<String> = self.inputs.iter().map(|i| i.name.clone()).collect();
-        let current = |name: &Rc<str>| match &self.correlator {
-            Some(c) => c.current_name(name),
-            None => name.clone(),
-        };
+        let current = |name: &Rc<str>| current_group_name(self.correlator.as_ref(), name);
         let findings = self.findings.take().map(|f| f.finish(&sources, &current));
         let correlation = self.correlator.take().map(Correlator::finish);
         Ok(match self.analyzer.take() {
@@ -2938,6 +2932,12 @@ impl<'r> Merger<'r> {
             None => Outcome::Events(Box::new(self.counts)),
         })
     }
+}
+
+/// The name that now stands for a correlation group named `name` when a rule match was seen
+/// (groups merge, and are renamed after their earliest event).
+fn current_group_name(correlator: Option<&Correlator>, name: &Rc<str>) -> Rc<str> {
+    correlator.map_or_else(|| name.clone(), |c| c.current_name(name))
 }
 
 /// Loki tail entries the servers reported as dropped, over all inputs.
