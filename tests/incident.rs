@@ -743,3 +743,80 @@ fn trace_first_error_without_a_time_has_no_offset() {
         "{out}"
     );
 }
+
+/// The runbooks' alerts over 5 minutes are decided over every window of 5 minutes, not only
+/// those that start on a minute: a burst across minute boundaries fires; a latency quantile
+/// just above its limit fires (decided from counts, not the sketch's estimate); a finding's
+/// first and last are the times of its requests.
+#[test]
+fn windowed_alerts_see_every_window_and_exact_quantiles() {
+    let access = |t: f64, status: u16| {
+        let (m, s) = ((t / 60.0) as u32, t % 60.0);
+        format!(
+            r#"{{"timestamp": "2026-11-22T07:{m:02}:{s:09.6}", "level": "INFO", "logger": "uvicorn.access", "message": "10.0.0.5:50000 - \"GET /api/v1/artifacts HTTP/1.1\" {status}", "module": "httptools_impl", "function": "send", "line": 482}}"#
+        ) + "\n"
+    };
+    let findings = |input: &str| -> Vec<serde_json::Value> {
+        let (out, _) = run_with_stdin(&["analyze", "--no-correlation", "--format", "json"], input);
+        let r: serde_json::Value = serde_json::from_str(&out).expect("json");
+        r["findings"].as_array().expect("findings").clone()
+    };
+    // 30 errors at 07:00:50–07:00:58.7 and 30 at 07:05:00–07:05:08.7: 60 in the five minutes
+    // from 07:00:50 (0.2/s, limit 0.1/s), but only 30 in any window starting on a minute.
+    let burst: String = (0..30)
+        .flat_map(|i| {
+            [
+                access(50.0 + 0.3 * f64::from(i), 500),
+                access(300.0 + 0.3 * f64::from(i), 500),
+            ]
+        })
+        .collect();
+    let f = findings(&burst);
+    let err001 = f
+        .iter()
+        .find(|f| f["rule"] == "ERR001")
+        .expect("ERR001 fires");
+    assert_eq!(err001["count"], 60);
+    assert_eq!(err001["first"], "2026-11-22T07:00:50.000000000Z");
+    assert_eq!(err001["last"], "2026-11-22T07:05:08.700000000Z");
+    // Exactly 30 in every window: the limit is not exceeded.
+    let at_limit: String = (0..30)
+        .map(|i| access(50.0 + 9.0 * f64::from(i), 500))
+        .collect();
+    assert!(findings(&at_limit).iter().all(|f| f["rule"] != "ERR001"));
+
+    let completed = |i: u32, ms: f64| {
+        format!(
+            r#"{{"timestamp": "2026-11-22T07:01:{:02}Z", "level": "INFO", "logger": "skillmeat.api.middleware.observability", "message": "Request completed: GET /api/v1/artifacts - 200", "module": "observability", "function": "dispatch", "line": 174, "trace_id": "t-{i}", "user_id": null, "request_id": "r-{i}", "extra": {{"method": "GET", "path": "/api/v1/artifacts", "status_code": 200, "duration_ms": {ms}}}}}"#,
+            i * 2
+        ) + "\n"
+    };
+    // p95 of 20 requests is the value at rank ⌊0.95·19⌋ = 18: 2 requests of 5010 ms make it
+    // 5010 ms (> 5000); 1 does not. The sketch alone reads 5010 as 4965.
+    let latencies = |slow: u32| -> String {
+        (0..20)
+            .map(|i| completed(i, if i < 20 - slow { 120.0 } else { 5010.0 }))
+            .collect()
+    };
+    let f = findings(&latencies(2));
+    let lat = f
+        .iter()
+        .find(|f| f["rule"] == "LAT001")
+        .expect("LAT001 fires");
+    assert_eq!(lat["count"], 2);
+    assert_eq!(
+        (lat["first"].as_str(), lat["last"].as_str()),
+        (
+            Some("2026-11-22T07:01:36.000000000Z"),
+            Some("2026-11-22T07:01:38.000000000Z")
+        )
+    );
+    assert!(
+        findings(&latencies(1))
+            .iter()
+            .all(|f| f["rule"] != "LAT001")
+    );
+    // Exactly at the limit is not above it.
+    let at: String = (0..20).map(|i| completed(i, 5000.0)).collect();
+    assert!(findings(&at).iter().all(|f| f["rule"] != "LAT001"));
+}

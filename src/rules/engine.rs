@@ -8,8 +8,12 @@
 //!   [`MAX_PENDING`]); every match in a window of at least `count` matches is counted (one
 //!   finding per key). Inputs read in any order give the same findings.
 //! * `Rate` / `Latency` rules: per key, request counts (and a latency sketch) in sub-buckets of
-//!   a fifth of the window; evaluated at the end over every sliding window of five buckets.
-//!   Memory grows with the time span covered, not with the number of requests.
+//!   a thirtieth of the window (10 s of a 5-minute window); evaluated at the end over every
+//!   window of the rule's length that starts or ends at a sub-bucket with requests — every
+//!   distinct window content, so a burst across minute boundaries is not split. A latency
+//!   condition (`pNN > T`) is decided exactly from counts: the value at rank ⌊q·(n−1)⌋ is above
+//!   `T` exactly when at least `n − ⌊q·(n−1)⌋` of the `n` requests are. Memory grows with the
+//!   time span covered, not with the number of requests.
 //!
 //! Invariants: event time only; bounded evidence (first and last few), bounded keys per rule
 //! ([`MAX_KEYS`]; stale keys are swept, overflow is counted in `dropped_keys`).
@@ -35,8 +39,8 @@ pub const MAX_KEYS: usize = 10_000;
 pub const MAX_FINDINGS_PER_RULE: usize = 20;
 /// Longest message kept as evidence.
 pub const MAX_EVIDENCE_CHARS: usize = 400;
-/// Sub-buckets per rate/latency window.
-const SUB_BUCKETS: i64 = 5;
+/// Sub-buckets per rate/latency window: a window is placed to within a thirtieth of its length.
+const SUB_BUCKETS: i64 = 30;
 
 /// One matching event as evidence.
 #[derive(Clone, Debug, Serialize, PartialEq)]
@@ -290,6 +294,9 @@ fn settle_keys(
 struct Bucket {
     requests: u64,
     notable: u64,
+    /// Times of the first and last notable request (a finding's `first` and `last`).
+    first: Option<Nanos>,
+    last: Option<Nanos>,
     sketch: Option<Sketch>,
     picks: Picks,
 }
@@ -500,6 +507,8 @@ impl<'r> Findings<'r> {
         }
         if notable {
             b.notable += 1;
+            b.first = Some(b.first.map_or(ts, |f| f.min(ts)));
+            b.last = Some(b.last.map_or(ts, |l| l.max(ts)));
             b.picks.offer(s());
         }
     }
@@ -701,21 +710,39 @@ fn evaluate_series(
     {
         return None;
     }
-    let mut firing: Vec<Nanos> = Vec::new();
-    let mut peak = f64::MIN;
-    let mut windows = 0u64;
-    for &end in buckets.keys() {
-        let from = end - (SUB_BUCKETS - 1) * width;
-        let mut requests = 0u64;
-        let mut notable = 0u64;
-        let mut sketch: Option<Sketch> = None;
-        for (_, b) in buckets.range(from..=end) {
-            requests += b.requests;
-            notable += b.notable;
-            if let Some(s) = &b.sketch {
-                sketch.get_or_insert_with(Sketch::default).merge(s);
-            }
+    let v: Vec<(Nanos, &Bucket)> = buckets.iter().map(|(&t, b)| (t, b)).collect();
+    // Prefix sums of requests and notable requests.
+    let mut sums = vec![(0u64, 0u64); v.len() + 1];
+    for (k, (_, b)) in v.iter().enumerate() {
+        sums[k + 1] = (sums[k].0 + b.requests, sums[k].1 + b.notable);
+    }
+    // Every distinct window content, as bucket index ranges `[i, j)`: the windows that start
+    // at a bucket, and those that end with one.
+    let mut ranges: Vec<(usize, usize)> = Vec::with_capacity(2 * v.len());
+    let mut j = 0;
+    for (i, &(start, _)) in v.iter().enumerate() {
+        j = j.max(i);
+        while j < v.len() && v[j].0.saturating_add(width) <= start.saturating_add(window_ns) {
+            j += 1;
         }
+        ranges.push((i, j.max(i + 1)));
+    }
+    let mut i = 0;
+    for (j, &(start, _)) in v.iter().enumerate() {
+        let from = start.saturating_add(width).saturating_sub(window_ns);
+        while v[i].0 < from {
+            i += 1;
+        }
+        ranges.push((i, j + 1));
+    }
+    ranges.sort_unstable();
+    ranges.dedup();
+    let mut firing: Vec<(usize, usize)> = Vec::new();
+    // The firing window with the highest value, and that value.
+    let mut peak: Option<((usize, usize), f64)> = None;
+    for &(i, j) in &ranges {
+        let requests = sums[j].0 - sums[i].0;
+        let notable = sums[j].1 - sums[i].1;
         let (fires, value) = match trigger {
             Trigger::Rate {
                 per_second,
@@ -740,43 +767,50 @@ fn evaluate_series(
             }
             Trigger::Latency {
                 quantile,
-                above_ms,
                 min_samples,
                 ..
             } => {
-                let Some(s) = &sketch else { continue };
-                if s.count() < (*min_samples).max(1) {
+                if requests < (*min_samples).max(1) {
                     continue;
                 }
-                let v = s.quantile(*quantile).unwrap_or(0.0);
-                (v > *above_ms, v)
+                // The value at rank k = ⌊q·(n−1)⌋ is above the limit exactly when at most k
+                // values are not, i.e. at least n − k are.
+                let rank = (quantile.clamp(0.0, 1.0) * (requests - 1) as f64).floor() as u64;
+                (notable >= requests - rank, notable as f64 / requests as f64)
             }
             _ => continue,
         };
         if fires {
-            windows += 1;
-            peak = peak.max(value);
-            for (&start, _) in buckets.range(from..=end) {
-                if !firing.contains(&start) {
-                    firing.push(start);
-                }
+            firing.push((i, j));
+            if peak.is_none_or(|(_, p)| value > p) {
+                peak = Some(((i, j), value));
             }
         }
     }
-    if windows == 0 {
-        return None;
+    let ((peak_i, peak_j), peak_value) = peak?;
+    let windows = firing.len();
+    // The buckets of firing windows: the notable requests counted, and their times.
+    let mut cover = vec![0i64; v.len() + 1];
+    for &(i, j) in &firing {
+        cover[i] += 1;
+        cover[j] -= 1;
     }
-    firing.sort_unstable();
     let mut t = Tally::default();
     let mut all: Vec<&Sighting> = Vec::new();
-    for start in &firing {
-        if let Some(b) = buckets.get(start) {
-            t.count += b.notable;
-            all.extend(b.picks.iter());
+    let mut depth = 0;
+    for (k, (_, b)) in v.iter().enumerate() {
+        depth += cover[k];
+        if depth <= 0 {
+            continue;
         }
-        let end = start + width;
-        t.first = Some(t.first.map_or(*start, |f| f.min(*start)));
-        t.last = Some(t.last.map_or(end, |l| l.max(end)));
+        t.count += b.notable;
+        all.extend(b.picks.iter());
+        if let Some(f) = b.first {
+            t.first = Some(t.first.map_or(f, |x| x.min(f)));
+        }
+        if let Some(l) = b.last {
+            t.last = Some(t.last.map_or(l, |x| x.max(l)));
+        }
     }
     let n = all.len();
     for (i, s) in all.into_iter().enumerate() {
@@ -784,6 +818,8 @@ fn evaluate_series(
             t.picks.offer(s.clone());
         }
     }
+    let peak = peak_value;
+    let peak_window = &v[peak_i..peak_j];
     let w = human_duration(window_ns);
     let mut detail = match trigger {
         Trigger::Rate {
@@ -801,10 +837,24 @@ fn evaluate_series(
         ),
         Trigger::Latency {
             quantile, above_ms, ..
-        } => format!(
-            "peak p{} {peak:.0} ms over {w} (limit {above_ms} ms) in {windows} window(s)",
-            (quantile * 100.0).round()
-        ),
+        } => {
+            // The quantile's value (within the sketch's 1 %) in the window with the largest
+            // share above the limit; the decision itself was exact.
+            let mut sketch = Sketch::default();
+            let (mut requests, mut above) = (0, 0);
+            for (_, b) in peak_window {
+                requests += b.requests;
+                above += b.notable;
+                if let Some(s) = &b.sketch {
+                    sketch.merge(s);
+                }
+            }
+            let value = sketch.quantile(*quantile).unwrap_or(0.0);
+            format!(
+                "peak p{} ≈ {value:.0} ms over {w} ({above} of {requests} requests above the limit of {above_ms} ms) in {windows} window(s)",
+                (quantile * 100.0).round(),
+            )
+        }
         _ => String::new(),
     };
     if dropped > 0 {
