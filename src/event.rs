@@ -182,6 +182,9 @@ pub enum Target {
     DurationMs,
     /// One of the string slots.
     Str(Slot),
+    /// A client address with its port (`10.0.0.5:50000`, `[::1]:60902`, and uvicorn's
+    /// unbracketed `2001:db8::7:48001`): the client ip is what comes before the port.
+    ClientAddr,
 }
 
 impl Target {
@@ -192,6 +195,7 @@ impl Target {
             "level" => Target::Level,
             "status" => Target::Status,
             "duration_ms" => Target::DurationMs,
+            "client_addr" => Target::ClientAddr,
             other => Target::Str(Slot::from_name(other)?),
         })
     }

@@ -1512,6 +1512,30 @@ fn apply_text<'a>(
             ev.set_if_absent(slot, text);
             true
         }
+        Target::ClientAddr => {
+            let ip = match text {
+                Cow::Borrowed(t) => Cow::Borrowed(without_port(t)),
+                Cow::Owned(t) => Cow::Owned(without_port(&t).to_string()),
+            };
+            apply_text(ev, Target::Str(Slot::ClientIp), ip, opts)
+        }
+    }
+}
+
+/// The host of `host:port`: `10.0.0.5:50000` → `10.0.0.5`, `[::1]:60902` → `::1`, and an
+/// IPv6 address printed without brackets before its port (uvicorn's `2001:db8::7:48001`) →
+/// `2001:db8::7` (the port is after the last colon).
+pub fn without_port(addr: &str) -> &str {
+    if let Some(inner) = addr.strip_prefix('[') {
+        return inner.split_once(']').map_or(addr, |(ip, _)| ip);
+    }
+    match addr.rsplit_once(':') {
+        Some((host, port))
+            if !host.is_empty() && !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            host
+        }
+        _ => addr,
     }
 }
 

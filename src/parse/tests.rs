@@ -127,3 +127,20 @@ fn epoch_numbers_are_exact() {
     reg.parse_into(line, &opts, &mut scratch, &mut ev);
     assert_eq!(ev.ts, Some(1_795_000_000_123_000_000));
 }
+
+#[test]
+fn client_addresses_lose_their_port_not_their_address() {
+    for (addr, ip) in [
+        ("10.0.0.5:50000", "10.0.0.5"),
+        ("[::1]:60902", "::1"),
+        ("[2001:db8::7]:443", "2001:db8::7"),
+        ("2001:db8::7:48001", "2001:db8::7"),
+        ("host.example:8080", "host.example"),
+        ("10.0.0.5", "10.0.0.5"),
+        ("10.0.0.5:", "10.0.0.5:"),
+        (":80", ":80"),
+        ("", ""),
+    ] {
+        assert_eq!(without_port(addr), ip, "{addr}");
+    }
+}
