@@ -13,7 +13,8 @@ Exit codes:
   0  success (also when stdout is closed early, e.g. `| head`)
   1  `--fail-on SEVERITY`: a finding at or above it; `rules test`/`rules lint`: a failure;
      `verify`: the bundle differs from its manifest; `trace`: nothing carries the ID
-  2  usage error, or an input that is missing or unreadable (reported before any output)
+  2  usage error, an input that is missing or unreadable, or a rule / parser file that
+     cannot be loaded (reported before any output)
   130  analyze --export interrupted (Ctrl-C, SIGTERM): the bundle is closed, marked incomplete";
 
 /// Log-analysis stream processor for SREs: unwraps kubectl / CRI / docker envelopes, parses
