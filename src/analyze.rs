@@ -55,9 +55,9 @@ pub struct InputCounts {
     pub unparsed_reasons: BTreeMap<String, u64>,
     /// Read errors (a file that vanished or failed mid-read), with the input named.
     pub read_errors: Vec<String>,
-    /// `--follow` with several inputs: events that arrived more than `--max-delay` behind the
-    /// newest event seen, so they could not be merged into time order (still counted and
-    /// analyzed). Present only when non-zero.
+    /// `--follow` with several inputs: events that arrived after a newer event was already
+    /// released (more than `--max-delay` behind), so they could not be merged into time order
+    /// (still counted and analyzed). Present only when non-zero.
     #[serde(skip_serializing_if = "is_zero")]
     pub late_events: u64,
     /// Loki tail entries the server reported as dropped (never received). Present only when

@@ -369,6 +369,8 @@ struct Chunk {
     data: ChunkBytes,
     /// Line numbers the reader cut at `max_line_bytes`.
     truncated: Vec<u64>,
+    /// Following: the input has read all it had so far (its history); an empty chunk.
+    caught_up: bool,
 }
 
 /// What the merger needs of an event; the full event only when sinks want it.
@@ -442,6 +444,8 @@ struct ChunkOut {
     /// What the worker found on events, by [`FoundAt::Chunk`] index.
     found: Vec<Found>,
     zone_skew: crate::analyze::ZoneSkew,
+    /// The chunk was [`Chunk::caught_up`].
+    caught_up: bool,
 }
 
 impl ChunkOut {
@@ -1440,6 +1444,7 @@ impl Chunker {
             first_line: self.next_line,
             data,
             truncated,
+            caught_up: false,
         };
         self.next_line += lines;
         self.line_start -= cut;
@@ -1478,6 +1483,21 @@ fn read_one(
         }
         Ok(())
     };
+    // Following: a marker in chunk order tells the merger this input has read its history
+    // (after the chunks before it), so the reorder buffer stops holding others back for it.
+    let caught_up = |chunker: &Chunker| -> Result<(), ()> {
+        let mut seq = seq.lock().map_err(|_| ())?;
+        let marker = Chunk {
+            seq: *seq,
+            source,
+            first_line: chunker.next_line,
+            data: ChunkBytes::pooled(0),
+            truncated: Vec::new(),
+            caught_up: true,
+        };
+        *seq += 1;
+        tx.send(ReaderMsg::Chunk(marker)).map_err(|_| ())
+    };
     let mut complete = true;
     loop {
         if cancelled(settings) {
@@ -1488,6 +1508,11 @@ fn read_one(
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) if crate::source::follow::is_caught_up(&e) => {
+                send(&mut chunker, false)?;
+                caught_up(&chunker)?;
+                continue;
+            }
             Err(e) => {
                 read_error(tx, "error reading", &input.name, &e)?;
                 complete = false;
@@ -1505,6 +1530,9 @@ fn read_one(
         }
     }
     send(&mut chunker, true)?;
+    if live {
+        caught_up(&chunker)?;
+    }
     Ok(complete)
 }
 
@@ -1644,6 +1672,7 @@ fn process_chunk(
     let mut out = ChunkOut {
         seq: chunk.seq,
         source: chunk.source,
+        caught_up: chunk.caught_up,
         // Real lines average ~300 bytes; a little slack avoids regrowing.
         items: recycle::ITEMS.get(chunk.data.len() / 200 + 16),
         // Request fields and identifiers take well under a quarter of the input's bytes.
@@ -2165,7 +2194,7 @@ impl<'r> Merger<'r> {
         let chain_len = (0..services.len())
             .map(|i| reg.request_chain(i as u16).len() as u8)
             .collect();
-        Merger {
+        let mut merger = Merger {
             chunk_arena: String::new(),
             request_ids_buf: String::new(),
             inputs: inputs.iter().cloned().map(Arc::new).collect(),
@@ -2223,7 +2252,33 @@ impl<'r> Merger<'r> {
                 .filter(|_| settings.concurrent(inputs.len()))
                 .map(|d| Reorder::new(inputs.len(), d.as_nanos() as i64, REORDER_CAP)),
             max_delay: settings.max_delay.unwrap_or_default(),
+        };
+        for source in 0..inputs.len() {
+            merger.expect_history(source as u32);
         }
+        merger
+    }
+
+    /// A file input is read from its start: until it reaches its end ([`Chunk::caught_up`]) the
+    /// reorder buffer holds other inputs back for it (two followed files with hours of history
+    /// merge in time order).
+    fn expect_history(&mut self, source: u32) {
+        if !matches!(
+            self.inputs.get(source as usize).map(|i| &i.kind),
+            Some(InputKind::File(_))
+        ) {
+            return;
+        }
+        let queue = self.first_of_set(source) as usize;
+        if let Some(r) = self.reorder.as_mut() {
+            r.expect_history(queue);
+        }
+    }
+
+    /// The last file of its rotated set (the live one), or no file of a set.
+    fn last_of_set(&self, source: u32) -> bool {
+        let next = source.saturating_add(1);
+        (next as usize) >= self.inputs.len() || self.first_of_set(next) != self.first_of_set(source)
     }
 
     /// A new input (see [`ReaderMsg::NewInput`]): per-input state grows and the sinks learn its
@@ -2248,6 +2303,7 @@ impl<'r> Merger<'r> {
             s.input_added(source, &input)?;
         }
         self.inputs.push(Arc::new(input));
+        self.expect_history(source);
         Ok(())
     }
 
@@ -2322,6 +2378,8 @@ impl<'r> Merger<'r> {
             .reorder
             .is_some()
             .then(|| self.first_of_set(c.source) as usize);
+        // The live file of a set has read its history (its older members come first).
+        let history_read = c.caught_up && self.last_of_set(c.source);
         if let (Some(r), Some(queue)) = (self.reorder.as_mut(), queue) {
             c.resolve();
             // Counts and origins now; items when the reorder buffer releases them.
@@ -2337,6 +2395,9 @@ impl<'r> Merger<'r> {
                 r.push(queue, ts, event, item);
             }
             self.counts.late_events = r.late;
+            if history_read {
+                r.caught_up(queue);
+            }
             self.merge_now(c, sinks)?;
             return self.release(false, sinks);
         }

@@ -3,13 +3,16 @@
 //! merger out of event-time order. [`Reorder`] keeps one FIFO queue per input (the files of a
 //! rotated set, one timeline read in order, share one: the merger's choice) and releases the
 //! queue head with the smallest event time once it is older than the newest event time seen
-//! minus `max_delay` (a k-way merge with a watermark).
+//! minus `max_delay` (a k-way merge with a watermark). A queue whose input still has history
+//! to read (a followed file read from its start, until it first reaches its end:
+//! [`Reorder::expect_history`], [`Reorder::caught_up`]) also holds the watermark at its latest
+//! event time: two files with hours of history merge in time order, not one after the other.
 //!
 //! # Invariants
 //! * Items of one input are released in the order they arrived (continuation lines stay behind
 //!   their event; an item without a time takes the time of the item before it).
-//! * An event older than the newest seen minus `max_delay` when it arrives is *late*: it is
-//!   still released (at once if its queue is empty) and counted in [`Reorder::late`]
+//! * An event that arrives older than an event already released is *late* (it cannot be put
+//!   in order any more): it is still released (at once if its queue is empty) and counted in [`Reorder::late`]
 //!   (`input.late_events`).
 //! * Memory is bounded: past `cap` held items the oldest are released regardless of the
 //!   watermark. The caller releases everything after the inputs went quiet and at the end.
@@ -29,8 +32,12 @@ pub struct Reorder<T> {
     queues: Vec<VecDeque<(Nanos, T)>>,
     last_ts: Vec<Nanos>,
     newest: Option<Nanos>,
+    /// Per queue: its input is still reading history.
+    catching_up: Vec<bool>,
+    /// The latest event time released.
+    released: Nanos,
     held: usize,
-    /// Events that arrived more than `max_delay` behind the newest event seen.
+    /// Events that arrived older than an event already released.
     pub late: u64,
 }
 
@@ -43,8 +50,32 @@ impl<T> Reorder<T> {
             queues: (0..sources).map(|_| VecDeque::new()).collect(),
             last_ts: vec![Nanos::MIN; sources],
             newest: None,
+            catching_up: vec![false; sources],
+            released: Nanos::MIN,
             held: 0,
             late: 0,
+        }
+    }
+
+    fn grow(&mut self, queue: usize) {
+        if queue >= self.queues.len() {
+            self.queues.resize_with(queue + 1, VecDeque::new);
+            self.last_ts.resize(queue + 1, Nanos::MIN);
+            self.catching_up.resize(queue + 1, false);
+        }
+    }
+
+    /// Queue `queue`'s input reads history first: hold the watermark at its latest event until
+    /// [`Reorder::caught_up`].
+    pub fn expect_history(&mut self, queue: usize) {
+        self.grow(queue);
+        self.catching_up[queue] = true;
+    }
+
+    /// Queue `queue`'s input has read all it had (it is live, or done).
+    pub fn caught_up(&mut self, queue: usize) {
+        if let Some(c) = self.catching_up.get_mut(queue) {
+            *c = false;
         }
     }
 
@@ -62,17 +93,10 @@ impl<T> Reorder<T> {
     /// item before it, e.g. a continuation line); `event` says whether it counts as an event
     /// for the late count.
     pub fn push(&mut self, source: usize, ts: Option<Nanos>, event: bool, item: T) {
-        if source >= self.queues.len() {
-            self.queues.resize_with(source + 1, VecDeque::new);
-            self.last_ts.resize(source + 1, Nanos::MIN);
-        }
+        self.grow(source);
         let ts = match ts {
             Some(t) => {
-                if event
-                    && self
-                        .newest
-                        .is_some_and(|n| t < n.saturating_sub(self.max_delay))
-                {
+                if event && t < self.released {
                     self.late += 1;
                 }
                 self.newest = Some(self.newest.map_or(t, |n| n.max(t)));
@@ -88,9 +112,18 @@ impl<T> Reorder<T> {
     /// Move the items that are due into `out`, in release order: everything when `all`,
     /// else heads older than the newest time minus `max_delay`, and the oldest beyond `cap`.
     pub fn release(&mut self, all: bool, out: &mut Vec<T>) {
+        let history = self
+            .catching_up
+            .iter()
+            .zip(&self.last_ts)
+            .filter(|(c, _)| **c)
+            .map(|(_, t)| *t)
+            .min()
+            .unwrap_or(Nanos::MAX);
         let watermark = self
             .newest
-            .map_or(Nanos::MIN, |n| n.saturating_sub(self.max_delay));
+            .map_or(Nanos::MIN, |n| n.saturating_sub(self.max_delay))
+            .min(history);
         loop {
             let Some((src, ts)) = self
                 .queues
@@ -106,6 +139,7 @@ impl<T> Reorder<T> {
             }
             if let Some((_, item)) = self.queues[src].pop_front() {
                 self.held -= 1;
+                self.released = self.released.max(ts);
                 out.push(item);
             }
         }
@@ -135,14 +169,45 @@ mod tests {
         r.push(0, Some(120), true, "a120");
         assert_eq!(drain(&mut r, false), ["b95", "a100", "a100-cont"]);
         r.push(1, Some(115), true, "b115");
-        r.push(1, Some(105), true, "b105-late"); // 105 < 120-10: late, but still delivered
-        assert_eq!(r.late, 1);
+        r.push(1, Some(105), true, "b105");
         assert!(
             drain(&mut r, false).is_empty(),
             "b105 stays behind b115 of its input"
         );
-        assert_eq!(drain(&mut r, true), ["b115", "b105-late", "a120"]);
+        assert_eq!(drain(&mut r, true), ["b115", "b105", "a120"]);
+        // Older than what was released: late, but still delivered.
+        r.push(0, Some(99), true, "a99-late");
+        assert_eq!(r.late, 1);
+        assert_eq!(drain(&mut r, false), ["a99-late"]);
         assert!(r.is_empty());
+    }
+
+    #[test]
+    fn inputs_reading_history_hold_the_watermark_until_caught_up() {
+        let mut r = Reorder::new(2, 10, 100);
+        r.expect_history(0);
+        r.expect_history(1);
+        // Input 0's whole history arrives first (it was read faster).
+        for (t, name) in [(100, "a100"), (200, "a200"), (300, "a300")] {
+            r.push(0, Some(t), true, name);
+        }
+        assert!(
+            drain(&mut r, false).is_empty(),
+            "input 1 has not said anything yet"
+        );
+        r.push(1, Some(150), true, "b150");
+        assert_eq!(drain(&mut r, false), ["a100", "b150"]);
+        r.push(1, Some(250), true, "b250");
+        assert_eq!(drain(&mut r, false), ["a200", "b250"]);
+        r.caught_up(1);
+        // Input 1 is live now: only input 0's history and the max-delay hold things back.
+        assert!(drain(&mut r, false).is_empty(), "a300 waits for input 0");
+        r.caught_up(0);
+        // Both live: the newest minus max-delay (290) is the watermark again.
+        assert!(drain(&mut r, false).is_empty());
+        r.push(1, Some(320), true, "b320");
+        assert_eq!(drain(&mut r, false), ["a300"]);
+        assert_eq!(r.late, 0, "nothing arrived behind what was released");
     }
 
     #[test]

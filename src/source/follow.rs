@@ -10,7 +10,9 @@
 //!   and its truncate are lost by copytruncate itself.)
 //!
 //! A missing path (between rename and create) is waited for. Reads end (EOF) once
-//! [`super::live::request_stop`] was called.
+//! [`super::live::request_stop`] was called. The first time the file's end is reached, one
+//! read fails with [`CaughtUp`] (the history is read: the reader tells the merger, which
+//! then stops holding other inputs back for this one), and the next read goes on.
 //!
 //! [`NewFiles`] watches the directories and glob patterns of a followed run for files that
 //! appear after the start (a new pod or container, a new log file): the pipeline re-expands
@@ -30,6 +32,23 @@ use super::live;
 
 const POLL: Duration = Duration::from_millis(100);
 
+/// The error of the one read that says a followed file's history is read (see the module docs).
+#[derive(Debug)]
+pub struct CaughtUp;
+
+impl std::fmt::Display for CaughtUp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("caught up with the file's end")
+    }
+}
+
+impl std::error::Error for CaughtUp {}
+
+/// Whether `e` is the [`CaughtUp`] signal.
+pub fn is_caught_up(e: &io::Error) -> bool {
+    e.get_ref().is_some_and(|inner| inner.is::<CaughtUp>())
+}
+
 /// Bytes kept from the end of what was read, to tell a file truncated and refilled.
 const TAIL: usize = 64;
 
@@ -44,6 +63,8 @@ pub struct FollowFile {
     tail_len: usize,
     /// A poll found nothing new since the last read: check the tail before reading on.
     polled: bool,
+    /// The end was reached once ([`CaughtUp`] was returned).
+    caught_up: bool,
 }
 
 impl FollowFile {
@@ -62,6 +83,7 @@ impl FollowFile {
             tail: [0; TAIL],
             tail_len: 0,
             polled: false,
+            caught_up: false,
         })
     }
 
@@ -121,6 +143,9 @@ impl Read for FollowFile {
             }
             if live::stopping() {
                 return Ok(0);
+            }
+            if !std::mem::replace(&mut self.caught_up, true) {
+                return Err(io::Error::other(CaughtUp));
             }
             match std::fs::metadata(&self.path) {
                 Ok(md) if (md.dev(), md.ino()) != self.id => {
