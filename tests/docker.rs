@@ -301,3 +301,27 @@ fn follow_streams_live_and_ends_with_the_container() {
     let status = child.wait().expect("wait");
     assert!(status.success());
 }
+
+/// The engine's follow stream can end, as the container exits, before the container's last
+/// output when it has no final newline (a crash message); a plain read has it. Followed, it is
+/// read once more at the end: every record, none twice.
+#[test]
+fn follow_keeps_the_last_output_without_newline() {
+    let Some(host) = docker_host() else { return };
+    let c = run(
+        &host,
+        "fol-last",
+        &[],
+        r#"sleep 1; echo '{"level":"info","msg":"one"}'; echo '{"level":"info","msg":"two"}'; printf '{"level":"error","msg":"fatal-at-exit"}'; sleep 1"#,
+    );
+    let out = logsleuth(
+        &host,
+        &["events", "--follow", &format!("docker://{}", c.name)],
+    );
+    let msgs: Vec<String> = events(&out)
+        .iter()
+        .map(|e| e["message"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert_eq!(msgs, ["one", "two", "fatal-at-exit"]);
+    wait(&c);
+}

@@ -20,6 +20,9 @@
 //!   without newline and is complete (`F`). So a followed stream never stalls on an open run.
 //! * Each container is its own pipeline input, so the pipeline's per-(input, stream) join keys
 //!   keep stdout and stderr runs apart.
+//! * A followed stream that ends (the container stopped) is followed by one plain read since
+//!   the last record's time ([`CatchUp`]), passing over the records already read at that
+//!   time: the engine's follow stream can miss the last output; nothing is read twice.
 //! * Never panics on any bytes from the engine; bad frames end the stream with an error.
 
 use std::io::{self, BufRead, Read};
@@ -223,6 +226,26 @@ pub fn open_logs(
     c: &Container,
     opts: &LogOpts,
 ) -> Result<Box<dyn Read + Send>, DockerError> {
+    let mut lines = CriLines::new(logs_request(ep, c, opts)?);
+    if opts.follow {
+        lines.catch_up = Some(CatchUp {
+            ep: ep.clone(),
+            container: c.clone(),
+            opts: LogOpts {
+                follow: false,
+                ..opts.clone()
+            },
+        });
+    }
+    Ok(Box::new(lines))
+}
+
+/// The decoded body of one `GET /containers/{id}/logs` request.
+fn logs_request(
+    ep: &Endpoint,
+    c: &Container,
+    opts: &LogOpts,
+) -> Result<Box<dyn Decode>, DockerError> {
     let mut target = format!(
         "/containers/{}/logs?stdout=1&stderr=1&timestamps=1",
         http::encode(&c.id)
@@ -240,10 +263,21 @@ pub fn open_logs(
     let timeout = (!opts.follow).then_some(Duration::from_secs(300));
     let r = api_get(ep, &target, timeout)?;
     Ok(if c.tty {
-        Box::new(CriLines::new(RawDecoder::new(r.body)))
+        Box::new(RawDecoder::new(r.body))
     } else {
-        Box::new(CriLines::new(FrameDecoder { body: r.body }))
+        Box::new(FrameDecoder { body: r.body })
     })
+}
+
+/// A followed stream ends when the container stops, and the engine's follow stream can end
+/// before the container's last record — output without a final newline, flushed as the
+/// container exits — which a plain read then has (dockerd 20.10). So at the end of a followed
+/// stream the records since the last one read are asked for once more.
+struct CatchUp {
+    ep: Endpoint,
+    container: Container,
+    /// The run's options, not following.
+    opts: LogOpts,
 }
 
 /// Inputs named `docker://…` and the `--docker-label` selection, resolved to containers.
@@ -391,20 +425,76 @@ fn ts_prefix_len(b: &[u8]) -> usize {
 }
 
 /// Turns records into CRI lines, served through `Read`.
-struct CriLines<D> {
-    dec: D,
+struct CriLines {
+    dec: Box<dyn Decode>,
     out: Vec<u8>,
     pos: usize,
+    /// Following: read what the follow stream missed at its end ([`CatchUp`]).
+    catch_up: Option<CatchUp>,
+    /// The time of the last record read and how many records had it.
+    last: Option<(i64, u32)>,
+    /// Records of the catch-up read still to pass over: those up to `last`.
+    skip: Option<(i64, u32)>,
 }
 
-impl<D: Decode> CriLines<D> {
-    fn new(dec: D) -> Self {
+impl CriLines {
+    fn new(dec: Box<dyn Decode>) -> Self {
         CriLines {
             dec,
             out: Vec::new(),
             pos: 0,
+            catch_up: None,
+            last: None,
+            skip: None,
         }
     }
+
+    /// The next record not read before, remembering its time; at the end of a followed stream
+    /// (not when the run is stopping), once, the records since the last one read.
+    fn next_record(&mut self) -> io::Result<Option<Record>> {
+        loop {
+            let Some((stream, payload)) = self.dec.next_record()? else {
+                let Some(c) = self.catch_up.take() else {
+                    return Ok(None);
+                };
+                if super::live::stopping() {
+                    return Ok(None);
+                }
+                let mut opts = c.opts.clone();
+                if let Some((t, _)) = self.last {
+                    opts.since = Some(t);
+                }
+                self.dec = logs_request(&c.ep, &c.container, &opts).map_err(io::Error::other)?;
+                self.skip = self.last;
+                continue;
+            };
+            let ts = record_time(&payload);
+            if let (Some((upto, n)), Some(t)) = (self.skip.as_mut(), ts) {
+                if t < *upto {
+                    continue;
+                }
+                if t == *upto && *n > 0 {
+                    *n -= 1;
+                    continue;
+                }
+            }
+            if let Some(t) = ts {
+                self.last = match self.last {
+                    Some((l, n)) if l == t => Some((t, n.saturating_add(1))),
+                    _ => Some((t, 1)),
+                };
+            }
+            return Ok(Some((stream, payload)));
+        }
+    }
+}
+
+/// The engine's time of a record (its `<ts> ` prefix).
+fn record_time(payload: &[u8]) -> Option<i64> {
+    let len = ts_prefix_len(payload);
+    (len > 0)
+        .then(|| crate::time::parse_timestamp(&payload[..len - 1], 0))
+        .flatten()
 }
 
 /// Append the CRI line(s) for one record to `out`.
@@ -441,19 +531,19 @@ fn to_cri(stream: &str, payload: &[u8], out: &mut Vec<u8>) {
     }
 }
 
-impl<D: Decode> Read for CriLines<D> {
+impl Read for CriLines {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if self.pos >= self.out.len() {
             self.out.clear();
             self.pos = 0;
             // One record at least; more only while they are already buffered (no waiting),
             // up to about the caller's buffer size.
-            match self.dec.next_record()? {
+            match self.next_record()? {
                 None => return Ok(0),
                 Some((stream, payload)) => to_cri(stream, &payload, &mut self.out),
             }
             while self.out.len() < buf.len() && self.dec.ready() {
-                match self.dec.next_record()? {
+                match self.next_record()? {
                     None => break,
                     Some((stream, payload)) => to_cri(stream, &payload, &mut self.out),
                 }
