@@ -88,6 +88,7 @@ pub fn render_board(
     lines.push(String::new());
     // Findings so far one line each (the report prints their evidence), then the report.
     let style = Style { colour };
+    let r = &output::for_people(r);
     let findings = r.findings.as_deref().unwrap_or_default();
     let text = output::render_findings_brief(findings, style, 8) + &output::render_body(r, style);
     let text = output::escape_controls(&text, colour);

@@ -1855,6 +1855,49 @@ impl crate::pipeline::EventSink for TraceSink<'_> {
 impl Timeline {
     /// The terminal rendering.
     pub fn render_text(&self) -> String {
+        self.for_people().render_lines()
+    }
+
+    /// The timeline with every text from the log made [`crate::output::one_line`].
+    fn for_people(&self) -> Timeline {
+        use crate::output::one_line;
+        let mut t = self.clone();
+        let opt = |s: &mut Option<String>| {
+            if let Some(s) = s {
+                one_line(s);
+            }
+        };
+        one_line(&mut t.id);
+        for v in [
+            &mut t.identifiers,
+            &mut t.labels,
+            &mut t.services,
+            &mut t.sources,
+        ] {
+            v.iter_mut().for_each(one_line);
+        }
+        if let Some(s) = &mut t.slowest_request {
+            one_line(&mut s.request);
+            one_line(&mut s.source);
+        }
+        for e in t.first_error.iter_mut().chain(&mut t.events) {
+            for s in [&mut e.service, &mut e.source, &mut e.message] {
+                one_line(s);
+            }
+            for s in [
+                &mut e.level,
+                &mut e.exception,
+                &mut e.method,
+                &mut e.path,
+                &mut e.pod,
+            ] {
+                opt(s);
+            }
+        }
+        t
+    }
+
+    fn render_lines(&self) -> String {
         use std::fmt::Write;
         let mut o = String::new();
         let secs = |ms: f64| format!("{:.3}s", ms / 1000.0);

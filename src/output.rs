@@ -225,16 +225,21 @@ pub fn write_event_text(out: &mut dyn Write, v: &View<'_, '_>, style: Style) -> 
     out.write_all(o.as_bytes())
 }
 
-/// `s` with control characters (ESC above all) written as `\u001b` escapes; tabs kept.
+/// `s` with every control character (ESC, newline…) written as a `\u001b`-style escape.
 fn escaped(s: &str) -> Cow<'_, str> {
-    escape_controls(s, false)
+    if !s.chars().any(char::is_control) {
+        return Cow::Borrowed(s);
+    }
+    let mut s = s.to_string();
+    one_line(&mut s);
+    Cow::Owned(s)
 }
 
 /// Text for a terminal or a file people `cat`, from log lines nobody vetted: every control
 /// character but newline and tab is written as a `\u001b`-style escape (as JSON writes them),
 /// so no log line can move the cursor, clear the screen, retitle the window or hide text.
-/// With `keep_sgr` (our colour is on), colour sequences `ESC[…m` pass — those are ours; one
-/// from the input passes too, and can at most colour text.
+/// With `keep_sgr` (our colour is on), colour sequences `ESC[…m` pass: the last pass over a
+/// report whose log texts were made [`one_line`] first, so only our own are left.
 pub fn escape_controls(s: &str, keep_sgr: bool) -> Cow<'_, str> {
     let unsafe_char = |c: char| c.is_control() && c != '\n' && c != '\t';
     if !s.chars().any(unsafe_char) {
@@ -420,12 +425,103 @@ const ROWS: usize = 25;
 
 /// Render the report for a terminal (the log's own text with its control characters escaped).
 pub fn render_text(r: &Report, style: Style) -> String {
+    let r = for_people(r);
     let mut o = String::new();
     if let Some(f) = &r.findings {
         o.push_str(&render_findings(f, style));
     }
-    o.push_str(&render_body(r, style));
+    o.push_str(&render_body(&r, style));
     escape_controls(&o, style.colour).into_owned()
+}
+
+/// A text from the log, for a line of a report: every control character — newline and ESC
+/// included — as a `\u000a`-style escape, so it can neither start a line of its own nor
+/// colour, hide or move anything.
+pub fn one_line(s: &mut String) {
+    if s.chars().any(char::is_control) {
+        let mut out = String::with_capacity(s.len() + 8);
+        for c in s.chars() {
+            if c.is_control() {
+                let _ = write!(out, "\\u{:04x}", u32::from(c));
+            } else {
+                out.push(c);
+            }
+        }
+        *s = out;
+    }
+}
+
+/// The report with every text that comes from the log made [`one_line`]: what the terminal
+/// report and the live board print.
+pub fn for_people(r: &Report) -> Report {
+    let mut r = r.clone();
+    let opt = |s: &mut Option<String>| {
+        if let Some(s) = s {
+            one_line(s);
+        }
+    };
+    for s in &mut r.services {
+        one_line(&mut s.service);
+    }
+    for e in &mut r.endpoints {
+        for s in [&mut e.service, &mut e.method, &mut e.route] {
+            one_line(s);
+        }
+    }
+    for t in &mut r.slow_requests.top {
+        one_line(&mut t.service);
+        one_line(&mut t.source);
+        for s in [
+            &mut t.method,
+            &mut t.route,
+            &mut t.path,
+            &mut t.namespace,
+            &mut t.pod,
+            &mut t.container,
+            &mut t.trace_id,
+            &mut t.request_id,
+        ] {
+            opt(s);
+        }
+    }
+    for b in &mut r.error_rate {
+        one_line(&mut b.service);
+    }
+    if let Some(c) = &mut r.correlation {
+        for g in &mut c.top {
+            one_line(&mut g.id);
+            for v in [
+                &mut g.identifiers,
+                &mut g.labels,
+                &mut g.services,
+                &mut g.sources,
+            ] {
+                v.iter_mut().for_each(one_line);
+            }
+            opt(&mut g.slowest_request);
+        }
+    }
+    if let Some(findings) = &mut r.findings {
+        for f in findings {
+            f.group = std::mem::take(&mut f.group)
+                .into_iter()
+                .map(|(mut k, mut v)| {
+                    one_line(&mut k);
+                    one_line(&mut v);
+                    (k, v)
+                })
+                .collect();
+            opt(&mut f.detail);
+            f.correlation_groups.iter_mut().for_each(one_line);
+            for e in &mut f.evidence {
+                one_line(&mut e.source);
+                one_line(&mut e.message);
+                opt(&mut e.pod);
+                opt(&mut e.correlation);
+            }
+        }
+    }
+    r
 }
 
 /// `  HIGH     DB001 name — title (12×`: a finding's first line, left open for the report and

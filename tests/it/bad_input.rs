@@ -355,3 +355,37 @@ fn blank_lines_after_one_line_events_are_counted_blank() {
     assert_eq!(report["input"]["unparsed_reasons"]["blank"], 3);
     assert_accounted(&report["input"]);
 }
+
+/// A newline or a colour code in a path, an identifier or a field name cannot forge a line of
+/// a report or an event, nor hide what follows (`ESC[8m` conceals): every report line keeps
+/// its layout, and the log's own codes are printed as escapes even with colour on.
+#[test]
+fn log_text_cannot_forge_report_lines_or_hide_text() {
+    let input = concat!(
+        r#"{"timestamp":"2026-11-22T07:00:01Z","level":"error","message":"boom\nFORGED-MESSAGE","method":"GET","path":"/p\u001b[8m\nFORGED-PATH","status":500,"duration_ms":5,"request_id":"r1\nFORGED-ID","trace_id":"t1"}"#,
+        "\n",
+        r#"{"timestamp":"2026-11-22T07:00:02Z","level":"info","message":"hi","k\nFORGED-KEY":"v","trace_id":"t1"}"#,
+        "\n",
+    );
+    for args in [
+        &["analyze", "--color", "always", "--slow-ms", "1"][..],
+        &["trace", "t1"],
+        &["events", "--format", "text", "--color", "always"],
+    ] {
+        let r = bin(args, input.as_bytes());
+        assert_eq!(r.code, 0, "{args:?}: {}", r.stderr);
+        for line in r.stdout.lines() {
+            assert!(
+                !line.starts_with("FORGED"),
+                "{args:?}: a forged line: {line:?}"
+            );
+        }
+        assert!(
+            r.stdout.contains(r"\u000aFORGED-"),
+            "{args:?}: {}",
+            r.stdout
+        );
+        assert!(!r.stdout.contains("\x1b[8m"), "{args:?}: hidden text");
+        assert!(r.stdout.contains(r"\u001b[8m"), "{args:?}: {}", r.stdout);
+    }
+}
