@@ -91,18 +91,29 @@ struct Rule {
     secret_groups: Vec<usize>,
 }
 
-/// The pattern that finds a `[[field]]` key's value in text: `"key": "value"` (or a number) in
-/// JSON, `key=value` / `key="value"` in logfmt and tracing's text. A JSON string is replaced
-/// inside its quotes whole, so the JSON stays valid.
+/// The pattern that finds a `[[field]]` key's value in text: `"key": "value"` (a string, a
+/// number, or an object or array without nesting) in JSON, the same inside a JSON string
+/// (`\"key\": \"value\"`, a message that quotes JSON), Python's `{'key': 'value'}`, and
+/// `key=value` / `key="value"` / `key='value'` in logfmt and tracing's text. A JSON value is replaced whole (a number,
+/// object or array by a string), so the JSON stays valid.
 fn field_pattern(keys: &[String]) -> String {
     let keys = keys
         .iter()
         .map(|k| regex::escape(k))
         .collect::<Vec<_>>()
         .join("|");
-    format!(
-        r#"(?i)"(?:{keys})"\s*:\s*(?:"(?P<secret>(?:[^"\\]|\\.)*)"|(?P<secret_number>-?[0-9][0-9.eE+-]*))|(?:^|[^A-Za-z0-9_.-])(?:{keys})=(?P<secret_text>"(?:[^"\\]|\\.)*"|[^\s"'&,;\\]+)"#
-    )
+    [
+        format!(
+            r#""(?:{keys})"\s*:\s*(?:"(?P<secret>(?:[^"\\]|\\.)*)"|(?P<secret_number>-?[0-9][0-9.eE+-]*)|(?P<secret_object>\{{[^{{}}]*\}}|\[[^\[\]]*\]))"#
+        ),
+        format!(r#"\\"(?:{keys})\\"\s*:\s*\\"(?P<secret_escaped>(?:[^"\\]|\\[^"])*)\\""#),
+        format!(r#"'(?:{keys})'\s*:\s*'(?P<secret_repr>[^'"\\]*)'"#),
+        format!(
+            r#"(?:^|[^A-Za-z0-9_.-])(?:{keys})=(?P<secret_text>"(?:[^"\\]|\\.)*"|\\"(?:[^"\\]|\\[^"])*\\"|'[^'"\\]*'|[^\s"'&,;\\]+)"#
+        ),
+    ]
+    .map(|p| format!("(?i:{p})"))
+    .join("|")
 }
 
 /// Compiled patterns plus the running count of replacements per kind.
@@ -174,6 +185,41 @@ impl Redactor {
         let mut rules = Vec::new();
         let mut hint_literals = Vec::new();
         let mut hint_rule = Vec::new();
+        // Secret fields first: their whole value goes, where a pattern over text (a password
+        // up to a space, a bearer token inside an `authorization` value) would leave a part
+        // or count one secret twice.
+        let mut field_keys = crate::FastMap::default();
+        for f in &spec.field {
+            let kind = kind_id(&f.kind);
+            for k in &f.keys {
+                field_keys.insert(k.to_ascii_lowercase(), kind);
+                // The key as a JSON key (`token"`), inside a JSON string (`token\"`), in a
+                // Python dict (`token'`) or in a `key=value` pair (`token=`).
+                for hint in [
+                    format!("{k}\""),
+                    format!("{k}\\\""),
+                    format!("{k}'"),
+                    format!("{k}="),
+                ] {
+                    hint_literals.push(hint);
+                    hint_rule.push(rules.len());
+                }
+            }
+            if f.keys.is_empty() {
+                continue;
+            }
+            let regex =
+                Regex::new(&field_pattern(&f.keys)).map_err(|source| RedactError::Pattern {
+                    name: name.to_string(),
+                    kind: f.kind.clone(),
+                    source,
+                })?;
+            rules.push(Rule {
+                kind,
+                secret_groups: secret_groups(&regex),
+                regex,
+            });
+        }
         for s in &spec.secret {
             if s.hints.iter().all(String::is_empty) {
                 return Err(RedactError::NoHints {
@@ -199,32 +245,6 @@ impl Redactor {
             }
             rules.push(Rule {
                 kind: kind_id(&s.kind),
-                secret_groups: secret_groups(&regex),
-                regex,
-            });
-        }
-        let mut field_keys = crate::FastMap::default();
-        for f in &spec.field {
-            let kind = kind_id(&f.kind);
-            for k in &f.keys {
-                field_keys.insert(k.to_ascii_lowercase(), kind);
-                // The key as a JSON key (`token"`) or a `key=value` pair (`token=`).
-                for hint in [format!("{k}\""), format!("{k}=")] {
-                    hint_literals.push(hint);
-                    hint_rule.push(rules.len());
-                }
-            }
-            if f.keys.is_empty() {
-                continue;
-            }
-            let regex =
-                Regex::new(&field_pattern(&f.keys)).map_err(|source| RedactError::Pattern {
-                    name: name.to_string(),
-                    kind: f.kind.clone(),
-                    source,
-                })?;
-            rules.push(Rule {
-                kind,
                 secret_groups: secret_groups(&regex),
                 regex,
             });
@@ -306,7 +326,8 @@ impl Redactor {
             }
             let kind = &self.kinds[rule.kind];
             let mut replaced = 0u64;
-            let next = rule.regex.replace_all(&out, |c: &regex::Captures<'_>| {
+            let haystack: &str = &out;
+            let next = rule.regex.replace_all(haystack, |c: &regex::Captures<'_>| {
                 let Some(whole) = c.get(0) else {
                     return String::new();
                 };
@@ -315,14 +336,25 @@ impl Redactor {
                 if secret
                     .unwrap_or(whole)
                     .as_str()
-                    .trim_start_matches('"')
+                    .trim_start_matches(['"', '\''])
                     .starts_with("[REDACTED:")
                 {
                     return whole.as_str().to_string();
                 }
+                // `key="…"` in text ends where a value ends; in JSON (`"…?token=","path":…`)
+                // that quote closes the JSON string, and what follows is no value.
+                if let Some(t) = c.name("secret_text")
+                    && t.as_str().starts_with('"')
+                    && haystack[whole.end()..]
+                        .chars()
+                        .next()
+                        .is_some_and(|n| !(n.is_whitespace() || ",;&)}]".contains(n)))
+                {
+                    return whole.as_str().to_string();
+                }
                 replaced += 1;
-                // A JSON number becomes a string: the JSON stays valid.
-                let q = if c.name("secret_number").is_some() {
+                // A JSON number, object or array becomes a string: the JSON stays valid.
+                let q = if c.name("secret_number").is_some() || c.name("secret_object").is_some() {
                     "\""
                 } else {
                     ""
@@ -441,6 +473,37 @@ mod tests {
             serde_json::from_str::<serde_json::Value>(&json).is_ok(),
             "{json}"
         );
+        // Whole values: spaces and apostrophes in a password, objects and arrays, JSON quoted in a
+        // message, single-quoted text, Python dicts.
+        for (text, want) in [
+            (
+                r#"{"password":"correct horse battery staple","p2":{"password":"it's-x"}}"#,
+                r#"{"password":"[REDACTED:password]","p2":{"password":"[REDACTED:password]"}}"#,
+            ),
+            (
+                r#"{"client_secret":{"value":"s3"},"token":["s5","s6"]}"#,
+                r#"{"client_secret":"[REDACTED:authorization]","token":"[REDACTED:authorization]"}"#,
+            ),
+            (
+                r#"{"message":"body {\"token\": \"s6\", \"pwd\": \"s6b\"} token=\"s7 x\""}"#,
+                r#"{"message":"body {\"token\": \"[REDACTED:authorization]\", \"pwd\": \"[REDACTED:password]\"} token=[REDACTED:authorization]"}"#,
+            ),
+            (
+                "pwd='s7 b' headers={'authorization': 'Basic abc', 'token': 's8'}",
+                "pwd=[REDACTED:password] headers={'authorization': '[REDACTED:authorization]', 'token': '[REDACTED:authorization]'}",
+            ),
+        ] {
+            assert_eq!(red(text), want);
+        }
+        // A JSON string that ends in `token=` is not a quoted value: the JSON stays whole.
+        let text = r#"{"message":"GET /cb?token=","path":"/cb?token=","status":401}"#;
+        assert_eq!(red(text), text);
+        // One secret, counted once: the field's whole value, not also the bearer token in it.
+        let mut r = Redactor::builtin().expect("builtin patterns compile");
+        let out = r.redact(r#"{"authorization":"Bearer abcdefghijklmnopqrstuvwxyz"}"#);
+        assert_eq!(out, r#"{"authorization":"[REDACTED:authorization]"}"#);
+        let counts = r.counts();
+        assert_eq!((counts["authorization"], counts["bearer"]), (1, 0));
         // Only the keys themselves: `tokens=`, `my.token=` and prose stay.
         for text in [
             "tokens=3 my.token=x",
@@ -504,7 +567,9 @@ mod tests {
                 .iter()
                 .flat_map(|s| s.hints.iter().map(|h| h.to_ascii_lowercase()))
                 .chain(spec.field.iter().flat_map(|f| {
-                    f.keys.iter().flat_map(|k| [format!("{k}\""), format!("{k}=")])
+                    f.keys.iter().flat_map(|k| {
+                        [format!("{k}\""), format!("{k}\\\""), format!("{k}'"), format!("{k}=")]
+                    })
                 }))
                 .collect();
             let holds_hint = |t: &str| {
@@ -518,6 +583,33 @@ mod tests {
                     prop_assert!(matches!(r.redact(t), Cow::Borrowed(_)));
                 }
             }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        /// Redacted JSON stays JSON, whatever the secret fields hold and whatever text
+        /// (quotes, `key=`, escapes) the other values hold.
+        #[test]
+        fn redacted_json_stays_json_for_any_values(
+            pairs in proptest::collection::vec(
+                (
+                    proptest::sample::select(vec!["token", "pwd", "password", "authorization", "message", "path", "a"]),
+                    prop_oneof![
+                        "[ a-z=\"'\\/?&:{}\\[\\],]{0,12}".prop_map(serde_json::Value::from),
+                        any::<i32>().prop_map(serde_json::Value::from),
+                        proptest::collection::vec("[a-z\" =]{0,4}", 0..3).prop_map(serde_json::Value::from),
+                        "(token|pwd|password)=[a-z\" ]{0,6}".prop_map(serde_json::Value::from),
+                    ],
+                ),
+                1..5,
+            ),
+        ) {
+            let object: serde_json::Map<String, serde_json::Value> =
+                pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+            let text = serde_json::Value::Object(object).to_string();
+            let out = red(&text);
+            prop_assert!(serde_json::from_str::<serde_json::Value>(&out).is_ok(), "{text} → {out}");
         }
     }
 
