@@ -646,10 +646,19 @@ pub struct Correlator {
     found: Vec<u32>,
     /// Closed groups not yet taken ([`Correlator::keep_closed`]).
     outbox: Option<Vec<ClosedGroup>>,
-    /// Names handed out that no longer name their group → the name that replaced them (a
-    /// merge, or an earlier event read later), for [`Correlator::current_name`]; at most
-    /// [`MAX_RENAMES`]. `None` unless [`Correlator::track_renames`].
-    renamed: Option<HashMap<IdKey, IdKey>>,
+    /// Groups (by id) merged into another or renamed (an earlier event read later), for
+    /// [`Correlator::current_name`]; at most [`MAX_RENAMES`]. `None` unless
+    /// [`Correlator::track_renames`].
+    renamed: Option<GroupMap<Renamed>>,
+}
+
+/// What became of a group ([`Correlator::track_renames`]).
+#[derive(Clone, Debug)]
+enum Renamed {
+    /// Merged into the group of this id.
+    Into(u64),
+    /// Its name now.
+    Name(IdKey),
 }
 
 /// Renames remembered for findings' evidence; beyond it, evidence may name an earlier name of
@@ -687,37 +696,37 @@ impl Correlator {
     /// Remember renamed groups, so that names handed out earlier (findings' evidence) can be
     /// brought up to date ([`Correlator::current_name`]).
     pub fn track_renames(&mut self) {
-        self.renamed = Some(HashMap::new());
+        self.renamed = Some(GroupMap::default());
     }
 
-    /// The name that now stands for a group named `name` when it was handed out.
-    pub fn current_name(&self, name: &IdKey) -> IdKey {
-        let mut name = name.clone();
-        if let Some(r) = &self.renamed {
-            // Each step is a merge or an earlier event read later: the chain is short (and
-            // cannot loop, see `rename`; the bound is only a guard).
-            for _ in 0..=r.len() {
-                match r.get(&name) {
-                    Some(next) if *next != name => name = next.clone(),
-                    _ => break,
+    /// The name that now stands for group `id`, handed out as `name` ([`Correlator::observe`]):
+    /// through its merges, the survivor's name now. Ids are never reused and a group merged
+    /// away is gone, so a chain of merges cannot loop; a group that only closed keeps its name.
+    pub fn current_name(&self, id: u64, name: &IdKey) -> IdKey {
+        let Some(r) = &self.renamed else {
+            return name.clone();
+        };
+        let mut at = id;
+        let mut now = name.clone();
+        // Each step is a merge: the bound is only a guard.
+        for _ in 0..=r.len() {
+            match r.get(&at) {
+                Some(Renamed::Into(next)) => at = *next,
+                Some(Renamed::Name(n)) => {
+                    now = n.clone();
+                    break;
                 }
+                None => break,
             }
         }
-        name
+        now
     }
 
-    fn rename(
-        renamed: &mut Option<HashMap<IdKey, IdKey>>,
-        from: Option<&IdKey>,
-        to: Option<&IdKey>,
-    ) {
-        if let (Some(r), Some(from), Some(to)) = (renamed.as_mut(), from, to)
-            && from != to
-            && r.len() < MAX_RENAMES
+    fn note(renamed: &mut Option<GroupMap<Renamed>>, id: u64, what: Renamed) {
+        if let Some(r) = renamed.as_mut()
+            && (r.len() < MAX_RENAMES || r.contains_key(&id))
         {
-            // `to` names its group now: it has no entry, so chains end and never loop.
-            r.remove(to);
-            r.insert(from.clone(), to.clone());
+            r.insert(id, what);
         }
     }
 
@@ -853,8 +862,8 @@ impl Correlator {
         {
             encode(slot, v, &mut self.buf);
             if let Some((key, _)) = self.by_id.get_key_value(self.buf.as_str()) {
-                Self::rename(&mut self.renamed, g.rep.as_ref(), Some(key));
                 g.rep = Some(key.clone());
+                Self::note(&mut self.renamed, g.seq, Renamed::Name(key.clone()));
             }
         }
         if let Some(t) = o.ts {
@@ -939,10 +948,11 @@ impl Correlator {
             };
             // The older group's representative stays.
             if o.first.is_some() && (s.first.is_none() || o.first < s.first) {
-                Self::rename(&mut self.renamed, s.rep.as_ref(), o.rep.as_ref());
                 s.rep = o.rep.clone();
-            } else {
-                Self::rename(&mut self.renamed, o.rep.as_ref(), s.rep.as_ref());
+            }
+            Self::note(&mut self.renamed, o.seq, Renamed::Into(survivor_seq));
+            if let Some(rep) = &s.rep {
+                Self::note(&mut self.renamed, survivor_seq, Renamed::Name(rep.clone()));
             }
             s.ids.extend(o.ids);
             for l in o.labels {
@@ -1157,25 +1167,21 @@ mod tests {
     }
 
     #[test]
-    fn renamed_groups_resolve_to_their_name_now_and_never_loop() {
+    fn renamed_groups_resolve_to_their_name_now() {
         let mut c = corr(10, 10);
         let [a, b, x]: [IdKey; 3] = ["a".into(), "b".into(), "x".into()];
         // Without tracking, names stay as they are.
-        Correlator::rename(&mut c.renamed, Some(&a), Some(&b));
-        assert_eq!(c.current_name(&a), a);
+        Correlator::note(&mut c.renamed, 1, Renamed::Name(b.clone()));
+        assert_eq!(c.current_name(1, &a), a);
         c.track_renames();
-        Correlator::rename(&mut c.renamed, Some(&a), Some(&b));
-        Correlator::rename(&mut c.renamed, Some(&x), Some(&b));
-        assert_eq!(
-            (c.current_name(&a), c.current_name(&x)),
-            (b.clone(), b.clone())
-        );
-        // `a` names the group again (an earlier event with it read later): every name leads to
-        // it, with no cycle.
-        Correlator::rename(&mut c.renamed, Some(&b), Some(&a));
-        for n in [&a, &b, &x] {
-            assert_eq!(c.current_name(n), a);
-        }
+        // Group 1 was renamed b, then merged into group 2, later named x.
+        Correlator::note(&mut c.renamed, 1, Renamed::Name(b.clone()));
+        assert_eq!(c.current_name(1, &a), b);
+        Correlator::note(&mut c.renamed, 1, Renamed::Into(2));
+        Correlator::note(&mut c.renamed, 2, Renamed::Name(x.clone()));
+        assert_eq!(c.current_name(1, &a), x);
+        // Another group handed out as `a` (the id came back after group 1 closed) is `a`.
+        assert_eq!(c.current_name(3, &a), a);
     }
 
     #[test]

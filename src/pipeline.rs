@@ -44,7 +44,7 @@ use crate::parse::{ParseOpts, ParseOutcome, Registry, Scratch, Unparsed};
 use crate::reorder::Reorder;
 use crate::request::{At, LineFields, Observed, REQUEST_SLOTS, Request, RequestMerger};
 use crate::rules::condition::{ContinuationSubject, EventSubject, Parent};
-use crate::rules::engine::{Findings, Sighting, clip};
+use crate::rules::engine::{Findings, GroupRef, Sighting, clip};
 use crate::rules::{Hit, RuleSet};
 use crate::source::files::{self, PathMeta};
 use crate::time::{self, Nanos};
@@ -2071,7 +2071,7 @@ struct StreamState {
     /// Rules the open event already matched (a continuation line does not count it twice).
     parent_rules: Vec<u16>,
     /// Correlation group of the open event.
-    parent_group: Option<Rc<str>>,
+    parent_group: Option<GroupRef>,
     /// An event with a time was seen ([`Merger::note_rewind`]).
     dated: bool,
 }
@@ -2360,7 +2360,7 @@ impl<'r> Merger<'r> {
         // Findings and groups so far, as the final report will have them.
         if let Some(f) = &self.findings {
             let sources: Vec<String> = self.inputs.iter().map(|i| i.name.clone()).collect();
-            let current = |name: &Rc<str>| current_group_name(self.correlator.as_ref(), name);
+            let current = |g: &GroupRef| current_group_name(self.correlator.as_ref(), g);
             report.findings = Some(f.snapshot(&sources, &current));
         }
         report.correlation = self.correlator.as_ref().map(Correlator::snapshot);
@@ -2687,18 +2687,16 @@ impl<'r> Merger<'r> {
         let mut hit_rules = Vec::new();
         if let Some(found) = found {
             if let (Some(c), Some(ids)) = (self.correlator.as_mut(), &found.ids) {
-                group = c
-                    .observe(&Observation {
-                        ts: ev.ts,
-                        source,
-                        clock,
-                        service: ev.service,
-                        error: ev.level >= Some(Level::Error),
-                        ids,
-                        arena: Some(&self.chunk_arena),
-                        request: None,
-                    })
-                    .map(|(_, rep)| rep);
+                group = c.observe(&Observation {
+                    ts: ev.ts,
+                    source,
+                    clock,
+                    service: ev.service,
+                    error: ev.level >= Some(Level::Error),
+                    ids,
+                    arena: Some(&self.chunk_arena),
+                    request: None,
+                });
             }
             if let Some(findings) = self.findings.as_mut()
                 && !found.hits.is_empty()
@@ -2862,21 +2860,19 @@ impl<'r> Merger<'r> {
             buf.clear();
             let ids = request_ids_in(r, self.reg, Some(buf));
             if ids.has_links() {
-                group = c
-                    .observe(&Observation {
-                        ts: r.ts,
-                        source: r.at.source,
-                        clock: self
-                            .origins
-                            .get(&r.at.stream)
-                            .map_or(r.at.stream, |o| o.clock),
-                        service: r.service,
-                        error: r.status.is_some_and(|s| s >= 500),
-                        ids: &ids,
-                        arena: Some(buf),
-                        request: Some((r.duration_ms, &label)),
-                    })
-                    .map(|(_, rep)| rep);
+                group = c.observe(&Observation {
+                    ts: r.ts,
+                    source: r.at.source,
+                    clock: self
+                        .origins
+                        .get(&r.at.stream)
+                        .map_or(r.at.stream, |o| o.clock),
+                    service: r.service,
+                    error: r.status.is_some_and(|s| s >= 500),
+                    ids: &ids,
+                    arena: Some(buf),
+                    request: Some((r.duration_ms, &label)),
+                });
             }
         }
         if let Some(f) = self.findings.as_mut() {
@@ -2980,7 +2976,7 @@ impl<'r> Merger<'r> {
             .map(|(r, n)| (r.as_str().to_string(), *n))
             .collect();
         let sources: Vec<String> = self.inputs.iter().map(|i| i.name.clone()).collect();
-        let current = |name: &Rc<str>| current_group_name(self.correlator.as_ref(), name);
+        let current = |g: &GroupRef| current_group_name(self.correlator.as_ref(), g);
         let findings = self.findings.take().map(|f| f.finish(&sources, &current));
         let correlation = self.correlator.take().map(Correlator::finish);
         Ok(match self.analyzer.take() {
@@ -2997,8 +2993,8 @@ impl<'r> Merger<'r> {
 
 /// The name that now stands for a correlation group named `name` when a rule match was seen
 /// (groups merge, and are renamed after their earliest event).
-fn current_group_name(correlator: Option<&Correlator>, name: &Rc<str>) -> Rc<str> {
-    correlator.map_or_else(|| name.clone(), |c| c.current_name(name))
+fn current_group_name(correlator: Option<&Correlator>, (id, name): &GroupRef) -> Rc<str> {
+    correlator.map_or_else(|| name.clone(), |c| c.current_name(*id, name))
 }
 
 /// Loki tail entries the servers reported as dropped, over all inputs.

@@ -723,6 +723,20 @@ fn findings_and_groups_name_a_group_as_the_report_does() {
     let (groups, finding, _) = names(&[merged.as_str()]);
     assert_eq!(groups, ["trace_id:T0"]);
     assert_eq!(finding, serde_json::json!(["trace_id:T0"]));
+    // The group named `trace_id:B` closes; `request_id:A` comes back 30 minutes later in a
+    // group of its own, and the match there names that one.
+    let reused = write(
+        "r.log",
+        &[
+            pool_timeout("07:00:10.000000", "A"),
+            skillmeat("07:00:05.000000", "B", "A"),
+            pool_timeout("07:30:00.000000", "A"),
+        ]
+        .concat(),
+    );
+    let (groups, finding, _) = names(&[reused.as_str()]);
+    assert_eq!(groups, ["trace_id:B", "request_id:A"]);
+    assert_eq!(finding, serde_json::json!(["trace_id:B", "request_id:A"]));
 }
 
 /// An error event without a time has no offset in the trace: `?` in its header line, as in

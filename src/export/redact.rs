@@ -91,29 +91,31 @@ struct Rule {
     secret_groups: Vec<usize>,
 }
 
-/// The pattern that finds a `[[field]]` key's value in text: `"key": "value"` (a string, a
+/// The patterns that find a `[[field]]` key's value in text (JSON forms, then text forms): `"key": "value"` (a string, a
 /// number, or an object or array without nesting) in JSON, the same inside a JSON string
 /// (`\"key\": \"value\"`, a message that quotes JSON), Python's `{'key': 'value'}`, and
 /// `key=value` / `key="value"` / `key='value'` in logfmt and tracing's text. A JSON value is replaced whole (a number,
 /// object or array by a string), so the JSON stays valid.
-fn field_pattern(keys: &[String]) -> String {
+fn field_patterns(keys: &[String]) -> [String; 2] {
     let keys = keys
         .iter()
         .map(|k| regex::escape(k))
         .collect::<Vec<_>>()
         .join("|");
-    [
+    let json = [
         format!(
             r#""(?:{keys})"\s*:\s*(?:"(?P<secret>(?:[^"\\]|\\.)*)"|(?P<secret_number>-?[0-9][0-9.eE+-]*)|(?P<secret_object>\{{[^{{}}]*\}}|\[[^\[\]]*\]))"#
         ),
         format!(r#"\\"(?:{keys})\\"\s*:\s*\\"(?P<secret_escaped>(?:[^"\\]|\\[^"])*)\\""#),
         format!(r#"'(?:{keys})'\s*:\s*'(?P<secret_repr>[^'"\\]*)'"#),
-        format!(
-            r#"(?:^|[^A-Za-z0-9_.-])(?:{keys})=(?P<secret_text>"(?:[^"\\]|\\.)*"|\\"(?:[^"\\]|\\[^"])*\\"|'[^'"\\]*'|[^\s"'&,;\\]+)"#
-        ),
+    ];
+    let text = format!(
+        r#"(?:^|[^A-Za-z0-9_.-])(?:{keys})=(?P<secret_text>"(?:[^"\\]|\\.)*"|\\"(?:[^"\\]|\\[^"])*\\"|'[^'"\\]*'|[^\s"'&,;\\]+)"#
+    );
+    [
+        json.map(|p| format!("(?i:{p})")).join("|"),
+        format!("(?i:{text})"),
     ]
-    .map(|p| format!("(?i:{p})"))
-    .join("|")
 }
 
 /// Compiled patterns plus the running count of replacements per kind.
@@ -126,8 +128,8 @@ pub struct Redactor {
     /// The hints as a SIMD (Teddy) searcher, to rule out text without any quickly; `None`
     /// where the CPU has no SIMD support for it (the automaton is used then).
     quick: Option<aho_corasick::packed::Searcher>,
-    /// Hint pattern index → rule index.
-    hint_rule: Vec<usize>,
+    /// Hint pattern index → the rules it opens (`start..end`).
+    hint_rule: Vec<(usize, usize)>,
     /// Lower-case field name → kind.
     field_keys: crate::FastMap<String, usize>,
     /// Scratch: a field name lower-cased.
@@ -202,23 +204,27 @@ impl Redactor {
                     format!("{k}="),
                 ] {
                     hint_literals.push(hint);
-                    hint_rule.push(rules.len());
+                    // The JSON rule and the text rule of this field.
+                    hint_rule.push((rules.len(), rules.len() + 2));
                 }
             }
             if f.keys.is_empty() {
                 continue;
             }
-            let regex =
-                Regex::new(&field_pattern(&f.keys)).map_err(|source| RedactError::Pattern {
+            // JSON forms first, in a rule of their own: a text form's quoted value must not
+            // take the quote that opens the next JSON key (`"a":"token=","pwd":1`).
+            for pattern in field_patterns(&f.keys) {
+                let regex = Regex::new(&pattern).map_err(|source| RedactError::Pattern {
                     name: name.to_string(),
                     kind: f.kind.clone(),
                     source,
                 })?;
-            rules.push(Rule {
-                kind,
-                secret_groups: secret_groups(&regex),
-                regex,
-            });
+                rules.push(Rule {
+                    kind,
+                    secret_groups: secret_groups(&regex),
+                    regex,
+                });
+            }
         }
         for s in &spec.secret {
             if s.hints.iter().all(String::is_empty) {
@@ -241,7 +247,7 @@ impl Redactor {
             })?;
             for h in s.hints.iter().filter(|h| !h.is_empty()) {
                 hint_literals.push(h.clone());
-                hint_rule.push(rules.len());
+                hint_rule.push((rules.len(), rules.len() + 1));
             }
             rules.push(Rule {
                 kind: kind_id(&s.kind),
@@ -315,8 +321,8 @@ impl Redactor {
         }
         self.active.iter_mut().for_each(|a| *a = false);
         for m in self.hints.find_overlapping_iter(&self.folded) {
-            if let Some(&r) = self.hint_rule.get(m.pattern().as_usize()) {
-                self.active[r] = true;
+            if let Some(&(start, end)) = self.hint_rule.get(m.pattern().as_usize()) {
+                self.active[start..end].iter_mut().for_each(|a| *a = true);
             }
         }
         let mut out: Cow<'t, str> = Cow::Borrowed(text);

@@ -112,10 +112,13 @@ pub struct Sighting {
     pub pod: Option<Rc<str>>,
     /// Message or summary (already shortened).
     pub message: Rc<str>,
-    /// Correlation group: its representative identifier as stored (printed with
-    /// [`decode`]).
-    pub group: Option<Rc<str>>,
+    /// Correlation group: its id and its representative identifier as stored (printed with
+    /// [`decode`]) when the match was seen.
+    pub group: Option<GroupRef>,
 }
+
+/// A correlation group as a match saw it: its id and its name then.
+pub type GroupRef = (u64, Rc<str>);
 
 /// Shorten a message for evidence (on a char boundary).
 pub fn clip(s: &str) -> &str {
@@ -517,7 +520,7 @@ impl<'r> Findings<'r> {
     pub fn snapshot(
         &self,
         sources: &[String],
-        group_name: &dyn Fn(&Rc<str>) -> Rc<str>,
+        group_name: &dyn Fn(&GroupRef) -> Rc<str>,
     ) -> Vec<Finding> {
         self.clone().finish(sources, group_name)
     }
@@ -528,7 +531,7 @@ impl<'r> Findings<'r> {
     pub fn finish(
         self,
         sources: &[String],
-        group_name: &dyn Fn(&Rc<str>) -> Rc<str>,
+        group_name: &dyn Fn(&GroupRef) -> Rc<str>,
     ) -> Vec<Finding> {
         let mut out = Vec::new();
         for (i, state) in self.states.into_iter().enumerate() {
@@ -540,10 +543,13 @@ impl<'r> Findings<'r> {
                 let Picks { head, tail } = t.picks;
                 let mut evidence: Vec<Sighting> = head.into_iter().chain(tail).collect();
                 for e in &mut evidence {
-                    e.group = e.group.as_ref().map(group_name);
+                    e.group = e.group.as_ref().map(|g| (g.0, group_name(g)));
                 }
                 let mut groups: Vec<String> = Vec::new();
-                for g in evidence.iter().filter_map(|e| e.group.as_deref()) {
+                for g in evidence
+                    .iter()
+                    .filter_map(|e| e.group.as_ref().map(|g| &*g.1))
+                {
                     let name = decode(g);
                     if !groups.contains(&name) {
                         groups.push(name);
@@ -568,7 +574,7 @@ impl<'r> Findings<'r> {
                             line: e.line,
                             message: e.message.to_string(),
                             pod: e.pod.as_deref().map(str::to_string),
-                            correlation: e.group.as_deref().map(decode),
+                            correlation: e.group.as_ref().map(|g| decode(&g.1)),
                         })
                         .collect(),
                     correlation_groups: groups,
@@ -973,7 +979,7 @@ in = [401]
             };
             findings.hit(&hit, sighting(ts, i));
         }
-        let got = findings.finish(&[], &Rc::clone);
+        let got = findings.finish(&[], &|g| g.1.clone());
         assert!(!got.is_empty());
         for f in &got {
             let key = &f.group["client_ip"];

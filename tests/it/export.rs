@@ -724,7 +724,13 @@ fn secrets_never_reach_the_bundle_unless_no_redact() {
     let m = manifest(&dir);
     let counts = &m["redaction"]["counts"];
     // The bearer token is the whole value of an `Authorization` field: counted once, as that.
-    for kind in ["github_token", "jwt", "api_key", "url_password", "authorization"] {
+    for kind in [
+        "github_token",
+        "jwt",
+        "api_key",
+        "url_password",
+        "authorization",
+    ] {
         assert!(n(&counts[kind]) > 0, "{kind}: {counts}");
     }
     assert_eq!(verify(&dir).code, 0);
