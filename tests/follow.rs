@@ -124,6 +124,34 @@ fn follow_survives_copytruncate_refilled_within_one_poll() {
     assert_eq!(messages(&out), want, "{err}");
 }
 
+/// The same, with lines that differ only in their time (health checks of one length): the
+/// last bytes read are the same before and after the refill; the file's first bytes are not.
+#[test]
+fn follow_survives_copytruncate_refilled_with_lines_of_one_length() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let log = dir.path().join("app.log");
+    let line = |m: u32, s: u32| {
+        format!(
+            r#"{{"timestamp":"2026-11-22T07:{m:02}:{s:02}.000000Z","level":"DEBUG","fields":{{"message":"health"}},"target":"t"}}"#
+        )
+    };
+    let old: Vec<String> = (0..10).map(|s| line(2, s)).collect();
+    append(&log, &old);
+    let child = start(&["events", "--follow", log.to_str().expect("utf8")]);
+    settle();
+    let new: Vec<String> = (0..15).map(|s| line(4, s)).collect();
+    let text: String = new.iter().map(|l| format!("{l}\n")).collect();
+    fs::write(&log, text).expect("truncate and refill");
+    settle();
+    let (out, err) = interrupt(child);
+    let ts: Vec<String> = out
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).expect("json")["ts"].to_string())
+        .collect();
+    assert_eq!(ts.len(), 25, "{err}");
+    assert!(ts[10].contains("07:04:00"), "{:?}", &ts[9..12]);
+}
+
 #[test]
 fn follow_analyze_prints_the_final_report_on_ctrl_c() {
     let dir = tempfile::tempdir().expect("tmp");

@@ -4,8 +4,8 @@
 //! * **rename and create** (logrotate default, kubelet, docker json-file): when the path names a
 //!   different inode, the old file is read to its end once more, then the new file is read from
 //!   its start — nothing lost, nothing read twice;
-//! * **copytruncate**: when the file is shorter than what was read, or — after a poll — the
-//!   last bytes read are no longer where they were (the writer refilled the file past the old
+//! * **copytruncate**: when the file is shorter than what was read, or — after a poll — its
+//!   first or last bytes read are no longer where they were (the writer refilled the file past the old
 //!   offset within one poll), reading restarts at 0. (Lines written between logrotate's copy
 //!   and its truncate are lost by copytruncate itself.)
 //!
@@ -61,6 +61,10 @@ pub struct FollowFile {
     /// The last bytes read (`tail[..tail_len]` end at `pos`).
     tail: [u8; TAIL],
     tail_len: usize,
+    /// The file's first bytes (`head[..head_len]`): with the tail, what tells a file
+    /// refilled with lines of the same length (health checks) from the one that was read.
+    head: [u8; TAIL],
+    head_len: usize,
     /// A poll found nothing new since the last read: check the tail before reading on.
     polled: bool,
     /// The end was reached once ([`CaughtUp`] was returned).
@@ -82,6 +86,8 @@ impl FollowFile {
             pos: 0,
             tail: [0; TAIL],
             tail_len: 0,
+            head: [0; TAIL],
+            head_len: 0,
             polled: false,
             caught_up: false,
         })
@@ -91,10 +97,20 @@ impl FollowFile {
         self.file.seek(SeekFrom::Start(0))?;
         self.pos = 0;
         self.tail_len = 0;
+        self.head_len = 0;
         Ok(())
     }
 
+    /// Keep the first and last bytes of what was read: `read` just ended at `pos`.
     fn keep_tail(&mut self, read: &[u8]) {
+        let start = self.pos - read.len() as u64;
+        if self.head_len < TAIL && start <= self.head_len as u64 {
+            let from = self.head_len - start as usize;
+            let take = (TAIL - self.head_len).min(read.len().saturating_sub(from));
+            self.head[self.head_len..self.head_len + take]
+                .copy_from_slice(&read[from..from + take]);
+            self.head_len += take;
+        }
         if read.len() >= TAIL {
             self.tail.copy_from_slice(&read[read.len() - TAIL..]);
             self.tail_len = TAIL;
@@ -107,24 +123,25 @@ impl FollowFile {
         }
     }
 
-    /// Are the last bytes read still where they were? Not after copytruncate refilled the file.
+    /// Are the first and the last bytes read still where they were? Not after copytruncate
+    /// refilled the file.
     fn tail_in_place(&self) -> io::Result<bool> {
-        if self.tail_len == 0 {
-            return Ok(true);
-        }
+        Ok(self.same_at(0, &self.head[..self.head_len])?
+            && self.same_at(self.pos - self.tail_len as u64, &self.tail[..self.tail_len])?)
+    }
+
+    /// Does the file hold `bytes` at `at`?
+    fn same_at(&self, at: u64, bytes: &[u8]) -> io::Result<bool> {
         let mut now = [0u8; TAIL];
-        let at = self.pos - self.tail_len as u64;
+        let now = &mut now[..bytes.len()];
         let mut got = 0;
-        while got < self.tail_len {
-            match self
-                .file
-                .read_at(&mut now[got..self.tail_len], at + got as u64)?
-            {
+        while got < now.len() {
+            match self.file.read_at(&mut now[got..], at + got as u64)? {
                 0 => return Ok(false),
                 n => got += n,
             }
         }
-        Ok(now[..self.tail_len] == self.tail[..self.tail_len])
+        Ok(now == bytes)
     }
 }
 
@@ -163,6 +180,7 @@ impl Read for FollowFile {
                             self.id = (md.dev(), md.ino());
                             self.pos = 0;
                             self.tail_len = 0;
+                            self.head_len = 0;
                         }
                         Err(e) if e.kind() == io::ErrorKind::NotFound => std::thread::sleep(POLL),
                         Err(e) => return Err(e),
@@ -285,11 +303,13 @@ mod tests {
             let mut f = FollowFile::open(&path)?;
             let mut all = Vec::new();
             for r in &reads {
+                f.pos += r.len() as u64;
                 f.keep_tail(r);
                 all.extend_from_slice(r);
             }
             let want = &all[all.len().saturating_sub(TAIL)..];
             proptest::prop_assert_eq!(&f.tail[..f.tail_len], want);
+            proptest::prop_assert_eq!(&f.head[..f.head_len], &all[..all.len().min(TAIL)]);
         }
     }
 
