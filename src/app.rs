@@ -808,8 +808,20 @@ fn warn_if_local_times(counts: &InputCounts, reg: &Registry, assume_offset_secs:
         let sign = if fix < 0 { '-' } else { '+' };
         let (h, m) = (fix.abs() / 60, fix.abs() % 60);
         let (h_off, m_off) = (minutes.abs() / 60, minutes.abs() % 60);
+        // With --assume-tz given, the offset is the flag's as much as the service's.
+        let (read, verdict) = match (assume_offset_secs, fix) {
+            (0, _) => ("", "it logs local time".to_string()),
+            (_, 0) => (
+                ", read with --assume-tz,",
+                "it logs UTC — drop --assume-tz or".to_string(),
+            ),
+            _ => (
+                ", read with --assume-tz,",
+                "--assume-tz is not its zone —".to_string(),
+            ),
+        };
         eprintln!(
-            "logsleuth: {}: its times without a zone run {h_off}h{m_off:02}m {} the container runtime's on the same lines ({events} events sampled): it logs local time — read it with --assume-tz {sign}{h:02}:{m:02}",
+            "logsleuth: {}: its times without a zone{read} run {h_off}h{m_off:02}m {} the container runtime's on the same lines ({events} events sampled): {verdict} read it with --assume-tz {sign}{h:02}:{m:02}",
             reg.service_name(service),
             if minutes > 0 { "ahead of" } else { "behind" },
         );

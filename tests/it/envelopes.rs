@@ -358,6 +358,16 @@ fn local_times_without_a_zone_get_the_assume_tz_hint() {
     // A UTC container, and the same lines without the runtime's times: nothing to say.
     let r = bin(&["analyze"], &skillmeat_text_in_zone(0));
     assert!(r.stderr.is_empty(), "{}", r.stderr);
+    // … unless the flag moved them: then it is the flag that is off.
+    let r = bin(
+        &["events", "--assume-tz", "+02:00"],
+        &skillmeat_text_in_zone(0),
+    );
+    assert!(
+        r.stderr.contains("it logs UTC — drop --assume-tz"),
+        "{}",
+        r.stderr
+    );
     let bare = fixtures().join("samples/skillmeat-text-prod.log");
     let r = bin(&["analyze", bare.to_str().unwrap()], b"");
     assert!(r.stderr.is_empty(), "{}", r.stderr);
