@@ -1866,13 +1866,8 @@ impl Timeline {
 
     /// The timeline with every text from the log made [`crate::output::one_line`].
     fn for_people(&self) -> Timeline {
-        use crate::output::one_line;
+        use crate::output::{one_line, one_line_opt as opt};
         let mut t = self.clone();
-        let opt = |s: &mut Option<String>| {
-            if let Some(s) = s {
-                one_line(s);
-            }
-        };
         one_line(&mut t.id);
         for v in [
             &mut t.identifiers,

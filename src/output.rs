@@ -451,15 +451,18 @@ pub fn one_line(s: &mut String) {
     }
 }
 
+/// [`one_line`] for an optional text.
+pub fn one_line_opt(s: &mut Option<String>) {
+    if let Some(s) = s {
+        one_line(s);
+    }
+}
+
 /// The report with every text that comes from the log made [`one_line`]: what the terminal
 /// report and the live board print.
 pub fn for_people(r: &Report) -> Report {
     let mut r = r.clone();
-    let opt = |s: &mut Option<String>| {
-        if let Some(s) = s {
-            one_line(s);
-        }
-    };
+    let opt = one_line_opt;
     for s in &mut r.services {
         one_line(&mut s.service);
     }

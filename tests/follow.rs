@@ -98,54 +98,56 @@ fn follow_survives_copytruncate() {
     assert_eq!(messages(&out), want, "{err}");
 }
 
+/// Follow a file holding `old`, then truncate it and write `new` in one write (no poll can see
+/// it shorter), then append `more`: the lines the run printed.
+fn follow_a_refill(old: &[String], new: &[String], more: &[String]) -> (Vec<String>, String) {
+    let dir = tempfile::tempdir().expect("tmp");
+    let log = dir.path().join("app.log");
+    append(&log, old);
+    let child = start(&["events", "--follow", log.to_str().expect("utf8")]);
+    settle();
+    fs::copy(&log, dir.path().join("app.log.1")).expect("copy");
+    let text: String = new.iter().map(|l| format!("{l}\n")).collect();
+    fs::write(&log, text).expect("truncate and refill");
+    settle();
+    append(&log, more);
+    settle();
+    let (out, err) = interrupt(child);
+    (out.lines().map(str::to_string).collect(), err)
+}
+
 /// copytruncate, then the writer refills the file past the old offset before the next poll:
 /// the file is not shorter than what was read, but its last bytes read are gone — reading
 /// restarts at 0 (before: the lines up to the old offset were lost and a line fragment read).
 #[test]
 fn follow_survives_copytruncate_refilled_within_one_poll() {
-    let dir = tempfile::tempdir().expect("tmp");
-    let log = dir.path().join("app.log");
-    let mut want = batch("before", 20);
-    append(&log, &want);
-    let child = start(&["events", "--follow", log.to_str().expect("utf8")]);
-    settle();
-    fs::copy(&log, dir.path().join("app.log.1")).expect("copy");
-    let b = batch("after-truncate-refilled-past-the-old-offset", 40);
-    // Truncate and refill in one write of the whole file: no poll can see it shorter.
-    let text: String = b.iter().map(|l| format!("{l}\n")).collect();
-    fs::write(&log, text).expect("truncate and refill");
-    want.extend(b);
-    settle();
-    let b = batch("more", 5);
-    append(&log, &b);
-    want.extend(b);
-    settle();
-    let (out, err) = interrupt(child);
-    assert_eq!(messages(&out), want, "{err}");
+    let (old, new, more) = (
+        batch("before", 20),
+        batch("after-truncate-refilled-past-the-old-offset", 40),
+        batch("more", 5),
+    );
+    let (lines, err) = follow_a_refill(&old, &new, &more);
+    assert_eq!(
+        messages(&lines.join("\n")),
+        [old, new, more].concat(),
+        "{err}"
+    );
 }
 
 /// The same, with lines that differ only in their time (health checks of one length): the
 /// last bytes read are the same before and after the refill; the file's first bytes are not.
 #[test]
 fn follow_survives_copytruncate_refilled_with_lines_of_one_length() {
-    let dir = tempfile::tempdir().expect("tmp");
-    let log = dir.path().join("app.log");
     let line = |m: u32, s: u32| {
         format!(
             r#"{{"timestamp":"2026-11-22T07:{m:02}:{s:02}.000000Z","level":"DEBUG","fields":{{"message":"health"}},"target":"t"}}"#
         )
     };
     let old: Vec<String> = (0..10).map(|s| line(2, s)).collect();
-    append(&log, &old);
-    let child = start(&["events", "--follow", log.to_str().expect("utf8")]);
-    settle();
     let new: Vec<String> = (0..15).map(|s| line(4, s)).collect();
-    let text: String = new.iter().map(|l| format!("{l}\n")).collect();
-    fs::write(&log, text).expect("truncate and refill");
-    settle();
-    let (out, err) = interrupt(child);
-    let ts: Vec<String> = out
-        .lines()
+    let (lines, err) = follow_a_refill(&old, &new, &[]);
+    let ts: Vec<String> = lines
+        .iter()
         .map(|l| serde_json::from_str::<Value>(l).expect("json")["ts"].to_string())
         .collect();
     assert_eq!(ts.len(), 25, "{err}");
