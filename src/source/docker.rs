@@ -464,7 +464,12 @@ impl CriLines {
                 if let Some((t, _)) = self.last {
                     opts.since = Some(t);
                 }
-                self.dec = logs_request(&c.ep, &c.container, &opts).map_err(io::Error::other)?;
+                // A container removed as it stopped (`docker run --rm`) has no logs to ask for:
+                // what the follow stream gave is all there is.
+                let Ok(dec) = logs_request(&c.ep, &c.container, &opts) else {
+                    return Ok(None);
+                };
+                self.dec = dec;
                 self.skip = self.last;
                 continue;
             };
