@@ -133,16 +133,16 @@ impl Slot {
         Slot::Route,
         Slot::Exception,
     ];
-    /// The identifier slots, in output order (a slice of [`Slot::ALL`]).
-    pub const IDS: [Slot; 7] = [
-        Slot::TraceId,
-        Slot::RequestId,
-        Slot::SpanId,
-        Slot::AgentId,
-        Slot::UserId,
-        Slot::ConnId,
-        Slot::ClientIp,
-    ];
+    /// The identifier slots (`trace_id` … `client_ip`), in output order: [`Slot::ALL`]`[2..9]`.
+    pub const IDS: [Slot; 7] = {
+        let mut ids = [Slot::TraceId; 7];
+        let mut i = 0;
+        while i < ids.len() {
+            ids[i] = Slot::ALL[i + 2];
+            i += 1;
+        }
+        ids
+    };
 
     /// Field name in the event schema.
     pub fn name(self) -> &'static str {
