@@ -834,3 +834,48 @@ fn windowed_alerts_see_every_window_and_exact_quantiles() {
     let at: String = (0..20).map(|i| completed(i, 5000.0)).collect();
     assert!(findings(&at).iter().all(|f| f["rule"] != "LAT001"));
 }
+
+/// Skreaver at `tower_http=debug` prints `finished processing request` for every request: a log
+/// where all of them are 5xx (an outage) is an error ratio of 100 % and fires ERR002. At `info`
+/// only `response failed` lines are printed: they say nothing of the share of errors.
+#[test]
+fn an_outage_fires_the_error_ratio_but_failure_only_logs_do_not() {
+    let span =
+        r#""span": {"method": "GET", "uri": "/agents", "version": "HTTP/1.1", "name": "request"}"#;
+    let line = |i: u32, message: &str, extra: &str, level: &str| {
+        format!(
+            r#"{{"timestamp": "2026-11-22T07:10:{:02}.010000Z", "level": "{level}", "fields": {{"message": "{message}", "latency": "10 ms"{extra}}}, "target": "tower_http::trace", {span}}}"#,
+            i * 2
+        ) + "\n"
+    };
+    let finished = |i| {
+        line(
+            i,
+            "finished processing request",
+            r#", "status": 500"#,
+            "DEBUG",
+        )
+    };
+    let failed = |i| {
+        line(
+            i,
+            "response failed",
+            r#", "classification": "Status code: 500 Internal Server Error""#,
+            "ERROR",
+        )
+    };
+    let err002 = |input: String| -> Option<serde_json::Value> {
+        let (out, _) = run_with_stdin(&["analyze", "--no-correlation", "--format", "json"], &input);
+        let r: serde_json::Value = serde_json::from_str(&out).expect("json");
+        r["findings"]
+            .as_array()
+            .expect("findings")
+            .iter()
+            .find(|f| f["rule"] == "ERR002")
+            .cloned()
+    };
+    let outage = err002((0..25).map(|i| finished(i) + &failed(i)).collect())
+        .expect("an outage fires ERR002");
+    assert_eq!(outage["count"], 25);
+    assert!(err002((0..25).map(failed).collect()).is_none());
+}

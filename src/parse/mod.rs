@@ -258,6 +258,8 @@ struct Service {
     routes: Vec<Template>,
     rules: Vec<MessageRule>,
     ids: crate::correlate::IdKinds,
+    /// Bit i set: chain kind i is printed only for failed requests (`failure_kinds`).
+    failure_kinds: u32,
     /// The service names no request lines of its own (no `[[message]]` rule marks one) and
     /// reports a request on one line (a chain of at most one kind): any event with a status
     /// and a method or path is a request line ([`Registry::finish`]).
@@ -271,6 +273,7 @@ impl Service {
         routes: Vec<Template>,
         rules: Vec<MessageRule>,
         ids: crate::correlate::IdKinds,
+        failure_kinds: u32,
     ) -> Service {
         let implicit_requests = chain.len() <= 1 && rules.iter().all(|r| r.request.is_none());
         Service {
@@ -279,6 +282,7 @@ impl Service {
             routes,
             rules,
             ids,
+            failure_kinds,
             implicit_requests,
         }
     }
@@ -421,12 +425,18 @@ impl Registry {
                 rules.push(compile_rule(m, &spec, &reg.formats).map_err(&invalid)?);
             }
             let ids = compile_id_kinds(spec.correlation.as_ref()).map_err(&invalid)?;
+            let mut failure_kinds = 0u32;
+            for kind in &spec.failure_kinds {
+                let i = request_kind(&spec, kind).map_err(&invalid)?;
+                failure_kinds |= 1 << i;
+            }
             reg.services.push(Service::new(
                 spec.service.clone(),
                 spec.request_chain.clone(),
                 spec.routes.iter().map(|r| Template::new(r)).collect(),
                 rules,
                 ids,
+                failure_kinds,
             ));
             reg.files.push(SpecFile {
                 name: file.clone(),
@@ -440,6 +450,7 @@ impl Registry {
             Vec::new(),
             Vec::new(),
             crate::correlate::IdKinds::default(),
+            0,
         ));
         for (slot, name) in [
             (&mut reg.generic_json, "json"),
@@ -483,6 +494,16 @@ impl Registry {
         self.services
             .get(service as usize)
             .map_or(&[], |s| &s.chain)
+    }
+
+    /// Was the request seen through a line its service prints for every request (not only
+    /// through failure-only lines such as tower-http's `response failed`)?
+    pub fn logged_whatever_its_outcome(&self, r: &crate::request::Request) -> bool {
+        let failure_only = self
+            .services
+            .get(usize::from(r.service))
+            .map_or(0, |s| s.failure_kinds);
+        r.kinds == 0 || r.kinds & !failure_only != 0
     }
 
     /// Identifier kinds that link and label correlation groups for a service.
@@ -1295,6 +1316,21 @@ fn compile_regex(f: &FormatSpec, common: Common) -> Result<RegexFormat, String> 
     })
 }
 
+/// The index of a request kind in the service's `request_chain`.
+fn request_kind(spec: &ServiceSpec, kind: &str) -> Result<u8, String> {
+    spec.request_chain
+        .iter()
+        .position(|c| c == kind)
+        .and_then(|i| u8::try_from(i).ok())
+        .filter(|&i| i < 32)
+        .ok_or_else(|| {
+            format!(
+                "request kind '{kind}' is not in request_chain {:?}",
+                spec.request_chain
+            )
+        })
+}
+
 fn compile_rule(
     m: &MessageSpec,
     spec: &ServiceSpec,
@@ -1306,20 +1342,11 @@ fn compile_rule(
         .map(Pattern::new)
         .transpose()
         .map_err(|e| e.to_string())?;
-    let request = match &m.request {
-        None => None,
-        Some(r) => Some(
-            spec.request_chain
-                .iter()
-                .position(|c| c == r)
-                .ok_or_else(|| {
-                    format!(
-                        "request kind '{r}' is not in request_chain {:?}",
-                        spec.request_chain
-                    )
-                })? as u8,
-        ),
-    };
+    let request = m
+        .request
+        .as_deref()
+        .map(|r| request_kind(spec, r))
+        .transpose()?;
     let format = match &m.format {
         None => None,
         Some(name) => Some(

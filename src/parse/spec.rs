@@ -14,6 +14,10 @@ pub struct ServiceSpec {
     /// Kinds of lines that report one HTTP request, in the order the service prints them.
     #[serde(default)]
     pub request_chain: Vec<String>,
+    /// Kinds of `request_chain` printed only for failed requests (tower-http's `response
+    /// failed`): requests seen only through them say nothing of the share of errors.
+    #[serde(default)]
+    pub failure_kinds: Vec<String>,
     /// Route templates such as `/agents/{agent_id}/observe`.
     #[serde(default)]
     pub routes: Vec<String>,

@@ -297,6 +297,8 @@ fn settle_keys(
 struct Bucket {
     requests: u64,
     notable: u64,
+    /// Requests seen through a line printed whatever the outcome (not only a failure line).
+    logged_always: u64,
     /// Times of the first and last notable request (a finding's `first` and `last`).
     first: Option<Nanos>,
     last: Option<Nanos>,
@@ -460,8 +462,9 @@ impl<'r> Findings<'r> {
                     ..
                 } => {
                     let bad = errors.matches(&subject);
+                    let always = reg.logged_whatever_its_outcome(r);
                     encode_key(group_by, &subject, &mut self.key);
-                    self.series(i, r.ts, *window_ns, bad, None, &s);
+                    self.series(i, r.ts, *window_ns, (bad, always), None, &s);
                 }
                 Trigger::Latency {
                     window_ns,
@@ -471,19 +474,20 @@ impl<'r> Findings<'r> {
                 } => {
                     let Some(d) = r.duration_ms else { continue };
                     encode_key(group_by, &subject, &mut self.key);
-                    self.series(i, r.ts, *window_ns, d > *above_ms, Some(d), &s);
+                    self.series(i, r.ts, *window_ns, (d > *above_ms, true), Some(d), &s);
                 }
             }
         }
     }
 
-    /// Count a request in the bucket of rule `rule`, key `self.key`.
+    /// Count a request in the bucket of rule `rule`, key `self.key`; `notable`, and whether
+    /// it was logged through a line printed whatever the outcome.
     fn series(
         &mut self,
         rule: u16,
         ts: Option<Nanos>,
         window_ns: Nanos,
-        notable: bool,
+        (notable, logged_always): (bool, bool),
         latency: Option<f64>,
         s: &impl Fn() -> Sighting,
     ) {
@@ -505,6 +509,7 @@ impl<'r> Findings<'r> {
         let start = ts.div_euclid(width) * width;
         let b = buckets.entry(start).or_default();
         b.requests += 1;
+        b.logged_always += u64::from(logged_always);
         if let Some(d) = latency {
             b.sketch.get_or_insert_with(Sketch::default).add(d);
         }
@@ -709,10 +714,11 @@ fn evaluate_series(
         _ => return None,
     };
     let width = (window_ns / SUB_BUCKETS).max(1);
-    // A ratio needs successes in the log: a service that logs only its failures (Skreaver at
-    // `info`) says nothing about the share of errors.
+    // A ratio needs lines printed for successes too: requests seen only through failure-only
+    // lines (Skreaver at `info`: `response failed`) say nothing about the share of errors. A
+    // log of every request all of which failed (an outage) is a ratio of 100 %.
     if let Trigger::Rate { ratio: Some(_), .. } = trigger
-        && buckets.values().all(|b| b.requests == b.notable)
+        && buckets.values().all(|b| b.logged_always == 0)
     {
         return None;
     }
