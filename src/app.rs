@@ -451,6 +451,12 @@ fn settings(common: &Common, reg: &Registry, mode: Mode) -> Result<Settings> {
             "logsleuth: --where: '{f}' is not an event field; read as fields.{f} (an extra field of that name)"
         );
     }
+    if matches!(mode, Mode::Analyze { .. }) && expr.as_ref().is_some_and(|e| e.reads("exception")) {
+        // The analysis counts an event when it starts; its traceback lines come after.
+        eprintln!(
+            "logsleuth: --where: in analyze, `exception` is tested on each event's own line, before traceback lines are attached to it (`logsleuth events --where …` tests whole events)"
+        );
+    }
     let filter = Filter {
         since: time(&common.since, "--since")?,
         until: time(&common.until, "--until")?,

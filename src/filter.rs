@@ -327,6 +327,21 @@ impl Expr {
         eval(&self.root, rec)
     }
 
+    /// Does the expression read this field?
+    pub fn reads(&self, field: &str) -> bool {
+        fn walk(n: &Node, field: &str) -> bool {
+            match n {
+                Node::Or(v) | Node::And(v) => v.iter().any(|c| walk(c, field)),
+                Node::Not(c) => walk(c, field),
+                Node::Present(f)
+                | Node::Cmp { field: f, .. }
+                | Node::Match { field: f, .. }
+                | Node::In { field: f, .. } => f == field,
+            }
+        }
+        walk(&self.root, field)
+    }
+
     /// The distinct field names the expression refers to, in order of first appearance.
     pub fn fields(&self) -> Vec<&str> {
         let mut out = Vec::new();

@@ -407,6 +407,9 @@ struct Item {
     line: u64,
     stream: u64,
     pass: bool,
+    /// `pass` is provisional: `--where` reads `exception`, which the traceback lines attached
+    /// to the event later extend (decided again when the event is complete; `events` only).
+    recheck: bool,
     kind: ItemKind,
     /// Rule matches and identifiers found by the worker (only when there are some).
     found: Option<FoundAt>,
@@ -1914,6 +1917,7 @@ fn make_item(
         line: ctx.line,
         stream: ctx.stream,
         pass,
+        recheck: false,
         kind,
         found: None,
     };
@@ -1939,7 +1943,17 @@ fn make_item(
                     .and_then(|t| time::parse_timestamp(t.as_bytes(), 0));
                 ev.ts = ev.ts.or(ev.runtime_ts);
             }
-            let pass = passes(ev, text, ctx, origin, reg, &settings.filter);
+            let (pass, rest_pass) = passes(ev, text, ctx, origin, reg, &settings.filter);
+            // Only `events` decides again: the analysis has counted the event by then.
+            let recheck = rest_pass
+                && ev.multiline != Multiline::None
+                && matches!(settings.mode, Mode::Events)
+                && analysis.is_empty()
+                && settings
+                    .filter
+                    .expr
+                    .as_ref()
+                    .is_some_and(|e| e.reads("exception"));
             let found = if pass && !analysis.is_empty() {
                 find(ev, reg, analysis, &mut Vec::new(), &mut out.arena)
             } else {
@@ -1970,6 +1984,7 @@ fn make_item(
                     .then(|| Box::new(PackedEvent::pack(ev, text))),
             };
             let mut it = item(ItemKind::Event(event), pass);
+            it.recheck = recheck;
             if let Some(f) = found
                 && let Ok(at) = u32::try_from(out.found.len())
             {
@@ -2012,6 +2027,8 @@ fn find(
     })
 }
 
+/// Does the event pass the filters? And the filters other than `--where` (whether a later
+/// decision on `--where` alone can make it pass).
 fn passes(
     ev: &Event<'_>,
     text: &str,
@@ -2019,28 +2036,28 @@ fn passes(
     origin: &Origin,
     reg: &Registry,
     f: &Filter,
-) -> bool {
+) -> (bool, bool) {
     if f.is_empty() {
-        return true;
+        return (true, true);
     }
     if (f.since.is_some() || f.until.is_some())
         && !ev
             .ts
             .is_some_and(|t| f.since.is_none_or(|s| t >= s) && f.until.is_none_or(|u| t < u))
     {
-        return false;
+        return (false, false);
     }
     if f.services
         .as_ref()
         .is_some_and(|s| !s.contains(&ev.service))
     {
-        return false;
+        return (false, false);
     }
     if f.min_level.is_some() && ev.level < f.min_level {
-        return false;
+        return (false, false);
     }
     if f.grep.as_ref().is_some_and(|g| !g.is_match(text)) {
-        return false;
+        return (false, false);
     }
     if let Some(expr) = &f.expr {
         let view = View {
@@ -2051,11 +2068,9 @@ fn passes(
             origin,
             raw: Some(text),
         };
-        if !expr.matches(&view) {
-            return false;
-        }
+        return (expr.matches(&view), true);
     }
-    true
+    (true, true)
 }
 
 // ---------------------------------------------------------------- merger
@@ -2082,6 +2097,10 @@ struct Pending {
     line: u64,
     stream: u64,
     pass: bool,
+    /// See [`Item::recheck`].
+    recheck: bool,
+    /// Continuation lines were attached.
+    exception_grew: bool,
     closed: bool,
 }
 
@@ -2121,6 +2140,8 @@ struct Merger<'r> {
     analyzer: Option<Analyzer>,
     /// Hold events until their continuations are attached (there are sinks to feed).
     hold: bool,
+    /// `--where`, for events whose verdict waits for their traceback ([`Item::recheck`]).
+    recheck_expr: Option<Expr>,
     /// Held events in input order; the front has id `held_front`.
     held: VecDeque<Pending>,
     held_front: u64,
@@ -2215,6 +2236,7 @@ impl<'r> Merger<'r> {
                 Mode::Events => None,
             },
             hold,
+            recheck_expr: settings.filter.expr.clone(),
             held: VecDeque::new(),
             held_front: 0,
             next_id: 0,
@@ -2621,7 +2643,7 @@ impl<'r> Merger<'r> {
                         return;
                     }
                 }
-                self.new_event(ev, item.line, item.stream, item.pass, found);
+                self.new_event(ev, item.line, item.stream, (item.pass, item.recheck), found);
             }
         }
     }
@@ -2741,7 +2763,7 @@ impl<'r> Merger<'r> {
         ev: &mut EventItem,
         line: u64,
         stream: u64,
-        pass: bool,
+        (pass, recheck): (bool, bool),
         found: Option<&Found>,
     ) {
         self.counts.events += 1;
@@ -2801,6 +2823,8 @@ impl<'r> Merger<'r> {
                 line,
                 stream,
                 pass,
+                recheck,
+                exception_grew: false,
                 closed: false,
             });
         }
@@ -2902,6 +2926,7 @@ impl<'r> Merger<'r> {
             && let Some(ev) = &mut p.ev
         {
             ev.append_exception(text);
+            p.exception_grew = true;
         }
     }
 
@@ -2949,8 +2974,20 @@ impl<'r> Merger<'r> {
                 origin,
                 raw: self.keep_raw.then(|| packed.line()),
             };
+            let mut pass = p.pass;
+            if p.recheck
+                && p.exception_grew
+                && let Some(expr) = &self.recheck_expr
+            {
+                pass = expr.matches(&view);
+                match (p.pass, pass) {
+                    (false, true) => self.counts.filtered_out -= 1,
+                    (true, false) => self.counts.filtered_out += 1,
+                    _ => {}
+                }
+            }
             for s in sinks.iter_mut() {
-                s.event(&view, p.pass)?;
+                s.event(&view, pass)?;
             }
         }
         Ok(())

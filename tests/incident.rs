@@ -393,6 +393,20 @@ contains = "Out of memory: Killed process"
         let text = String::from_utf8_lossy(&out.stdout);
         assert_eq!(out.status.code(), Some(0), "{args:?}: {text}");
     }
+    // A second file with the same id: which one counts would be up to the file order.
+    let second = dir.path().join("CUSTOM001-oom-killed-again.toml");
+    std::fs::write(&second, rule.replace("oom-killed", "oom-killed-again")).expect("rule");
+    for args in [&["rules", "list", "--rules", d][..], &["rules", "lint", d]] {
+        let out = cli(args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains("rule id CUSTOM001 is also used by")
+                && err.contains("CUSTOM001-oom-killed.toml")
+                && err.contains("CUSTOM001-oom-killed-again.toml"),
+            "{err}"
+        );
+    }
 }
 
 fn file_inputs(paths: &[PathBuf]) -> Vec<Input> {

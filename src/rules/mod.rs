@@ -455,6 +455,14 @@ impl RuleSet {
                 })?;
                 let rule = parse_rule(&file, &text)?;
                 match rules.iter_mut().find(|r: &&mut Rule| r.id == rule.id) {
+                    // Overriding a built-in is the point; two files of one directory with
+                    // one id would leave which one counts to the file order.
+                    Some(slot) if !slot.file.starts_with("builtin:") => {
+                        return Err(RuleError::Invalid {
+                            path: file,
+                            msg: format!("rule id {} is also used by {}", rule.id, slot.file),
+                        });
+                    }
                     Some(slot) => *slot = rule,
                     None => rules.push(rule),
                 }

@@ -34,6 +34,39 @@ fn where_status_and_route_regex() {
     assert!(none.is_empty());
 }
 
+/// `exception` in `--where` sees the traceback lines attached to a text event (they follow its
+/// first line), exactly as the NDJSON output shows them.
+#[test]
+fn where_on_exception_sees_attached_traceback_lines() {
+    let s = sample("skillmeat-text-prod.log");
+    let all = events(&[&s]);
+    let by_hand: Vec<_> = all
+        .iter()
+        .filter(|e| {
+            e["exception"]
+                .as_str()
+                .is_some_and(|x| x.contains("DecodeError"))
+        })
+        .collect();
+    assert!(!by_hand.is_empty());
+    let got = events(&["--where", r#"exception ~ "DecodeError""#, &s]);
+    assert_eq!(got.iter().collect::<Vec<_>>(), by_hand);
+    let rest = events(&["--where", r#"not exception ~ "DecodeError""#, &s]);
+    assert_eq!(got.len() + rest.len(), all.len());
+    let with = events(&["--where", "exception", &s]);
+    assert_eq!(
+        with.len(),
+        all.iter().filter(|e| e["exception"].is_string()).count()
+    );
+    // `analyze` counts an event when it starts, before its traceback: it says so.
+    let r = bin(&["analyze", "--where", r#"exception ~ "x""#, &s], b"");
+    assert!(
+        r.stderr.contains("tested on each event's own line"),
+        "{}",
+        r.stderr
+    );
+}
+
 #[test]
 fn where_status_in_a_set() {
     // The runbooks' "401 or 403" question, as a set; `not in` is its complement.
