@@ -421,6 +421,16 @@ fn settings(common: &Common, reg: &Registry, mode: Mode) -> Result<Settings> {
         Some(ids)
     };
     let expr = common.where_.as_deref().map(Expr::parse).transpose()?;
+    if let Some(e) = &expr {
+        let type_of = |field: &str| match field {
+            "status" | "duration_ms" | "line" => Some(filter::FieldType::Number),
+            "level" => Some(filter::FieldType::Level),
+            _ => None,
+        };
+        if let Some(problem) = e.mismatches(&type_of).first() {
+            bail!("--where: {problem}");
+        }
+    }
     // `fields.x` and non-schema names need the extra fields collected.
     let extra_names: Vec<String> = expr.as_ref().map_or_else(Vec::new, |e| {
         e.fields()

@@ -137,7 +137,8 @@ pub enum RulesAction {
 pub enum Format {
     /// Aligned tables for a terminal.
     Text,
-    /// One JSON document (`"schema": "logsleuth.report/1"`).
+    /// One JSON document (`analyze`: schema `logsleuth.report/1`; `trace`: the timeline;
+    /// `rules list`: an array of rules).
     Json,
 }
 

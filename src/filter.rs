@@ -281,6 +281,15 @@ impl PartialEq for Node {
     }
 }
 
+/// What a field holds, for [`Expr::mismatches`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldType {
+    /// `status`, `duration_ms`, `line`.
+    Number,
+    /// `level`.
+    Level,
+}
+
 /// A compiled `--where` expression.
 ///
 /// Build one with [`Expr::parse`] (or `str::parse`), test records with
@@ -325,6 +334,46 @@ impl Expr {
     /// comparison rules. Does not allocate when `rec` hands out borrowed strings.
     pub fn matches(&self, rec: &impl Fields) -> bool {
         eval(&self.root, rec)
+    }
+
+    /// Comparisons that can never hold as meant: a number field against a value that is no
+    /// number (`duration_ms > 100ms` would compare text), a level against a word that is no
+    /// level name (`level >= warnn`). `type_of` says which fields hold numbers and levels.
+    pub fn mismatches(&self, type_of: &dyn Fn(&str) -> Option<FieldType>) -> Vec<String> {
+        fn fits(t: FieldType, lit: &Literal) -> bool {
+            match t {
+                FieldType::Number => lit.num.is_some() || lit.text.trim().parse::<f64>().is_ok(),
+                FieldType::Level => lit.level.is_some(),
+            }
+        }
+        fn walk(n: &Node, type_of: &dyn Fn(&str) -> Option<FieldType>, out: &mut Vec<String>) {
+            let mut check = |field: &str, shown: String, lit: &Literal| {
+                let Some(t) = type_of(field) else { return };
+                if !fits(t, lit) {
+                    let what = match t {
+                        FieldType::Number => "a number",
+                        FieldType::Level => "a level name (trace, debug, info, warn, error, fatal)",
+                    };
+                    out.push(format!("'{shown}': {:?} is not {what}", lit.text));
+                }
+            };
+            match n {
+                Node::Or(v) | Node::And(v) => v.iter().for_each(|c| walk(c, type_of, out)),
+                Node::Not(c) => walk(c, type_of, out),
+                Node::Present(_) | Node::Match { .. } => {}
+                Node::Cmp { field, op, lit } => {
+                    check(field, format!("{field} {} {}", op.as_str(), lit.text), lit);
+                }
+                Node::In { field, lits } => {
+                    for lit in lits {
+                        check(field, format!("{field} in (… {} …)", lit.text), lit);
+                    }
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(&self.root, type_of, &mut out);
+        out
     }
 
     /// Does the expression read this field?

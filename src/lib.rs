@@ -87,6 +87,16 @@ pub(crate) mod bytes {
 /// cost on short strings. Counters and stream keys use their own hashers.
 pub type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
+/// A kebab-case name (`jwt-validation-failed`): rule and format names.
+pub(crate) fn is_kebab(s: &str) -> bool {
+    !s.is_empty()
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+        && !s.contains("--")
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
 /// `buf.push_str(&n.to_string())` without the formatting machinery or an allocation (map keys
 /// built once per request).
 pub(crate) fn push_decimal(buf: &mut String, n: usize) {

@@ -359,6 +359,14 @@ impl Registry {
                 })?;
                 let spec = parse_spec(&name, &text)?;
                 match specs.iter_mut().find(|(_, s)| s.service == spec.service) {
+                    // Replacing a built-in service is the point; two files of one directory
+                    // for one service would leave which one counts to the file order.
+                    Some((other, _)) if !BUILTIN.iter().any(|(b, _)| b == other) => {
+                        return Err(SpecError::Invalid {
+                            msg: format!("service '{}' is also defined by {other}", spec.service),
+                            path: name,
+                        });
+                    }
                     Some(slot) => *slot = (name, spec),
                     None => specs.push((name, spec)),
                 }
@@ -391,6 +399,12 @@ impl Registry {
             }
             let service = reg.services.len() as u16;
             for f in &spec.formats {
+                if !crate::is_kebab(&f.name) {
+                    return Err(invalid(format!(
+                        "format name '{}' must be kebab-case",
+                        f.name
+                    )));
+                }
                 if reg.formats.iter().any(|x| x.name == f.name) {
                     return Err(invalid(format!("format '{}' is defined twice", f.name)));
                 }

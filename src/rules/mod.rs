@@ -243,15 +243,6 @@ fn is_rule_id(s: &str) -> bool {
     (2..=6).contains(&letters) && digits.len() == 3 && digits.bytes().all(|b| b.is_ascii_digit())
 }
 
-fn is_kebab(s: &str) -> bool {
-    !s.is_empty()
-        && !s.starts_with('-')
-        && !s.ends_with('-')
-        && !s.contains("--")
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-}
-
 fn window(s: &str, what: &str) -> Result<Nanos, String> {
     let ns = filter::parse_duration(s).map_err(|e| format!("{what}: {e}"))?;
     if ns <= 0 {
@@ -275,7 +266,7 @@ pub fn compile(spec: &RuleSpec, file: &str) -> Result<Rule, String> {
             spec.id
         ));
     }
-    if !is_kebab(&spec.name) {
+    if !crate::is_kebab(&spec.name) {
         return Err(format!("name '{}' must be kebab-case", spec.name));
     }
     for (what, v) in [
@@ -711,9 +702,9 @@ mod tests {
         assert!(!is_rule_id("auth001"));
         assert!(!is_rule_id("A001"));
         assert!(!is_rule_id("AUTH01"));
-        assert!(is_kebab("jwt-validation-failed"));
-        assert!(!is_kebab("Jwt_failed"));
-        assert!(!is_kebab("a--b"));
+        assert!(crate::is_kebab("jwt-validation-failed"));
+        assert!(!crate::is_kebab("Jwt_failed"));
+        assert!(!crate::is_kebab("a--b"));
     }
 
     #[test]

@@ -67,6 +67,34 @@ fn where_on_exception_sees_attached_traceback_lines() {
     );
 }
 
+/// A number field compared with a value that is no number would compare text (`100ms` sorts
+/// after `13.5`); a level with no level name would match nothing: both are errors.
+#[test]
+fn where_rejects_values_a_field_cannot_hold() {
+    let s = sample("skillmeat-json-prod.log");
+    for (expr, says) in [
+        (
+            "duration_ms > 100ms",
+            r#"'duration_ms > 100ms': "100ms" is not a number"#,
+        ),
+        ("status < abc", r#""abc" is not a number"#),
+        ("status in (401, 4xx)", r#""4xx" is not a number"#),
+        ("level >= warnn", r#""warnn" is not a level name"#),
+    ] {
+        let r = bin(&["events", "--where", expr, &s], b"");
+        assert_eq!(r.code, 2, "{expr}");
+        assert!(r.stderr.contains(says), "{expr}: {}", r.stderr);
+    }
+    for ok in [
+        r#"status = "401""#,
+        "duration_ms > 1e2",
+        "level in (warn, ERROR)",
+    ] {
+        let r = bin(&["events", "--where", ok, &s], b"");
+        assert_eq!(r.code, 0, "{ok}: {}", r.stderr);
+    }
+}
+
 #[test]
 fn where_status_in_a_set() {
     // The runbooks' "401 or 403" question, as a set; `not in` is its complement.

@@ -125,6 +125,27 @@ request = "access"
     assert!(ev.request.is_none());
     let services: Vec<&str> = reg.services().collect();
     assert_eq!(services, ["skillmeat", "skreaver", "billing", "other"]);
+
+    // A second file for the same service: which one counts would be up to the file order.
+    let first = std::fs::read_to_string(dir.path().join("billing.toml")).unwrap();
+    std::fs::write(dir.path().join("billing2.toml"), &first).unwrap();
+    let err = Registry::load(Some(dir.path())).unwrap_err().to_string();
+    assert!(
+        err.contains("billing2.toml") && err.contains("service 'billing' is also defined by"),
+        "{err}"
+    );
+    std::fs::remove_file(dir.path().join("billing2.toml")).unwrap();
+    // Format names are kebab-case, as the report and `--where format = …` show them.
+    std::fs::write(
+        dir.path().join("billing.toml"),
+        first.replace("billing-json", "Billing_JSON"),
+    )
+    .unwrap();
+    let err = Registry::load(Some(dir.path())).unwrap_err().to_string();
+    assert!(
+        err.contains("format name 'Billing_JSON' must be kebab-case"),
+        "{err}"
+    );
 }
 
 #[test]
