@@ -314,6 +314,8 @@ enum State {
         dropped: u64,
         /// Unsettled matches over all keys.
         pending: usize,
+        /// While `keys` is full: the event time before which no sweep can free a key.
+        next_sweep: Nanos,
         /// The latest match time.
         latest: Nanos,
     },
@@ -347,6 +349,7 @@ impl<'r> Findings<'r> {
                     keys: crate::FastMap::default(),
                     dropped: 0,
                     pending: 0,
+                    next_sweep: Nanos::MIN,
                     latest: Nanos::MIN,
                 },
                 Trigger::Rate { .. } | Trigger::Latency { .. } => State::Series {
@@ -378,6 +381,7 @@ impl<'r> Findings<'r> {
                     keys,
                     dropped,
                     pending,
+                    next_sweep,
                     latest,
                 },
                 Trigger::Threshold {
@@ -390,15 +394,25 @@ impl<'r> Findings<'r> {
                 let key = hit.key.clone().unwrap_or_default();
                 if !keys.contains_key(&key) && keys.len() >= MAX_KEYS {
                     // Settle the keys idle for longer than the window and drop those that did
-                    // not fire, before giving up on this one.
-                    let idle_before = ts.saturating_sub(window);
-                    *pending = settle_keys(keys, count, window, |k| {
-                        if k.last_seen < idle_before {
-                            Nanos::MAX
-                        } else {
-                            Nanos::MIN
-                        }
-                    });
+                    // not fire, before giving up on this one. A sweep costs every key, so
+                    // while the map stays full it is repeated only once a key can have gone
+                    // idle, and at most 8 times a window of event time (else a flood of new
+                    // keys — a distributed scan — sweeps on every match).
+                    if ts >= *next_sweep {
+                        let idle_before = ts.saturating_sub(window);
+                        *pending = settle_keys(keys, count, window, |k| {
+                            if k.last_seen < idle_before {
+                                Nanos::MAX
+                            } else {
+                                Nanos::MIN
+                            }
+                        });
+                        let soonest_idle = keys.values().map(|k| k.last_seen).min();
+                        *next_sweep = soonest_idle
+                            .unwrap_or(ts)
+                            .saturating_add(window)
+                            .max(ts.saturating_add(window / 8));
+                    }
                     if keys.len() >= MAX_KEYS {
                         *dropped += 1;
                         return;
@@ -928,6 +942,56 @@ mod tests {
             .collect();
         lines.sort_unstable();
         lines
+    }
+
+    /// A flood of new keys (a distributed scan) fills the key map: the overflow is counted, and
+    /// once the flood's keys have been idle for a window, a new key is tracked and fires.
+    #[test]
+    fn a_full_key_map_admits_keys_again_once_others_went_idle() {
+        let rule = crate::rules::parse_rule(
+            "TEST901-burst.toml",
+            r#"id = "TEST901"
+name = "burst"
+title = "t"
+severity = "low"
+runbook = "r"
+description = "d"
+scope = "request"
+[threshold]
+count = 3
+window = "1m"
+group_by = ["client_ip"]
+[match]
+field = "status"
+in = [401]
+"#,
+        )
+        .expect("rule");
+        let rules = RuleSet::new(vec![rule]).expect("rule set");
+        let mut findings = Findings::new(&rules);
+        let hit = |key: &str| Hit {
+            rule: 0,
+            key: Some(vec![Box::<str>::from(key)].into_boxed_slice()),
+        };
+        let flood = MAX_KEYS as u64 + 500;
+        for i in 0..flood {
+            findings.hit(&hit(&format!("10.{i}")), sighting(i as Nanos * 1000, i));
+        }
+        // A burst from one more client, 61 s later: the flood's keys are idle by then.
+        for n in 0..3 {
+            findings.hit(
+                &hit("192.0.2.1"),
+                sighting(61_000_000_000 + n, flood + n as u64),
+            );
+        }
+        let got = findings.finish(&[], &|g| g.1.clone());
+        let fired: Vec<_> = got.iter().map(|f| f.group["client_ip"].as_str()).collect();
+        assert_eq!(fired, ["192.0.2.1"]);
+        let detail = got[0].detail.as_deref().unwrap_or_default();
+        assert!(
+            detail.contains("(500 matches of untracked keys)"),
+            "{detail}"
+        );
     }
 
     /// More matches than wait at once ([`MAX_PENDING`]), in time order, over many keys: what is
