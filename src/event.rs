@@ -223,6 +223,21 @@ pub enum Extra<'a> {
     Str(Cow<'a, str>),
 }
 
+/// Is this raw JSON text of an [`Extra::Json`] valid JSON? The line scanner checks a line's
+/// top level only (raw control bytes and stray tokens inside nested values pass it), so
+/// writers that copy the text verbatim check it first and write a string otherwise.
+pub fn is_valid_json(j: &[u8]) -> bool {
+    serde_json::from_slice::<serde::de::IgnoredAny>(j).is_ok()
+}
+
+/// What to write, as a JSON string, for raw JSON text that is not valid JSON: a string's
+/// decoded text (a raw control byte in it is escaped when written), else the text as it was.
+pub fn invalid_json_as_text(j: &[u8]) -> Cow<'_, str> {
+    crate::jsonscan::Raw(j)
+        .as_str()
+        .unwrap_or_else(|| String::from_utf8_lossy(j))
+}
+
 /// One normalized log event.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Event<'a> {
@@ -390,6 +405,11 @@ impl PackedEvent {
                 })
                 .collect(),
         }
+    }
+
+    /// Bytes of the exception text so far.
+    pub fn exception_len(&self) -> usize {
+        self.strs[Slot::Exception as usize].map_or(0, |(a, b)| b.saturating_sub(a) as usize)
     }
 
     /// Append a continuation line to the exception (after a newline, unless both are empty).

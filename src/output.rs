@@ -93,7 +93,11 @@ pub fn write_event(out: &mut dyn Write, v: &View<'_, '_>) -> io::Result<()> {
             let _ = serde_json::to_writer(&mut buf, k.as_ref());
             buf.push(b':');
             match val {
-                Extra::Json(j) => buf.extend_from_slice(j),
+                Extra::Json(j) if crate::event::is_valid_json(j) => buf.extend_from_slice(j),
+                Extra::Json(j) => {
+                    let text = crate::event::invalid_json_as_text(j);
+                    let _ = serde_json::to_writer(&mut buf, text.as_ref());
+                }
                 Extra::Str(s) => {
                     let _ = serde_json::to_writer(&mut buf, s.as_ref());
                 }

@@ -2101,8 +2101,13 @@ struct Pending {
     recheck: bool,
     /// Continuation lines were attached.
     exception_grew: bool,
+    /// The exception reached the cap ([`TRACEBACK_CUT`]).
+    exception_cut: bool,
     closed: bool,
 }
+
+/// The last line of an exception that reached `--max-line-bytes`.
+const TRACEBACK_CUT: &str = "[… cut at --max-line-bytes: further lines counted, not kept]";
 
 /// Most events held back waiting for their continuation lines.
 const MAX_HELD: usize = 4096;
@@ -2142,6 +2147,8 @@ struct Merger<'r> {
     hold: bool,
     /// `--where`, for events whose verdict waits for their traceback ([`Item::recheck`]).
     recheck_expr: Option<Expr>,
+    /// Cap on a held event's exception text (`--max-line-bytes`).
+    max_event_bytes: usize,
     /// Held events in input order; the front has id `held_front`.
     held: VecDeque<Pending>,
     held_front: u64,
@@ -2237,6 +2244,7 @@ impl<'r> Merger<'r> {
             },
             hold,
             recheck_expr: settings.filter.expr.clone(),
+            max_event_bytes: settings.max_line_bytes.max(16),
             held: VecDeque::new(),
             held_front: 0,
             next_id: 0,
@@ -2825,6 +2833,7 @@ impl<'r> Merger<'r> {
                 pass,
                 recheck,
                 exception_grew: false,
+                exception_cut: false,
                 closed: false,
             });
         }
@@ -2922,11 +2931,26 @@ impl<'r> Merger<'r> {
 
     /// Attach a continuation line to the event's exception text.
     fn append(&mut self, id: u64, text: &str) {
+        let cap = self.max_event_bytes;
+        let mut cut = false;
         if let Some(p) = self.held_mut(id)
             && let Some(ev) = &mut p.ev
         {
-            ev.append_exception(text);
+            // A traceback of millions of frames would be held whole: the event is capped like
+            // a joined record, its further lines still counted as continuations.
+            match ev.exception_len() {
+                n if n < cap => ev.append_exception(text),
+                _ if !p.exception_cut => {
+                    ev.append_exception(TRACEBACK_CUT);
+                    p.exception_cut = true;
+                    cut = true;
+                }
+                _ => {}
+            }
             p.exception_grew = true;
+        }
+        if cut {
+            self.counts.truncated += 1;
         }
     }
 

@@ -242,8 +242,8 @@ pub fn fields_json(
         }
         match v {
             Extra::Json(j) => match std::str::from_utf8(j) {
-                Ok(t) => out.push_str(t),
-                Err(_) => quoted(&String::from_utf8_lossy(j), out),
+                Ok(t) if crate::event::is_valid_json(j) => out.push_str(t),
+                _ => quoted(&crate::event::invalid_json_as_text(j), out),
             },
             Extra::Str(s) => quoted(s, out),
         }

@@ -28,6 +28,52 @@ fn garbage_is_counted_and_the_rest_still_parsed() {
     );
 }
 
+/// The line scanner checks a line's top level only: a nested value holding a raw control byte
+/// or stray tokens is passed on as text, so NDJSON stays valid JSON on every line.
+#[test]
+fn malformed_nested_values_still_give_valid_ndjson() {
+    let input = b"{\"time\":\"2026-11-22T07:00:00Z\",\"level\":\"info\",\"msg\":\"a\",\"func\":\"a\x13b\"}\n\
+{\"time\":\"2026-11-22T07:00:01Z\",\"level\":\"info\",\"msg\":\"b\",\"span\":{\"a\":1 2 3 ]]]}}\n\
+{\"time\":\"2026-11-22T07:00:02Z\",\"level\":\"info\",\"msg\":\"c\",\"extra\":{\"a\" \"b\"},\"n\":[1,2]}\n";
+    let r = bin(&["events", "--format", "json"], input);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let events = ndjson(&r.stdout);
+    assert_eq!(events.len(), 3);
+    assert_eq!(events[0]["fields"]["func"], "a\u{13}b");
+    assert_eq!(events[1]["fields"]["span"], "{\"a\":1 2 3 ]]]}");
+    assert_eq!(events[2]["fields"]["extra"], "{\"a\" \"b\"}");
+    assert_eq!(
+        events[2]["fields"]["n"],
+        serde_json::json!([1, 2]),
+        "valid JSON stays JSON"
+    );
+}
+
+/// A traceback of many frames is held for `events` like a joined record: capped at
+/// `--max-line-bytes`, marked where it was cut, every line still counted.
+#[test]
+fn a_huge_traceback_is_capped_in_the_event() {
+    let mut input = String::from(
+        "2026-11-22 07:00:00,000 - skillmeat.api - ERROR - boom\nTraceback (most recent call last):\n",
+    );
+    for i in 0..2000 {
+        input.push_str(&format!("  File \"/app/x.py\", line {i}, in f\n"));
+    }
+    input.push_str("RecursionError: maximum recursion depth exceeded\n");
+    let r = bin(
+        &["events", "--format", "json", "--max-line-bytes", "4096"],
+        input.as_bytes(),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let events = ndjson(&r.stdout);
+    assert_eq!(events.len(), 1);
+    let x = events[0]["exception"].as_str().expect("exception");
+    assert!(x.len() < 4096 + 200, "{}", x.len());
+    assert!(x.ends_with("[… cut at --max-line-bytes: further lines counted, not kept]"));
+    let a = analyze_json(&["--max-line-bytes", "4096"], input.as_bytes());
+    assert_eq!(a["input"]["continuation_lines"], 2002);
+}
+
 #[test]
 fn empty_input() {
     let r = analyze_json(&[], b"");
