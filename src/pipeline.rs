@@ -280,6 +280,9 @@ pub struct Settings {
     /// once a second and reads the files that appeared as new inputs
     /// ([`crate::source::follow::NewFiles`], [`EventSink::input_added`]).
     pub watch: Vec<PathBuf>,
+    /// Directories the run writes into (`--export DIR`): walks and glob patterns, also
+    /// those of the watch, skip their files.
+    pub exclude: Vec<PathBuf>,
 }
 
 impl Settings {
@@ -306,6 +309,7 @@ impl Settings {
             snapshot_every: None,
             max_delay: None,
             watch: Vec::new(),
+            exclude: Vec::new(),
         }
     }
 
@@ -718,12 +722,11 @@ fn open(input: &Input, settings: &Settings) -> io::Result<Box<dyn Read + Send>> 
             // Compressed files are never live; a followed file is read as it is.
             let mut head = [0u8; 4];
             let n = std::fs::File::open(p)?.read(&mut head)?;
-            if head[..n].starts_with(&[0x1f, 0x8b])
-                || head[..n].starts_with(&[0x28, 0xb5, 0x2f, 0xfd])
-            {
+            if files::compression(&head[..n]).is_some() {
                 files::open_decoded(p)
             } else {
-                Ok(Box::new(crate::source::follow::FollowFile::open(p)?))
+                let file = crate::source::follow::FollowFile::open(p)?;
+                Ok(files::skip_bom(Box::new(file)))
             }
         }
         InputKind::File(p) => files::open_decoded(p),
@@ -942,7 +945,8 @@ fn read_live(inputs: &[Input], settings: &Settings, tx: &SyncSender<ReaderMsg>, 
             InputKind::File(p) => Some(p.as_path()),
             _ => None,
         });
-        let mut watch = crate::source::follow::NewFiles::new(&settings.watch, known);
+        let mut watch =
+            crate::source::follow::NewFiles::new(&settings.watch, &settings.exclude, known);
         let mut next = inputs.len() as u32;
         while wait_unless_stopped(RESCAN, settings) {
             let found: Vec<Input> = watch.poll().into_iter().map(Input::file).collect();
