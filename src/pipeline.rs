@@ -1338,10 +1338,10 @@ impl Chunker {
         // Whole lines, each ending with its newline.
         let tail = &self.pending[self.safe_cut..];
         let lines = tail.strip_suffix(b"\n").map(|t| t.split(|&b| b == b'\n'));
-        let mut line_no = self.next_line + count_lines(&self.pending[..self.safe_cut]);
+        let first = self.next_line + count_lines(&self.pending[..self.safe_cut]);
         let mut joiner = Joiner::new(self.max_line);
         let mut seen: StreamMap<(u64, Origin)> = StreamMap::default();
-        for line in lines.into_iter().flatten() {
+        for (line_no, line) in (first..).zip(lines.into_iter().flatten()) {
             let u = envelope::unwrap(line);
             let key = stream_key(self.source, &u);
             seen.entry(key).or_insert_with(|| {
@@ -1351,7 +1351,6 @@ impl Chunker {
                 )
             });
             let _ = joiner.feed(key, line_no, &u);
-            line_no += 1;
         }
         let mut carried = Vec::new();
         for (from_key, run) in joiner.finish() {

@@ -77,7 +77,7 @@ fn a_symlinked_live_file_is_read_once_inside_its_rotated_set() {
     let links = tmp.path().join("logs/containers");
     std::fs::create_dir_all(&links).unwrap();
     std::os::unix::fs::symlink(
-        format!("../pods/prod_web-1_6f1c0000-1111-2222-3333-444455556666/app/0.log"),
+        "../pods/prod_web-1_6f1c0000-1111-2222-3333-444455556666/app/0.log",
         links.join(format!("web-1_prod_app-{CID}.log")),
     )
     .unwrap();
