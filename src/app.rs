@@ -125,7 +125,7 @@ fn trace(t: &TraceArgs) -> Result<ExitCode> {
         bail!("trace: ID must not be empty");
     }
     let mut settings = settings(&t.common, &reg, Mode::Events)?;
-    let (inputs, watch) = inputs(&t.common, None, None)?;
+    let (inputs, watch) = inputs(&t.common, None, None, &[])?;
     settings.watch = watch;
     let mut sink = TraceSink::new(
         &reg,
@@ -230,11 +230,12 @@ fn now_ns() -> i64 {
 
 /// Resolve inputs; stdin when there are none or for `-`. Every problem is reported at once.
 /// With `--follow`, also the directory and glob arguments, which the run watches for new files
-/// (`Settings::watch`).
+/// (`Settings::watch`). Walks and glob patterns skip the files under `exclude`.
 fn inputs(
     common: &Common,
     since: Option<i64>,
     until: Option<i64>,
+    exclude: &[std::path::PathBuf],
 ) -> Result<(Vec<Input>, Vec<std::path::PathBuf>)> {
     let stdin = || Input {
         name: "stdin".into(),
@@ -279,7 +280,7 @@ fn inputs(
         if paths.is_empty() {
             return Ok(());
         }
-        let found = files::resolve_inputs(paths).map_err(|errs| {
+        let found = files::resolve_inputs(paths, exclude).map_err(|errs| {
             anyhow!(
                 errs.iter()
                     .map(ToString::to_string)
@@ -329,9 +330,10 @@ fn inputs(
         } else {
             if common.follow && files::grows(p) {
                 watch.push(p.clone());
-                if files::matches_nothing_yet(p) {
+                if files::matches_nothing_yet(p, exclude) {
+                    let what = if p.is_dir() { "is in" } else { "matches" };
                     eprintln!(
-                        "logsleuth: no file matches '{}' yet; following it for new files",
+                        "logsleuth: no file {what} '{}' yet; following it for new files",
                         p.display()
                     );
                     continue;
@@ -520,6 +522,7 @@ fn settings(common: &Common, reg: &Registry, mode: Mode) -> Result<Settings> {
             .follow
             .then(|| std::time::Duration::from_nanos(max_delay as u64)),
         watch: Vec::new(),
+        exclude: Vec::new(),
     })
 }
 
@@ -590,7 +593,14 @@ fn analyze(a: &AnalyzeArgs) -> Result<ExitCode> {
         }),
         None => None,
     };
-    let (inputs, watch) = inputs(&a.common, settings.filter.since, settings.filter.until)?;
+    // The bundle is never an input, even inside a directory that is (`--force` reruns).
+    settings.exclude = a.export.iter().cloned().collect();
+    let (inputs, watch) = inputs(
+        &a.common,
+        settings.filter.since,
+        settings.filter.until,
+        &settings.exclude,
+    )?;
     settings.watch = watch;
     let mut bundle = match export {
         Some(opts) => {
@@ -759,7 +769,7 @@ fn events(args: &EventsArgs) -> Result<ExitCode> {
     let common = &args.common;
     let reg = Registry::load(common.parsers.as_deref())?;
     let mut settings = settings(common, &reg, Mode::Events)?;
-    let (inputs, watch) = inputs(common, settings.filter.since, settings.filter.until)?;
+    let (inputs, watch) = inputs(common, settings.filter.since, settings.filter.until, &[])?;
     settings.watch = watch;
     let stdout = io::stdout();
     let text = args

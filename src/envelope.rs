@@ -965,6 +965,21 @@ impl Joiner {
             .collect()
     }
 
+    /// Open again, under `key`, a run that [`Joiner::finish`] returned incomplete: the next
+    /// file of a rotated set completes a run its predecessor ended in (kubelet and docker
+    /// rotate between the pieces of a line).
+    pub fn resume(&mut self, key: u64, j: Joined) {
+        let run = Run {
+            buf: j.content,
+            pieces: j.pieces,
+            truncated: j.truncated,
+            first_ts: j.first_ts,
+            first_line: j.first_line,
+            last_line: j.last_line,
+        };
+        self.runs.insert(key, run);
+    }
+
     /// Number of keys with an open run.
     pub fn open_runs(&self) -> usize {
         self.runs.len()

@@ -280,6 +280,9 @@ pub struct Settings {
     /// once a second and reads the files that appeared as new inputs
     /// ([`crate::source::follow::NewFiles`], [`EventSink::input_added`]).
     pub watch: Vec<PathBuf>,
+    /// Directories the run writes into (`--export DIR`): walks and glob patterns, also
+    /// those of the watch, skip their files.
+    pub exclude: Vec<PathBuf>,
 }
 
 impl Settings {
@@ -306,6 +309,7 @@ impl Settings {
             snapshot_every: None,
             max_delay: None,
             watch: Vec::new(),
+            exclude: Vec::new(),
         }
     }
 
@@ -371,6 +375,26 @@ struct Chunk {
     truncated: Vec<u64>,
     /// Following: the input has read all it had so far (its history); an empty chunk.
     caught_up: bool,
+    /// Last chunk of a rotated member: the stream keys of the runs still open at its end,
+    /// which the next member of the set completes (not emitted here).
+    handed_on: Vec<u64>,
+    /// First chunk of a rotated member: the runs its predecessor handed on.
+    carried: Vec<Carried>,
+}
+
+/// A run of pieces (CRI `P…`, docker json-file pieces) open at the end of a rotated member,
+/// which the next member of its set goes on with: rotation may fall between the pieces of a
+/// line, and the set is read as one log.
+#[derive(Clone, Debug)]
+struct Carried {
+    /// The stream's key in the next member.
+    key: u64,
+    /// The stream's key, origin and input name in the member the run began in: the joined
+    /// line is that member's (its source and line number).
+    from_key: u64,
+    from_origin: Origin,
+    from_name: String,
+    run: envelope::Joined,
 }
 
 /// What the merger needs of an event; the full event only when sinks want it.
@@ -721,12 +745,11 @@ fn open(input: &Input, settings: &Settings) -> io::Result<Box<dyn Read + Send>> 
             // Compressed files are never live; a followed file is read as it is.
             let mut head = [0u8; 4];
             let n = std::fs::File::open(p)?.read(&mut head)?;
-            if head[..n].starts_with(&[0x1f, 0x8b])
-                || head[..n].starts_with(&[0x28, 0xb5, 0x2f, 0xfd])
-            {
+            if files::compression(&head[..n]).is_some() {
                 files::open_decoded(p)
             } else {
-                Ok(Box::new(crate::source::follow::FollowFile::open(p)?))
+                let file = crate::source::follow::FollowFile::open(p)?;
+                Ok(files::skip_bom(Box::new(file)))
             }
         }
         InputKind::File(p) => files::open_decoded(p),
@@ -858,28 +881,34 @@ fn read_all(inputs: &[Input], settings: &Settings, tx: SyncSender<ReaderMsg>) {
             last: Instant::now(),
             shown: false,
         });
+    let mut carried = Vec::new();
     for (sid, input) in inputs.iter().enumerate() {
         let tap = new_tap(settings);
+        let next = inputs
+            .get(sid + 1)
+            .filter(|n| same_set(input, n))
+            .map(|_| sid as u32 + 1);
+        let member = Member::new(sid as u32, std::mem::take(&mut carried), next);
         let complete = if cancelled(settings) {
+            if member.end_carried(settings, &tx, &seq).is_err() {
+                return;
+            }
             false
         } else {
             match open_tapped(input, settings, &tap) {
                 Ok(reader) => {
-                    let Ok(complete) = read_one(
-                        sid as u32,
-                        reader,
-                        input,
-                        settings,
-                        &tx,
-                        &seq,
-                        &mut progress,
-                    ) else {
+                    let Ok((complete, handed)) =
+                        read_one(member, reader, input, settings, &tx, &seq, &mut progress)
+                    else {
                         return;
                     };
+                    carried = handed;
                     complete
                 }
                 Err(e) => {
-                    if read_error(&tx, "cannot read", &input.name, &e).is_err() {
+                    if member.end_carried(settings, &tx, &seq).is_err()
+                        || read_error(&tx, "cannot read", &input.name, &e).is_err()
+                    {
                         return;
                     }
                     false
@@ -945,7 +974,8 @@ fn read_live(inputs: &[Input], settings: &Settings, tx: &SyncSender<ReaderMsg>, 
             InputKind::File(p) => Some(p.as_path()),
             _ => None,
         });
-        let mut watch = crate::source::follow::NewFiles::new(&settings.watch, known);
+        let mut watch =
+            crate::source::follow::NewFiles::new(&settings.watch, &settings.exclude, known);
         let mut next = inputs.len() as u32;
         while wait_unless_stopped(RESCAN, settings) {
             let found: Vec<Input> = watch.poll().into_iter().map(Input::file).collect();
@@ -998,15 +1028,24 @@ fn read_group(
     tx: &SyncSender<ReaderMsg>,
     seq: &Mutex<u64>,
 ) {
-    for &(sid, input) in group {
+    let mut carried = Vec::new();
+    for (i, &(sid, input)) in group.iter().enumerate() {
         let tap = new_tap(settings);
+        // A group is one rotated set, oldest first.
+        let next = group.get(i + 1).map(|&(next, _)| next);
+        let member = Member::new(sid, std::mem::take(&mut carried), next);
         let complete = match open_tapped(input, settings, &tap) {
-            Ok(reader) => match read_one(sid, reader, input, settings, tx, seq, &mut None) {
-                Ok(complete) => complete,
+            Ok(reader) => match read_one(member, reader, input, settings, tx, seq, &mut None) {
+                Ok((complete, handed)) => {
+                    carried = handed;
+                    complete
+                }
                 Err(()) => return,
             },
             Err(e) => {
-                if read_error(tx, "cannot read", &input.name, &e).is_err() {
+                if member.end_carried(settings, tx, seq).is_err()
+                    || read_error(tx, "cannot read", &input.name, &e).is_err()
+                {
                     return;
                 }
                 false
@@ -1249,6 +1288,10 @@ struct Chunker {
     /// Scratch: candidate offsets found by [`partial_candidates`].
     candidates: Vec<usize>,
     next_line: u64,
+    /// Runs handed on by the previous member of the rotated set, for the next chunk.
+    carried: Vec<Carried>,
+    /// Runs handed on to the next member, for the last chunk ([`Chunk::handed_on`]).
+    handed_on: Vec<u64>,
 }
 
 impl Chunker {
@@ -1269,7 +1312,63 @@ impl Chunker {
             tracker: Joiner::new(max_line),
             candidates: Vec::new(),
             next_line: 1,
+            carried: Vec::new(),
+            handed_on: Vec::new(),
         }
+    }
+
+    /// Go on with the runs the previous member of the rotated set ended in: no cut until
+    /// they complete, and the first chunk takes them to its worker.
+    fn resume(&mut self, carried: Vec<Carried>) {
+        for c in &carried {
+            self.tracker.resume(c.key, c.run.clone());
+        }
+        self.carried = carried;
+    }
+
+    /// At the end of a member whose set goes on with input `next`: the runs still open, to
+    /// be completed there. Lines after the last safe cut are joined again (the tracker does
+    /// not keep line numbers); the last chunk then leaves these runs to the next member.
+    fn hand_on(&mut self, input: &Input, next: u32) -> Vec<Carried> {
+        if self.tracker.open_runs() == 0 {
+            return Vec::new();
+        }
+        if self.pending.len() > self.line_start {
+            // The last line has no newline: [`Chunker::take`] adds it too.
+            self.pending.push(b'\n');
+            self.line_start = self.pending.len();
+        }
+        // Whole lines, each ending with its newline.
+        let tail = &self.pending[self.safe_cut..];
+        let lines = tail.strip_suffix(b"\n").map(|t| t.split(|&b| b == b'\n'));
+        let first = self.next_line + count_lines(&self.pending[..self.safe_cut]);
+        let mut joiner = Joiner::new(self.max_line);
+        let mut seen: StreamMap<(u64, Origin)> = StreamMap::default();
+        for (line_no, line) in (first..).zip(lines.into_iter().flatten()) {
+            let u = envelope::unwrap(line);
+            let key = stream_key(self.source, &u);
+            seen.entry(key).or_insert_with(|| {
+                (
+                    stream_key(next, &u),
+                    origin_of(self.source, &input.meta, &u),
+                )
+            });
+            let _ = joiner.feed(key, line_no, &u);
+        }
+        let mut carried = Vec::new();
+        for (from_key, run) in joiner.finish() {
+            if let Some((key, origin)) = seen.remove(&from_key) {
+                self.handed_on.push(from_key);
+                carried.push(Carried {
+                    key,
+                    from_key,
+                    from_origin: origin,
+                    from_name: input.name.clone(),
+                    run,
+                });
+            }
+        }
+        carried
     }
 
     /// Read once from `reader` straight into the pending bytes (no copy through a read buffer,
@@ -1415,7 +1514,8 @@ impl Chunker {
             cut = self.line_start;
             self.tracker = Joiner::new(self.max_line);
         }
-        if cut == 0 {
+        // An empty member still takes the runs handed on to it to a worker, which ends them.
+        if cut == 0 && (self.carried.is_empty() || !at_end) {
             return None;
         }
         let mut rest = ChunkBytes::pooled(self.target + READ_BUF);
@@ -1448,6 +1548,12 @@ impl Chunker {
             data,
             truncated,
             caught_up: false,
+            handed_on: if at_end {
+                std::mem::take(&mut self.handed_on)
+            } else {
+                Vec::new()
+            },
+            carried: std::mem::take(&mut self.carried),
         };
         self.next_line += lines;
         self.line_start -= cut;
@@ -1458,24 +1564,79 @@ impl Chunker {
     }
 }
 
-fn read_one(
+/// Which input a reader reads, and its place in a rotated set.
+struct Member {
     source: u32,
+    /// Runs the previous member of the set handed on.
+    carried: Vec<Carried>,
+    /// The next member's source id, when the set goes on after this input.
+    next: Option<u32>,
+}
+
+impl Member {
+    fn new(source: u32, carried: Vec<Carried>, next: Option<u32>) -> Member {
+        Member {
+            source,
+            carried,
+            next,
+        }
+    }
+
+    fn chunker(&mut self, settings: &Settings, buf: ChunkBytes) -> Chunker {
+        let max_line = settings.max_line_bytes.max(16);
+        let target = settings.chunk_bytes.max(1024);
+        let mut chunker = Chunker::new(self.source, max_line, target, buf);
+        chunker.resume(std::mem::take(&mut self.carried));
+        chunker
+    }
+
+    /// The input could not be read: the runs handed on to it end in a chunk of their own
+    /// (the worker emits them as incomplete lines, as at the end of any input).
+    fn end_carried(
+        mut self,
+        settings: &Settings,
+        tx: &SyncSender<ReaderMsg>,
+        seq: &Mutex<u64>,
+    ) -> Result<(), ()> {
+        if self.carried.is_empty() {
+            return Ok(());
+        }
+        let mut chunker = self.chunker(settings, ChunkBytes::pooled(0));
+        let mut seq = seq.lock().map_err(|_| ())?;
+        if let Some(chunk) = chunker.take(*seq, true) {
+            *seq += 1;
+            tx.send(ReaderMsg::Chunk(chunk)).map_err(|_| ())?;
+        }
+        Ok(())
+    }
+}
+
+/// Are `a` and `b` files of one rotated set? (The input list has a set's files together,
+/// oldest first.)
+fn same_set(a: &Input, b: &Input) -> bool {
+    match (&a.kind, &b.kind) {
+        (InputKind::File(p), InputKind::File(q)) => {
+            files::rotation_set(p) == files::rotation_set(q)
+        }
+        _ => false,
+    }
+}
+
+/// Read one input to its end (a followed file: until the run stops). Returns whether it was
+/// read completely and the runs it hands on to the next member of its set.
+fn read_one(
+    mut member: Member,
     mut reader: Box<dyn Read + Send>,
     input: &Input,
     settings: &Settings,
     tx: &SyncSender<ReaderMsg>,
     seq: &Mutex<u64>,
     progress: &mut Option<Progress>,
-) -> Result<bool, ()> {
+) -> Result<(bool, Vec<Carried>), ()> {
     let live = settings.follow;
-    let max_line = settings.max_line_bytes.max(16);
+    let source = member.source;
     let target = settings.chunk_bytes.max(1024);
-    let mut chunker = Chunker::new(
-        source,
-        max_line,
-        target,
-        ChunkBytes::pooled(target + READ_BUF),
-    );
+    let mut chunker = member.chunker(settings, ChunkBytes::pooled(target + READ_BUF));
     let send = |chunker: &mut Chunker, at_end: bool| -> Result<(), ()> {
         // Chunks get their sequence number under the lock they are sent under, so the merger
         // sees them in order when several live inputs are read at once.
@@ -1497,6 +1658,8 @@ fn read_one(
             data: ChunkBytes::pooled(0),
             truncated: Vec::new(),
             caught_up: true,
+            handed_on: Vec::new(),
+            carried: Vec::new(),
         };
         *seq += 1;
         tx.send(ReaderMsg::Chunk(marker)).map_err(|_| ())
@@ -1532,11 +1695,15 @@ fn read_one(
             send(&mut chunker, false)?;
         }
     }
+    let handed = match member.next {
+        Some(next) if complete => chunker.hand_on(input, next),
+        _ => Vec::new(),
+    };
     send(&mut chunker, true)?;
     if live {
         caught_up(&chunker)?;
     }
-    Ok(complete)
+    Ok((complete, handed))
 }
 
 // ---------------------------------------------------------------- workers
@@ -1657,7 +1824,8 @@ fn loki_origin(o: &mut Origin, labels: Vec<(String, String)>) {
 }
 
 struct LineCtx<'c> {
-    input: &'c Input,
+    /// The name of the input the line is from.
+    source: &'c str,
     line: u64,
     stream: u64,
     runtime_ts: Option<&'c str>,
@@ -1689,6 +1857,23 @@ fn process_chunk(
     };
     let mut joiner = Joiner::new(settings.max_line_bytes.max(16));
     let mut origins: StreamMap<Origin> = StreamMap::default();
+    // Runs the previous member of the set ended in: their lines are that member's.
+    let mut carried: Vec<&Carried> = chunk.carried.iter().collect();
+    for c in &carried {
+        joiner.resume(c.key, c.run.clone());
+        origins
+            .entry(c.from_key)
+            .or_insert_with(|| c.from_origin.clone());
+    }
+    let mut from_carried = |key: u64| -> (u64, Option<&str>) {
+        match carried.iter().position(|c| c.key == key) {
+            Some(i) => {
+                let c = carried.swap_remove(i);
+                (c.from_key, Some(c.from_name.as_str()))
+            }
+            None => (key, None),
+        }
+    };
     let data = &chunk.data;
     // One SIMD check of the whole chunk; nearly every chunk passes, and then its lines' names,
     // timestamps and payloads are cut from it without checking each again.
@@ -1749,16 +1934,19 @@ fn process_chunk(
                 line: this_line,
                 stream: key,
                 truncated: reader_cut,
+                from: None,
             },
             Feed::Buffered => continue,
             Feed::Completed(j) => {
                 out.joined_partials += u64::from(j.pieces.saturating_sub(1));
+                let (stream, from) = from_carried(key);
                 BatchLine {
                     content: Cow::Owned(j.content),
                     runtime_ts: j.first_ts.map(Cow::Owned),
                     line: j.first_line,
-                    stream: key,
+                    stream,
                     truncated: j.truncated || reader_cut,
+                    from,
                 }
             }
         };
@@ -1768,13 +1956,20 @@ fn process_chunk(
         }
     }
     for (key, j) in joiner.finish() {
+        // The next member of the set completes it (its lines are counted here, its pieces
+        // there).
+        if chunk.handed_on.contains(&key) {
+            continue;
+        }
         out.joined_partials += u64::from(j.pieces.saturating_sub(1));
+        let (stream, from) = from_carried(key);
         batch.push(BatchLine {
             content: Cow::Owned(j.content),
             runtime_ts: j.first_ts.map(Cow::Owned),
             line: j.first_line,
-            stream: key,
+            stream,
             truncated: j.truncated,
+            from,
         });
     }
     work.run(&mut batch, &origins, &mut out);
@@ -1810,6 +2005,9 @@ struct BatchLine<'c> {
     line: u64,
     stream: u64,
     truncated: bool,
+    /// The name of the input the line began in, when that is the previous member of the
+    /// rotated set ([`Carried`]).
+    from: Option<&'c str>,
 }
 
 /// Lines per parse batch. Each batch is parsed first, then its events become items (filters,
@@ -1883,7 +2081,7 @@ impl<'w> ChunkWork<'w> {
         out: &mut ChunkOut,
     ) {
         let ctx = LineCtx {
-            input: self.input,
+            source: b.from.unwrap_or(&self.input.name),
             line: b.line,
             stream: b.stream,
             runtime_ts: b.runtime_ts.as_deref(),
@@ -2063,7 +2261,7 @@ fn passes(
         let view = View {
             ev,
             reg,
-            source: &ctx.input.name,
+            source: ctx.source,
             line: ctx.line,
             origin,
             raw: Some(text),

@@ -221,6 +221,8 @@ pub fn is_followable(path: &Path) -> bool {
 /// file reached through a symlink (`/var/log/containers`) is not taken twice.
 pub struct NewFiles {
     args: Vec<PathBuf>,
+    /// Directories whose files are never inputs (`--export DIR`).
+    exclude: Vec<PathBuf>,
     /// Live files read (as found and canonical).
     live: HashSet<PathBuf>,
     /// Rotated sets read (as found and canonical).
@@ -228,10 +230,16 @@ pub struct NewFiles {
 }
 
 impl NewFiles {
-    /// Watch `args` (directories and glob patterns); `known` are the files already read.
-    pub fn new<'a>(args: &[PathBuf], known: impl IntoIterator<Item = &'a Path>) -> NewFiles {
+    /// Watch `args` (directories and glob patterns) but not the files under `exclude`;
+    /// `known` are the files already read.
+    pub fn new<'a>(
+        args: &[PathBuf],
+        exclude: &[PathBuf],
+        known: impl IntoIterator<Item = &'a Path>,
+    ) -> NewFiles {
         let mut w = NewFiles {
             args: args.to_vec(),
+            exclude: exclude.to_vec(),
             live: HashSet::new(),
             sets: HashSet::new(),
         };
@@ -253,7 +261,7 @@ impl NewFiles {
     /// Re-expand the arguments; the files that are new since the start and the last call, in
     /// reading order (members of a new rotated set together, oldest first, the live file last).
     pub fn poll(&mut self) -> Vec<InputFile> {
-        let found = files::rescan(&self.args);
+        let found = files::rescan(&self.args, &self.exclude);
         // Decide against what was known before this scan (a new set's rotated members and its
         // live file are all new), then remember what is taken.
         let new: Vec<InputFile> = found
@@ -334,6 +342,7 @@ mod tests {
         std::fs::write(root.join("old.log.1"), "o\n")?;
         let mut w = NewFiles::new(
             &[root.to_path_buf()],
+            &[],
             [root.join("app.log"), root.join("old.log.1")]
                 .iter()
                 .map(PathBuf::as_path),

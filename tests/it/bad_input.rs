@@ -299,6 +299,32 @@ fn closed_stdout_ends_quietly_with_zero() {
     }
 }
 
+/// README: a directory that holds no file to read (empty, or only kubelet's `.tmp` files) is
+/// an input error without `-f`, as a glob matching nothing is (with `-f` both wait).
+#[test]
+fn a_directory_with_nothing_to_read_is_an_input_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let empty = tmp.path().join("empty");
+    let tmp_only = tmp.path().join("tmponly");
+    std::fs::create_dir_all(empty.join("sub")).unwrap();
+    std::fs::create_dir_all(&tmp_only).unwrap();
+    std::fs::write(tmp_only.join("0.log.20261122-070000.tmp"), "x\n").unwrap();
+    for dir in [&empty, &tmp_only] {
+        let d = dir.display().to_string();
+        for cmd in ["analyze", "events"] {
+            let r = bin(&[cmd, &d], b"");
+            assert_eq!(r.code, 2, "{cmd} {d}: {}", r.stderr);
+            assert!(r.stdout.is_empty(), "{}", r.stdout);
+            assert!(
+                r.stderr
+                    .contains(&format!("directory '{d}' holds no files to read")),
+                "{}",
+                r.stderr
+            );
+        }
+    }
+}
+
 #[test]
 fn own_output_inside_a_walked_directory_is_not_read() {
     // `logsleuth events DIR > DIR/out.ndjson`: the shell creates the output file before the

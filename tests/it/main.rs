@@ -5,6 +5,7 @@ mod envelopes;
 mod export;
 mod filters;
 mod formats;
+mod inputs;
 mod props;
 mod samples;
 
@@ -50,7 +51,13 @@ pub fn ndjson(stdout: &str) -> Vec<serde_json::Value> {
 
 /// Run the real binary with `args`, feeding `stdin`.
 pub fn bin(args: &[&str], stdin: &[u8]) -> Run {
+    bin_in(Path::new("."), args, stdin)
+}
+
+/// [`bin`] run in directory `cwd` (for relative input paths).
+pub fn bin_in(cwd: &Path, args: &[&str], stdin: &[u8]) -> Run {
     let mut child = Command::new(env!("CARGO_BIN_EXE_logsleuth"))
+        .current_dir(cwd)
         .args(args)
         .env("NO_COLOR", "1")
         .stdin(Stdio::piped())

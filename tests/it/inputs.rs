@@ -1,0 +1,331 @@
+//! File inputs as they lie on real nodes: symlinks, hard links and compressed twins of one
+//! file, lines cut by rotation, byte order marks, pzstd output, names that are not UTF-8,
+//! and an export bundle inside an input directory.
+
+use std::io::Write;
+use std::path::Path;
+
+use super::{analyze_json, assert_accounted, bin, bin_in, ndjson};
+
+const CID: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+fn write(path: &Path, text: &[u8]) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+}
+
+fn gz(text: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(text).unwrap();
+    e.finish().unwrap()
+}
+
+/// `events ARGS` in `cwd`.
+fn events_in(cwd: &Path, args: &[&str]) -> Vec<serde_json::Value> {
+    let mut all = vec!["events"];
+    all.extend_from_slice(args);
+    let r = bin_in(cwd, &all, b"");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    ndjson(&r.stdout)
+}
+
+fn file_name(e: &serde_json::Value) -> &str {
+    let s = e["source"].as_str().unwrap();
+    s.rsplit('/').next().unwrap()
+}
+
+/// Each event as (file name of its source, line, message).
+fn where_from(ev: &[serde_json::Value]) -> Vec<(String, u64, String)> {
+    ev.iter()
+        .map(|e| {
+            let msg = e["message"].as_str().unwrap_or_default();
+            (
+                file_name(e).to_string(),
+                e["line"].as_u64().unwrap(),
+                msg.to_string(),
+            )
+        })
+        .collect()
+}
+
+fn owned(want: &[(&str, u64, &str)]) -> Vec<(String, u64, String)> {
+    want.iter()
+        .map(|(f, l, m)| (f.to_string(), *l, m.to_string()))
+        .collect()
+}
+
+/// `/var/log/containers/<pod>_<ns>_<c>-<id>.log` → `/var/log/pods/…/<c>/0.log`: walked
+/// together with the pods tree (the argument relative or absolute), the live file is read
+/// once, as its own path, after its rotated member; the traceback the rotation cut stays one
+/// event, and every event has the container id the symlink's name gives.
+#[test]
+fn a_symlinked_live_file_is_read_once_inside_its_rotated_set() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pods = "logs/pods/prod_web-1_6f1c0000-1111-2222-3333-444455556666/app";
+    let c = tmp.path().join(pods);
+    write(
+        &c.join("0.log.20261122-070000"),
+        b"2026-11-22T07:00:00.000000000Z stderr F 2026-11-22 07:00:00,000 - skillmeat.api - ERROR - Request failed: GET /x\n\
+          2026-11-22T07:00:00.000000001Z stderr F Traceback (most recent call last):\n",
+    );
+    write(
+        &c.join("0.log"),
+        b"2026-11-22T07:00:00.000000002Z stderr F   File \"/app/x.py\", line 1, in f\n\
+          2026-11-22T07:00:00.000000003Z stderr F ValueError: boom\n\
+          2026-11-22T07:00:01.000000000Z stderr F 2026-11-22 07:00:01,000 - skillmeat.api - INFO - next\n",
+    );
+    let links = tmp.path().join("logs/containers");
+    std::fs::create_dir_all(&links).unwrap();
+    std::os::unix::fs::symlink(
+        "../pods/prod_web-1_6f1c0000-1111-2222-3333-444455556666/app/0.log",
+        links.join(format!("web-1_prod_app-{CID}.log")),
+    )
+    .unwrap();
+    let absolute = tmp.path().join("logs").display().to_string();
+    for arg in ["logs", absolute.as_str()] {
+        let ev = events_in(tmp.path(), &[arg]);
+        assert_eq!(
+            where_from(&ev),
+            owned(&[
+                ("0.log.20261122-070000", 1, "Request failed: GET /x"),
+                ("0.log", 3, "next"),
+            ]),
+            "{arg}"
+        );
+        assert_eq!(
+            ev[0]["exception"],
+            "Traceback (most recent call last):\n  File \"/app/x.py\", line 1, in f\nValueError: boom",
+            "{arg}"
+        );
+        assert!(ev.iter().all(|e| e["container_id"] == CID), "{arg}: {ev:?}");
+    }
+}
+
+/// kubelet and docker rotate between the pieces of a long line: the piece at the end of the
+/// rotated member and the one at the start of the next are one line, as in one file.
+#[test]
+fn a_line_cut_by_rotation_is_joined() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cri = tmp.path().join("pods/prod_api-1_0123abcd/app");
+    let older: &[u8] = b"2026-11-22T07:00:00.1Z stdout F {\"level\":\"info\",\"msg\":\"first\"}\n\
+        2026-11-22T07:00:01.1Z stderr F {\"level\":\"info\",\"msg\":\"other stream\"}\n\
+        2026-11-22T07:00:01.1Z stdout P {\"level\":\"error\",\"msg\":\"long li\n";
+    let newer: &[u8] =
+        b"2026-11-22T07:00:01.15Z stderr F {\"level\":\"info\",\"msg\":\"between\"}\n\
+        2026-11-22T07:00:01.2Z stdout P ne, \n\
+        2026-11-22T07:00:01.2Z stdout F joined\"}\n\
+        2026-11-22T07:00:02.1Z stdout F {\"level\":\"info\",\"msg\":\"last\"}\n";
+    // Oldest compressed, then the latest rotation, then the live file.
+    write(
+        &cri.join("0.log.20261122-070000.gz"),
+        &gz(b"2026-11-22T06:59:00.1Z stdout F {\"level\":\"info\",\"msg\":\"zero\"}\n"),
+    );
+    write(&cri.join("0.log.20261122-070001"), older);
+    write(&cri.join("0.log"), newer);
+
+    let docker = tmp.path().join(format!("containers/{CID}"));
+    let rec = |log: &str, t: &str| {
+        format!(
+            "{{\"log\":{},\"stream\":\"stdout\",\"time\":\"2026-11-22T07:00:0{t}Z\"}}\n",
+            serde_json::json!(log)
+        )
+    };
+    write(
+        &docker.join(format!("{CID}-json.log.1")),
+        (rec("{\"level\":\"info\",\"msg\":\"first\"}\n", "0.1")
+            + &rec("{\"level\":\"error\",\"msg\":\"long li", "1.1"))
+            .as_bytes(),
+    );
+    write(
+        &docker.join(format!("{CID}-json.log")),
+        (rec("ne joined\"}\n", "1.1") + &rec("{\"level\":\"info\",\"msg\":\"last\"}\n", "2.1"))
+            .as_bytes(),
+    );
+
+    let (older_name, live_name) = (format!("{CID}-json.log.1"), format!("{CID}-json.log"));
+    for (dir, want) in [
+        (
+            tmp.path().join("pods"),
+            owned(&[
+                ("0.log.20261122-070000.gz", 1, "zero"),
+                ("0.log.20261122-070001", 1, "first"),
+                ("0.log.20261122-070001", 2, "other stream"),
+                // A joined line comes where it completes, as in one file.
+                ("0.log", 1, "between"),
+                ("0.log.20261122-070001", 3, "long line, joined"),
+                ("0.log", 4, "last"),
+            ]),
+        ),
+        (
+            tmp.path().join("containers"),
+            owned(&[
+                (&older_name, 1, "first"),
+                (&older_name, 2, "long line joined"),
+                (&live_name, 2, "last"),
+            ]),
+        ),
+    ] {
+        let d = dir.display().to_string();
+        let ev = events_in(tmp.path(), &[&d]);
+        assert_eq!(where_from(&ev), want, "{d}");
+        assert!(ev.iter().all(|e| e["format"] == "json"), "{ev:?}");
+        let r = analyze_json(&["--no-rules", &d], b"");
+        assert_accounted(&r["input"]);
+        assert_eq!(r["input"]["unparsed_lines"], 0, "{d}: {}", r["input"]);
+    }
+}
+
+/// The live file was just reopened (empty): the run handed on to it ends there, a line cut
+/// short but counted, as at the end of any input.
+#[test]
+fn a_run_handed_to_an_empty_member_is_still_counted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let c = tmp.path().join("app");
+    write(
+        &c.join("0.log.20261122-070001"),
+        b"2026-11-22T07:00:01.1Z stdout P {\"level\":\"error\",\"msg\":\"cut\"}\n",
+    );
+    write(&c.join("0.log"), b"");
+    let r = analyze_json(&["--no-rules", c.to_str().unwrap()], b"");
+    assert_accounted(&r["input"]);
+    assert_eq!(r["input"]["lines"], 1);
+    assert_eq!(r["input"]["events"], 1, "{}", r["input"]);
+}
+
+/// A UTF-8 byte order mark at the start of a file, a compressed file, a rotated member or
+/// stdin is not part of the first line.
+#[test]
+fn a_byte_order_mark_does_not_spoil_the_first_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let line = b"2026-11-22 07:00:00,432 - skillmeat.api.server - ERROR - db down\n";
+    let bom = |text: &[u8]| [&b"\xef\xbb\xbf"[..], text].concat();
+    write(&tmp.path().join("app.log.2.gz"), &gz(&bom(line)));
+    write(&tmp.path().join("app.log.1"), &bom(line));
+    write(
+        &tmp.path().join("app.log"),
+        &bom(
+            br#"{"timestamp": "2026-11-22T06:57:45.175122", "level": "ERROR", "message": "db down"}
+"#,
+        ),
+    );
+    let ev = events_in(tmp.path(), &["."]);
+    assert_eq!(ev.len(), 3, "{ev:?}");
+    for e in &ev {
+        assert_eq!(
+            (&e["level"], &e["message"]),
+            (&"error".into(), &"db down".into()),
+            "{e}"
+        );
+    }
+    let r = bin(&["events"], &bom(line));
+    assert_eq!(
+        ndjson(&r.stdout)[0]["format"],
+        "skillmeat-text",
+        "{}",
+        r.stdout
+    );
+}
+
+/// `pzstd` starts its files with a skippable frame: still zstd.
+#[test]
+fn zstd_starting_with_a_skippable_frame_is_read() {
+    let tmp = tempfile::tempdir().unwrap();
+    let text: String = (1..=100)
+        .map(|i| format!("2026-11-22 07:00:00,000 - skillmeat.api - INFO - line {i}\n"))
+        .collect();
+    let mut data = 0x184D_2A50u32.to_le_bytes().to_vec();
+    data.extend(4u32.to_le_bytes());
+    data.extend(1234u32.to_le_bytes());
+    data.extend(zstd::encode_all(text.as_bytes(), 3).unwrap());
+    let path = tmp.path().join("p.zst");
+    write(&path, &data);
+    let r = analyze_json(&[path.to_str().unwrap()], b"");
+    assert_eq!(r["input"]["events"], 100, "{}", r["input"]);
+    assert_eq!(r["input"]["unparsed_lines"], 0);
+    let r = analyze_json(&[], &data);
+    assert_eq!(r["input"]["events"], 100, "stdin: {}", r["input"]);
+}
+
+/// A quoted glob matches a file whose name is not UTF-8, as the shell and a directory walk do.
+#[test]
+fn a_glob_matches_names_that_are_not_utf8() {
+    use std::os::unix::ffi::OsStrExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let latin1 = std::ffi::OsStr::from_bytes(b"caf\xe9.log");
+    write(
+        &tmp.path().join(latin1),
+        b"2026-11-22 07:00:00,000 - skillmeat.api - ERROR - latin-1 name\n",
+    );
+    write(
+        &tmp.path().join("ascii.log"),
+        b"2026-11-22 07:00:00,000 - skillmeat.api - INFO - ascii\n",
+    );
+    let ev = events_in(tmp.path(), &["*.log"]);
+    let msgs: Vec<&str> = ev.iter().map(|e| e["message"].as_str().unwrap()).collect();
+    assert_eq!(msgs, ["ascii", "latin-1 name"]);
+}
+
+/// A hard link, and kubelet's `X` + `X.gz` while it compresses a rotated file: one file each,
+/// read once.
+#[test]
+fn the_same_file_is_read_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let hl = tmp.path().join("hl");
+    write(
+        &hl.join("app.log"),
+        b"2026-11-22 07:00:00,000 - skillmeat.api - ERROR - once\n",
+    );
+    std::fs::hard_link(hl.join("app.log"), hl.join("app-copy.log")).unwrap();
+    let ev = events_in(tmp.path(), &["hl"]);
+    assert_eq!(ev.len(), 1, "{ev:?}");
+
+    let c = tmp.path().join("prod_api-1_0123abcd/app");
+    let old = b"2026-11-22T07:00:00.1Z stdout F {\"level\":\"error\",\"msg\":\"old\"}\n";
+    write(&c.join("0.log.20261122-070000"), old);
+    write(&c.join("0.log.20261122-070000.gz"), &gz(old));
+    write(
+        &c.join("0.log"),
+        b"2026-11-22T07:00:01.1Z stdout F {\"level\":\"info\",\"msg\":\"live\"}\n",
+    );
+    let ev = events_in(tmp.path(), &["prod_api-1_0123abcd"]);
+    let got: Vec<(&str, &str)> = ev
+        .iter()
+        .map(|e| (file_name(e), e["message"].as_str().unwrap()))
+        .collect();
+    assert_eq!(got, [("0.log.20261122-070000", "old"), ("0.log", "live")]);
+}
+
+/// `analyze --force --export DIR INPUTDIR` with DIR inside INPUTDIR: the old bundle is not an
+/// input (it would be read while it is replaced).
+#[test]
+fn an_export_inside_an_input_directory_is_not_read() {
+    let tmp = tempfile::tempdir().unwrap();
+    write(
+        &tmp.path().join("es/app.log"),
+        b"2026-11-22 07:00:00,000 - skillmeat.api - INFO - x\n",
+    );
+    for extra in [&[][..], &["--force"][..]] {
+        let mut args = vec![
+            "analyze",
+            "--format",
+            "json",
+            "--no-progress",
+            "--export",
+            "es/bundle",
+            "es",
+        ];
+        args.extend_from_slice(extra);
+        let r = bin_in(tmp.path(), &args, b"");
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let report: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+        assert_eq!(
+            report["input"]["read_errors"],
+            serde_json::json!([]),
+            "{extra:?}"
+        );
+        assert_eq!(report["input"]["lines"], 1, "{extra:?}");
+        let manifest = std::fs::read_to_string(tmp.path().join("es/bundle/manifest.json")).unwrap();
+        let manifest: serde_json::Value = serde_json::from_str(&manifest).unwrap();
+        assert_eq!(manifest["complete"], true, "{extra:?}");
+    }
+}
