@@ -49,8 +49,8 @@ type Key = (String, String, String);
 #[derive(Default)]
 struct State {
     pods: Vec<Pod>,
-    /// (ns, pod, container, instance) → (ts ns, line)
-    logs: HashMap<(String, String, String, u32), Vec<(i64, String)>>,
+    /// ((ns, pod, container), instance) → (ts ns, line)
+    logs: HashMap<(Key, u32), Vec<(i64, String)>>,
     /// The running instance of a container (0 until the test restarts it).
     instance: HashMap<Key, u32>,
     requests: Vec<String>,
@@ -155,7 +155,7 @@ impl FakeApiServer {
         let key: Key = (ns.into(), pod.into(), c.into());
         let inst = st.instance.get(&key).copied().unwrap_or(0);
         st.logs
-            .entry((key.0, key.1, key.2, inst))
+            .entry((key, inst))
             .or_default()
             .push((ts, line.into()));
     }
@@ -248,7 +248,12 @@ fn serve(mut conn: TcpStream, st: &Arc<Mutex<State>>) -> std::io::Result<()> {
                 .pods
                 .iter()
                 .find(|p| p.ns == *ns && p.labels.contains(&("app", *name)))
-                .map(|p| p.containers.iter().map(|c| json!({"name":c,"image":"busybox"})).collect())
+                .map(|p| {
+                    p.containers
+                        .iter()
+                        .map(|c| json!({"name":c,"image":"busybox"}))
+                        .collect()
+                })
                 .unwrap_or_default();
             (
                 200,
@@ -307,7 +312,13 @@ fn serve_log(
 ) -> std::io::Result<()> {
     let c = q.get("container").cloned().unwrap_or_default();
     let key: Key = (ns.to_string(), pod.to_string(), c.clone());
-    let inst = st.lock().expect("lock").instance.get(&key).copied().unwrap_or(0);
+    let inst = st
+        .lock()
+        .expect("lock")
+        .instance
+        .get(&key)
+        .copied()
+        .unwrap_or(0);
     let previous = q.get("previous").is_some_and(|v| v == "true");
     if previous && inst == 0 {
         let (code, body) = status(
@@ -330,13 +341,20 @@ fn serve_log(
     )?;
     // The log of the running instance, or of the one before with previous=true.
     let inst = if previous { inst - 1 } else { inst };
-    let log = (key.0.clone(), key.1.clone(), key.2.clone(), inst);
+    let log = (key.clone(), inst);
     let close_after = st.lock().expect("lock").follow_close_after;
     let started = Instant::now();
     let mut sent = 0usize;
     loop {
         // The container exited: the kubelet ends the stream after what it had written.
-        let exited = st.lock().expect("lock").instance.get(&key).copied().unwrap_or(0) != inst;
+        let exited = st
+            .lock()
+            .expect("lock")
+            .instance
+            .get(&key)
+            .copied()
+            .unwrap_or(0)
+            != inst;
         let batch: Vec<(i64, String)> = {
             let s = st.lock().expect("lock");
             s.logs
@@ -736,7 +754,13 @@ impl Followed {
                 let Ok(l) = l else { return };
                 let e: Value = serde_json::from_str(&l).expect("json");
                 let s = |k: &str| e[k].as_str().unwrap_or("").to_string();
-                let ev = format!("{}/{}/{}/{}", s("namespace"), s("pod"), s("container"), s("message"));
+                let ev = format!(
+                    "{}/{}/{}/{}",
+                    s("namespace"),
+                    s("pod"),
+                    s("container"),
+                    s("message")
+                );
                 if tx.send(ev).is_err() {
                     return;
                 }
@@ -796,8 +820,20 @@ fn emulated_apiserver_follow_reads_a_restarted_container_of_a_pod() {
     s.add("default", "web-1", "app", base + 100_000_000, "app-1");
     f.wait_for("default/web-1/app/app-1");
     s.restart("default", "web-1", "app");
-    s.add("default", "web-1", "app", base + 200_000_000, "app-2 new instance");
-    s.add("default", "web-1", "sidecar", base + 300_000_000, "sidecar-1");
+    s.add(
+        "default",
+        "web-1",
+        "app",
+        base + 200_000_000,
+        "app-2 new instance",
+    );
+    s.add(
+        "default",
+        "web-1",
+        "sidecar",
+        base + 300_000_000,
+        "sidecar-1",
+    );
     f.wait_for("default/web-1/app/app-2 new instance");
     f.wait_for("default/web-1/sidecar/sidecar-1");
     let (got, stderr) = f.stop();
@@ -854,7 +890,13 @@ fn emulated_apiserver_follow_selector_restart_and_new_pod() {
     let mut f = Followed::start(cmd);
     f.wait_for("default/web-2/app/w2-app-0");
     s.restart("default", "web-2", "app");
-    s.add("default", "web-2", "app", base + 100_000_000, "w2-app-1 new instance");
+    s.add(
+        "default",
+        "web-2",
+        "app",
+        base + 100_000_000,
+        "w2-app-1 new instance",
+    );
     s.add("default", "web-1", "app", base + 100_000_000, "w1-app-1");
     s.state.lock().expect("lock").pods.push(Pod {
         ns: "default",
@@ -896,8 +938,11 @@ fn emulated_apiserver_namespace_from_the_context() {
     s.add("prod", "api-0", "api", T0, "first");
     let kubeconfig = s.kubeconfig.with_file_name("kubeconfig-prod");
     let text = std::fs::read_to_string(&s.kubeconfig).expect("read");
-    std::fs::write(&kubeconfig, text.replace("namespace: default", "namespace: prod"))
-        .expect("write");
+    std::fs::write(
+        &kubeconfig,
+        text.replace("namespace: default", "namespace: prod"),
+    )
+    .expect("write");
     for args in [&["events"][..], &["events", "-f"][..]] {
         let mut cmd = s.logsleuth();
         cmd.env("KUBECONFIG", &kubeconfig)
@@ -916,7 +961,10 @@ fn emulated_apiserver_namespace_from_the_context() {
     // A context without a namespace: kubectl's "default".
     std::fs::write(
         &kubeconfig,
-        text.replace("context: {cluster: fake, user: fake, namespace: default}", "context: {cluster: fake, user: fake}"),
+        text.replace(
+            "context: {cluster: fake, user: fake, namespace: default}",
+            "context: {cluster: fake, user: fake}",
+        ),
     )
     .expect("write");
     s.add("default", "web-2", "app", T0, "w2");

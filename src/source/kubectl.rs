@@ -64,7 +64,9 @@ pub enum KubectlError {
     #[error("kubectl not found in PATH (install it, or set LOGSLEUTH_KUBECTL to its path)")]
     NotFound,
     /// `LOGSLEUTH_KUBECTL` names no file.
-    #[error("LOGSLEUTH_KUBECTL={path}: no such file (set it to kubectl's path, or unset it to use kubectl from PATH)")]
+    #[error(
+        "LOGSLEUTH_KUBECTL={path}: no such file (set it to kubectl's path, or unset it to use kubectl from PATH)"
+    )]
     BadOverride {
         /// The value.
         path: String,
@@ -341,11 +343,17 @@ pub fn context_namespace(kubectl: &Path) -> Option<String> {
 /// is waiting with no earlier run, or when its pod is pending with no status for it yet.
 fn has_run(pod: &serde_json::Value, name: &str) -> bool {
     let status = &pod["status"];
-    let mut all = ["initContainerStatuses", "containerStatuses", "ephemeralContainerStatuses"]
-        .iter()
-        .flat_map(|k| status[*k].as_array().into_iter().flatten());
+    let mut all = [
+        "initContainerStatuses",
+        "containerStatuses",
+        "ephemeralContainerStatuses",
+    ]
+    .iter()
+    .flat_map(|k| status[*k].as_array().into_iter().flatten());
     match all.find(|c| c["name"] == name) {
-        Some(c) => c["state"].get("waiting").is_none() || c["lastState"].get("terminated").is_some(),
+        Some(c) => {
+            c["state"].get("waiting").is_none() || c["lastState"].get("terminated").is_some()
+        }
         None => status["phase"] != "Pending",
     }
 }
@@ -948,6 +956,24 @@ mod tests {
             args(&i, Some(&c), &o, None).join(" "),
             "logs -n prod pod/web-1 -c sidecar --prefix --timestamps --tail=-1 --previous -f"
         );
+    }
+
+    #[test]
+    fn has_run_from_pod_status() {
+        let pod = serde_json::json!({"status": {"phase": "Running",
+            "initContainerStatuses": [{"name": "init", "state": {"terminated": {"exitCode": 0}}}],
+            "containerStatuses": [
+                {"name": "app", "state": {"running": {}}},
+                {"name": "new", "state": {"waiting": {"reason": "ContainerCreating"}}},
+                {"name": "crashing", "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+                 "lastState": {"terminated": {"exitCode": 1}}}]}});
+        assert!(has_run(&pod, "init"));
+        assert!(has_run(&pod, "app"));
+        assert!(!has_run(&pod, "new"), "no log yet: kubectl logs would fail");
+        assert!(has_run(&pod, "crashing"), "its last run has a log");
+        assert!(has_run(&pod, "unlisted"));
+        let pending = serde_json::json!({"status": {"phase": "Pending"}});
+        assert!(!has_run(&pending, "app"));
     }
 
     #[test]
