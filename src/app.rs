@@ -296,16 +296,35 @@ fn inputs(
     for p in &common.inputs {
         if let Some(uri) = p.to_str().filter(|s| s.starts_with("k8s://")) {
             flush(&mut paths, &mut out)?;
-            let input = kubectl::parse_uri(uri)?;
+            let mut input = kubectl::parse_uri(uri)?;
             if kubectl_bin.is_none() {
                 kubectl_bin = Some(kubectl::locate().map_err(|e| anyhow!("{uri}: {e}"))?);
             }
+            let bin = kubectl_bin.clone().unwrap_or_default();
+            // Events carry the namespace: the one kubectl would use when none is given.
+            if input.namespace.is_none() {
+                input.namespace = kubectl::context_namespace(&bin);
+            }
+            // Following: one kubectl per container (see source::kubectl), found up front.
+            let mut containers = Vec::new();
+            if common.follow {
+                containers =
+                    kubectl::containers(&input, &bin).map_err(|e| anyhow!("{uri}: {e}"))?;
+                if containers.len() > common.max_log_requests.max(1) as usize {
+                    let e = kubectl::KubectlError::TooManyStreams {
+                        streams: containers.len(),
+                        max: common.max_log_requests,
+                    };
+                    return Err(anyhow!("{uri}: {e}"));
+                }
+            }
             let opts = kubectl::KubectlOpts {
-                kubectl: kubectl_bin.clone().unwrap_or_default(),
+                kubectl: bin,
                 follow: common.follow,
                 previous: common.previous,
                 since,
                 max_log_requests: common.max_log_requests,
+                containers,
             };
             out.push(Input {
                 name: uri.to_string(),

@@ -172,7 +172,7 @@ pub struct Common {
     /// k8s inputs: logs of the previous container instance (kubectl --previous).
     #[arg(long)]
     pub previous: bool,
-    /// k8s inputs: how many log streams kubectl may follow at once.
+    /// k8s inputs with -f: the most containers followed at once (one kubectl each).
     #[arg(long, default_value_t = 64, value_name = "N")]
     pub max_log_requests: u32,
     /// Keep events at or after this time: RFC3339, or relative like 15m, 2h, 1d. Loki inputs:

@@ -3,7 +3,8 @@
 //! (`FakeApiServer` below, started by each test on 127.0.0.1:0) answers exactly the requests
 //! SOURCES.md §1.3 lists, and reproduces kubelet behaviour that was *not* observed for real:
 //! RFC3339NanoFixed timestamps, `sinceTime` at whole seconds, chunked log streams that close
-//! when "the container" stops (here: after a set time, to make kubectl's follow end).
+//! when "the container" stops (here: after a set time, or when the test restarts a container:
+//! its followed streams end and later requests get the new instance's log, as from a kubelet).
 //!
 //! Needs `kubectl` on PATH (or `LOGSLEUTH_KUBECTL`); skipped locally without it, FAILS under
 //! `CI=true`.
@@ -42,11 +43,16 @@ struct Pod {
     containers: Vec<&'static str>,
 }
 
+/// (ns, pod, container).
+type Key = (String, String, String);
+
 #[derive(Default)]
 struct State {
     pods: Vec<Pod>,
-    /// (ns, pod, container) → (ts ns, line)
-    logs: HashMap<(String, String, String), Vec<(i64, String)>>,
+    /// ((ns, pod, container), instance) → (ts ns, line)
+    logs: HashMap<(Key, u32), Vec<(i64, String)>>,
+    /// The running instance of a container (0 until the test restarts it).
+    instance: HashMap<Key, u32>,
     requests: Vec<String>,
     /// Followed log streams close after this long (None: stay open until the server stops).
     follow_close_after: Option<Duration>,
@@ -143,12 +149,24 @@ impl FakeApiServer {
         }
     }
 
+    /// A line in the log of the container's running instance.
     fn add(&self, ns: &str, pod: &str, c: &str, ts: i64, line: &str) {
         let mut st = self.state.lock().expect("lock");
+        let key: Key = (ns.into(), pod.into(), c.into());
+        let inst = st.instance.get(&key).copied().unwrap_or(0);
         st.logs
-            .entry((ns.into(), pod.into(), c.into()))
+            .entry((key, inst))
             .or_default()
             .push((ts, line.into()));
+    }
+
+    /// The container exits and starts again: streams following it end, and its log is the new
+    /// instance's from now on.
+    fn restart(&self, ns: &str, pod: &str, c: &str) {
+        let mut st = self.state.lock().expect("lock");
+        *st.instance
+            .entry((ns.into(), pod.into(), c.into()))
+            .or_default() += 1;
     }
 
     fn logsleuth(&self) -> Command {
@@ -222,11 +240,28 @@ fn serve(mut conn: TcpStream, st: &Arc<Mutex<State>>) -> std::io::Result<()> {
             200,
             json!({"kind":"Namespace","apiVersion":"v1","metadata":{"name":ns}}),
         ),
-        ["apis", "apps", "v1", "namespaces", ns, "deployments", name] => (
-            200,
-            json!({"kind":"Deployment","apiVersion":"apps/v1","metadata":{"name":name,"namespace":ns},
-                   "spec":{"selector":{"matchLabels":{"app":name}}}}),
-        ),
+        ["apis", "apps", "v1", "namespaces", ns, "deployments", name] => {
+            // The pod template: the containers of the deployment's pods.
+            let containers: Vec<Value> = st
+                .lock()
+                .expect("lock")
+                .pods
+                .iter()
+                .find(|p| p.ns == *ns && p.labels.contains(&("app", *name)))
+                .map(|p| {
+                    p.containers
+                        .iter()
+                        .map(|c| json!({"name":c,"image":"busybox"}))
+                        .collect()
+                })
+                .unwrap_or_default();
+            (
+                200,
+                json!({"kind":"Deployment","apiVersion":"apps/v1","metadata":{"name":name,"namespace":ns},
+                       "spec":{"selector":{"matchLabels":{"app":name}},
+                               "template":{"metadata":{"labels":{"app":name}},"spec":{"containers":containers}}}}),
+            )
+        }
         ["api", "v1", "namespaces", ns, "pods"] => {
             let sel = q.get("labelSelector").cloned().unwrap_or_default();
             let want: Vec<(&str, &str)> =
@@ -276,7 +311,16 @@ fn serve_log(
     q: &HashMap<String, String>,
 ) -> std::io::Result<()> {
     let c = q.get("container").cloned().unwrap_or_default();
-    if q.get("previous").is_some_and(|v| v == "true") {
+    let key: Key = (ns.to_string(), pod.to_string(), c.clone());
+    let inst = st
+        .lock()
+        .expect("lock")
+        .instance
+        .get(&key)
+        .copied()
+        .unwrap_or(0);
+    let previous = q.get("previous").is_some_and(|v| v == "true");
+    if previous && inst == 0 {
         let (code, body) = status(
             400,
             "BadRequest",
@@ -295,18 +339,30 @@ fn serve_log(
         conn,
         "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n"
     )?;
-    let key = (ns.to_string(), pod.to_string(), c);
+    // The log of the running instance, or of the one before with previous=true.
+    let inst = if previous { inst - 1 } else { inst };
+    let log = (key.clone(), inst);
     let close_after = st.lock().expect("lock").follow_close_after;
     let started = Instant::now();
     let mut sent = 0usize;
     loop {
+        // The container exited: the kubelet ends the stream after what it had written.
+        let exited = st
+            .lock()
+            .expect("lock")
+            .instance
+            .get(&key)
+            .copied()
+            .unwrap_or(0)
+            != inst;
         let batch: Vec<(i64, String)> = {
             let s = st.lock().expect("lock");
             s.logs
-                .get(&key)
+                .get(&log)
                 .map(|v| v[sent.min(v.len())..].to_vec())
                 .unwrap_or_default()
         };
+
         sent += batch.len();
         for (ts, line) in batch {
             if since.is_some_and(|s| ts < s) {
@@ -320,7 +376,7 @@ fn serve_log(
             write!(conn, "{:x}\r\n{text}\r\n", text.len())?;
         }
         conn.flush()?;
-        if !follow || close_after.is_some_and(|d| started.elapsed() >= d) {
+        if !follow || exited || close_after.is_some_and(|d| started.elapsed() >= d) {
             break;
         }
         std::thread::sleep(Duration::from_millis(30));
@@ -666,4 +722,272 @@ fn emulated_apiserver_follow_resumes_without_duplicates_or_gaps() {
         log_requests >= 3,
         "kubectl was restarted: {log_requests} log requests"
     );
+}
+
+/// Wall-clock seconds now, in ns: followed lines are "live".
+fn now_s() -> i64 {
+    (std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64)
+        * 1_000_000_000
+}
+
+/// A `logsleuth events -f` run and the `pod/container/message` of each event it printed.
+struct Followed {
+    child: std::process::Child,
+    rx: std::sync::mpsc::Receiver<String>,
+    got: Vec<String>,
+}
+
+impl Followed {
+    fn start(mut cmd: Command) -> Followed {
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for l in BufReader::new(stdout).lines() {
+                let Ok(l) = l else { return };
+                let e: Value = serde_json::from_str(&l).expect("json");
+                let s = |k: &str| e[k].as_str().unwrap_or("").to_string();
+                let ev = format!(
+                    "{}/{}/{}/{}",
+                    s("namespace"),
+                    s("pod"),
+                    s("container"),
+                    s("message")
+                );
+                if tx.send(ev).is_err() {
+                    return;
+                }
+            }
+        });
+        Followed {
+            child,
+            rx,
+            got: Vec::new(),
+        }
+    }
+
+    /// Wait until `event` was printed (a guard against a hang, not a timing assertion).
+    fn wait_for(&mut self, event: &str) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !self.got.iter().any(|g| g == event) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.rx.recv_timeout(left) {
+                Ok(m) => self.got.push(m),
+                Err(_) => {
+                    common::sigint(&self.child);
+                    let err = common::finish(&mut self.child);
+                    panic!("{event} never came; got {:?}; stderr: {err}", self.got);
+                }
+            }
+        }
+    }
+
+    /// Ctrl-C after a while (so that a repeated line would show): every event, sorted.
+    fn stop(mut self) -> (Vec<String>, String) {
+        std::thread::sleep(Duration::from_millis(1500));
+        common::sigint(&self.child);
+        let stderr = common::finish(&mut self.child);
+        self.got.extend(self.rx.iter());
+        self.got.sort();
+        (self.got, stderr)
+    }
+}
+
+/// A container of a multi-container pod restarts while the other goes on: its new instance
+/// is read (kubectl `--all-containers -f` would keep running on the sidecar alone and never
+/// read it), nothing is repeated.
+#[test]
+fn emulated_apiserver_follow_reads_a_restarted_container_of_a_pod() {
+    if !kubectl_available() {
+        return;
+    }
+    let s = FakeApiServer::start(web_pods());
+    let base = now_s();
+    s.add("default", "web-1", "app", base, "app-0");
+    s.add("default", "web-1", "sidecar", base, "sidecar-0");
+    let mut cmd = s.logsleuth();
+    cmd.args(["events", "-f", "k8s://default/pod/web-1"]);
+    let mut f = Followed::start(cmd);
+    f.wait_for("default/web-1/app/app-0");
+    f.wait_for("default/web-1/sidecar/sidecar-0");
+    s.add("default", "web-1", "app", base + 100_000_000, "app-1");
+    f.wait_for("default/web-1/app/app-1");
+    s.restart("default", "web-1", "app");
+    s.add(
+        "default",
+        "web-1",
+        "app",
+        base + 200_000_000,
+        "app-2 new instance",
+    );
+    s.add(
+        "default",
+        "web-1",
+        "sidecar",
+        base + 300_000_000,
+        "sidecar-1",
+    );
+    f.wait_for("default/web-1/app/app-2 new instance");
+    f.wait_for("default/web-1/sidecar/sidecar-1");
+    let (got, stderr) = f.stop();
+    assert_eq!(
+        got,
+        [
+            "default/web-1/app/app-0",
+            "default/web-1/app/app-1",
+            "default/web-1/app/app-2 new instance",
+            "default/web-1/sidecar/sidecar-0",
+            "default/web-1/sidecar/sidecar-1",
+        ],
+        "stderr: {stderr}"
+    );
+    // One kubectl per container: each asks for its own container only.
+    let reqs = s.requests();
+    let logs: Vec<&String> = reqs.iter().filter(|r| r.contains("/log?")).collect();
+    assert!(logs.iter().all(|r| r.contains("follow=true")), "{logs:?}");
+    assert!(
+        logs.iter().filter(|r| r.contains("container=app&")).count() >= 2,
+        "the app stream was restarted: {logs:?}"
+    );
+}
+
+/// `?selector=` with `-f`: one pod's container restarts (its new instance is read) and a pod
+/// that starts matching later is followed from its start. Too many containers for
+/// `--max-log-requests` is an error before any output, as in kubectl.
+#[test]
+fn emulated_apiserver_follow_selector_restart_and_new_pod() {
+    if !kubectl_available() {
+        return;
+    }
+    let s = FakeApiServer::start(web_pods());
+    let base = now_s();
+    s.add("default", "web-1", "app", base, "w1-app-0");
+    s.add("default", "web-1", "sidecar", base, "w1-sidecar-0");
+    s.add("default", "web-2", "app", base, "w2-app-0");
+    let input = "k8s://default/?selector=app%3Dweb";
+    let out = s
+        .logsleuth()
+        .args(["events", "-f", "--max-log-requests", "2", input])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("following 3 log streams") && err.contains("--max-log-requests is 2"),
+        "{err}"
+    );
+
+    let mut cmd = s.logsleuth();
+    cmd.args(["events", "-f", input]);
+    let mut f = Followed::start(cmd);
+    f.wait_for("default/web-2/app/w2-app-0");
+    s.restart("default", "web-2", "app");
+    s.add(
+        "default",
+        "web-2",
+        "app",
+        base + 100_000_000,
+        "w2-app-1 new instance",
+    );
+    s.add("default", "web-1", "app", base + 100_000_000, "w1-app-1");
+    s.state.lock().expect("lock").pods.push(Pod {
+        ns: "default",
+        name: "web-3",
+        labels: vec![("app", "web")],
+        containers: vec!["app"],
+    });
+    s.add("default", "web-3", "app", base + 50_000_000, "w3-app-0");
+    s.add("default", "other", "app", base, "not selected");
+    f.wait_for("default/web-2/app/w2-app-1 new instance");
+    f.wait_for("default/web-1/app/w1-app-1");
+    f.wait_for("default/web-3/app/w3-app-0");
+    s.add("default", "web-3", "app", base + 150_000_000, "w3-app-1");
+    f.wait_for("default/web-3/app/w3-app-1");
+    let (got, stderr) = f.stop();
+    assert_eq!(
+        got,
+        [
+            "default/web-1/app/w1-app-0",
+            "default/web-1/app/w1-app-1",
+            "default/web-1/sidecar/w1-sidecar-0",
+            "default/web-2/app/w2-app-0",
+            "default/web-2/app/w2-app-1 new instance",
+            "default/web-3/app/w3-app-0",
+            "default/web-3/app/w3-app-1",
+        ],
+        "stderr: {stderr}"
+    );
+}
+
+/// `k8s://pod/NAME` without a namespace: events carry the namespace kubectl used (the
+/// context's).
+#[test]
+fn emulated_apiserver_namespace_from_the_context() {
+    if !kubectl_available() {
+        return;
+    }
+    let s = FakeApiServer::start(web_pods());
+    s.add("prod", "api-0", "api", T0, "first");
+    let kubeconfig = s.kubeconfig.with_file_name("kubeconfig-prod");
+    let text = std::fs::read_to_string(&s.kubeconfig).expect("read");
+    std::fs::write(
+        &kubeconfig,
+        text.replace("namespace: default", "namespace: prod"),
+    )
+    .expect("write");
+    for args in [&["events"][..], &["events", "-f"][..]] {
+        let mut cmd = s.logsleuth();
+        cmd.env("KUBECONFIG", &kubeconfig)
+            .args(args)
+            .arg("k8s://pod/api-0");
+        if args.len() == 1 {
+            let evs = events(&cmd.output().expect("run"));
+            assert_eq!(evs.len(), 1);
+            assert_eq!(evs[0]["namespace"], "prod");
+        } else {
+            let mut f = Followed::start(cmd);
+            f.wait_for("prod/api-0/api/first");
+            let _ = f.stop();
+        }
+    }
+    // A context without a namespace: kubectl's "default".
+    std::fs::write(
+        &kubeconfig,
+        text.replace(
+            "context: {cluster: fake, user: fake, namespace: default}",
+            "context: {cluster: fake, user: fake}",
+        ),
+    )
+    .expect("write");
+    s.add("default", "web-2", "app", T0, "w2");
+    let evs = events(
+        &s.logsleuth()
+            .env("KUBECONFIG", &kubeconfig)
+            .args(["events", "k8s://pod/web-2"])
+            .output()
+            .expect("run"),
+    );
+    assert_eq!(evs[0]["namespace"], "default");
+}
+
+/// A `LOGSLEUTH_KUBECTL` that names no file: the error names it (no kubectl needed).
+#[test]
+fn bad_logsleuth_kubectl_is_named() {
+    let out = Command::new(env!("CARGO_BIN_EXE_logsleuth"))
+        .env("LOGSLEUTH_KUBECTL", "/opt/nokubectl")
+        .args(["events", "k8s://prod/pod/web-1"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("LOGSLEUTH_KUBECTL=/opt/nokubectl"), "{err}");
+    assert!(!err.contains("not found in PATH"), "{err}");
 }

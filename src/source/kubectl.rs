@@ -13,9 +13,21 @@
 //!
 //! `deploy/NAME` behaves as in kubectl: one pod of the deployment. Use `?selector=` for all.
 //!
+//! # Following: one kubectl per container
+//! `kubectl logs --all-containers -f` runs until its *last* stream ends, so a container that
+//! restarts while others go on would never be read again. With `-f` the input is therefore
+//! resolved up front (`kubectl get … -o json`, [`containers`]: init, regular and ephemeral
+//! containers, as `--all-containers` reads them) and each container gets its own
+//! `kubectl logs -f -c C pod/P` (or `deploy/D`) [`Stream`], on its own thread, restarted on its
+//! own as below; [`Follow`] passes their lines on as they come. A selector is listed again
+//! every [`RELIST`], and containers of pods that newly match are followed from their start.
+//! A stream whose restart fails (its pod was deleted) ends with kubectl's message on stderr;
+//! for a pod or deployment input, the last one failing ends the run (exit 2).
+//!
 //! # Resume while following
-//! When the followed stream ends (exit 0, e.g. the API server closed the connection), kubectl
-//! is started again with `--since-time` = the oldest of the per-stream last timestamps seen. The
+//! When the followed stream ends (exit 0, e.g. the container stopped or the API server closed
+//! the connection), kubectl is started again with `--since-time` = the oldest of the
+//! per-stream last timestamps seen. The
 //! API resolves `sinceTime` to whole seconds, so lines come back again; per stream
 //! (`pod/container`), lines older than that stream's last timestamp are dropped, and lines at
 //! exactly that timestamp are dropped as many times as they were already passed on (content
@@ -23,14 +35,15 @@
 //! stream do not go backwards. Restarts back off (0.2 s, then up to 5 s while nothing new
 //! arrives) and stop at [`super::live::request_stop`].
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::live;
 
@@ -50,6 +63,32 @@ pub enum KubectlError {
     /// No kubectl binary.
     #[error("kubectl not found in PATH (install it, or set LOGSLEUTH_KUBECTL to its path)")]
     NotFound,
+    /// `LOGSLEUTH_KUBECTL` names no file.
+    #[error(
+        "LOGSLEUTH_KUBECTL={path}: no such file (set it to kubectl's path, or unset it to use kubectl from PATH)"
+    )]
+    BadOverride {
+        /// The value.
+        path: String,
+    },
+    /// `kubectl get … -o json` printed something that is not the expected JSON.
+    #[error("cannot read the output of `kubectl {args}`: {why}")]
+    BadGet {
+        /// kubectl's arguments.
+        args: String,
+        /// What is wrong.
+        why: String,
+    },
+    /// More containers to follow than `--max-log-requests` allows.
+    #[error(
+        "following {streams} log streams (one per container), but --max-log-requests is {max}: raise it"
+    )]
+    TooManyStreams {
+        /// Containers found.
+        streams: usize,
+        /// The limit.
+        max: u32,
+    },
     /// Could not start it.
     #[error("cannot run {path}: {source}")]
     Spawn {
@@ -99,8 +138,19 @@ pub struct KubectlOpts {
     pub previous: bool,
     /// `--since-time` (UTC ns).
     pub since: Option<i64>,
-    /// `--max-log-requests` (following many streams).
+    /// `--max-log-requests`: with `-f`, the most containers followed at once.
     pub max_log_requests: u32,
+    /// With `-f`: the containers to follow, resolved up front by [`containers`].
+    pub containers: Vec<Container>,
+}
+
+/// One container to follow: kubectl's `TARGET -c NAME`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Container {
+    /// `pod/NAME` or `deploy/NAME`.
+    pub target: String,
+    /// The container.
+    pub name: String,
 }
 
 fn pct_decode(s: &str) -> String {
@@ -196,14 +246,16 @@ pub fn parse_uri(uri: &str) -> Result<K8sInput, KubectlError> {
 /// The kubectl binary: `LOGSLEUTH_KUBECTL`, else `kubectl` on `PATH`.
 ///
 /// # Errors
-/// [`KubectlError::NotFound`].
+/// [`KubectlError::NotFound`], [`KubectlError::BadOverride`].
 pub fn locate() -> Result<PathBuf, KubectlError> {
     if let Some(p) = std::env::var_os("LOGSLEUTH_KUBECTL").filter(|p| !p.is_empty()) {
         let p = PathBuf::from(p);
         return if p.is_file() {
             Ok(p)
         } else {
-            Err(KubectlError::NotFound)
+            Err(KubectlError::BadOverride {
+                path: p.display().to_string(),
+            })
         };
     }
     let path = std::env::var_os("PATH").ok_or(KubectlError::NotFound)?;
@@ -217,26 +269,35 @@ fn rfc3339(ns: i64) -> String {
     crate::time::format_rfc3339_nanos(ns)
 }
 
-/// The kubectl arguments for one run.
-pub fn args(input: &K8sInput, opts: &KubectlOpts, since: Option<i64>) -> Vec<String> {
+/// `-n NS` when the input has a namespace.
+fn ns_args(input: &K8sInput) -> Vec<String> {
+    match &input.namespace {
+        Some(ns) => vec!["-n".into(), ns.clone()],
+        None => Vec::new(),
+    }
+}
+
+/// The kubectl arguments for one run: every container of the input (`--all-containers`), or
+/// only `container` (following).
+pub fn args(
+    input: &K8sInput,
+    container: Option<&Container>,
+    opts: &KubectlOpts,
+    since: Option<i64>,
+) -> Vec<String> {
     let mut a = vec!["logs".to_string()];
-    if let Some(ns) = &input.namespace {
-        a.push("-n".into());
-        a.push(ns.clone());
+    a.extend(ns_args(input));
+    match (container, &input.target) {
+        (Some(c), _) => a.extend([c.target.clone(), "-c".into(), c.name.clone()]),
+        (None, Target::Pod(n)) => a.push(format!("pod/{n}")),
+        (None, Target::Deploy(n)) => a.push(format!("deploy/{n}")),
+        (None, Target::Selector(s)) => a.extend(["-l".into(), s.clone()]),
     }
-    match &input.target {
-        Target::Pod(n) => a.push(format!("pod/{n}")),
-        Target::Deploy(n) => a.push(format!("deploy/{n}")),
-        Target::Selector(s) => {
-            a.push("-l".into());
-            a.push(s.clone());
-        }
+    a.extend(["--prefix".into(), "--timestamps".into()]);
+    if container.is_none() {
+        a.push("--all-containers".into());
     }
-    a.extend(
-        ["--prefix", "--timestamps", "--all-containers", "--tail=-1"]
-            .iter()
-            .map(|s| s.to_string()),
-    );
+    a.push("--tail=-1".into());
     if opts.previous {
         a.push("--previous".into());
     }
@@ -245,12 +306,127 @@ pub fn args(input: &K8sInput, opts: &KubectlOpts, since: Option<i64>) -> Vec<Str
     }
     if opts.follow {
         a.push("-f".into());
-        a.push(format!(
-            "--max-log-requests={}",
-            opts.max_log_requests.max(1)
-        ));
+        if container.is_none() {
+            a.push(format!(
+                "--max-log-requests={}",
+                opts.max_log_requests.max(1)
+            ));
+        }
     }
     a
+}
+
+/// The namespace kubectl uses when the input names none: the current context's, else
+/// `default`. None when kubectl cannot tell (no kubeconfig): `kubectl logs` then says why.
+pub fn context_namespace(kubectl: &Path) -> Option<String> {
+    let out = Command::new(kubectl)
+        .args([
+            "config",
+            "view",
+            "--minify",
+            "-o",
+            "jsonpath={.contexts[0].context.namespace}",
+        ])
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    let ns = String::from_utf8(out.stdout).ok()?;
+    let ns = ns.trim();
+    Some(if ns.is_empty() { "default" } else { ns }.to_string())
+}
+
+/// Has container `name` of pod `pod` (JSON) run, so that it has a log to read? Not when it
+/// is waiting with no earlier run, or when its pod is pending with no status for it yet.
+fn has_run(pod: &serde_json::Value, name: &str) -> bool {
+    let status = &pod["status"];
+    let mut all = [
+        "initContainerStatuses",
+        "containerStatuses",
+        "ephemeralContainerStatuses",
+    ]
+    .iter()
+    .flat_map(|k| status[*k].as_array().into_iter().flatten());
+    match all.find(|c| c["name"] == name) {
+        Some(c) => {
+            c["state"].get("waiting").is_none() || c["lastState"].get("terminated").is_some()
+        }
+        None => status["phase"] != "Pending",
+    }
+}
+
+/// The containers `kubectl logs --all-containers` would read for `input`, from
+/// `kubectl get … -o json`: per pod its init, regular and ephemeral containers; for a
+/// deployment those of its pod template (kubectl picks the pod at each start). For a
+/// selector, only containers that have run: one still waiting to start (a new pod) would make
+/// `kubectl logs` fail; a later listing finds it.
+///
+/// # Errors
+/// kubectl missing or failing (e.g. the pod does not exist), or output that is not a pod,
+/// deployment or list of pods.
+pub fn containers(input: &K8sInput, kubectl: &Path) -> Result<Vec<Container>, KubectlError> {
+    let selector = matches!(input.target, Target::Selector(_));
+    let mut a = vec!["get".to_string()];
+    a.extend(ns_args(input));
+    match &input.target {
+        Target::Pod(n) => a.push(format!("pod/{n}")),
+        Target::Deploy(n) => a.push(format!("deploy/{n}")),
+        Target::Selector(s) => a.extend(["pods".into(), "-l".into(), s.clone()]),
+    }
+    a.extend(["-o".into(), "json".into()]);
+    let out = Command::new(kubectl)
+        .args(&a)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|source| KubectlError::Spawn {
+            path: kubectl.display().to_string(),
+            source,
+        })?;
+    if !out.status.success() {
+        return Err(KubectlError::Exit {
+            status: out.status.to_string(),
+            stderr: String::from_utf8_lossy(&out.stderr).trim_end().to_string(),
+        });
+    }
+    let bad = |why: String| KubectlError::BadGet {
+        args: a.join(" "),
+        why,
+    };
+    let doc: serde_json::Value =
+        serde_json::from_slice(&out.stdout).map_err(|e| bad(e.to_string()))?;
+    let objects = match doc["items"].as_array() {
+        Some(items) => items.iter().collect(),
+        None => vec![&doc],
+    };
+    let mut found = Vec::new();
+    for o in objects {
+        let name = o["metadata"]["name"]
+            .as_str()
+            .ok_or_else(|| bad("an object without metadata.name".into()))?;
+        let (target, spec) = match o["kind"].as_str() {
+            Some("Pod") => (format!("pod/{name}"), &o["spec"]),
+            Some("Deployment") => (format!("deploy/{name}"), &o["spec"]["template"]["spec"]),
+            other => return Err(bad(format!("unexpected kind {other:?}"))),
+        };
+        for list in ["initContainers", "containers", "ephemeralContainers"] {
+            for c in spec[list].as_array().into_iter().flatten() {
+                let c = c["name"]
+                    .as_str()
+                    .ok_or_else(|| bad(format!("a container without a name in {target}")))?;
+                if selector && !has_run(o, c) {
+                    continue;
+                }
+                found.push(Container {
+                    target: target.clone(),
+                    name: c.to_string(),
+                });
+            }
+        }
+    }
+    Ok(found)
 }
 
 struct Run {
@@ -266,15 +442,9 @@ fn spawn(path: &Path, args: &[String]) -> Result<Run, KubectlError> {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|source| {
-            if source.kind() == io::ErrorKind::NotFound {
-                KubectlError::NotFound
-            } else {
-                KubectlError::Spawn {
-                    path: path.display().to_string(),
-                    source,
-                }
-            }
+        .map_err(|source| KubectlError::Spawn {
+            path: path.display().to_string(),
+            source,
         })?;
     let stdout = child.stdout.take().ok_or_else(|| KubectlError::Spawn {
         path: path.display().to_string(),
@@ -349,9 +519,12 @@ struct Seen {
     at_last: HashMap<u64, u32>,
 }
 
-/// Reads `kubectl logs` output as an input (see the module docs).
-pub struct KubectlReader {
+/// One `kubectl logs` run after another over the same streams: all containers of the input
+/// (without `-f`), or one container (`-f`), with the resume state (see the module docs).
+pub struct Stream {
     input: K8sInput,
+    /// Following: the one container this stream reads.
+    container: Option<Container>,
     opts: KubectlOpts,
     run: Option<Run>,
     seen: HashMap<String, Seen>,
@@ -364,24 +537,213 @@ pub struct KubectlReader {
     pos: usize,
 }
 
-/// Start kubectl for `input`.
+impl Stream {
+    /// Start kubectl for `input` (only `container` of it, when given).
+    ///
+    /// # Errors
+    /// kubectl not startable.
+    pub fn start(
+        input: &K8sInput,
+        container: Option<&Container>,
+        opts: &KubectlOpts,
+    ) -> Result<Stream, KubectlError> {
+        let run = spawn(&opts.kubectl, &args(input, container, opts, opts.since))?;
+        Ok(Stream {
+            input: input.clone(),
+            container: container.cloned(),
+            opts: opts.clone(),
+            run: Some(run),
+            seen: HashMap::new(),
+            skip: HashMap::new(),
+            resuming: false,
+            new_in_run: false,
+            idle_restarts: 0,
+            line: Vec::new(),
+            pos: 0,
+        })
+    }
+}
+
+/// How often a followed selector is listed again for pods that newly match.
+pub const RELIST: Duration = Duration::from_secs(5);
+
+/// From a stream's thread to [`Follow`].
+enum Msg {
+    Line(Vec<u8>),
+    /// The stream ended: at a stop, or with this error (a failed restart).
+    Ended(Container, Option<String>),
+}
+
+/// `-f`: one [`Stream`] per container, each on its own thread (see the module docs).
+pub struct Follow {
+    input: K8sInput,
+    opts: KubectlOpts,
+    tx: SyncSender<Msg>,
+    rx: Receiver<Msg>,
+    /// Every container ever started: a container is followed by one stream only.
+    started: HashSet<Container>,
+    running: usize,
+    listed: Instant,
+    line: Vec<u8>,
+    pos: usize,
+}
+
+impl Follow {
+    fn new(input: &K8sInput, opts: &KubectlOpts) -> Follow {
+        // Bounded: a fast kubectl waits for the pipeline instead of filling memory.
+        let (tx, rx) = std::sync::mpsc::sync_channel(4096);
+        let mut f = Follow {
+            input: input.clone(),
+            opts: opts.clone(),
+            tx,
+            rx,
+            started: HashSet::new(),
+            running: 0,
+            listed: Instant::now(),
+            line: Vec::new(),
+            pos: 0,
+        };
+        for c in &opts.containers {
+            f.start(c);
+        }
+        f
+    }
+
+    fn uri(&self, c: &Container) -> String {
+        let ns = self.input.namespace.as_deref().unwrap_or("");
+        format!("k8s://{ns}/{} container {}", c.target, c.name)
+    }
+
+    /// Follow `c` on a thread of its own, unless it already is (or was).
+    fn start(&mut self, c: &Container) {
+        if !self.started.insert(c.clone()) {
+            return;
+        }
+        if self.running >= self.opts.max_log_requests.max(1) as usize {
+            eprintln!(
+                "logsleuth: {}: not followed: --max-log-requests {} streams already followed",
+                self.uri(c),
+                self.opts.max_log_requests
+            );
+            return;
+        }
+        self.running += 1;
+        let (input, opts, c, tx) = (
+            self.input.clone(),
+            self.opts.clone(),
+            c.clone(),
+            self.tx.clone(),
+        );
+        std::thread::spawn(move || {
+            let mut s = match Stream::start(&input, Some(&c), &opts) {
+                Ok(s) => s,
+                Err(e) => {
+                    let _ = tx.send(Msg::Ended(c, Some(e.to_string())));
+                    return;
+                }
+            };
+            let error = loop {
+                match s.next_line() {
+                    Ok(true) => {
+                        if tx.send(Msg::Line(std::mem::take(&mut s.line))).is_err() {
+                            return;
+                        }
+                    }
+                    Ok(false) => break None,
+                    Err(e) => break Some(e.to_string()),
+                }
+            };
+            let _ = tx.send(Msg::Ended(c, error));
+        });
+    }
+
+    /// A selector: list its pods again and follow the containers not followed yet.
+    fn relist(&mut self) {
+        self.listed = Instant::now();
+        match containers(&self.input, &self.opts.kubectl) {
+            Ok(found) => {
+                for c in &found {
+                    self.start(c);
+                }
+            }
+            // Transient (API server unreachable, …): say so, try again at the next listing.
+            Err(e) => eprintln!("logsleuth: cannot list the pods to follow: {e}"),
+        }
+    }
+
+    /// Next line into `self.line`; false once every stream ended (a selector: at a stop).
+    fn next_line(&mut self) -> io::Result<bool> {
+        let selector = matches!(self.input.target, Target::Selector(_));
+        loop {
+            if self.running == 0 && (!selector || live::stopping()) {
+                return Ok(false);
+            }
+            if selector && !live::stopping() && self.listed.elapsed() >= RELIST {
+                self.relist();
+            }
+            // Wake up to list again, and to see a stop while no stream is running.
+            match self.rx.recv_timeout(Duration::from_millis(200)) {
+                Ok(Msg::Line(l)) => {
+                    self.line = l;
+                    self.pos = 0;
+                    return Ok(true);
+                }
+                Ok(Msg::Ended(c, error)) => {
+                    self.running -= 1;
+                    let Some(e) = error else { continue };
+                    let what = self.uri(&c);
+                    if self.running == 0 && !selector {
+                        return Err(io::Error::other(super::Fatal(format!("{what}: {e}"))));
+                    }
+                    eprintln!("logsleuth: {what}: no longer followed: {e}");
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                // Never: `self.tx` keeps the channel open.
+                Err(RecvTimeoutError::Disconnected) => return Ok(false),
+            }
+        }
+    }
+}
+
+impl Read for Follow {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.pos >= self.line.len() && !self.next_line()? {
+            return Ok(0);
+        }
+        let n = buf.len().min(self.line.len() - self.pos);
+        buf[..n].copy_from_slice(&self.line[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+/// Reads `kubectl logs` output as an input (see the module docs).
+pub enum KubectlReader {
+    /// Without `-f`: one kubectl for every container.
+    Once(Stream),
+    /// `-f`: one kubectl per container.
+    Follow(Follow),
+}
+
+/// Start kubectl for `input`: with `-f`, one per container of `opts.containers`.
 ///
 /// # Errors
 /// kubectl missing or not startable.
 pub fn open(input: &K8sInput, opts: &KubectlOpts) -> Result<KubectlReader, KubectlError> {
-    let run = spawn(&opts.kubectl, &args(input, opts, opts.since))?;
-    Ok(KubectlReader {
-        input: input.clone(),
-        opts: opts.clone(),
-        run: Some(run),
-        seen: HashMap::new(),
-        skip: HashMap::new(),
-        resuming: false,
-        new_in_run: false,
-        idle_restarts: 0,
-        line: Vec::new(),
-        pos: 0,
+    Ok(if opts.follow {
+        KubectlReader::Follow(Follow::new(input, opts))
+    } else {
+        KubectlReader::Once(Stream::start(input, None, opts)?)
     })
+}
+
+impl Read for KubectlReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            KubectlReader::Once(s) => s.read(buf),
+            KubectlReader::Follow(f) => f.read(buf),
+        }
+    }
 }
 
 /// `[pod/P/C] ` prefix (as key) and the 9-digit timestamp after it.
@@ -407,7 +769,7 @@ fn hash(line: &[u8]) -> u64 {
     h.finish()
 }
 
-impl KubectlReader {
+impl Stream {
     /// Decide whether a line is new, updating the resume state.
     fn admit(&mut self, line: &[u8]) -> bool {
         let Some((key, ts)) = key_and_ts(line) else {
@@ -468,8 +830,11 @@ impl KubectlReader {
             .collect();
         self.resuming = true;
         self.new_in_run = false;
-        let run = spawn(&self.opts.kubectl, &args(&self.input, &self.opts, since))
-            .map_err(io::Error::other)?;
+        let run = spawn(
+            &self.opts.kubectl,
+            &args(&self.input, self.container.as_ref(), &self.opts, since),
+        )
+        .map_err(io::Error::other)?;
         self.run = Some(run);
         Ok(true)
     }
@@ -517,7 +882,7 @@ impl KubectlReader {
     }
 }
 
-impl Read for KubectlReader {
+impl Read for Stream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if self.pos >= self.line.len() && !self.next_line()? {
             return Ok(0);
@@ -579,16 +944,43 @@ mod tests {
             ..KubectlOpts::default()
         };
         assert_eq!(
-            args(&i, &o, Some(1_761_566_400_500_000_000)).join(" "),
+            args(&i, None, &o, Some(1_761_566_400_500_000_000)).join(" "),
             "logs -n prod -l app=web --prefix --timestamps --all-containers --tail=-1 --previous \
              --since-time=2025-10-27T12:00:00.500000000Z -f --max-log-requests=20"
+        );
+        let c = Container {
+            target: "pod/web-1".into(),
+            name: "sidecar".into(),
+        };
+        assert_eq!(
+            args(&i, Some(&c), &o, None).join(" "),
+            "logs -n prod pod/web-1 -c sidecar --prefix --timestamps --tail=-1 --previous -f"
         );
     }
 
     #[test]
+    fn has_run_from_pod_status() {
+        let pod = serde_json::json!({"status": {"phase": "Running",
+            "initContainerStatuses": [{"name": "init", "state": {"terminated": {"exitCode": 0}}}],
+            "containerStatuses": [
+                {"name": "app", "state": {"running": {}}},
+                {"name": "new", "state": {"waiting": {"reason": "ContainerCreating"}}},
+                {"name": "crashing", "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+                 "lastState": {"terminated": {"exitCode": 1}}}]}});
+        assert!(has_run(&pod, "init"));
+        assert!(has_run(&pod, "app"));
+        assert!(!has_run(&pod, "new"), "no log yet: kubectl logs would fail");
+        assert!(has_run(&pod, "crashing"), "its last run has a log");
+        assert!(has_run(&pod, "unlisted"));
+        let pending = serde_json::json!({"status": {"phase": "Pending"}});
+        assert!(!has_run(&pending, "app"));
+    }
+
+    #[test]
     fn resume_dedup() {
-        let mut r = KubectlReader {
+        let mut r = Stream {
             input: parse_uri("k8s://pod/x").unwrap(),
+            container: None,
             opts: KubectlOpts::default(),
             run: None,
             seen: HashMap::new(),
