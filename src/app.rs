@@ -740,6 +740,9 @@ fn analyze(a: &AnalyzeArgs) -> Result<ExitCode> {
     if interrupted {
         return Ok(ExitCode::from(EXIT_INTERRUPTED));
     }
+    if say_read_errors(&report.input.read_errors) {
+        return Ok(ExitCode::from(2));
+    }
     let failing = fail_on.is_some_and(|min| {
         report
             .findings
@@ -817,8 +820,23 @@ fn events(args: &EventsArgs) -> Result<ExitCode> {
     if let Outcome::Events(counts) = &outcome {
         warn_if_all_filtered(counts, &settings.filter);
         warn_if_local_times(counts, &reg, settings.parse.assume_offset);
+        if say_read_errors(&counts.read_errors) {
+            return Ok(ExitCode::from(2));
+        }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// An input that failed while it was read (a cut gzip, stdin that is a directory): what was
+/// read before is in the output, but the output is not all the input holds — say so on
+/// stderr (exit code 2). Whether there were any.
+fn say_read_errors(errors: &[String]) -> bool {
+    for e in errors {
+        let mut e = e.clone();
+        output::one_line(&mut e);
+        eprintln!("logsleuth: {e}; the output covers what was read before");
+    }
+    !errors.is_empty()
 }
 
 /// One input that prints pod after pod (`kubectl logs -l … --prefix` without `-f` into stdin)

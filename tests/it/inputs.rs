@@ -329,3 +329,35 @@ fn an_export_inside_an_input_directory_is_not_read() {
         assert_eq!(manifest["complete"], true, "{extra:?}");
     }
 }
+
+/// A gzip cut short: what was read before the damage is printed and counted, the error is
+/// said on stderr, and the exit code (2) says the output is not all the input holds.
+#[test]
+fn a_cut_gzip_keeps_what_was_read_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let text: String = (0..2000)
+        .map(|i| format!("{{\"time\":\"2026-11-22T07:00:00Z\",\"level\":\"info\",\"msg\":\"line {i} {}\"}}\n", i * 7919 % 10007))
+        .collect();
+    let whole = gz(text.as_bytes());
+    let cut = dir.path().join("app.log.1.gz");
+    write(&cut, &whole[..whole.len() / 2]);
+    let name = cut.to_str().unwrap();
+    for cmd in ["events", "analyze"] {
+        let r = bin(&[cmd, "--format", "json", name], b"");
+        assert_eq!(r.code, 2, "{cmd}: {}", r.stderr);
+        assert!(
+            r.stderr.contains("app.log.1.gz")
+                && r.stderr.contains("the output covers what was read before"),
+            "{cmd}: {}",
+            r.stderr
+        );
+        if cmd == "events" {
+            let n = ndjson(&r.stdout).len();
+            assert!(n > 100 && n < 2000, "{n} events before the damage");
+        } else {
+            let report: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+            assert_accounted(&report["input"]);
+            assert_eq!(report["input"]["read_errors"].as_array().unwrap().len(), 1);
+        }
+    }
+}
