@@ -446,6 +446,7 @@ fn settings(common: &Common, reg: &Registry, mode: Mode) -> Result<Settings> {
         let type_of = |field: &str| match field {
             "status" | "duration_ms" | "line" => Some(filter::FieldType::Number),
             "level" => Some(filter::FieldType::Level),
+            "ts" | "runtime_ts" => Some(filter::FieldType::Time),
             _ => None,
         };
         if let Some(problem) = e.mismatches(&type_of).first() {
@@ -469,6 +470,7 @@ fn settings(common: &Common, reg: &Registry, mode: Mode) -> Result<Settings> {
                             | "container"
                             | "stream"
                             | "container_id"
+                            | "runtime_ts"
                     )
                     && !f.starts_with("labels.")
             })

@@ -49,6 +49,9 @@
 //! * `Level` vs a literal: the literal is read with [`parse_level`]
 //!   (`level >= warn`, `level = WARNING`); a literal that is no level name
 //!   makes the values incomparable.
+//! * `Time` vs a literal: an RFC3339 literal (`2026-11-22T07:02:00Z`, quoted when it has an
+//!   offset such as `+02:00`) is compared as a time; any other literal makes the values
+//!   incomparable (and `~` reads the time as RFC3339 with 9 digits).
 //! * `field in (a, b, …)` is `field = a or field = b or …`, and `field not in (…)` is
 //!   exactly `not (field in (…))` (true when the field is missing).
 //! * `~` / `!~` apply the regex to the string form of the value (numbers as
@@ -102,6 +105,9 @@ pub enum Value<'a> {
     Num(f64),
     /// A severity ordinal: 0=trace 1=debug 2=info 3=warn 4=error 5=fatal.
     Level(u8),
+    /// A time, UTC ns: compared with RFC3339 literals as times (`ts >= 2026-11-22T07:02:00Z`
+    /// holds at 07:02:00.5, which a text comparison of `…00.5…Z` with `…00Z` gets wrong).
+    Time(i64),
 }
 
 /// Access to a record's fields by name; implemented by the caller for its event type.
@@ -199,6 +205,8 @@ struct Literal {
     /// Set only for unquoted number tokens.
     num: Option<f64>,
     level: Option<u8>,
+    /// An RFC3339 time (UTC ns).
+    time: Option<i64>,
 }
 
 impl Literal {
@@ -209,7 +217,16 @@ impl Literal {
             None
         };
         let level = parse_level(&text);
-        Literal { text, num, level }
+        let b = text.trim().as_bytes();
+        let time = (b.len() >= 10 && b[..4].iter().all(u8::is_ascii_digit) && b[4] == b'-')
+            .then(|| parse_rfc3339(text.trim()).ok())
+            .flatten();
+        Literal {
+            text,
+            num,
+            level,
+            time,
+        }
     }
 }
 
@@ -288,6 +305,8 @@ pub enum FieldType {
     Number,
     /// `level`.
     Level,
+    /// `ts`, `runtime_ts`.
+    Time,
 }
 
 /// A compiled `--where` expression.
@@ -344,6 +363,7 @@ impl Expr {
             match t {
                 FieldType::Number => lit.num.is_some() || lit.text.trim().parse::<f64>().is_ok(),
                 FieldType::Level => lit.level.is_some(),
+                FieldType::Time => lit.time.is_some(),
             }
         }
         fn walk(n: &Node, type_of: &dyn Fn(&str) -> Option<FieldType>, out: &mut Vec<String>) {
@@ -353,6 +373,7 @@ impl Expr {
                     let what = match t {
                         FieldType::Number => "a number",
                         FieldType::Level => "a level name (trace, debug, info, warn, error, fatal)",
+                        FieldType::Time => "an RFC3339 time (2026-11-22T07:02:00Z)",
                     };
                     out.push(format!("'{shown}': {:?} is not {what}", lit.text));
                 }
@@ -543,6 +564,7 @@ fn compare(v: &Value<'_>, lit: &Literal) -> Option<Ordering> {
             None => Some(s.as_ref().cmp(lit.text.as_str())),
         },
         Value::Level(l) => lit.level.map(|want| l.cmp(&want)),
+        Value::Time(t) => lit.time.map(|want| t.cmp(&want)),
     }
 }
 
@@ -554,6 +576,7 @@ fn with_str_form<R>(v: &Value<'_>, f: impl FnOnce(&str) -> R) -> R {
             Some(name) => f(name),
             None => with_num_str(f64::from(*l), f),
         },
+        Value::Time(t) => f(&crate::time::format_rfc3339_nanos(*t)),
     }
 }
 

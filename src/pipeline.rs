@@ -1728,10 +1728,8 @@ impl Fields for View<'_, '_> {
     fn field(&self, name: &str) -> Option<Value<'_>> {
         let s = |v: &str| Some(Value::Str(std::borrow::Cow::Owned(v.to_string())));
         match name {
-            "ts" => self
-                .ev
-                .ts
-                .map(|t| Value::Str(time::format_rfc3339_nanos(t).into())),
+            "ts" => self.ev.ts.map(Value::Time),
+            "runtime_ts" => self.ev.runtime_ts.map(Value::Time),
             "service" => Some(Value::Str(self.reg.service_name(self.ev.service).into())),
             "format" => Some(Value::Str(self.reg.format_name(self.ev.format).into())),
             "source" => Some(Value::Str(self.source.into())),
@@ -2135,7 +2133,10 @@ fn make_item(
             }
             // The runtime's timestamp is event time only when the payload has none; otherwise
             // only whole events (NDJSON, exports) show it, so it is parsed only then.
-            if ev.ts.is_none() || settings.keep_events {
+            if ev.ts.is_none()
+                || settings.keep_events
+                || (settings.filter.expr.as_ref()).is_some_and(|e| e.reads("runtime_ts"))
+            {
                 ev.runtime_ts = ctx
                     .runtime_ts
                     .and_then(|t| time::parse_timestamp(t.as_bytes(), 0));

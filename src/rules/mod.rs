@@ -348,8 +348,22 @@ pub fn compile(spec: &RuleSpec, file: &str) -> Result<Rule, String> {
     };
     let mut fields = Vec::new();
     condition.fields(&mut fields);
+    // What a request rule reads beyond [match]: its errors condition and its keys.
+    let mut request_fields = fields.clone();
+    match &trigger {
+        Trigger::Rate {
+            errors, group_by, ..
+        } => {
+            errors.fields(&mut request_fields);
+            request_fields.extend(group_by.iter().cloned());
+        }
+        Trigger::Threshold { group_by, .. } | Trigger::Latency { group_by, .. } => {
+            request_fields.extend(group_by.iter().cloned());
+        }
+        Trigger::Each => {}
+    }
     if scope == Scope::Request
-        && let Some(f) = fields.iter().find(|f| {
+        && let Some(f) = request_fields.iter().find(|f| {
             !matches!(
                 f,
                 FieldRef::Status | FieldRef::DurationMs | FieldRef::Service
@@ -705,6 +719,26 @@ mod tests {
         assert!(crate::is_kebab("jwt-validation-failed"));
         assert!(!crate::is_kebab("Jwt_failed"));
         assert!(!crate::is_kebab("a--b"));
+    }
+
+    /// A request has no message or logger: a request rule reading one, in its errors
+    /// condition or its keys as in [match], is refused rather than never counting.
+    #[test]
+    fn request_rules_read_request_fields_everywhere() {
+        let head = "id = \"TEST950\"\nname = \"t\"\ntitle = \"t\"\nseverity = \"low\"\nrunbook = \"r\"\ndescription = \"d\"\n";
+        for (body, field) in [
+            (
+                "[rate]\nwindow = \"5m\"\nerrors = { field = \"message\", exists = true }\nabove_per_second = 0.1\n[match]\nfield = \"service\"\nequals = \"skreaver\"\n",
+                "message",
+            ),
+            (
+                "scope = \"request\"\n[threshold]\ncount = 3\nwindow = \"1m\"\ngroup_by = [\"logger\"]\n[match]\nfield = \"status\"\nge = 500\n",
+                "logger",
+            ),
+        ] {
+            let err = parse_rule("TEST950-t.toml", &format!("{head}{body}")).unwrap_err();
+            assert!(err.to_string().contains(&format!("not '{field}'")), "{err}");
+        }
     }
 
     #[test]

@@ -95,6 +95,29 @@ fn where_rejects_values_a_field_cannot_hold() {
     }
 }
 
+/// Times compare as times (a text comparison puts `07:02:00.5Z` before `07:02:00Z`), and the
+/// runtime's timestamp (`kubectl --timestamps`) is a field like `ts`.
+#[test]
+fn where_compares_times_as_times() {
+    let input = b"2026-11-22T07:02:00.900000000Z {\"time\":\"2026-11-22T07:01:59.9Z\",\"level\":\"info\",\"msg\":\"a\"}\n\
+2026-11-22T07:02:01.100000000Z {\"time\":\"2026-11-22T07:02:00.5Z\",\"level\":\"info\",\"msg\":\"b\"}\n";
+    let msgs = |expr: &str| -> Vec<String> {
+        let r = bin(&["events", "--format", "json", "--where", expr], input);
+        assert_eq!(r.code, 0, "{expr}: {}", r.stderr);
+        r.stdout
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["message"].to_string())
+            .collect()
+    };
+    assert_eq!(msgs("ts >= 2026-11-22T07:02:00Z"), [r#""b""#]);
+    assert_eq!(msgs(r#"ts < "2026-11-22T09:02:00+02:00""#), [r#""a""#]);
+    assert_eq!(msgs("runtime_ts < 2026-11-22T07:02:01Z"), [r#""a""#]);
+    assert_eq!(msgs(r#"ts ~ "T07:01""#), [r#""a""#]);
+    let r = bin(&["events", "--where", "ts > yesterday"], input);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("is not an RFC3339 time"), "{}", r.stderr);
+}
+
 #[test]
 fn where_status_in_a_set() {
     // The runbooks' "401 or 403" question, as a set; `not in` is its complement.

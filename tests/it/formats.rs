@@ -26,6 +26,7 @@ fn text(v: Value<'_>) -> String {
         Value::Level(l) => logsleuth::event::Level::ALL[l as usize]
             .as_str()
             .to_string(),
+        Value::Time(t) => logsleuth::time::format_rfc3339_nanos(t),
     }
 }
 
