@@ -1,5 +1,5 @@
 //! Deterministic benchmark corpus: `cargo run --release --example gen_corpus -- LINES [SEED] > file`.
-//! The generator lives in `benches/corpus.rs` so the criterion benches use the same data.
+//! The generator lives in `benches/corpus.rs` so the bench scripts (`benches/*.sh`, `*.py`) use the same data.
 #[path = "../benches/corpus.rs"]
 mod corpus;
 

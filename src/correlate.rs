@@ -6,7 +6,9 @@
 //!   ids of two open groups unites them.
 //! * **Labelling** identifiers (default `client_ip`, `user_id`, `span_id`) are recorded on the
 //!   group of an event that also has a linking id, but never create or merge groups — one client
-//!   ip behind a NAT must not glue unrelated requests together.
+//!   ip behind a NAT must not glue unrelated requests together. `span_id` only labels because
+//!   a span id always comes with its trace id, which links; `user_id` because SkillMeat logs
+//!   it as `null` in every capture (`fixtures/samples/`).
 //!
 //! Invariants:
 //! * Event time only. Each stream (pod, container, stdout/stderr of an input) keeps its own
@@ -17,6 +19,10 @@
 //!   another and each starts its clocks again, so while inputs of another timeline are still
 //!   to come no group closes for idleness ([`StreamClocks`]): `skillmeat.log skreaver.log`
 //!   correlates the same in either order. Open groups are then bounded by the cap alone.
+//!   The price: while a later timeline is still to come, an id reused inside an earlier input
+//!   after an idle gap longer than the window (an `agent_id` active at 06:00 and again at
+//!   09:00) stays one group, where that file read alone gives two. Per-request ids are not
+//!   reused, so their groups are the same either way.
 //! * Memory is bounded: at most `max_open` groups are open; beyond that the least recently
 //!   active group is closed early and counted in `evicted`. Ids are held only by open groups.
 //! * Results depend only on the order of observations, which the merger delivers in input

@@ -1,5 +1,10 @@
 //! Writers: NDJSON events (`logsleuth events`), and the `analyze` report as JSON or as aligned
 //! terminal tables. Diagnostics never go here: stdout carries data only.
+//!
+//! Every output read by people (terminal report, `board`, `trace`, `report.md`, `events
+//! --format text`) writes the log's texts through [`one_line`]; all but text events then pass
+//! [`escape_controls`] over the whole output last, so only our own colour codes survive. A new
+//! human-facing output must do the same (`tests/it/bad_input.rs` checks it).
 
 use std::borrow::Cow;
 use std::fmt::Write as _;

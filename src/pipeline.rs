@@ -18,8 +18,9 @@
 //!
 //! Invariants: every line read is accounted for exactly once (`lines = events +
 //! continuation_lines + unparsed_lines + joined_partials`); results do not depend on the number
-//! of threads or the chunk size; memory is bounded by the chunk queue, the per-stream state and
-//! the request window.
+//! of threads or the chunk size; memory is bounded by the chunk queue, the per-stream state,
+//! the request window, `MAX_HELD` events awaiting their continuation lines (each capped at
+//! `--max-line-bytes`) and `REORDER_CAP` items in the reorder buffer.
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -359,7 +360,7 @@ pub struct Origin {
     pub container_id: Option<String>,
     /// stdout / stderr.
     pub stream: Option<Stream>,
-    /// Container labels (docker source), sorted by key.
+    /// Container labels (docker source) or the stream's labels (Loki), sorted by key.
     pub labels: Vec<(String, String)>,
     /// The event-time clock the stream advances (for closing idle correlation groups): its
     /// stream key, or the one of the stream it continues in an older file of its rotated set.

@@ -1,6 +1,6 @@
 //! Stopping live sources: Ctrl-C (or any caller) calls [`request_stop`], which sets a flag the
-//! readers poll and kills the child processes the sources started (only those: they are
-//! registered here by the code that spawned them), so blocked reads end and the pipeline can
+//! readers poll, kills the child processes the sources started and shuts the sockets they
+//! opened (only those: they are registered here by the code that made them), so blocked reads end and the pipeline can
 //! finish normally and print its final report.
 
 use std::process::Child;
