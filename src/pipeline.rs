@@ -2043,7 +2043,14 @@ impl<'w> ChunkWork<'w> {
         let outcomes: Vec<ParseOutcome> = texts
             .iter()
             .zip(&mut events)
-            .map(|(t, ev)| reg.parse_into(t, opts, scratch, ev))
+            .zip(batch.iter())
+            .map(|((t, ev), b)| {
+                if b.truncated {
+                    reg.parse_cut_into(t, opts, scratch, ev)
+                } else {
+                    reg.parse_into(t, opts, scratch, ev)
+                }
+            })
             .collect();
         let unknown = Origin::default();
         for (((b, text), ev), outcome) in batch.iter().zip(&texts).zip(&mut events).zip(outcomes) {

@@ -568,6 +568,31 @@ impl Registry {
         scratch: &mut Scratch,
         ev: &mut Event<'a>,
     ) -> ParseOutcome {
+        self.parse_line(content, opts, scratch, ev, false)
+    }
+
+    /// [`Registry::parse_into`] for a line cut at `--max-line-bytes` (JSON closed where it was
+    /// cut): keys a format detects by may have been cut off with the rest (Skreaver prints
+    /// `target` after `fields`), so a JSON format also claims the object when only some of
+    /// its `detect` keys are left.
+    pub fn parse_cut_into<'a>(
+        &self,
+        content: &'a str,
+        opts: &ParseOpts,
+        scratch: &mut Scratch,
+        ev: &mut Event<'a>,
+    ) -> ParseOutcome {
+        self.parse_line(content, opts, scratch, ev, true)
+    }
+
+    fn parse_line<'a>(
+        &self,
+        content: &'a str,
+        opts: &ParseOpts,
+        scratch: &mut Scratch,
+        ev: &mut Event<'a>,
+        cut: bool,
+    ) -> ParseOutcome {
         let trimmed = content.trim_start();
         if trimmed.is_empty() {
             return ParseOutcome::Blank;
@@ -592,7 +617,7 @@ impl Registry {
             });
             match visited {
                 Ok(obj) => {
-                    self.parse_json(line, obj, &top, opts, ev);
+                    self.parse_json(line, obj, &top, opts, ev, cut);
                     return ParseOutcome::Event { weak: false };
                 }
                 Err(_) if trimmed.starts_with("{\"") => {
@@ -644,11 +669,17 @@ impl Registry {
         top: &[Option<Raw<'a>>; MAX_SLOTS],
         opts: &ParseOpts,
         ev: &mut Event<'a>,
+        cut: bool,
     ) {
+        let present = |d: &u8| top[usize::from(*d)].is_some();
         let format = self
             .json
             .iter()
-            .find(|f| f.detect.iter().all(|&d| top[usize::from(d)].is_some()));
+            .find(|f| f.detect.iter().all(present))
+            .or_else(|| {
+                cut.then(|| self.json.iter().find(|f| f.detect.iter().any(present)))
+                    .flatten()
+            });
         let Some(f) = format else {
             *ev = self.parse_generic_json(line, obj, opts);
             return;

@@ -28,6 +28,31 @@ fn garbage_is_counted_and_the_rest_still_parsed() {
     );
 }
 
+/// Skreaver prints `target` after `fields`: a long message cuts it off, and with it one of the
+/// keys its format is detected by. A cut line is still a Skreaver event with its message.
+#[test]
+fn a_cut_skreaver_line_keeps_its_format() {
+    let message = "x".repeat(20_000);
+    let line = format!(
+        r#"{{"timestamp":"2026-11-22T07:09:46.768062Z","level":"ERROR","fields":{{"message":"Agent failed: {message}"}},"target":"skreaver_http::runtime"}}"#
+    );
+    let r = bin(
+        &["events", "--format", "json", "--max-line-bytes", "8192"],
+        format!("{line}\n").as_bytes(),
+    );
+    let ev: serde_json::Value = serde_json::from_str(r.stdout.trim()).unwrap();
+    assert_eq!(
+        (ev["service"].as_str(), ev["level"].as_str()),
+        (Some("skreaver"), Some("error"))
+    );
+    assert!(
+        ev["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Agent failed: xxx")
+    );
+}
+
 /// The line scanner checks a line's top level only: a nested value holding a raw control byte
 /// or stray tokens is passed on as text, so NDJSON stays valid JSON on every line.
 #[test]
