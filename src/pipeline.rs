@@ -280,6 +280,9 @@ pub struct Settings {
     /// once a second and reads the files that appeared as new inputs
     /// ([`crate::source::follow::NewFiles`], [`EventSink::input_added`]).
     pub watch: Vec<PathBuf>,
+    /// Endpoints with a report row of their own ([`crate::analyze::MAX_ENDPOINTS`]; tests
+    /// lower it).
+    pub max_endpoints: usize,
 }
 
 impl Settings {
@@ -306,6 +309,7 @@ impl Settings {
             snapshot_every: None,
             max_delay: None,
             watch: Vec::new(),
+            max_endpoints: crate::analyze::MAX_ENDPOINTS,
         }
     }
 
@@ -2230,9 +2234,12 @@ impl<'r> Merger<'r> {
             requests: RequestMerger::new(chain_len),
             finished: Vec::new(),
             analyzer: match settings.mode {
-                Mode::Analyze { bucket_ns, slow_ms } => {
-                    Some(Analyzer::new(services, bucket_ns, slow_ms))
-                }
+                Mode::Analyze { bucket_ns, slow_ms } => Some(Analyzer::new(
+                    services,
+                    bucket_ns,
+                    slow_ms,
+                    settings.max_endpoints,
+                )),
                 Mode::Events => None,
             },
             hold,
