@@ -2,7 +2,9 @@
 //! class, per-endpoint latency sketches, error rate per time bucket, and the slowest requests.
 //!
 //! Invariants: all time logic uses event time; output order is deterministic (sorted keys);
-//! memory grows with the number of endpoints and buckets, never with the number of events.
+//! memory grows with the number of buckets, never with the number of events; endpoints are
+//! capped ([`MAX_ENDPOINTS`]: those first seen beyond it are folded into one row per service,
+//! and the report says how many).
 
 use std::collections::BTreeMap;
 
@@ -17,6 +19,13 @@ use crate::time::{Nanos, format_rfc3339_nanos};
 pub const SCHEMA: &str = "logsleuth.report/1";
 /// How many slow requests the report lists.
 pub const SLOW_TOP: usize = 10;
+/// Most endpoints (service, method, route) with a row of their own, first seen first: a
+/// scanner probing random paths would otherwise add a row (and a sketch) per path.
+pub const MAX_ENDPOINTS: usize = 10_000;
+/// Route of a service's row for the requests of endpoints beyond [`MAX_ENDPOINTS`].
+pub const OTHER_ROUTES: &str = "(other routes)";
+/// Method of that row (it holds any method).
+pub const OTHER_METHOD: &str = "*";
 
 /// Input accounting: `lines = events + continuation_lines + unparsed_lines + joined_partials`.
 #[derive(Clone, Debug, Default, Serialize, PartialEq)]
@@ -262,6 +271,18 @@ pub struct EndpointReport {
     pub max_ms: Option<f64>,
 }
 
+/// Endpoints beyond the cap, folded into the `(other routes)` rows of `endpoints[]`.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct FoldedEndpoints {
+    /// Endpoints with a row of their own at most (the first seen in input order).
+    pub cap: u64,
+    /// Distinct endpoints folded: an estimate (within ~1 %; exact for a few), since counting
+    /// them exactly would keep every one.
+    pub endpoints: u64,
+    /// Their requests (exact): the sum of the `(other routes)` rows.
+    pub requests: u64,
+}
+
 /// A slow request and where it came from.
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct SlowRequest {
@@ -341,6 +362,9 @@ pub struct Report {
     pub requests: Requests,
     /// Per endpoint, most requests first.
     pub endpoints: Vec<EndpointReport>,
+    /// Present when more endpoints were seen than get a row of their own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub endpoints_folded: Option<FoldedEndpoints>,
     /// Slow requests.
     pub slow_requests: SlowRequests,
     /// Error rate per bucket.
@@ -396,6 +420,12 @@ pub struct Analyzer {
     requests: Requests,
     /// Keyed by `service \0 method \0 route` so lookups need no allocation.
     endpoints: crate::FastMap<Box<str>, Endpoint>,
+    /// At most this many `endpoints`; requests of further ones go to `other`.
+    max_endpoints: usize,
+    /// Per service, the `(other routes)` row.
+    other: BTreeMap<u16, Endpoint>,
+    /// The distinct endpoints folded into `other` (allocated on the first one).
+    folded: Option<Distinct>,
     key_buf: String,
     buckets: BTreeMap<(Nanos, u16), BucketCounts>,
     bucket_ns: Nanos,
@@ -405,8 +435,14 @@ pub struct Analyzer {
 }
 
 impl Analyzer {
-    /// An empty analysis for these services (registry order).
-    pub fn new(services: Vec<String>, bucket_ns: Nanos, slow_ms: f64) -> Analyzer {
+    /// An empty analysis for these services (registry order), with rows for at most
+    /// `max_endpoints` endpoints ([`MAX_ENDPOINTS`] from the CLI).
+    pub fn new(
+        services: Vec<String>,
+        bucket_ns: Nanos,
+        slow_ms: f64,
+        max_endpoints: usize,
+    ) -> Analyzer {
         Analyzer {
             levels: vec![(0, Levels::default()); services.len()],
             services,
@@ -414,6 +450,9 @@ impl Analyzer {
             last: None,
             requests: Requests::default(),
             endpoints: crate::FastMap::default(),
+            max_endpoints,
+            other: BTreeMap::new(),
+            folded: None,
             key_buf: String::new(),
             buckets: BTreeMap::new(),
             bucket_ns: bucket_ns.max(1),
@@ -464,9 +503,10 @@ impl Analyzer {
         let method = r.method().unwrap_or("?");
         let route = r.route().unwrap_or("?");
         endpoint_key(&mut self.key_buf, r.service, method, route);
+        let room = self.endpoints.len() < self.max_endpoints;
         let ep = match self.endpoints.get_mut(self.key_buf.as_str()) {
             Some(ep) => ep,
-            None => self
+            None if room => self
                 .endpoints
                 .entry(self.key_buf.as_str().into())
                 .or_insert_with(|| Endpoint {
@@ -475,6 +515,17 @@ impl Analyzer {
                     route: route.to_string(),
                     ..Endpoint::default()
                 }),
+            None => {
+                self.folded
+                    .get_or_insert_with(Distinct::new)
+                    .add(&self.key_buf);
+                self.other.entry(r.service).or_insert_with(|| Endpoint {
+                    service: r.service,
+                    method: OTHER_METHOD.to_string(),
+                    route: OTHER_ROUTES.to_string(),
+                    ..Endpoint::default()
+                })
+            }
         };
         ep.requests += 1;
         ep.s4xx += u64::from(r.status.is_some_and(|s| (400..500).contains(&s)));
@@ -513,9 +564,15 @@ impl Analyzer {
     pub fn report(self, input: InputCounts) -> Report {
         let name = |i: u16| self.services.get(i as usize).cloned().unwrap_or_default();
         let round = |v: Option<f64>| v.map(|x| (x * 1000.0).round() / 1000.0);
+        let endpoints_folded = self.folded.as_ref().map(|d| FoldedEndpoints {
+            cap: self.max_endpoints as u64,
+            endpoints: d.estimate(),
+            requests: self.other.values().map(|e| e.requests).sum(),
+        });
         let mut endpoints: Vec<EndpointReport> = self
             .endpoints
             .values()
+            .chain(self.other.values())
             .map(|e| EndpointReport {
                 service: name(e.service),
                 method: e.method.clone(),
@@ -586,6 +643,7 @@ impl Analyzer {
             services,
             requests: self.requests,
             endpoints,
+            endpoints_folded,
             slow_requests: SlowRequests {
                 threshold_ms: self.slow_ms,
                 count: self.slow_count,
@@ -595,6 +653,70 @@ impl Analyzer {
             bucket_seconds: self.bucket_ns as f64 / 1e9,
             correlation: None,
             findings: None,
+        }
+    }
+}
+
+/// log2 of the registers of [`Distinct`].
+const DISTINCT_BITS: u32 = 16;
+
+/// A count of distinct keys in 64 KiB: HyperLogLog (standard error 1.04/√65536 ≈ 0.4 %), with
+/// linear counting below about 5 keys a register (within a key or so of exact for a few
+/// thousand). The hash
+/// has a fixed seed, so every run of the same input reports the same number.
+#[derive(Clone)]
+struct Distinct {
+    registers: Box<[u8]>,
+}
+
+impl Distinct {
+    fn new() -> Distinct {
+        Distinct {
+            registers: vec![0; 1 << DISTINCT_BITS].into_boxed_slice(),
+        }
+    }
+
+    fn add(&mut self, key: &str) {
+        use std::hash::BuildHasher;
+        let h = foldhash::quality::FixedState::with_seed(0x6c6f_6773_6c65_7574).hash_one(key);
+        let at = (h >> (64 - DISTINCT_BITS)) as usize;
+        // The position of the first 1 bit after the index bits; the bit or'ed in caps it.
+        let rank = ((h << DISTINCT_BITS) | (1 << (DISTINCT_BITS - 1))).leading_zeros() + 1;
+        if let Some(r) = self.registers.get_mut(at) {
+            *r = (*r).max(rank as u8);
+        }
+    }
+
+    fn estimate(&self) -> u64 {
+        let m = self.registers.len() as f64;
+        let sum: f64 = self.registers.iter().map(|&r| (-f64::from(r)).exp2()).sum();
+        let empty = self.registers.iter().filter(|&&r| r == 0).count();
+        // Linear counting is the better estimate up to about 5 keys a register (error < 1 %
+        // there); HyperLogLog's own is biased below that.
+        let linear = m * (m / empty.max(1) as f64).ln();
+        let e = if empty > 0 && linear <= 5.0 * m {
+            linear
+        } else {
+            0.7213 / (1.0 + 1.079 / m) * m * m / sum
+        };
+        e.round() as u64
+    }
+}
+
+#[test]
+fn distinct_counts_are_close() {
+    for n in [1u64, 7, 100, 5_000, 50_000, 200_000, 330_000, 1_000_000] {
+        let mut d = Distinct::new();
+        for i in 0..n {
+            // Each key twice: repeats do not count.
+            d.add(&format!("0\0GET\0/r/{i}"));
+            d.add(&format!("0\0GET\0/r/{i}"));
+        }
+        let e = d.estimate();
+        let err = (e as f64 - n as f64).abs() / n as f64;
+        assert!(err < 0.01, "{n} distinct estimated {e}");
+        if n <= 100 {
+            assert!(e.abs_diff(n) <= 1, "{n} distinct estimated {e}");
         }
     }
 }

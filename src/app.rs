@@ -544,6 +544,7 @@ fn settings(common: &Common, reg: &Registry, mode: Mode) -> Result<Settings> {
             .then(|| std::time::Duration::from_nanos(max_delay as u64)),
         watch: Vec::new(),
         exclude: Vec::new(),
+        max_endpoints: crate::analyze::MAX_ENDPOINTS,
     })
 }
 

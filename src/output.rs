@@ -696,6 +696,17 @@ pub fn render_body(r: &Report, style: Style) -> String {
                 r.endpoints.len() - ROWS
             );
         }
+        if let Some(f) = &r.endpoints_folded {
+            let _ = writeln!(
+                o,
+                "  about {} endpoints beyond the first {} seen are folded into the {} rows: \
+                 {} requests",
+                f.endpoints,
+                f.cap,
+                crate::analyze::OTHER_ROUTES,
+                f.requests
+            );
+        }
     }
 
     let busy: Vec<_> = r

@@ -284,6 +284,9 @@ pub struct Settings {
     /// Directories the run writes into (`--export DIR`): walks and glob patterns, also
     /// those of the watch, skip their files.
     pub exclude: Vec<PathBuf>,
+    /// Endpoints with a report row of their own ([`crate::analyze::MAX_ENDPOINTS`]; tests
+    /// lower it).
+    pub max_endpoints: usize,
 }
 
 impl Settings {
@@ -311,6 +314,7 @@ impl Settings {
             max_delay: None,
             watch: Vec::new(),
             exclude: Vec::new(),
+            max_endpoints: crate::analyze::MAX_ENDPOINTS,
         }
     }
 
@@ -2444,9 +2448,12 @@ impl<'r> Merger<'r> {
             requests: RequestMerger::new(chain_len),
             finished: Vec::new(),
             analyzer: match settings.mode {
-                Mode::Analyze { bucket_ns, slow_ms } => {
-                    Some(Analyzer::new(services, bucket_ns, slow_ms))
-                }
+                Mode::Analyze { bucket_ns, slow_ms } => Some(Analyzer::new(
+                    services,
+                    bucket_ns,
+                    slow_ms,
+                    settings.max_endpoints,
+                )),
                 Mode::Events => None,
             },
             hold,

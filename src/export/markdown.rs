@@ -190,6 +190,17 @@ pub fn render(r: &Report, h: &Header<'_>, mut redact: impl FnMut(&str) -> String
                 r.endpoints.len() - ROWS
             );
         }
+        if let Some(f) = &r.endpoints_folded {
+            let _ = writeln!(
+                o,
+                "\nAbout {} endpoints beyond the first {} seen are folded into the `{}` rows: \
+                 {} requests (requests.parquet has each with its route).",
+                f.endpoints,
+                f.cap,
+                crate::analyze::OTHER_ROUTES,
+                f.requests
+            );
+        }
     }
 
     let busy: Vec<_> = r

@@ -901,3 +901,67 @@ fn interrupts_leave_only_readable_files() {
         "no run was interrupted mid-export: {plan:?}"
     );
 }
+
+/// A scanner probing more distinct paths than the endpoint cap: the report keeps the first
+/// endpoints seen and folds the rest into one `(other routes)` row per service, and says so in
+/// the JSON, the terminal report and report.md; `endpoints.parquet` has the report's rows, and
+/// `requests.parquet` every request with its own route.
+#[test]
+fn endpoints_beyond_the_cap_are_folded_and_said_so() {
+    const CAP: usize = logsleuth::analyze::MAX_ENDPOINTS;
+    let paths = CAP + 40;
+    let input = crate::scanner_input(paths);
+    let dir = tempfile::tempdir().unwrap();
+    let report = export(dir.path(), &[], &[], &input);
+    let total = n(&report["requests"]["total"]);
+    assert_eq!(total, paths as u64 + 11);
+
+    // Three real endpoints and the first CAP - 3 scanner paths keep rows; 43 paths are folded.
+    let want = report_endpoints(&report);
+    assert_eq!(want.len(), CAP + 1);
+    assert_eq!(want.values().sum::<u64>(), total, "every request in a row");
+    let other = ("skreaver".into(), "*".into(), "(other routes)".into());
+    assert_eq!(want[&other], 43);
+    assert_eq!(
+        want[&("skreaver".into(), "GET".into(), "/health".into())],
+        6
+    );
+    assert_eq!(
+        report["endpoints_folded"],
+        serde_json::json!({"cap": CAP, "endpoints": 43, "requests": 43})
+    );
+
+    // requests.parquet is exact: every path its own route; folding its counts beyond the
+    // report's rows gives the report's rows.
+    let (_, requests) = read(&dir.path().join("requests.parquet"));
+    assert_eq!(rows(&requests), total);
+    let mut folded = BTreeMap::new();
+    let per_route = endpoint_counts(&requests, None);
+    assert_eq!(per_route.len(), paths + 3);
+    for (key, count) in per_route {
+        let key = if want.contains_key(&key) {
+            key
+        } else {
+            other.clone()
+        };
+        *folded.entry(key).or_default() += count;
+    }
+    assert_eq!(folded, want);
+
+    let (_, endpoints) = read(&dir.path().join("endpoints.parquet"));
+    assert_eq!(rows(&endpoints) as usize, CAP + 1);
+    let routes: Vec<Option<String>> = endpoints.iter().flat_map(|b| strings(b, "route")).collect();
+    assert!(routes.contains(&Some("(other routes)".into())));
+
+    let md = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
+    assert!(
+        md.contains(
+            "About 43 endpoints beyond the first 10000 seen are folded into the \
+             `(other routes)` rows: 43 requests"
+        ),
+        "{md}"
+    );
+    let text = bin(&["analyze", "--no-progress"], &input);
+    assert_eq!(text.code, 0, "{}", text.stderr);
+    insta::assert_snapshot!("terminal-endpoints-folded", text.stdout);
+}

@@ -98,10 +98,26 @@ pub fn analyze_settings() -> Settings {
 
 /// Analyze in-memory bytes with the library (thread count and chunk size chosen by the test).
 pub fn analyze_bytes(bytes: &[u8], threads: usize, chunk_bytes: usize) -> Report {
+    analyze_capped(
+        bytes,
+        threads,
+        chunk_bytes,
+        logsleuth::analyze::MAX_ENDPOINTS,
+    )
+}
+
+/// [`analyze_bytes`] with at most `max_endpoints` endpoint rows of their own.
+pub fn analyze_capped(
+    bytes: &[u8],
+    threads: usize,
+    chunk_bytes: usize,
+    max_endpoints: usize,
+) -> Report {
     let reg = Registry::load(None).unwrap();
     let settings = Settings {
         threads,
         chunk_bytes,
+        max_endpoints,
         ..analyze_settings()
     };
     let input = Input {
@@ -134,4 +150,44 @@ pub fn assert_report_accounted(r: &Report) {
         i.events + i.continuation_lines + i.unparsed_lines + i.joined_partials,
         "{i:?}"
     );
+}
+
+/// A Skreaver tower-http request line (`finished processing request`, logged at debug).
+pub fn tower_line(i: usize, method: &str, uri: &str, status: u16) -> String {
+    format!(
+        r#"{{"timestamp":"2026-11-22T07:{:02}:{:02}.{:06}Z","level":"DEBUG","fields":{{"message":"finished processing request","latency":"{} ms","status":{status}}},"target":"tower_http::trace::on_response","span":{{"method":"{method}","uri":"{uri}","version":"HTTP/1.1","name":"request"}}}}"#,
+        (i / 60_000) % 60,
+        (i / 1000) % 60,
+        (i % 1000) * 1000,
+        1 + i % 300
+    )
+}
+
+/// A path segment of letters no id rule takes (`g`..`z`, 5 of them): routes keep it.
+pub fn word(mut i: usize) -> String {
+    let mut w = String::new();
+    for _ in 0..5 {
+        w.push(char::from(b'g' + (i % 20) as u8));
+        i /= 20;
+    }
+    w
+}
+
+/// Ten requests to three real endpoints, then a scanner probing `paths` distinct paths (404),
+/// then one more real request.
+pub fn scanner_input(paths: usize) -> Vec<u8> {
+    let mut lines = Vec::new();
+    for i in 0..5 {
+        lines.push(tower_line(i, "GET", "/health", 200));
+    }
+    for i in 5..8 {
+        lines.push(tower_line(i, "POST", "/agents/a1/observe", 200));
+    }
+    lines.push(tower_line(8, "GET", "/agents/a2/status", 200));
+    lines.push(tower_line(9, "GET", "/agents/a2/status", 500));
+    for i in 0..paths {
+        lines.push(tower_line(10 + i, "GET", &format!("/r/{}/x", word(i)), 404));
+    }
+    lines.push(tower_line(10 + paths, "GET", "/health", 200));
+    (lines.join("\n") + "\n").into_bytes()
 }

@@ -3,7 +3,9 @@
 
 use proptest::prelude::*;
 
-use super::{analyze_bytes, assert_report_accounted, samples};
+use logsleuth::analyze::{OTHER_METHOD, OTHER_ROUTES};
+
+use super::{analyze_bytes, analyze_capped, assert_report_accounted, samples, tower_line, word};
 
 /// Lines from the real samples, so generated inputs look like production.
 fn sample_lines() -> Vec<String> {
@@ -103,5 +105,57 @@ proptest! {
         prop_assert_eq!(a.input.continuation_lines, b.input.continuation_lines);
         prop_assert_eq!(&a.requests, &b.requests);
         prop_assert_eq!(&a.endpoints, &b.endpoints);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    /// With endpoints beyond the cap: the rows kept are the first endpoints seen, with the
+    /// numbers they have without a cap; the rest are one `(other routes)` row per service;
+    /// every request is in a row; nothing depends on chunking or threads.
+    #[test]
+    fn capped_endpoints_add_up_and_are_chunking_independent(
+        picks in proptest::collection::vec((any::<u8>(), 0usize..12, 0usize..3), 1..120),
+        cap in 0usize..8,
+        chunk in 256usize..4096,
+    ) {
+        let samples = sample_lines();
+        let mut text = String::new();
+        for (i, (kind, path, method)) in picks.iter().enumerate() {
+            if kind % 4 == 0 {
+                // Real lines of every service (requests among them).
+                text.push_str(&samples[(usize::from(*kind) * 37 + path) % samples.len()]);
+            } else {
+                let m = ["GET", "POST", "DELETE"][*method];
+                let status = 200 + u16::from(*kind % 3) * 150;
+                text.push_str(&tower_line(i, m, &format!("/r/{}", word(*path)), status));
+            }
+            text.push('\n');
+        }
+        let full = analyze_bytes(text.as_bytes(), 1, 1 << 20);
+        let a = analyze_capped(text.as_bytes(), 1, 1 << 20, cap);
+        let b = analyze_capped(text.as_bytes(), 3, chunk, cap);
+        prop_assert_eq!(&a.endpoints, &b.endpoints);
+        prop_assert_eq!(&a.endpoints_folded, &b.endpoints_folded);
+        prop_assert!(full.endpoints_folded.is_none());
+        prop_assert_eq!(a.endpoints.iter().map(|e| e.requests).sum::<u64>(), a.requests.total);
+        let (other, kept): (Vec<_>, Vec<_>) = a
+            .endpoints
+            .iter()
+            .partition(|e| e.method == OTHER_METHOD && e.route == OTHER_ROUTES);
+        prop_assert_eq!(kept.len(), cap.min(full.endpoints.len()));
+        for e in &kept {
+            prop_assert!(full.endpoints.contains(e), "{:?}", e);
+        }
+        match &a.endpoints_folded {
+            None => prop_assert!(full.endpoints.len() <= cap && other.is_empty()),
+            Some(f) => {
+                prop_assert_eq!(f.cap, cap as u64);
+                // An estimate: exact but for a rare hash collision among these few.
+                prop_assert!(f.endpoints.abs_diff((full.endpoints.len() - cap) as u64) <= 1);
+                prop_assert_eq!(f.requests, other.iter().map(|e| e.requests).sum::<u64>());
+            }
+        }
     }
 }
