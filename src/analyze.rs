@@ -563,7 +563,17 @@ impl Analyzer {
     /// The finished report.
     pub fn report(self, input: InputCounts) -> Report {
         let name = |i: u16| self.services.get(i as usize).cloned().unwrap_or_default();
-        let round = |v: Option<f64>| v.map(|x| (x * 1000.0).round() / 1000.0);
+        // To the microsecond; a value too large to hold a fraction is kept as it is (scaling
+        // it by 1000 and back would change it).
+        let round = |v: Option<f64>| {
+            v.map(|x| {
+                if x.abs() < 1e12 {
+                    (x * 1000.0).round() / 1000.0
+                } else {
+                    x
+                }
+            })
+        };
         let endpoints_folded = self.folded.as_ref().map(|d| FoldedEndpoints {
             cap: self.max_endpoints as u64,
             endpoints: d.estimate(),

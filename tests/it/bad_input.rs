@@ -487,3 +487,12 @@ fn log_text_cannot_forge_report_lines_or_hide_text() {
         assert!(r.stdout.contains(r"\u001b[8m"), "{args:?}: {}", r.stdout);
     }
 }
+
+/// The report's `max_ms` is the exact maximum, also for absurd latencies (rounding to the
+/// microsecond by scaling changed 1e20 into 99999999999999980000).
+#[test]
+fn max_latency_is_exact_for_huge_values() {
+    let line = r#"{"timestamp": "2026-11-22T07:01:14.073892Z", "level": "INFO", "logger": "skillmeat.api.middleware.observability", "message": "Request completed: GET /health - 200", "module": "observability", "function": "dispatch", "line": 174, "trace_id": "t-1", "user_id": null, "request_id": "r-1", "extra": {"method": "GET", "path": "/health", "status_code": 200, "duration_ms": 1e20}}"#;
+    let r = analyze_json(&[], format!("{line}\n").as_bytes());
+    assert_eq!(r["endpoints"][0]["max_ms"].as_f64(), Some(1e20));
+}
