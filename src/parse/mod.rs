@@ -677,8 +677,17 @@ impl Registry {
             .iter()
             .find(|f| f.detect.iter().all(present))
             .or_else(|| {
-                cut.then(|| self.json.iter().find(|f| f.detect.iter().any(present)))
-                    .flatten()
+                // A cut line: some detect keys, and the key the format reads its time from
+                // (Skreaver's `target` comes after `fields`; generic JSON with a `logger` or
+                // a `fields` key but its own time key stays generic).
+                let claims = |f: &&JsonFormat| {
+                    f.detect.iter().any(present)
+                        && f.fields
+                            .iter()
+                            .filter(|(t, _)| *t == Target::Ts)
+                            .any(|(_, slots)| slots.iter().any(|&s| s < NESTED && present(&s)))
+                };
+                cut.then(|| self.json.iter().find(claims)).flatten()
             });
         let Some(f) = format else {
             *ev = self.parse_generic_json(line, obj, opts);

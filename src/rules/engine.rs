@@ -18,7 +18,8 @@
 //! Invariants: event time only; bounded evidence (first and last few), bounded keys per rule
 //! ([`MAX_KEYS`]; stale keys are swept, overflow is counted in `dropped_keys`).
 
-use std::collections::{BTreeMap, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 use std::rc::Rc;
 
 use serde::Serialize;
@@ -293,6 +294,40 @@ fn settle_keys(
     left
 }
 
+/// Threshold keys by the time they were last seen, oldest first (see [`free_idle_keys`]).
+type IdleKeys = BinaryHeap<Reverse<(Nanos, Box<[Box<str>]>)>>;
+
+/// Settle and drop the keys idle since before `idle_before` that did not fire (a key that
+/// fired keeps its slot: its tally is the finding). `idle` is a lazy min-heap: an entry is
+/// checked when it comes out — its key may be gone, or seen again since (then it goes back in
+/// with its new time) — so each key costs a heap operation per time it is seen, not a sweep.
+fn free_idle_keys(
+    keys: &mut crate::FastMap<Box<[Box<str>]>, KeyWindow>,
+    idle: &mut IdleKeys,
+    (count, window): (usize, Nanos),
+    idle_before: Nanos,
+    pending: &mut usize,
+) {
+    while idle.peek().is_some_and(|Reverse((t, _))| *t < idle_before) {
+        let Some(Reverse((_, key))) = idle.pop() else {
+            break;
+        };
+        let Some(k) = keys.get_mut(&key) else {
+            continue;
+        };
+        if k.last_seen >= idle_before {
+            idle.push(Reverse((k.last_seen, key)));
+            continue;
+        }
+        let waiting = k.pending.len();
+        k.settle(count, window, Nanos::MAX);
+        *pending = pending.saturating_sub(waiting - k.pending.len());
+        if k.tally.count == 0 && k.pending.is_empty() {
+            keys.remove(&key);
+        }
+    }
+}
+
 #[derive(Default, Debug, Clone)]
 struct Bucket {
     requests: u64,
@@ -314,8 +349,8 @@ enum State {
         dropped: u64,
         /// Unsettled matches over all keys.
         pending: usize,
-        /// While `keys` is full: the event time before which no sweep can free a key.
-        next_sweep: Nanos,
+        /// Keys by the time they were last seen, oldest first ([`free_idle_keys`]).
+        idle: IdleKeys,
         /// The latest match time.
         latest: Nanos,
     },
@@ -349,7 +384,7 @@ impl<'r> Findings<'r> {
                     keys: crate::FastMap::default(),
                     dropped: 0,
                     pending: 0,
-                    next_sweep: Nanos::MIN,
+                    idle: BinaryHeap::new(),
                     latest: Nanos::MIN,
                 },
                 Trigger::Rate { .. } | Trigger::Latency { .. } => State::Series {
@@ -381,7 +416,7 @@ impl<'r> Findings<'r> {
                     keys,
                     dropped,
                     pending,
-                    next_sweep,
+                    idle,
                     latest,
                 },
                 Trigger::Threshold {
@@ -392,31 +427,27 @@ impl<'r> Findings<'r> {
                 let (count, window) = (*count as usize, *window_ns);
                 self.seq += 1;
                 let key = hit.key.clone().unwrap_or_default();
-                if !keys.contains_key(&key) && keys.len() >= MAX_KEYS {
+                let new_key = !keys.contains_key(&key);
+                if new_key && keys.len() >= MAX_KEYS {
                     // Settle the keys idle for longer than the window and drop those that did
-                    // not fire, before giving up on this one. A sweep costs every key, so
-                    // while the map stays full it is repeated only once a key can have gone
-                    // idle, and at most 8 times a window of event time (else a flood of new
-                    // keys — a distributed scan — sweeps on every match).
-                    if ts >= *next_sweep {
-                        let idle_before = ts.saturating_sub(window);
-                        *pending = settle_keys(keys, count, window, |k| {
-                            if k.last_seen < idle_before {
-                                Nanos::MAX
-                            } else {
-                                Nanos::MIN
-                            }
-                        });
-                        let soonest_idle = keys.values().map(|k| k.last_seen).min();
-                        *next_sweep = soonest_idle
-                            .unwrap_or(ts)
-                            .saturating_add(window)
-                            .max(ts.saturating_add(window / 8));
-                    }
+                    // not fire, before giving up on this one: taken from the idle order, so a
+                    // flood of new keys (a distributed scan) costs no sweep over every key.
+                    let idle_before = ts.saturating_sub(window);
+                    free_idle_keys(keys, idle, (count, window), idle_before, pending);
                     if keys.len() >= MAX_KEYS {
                         *dropped += 1;
                         return;
                     }
+                }
+                if new_key {
+                    if idle.len() > 2 * MAX_KEYS {
+                        // Entries of keys settled away meanwhile: start again from the keys.
+                        *idle = keys
+                            .iter()
+                            .map(|(k, w)| Reverse((w.last_seen, k.clone())))
+                            .collect();
+                    }
+                    idle.push(Reverse((ts, key.clone())));
                 }
                 keys.entry(key).or_default().push(Pending {
                     ts,
@@ -992,6 +1023,54 @@ in = [401]
             detail.contains("(500 matches of untracked keys)"),
             "{detail}"
         );
+    }
+
+    /// While a flood of new keys keeps the key map full, a slot frees as soon as a key has been
+    /// idle for a window, so a burst in the middle of the flood is still tracked and fires.
+    #[test]
+    fn a_burst_during_a_flood_of_new_keys_fires() {
+        let rule = crate::rules::parse_rule(
+            "TEST902-burst.toml",
+            r#"id = "TEST902"
+name = "burst"
+title = "t"
+severity = "low"
+runbook = "r"
+description = "d"
+scope = "request"
+[threshold]
+count = 3
+window = "1m"
+group_by = ["client_ip"]
+[match]
+field = "status"
+in = [401]
+"#,
+        )
+        .expect("rule");
+        let rules = RuleSet::new(vec![rule]).expect("rule set");
+        let mut findings = Findings::new(&rules);
+        let hit = |key: &str| Hit {
+            rule: 0,
+            key: Some(vec![Box::<str>::from(key)].into_boxed_slice()),
+        };
+        // One new client every 5 ms: the map is full from 50 s on, one key goes idle every
+        // 5 ms from 60 s on. The burst comes at 62 s, between two of the flood's keys.
+        let mut seq = 0;
+        for i in 0..(MAX_KEYS as u64 + 4000) {
+            let ts = i as Nanos * 5_000_000;
+            if (62_000_000_000..62_000_000_000 + 3_000_000).contains(&ts) {
+                for n in 0..3 {
+                    seq += 1;
+                    findings.hit(&hit("192.0.2.1"), sighting(ts + n, seq));
+                }
+            }
+            seq += 1;
+            findings.hit(&hit(&format!("10.{i}")), sighting(ts, seq));
+        }
+        let got = findings.finish(&[], &|g| g.1.clone());
+        let fired: Vec<_> = got.iter().map(|f| f.group["client_ip"].as_str()).collect();
+        assert_eq!(fired, ["192.0.2.1"]);
     }
 
     /// More matches than wait at once ([`MAX_PENDING`]), in time order, over many keys: what is

@@ -51,6 +51,16 @@ fn a_cut_skreaver_line_keeps_its_format() {
             .unwrap()
             .starts_with("Agent failed: xxx")
     );
+    // Generic JSON that happens to have a `fields` key (but its own time key) stays generic.
+    let generic = format!(
+        r#"{{"ts":"2026-11-22T07:00:01Z","level":"warn","fields":{{"user":"bob"}},"message":"{message}"}}"#
+    );
+    let r = bin(
+        &["events", "--format", "json", "--max-line-bytes", "8192"],
+        format!("{generic}\n").as_bytes(),
+    );
+    let ev: serde_json::Value = serde_json::from_str(r.stdout.trim()).unwrap();
+    assert_eq!(ev["service"], "other");
 }
 
 /// The line scanner checks a line's top level only: a nested value holding a raw control byte
