@@ -574,10 +574,14 @@ impl Analyzer {
                 }
             })
         };
-        let endpoints_folded = self.folded.as_ref().map(|d| FoldedEndpoints {
-            cap: self.max_endpoints as u64,
-            endpoints: d.estimate(),
-            requests: self.other.values().map(|e| e.requests).sum(),
+        let endpoints_folded = self.folded.as_ref().map(|d| {
+            let requests = self.other.values().map(|e| e.requests).sum();
+            FoldedEndpoints {
+                cap: self.max_endpoints as u64,
+                // Each folded endpoint had a request: the estimate never says more.
+                endpoints: d.estimate().min(requests),
+                requests,
+            }
         });
         let mut endpoints: Vec<EndpointReport> = self
             .endpoints

@@ -135,13 +135,16 @@ fn trace(t: &TraceArgs) -> Result<ExitCode> {
     );
     sink.hold_below(pipeline::last_timeline_start(&inputs, settings.follow));
     let window_ns = correlation.window_ns;
+    let mut read_errors = Vec::new();
     if let Outcome::Events(counts) = pipeline::run(&inputs, &reg, &settings, &mut [&mut sink])? {
         warn_if_pods_rewind(&counts, &inputs, window_ns);
         warn_if_local_times(&counts, &reg, settings.parse.assume_offset);
+        read_errors = counts.read_errors;
     }
     let Some(timeline) = sink.finish() else {
         eprintln!("logsleuth: no event carries the identifier {:?}", t.id);
-        return Ok(ExitCode::from(1));
+        let incomplete = say_read_errors(&read_errors);
+        return Ok(ExitCode::from(if incomplete { 2 } else { 1 }));
     };
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());
@@ -153,6 +156,9 @@ fn trace(t: &TraceArgs) -> Result<ExitCode> {
         Format::Text => out.write_all(timeline.render_text().as_bytes())?,
     }
     out.flush()?;
+    if say_read_errors(&read_errors) {
+        return Ok(ExitCode::from(2));
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -227,6 +227,11 @@ pub enum Extra<'a> {
 /// top level only (raw control bytes and stray tokens inside nested values pass it), so
 /// writers that copy the text verbatim check it first and write a string otherwise.
 pub fn is_valid_json(j: &[u8]) -> bool {
+    // Skipping strings does not check their `\u` escapes (a lone surrogate `\ud800` is no
+    // text, and jq refuses it): a value with one is decoded whole.
+    if memchr::memmem::find(j, b"\\u").is_some() {
+        return serde_json::from_slice::<serde_json::Value>(j).is_ok();
+    }
     serde_json::from_slice::<serde::de::IgnoredAny>(j).is_ok()
 }
 

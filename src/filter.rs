@@ -40,6 +40,7 @@
 //! * **missing field** (`Fields::field` returns `None`): every comparison is
 //!   false, except `!=` and `!~`, which are true.
 //! * `Num` vs a number literal: numeric comparison.
+//! * `Num` vs a quoted literal that reads as a finite number (`"100"`): numeric too.
 //! * `Num` vs any other literal: the number is formatted (integers without a
 //!   trailing `.0`) and compared as a string.
 //! * `Str` vs a number literal: the string (trimmed) is parsed as `f64`; if it
@@ -361,7 +362,7 @@ impl Expr {
     pub fn mismatches(&self, type_of: &dyn Fn(&str) -> Option<FieldType>) -> Vec<String> {
         fn fits(t: FieldType, lit: &Literal) -> bool {
             match t {
-                FieldType::Number => lit.num.is_some() || lit.text.trim().parse::<f64>().is_ok(),
+                FieldType::Number => lit.num.is_some() || quoted_number(&lit.text).is_some(),
                 FieldType::Level => lit.level.is_some(),
                 FieldType::Time => lit.time.is_some(),
             }
@@ -555,7 +556,7 @@ fn eval<F: Fields + ?Sized>(n: &Node, rec: &F) -> bool {
 /// Orders a field value against a literal; `None` means incomparable.
 fn compare(v: &Value<'_>, lit: &Literal) -> Option<Ordering> {
     match v {
-        Value::Num(x) => match lit.num {
+        Value::Num(x) => match lit.num.or_else(|| quoted_number(&lit.text)) {
             Some(n) => x.partial_cmp(&n),
             None => with_num_str(*x, |s| Some(s.cmp(lit.text.as_str()))),
         },
@@ -566,6 +567,12 @@ fn compare(v: &Value<'_>, lit: &Literal) -> Option<Ordering> {
         Value::Level(l) => lit.level.map(|want| l.cmp(&want)),
         Value::Time(t) => lit.time.map(|want| t.cmp(&want)),
     }
+}
+
+/// A quoted literal that reads as a finite number (`"100"`): a number field compares with it
+/// as a number (as text, `"100"` sorts before `"2"`).
+fn quoted_number(text: &str) -> Option<f64> {
+    text.trim().parse::<f64>().ok().filter(|n| n.is_finite())
 }
 
 fn with_str_form<R>(v: &Value<'_>, f: impl FnOnce(&str) -> R) -> R {
@@ -1601,12 +1608,14 @@ mod tests {
     #[test]
     fn number_and_string_semantics() {
         let num = rec(&[("n", TV::N(42.0)), ("f", TV::N(1.5)), ("z", TV::N(-0.0))]);
-        // Num vs non-numeric literal: compared as the formatted string.
+        // Num vs a quoted number: numeric ("42" < "5" as text, not as numbers).
         assert!(m("n = '42'", &num));
+        assert!(!m("n < '5'", &num));
+        assert!(m("n > '5'", &num));
+        // Num vs non-numeric literal: compared as the formatted string.
         assert!(m("n ~ '^42$'", &num)); // no trailing .0
         assert!(m("f ~ '^1\\.5$'", &num));
         assert!(m("z = '0'", &num));
-        assert!(m("n < '5'", &num)); // lexicographic: "42" < "5"
         assert!(!m("n < 5", &num));
         assert!(m("n = 42abc or n != 42abc", &num));
         // Str vs number literal: parsed as f64, else incomparable.

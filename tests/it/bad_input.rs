@@ -69,11 +69,17 @@ fn a_cut_skreaver_line_keeps_its_format() {
 fn malformed_nested_values_still_give_valid_ndjson() {
     let input = b"{\"time\":\"2026-11-22T07:00:00Z\",\"level\":\"info\",\"msg\":\"a\",\"func\":\"a\x13b\"}\n\
 {\"time\":\"2026-11-22T07:00:01Z\",\"level\":\"info\",\"msg\":\"b\",\"span\":{\"a\":1 2 3 ]]]}}\n\
-{\"time\":\"2026-11-22T07:00:02Z\",\"level\":\"info\",\"msg\":\"c\",\"extra\":{\"a\" \"b\"},\"n\":[1,2]}\n";
+{\"time\":\"2026-11-22T07:00:02Z\",\"level\":\"info\",\"msg\":\"c\",\"extra\":{\"a\" \"b\"},\"n\":[1,2]}\n\
+{\"time\":\"2026-11-22T07:00:03Z\",\"level\":\"info\",\"msg\":\"d\",\"x\":{\"y\":\"\\ud800\"},\"ok\":\"\\u00e9\"}\n";
     let r = bin(&["events", "--format", "json"], input);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let events = ndjson(&r.stdout);
-    assert_eq!(events.len(), 3);
+    assert_eq!(events.len(), 4);
+    assert!(
+        events[3]["fields"]["x"].is_string(),
+        "a lone surrogate is no JSON text"
+    );
+    assert_eq!(events[3]["fields"]["ok"], "é");
     assert_eq!(events[0]["fields"]["func"], "a\u{13}b");
     assert_eq!(events[1]["fields"]["span"], "{\"a\":1 2 3 ]]]}");
     assert_eq!(events[2]["fields"]["extra"], "{\"a\" \"b\"}");

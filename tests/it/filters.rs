@@ -85,6 +85,9 @@ fn where_rejects_values_a_field_cannot_hold() {
         assert_eq!(r.code, 2, "{expr}");
         assert!(r.stderr.contains(says), "{expr}: {}", r.stderr);
     }
+    // A quoted number compares as a number with a number field, not as text.
+    let quoted = events(&["--where", r#"duration_ms > "100""#, &s]);
+    assert_eq!(quoted, events(&["--where", "duration_ms > 100", &s]));
     for ok in [
         r#"status = "401""#,
         "duration_ms > 1e2",

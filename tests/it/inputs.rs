@@ -342,6 +342,9 @@ fn a_cut_gzip_keeps_what_was_read_and_says_so() {
     let cut = dir.path().join("app.log.1.gz");
     write(&cut, &whole[..whole.len() / 2]);
     let name = cut.to_str().unwrap();
+    let r = bin(&["trace", "no-such-id", name], b"");
+    assert_eq!(r.code, 2, "trace: {}", r.stderr);
+    assert!(r.stderr.contains("app.log.1.gz"), "{}", r.stderr);
     for cmd in ["events", "analyze"] {
         let r = bin(&[cmd, "--format", "json", name], b"");
         assert_eq!(r.code, 2, "{cmd}: {}", r.stderr);
