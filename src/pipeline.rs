@@ -48,6 +48,7 @@ use crate::rules::condition::{ContinuationSubject, EventSubject, Parent};
 use crate::rules::engine::{Findings, GroupRef, Sighting, clip};
 use crate::rules::{Hit, RuleSet};
 use crate::source::files::{self, PathMeta};
+use crate::source::loki::Part;
 use crate::time::{self, Nanos};
 
 /// One input to read.
@@ -430,6 +431,8 @@ enum ItemKind {
     Event(EventItem),
     Blank,
     Unparsed(Unparsed),
+    /// A further line of a Loki entry ([`crate::source::loki::Part::Inner`]): its text.
+    Inner(Box<str>),
 }
 
 struct Item {
@@ -1833,6 +1836,8 @@ struct LineCtx<'c> {
     stream: u64,
     runtime_ts: Option<&'c str>,
     truncated: bool,
+    /// The first line of a Loki entry with several: a new event, never a continuation.
+    first: bool,
 }
 
 fn process_chunk(
@@ -1920,15 +1925,16 @@ fn process_chunk(
         let u = envelope::unwrap_in(line, text, esc);
         let mut key = stream_key(chunk.source, &u);
         if let Some(t) = tag {
-            key = fnv(key, &t.to_le_bytes());
+            key = fnv(key, &t.labels.to_le_bytes());
         }
         origins.entry(key).or_insert_with(|| {
             let mut o = origin_of(chunk.source, &input.meta, &u);
             if let (Some(l), Some(t)) = (loki, tag) {
-                loki_origin(&mut o, l.labels.get(t));
+                loki_origin(&mut o, l.labels.get(t.labels));
             }
             o
         });
+        let part = tag.map_or(Part::Whole, |t| t.part);
         let reader_cut = chunk.truncated.contains(&this_line);
         let next = match joiner.feed(key, this_line, &u) {
             Feed::Passthrough => BatchLine {
@@ -1938,6 +1944,7 @@ fn process_chunk(
                 stream: key,
                 truncated: reader_cut,
                 from: None,
+                part,
             },
             Feed::Buffered => continue,
             Feed::Completed(j) => {
@@ -1950,6 +1957,7 @@ fn process_chunk(
                     stream,
                     truncated: j.truncated || reader_cut,
                     from,
+                    part: Part::Whole,
                 }
             }
         };
@@ -1973,6 +1981,7 @@ fn process_chunk(
             stream,
             truncated: j.truncated,
             from,
+            part: Part::Whole,
         });
     }
     work.run(&mut batch, &origins, &mut out);
@@ -2011,6 +2020,8 @@ struct BatchLine<'c> {
     /// The name of the input the line began in, when that is the previous member of the
     /// rotated set ([`Carried`]).
     from: Option<&'c str>,
+    /// Which line of its Loki entry this is ([`Part::Whole`] for every other input).
+    part: Part,
 }
 
 /// Lines per parse batch. Each batch is parsed first, then its events become items (filters,
@@ -2044,20 +2055,32 @@ impl<'w> ChunkWork<'w> {
         // and read there: returned by value, each was copied 2–3 times on its way here.
         let mut events: Vec<Event<'_>> = Vec::with_capacity(texts.len());
         events.resize_with(texts.len(), Event::default);
-        let outcomes: Vec<ParseOutcome> = texts
+        // A further line of a Loki entry is its event's continuation whatever it holds: not
+        // parsed.
+        let outcomes: Vec<Option<ParseOutcome>> = texts
             .iter()
             .zip(&mut events)
             .zip(batch.iter())
-            .map(|((t, ev), b)| {
-                if b.truncated {
-                    reg.parse_cut_into(t, opts, scratch, ev)
-                } else {
-                    reg.parse_into(t, opts, scratch, ev)
-                }
+            .map(|((t, ev), b)| match b.part {
+                Part::Inner => None,
+                _ if b.truncated => Some(reg.parse_cut_into(t, opts, scratch, ev)),
+                _ => Some(reg.parse_into(t, opts, scratch, ev)),
             })
             .collect();
         let unknown = Origin::default();
         for (((b, text), ev), outcome) in batch.iter().zip(&texts).zip(&mut events).zip(outcomes) {
+            let Some(outcome) = outcome else {
+                out.truncated += u64::from(b.truncated);
+                out.items.push(Item {
+                    line: b.line,
+                    stream: b.stream,
+                    pass: false,
+                    recheck: false,
+                    kind: ItemKind::Inner(Box::from(&**text)),
+                    found: None,
+                });
+                continue;
+            };
             let origin = origins.get(&b.stream).unwrap_or(&unknown);
             self.finish(b, text, (outcome, ev), origin, out);
         }
@@ -2096,6 +2119,7 @@ impl<'w> ChunkWork<'w> {
             stream: b.stream,
             runtime_ts: b.runtime_ts.as_deref(),
             truncated: b.truncated,
+            first: b.part == Part::First,
         };
         make_item(
             parsed,
@@ -2133,6 +2157,8 @@ fn make_item(
         ParseOutcome::Blank => out.items.push(item(ItemKind::Blank, false)),
         ParseOutcome::Unparsed(r) => out.items.push(item(ItemKind::Unparsed(r), false)),
         ParseOutcome::Event { weak } => {
+            // The first line of a Loki entry starts its own event (Loki gives the boundary).
+            let weak = weak && !ctx.first;
             if ev.naive_ts
                 && out.zone_skew.wants()
                 && let (Some(ts), Some(runtime)) = (
@@ -2157,7 +2183,7 @@ fn make_item(
             let (pass, rest_pass) = passes(ev, text, ctx, origin, reg, &settings.filter);
             // Only `events` decides again: the analysis has counted the event by then.
             let recheck = rest_pass
-                && ev.multiline != Multiline::None
+                && (ev.multiline != Multiline::None || ctx.first)
                 && matches!(settings.mode, Mode::Events)
                 && analysis.is_empty()
                 && settings
@@ -2300,6 +2326,9 @@ struct StreamState {
     parent_group: Option<GroupRef>,
     /// An event with a time was seen ([`Merger::note_rewind`]).
     dated: bool,
+    /// The last line that started something: its event's id, or why it is no event. The
+    /// further lines of a Loki entry ([`ItemKind::Inner`]) come right after their first line.
+    head: Option<Result<u64, Unparsed>>,
 }
 
 struct Pending {
@@ -2831,10 +2860,29 @@ impl<'r> Merger<'r> {
                         self.counts.continuation_lines += 1;
                         self.append(id, "");
                     }
-                    _ => self.unparsed(Unparsed::Blank),
+                    _ => {
+                        state.head = Some(Err(Unparsed::Blank));
+                        self.unparsed(Unparsed::Blank);
+                    }
                 }
             }
-            ItemKind::Unparsed(r) => self.unparsed(*r),
+            ItemKind::Unparsed(r) => {
+                state.head = Some(Err(*r));
+                self.unparsed(*r);
+            }
+            // Loki gave the entry's boundary: its further lines belong to its first line's
+            // event, whatever they look like (counted as continuation lines, as in a file).
+            ItemKind::Inner(text) => match state.head {
+                Some(Ok(id)) => {
+                    self.counts.continuation_lines += 1;
+                    self.append(id, text);
+                    self.continuation_rules(item.stream, item.line, text);
+                }
+                // The entry's first line is no event: neither are the others.
+                Some(Err(r)) => self.unparsed(r),
+                // Cannot happen (the first line comes first); counted all the same.
+                None => self.unparsed(Unparsed::Blank),
+            },
             ItemKind::Event(ev) => {
                 let found = match &item.found {
                     Some(FoundAt::Chunk(i)) => chunk_found.get(*i as usize),
@@ -2995,6 +3043,7 @@ impl<'r> Merger<'r> {
         let state = self.streams.entry(lane).or_default();
         let first_dated = ev.ts.is_some() && !std::mem::replace(&mut state.dated, true);
         let previous = state.open.replace(id);
+        state.head = Some(Ok(id));
         state.mode = ev.multiline;
         state.in_traceback = false;
         state.parent = None;

@@ -45,6 +45,9 @@ struct State {
     max_entries: usize,
     /// Statuses to answer the next requests with (429, 500 …).
     fail_next: VecDeque<u16>,
+    /// From the Nth request on (counting every request from 0), answer all with this status:
+    /// a Loki that fails in the middle of a run.
+    fail_from: Option<(usize, u16)>,
     /// Sleep this long before answering the next request, once.
     stall_next: Option<Duration>,
     /// Sleep this long before answering every request (a real server's query time).
@@ -56,6 +59,10 @@ struct State {
     tail_dropped: usize,
     /// Close the next tail connection after this many messages.
     tail_close_after: Option<usize>,
+    /// Send each stream's new entries as a tail message of its own, streams in the order they
+    /// were first pushed: Loki's querier forwards what each ingester's tail delivers, so one
+    /// message is not a time-ordered merge of all streams (hence the tail's `delay_for`).
+    tail_per_stream: bool,
     /// Requests seen: path, query parameters, headers.
     log: Vec<Logged>,
 }
@@ -264,6 +271,7 @@ fn respond(s: &mut impl Write, status: u16, ctype: &str, body: &str) -> std::io:
         400 => "Bad Request",
         401 => "Unauthorized",
         429 => "Too Many Requests",
+        504 => "Gateway Timeout",
         _ => "Internal Server Error",
     };
     write!(
@@ -318,7 +326,12 @@ fn serve<S: Read + Write>(conn: S, st: &Arc<Mutex<State>>) -> std::io::Result<()
         let mut s = st.lock().expect("lock");
         s.log
             .push((path.to_string(), params.clone(), headers.clone()));
-        (s.fail_next.pop_front(), s.stall_next.take(), s.latency)
+        let n = s.log.len() - 1;
+        let fail = s.fail_next.pop_front().or(s
+            .fail_from
+            .filter(|(from, _)| n >= *from)
+            .map(|(_, code)| code));
+        (fail, s.stall_next.take(), s.latency)
     };
     if let Some(d) = stall {
         std::thread::sleep(d);
@@ -346,6 +359,20 @@ fn serve<S: Read + Write>(conn: S, st: &Arc<Mutex<State>>) -> std::io::Result<()
     }
     match fail {
         Some(429) => return error(conn, 429, "too many outstanding requests"),
+        Some(400) => {
+            return error(
+                conn,
+                400,
+                "the query time range exceeds the limit (query length: 745h0m0s, limit: 721h0m0s)",
+            );
+        }
+        Some(504) => {
+            return error(
+                conn,
+                504,
+                "request timed out, decrease the duration of the request or add more label matchers",
+            );
+        }
         Some(code) => {
             return error(
                 conn,
@@ -510,12 +537,15 @@ fn serve<S: Read + Write>(conn: S, st: &Arc<Mutex<State>>) -> std::io::Result<()
                 "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n\r\n",
                 ws::accept_key(&key)
             )?;
-            let close_after = st.lock().expect("lock").tail_close_after.take();
+            let (close_after, per_stream) = {
+                let mut s = st.lock().expect("lock");
+                (s.tail_close_after.take(), s.tail_per_stream)
+            };
             let mut sent_upto = start; // entries at or after start, each once, in time order
             let mut sent_at: Vec<(Labels, String)> = Vec::new();
             let mut messages = 0usize;
             loop {
-                let (sel, dropped) = {
+                let (sel, mut dropped, order) = {
                     let mut s = st.lock().expect("lock");
                     let mut sel = select(&s, sent_upto, i64::MAX);
                     sel.retain(|(l, e)| {
@@ -527,23 +557,33 @@ fn serve<S: Read + Write>(conn: S, st: &Arc<Mutex<State>>) -> std::io::Result<()
                     } else {
                         std::mem::take(&mut s.tail_dropped)
                     };
-                    (sel, d)
+                    let order: Vec<Labels> = s.streams.iter().map(|(l, _)| l.clone()).collect();
+                    (sel, d, order)
                 };
-                if !sel.is_empty() {
-                    for (l, e) in &sel {
-                        if e.ts > sent_upto {
-                            sent_upto = e.ts;
-                            sent_at.clear();
-                        }
-                        sent_at.push((l.clone(), e.line.clone()));
+                for (l, e) in &sel {
+                    if e.ts > sent_upto {
+                        sent_upto = e.ts;
+                        sent_at.clear();
                     }
-                    let mut msg = json!({ "streams": stream_json(sel) });
+                    sent_at.push((l.clone(), e.line.clone()));
+                }
+                let batches: Vec<Vec<(Labels, Entry)>> = if per_stream {
+                    order
+                        .iter()
+                        .map(|want| sel.iter().filter(|(l, _)| l == want).cloned().collect())
+                        .collect()
+                } else {
+                    vec![sel]
+                };
+                for batch in batches.into_iter().filter(|b: &Vec<_>| !b.is_empty()) {
+                    let mut msg = json!({ "streams": stream_json(batch) });
                     if dropped > 0 {
                         msg["dropped_entries"] = Value::Array(
                             (0..dropped)
                                 .map(|i| json!({"labels": {"app": "tail"}, "timestamp": (1_000 + i).to_string()}))
                                 .collect(),
                         );
+                        dropped = 0;
                     }
                     let payload = html_escape_json(&msg);
                     let mut f = vec![0x81u8];
@@ -729,7 +769,7 @@ fn parallel_slices_read_exactly_what_one_request_at_a_time_reads() {
             .filter(|l| !l.is_empty())
             .map(|l| {
                 let (tag, rest) = loki::split_tag(l);
-                let labels = input.labels.get(tag.expect("tagged"));
+                let labels = input.labels.get(tag.expect("tagged").labels);
                 format!("{labels:?} {}", String::from_utf8_lossy(rest))
             })
             .collect()
@@ -1176,7 +1216,23 @@ fn paging_stops_when_one_timestamp_holds_more_than_a_batch() {
         .expect_err("stuck");
     assert!(
         err.to_string()
-            .contains("more than 5 entries share the timestamp"),
+            .contains("at least 5 entries (a whole --loki-batch) share the timestamp"),
+        "{err}"
+    );
+    // Exactly a batch at one timestamp: paging cannot tell that no more follow at it.
+    let five = Emu::start();
+    for i in 0..5 {
+        five.push(&[("app", "api")], T0, &format!("same {i:02}"), &[]);
+    }
+    five.push(&[("app", "api")], T0 + 1, "later", &[]);
+    let mut input = lib_input(&five, r#"{app="api"}"#, T0, T0 + 10);
+    input.opts.batch = 5;
+    input.opts.parallel = 1;
+    let err = loki::open(Arc::new(input))
+        .read_to_string(&mut String::new())
+        .expect_err("stuck");
+    assert!(
+        err.to_string().starts_with("Loki: at least 5 entries"),
         "{err}"
     );
     // Equal timestamps that fit in a batch page fine.
@@ -1338,5 +1394,301 @@ fn loki_throughput() {
         "source reader alone (query_range paging + JSON decoding + CRI lines, no pipeline; {parallel} slices): {:.2} s, {:.0} entries/s",
         alone.as_secs_f64(),
         n as f64 / alone.as_secs_f64()
+    );
+}
+
+/// `analyze --format json` on `args` (an `events` argument list): the report.
+fn analyze_report(args: &[String]) -> (Option<i32>, Value, String) {
+    let mut a = args.to_vec();
+    a[0] = "analyze".into();
+    a.extend(["--format".into(), "json".into()]);
+    let out = run(bin().args(&a));
+    let report = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    (
+        out.status.code(),
+        report,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `lines = events + continuation_lines + unparsed_lines + joined_partials`.
+fn assert_accounted(input: &Value) {
+    let n = |k: &str| input[k].as_u64().unwrap_or(u64::MAX);
+    assert_eq!(
+        n("lines"),
+        n("events") + n("continuation_lines") + n("unparsed_lines") + n("joined_partials"),
+        "{input}"
+    );
+}
+
+/// Loki gives each entry's boundary: an entry of several lines is one event, its further
+/// lines its continuation (`exception`), whatever they look like — counted as a file's
+/// continuation lines are. The same text in a file gives the same event where the file's
+/// heuristic joins it.
+#[test]
+fn an_entry_of_several_lines_is_one_event() {
+    let emu = Emu::start();
+    let python = "2026-11-22 06:46:41,514 - skillmeat.api.middleware.observability - ERROR - Request failed: GET /api/v1/artifacts\n\
+                  Traceback (most recent call last):\n  File \"/app/pool.py\", line 177, in _do_get\n    raise exc.TimeoutError(\n\
+                  sqlalchemy.exc.TimeoutError: QueuePool limit of size 5 overflow 10 reached";
+    let app = [("app", "api")];
+    emu.push(&app, T0, r#"{"level":"info","message":"one line"}"#, &[]);
+    // Alone in a file, a "Traceback" line after a JSON event starts an event and its last
+    // line another; pushed as one entry, they are one event.
+    emu.push(
+        &app,
+        T0 + 1,
+        "Traceback (most recent call last):\n  File \"x.py\", line 1, in <module>\nValueError: boom\n",
+        &[],
+    );
+    // A further line that would parse as an event of its own is still a continuation.
+    emu.push(
+        &app,
+        T0 + 2,
+        "worker stopped\r\n{\"level\":\"error\",\"message\":\"inner json\"}",
+        &[],
+    );
+    emu.push(&app, T0 + 3, python, &[]);
+    emu.push(&app, T0 + 4, "after", &[]);
+    // An entry whose first line is no event: neither are its further lines.
+    emu.push(
+        &app,
+        T0 + 5,
+        "{\"level\": \"error\",\n  \"message\": \"pretty\"}",
+        &[],
+    );
+    let args = range_args(&emu, r#"{app="api"}"#);
+    let out = run(bin().args(&args));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ev = events(&out);
+    let msgs: Vec<&str> = ev.iter().map(msg).collect();
+    assert_eq!(
+        msgs,
+        [
+            "one line",
+            "Traceback (most recent call last):",
+            "worker stopped",
+            "Request failed: GET /api/v1/artifacts",
+            "after"
+        ],
+        "{ev:?}"
+    );
+    assert_eq!(
+        ev[1]["exception"],
+        "  File \"x.py\", line 1, in <module>\nValueError: boom"
+    );
+    assert_eq!(
+        ev[2]["exception"],
+        r#"{"level":"error","message":"inner json"}"#
+    );
+    // Every line of an entry is a line; the further ones are continuation lines.
+    let (code, report, err) = analyze_report(&args);
+    assert_eq!(code, Some(0), "{err}");
+    let input = &report["input"];
+    assert_accounted(input);
+    assert_eq!(input["lines"], 14, "{input}");
+    assert_eq!(input["unparsed_reasons"]["invalid_json"], 2, "{input}");
+    assert_eq!(input["events"], 5, "{input}");
+    assert_eq!(input["continuation_lines"], 7, "{input}");
+    // --where on `exception` sees the attached lines.
+    let mut w = args.clone();
+    w.extend(["--where".into(), "exception ~ ValueError".into()]);
+    let out = run(bin().args(&w));
+    let msgs: Vec<String> = events(&out).iter().map(|v| msg(v).to_string()).collect();
+    assert_eq!(msgs, ["Traceback (most recent call last):"]);
+    // The Python record as a file: the same event, the same counts.
+    let dir = tempfile::tempdir().expect("tmp");
+    let f = dir.path().join("app.log");
+    std::fs::write(&f, format!("{python}\n")).expect("write");
+    let file = events(&run(bin().arg("events").arg(&f)));
+    let loki = &ev[3];
+    assert_eq!(file.len(), 1);
+    for k in ["message", "exception", "level", "service", "logger"] {
+        assert_eq!(file[0][k], loki[k], "{k}");
+    }
+    let out = run(bin().args(["analyze", "--format", "json"]).arg(&f));
+    let file_input: Value = serde_json::from_slice(&out.stdout).expect("report");
+    assert_eq!(file_input["input"]["continuation_lines"], 4);
+}
+
+/// A Loki that fails in the middle of a run: what was read before is output (events, or the
+/// report), in time order with no gap, stderr names the input once and the cause, exit 2.
+#[test]
+fn a_failure_mid_run_keeps_what_was_read() {
+    let emu = Emu::start();
+    push_demo(&emu, 200, 1, |i| format!("entry {i:03}"));
+    let mut args = range_args(&emu, r#"{job="demo"}"#);
+    args.extend(["--loki-batch".into(), "10".into()]);
+    let one_at_a_time = |args: &[String]| {
+        let mut a = args.to_vec();
+        a.extend(["--loki-parallel".into(), "1".into()]);
+        a
+    };
+    // The check, then 4 pages of 10 (each after the first starts at the newest timestamp of
+    // the one before, repeating its last entry): 37 entries; then a refusal (not retried).
+    emu.with(|s| s.fail_from = Some((5, 400)));
+    let out = run(bin().args(one_at_a_time(&args)));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    let msgs: Vec<String> = events(&out).iter().map(|v| msg(v).to_string()).collect();
+    let want: Vec<String> = (0..37).map(|i| format!("entry {i:03}")).collect();
+    assert_eq!(msgs, want);
+    assert!(
+        err.contains(&format!(
+            "error reading '{}': Loki answered HTTP 400: the query time range exceeds the limit",
+            emu.uri()
+        )) && err.contains("the output covers what was read before"),
+        "{err}"
+    );
+    assert_eq!(
+        err.matches(&emu.uri()).count(),
+        1,
+        "the input named once: {err}"
+    );
+    // Retried failures that go on past the bound (5 retries); the report of what was read.
+    emu.with(|s| {
+        s.log.clear();
+        s.fail_from = Some((5, 504));
+    });
+    let (code, report, err) = analyze_report(&one_at_a_time(&args));
+    assert_eq!(code, Some(2), "{err}");
+    assert_eq!(report["input"]["events"], 37, "{report}");
+    assert_eq!(
+        report["input"]["read_errors"].as_array().map(Vec::len),
+        Some(1)
+    );
+    assert!(
+        err.contains(&format!(
+            "error reading '{}': Loki: giving up after 6 attempts: HTTP 504: request timed out",
+            emu.uri()
+        )),
+        "{err}"
+    );
+    assert_eq!(err.matches(&emu.uri()).count(), 1, "{err}");
+    // Slices fetched at once: what is output is the entries before the failure, in time order,
+    // with nothing missing before it (later slices' pages are not output).
+    emu.with(|s| {
+        s.log.clear();
+        s.fail_from = Some((9, 400));
+    });
+    let out = run(bin().args(&args));
+    assert_eq!(out.status.code(), Some(2));
+    let msgs: Vec<String> = events(&out).iter().map(|v| msg(v).to_string()).collect();
+    let want: Vec<String> = (0..msgs.len()).map(|i| format!("entry {i:03}")).collect();
+    assert_eq!(msgs, want);
+    // A failure before any output is still a startup error.
+    emu.with(|s| {
+        s.log.clear();
+        s.fail_from = Some((0, 400));
+    });
+    let out = run(bin().args(&args));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains(&format!("Loki at {} answered HTTP 400", emu.uri()))
+    );
+}
+
+/// After a reconnect the tail replays from the newest timestamp emitted, its messages in
+/// whatever order Loki sends them: a repeat at that timestamp that comes after a newer entry
+/// of another stream is still dropped, and a new entry at that timestamp is not.
+#[test]
+fn tail_reconnect_drops_every_repeat_of_the_replay() {
+    let emu = Emu::start();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_nanos() as i64;
+    let (a, b, c) = (
+        [("app", "api"), ("pod", "p-a")],
+        [("app", "api"), ("pod", "p-b")],
+        [("app", "api"), ("pod", "p-c")],
+    );
+    emu.push(&a, now + 1, "tail 1", &[]);
+    emu.push(&a, now + 2, "tail 2", &[]);
+    emu.push(&b, now + 2, "tail 3", &[]);
+    emu.with(|s| {
+        s.tail_per_stream = true;
+        // The first tail sends p-a's message and p-b's, then closes.
+        s.tail_close_after = Some(2);
+    });
+    let mut input = lib_input(&emu, r#"{app="api"}"#, now - 60_000_000_000, now);
+    input.opts.follow = true;
+    let mut reader = BufReader::new(loki::open(Arc::new(input)));
+    let mut next = || {
+        let mut l = String::new();
+        reader.read_line(&mut l).expect("read");
+        l.rsplit(" F ").next().unwrap_or("").trim_end().to_string()
+    };
+    let mut got: Vec<String> = (0..3).map(|_| next()).collect();
+    // While the reader waits to reconnect: a newer entry of p-a, a new one of p-c at the
+    // resume timestamp. The replay sends p-a [tail 2, tail 5], p-b [tail 3], p-c [tail 4].
+    emu.push(&a, now + 3, "tail 5", &[]);
+    emu.push(&c, now + 2, "tail 4", &[]);
+    // The first line after the reconnect: tail 2 is dropped as a repeat.
+    got.push(next());
+    // A guard against a hang, not a timing assertion: one more entry ends the wait.
+    emu.push(&a, now + 4, "tail 6", &[]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while got.last().is_some_and(|l| l != "tail 6") && Instant::now() < deadline {
+        got.push(next());
+    }
+    assert_eq!(
+        got,
+        ["tail 1", "tail 2", "tail 3", "tail 5", "tail 4", "tail 6"]
+    );
+    let tails = emu.requests("/loki/api/v1/tail");
+    assert_eq!(tails[1]["start"], (now + 2).to_string(), "{tails:?}");
+}
+
+/// `-f`: the history is read, then the tail fails past its retries: the history is still
+/// output, stderr says at once that this input stops and again at the end, exit 2.
+#[test]
+fn a_tail_that_gives_up_keeps_what_was_read() {
+    let emu = Emu::start();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_nanos() as i64;
+    emu.push(&[("app", "api")], now - 1_000_000_000, "history", &[]);
+    // The check and the one history page answer; every tail handshake gets a 504.
+    emu.with(|s| s.fail_from = Some((2, 504)));
+    let mut child = bin()
+        .args([
+            "events",
+            "--follow",
+            &emu.uri(),
+            "--query",
+            r#"{app="api"}"#,
+        ])
+        .args(["--loki-parallel", "1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    // A guard against a hang, not a timing assertion (the retries take about 8 s).
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while child.try_wait().expect("wait").is_none() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    if child.try_wait().expect("wait").is_none() {
+        let _ = child.kill();
+    }
+    let out = child.wait_with_output().expect("output");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    let msgs: Vec<String> = events(&out).iter().map(|v| msg(v).to_string()).collect();
+    assert_eq!(msgs, ["history"]);
+    let cause = "Loki: giving up after 6 attempts: HTTP 504";
+    assert!(
+        err.contains(&format!("{}: {cause}", emu.uri()))
+            && err.contains("this input stops here")
+            && err.contains(&format!("error reading '{}': {cause}", emu.uri())),
+        "{err}"
     );
 }

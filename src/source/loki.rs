@@ -21,8 +21,10 @@
 //!   `--parallel-duration` in spirit). `parallel` 1 pages the whole range as one slice.
 //! * **Follow** — after the history up to the moment the run started (`end` exclusive), the
 //!   tail starts at that moment (`start` inclusive): nothing in between is lost or repeated.
-//!   When the tail connection ends it is reopened from the newest timestamp emitted, dropping
-//!   the repeated entries at that timestamp. `dropped_entries` in a tail message (Loki could
+//!   When the tail connection ends it is reopened from the newest timestamp emitted; for the
+//!   whole new connection, an entry at that timestamp whose (label set, line) was emitted
+//!   before is a repeat and dropped, wherever in the replay it comes (newer entries of other
+//!   streams may come first). `dropped_entries` in a tail message (Loki could
 //!   not send them in time) are counted ([`LokiInput::dropped`], reported as
 //!   `input.dropped_entries`) and announced on stderr.
 //! * **Labels** — an entry's stream labels and structured metadata (folded into the stream
@@ -31,11 +33,17 @@
 //!   [`LabelTable`] and every emitted line carries its id in a tag ([`split_tag`]) that the
 //!   pipeline removes before the envelope is read. The line after the tag is a CRI line
 //!   (`<ts> stdout|stderr F <content>`) so the entry's timestamp is the event's runtime time.
-//!   Entries with embedded newlines become one CRI line per line (continuations attach).
+//! * **Entries of several lines** (a traceback pushed as one entry) are one record: one CRI
+//!   line per line, the first tagged [`Part::First`] (always a new event), the others
+//!   [`Part::Inner`] (always that event's continuation lines, not parsed). Blank lines around
+//!   an entry's text are dropped. One-line entries are [`Part::Whole`] and joined like a
+//!   file's lines (a shipper that sends line by line splits a traceback over entries).
 //! * **Errors** — 429, 5xx, timeouts and (after the first success) lost connections are
 //!   retried with exponential backoff up to a bound; other statuses (400: LogQL errors, the
-//!   entries cap; 401: auth) end the run with Loki's own message; a Loki that cannot be reached
-//!   at all is [`LokiError::Down`]. The CLI turns all of these into exit code 2.
+//!   entries cap; 401: auth) fail with Loki's own message; a Loki that cannot be reached
+//!   at all is [`LokiError::Down`]. Before any output ([`check`]) they end the run; later they
+//!   end this input as a read error (not [`super::Fatal`]): what was read before, in time
+//!   order, is still output, and the CLI exits with code 2.
 //! * **Auth** — `X-Scope-OrgID`, basic or bearer ([`Auth`]), from `LOKI_ORG_ID`,
 //!   `LOKI_USERNAME`/`LOKI_PASSWORD`, `LOKI_BEARER_TOKEN` (logcli's names) or an auth file.
 //! * **TLS** — `loki+https://` inputs use [`Endpoint::Tls`] for both `query_range` and the
@@ -139,9 +147,9 @@ pub enum LokiError {
         /// What was wrong.
         message: String,
     },
-    /// More entries share one timestamp than fit in a batch.
+    /// A whole batch shares one timestamp: paging cannot tell whether more follow at it.
     #[error(
-        "Loki at {target}: more than {batch} entries share the timestamp {ts}; paging cannot pass them (raise --loki-batch, up to the server's max_entries_limit_per_query)"
+        "Loki at {target}: at least {batch} entries (a whole --loki-batch) share the timestamp {ts}; paging cannot go past them (raise --loki-batch, up to the server's max_entries_limit_per_query)"
     )]
     Stuck {
         /// The input.
@@ -151,6 +159,25 @@ pub enum LokiError {
         /// The timestamp (RFC3339).
         ts: String,
     },
+}
+
+impl LokiError {
+    /// The message without "at TARGET", for the pipeline's read errors, which name the input
+    /// themselves (`error reading 'loki+http://…': Loki: giving up after …`).
+    pub fn without_target(&self) -> String {
+        let text = self.to_string();
+        match self {
+            LokiError::Tls { target, .. }
+            | LokiError::Down { target, .. }
+            | LokiError::Api { target, .. }
+            | LokiError::GaveUp { target, .. }
+            | LokiError::Protocol { target, .. }
+            | LokiError::Stuck { target, .. } => {
+                text.replacen(&format!("Loki at {target}"), "Loki", 1)
+            }
+            _ => text,
+        }
+    }
 }
 
 /// Where a Loki input points.
@@ -480,19 +507,46 @@ impl LokiInput {
     }
 }
 
-/// Split a line's label tag (`\x1e<id>\x1f`) off: the label-set id and the rest.
-pub fn split_tag(line: &[u8]) -> (Option<u32>, &[u8]) {
+/// Which line of its entry a line is: Loki gives each entry's boundary exactly, so an entry
+/// with several lines (a traceback pushed as one entry) is one event, not a guess.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Part {
+    /// The whole entry (one line): joined to the event before it like a file's line.
+    Whole,
+    /// The first line of an entry with several: always a new event.
+    First,
+    /// A further line of an entry: always a continuation of the entry's first line.
+    Inner,
+}
+
+/// A line's label tag: `\x1e<id>\x1f`, or `\x1e<id>f\x1f` / `\x1e<id>c\x1f` for the first /
+/// a further line of an entry with several lines.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Tag {
+    /// The label set's id in [`LokiInput::labels`].
+    pub labels: u32,
+    /// Which line of its entry this is.
+    pub part: Part,
+}
+
+/// Split a line's label tag off: the tag and the rest.
+pub fn split_tag(line: &[u8]) -> (Option<Tag>, &[u8]) {
     if line.first() != Some(&TAG_START) {
         return (None, line);
     }
-    let Some(end) = line.iter().take(12).position(|&b| b == TAG_END) else {
+    let Some(end) = line.iter().take(13).position(|&b| b == TAG_END) else {
         return (None, line);
     };
-    let id = std::str::from_utf8(&line[1..end])
+    let (digits, part) = match &line[1..end] {
+        [d @ .., b'f'] => (d, Part::First),
+        [d @ .., b'c'] => (d, Part::Inner),
+        d => (d, Part::Whole),
+    };
+    let id = std::str::from_utf8(digits)
         .ok()
         .and_then(|s| s.parse().ok());
     match id {
-        Some(id) => (Some(id), &line[end + 1..]),
+        Some(labels) => (Some(Tag { labels, part }), &line[end + 1..]),
         None => (None, line),
     }
 }
@@ -720,14 +774,15 @@ fn entries(streams: Vec<StreamObj>, table: &LabelTable) -> Result<Vec<Entry>, St
     Ok(out)
 }
 
-/// Append the tagged CRI line(s) of one entry.
+/// Append the tagged CRI line(s) of one entry. Blank lines before and after an entry's text
+/// are not lines of it (an entry of blank lines only is one blank line).
 fn render(e: &Entry, table_stream: &str, out: &mut Vec<u8>) {
     let ts = format_rfc3339_nanos(e.ts);
-    let text = e.line.strip_suffix('\n').unwrap_or(&e.line);
-    for piece in text.split('\n') {
+    let line = |piece: &str, mark: Option<u8>, out: &mut Vec<u8>| {
         let piece = piece.strip_suffix('\r').unwrap_or(piece);
         out.push(TAG_START);
         out.extend_from_slice(e.labels.to_string().as_bytes());
+        out.extend(mark);
         out.push(TAG_END);
         out.extend_from_slice(ts.as_bytes());
         out.push(b' ');
@@ -735,6 +790,21 @@ fn render(e: &Entry, table_stream: &str, out: &mut Vec<u8>) {
         out.extend_from_slice(b" F ");
         out.extend_from_slice(piece.as_bytes());
         out.push(b'\n');
+    };
+    // Nearly every entry is one line: no list of pieces for it.
+    if !e.line.contains('\n') {
+        return line(&e.line, None, out);
+    }
+    let pieces: Vec<&str> = e.line.split('\n').collect();
+    let blank = |p: &&str| p.trim().is_empty();
+    let first = pieces.iter().position(|p| !blank(p)).unwrap_or(0);
+    let last = pieces.iter().rposition(|p| !blank(p)).unwrap_or(0);
+    let pieces = &pieces[first..=last.max(first)];
+    if let [one] = pieces {
+        return line(one, None, out);
+    }
+    for (i, piece) in pieces.iter().enumerate() {
+        line(piece, Some(if i == 0 { b'f' } else { b'c' }), out);
     }
 }
 
@@ -907,8 +977,12 @@ pub struct LokiReader {
     /// A slice was started.
     sliced: bool,
     ws: Option<WebSocket>,
-    /// Entries older than this (or equal and in `at_last`) are repeats after a reconnect.
-    replay_floor: Option<i64>,
+    /// After a reconnect: the timestamp it resumed at and the entries (label set, line)
+    /// emitted at it before. The new tail replays from that timestamp in whatever order its
+    /// messages come, so for the whole connection an entry at that timestamp with one of these
+    /// keys is a repeat (Loki keeps one entry per stream, timestamp and line). Only one
+    /// timestamp's entries: memory stays bounded.
+    replay: Option<(i64, HashSet<(u32, String)>)>,
     tail_failures: u32,
     out: Vec<u8>,
     pos: usize,
@@ -963,15 +1037,17 @@ pub fn open(input: Arc<LokiInput>) -> LokiReader {
         running: VecDeque::new(),
         sliced: false,
         ws: None,
-        replay_floor: None,
+        replay: None,
         tail_failures: 0,
         out: Vec::new(),
         pos: 0,
     }
 }
 
-fn fatal(e: LokiError) -> io::Error {
-    io::Error::other(super::Fatal(e.to_string()))
+/// A failure while the input is read: not [`super::Fatal`], so the pipeline keeps what was
+/// read before it (in time order), names the input and the cause, and exits with code 2.
+fn read_failed(e: LokiError) -> io::Error {
+    io::Error::other(e.without_target())
 }
 
 impl LokiReader {
@@ -1068,7 +1144,11 @@ impl LokiReader {
             match WebSocket::connect(&t.endpoint, &t.host, &target, &refs) {
                 Ok(ws) => {
                     self.ws = Some(ws);
-                    self.replay_floor = self.emitted.last_ts.filter(|l| *l >= self.end);
+                    self.replay = self
+                        .emitted
+                        .last_ts
+                        .filter(|l| *l >= self.end)
+                        .map(|l| (l, self.emitted.at_last.clone()));
                 }
                 Err(WsError::Refused { status, body }) if status != 429 && status < 500 => {
                     return Err(LokiError::Api {
@@ -1124,13 +1204,13 @@ impl LokiReader {
                 message,
             })?;
         for e in &got {
-            if let Some(floor) = self.replay_floor {
-                if e.ts < floor || (e.ts == floor && self.emitted.repeat(e)) {
-                    continue;
-                }
-                if e.ts > floor {
-                    self.replay_floor = None;
-                }
+            // Older entries are not replayed (the tail starts at `from`, inclusive): one that
+            // comes is new (pushed late), and newer ones cannot have been emitted yet.
+            if let Some((at, seen)) = &self.replay
+                && e.ts == *at
+                && seen.contains(&(e.labels, e.line.clone()))
+            {
+                continue;
             }
             self.emitted.emit(e, &self.input.labels);
         }
@@ -1164,10 +1244,26 @@ impl Read for LokiReader {
             if live::stopping() && !matches!(self.phase, Phase::Range) {
                 self.phase = Phase::Done;
             }
-            match self.phase {
-                Phase::Range => self.page().map_err(fatal)?,
-                Phase::Tail => self.tail().map_err(fatal)?,
+            let step = match self.phase {
+                Phase::Range => self.page(),
+                Phase::Tail => self.tail(),
                 Phase::Done => return Ok(0),
+            };
+            if let Err(e) = step {
+                self.phase = Phase::Done;
+                self.running.clear();
+                self.ws = None;
+                // A followed run may go on for hours with other inputs: say it now (the
+                // pipeline says it again when the run ends).
+                if self.input.opts.follow {
+                    let mut cause = e.without_target();
+                    crate::output::one_line(&mut cause);
+                    eprintln!(
+                        "logsleuth: {}: {cause}; this input stops here",
+                        self.input.target.uri
+                    );
+                }
+                return Err(read_failed(e));
             }
         }
         let n = buf.len().min(self.out.len() - self.pos);
@@ -1299,12 +1395,55 @@ mod tests {
         let mut out = Vec::new();
         render(&got[0], "stdout", &mut out);
         let text = String::from_utf8(out).unwrap();
-        let first = text.lines().next().unwrap();
-        let (id, rest) = split_tag(first.as_bytes());
-        assert_eq!(id, Some(got[0].labels));
-        assert_eq!(rest, b"1970-01-01T00:00:00.000000001Z stdout F b1");
-        assert_eq!(text.lines().count(), 2);
+        let lines: Vec<(Option<Tag>, &[u8])> =
+            text.lines().map(|l| split_tag(l.as_bytes())).collect();
+        let tag = |part| {
+            Some(Tag {
+                labels: got[0].labels,
+                part,
+            })
+        };
+        assert_eq!(
+            lines,
+            [
+                (
+                    tag(Part::First),
+                    &b"1970-01-01T00:00:00.000000001Z stdout F b1"[..]
+                ),
+                (
+                    tag(Part::Inner),
+                    &b"1970-01-01T00:00:00.000000001Z stdout F second"[..]
+                ),
+            ]
+        );
+        // One line: the whole entry; blank lines around an entry's text are not lines of it.
+        for line in ["a2", "\r\n  \na2\r\n\n"] {
+            let mut out = Vec::new();
+            let e = Entry {
+                line: line.into(),
+                ..got[1].clone()
+            };
+            render(&e, "stdout", &mut out);
+            let text = String::from_utf8(out).unwrap();
+            assert_eq!(text.lines().count(), 1, "{line:?}");
+            let (t, rest) = split_tag(text.trim_end().as_bytes());
+            assert_eq!(t.map(|t| t.part), Some(Part::Whole));
+            assert!(rest.ends_with(b" F a2"), "{text:?}");
+        }
+        // An entry of blank lines is one blank line.
+        let mut out = Vec::new();
+        let e = Entry {
+            line: "\n\n".into(),
+            ..got[1].clone()
+        };
+        render(&e, "stdout", &mut out);
+        assert_eq!(out.iter().filter(|b| **b == b'\n').count(), 1);
+        assert_eq!(
+            split_tag(b"\x1e4294967295c\x1fx").0.map(|t| t.labels),
+            Some(u32::MAX)
+        );
         assert_eq!(split_tag(b"\x1exx\x1fa"), (None, &b"\x1exx\x1fa"[..]));
+        assert_eq!(split_tag(b"\x1ef\x1fa"), (None, &b"\x1ef\x1fa"[..]));
         assert_eq!(split_tag(b"plain"), (None, &b"plain"[..]));
         assert_eq!(split_tag(b"\x1e12"), (None, &b"\x1e12"[..]));
     }
