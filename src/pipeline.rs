@@ -1351,6 +1351,11 @@ impl Chunker {
         let lines = tail.strip_suffix(b"\n").map(|t| t.split(|&b| b == b'\n'));
         let first = self.next_line + count_lines(&self.pending[..self.safe_cut]);
         let mut joiner = Joiner::new(self.max_line);
+        // Runs this member took over from the one before and still has open (a member holding
+        // only a piece of them): they go on to the next member as the first member's lines.
+        for c in &self.carried {
+            joiner.resume(c.key, c.run.clone());
+        }
         let mut seen: StreamMap<(u64, Origin)> = StreamMap::default();
         for (line_no, line) in (first..).zip(lines.into_iter().flatten()) {
             let u = envelope::unwrap(line);
@@ -1364,17 +1369,30 @@ impl Chunker {
             let _ = joiner.feed(key, line_no, &u);
         }
         let mut carried = Vec::new();
-        for (from_key, run) in joiner.finish() {
-            if let Some((key, origin)) = seen.remove(&from_key) {
-                self.handed_on.push(from_key);
-                carried.push(Carried {
+        for (this_key, run) in joiner.finish() {
+            // Without a line of its stream here the next key is unknown: the run then ends
+            // with this member, as an incomplete line.
+            let Some((key, origin)) = seen.remove(&this_key) else {
+                continue;
+            };
+            self.handed_on.push(this_key);
+            let c = match self.carried.iter().find(|c| c.key == this_key) {
+                Some(earlier) => Carried {
                     key,
-                    from_key,
+                    from_key: earlier.from_key,
+                    from_origin: earlier.from_origin.clone(),
+                    from_name: earlier.from_name.clone(),
+                    run,
+                },
+                None => Carried {
+                    key,
+                    from_key: this_key,
                     from_origin: origin,
                     from_name: input.name.clone(),
                     run,
-                });
-            }
+                },
+            };
+            carried.push(c);
         }
         carried
     }

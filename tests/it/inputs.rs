@@ -364,3 +364,38 @@ fn a_cut_gzip_keeps_what_was_read_and_says_so() {
         }
     }
 }
+
+/// A run of pieces over three members (the middle one holds nothing but a piece of it) is one
+/// line, the first member's, and every line is counted once.
+#[test]
+fn a_line_cut_over_three_members_is_joined() {
+    let tmp = tempfile::tempdir().unwrap();
+    let app = tmp.path().join("pods/prod_api-1_0123abcd/app");
+    write(
+        &app.join("0.log.20261122-070000"),
+        b"2026-11-22T07:00:00.1Z stdout F {\"level\":\"info\",\"msg\":\"first\"}\n\
+          2026-11-22T07:00:01.1Z stdout P {\"level\":\"error\",\"msg\":\"long \n",
+    );
+    write(
+        &app.join("0.log.20261122-070001"),
+        b"2026-11-22T07:00:01.1Z stdout P line, \n",
+    );
+    write(
+        &app.join("0.log"),
+        b"2026-11-22T07:00:01.2Z stdout F joined\"}\n\
+          2026-11-22T07:00:02.1Z stdout F {\"level\":\"info\",\"msg\":\"last\"}\n",
+    );
+    let dir = tmp.path().join("pods");
+    let ev = events_in(tmp.path(), &["--format", "json", dir.to_str().unwrap()]);
+    assert_eq!(
+        where_from(&ev),
+        owned(&[
+            ("0.log.20261122-070000", 1, "first"),
+            ("0.log.20261122-070000", 2, "long line, joined"),
+            ("0.log", 2, "last"),
+        ])
+    );
+    let r = analyze_json(&[dir.to_str().unwrap()], b"");
+    assert_accounted(&r["input"]);
+    assert_eq!(r["input"]["joined_partials"], 2);
+}
