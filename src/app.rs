@@ -386,6 +386,15 @@ fn inputs(
             }
         }
     }
+    // `logsleuth app.log - < app.log`: one file, read once (as the named path).
+    if let Some(name) = out.iter().find_map(|i| match &i.kind {
+        InputKind::File(p) if files::is_stdin(p) => Some(i.name.clone()),
+        _ => None,
+    }) && out.iter().any(|i| matches!(i.kind, InputKind::Stdin))
+    {
+        eprintln!("logsleuth: stdin is the file '{name}', which is read once");
+        out.retain(|i| !matches!(i.kind, InputKind::Stdin));
+    }
     Ok((out, watch))
 }
 

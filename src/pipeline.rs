@@ -756,8 +756,8 @@ fn open(input: &Input, settings: &Settings) -> io::Result<Box<dyn Read + Send>> 
             if files::compression(&head[..n]).is_some() {
                 files::open_decoded(p)
             } else {
-                let file = crate::source::follow::FollowFile::open(p)?;
-                Ok(files::skip_bom(Box::new(file)))
+                // `FollowFile` drops a byte order mark at the start of each file it reads.
+                Ok(Box::new(crate::source::follow::FollowFile::open(p)?))
             }
         }
         InputKind::File(p) => files::open_decoded(p),

@@ -337,6 +337,19 @@ fn stdout_file() -> Option<(u64, u64)> {
     })
 }
 
+/// Is `path` the regular file this process's stdin reads (`logsleuth app.log - < app.log`)?
+pub fn is_stdin(path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    static ID: std::sync::OnceLock<Option<(u64, u64)>> = std::sync::OnceLock::new();
+    let stdin = *ID.get_or_init(|| {
+        use std::os::fd::AsFd;
+        let fd = io::stdin().as_fd().try_clone_to_owned().ok()?;
+        let md = fs::File::from(fd).metadata().ok()?;
+        md.is_file().then(|| (md.dev(), md.ino()))
+    });
+    stdin.is_some() && fs::metadata(path).is_ok_and(|md| stdin == Some((md.dev(), md.ino())))
+}
+
 /// Is this file our own output (`logsleuth … > dir/out.ndjson` with `dir` walked)? Reading
 /// it would feed the output back in, endlessly when following.
 fn is_own_output(md: &fs::Metadata) -> bool {

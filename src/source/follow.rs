@@ -71,6 +71,9 @@ pub struct FollowFile {
     caught_up: bool,
 }
 
+/// UTF-8 byte order mark.
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
 impl FollowFile {
     /// Open `path` for following from its start.
     ///
@@ -152,10 +155,20 @@ impl Read for FollowFile {
                 // Truncated and refilled past our offset within one poll (copytruncate).
                 self.restart()?;
             }
+            let at_start = self.pos == 0;
             let n = self.file.read(buf)?;
             if n > 0 {
                 self.pos += n as u64;
                 self.keep_tail(&buf[..n]);
+                // Every file this one becomes (rotation, copytruncate) starts afresh: a byte
+                // order mark at its start is no text.
+                if at_start && buf[..n].starts_with(BOM) {
+                    buf.copy_within(BOM.len()..n, 0);
+                    if n > BOM.len() {
+                        return Ok(n - BOM.len());
+                    }
+                    continue;
+                }
                 return Ok(n);
             }
             if live::stopping() {
@@ -319,6 +332,39 @@ mod tests {
             proptest::prop_assert_eq!(&f.tail[..f.tail_len], want);
             proptest::prop_assert_eq!(&f.head[..f.head_len], &all[..all.len().min(TAIL)]);
         }
+    }
+
+    /// The next `n` bytes, waiting for them as a follower does.
+    fn read_bytes(f: &mut FollowFile, n: usize) -> io::Result<String> {
+        let mut out = Vec::new();
+        let mut buf = [0u8; 64];
+        while out.len() < n {
+            match f.read(&mut buf) {
+                Ok(0) => break,
+                Ok(k) => out.extend_from_slice(&buf[..k]),
+                Err(e) if e.get_ref().is_some_and(|e| e.is::<CaughtUp>()) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(String::from_utf8_lossy(&out).into_owned())
+    }
+
+    /// A byte order mark starts each file a followed path becomes, not only the first.
+    #[test]
+    fn a_byte_order_mark_is_dropped_after_each_rotation() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("a.log");
+        std::fs::write(&path, b"\xEF\xBB\xBFone\n")?;
+        let mut f = FollowFile::open(&path)?;
+        assert_eq!(read_bytes(&mut f, 4)?, "one\n");
+        // Rename and create.
+        std::fs::rename(&path, dir.path().join("a.log.1"))?;
+        std::fs::write(&path, b"\xEF\xBB\xBFtwo\n")?;
+        assert_eq!(read_bytes(&mut f, 4)?, "two\n");
+        // Copytruncate: written again from the start, shorter than what was read.
+        std::fs::write(&path, b"\xEF\xBB\xBF3\n")?;
+        assert_eq!(read_bytes(&mut f, 2)?, "3\n");
+        Ok(())
     }
 
     fn names(found: &[InputFile], root: &Path) -> Vec<String> {

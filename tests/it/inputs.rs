@@ -399,3 +399,23 @@ fn a_line_cut_over_three_members_is_joined() {
     assert_accounted(&r["input"]);
     assert_eq!(r["input"]["joined_partials"], 2);
 }
+
+/// `logsleuth app.log - < app.log` names one file twice: it is read once.
+#[test]
+fn a_file_given_as_a_path_and_as_stdin_is_read_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.log");
+    write(
+        &path,
+        b"{\"level\":\"info\",\"msg\":\"one\"}\n{\"level\":\"info\",\"msg\":\"two\"}\n",
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_logsleuth"))
+        .args(["analyze", "--format", "json", path.to_str().unwrap(), "-"])
+        .stdin(std::fs::File::open(&path).unwrap())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["input"]["lines"], 2);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("read once"));
+}
