@@ -988,6 +988,17 @@ fn bad_logsleuth_kubectl_is_named() {
         .expect("run");
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("LOGSLEUTH_KUBECTL=/opt/nokubectl"), "{err}");
+    assert!(
+        err.contains("LOGSLEUTH_KUBECTL=/opt/nokubectl: no such file"),
+        "{err}"
+    );
     assert!(!err.contains("not found in PATH"), "{err}");
+    let out = Command::new(env!("CARGO_BIN_EXE_logsleuth"))
+        .env("LOGSLEUTH_KUBECTL", "/tmp")
+        .args(["events", "k8s://prod/pod/web-1"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("LOGSLEUTH_KUBECTL=/tmp: not a file"), "{err}");
 }

@@ -65,11 +65,13 @@ pub enum KubectlError {
     NotFound,
     /// `LOGSLEUTH_KUBECTL` names no file.
     #[error(
-        "LOGSLEUTH_KUBECTL={path}: no such file (set it to kubectl's path, or unset it to use kubectl from PATH)"
+        "LOGSLEUTH_KUBECTL={path}: {why} (set it to kubectl's path, or unset it to use kubectl from PATH)"
     )]
     BadOverride {
         /// The value.
         path: String,
+        /// What is wrong with it.
+        why: &'static str,
     },
     /// `kubectl get … -o json` printed something that is not the expected JSON.
     #[error("cannot read the output of `kubectl {args}`: {why}")]
@@ -250,13 +252,15 @@ pub fn parse_uri(uri: &str) -> Result<K8sInput, KubectlError> {
 pub fn locate() -> Result<PathBuf, KubectlError> {
     if let Some(p) = std::env::var_os("LOGSLEUTH_KUBECTL").filter(|p| !p.is_empty()) {
         let p = PathBuf::from(p);
-        return if p.is_file() {
-            Ok(p)
-        } else {
-            Err(KubectlError::BadOverride {
-                path: p.display().to_string(),
-            })
+        let why = match std::fs::metadata(&p) {
+            Ok(md) if md.is_file() => return Ok(p),
+            Ok(_) => "not a file",
+            Err(_) => "no such file",
         };
+        return Err(KubectlError::BadOverride {
+            path: p.display().to_string(),
+            why,
+        });
     }
     let path = std::env::var_os("PATH").ok_or(KubectlError::NotFound)?;
     std::env::split_paths(&path)
