@@ -1856,6 +1856,11 @@ impl<'r> TraceSink<'r> {
         }
     }
 
+    /// Events held now: those of open groups, and those kept for the timeline.
+    pub fn events_held(&self) -> usize {
+        self.kept.len() + self.held.values().map(|h| h.events.len()).sum::<usize>()
+    }
+
     fn keep(&mut self, h: Held) {
         self.kept_groups += 1;
         self.kept.extend(h.events);
