@@ -23,6 +23,12 @@
 //!   after an idle gap longer than the window (an `agent_id` active at 06:00 and again at
 //!   09:00) stays one group, where that file read alone gives two. Per-request ids are not
 //!   reused, so their groups are the same either way.
+//! * A request is counted in the group of its own events: an event dated more than the window
+//!   before its stream's clock (a jump back) counts as active at the clock, so its group stays
+//!   open for the rest of its request; a request whose events' group closed before the request
+//!   was complete (it waits for its last line until its stream's next request line) starts no
+//!   group of its own (`late_requests`). So an id names two groups only when it came back after
+//!   the window or after an eviction.
 //! * Memory is bounded: at most `max_open` groups are open; beyond that the least recently
 //!   active group is closed early and counted in `evicted`. Ids are held only by open groups.
 //! * Results depend only on the order of observations, which the merger delivers in input
@@ -659,7 +665,7 @@ pub struct Correlator {
     sources: Vec<String>,
     /// Requests that found the group of their events closed ([`Observation::joins_only`]).
     late_requests: u64,
-    /// Trace mode: merges and closes not yet taken ([`Correlator::take_changes`]).
+    /// Trace mode: merges and closes not yet taken ([`Correlator::drain_changes`]).
     changes: Option<Vec<Change>>,
     buf: String,
     /// Scratch for [`Correlator::observe`]: slots of the groups its linking ids belong to.
@@ -780,18 +786,18 @@ impl Correlator {
         self.sources.push(name);
     }
 
-    /// Record merges and closes for [`Correlator::take_changes`] (trace: what a sink holds per
+    /// Record merges and closes for [`Correlator::drain_changes`] (trace: what a sink holds per
     /// group follows them).
     pub fn record_changes(&mut self) {
         self.changes = Some(Vec::new());
     }
 
-    /// The merges and closes since the last call, in order.
-    pub fn take_changes(&mut self) -> Vec<Change> {
-        self.changes
-            .as_mut()
-            .map(std::mem::take)
-            .unwrap_or_default()
+    /// Move the merges and closes since the last call, in order, to `into` (both keep their
+    /// capacity: this runs for every observation).
+    pub fn drain_changes(&mut self, into: &mut Vec<Change>) {
+        if let Some(c) = self.changes.as_mut() {
+            into.append(c);
+        }
     }
 
     /// Open groups now.
@@ -1542,12 +1548,17 @@ mod tests {
             false,
         );
         let from = if j == a { b } else { a };
-        assert_eq!(c.take_changes(), [Change::Merged { from, into: j }]);
+        let take = |c: &mut Correlator| {
+            let mut changes = Vec::new();
+            c.drain_changes(&mut changes);
+            changes
+        };
+        assert_eq!(take(&mut c), [Change::Merged { from, into: j }]);
         // The window passes: the group closes before the new one starts.
         let n = obs(&mut c, 100 * S, 0, &ids(&[(Slot::ConnId, "z")], &[]), false);
-        assert_eq!(c.take_changes(), [Change::Closed(j)]);
+        assert_eq!(take(&mut c), [Change::Closed(j)]);
         c.close_all();
-        assert_eq!(c.take_changes(), [Change::Closed(n)]);
+        assert_eq!(take(&mut c), [Change::Closed(n)]);
     }
 
     /// An event dated before its stream's clock (a jump back in time) keeps its group open
@@ -1784,6 +1795,8 @@ pub struct TraceSink<'r> {
     loose_hit: bool,
     /// Arrivals so far ([`Recorded::n`]).
     arrivals: u64,
+    /// Scratch for [`TraceSink::apply_changes`].
+    changes: Vec<Change>,
     sources: Vec<String>,
 }
 
@@ -1827,6 +1840,7 @@ impl<'r> TraceSink<'r> {
             kept_groups: 0,
             loose_hit: false,
             arrivals: 0,
+            changes: Vec::new(),
             sources,
         }
     }
@@ -1834,7 +1848,9 @@ impl<'r> TraceSink<'r> {
     /// Follow the correlator's merges and closes: a merged group's holdings go to the
     /// survivor; a closed group's are kept if it contained the target, else dropped.
     fn apply_changes(&mut self) {
-        for change in self.correlator.take_changes() {
+        let mut changes = std::mem::take(&mut self.changes);
+        self.correlator.drain_changes(&mut changes);
+        for &change in &changes {
             match change {
                 Change::Merged { from, into } => {
                     let Some(h) = self.held.remove(&from) else {
@@ -1854,6 +1870,8 @@ impl<'r> TraceSink<'r> {
                 }
             }
         }
+        changes.clear();
+        self.changes = changes;
     }
 
     /// Events held now: those of open groups, and those kept for the timeline.
