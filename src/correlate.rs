@@ -23,6 +23,12 @@
 //!   after an idle gap longer than the window (an `agent_id` active at 06:00 and again at
 //!   09:00) stays one group, where that file read alone gives two. Per-request ids are not
 //!   reused, so their groups are the same either way.
+//! * A request is counted in the group of its own events: an event dated more than the window
+//!   before its stream's clock (a jump back) counts as active at the clock, so its group stays
+//!   open for the rest of its request; a request whose events' group closed before the request
+//!   was complete (it waits for its last line until its stream's next request line) starts no
+//!   group of its own (`late_requests`). So an id names two groups only when it came back after
+//!   the window or after an eviction.
 //! * Memory is bounded: at most `max_open` groups are open; beyond that the least recently
 //!   active group is closed early and counted in `evicted`. Ids are held only by open groups.
 //! * Results depend only on the order of observations, which the merger delivers in input
@@ -323,6 +329,10 @@ pub struct Observation<'o> {
     /// the request becomes its group's slowest (formatting every request costs more than
     /// the rest of an observation).
     pub request: Option<(Option<f64>, &'o dyn Fn() -> String)>,
+    /// A request whose own events already joined a group ([`crate::request::Request::grouped`]):
+    /// it joins an open group of its ids but never starts one, so its id cannot name a second
+    /// group when theirs closed before the request was complete (counted in `late_requests`).
+    pub joins_only: bool,
 }
 
 /// An identifier as stored: one byte for its kind (`a` + slot index), then the value. One
@@ -470,6 +480,10 @@ pub struct CorrelationReport {
     pub evicted: u64,
     /// Times two open groups were united by an event carrying ids of both.
     pub merges: u64,
+    /// Requests completed after the group of their own events had closed (idle or evicted
+    /// while the request waited for its last line): they start no group of their own.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub late_requests: u64,
     /// `--correlation-window`, seconds.
     pub window_seconds: f64,
     /// Cap on open groups.
@@ -478,6 +492,10 @@ pub struct CorrelationReport {
     pub peak_open_groups: usize,
     /// Groups ranked by errors, then span, then events.
     pub top: Vec<GroupReport>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// A closed group kept for ranking.
@@ -645,8 +663,10 @@ pub struct Correlator {
     top: Vec<Closed>,
     services: Vec<String>,
     sources: Vec<String>,
-    /// Trace mode: survivor of every merge (`merged → into`).
-    merged_into: Option<GroupMap<u64>>,
+    /// Requests that found the group of their events closed ([`Observation::joins_only`]).
+    late_requests: u64,
+    /// Trace mode: merges and closes not yet taken ([`Correlator::drain_changes`]).
+    changes: Option<Vec<Change>>,
     buf: String,
     /// Scratch for [`Correlator::observe`]: slots of the groups its linking ids belong to.
     found: Vec<u32>,
@@ -656,6 +676,20 @@ pub struct Correlator {
     /// [`Correlator::current_name`]; at most [`MAX_RENAMES`]. `None` unless
     /// [`Correlator::track_renames`].
     renamed: Option<GroupMap<Renamed>>,
+}
+
+/// A change to the open groups ([`Correlator::record_changes`]), by group id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Change {
+    /// Group `from` was merged into group `into` (both open).
+    Merged {
+        /// The group merged away.
+        from: u64,
+        /// The survivor.
+        into: u64,
+    },
+    /// The group closed (idle, evicted or at the end): nothing joins it any more.
+    Closed(u64),
 }
 
 /// What became of a group ([`Correlator::track_renames`]).
@@ -691,7 +725,8 @@ impl Correlator {
             top: Vec::new(),
             services,
             sources,
-            merged_into: None,
+            late_requests: 0,
+            changes: None,
             buf: String::new(),
             found: Vec::new(),
             outbox: None,
@@ -751,19 +786,18 @@ impl Correlator {
         self.sources.push(name);
     }
 
-    /// Remember merges so [`Correlator::root`] can resolve any group id ever returned (trace).
-    pub fn record_merges(&mut self) {
-        self.merged_into = Some(GroupMap::default());
+    /// Record merges and closes for [`Correlator::drain_changes`] (trace: what a sink holds per
+    /// group follows them).
+    pub fn record_changes(&mut self) {
+        self.changes = Some(Vec::new());
     }
 
-    /// The group a returned id ended up in (trace mode; otherwise the id itself).
-    pub fn root(&self, mut id: u64) -> u64 {
-        if let Some(m) = &self.merged_into {
-            while let Some(&next) = m.get(&id) {
-                id = next;
-            }
+    /// Move the merges and closes since the last call, in order, to `into` (both keep their
+    /// capacity: this runs for every observation).
+    pub fn drain_changes(&mut self, into: &mut Vec<Change>) {
+        if let Some(c) = self.changes.as_mut() {
+            into.append(c);
         }
-        id
     }
 
     /// Open groups now.
@@ -808,14 +842,26 @@ impl Correlator {
                 }
             }
         }
+        if found.is_empty() && o.joins_only {
+            self.found = found;
+            self.late_requests += 1;
+            return None;
+        }
+        // An observation that would be idle on arrival (dated more than the window before its
+        // stream's clock: a clock jump back) counts as activity at the clock, so its group
+        // does not close before the rest of its request (its next lines, the merged request)
+        // joins it; otherwise at its own time.
+        let touched = match o.ts {
+            Some(t) if t >= now.saturating_sub(self.settings.window_ns) => t,
+            _ => now,
+        };
         // The group's slot in `open`.
         let at = match found.len() {
-            0 => self.create(o, now),
+            0 => self.create(touched),
             1 => found[0],
             _ => self.unite(&found),
         };
         self.found = found;
-        let touched = o.ts.unwrap_or(now);
         let g = self.open.get_mut(at)?;
         for (i, (slot, v)) in links().enumerate() {
             // Known ids stay known: `unite` re-points them, nothing here removes them.
@@ -884,8 +930,8 @@ impl Correlator {
         Some((g.seq, g.rep.clone()?))
     }
 
-    /// A new group for `o` (closing the least recently active one at the cap); its slot.
-    fn create(&mut self, o: &Observation<'_>, now: Nanos) -> u32 {
+    /// A new group last active at `touched` (closing the least recently active one at the cap); its slot.
+    fn create(&mut self, touched: Nanos) -> u32 {
         while self.open.len() >= self.settings.max_open {
             let Some((_, oldest)) = self.idle.oldest(&self.open) else {
                 break;
@@ -896,7 +942,6 @@ impl Correlator {
         let seq = self.next_id;
         self.next_id += 1;
         self.groups += 1;
-        let touched = o.ts.unwrap_or(now);
         let group = Group {
             seq,
             rep: None,
@@ -941,8 +986,11 @@ impl Correlator {
             };
             self.groups -= 1;
             self.merges += 1;
-            if let Some(m) = &mut self.merged_into {
-                m.insert(o.seq, survivor_seq);
+            if let Some(c) = &mut self.changes {
+                c.push(Change::Merged {
+                    from: o.seq,
+                    into: survivor_seq,
+                });
             }
             for key in &o.ids {
                 if let Some(g) = self.by_id.get_mut(&**key) {
@@ -1015,6 +1063,9 @@ impl Correlator {
             // `unite` re-points those of the groups it merges).
             let owner = self.by_id.remove(&**key);
             debug_assert_eq!(owner, Some(slot));
+        }
+        if let Some(c) = &mut self.changes {
+            c.push(Change::Closed(g.seq));
         }
         let span = match (g.first, g.last) {
             (Some(a), Some(b)) => b - a,
@@ -1127,6 +1178,7 @@ impl Correlator {
             groups: self.groups,
             evicted: self.evicted,
             merges: self.merges,
+            late_requests: self.late_requests,
             window_seconds: self.settings.window_ns as f64 / 1e9,
             max_open_groups: self.settings.max_open,
             peak_open_groups: self.peak_open,
@@ -1156,6 +1208,7 @@ mod tests {
             ids: i,
             arena: None,
             request: None,
+            joins_only: false,
         })
         .map(|(g, _)| g)
         .unwrap_or(u64::MAX)
@@ -1482,9 +1535,9 @@ mod tests {
     }
 
     #[test]
-    fn trace_mode_resolves_merged_ids() {
-        let mut c = corr(600 * S, 100);
-        c.record_merges();
+    fn trace_mode_records_merges_and_closes_in_order() {
+        let mut c = corr(60 * S, 100);
+        c.record_changes();
         let a = obs(&mut c, 0, 0, &ids(&[(Slot::ConnId, "x")], &[]), false);
         let b = obs(&mut c, S, 0, &ids(&[(Slot::ConnId, "y")], &[]), false);
         let j = obs(
@@ -1494,8 +1547,89 @@ mod tests {
             &ids(&[(Slot::ConnId, "x"), (Slot::ConnId, "y")], &[]),
             false,
         );
-        assert_eq!(c.root(a), c.root(j));
-        assert_eq!(c.root(b), c.root(j));
+        let from = if j == a { b } else { a };
+        let take = |c: &mut Correlator| {
+            let mut changes = Vec::new();
+            c.drain_changes(&mut changes);
+            changes
+        };
+        assert_eq!(take(&mut c), [Change::Merged { from, into: j }]);
+        // The window passes: the group closes before the new one starts.
+        let n = obs(&mut c, 100 * S, 0, &ids(&[(Slot::ConnId, "z")], &[]), false);
+        assert_eq!(take(&mut c), [Change::Closed(j)]);
+        c.close_all();
+        assert_eq!(take(&mut c), [Change::Closed(n)]);
+    }
+
+    /// An event dated before its stream's clock (a jump back in time) keeps its group open
+    /// for the window by the stream's clock, so the rest of its request still joins it.
+    #[test]
+    fn an_event_behind_its_streams_clock_is_not_idle_at_once() {
+        let year = 365 * 86_400 * S;
+        let mut c = corr(600 * S, 100);
+        let t0 = obs(
+            &mut c,
+            2 * year,
+            0,
+            &ids(&[(Slot::TraceId, "t0")], &[]),
+            false,
+        );
+        let t1 = obs(&mut c, S, 0, &ids(&[(Slot::TraceId, "t1")], &[]), false);
+        // Its next line (same time) and another request's.
+        assert_eq!(
+            obs(&mut c, S, 0, &ids(&[(Slot::TraceId, "t1")], &[]), false),
+            t1
+        );
+        assert_eq!(
+            obs(
+                &mut c,
+                2 * year + S,
+                0,
+                &ids(&[(Slot::TraceId, "t0")], &[]),
+                false
+            ),
+            t0
+        );
+        assert_eq!(c.finish().groups, 2);
+    }
+
+    /// A request whose events were observed never starts a group: when theirs closed while it
+    /// waited for its last line, it is counted as late, and its id names one group.
+    #[test]
+    fn a_late_request_starts_no_second_group() {
+        let mut c = corr(60 * S, 100);
+        let ev = ids(&[(Slot::TraceId, "t1")], &[]);
+        let g = obs(&mut c, 0, 0, &ev, false);
+        // Other events move the clock past the window: t1's group closes.
+        obs(
+            &mut c,
+            100 * S,
+            0,
+            &ids(&[(Slot::TraceId, "t2")], &[]),
+            false,
+        );
+        let request = |c: &mut Correlator, joins_only| {
+            c.observe(&Observation {
+                ts: Some(0),
+                source: 0,
+                clock: 0,
+                service: 0,
+                error: true,
+                ids: &ev,
+                arena: None,
+                request: Some((Some(5.0), &|| "GET /x → 500".to_string())),
+                joins_only,
+            })
+        };
+        assert!(request(&mut c, true).is_none());
+        let mut open = c.clone();
+        let r = c.finish();
+        assert_eq!((r.groups, r.late_requests), (2, 1));
+        let t1: Vec<_> = r.top.iter().filter(|g| g.id == "trace_id:t1").collect();
+        assert_eq!((t1.len(), t1[0].events, t1[0].requests), (1, 1, 0));
+        // A request none of whose events was observed (filtered out) still starts one.
+        assert!(request(&mut open, false).is_some_and(|(n, _)| n != g));
+        assert_eq!(open.finish().groups, 3);
     }
 }
 
@@ -1585,7 +1719,8 @@ pub struct Timeline {
 }
 
 struct Recorded {
-    gid: Option<u64>,
+    /// Arrival order: ties in time keep it.
+    n: u64,
     ts: Option<Nanos>,
     service: u16,
     source: u32,
@@ -1601,16 +1736,67 @@ struct Recorded {
     ids: Ids,
 }
 
-/// An [`crate::pipeline::EventSink`] that correlates everything and remembers the events of
-/// groups (trace mode). Memory grows with the events that carry identifiers.
+/// A request with a latency, for the timeline's slowest: `(duration, Reverse(line), n)` orders
+/// them, so ties go to the earlier line, then the later arrival (as before groups were held).
+struct TimedRequest {
+    n: u64,
+    ts: Option<Nanos>,
+    duration_ms: f64,
+    desc: String,
+    source: u32,
+    line: u64,
+}
+
+impl TimedRequest {
+    fn slower_than(&self, other: &TimedRequest) -> bool {
+        self.duration_ms
+            .total_cmp(&other.duration_ms)
+            .then(other.line.cmp(&self.line))
+            .then(self.n.cmp(&other.n))
+            .is_gt()
+    }
+}
+
+/// Keep the slower of `into` and `r`.
+fn keep_slowest(into: &mut Option<TimedRequest>, r: Option<TimedRequest>) {
+    if let Some(r) = r
+        && into.as_ref().is_none_or(|s| r.slower_than(s))
+    {
+        *into = Some(r);
+    }
+}
+
+/// What trace mode holds of one open group until it closes.
+#[derive(Default)]
+struct Held {
+    events: Vec<Recorded>,
+    slowest: Option<TimedRequest>,
+    /// An event or request of the group carries the target.
+    hit: bool,
+}
+
+/// An [`crate::pipeline::EventSink`] that correlates everything and keeps the events of the
+/// groups that contain the target (trace mode). The events of each open group are held, as a
+/// later merge may join it to the target's group; a group that closes without the target is
+/// dropped (nothing joins a closed group). Memory: the open groups' events (at most
+/// `max_open` groups) plus the target's groups.
 pub struct TraceSink<'r> {
     reg: &'r Registry,
     target: String,
     correlator: Correlator,
-    events: Vec<Recorded>,
-    requests: Vec<(u64, Option<Nanos>, f64, String, u32, u64)>,
-    hits: Vec<u64>,
+    /// Open groups by id.
+    held: GroupMap<Held>,
+    /// Events of closed groups that contained the target, and events without a group (labels
+    /// only) that name it.
+    kept: Vec<Recorded>,
+    kept_slowest: Option<TimedRequest>,
+    /// Closed groups that contained the target.
+    kept_groups: usize,
     loose_hit: bool,
+    /// Arrivals so far ([`Recorded::n`]).
+    arrivals: u64,
+    /// Scratch for [`TraceSink::apply_changes`].
+    changes: Vec<Change>,
     sources: Vec<String>,
 }
 
@@ -1643,38 +1829,76 @@ impl<'r> TraceSink<'r> {
             reg.services().map(str::to_string).collect(),
             sources.clone(),
         );
-        correlator.record_merges();
+        correlator.record_changes();
         TraceSink {
             reg,
             target: target.trim().to_string(),
             correlator,
-            events: Vec::new(),
-            requests: Vec::new(),
-            hits: Vec::new(),
+            held: GroupMap::default(),
+            kept: Vec::new(),
+            kept_slowest: None,
+            kept_groups: 0,
             loose_hit: false,
+            arrivals: 0,
+            changes: Vec::new(),
             sources,
         }
     }
 
+    /// Follow the correlator's merges and closes: a merged group's holdings go to the
+    /// survivor; a closed group's are kept if it contained the target, else dropped.
+    fn apply_changes(&mut self) {
+        let mut changes = std::mem::take(&mut self.changes);
+        self.correlator.drain_changes(&mut changes);
+        for &change in &changes {
+            match change {
+                Change::Merged { from, into } => {
+                    let Some(h) = self.held.remove(&from) else {
+                        continue;
+                    };
+                    let survivor = self.held.entry(into).or_default();
+                    survivor.events.extend(h.events);
+                    keep_slowest(&mut survivor.slowest, h.slowest);
+                    survivor.hit |= h.hit;
+                }
+                Change::Closed(g) => {
+                    if let Some(h) = self.held.remove(&g)
+                        && h.hit
+                    {
+                        self.keep(h);
+                    }
+                }
+            }
+        }
+        changes.clear();
+        self.changes = changes;
+    }
+
+    /// Events held now: those of open groups, and those kept for the timeline.
+    pub fn events_held(&self) -> usize {
+        self.kept.len() + self.held.values().map(|h| h.events.len()).sum::<usize>()
+    }
+
+    fn keep(&mut self, h: Held) {
+        self.kept_groups += 1;
+        self.kept.extend(h.events);
+        keep_slowest(&mut self.kept_slowest, h.slowest);
+    }
+
+    fn arrival(&mut self) -> u64 {
+        self.arrivals += 1;
+        self.arrivals
+    }
+
     /// Build the timeline; `None` when no event carries the identifier.
-    pub fn finish(self) -> Option<Timeline> {
-        let roots: Vec<u64> = {
-            let mut r: Vec<u64> = self.hits.iter().map(|g| self.correlator.root(*g)).collect();
-            r.sort_unstable();
-            r.dedup();
-            r
-        };
-        if roots.is_empty() && !self.loose_hit {
+    pub fn finish(mut self) -> Option<Timeline> {
+        self.correlator.close_all();
+        self.apply_changes();
+        if self.kept_groups == 0 && !self.loose_hit {
             return None;
         }
-        let in_group = |g: Option<u64>| g.is_some_and(|g| roots.contains(&self.correlator.root(g)));
-        let target = &self.target;
-        let mut chosen: Vec<&Recorded> = self
-            .events
-            .iter()
-            .filter(|e| in_group(e.gid) || (e.gid.is_none() && id_matches(target, &e.ids)))
-            .collect();
-        chosen.sort_by_key(|e| e.ts.unwrap_or(Nanos::MAX));
+        let mut chosen: Vec<&Recorded> = self.kept.iter().collect();
+        chosen.sort_by_key(|e| (e.ts.unwrap_or(Nanos::MAX), e.n));
         let first = chosen.iter().find_map(|e| e.ts);
         let last = chosen.iter().filter_map(|e| e.ts).max();
         let source_name = |s: u32| self.sources.get(s as usize).cloned().unwrap_or_default();
@@ -1718,21 +1942,16 @@ impl<'r> TraceSink<'r> {
         let is_error = |e: &&&Recorded| e.level >= Some(crate::event::Level::Error);
         let errors = chosen.iter().filter(is_error).count();
         let first_error = chosen.iter().find(is_error).map(|e| to_event(e));
-        let slowest_request = self
-            .requests
-            .iter()
-            .filter(|(g, ..)| roots.contains(&self.correlator.root(*g)))
-            .max_by(|a, b| a.2.total_cmp(&b.2).then(b.5.cmp(&a.5)))
-            .map(|(_, ts, d, desc, src, line)| SlowestRequest {
-                ts: ts.map(format_rfc3339_nanos),
-                request: desc.clone(),
-                duration_ms: *d,
-                source: source_name(*src),
-                line: *line,
-            });
+        let slowest_request = self.kept_slowest.as_ref().map(|r| SlowestRequest {
+            ts: r.ts.map(format_rfc3339_nanos),
+            request: r.desc.clone(),
+            duration_ms: r.duration_ms,
+            source: source_name(r.source),
+            line: r.line,
+        });
         Some(Timeline {
             id: self.target.clone(),
-            groups: roots.len(),
+            groups: self.kept_groups,
             identifiers,
             labels,
             services,
@@ -1790,16 +2009,13 @@ impl crate::pipeline::EventSink for TraceSink<'_> {
                     ids: &ids,
                     arena: None,
                     request: None,
+                    joins_only: false,
                 })
                 .map(|(g, _)| g)
         } else {
             None
         };
-        match (matched, gid) {
-            (true, Some(g)) => self.hits.push(g),
-            (true, None) => self.loose_hit = true,
-            _ => {}
-        }
+        self.apply_changes();
         let exception = ev.get(Slot::Exception).map(|x| {
             x.lines()
                 .rev()
@@ -1812,8 +2028,8 @@ impl crate::pipeline::EventSink for TraceSink<'_> {
             .get(Slot::Message)
             .map(|m| m.trim_end().to_string())
             .unwrap_or_default();
-        self.events.push(Recorded {
-            gid,
+        let recorded = Recorded {
+            n: self.arrival(),
             ts: ev.ts,
             service: ev.service,
             source: v.origin.source,
@@ -1827,7 +2043,20 @@ impl crate::pipeline::EventSink for TraceSink<'_> {
             duration_ms: ev.duration_ms,
             pod: v.origin.pod.clone(),
             ids,
-        });
+        };
+        match gid {
+            Some(g) => {
+                let h = self.held.entry(g).or_default();
+                h.hit |= matched;
+                h.events.push(recorded);
+            }
+            // Labels only: no group, shown because it names the target.
+            None if matched => {
+                self.loose_hit = true;
+                self.kept.push(recorded);
+            }
+            None => {}
+        }
         Ok(())
     }
 
@@ -1840,7 +2069,6 @@ impl crate::pipeline::EventSink for TraceSink<'_> {
         if !ids.has_links() {
             return Ok(());
         }
-        let desc = crate::pipeline::request_summary(r);
         let observed = self.correlator.observe(&Observation {
             ts: r.ts,
             source: r.at.source,
@@ -1850,15 +2078,24 @@ impl crate::pipeline::EventSink for TraceSink<'_> {
             ids: &ids,
             arena: None,
             request: Some((r.duration_ms, &|| crate::pipeline::request_label(r))),
+            // Trace mode does not know whether the request's events were observed: the
+            // pipeline sets `grouped` only when it correlates (analyze).
+            joins_only: r.grouped,
         });
+        self.apply_changes();
         if let Some((g, _)) = observed {
-            if id_matches(&self.target, &ids) {
-                self.hits.push(g);
-            }
-            if let Some(d) = r.duration_ms {
-                self.requests
-                    .push((g, r.ts, d, desc, r.at.source, r.at.line));
-            }
+            let n = self.arrival();
+            let h = self.held.entry(g).or_default();
+            h.hit |= id_matches(&self.target, &ids);
+            let timed = r.duration_ms.map(|d| TimedRequest {
+                n,
+                ts: r.ts,
+                duration_ms: d,
+                desc: crate::pipeline::request_summary(r),
+                source: r.at.source,
+                line: r.at.line,
+            });
+            keep_slowest(&mut h.slowest, timed);
         }
         Ok(())
     }

@@ -3006,6 +3006,7 @@ impl<'r> Merger<'r> {
                     ids,
                     arena: Some(&self.chunk_arena),
                     request: None,
+                    joins_only: false,
                 });
             }
             if let Some(findings) = self.findings.as_mut()
@@ -3093,6 +3094,10 @@ impl<'r> Merger<'r> {
                     line,
                     stream,
                 },
+                // Its event was correlated just above (`analyze_event`).
+                grouped: pass
+                    && self.correlator.is_some()
+                    && found.is_some_and(|f| f.ids.is_some()),
                 ..Request::default()
             };
             let obs = Observed {
@@ -3186,6 +3191,7 @@ impl<'r> Merger<'r> {
                     ids: &ids,
                     arena: Some(buf),
                     request: Some((r.duration_ms, &label)),
+                    joins_only: r.grouped,
                 });
             }
         }

@@ -204,6 +204,9 @@ pub struct Request {
     pub last_kind: u8,
     /// Number of lines merged into this request.
     pub lines: u32,
+    /// A line of it passed the filters and was correlated with a linking id: the request joins
+    /// that group and starts none ([`crate::correlate::Observation::joins_only`]).
+    pub grouped: bool,
 }
 
 fn agree<T: PartialEq>(a: Option<T>, b: Option<T>) -> bool {
@@ -314,6 +317,7 @@ impl Request {
         self.kinds |= obs.kinds;
         self.last_kind = obs.last_kind;
         self.lines += obs.lines;
+        self.grouped |= obs.grouped;
     }
 }
 

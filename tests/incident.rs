@@ -208,6 +208,133 @@ fn trace_timeline_request_json() {
     insta::assert_json_snapshot!("trace-request", t);
 }
 
+/// `trace` holds the events of open groups and of the target's groups only: a group that
+/// closes without the target is dropped, so memory does not grow with the input. An event
+/// seen before the target that a later merge joins to the target's group is still shown.
+#[test]
+fn trace_holds_only_open_groups_and_the_targets() {
+    let line = |s: u32, ids: &str| {
+        format!(
+            "{{\"time\":\"2026-11-22T07:{:02}:{:02}Z\",\"level\":\"info\",\"msg\":\"m\",{ids}}}\n",
+            s / 60,
+            s % 60
+        )
+    };
+    let mut text = String::new();
+    // Before the target: groups without it, then `x` (merged into the target's group below
+    // while still open: fewer than the cap of groups start in between).
+    for i in 0..600 {
+        text += &line(i, &format!(r#""trace_id":"n{i}""#));
+    }
+    text += &line(600, r#""request_id":"x""#);
+    for i in 0..40 {
+        text += &line(600, &format!(r#""trace_id":"k{i}""#));
+    }
+    text += &line(601, r#""trace_id":"T""#);
+    text += &line(601, r#""trace_id":"T","request_id":"x""#);
+    for i in 0..600 {
+        text += &line(602 + i, &format!(r#""trace_id":"m{i}""#));
+    }
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("ids.log");
+    std::fs::write(&path, &text).expect("write");
+    let input = Input {
+        name: "ids.log".into(),
+        kind: InputKind::File(path),
+        meta: PathMeta::default(),
+        size: None,
+    };
+    let reg = Registry::load(None).expect("registry");
+    let settings = CorrelationSettings {
+        window_ns: 1_000_000_000_000,
+        max_open: 50,
+    };
+    for target in ["T", "nothing"] {
+        let mut sink = TraceSink::new(&reg, target, settings, vec![input.name.clone()]);
+        let run = pipeline::run(
+            std::slice::from_ref(&input),
+            &reg,
+            &settings_small(),
+            &mut [&mut sink],
+        );
+        run.expect("run");
+        // At most 50 open groups of one event each, plus the target's three events.
+        assert!(sink.events_held() <= 53, "{target}: {}", sink.events_held());
+        match sink.finish() {
+            Some(t) => {
+                let lines: Vec<u64> = t.events.iter().map(|e| e.line).collect();
+                assert_eq!((t.groups, lines), (1, vec![601, 642, 643]));
+            }
+            None => assert_eq!(target, "nothing"),
+        }
+    }
+}
+
+/// Small chunks and two threads: what is held must not depend on them.
+fn settings_small() -> Settings {
+    settings(Mode::Events, 2, 1024)
+}
+
+/// Timestamps that jump back years (a bad clock): each request's event and the request
+/// merged from it stay one group, and no id names two groups.
+#[test]
+fn a_clock_jumping_back_keeps_each_request_one_group() {
+    let line = |year: u32, s: u32, id: &str| {
+        format!(
+            "{{\"timestamp\":\"{year}-11-22T07:08:{s:02}.000000Z\",\"level\":\"ERROR\",\"fields\":{{\"message\":\"finished processing request\",\"latency\":\"1 ms\",\"status\":500}},\"target\":\"tower_http::trace::on_response\",\"span\":{{\"method\":\"GET\",\"uri\":\"/health\",\"version\":\"HTTP/1.1\",\"name\":\"request\"}},\"trace_id\":\"{id}\"}}\n"
+        )
+    };
+    let input = [
+        line(2026, 0, "t0"),
+        line(2024, 1, "t1"),
+        line(2026, 2, "t2"),
+        line(2024, 3, "t3"),
+    ]
+    .concat();
+    let (out, _) = run_with_stdin(&["analyze", "--format", "json"], &input);
+    let report: serde_json::Value = serde_json::from_str(&out).expect("json");
+    let c = &report["correlation"];
+    assert_eq!(c["groups"], 4, "{c}");
+    for g in c["top"].as_array().expect("top") {
+        assert_eq!(
+            (&g["events"], &g["requests"]),
+            (&1.into(), &1.into()),
+            "{g}"
+        );
+    }
+    let (out, _) = run_with_stdin(&["trace", "t1", "--format", "json"], &input);
+    let doc: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(doc["groups"], 1, "{doc}");
+}
+
+/// A Skreaver request waits for a `response failed` line until the next request line of its
+/// stream; when its group closed meanwhile (other events moved the clock past the window),
+/// the request starts no second group with the same name: it is counted in `late_requests`.
+#[test]
+fn a_request_completed_after_its_group_closed_names_no_second_group() {
+    let event = |m: u32, id: &str| {
+        format!(
+            "{{\"timestamp\":\"2026-11-22T07:{m:02}:00.000000Z\",\"level\":\"INFO\",\"fields\":{{\"message\":\"finished processing request\",\"latency\":\"1 ms\",\"status\":200}},\"target\":\"tower_http::trace::on_response\",\"span\":{{\"method\":\"GET\",\"uri\":\"/health\",\"version\":\"HTTP/1.1\",\"name\":\"request\"}},\"trace_id\":\"{id}\"}}\n"
+        )
+    };
+    let mut input = event(0, "t1");
+    for m in 1..21 {
+        input += &format!(
+            "{{\"timestamp\":\"2026-11-22T07:{m:02}:00.000000Z\",\"level\":\"INFO\",\"fields\":{{\"message\":\"working\"}},\"target\":\"skreaver::x\",\"trace_id\":\"w{m}\"}}\n"
+        );
+    }
+    input += &event(21, "t2");
+    let (out, _) = run_with_stdin(&["analyze", "--format", "json"], &input);
+    let report: serde_json::Value = serde_json::from_str(&out).expect("json");
+    let c = &report["correlation"];
+    assert_eq!(
+        (&c["groups"], &c["late_requests"]),
+        (&22.into(), &1.into()),
+        "{c}"
+    );
+    assert_eq!(common::group_counts(&report, "trace_id:t1"), (1, 0));
+}
+
 fn concat_samples(dir: &Path) -> PathBuf {
     let mut all = Vec::new();
     for i in sample_inputs() {
