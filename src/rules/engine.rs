@@ -975,10 +975,8 @@ mod tests {
         lines
     }
 
-    /// A flood of new keys (a distributed scan) fills the key map: the overflow is counted, and
-    /// once the flood's keys have been idle for a window, a new key is tracked and fires.
-    #[test]
-    fn a_full_key_map_admits_keys_again_once_others_went_idle() {
+    /// A request rule firing on 3 401s from one client within a minute.
+    fn burst_rule() -> RuleSet {
         let rule = crate::rules::parse_rule(
             "TEST901-burst.toml",
             r#"id = "TEST901"
@@ -998,12 +996,23 @@ in = [401]
 "#,
         )
         .expect("rule");
-        let rules = RuleSet::new(vec![rule]).expect("rule set");
-        let mut findings = Findings::new(&rules);
-        let hit = |key: &str| Hit {
+        RuleSet::new(vec![rule]).expect("rule set")
+    }
+
+    /// A match of [`burst_rule`] from `client`.
+    fn hit(client: &str) -> Hit {
+        Hit {
             rule: 0,
-            key: Some(vec![Box::<str>::from(key)].into_boxed_slice()),
-        };
+            key: Some(vec![Box::<str>::from(client)].into_boxed_slice()),
+        }
+    }
+
+    /// A flood of new keys (a distributed scan) fills the key map: the overflow is counted, and
+    /// once the flood's keys have been idle for a window, a new key is tracked and fires.
+    #[test]
+    fn a_full_key_map_admits_keys_again_once_others_went_idle() {
+        let rules = burst_rule();
+        let mut findings = Findings::new(&rules);
         let flood = MAX_KEYS as u64 + 500;
         for i in 0..flood {
             findings.hit(&hit(&format!("10.{i}")), sighting(i as Nanos * 1000, i));
@@ -1029,31 +1038,8 @@ in = [401]
     /// idle for a window, so a burst in the middle of the flood is still tracked and fires.
     #[test]
     fn a_burst_during_a_flood_of_new_keys_fires() {
-        let rule = crate::rules::parse_rule(
-            "TEST902-burst.toml",
-            r#"id = "TEST902"
-name = "burst"
-title = "t"
-severity = "low"
-runbook = "r"
-description = "d"
-scope = "request"
-[threshold]
-count = 3
-window = "1m"
-group_by = ["client_ip"]
-[match]
-field = "status"
-in = [401]
-"#,
-        )
-        .expect("rule");
-        let rules = RuleSet::new(vec![rule]).expect("rule set");
+        let rules = burst_rule();
         let mut findings = Findings::new(&rules);
-        let hit = |key: &str| Hit {
-            rule: 0,
-            key: Some(vec![Box::<str>::from(key)].into_boxed_slice()),
-        };
         // One new client every 5 ms: the map is full from 50 s on, one key goes idle every
         // 5 ms from 60 s on. The burst comes at 62 s, between two of the flood's keys.
         let mut seq = 0;

@@ -709,15 +709,21 @@ impl Follow {
     }
 }
 
+/// Copy what fits of `line[*pos..]` into `buf`, moving `pos` on.
+fn copy_on(line: &[u8], pos: &mut usize, buf: &mut [u8]) -> usize {
+    let rest = line.get(*pos..).unwrap_or_default();
+    let n = buf.len().min(rest.len());
+    buf[..n].copy_from_slice(&rest[..n]);
+    *pos += n;
+    n
+}
+
 impl Read for Follow {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if self.pos >= self.line.len() && !self.next_line()? {
             return Ok(0);
         }
-        let n = buf.len().min(self.line.len() - self.pos);
-        buf[..n].copy_from_slice(&self.line[self.pos..self.pos + n]);
-        self.pos += n;
-        Ok(n)
+        Ok(copy_on(&self.line, &mut self.pos, buf))
     }
 }
 
@@ -891,10 +897,7 @@ impl Read for Stream {
         if self.pos >= self.line.len() && !self.next_line()? {
             return Ok(0);
         }
-        let n = buf.len().min(self.line.len() - self.pos);
-        buf[..n].copy_from_slice(&self.line[self.pos..self.pos + n]);
-        self.pos += n;
-        Ok(n)
+        Ok(copy_on(&self.line, &mut self.pos, buf))
     }
 }
 
