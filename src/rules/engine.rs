@@ -975,11 +975,12 @@ mod tests {
         lines
     }
 
-    /// A request rule firing on 3 401s from one client within a minute.
-    fn burst_rule() -> RuleSet {
+    /// A request rule firing on `count` 401s from one client within a minute.
+    fn burst_rule(count: u32) -> RuleSet {
         let rule = crate::rules::parse_rule(
             "TEST901-burst.toml",
-            r#"id = "TEST901"
+            &format!(
+                r#"id = "TEST901"
 name = "burst"
 title = "t"
 severity = "low"
@@ -987,13 +988,14 @@ runbook = "r"
 description = "d"
 scope = "request"
 [threshold]
-count = 3
+count = {count}
 window = "1m"
 group_by = ["client_ip"]
 [match]
 field = "status"
 in = [401]
-"#,
+"#
+            ),
         )
         .expect("rule");
         RuleSet::new(vec![rule]).expect("rule set")
@@ -1011,7 +1013,7 @@ in = [401]
     /// once the flood's keys have been idle for a window, a new key is tracked and fires.
     #[test]
     fn a_full_key_map_admits_keys_again_once_others_went_idle() {
-        let rules = burst_rule();
+        let rules = burst_rule(3);
         let mut findings = Findings::new(&rules);
         let flood = MAX_KEYS as u64 + 500;
         for i in 0..flood {
@@ -1038,7 +1040,7 @@ in = [401]
     /// idle for a window, so a burst in the middle of the flood is still tracked and fires.
     #[test]
     fn a_burst_during_a_flood_of_new_keys_fires() {
-        let rules = burst_rule();
+        let rules = burst_rule(3);
         let mut findings = Findings::new(&rules);
         // One new client every 5 ms: the map is full from 50 s on, one key goes idle every
         // 5 ms from 60 s on. The burst comes at 62 s, between two of the flood's keys.
@@ -1064,26 +1066,7 @@ in = [401]
     /// counts.
     #[test]
     fn threshold_memory_bound_keeps_counts_exact_for_input_in_time_order() {
-        let rule = crate::rules::parse_rule(
-            "TEST900-burst.toml",
-            r#"id = "TEST900"
-name = "burst"
-title = "t"
-severity = "low"
-runbook = "r"
-description = "d"
-scope = "request"
-[threshold]
-count = 5
-window = "1m"
-group_by = ["client_ip"]
-[match]
-field = "status"
-in = [401]
-"#,
-        )
-        .expect("rule");
-        let rules = RuleSet::new(vec![rule]).expect("rule set");
+        let rules = burst_rule(5);
         let mut findings = Findings::new(&rules);
         let mut by_key: BTreeMap<String, Vec<Nanos>> = BTreeMap::new();
         // A cheap deterministic mix: 3 000 clients, one match every 15 ms, some in bursts.
