@@ -83,6 +83,29 @@ fn all_text(dir: &Path) -> String {
     out
 }
 
+/// Every string value of a bundle by where it is (`file:column`, or the file's name for the
+/// text files), to say where a value leaked.
+fn text_by_column(dir: &Path) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for f in files(dir) {
+        let name = f.strip_prefix(dir).unwrap().display().to_string();
+        if f.extension().is_some_and(|x| x == "parquet") {
+            let (schema, batches) = read(&f);
+            for (i, field) in schema.fields().iter().enumerate() {
+                let mut text = String::new();
+                for b in &batches {
+                    push_strings(b.column(i).as_ref(), &mut text);
+                }
+                out.push((format!("{name}:{}", field.name()), text));
+            }
+        } else {
+            let text = String::from_utf8_lossy(&std::fs::read(&f).unwrap()).into_owned();
+            out.push((name, text));
+        }
+    }
+    out
+}
+
 /// Every string in a column, also inside lists and structs (evidence, identifiers), one per
 /// line.
 fn push_strings(col: &dyn Array, out: &mut String) {
@@ -740,6 +763,215 @@ fn secrets_never_reach_the_bundle_unless_no_redact() {
     let text = all_text(&dir);
     for s in secrets {
         assert!(text.contains(s), "{s} kept with --no-redact");
+    }
+    assert_eq!(manifest(&dir)["redaction"]["enabled"], false);
+}
+
+/// Secrets behind JSON escapes, and keys spelled as they are in real headers and logfmt: one
+/// line each, with the secret as written (`\u…`, `\/`) and its distinctive pieces.
+struct Hidden {
+    line: &'static str,
+    /// As it stands in the input: in the raw column with `--no-redact`.
+    written: &'static str,
+    /// Also never in a bundle: the secret decoded, and its parts between escapes.
+    also: &'static [&'static str],
+}
+
+const HIDDEN: &[Hidden] = &[
+    // A key with one letter escaped (the issue's example).
+    Hidden {
+        line: r#"{"timestamp":"2026-11-22T08:00:00.000Z","level":"INFO","message":"login","to\u006ben":"tk_Esc1Key0001"}"#,
+        written: "tk_Esc1Key0001",
+        also: &[],
+    },
+    // Upper-case key, upper-case hex.
+    Hidden {
+        line: r#"{"timestamp":"2026-11-22T08:00:01.000Z","level":"INFO","message":"login","TO\u004BEN":"tk_Esc2Upper02"}"#,
+        written: "tk_Esc2Upper02",
+        also: &[],
+    },
+    // Every letter of the key escaped.
+    Hidden {
+        line: r#"{"timestamp":"2026-11-22T08:00:02.000Z","level":"INFO","message":"login","\u0070\u0061\u0073\u0073\u0077\u006F\u0072\u0064":"pw_Esc3All0003"}"#,
+        written: "pw_Esc3All0003",
+        also: &[],
+    },
+    // An escaped key in a nested object: the `fields` column copies the object as written.
+    Hidden {
+        line: r#"{"timestamp":"2026-11-22T08:00:03.000Z","level":"INFO","message":"call","headers":{"X-Api-\u004bey":"ak_Esc4Nested4"}}"#,
+        written: "ak_Esc4Nested4",
+        also: &[],
+    },
+    // `Bearer\u0020…`: the space escaped.
+    Hidden {
+        line: r#"{"timestamp":"2026-11-22T08:00:04.000Z","level":"WARN","message":"retrying with Bearer\u0020bt_Esc5Space0005abcdef"}"#,
+        written: "bt_Esc5Space0005abcdef",
+        also: &[],
+    },
+    // A GitHub token with an escaped letter in the middle, in a field of its own.
+    Hidden {
+        line: r#"{"timestamp":"2026-11-22T08:00:05.000Z","level":"INFO","message":"pushing","gh":"ghp_Esc6Mid\u0041bcdefghijklmnopqrstuv012"}"#,
+        written: r"ghp_Esc6Mid\u0041bcdefghijklmnopqrstuv012",
+        also: &[
+            "ghp_Esc6MidAbcdefghijklmnopqrstuv012",
+            "Esc6Mid",
+            "bcdefghijklmnopqrstuv012",
+        ],
+    },
+    // A password in a URL whose slashes are escaped (PHP's json_encode), in the message…
+    Hidden {
+        line: r#"{"timestamp":"2026-11-22T08:00:06.000Z","level":"ERROR","message":"connect https:\/\/svc:pw_Esc7Slash007@db.internal\/main failed"}"#,
+        written: "pw_Esc7Slash007",
+        also: &[],
+    },
+    // … and in a field of its own.
+    Hidden {
+        line: r#"{"timestamp":"2026-11-22T08:00:07.000Z","level":"ERROR","message":"db down","dsn":"postgres:\/\/app:pw_Esc8Dsn0008@db:5432\/x"}"#,
+        written: "pw_Esc8Dsn0008",
+        also: &[],
+    },
+    // Go's encoding/json writes `&` as `\u0026`: query parameters after the first one.
+    Hidden {
+        line: r#"{"timestamp": "2026-11-22T08:00:08.000000Z", "level": "INFO", "logger": "skillmeat.api.middleware.observability", "message": "Request completed: GET /api/v1/maps - 200", "module": "m", "function": "f", "line": 1, "trace_id": "esc-9", "request_id": "r-esc-9", "extra": {"method": "GET", "path": "/api/v1/maps?q=1\u0026key=ak_Esc9Amp0009", "status_code": 200, "duration_ms": 12.5}}"#,
+        written: "ak_Esc9Amp0009",
+        also: &[],
+    },
+    Hidden {
+        line: r#"{"timestamp":"2026-11-22T08:00:09.000Z","level":"INFO","message":"callback \/cb?state=x\u0026access_token=at_Esc10Amp010"}"#,
+        written: "at_Esc10Amp010",
+        also: &[],
+    },
+    // Gson writes `=` as `\u003d`.
+    Hidden {
+        line: r#"{"timestamp":"2026-11-22T08:00:10.000Z","level":"INFO","message":"GET \/x?key\u003dak_Esc11Eq0011"}"#,
+        written: "ak_Esc11Eq0011",
+        also: &[],
+    },
+    // A base64 token holding `/`, escaped.
+    Hidden {
+        line: r#"{"timestamp":"2026-11-22T08:00:11.000Z","level":"WARN","message":"Authorization: Bearer bt\/Esc12Slash012abcdefgh"}"#,
+        written: r"bt\/Esc12Slash012abcdefgh",
+        also: &["bt/Esc12Slash012abcdefgh", "Esc12Slash012abcdefgh"],
+    },
+    // The word that gives the secret away, escaped.
+    Hidden {
+        line: r#"{"timestamp":"2026-11-22T08:00:12.000Z","level":"WARN","message":"sent \u0062earer bt_Esc13Hint0013abcdef"}"#,
+        written: "bt_Esc13Hint0013abcdef",
+        also: &[],
+    },
+    // JSON quoted in a message, its key escaped: the message column holds `"to\u006ben"`, and
+    // the rule AUTH001 puts the message into findings and report.md.
+    Hidden {
+        line: r#"{"timestamp": "2026-11-22T08:00:13.000000", "level": "WARNING", "logger": "skillmeat.api.auth", "message": "Invalid token: {\"to\\u006ben\": \"tk_Esc14Deep014\"}", "module": "auth", "function": "verify", "line": 12}"#,
+        written: "tk_Esc14Deep014",
+        also: &[],
+    },
+    // Headers as CGI and Django name them, and `x_api_key` in JSON and in logfmt.
+    Hidden {
+        line: r#"{"timestamp":"2026-11-22T08:00:14.000Z","level":"INFO","message":"request","meta":{"HTTP_AUTHORIZATION":"Basic ba_Esc15Meta015","HTTP_X_API_KEY":"ak_Esc16Meta016"}}"#,
+        written: "ba_Esc15Meta015",
+        also: &["ak_Esc16Meta016"],
+    },
+    Hidden {
+        line: r#"{"timestamp":"2026-11-22T08:00:15.000Z","level":"INFO","message":"request","x_api_key":"ak_Esc17Under17"}"#,
+        written: "ak_Esc17Under17",
+        also: &[],
+    },
+    Hidden {
+        line: r#"level=warn msg="upstream call" x_api_key=ak_Esc18Logfmt8 ts=2026-11-22T08:00:16Z"#,
+        written: "ak_Esc18Logfmt8",
+        also: &[],
+    },
+    // Other case, already redacted before: kept here so that stays so.
+    Hidden {
+        line: r#"level=warn msg="upstream call" X-Api-Key=ak_Esc19Header9 Token=tk_Esc20Case020 PASSWORD=pw_Esc21Upper21 ts=2026-11-22T08:00:17Z"#,
+        written: "ak_Esc19Header9",
+        also: &["tk_Esc20Case020", "pw_Esc21Upper21"],
+    },
+    Hidden {
+        line: r#"{"timestamp":"2026-11-22T08:00:18.000Z","level":"INFO","message":"call","headers":{"AUTHORIZATION":"Bearer\u0020bt_Esc22Field022abcdef"}}"#,
+        written: "bt_Esc22Field022abcdef",
+        also: &[],
+    },
+    // Docker's json-file envelope around the issue's example: the payload is what is kept.
+    Hidden {
+        line: r#"{"log":"{\"timestamp\":\"2026-11-22T08:00:19.000Z\",\"level\":\"INFO\",\"message\":\"login\",\"to\\u006ben\":\"tk_Esc23Docker3\"}\n","stream":"stdout","time":"2026-11-22T08:00:19.000000000Z"}"#,
+        written: "tk_Esc23Docker3",
+        also: &[],
+    },
+];
+
+#[test]
+fn escaped_and_respelled_secrets_never_reach_the_bundle_unless_no_redact() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input: String = HIDDEN.iter().map(|h| format!("{}\n", h.line)).collect();
+    let dir = tmp.path().join("redacted");
+    export(&dir, &[], &[], input.as_bytes());
+    let columns = text_by_column(&dir);
+    let files = files(&dir);
+    let mut leaks = Vec::new();
+    for h in HIDDEN {
+        for s in std::iter::once(h.written).chain(h.also.iter().copied()) {
+            let mut at: Vec<&str> = columns
+                .iter()
+                .filter(|(_, text)| text.contains(s))
+                .map(|(name, _)| name.as_str())
+                .collect();
+            // Raw bytes too (compressed or not).
+            let names: Vec<String> = files
+                .iter()
+                .filter(|f| {
+                    let bytes = std::fs::read(f).unwrap();
+                    bytes.windows(s.len()).any(|w| w == s.as_bytes())
+                })
+                .map(|f| f.strip_prefix(&dir).unwrap().display().to_string())
+                .collect();
+            at.extend(names.iter().map(String::as_str));
+            if !at.is_empty() {
+                leaks.push(format!("{s} in {at:?}, from\n  {}", h.line));
+            }
+        }
+    }
+    assert!(leaks.is_empty(), "leaked:\n{}", leaks.join("\n"));
+    // Every line is an event, and redacted JSON stays JSON.
+    let (_, batches) = read(&dir.join("events.parquet"));
+    assert_eq!(rows(&batches), HIDDEN.len() as u64);
+    for b in &batches {
+        for col in ["raw", "fields"] {
+            for v in strings(b, col).into_iter().flatten() {
+                if v.starts_with('{') {
+                    assert!(
+                        serde_json::from_str::<Value>(&v).is_ok(),
+                        "{col} is no longer JSON: {v}"
+                    );
+                }
+            }
+        }
+    }
+    let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    assert!(md.contains("AUTH001"), "{md}");
+    let counts = &manifest(&dir)["redaction"]["counts"];
+    for kind in [
+        "github_token",
+        "api_key",
+        "url_password",
+        "authorization",
+        "password",
+        "bearer",
+    ] {
+        assert!(n(&counts[kind]) > 0, "{kind}: {counts}");
+    }
+    assert_eq!(verify(&dir).code, 0);
+
+    let dir = tmp.path().join("raw");
+    export(&dir, &[], &["--no-redact"], input.as_bytes());
+    let text = all_text(&dir);
+    for h in HIDDEN {
+        assert!(
+            text.contains(h.written),
+            "{} kept with --no-redact",
+            h.written
+        );
     }
     assert_eq!(manifest(&dir)["redaction"]["enabled"], false);
 }
