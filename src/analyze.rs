@@ -73,6 +73,49 @@ pub struct InputCounts {
     /// non-zero.
     #[serde(skip_serializing_if = "is_zero")]
     pub dropped_entries: u64,
+    /// Present when more streams than the cap had state at once ([`crate::streams`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub streams_released: Option<ReleasedStreams>,
+}
+
+/// Streams that released their state because the cap of streams with state was reached
+/// ([`crate::streams`]): what they held open ended there, as at the end of input.
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct ReleasedStreams {
+    /// Streams with state at once at most, and open partial runs per input.
+    pub cap: u64,
+    /// Releases, least recently read stream first: its open event (a traceback) and waiting
+    /// requests ended there (a stream that writes again starts afresh, and counts again if
+    /// released again).
+    pub streams: u64,
+    /// CRI `P` / docker json-file runs ended unfinished, each as a line of its own, because
+    /// `cap` were open in one input.
+    pub partial_runs: u64,
+}
+
+impl ReleasedStreams {
+    /// One line for people (terminal report, `report.md`, stderr).
+    pub fn describe(&self) -> String {
+        let mut s = String::new();
+        if self.streams > 0 {
+            s = format!(
+                "more than {} streams at once: {} releases of a stream's state, least recently \
+                 read first (a traceback or request it still had open ended there)",
+                self.cap, self.streams
+            );
+        }
+        if self.partial_runs > 0 {
+            if !s.is_empty() {
+                s.push_str("; ");
+            }
+            s += &format!(
+                "{} partial lines (CRI P, docker pieces) ended unfinished, {} being open in one \
+                 input",
+                self.partial_runs, self.cap
+            );
+        }
+        s
+    }
 }
 
 /// A stream of an input that starts back in time ([`InputCounts::rewinds`]).

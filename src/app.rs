@@ -139,6 +139,7 @@ fn trace(t: &TraceArgs) -> Result<ExitCode> {
     if let Outcome::Events(counts) = pipeline::run(&inputs, &reg, &settings, &mut [&mut sink])? {
         warn_if_pods_rewind(&counts, &inputs, window_ns);
         warn_if_local_times(&counts, &reg, settings.parse.assume_offset);
+        warn_if_streams_released(&counts);
         read_errors = counts.read_errors;
     }
     let Some(timeline) = sink.finish() else {
@@ -560,6 +561,7 @@ fn settings(common: &Common, reg: &Registry, mode: Mode) -> Result<Settings> {
         watch: Vec::new(),
         exclude: Vec::new(),
         max_endpoints: crate::analyze::MAX_ENDPOINTS,
+        max_streams: crate::streams::MAX_STREAMS,
     })
 }
 
@@ -838,6 +840,7 @@ fn events(args: &EventsArgs) -> Result<ExitCode> {
     if let Outcome::Events(counts) = &outcome {
         warn_if_all_filtered(counts, &settings.filter);
         warn_if_local_times(counts, &reg, settings.parse.assume_offset);
+        warn_if_streams_released(counts);
         if say_read_errors(&counts.read_errors) {
             return Ok(ExitCode::from(2));
         }
@@ -876,6 +879,14 @@ fn warn_if_pods_rewind(counts: &InputCounts, inputs: &[Input], window_ns: i64) {
             r.stream,
             rough_duration(r.behind_ns)
         );
+    }
+}
+
+/// More streams than the cap had state at once ([`crate::streams`]): `events` and `trace` have
+/// no report to say it in.
+fn warn_if_streams_released(counts: &InputCounts) {
+    if let Some(r) = &counts.streams_released {
+        eprintln!("logsleuth: {}", r.describe());
     }
 }
 

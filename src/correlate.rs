@@ -57,7 +57,8 @@ use crate::time::{Nanos, format_rfc3339_nanos};
 /// [`StreamClocks::hold_below`]) nothing closes for idleness — bounded memory is then the
 /// cap's job (open groups). The streams of one rotated set (`app.log.2.gz`, `app.log.1`,
 /// `app.log`, oldest first) continue one clock; a followed run merges its inputs in time order,
-/// so no input holds the others.
+/// so no input holds the others. A stream that releases its state ([`crate::streams`]) loses
+/// its clock ([`StreamClocks::forget`]): should it write again, its clock starts from there.
 #[derive(Clone, Debug, Default)]
 pub struct StreamClocks {
     /// Per clock (a stream key): the latest event time read from it.
@@ -80,6 +81,22 @@ impl StreamClocks {
             *c = (*c).max(t);
         }
         *c
+    }
+
+    /// Stream `clock` released its state ([`crate::streams`]): should it write again, its
+    /// clock starts again from that line's time.
+    pub fn forget(&mut self, clock: u64) {
+        self.clocks.remove(&clock);
+    }
+
+    /// Streams with a clock.
+    pub fn len(&self) -> usize {
+        self.clocks.len()
+    }
+
+    /// No stream has a clock.
+    pub fn is_empty(&self) -> bool {
+        self.clocks.is_empty()
     }
 
     /// The clock by which windows may close while stream `clock` of input `source` is read:
@@ -809,6 +826,16 @@ impl Correlator {
     /// idleness while they are read ([`StreamClocks`]).
     pub fn hold_below(&mut self, first: u32) {
         self.clocks.hold_below(first);
+    }
+
+    /// Stream `clock` released its state ([`crate::streams`]): its clock goes.
+    pub fn forget_clock(&mut self, clock: u64) {
+        self.clocks.forget(clock);
+    }
+
+    /// Streams with a clock (bounded by the streams with state).
+    pub fn stream_clocks(&self) -> usize {
+        self.clocks.len()
     }
 
     /// Add an observation; returns its group's id and representative identifier.
@@ -1874,6 +1901,12 @@ impl<'r> TraceSink<'r> {
         self.changes = changes;
     }
 
+    /// Streams whose event-time clock is kept (at most the streams with state,
+    /// [`crate::streams`]).
+    pub fn stream_clocks(&self) -> usize {
+        self.correlator.stream_clocks()
+    }
+
     /// Events held now: those of open groups, and those kept for the timeline.
     pub fn events_held(&self) -> usize {
         self.kept.len() + self.held.values().map(|h| h.events.len()).sum::<usize>()
@@ -2058,6 +2091,10 @@ impl crate::pipeline::EventSink for TraceSink<'_> {
             None => {}
         }
         Ok(())
+    }
+
+    fn stream_released(&mut self, clock: u64) {
+        self.correlator.forget_clock(clock);
     }
 
     fn request(

@@ -47,7 +47,9 @@
 //!   data, e.g. a progress bar), and except in a json-file partial piece (same reason).
 //! * Bytes are never reinterpreted: content is `[u8]`, invalid UTF-8 passes through.
 //! * [`Joiner`] never drops a record: pieces beyond its byte cap are counted but their bytes
-//!   discarded (`truncated`), and [`Joiner::finish`] flushes every open run.
+//!   discarded (`truncated`), [`Joiner::finish`] flushes every open run, and a run ended because
+//!   too many were open ([`crate::streams::MAX_STREAMS`]) is handed back as it stands
+//!   ([`Joiner::released`]).
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -874,6 +876,8 @@ struct Run {
     first_ts: Option<String>,
     first_line: u64,
     last_line: u64,
+    /// When its last piece came ([`Joiner::pieces`]).
+    stamp: u64,
 }
 
 impl Run {
@@ -895,10 +899,21 @@ impl Run {
 /// `P P P F` → one record; a json-file run of pieces without `\n` then one with `\n` → one
 /// record. Runs of different keys (e.g. stdout and stderr of one container) interleave
 /// independently. A completing piece with empty content (conmon's `F` after `P`s) is normal.
+///
+/// At most `max_runs` runs are open ([`crate::streams`]): a piece that opens one more ends the
+/// run whose last piece is oldest, as [`Joiner::finish`] would at the end of input; the caller
+/// takes it from [`Joiner::released`]. Pieces are counted in the order they are fed, so two
+/// joiners fed the same lines (the reader's and a parse worker's) end the same runs.
 #[derive(Debug)]
 pub struct Joiner {
     max_bytes: usize,
+    max_runs: usize,
     runs: BTreeMap<u64, Run>,
+    /// Partial pieces fed so far: the stamps of [`Joiner::recency`].
+    pieces: u64,
+    recency: crate::streams::Recency,
+    /// Runs ended at the cap, not yet taken.
+    released: Vec<(u64, Joined)>,
 }
 
 impl Default for Joiner {
@@ -911,22 +926,43 @@ impl Default for Joiner {
 impl Joiner {
     /// A joiner whose joined records hold at most `max_bytes` bytes. Beyond it the first
     /// `max_bytes` are kept, `truncated` is set, further pieces are still consumed and counted,
-    /// and the record is never dropped.
+    /// and the record is never dropped. At most [`crate::streams::MAX_STREAMS`] runs are open
+    /// ([`Joiner::max_runs`]).
     pub fn new(max_bytes: usize) -> Self {
         Joiner {
             max_bytes,
+            max_runs: crate::streams::MAX_STREAMS,
             runs: BTreeMap::new(),
+            pieces: 0,
+            recency: crate::streams::Recency::default(),
+            released: Vec::new(),
         }
+    }
+
+    /// At most `n` (at least 1) runs open at once.
+    #[must_use]
+    pub fn max_runs(mut self, n: usize) -> Self {
+        self.max_runs = n.max(1);
+        self
     }
 
     /// Feeds one unwrapped line read at `line_no` under `key`.
     ///
-    /// * partial piece → [`Feed::Buffered`] (opens or extends the key's run);
+    /// * partial piece → [`Feed::Buffered`] (opens or extends the key's run; opening one more
+    ///   than `max_runs` ends the least recently fed one: see [`Joiner::released`]);
     /// * complete line while a run is open → [`Feed::Completed`] with the joined record;
     /// * complete line with no open run → [`Feed::Passthrough`]: nothing is copied and the
     ///   caller handles `u` itself.
     pub fn feed(&mut self, key: u64, line_no: u64, u: &Unwrapped<'_>) -> Feed {
         if u.partial {
+            self.pieces += 1;
+            let stamp = self.pieces;
+            if !self.runs.contains_key(&key) {
+                if self.runs.len() >= self.max_runs {
+                    self.release_oldest();
+                }
+                self.recency.push(key, stamp);
+            }
             let run = self.runs.entry(key).or_insert_with(|| Run {
                 buf: Vec::new(),
                 pieces: 0,
@@ -934,15 +970,37 @@ impl Joiner {
                 first_ts: u.runtime_ts.map(str::to_owned),
                 first_line: line_no,
                 last_line: line_no,
+                stamp,
             });
+            run.stamp = stamp;
             Self::append(self.max_bytes, run, &u.content, line_no);
             Feed::Buffered
         } else if let Some(mut run) = self.runs.remove(&key) {
             Self::append(self.max_bytes, &mut run, &u.content, line_no);
+            let runs = &self.runs;
+            self.recency
+                .compact(runs.len(), || runs.iter().map(|(k, r)| (*k, r.stamp)));
             Feed::Completed(run.into_joined(true))
         } else {
             Feed::Passthrough
         }
+    }
+
+    /// End the run whose last piece is oldest (unfinished, as at the end of input).
+    fn release_oldest(&mut self) {
+        let runs = &self.runs;
+        let Some(key) = self.recency.pop_oldest(|k| runs.get(&k).map(|r| r.stamp)) else {
+            return;
+        };
+        if let Some(run) = self.runs.remove(&key) {
+            self.released.push((key, run.into_joined(false)));
+        }
+    }
+
+    /// The runs ended since the last call because `max_runs` were open (`complete == false`),
+    /// oldest first. Nothing is lost: their pieces are in them, as in [`Joiner::finish`].
+    pub fn released(&mut self) -> std::vec::Drain<'_, (u64, Joined)> {
+        self.released.drain(..)
     }
 
     fn append(max_bytes: usize, run: &mut Run, piece: &[u8], line_no: u64) {
@@ -957,18 +1015,24 @@ impl Joiner {
     }
 
     /// End of input: emits every open run as an incomplete record (`complete == false`),
-    /// in ascending key order, and leaves the joiner empty.
+    /// in ascending key order, and leaves the joiner empty (runs ended at the cap and not yet
+    /// taken come first, oldest first).
     pub fn finish(&mut self) -> Vec<(u64, Joined)> {
-        std::mem::take(&mut self.runs)
-            .into_iter()
-            .map(|(k, r)| (k, r.into_joined(false)))
-            .collect()
+        self.recency = crate::streams::Recency::default();
+        let mut out = std::mem::take(&mut self.released);
+        out.extend(
+            std::mem::take(&mut self.runs)
+                .into_iter()
+                .map(|(k, r)| (k, r.into_joined(false))),
+        );
+        out
     }
 
     /// Open again, under `key`, a run that [`Joiner::finish`] returned incomplete: the next
     /// file of a rotated set completes a run its predecessor ended in (kubelet and docker
     /// rotate between the pieces of a line).
     pub fn resume(&mut self, key: u64, j: Joined) {
+        self.pieces += 1;
         let run = Run {
             buf: j.content,
             pieces: j.pieces,
@@ -976,8 +1040,11 @@ impl Joiner {
             first_ts: j.first_ts,
             first_line: j.first_line,
             last_line: j.last_line,
+            stamp: self.pieces,
         };
-        self.runs.insert(key, run);
+        if self.runs.insert(key, run).is_none() {
+            self.recency.push(key, self.pieces);
+        }
     }
 
     /// Number of keys with an open run.
@@ -1478,6 +1545,47 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    /// At most `max_runs` runs are open: a piece that opens one more ends the run whose last
+    /// piece is oldest (not the oldest run), whole and unfinished, as `finish` would; runs
+    /// that complete leave the count.
+    #[test]
+    fn joiner_ends_the_least_recently_fed_run_past_max_runs() {
+        let mut j = Joiner::new(100).max_runs(2);
+        let p = |c: &str| format!("2026-11-22T06:54:16.1Z stdout P {c}");
+        let f = |c: &str| format!("2026-11-22T06:54:16.1Z stdout F {c}");
+        let mut feed = |key: u64, line: u64, l: String| j.feed(key, line, &unwrap(l.as_bytes()));
+        assert_eq!(feed(1, 1, p("a1-")), Feed::Buffered);
+        assert_eq!(feed(2, 2, p("b1-")), Feed::Buffered);
+        // Run 1 is fed again: run 2 is now the least recently fed.
+        assert_eq!(feed(1, 3, p("a2-")), Feed::Buffered);
+        assert_eq!(feed(3, 4, p("c1-")), Feed::Buffered);
+        let released: Vec<(u64, Joined)> = j.released().collect();
+        assert_eq!(released.len(), 1);
+        let (key, r) = &released[0];
+        assert_eq!((*key, &r.content[..], r.pieces), (2, &b"b1-"[..], 1));
+        assert_eq!((r.first_line, r.last_line, r.complete), (2, 2, false));
+        assert_eq!(j.open_runs(), 2);
+        // Run 2 writes again: a new run (ending run 1, now the least recently fed).
+        let mut feed = |key: u64, line: u64, l: String| j.feed(key, line, &unwrap(l.as_bytes()));
+        assert_eq!(feed(2, 5, p("b2-")), Feed::Buffered);
+        match feed(3, 6, f("c2")) {
+            Feed::Completed(r) => assert_eq!((&r.content[..], r.complete), (&b"c1-c2"[..], true)),
+            other => panic!("{other:?}"),
+        }
+        let released: Vec<(u64, Vec<u8>)> = j.released().map(|(k, r)| (k, r.content)).collect();
+        assert_eq!(released, [(1, b"a1-a2-".to_vec())]);
+        // Below the cap again: nothing more is ended.
+        let mut feed = |key: u64, line: u64, l: String| j.feed(key, line, &unwrap(l.as_bytes()));
+        assert_eq!(feed(4, 7, p("d1-")), Feed::Buffered);
+        assert_eq!(j.released().count(), 0);
+        let fin: Vec<(u64, Vec<u8>)> = j
+            .finish()
+            .into_iter()
+            .map(|(k, r)| (k, r.content))
+            .collect();
+        assert_eq!(fin, [(2, b"b2-".to_vec()), (4, b"d1-".to_vec())]);
     }
 
     #[test]

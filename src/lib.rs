@@ -134,6 +134,7 @@ pub mod route;
 pub mod rules;
 pub mod sketch;
 pub mod source;
+pub mod streams;
 pub mod time;
 
 #[cfg(test)]

@@ -599,6 +599,9 @@ pub fn render_body(r: &Report, style: Style) -> String {
             i.late_events, i.dropped_entries
         );
     }
+    if let Some(r) = &i.streams_released {
+        let _ = writeln!(o, "  {}", r.describe());
+    }
     for (reason, n) in &i.unparsed_reasons {
         let _ = writeln!(o, "  unparsed ({reason}): {n}");
     }

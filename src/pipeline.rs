@@ -18,9 +18,11 @@
 //!
 //! Invariants: every line read is accounted for exactly once (`lines = events +
 //! continuation_lines + unparsed_lines + joined_partials`); results do not depend on the number
-//! of threads or the chunk size; memory is bounded by the chunk queue, the per-stream state,
-//! the request window, `MAX_HELD` events awaiting their continuation lines (each capped at
-//! `--max-line-bytes`) and `REORDER_CAP` items in the reorder buffer.
+//! of threads or the chunk size; memory is bounded by the chunk queue, the state of at most
+//! [`Settings::max_streams`] streams ([`crate::streams`]: past it the least recently read
+//! releases its own, as at the end of input), the request window, `MAX_HELD` events awaiting
+//! their continuation lines (each capped at `--max-line-bytes`) and `REORDER_CAP` items in the
+//! reorder buffer.
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -221,6 +223,11 @@ pub trait EventSink {
     fn input_added(&mut self, _source: u32, _input: &Input) -> io::Result<()> {
         Ok(())
     }
+    /// The stream whose event-time clock is `clock` ([`Origin::clock`]) released its state
+    /// ([`crate::streams`]), after its events and requests so far and before any later one: a
+    /// sink that keeps per-stream state drops it. Should the stream write again, it comes back
+    /// as a new stream.
+    fn stream_released(&mut self, _clock: u64) {}
     /// Called once at the end of the run, after every event and request: what was read of each
     /// input (same order as the inputs, those added during the run last).
     ///
@@ -288,6 +295,9 @@ pub struct Settings {
     /// Endpoints with a report row of their own ([`crate::analyze::MAX_ENDPOINTS`]; tests
     /// lower it).
     pub max_endpoints: usize,
+    /// Streams with state at once, and open partial runs per input
+    /// ([`crate::streams::MAX_STREAMS`]; tests lower it).
+    pub max_streams: usize,
 }
 
 impl Settings {
@@ -316,6 +326,7 @@ impl Settings {
             watch: Vec::new(),
             exclude: Vec::new(),
             max_endpoints: crate::analyze::MAX_ENDPOINTS,
+            max_streams: crate::streams::MAX_STREAMS,
         }
     }
 
@@ -481,6 +492,8 @@ struct ChunkOut {
     zone_skew: crate::analyze::ZoneSkew,
     /// The chunk was [`Chunk::caught_up`].
     caught_up: bool,
+    /// Partial runs ended unfinished because too many were open ([`Joiner::released`]).
+    released_runs: u64,
 }
 
 impl ChunkOut {
@@ -572,6 +585,17 @@ fn stream_key(source: u32, u: &Unwrapped<'_>) -> u64 {
         h = fnv(h, c.as_bytes());
     }
     fnv(h, &[u.stream.map_or(0, |s| s as u8 + 1)])
+}
+
+/// A stream's identity across the files of a rotated set (its key without the source):
+/// namespace, pod, container, container id and stdout/stderr.
+fn lane_identity(o: &Origin) -> u64 {
+    let mut h = 0xcbf2_9ce4_8422_2325;
+    for part in [&o.namespace, &o.pod, &o.container, &o.container_id] {
+        h = fnv(h, part.as_deref().unwrap_or("").as_bytes());
+        h = fnv(h, b"/");
+    }
+    fnv(h, &[o.stream.map_or(0, |s| s as u8 + 1)])
 }
 
 /// Run the pipeline over `inputs`, handing events to `sinks`.
@@ -1293,6 +1317,8 @@ struct Chunker {
     discarding: bool,
     /// Open partial runs, fed only near candidate lines.
     tracker: Joiner,
+    /// Most open runs ([`Settings::max_streams`]): the workers' joiners end the same runs.
+    max_runs: usize,
     /// Scratch: candidate offsets found by [`partial_candidates`].
     candidates: Vec<usize>,
     next_line: u64,
@@ -1318,11 +1344,19 @@ impl Chunker {
             truncated: Vec::new(),
             discarding: false,
             tracker: Joiner::new(max_line),
+            max_runs: crate::streams::MAX_STREAMS,
             candidates: Vec::new(),
             next_line: 1,
             carried: Vec::new(),
             handed_on: Vec::new(),
         }
+    }
+
+    /// At most `n` open partial runs, as the workers' joiners hold ([`Settings::max_streams`]).
+    fn max_runs(mut self, n: usize) -> Chunker {
+        self.max_runs = n;
+        self.tracker = Joiner::new(self.max_line).max_runs(n);
+        self
     }
 
     /// Go on with the runs the previous member of the rotated set ended in: no cut until
@@ -1350,7 +1384,7 @@ impl Chunker {
         let tail = &self.pending[self.safe_cut..];
         let lines = tail.strip_suffix(b"\n").map(|t| t.split(|&b| b == b'\n'));
         let first = self.next_line + count_lines(&self.pending[..self.safe_cut]);
-        let mut joiner = Joiner::new(self.max_line);
+        let mut joiner = Joiner::new(self.max_line).max_runs(self.max_runs);
         // Runs this member took over from the one before and still has open (a member holding
         // only a piece of them): they go on to the next member as the first member's lines.
         for c in &self.carried {
@@ -1367,6 +1401,8 @@ impl Chunker {
                 )
             });
             let _ = joiner.feed(key, line_no, &u);
+            // Runs ended at the cap are this member's lines (the worker emits them).
+            joiner.released().for_each(drop);
         }
         let mut carried = Vec::new();
         for (this_key, run) in joiner.finish() {
@@ -1510,6 +1546,9 @@ impl Chunker {
             if self.tracker.open_runs() > 0 || envelope::may_be_partial(line) {
                 let u = envelope::unwrap(line);
                 self.tracker.feed(stream_key(self.source, &u), 0, &u);
+                // A run ended at the cap no longer holds a cut back (the worker ends it at the
+                // same line).
+                self.tracker.released().for_each(drop);
             }
             self.checked += nl + 1;
             if self.tracker.open_runs() == 0 {
@@ -1538,7 +1577,7 @@ impl Chunker {
         if cut == 0 && !at_end {
             // A run longer than the forced limit: cut anyway, the run is joined in pieces.
             cut = self.line_start;
-            self.tracker = Joiner::new(self.max_line);
+            self.tracker = Joiner::new(self.max_line).max_runs(self.max_runs);
         }
         // An empty member still takes the runs handed on to it to a worker, which ends them.
         if cut == 0 && (self.carried.is_empty() || !at_end) {
@@ -1611,7 +1650,8 @@ impl Member {
     fn chunker(&mut self, settings: &Settings, buf: ChunkBytes) -> Chunker {
         let max_line = settings.max_line_bytes.max(16);
         let target = settings.chunk_bytes.max(1024);
-        let mut chunker = Chunker::new(self.source, max_line, target, buf);
+        let mut chunker =
+            Chunker::new(self.source, max_line, target, buf).max_runs(settings.max_streams.max(1));
         chunker.resume(std::mem::take(&mut self.carried));
         chunker
     }
@@ -1881,7 +1921,7 @@ fn process_chunk(
         },
         ..ChunkOut::default()
     };
-    let mut joiner = Joiner::new(settings.max_line_bytes.max(16));
+    let mut joiner = Joiner::new(settings.max_line_bytes.max(16)).max_runs(settings.max_streams);
     let mut origins: StreamMap<Origin> = StreamMap::default();
     // Runs the previous member of the set ended in: their lines are that member's.
     let mut carried: Vec<&Carried> = chunk.carried.iter().collect();
@@ -1964,7 +2004,28 @@ fn process_chunk(
                 from: None,
                 part,
             },
-            Feed::Buffered => continue,
+            Feed::Buffered => {
+                // Opening one run too many ended the least recently fed one: its line is here,
+                // unfinished, as at the end of input.
+                for (key, j) in joiner.released() {
+                    out.released_runs += 1;
+                    out.joined_partials += u64::from(j.pieces.saturating_sub(1));
+                    let (stream, from) = from_carried(key);
+                    batch.push(BatchLine {
+                        content: Cow::Owned(j.content),
+                        runtime_ts: j.first_ts.map(Cow::Owned),
+                        line: j.first_line,
+                        stream,
+                        truncated: j.truncated,
+                        from,
+                        part: Part::Whole,
+                    });
+                }
+                if batch.len() >= BATCH_LINES {
+                    work.run(&mut batch, &origins, &mut out);
+                }
+                continue;
+            }
             Feed::Completed(j) => {
                 out.joined_partials += u64::from(j.pieces.saturating_sub(1));
                 let (stream, from) = from_carried(key);
@@ -2332,6 +2393,8 @@ fn passes(
 
 #[derive(Default)]
 struct StreamState {
+    /// When the stream was last read ([`Merger::stamp`]).
+    stamp: u64,
     /// Id of the last event of this stream, while it may still receive continuations.
     open: Option<u64>,
     mode: Multiline,
@@ -2393,6 +2456,27 @@ struct Merger<'r> {
     continues: StreamMap<u64>,
     /// `(source, stream identity without the source)` → the first stream key seen for it.
     lanes: HashMap<(u32, u64), u64>,
+    /// The other way round: a stream whose state newer files' streams share → those streams.
+    linked: StreamMap<Vec<u64>>,
+    /// Most streams with state ([`Settings::max_streams`], [`crate::streams`]).
+    max_streams: usize,
+    /// Streams with state (keys of `streams`) by when they were last read.
+    recency: crate::streams::Recency,
+    /// Items merged so far: when each stream was last read ([`StreamState::stamp`]).
+    stamp: u64,
+    /// Released streams (their `streams` keys) whose names — `origins`, `continues`, `lanes`,
+    /// `linked`, `queued` — go once nothing still to be handed out names them: with the
+    /// `next_id` at the release (the events before it may still be held), in release order.
+    releasing: VecDeque<(u64, u64)>,
+    /// A stream → the `next_id` of its latest release (an earlier entry of `releasing` for it
+    /// is stale).
+    released_at: StreamMap<u64>,
+    /// Releases the sinks are told of ([`EventSink::stream_released`]) in their place among
+    /// the events: `(next_id at the release, clock)`.
+    sink_releases: VecDeque<(u64, u64)>,
+    /// `--follow` reorder buffer: stream → its queue and the items pushed to that queue up to
+    /// the stream's latest chunk (its name stays while any of them is held).
+    queued: StreamMap<(usize, u64)>,
     /// The input of the chunk being merged (batch runs; `None` for items the reorder buffer
     /// releases, which mix inputs).
     merging_source: Option<u32>,
@@ -2490,6 +2574,14 @@ impl<'r> Merger<'r> {
             streams: StreamMap::default(),
             continues: StreamMap::default(),
             lanes: HashMap::new(),
+            linked: StreamMap::default(),
+            max_streams: settings.max_streams.max(1),
+            recency: crate::streams::Recency::default(),
+            stamp: 0,
+            releasing: VecDeque::new(),
+            released_at: StreamMap::default(),
+            sink_releases: VecDeque::new(),
+            queued: StreamMap::default(),
             merging_source: None,
             input_latest: Vec::new(),
             requests: RequestMerger::new(chain_len),
@@ -2685,6 +2777,11 @@ impl<'r> Merger<'r> {
                 };
                 r.push(queue, ts, event, item);
             }
+            // A stream's name stays until its items here are merged ([`Merger::forget_released`]).
+            let pushed = r.pushed(queue);
+            for (k, _) in &c.origins {
+                self.queued.insert(*k, (queue, pushed));
+            }
             self.counts.late_events = r.late;
             if history_read {
                 r.caught_up(queue);
@@ -2730,6 +2827,9 @@ impl<'r> Merger<'r> {
         self.counts.zone_skew.merge(c.zone_skew);
         self.counts.truncated += c.truncated;
         self.counts.invalid_utf8 += c.invalid_utf8;
+        if c.released_runs > 0 {
+            self.released_counts().partial_runs += c.released_runs;
+        }
         for (k, o) in c.origins {
             if !self.origins.contains_key(&k) {
                 self.link_rotated(k, &o);
@@ -2759,7 +2859,9 @@ impl<'r> Merger<'r> {
             self.arrivals.push_back((self.next_id, self.last_merge));
         }
         self.deliver_groups(sinks)?;
-        self.flush_held(sinks, false)
+        self.flush_held(sinks, false)?;
+        self.forget_released();
+        Ok(())
     }
 
     /// Hand the correlation groups closed so far to the sinks (`Settings::keep_groups`).
@@ -2814,19 +2916,124 @@ impl<'r> Merger<'r> {
     /// A new stream: when its file follows another of its rotated set (the input list has
     /// them oldest first) and that file had the same stream, it continues that one's state.
     fn link_rotated(&mut self, key: u64, o: &Origin) {
-        let mut h = 0xcbf2_9ce4_8422_2325;
-        for part in [&o.namespace, &o.pod, &o.container, &o.container_id] {
-            h = fnv(h, part.as_deref().unwrap_or("").as_bytes());
-            h = fnv(h, b"/");
-        }
-        let lane = fnv(h, &[o.stream.map_or(0, |s| s as u8 + 1)]);
+        let lane = lane_identity(o);
         self.lanes.entry((o.source, lane)).or_insert(key);
         // The newest older member that had this stream (a member may be empty).
         for p in (self.first_of_set(o.source)..o.source).rev() {
             if let Some(&before) = self.lanes.get(&(p, lane)) {
                 let root = self.lane(before);
                 self.continues.insert(key, root);
+                let also = self.linked.entry(root).or_default();
+                if !also.contains(&key) {
+                    also.push(key);
+                }
                 return;
+            }
+        }
+    }
+
+    /// The counts of releases, started at the first ([`crate::streams`]).
+    fn released_counts(&mut self) -> &mut crate::analyze::ReleasedStreams {
+        let cap = self.max_streams as u64;
+        self.counts
+            .streams_released
+            .get_or_insert_with(|| crate::analyze::ReleasedStreams {
+                cap,
+                ..Default::default()
+            })
+    }
+
+    /// Release the state of the stream read least recently ([`crate::streams`]), ending what
+    /// it holds as the end of input would: its open event is complete, its waiting requests
+    /// are final (handed out after the item being merged), its clock goes. Its name stays
+    /// until nothing still to be handed out needs it ([`Merger::forget_released`]).
+    fn release_oldest(&mut self) {
+        let streams = &self.streams;
+        let Some(lane) = self
+            .recency
+            .pop_oldest(|k| streams.get(&k).map(|s| s.stamp))
+        else {
+            return;
+        };
+        let Some(state) = self.streams.remove(&lane) else {
+            return;
+        };
+        self.released_counts().streams += 1;
+        if let Some(id) = state.open {
+            self.close(id);
+        }
+        let finished = &mut self.finished;
+        self.requests.release(lane, &mut |r| finished.push(r));
+        for &k in self.linked.get(&lane).into_iter().flatten() {
+            self.requests.release(k, &mut |r| finished.push(r));
+        }
+        if let Some(c) = self.correlator.as_mut() {
+            c.forget_clock(lane);
+        }
+        self.released_at.insert(lane, self.next_id);
+        self.releasing.push_back((lane, self.next_id));
+        self.sink_releases.push_back((self.next_id, lane));
+    }
+
+    /// Drop the names of released streams once nothing still to be handed out names them:
+    /// their events were handed out (`held`), their items left the reorder buffer, and they
+    /// were not read again. Runs after a chunk is merged: the chunk's streams came with their
+    /// names ([`ChunkOut::origins`]), and one released within it may be read again further on.
+    fn forget_released(&mut self) {
+        while let Some(&(lane, n)) = self.releasing.front() {
+            if self.hold && self.held_front < n {
+                break;
+            }
+            self.releasing.pop_front();
+            if self.released_at.get(&lane) != Some(&n) {
+                // Released again since: that entry decides.
+                continue;
+            }
+            self.released_at.remove(&lane);
+            if self.streams.contains_key(&lane) {
+                // Read again: its names are in use.
+                continue;
+            }
+            let mut keys = self.linked.remove(&lane).unwrap_or_default();
+            keys.push(lane);
+            let waiting = |k: &u64| {
+                self.queued.get(k).is_some_and(|&(queue, pushed)| {
+                    self.reorder
+                        .as_ref()
+                        .is_some_and(|r| !r.released_first(queue, pushed))
+                })
+            };
+            if keys.iter().any(waiting) {
+                // Items of it are still in the reorder buffer: merged, they start it again.
+                keys.pop();
+                if !keys.is_empty() {
+                    self.linked.insert(lane, keys);
+                }
+                continue;
+            }
+            for k in keys {
+                self.queued.remove(&k);
+                self.continues.remove(&k);
+                if let Some(o) = self.origins.remove(&k) {
+                    let at = (o.source, lane_identity(&o));
+                    if self.lanes.get(&at) == Some(&k) {
+                        self.lanes.remove(&at);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Tell the sinks of the releases that came before the next event to hand out (all of them
+    /// when events are not held).
+    fn tell_releases(&mut self, sinks: &mut [&mut dyn EventSink]) {
+        while let Some(&(n, clock)) = self.sink_releases.front() {
+            if self.hold && n > self.held_front {
+                break;
+            }
+            self.sink_releases.pop_front();
+            for s in sinks.iter_mut() {
+                s.stream_released(clock);
             }
         }
     }
@@ -2862,7 +3069,19 @@ impl<'r> Merger<'r> {
 
     fn item(&mut self, item: &mut Item, chunk_found: &[Found]) {
         let lane = self.lane(item.stream);
-        let state = self.streams.entry(lane).or_default();
+        self.stamp += 1;
+        let stamp = self.stamp;
+        // A stream without state starts one: at the cap, the least recently read stream
+        // releases its own first (no extra look-up below the cap).
+        if self.streams.len() >= self.max_streams && !self.streams.contains_key(&lane) {
+            self.release_oldest();
+        }
+        let recency = &mut self.recency;
+        let state = self.streams.entry(lane).or_insert_with(|| {
+            recency.push(lane, stamp);
+            StreamState::default()
+        });
+        state.stamp = stamp;
         match &mut item.kind {
             ItemKind::Blank => {
                 // A blank line belongs to a traceback (between chained exceptions) or a panic;
@@ -3250,7 +3469,12 @@ impl<'r> Merger<'r> {
     /// Hand closed events (all of them at the end) to the sinks, in input order.
     fn flush_held(&mut self, sinks: &mut [&mut dyn EventSink], all: bool) -> io::Result<()> {
         let unknown = Origin::default();
-        while let Some(front) = self.held.front() {
+        loop {
+            // Releases before the next event (all of them when nothing is held).
+            self.tell_releases(sinks);
+            let Some(front) = self.held.front() else {
+                break;
+            };
             if !(all
                 || front.closed
                 || self.held.len() > MAX_HELD
@@ -3444,6 +3668,7 @@ pub fn parse_min_level(s: &str) -> Result<Level, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rules::RuleSet;
     use proptest::prelude::*;
 
     #[test]
@@ -3490,6 +3715,108 @@ mod tests {
         mixed.push(k8s);
         assert_eq!(last_timeline_start(&mixed, false), 4);
         assert_eq!(last_timeline_start(&mixed, true), 0);
+    }
+
+    /// Regression: per-stream state was never freed (a million one-line pods took ~1.7 GB).
+    /// Thousands of pods, each leaving an open traceback, a waiting request and a correlation
+    /// clock: while they are merged, every per-stream map stays within the cap (names a chunk
+    /// longer), whether events are held for a sink or not.
+    #[test]
+    fn per_stream_state_stays_within_the_cap() {
+        const CAP: usize = 64;
+        let mut text = String::new();
+        for i in 0..3000 {
+            let p = format!("[pod/web-{i}/app] ");
+            let t = format!("07:{:02}:{:02}", (i / 60) % 60, i % 60);
+            text += &format!(
+                "{p}2026-11-22 {t},000 - skillmeat.observability.tracing - INFO - Span completed: GET /health [success]\n\
+                 {p}2026-11-22 {t},001 - skillmeat.observability.tracing - ERROR - Span failed: GET /x\n\
+                 {p}Traceback (most recent call last):\n\
+                 {p}ValueError: boom\n\
+                 {p}{{\"timestamp\":\"2026-11-22T{t}.002Z\",\"level\":\"INFO\",\"fields\":{{\"message\":\"m\"}},\"target\":\"t\",\"trace_id\":\"t{i}\"}}\n"
+            );
+        }
+        let reg = Registry::load(None).expect("registry");
+        let rules = RuleSet::load(None).expect("rules");
+        let analysis = Analysis {
+            rules: Some(&rules),
+            correlation: Some(correlate::CorrelationSettings::default()),
+        };
+        let input = Input {
+            name: "mem".into(),
+            kind: InputKind::Memory(Arc::from(text.as_bytes())),
+            meta: PathMeta::default(),
+            size: None,
+        };
+        for hold in [false, true] {
+            let mode = if hold {
+                Mode::Events
+            } else {
+                Mode::Analyze {
+                    bucket_ns: 60_000_000_000,
+                    slow_ms: 5000.0,
+                }
+            };
+            let settings = Settings {
+                max_streams: CAP,
+                chunk_bytes: 4096,
+                ..Settings::new(mode)
+            };
+            let inputs = std::slice::from_ref(&input);
+            let mut merger = Merger::new(inputs, &reg, &settings, hold, analysis);
+            let mut out = Vec::new();
+            let mut sink = crate::output::NdjsonSink::new(&mut out);
+            let mut sinks: Vec<&mut dyn EventSink> = Vec::new();
+            if hold {
+                sinks.push(&mut sink);
+            }
+            let mut chunker = Chunker::new(0, 1 << 20, 4096, ChunkBytes::default()).max_runs(CAP);
+            let mut scratch = reg.scratch();
+            let mut seq = 0;
+            let mut most = 0;
+            for (i, piece) in text.as_bytes().chunks(1000).enumerate() {
+                chunker.read_from(&mut &piece[..]).expect("read");
+                let last = (i + 1) * 1000 >= text.len();
+                if !(chunker.ready() || last) {
+                    continue;
+                }
+                let Some(chunk) = chunker.take(seq, last) else {
+                    continue;
+                };
+                seq += 1;
+                let c = process_chunk(&chunk, &input, &reg, &settings, analysis, &mut scratch);
+                merger.merge(c, &mut sinks).expect("merge");
+                let names = merger.origins.len().max(merger.lanes.len());
+                let clocks = merger
+                    .correlator
+                    .as_ref()
+                    .map_or(0, Correlator::stream_clocks);
+                assert!(
+                    merger.streams.len() <= CAP,
+                    "{hold}: {}",
+                    merger.streams.len()
+                );
+                assert!(merger.requests.streams() <= CAP, "{hold}");
+                assert!(clocks <= CAP, "{hold}: {clocks}");
+                // A chunk of 4 KiB holds the lines of a few dozen pods.
+                assert!(names <= CAP + 64, "{hold}: {names}");
+                most = most.max(merger.streams.len());
+            }
+            assert_eq!(most, CAP);
+            let counts = match merger.finish(&mut sinks).expect("finish") {
+                Outcome::Events(c) => *c,
+                Outcome::Report(r) => r.input,
+            };
+            assert_eq!(
+                counts.streams_released.map(|r| r.streams),
+                Some(3000 - CAP as u64)
+            );
+            assert_eq!(counts.continuation_lines, 2 * 3000);
+            assert_eq!(
+                counts.lines,
+                counts.events + counts.continuation_lines + counts.unparsed_lines
+            );
+        }
     }
 
     proptest! {

@@ -37,6 +37,8 @@ pub struct Reorder<T> {
     /// The latest event time released.
     released: Nanos,
     held: usize,
+    /// Per queue: items pushed so far.
+    pushed: Vec<u64>,
     /// Events that arrived older than an event already released.
     pub late: u64,
 }
@@ -53,6 +55,7 @@ impl<T> Reorder<T> {
             catching_up: vec![false; sources],
             released: Nanos::MIN,
             held: 0,
+            pushed: vec![0; sources],
             late: 0,
         }
     }
@@ -62,6 +65,7 @@ impl<T> Reorder<T> {
             self.queues.resize_with(queue + 1, VecDeque::new);
             self.last_ts.resize(queue + 1, Nanos::MIN);
             self.catching_up.resize(queue + 1, false);
+            self.pushed.resize(queue + 1, 0);
         }
     }
 
@@ -106,7 +110,20 @@ impl<T> Reorder<T> {
             None => self.last_ts[source],
         };
         self.queues[source].push_back((ts, item));
+        self.pushed[source] += 1;
         self.held += 1;
+    }
+
+    /// Items pushed to queue `queue` so far.
+    pub fn pushed(&self, queue: usize) -> u64 {
+        self.pushed.get(queue).copied().unwrap_or(0)
+    }
+
+    /// Have the first `n` items pushed to queue `queue` been released? (A queue releases its
+    /// items in the order they were pushed.)
+    pub fn released_first(&self, queue: usize, n: u64) -> bool {
+        let held = self.queues.get(queue).map_or(0, |q| q.len() as u64);
+        self.pushed(queue).saturating_sub(held) >= n
     }
 
     /// Move the items that are due into `out`, in release order: everything when `all`,

@@ -7,7 +7,8 @@
 //! into the oldest pending request that has not yet seen a later-or-equal kind and agrees on
 //! method, route and status where both know them. A request is final when its last chain kind
 //! arrives, when it is older than [`WINDOW_NS`] in event time, when its stream holds too many
-//! pending requests, or at end of input. Merging keeps the richest data: the first known value
+//! pending requests, when its stream releases its state ([`crate::streams`]), or at end of
+//! input. Merging keeps the richest data: the first known value
 //! of every field, from whichever line had it.
 
 use std::collections::VecDeque;
@@ -440,9 +441,22 @@ impl RequestMerger {
         }
     }
 
+    /// `stream` released its state ([`crate::streams`]): its pending requests are final, oldest
+    /// first, as at the end of input.
+    pub fn release(&mut self, stream: u64, done: &mut impl FnMut(Request)) {
+        if let Some(q) = self.pending.remove(&stream) {
+            q.into_iter().for_each(done);
+        }
+    }
+
     /// Number of requests waiting for more lines.
     pub fn pending(&self) -> usize {
         self.pending.values().map(VecDeque::len).sum()
+    }
+
+    /// Streams with an entry (bounded by the streams with state, [`crate::streams`]).
+    pub fn streams(&self) -> usize {
+        self.pending.len()
     }
 }
 

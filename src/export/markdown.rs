@@ -104,6 +104,9 @@ pub fn render(r: &Report, h: &Header<'_>, mut redact: impl FnMut(&str) -> String
             i.truncated, i.invalid_utf8, i.filtered_out
         );
     }
+    if let Some(r) = &i.streams_released {
+        let _ = writeln!(o, "- {}.", r.describe());
+    }
     for (reason, n) in &i.unparsed_reasons {
         let _ = writeln!(o, "- unparsed ({reason}): {n}");
     }

@@ -8,6 +8,7 @@ mod formats;
 mod inputs;
 mod props;
 mod samples;
+mod streams;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
