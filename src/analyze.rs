@@ -410,6 +410,8 @@ pub struct Report {
     pub endpoints_folded: Option<FoldedEndpoints>,
     /// Slow requests.
     pub slow_requests: SlowRequests,
+    /// Error and fatal events by kind ([`crate::signature`]), most frequent first.
+    pub top_errors: TopErrors,
     /// Error rate per bucket.
     pub error_rate: Vec<ErrorBucket>,
     /// Bucket width in seconds.
@@ -420,6 +422,50 @@ pub struct Report {
     /// Rule findings, most severe first (when rules ran).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub findings: Option<Vec<crate::rules::engine::Finding>>,
+}
+
+/// Error and fatal events by kind: what fails, how often, since when.
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct TopErrors {
+    /// Kinds, most events first (at most [`TOP_ERRORS_SHOWN`]).
+    pub kinds: Vec<ErrorKind>,
+    /// Distinct kinds seen (up to [`MAX_ERROR_KINDS`]; events of further ones are
+    /// counted in `unkinded`).
+    pub distinct: u64,
+    /// Error events of kinds beyond [`MAX_ERROR_KINDS`], and error events with no message.
+    pub unkinded: u64,
+}
+
+/// One kind of error ([`TopErrors`]).
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct ErrorKind {
+    /// Service name.
+    pub service: String,
+    /// The message with what varies masked as `*` ([`crate::signature`]).
+    pub signature: String,
+    /// Error and fatal events of this kind.
+    pub events: u64,
+    /// Of them, fatal.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub fatal: u64,
+    /// RFC3339, UTC.
+    pub first: Option<String>,
+    /// RFC3339, UTC.
+    pub last: Option<String>,
+}
+
+/// Most error kinds counted apart; beyond, events are only counted (memory stays bounded).
+pub const MAX_ERROR_KINDS: usize = 10_000;
+
+/// Most error kinds listed in the report.
+pub const TOP_ERRORS_SHOWN: usize = 50;
+
+#[derive(Default, Clone)]
+struct ErrorCounts {
+    events: u64,
+    fatal: u64,
+    first: Option<Nanos>,
+    last: Option<Nanos>,
 }
 
 #[derive(Default, Clone)]
@@ -475,6 +521,9 @@ pub struct Analyzer {
     slow_ms: f64,
     slow_count: u64,
     slow: Vec<(Request, Origin)>,
+    /// By `(service, signature)`.
+    error_kinds: crate::FastMap<(u16, Box<str>), ErrorCounts>,
+    unkinded_errors: u64,
 }
 
 impl Analyzer {
@@ -502,6 +551,8 @@ impl Analyzer {
             slow_ms,
             slow_count: 0,
             slow: Vec::new(),
+            error_kinds: crate::FastMap::default(),
+            unkinded_errors: 0,
         }
     }
 
@@ -522,6 +573,40 @@ impl Analyzer {
             if level >= Some(Level::Error) {
                 self.bucket(t, service).errors += 1;
             }
+        }
+    }
+
+    /// Count one error or fatal event that passed the filters by its kind (`signature`: of
+    /// its message, [`crate::signature`]; `None` when it has no message).
+    pub fn error_kind(
+        &mut self,
+        service: u16,
+        level: Option<Level>,
+        ts: Option<Nanos>,
+        signature: Option<Box<str>>,
+    ) {
+        let fatal = u64::from(level == Some(Level::Fatal));
+        let counts = match signature {
+            Some(sig) if !sig.is_empty() => {
+                let full = self.error_kinds.len() >= MAX_ERROR_KINDS;
+                let key = (service, sig);
+                match self.error_kinds.get_mut(&key) {
+                    Some(c) => Some(c),
+                    None if full => None,
+                    None => Some(self.error_kinds.entry(key).or_default()),
+                }
+            }
+            _ => None,
+        };
+        let Some(c) = counts else {
+            self.unkinded_errors += 1;
+            return;
+        };
+        c.events += 1;
+        c.fatal += fatal;
+        if let Some(t) = ts {
+            c.first = Some(c.first.map_or(t, |f| f.min(t)));
+            c.last = Some(c.last.map_or(t, |l| l.max(t)));
         }
     }
 
@@ -690,6 +775,28 @@ impl Analyzer {
                 request_id: r.request_id().map(str::to_string),
             })
             .collect();
+        let mut kinds: Vec<ErrorKind> = self
+            .error_kinds
+            .iter()
+            .map(|((svc, sig), c)| ErrorKind {
+                service: name(*svc),
+                signature: sig.to_string(),
+                events: c.events,
+                fatal: c.fatal,
+                first: c.first.map(format_rfc3339_nanos),
+                last: c.last.map(format_rfc3339_nanos),
+            })
+            .collect();
+        // Most events first; then by first time and name, so the order never depends on the
+        // map's.
+        kinds.sort_by(|a, b| {
+            b.events
+                .cmp(&a.events)
+                .then_with(|| a.first.cmp(&b.first))
+                .then_with(|| (&a.service, &a.signature).cmp(&(&b.service, &b.signature)))
+        });
+        let distinct = kinds.len() as u64;
+        kinds.truncate(TOP_ERRORS_SHOWN);
         Report {
             schema: SCHEMA,
             input,
@@ -705,6 +812,11 @@ impl Analyzer {
                 threshold_ms: self.slow_ms,
                 count: self.slow_count,
                 top,
+            },
+            top_errors: TopErrors {
+                kinds,
+                distinct,
+                unkinded: self.unkinded_errors,
             },
             error_rate,
             bucket_seconds: self.bucket_ns as f64 / 1e9,

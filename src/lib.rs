@@ -132,6 +132,7 @@ pub mod reorder;
 pub mod request;
 pub mod route;
 pub mod rules;
+pub mod signature;
 pub mod sketch;
 pub mod source;
 pub mod streams;

@@ -432,6 +432,9 @@ fn ms(v: Option<f64>) -> String {
 /// How many rows the terminal report shows per table.
 const ROWS: usize = 25;
 
+/// Error kinds shown on a terminal.
+const TOP_ERROR_ROWS: usize = 10;
+
 /// Render the report for a terminal (the log's own text with its control characters escaped).
 pub fn render_text(r: &Report, style: Style) -> String {
     let r = for_people(r);
@@ -750,6 +753,53 @@ pub fn render_body(r: &Report, style: Style) -> String {
         );
         if busy.len() > ROWS {
             let _ = writeln!(o, "  … {} earlier buckets with errors", busy.len() - ROWS);
+        }
+    }
+
+    let e = &r.top_errors;
+    let _ = writeln!(
+        o,
+        "\n{} (error and fatal events by kind)",
+        style.head("Top errors")
+    );
+    if e.kinds.is_empty() && e.unkinded == 0 {
+        let _ = writeln!(o, "  no error events");
+    } else {
+        let rows: Vec<Vec<String>> = e
+            .kinds
+            .iter()
+            .take(TOP_ERROR_ROWS)
+            .map(|k| {
+                vec![
+                    style.bad(k.events),
+                    k.service.clone(),
+                    k.first.clone().unwrap_or_default(),
+                    k.last.clone().unwrap_or_default(),
+                    k.signature.clone(),
+                ]
+            })
+            .collect();
+        table(
+            &mut o,
+            &["events", "service", "first", "last", "message (* = varies)"],
+            &rows,
+            style,
+            "rllll",
+        );
+        let more = e.distinct.saturating_sub(TOP_ERROR_ROWS as u64);
+        if more > 0 {
+            let _ = writeln!(
+                o,
+                "  … {more} more kinds (--format json lists {})",
+                e.kinds.len()
+            );
+        }
+        if e.unkinded > 0 {
+            let _ = writeln!(
+                o,
+                "  {} error events without a message or beyond the kinds counted",
+                e.unkinded
+            );
         }
     }
 

@@ -49,6 +49,7 @@ use crate::request::{At, LineFields, Observed, REQUEST_SLOTS, Request, RequestMe
 use crate::rules::condition::{ContinuationSubject, EventSubject, Parent};
 use crate::rules::engine::{Findings, GroupRef, Sighting, clip};
 use crate::rules::{Hit, RuleSet};
+use crate::signature::signature;
 use crate::source::files::{self, PathMeta};
 use crate::source::loki::Part;
 use crate::time::{self, Nanos};
@@ -433,6 +434,9 @@ struct EventItem {
     /// The payload text of a weak event, appended if it turns out to be a continuation (in
     /// `full` when there is one).
     raw: Option<Box<str>>,
+    /// `analyze`, an error or fatal event that passed: its message's signature (made here, in
+    /// the parse worker, for the report's `top_errors`).
+    error_signature: Option<Box<str>>,
 }
 
 // Nearly every item is an event, and a box would cost an allocation per line that the merger
@@ -2295,6 +2299,11 @@ fn make_item(
                 weak,
                 request,
                 raw: (weak && !settings.keep_events).then(|| Box::<str>::from(text)),
+                error_signature: (pass
+                    && ev.level >= Some(Level::Error)
+                    && matches!(settings.mode, Mode::Analyze { .. }))
+                .then(|| ev.get(Slot::Message).map(|m| signature(m).into_boxed_str()))
+                .flatten(),
                 full: settings
                     .keep_events
                     .then(|| Box::new(PackedEvent::pack(ev, text))),
@@ -3329,6 +3338,9 @@ impl<'r> Merger<'r> {
         }
         if pass && let Some(a) = &mut self.analyzer {
             a.event(ev.service, ev.level, ev.ts);
+            if ev.level >= Some(Level::Error) {
+                a.error_kind(ev.service, ev.level, ev.ts, ev.error_signature.take());
+            }
         }
         if self.hold {
             self.held.push_back(Pending {

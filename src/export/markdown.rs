@@ -247,6 +247,48 @@ pub fn render(r: &Report, h: &Header<'_>, mut redact: impl FnMut(&str) -> String
         }
     }
 
+    let e = &r.top_errors;
+    let _ = writeln!(o, "\n## Top errors (error and fatal events by kind)\n");
+    if e.kinds.is_empty() && e.unkinded == 0 {
+        let _ = writeln!(o, "No error events.");
+    } else {
+        let rows: Vec<Vec<String>> = e
+            .kinds
+            .iter()
+            .map(|k| {
+                vec![
+                    k.service.clone(),
+                    redact(&k.signature),
+                    k.first.clone().unwrap_or_default(),
+                    k.last.clone().unwrap_or_default(),
+                    k.events.to_string(),
+                ]
+            })
+            .collect();
+        table(
+            &mut o,
+            &[
+                "service",
+                "message (`*` = varies)",
+                "first",
+                "last",
+                "events",
+            ],
+            4,
+            &rows,
+        );
+        if e.distinct > e.kinds.len() as u64 {
+            let _ = writeln!(o, "\n… {} more kinds.", e.distinct - e.kinds.len() as u64);
+        }
+        if e.unkinded > 0 {
+            let _ = writeln!(
+                o,
+                "\n{} error events without a message or beyond the kinds counted.",
+                e.unkinded
+            );
+        }
+    }
+
     let s = &r.slow_requests;
     let _ = writeln!(
         o,

@@ -178,3 +178,48 @@ fn events_text_escapes_control_characters() {
     let ours = r.stdout.matches("\x1b[").count();
     assert_eq!(ours, r.stdout.matches('\x1b').count());
 }
+
+/// Error events are counted by kind: what varies between occurrences (a connection id) is
+/// masked, what tells failures apart is kept, and warnings are not errors.
+#[test]
+fn top_errors_count_error_events_by_kind() {
+    let line = |ts: &str, conn: &str, why: &str| {
+        format!(
+            r#"{{"timestamp":"2026-11-22T07:08:{ts}Z","level":"ERROR","fields":{{"message":"Error handling legacy message from {conn}: {why}"}},"target":"skreaver_http::websocket::handlers"}}"#
+        )
+    };
+    let input = [
+        line("49.554320", "27d74fa3-a403-43ee-8d7e-95fee56edb92", "Authentication failed: Invalid token"),
+        line("50.000001", "0b6de5b0-705e-49d5-ab9b-9b0497919dd7", "Authentication failed: Invalid token"),
+        line("51.000002", "8d598b70-f9d2-488c-a8e1-a5a29a3a46d8", "Permission denied"),
+        line("52.000003", "c1aa0d75-1111-4222-8333-944444444444", "Authentication failed: Invalid token"),
+        r#"{"timestamp":"2026-11-22T07:08:53.000000Z","level":"WARN","fields":{"message":"Error handling legacy message from 1: Permission denied"},"target":"skreaver_http::websocket::handlers"}"#.to_string(),
+    ]
+    .join("\n");
+    let r = analyze_json(&[], input.as_bytes());
+    let e = &r["top_errors"];
+    assert_eq!(e["distinct"], 2, "{e:#}");
+    assert_eq!(e["unkinded"], 0);
+    let kinds = e["kinds"].as_array().unwrap();
+    assert_eq!(kinds[0]["service"], "skreaver");
+    assert_eq!(
+        kinds[0]["signature"],
+        "Error handling legacy message from *: Authentication failed: Invalid token"
+    );
+    assert_eq!(kinds[0]["events"], 3);
+    assert_eq!(kinds[0]["first"], "2026-11-22T07:08:49.554320000Z");
+    assert_eq!(kinds[0]["last"], "2026-11-22T07:08:52.000003000Z");
+    assert_eq!(
+        kinds[1]["signature"],
+        "Error handling legacy message from *: Permission denied"
+    );
+    assert_eq!(kinds[1]["events"], 1);
+
+    let text = bin(&["analyze"], input.as_bytes()).stdout;
+    let section = &text[text.find("Top errors").expect("a Top errors section")..];
+    assert!(
+        section
+            .contains("Error handling legacy message from *: Authentication failed: Invalid token"),
+        "{section}"
+    );
+}
