@@ -423,6 +423,10 @@ struct EventItem {
     status: Option<u16>,
     duration_ms: Option<f64>,
     multiline: Multiline,
+    /// A Python event whose own message ends with a traceback header
+    /// (`ERROR:    Traceback (most recent call last):`, uvicorn's `logger.error(format_exc())`):
+    /// the lines after it are inside that traceback, its final exception line included.
+    opens_traceback: bool,
     /// Recognized only by a generic fallback: may be a continuation line.
     weak: bool,
     /// The line reports a request: its chain kind and its string fields (the merger makes the
@@ -2292,6 +2296,10 @@ fn make_item(
                 status: ev.status,
                 duration_ms: ev.duration_ms,
                 multiline: ev.multiline,
+                opens_traceback: ev.multiline == Multiline::Python
+                    && ev
+                        .get(Slot::Message)
+                        .is_some_and(|m| m.trim_end().ends_with(TRACEBACK_HEADER)),
                 weak,
                 request,
                 raw: (weak && !settings.keep_events).then(|| Box::<str>::from(text)),
@@ -2528,13 +2536,16 @@ const REWIND_NOTE_NS: Nanos = 60_000_000_000;
 /// How long a live run waits for continuation lines before delivering held events.
 const LIVE_HOLD: Duration = Duration::from_millis(300);
 
+/// The line that starts a Python traceback.
+const TRACEBACK_HEADER: &str = "Traceback (most recent call last):";
+
 /// Does a line continue a Python event? Indented lines, traceback headers, chained-exception
 /// separators and, inside a traceback, its final `module.ExceptionName: message` line.
 fn python_continues(line: &str, in_traceback: &mut bool) -> bool {
     if line.starts_with([' ', '\t']) {
         return true;
     }
-    if line.starts_with("Traceback (most recent call last)") {
+    if line.starts_with(TRACEBACK_HEADER) {
         *in_traceback = true;
         return true;
     }
@@ -3283,7 +3294,7 @@ impl<'r> Merger<'r> {
         let previous = state.open.replace(id);
         state.head = Some(Ok(id));
         state.mode = ev.multiline;
-        state.in_traceback = false;
+        state.in_traceback = ev.opens_traceback;
         state.parent = None;
         state.parent_rules.clear();
         state.parent_group = None;

@@ -1321,6 +1321,11 @@ fn compile_regex(f: &FormatSpec, common: Common) -> Result<RegexFormat, String> 
         .capture_names()
         .chain(rest_group.map(|_| Some("message")))
         .collect();
+    let fields = f
+        .fields
+        .iter()
+        .map(|(k, v)| Ok((target(k)?, v.to_vec())))
+        .collect::<Result<Vec<_>, String>>()?;
     let mut groups = Vec::new();
     let mut other_groups = Vec::new();
     let mut kv_groups = Vec::new();
@@ -1334,6 +1339,10 @@ fn compile_regex(f: &FormatSpec, common: Common) -> Result<RegexFormat, String> 
         }
         match Target::from_name(name) {
             Some(t) => groups.push((i, t)),
+            // A group that `[format.fields]` reads is that field's source, not an extra.
+            None if fields
+                .iter()
+                .any(|(_, names)| names.iter().any(|n| n == name)) => {}
             None => other_groups.push((i, name.to_string())),
         }
     }
@@ -1345,11 +1354,6 @@ fn compile_regex(f: &FormatSpec, common: Common) -> Result<RegexFormat, String> 
             ));
         }
     }
-    let fields = f
-        .fields
-        .iter()
-        .map(|(k, v)| Ok((target(k)?, v.to_vec())))
-        .collect::<Result<Vec<_>, String>>()?;
     // The hand matcher reports the groups before the message; the message group must follow.
     if tracing_fmt && rest_group != Some(tracing_fmt::GROUPS) {
         return Err(format!(

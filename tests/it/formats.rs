@@ -294,3 +294,109 @@ fn assume_tz_shifts_naive_timestamps_only() {
     assert_eq!(ts(naive).unwrap(), "2026-11-22T04:57:50.391491000Z");
     assert_eq!(ts(zoned).unwrap(), "2026-11-22T06:57:50.391491000Z");
 }
+
+/// `events --format json` of a fixture under fixtures/formats, with its `analyze` input counts
+/// (every line accounted for).
+fn events_of(fixture: &str, extra: &[&str]) -> (Vec<serde_json::Value>, serde_json::Value) {
+    let path = super::fixtures().join("formats").join(fixture);
+    let p = path.to_str().unwrap();
+    let mut args = vec!["events", "--format", "json"];
+    args.extend_from_slice(extra);
+    args.push(p);
+    let r = crate::bin(&args, b"");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let mut args = extra.to_vec();
+    args.push(p);
+    let report = crate::analyze_json(&args, b"");
+    crate::assert_accounted(&report["input"]);
+    (crate::ndjson(&r.stdout), report)
+}
+
+// Regression: uvicorn pads `levelname:` to 9 characters, so only INFO had the 5 spaces the
+// format demanded; WARNING/ERROR/CRITICAL lines fell to the generic `other` text format.
+#[test]
+fn uvicorn_lines_of_every_level_are_skillmeat() {
+    let (events, _) = events_of("uvicorn/levels.log", &[]);
+    let got: Vec<(&str, &str, &str, &str)> = events
+        .iter()
+        .map(|e| {
+            (
+                e["service"].as_str().unwrap(),
+                e["format"].as_str().unwrap(),
+                e["level"].as_str().unwrap(),
+                e["message"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    let uv = ("skillmeat", "uvicorn-default");
+    assert_eq!(
+        got,
+        [
+            (
+                uv.0,
+                uv.1,
+                "info",
+                "Started reloader process [1] using StatReload"
+            ),
+            (uv.0, uv.1, "debug", "= connection is CONNECTING"),
+            (
+                uv.0,
+                uv.1,
+                "warn",
+                "StatReload detected changes in 'skillmeat/api/server.py'. Reloading..."
+            ),
+            (
+                uv.0,
+                uv.1,
+                "error",
+                "Error loading ASGI app. Could not import module \"skillmeat.api.server\"."
+            ),
+            (uv.0, uv.1, "fatal", "boom"),
+        ]
+    );
+    // The per-width level groups are the level's source, not extra fields.
+    assert!(
+        events.iter().all(|e| e.get("fields").is_none()),
+        "{events:?}"
+    );
+}
+
+// Regression: uvicorn logs a lifespan failure as `ERROR:    Traceback (most recent call
+// last):` and the traceback after it; its final `RuntimeError: …` line became an event of its
+// own and the blank line after it an unparsed line.
+#[test]
+fn a_traceback_opened_by_the_log_line_itself_is_attached_whole() {
+    let (events, report) = events_of("uvicorn/traceback.log", &[]);
+    let messages: Vec<&str> = events
+        .iter()
+        .map(|e| e["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        messages,
+        [
+            "Started server process [7]",
+            "Waiting for application startup.",
+            "Traceback (most recent call last):",
+            "Application startup failed. Exiting.",
+        ]
+    );
+    let tb = &events[2];
+    assert_eq!(tb["level"], "error");
+    assert_eq!(tb["format"], "uvicorn-default");
+    let exception = tb["exception"].as_str().unwrap();
+    assert!(
+        exception
+            .starts_with("  File \"/usr/local/lib/python3.12/site-packages/starlette/routing.py\""),
+        "{exception}"
+    );
+    assert!(
+        exception.contains("\nRuntimeError: database unavailable"),
+        "{exception}"
+    );
+    assert_eq!(
+        report["input"]["continuation_lines"], 4,
+        "{}",
+        report["input"]
+    );
+    assert_eq!(report["input"]["unparsed_lines"], 0, "{}", report["input"]);
+}
