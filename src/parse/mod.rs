@@ -20,7 +20,7 @@ use regex::{CaptureLocations, Regex};
 use crate::bytes::{self, key_words};
 use crate::event::{Event, Extra, Level, Multiline, Slot, Target};
 use crate::jsonscan::{self, Kind, Raw};
-use crate::route::{self, Template};
+use crate::route::{self, HexIds, Template};
 use crate::time::{self, Nanos};
 use pattern::Pattern;
 use spec::{FormatKind, FormatSpec, MessageSpec, ServiceSpec};
@@ -256,6 +256,8 @@ struct Service {
     name: String,
     chain: Vec<String>,
     routes: Vec<Template>,
+    /// Which hex segments of paths no template takes are ids.
+    hex_ids: HexIds,
     rules: Vec<MessageRule>,
     ids: crate::correlate::IdKinds,
     /// Bit i set: chain kind i is printed only for failed requests (`failure_kinds`).
@@ -271,6 +273,7 @@ impl Service {
         name: String,
         chain: Vec<String>,
         routes: Vec<Template>,
+        hex_ids: HexIds,
         rules: Vec<MessageRule>,
         ids: crate::correlate::IdKinds,
         failure_kinds: u32,
@@ -280,6 +283,7 @@ impl Service {
             name,
             chain,
             routes,
+            hex_ids,
             rules,
             ids,
             failure_kinds,
@@ -448,6 +452,7 @@ impl Registry {
                 spec.service.clone(),
                 spec.request_chain.clone(),
                 spec.routes.iter().map(|r| Template::new(r)).collect(),
+                spec.hex_ids,
                 rules,
                 ids,
                 failure_kinds,
@@ -462,6 +467,7 @@ impl Registry {
             OTHER.to_string(),
             vec!["access".into()],
             Vec::new(),
+            HexIds::default(),
             Vec::new(),
             crate::correlate::IdKinds::default(),
             0,
@@ -1080,10 +1086,10 @@ impl Registry {
         let Some(path) = ev.strs[Slot::Path as usize].clone() else {
             return;
         };
-        let routes = self
+        let (routes, hex) = self
             .services
             .get(ev.service as usize)
-            .map_or(&[][..], |s| &s.routes[..]);
+            .map_or((&[][..], HexIds::default()), |s| (&s.routes[..], s.hex_ids));
         // Template ids by slot, on the stack; the first value of a slot wins.
         let mut ids: [Option<Cow<'a, str>>; Slot::COUNT] = Default::default();
         let mut put = |name: &str, v: Cow<'a, str>| {
@@ -1092,9 +1098,10 @@ impl Registry {
             }
         };
         let route = match &path {
-            Cow::Borrowed(p) => route::normalize(p, routes, &mut put),
+            Cow::Borrowed(p) => route::normalize(p, routes, hex, &mut put),
             Cow::Owned(p) => Cow::Owned(
-                route::normalize(p, routes, |n, v| put(n, Cow::Owned(v.into_owned()))).into_owned(),
+                route::normalize(p, routes, hex, |n, v| put(n, Cow::Owned(v.into_owned())))
+                    .into_owned(),
             ),
         };
         ev.strs[Slot::Route as usize] = Some(route);

@@ -21,6 +21,9 @@ pub struct ServiceSpec {
     /// Route templates such as `/agents/{agent_id}/observe`.
     #[serde(default)]
     pub routes: Vec<String>,
+    /// Which segments of hex digits alone are ids in this service's other paths.
+    #[serde(default)]
+    pub hex_ids: crate::route::HexIds,
     /// Line formats, tried in file order.
     #[serde(default, rename = "format")]
     pub formats: Vec<FormatSpec>,

@@ -400,3 +400,29 @@ fn a_traceback_opened_by_the_log_line_itself_is_attached_whole() {
     );
     assert_eq!(report["input"]["unparsed_lines"], 0, "{}", report["input"]);
 }
+
+// Regression: SkillMeat's span names `/api/v1/artifacts/{id}` for `/api/v1/artifacts/deadbeef`
+// (its normalized_path takes every hex string of 6+ characters, FORMATS.md §1.3), while the id
+// rule wanted a digit: the span and the lines printing the path were two requests.
+#[test]
+fn a_skillmeat_hex_id_without_a_digit_is_one_request() {
+    let path = super::fixtures().join("formats/skillmeat/hex-id-without-digit.log");
+    let report = crate::analyze_json(&[path.to_str().unwrap()], b"");
+    crate::assert_accounted(&report["input"]);
+    assert_eq!(report["requests"]["total"], 1, "{}", report["requests"]);
+    let routes: Vec<&str> = report["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["route"].as_str().unwrap())
+        .collect();
+    assert_eq!(routes, ["/api/v1/artifacts/{id}"]);
+}
+
+// Skreaver's routes are not SkillMeat's: a segment of hex letters alone is a word there.
+#[test]
+fn skreaver_routes_keep_hex_letter_words() {
+    let input = crate::tower_line(1, "GET", "/api/facade/deadbeef", 200) + "\n";
+    let report = crate::analyze_json(&[], input.as_bytes());
+    assert_eq!(report["endpoints"][0]["route"], "/api/facade/deadbeef");
+}
