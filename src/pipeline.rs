@@ -2140,19 +2140,34 @@ impl<'w> ChunkWork<'w> {
         events.resize_with(texts.len(), Event::default);
         // A further line of a Loki entry is its event's continuation whatever it holds: not
         // parsed.
-        let outcomes: Vec<Option<ParseOutcome>> = texts
+        // With the bytes of a leading timestamp taken as the runtime's (0 when none).
+        let outcomes: Vec<Option<(ParseOutcome, usize)>> = texts
             .iter()
             .zip(&mut events)
             .zip(batch.iter())
-            .map(|((t, ev), b)| match b.part {
-                Part::Inner => None,
-                _ if b.truncated => Some(reg.parse_cut_into(t, opts, scratch, ev)),
-                _ => Some(reg.parse_into(t, opts, scratch, ev)),
+            .map(|((t, ev), b)| {
+                if b.part == Part::Inner {
+                    return None;
+                }
+                let outcome = parse_text(reg, t, b.truncated, opts, scratch, ev);
+                // A timestamp without kubelet's 9 digits (podman's `logs -t`, second precision)
+                // is left in the payload by the envelope rules, as it may be the payload's own
+                // (`2026-…645428Z DEBUG …`, tracing's text). A line no format knows with it is
+                // read without it, the timestamp being the runtime's.
+                if let ParseOutcome::Event { weak: true } = outcome
+                    && b.runtime_ts.is_none()
+                    && let Some(n) = envelope::loose_timestamp(t)
+                {
+                    *ev = Event::default();
+                    let rest = t.get(n..).unwrap_or_default();
+                    return Some((parse_text(reg, rest, b.truncated, opts, scratch, ev), n));
+                }
+                Some((outcome, 0))
             })
             .collect();
         let unknown = Origin::default();
         for (((b, text), ev), outcome) in batch.iter().zip(&texts).zip(&mut events).zip(outcomes) {
-            let Some(outcome) = outcome else {
+            let Some((outcome, stamp)) = outcome else {
                 out.truncated += u64::from(b.truncated);
                 out.items.push(Item {
                     line: b.line,
@@ -2165,7 +2180,14 @@ impl<'w> ChunkWork<'w> {
                 continue;
             };
             let origin = origins.get(&b.stream).unwrap_or(&unknown);
-            self.finish(b, text, (outcome, ev), origin, out);
+            let (text, runtime_ts) = match stamp {
+                0 => (&**text, b.runtime_ts.as_deref()),
+                n => (
+                    text.get(n..).unwrap_or_default(),
+                    text.get(..n - 1).map(str::trim_end),
+                ),
+            };
+            self.finish(b, (text, runtime_ts), (outcome, ev), origin, out);
         }
         batch.clear();
     }
@@ -2191,7 +2213,7 @@ impl<'w> ChunkWork<'w> {
     fn finish(
         &self,
         b: &BatchLine<'_>,
-        text: &str,
+        (text, runtime_ts): (&str, Option<&str>),
         parsed: (ParseOutcome, &mut Event<'_>),
         origin: &Origin,
         out: &mut ChunkOut,
@@ -2200,7 +2222,7 @@ impl<'w> ChunkWork<'w> {
             source: b.from.unwrap_or(&self.input.name),
             line: b.line,
             stream: b.stream,
-            runtime_ts: b.runtime_ts.as_deref(),
+            runtime_ts,
             truncated: b.truncated,
             first: b.part == Part::First,
         };
@@ -2213,6 +2235,22 @@ impl<'w> ChunkWork<'w> {
             (self.settings, self.analysis),
             out,
         );
+    }
+}
+
+/// Parse one line's text (a line cut at `--max-line-bytes` as such).
+fn parse_text<'a>(
+    reg: &Registry,
+    text: &'a str,
+    cut: bool,
+    opts: &ParseOpts,
+    scratch: &mut Scratch,
+    ev: &mut Event<'a>,
+) -> ParseOutcome {
+    if cut {
+        reg.parse_cut_into(text, opts, scratch, ev)
+    } else {
+        reg.parse_into(text, opts, scratch, ev)
     }
 }
 

@@ -50,6 +50,87 @@ fn kubectl_prefix_and_timestamps() {
     }
 }
 
+// Regression: podman's `logs -t` stamps lines to the second (`2026-11-22T07:08:49Z {…}`, no
+// fraction); only kubelet's 9 digits were unwrapped, so every such line was `other` text.
+#[test]
+fn second_precision_timestamps_wrap_like_kubelets() {
+    for path in samples() {
+        let plain = analyze_json(&[path.to_str().unwrap()], b"");
+        let wrapped = wrap_lines(&path, |i, l| {
+            format!("2026-11-22T08:{:02}:{:02}Z {l}", (i / 60) % 60, i % 60)
+        });
+        let r = analyze_json(&[], &wrapped);
+        assert_accounted(&r["input"]);
+        assert_eq!(essence(&r), essence(&plain), "{}", path.display());
+    }
+}
+
+#[test]
+fn short_timestamps_are_the_runtimes() {
+    let (events, report) = super::events_of("envelopes/short-timestamps.log", &[]);
+    assert_eq!(report["input"]["unparsed_lines"], 0, "{}", report["input"]);
+    let got: Vec<(&str, &str, &str)> = events
+        .iter()
+        .map(|e| {
+            (
+                e["runtime_ts"].as_str().unwrap(),
+                e["format"].as_str().unwrap(),
+                e["message"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                "2026-11-22T06:54:16.000000000Z",
+                "uvicorn-default",
+                "zero digits"
+            ),
+            (
+                "2026-11-22T06:54:16.100000000Z",
+                "uvicorn-default",
+                "one digit"
+            ),
+            (
+                "2026-11-22T06:54:16.123456000Z",
+                "uvicorn-default",
+                "six digits"
+            ),
+            (
+                "2026-11-22T06:54:16.123456789Z",
+                "uvicorn-default",
+                "offset"
+            ),
+            (
+                "2026-11-22T06:54:16.000000000Z",
+                "uvicorn-default",
+                "prefix zero digits"
+            ),
+            (
+                "2026-11-22T07:08:49.000000000Z",
+                "skreaver-json",
+                "Initialized structured tracing"
+            ),
+        ]
+    );
+    // The payload's own time stays the event time.
+    assert_eq!(events[5]["ts"], "2026-11-22T07:08:49.327514000Z");
+    assert_eq!(events[4]["pod"], "a");
+}
+
+// A payload whose own layout starts with its time (tracing's text: one space before a 5-letter
+// level) keeps it: the timestamp is the event's, not a runtime's.
+#[test]
+fn a_payloads_own_leading_time_stays_in_it() {
+    let line = b"2026-11-22T07:09:46.768062Z DEBUG request{method=GET uri=/agents version=HTTP/1.1}: tower_http::trace::on_response: finished processing request latency=0 ms status=401\n";
+    let r = bin(&["events", "--format", "json"], line);
+    let ev: serde_json::Value = serde_json::from_str(r.stdout.trim()).unwrap();
+    assert_eq!(ev["format"], "skreaver-text");
+    assert_eq!(ev["ts"], "2026-11-22T07:09:46.768062000Z");
+    assert!(ev.get("runtime_ts").is_none(), "{ev}");
+}
+
 #[test]
 fn envelope_fields_reach_events() {
     let input = b"[pod/web-1/app] 2025-10-27T12:00:00.123456789Z plain text from app\n\

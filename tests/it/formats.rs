@@ -295,28 +295,11 @@ fn assume_tz_shifts_naive_timestamps_only() {
     assert_eq!(ts(zoned).unwrap(), "2026-11-22T06:57:50.391491000Z");
 }
 
-/// `events --format json` of a fixture under fixtures/formats, with its `analyze` input counts
-/// (every line accounted for).
-fn events_of(fixture: &str, extra: &[&str]) -> (Vec<serde_json::Value>, serde_json::Value) {
-    let path = super::fixtures().join("formats").join(fixture);
-    let p = path.to_str().unwrap();
-    let mut args = vec!["events", "--format", "json"];
-    args.extend_from_slice(extra);
-    args.push(p);
-    let r = crate::bin(&args, b"");
-    assert_eq!(r.code, 0, "{}", r.stderr);
-    let mut args = extra.to_vec();
-    args.push(p);
-    let report = crate::analyze_json(&args, b"");
-    crate::assert_accounted(&report["input"]);
-    (crate::ndjson(&r.stdout), report)
-}
-
 // Regression: uvicorn pads `levelname:` to 9 characters, so only INFO had the 5 spaces the
 // format demanded; WARNING/ERROR/CRITICAL lines fell to the generic `other` text format.
 #[test]
 fn uvicorn_lines_of_every_level_are_skillmeat() {
-    let (events, _) = events_of("uvicorn/levels.log", &[]);
+    let (events, _) = crate::events_of("uvicorn/levels.log", &[]);
     let got: Vec<(&str, &str, &str, &str)> = events
         .iter()
         .map(|e| {
@@ -366,7 +349,7 @@ fn uvicorn_lines_of_every_level_are_skillmeat() {
 // own and the blank line after it an unparsed line.
 #[test]
 fn a_traceback_opened_by_the_log_line_itself_is_attached_whole() {
-    let (events, report) = events_of("uvicorn/traceback.log", &[]);
+    let (events, report) = crate::events_of("uvicorn/traceback.log", &[]);
     let messages: Vec<&str> = events
         .iter()
         .map(|e| e["message"].as_str().unwrap())
