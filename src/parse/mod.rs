@@ -191,6 +191,8 @@ const MAX_SLOTS: usize = 64;
 struct Common {
     id: u16,
     service: u16,
+    /// Times without a zone are UTC (`naive_tz = "utc"`): `--assume-tz` does not apply.
+    naive_utc: bool,
     multiline: Multiline,
     defaults: Vec<(Target, String)>,
 }
@@ -420,6 +422,7 @@ impl Registry {
                 let common = Common {
                     id,
                     service,
+                    naive_utc: f.naive_tz == spec::NaiveTz::Utc,
                     multiline: parse_multiline(f.multiline.as_deref()).map_err(&invalid)?,
                     defaults: f
                         .defaults
@@ -699,6 +702,11 @@ impl Registry {
             *ev = self.parse_generic_json(line, obj, opts);
             return;
         };
+        let utc = f.common.naive_utc.then_some(ParseOpts {
+            assume_offset: 0,
+            ..*opts
+        });
+        let opts = utc.as_ref().unwrap_or(opts);
         // One pass over each nested object the format reads from (parents come first).
         let mut inner: [Option<Raw<'a>>; MAX_SLOTS] = [None; MAX_SLOTS];
         for n in &f.nested {
@@ -743,6 +751,8 @@ impl Registry {
         self.apply_rules(ev, opts, |name| {
             lookup(name).and_then(|r| raw_text(line, r))
         });
+        // UTC without a zone is no local time: nothing for the zone-skew hint.
+        ev.naive_ts &= !f.common.naive_utc;
         self.finish(ev);
     }
 
@@ -874,6 +884,11 @@ impl Registry {
     ) {
         (ev.service, ev.format) = (f.common.service, f.common.id);
         ev.multiline = f.common.multiline;
+        let utc = f.common.naive_utc.then_some(ParseOpts {
+            assume_offset: 0,
+            ..*opts
+        });
+        let opts = utc.as_ref().unwrap_or(opts);
         let span = |i: usize| -> Option<(usize, usize)> {
             if Some(i) == f.rest_group {
                 locs(0).map(|(_, end)| (end, content.len()))
@@ -946,6 +961,7 @@ impl Registry {
             }
         }
         self.apply_rules(ev, opts, |name| kv_get(name).map(Cow::Borrowed));
+        ev.naive_ts &= !f.common.naive_utc;
         self.finish(ev);
     }
 

@@ -60,6 +60,17 @@ pub enum FormatKind {
     TracingFmt,
 }
 
+/// The zone of a format's timestamps that carry none.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NaiveTz {
+    /// Local time of the writer, unknown here: UTC unless `--assume-tz` says otherwise.
+    #[default]
+    Local,
+    /// UTC (Python's `datetime.utcnow().isoformat()`).
+    Utc,
+}
+
 /// One line format.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -77,6 +88,10 @@ pub struct FormatSpec {
     /// the first pair as the message).
     #[serde(default)]
     pub kv: Vec<String>,
+    /// What a timestamp without a zone means: `local` (the default: `--assume-tz` reads it)
+    /// or `utc` (the service writes UTC without saying so: `--assume-tz` leaves it alone).
+    #[serde(default)]
+    pub naive_tz: NaiveTz,
     /// `python`, `rust-panic` or `none`: which following lines continue an event.
     pub multiline: Option<String>,
     /// Schema field → source path(s), first present wins. JSON: dotted paths; regex: group or

@@ -396,6 +396,50 @@ fn skillmeat_text_in_zone(local_offset_h: i64) -> Vec<u8> {
     out.into_bytes()
 }
 
+// Regression: `--assume-tz` also shifted SkillMeat's runtime JSON, whose zone-less times are
+// `utcnow()` (FORMATS.md §1.1(a)); only the text variant's `asctime` is local.
+#[test]
+fn assume_tz_reads_only_times_that_may_be_local() {
+    let (events, _) = super::events_of("skillmeat/naive-times.log", &["--assume-tz", "+02:00"]);
+    let got: Vec<(&str, &str)> = events
+        .iter()
+        .map(|e| (e["format"].as_str().unwrap(), e["ts"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("skillmeat-json", "2026-11-22T06:57:50.391491000Z"),
+            ("skillmeat-text", "2026-11-22T06:57:50.392000000Z"),
+            ("json", "2026-11-22T06:57:50.500000000Z"),
+        ]
+    );
+}
+
+// The zone hint weighs only the times `--assume-tz` reads: SkillMeat's JSON, UTC without a
+// zone, gave "it logs UTC — drop --assume-tz" to a run that needs it for the text variant.
+#[test]
+fn the_zone_hint_leaves_utc_without_a_zone_alone() {
+    let text = std::fs::read_to_string(fixtures().join("samples/skillmeat-json-prod.log")).unwrap();
+    let time = |l: &str| {
+        let v: serde_json::Value = serde_json::from_str(l).ok()?;
+        logsleuth::time::parse_timestamp(v["timestamp"].as_str()?.as_bytes(), 0)
+    };
+    let mut last = text.lines().find_map(time).unwrap();
+    let mut wrapped = String::new();
+    for l in text.lines() {
+        last = time(l).unwrap_or(last);
+        // kubelet stamps the line a millisecond after the service wrote it.
+        let stamp = logsleuth::time::format_rfc3339_nanos(last + 1_000_000);
+        wrapped.push_str(&format!("{stamp} {l}\n"));
+    }
+    let r = bin(
+        &["analyze", "--format", "json", "--assume-tz", "+02:00"],
+        wrapped.as_bytes(),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(!r.stderr.contains("without a zone"), "{}", r.stderr);
+}
+
 /// SkillMeat's text mode logs local time without a zone; in a container whose TZ is not UTC
 /// its events land hours away from everything else. The runtime's times say by how much, and
 /// stderr says which `--assume-tz` reads them right.

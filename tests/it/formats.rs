@@ -285,14 +285,17 @@ fn assume_tz_shifts_naive_timestamps_only() {
         assume_offset: 2 * 3600,
         collect_extras: false,
     };
-    let naive = r#"{"timestamp": "2026-11-22T06:57:50.391491", "level": "INFO", "logger": "x", "message": "m", "module": "m", "function": "f", "line": 1}"#;
-    let zoned = r#"{"timestamp": "2026-11-22T06:57:50.391491Z", "level": "INFO", "logger": "x", "message": "m", "module": "m", "function": "f", "line": 1}"#;
+    let naive = r#"{"time": "2026-11-22T06:57:50.391491", "level": "info", "msg": "m"}"#;
+    let zoned = r#"{"time": "2026-11-22T06:57:50.391491Z", "level": "info", "msg": "m"}"#;
+    // SkillMeat's runtime JSON: `utcnow()`, UTC without a zone (`naive_tz = "utc"`).
+    let utc = r#"{"timestamp": "2026-11-22T06:57:50.391491", "level": "INFO", "logger": "x", "message": "m", "module": "m", "function": "f", "line": 1}"#;
     let ts = |l: &str| match reg.parse(l, &opts, &mut reg.scratch()) {
         Parsed::Event { ev, .. } => ev.ts.map(format_rfc3339_nanos),
         _ => None,
     };
     assert_eq!(ts(naive).unwrap(), "2026-11-22T04:57:50.391491000Z");
     assert_eq!(ts(zoned).unwrap(), "2026-11-22T06:57:50.391491000Z");
+    assert_eq!(ts(utc).unwrap(), "2026-11-22T06:57:50.391491000Z");
 }
 
 // Regression: uvicorn pads `levelname:` to 9 characters, so only INFO had the 5 spaces the
