@@ -429,6 +429,9 @@ struct EventItem {
     opens_traceback: bool,
     /// Recognized only by a generic fallback: may be a continuation line.
     weak: bool,
+    /// A line with no time of its own that another service's text format claims (uvicorn's
+    /// `CRITICAL: …`): inside a Rust panic's message it is the panic's text.
+    untimed: bool,
     /// The line reports a request: its chain kind and its string fields (the merger makes the
     /// observation in `Merger::new_event`).
     request: Option<(u8, LineFields)>,
@@ -2280,6 +2283,7 @@ fn make_item(
         ParseOutcome::Event { weak } => {
             // The first line of a Loki entry starts its own event (Loki gives the boundary).
             let weak = weak && !ctx.first;
+            let untimed = !weak && !ctx.first && ev.ts.is_none() && !text.starts_with('{');
             if ev.naive_ts
                 && out.zone_skew.wants()
                 && let (Some(ts), Some(runtime)) = (
@@ -2339,8 +2343,9 @@ fn make_item(
                         .get(Slot::Message)
                         .is_some_and(|m| m.trim_end().ends_with(TRACEBACK_HEADER)),
                 weak,
+                untimed,
                 request,
-                raw: (weak && !settings.keep_events).then(|| Box::<str>::from(text)),
+                raw: ((weak || untimed) && !settings.keep_events).then(|| Box::<str>::from(text)),
                 full: settings
                     .keep_events
                     .then(|| Box::new(PackedEvent::pack(ev, text))),
@@ -2445,6 +2450,8 @@ struct StreamState {
     open: Option<u64>,
     mode: Multiline,
     in_traceback: bool,
+    /// Service of the open event.
+    service: u16,
     /// What continuation rules see of the open event (scalars only), when it passed the filters.
     parent: Option<Parent>,
     /// Rules the open event already matched (a continuation line does not count it twice).
@@ -3179,7 +3186,11 @@ impl<'r> Merger<'r> {
                     .raw
                     .as_deref()
                     .or(ev.full.as_deref().map(PackedEvent::line));
-                if ev.weak
+                // A Rust panic's message runs to its `note:` line: a line there that another
+                // service's format claims (`CRITICAL: …`, uvicorn's prefix) is the panic's text.
+                let panic_text =
+                    ev.untimed && state.mode == Multiline::RustPanic && ev.service != state.service;
+                if (ev.weak || panic_text)
                     && let (Some(id), Some(text)) = (state.open, raw)
                 {
                     let continues = match state.mode {
@@ -3333,6 +3344,7 @@ impl<'r> Merger<'r> {
         state.head = Some(Ok(id));
         state.mode = ev.multiline;
         state.in_traceback = ev.opens_traceback;
+        state.service = ev.service;
         state.parent = None;
         state.parent_rules.clear();
         state.parent_group = None;
