@@ -220,7 +220,8 @@ pub struct Common {
     /// Directory of extra or overriding format definitions (*.toml).
     #[arg(long, value_name = "DIR")]
     pub parsers: Option<PathBuf>,
-    /// Zone of timestamps that carry none (SkillMeat's naive times): UTC or an offset like +02:00.
+    /// Zone of local timestamps that carry none (SkillMeat's text `asctime`; not its JSON, UTC):
+    /// UTC or an offset like +02:00.
     #[arg(long, value_name = "TZ")]
     pub assume_tz: Option<String>,
     /// Cap on one line or joined record; longer ones are truncated (and counted).

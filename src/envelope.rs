@@ -31,6 +31,9 @@
 //!    payload, not an envelope. Only the first timestamp is stripped: in
 //!    `2025-…000000000Z 2026-11-22T07:09:46.645428Z  INFO …` the second one stays in the content.
 //!    One known ambiguity: a 9-digit-stamped payload of the form `stdout F …` reads as CRI.
+//!    A stamp with other than 9 digits (podman's `logs -t` prints whole seconds) is decided
+//!    later, with the formats at hand: the pipeline takes it as the runtime's
+//!    ([`loose_timestamp`]) when the line with it is no format's (a generic fallback's only).
 //! 5. **ANSI escape sequences** in the content are removed (CSI `ESC [ … final`, OSC
 //!    `ESC ] … BEL|ESC \`, the string sequences `ESC P|X|^|_ … ST`, `ESC <intermediates> final`
 //!    and lone 2-byte `ESC x`); `ansi_stripped` is then set.
@@ -465,6 +468,15 @@ fn parse_rfc3339(b: &[u8]) -> Option<(usize, usize)> {
         _ => return None,
     }
     Some((i, frac))
+}
+
+/// A leading RFC3339 timestamp with any number of fractional digits and one space after it
+/// (podman's `logs -t`: `2026-11-22T07:08:49Z {…}`): the bytes to skip, the space included.
+/// Not an envelope by itself ([`unwrap`] takes only 9 digits): the pipeline takes it as the
+/// runtime's when the line with it is no known format's.
+pub fn loose_timestamp(text: &str) -> Option<usize> {
+    let (n, _) = parse_rfc3339(text.as_bytes())?;
+    (text.as_bytes().get(n) == Some(&b' ')).then_some(n + 1)
 }
 
 /// The leading kubelet / `docker logs -t` timestamp, `b[..n]` with `frac` fractional digits

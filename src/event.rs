@@ -266,8 +266,9 @@ pub struct Event<'a> {
     pub request: Option<u8>,
     /// Continuation rule for the lines after this event.
     pub multiline: Multiline,
-    /// `ts` came from a time without a zone (SkillMeat's `asctime`, Python's naive
-    /// `isoformat()`), read at the `--assume-tz` offset.
+    /// `ts` came from a time without a zone that is the writer's local time (SkillMeat's
+    /// `asctime`), read at the `--assume-tz` offset; not for a format whose zone-less times are
+    /// UTC (`naive_tz = "utc"`: SkillMeat's `utcnow().isoformat()`).
     pub naive_ts: bool,
     /// Remaining fields, collected only when the caller asks for them.
     pub extras: Vec<(Cow<'a, str>, Extra<'a>)>,

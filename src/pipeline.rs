@@ -424,8 +424,15 @@ struct EventItem {
     status: Option<u16>,
     duration_ms: Option<f64>,
     multiline: Multiline,
+    /// A Python event whose own message ends with a traceback header
+    /// (`ERROR:    Traceback (most recent call last):`, uvicorn's `logger.error(format_exc())`):
+    /// the lines after it are inside that traceback, its final exception line included.
+    opens_traceback: bool,
     /// Recognized only by a generic fallback: may be a continuation line.
     weak: bool,
+    /// A line with no time of its own that another service's text format claims (uvicorn's
+    /// `CRITICAL: …`): inside a Rust panic's message it is the panic's text.
+    untimed: bool,
     /// The line reports a request: its chain kind and its string fields (the merger makes the
     /// observation in `Merger::new_event`).
     request: Option<(u8, LineFields)>,
@@ -2140,19 +2147,34 @@ impl<'w> ChunkWork<'w> {
         events.resize_with(texts.len(), Event::default);
         // A further line of a Loki entry is its event's continuation whatever it holds: not
         // parsed.
-        let outcomes: Vec<Option<ParseOutcome>> = texts
+        // With the bytes of a leading timestamp taken as the runtime's (0 when none).
+        let outcomes: Vec<Option<(ParseOutcome, usize)>> = texts
             .iter()
             .zip(&mut events)
             .zip(batch.iter())
-            .map(|((t, ev), b)| match b.part {
-                Part::Inner => None,
-                _ if b.truncated => Some(reg.parse_cut_into(t, opts, scratch, ev)),
-                _ => Some(reg.parse_into(t, opts, scratch, ev)),
+            .map(|((t, ev), b)| {
+                if b.part == Part::Inner {
+                    return None;
+                }
+                let outcome = parse_text(reg, t, b.truncated, opts, scratch, ev);
+                // A timestamp without kubelet's 9 digits (podman's `logs -t`, second precision)
+                // is left in the payload by the envelope rules, as it may be the payload's own
+                // (`2026-…645428Z DEBUG …`, tracing's text). A line no format knows with it is
+                // read without it, the timestamp being the runtime's.
+                if let ParseOutcome::Event { weak: true } = outcome
+                    && b.runtime_ts.is_none()
+                    && let Some(n) = envelope::loose_timestamp(t)
+                {
+                    *ev = Event::default();
+                    let rest = t.get(n..).unwrap_or_default();
+                    return Some((parse_text(reg, rest, b.truncated, opts, scratch, ev), n));
+                }
+                Some((outcome, 0))
             })
             .collect();
         let unknown = Origin::default();
         for (((b, text), ev), outcome) in batch.iter().zip(&texts).zip(&mut events).zip(outcomes) {
-            let Some(outcome) = outcome else {
+            let Some((outcome, stamp)) = outcome else {
                 out.truncated += u64::from(b.truncated);
                 out.items.push(Item {
                     line: b.line,
@@ -2165,7 +2187,14 @@ impl<'w> ChunkWork<'w> {
                 continue;
             };
             let origin = origins.get(&b.stream).unwrap_or(&unknown);
-            self.finish(b, text, (outcome, ev), origin, out);
+            let (text, runtime_ts) = match stamp {
+                0 => (&**text, b.runtime_ts.as_deref()),
+                n => (
+                    text.get(n..).unwrap_or_default(),
+                    text.get(..n - 1).map(str::trim_end),
+                ),
+            };
+            self.finish(b, (text, runtime_ts), (outcome, ev), origin, out);
         }
         batch.clear();
     }
@@ -2191,7 +2220,7 @@ impl<'w> ChunkWork<'w> {
     fn finish(
         &self,
         b: &BatchLine<'_>,
-        text: &str,
+        (text, runtime_ts): (&str, Option<&str>),
         parsed: (ParseOutcome, &mut Event<'_>),
         origin: &Origin,
         out: &mut ChunkOut,
@@ -2200,7 +2229,7 @@ impl<'w> ChunkWork<'w> {
             source: b.from.unwrap_or(&self.input.name),
             line: b.line,
             stream: b.stream,
-            runtime_ts: b.runtime_ts.as_deref(),
+            runtime_ts,
             truncated: b.truncated,
             first: b.part == Part::First,
         };
@@ -2213,6 +2242,22 @@ impl<'w> ChunkWork<'w> {
             (self.settings, self.analysis),
             out,
         );
+    }
+}
+
+/// Parse one line's text (a line cut at `--max-line-bytes` as such).
+fn parse_text<'a>(
+    reg: &Registry,
+    text: &'a str,
+    cut: bool,
+    opts: &ParseOpts,
+    scratch: &mut Scratch,
+    ev: &mut Event<'a>,
+) -> ParseOutcome {
+    if cut {
+        reg.parse_cut_into(text, opts, scratch, ev)
+    } else {
+        reg.parse_into(text, opts, scratch, ev)
     }
 }
 
@@ -2242,6 +2287,7 @@ fn make_item(
         ParseOutcome::Event { weak } => {
             // The first line of a Loki entry starts its own event (Loki gives the boundary).
             let weak = weak && !ctx.first;
+            let untimed = !weak && !ctx.first && ev.ts.is_none() && !text.starts_with('{');
             if ev.naive_ts
                 && out.zone_skew.wants()
                 && let (Some(ts), Some(runtime)) = (
@@ -2296,9 +2342,14 @@ fn make_item(
                 status: ev.status,
                 duration_ms: ev.duration_ms,
                 multiline: ev.multiline,
+                opens_traceback: ev.multiline == Multiline::Python
+                    && ev
+                        .get(Slot::Message)
+                        .is_some_and(|m| m.trim_end().ends_with(TRACEBACK_HEADER)),
                 weak,
+                untimed,
                 request,
-                raw: (weak && !settings.keep_events).then(|| Box::<str>::from(text)),
+                raw: ((weak || untimed) && !settings.keep_events).then(|| Box::<str>::from(text)),
                 error_signature: (pass
                     && ev.level >= Some(Level::Error)
                     && matches!(settings.mode, Mode::Analyze { .. }))
@@ -2408,6 +2459,8 @@ struct StreamState {
     open: Option<u64>,
     mode: Multiline,
     in_traceback: bool,
+    /// Service of the open event.
+    service: u16,
     /// What continuation rules see of the open event (scalars only), when it passed the filters.
     parent: Option<Parent>,
     /// Rules the open event already matched (a continuation line does not count it twice).
@@ -2537,13 +2590,16 @@ const REWIND_NOTE_NS: Nanos = 60_000_000_000;
 /// How long a live run waits for continuation lines before delivering held events.
 const LIVE_HOLD: Duration = Duration::from_millis(300);
 
+/// The line that starts a Python traceback.
+const TRACEBACK_HEADER: &str = "Traceback (most recent call last):";
+
 /// Does a line continue a Python event? Indented lines, traceback headers, chained-exception
 /// separators and, inside a traceback, its final `module.ExceptionName: message` line.
 fn python_continues(line: &str, in_traceback: &mut bool) -> bool {
     if line.starts_with([' ', '\t']) {
         return true;
     }
-    if line.starts_with("Traceback (most recent call last)") {
+    if line.starts_with(TRACEBACK_HEADER) {
         *in_traceback = true;
         return true;
     }
@@ -3139,7 +3195,11 @@ impl<'r> Merger<'r> {
                     .raw
                     .as_deref()
                     .or(ev.full.as_deref().map(PackedEvent::line));
-                if ev.weak
+                // A Rust panic's message runs to its `note:` line: a line there that another
+                // service's format claims (`CRITICAL: …`, uvicorn's prefix) is the panic's text.
+                let panic_text =
+                    ev.untimed && state.mode == Multiline::RustPanic && ev.service != state.service;
+                if (ev.weak || panic_text)
                     && let (Some(id), Some(text)) = (state.open, raw)
                 {
                     let continues = match state.mode {
@@ -3292,7 +3352,8 @@ impl<'r> Merger<'r> {
         let previous = state.open.replace(id);
         state.head = Some(Ok(id));
         state.mode = ev.multiline;
-        state.in_traceback = false;
+        state.in_traceback = ev.opens_traceback;
+        state.service = ev.service;
         state.parent = None;
         state.parent_rules.clear();
         state.parent_group = None;

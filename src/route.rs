@@ -3,11 +3,28 @@
 //! A service may declare templates (`/agents/{agent_id}/observe`): a path with the same number of
 //! segments whose literal segments are equal takes the template as its route, and the `{name}`
 //! segments become fields. Any other path is normalized segment by segment: UUIDs, numbers, hex
-//! ids (6+ hex digits with at least one digit), tokens of 20+ characters and already-normalized
-//! `{…}` segments become `{id}`. Query strings and fragments are dropped; an absolute URL keeps
-//! only its path.
+//! ids (6+ hex digits with at least one digit, or any 6+ hex digits for a service whose own
+//! normalization takes them: [`HexIds`]), tokens of 20+ characters and already-normalized `{…}`
+//! segments become `{id}`. Query strings and fragments are dropped; an absolute URL keeps only
+//! its path.
 
 use std::borrow::Cow;
+
+use serde::Deserialize;
+
+/// Which segments of hex digits alone are ids (`hex_ids` in `parsers/*.toml`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HexIds {
+    /// 6+ hex digits (dashes between them allowed) with at least one decimal digit: words
+    /// spelled with `a`–`f` alone (`decade`, `facade`) stay part of the route.
+    #[default]
+    WithDigit,
+    /// Also 6+ hex letters with no digit (`deadbeef`): SkillMeat's `normalized_path` replaces
+    /// every hex string of 6 or more characters (FORMATS.md §1.3), so its span lines name
+    /// `/artifacts/{id}` where its other lines print `/artifacts/deadbeef`.
+    Any,
+}
 
 /// A compiled route template.
 #[derive(Clone, Debug)]
@@ -52,7 +69,7 @@ pub fn path_only(path: &str) -> &str {
     &p[..end]
 }
 
-fn is_id_segment(seg: &str) -> bool {
+fn is_id_segment(seg: &str, hex: HexIds) -> bool {
     let b = seg.as_bytes();
     if b.is_empty() {
         return false;
@@ -71,7 +88,9 @@ fn is_id_segment(seg: &str) -> bool {
             _ => return false,
         }
     }
-    digits == b.len() || (digits > 0 && digits + hex_letters >= 6)
+    digits == b.len()
+        || (digits > 0 && digits + hex_letters >= 6)
+        || (hex == HexIds::Any && hex_letters == b.len() && b.len() >= 6)
 }
 
 /// The segments of `p` as [`split`] yields them, into `out`; `None` when there are more than
@@ -97,11 +116,11 @@ fn segments<'p>(p: &'p str, out: &mut [&'p str; MAX_SEGMENTS]) -> Option<usize> 
 /// Paths with more segments than this take a slower path and match no template.
 const MAX_SEGMENTS: usize = 32;
 
-fn normalize_long(p: &str) -> Cow<'_, str> {
+fn normalize_long(p: &str, hex: HexIds) -> Cow<'_, str> {
     let mut out = String::with_capacity(p.len());
     for seg in split(p) {
         out.push('/');
-        out.push_str(if is_id_segment(seg) { "{id}" } else { seg });
+        out.push_str(if is_id_segment(seg, hex) { "{id}" } else { seg });
     }
     Cow::Owned(out)
 }
@@ -136,11 +155,12 @@ pub fn decode_segment(seg: &str) -> Cow<'_, str> {
     String::from_utf8(out).map_or(Cow::Borrowed(seg), Cow::Owned)
 }
 
-/// Normalize `path` to a route; `emit` receives `(name, value)` for every template capture,
-/// percent-decoded ([`decode_segment`]).
+/// Normalize `path` to a route (`hex`: which hex segments are ids); `emit` receives
+/// `(name, value)` for every template capture, percent-decoded ([`decode_segment`]).
 pub fn normalize<'p>(
     path: &'p str,
     templates: &[Template],
+    hex: HexIds,
     mut emit: impl FnMut(&str, Cow<'p, str>),
 ) -> Cow<'p, str> {
     let p = path_only(path);
@@ -150,7 +170,7 @@ pub fn normalize<'p>(
     // One pass splits the path; templates and id detection then work on the segments.
     let mut segs: [&str; MAX_SEGMENTS] = [""; MAX_SEGMENTS];
     let Some(n) = segments(p, &mut segs) else {
-        return normalize_long(p);
+        return normalize_long(p, hex);
     };
     let segs = &segs[..n];
     'templates: for t in templates {
@@ -171,13 +191,13 @@ pub fn normalize<'p>(
         }
         return Cow::Owned(t.text.clone());
     }
-    let Some(first_id) = segs.iter().position(|s| is_id_segment(s)) else {
+    let Some(first_id) = segs.iter().position(|s| is_id_segment(s, hex)) else {
         return Cow::Borrowed(p);
     };
     let mut out = String::with_capacity(p.len());
     for (i, seg) in segs.iter().enumerate() {
         out.push('/');
-        out.push_str(if i >= first_id && is_id_segment(seg) {
+        out.push_str(if i >= first_id && is_id_segment(seg, hex) {
             "{id}"
         } else {
             seg
@@ -191,7 +211,7 @@ mod tests {
     use super::*;
 
     fn norm(p: &str) -> String {
-        normalize(p, &[], |_, _| {}).into_owned()
+        normalize(p, &[], HexIds::WithDigit, |_, _| {}).into_owned()
     }
 
     proptest::proptest! {
@@ -232,27 +252,56 @@ mod tests {
     }
 
     #[test]
+    fn hex_letters_alone_are_ids_only_where_the_service_says_so() {
+        let any = |p: &str| normalize(p, &[], HexIds::Any, |_, _| {}).into_owned();
+        assert_eq!(
+            norm("/api/v1/artifacts/deadbeef"),
+            "/api/v1/artifacts/deadbeef"
+        );
+        assert_eq!(any("/api/v1/artifacts/deadbeef"), "/api/v1/artifacts/{id}");
+        assert_eq!(any("/api/v1/artifacts/DEADBEEF"), "/api/v1/artifacts/{id}");
+        // Under 6, or not hex alone: words.
+        assert_eq!(any("/api/v1/decad/feed"), "/api/v1/decad/feed");
+        assert_eq!(any("/api/v1/dead-beef"), "/api/v1/dead-beef");
+        assert_eq!(any("/api/v1/abc123-foo"), "/api/v1/abc123-foo");
+        let deep = "/a/facade".repeat(20);
+        assert_eq!(any(&deep), "/a/{id}".repeat(20));
+    }
+
+    #[test]
     fn templates_extract() {
         let t = vec![
             Template::new("/agents/{agent_id}/observe"),
             Template::new("/agents/{agent_id}"),
         ];
         let mut got = Vec::new();
-        let r = normalize("/agents/demo-agent-1/observe?x=1", &t, |n, v| {
-            got.push((n.to_string(), v.to_string()))
-        });
+        let r = normalize(
+            "/agents/demo-agent-1/observe?x=1",
+            &t,
+            HexIds::WithDigit,
+            |n, v| got.push((n.to_string(), v.to_string())),
+        );
         assert_eq!(r, "/agents/{agent_id}/observe");
         assert_eq!(
             got,
             vec![("agent_id".to_string(), "demo-agent-1".to_string())]
         );
-        assert_eq!(normalize("/agents", &t, |_, _| {}), "/agents");
-        assert_eq!(normalize("/agents/x/y/z", &t, |_, _| {}), "/agents/x/y/z");
+        assert_eq!(
+            normalize("/agents", &t, HexIds::WithDigit, |_, _| {}),
+            "/agents"
+        );
+        assert_eq!(
+            normalize("/agents/x/y/z", &t, HexIds::WithDigit, |_, _| {}),
+            "/agents/x/y/z"
+        );
         // Captures are percent-decoded, as the router hands them to the handler.
         let mut got = Vec::new();
-        normalize("/agents/bad%20id!/observe", &t, |_, v| {
-            got.push(v.into_owned())
-        });
+        normalize(
+            "/agents/bad%20id!/observe",
+            &t,
+            HexIds::WithDigit,
+            |_, v| got.push(v.into_owned()),
+        );
         assert_eq!(got, ["bad id!"]);
     }
 

@@ -20,7 +20,7 @@ use regex::{CaptureLocations, Regex};
 use crate::bytes::{self, key_words};
 use crate::event::{Event, Extra, Level, Multiline, Slot, Target};
 use crate::jsonscan::{self, Kind, Raw};
-use crate::route::{self, Template};
+use crate::route::{self, HexIds, Template};
 use crate::time::{self, Nanos};
 use pattern::Pattern;
 use spec::{FormatKind, FormatSpec, MessageSpec, ServiceSpec};
@@ -191,6 +191,8 @@ const MAX_SLOTS: usize = 64;
 struct Common {
     id: u16,
     service: u16,
+    /// Times without a zone are UTC (`naive_tz = "utc"`): `--assume-tz` does not apply.
+    naive_utc: bool,
     multiline: Multiline,
     defaults: Vec<(Target, String)>,
 }
@@ -256,6 +258,8 @@ struct Service {
     name: String,
     chain: Vec<String>,
     routes: Vec<Template>,
+    /// Which hex segments of paths no template takes are ids.
+    hex_ids: HexIds,
     rules: Vec<MessageRule>,
     ids: crate::correlate::IdKinds,
     /// Bit i set: chain kind i is printed only for failed requests (`failure_kinds`).
@@ -271,6 +275,7 @@ impl Service {
         name: String,
         chain: Vec<String>,
         routes: Vec<Template>,
+        hex_ids: HexIds,
         rules: Vec<MessageRule>,
         ids: crate::correlate::IdKinds,
         failure_kinds: u32,
@@ -280,6 +285,7 @@ impl Service {
             name,
             chain,
             routes,
+            hex_ids,
             rules,
             ids,
             failure_kinds,
@@ -416,6 +422,7 @@ impl Registry {
                 let common = Common {
                     id,
                     service,
+                    naive_utc: f.naive_tz == spec::NaiveTz::Utc,
                     multiline: parse_multiline(f.multiline.as_deref()).map_err(&invalid)?,
                     defaults: f
                         .defaults
@@ -448,6 +455,7 @@ impl Registry {
                 spec.service.clone(),
                 spec.request_chain.clone(),
                 spec.routes.iter().map(|r| Template::new(r)).collect(),
+                spec.hex_ids,
                 rules,
                 ids,
                 failure_kinds,
@@ -462,6 +470,7 @@ impl Registry {
             OTHER.to_string(),
             vec!["access".into()],
             Vec::new(),
+            HexIds::default(),
             Vec::new(),
             crate::correlate::IdKinds::default(),
             0,
@@ -693,6 +702,11 @@ impl Registry {
             *ev = self.parse_generic_json(line, obj, opts);
             return;
         };
+        let utc = f.common.naive_utc.then_some(ParseOpts {
+            assume_offset: 0,
+            ..*opts
+        });
+        let opts = utc.as_ref().unwrap_or(opts);
         // One pass over each nested object the format reads from (parents come first).
         let mut inner: [Option<Raw<'a>>; MAX_SLOTS] = [None; MAX_SLOTS];
         for n in &f.nested {
@@ -737,6 +751,8 @@ impl Registry {
         self.apply_rules(ev, opts, |name| {
             lookup(name).and_then(|r| raw_text(line, r))
         });
+        // UTC without a zone is no local time: nothing for the zone-skew hint.
+        ev.naive_ts &= !f.common.naive_utc;
         self.finish(ev);
     }
 
@@ -868,6 +884,11 @@ impl Registry {
     ) {
         (ev.service, ev.format) = (f.common.service, f.common.id);
         ev.multiline = f.common.multiline;
+        let utc = f.common.naive_utc.then_some(ParseOpts {
+            assume_offset: 0,
+            ..*opts
+        });
+        let opts = utc.as_ref().unwrap_or(opts);
         let span = |i: usize| -> Option<(usize, usize)> {
             if Some(i) == f.rest_group {
                 locs(0).map(|(_, end)| (end, content.len()))
@@ -940,6 +961,7 @@ impl Registry {
             }
         }
         self.apply_rules(ev, opts, |name| kv_get(name).map(Cow::Borrowed));
+        ev.naive_ts &= !f.common.naive_utc;
         self.finish(ev);
     }
 
@@ -1080,10 +1102,10 @@ impl Registry {
         let Some(path) = ev.strs[Slot::Path as usize].clone() else {
             return;
         };
-        let routes = self
+        let (routes, hex) = self
             .services
             .get(ev.service as usize)
-            .map_or(&[][..], |s| &s.routes[..]);
+            .map_or((&[][..], HexIds::default()), |s| (&s.routes[..], s.hex_ids));
         // Template ids by slot, on the stack; the first value of a slot wins.
         let mut ids: [Option<Cow<'a, str>>; Slot::COUNT] = Default::default();
         let mut put = |name: &str, v: Cow<'a, str>| {
@@ -1092,9 +1114,10 @@ impl Registry {
             }
         };
         let route = match &path {
-            Cow::Borrowed(p) => route::normalize(p, routes, &mut put),
+            Cow::Borrowed(p) => route::normalize(p, routes, hex, &mut put),
             Cow::Owned(p) => Cow::Owned(
-                route::normalize(p, routes, |n, v| put(n, Cow::Owned(v.into_owned()))).into_owned(),
+                route::normalize(p, routes, hex, |n, v| put(n, Cow::Owned(v.into_owned())))
+                    .into_owned(),
             ),
         };
         ev.strs[Slot::Route as usize] = Some(route);
@@ -1321,6 +1344,11 @@ fn compile_regex(f: &FormatSpec, common: Common) -> Result<RegexFormat, String> 
         .capture_names()
         .chain(rest_group.map(|_| Some("message")))
         .collect();
+    let fields = f
+        .fields
+        .iter()
+        .map(|(k, v)| Ok((target(k)?, v.to_vec())))
+        .collect::<Result<Vec<_>, String>>()?;
     let mut groups = Vec::new();
     let mut other_groups = Vec::new();
     let mut kv_groups = Vec::new();
@@ -1334,6 +1362,10 @@ fn compile_regex(f: &FormatSpec, common: Common) -> Result<RegexFormat, String> 
         }
         match Target::from_name(name) {
             Some(t) => groups.push((i, t)),
+            // A group that `[format.fields]` reads is that field's source, not an extra.
+            None if fields
+                .iter()
+                .any(|(_, names)| names.iter().any(|n| n == name)) => {}
             None => other_groups.push((i, name.to_string())),
         }
     }
@@ -1345,11 +1377,6 @@ fn compile_regex(f: &FormatSpec, common: Common) -> Result<RegexFormat, String> 
             ));
         }
     }
-    let fields = f
-        .fields
-        .iter()
-        .map(|(k, v)| Ok((target(k)?, v.to_vec())))
-        .collect::<Result<Vec<_>, String>>()?;
     // The hand matcher reports the groups before the message; the message group must follow.
     if tracing_fmt && rest_group != Some(tracing_fmt::GROUPS) {
         return Err(format!(

@@ -21,6 +21,9 @@ pub struct ServiceSpec {
     /// Route templates such as `/agents/{agent_id}/observe`.
     #[serde(default)]
     pub routes: Vec<String>,
+    /// Which segments of hex digits alone are ids in this service's other paths.
+    #[serde(default)]
+    pub hex_ids: crate::route::HexIds,
     /// Line formats, tried in file order.
     #[serde(default, rename = "format")]
     pub formats: Vec<FormatSpec>,
@@ -57,6 +60,17 @@ pub enum FormatKind {
     TracingFmt,
 }
 
+/// The zone of a format's timestamps that carry none.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NaiveTz {
+    /// Local time of the writer, unknown here: UTC unless `--assume-tz` says otherwise.
+    #[default]
+    Local,
+    /// UTC (Python's `datetime.utcnow().isoformat()`).
+    Utc,
+}
+
 /// One line format.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -74,6 +88,10 @@ pub struct FormatSpec {
     /// the first pair as the message).
     #[serde(default)]
     pub kv: Vec<String>,
+    /// What a timestamp without a zone means: `local` (the default: `--assume-tz` reads it)
+    /// or `utc` (the service writes UTC without saying so: `--assume-tz` leaves it alone).
+    #[serde(default)]
+    pub naive_tz: NaiveTz,
     /// `python`, `rust-panic` or `none`: which following lines continue an event.
     pub multiline: Option<String>,
     /// Schema field → source path(s), first present wins. JSON: dotted paths; regex: group or

@@ -50,6 +50,87 @@ fn kubectl_prefix_and_timestamps() {
     }
 }
 
+// Regression: podman's `logs -t` stamps lines to the second (`2026-11-22T07:08:49Z {…}`, no
+// fraction); only kubelet's 9 digits were unwrapped, so every such line was `other` text.
+#[test]
+fn second_precision_timestamps_wrap_like_kubelets() {
+    for path in samples() {
+        let plain = analyze_json(&[path.to_str().unwrap()], b"");
+        let wrapped = wrap_lines(&path, |i, l| {
+            format!("2026-11-22T08:{:02}:{:02}Z {l}", (i / 60) % 60, i % 60)
+        });
+        let r = analyze_json(&[], &wrapped);
+        assert_accounted(&r["input"]);
+        assert_eq!(essence(&r), essence(&plain), "{}", path.display());
+    }
+}
+
+#[test]
+fn short_timestamps_are_the_runtimes() {
+    let (events, report) = super::events_of("envelopes/short-timestamps.log", &[]);
+    assert_eq!(report["input"]["unparsed_lines"], 0, "{}", report["input"]);
+    let got: Vec<(&str, &str, &str)> = events
+        .iter()
+        .map(|e| {
+            (
+                e["runtime_ts"].as_str().unwrap(),
+                e["format"].as_str().unwrap(),
+                e["message"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                "2026-11-22T06:54:16.000000000Z",
+                "uvicorn-default",
+                "zero digits"
+            ),
+            (
+                "2026-11-22T06:54:16.100000000Z",
+                "uvicorn-default",
+                "one digit"
+            ),
+            (
+                "2026-11-22T06:54:16.123456000Z",
+                "uvicorn-default",
+                "six digits"
+            ),
+            (
+                "2026-11-22T06:54:16.123456789Z",
+                "uvicorn-default",
+                "offset"
+            ),
+            (
+                "2026-11-22T06:54:16.000000000Z",
+                "uvicorn-default",
+                "prefix zero digits"
+            ),
+            (
+                "2026-11-22T07:08:49.000000000Z",
+                "skreaver-json",
+                "Initialized structured tracing"
+            ),
+        ]
+    );
+    // The payload's own time stays the event time.
+    assert_eq!(events[5]["ts"], "2026-11-22T07:08:49.327514000Z");
+    assert_eq!(events[4]["pod"], "a");
+}
+
+// A payload whose own layout starts with its time (tracing's text: one space before a 5-letter
+// level) keeps it: the timestamp is the event's, not a runtime's.
+#[test]
+fn a_payloads_own_leading_time_stays_in_it() {
+    let line = b"2026-11-22T07:09:46.768062Z DEBUG request{method=GET uri=/agents version=HTTP/1.1}: tower_http::trace::on_response: finished processing request latency=0 ms status=401\n";
+    let r = bin(&["events", "--format", "json"], line);
+    let ev: serde_json::Value = serde_json::from_str(r.stdout.trim()).unwrap();
+    assert_eq!(ev["format"], "skreaver-text");
+    assert_eq!(ev["ts"], "2026-11-22T07:09:46.768062000Z");
+    assert!(ev.get("runtime_ts").is_none(), "{ev}");
+}
+
 #[test]
 fn envelope_fields_reach_events() {
     let input = b"[pod/web-1/app] 2025-10-27T12:00:00.123456789Z plain text from app\n\
@@ -313,6 +394,50 @@ fn skillmeat_text_in_zone(local_offset_h: i64) -> Vec<u8> {
         ));
     }
     out.into_bytes()
+}
+
+// Regression: `--assume-tz` also shifted SkillMeat's runtime JSON, whose zone-less times are
+// `utcnow()` (FORMATS.md §1.1(a)); only the text variant's `asctime` is local.
+#[test]
+fn assume_tz_reads_only_times_that_may_be_local() {
+    let (events, _) = super::events_of("skillmeat/naive-times.log", &["--assume-tz", "+02:00"]);
+    let got: Vec<(&str, &str)> = events
+        .iter()
+        .map(|e| (e["format"].as_str().unwrap(), e["ts"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("skillmeat-json", "2026-11-22T06:57:50.391491000Z"),
+            ("skillmeat-text", "2026-11-22T06:57:50.392000000Z"),
+            ("json", "2026-11-22T06:57:50.500000000Z"),
+        ]
+    );
+}
+
+// The zone hint weighs only the times `--assume-tz` reads: SkillMeat's JSON, UTC without a
+// zone, gave "it logs UTC — drop --assume-tz" to a run that needs it for the text variant.
+#[test]
+fn the_zone_hint_leaves_utc_without_a_zone_alone() {
+    let text = std::fs::read_to_string(fixtures().join("samples/skillmeat-json-prod.log")).unwrap();
+    let time = |l: &str| {
+        let v: serde_json::Value = serde_json::from_str(l).ok()?;
+        logsleuth::time::parse_timestamp(v["timestamp"].as_str()?.as_bytes(), 0)
+    };
+    let mut last = text.lines().find_map(time).unwrap();
+    let mut wrapped = String::new();
+    for l in text.lines() {
+        last = time(l).unwrap_or(last);
+        // kubelet stamps the line a millisecond after the service wrote it.
+        let stamp = logsleuth::time::format_rfc3339_nanos(last + 1_000_000);
+        wrapped.push_str(&format!("{stamp} {l}\n"));
+    }
+    let r = bin(
+        &["analyze", "--format", "json", "--assume-tz", "+02:00"],
+        wrapped.as_bytes(),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(!r.stderr.contains("without a zone"), "{}", r.stderr);
 }
 
 /// SkillMeat's text mode logs local time without a zone; in a container whose TZ is not UTC

@@ -285,12 +285,130 @@ fn assume_tz_shifts_naive_timestamps_only() {
         assume_offset: 2 * 3600,
         collect_extras: false,
     };
-    let naive = r#"{"timestamp": "2026-11-22T06:57:50.391491", "level": "INFO", "logger": "x", "message": "m", "module": "m", "function": "f", "line": 1}"#;
-    let zoned = r#"{"timestamp": "2026-11-22T06:57:50.391491Z", "level": "INFO", "logger": "x", "message": "m", "module": "m", "function": "f", "line": 1}"#;
+    let naive = r#"{"time": "2026-11-22T06:57:50.391491", "level": "info", "msg": "m"}"#;
+    let zoned = r#"{"time": "2026-11-22T06:57:50.391491Z", "level": "info", "msg": "m"}"#;
+    // SkillMeat's runtime JSON: `utcnow()`, UTC without a zone (`naive_tz = "utc"`).
+    let utc = r#"{"timestamp": "2026-11-22T06:57:50.391491", "level": "INFO", "logger": "x", "message": "m", "module": "m", "function": "f", "line": 1}"#;
     let ts = |l: &str| match reg.parse(l, &opts, &mut reg.scratch()) {
         Parsed::Event { ev, .. } => ev.ts.map(format_rfc3339_nanos),
         _ => None,
     };
     assert_eq!(ts(naive).unwrap(), "2026-11-22T04:57:50.391491000Z");
     assert_eq!(ts(zoned).unwrap(), "2026-11-22T06:57:50.391491000Z");
+    assert_eq!(ts(utc).unwrap(), "2026-11-22T06:57:50.391491000Z");
+}
+
+// Regression: uvicorn pads `levelname:` to 9 characters, so only INFO had the 5 spaces the
+// format demanded; WARNING/ERROR/CRITICAL lines fell to the generic `other` text format.
+#[test]
+fn uvicorn_lines_of_every_level_are_skillmeat() {
+    let (events, _) = crate::events_of("uvicorn/levels.log", &[]);
+    let got: Vec<(&str, &str, &str, &str)> = events
+        .iter()
+        .map(|e| {
+            (
+                e["service"].as_str().unwrap(),
+                e["format"].as_str().unwrap(),
+                e["level"].as_str().unwrap(),
+                e["message"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    let uv = ("skillmeat", "uvicorn-default");
+    assert_eq!(
+        got,
+        [
+            (
+                uv.0,
+                uv.1,
+                "info",
+                "Started reloader process [1] using StatReload"
+            ),
+            (uv.0, uv.1, "debug", "= connection is CONNECTING"),
+            (
+                uv.0,
+                uv.1,
+                "warn",
+                "StatReload detected changes in 'skillmeat/api/server.py'. Reloading..."
+            ),
+            (
+                uv.0,
+                uv.1,
+                "error",
+                "Error loading ASGI app. Could not import module \"skillmeat.api.server\"."
+            ),
+            (uv.0, uv.1, "fatal", "boom"),
+        ]
+    );
+    // The per-width level groups are the level's source, not extra fields.
+    assert!(
+        events.iter().all(|e| e.get("fields").is_none()),
+        "{events:?}"
+    );
+}
+
+// Regression: uvicorn logs a lifespan failure as `ERROR:    Traceback (most recent call
+// last):` and the traceback after it; its final `RuntimeError: …` line became an event of its
+// own and the blank line after it an unparsed line.
+#[test]
+fn a_traceback_opened_by_the_log_line_itself_is_attached_whole() {
+    let (events, report) = crate::events_of("uvicorn/traceback.log", &[]);
+    let messages: Vec<&str> = events
+        .iter()
+        .map(|e| e["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        messages,
+        [
+            "Started server process [7]",
+            "Waiting for application startup.",
+            "Traceback (most recent call last):",
+            "Application startup failed. Exiting.",
+        ]
+    );
+    let tb = &events[2];
+    assert_eq!(tb["level"], "error");
+    assert_eq!(tb["format"], "uvicorn-default");
+    let exception = tb["exception"].as_str().unwrap();
+    assert!(
+        exception
+            .starts_with("  File \"/usr/local/lib/python3.12/site-packages/starlette/routing.py\""),
+        "{exception}"
+    );
+    assert!(
+        exception.contains("\nRuntimeError: database unavailable"),
+        "{exception}"
+    );
+    assert_eq!(
+        report["input"]["continuation_lines"], 4,
+        "{}",
+        report["input"]
+    );
+    assert_eq!(report["input"]["unparsed_lines"], 0, "{}", report["input"]);
+}
+
+// Regression: SkillMeat's span names `/api/v1/artifacts/{id}` for `/api/v1/artifacts/deadbeef`
+// (its normalized_path takes every hex string of 6+ characters, FORMATS.md §1.3), while the id
+// rule wanted a digit: the span and the lines printing the path were two requests.
+#[test]
+fn a_skillmeat_hex_id_without_a_digit_is_one_request() {
+    let path = super::fixtures().join("formats/skillmeat/hex-id-without-digit.log");
+    let report = crate::analyze_json(&[path.to_str().unwrap()], b"");
+    crate::assert_accounted(&report["input"]);
+    assert_eq!(report["requests"]["total"], 1, "{}", report["requests"]);
+    let routes: Vec<&str> = report["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["route"].as_str().unwrap())
+        .collect();
+    assert_eq!(routes, ["/api/v1/artifacts/{id}"]);
+}
+
+// Skreaver's routes are not SkillMeat's: a segment of hex letters alone is a word there.
+#[test]
+fn skreaver_routes_keep_hex_letter_words() {
+    let input = crate::tower_line(1, "GET", "/api/facade/deadbeef", 200) + "\n";
+    let report = crate::analyze_json(&[], input.as_bytes());
+    assert_eq!(report["endpoints"][0]["route"], "/api/facade/deadbeef");
 }

@@ -192,3 +192,20 @@ pub fn scanner_input(paths: usize) -> Vec<u8> {
     lines.push(tower_line(10 + paths, "GET", "/health", 200));
     (lines.join("\n") + "\n").into_bytes()
 }
+
+/// `events --format json` of a fixture under fixtures/formats, with its `analyze` input counts
+/// (every line accounted for).
+pub fn events_of(fixture: &str, extra: &[&str]) -> (Vec<serde_json::Value>, serde_json::Value) {
+    let path = fixtures().join("formats").join(fixture);
+    let p = path.to_str().unwrap();
+    let mut args = vec!["events", "--format", "json"];
+    args.extend_from_slice(extra);
+    args.push(p);
+    let r = bin(&args, b"");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let mut args = extra.to_vec();
+    args.push(p);
+    let report = analyze_json(&args, b"");
+    assert_accounted(&report["input"]);
+    (ndjson(&r.stdout), report)
+}
