@@ -532,6 +532,7 @@ pub fn for_people(r: &Report) -> Report {
                 one_line(&mut e.source);
                 one_line(&mut e.message);
                 opt(&mut e.pod);
+                opt(&mut e.cause);
                 opt(&mut e.correlation);
             }
         }
@@ -816,10 +817,7 @@ pub fn render_body(r: &Report, style: Style) -> String {
             .top
             .iter()
             .map(|t| {
-                let origin = match (&t.pod, &t.container) {
-                    (Some(p), Some(c)) => format!("{p}/{c}"),
-                    _ => format!("{}:{}", t.source, t.line),
-                };
+                let origin = slow_origin(t);
                 vec![
                     format!("{:.0}", t.duration_ms),
                     t.service.clone(),
@@ -858,6 +856,33 @@ fn severity_colour(s: Severity) -> &'static str {
     }
 }
 
+/// Most characters of an evidence message on the terminal ([`shorten`]).
+const EVIDENCE_WIDTH: usize = 200;
+
+/// `s` in at most about `max` characters: a longer text keeps its start and its end (where
+/// messages put what an operator looks up: `…, Resets at: 2026-11-22 07:31:43+00:00`, the
+/// exception after `…: `), joined by ` … `.
+pub fn shorten(s: &str, max: usize) -> Cow<'_, str> {
+    let n = s.chars().count();
+    if n <= max {
+        return Cow::Borrowed(s);
+    }
+    let tail = max * 2 / 5;
+    let head = max.saturating_sub(tail + 3);
+    let start: String = s.chars().take(head).collect();
+    let end: String = s.chars().skip(n - tail).collect();
+    Cow::Owned(format!("{} … {}", start.trim_end(), end.trim_start()))
+}
+
+/// Where a slow request was logged: `file:line`, and the pod/container when known (a kubectl
+/// `--prefix` input names them on every line; the line number finds it in the input).
+pub fn slow_origin(t: &crate::analyze::SlowRequest) -> String {
+    match (&t.pod, &t.container) {
+        (Some(p), Some(c)) => format!("{}:{} {p}/{c}", t.source, t.line),
+        _ => format!("{}:{}", t.source, t.line),
+    }
+}
+
 /// The findings section (most severe first, as the report orders them).
 pub fn render_findings(findings: &[Finding], style: Style) -> String {
     let mut o = String::new();
@@ -883,10 +908,7 @@ pub fn render_findings(findings: &[Finding], style: Style) -> String {
         let _ = writeln!(o, "           runbook: {}", f.runbook);
         for e in &f.evidence {
             let src = e.source.rsplit('/').next().unwrap_or(&e.source);
-            let mut msg: String = e.message.chars().take(160).collect();
-            if msg.len() < e.message.len() {
-                msg.push('…');
-            }
+            let msg = shorten(&e.message, EVIDENCE_WIDTH);
             let pod = e
                 .pod
                 .as_deref()
@@ -897,6 +919,9 @@ pub fn render_findings(findings: &[Finding], style: Style) -> String {
                 e.ts.as_deref().unwrap_or("-"),
                 e.line
             );
+            if let Some(cause) = &e.cause {
+                let _ = writeln!(o, "             ↳ {}", shorten(cause, EVIDENCE_WIDTH));
+            }
         }
         if !f.correlation_groups.is_empty() {
             let _ = writeln!(o, "           groups: {}", f.correlation_groups.join(", "));

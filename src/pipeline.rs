@@ -36,6 +36,7 @@ use std::time::{Duration, Instant};
 use regex::Regex;
 use sha2::{Digest, Sha256};
 
+use std::cell::RefCell;
 use std::rc::Rc;
 
 use crate::analyze::{Analyzer, InputCounts, Origin as SlowOrigin, Report};
@@ -47,7 +48,9 @@ use crate::parse::{ParseOpts, ParseOutcome, Registry, Scratch, Unparsed};
 use crate::reorder::Reorder;
 use crate::request::{At, LineFields, Observed, REQUEST_SLOTS, Request, RequestMerger};
 use crate::rules::condition::{ContinuationSubject, EventSubject, Parent};
-use crate::rules::engine::{Findings, GroupRef, Sighting, clip};
+use crate::rules::engine::{
+    Cause, CauseKind, Findings, GroupRef, Sighting, cause_in, clip, note_cause,
+};
 use crate::rules::{Hit, RuleSet};
 use crate::signature::signature;
 use crate::source::files::{self, PathMeta};
@@ -482,6 +485,8 @@ enum FoundAt {
 struct Found {
     hits: Vec<Hit>,
     message: Option<Box<str>>,
+    /// What the event's own `exception` says of why (a JSON event's traceback).
+    cause: Option<Box<str>>,
     ids: Option<Ids>,
 }
 
@@ -2372,6 +2377,14 @@ fn make_item(
     }
 }
 
+/// How an event's attached lines tell its cause.
+fn cause_kind(mode: Multiline) -> CauseKind {
+    match mode {
+        Multiline::RustPanic => CauseKind::Panic,
+        Multiline::Python | Multiline::None => CauseKind::Traceback,
+    }
+}
+
 /// Rule matches and identifiers of one borrowed event (parse worker side).
 fn find(
     ev: &Event<'_>,
@@ -2396,9 +2409,16 @@ fn find(
             .unwrap_or("");
         Box::<str>::from(clip(text))
     });
+    let cause = if hits.is_empty() {
+        None
+    } else {
+        ev.get(Slot::Exception)
+            .and_then(|x| cause_in(x, cause_kind(ev.multiline)))
+    };
     Some(Found {
         hits: std::mem::take(hits),
         message,
+        cause,
         ids,
     })
 }
@@ -2467,6 +2487,8 @@ struct StreamState {
     parent_rules: Vec<u16>,
     /// Correlation group of the open event.
     parent_group: Option<GroupRef>,
+    /// The open event's cause, when it matched a rule: its continuation lines fill it in.
+    cause: Option<(Cause, CauseKind)>,
     /// An event with a time was seen ([`Merger::note_rewind`]).
     dated: bool,
     /// The last line that started something: its event's id, or why it is no event. The
@@ -3232,6 +3254,9 @@ impl<'r> Merger<'r> {
     /// Test the rules that read `exception` on a continuation line of the open event.
     fn continuation_rules(&mut self, stream: u64, line: u64, text: &str) {
         let lane = self.lane(stream);
+        if let Some((cause, kind)) = self.streams.get(&lane).and_then(|s| s.cause.as_ref()) {
+            note_cause(cause, *kind, text);
+        }
         let (Some(rules), Some(findings)) = (self.rules, self.findings.as_mut()) else {
             return;
         };
@@ -3270,6 +3295,7 @@ impl<'r> Merger<'r> {
                     pod: pod.clone(),
                     message: Rc::from(clip(text)),
                     group: state.parent_group.clone(),
+                    cause: state.cause.as_ref().map(|c| c.0.clone()),
                 },
             );
         }
@@ -3283,6 +3309,7 @@ impl<'r> Merger<'r> {
             .map_or((0, stream), |o| (o.source, o.clock));
         let mut group = None;
         let mut hit_rules = Vec::new();
+        let mut cause = None;
         if let Some(found) = found {
             if let (Some(c), Some(ids)) = (self.correlator.as_mut(), &found.ids) {
                 group = c.observe(&Observation {
@@ -3302,6 +3329,8 @@ impl<'r> Merger<'r> {
             {
                 let message: Rc<str> = Rc::from(found.message.as_deref().unwrap_or(""));
                 let pod = pod_of(&self.origins, stream);
+                let cell: Cause = Rc::new(RefCell::new(found.cause.clone()));
+                cause = Some((cell.clone(), cause_kind(ev.multiline)));
                 for hit in &found.hits {
                     hit_rules.push(hit.rule);
                     findings.hit(
@@ -3313,6 +3342,7 @@ impl<'r> Merger<'r> {
                             pod: pod.clone(),
                             message: message.clone(),
                             group: group.clone(),
+                            cause: Some(cell.clone()),
                         },
                     );
                 }
@@ -3333,6 +3363,7 @@ impl<'r> Merger<'r> {
         });
         state.parent_rules = hit_rules;
         state.parent_group = group;
+        state.cause = cause;
     }
 
     fn new_event(
@@ -3357,6 +3388,7 @@ impl<'r> Merger<'r> {
         state.parent = None;
         state.parent_rules.clear();
         state.parent_group = None;
+        state.cause = None;
         if let Some(p) = previous {
             self.close(p);
         }
@@ -3496,6 +3528,7 @@ impl<'r> Merger<'r> {
                 pod: pod_of(origins, r.at.stream),
                 message: Rc::from(request_summary(r).as_str()),
                 group: group.clone(),
+                cause: None,
             });
         }
     }

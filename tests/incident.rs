@@ -154,6 +154,12 @@ fn findings_on_all_fire_fixtures_are_ordered_by_severity() {
         findings.iter().map(|f| f.rule.as_str()).collect();
     for b in BUILTIN {
         let id = b.file.split('-').next().unwrap_or_default();
+        // ERR004 stands in for ERR002 only where Skreaver logged failures alone: the other
+        // Skreaver fixtures log every request (it fires on its own fixture, above).
+        if id == "ERR004" {
+            assert!(!fired.contains(id), "ERR004 fired beside a ratio");
+            continue;
+        }
         assert!(
             fired.contains(id),
             "{id} did not fire on the combined fixtures"
@@ -959,6 +965,14 @@ fn windowed_alerts_see_every_window_and_exact_quantiles() {
         .find(|f| f["rule"] == "LAT001")
         .expect("LAT001 fires");
     assert_eq!(lat["count"], 2);
+    // The sketch reads 5010 ms as 4965: the detail says what was decided, not a value below
+    // the limit (regression).
+    assert!(
+        lat["detail"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("peak p95 > 5000 ms over 5m (2 of 20 requests")),
+        "{lat}"
+    );
     assert_eq!(
         (lat["first"].as_str(), lat["last"].as_str()),
         (
@@ -1019,4 +1033,171 @@ fn an_outage_fires_the_error_ratio_but_failure_only_logs_do_not() {
         .expect("an outage fires ERR002");
     assert_eq!(outage["count"], 25);
     assert!(err002((0..25).map(failed).collect()).is_none());
+}
+
+/// Regression: windows at the edge of the data tripped the 5-minute alerts. Ten minutes of
+/// Skreaver requests at 1/s with 8 5xx (no 5-minute window inside the data above 1.7 %): a
+/// window placed mostly before the first or after the last request held ~20 of them, so 2 5xx
+/// in the first or last 20 s read as 10 %. Windows lie within the data; where they do, a real
+/// burst still fires, and data shorter than a window is judged as one window.
+#[test]
+fn alerts_judge_only_windows_within_the_data() {
+    let skreaver = |i: u32, status: u16, latency_ms: u32| {
+        format!(
+            r#"{{"timestamp":"2026-11-22T08:{:02}:{:02}.000000Z","level":"DEBUG","fields":{{"message":"finished processing request","latency":"{latency_ms} ms","status":{status}}},"target":"tower_http::trace::on_response","span":{{"method":"GET","uri":"/agents","version":"HTTP/1.1","name":"request"}}}}"#,
+            i / 60,
+            i % 60
+        ) + "\n"
+    };
+    let fired = |input: &str, rule: &str| -> Option<serde_json::Value> {
+        let (out, _) = run_with_stdin(&["analyze", "--no-correlation", "--format", "json"], input);
+        let r: serde_json::Value = serde_json::from_str(&out).expect("json");
+        r["findings"]
+            .as_array()
+            .expect("findings")
+            .iter()
+            .find(|f| f["rule"] == rule)
+            .cloned()
+    };
+    // 600 requests, a 5xx at every 100th (+50) and at `extra`.
+    let errors = |extra: &[u32]| -> String {
+        (0..600)
+            .map(|i| {
+                let bad = i % 100 == 50 || extra.contains(&i);
+                skreaver(i, if bad { 500 } else { 200 }, 5)
+            })
+            .collect()
+    };
+    for (what, extra) in [
+        ("last 20 s", [585, 595]),
+        ("first 20 s", [3, 13]),
+        ("a minute before the end", [525, 535]),
+    ] {
+        assert_eq!(
+            fired(&errors(&extra), "ERR002"),
+            None,
+            "2 more 5xx in the {what}"
+        );
+    }
+    // 16 5xx within five minutes inside the data (> 5 % of 300) fire.
+    let burst: Vec<u32> = (0..14).map(|k| 400 + 10 * k).collect();
+    let f = fired(&errors(&burst), "ERR002").expect("a burst inside the data fires");
+    assert!(
+        f["detail"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("peak error ratio 5.3% over 5m")),
+        "{f}"
+    );
+    // Shorter than a window: one window of all of it (2 of 30 = 6.7 %).
+    let short: String = (0..30)
+        .map(|i| skreaver(i, if i >= 28 { 500 } else { 200 }, 5))
+        .collect();
+    assert!(fired(&short, "ERR002").is_some());
+
+    // LAT002 (p99 above 1 s): 2 slow requests in the first 20 s of 600 do not make a p99.
+    let slow = |at: &[u32]| -> String {
+        (0..600)
+            .map(|i| skreaver(i, 200, if at.contains(&i) { 3000 } else { 5 }))
+            .collect()
+    };
+    assert_eq!(fired(&slow(&[3, 13]), "LAT002"), None);
+    assert_eq!(fired(&slow(&[585, 595]), "LAT002"), None);
+    assert!(fired(&slow(&(300..310).collect::<Vec<_>>()), "LAT002").is_some());
+}
+
+/// Regression: DB002 fired on Skreaver's Redis pool (deadpool: Skreaver uses it only for
+/// Redis) but pointed to the runbook's Postgres pool section; START001 pointed SkillMeat's
+/// failed migrations to the Skreaver runbook. Each finding names its own service's section.
+#[test]
+fn findings_point_to_the_runbook_section_of_what_failed() {
+    let input = concat!(
+        "[pod/skreaver-25q5zcvpgk-zqhb8/skreaver] 2026-11-22T06:01:10.850848296Z {\"timestamp\":\"2026-11-22T06:01:10.787130Z\",\"level\":\"ERROR\",\"fields\":{\"message\":\"Failed to get connection: Connection failed: Timeout occurred while waiting for a slot to become available\"},\"target\":\"skreaver_mesh::redis\"}\n",
+        "[pod/skillmeat-6c9f-2kq7d/skillmeat] 2026-11-22T06:02:00.000000000Z [entrypoint] ERROR: Alembic migrations failed\n",
+    );
+    let (out, _) = run_with_stdin(&["analyze", "--format", "json"], input);
+    let r: serde_json::Value = serde_json::from_str(&out).expect("json");
+    let refs: Vec<(String, String)> = r["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .map(|f| {
+            (
+                f["rule"].as_str().unwrap_or("").into(),
+                f["runbook"].as_str().unwrap_or("").into(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        refs,
+        [
+            (
+                "START002".to_string(),
+                "SkillMeat monitoring runbook › Incident Response Workflow › 4. Mitigation (rollback deployment)".to_string()
+            ),
+            (
+                "DB002".to_string(),
+                "Skreaver SRE runbook › Common Issues › 5. Redis Connection Issues".to_string()
+            ),
+        ]
+    );
+}
+
+/// Regression: a panic finding showed only where it panicked, and the terminal cut the GitHub
+/// rate-limit message before `Resets at:`, which the runbook asks for. The evidence shows a
+/// panic's message (attached as its continuation lines) and a message's end; a slow request
+/// read from kubectl `--prefix` output keeps its line number beside its pod.
+#[test]
+fn evidence_shows_why_and_what_the_runbook_asks_for() {
+    let panic = concat!(
+        "thread 'tokio-runtime-worker' (31) panicked at crates/skreaver-http/src/runtime/backpressure/mod.rs:412:38:\n",
+        "called `Option::unwrap()` on a `None` value\n",
+        "note: run with `RUST_BACKTRACE=1` environment variable to display a backtrace\n",
+    );
+    let (out, _) = run_with_stdin(&["analyze"], panic);
+    assert!(
+        out.contains("panicked at crates/skreaver-http/src/runtime/backpressure/mod.rs:412:38\n             ↳ called `Option::unwrap()` on a `None` value\n"),
+        "{out}"
+    );
+    let (json, _) = run_with_stdin(&["analyze", "--format", "json"], panic);
+    let r: serde_json::Value = serde_json::from_str(&json).expect("json");
+    assert_eq!(
+        r["findings"][0]["evidence"][0]["cause"],
+        "called `Option::unwrap()` on a `None` value"
+    );
+
+    let gh = r#"{"timestamp": "2026-11-22T07:01:49.006012", "level": "WARNING", "logger": "skillmeat.core.github_metadata", "message": "GitHub API rate limit exceeded while fetching skills/pdf/SKILL.md: GitHub API rate limit exceeded (get_repo(anthropics/skills)). Limit: 60, Resets at: 2026-11-22 07:31:43+00:00", "module": "github_metadata", "function": "_fetch_file_content", "line": 352}"#;
+    let (out, _) = run_with_stdin(&["analyze"], &format!("{gh}\n"));
+    assert!(
+        out.contains("Limit: 60, Resets at: 2026-11-22 07:31:43+00:00\n"),
+        "{out}"
+    );
+
+    let slow = "[pod/skreaver-7d9f-x2b/skreaver] 2026-11-22T08:00:00.000000000Z {\"timestamp\":\"2026-11-22T08:00:00.000000Z\",\"level\":\"DEBUG\",\"fields\":{\"message\":\"finished processing request\",\"latency\":\"2500 ms\",\"status\":200},\"target\":\"tower_http::trace::on_response\",\"span\":{\"method\":\"GET\",\"uri\":\"/agents\",\"version\":\"HTTP/1.1\",\"name\":\"request\"}}\n";
+    let (out, _) = run_with_stdin(&["analyze", "--slow-ms", "1000"], &format!("{slow}{slow}"));
+    assert!(out.contains("stdin:2 skreaver-7d9f-x2b/skreaver"), "{out}");
+}
+
+/// Skreaver at `info` logs only failed requests: no ratio, so ERR002 is silent; ERR004 counts
+/// the failures (more than 30 in 5 minutes). Regression: 50 `response failed` 5xx in 50 s
+/// gave "Findings: none".
+#[test]
+fn failure_only_logs_fire_on_the_count_of_5xx() {
+    let failed = |i: u32| {
+        format!(
+            r#"{{"timestamp":"2026-11-22T08:00:{i:02}.000000Z","level":"ERROR","fields":{{"message":"response failed","classification":"Status code: 500 Internal Server Error","latency":"0 ms"}},"target":"tower_http::trace::on_failure"}}"#
+        ) + "\n"
+    };
+    let rules = |n: u32| -> Vec<String> {
+        let input: String = (0..n).map(failed).collect();
+        let (out, _) = run_with_stdin(&["analyze", "--format", "json"], &input);
+        let r: serde_json::Value = serde_json::from_str(&out).expect("json");
+        r["findings"]
+            .as_array()
+            .expect("findings")
+            .iter()
+            .map(|f| f["rule"].as_str().unwrap_or("").to_string())
+            .collect()
+    };
+    assert_eq!(rules(50), ["ERR004"]);
+    assert!(rules(30).is_empty());
 }

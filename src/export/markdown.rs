@@ -300,10 +300,7 @@ pub fn render(r: &Report, h: &Header<'_>, mut redact: impl FnMut(&str) -> String
             .top
             .iter()
             .map(|t| {
-                let origin = match (&t.pod, &t.container) {
-                    (Some(p), Some(c)) => format!("{p}/{c}"),
-                    _ => format!("{}:{}", t.source, t.line),
-                };
+                let origin = crate::output::slow_origin(t);
                 vec![
                     format!("{:.0}", t.duration_ms),
                     t.service.clone(),
@@ -379,7 +376,10 @@ fn findings(o: &mut String, r: &Report, redact: &mut impl FnMut(&str) -> String)
                         Some(pod) => format!("{}:{} (pod/{pod})", e.source, e.line),
                         None => format!("{}:{}", e.source, e.line),
                     },
-                    redact(&e.message),
+                    match &e.cause {
+                        Some(cause) => redact(&format!("{} ↳ {cause}", e.message)),
+                        None => redact(&e.message),
+                    },
                 ]
             })
             .collect();

@@ -10,7 +10,10 @@
 //! * `Rate` / `Latency` rules: per key, request counts (and a latency sketch) in sub-buckets of
 //!   a thirtieth of the window (10 s of a 5-minute window); evaluated at the end over every
 //!   window of the rule's length that starts or ends at a sub-bucket with requests — every
-//!   distinct window content, so a burst across minute boundaries is not split. A latency
+//!   distinct window content, so a burst across minute boundaries is not split — and lies
+//!   within the time the key's requests cover (no window starts before its first sub-bucket
+//!   or ends after its last: a window mostly outside the capture would be judged on the few
+//!   requests at its edge); a key whose requests span less than a window is one window. A latency
 //!   condition (`pNN > T`) is decided exactly from counts: the value at rank ⌊q·(n−1)⌋ is above
 //!   `T` exactly when at least `n − ⌊q·(n−1)⌋` of the `n` requests are. Memory grows with the
 //!   time span covered, not with the number of requests.
@@ -18,6 +21,7 @@
 //! Invariants: event time only; bounded evidence (first and last few), bounded keys per rule
 //! ([`MAX_KEYS`]; stale keys are swept, overflow is counted in `dropped_keys`).
 
+use std::cell::RefCell;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 use std::rc::Rc;
@@ -54,6 +58,10 @@ pub struct Evidence {
     pub line: u64,
     /// Message (or the continuation line, or a request summary).
     pub message: String,
+    /// Why, when the event's attached lines say it: a panic's message, the final
+    /// `XError: …` line of a traceback.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cause: Option<String>,
     /// Kubernetes pod the line came from (kubectl `--prefix`, CRI paths, k8s inputs).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pod: Option<String>,
@@ -116,6 +124,67 @@ pub struct Sighting {
     /// Correlation group: its id and its representative identifier as stored (printed with
     /// [`decode`]) when the match was seen.
     pub group: Option<GroupRef>,
+    /// The event's cause ([`Evidence::cause`]), shared with the merger, which fills it in as
+    /// the event's continuation lines arrive — after the match was counted.
+    pub cause: Option<Cause>,
+}
+
+/// A matched event's cause, filled in by the merger while the event is open.
+pub type Cause = Rc<RefCell<Option<Box<str>>>>;
+
+/// How a cause is read from the lines attached to an event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CauseKind {
+    /// A Rust panic: its message, the first line after `panicked at …:`.
+    Panic,
+    /// A Python traceback: the last `XError: …` line (the exception raised last, when
+    /// exceptions were chained).
+    Traceback,
+}
+
+/// Take `line`, attached to an event, into its `cause` if it says why.
+pub fn note_cause(cause: &Cause, kind: CauseKind, line: &str) {
+    let line = line.trim_end();
+    let mut c = cause.borrow_mut();
+    match kind {
+        CauseKind::Panic => {
+            let skip = line.trim().is_empty()
+                || line.starts_with("note: ")
+                || line.starts_with("stack backtrace:");
+            if c.is_none() && !skip {
+                *c = Some(clip(line).into());
+            }
+        }
+        CauseKind::Traceback => {
+            if is_exception_line(line) {
+                *c = Some(clip(line).into());
+            }
+        }
+    }
+}
+
+/// The cause in a whole attached text (a JSON event's `exception`).
+pub fn cause_in(text: &str, kind: CauseKind) -> Option<Box<str>> {
+    let cause: Cause = Rc::default();
+    for line in text.lines() {
+        note_cause(&cause, kind, line);
+    }
+    cause.take()
+}
+
+/// A traceback's exception line: `KeyError: 'x'`, `sqlalchemy.exc.TimeoutError: QueuePool …`,
+/// `asyncio.exceptions.CancelledError` — not indented, a dotted name whose last part is a
+/// class name (upper-case first), then `: ` or the end.
+fn is_exception_line(line: &str) -> bool {
+    let name = line.split_once(": ").map_or(line, |(n, _)| n);
+    let class = name.rsplit('.').next().unwrap_or("");
+    !name.is_empty()
+        && name
+            .split('.')
+            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+        && class.starts_with(|c: char| c.is_ascii_uppercase())
+        && name != "Traceback"
 }
 
 /// A correlation group as a match saw it: its id and its name then.
@@ -623,6 +692,10 @@ impl<'r> Findings<'r> {
                             source: sources.get(e.source as usize).cloned().unwrap_or_default(),
                             line: e.line,
                             message: e.message.to_string(),
+                            cause: e
+                                .cause
+                                .as_ref()
+                                .and_then(|c| c.borrow().as_deref().map(str::to_string)),
                             pod: e.pod.as_deref().map(str::to_string),
                             correlation: e.group.as_ref().map(|g| decode(&g.1)),
                         })
@@ -749,6 +822,40 @@ fn decode_key(mut key: &str) -> Vec<&str> {
     out
 }
 
+/// The windows to evaluate over buckets `v` (start times, ascending, each `width` long), as
+/// index ranges `[i, j)`: every placement of a `window_ns` window that starts at or ends with a
+/// bucket with requests — every distinct window content — moved inside the span the buckets
+/// cover, so that no window starts before the first bucket or ends after the last one. A span
+/// shorter than a window is one window, all of it.
+fn window_ranges<T>(v: &[(Nanos, T)], width: Nanos, window_ns: Nanos) -> Vec<(usize, usize)> {
+    let (Some(&(first, _)), Some(&(last, _))) = (v.first(), v.last()) else {
+        return Vec::new();
+    };
+    let end = last.saturating_add(width);
+    let latest_start = end.saturating_sub(window_ns);
+    if latest_start <= first {
+        return vec![(0, v.len())];
+    }
+    // The buckets of the window starting at `start`.
+    let range = |start: Nanos| {
+        let i = v.partition_point(|(t, _)| *t < start);
+        let j =
+            v.partition_point(|(t, _)| t.saturating_add(width) <= start.saturating_add(window_ns));
+        (i, j.max(i))
+    };
+    let mut ranges: Vec<(usize, usize)> = Vec::with_capacity(2 * v.len());
+    for &(t, _) in v {
+        // Starting at this bucket, and ending with it.
+        ranges.push(range(t.min(latest_start)));
+        let from = t.saturating_add(width).saturating_sub(window_ns);
+        ranges.push(range(from.clamp(first, latest_start)));
+    }
+    ranges.retain(|&(i, j)| j > i);
+    ranges.sort_unstable();
+    ranges.dedup();
+    ranges
+}
+
 fn evaluate_series(
     trigger: &Trigger,
     buckets: &BTreeMap<Nanos, Bucket>,
@@ -767,33 +874,25 @@ fn evaluate_series(
     {
         return None;
     }
+    // And a count of failures stands in for it only where there is no ratio.
+    if let Trigger::Rate {
+        failures_only: true,
+        ..
+    } = trigger
+        && buckets.values().any(|b| b.logged_always > 0)
+    {
+        return None;
+    }
     let v: Vec<(Nanos, &Bucket)> = buckets.iter().map(|(&t, b)| (t, b)).collect();
     // Prefix sums of requests and notable requests.
     let mut sums = vec![(0u64, 0u64); v.len() + 1];
     for (k, (_, b)) in v.iter().enumerate() {
         sums[k + 1] = (sums[k].0 + b.requests, sums[k].1 + b.notable);
     }
-    // Every distinct window content, as bucket index ranges `[i, j)`: the windows that start
-    // at a bucket, and those that end with one.
-    let mut ranges: Vec<(usize, usize)> = Vec::with_capacity(2 * v.len());
-    let mut j = 0;
-    for (i, &(start, _)) in v.iter().enumerate() {
-        j = j.max(i);
-        while j < v.len() && v[j].0.saturating_add(width) <= start.saturating_add(window_ns) {
-            j += 1;
-        }
-        ranges.push((i, j.max(i + 1)));
-    }
-    let mut i = 0;
-    for (j, &(start, _)) in v.iter().enumerate() {
-        let from = start.saturating_add(width).saturating_sub(window_ns);
-        while v[i].0 < from {
-            i += 1;
-        }
-        ranges.push((i, j + 1));
-    }
-    ranges.sort_unstable();
-    ranges.dedup();
+    // Windows lie within the time the data covers (its first to its last sub-bucket with
+    // requests): a 5-minute window mostly before the first or after the last request would be
+    // judged on the few requests it holds. Data shorter than a window is one window.
+    let ranges = window_ranges(&v, width, window_ns);
     let mut firing: Vec<(usize, usize)> = Vec::new();
     // The firing window with the highest value, and that value.
     let mut peak: Option<((usize, usize), f64)> = None;
@@ -906,9 +1005,16 @@ fn evaluate_series(
                     sketch.merge(s);
                 }
             }
+            // The estimate can fall on the other side of the limit (5010 ms reads 4965): the
+            // decision, exact, is what the detail says then.
             let value = sketch.quantile(*quantile).unwrap_or(0.0);
+            let value = if value > *above_ms {
+                format!("≈ {value:.0} ms")
+            } else {
+                format!("> {above_ms} ms")
+            };
             format!(
-                "peak p{} ≈ {value:.0} ms over {w} ({above} of {requests} requests above the limit of {above_ms} ms) in {windows} window(s)",
+                "peak p{} {value} over {w} ({above} of {requests} requests above the limit of {above_ms} ms) in {windows} window(s)",
                 (quantile * 100.0).round(),
             )
         }
@@ -950,6 +1056,7 @@ mod tests {
             pod: None,
             message: Rc::from(""),
             group: None,
+            cause: None,
         }
     }
 

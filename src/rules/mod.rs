@@ -144,6 +144,8 @@ pub enum Trigger {
         ratio: Option<f64>,
         /// Minimum requests in a window.
         min_requests: u64,
+        /// Decided only for keys whose requests were all logged through failure-only lines.
+        failures_only: bool,
         /// Key fields.
         group_by: Vec<FieldRef>,
     },
@@ -326,6 +328,7 @@ pub fn compile(spec: &RuleSpec, file: &str) -> Result<Rule, String> {
             per_second: r.above_per_second,
             ratio: r.above_ratio,
             min_requests: r.min_requests,
+            failures_only: r.only_failures_logged,
             group_by: default_key(&r.group_by)?,
         }
     } else if let Some(l) = &spec.latency {

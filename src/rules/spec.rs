@@ -134,6 +134,10 @@ pub struct RateSpec {
     /// Ignore windows with fewer requests than this.
     #[serde(default)]
     pub min_requests: u64,
+    /// Decide only for a key whose requests were all seen through failure-only lines
+    /// (Skreaver at `info`: `response failed`), where no ratio can be computed.
+    #[serde(default)]
+    pub only_failures_logged: bool,
     /// Fields whose values form the key (default: `service`).
     #[serde(default)]
     pub group_by: Vec<String>,
