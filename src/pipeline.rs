@@ -2292,7 +2292,13 @@ fn make_item(
         ParseOutcome::Event { weak } => {
             // The first line of a Loki entry starts its own event (Loki gives the boundary).
             let weak = weak && !ctx.first;
-            let untimed = !weak && !ctx.first && ev.ts.is_none() && !text.starts_with('{');
+            // An HTTP request line (uvicorn's access lines carry no time) is never a panic's
+            // text: not marked, so its text is not copied for the merger.
+            let untimed = !weak
+                && !ctx.first
+                && ev.ts.is_none()
+                && ev.request.is_none()
+                && !text.starts_with('{');
             if ev.naive_ts
                 && out.zone_skew.wants()
                 && let (Some(ts), Some(runtime)) = (
