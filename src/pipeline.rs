@@ -2026,16 +2026,7 @@ fn process_chunk(
                 for (key, j) in joiner.released() {
                     out.released_runs += 1;
                     out.joined_partials += u64::from(j.pieces.saturating_sub(1));
-                    let (stream, from) = from_carried(key);
-                    batch.push(BatchLine {
-                        content: Cow::Owned(j.content),
-                        runtime_ts: j.first_ts.map(Cow::Owned),
-                        line: j.first_line,
-                        stream,
-                        truncated: j.truncated,
-                        from,
-                        part: Part::Whole,
-                    });
+                    batch.push(BatchLine::joined(j, from_carried(key), false));
                 }
                 if batch.len() >= BATCH_LINES {
                     work.run(&mut batch, &origins, &mut out);
@@ -2044,16 +2035,7 @@ fn process_chunk(
             }
             Feed::Completed(j) => {
                 out.joined_partials += u64::from(j.pieces.saturating_sub(1));
-                let (stream, from) = from_carried(key);
-                BatchLine {
-                    content: Cow::Owned(j.content),
-                    runtime_ts: j.first_ts.map(Cow::Owned),
-                    line: j.first_line,
-                    stream,
-                    truncated: j.truncated || reader_cut,
-                    from,
-                    part: Part::Whole,
-                }
+                BatchLine::joined(j, from_carried(key), reader_cut)
             }
         };
         batch.push(next);
@@ -2068,16 +2050,7 @@ fn process_chunk(
             continue;
         }
         out.joined_partials += u64::from(j.pieces.saturating_sub(1));
-        let (stream, from) = from_carried(key);
-        batch.push(BatchLine {
-            content: Cow::Owned(j.content),
-            runtime_ts: j.first_ts.map(Cow::Owned),
-            line: j.first_line,
-            stream,
-            truncated: j.truncated,
-            from,
-            part: Part::Whole,
-        });
+        batch.push(BatchLine::joined(j, from_carried(key), false));
     }
     work.run(&mut batch, &origins, &mut out);
     out.origins = origins.into_iter().collect();
@@ -2117,6 +2090,22 @@ struct BatchLine<'c> {
     from: Option<&'c str>,
     /// Which line of its Loki entry this is ([`Part::Whole`] for every other input).
     part: Part,
+}
+
+impl<'c> BatchLine<'c> {
+    /// The line a run of pieces makes, in `(stream, from)` ([`Carried`] resolved); `cut`: the
+    /// reader cut a piece.
+    fn joined(j: envelope::Joined, (stream, from): (u64, Option<&'c str>), cut: bool) -> Self {
+        BatchLine {
+            content: Cow::Owned(j.content),
+            runtime_ts: j.first_ts.map(Cow::Owned),
+            line: j.first_line,
+            stream,
+            truncated: j.truncated || cut,
+            from,
+            part: Part::Whole,
+        }
+    }
 }
 
 /// Lines per parse batch. Each batch is parsed first, then its events become items (filters,

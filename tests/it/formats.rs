@@ -201,12 +201,7 @@ duration_ms = "took_ms"
     assert_eq!(r.code, 0, "{}", r.stderr);
     let report: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(report["requests"]["total"], 2, "{report}");
-    let routes: Vec<&str> = report["endpoints"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["route"].as_str().unwrap())
-        .collect();
+    let routes = crate::routes_of(&report);
     assert_eq!(routes, ["/v1/orders/{id}", "/v1/users/{user_id}"]);
     assert_eq!(
         report["time_range"]["first"],
@@ -396,12 +391,7 @@ fn a_skillmeat_hex_id_without_a_digit_is_one_request() {
     let report = crate::analyze_json(&[path.to_str().unwrap()], b"");
     crate::assert_accounted(&report["input"]);
     assert_eq!(report["requests"]["total"], 1, "{}", report["requests"]);
-    let routes: Vec<&str> = report["endpoints"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["route"].as_str().unwrap())
-        .collect();
+    let routes = crate::routes_of(&report);
     assert_eq!(routes, ["/api/v1/artifacts/{id}"]);
 }
 

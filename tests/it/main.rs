@@ -80,6 +80,16 @@ pub fn bin_in(cwd: &Path, args: &[&str], stdin: &[u8]) -> Run {
     }
 }
 
+/// The report's endpoint routes, in its order.
+pub fn routes_of(report: &serde_json::Value) -> Vec<&str> {
+    report["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["route"].as_str().unwrap())
+        .collect()
+}
+
 /// `analyze --format json` through the binary.
 pub fn analyze_json(args: &[&str], stdin: &[u8]) -> serde_json::Value {
     let mut all = vec!["analyze", "--format", "json"];
