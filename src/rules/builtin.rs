@@ -57,4 +57,5 @@ pub const BUILTIN: &[BuiltinRule] = &[
     builtin!("START002", "START002-skillmeat-migrations-failed.toml"),
     builtin!("WS001", "WS001-websocket-connection-limit.toml"),
     builtin!("WS002", "WS002-websocket-protocol-error.toml"),
+    builtin!("WS003", "WS003-websocket-rate-limited.toml"),
 ];
