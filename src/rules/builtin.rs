@@ -58,4 +58,5 @@ pub const BUILTIN: &[BuiltinRule] = &[
     builtin!("WS001", "WS001-websocket-connection-limit.toml"),
     builtin!("WS002", "WS002-websocket-protocol-error.toml"),
     builtin!("WS003", "WS003-websocket-rate-limited.toml"),
+    builtin!("WS004", "WS004-websocket-failure-ratio.toml"),
 ];

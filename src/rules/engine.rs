@@ -29,7 +29,7 @@ use std::rc::Rc;
 use serde::Serialize;
 
 use super::condition::{FieldRef, RequestSubject, Subject};
-use super::{Hit, RuleSet, Severity, Trigger};
+use super::{Hit, RuleSet, Scope, Severity, Trigger};
 use crate::correlate::decode;
 use crate::parse::Registry;
 use crate::request::Request;
@@ -545,6 +545,17 @@ impl<'r> Findings<'r> {
                     }
                 }
             }
+            (State::Series { .. }, Trigger::Rate { window_ns, .. }) => {
+                // An event-scoped rate: every match is an attempt, `notable` a failure.
+                self.key.clear();
+                for v in hit.key.iter().flatten() {
+                    push_key_part(&mut self.key, v);
+                }
+                let window = *window_ns;
+                self.series(hit.rule, s.ts, window, (hit.notable, true), None, &|| {
+                    s.clone()
+                });
+            }
             _ => {}
         }
     }
@@ -566,6 +577,7 @@ impl<'r> Findings<'r> {
                     let hit = Hit {
                         rule: i,
                         key: rules.key_of(rule, &subject),
+                        notable: false,
                     };
                     self.hit(&hit, s());
                 }
@@ -749,7 +761,8 @@ impl<'r> Findings<'r> {
                 }
                 State::Series { keys, dropped } => {
                     for (key, buckets) in keys {
-                        if let Some((t, detail)) = evaluate_series(&rule.trigger, &buckets, dropped)
+                        if let Some((t, detail)) =
+                            evaluate_series(&rule.trigger, rule.scope, &buckets, dropped)
                         {
                             found.push(finding(t, group_of(&decode_key(&key)), Some(detail)));
                         }
@@ -797,12 +810,15 @@ pub fn human_duration(ns: Nanos) -> String {
 fn encode_key<S: Subject + ?Sized>(fields: &[FieldRef], s: &S, buf: &mut String) {
     buf.clear();
     for f in fields {
-        let v = s.text(f);
-        let v = v.as_deref().unwrap_or("");
-        crate::push_decimal(buf, v.len());
-        buf.push(':');
-        buf.push_str(v);
+        push_key_part(buf, s.text(f).as_deref().unwrap_or(""));
     }
+}
+
+/// Append one value of a key: `<byte length>:<value>`.
+fn push_key_part(buf: &mut String, v: &str) {
+    crate::push_decimal(buf, v.len());
+    buf.push(':');
+    buf.push_str(v);
 }
 
 /// The values of a key made by [`encode_key`].
@@ -858,6 +874,7 @@ fn window_ranges<T>(v: &[(Nanos, T)], width: Nanos, window_ns: Nanos) -> Vec<(us
 
 fn evaluate_series(
     trigger: &Trigger,
+    scope: Scope,
     buckets: &BTreeMap<Nanos, Bucket>,
     dropped: u64,
 ) -> Option<(Tally, String)> {
@@ -986,6 +1003,18 @@ fn evaluate_series(
         }
         Trigger::Rate {
             ratio: Some(limit), ..
+        } if scope == Scope::Event => {
+            let (n, k) = peak_window
+                .iter()
+                .fold((0, 0), |(n, k), (_, b)| (n + b.requests, k + b.notable));
+            format!(
+                "peak {:.1}% over {w}: {k} of {n} matching events (limit {:.1}%) in {windows} window(s)",
+                peak * 100.0,
+                limit * 100.0
+            )
+        }
+        Trigger::Rate {
+            ratio: Some(limit), ..
         } => format!(
             "peak error ratio {:.1}% over {w} (limit {:.1}%) in {windows} window(s)",
             peak * 100.0,
@@ -1021,7 +1050,11 @@ fn evaluate_series(
         _ => String::new(),
     };
     if dropped > 0 {
-        detail.push_str(&format!(" ({dropped} requests of untracked keys)"));
+        let what = match scope {
+            Scope::Event => "events",
+            Scope::Request => "requests",
+        };
+        detail.push_str(&format!(" ({dropped} {what} of untracked keys)"));
     }
     Some((t, detail))
 }
@@ -1113,6 +1146,7 @@ in = [401]
         Hit {
             rule: 0,
             key: Some(vec![Box::<str>::from(client)].into_boxed_slice()),
+            notable: false,
         }
     }
 
@@ -1201,6 +1235,7 @@ in = [401]
             let hit = Hit {
                 rule: 0,
                 key: Some(vec![Box::<str>::from(key.as_str())].into_boxed_slice()),
+                notable: false,
             };
             findings.hit(&hit, sighting(ts, i));
         }

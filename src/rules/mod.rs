@@ -204,6 +204,9 @@ pub struct Hit {
     pub rule: u16,
     /// `group_by` values (missing fields are empty strings).
     pub key: Option<Box<[Box<str>]>>,
+    /// An event-scoped `[rate]` rule's `errors` condition holds too (the match is counted
+    /// among the failures of its window, not only among the attempts).
+    pub notable: bool,
 }
 
 /// The event-scoped rules to try for one service, in rule order.
@@ -315,10 +318,16 @@ pub fn compile(spec: &RuleSpec, file: &str) -> Result<Rule, String> {
             group_by: group_by(&t.group_by)?,
         }
     } else if let Some(r) = &spec.rate {
-        if spec.scope.as_deref() == Some("event") {
-            return Err("[rate] needs scope = \"request\"".into());
-        }
-        scope = Scope::Request;
+        // A rate is over requests unless the rule asks for events (a share of log lines,
+        // e.g. WebSocket connections refused among connection attempts).
+        scope = if spec.scope.as_deref() == Some("event") {
+            if r.only_failures_logged {
+                return Err("[rate] only_failures_logged needs scope = \"request\"".into());
+            }
+            Scope::Event
+        } else {
+            Scope::Request
+        };
         if r.above_per_second.is_some() == r.above_ratio.is_some() {
             return Err("[rate] needs exactly one of above_per_second, above_ratio".into());
         }
@@ -391,6 +400,13 @@ pub fn compile(spec: &RuleSpec, file: &str) -> Result<Rule, String> {
         ));
     }
     let reads_exception = fields.contains(&FieldRef::Slot(crate::event::Slot::Exception));
+    if scope == Scope::Event
+        && matches!(trigger, Trigger::Rate { .. })
+        && request_fields.contains(&FieldRef::Slot(crate::event::Slot::Exception))
+    {
+        // Continuation lines are tested on their own: each would count as one more attempt.
+        return Err("an event [rate] cannot read exception".into());
+    }
     Ok(Rule {
         id: spec.id.clone(),
         name: spec.name.clone(),
@@ -550,8 +566,15 @@ impl RuleSet {
             }
             let mut fields = Vec::new();
             r.condition.fields(&mut fields);
-            if let Trigger::Threshold { group_by, .. } = &r.trigger {
-                fields.extend(group_by.iter().cloned());
+            match &r.trigger {
+                Trigger::Threshold { group_by, .. } => fields.extend(group_by.iter().cloned()),
+                Trigger::Rate {
+                    errors, group_by, ..
+                } => {
+                    errors.fields(&mut fields);
+                    fields.extend(group_by.iter().cloned());
+                }
+                _ => {}
             }
             set.needs_extras |= fields.iter().any(|f| matches!(f, FieldRef::Extra(_)));
         }
@@ -680,9 +703,14 @@ impl RuleSet {
         if !self.holds(i, rule, s) {
             return;
         }
+        let notable = match (&rule.scope, &rule.trigger) {
+            (Scope::Event, Trigger::Rate { errors, .. }) => errors.matches(s),
+            _ => false,
+        };
         out.push(Hit {
             rule: i,
             key: self.key_of(rule, s),
+            notable,
         });
     }
 
@@ -742,6 +770,29 @@ mod tests {
             let err = parse_rule("TEST950-t.toml", &format!("{head}{body}")).unwrap_err();
             assert!(err.to_string().contains(&format!("not '{field}'")), "{err}");
         }
+    }
+
+    /// An event-scoped `[rate]` counts matching events: a continuation line read through
+    /// `exception` would be one more attempt, and "failures only" is a property of requests.
+    #[test]
+    fn event_rates_refuse_exception_and_failures_only() {
+        let head = "id = \"TEST951\"\nname = \"t\"\ntitle = \"t\"\nseverity = \"low\"\nrunbook = \"r\"\ndescription = \"d\"\nscope = \"event\"\n";
+        for (body, want) in [
+            (
+                "[rate]\nwindow = \"5m\"\nerrors = { field = \"exception\", contains = \"x\" }\nabove_ratio = 0.1\n[match]\nfield = \"message\"\ncontains = \"y\"\n",
+                "cannot read exception",
+            ),
+            (
+                "[rate]\nwindow = \"5m\"\nerrors = { field = \"level\", ge = \"error\" }\nabove_ratio = 0.1\nonly_failures_logged = true\n[match]\nfield = \"message\"\ncontains = \"y\"\n",
+                "only_failures_logged needs scope",
+            ),
+        ] {
+            let err = parse_rule("TEST951-t.toml", &format!("{head}{body}")).unwrap_err();
+            assert!(err.to_string().contains(want), "{err}");
+        }
+        let ok = "[rate]\nwindow = \"5m\"\nerrors = { field = \"level\", ge = \"error\" }\nabove_ratio = 0.1\n[match]\nfield = \"message\"\ncontains = \"y\"\n";
+        let rule = parse_rule("TEST951-t.toml", &format!("{head}{ok}")).expect("event rate");
+        assert_eq!(rule.scope, Scope::Event);
     }
 
     #[test]
