@@ -263,6 +263,10 @@ pub struct Requests {
     pub total: u64,
     /// By status class.
     pub by_status_class: StatusClasses,
+    /// Latencies from span lines (SkillMeat's `Starting span` / `Span completed`): present when
+    /// some were seen ([`crate::spans`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub span_latency: Option<crate::spans::SpanCounts>,
 }
 
 /// Status classes.

@@ -506,6 +506,13 @@ fn settings(common: &Common, reg: &Registry, mode: Mode) -> Result<Settings> {
             "logsleuth: --where: in analyze, `exception` is tested on each event's own line, before traceback lines are attached to it (`logsleuth events --where …` tests whole events)"
         );
     }
+    if matches!(mode, Mode::Analyze { .. }) && expr.as_ref().is_some_and(|e| e.reads("duration_ms"))
+    {
+        // A request's latency from its span lines is known only once the lines are merged.
+        eprintln!(
+            "logsleuth: --where: in analyze, `duration_ms` is what each line prints: SkillMeat's default formats print none, their latency comes from span lines (use --slow-ms; `logsleuth events --where …` sees it on `Span completed` lines)"
+        );
+    }
     let filter = Filter {
         since: time(&common.since, "--since")?,
         until: time(&common.until, "--until")?,

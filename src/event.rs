@@ -264,6 +264,8 @@ pub struct Event<'a> {
     pub duration_ms: Option<f64>,
     /// This line reports an HTTP request: index of its kind in the service's request chain.
     pub request: Option<u8>,
+    /// This line starts or ends a timed span ([`crate::spans`]).
+    pub span: Option<crate::spans::Mark>,
     /// Continuation rule for the lines after this event.
     pub multiline: Multiline,
     /// `ts` came from a time without a zone that is the writer's local time (SkillMeat's
@@ -366,6 +368,7 @@ impl PackedEvent {
                 status: ev.status,
                 duration_ms: ev.duration_ms,
                 request: ev.request,
+                span: ev.span,
                 multiline: ev.multiline,
                 naive_ts: ev.naive_ts,
                 ..Event::default()
@@ -396,6 +399,7 @@ impl PackedEvent {
             status: h.status,
             duration_ms: h.duration_ms,
             request: h.request,
+            span: h.span,
             multiline: h.multiline,
             naive_ts: h.naive_ts,
             strs: self.strs.map(|s| s.map(|s| Cow::Borrowed(self.text(s)))),
@@ -411,6 +415,11 @@ impl PackedEvent {
                 })
                 .collect(),
         }
+    }
+
+    /// Set the event's latency (a span's end timed by its start, [`crate::spans`]).
+    pub fn set_duration_ms(&mut self, ms: f64) {
+        self.head.duration_ms = Some(ms);
     }
 
     /// Bytes of the exception text so far.

@@ -135,6 +135,7 @@ pub mod rules;
 pub mod signature;
 pub mod sketch;
 pub mod source;
+pub mod spans;
 pub mod streams;
 pub mod time;
 

@@ -666,6 +666,9 @@ pub fn render_body(r: &Report, style: Style) -> String {
             String::new()
         }
     );
+    if let Some(s) = q.span_latency.as_ref().filter(|s| s.worth_saying()) {
+        let _ = writeln!(o, "  {}", s.describe());
+    }
     if !r.endpoints.is_empty() {
         let _ = writeln!(o, "\n{}", style.head("Endpoints (latency in ms)"));
         let rows: Vec<Vec<String>> = r

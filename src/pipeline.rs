@@ -55,6 +55,7 @@ use crate::rules::{Hit, RuleSet};
 use crate::signature::signature;
 use crate::source::files::{self, PathMeta};
 use crate::source::loki::Part;
+use crate::spans::{Edge, Hand, Mark};
 use crate::time::{self, Nanos};
 
 /// One input to read.
@@ -439,6 +440,8 @@ struct EventItem {
     /// The line reports a request: its chain kind and its string fields (the merger makes the
     /// observation in `Merger::new_event`).
     request: Option<(u8, LineFields)>,
+    /// A span line, or a request line that may take a span's duration ([`crate::spans`]).
+    span: Option<SpanLine>,
     /// The whole event, with its payload line (`Settings::keep_events`).
     full: Option<Box<PackedEvent>>,
     /// The payload text of a weak event, appended if it turns out to be a continuation (in
@@ -447,6 +450,19 @@ struct EventItem {
     /// `analyze`, an error or fatal event that passed: its message's signature (made here, in
     /// the parse worker, for the report's `top_errors`).
     error_signature: Option<Box<str>>,
+}
+
+/// What the merger's [`crate::spans::SpanTimer`] needs of a line: a span's start or end, or a
+/// request line of a service that times requests by their spans (whether or not it passed the
+/// filters).
+#[derive(Clone, Copy, Debug)]
+struct SpanLine {
+    /// The start or end of a span, and its name.
+    mark: Option<Mark>,
+    /// [`crate::spans::route_key`] of the line's method and route (ends and request lines).
+    route: crate::spans::Key,
+    /// A request line: its kind in the service's request chain, and whether it is the last.
+    request: Option<(u8, bool)>,
 }
 
 // Nearly every item is an event, and a box would cost an allocation per line that the merger
@@ -2310,16 +2326,15 @@ fn make_item(
                 ev.ts = ev.ts.or(ev.runtime_ts);
             }
             let (pass, rest_pass) = passes(ev, text, ctx, origin, reg, &settings.filter);
-            // Only `events` decides again: the analysis has counted the event by then.
+            let ends_span = ev.span.is_some_and(|m| m.edge == Edge::End);
+            let reads = |field| (settings.filter.expr.as_ref()).is_some_and(|e| e.reads(field));
+            // Only `events` decides again: the analysis has counted the event by then. Its
+            // traceback is attached later, and a span's end is timed by the merger.
             let recheck = rest_pass
-                && (ev.multiline != Multiline::None || ctx.first)
                 && matches!(settings.mode, Mode::Events)
                 && analysis.is_empty()
-                && settings
-                    .filter
-                    .expr
-                    .as_ref()
-                    .is_some_and(|e| e.reads("exception"));
+                && (((ev.multiline != Multiline::None || ctx.first) && reads("exception"))
+                    || (ends_span && ev.duration_ms.is_none() && reads("duration_ms")));
             let found = if pass && !analysis.is_empty() {
                 find(ev, reg, analysis, &mut Vec::new(), &mut out.arena)
             } else {
@@ -2334,7 +2349,31 @@ fn make_item(
                 }
                 _ => None,
             };
+            // Route keys are needed where a span's duration waits for a later request line:
+            // behind a filter that drops some lines, or where span ends are no request lines.
+            let span = reg.times_spans(ev.service).and_then(|ends_are_requests| {
+                let request = ev.request.map(|k| {
+                    let last = usize::from(k) + 1 >= reg.request_chain(ev.service).len();
+                    (k, last)
+                });
+                let keyed = !settings.filter.is_empty() || !ends_are_requests;
+                let route = || crate::spans::route_key(ev.get(Slot::Method), ev.get(Slot::Route));
+                match ev.span {
+                    Some(mark) => Some(SpanLine {
+                        mark: Some(mark),
+                        route: if keyed && ends_span { route() } else { 0 },
+                        request,
+                    }),
+                    None if keyed && request.is_some() => Some(SpanLine {
+                        mark: None,
+                        route: route(),
+                        request,
+                    }),
+                    None => None,
+                }
+            });
             let event = EventItem {
+                span,
                 ts: ev.ts,
                 level: ev.level,
                 service: ev.service,
@@ -2503,6 +2542,8 @@ struct Pending {
     exception_grew: bool,
     /// The exception reached the cap ([`TRACEBACK_CUT`]).
     exception_cut: bool,
+    /// The event ends a span and got its duration from the span's start ([`crate::spans`]).
+    timed: bool,
     closed: bool,
 }
 
@@ -2562,6 +2603,8 @@ struct Merger<'r> {
     /// Per input: the latest event time merged so far.
     input_latest: Vec<Option<Nanos>>,
     requests: RequestMerger,
+    /// Open spans per lane, and span durations waiting for their request line.
+    spans: crate::spans::SpanTimer,
     finished: Vec<Request>,
     analyzer: Option<Analyzer>,
     /// Hold events until their continuations are attached (there are sinks to feed).
@@ -2667,6 +2710,7 @@ impl<'r> Merger<'r> {
             merging_source: None,
             input_latest: Vec::new(),
             requests: RequestMerger::new(chain_len),
+            spans: crate::spans::SpanTimer::default(),
             finished: Vec::new(),
             analyzer: match settings.mode {
                 Mode::Analyze { bucket_ns, slow_ms } => Some(Analyzer::new(
@@ -2822,6 +2866,7 @@ impl<'r> Merger<'r> {
             .map(|(r, n)| (r.as_str().to_string(), *n))
             .collect();
         let mut report = a.snapshot(counts);
+        report.requests.span_latency = self.spans.report();
         // Findings and groups so far, as the final report will have them.
         if let Some(f) = &self.findings {
             let sources: Vec<String> = self.inputs.iter().map(|i| i.name.clone()).collect();
@@ -3049,6 +3094,7 @@ impl<'r> Merger<'r> {
         for &k in self.linked.get(&lane).into_iter().flatten() {
             self.requests.release(k, &mut |r| finished.push(r));
         }
+        self.spans.release(lane);
         if let Some(c) = self.correlator.as_mut() {
             c.forget_clock(lane);
         }
@@ -3398,13 +3444,59 @@ impl<'r> Merger<'r> {
             *r = (r.0.min(t), r.1.max(t));
             self.note_rewind(stream, t, first_dated);
         }
+        // Span lines are paired whether or not they passed the filters, and request lines
+        // followed: a `Request completed` line kept by `--where 'status >= 500'` takes the
+        // duration of its span filtered out ([`crate::spans`]).
+        let mut timed = None;
+        let mut duration_ms = ev.duration_ms;
+        if let Some(span) = ev.span {
+            let own = ev.duration_ms.is_some();
+            match (span.mark, ev.ts) {
+                (Some(mark), Some(ts)) if mark.edge == Edge::Start => {
+                    self.spans.start(lane, mark.name, ts);
+                }
+                (Some(mark), Some(ts)) => {
+                    let hand = match span.request {
+                        _ if own => Hand::Nothing,
+                        Some(_) if pass => Hand::Take,
+                        Some((_, true)) => Hand::Nothing,
+                        Some((kind, false)) => Hand::Wait {
+                            route: span.route,
+                            after: Some(kind),
+                        },
+                        None => Hand::Wait {
+                            route: span.route,
+                            after: None,
+                        },
+                    };
+                    timed = self.spans.end(lane, mark.name, ts, hand).filter(|_| !own);
+                    if hand == Hand::Take {
+                        duration_ms = timed;
+                    }
+                }
+                (Some(_), None) => {}
+                (None, _) => {
+                    if let Some((kind, last)) = span.request {
+                        let line = crate::spans::RequestLine {
+                            kind,
+                            last,
+                            status: ev.status,
+                            pass,
+                            own,
+                        };
+                        duration_ms =
+                            duration_ms.or(self.spans.line(lane, span.route, ev.ts, line));
+                    }
+                }
+            }
+        }
         if let Some((kind, fields)) = ev.request.take() {
             // What the request line says about its request.
             let head = Request {
                 service: ev.service,
                 ts: ev.ts,
                 status: ev.status,
-                duration_ms: ev.duration_ms,
+                duration_ms,
                 at: At {
                     source: self.origins.get(&stream).map_or(0, |o| o.source),
                     line,
@@ -3431,14 +3523,21 @@ impl<'r> Merger<'r> {
             }
         }
         if self.hold {
+            let mut full = ev.full.take();
+            // The span's end shows the duration its StructuredFormatter twin prints
+            // (`events`, events.parquet).
+            if let (Some(ms), Some(p)) = (timed, full.as_mut()) {
+                p.set_duration_ms(ms);
+            }
             self.held.push_back(Pending {
-                ev: ev.full.take(),
+                ev: full,
                 line,
                 stream,
                 pass,
                 recheck,
                 exception_grew: false,
                 exception_cut: false,
+                timed: timed.is_some(),
                 closed: false,
             });
         }
@@ -3612,7 +3711,7 @@ impl<'r> Merger<'r> {
             };
             let mut pass = p.pass;
             if p.recheck
-                && p.exception_grew
+                && (p.exception_grew || p.timed)
                 && let Some(expr) = &self.recheck_expr
             {
                 pass = expr.matches(&view);
@@ -3634,6 +3733,7 @@ impl<'r> Merger<'r> {
         self.counts.dropped_entries = dropped_entries(&self.inputs);
         let finished = &mut self.finished;
         self.requests.finish(&mut |r| finished.push(r));
+        self.spans.finish();
         self.deliver_requests(sinks)?;
         self.flush_held(sinks, true)?;
         if let Some(c) = self.correlator.as_mut() {
@@ -3655,6 +3755,7 @@ impl<'r> Merger<'r> {
         Ok(match self.analyzer.take() {
             Some(a) => {
                 let mut report = a.report(self.counts);
+                report.requests.span_latency = self.spans.report();
                 report.findings = findings;
                 report.correlation = correlation;
                 Outcome::Report(Box::new(report))

@@ -9,6 +9,8 @@
 //!   the stream's name (`Origin`: pod, container, labels), its link to the same stream in the
 //!   older file of a rotated set;
 //! * `request::RequestMerger`: the requests still waiting for their other lines;
+//! * `spans::SpanTimer` (in the merger): open span starts, and span durations waiting for their
+//!   request's line;
 //! * `correlate::StreamClocks`: the stream's event-time clock;
 //! * `envelope::Joiner`: the CRI `P` / docker json-file pieces of a line not yet complete (per
 //!   input, in the reader and in each parse worker).

@@ -157,6 +157,9 @@ pub fn render(r: &Report, h: &Header<'_>, mut redact: impl FnMut(&str) -> String
             String::new()
         }
     );
+    if let Some(s) = q.span_latency.as_ref().filter(|s| s.worth_saying()) {
+        let _ = writeln!(o, "\n{}.", s.describe());
+    }
     if !r.endpoints.is_empty() {
         let _ = writeln!(o, "\n### Endpoints (latency in ms)\n");
         let rows: Vec<Vec<String>> = r

@@ -251,6 +251,9 @@ struct MessageRule {
     /// Per capture of `pattern`, in order: its schema field, or its name (an extra field).
     targets: Vec<Result<Target, String>>,
     request: Option<u8>,
+    /// `span = "start"|"end"`, and the positions of the `<method>` and `<path>` captures among
+    /// the pattern's that name the span ([`crate::spans`]).
+    span: Option<(crate::spans::Edge, usize, usize)>,
 }
 
 #[derive(Debug)]
@@ -268,6 +271,9 @@ struct Service {
     /// reports a request on one line (a chain of at most one kind): any event with a status
     /// and a method or path is a request line ([`Registry::finish`]).
     implicit_requests: bool,
+    /// Message rules mark span lines ([`crate::spans`]): `Some(true)` when every end they mark
+    /// is also a request line.
+    spans: Option<bool>,
 }
 
 impl Service {
@@ -281,6 +287,16 @@ impl Service {
         failure_kinds: u32,
     ) -> Service {
         let implicit_requests = chain.len() <= 1 && rules.iter().all(|r| r.request.is_none());
+        // Every span end is also a request line (then a duration waits for a later line only
+        // behind a filter).
+        let mut ends = rules.iter().filter_map(|r| match r.span {
+            Some((crate::spans::Edge::End, ..)) => Some(r.request.is_some()),
+            _ => None,
+        });
+        let spans = rules
+            .iter()
+            .any(|r| r.span.is_some())
+            .then(|| ends.all(|request| request));
         Service {
             name,
             chain,
@@ -290,6 +306,7 @@ impl Service {
             ids,
             failure_kinds,
             implicit_requests,
+            spans,
         }
     }
 }
@@ -517,6 +534,12 @@ impl Registry {
         self.services
             .get(service as usize)
             .map_or(&[], |s| &s.chain)
+    }
+
+    /// Does the service mark span lines ([`crate::spans`]), so that its request lines may take
+    /// a span's duration? `Some(true)` when every span end is also a request line.
+    pub fn times_spans(&self, service: u16) -> Option<bool> {
+        self.services.get(service as usize).and_then(|s| s.spans)
     }
 
     /// Was the request seen through a line its service prints for every request (not only
@@ -1057,6 +1080,23 @@ impl Registry {
                         t.clone()
                     }
                 };
+                if let Some((edge, method, path)) = rule.span {
+                    let cap = |at: usize| {
+                        caps.iter()
+                            .find(|&(i, ..)| i == at)
+                            .and_then(|(_, a, b)| text.get(a..b))
+                    };
+                    if let (Some(m), Some(p)) = (cap(method), cap(path)) {
+                        ev.span.get_or_insert(crate::spans::Mark {
+                            edge,
+                            name: crate::spans::name_key(m, p),
+                        });
+                    }
+                    // A span's start is no request: its captures only name the span.
+                    if edge == crate::spans::Edge::Start {
+                        continue;
+                    }
+                }
                 // Captures named after schema fields set them; others are extra fields.
                 for (i, start, end) in caps.iter() {
                     let v = match &text {
@@ -1441,12 +1481,35 @@ fn compile_rule(
     if pattern.is_none() && request.is_none() {
         return Err("a [[message]] rule needs a pattern or a request kind".into());
     }
+    let span = match m.span {
+        None => None,
+        Some(edge) => {
+            let at = |name: &str| {
+                pattern
+                    .as_ref()
+                    .and_then(|p| p.names().position(|n| n == name))
+            };
+            let (Some(method), Some(path)) = (at("method"), at("path")) else {
+                return Err(
+                    "a span rule needs a pattern with <method> and <path>: they name the span"
+                        .into(),
+                );
+            };
+            if edge == crate::spans::Edge::Start && request.is_some() {
+                return Err(
+                    "a span's start is no request line (span = \"start\" with request)".into(),
+                );
+            }
+            Some((edge, method, path))
+        }
+    };
     let targets = pattern.as_ref().map_or_else(Vec::new, |p| {
         p.names()
             .map(|n| Target::from_name(n).ok_or_else(|| n.to_string()))
             .collect()
     });
     Ok(MessageRule {
+        span,
         targets,
         logger: m.logger.clone(),
         format,

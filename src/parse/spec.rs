@@ -154,4 +154,7 @@ pub struct MessageSpec {
     pub pattern: Option<String>,
     /// Mark matching events as a request line of this kind (one of `request_chain`).
     pub request: Option<String>,
+    /// Mark matching events as the start or the end of a timed span named by the pattern's
+    /// `<method>` and `<path>` captures ([`crate::spans`]).
+    pub span: Option<crate::spans::Edge>,
 }

@@ -1197,3 +1197,69 @@ fn endpoints_beyond_the_cap_are_folded_and_said_so() {
     assert_eq!(text.code, 0, "{}", text.stderr);
     insta::assert_snapshot!("terminal-endpoints-folded", text.stdout);
 }
+
+/// Latency from SkillMeat's span lines (text format, no duration printed) reaches the bundle:
+/// `requests.parquet` has each request's duration, `events.parquet` the `Span completed` line's
+/// (the start has none), and `report.md` says where the latencies came from.
+#[test]
+fn span_latencies_reach_requests_and_events() {
+    let text = crate::fixtures().join("samples/skillmeat-text-prod.log");
+    let dir = tempfile::tempdir().unwrap();
+    export(dir.path(), &[text.display().to_string()], &[], b"");
+    let f64s = |b: &RecordBatch, name: &str| -> Vec<Option<f64>> {
+        let col = b.column_by_name(name).unwrap();
+        let col = col.as_primitive::<arrow_array::types::Float64Type>();
+        (0..col.len())
+            .map(|i| (!col.is_null(i)).then(|| col.value(i)))
+            .collect()
+    };
+    let (_, requests) = read(&dir.path().join("requests.parquet"));
+    let mut mcp = Vec::new();
+    for b in &requests {
+        for (route, d) in strings(b, "route").into_iter().zip(f64s(b, "duration_ms")) {
+            assert!(
+                d.is_some(),
+                "{route:?}: every request has its span's latency"
+            );
+            if route.as_deref() == Some("/api/v1/mcp/health") {
+                mcp.push(d);
+            }
+        }
+    }
+    // 07:00:06,181 → 07:00:11,314.
+    assert_eq!(mcp, [Some(5133.0)]);
+    let (_, events) = read(&dir.path().join("events.parquet"));
+    let mut lines = Vec::new();
+    for b in &events {
+        for (m, d) in strings(b, "message")
+            .into_iter()
+            .zip(f64s(b, "duration_ms"))
+        {
+            if m.as_deref().is_some_and(|m| {
+                m.contains("span: GET /api/v1/mcp/health")
+                    || m.contains("completed: GET /api/v1/mcp/health")
+            }) {
+                lines.push((m.unwrap_or_default(), d));
+            }
+        }
+    }
+    assert_eq!(
+        lines,
+        [
+            ("Starting span: GET /api/v1/mcp/health".to_string(), None),
+            (
+                "Span completed: GET /api/v1/mcp/health [success]".into(),
+                Some(5133.0)
+            ),
+            (
+                "Request completed: GET /api/v1/mcp/health - 401".into(),
+                None
+            ),
+        ]
+    );
+    let md = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
+    assert!(
+        md.contains("latency of 14 requests from span start/end lines"),
+        "{md}"
+    );
+}

@@ -402,3 +402,81 @@ fn skreaver_routes_keep_hex_letter_words() {
     let report = crate::analyze_json(&[], input.as_bytes());
     assert_eq!(report["endpoints"][0]["route"], "/api/facade/deadbeef");
 }
+
+/// `span = "start"` / `"end"` rules time a service's requests from its span lines: a start's
+/// `<method>` and `<path>` only name the span (its event gets no request fields), the end's
+/// request takes the duration. Rules that cannot name a span are clear errors.
+#[test]
+fn a_service_times_requests_by_its_span_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = r#"
+service = "jobs"
+request_chain = ["done"]
+[[format]]
+name = "jobs-text"
+kind = "regex"
+regex = '^(?P<ts>[0-9T:.-]+Z) (?P<message>.*)$'
+[[message]]
+pattern = "begin <method> <path>"
+span = "start"
+[[message]]
+pattern = "end <method> <path> -> <status>"
+request = "done"
+span = "end"
+"#;
+    std::fs::write(dir.path().join("jobs.toml"), spec).unwrap();
+    let reg = Registry::load(Some(dir.path())).unwrap();
+    let opts = ParseOpts {
+        assume_offset: 0,
+        collect_extras: true,
+    };
+    let Parsed::Event { ev, .. } = reg.parse(
+        "2026-11-22T07:00:00Z begin RUN /jobs/42",
+        &opts,
+        &mut reg.scratch(),
+    ) else {
+        panic!()
+    };
+    assert_eq!(reg.service_name(ev.service), "jobs");
+    assert!(ev.span.is_some() && ev.request.is_none());
+    assert_eq!(ev.get(logsleuth::event::Slot::Path), None);
+    assert!(ev.extras.is_empty(), "{:?}", ev.extras);
+    let log = concat!(
+        "2026-11-22T07:00:00Z begin RUN /jobs/42\n",
+        "2026-11-22T07:00:01.5Z end RUN /jobs/42 -> 200\n",
+    );
+    let r = crate::bin(
+        &[
+            "analyze",
+            "--format",
+            "json",
+            "--parsers",
+            dir.path().to_str().unwrap(),
+        ],
+        log.as_bytes(),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let report: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(report["requests"]["total"], 1, "{report}");
+    assert_eq!(report["endpoints"][0]["route"], "/jobs/{id}");
+    assert_eq!(report["endpoints"][0]["max_ms"], 1500.0);
+
+    for (bad, says) in [
+        (
+            spec.replace("begin <method> <path>", "begin <path>"),
+            "a span rule needs a pattern with <method> and <path>",
+        ),
+        (
+            spec.replace("span = \"start\"", "span = \"start\"\nrequest = \"done\""),
+            "a span's start is no request line",
+        ),
+        (
+            spec.replace("span = \"start\"", "span = \"begin\""),
+            "unknown variant `begin`",
+        ),
+    ] {
+        std::fs::write(dir.path().join("jobs.toml"), bad).unwrap();
+        let err = Registry::load(Some(dir.path())).unwrap_err().to_string();
+        assert!(err.contains("jobs.toml") && err.contains(says), "{err}");
+    }
+}

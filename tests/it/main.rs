@@ -8,6 +8,7 @@ mod formats;
 mod inputs;
 mod props;
 mod samples;
+mod spans;
 mod streams;
 
 use std::io::Write;

@@ -195,6 +195,74 @@ fn released_streams_end_what_they_hold_as_the_end_of_input_does() {
     assert_eq!(a, b);
 }
 
+/// Span starts are per-stream state: a released pod's open starts count as unfinished, and a
+/// completion it writes after its release has no start (as if its log began there).
+#[test]
+fn released_streams_count_their_open_spans_unfinished() {
+    let span = |n: usize, what: &str| {
+        format!(
+            "2026-11-22 {} - skillmeat.observability.tracing - INFO - {what}",
+            clock(n)
+        )
+    };
+    let mut lines = Vec::new();
+    for i in 0..50 {
+        let p = pod(i);
+        lines.push(format!(
+            "{p}{}",
+            span(i * 10, "Starting span: GET /api/v1/slow")
+        ));
+        lines.push(format!(
+            "{p}{}",
+            span(i * 10 + 1, "Starting span: GET /health")
+        ));
+        lines.push(format!(
+            "{p}{}",
+            span(i * 10 + 4, "Span completed: GET /health [success]")
+        ));
+    }
+    lines.push(format!(
+        "{}{}",
+        pod(0),
+        span(1000, "Span completed: GET /api/v1/slow [success]")
+    ));
+    let input = text(&lines);
+    let spans = |max_streams| {
+        let r = report(&input, 2, 1024, max_streams);
+        let spans = r.requests.span_latency.expect("span lines were seen");
+        let slow = r
+            .endpoints
+            .iter()
+            .find(|e| e.route == "/api/v1/slow")
+            .map(|e| e.max_ms);
+        (r.requests.total, spans, slow)
+    };
+    let (total, whole, slow) = spans(MAX_STREAMS);
+    assert_eq!(total, 51);
+    assert_eq!(
+        (
+            whole.paired,
+            whole.timed,
+            whole.without_start,
+            whole.unfinished
+        ),
+        (51, 51, 0, 49)
+    );
+    assert_eq!(slow, Some(Some(1000.0)));
+    let (total, capped, slow) = spans(8);
+    assert_eq!(total, 51, "requests are counted all the same");
+    assert_eq!(
+        (
+            capped.paired,
+            capped.timed,
+            capped.without_start,
+            capped.unfinished
+        ),
+        (50, 50, 1, 50)
+    );
+    assert_eq!(slow, Some(None));
+}
+
 /// A pod writing a traceback slowly keeps it whole however much other pods write meanwhile:
 /// only the number of other streams counts, not their lines.
 #[test]
