@@ -338,6 +338,7 @@ fn bundle_matches_the_report() {
     assert_eq!(rows(&findings) as usize, want_findings.len());
     assert!(!want_findings.is_empty());
     let mut row = want_findings.iter();
+    let mut causes_seen = 0;
     for b in &findings {
         let (rules, keys) = (strings(b, "rule"), strings(b, "group_key"));
         let evidence = b.column_by_name("evidence").unwrap().as_list::<i32>();
@@ -361,14 +362,37 @@ fn bundle_matches_the_report() {
                 .unwrap()
                 .as_primitive::<arrow_array::types::Int64Type>();
             let messages = items.column_by_name("message").unwrap().as_string::<i32>();
+            let causes = items.column_by_name("cause").unwrap().as_string::<i32>();
             let want_evidence = want["evidence"].as_array().unwrap();
             assert_eq!(items.len(), want_evidence.len());
             for (j, e) in want_evidence.iter().enumerate() {
                 assert_eq!(lines.value(j) as u64, n(&e["line"]));
                 assert_eq!(messages.value(j), e["message"].as_str().unwrap());
+                assert_eq!(
+                    (!causes.is_null(j)).then(|| causes.value(j)),
+                    e["cause"].as_str(),
+                    "{} evidence {j}",
+                    want["rule"]
+                );
+                causes_seen += usize::from(!causes.is_null(j));
             }
         }
     }
+
+    // The samples' tracebacks give causes (ERR003's `jwt.exceptions.DecodeError: …`).
+    assert!(causes_seen > 0, "no evidence with a cause");
+    let (schema, _) = read(&dir.join("findings.parquet"));
+    let DataType::List(item) = schema.field_with_name("evidence").unwrap().data_type() else {
+        panic!("evidence is a list");
+    };
+    let DataType::Struct(fields) = item.data_type() else {
+        panic!("evidence items are structs");
+    };
+    let cause = fields.iter().find(|f| f.name() == "cause").expect("cause");
+    assert_eq!(
+        (cause.data_type(), cause.is_nullable()),
+        (&DataType::Utf8, true)
+    );
 
     // groups: one row per correlation group; the report's top groups are among them with the
     // same counts, times and identifiers.
@@ -436,7 +460,7 @@ fn bundle_matches_the_report() {
     // The manifest describes all of it, and verify agrees.
     let m = manifest(&dir);
     assert_eq!(m["complete"], true);
-    assert_eq!(m["schema"], "logsleuth.bundle/1");
+    assert_eq!(m["schema"], "logsleuth.bundle/2");
     assert_eq!(m["input_accounting"], report["input"]);
     let inputs = m["inputs"].as_array().unwrap();
     assert_eq!(inputs.len(), samples().len());
@@ -1167,6 +1191,77 @@ fn spaced_percent_encoded_and_plain_text_secrets_never_reach_the_bundle() {
             h.written
         );
     }
+}
+
+/// `findings.parquet`'s evidence carries the cause the report shows (a traceback's last
+/// `XError: …` line), redacted like the message.
+#[test]
+fn findings_evidence_carries_the_redacted_cause() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = concat!(
+        "2026-11-22 07:00:05,572 - skillmeat.api.server - ERROR - Unexpected error for http://127.0.0.1:8785/api/v1/x: boom\n",
+        "Traceback (most recent call last):\n",
+        "  File \"/app/db.py\", line 12, in connect\n",
+        "    engine.connect()\n",
+        "ValueError: cannot connect to postgres://app:pw_Cause01@db:5432/x\n",
+        "2026-11-22 07:00:06,000 - skillmeat.api.server - ERROR - Unexpected error for http://127.0.0.1:8785/api/v1/y: no traceback\n",
+    );
+    let dir = tmp.path().join("b");
+    let report = export(&dir, &[], &[], input.as_bytes());
+    let evidence = &report["findings"][0]["evidence"];
+    assert_eq!(
+        evidence[0]["cause"],
+        "ValueError: cannot connect to postgres://app:pw_Cause01@db:5432/x"
+    );
+    let (_, batches) = read(&dir.join("findings.parquet"));
+    let mut causes = Vec::new();
+    for b in &batches {
+        let list = b.column_by_name("evidence").unwrap().as_list::<i32>();
+        for i in 0..b.num_rows() {
+            let items = list.value(i);
+            let c = items
+                .as_struct()
+                .column_by_name("cause")
+                .unwrap()
+                .as_string::<i32>();
+            causes.extend((0..c.len()).map(|j| (!c.is_null(j)).then(|| c.value(j).to_string())));
+        }
+    }
+    assert_eq!(
+        causes,
+        [
+            Some(
+                "ValueError: cannot connect to postgres://app:[REDACTED:url_password]@db:5432/x"
+                    .to_string()
+            ),
+            None
+        ]
+    );
+    assert!(!all_text(&dir).contains("pw_Cause01"));
+    // Unredacted with --no-redact.
+    let dir = tmp.path().join("raw");
+    export(&dir, &[], &["--no-redact"], input.as_bytes());
+    assert!(all_text(&dir).contains("postgres://app:pw_Cause01@db:5432/x"));
+}
+
+/// A bundle of the schema before `cause` (`logsleuth.bundle/1`) still verifies; an unknown
+/// schema is a difference.
+#[test]
+fn verify_reads_older_bundles() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("t");
+    export(&dir, &[samples()[2].display().to_string()], &[], b"");
+    let mut m = manifest(&dir);
+    assert_eq!(m["schema"], "logsleuth.bundle/2");
+    m["schema"] = "logsleuth.bundle/1".into();
+    std::fs::write(dir.join("manifest.json"), serde_json::to_vec(&m).unwrap()).unwrap();
+    let v = verify(&dir);
+    assert_eq!(v.code, 0, "{}", v.stdout);
+    m["schema"] = "logsleuth.bundle/9".into();
+    std::fs::write(dir.join("manifest.json"), serde_json::to_vec(&m).unwrap()).unwrap();
+    let v = verify(&dir);
+    assert_eq!(v.code, 1, "{}", v.stdout);
+    assert!(v.stdout.contains("logsleuth.bundle/9"), "{}", v.stdout);
 }
 
 #[test]
