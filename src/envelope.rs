@@ -228,6 +228,23 @@ pub fn may_be_partial_hint(line: &[u8]) -> bool {
     payload_may_be_partial(line)
 }
 
+/// May this line (or its start) be a piece of a line, or the piece that completes one: a
+/// docker json-file record, or a CRI line (`P` or `F`)? Conservative like [`may_be_partial`];
+/// the reader keeps such lines whole up to [`PIECE_RAW_MAX`] to decode them.
+pub fn may_be_piece(line: &[u8]) -> bool {
+    let rest = match kubectl_prefix_len(line) {
+        Some((_, _, n)) => line.get(n..).unwrap_or_default(),
+        None => line,
+    };
+    rest.starts_with(DOCKER_JSON_START)
+        || rest.first().is_some_and(u8::is_ascii_digit)
+            && memchr::memchr(b' ', &rest[..rest.len().min(40)]).is_some_and(|sp| {
+                let tail = &rest[sp + 1..];
+                (tail.starts_with(b"stdout ") || tail.starts_with(b"stderr "))
+                    && matches!(tail.get(7), Some(b'P' | b'F'))
+            })
+}
+
 /// [`may_be_partial`] for a line without its kubectl prefix.
 fn payload_may_be_partial(rest: &[u8]) -> bool {
     if rest.starts_with(DOCKER_JSON_START) {
@@ -330,7 +347,10 @@ pub fn unwrap_in<'a>(line: &'a [u8], text: Option<&'a str>, esc: bool) -> Unwrap
         out.content = Cow::Borrowed(rest.get(n..).unwrap_or_default());
     }
 
-    if (esc || matches!(out.content, Cow::Owned(_)))
+    // A piece is stripped once joined ([`Joiner`]): an escape sequence can be split between
+    // two pieces.
+    if !out.partial
+        && (esc || matches!(out.content, Cow::Owned(_)))
         && let Some(stripped) = strip_ansi(&out.content)
     {
         out.content = Cow::Owned(stripped);
@@ -847,6 +867,14 @@ fn strip_ansi(b: &[u8]) -> Option<Vec<u8>> {
 /// Default cap on one joined record used by the CLI (1 MiB).
 pub const DEFAULT_MAX_JOINED_BYTES: usize = 1 << 20;
 
+/// How long a raw line that may be a piece (a docker json-file record, a CRI `P` line) may be
+/// before it is decoded, whatever the cap on payloads: a runtime writes pieces of 16 KiB
+/// (docker's json-file driver, containerd), which a record's JSON escapes can make up to 6×
+/// as long, plus its envelope. Cut before decoding, a json-file record loses its stream, time
+/// and whether it goes on (all after its `log`), and a `P` piece would leave a gap in the
+/// joined line; the payload cap (`--max-line-bytes`) applies to the decoded, joined line.
+pub const PIECE_RAW_MAX: usize = 128 * 1024;
+
 /// A record re-assembled from partial pieces.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Joined {
@@ -895,7 +923,9 @@ struct Run {
 impl Run {
     fn into_joined(self, complete: bool) -> Joined {
         Joined {
-            content: self.buf,
+            // Pieces keep their ANSI escape sequences (one can be split between two): they go
+            // here, from the whole line.
+            content: strip_ansi(&self.buf).unwrap_or(self.buf),
             pieces: self.pieces,
             truncated: self.truncated,
             first_ts: self.first_ts,
@@ -1015,8 +1045,23 @@ impl Joiner {
         self.released.drain(..)
     }
 
+    /// The piece just fed under `key` was cut before it was decoded (longer than the reader
+    /// keeps): its run keeps what it has, and the pieces after it are counted but not appended
+    /// (they would follow a gap).
+    pub fn cut(&mut self, key: u64) {
+        if let Some(run) = self.runs.get_mut(&key) {
+            run.truncated = true;
+        }
+    }
+
     fn append(max_bytes: usize, run: &mut Run, piece: &[u8], line_no: u64) {
-        let room = max_bytes.saturating_sub(run.buf.len());
+        // A truncated run is full (or was cut): nothing more joins it, so it stays a prefix
+        // of the line.
+        let room = if run.truncated {
+            0
+        } else {
+            max_bytes.saturating_sub(run.buf.len())
+        };
         if piece.len() > room {
             run.truncated = true;
         }
@@ -1462,6 +1507,82 @@ mod tests {
         }
         let u = unwrap(b"no escapes here");
         assert!(!u.ansi_stripped && borrowed(&u));
+    }
+
+    #[test]
+    fn an_escape_sequence_split_between_pieces_is_stripped_whole() {
+        let mut j = Joiner::new(1 << 20);
+        let rec = |log: &str| {
+            serde_json::json!({"log": log, "stream": "stdout", "time": "2026-11-22T06:55:35.5Z"})
+                .to_string()
+        };
+        let (a, b) = (rec("\u{1b}[31mred\u{1b}[3"), rec("2mgreen\u{1b}[0m\n"));
+        assert_eq!(j.feed(1, 1, &unwrap(a.as_bytes())), Feed::Buffered);
+        let Feed::Completed(done) = j.feed(1, 2, &unwrap(b.as_bytes())) else {
+            panic!("completed");
+        };
+        assert_eq!(String::from_utf8_lossy(&done.content), "redgreen");
+        // CRI pieces too.
+        let mut j = Joiner::new(1 << 20);
+        let p = unwrap(b"2026-11-22T06:54:16.1Z stdout P a\x1b[3");
+        assert!(p.partial && !p.ansi_stripped);
+        j.feed(1, 1, &p);
+        let Feed::Completed(done) =
+            j.feed(1, 2, &unwrap(b"2026-11-22T06:54:16.1Z stdout F 1mb\x1b[0m"))
+        else {
+            panic!("completed");
+        };
+        assert_eq!(done.content, b"ab");
+    }
+
+    #[test]
+    fn a_piece_cut_before_decoding_ends_what_its_run_keeps() {
+        let mut j = Joiner::new(100);
+        let piece = |c: &str| format!("2026-11-22T06:54:16.1Z stdout P {c}");
+        j.feed(7, 1, &unwrap(piece("aaaa").as_bytes()));
+        // The reader cut this one: what follows it would come after a gap.
+        j.feed(7, 2, &unwrap(piece("bbbb").as_bytes()));
+        j.cut(7);
+        j.feed(7, 3, &unwrap(piece("cccc").as_bytes()));
+        let Feed::Completed(done) = j.feed(7, 4, &unwrap(b"2026-11-22T06:54:16.1Z stdout F dd"))
+        else {
+            panic!("completed");
+        };
+        assert_eq!(
+            (
+                done.content.as_slice(),
+                done.pieces,
+                done.truncated,
+                done.last_line
+            ),
+            (&b"aaaabbbb"[..], 4, true, 4)
+        );
+        // No run open: nothing to mark.
+        j.cut(7);
+        assert_eq!(j.open_runs(), 0);
+    }
+
+    #[test]
+    fn pieces_and_the_lines_that_complete_them_are_told_by_their_start() {
+        for line in [
+            &br#"{"log":"x"#[..],
+            br#"{"log":"x\n","stream":"stdout","time":"2026-11-22T06:55:35.5Z"}"#,
+            b"2026-11-22T06:54:16.379285856+00:00 stdout P abc",
+            b"2026-11-22T06:54:16.3Z stderr F abc",
+            b"[pod/api-0/app] 2026-11-22T06:54:16.3Z stdout F",
+            b"[pod/api-0/app] {\"log\":\"",
+        ] {
+            assert!(may_be_piece(line), "{}", String::from_utf8_lossy(line));
+        }
+        for line in [
+            &b"plain text"[..],
+            br#"{"level":"info","log":"x"}"#,
+            b"2026-11-22T06:54:16.3Z stdout X abc",
+            b"2026-11-22 07:00:00,432 - app - INFO - stdout P",
+            b"",
+        ] {
+            assert!(!may_be_piece(line), "{}", String::from_utf8_lossy(line));
+        }
     }
 
     #[test]

@@ -1512,14 +1512,21 @@ impl Chunker {
                 }
                 break;
             }
-            match memchr::memchr(b'\n', data) {
-                Some(i) if line_len + i <= self.max_line => {
+            let newline = memchr::memchr(b'\n', data);
+            // Only a line over `max_line` needs a look at what it is.
+            let limit = if line_len.saturating_add(newline.unwrap_or(data.len())) <= self.max_line {
+                self.max_line
+            } else {
+                self.line_limit(data)
+            };
+            match newline {
+                Some(i) if line_len + i <= limit => {
                     self.pending.extend_from_slice(&data[..=i]);
                     data = &data[i + 1..];
                     self.line_start = self.pending.len();
                 }
-                Some(_) | None if line_len + data.len() > self.max_line => {
-                    let keep = self.max_line - line_len;
+                Some(_) | None if line_len + data.len() > limit => {
+                    let keep = limit - line_len;
                     self.pending.extend_from_slice(&data[..keep]);
                     self.pending.push(b'\n');
                     self.truncated.push(self.line_start);
@@ -1534,6 +1541,27 @@ impl Chunker {
             }
         }
         self.classify();
+    }
+
+    /// The most bytes the reader keeps of the line that starts at `line_start` and goes on
+    /// with `data`: `max_line`, or [`envelope::PIECE_RAW_MAX`] for a line that may be a piece
+    /// or complete one (decoded first; the workers cap its payload at `max_line`).
+    fn line_limit(&self, data: &[u8]) -> usize {
+        if self.max_line >= envelope::PIECE_RAW_MAX {
+            return self.max_line;
+        }
+        let mut head = [0u8; 256];
+        let kept = &self.pending[self.line_start..];
+        let a = kept.len().min(head.len());
+        head[..a].copy_from_slice(&kept[..a]);
+        let b = data.len().min(head.len() - a);
+        head[a..a + b].copy_from_slice(&data[..b]);
+        let head = &head[..a + b];
+        if envelope::may_be_piece(head) {
+            envelope::PIECE_RAW_MAX
+        } else {
+            self.max_line
+        }
     }
 
     /// Advance `checked` over complete lines, moving `safe_cut` along while no run is open.
@@ -1953,7 +1981,8 @@ fn process_chunk(
         },
         ..ChunkOut::default()
     };
-    let mut joiner = Joiner::new(settings.max_line_bytes.max(16)).max_runs(settings.max_streams);
+    let max_line = settings.max_line_bytes.max(16);
+    let mut joiner = Joiner::new(max_line).max_runs(settings.max_streams);
     let mut origins: StreamMap<Origin> = StreamMap::default();
     // Runs the previous member of the set ended in: their lines are that member's.
     let mut carried: Vec<&Carried> = chunk.carried.iter().collect();
@@ -2027,16 +2056,31 @@ fn process_chunk(
         let part = tag.map_or(Part::Whole, |t| t.part);
         let reader_cut = chunk.truncated.contains(&this_line);
         let next = match joiner.feed(key, this_line, &u) {
-            Feed::Passthrough => BatchLine {
-                content: u.content,
-                runtime_ts: u.runtime_ts.map(Cow::Borrowed),
-                line: this_line,
-                stream: key,
-                truncated: reader_cut,
-                from: None,
-                part,
-            },
+            Feed::Passthrough => {
+                // A piece's envelope is read whole ([`envelope::PIECE_RAW_MAX`]): its payload
+                // is capped here.
+                let mut content = u.content;
+                let long = content.len() > max_line;
+                if long {
+                    match &mut content {
+                        Cow::Borrowed(b) => *b = &b[..max_line],
+                        Cow::Owned(v) => v.truncate(max_line),
+                    }
+                }
+                BatchLine {
+                    content,
+                    runtime_ts: u.runtime_ts.map(Cow::Borrowed),
+                    line: this_line,
+                    stream: key,
+                    truncated: reader_cut || long,
+                    from: None,
+                    part,
+                }
+            }
             Feed::Buffered => {
+                if reader_cut {
+                    joiner.cut(key);
+                }
                 // Opening one run too many ended the least recently fed one: its line is here,
                 // unfinished, as at the end of input.
                 for (key, j) in joiner.released() {

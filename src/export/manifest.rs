@@ -12,8 +12,12 @@ use std::collections::BTreeMap;
 use arrow_schema::Schema;
 use serde::{Deserialize, Serialize};
 
-/// Schema id of the manifest.
-pub const SCHEMA: &str = "logsleuth.bundle/1";
+/// Schema id of the manifest (and of the bundle's tables): `/2` added `cause` to the evidence
+/// of `findings.parquet`.
+pub const SCHEMA: &str = "logsleuth.bundle/2";
+/// Schema ids `logsleuth verify` reads: every file of a bundle is checked against its own
+/// manifest, so an older bundle verifies as it did.
+pub const READS: [&str; 2] = ["logsleuth.bundle/1", SCHEMA];
 /// File name of the manifest inside a bundle.
 pub const FILE_NAME: &str = "manifest.json";
 

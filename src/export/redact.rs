@@ -15,9 +15,21 @@
 //! since a hint elsewhere was in the text as written. When the decoded text holds a hint, the
 //! patterns run on it, and a text that had a secret comes out in that decoded spelling; a text
 //! without one is returned as written.
+//!
+//! Whitespace and percent escapes: `"Authorization:\tBearer …"`, `\ntoken=…` and `?t=ghp%5F…`
+//! hide a secret from patterns written for plain text (`\b`, `\s`), but decoding them into the
+//! output would change the text's meaning (a URL would no longer be the same URL, JSON would
+//! hold raw control characters). A text that held a hint, or holds a percent escape, and has
+//! such an escape is looked at once more as a [`View`] with them decoded: the patterns run
+//! there, each secret found is filled in place (so later patterns skip it and places stay
+//! places), and only those ranges are replaced in the text as written. Hints behind percent
+//! escapes are looked for around the decoded characters only, as for JSON escapes.
+//!
+//! `key: value` in text: see [`field_patterns`] for how it tells a value from prose.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind};
 use regex::Regex;
@@ -89,41 +101,137 @@ struct SecretSpec {
 struct FieldSpec {
     kind: String,
     keys: Vec<String>,
+    /// The keys also as the last word of a longer name (`DB_PASSWORD`, `x-auth-token`).
+    #[serde(default)]
+    any_prefix: bool,
+    /// Also `key: value` in text (not for a header whose value starts with a scheme word
+    /// that a later pattern names: `Authorization: Bearer …`).
+    #[serde(default = "yes")]
+    colon: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 struct Rule {
     kind: usize,
     regex: Regex,
-    /// Indexes of the groups named `secret…`: the first that took part in a match is what
-    /// is replaced (the whole match when there is none).
-    secret_groups: Vec<usize>,
+    /// The groups named `secret…`: the first that took part in a match is what is replaced
+    /// (the whole match when there is none).
+    secret_groups: Vec<SecretGroup>,
 }
 
-/// The patterns that find a `[[field]]` key's value in text (JSON forms, then text forms): `"key": "value"` (a string, a
-/// number, or an object or array without nesting) in JSON, the same inside a JSON string
-/// (`\"key\": \"value\"`, a message that quotes JSON), Python's `{'key': 'value'}`, and
-/// `key=value` / `key="value"` / `key='value'` in logfmt and tracing's text. A JSON value is replaced whole (a number,
+/// A group named `secret…` and how its value is written.
+struct SecretGroup {
+    index: usize,
+    /// `secret_text…`: a value in text, maybe quoted (`key="…"`).
+    text: bool,
+    /// `secret_number`, `secret_object`: a JSON value that becomes a string.
+    quote: bool,
+}
+
+/// What replaces a secret in the text that patterns look at beyond the text as written
+/// ([`View`]): same length, so places there stay places in the text as written; a later
+/// pattern skips a secret that starts with it, as it skips `[REDACTED:`.
+const FILL: char = '\u{1}';
+
+impl Rule {
+    /// The part of a match to replace (in `haystack`), and whether its replacement is quoted;
+    /// `None` when the match is to stay: text an earlier pattern replaced, or a quoted value
+    /// that is no value.
+    fn secret_of(
+        &self,
+        c: &regex::Captures<'_>,
+        haystack: &str,
+    ) -> Option<(std::ops::Range<usize>, bool)> {
+        let whole = c.get(0)?;
+        let (secret, group) = self
+            .secret_groups
+            .iter()
+            .find_map(|g| c.get(g.index).map(|m| (m, Some(g))))
+            .unwrap_or((whole, None));
+        let value = secret.as_str().trim_start_matches(['"', '\'', '\\']);
+        // Text an earlier pattern replaced is no secret.
+        if value.starts_with("[REDACTED:") || value.starts_with(FILL) {
+            return None;
+        }
+        // `key="…"` in text ends where a value ends; in JSON (`"…?token=","path":…`)
+        // that quote closes the JSON string, and what follows is no value.
+        if group.is_some_and(|g| g.text)
+            && secret.as_str().starts_with('"')
+            && haystack[whole.end()..]
+                .chars()
+                .next()
+                .is_some_and(|n| !(n.is_whitespace() || ",;&)}]".contains(n)))
+        {
+            return None;
+        }
+        Some((secret.range(), group.is_some_and(|g| g.quote)))
+    }
+}
+
+/// The patterns that find a `[[field]]` key's value in text: the JSON forms, `"key": "value"`
+/// (a string, a number, or an object or array without nesting) in JSON, the same inside a JSON
+/// string (`\"key\": \"value\"`, a message that quotes JSON) and Python's `{'key': 'value'}`;
+/// then `key=value` / `key = value` / `key="value"` / `key='value'` in logfmt, tracing's text
+/// and config dumps; then `key: value` in text. A JSON value is replaced whole (a number,
 /// object or array by a string), so the JSON stays valid.
-fn field_patterns(keys: &[String]) -> [String; 2] {
+///
+/// `key: value` is also how prose explains a failure (`Invalid token: expired`): the value goes
+/// when the key stands where a field name does (at the start of a line, or after punctuation:
+/// `{token: x}`, `…, password: hunter2`, `INFO - token: x`), or when it holds a digit, as
+/// generated secrets do (`Using token: tk_9f8e`). A scheme word before a value (`token=Bearer
+/// abc`) is kept and the value after it replaced.
+fn field_patterns(keys: &[String], any_prefix: bool, colon: bool) -> ([String; 2], Option<String>) {
     let keys = keys
         .iter()
         .map(|k| regex::escape(k))
         .collect::<Vec<_>>()
         .join("|");
+    // `DB_PASSWORD`, `x-auth-token`: words joined by `_` or `-` before the key.
+    let keys = if any_prefix {
+        format!("(?:[A-Za-z0-9]+[_-])*(?:{keys})")
+    } else {
+        format!("(?:{keys})")
+    };
     let json = [
         format!(
-            r#""(?:{keys})"\s*:\s*(?:"(?P<secret>(?:[^"\\]|\\.)*)"|(?P<secret_number>-?[0-9][0-9.eE+-]*)|(?P<secret_object>\{{[^{{}}]*\}}|\[[^\[\]]*\]))"#
+            r#""{keys}"\s*:\s*(?:"(?P<secret>(?:[^"\\]|\\.)*)"|(?P<secret_number>-?[0-9][0-9.eE+-]*)|(?P<secret_object>\{{[^{{}}]*\}}|\[[^\[\]]*\]))"#
         ),
-        format!(r#"\\"(?:{keys})\\"\s*:\s*\\"(?P<secret_escaped>(?:[^"\\]|\\[^"])*)\\""#),
-        format!(r#"'(?:{keys})'\s*:\s*'(?P<secret_repr>[^'"\\]*)'"#),
+        format!(r#"\\"{keys}\\"\s*:\s*\\"(?P<secret_escaped>(?:[^"\\]|\\[^"])*)\\""#),
+        format!(r#"'{keys}'\s*:\s*'(?P<secret_repr>[^'"\\]*)'"#),
     ];
-    let text = format!(
-        r#"(?:^|[^A-Za-z0-9_.-])(?:{keys})=(?P<secret_text>"(?:[^"\\]|\\.)*"|\\"(?:[^"\\]|\\[^"])*\\"|'[^'"\\]*'|[^\s"'&,;\\]+)"#
-    );
-    [
+    // A value in text: quoted, JSON-quoted inside a JSON string, or up to a space or a
+    // delimiter (not starting with `=`: `token == None`).
+    let value = |n: &str| {
+        format!(
+            r#"(?:(?i:bearer|basic|token|digest)[ \t]+)?(?P<secret_text{n}>"(?:[^"\\]|\\.)*"|\\"(?:[^"\\]|\\[^"])*\\"|'[^'"\\]*'|[^\s"'&,;\\=][^\s"'&,;\\]*)"#
+        )
+    };
+    let text = format!(r#"(?:^|[^A-Za-z0-9_.-]){keys}[ \t]*=[ \t]*{}"#, value(""));
+    let patterns = [
         json.map(|p| format!("(?i:{p})")).join("|"),
         format!("(?i:{text})"),
-    ]
+    ];
+    if !colon {
+        return (patterns, None);
+    }
+    {
+        // Where a field name stands: at the start of a line, or after punctuation (and
+        // maybe spaces); else a value with a digit.
+        let colon = [
+            format!(
+                r#"(?m:^|[^A-Za-z0-9_.\-\s])[ \t]*{keys}[ \t]*:[ \t]*{}"#,
+                value("_colon")
+            ),
+            format!(r#"[_.\-][ \t]+{keys}[ \t]*:[ \t]*{}"#, value("_dash")),
+            format!(
+                r#"(?:^|[^A-Za-z0-9_.-]){keys}[ \t]*:[ \t]*(?:(?i:bearer|basic|token|digest)[ \t]+)?(?P<secret_shape>[^\s"'&,;\\=]*[0-9][^\s"'&,;\\]*)"#
+            ),
+        ];
+        (patterns, Some(format!("(?i:{})", colon.join("|"))))
+    }
 }
 
 /// Decode into `out` the JSON escapes of `text` that can hide a key or a secret: `\uXXXX`
@@ -194,6 +302,159 @@ struct Decoded {
     at: Vec<usize>,
 }
 
+/// Decode into `out` the percent escapes of `text` (`%5F`, `%3D`, `%20`: URLs and query
+/// strings) that stand for a printable ASCII character, to look for hints behind them
+/// (`ghp%5F…`, `key%3D…`). Returns whether anything was decoded (only then is `out` filled).
+fn decode_percent(text: &[u8], out: &mut Decoded) -> bool {
+    let Some(first) = memchr::memchr(b'%', text) else {
+        return false;
+    };
+    out.bytes.clear();
+    out.at.clear();
+    let mut copied = 0;
+    let mut i = first;
+    while let Some(p) = text.get(i..).and_then(|t| memchr::memchr(b'%', t)) {
+        let at = i + p;
+        match text.get(at + 1..at + 3).and_then(hex2) {
+            Some(c) => {
+                out.bytes.extend_from_slice(&text[copied..at]);
+                out.at.push(out.bytes.len());
+                out.bytes.push(c);
+                copied = at + 3;
+                i = copied;
+            }
+            None => i = at + 1,
+        }
+    }
+    if out.at.is_empty() {
+        return false;
+    }
+    out.bytes.extend_from_slice(&text[copied..]);
+    true
+}
+
+/// The printable ASCII character two hex digits stand for.
+fn hex2(b: &[u8]) -> Option<u8> {
+    let v = b.iter().try_fold(0u32, |v, &d| {
+        let d = char::from(d).to_digit(16)?;
+        Some(v * 16 + d)
+    })?;
+    u8::try_from(v).ok().filter(|c| (0x20..0x7f).contains(c))
+}
+
+/// A text as the patterns look at it a second time, beyond its spelling: JSON escapes
+/// decoded as in [`decode_escapes`], and also `\t`, `\n`, `\r` (whitespace between a key and
+/// its secret: `"Authorization:\tBearer …"`, `password=\tx`, a key after `\n`) and percent
+/// escapes of printable ASCII (`?t=ghp%5F…`, `Bearer%20eyJ…`, `key%3D…`), one level each.
+/// Only secrets found here are replaced, in the text as written ([`View::src`]), so what
+/// holds no secret keeps its spelling (a URL stays the same URL).
+#[derive(Default)]
+struct View {
+    /// The decoded text.
+    text: String,
+    /// Where its pieces come from: from `text` offset `.0` on, the text as written from `.1`
+    /// on, byte for byte, up to the next mark (a decoded character takes one byte here, its
+    /// escape more there).
+    marks: Vec<(usize, usize)>,
+    /// Where in `text` a character decoded from a percent escape stands, ascending (they can
+    /// make a hint: `key%3D` → `key=`).
+    percent: Vec<usize>,
+}
+
+impl View {
+    /// Whether `t` holds anything [`View::build`] decodes (most JSON holds only `\"`).
+    fn worth_building(t: &[u8]) -> bool {
+        memchr::memchr2_iter(b'\\', b'%', t).any(|i| match t[i] {
+            b'%' => t.get(i + 1..i + 3).and_then(hex2).is_some(),
+            _ => matches!(t.get(i + 1), Some(b't' | b'n' | b'r' | b'u' | b'/' | b'\\')),
+        })
+    }
+
+    /// Decode `t`; false when it holds nothing to decode.
+    fn build(&mut self, t: &str) -> bool {
+        let text = t.as_bytes();
+        let mut bytes = std::mem::take(&mut self.text).into_bytes();
+        bytes.clear();
+        self.marks.clear();
+        self.marks.push((0, 0));
+        self.percent.clear();
+        let mut copied = 0;
+        let mut i = 0;
+        while let Some(p) = text.get(i..).and_then(|r| memchr::memchr2(b'\\', b'%', r)) {
+            let at = i + p;
+            // (bytes the escape takes, the character, backslashes kept before it)
+            let escape = if text[at] == b'%' {
+                text.get(at + 1..at + 3).and_then(hex2).map(|c| (3, c, 0))
+            } else {
+                let n = text[at..].iter().take_while(|&&b| b == b'\\').count();
+                let end = at + n;
+                let keep = match n {
+                    2 => Some(0),
+                    n if n % 2 == 1 => Some(n - 1),
+                    _ => None,
+                };
+                let one = |len, c| keep.map(|k| (n + len, c, k));
+                let e = match text.get(end) {
+                    Some(b't') => one(1, b'\t'),
+                    Some(b'n') => one(1, b'\n'),
+                    Some(b'r') => one(1, b'\r'),
+                    Some(b'/') if n <= 3 => Some((n + 1, b'/', 0)),
+                    Some(b'/') => one(1, b'/'),
+                    Some(b'u') => text
+                        .get(end + 1..end + 5)
+                        .and_then(hex4)
+                        .filter(|c| {
+                            (0x20..0x7f).contains(c)
+                                && *c != u32::from(b'"')
+                                && *c != u32::from(b'\\')
+                        })
+                        .and_then(|c| one(5, c as u8)),
+                    _ => None,
+                };
+                if e.is_none() {
+                    // A run of backslashes that escapes nothing here: as written.
+                    i = end;
+                    continue;
+                }
+                e
+            };
+            let Some((len, c, keep)) = escape else {
+                i = at + 1;
+                continue;
+            };
+            bytes.extend_from_slice(&text[copied..at + keep]);
+            if text[at] == b'%' {
+                self.percent.push(bytes.len());
+            }
+            self.marks.push((bytes.len(), at + keep));
+            bytes.push(c);
+            i = at + len;
+            copied = i;
+            self.marks.push((bytes.len(), copied));
+        }
+        if self.marks.len() == 1 {
+            self.text = String::from_utf8(bytes).unwrap_or_default();
+            return false;
+        }
+        bytes.extend_from_slice(&text[copied..]);
+        // Only ASCII sequences were replaced, by ASCII characters.
+        match String::from_utf8(bytes) {
+            Ok(s) => {
+                self.text = s;
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Where offset `x` of the decoded text starts in the text as written.
+    fn src(&self, x: usize) -> usize {
+        let i = self.marks.partition_point(|&(v, _)| v <= x);
+        let (v, s) = self.marks[i.saturating_sub(1)];
+        s + (x - v)
+    }
+}
+
 /// The value of four hex digits (either case).
 fn hex4(b: &[u8]) -> Option<u32> {
     b.iter().try_fold(0u32, |v, &d| {
@@ -211,33 +472,49 @@ pub struct Redactor {
     folded: Vec<u8>,
     /// The hints as a SIMD (Teddy) searcher, to rule out text without any quickly; `None`
     /// where the CPU has no SIMD support for it, or with more than 64 hint literals (the
-    /// built-in file has 91; Teddy without that limit measured slower than the automaton),
+    /// built-in file has 143; Teddy without that limit measured slower than the automaton),
     /// and the automaton is used then.
     quick: Option<aho_corasick::packed::Searcher>,
-    /// Hint pattern index → the rules it opens (`start..end`).
-    hint_rule: Vec<(usize, usize)>,
+    /// Hint pattern index → the rules it opens.
+    hint_rule: Vec<Vec<usize>>,
     /// Scratch: a text with its escapes decoded.
     decoded: Decoded,
+    /// Scratch: a text as patterns look at it a second time.
+    view: View,
     /// The longest hint (bytes).
     hint_max_len: usize,
     /// Scratch: a part of a decoded text, ASCII lower-cased.
     window: Vec<u8>,
     /// Lower-case field name → kind.
     field_keys: crate::FastMap<String, usize>,
+    /// The same, for the keys that count as the last word of a longer name (`any_prefix`).
+    prefixed_keys: crate::FastMap<String, usize>,
+    /// The last words of those keys (`token`, `key`: after their last `_` or `-`), to pass
+    /// over other names (`status_code`, `trace_id`) at once.
+    prefixed_last: Vec<String>,
     /// Scratch: a field name lower-cased.
     key_folded: String,
     kinds: Vec<String>,
     counts: Vec<u64>,
     /// Rules whose hints occur in the current text (scratch).
     active: Vec<bool>,
+    /// Whether the text [`Redactor::redact`] looks at held a hint, as written or with its
+    /// JSON escapes decoded (scratch).
+    hinted: bool,
 }
 
-fn secret_groups(regex: &Regex) -> Vec<usize> {
+fn secret_groups(regex: &Regex) -> Vec<SecretGroup> {
     regex
         .capture_names()
         .enumerate()
-        .filter(|(_, n)| n.is_some_and(|n| n.starts_with("secret")))
-        .map(|(i, _)| i)
+        .filter_map(|(index, n)| {
+            let n = n.filter(|n| n.starts_with("secret"))?;
+            Some(SecretGroup {
+                index,
+                text: n.starts_with("secret_text"),
+                quote: n == "secret_number" || n == "secret_object",
+            })
+        })
         .collect()
 }
 
@@ -283,29 +560,47 @@ impl Redactor {
         // up to a space, a bearer token inside an `authorization` value) would leave a part
         // or count one secret twice.
         let mut field_keys = crate::FastMap::default();
+        let mut prefixed_keys = crate::FastMap::default();
+        // `key: value` in text goes after the patterns: `Invalid token: eyJ…` is a JWT.
+        let mut colons = Vec::new();
         for f in &spec.field {
             let kind = kind_id(&f.kind);
+            let (patterns, colon) = field_patterns(&f.keys, f.any_prefix, f.colon);
+            let first_hint = hint_rule.len();
             for k in &f.keys {
                 field_keys.insert(k.to_ascii_lowercase(), kind);
+                if f.any_prefix {
+                    prefixed_keys.insert(k.to_ascii_lowercase(), kind);
+                }
                 // The key as a JSON key (`token"`), inside a JSON string (`token\"`), in a
-                // Python dict (`token'`) or in a `key=value` pair (`token=`).
-                for hint in [
+                // Python dict (`token'`), in a `key=value` pair (`token=`, `token =`) or as
+                // `key: value` (`token:`). A longer name ends in the key: its hints are the
+                // key's.
+                let mut hints = vec![
                     format!("{k}\""),
                     format!("{k}\\\""),
                     format!("{k}'"),
                     format!("{k}="),
-                ] {
+                    format!("{k} ="),
+                ];
+                if f.colon {
+                    hints.push(format!("{k}:"));
+                }
+                for hint in hints {
                     hint_literals.push(hint);
-                    // The JSON rule and the text rule of this field.
-                    hint_rule.push((rules.len(), rules.len() + 2));
+                    // The JSON rule and the text rules of this field.
+                    hint_rule.push(vec![rules.len(), rules.len() + 1]);
                 }
             }
             if f.keys.is_empty() {
                 continue;
             }
+            if let Some(colon) = colon {
+                colons.push((f, kind, colon, first_hint..hint_rule.len()));
+            }
             // JSON forms first, in a rule of their own: a text form's quoted value must not
             // take the quote that opens the next JSON key (`"a":"token=","pwd":1`).
-            for pattern in field_patterns(&f.keys) {
+            for pattern in patterns {
                 let regex = Regex::new(&pattern).map_err(|source| RedactError::Pattern {
                     name: name.to_string(),
                     kind: f.kind.clone(),
@@ -339,10 +634,25 @@ impl Redactor {
             })?;
             for h in s.hints.iter().filter(|h| !h.is_empty()) {
                 hint_literals.push(h.clone());
-                hint_rule.push((rules.len(), rules.len() + 1));
+                hint_rule.push(vec![rules.len()]);
             }
             rules.push(Rule {
                 kind: kind_id(&s.kind),
+                secret_groups: secret_groups(&regex),
+                regex,
+            });
+        }
+        for (f, kind, pattern, hints) in colons {
+            let regex = Regex::new(&pattern).map_err(|source| RedactError::Pattern {
+                name: name.to_string(),
+                kind: f.kind.clone(),
+                source,
+            })?;
+            for h in &mut hint_rule[hints] {
+                h.push(rules.len());
+            }
+            rules.push(Rule {
+                kind,
                 secret_groups: secret_groups(&regex),
                 regex,
             });
@@ -374,14 +684,26 @@ impl Redactor {
             hints,
             hint_rule,
             field_keys,
+            prefixed_last: {
+                let mut last: Vec<String> = prefixed_keys
+                    .keys()
+                    .map(|k: &String| k.rsplit(['_', '-']).next().unwrap_or(k).to_string())
+                    .collect();
+                last.sort();
+                last.dedup();
+                last
+            },
+            prefixed_keys,
             hint_max_len,
             window: Vec::new(),
             key_folded: String::new(),
             kinds,
             counts: vec![0; n_kinds],
             active: vec![false; n_rules],
+            hinted: false,
             folded: Vec::new(),
             decoded: Decoded::default(),
+            view: View::default(),
             quick,
         })
     }
@@ -402,7 +724,8 @@ impl Redactor {
         }
         // Is a hint behind an escape?
         let mut decoded = std::mem::take(&mut self.decoded);
-        let clean = !decode_escapes(&self.folded, &mut decoded) || !self.hint_near(&decoded);
+        let clean = (!decode_escapes(&self.folded, &mut decoded) || !self.hint_near(&decoded))
+            && (!decode_percent(&self.folded, &mut decoded) || !self.hint_near(&decoded));
         self.decoded = decoded;
         clean
     }
@@ -418,8 +741,13 @@ impl Redactor {
         if any && activate {
             self.active.iter_mut().for_each(|a| *a = false);
             for m in self.hints.find_overlapping_iter(&self.folded) {
-                if let Some(&(start, end)) = self.hint_rule.get(m.pattern().as_usize()) {
-                    self.active[start..end].iter_mut().for_each(|a| *a = true);
+                for &r in self
+                    .hint_rule
+                    .get(m.pattern().as_usize())
+                    .into_iter()
+                    .flatten()
+                {
+                    self.active[r] = true;
                 }
             }
         }
@@ -456,11 +784,29 @@ impl Redactor {
 
     /// Replace every secret in `text`; borrowed when there is none. A secret hidden behind JSON
     /// escapes is found too: the text then comes out with those escapes decoded
-    /// ([`decode_escapes`]).
+    /// ([`decode_escapes`]). One behind a whitespace escape or a percent escape is replaced
+    /// where it stands, the rest as written ([`View`]).
     pub fn redact<'t>(&mut self, text: &'t str) -> Cow<'t, str> {
+        let out = self.redact_written(text);
+        // The view can only add what a hint there opens: one seen already, or one behind a
+        // percent escape.
+        if !(self.hinted || memchr::memchr(b'%', out.as_bytes()).is_some())
+            || !View::worth_building(out.as_bytes())
+        {
+            return out;
+        }
+        match self.redact_view(&out) {
+            Some(s) => Cow::Owned(s),
+            None => out,
+        }
+    }
+
+    /// [`Redactor::redact`] as written, and with JSON escapes decoded.
+    fn redact_written<'t>(&mut self, text: &'t str) -> Cow<'t, str> {
         self.folded.clear();
         self.folded.extend_from_slice(text.as_bytes());
         let hint = self.scan_folded(true);
+        self.hinted = hint;
         // An escape can hide a hint (`to\u006ben`) or end a secret early for a pattern
         // (`Bearer bt\/…`): with any escape decoded, the patterns run on the decoded text.
         let mut decoded = std::mem::take(&mut self.decoded);
@@ -468,6 +814,7 @@ impl Redactor {
             && (hint || self.hint_near(&decoded))
             && let Ok(d) = std::str::from_utf8(&decoded.bytes)
         {
+            self.hinted = true;
             self.folded.clear();
             self.folded.extend_from_slice(d.as_bytes());
             self.scan_folded(true);
@@ -486,6 +833,108 @@ impl Redactor {
         }
     }
 
+    /// The secrets of `text` that only its [`View`] shows, replaced in `text`; `None` when
+    /// there is none.
+    fn redact_view(&mut self, text: &str) -> Option<String> {
+        let mut view = std::mem::take(&mut self.view);
+        let mut out = None;
+        if view.build(text) {
+            // The rules the text's hints opened (decoding whitespace and JSON escapes makes
+            // none that the text as written, or with JSON escapes decoded, did not show), and
+            // those of hints behind percent escapes.
+            if !self.hinted {
+                self.active.iter_mut().for_each(|a| *a = false);
+            }
+            let behind_percent = self.activate_near(view.text.as_bytes(), &view.percent);
+            if self.hinted || behind_percent {
+                out = self.replace_seen(text, &mut view);
+            }
+        }
+        self.view = view;
+        out
+    }
+
+    /// Mark open the rules of the hints in `text` that overlap one of the places `at`; say
+    /// whether there was any.
+    fn activate_near(&mut self, text: &[u8], at: &[usize]) -> bool {
+        let reach = self.hint_max_len.saturating_sub(1);
+        let mut any = false;
+        let mut at = at.iter().peekable();
+        while let Some(&p) = at.next() {
+            let start = p.saturating_sub(reach);
+            let mut end = p + reach + 1;
+            while let Some(&&q) = at.peek() {
+                if q.saturating_sub(reach) >= end {
+                    break;
+                }
+                end = q + reach + 1;
+                at.next();
+            }
+            self.window.clear();
+            self.window
+                .extend_from_slice(&text[start..end.min(text.len())]);
+            self.window.make_ascii_lowercase();
+            for m in self.hints.find_overlapping_iter(&self.window) {
+                any = true;
+                for &r in self
+                    .hint_rule
+                    .get(m.pattern().as_usize())
+                    .into_iter()
+                    .flatten()
+                {
+                    self.active[r] = true;
+                }
+            }
+        }
+        any
+    }
+
+    /// Run the rules [`Redactor::active`] marks over `view`, and replace in `text` (what it
+    /// was decoded from) the secrets they find.
+    fn replace_seen(&mut self, text: &str, view: &mut View) -> Option<String> {
+        // (start, end in `view.text`, kind, quoted)
+        let mut spans: Vec<(usize, usize, usize, bool)> = Vec::new();
+        let mut found = Vec::new();
+        for (i, rule) in self.rules.iter().enumerate() {
+            if !self.active[i] {
+                continue;
+            }
+            found.clear();
+            found.extend(
+                rule.regex
+                    .captures_iter(&view.text)
+                    .filter_map(|c| rule.secret_of(&c, &view.text)),
+            );
+            for (r, quote) in found.drain(..) {
+                // Filled, so that a later pattern does not take it again.
+                let fill: String = std::iter::repeat_n(FILL, r.len()).collect();
+                view.text.replace_range(r.clone(), &fill);
+                spans.push((r.start, r.end, rule.kind, quote));
+                self.counts[rule.kind] += 1;
+            }
+        }
+        if spans.is_empty() {
+            return None;
+        }
+        spans.sort_unstable();
+        let mut out = String::with_capacity(text.len());
+        let mut copied = 0;
+        for (start, end, kind, quote) in spans {
+            let (start, end) = (view.src(start), view.src(end));
+            if start < copied {
+                // Within a secret already replaced (a later pattern's larger match).
+                copied = copied.max(end);
+                continue;
+            }
+            out.push_str(&text[copied..start]);
+            let q = if quote { "\"" } else { "" };
+            let _ = write!(out, "{q}[REDACTED:{}]{q}", self.kinds[kind]);
+            copied = end;
+        }
+        out.push_str(&text[copied..]);
+        Some(out)
+    }
+
     /// Run the rules [`Redactor::active`] marks over `text`.
     fn apply<'t>(&mut self, text: &'t str) -> Cow<'t, str> {
         let mut out: Cow<'t, str> = Cow::Borrowed(text);
@@ -500,42 +949,17 @@ impl Redactor {
                 let Some(whole) = c.get(0) else {
                     return String::new();
                 };
-                let secret = rule.secret_groups.iter().find_map(|&g| c.get(g));
-                // Text an earlier pattern replaced is no secret.
-                if secret
-                    .unwrap_or(whole)
-                    .as_str()
-                    .trim_start_matches(['"', '\''])
-                    .starts_with("[REDACTED:")
-                {
+                let Some((secret, quote)) = rule.secret_of(c, haystack) else {
                     return whole.as_str().to_string();
-                }
-                // `key="…"` in text ends where a value ends; in JSON (`"…?token=","path":…`)
-                // that quote closes the JSON string, and what follows is no value.
-                if let Some(t) = c.name("secret_text")
-                    && t.as_str().starts_with('"')
-                    && haystack[whole.end()..]
-                        .chars()
-                        .next()
-                        .is_some_and(|n| !(n.is_whitespace() || ",;&)}]".contains(n)))
-                {
-                    return whole.as_str().to_string();
-                }
+                };
                 replaced += 1;
                 // A JSON number, object or array becomes a string: the JSON stays valid.
-                let q = if c.name("secret_number").is_some() || c.name("secret_object").is_some() {
-                    "\""
-                } else {
-                    ""
-                };
-                match secret {
-                    Some(s) => format!(
-                        "{}{q}[REDACTED:{kind}]{q}{}",
-                        &whole.as_str()[..s.start() - whole.start()],
-                        &whole.as_str()[s.end() - whole.start()..]
-                    ),
-                    None => format!("[REDACTED:{kind}]"),
-                }
+                let q = if quote { "\"" } else { "" };
+                format!(
+                    "{}{q}[REDACTED:{kind}]{q}{}",
+                    &haystack[whole.start()..secret.start],
+                    &haystack[secret.end..whole.end()]
+                )
             });
             if let Cow::Owned(s) = next {
                 out = Cow::Owned(s);
@@ -547,13 +971,34 @@ impl Redactor {
 
     /// If a field of this name holds a secret as a whole, count it and return its replacement.
     pub fn redact_field(&mut self, key: &str) -> Option<String> {
-        let kind = if key.bytes().any(|b| b.is_ascii_uppercase()) {
+        let key = if key.bytes().any(|b| b.is_ascii_uppercase()) {
             self.key_folded.clear();
             self.key_folded.push_str(key);
             self.key_folded.make_ascii_lowercase();
-            *self.field_keys.get(&self.key_folded)?
+            self.key_folded.as_str()
         } else {
-            *self.field_keys.get(key)?
+            key
+        };
+        let kind = match self.field_keys.get(key) {
+            Some(&kind) => kind,
+            // `db_password`, `x-auth-token`: words joined by `_` or `-`, ending in a key.
+            None if key
+                .as_bytes()
+                .iter()
+                .rposition(|&b| b == b'_' || b == b'-')
+                .is_some_and(|i| {
+                    let last = &key.as_bytes()[i + 1..];
+                    self.prefixed_last.iter().any(|l| l.as_bytes() == last)
+                })
+                && key
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') =>
+            {
+                key.match_indices(['_', '-'])
+                    .filter(|&(i, _)| i > 0)
+                    .find_map(|(i, _)| self.prefixed_keys.get(&key[i + 1..]).copied())?
+            }
+            None => return None,
         };
         self.counts[kind] += 1;
         Some(format!("[REDACTED:{}]", self.kinds[kind]))
@@ -836,6 +1281,226 @@ mod tests {
     }
 
     #[test]
+    fn whitespace_between_a_key_and_its_secret() {
+        for (text, want) in [
+            // JSON's `\t` and `\n` escapes: in the raw line, as written.
+            (
+                r#"{"msg":"Authorization:\tBearer abcdefghijklmnopqrstu"}"#,
+                r#"{"msg":"Authorization:\tBearer [REDACTED:bearer]"}"#,
+            ),
+            (
+                r#"{"msg":"Authorization:\tBasic c2hvcnQ"}"#,
+                r#"{"msg":"Authorization:\tBasic [REDACTED:authorization]"}"#,
+            ),
+            (
+                r#"{"msg":"login password=\tpw1"}"#,
+                r#"{"msg":"login password=\t[REDACTED:password]"}"#,
+            ),
+            (
+                r#"{"msg":"retry\ntoken=tk2\r\napi_key=ak3"}"#,
+                r#"{"msg":"retry\ntoken=[REDACTED:authorization]\r\napi_key=[REDACTED:api_key]"}"#,
+            ),
+            (
+                r#"{"msg":"config:\n  password: pw4\n  user: bob"}"#,
+                r#"{"msg":"config:\n  password: [REDACTED:password]\n  user: bob"}"#,
+            ),
+            // JSON quoted in a JSON string: `\\t`.
+            (
+                r#"{"msg":"body {\"h\":\"Authorization:\\tBearer abcdefghijklmnopqrstu\"}"}"#,
+                r#"{"msg":"body {\"h\":\"Authorization:\\tBearer [REDACTED:bearer]\"}"}"#,
+            ),
+            // A literal tab (the message column, text lines).
+            (
+                "login password=\tpw5",
+                "login password=\t[REDACTED:password]",
+            ),
+            (
+                "Authorization:\tBearer abcdefghijklmnopqrstu",
+                "Authorization:\tBearer [REDACTED:bearer]",
+            ),
+            ("token:\ttk6", "token:\t[REDACTED:authorization]"),
+        ] {
+            assert_eq!(red(text), want, "{text}");
+            let mut r = Redactor::builtin().expect("builtin patterns compile");
+            assert!(!r.all_clean([text]), "{text}");
+            if text.starts_with('{') {
+                assert!(
+                    serde_json::from_str::<serde_json::Value>(want).is_ok(),
+                    "{want}"
+                );
+            }
+        }
+        // Escapes elsewhere stay escapes; a text without a secret stays as written.
+        let text = r#"{"msg":"line1\nline2 token_count: 5\tok"}"#;
+        assert_eq!(red(text), text);
+    }
+
+    #[test]
+    fn percent_encoded_secrets() {
+        let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N";
+        for (text, want) in [
+            (
+                "GET /cb?token=ghp%5FABCDEFGHIJKLMNOPQRSTUVWXYZ012345 200".to_string(),
+                "GET /cb?token=[REDACTED:authorization] 200".to_string(),
+            ),
+            (
+                "GET /cb?gh=ghp%5FABCDEFGHIJKLMNOPQRSTUVWXYZ012345&x=%2Fa 200".to_string(),
+                "GET /cb?gh=[REDACTED:github_token]&x=%2Fa 200".to_string(),
+            ),
+            (
+                format!("GET /cb?auth=Bearer%20{jwt}&next=%2Fhome%3Fa%3D1 200"),
+                "GET /cb?auth=Bearer%20[REDACTED:jwt]&next=%2Fhome%3Fa%3D1 200".to_string(),
+            ),
+            (
+                "GET /cb?h=Bearer%20abcdefghijklmnopqrstuv 200".to_string(),
+                "GET /cb?h=Bearer%20[REDACTED:bearer] 200".to_string(),
+            ),
+            (
+                "GET /cb?q=1&key%3Dabcdef1234 200".to_string(),
+                "GET /cb?q=1&key%3D[REDACTED:api_key] 200".to_string(),
+            ),
+            (
+                "GET /cb?q=1%26access%5Ftoken%3Dat7%26b=2".to_string(),
+                "GET /cb?q=1%26access%5Ftoken%3D[REDACTED:authorization]%26b=2".to_string(),
+            ),
+            // A password with a percent-encoded `@`, and one with a raw `@`.
+            (
+                "connect https://u:p%40ssWord9@host/x".to_string(),
+                "connect https://u:[REDACTED:url_password]@host/x".to_string(),
+            ),
+            (
+                "connect postgres://u:p@ssWord9@db:5432/x".to_string(),
+                "connect postgres://u:[REDACTED:url_password]@db:5432/x".to_string(),
+            ),
+            // A whole URL percent-encoded in a query parameter.
+            (
+                "GET /login?next=https%3A%2F%2Fu%3Ap%40ss9%40host%2Fx".to_string(),
+                "GET /login?next=https%3A%2F%2Fu%3A[REDACTED:url_password]%40host%2Fx".to_string(),
+            ),
+        ] {
+            assert_eq!(red(&text), want, "{text}");
+            let mut r = Redactor::builtin().expect("builtin patterns compile");
+            assert!(!r.all_clean([text.as_str()]), "{text}");
+        }
+        // URLs without a secret keep their spelling, and are clean.
+        for text in [
+            "GET /search?q=caf%C3%A9&next=%2Fa%3Fb%3D1 200",
+            "100% done, 50%5",
+        ] {
+            assert_eq!(red(text), text);
+            let mut r = Redactor::builtin().expect("builtin patterns compile");
+            assert!(r.all_clean([text]), "{text}");
+        }
+    }
+
+    #[test]
+    fn plain_text_key_value_secrets() {
+        for (text, want) in [
+            ("token: x", "token: [REDACTED:authorization]"),
+            ("password: hunter2", "password: [REDACTED:password]"),
+            (
+                "Password: correct horse",
+                "Password: [REDACTED:password] horse",
+            ),
+            ("api_key=abc", "api_key=[REDACTED:api_key]"),
+            ("secret=s3", "secret=[REDACTED:authorization]"),
+            (
+                "client_secret: cs_1",
+                "client_secret: [REDACTED:authorization]",
+            ),
+            (
+                "client_secret: abc",
+                "client_secret: [REDACTED:authorization]",
+            ),
+            ("password = hunter2", "password = [REDACTED:password]"),
+            (
+                "2026-11-22 07:00:00,432 - app - INFO - token: abc",
+                "2026-11-22 07:00:00,432 - app - INFO - token: [REDACTED:authorization]",
+            ),
+            (
+                "settings {token: abc, password: 'p w'}",
+                "settings {token: [REDACTED:authorization], password: [REDACTED:password]}",
+            ),
+            // In prose, a value with a digit.
+            (
+                "Using token: tk_9f8e",
+                "Using token: [REDACTED:authorization]",
+            ),
+            (
+                "login as bob with password: hunter2",
+                "login as bob with password: [REDACTED:password]",
+            ),
+            // Longer names that end in a key.
+            (
+                "DB_PASSWORD=pw1 GITHUB_TOKEN=gt2 x-auth-token: at3 SKREAVER_JWT_SECRET=js4",
+                "DB_PASSWORD=[REDACTED:password] GITHUB_TOKEN=[REDACTED:authorization] x-auth-token: [REDACTED:authorization] SKREAVER_JWT_SECRET=[REDACTED:authorization]",
+            ),
+            (
+                "AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI OPENAI_API_KEY: sk-1",
+                "AWS_SECRET_ACCESS_KEY=[REDACTED:api_key] OPENAI_API_KEY: [REDACTED:api_key]",
+            ),
+            (
+                r#"{"db_password":"pw5","redis-password":6379,"webhook_secret":"ws7"}"#,
+                r#"{"db_password":"[REDACTED:password]","redis-password":"[REDACTED:password]","webhook_secret":"[REDACTED:authorization]"}"#,
+            ),
+            // A scheme word stays; the credential after it goes.
+            (
+                "authorization=Bearer abc token=Bearer def",
+                "authorization=Bearer [REDACTED:authorization] token=Bearer [REDACTED:authorization]",
+            ),
+        ] {
+            assert_eq!(red(text), want, "{text}");
+        }
+        // The header keeps its own patterns' kinds.
+        assert_eq!(
+            red("Authorization: Bearer abcdefghijklmnop0123456789"),
+            "Authorization: Bearer [REDACTED:bearer]"
+        );
+        let mut r = Redactor::builtin().expect("builtin patterns compile");
+        assert_eq!(
+            r.redact_field("DB_Password").as_deref(),
+            Some("[REDACTED:password]")
+        );
+        assert_eq!(
+            r.redact_field("x-auth-token").as_deref(),
+            Some("[REDACTED:authorization]")
+        );
+        for key in [
+            "token_count",
+            "tokens",
+            "password_reset",
+            "my.token",
+            "_token",
+            "primary_key",
+        ] {
+            assert_eq!(r.redact_field(key), None, "{key}");
+        }
+    }
+
+    #[test]
+    fn near_misses_stay() {
+        for text in [
+            "token_count: 5",
+            "tokens remaining: 12",
+            "42 tokens remaining",
+            "password reset requested for bob",
+            "GitHub API: Token configured (4999/5000 requests remaining)",
+            "Invalid token: expired",
+            "Error validating token: Signature has expired",
+            "Failed to decode token: Not enough segments",
+            "Secret Manager: connected",
+            "password_reset: sent",
+            "max_tokens=512 token_type=bearer",
+            "if token == None: retry",
+            "primary_key: 5 cache_key=users:1",
+            "Environment variable SKREAVER_JWT_SECRET not found. Using provided default.",
+            r#"{"token_count":5,"tokens":3,"password_reset":true,"has_password":false}"#,
+        ] {
+            assert_eq!(red(text), text);
+        }
+    }
+
+    #[test]
     fn prose_and_ordinary_urls_stay() {
         for text in [
             "invalid bearer token",
@@ -866,7 +1531,8 @@ mod tests {
 
     proptest! {
         /// One scan over an event's texts says "clean" exactly when no text holds a hint, as
-        /// written or with its escapes decoded (a hint split across two texts does not count),
+        /// written or with its JSON or percent escapes decoded (a hint split across two texts
+        /// does not count),
         /// and a clean event's texts all come out of `redact` unchanged.
         #[test]
         fn one_scan_over_all_texts_finds_what_each_scan_finds(
@@ -876,6 +1542,7 @@ mod tests {
                         "Bea", "rer ", "ghp", "_x", "KEY", "=", "\"", ":/", "/", "pass", "word",
                         "eyJ", "ok ", "GET /x", "é", "\u{0}", "\\u0042", "\\u0065", "\\",
                         "\\/", "\\u00", "ps:", "http_", "authori", "\\u005A", "ation=",
+                        "%5F", "%3d", "%", "%7", "toke", "n", ":", " =", "\\t",
                     ]),
                     0..6,
                 ).prop_map(|p| p.concat()),
@@ -890,9 +1557,12 @@ mod tests {
                 .flat_map(|s| s.hints.iter().map(|h| h.to_ascii_lowercase()))
                 .chain(spec.field.iter().flat_map(|f| {
                     f.keys.iter().flat_map(|k| {
-                        [format!("{k}\""), format!("{k}\\\""), format!("{k}'"), format!("{k}=")]
+                        [format!("{k}\""), format!("{k}\\\""), format!("{k}'"), format!("{k}="), format!("{k} =")]
+                            .into_iter()
+                            .chain(f.colon.then(|| format!("{k}:")))
                     })
                 }))
+                .map(|h| h.to_ascii_lowercase())
                 .collect();
             let holds_hint = |t: &str| {
                 let folded = t.to_ascii_lowercase();
@@ -902,6 +1572,8 @@ mod tests {
             let mut holds_hint = |t: &str| {
                 holds_hint(t)
                     || (decode_escapes(t.as_bytes(), &mut decoded)
+                        && holds_hint(&String::from_utf8_lossy(&decoded.bytes)))
+                    || (decode_percent(t.as_bytes(), &mut decoded)
                         && holds_hint(&String::from_utf8_lossy(&decoded.bytes)))
             };
             let clean = r.all_clean(texts.iter().map(String::as_str));
@@ -924,10 +1596,11 @@ mod tests {
                 (
                     proptest::sample::select(vec!["token", "pwd", "password", "authorization", "message", "path", "a"]),
                     prop_oneof![
-                        "[ a-z=\"'\\/?&:{}\\[\\],]{0,12}".prop_map(serde_json::Value::from),
+                        "[ a-z=\"'\\/?&:{}\\[\\],\t\n%]{0,12}".prop_map(serde_json::Value::from),
                         any::<i32>().prop_map(serde_json::Value::from),
                         proptest::collection::vec("[a-z\" =]{0,4}", 0..3).prop_map(serde_json::Value::from),
-                        "(token|pwd|password)=[a-z\" ]{0,6}".prop_map(serde_json::Value::from),
+                        "(token|pwd|password|db_password|secret)[ \t]?[=:][ \t]?[a-z\" %0-9\t]{0,6}".prop_map(serde_json::Value::from),
+                        "(Bearer|https://u:p|\\?t=ghp)(%20|%5F|%40|\t)[a-z0-9%@/]{0,24}".prop_map(serde_json::Value::from),
                     ],
                 ),
                 1..5,

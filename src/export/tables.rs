@@ -813,7 +813,8 @@ pub fn error_rate_batch(r: &Report) -> Result<RecordBatch, ArrowError> {
 /// Schema of `findings.parquet`: one row per rule finding, as in the report: the rule, the
 /// values of its `group_by` fields (`service` also as a column of its own, when grouped by it),
 /// counts and times, and the evidence — the earliest and latest matching lines with where they
-/// came from (messages redacted like every other column).
+/// came from and their `cause` when their attached lines say it (a panic's message, a
+/// traceback's last `XError: …` line; messages and causes redacted like every other column).
 pub fn findings_schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
         Field::new("rule", DataType::Utf8, false),
@@ -845,6 +846,7 @@ fn evidence_fields() -> Fields {
         field("source", Col::Str),
         field("line", Col::I64),
         field("message", Col::Str),
+        field("cause", Col::Str),
         field("correlation", Col::Str),
         field("pod", Col::Str),
     ]
@@ -852,7 +854,7 @@ fn evidence_fields() -> Fields {
 }
 
 /// The report's findings as one batch (most severe first, as in the report); `redact` is
-/// applied to evidence messages and group values.
+/// applied to evidence messages and causes, and group values.
 ///
 /// # Errors
 /// Only if columns disagree with the schema.
@@ -903,9 +905,12 @@ pub fn findings_batch(
                 b.append_value(redact(&e.message));
             }
             if let Some(b) = items.field_builder::<StringBuilder>(5) {
-                b.append_option(e.correlation.as_deref());
+                b.append_option(e.cause.as_deref().map(&mut *redact));
             }
             if let Some(b) = items.field_builder::<StringBuilder>(6) {
+                b.append_option(e.correlation.as_deref());
+            }
+            if let Some(b) = items.field_builder::<StringBuilder>(7) {
                 b.append_option(e.pod.as_deref());
             }
             items.append(true);

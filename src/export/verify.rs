@@ -64,11 +64,15 @@ pub fn verify(dir: &Path) -> Result<Verification, VerifyError> {
             source,
         })?;
     let mut differences = Vec::new();
-    if manifest.schema != manifest::SCHEMA {
+    if !manifest::READS.contains(&manifest.schema.as_str()) {
         differences.push(format!(
-            "manifest schema is {:?}, this logsleuth reads {:?}",
+            "manifest schema is {:?}, this logsleuth reads {}",
             manifest.schema,
-            manifest::SCHEMA
+            manifest::READS
+                .iter()
+                .map(|s| format!("{s:?}"))
+                .collect::<Vec<_>>()
+                .join(" and ")
         ));
     }
     let mut known = BTreeSet::new();

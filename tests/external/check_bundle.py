@@ -6,8 +6,9 @@ partitioned by service and date), then:
   * pyarrow and DuckDB read every Parquet file of both bundles: same row counts as the manifest;
   * both compute the per-endpoint request counts (and 4xx / 5xx) from requests.parquet, the
     events per service and level from events.parquet, and read the report's endpoint quantiles
-    from endpoints.parquet, and DuckDB the findings with their group keys and evidence from
-    findings.parquet: all equal to the JSON report;
+    from endpoints.parquet, and DuckDB the findings with their group keys and evidence (each
+    line's cause too) from findings.parquet: all equal to the JSON report; the manifest is
+    logsleuth.bundle/2 and the evidence has its nullable string `cause`;
   * Apache Spark (pyspark, local mode) reads the partitioned events dataset (row count) and the
     partitioned requests dataset and computes the same per-endpoint request counts.
 
@@ -100,6 +101,12 @@ def check_pyarrow(flat, parts, report):
         for o in outputs:
             t = pq.read_table(bundle / o["path"])
             same(f"pyarrow rows of {bundle.name}/{o['path']}", t.num_rows, o["rows"])
+    manifest, _ = parquet_outputs(flat)
+    same("manifest schema", manifest["schema"], "logsleuth.bundle/2")
+    item = pq.read_schema(flat / "findings.parquet").field("evidence").type.value_type
+    i = item.get_field_index("cause")
+    same("pyarrow findings evidence cause (nullable string)",
+         (str(item.field(i).type), item.field(i).nullable) if i >= 0 else None, ("string", True))
     req = pq.read_table(flat / "requests.parquet").to_pylist()
     counts = collections.Counter()
     for r in req:
@@ -169,10 +176,13 @@ def check_duckdb(flat, parts, report):
         (f["rule"], " ".join(f"{k}={v}" for k, v in sorted(f["group"].items())), f["count"],
          len(f["evidence"])) for f in report["findings"]))
     lines = con.execute(
-        "select rule, e.source, e.line from "
+        "select rule, e.source, e.line, e.cause from "
         "(select rule, unnest(evidence) as e from read_parquet(?))", [findings]).fetchall()
-    same("duckdb findings evidence lines", sorted(lines), sorted(
-        (f["rule"], e["source"], e["line"]) for f in report["findings"] for e in f["evidence"]))
+    same("duckdb findings evidence lines and causes", sorted(lines, key=repr), sorted(
+        ((f["rule"], e["source"], e["line"], e.get("cause"))
+         for f in report["findings"] for e in f["evidence"]), key=repr))
+    same("duckdb findings evidence with a cause (the samples' tracebacks)",
+         any(c is not None for *_, c in lines), True)
     glob = str(parts / "requests" / "**" / "*.parquet")
     rows = con.execute(
         "select service, method, route, count(*), "

@@ -497,3 +497,168 @@ fn local_times_without_a_zone_get_the_assume_tz_hint() {
     let r = bin(&["analyze", bare.to_str().unwrap()], b"");
     assert!(r.stderr.is_empty(), "{}", r.stderr);
 }
+
+/// A line of about 40 KiB as a runtime writes it in pieces: docker's json-file driver and
+/// containerd at 16 KiB, conmon at 8 KiB (then an empty `F`), a kubectl prefix around CRI
+/// lines, and text whose control characters docker escapes 6-fold (`\u001b`). Returns the
+/// input (one line before, the pieces, one line after), the line as written, and the pieces.
+fn long_line_in_pieces(kind: &str) -> (Vec<u8>, String, usize) {
+    let body: String = (0..5200).map(|i| format!("{i:06},")).collect();
+    let line = match kind {
+        "ansi" => (0..2600)
+            .map(|i| format!("\u{1b}[3{}m{i:05}\u{1b}[0m ", i % 8))
+            .collect::<String>(),
+        _ => format!(
+            r#"{{"timestamp":"2026-11-22T07:00:00.000Z","level":"ERROR","message":"big {body}"}}"#
+        ),
+    };
+    let size = match kind {
+        "conmon" => 8192,
+        _ => 16 * 1024,
+    };
+    let pieces: Vec<&str> = line
+        .as_bytes()
+        .chunks(size)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    let t = "2026-11-22T07:00:00.123456789Z";
+    let mut out = String::new();
+    let docker = |log: &str, out: &mut String| {
+        let rec = serde_json::json!({"log": log, "stream": "stdout", "time": t});
+        out.push_str(&rec.to_string());
+        out.push('\n');
+    };
+    let cri = |prefix: &str, tag: &str, content: &str, out: &mut String| {
+        out.push_str(&format!("{prefix}{t} stdout {tag} {content}\n"));
+    };
+    let prefix = if kind == "kubectl" {
+        "[pod/api-0/app] "
+    } else {
+        ""
+    };
+    match kind {
+        "docker" | "ansi" => {
+            docker("before\n", &mut out);
+            for (i, p) in pieces.iter().enumerate() {
+                if i + 1 == pieces.len() {
+                    docker(&format!("{p}\n"), &mut out);
+                } else {
+                    docker(p, &mut out);
+                }
+            }
+            docker("after\n", &mut out);
+        }
+        _ => {
+            cri(prefix, "F", "before", &mut out);
+            for (i, p) in pieces.iter().enumerate() {
+                let last = i + 1 == pieces.len() && kind != "conmon";
+                cri(prefix, if last { "F" } else { "P" }, p, &mut out);
+            }
+            if kind == "conmon" {
+                cri(prefix, "F", "", &mut out);
+            }
+            cri(prefix, "F", "after", &mut out);
+        }
+    }
+    let n = pieces.len() + usize::from(kind == "conmon");
+    (out.into_bytes(), line, n)
+}
+
+// Regression: with `--max-line-bytes` under a piece's size (about 17 KiB), the reader cut a
+// json-file record before it was decoded (its stream, time and "goes on" come after its
+// `log`): the pieces were not joined, and each became an event of its own holding the raw
+// record's start. A CRI `P` piece cut there left a gap in the joined line. Now the line is one
+// event, its start (at most the limit), counted as truncated once.
+#[test]
+fn a_line_in_pieces_is_one_event_at_any_max_line_bytes() {
+    let limits = [
+        16,
+        64,
+        1000,
+        8191,
+        8192,
+        8193,
+        16_383,
+        16_384,
+        16_385,
+        16_500,
+        17_000,
+        24_000,
+        40_000,
+        1 << 20,
+    ];
+    for kind in ["docker", "containerd", "conmon", "kubectl", "ansi"] {
+        let (input, line, pieces) = long_line_in_pieces(kind);
+        let text_lines = 2 + pieces as u64;
+        let want_message: String = match kind {
+            "ansi" => line
+                .replace("\u{1b}[0m", "")
+                .split("\u{1b}[")
+                .map(|s| s.get(3..).unwrap_or(s))
+                .collect(),
+            _ => serde_json::from_str::<serde_json::Value>(&line).unwrap()["message"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        };
+        for limit in limits {
+            let what = format!("{kind} --max-line-bytes {limit}");
+            let l = limit.to_string();
+            let r = analyze_json(&["--max-line-bytes", &l], &input);
+            let i = &r["input"];
+            assert_accounted(i);
+            assert_eq!(i["lines"], text_lines, "{what}: {i}");
+            assert_eq!(i["events"], 3, "{what}: {i}");
+            assert_eq!(i["joined_partials"], pieces as u64 - 1, "{what}: {i}");
+            let cut = line.len() > limit;
+            assert_eq!(i["truncated"], u64::from(cut), "{what}: {i}");
+            assert_eq!(i["unparsed_lines"], 0, "{what}: {i}");
+            // The same with 3 workers and small chunks (pieces across chunk boundaries).
+            let lib = super::analyze_bytes_with(&input, 3, 1024, limit);
+            assert_eq!(
+                (
+                    lib.input.lines,
+                    lib.input.events,
+                    lib.input.joined_partials,
+                    lib.input.truncated
+                ),
+                (text_lines, 3, pieces as u64 - 1, u64::from(cut)),
+                "{what}, 3 threads, 1 KiB chunks"
+            );
+
+            let ev = bin(
+                &["events", "--format", "json", "--max-line-bytes", &l],
+                &input,
+            );
+            assert_eq!(ev.code, 0, "{what}: {}", ev.stderr);
+            let ev = super::ndjson(&ev.stdout);
+            assert_eq!(ev.len(), 3, "{what}");
+            assert_eq!(
+                (&ev[0]["message"], &ev[2]["message"]),
+                (&"before".into(), &"after".into()),
+                "{what}"
+            );
+            assert_eq!(
+                (ev[0]["line"].as_u64(), ev[1]["line"].as_u64()),
+                (Some(1), Some(2)),
+                "{what}"
+            );
+            assert_eq!(ev[2]["line"].as_u64(), Some(text_lines), "{what}");
+            let m = ev[1]["message"].as_str().unwrap_or_default();
+            // The line's start: nothing from the raw records, no gap.
+            assert!(want_message.starts_with(m), "{what}: {m:.80}…");
+            assert!(m.len() <= limit, "{what}: {} bytes", m.len());
+            if !cut {
+                assert_eq!(m, want_message, "{what}");
+            }
+            if kind != "ansi" && limit >= 100 {
+                assert_eq!(ev[1]["level"], "error", "{what}");
+                assert!(
+                    m.len() + 100 >= limit.min(line.len()),
+                    "{what}: {} bytes",
+                    m.len()
+                );
+            }
+        }
+    }
+}

@@ -338,6 +338,7 @@ fn bundle_matches_the_report() {
     assert_eq!(rows(&findings) as usize, want_findings.len());
     assert!(!want_findings.is_empty());
     let mut row = want_findings.iter();
+    let mut causes_seen = 0;
     for b in &findings {
         let (rules, keys) = (strings(b, "rule"), strings(b, "group_key"));
         let evidence = b.column_by_name("evidence").unwrap().as_list::<i32>();
@@ -361,14 +362,37 @@ fn bundle_matches_the_report() {
                 .unwrap()
                 .as_primitive::<arrow_array::types::Int64Type>();
             let messages = items.column_by_name("message").unwrap().as_string::<i32>();
+            let causes = items.column_by_name("cause").unwrap().as_string::<i32>();
             let want_evidence = want["evidence"].as_array().unwrap();
             assert_eq!(items.len(), want_evidence.len());
             for (j, e) in want_evidence.iter().enumerate() {
                 assert_eq!(lines.value(j) as u64, n(&e["line"]));
                 assert_eq!(messages.value(j), e["message"].as_str().unwrap());
+                assert_eq!(
+                    (!causes.is_null(j)).then(|| causes.value(j)),
+                    e["cause"].as_str(),
+                    "{} evidence {j}",
+                    want["rule"]
+                );
+                causes_seen += usize::from(!causes.is_null(j));
             }
         }
     }
+
+    // The samples' tracebacks give causes (ERR003's `jwt.exceptions.DecodeError: …`).
+    assert!(causes_seen > 0, "no evidence with a cause");
+    let (schema, _) = read(&dir.join("findings.parquet"));
+    let DataType::List(item) = schema.field_with_name("evidence").unwrap().data_type() else {
+        panic!("evidence is a list");
+    };
+    let DataType::Struct(fields) = item.data_type() else {
+        panic!("evidence items are structs");
+    };
+    let cause = fields.iter().find(|f| f.name() == "cause").expect("cause");
+    assert_eq!(
+        (cause.data_type(), cause.is_nullable()),
+        (&DataType::Utf8, true)
+    );
 
     // groups: one row per correlation group; the report's top groups are among them with the
     // same counts, times and identifiers.
@@ -436,7 +460,7 @@ fn bundle_matches_the_report() {
     // The manifest describes all of it, and verify agrees.
     let m = manifest(&dir);
     assert_eq!(m["complete"], true);
-    assert_eq!(m["schema"], "logsleuth.bundle/1");
+    assert_eq!(m["schema"], "logsleuth.bundle/2");
     assert_eq!(m["input_accounting"], report["input"]);
     let inputs = m["inputs"].as_array().unwrap();
     assert_eq!(inputs.len(), samples().len());
@@ -901,16 +925,13 @@ const HIDDEN: &[Hidden] = &[
     },
 ];
 
-#[test]
-fn escaped_and_respelled_secrets_never_reach_the_bundle_unless_no_redact() {
-    let tmp = tempfile::tempdir().unwrap();
-    let input: String = HIDDEN.iter().map(|h| format!("{}\n", h.line)).collect();
-    let dir = tmp.path().join("redacted");
-    export(&dir, &[], &[], input.as_bytes());
-    let columns = text_by_column(&dir);
-    let files = files(&dir);
+/// Where in the bundle `dir` each secret of `hidden` is (as written or in its other spellings):
+/// one line per secret found, naming the columns and files.
+fn leaks(dir: &Path, hidden: &[Hidden]) -> Vec<String> {
+    let columns = text_by_column(dir);
+    let files = files(dir);
     let mut leaks = Vec::new();
-    for h in HIDDEN {
+    for h in hidden {
         for s in std::iter::once(h.written).chain(h.also.iter().copied()) {
             let mut at: Vec<&str> = columns
                 .iter()
@@ -924,7 +945,7 @@ fn escaped_and_respelled_secrets_never_reach_the_bundle_unless_no_redact() {
                     let bytes = std::fs::read(f).unwrap();
                     bytes.windows(s.len()).any(|w| w == s.as_bytes())
                 })
-                .map(|f| f.strip_prefix(&dir).unwrap().display().to_string())
+                .map(|f| f.strip_prefix(dir).unwrap().display().to_string())
                 .collect();
             at.extend(names.iter().map(String::as_str));
             if !at.is_empty() {
@@ -932,6 +953,16 @@ fn escaped_and_respelled_secrets_never_reach_the_bundle_unless_no_redact() {
             }
         }
     }
+    leaks
+}
+
+#[test]
+fn escaped_and_respelled_secrets_never_reach_the_bundle_unless_no_redact() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input: String = HIDDEN.iter().map(|h| format!("{}\n", h.line)).collect();
+    let dir = tmp.path().join("redacted");
+    export(&dir, &[], &[], input.as_bytes());
+    let leaks = leaks(&dir, HIDDEN);
     assert!(leaks.is_empty(), "leaked:\n{}", leaks.join("\n"));
     // Every line is an event, and redacted JSON stays JSON.
     let (_, batches) = read(&dir.join("events.parquet"));
@@ -974,6 +1005,263 @@ fn escaped_and_respelled_secrets_never_reach_the_bundle_unless_no_redact() {
         );
     }
     assert_eq!(manifest(&dir)["redaction"]["enabled"], false);
+}
+
+/// Secrets after whitespace (JSON's `\t`, `\n` escapes, a literal tab), behind percent escapes,
+/// and as plain-text `key: value` / `KEY=value` pairs.
+const SPACED: &[Hidden] = &[
+    Hidden {
+        line: r#"{"timestamp":"2026-11-22T09:00:00.000Z","level":"WARN","message":"retry with Authorization:\tBearer bt_Tab1Escaped01abc"}"#,
+        written: "bt_Tab1Escaped01abc",
+        also: &[],
+    },
+    Hidden {
+        line: r#"{"timestamp":"2026-11-22T09:00:01.000Z","level":"WARN","message":"retry with Authorization:\tBasic ba_Tab2Short2"}"#,
+        written: "ba_Tab2Short2",
+        also: &[],
+    },
+    Hidden {
+        line: r#"{"timestamp":"2026-11-22T09:00:02.000Z","level":"INFO","message":"login password=\tpw_Tab3Esc003"}"#,
+        written: "pw_Tab3Esc003",
+        also: &[],
+    },
+    Hidden {
+        line: "2026-11-22 09:00:03,000 - skillmeat.api - INFO - login password=\tpw_Tab4Lit004",
+        written: "pw_Tab4Lit004",
+        also: &[],
+    },
+    Hidden {
+        line: r#"{"timestamp":"2026-11-22T09:00:04.000Z","level":"INFO","message":"step 1\ntoken=tk_Nl5Key00005\nstep 2"}"#,
+        written: "tk_Nl5Key00005",
+        also: &[],
+    },
+    // Percent escapes: a GitHub token, a JWT after `Bearer%20` in a request's path (the path
+    // columns of events and requests), `key%3D`, a whole URL encoded in a parameter.
+    Hidden {
+        line: "2026-11-22 09:00:05,000 - skillmeat.api - INFO - callback GET /api/v1/cb?gh=ghp%5FPct6GithubToken0123456789 200",
+        written: "ghp%5FPct6GithubToken0123456789",
+        also: &["Pct6GithubToken0123456789"],
+    },
+    Hidden {
+        line: r#"{"timestamp": "2026-11-22T09:00:06.000000Z", "level": "INFO", "logger": "skillmeat.api.middleware.observability", "message": "Request completed: GET /api/v1/cb - 200", "module": "m", "function": "f", "line": 1, "trace_id": "pct-7", "request_id": "r-pct-7", "extra": {"method": "GET", "path": "/api/v1/cb?auth=Bearer%20eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJQY3Q3In0.c2lnUGN0N3NpZw", "status_code": 200, "duration_ms": 12.5}}"#,
+        written: "eyJzdWIiOiJQY3Q3In0",
+        also: &["c2lnUGN0N3NpZw"],
+    },
+    Hidden {
+        line: r#"{"timestamp":"2026-11-22T09:00:07.000Z","level":"INFO","message":"GET /maps?q=1&key%3Dak_Pct8Key0008"}"#,
+        written: "ak_Pct8Key0008",
+        also: &[],
+    },
+    Hidden {
+        line: r#"{"timestamp":"2026-11-22T09:00:08.000Z","level":"INFO","message":"GET /login?next=https%3A%2F%2Fsvc%3Apw_Pct9Url09%40db%2Fx"}"#,
+        written: "pw_Pct9Url09",
+        also: &[],
+    },
+    Hidden {
+        line: r#"{"timestamp":"2026-11-22T09:00:09.000Z","level":"ERROR","message":"connect postgres://app:pw@Raw10x@db:5432/x failed"}"#,
+        written: "pw@Raw10x",
+        also: &["Raw10x"],
+    },
+    // Plain text, as config dumps and start-up lines print it.
+    Hidden {
+        line: "2026-11-22 09:00:10,000 - skillmeat.config - INFO - token: tkPlainEleven",
+        written: "tkPlainEleven",
+        also: &[],
+    },
+    Hidden {
+        line: "2026-11-22 09:00:11,000 - skillmeat.config - INFO - password: hunter2",
+        written: "hunter2",
+        also: &[],
+    },
+    Hidden {
+        line: "2026-11-22 09:00:12,000 - skillmeat.config - INFO - settings api_key = ak_Plain13, secret=sc_Plain14, client_secret: csPlainFifteen",
+        written: "ak_Plain13",
+        also: &["sc_Plain14", "csPlainFifteen"],
+    },
+    Hidden {
+        line: "2026-11-22T09:00:13.000000Z  WARN skreaver_http::runtime::config: environment DB_PASSWORD=pw_Env16 GITHUB_TOKEN=gt_Env17 x-auth-token: at_Env18",
+        written: "pw_Env16",
+        also: &["gt_Env17", "at_Env18"],
+    },
+    Hidden {
+        line: r#"{"timestamp":"2026-11-22T09:00:14.000Z","level":"INFO","message":"connected","db_password":"pw_Json19","smtp":{"smtp_passwd":"pw_Json20"}}"#,
+        written: "pw_Json19",
+        also: &["pw_Json20"],
+    },
+    Hidden {
+        line: "2026-11-22 09:00:15,000 - skillmeat.api - INFO - Using token: tk_9f8e21",
+        written: "tk_9f8e21",
+        also: &[],
+    },
+];
+
+/// Lines that name secrets without holding one: kept whole.
+const NEAR_MISSES: &[&str] = &[
+    "GitHub API: Token configured (4999/5000 requests remaining)",
+    "token_count: 5",
+    "42 tokens remaining",
+    "password reset requested for user 7",
+    "Invalid token: expired",
+    "Error validating token: Signature has expired",
+    "max_tokens=512 token_type=bearer",
+    "search GET /q?s=caf%C3%A9&next=%2Fa%3Fb%3D1",
+];
+
+#[test]
+fn spaced_percent_encoded_and_plain_text_secrets_never_reach_the_bundle() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut input: String = SPACED.iter().map(|h| format!("{}\n", h.line)).collect();
+    for (i, m) in NEAR_MISSES.iter().enumerate() {
+        input.push_str(&format!(
+            "2026-11-22 09:01:{i:02},000 - skillmeat.api - INFO - {m}\n"
+        ));
+    }
+    let dir = tmp.path().join("redacted");
+    export(&dir, &[], &[], input.as_bytes());
+    let leaks = leaks(&dir, SPACED);
+    assert!(leaks.is_empty(), "leaked:\n{}", leaks.join("\n"));
+    let (_, batches) = read(&dir.join("events.parquet"));
+    assert_eq!(rows(&batches), (SPACED.len() + NEAR_MISSES.len()) as u64);
+    let mut messages = Vec::new();
+    for b in &batches {
+        messages.extend(strings(b, "message").into_iter().flatten());
+        // Redacted JSON stays JSON, its escapes as written.
+        for col in ["raw", "fields"] {
+            for v in strings(b, col).into_iter().flatten() {
+                if v.starts_with('{') {
+                    assert!(
+                        serde_json::from_str::<Value>(&v).is_ok(),
+                        "{col} is no longer JSON: {v}"
+                    );
+                }
+            }
+        }
+    }
+    for m in NEAR_MISSES {
+        assert!(
+            messages.iter().any(|x| x == m),
+            "{m} not kept: {messages:?}"
+        );
+    }
+    let raw = text_by_column(&dir)
+        .into_iter()
+        .find(|(c, _)| c == "events.parquet:raw")
+        .unwrap()
+        .1;
+    for kept in [
+        r"retry with Authorization:\tBearer [REDACTED:bearer]",
+        "?gh=[REDACTED:github_token] 200",
+        "&key%3D[REDACTED:api_key]",
+        "next=https%3A%2F%2Fsvc%3A[REDACTED:url_password]%40db%2Fx",
+        r"step 1\ntoken=[REDACTED:authorization]\nstep 2",
+    ] {
+        assert!(raw.contains(kept), "{kept} not in raw:\n{raw}");
+    }
+    let requests = text_by_column(&dir)
+        .into_iter()
+        .find(|(c, _)| c == "requests.parquet:path")
+        .unwrap()
+        .1;
+    assert!(
+        requests.contains("?auth=Bearer%20[REDACTED:jwt]"),
+        "{requests}"
+    );
+    // Each kind counted, from these cases alone.
+    let counts = &manifest(&dir)["redaction"]["counts"];
+    for kind in [
+        "bearer",
+        "authorization",
+        "password",
+        "github_token",
+        "jwt",
+        "api_key",
+        "url_password",
+    ] {
+        assert!(n(&counts[kind]) > 0, "{kind}: {counts}");
+    }
+    assert_eq!(verify(&dir).code, 0);
+
+    let dir = tmp.path().join("raw");
+    export(&dir, &[], &["--no-redact"], input.as_bytes());
+    let text = all_text(&dir);
+    for h in SPACED {
+        assert!(
+            text.contains(h.written),
+            "{} kept with --no-redact",
+            h.written
+        );
+    }
+}
+
+/// `findings.parquet`'s evidence carries the cause the report shows (a traceback's last
+/// `XError: …` line), redacted like the message.
+#[test]
+fn findings_evidence_carries_the_redacted_cause() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = concat!(
+        "2026-11-22 07:00:05,572 - skillmeat.api.server - ERROR - Unexpected error for http://127.0.0.1:8785/api/v1/x: boom\n",
+        "Traceback (most recent call last):\n",
+        "  File \"/app/db.py\", line 12, in connect\n",
+        "    engine.connect()\n",
+        "ValueError: cannot connect to postgres://app:pw_Cause01@db:5432/x\n",
+        "2026-11-22 07:00:06,000 - skillmeat.api.server - ERROR - Unexpected error for http://127.0.0.1:8785/api/v1/y: no traceback\n",
+    );
+    let dir = tmp.path().join("b");
+    let report = export(&dir, &[], &[], input.as_bytes());
+    let evidence = &report["findings"][0]["evidence"];
+    assert_eq!(
+        evidence[0]["cause"],
+        "ValueError: cannot connect to postgres://app:pw_Cause01@db:5432/x"
+    );
+    let (_, batches) = read(&dir.join("findings.parquet"));
+    let mut causes = Vec::new();
+    for b in &batches {
+        let list = b.column_by_name("evidence").unwrap().as_list::<i32>();
+        for i in 0..b.num_rows() {
+            let items = list.value(i);
+            let c = items
+                .as_struct()
+                .column_by_name("cause")
+                .unwrap()
+                .as_string::<i32>();
+            causes.extend((0..c.len()).map(|j| (!c.is_null(j)).then(|| c.value(j).to_string())));
+        }
+    }
+    assert_eq!(
+        causes,
+        [
+            Some(
+                "ValueError: cannot connect to postgres://app:[REDACTED:url_password]@db:5432/x"
+                    .to_string()
+            ),
+            None
+        ]
+    );
+    assert!(!all_text(&dir).contains("pw_Cause01"));
+    // Unredacted with --no-redact.
+    let dir = tmp.path().join("raw");
+    export(&dir, &[], &["--no-redact"], input.as_bytes());
+    assert!(all_text(&dir).contains("postgres://app:pw_Cause01@db:5432/x"));
+}
+
+/// A bundle of the schema before `cause` (`logsleuth.bundle/1`) still verifies; an unknown
+/// schema is a difference.
+#[test]
+fn verify_reads_older_bundles() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("t");
+    export(&dir, &[samples()[2].display().to_string()], &[], b"");
+    let mut m = manifest(&dir);
+    assert_eq!(m["schema"], "logsleuth.bundle/2");
+    m["schema"] = "logsleuth.bundle/1".into();
+    std::fs::write(dir.join("manifest.json"), serde_json::to_vec(&m).unwrap()).unwrap();
+    let v = verify(&dir);
+    assert_eq!(v.code, 0, "{}", v.stdout);
+    m["schema"] = "logsleuth.bundle/9".into();
+    std::fs::write(dir.join("manifest.json"), serde_json::to_vec(&m).unwrap()).unwrap();
+    let v = verify(&dir);
+    assert_eq!(v.code, 1, "{}", v.stdout);
+    assert!(v.stdout.contains("logsleuth.bundle/9"), "{}", v.stdout);
 }
 
 #[test]

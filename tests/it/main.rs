@@ -118,6 +118,32 @@ pub fn analyze_bytes(bytes: &[u8], threads: usize, chunk_bytes: usize) -> Report
     )
 }
 
+/// [`analyze_bytes`] with lines (and joined records) cut at `max_line_bytes`.
+pub fn analyze_bytes_with(
+    bytes: &[u8],
+    threads: usize,
+    chunk_bytes: usize,
+    max_line_bytes: usize,
+) -> Report {
+    let reg = Registry::load(None).unwrap();
+    let settings = Settings {
+        threads,
+        chunk_bytes,
+        max_line_bytes,
+        ..analyze_settings()
+    };
+    let input = Input {
+        name: "mem".into(),
+        kind: InputKind::Memory(Arc::from(bytes)),
+        meta: PathMeta::default(),
+        size: None,
+    };
+    match pipeline::run(&[input], &reg, &settings, &mut []).unwrap() {
+        Outcome::Report(r) => *r,
+        Outcome::Events(_) => unreachable!(),
+    }
+}
+
 /// [`analyze_bytes`] with at most `max_endpoints` endpoint rows of their own.
 pub fn analyze_capped(
     bytes: &[u8],
