@@ -435,13 +435,67 @@ fn loki_input(common: &Common, uri: &str, since: Option<i64>, until: Option<i64>
     })
 }
 
-fn settings(common: &Common, reg: &Registry, mode: Mode) -> Result<Settings> {
+/// `--since`/`--until`: a time without a zone is read at the offset the log's own times
+/// without one are read at (`--assume-tz`, else UTC), and stderr says so once.
+fn time_range(common: &Common, assume_offset: i32) -> Result<(Option<i64>, Option<i64>)> {
     let now = now_ns();
-    let time = |s: &Option<String>, flag: &str| -> Result<Option<i64>> {
+    let bound = |s: &Option<String>, flag: &str| -> Result<Option<filter::TimeBound>> {
         s.as_deref()
-            .map(|v| filter::parse_time_bound(v, now).map_err(|e| anyhow!("{flag}: {e}")))
+            .map(|v| {
+                filter::parse_time_bound_in(v, now, assume_offset)
+                    .map_err(|e| anyhow!("{flag}: {e}"))
+            })
             .transpose()
     };
+    let since = bound(&common.since, "--since")?;
+    let until = bound(&common.until, "--until")?;
+    // The value, and what it is in UTC unless it says so itself.
+    let shown = |flag: &str, text: &Option<String>, b: filter::TimeBound| {
+        let written = text.as_deref().unwrap_or_default().trim();
+        let utc = if b.naive {
+            assume_offset == 0
+        } else {
+            written.ends_with(['Z', 'z'])
+        };
+        if utc {
+            format!("{flag} {written}")
+        } else {
+            format!("{flag} {written} ({})", short_utc(b.ns))
+        }
+    };
+    let naive: Vec<String> = [
+        ("--since", &common.since, since),
+        ("--until", &common.until, until),
+    ]
+    .into_iter()
+    .filter_map(|(flag, text, b)| b.filter(|b| b.naive).map(|b| shown(flag, text, b)))
+    .collect();
+    if !naive.is_empty() {
+        let zone = match &common.assume_tz {
+            Some(tz) => format!("{} (--assume-tz)", tz.trim()),
+            None => "UTC".to_string(),
+        };
+        eprintln!(
+            "logsleuth: {} read as {zone}; add Z or an offset such as +02:00",
+            naive.join(" and ")
+        );
+    }
+    Ok((since.map(|b| b.ns), until.map(|b| b.ns)))
+}
+
+/// RFC3339 UTC, without the fraction when it is zero: `2026-11-22T07:08:50Z`.
+fn short_utc(ns: i64) -> String {
+    let t = format_rfc3339_nanos(ns);
+    match t.strip_suffix(".000000000Z") {
+        Some(whole) => format!("{whole}Z"),
+        None => t,
+    }
+}
+
+fn settings(common: &Common, reg: &Registry, mode: Mode) -> Result<Settings> {
+    let assume_offset =
+        pipeline::assume_offset(common.assume_tz.as_deref()).map_err(|e| anyhow!(e))?;
+    let (since, until) = time_range(common, assume_offset)?;
     let services = if common.service.is_empty() {
         None
     } else {
@@ -507,8 +561,8 @@ fn settings(common: &Common, reg: &Registry, mode: Mode) -> Result<Settings> {
         );
     }
     let filter = Filter {
-        since: time(&common.since, "--since")?,
-        until: time(&common.until, "--until")?,
+        since,
+        until,
         services,
         min_level: common
             .level
@@ -541,8 +595,7 @@ fn settings(common: &Common, reg: &Registry, mode: Mode) -> Result<Settings> {
         chunk_bytes: 1 << 20,
         max_line_bytes: common.max_line_bytes,
         parse: ParseOpts {
-            assume_offset: pipeline::assume_offset(common.assume_tz.as_deref())
-                .map_err(|e| anyhow!(e))?,
+            assume_offset,
             collect_extras: matches!(mode, Mode::Events) || needs_extras,
         },
         filter,

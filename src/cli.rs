@@ -175,12 +175,13 @@ pub struct Common {
     /// k8s inputs with -f: the most containers followed at once (one kubectl each).
     #[arg(long, default_value_t = 64, value_name = "N")]
     pub max_log_requests: u32,
-    /// Keep events at or after this time: RFC3339, or relative like 15m, 2h, 1d. Loki inputs:
-    /// the query range's start (default 1h ago).
+    /// Keep events at or after this time: 2026-11-22T07:00:00Z or …+02:00, or relative like
+    /// 15m, 2h, 1d. Without a zone (2026-11-22 09:00, 2026-11-22) in --assume-tz, else UTC.
+    /// Loki inputs: the query range's start (default 1h ago).
     #[arg(long, visible_alias = "from")]
     pub since: Option<String>,
-    /// Keep events before this time: RFC3339, or relative like 15m. Loki inputs: the query
-    /// range's end (default now; with it, --follow does not tail).
+    /// Keep events before this time: as --since. Loki inputs: the query range's end (default
+    /// now; with it, --follow does not tail).
     #[arg(long, visible_alias = "to")]
     pub until: Option<String>,
     /// Loki inputs (`loki+http(s)://HOST:PORT`): the LogQL log query, e.g. '{app="web"} |= "error"'.
@@ -220,8 +221,8 @@ pub struct Common {
     /// Directory of extra or overriding format definitions (*.toml).
     #[arg(long, value_name = "DIR")]
     pub parsers: Option<PathBuf>,
-    /// Zone of local timestamps that carry none (SkillMeat's text `asctime`; not its JSON, UTC):
-    /// UTC or an offset like +02:00.
+    /// Zone of local timestamps that carry none (SkillMeat's text `asctime`; not its JSON, UTC),
+    /// and of --since/--until values without one: UTC or an offset like +02:00.
     #[arg(long, value_name = "TZ")]
     pub assume_tz: Option<String>,
     /// Cap on one line or joined record; longer ones are truncated (and counted).

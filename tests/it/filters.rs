@@ -226,6 +226,64 @@ fn since_until_window_and_report_accounting() {
     assert!(kept > 0 && kept < 26);
 }
 
+/// `--since`/`--until` without a zone are read where the log's own zone-less times are:
+/// `--assume-tz` when given, else UTC — and stderr says once how they were read. They were
+/// read as UTC whatever `--assume-tz` said, without a word.
+#[test]
+fn since_without_a_zone_is_read_in_assume_tz_and_said_once() {
+    let s = sample("skreaver-info.log"); // 26 events, 07:08:49.33Z to 07:08:50.57Z
+    let run = |args: &[&str]| {
+        let mut all = vec!["analyze", "--format", "json"];
+        all.extend_from_slice(args);
+        all.push(&s);
+        let r = bin(&all, b"");
+        assert_eq!(r.code, 0, "{args:?}: {}", r.stderr);
+        let report: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+        (report["input"]["filtered_out"].as_u64().unwrap(), r.stderr)
+    };
+    let (zoned, stderr) = run(&["--since", "2026-11-22T07:08:50Z"]);
+    assert_eq!(zoned, 21);
+    assert!(!stderr.contains("read as"), "{stderr}");
+    let (out, stderr) = run(&["--since", "2026-11-22T07:08:50"]);
+    assert_eq!(out, zoned);
+    assert_eq!(
+        stderr,
+        "logsleuth: --since 2026-11-22T07:08:50 read as UTC; add Z or an offset such as +02:00\n"
+    );
+    // A SkillMeat asctime copied from a +02:00 container, read as --assume-tz says.
+    let (out, stderr) = run(&["--assume-tz", "+02:00", "--since", "2026-11-22 09:08:50"]);
+    assert_eq!(out, zoned, "{stderr}");
+    assert_eq!(
+        stderr,
+        "logsleuth: --since 2026-11-22 09:08:50 (2026-11-22T07:08:50Z) read as +02:00 (--assume-tz); add Z or an offset such as +02:00\n"
+    );
+    // Both bounds without a zone: one line; a date alone is midnight there.
+    let (out, stderr) = run(&[
+        "--assume-tz",
+        "+02:00",
+        "--since",
+        "2026-11-22",
+        "--until",
+        "2026-11-22T09:08:50",
+    ]);
+    assert_eq!(out, 26 - zoned, "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with(
+            "logsleuth: --since 2026-11-22 (2026-11-21T22:00:00Z) and --until 2026-11-22T09:08:50 (2026-11-22T07:08:50Z) read as +02:00 (--assume-tz)"
+        ),
+        "{stderr}"
+    );
+    // A zone given wins over --assume-tz, and says nothing.
+    let (out, stderr) = run(&[
+        "--assume-tz",
+        "+02:00",
+        "--since",
+        "2026-11-22T08:08:50+01:00",
+    ]);
+    assert_eq!((out, stderr.as_str()), (zoned, ""));
+}
+
 #[test]
 fn bad_filter_arguments_are_usage_errors() {
     for args in [
