@@ -177,6 +177,7 @@ pub struct Common {
     pub max_log_requests: u32,
     /// Keep events at or after this time: 2026-11-22T07:00:00Z or …+02:00, or relative like
     /// 15m, 2h, 1d. Without a zone (2026-11-22 09:00, 2026-11-22) in --assume-tz, else UTC.
+    /// An event without a time is judged by the last timed event before it in its stream.
     /// Loki inputs: the query range's start (default 1h ago).
     #[arg(long, visible_alias = "from")]
     pub since: Option<String>,

@@ -152,6 +152,11 @@ impl Filter {
         out
     }
 
+    /// Whether `t` is within `--since`/`--until` (true without them).
+    fn in_range(&self, t: Nanos) -> bool {
+        self.since.is_none_or(|s| t >= s) && self.until.is_none_or(|u| t < u)
+    }
+
     fn is_empty(&self) -> bool {
         self.since.is_none()
             && self.until.is_none()
@@ -467,6 +472,10 @@ struct Item {
     /// `pass` is provisional: `--where` reads `exception`, which the traceback lines attached
     /// to the event later extend (decided again when the event is complete; `events` only).
     recheck: bool,
+    /// `pass` and `recheck` hold only if the time of the stream's last timed event is within
+    /// `--since`/`--until`: the event has no time of its own (decided by the merger, which
+    /// knows the stream; [`Merger::new_event`]).
+    untimed_range: bool,
     kind: ItemKind,
     /// Rule matches and identifiers found by the worker (only when there are some).
     found: Option<FoundAt>,
@@ -2175,6 +2184,7 @@ impl<'w> ChunkWork<'w> {
                     stream: b.stream,
                     pass: false,
                     recheck: false,
+                    untimed_range: false,
                     kind: ItemKind::Inner(Box::from(&**text)),
                     found: None,
                 });
@@ -2272,6 +2282,7 @@ fn make_item(
         stream: ctx.stream,
         pass,
         recheck: false,
+        untimed_range: false,
         kind,
         found: None,
     };
@@ -2361,6 +2372,8 @@ fn make_item(
             };
             let mut it = item(ItemKind::Event(event), pass);
             it.recheck = recheck;
+            it.untimed_range = ev.ts.is_none()
+                && (settings.filter.since.is_some() || settings.filter.until.is_some());
             if let Some(f) = found
                 && let Ok(at) = u32::try_from(out.found.len())
             {
@@ -2419,7 +2432,9 @@ fn find(
 }
 
 /// Does the event pass the filters? And the filters other than `--where` (whether a later
-/// decision on `--where` alone can make it pass).
+/// decision on `--where` alone can make it pass). An event without a time passes
+/// `--since`/`--until` here: the merger judges it by its stream's last timed event
+/// ([`Item::untimed_range`]).
 fn passes(
     ev: &Event<'_>,
     text: &str,
@@ -2431,11 +2446,7 @@ fn passes(
     if f.is_empty() {
         return (true, true);
     }
-    if (f.since.is_some() || f.until.is_some())
-        && !ev
-            .ts
-            .is_some_and(|t| f.since.is_none_or(|s| t >= s) && f.until.is_none_or(|u| t < u))
-    {
+    if ev.ts.is_some_and(|t| !f.in_range(t)) {
         return (false, false);
     }
     if f.services
@@ -2486,6 +2497,9 @@ struct StreamState {
     cause: Option<(Cause, CauseKind)>,
     /// An event with a time was seen ([`Merger::note_rewind`]).
     dated: bool,
+    /// The time of the stream's last event that had one: the time `--since`/`--until` judge
+    /// an event without one by ([`Item::untimed_range`]).
+    last_ts: Option<Nanos>,
     /// The last line that started something: its event's id, or why it is no event. The
     /// further lines of a Loki entry ([`ItemKind::Inner`]) come right after their first line.
     head: Option<Result<u64, Unparsed>>,
@@ -2568,6 +2582,8 @@ struct Merger<'r> {
     hold: bool,
     /// `--where`, for events whose verdict waits for their traceback ([`Item::recheck`]).
     recheck_expr: Option<Expr>,
+    /// `--since`/`--until`, for events without a time ([`Item::untimed_range`]).
+    range: Filter,
     /// Cap on a held event's exception text (`--max-line-bytes`).
     max_event_bytes: usize,
     /// Held events in input order; the front has id `held_front`.
@@ -2679,6 +2695,11 @@ impl<'r> Merger<'r> {
             },
             hold,
             recheck_expr: settings.filter.expr.clone(),
+            range: Filter {
+                since: settings.filter.since,
+                until: settings.filter.until,
+                ..Filter::default()
+            },
             max_event_bytes: settings.max_line_bytes.max(16),
             held: VecDeque::new(),
             held_front: 0,
@@ -3236,7 +3257,19 @@ impl<'r> Merger<'r> {
                         return;
                     }
                 }
-                self.new_event(ev, item.line, item.stream, (item.pass, item.recheck), found);
+                let (mut pass, mut recheck) = (item.pass, item.recheck);
+                if item.untimed_range
+                    && (pass || recheck)
+                    && state.last_ts.is_some_and(|t| !self.range.in_range(t))
+                {
+                    (pass, recheck) = (false, false);
+                    // Only the request lines of events that pass are merged into requests.
+                    ev.request = None;
+                }
+                if ev.ts.is_some() {
+                    state.last_ts = ev.ts;
+                }
+                self.new_event(ev, item.line, item.stream, (pass, recheck), found);
             }
         }
     }

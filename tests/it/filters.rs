@@ -284,6 +284,51 @@ fn since_without_a_zone_is_read_in_assume_tz_and_said_once() {
     assert_eq!((out, stderr.as_str()), (zoned, ""));
 }
 
+/// An event without a time (uvicorn's own lines, Python warnings: `ts` null) is judged by the
+/// last timed event before it in its stream, and kept before any: `--since` dropped every one
+/// of them, line 113 of the SkillMeat capture too, in the middle of the range.
+#[test]
+fn since_until_judge_untimed_events_by_the_last_time_before_them() {
+    let s = sample("skillmeat-json-prod.log");
+    let lines = |args: &[&str]| -> Vec<u64> {
+        let mut all = args.to_vec();
+        all.push(&s);
+        events(&all)
+            .iter()
+            .map(|e| e["line"].as_u64().unwrap())
+            .collect()
+    };
+    let untimed: Vec<u64> = events(&[&s])
+        .iter()
+        .filter(|e| e["ts"].is_null())
+        .map(|e| e["line"].as_u64().unwrap())
+        .collect();
+    assert_eq!(untimed, [1, 3, 5, 6, 113]);
+    // Line 112 is at 06:58:01.039972, 115 at 06:58:01.040510; 1–6 come before any time.
+    assert_eq!(
+        lines(&[
+            "--since",
+            "2026-11-22T06:58:01.0399Z",
+            "--until",
+            "2026-11-22T06:58:01.0406Z"
+        ]),
+        [1, 3, 5, 6, 112, 113, 115]
+    );
+    assert_eq!(
+        lines(&[
+            "--since",
+            "2026-11-22T06:58:01.04Z",
+            "--until",
+            "2026-11-22T06:58:01.0406Z"
+        ]),
+        [1, 3, 5, 6, 115]
+    );
+    // A range over the whole capture keeps every event.
+    let r = analyze_json(&["--since", "2020-01-01T00:00:00Z", &s], b"");
+    assert_eq!(r["input"]["filtered_out"], 0);
+    assert_eq!(r["input"]["events"], 122);
+}
+
 #[test]
 fn bad_filter_arguments_are_usage_errors() {
     for args in [
