@@ -436,7 +436,8 @@ fn loki_input(common: &Common, uri: &str, since: Option<i64>, until: Option<i64>
 }
 
 /// `--since`/`--until`: a time without a zone is read at the offset the log's own times
-/// without one are read at (`--assume-tz`, else UTC), and stderr says so once.
+/// without one are read at (`--assume-tz`, else UTC), and stderr says so once; a range that
+/// holds no time is a usage error.
 fn time_range(common: &Common, assume_offset: i32) -> Result<(Option<i64>, Option<i64>)> {
     let now = now_ns();
     let bound = |s: &Option<String>, flag: &str| -> Result<Option<filter::TimeBound>> {
@@ -478,6 +479,21 @@ fn time_range(common: &Common, assume_offset: i32) -> Result<(Option<i64>, Optio
         eprintln!(
             "logsleuth: {} read as {zone}; add Z or an offset such as +02:00",
             naive.join(" and ")
+        );
+    }
+    if let (Some(s), Some(u)) = (since, until)
+        && s.ns >= u.ns
+    {
+        bail!(
+            "{} is {} {}: no event can be in that range{}",
+            shown("--since", &common.since, s),
+            if s.ns > u.ns {
+                "after"
+            } else {
+                "the same time as"
+            },
+            shown("--until", &common.until, u),
+            if s.ns > u.ns { " (swapped?)" } else { "" }
         );
     }
     Ok((since.map(|b| b.ns), until.map(|b| b.ns)))

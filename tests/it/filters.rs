@@ -329,6 +329,39 @@ fn since_until_judge_untimed_events_by_the_last_time_before_them() {
     assert_eq!(r["input"]["events"], 122);
 }
 
+/// A `--since` at or after `--until` can keep nothing: a usage error naming both values (it
+/// ran, and only said that every event was filtered out).
+#[test]
+fn a_range_that_holds_no_time_is_a_usage_error() {
+    let s = sample("skreaver-info.log");
+    for (cmd, since, until, said) in [
+        (
+            "analyze",
+            "2026-11-22T08:00:00Z",
+            "2026-11-22T07:00:00Z",
+            "--since 2026-11-22T08:00:00Z is after --until 2026-11-22T07:00:00Z",
+        ),
+        (
+            "events",
+            "2026-11-22T07:00:00Z",
+            "2026-11-22T09:00:00+02:00",
+            "--since 2026-11-22T07:00:00Z is the same time as --until 2026-11-22T09:00:00+02:00 (2026-11-22T07:00:00Z)",
+        ),
+        ("events", "1h", "2h", "--since 1h (20"),
+    ] {
+        let r = bin(&[cmd, "--since", since, "--until", until, &s], b"");
+        assert_eq!(r.code, 2, "{since} {until}: {}", r.stderr);
+        assert!(r.stdout.is_empty(), "{}", r.stdout);
+        assert!(
+            r.stderr.starts_with("logsleuth: error: ")
+                && r.stderr.contains(said)
+                && r.stderr.contains(&format!("--until {until}")),
+            "{}",
+            r.stderr
+        );
+    }
+}
+
 #[test]
 fn bad_filter_arguments_are_usage_errors() {
     for args in [
