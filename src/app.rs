@@ -683,6 +683,13 @@ fn analyze(a: &AnalyzeArgs) -> Result<ExitCode> {
             })
         })
         .transpose()?;
+    if a.no_rules
+        && let Some(s) = &a.fail_on
+    {
+        bail!(
+            "--fail-on {s} with --no-rules can never fail: findings come from the rules (drop --no-rules, or --fail-on)"
+        );
+    }
     let correlation = correlation_settings(&a.correlation)?;
     let rule_set = if a.no_rules {
         None

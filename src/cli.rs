@@ -258,7 +258,7 @@ pub struct AnalyzeArgs {
     /// Directory of extra or overriding rules (*.toml, one rule per file).
     #[arg(long, value_name = "DIR")]
     pub rules: Option<PathBuf>,
-    /// Run no rules (no findings section).
+    /// Run no rules (no findings section; not with --fail-on).
     #[arg(long)]
     pub no_rules: bool,
     /// Do not correlate events into groups (no correlation section).
