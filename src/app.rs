@@ -124,6 +124,7 @@ fn trace(t: &TraceArgs) -> Result<ExitCode> {
     if t.id.trim().is_empty() {
         bail!("trace: ID must not be empty");
     }
+    crate::correlate::check_target(&t.id).map_err(|e| anyhow!("trace: {e}"))?;
     let mut settings = settings(&t.common, &reg, Mode::Events)?;
     let (inputs, watch) = inputs(&t.common, None, None, &[])?;
     settings.watch = watch;
@@ -142,13 +143,19 @@ fn trace(t: &TraceArgs) -> Result<ExitCode> {
         warn_if_streams_released(&counts);
         read_errors = counts.read_errors;
     }
+    let stdout = io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
     let Some(timeline) = sink.finish() else {
         eprintln!("logsleuth: no event carries the identifier {:?}", t.id);
+        // JSON: a document all the same, for the script reading it.
+        if t.format == Format::Json {
+            serde_json::to_writer_pretty(&mut out, &crate::correlate::Timeline::empty(&t.id))?;
+            out.write_all(b"\n")?;
+            out.flush()?;
+        }
         let incomplete = say_read_errors(&read_errors);
         return Ok(ExitCode::from(if incomplete { 2 } else { 1 }));
     };
-    let stdout = io::stdout();
-    let mut out = BufWriter::new(stdout.lock());
     match t.format {
         Format::Json => {
             serde_json::to_writer_pretty(&mut out, &timeline)?;

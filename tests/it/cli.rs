@@ -33,3 +33,51 @@ fn fail_on_without_rules_is_a_usage_error() {
     assert_eq!(bin(&["analyze", "--no-rules", &s], b"").code, 0);
     assert_eq!(bin(&["analyze", "--fail-on", "critical", &s], b"").code, 0);
 }
+
+/// `trace --format json` with an ID nothing carries printed nothing, so `| jq` read no input:
+/// an empty timeline document now (exit code 1 still).
+#[test]
+fn trace_json_of_an_unknown_id_is_an_empty_timeline() {
+    let s = sample("skreaver-info.log");
+    let r = bin(&["trace", "--format", "json", "nope", &s], b"");
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("no event carries the identifier"),
+        "{}",
+        r.stderr
+    );
+    let doc: serde_json::Value = serde_json::from_str(&r.stdout).expect("a JSON document");
+    assert_eq!(doc["id"], "nope");
+    assert_eq!(doc["groups"], 0);
+    assert_eq!(doc["events"], serde_json::json!([]));
+    assert!(doc["first"].is_null() && doc["first_error"].is_null());
+    // The text form prints no timeline.
+    let r = bin(&["trace", "nope", &s], b"");
+    assert_eq!((r.code, r.stdout.as_str()), (1, ""));
+}
+
+/// `bogus:1095377d` was looked for as that literal value and quietly found nothing.
+#[test]
+fn trace_names_the_known_kinds_for_an_unknown_kind() {
+    let s = sample("skreaver-info.log");
+    let r = bin(&["trace", "bogus:1095377d", &s], b"");
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stdout.is_empty());
+    assert!(
+        r.stderr
+            .starts_with(r#"logsleuth: error: trace: unknown identifier kind "bogus""#)
+            && r.stderr.contains(
+                "known kinds: trace_id, request_id, span_id, agent_id, user_id, conn_id, client_ip"
+            ),
+        "{}",
+        r.stderr
+    );
+    // A known kind, and values with ':' that no kind prefix could be, are looked for.
+    let conn = "conn_id:27d74fa3-a403-43ee-8d7e-95fee56edb92";
+    for id in [conn, "10.0.0.7:443", "fe80::1", "request_id:bogus:1"] {
+        let r = bin(&["trace", id, &s], b"");
+        assert_ne!(r.code, 2, "{id}: {}", r.stderr);
+    }
+    let r = bin(&["trace", "--format", "json", conn, &s], b"");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+}
