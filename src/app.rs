@@ -84,7 +84,11 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         .context("cannot install the Ctrl-C handler")?;
     }
     match cli.command {
-        None => analyze(&cli.analyze),
+        None => {
+            let mut a = cli.analyze;
+            a.common.first_may_be_subcommand = true;
+            analyze(&a)
+        }
         Some(Command::Analyze(a)) => analyze(&a),
         Some(Command::Events(e)) => events(&e),
         Some(Command::Trace(t)) => trace(&t),
@@ -290,6 +294,11 @@ fn inputs(
         size: None,
     };
     let mut paths = Vec::new();
+    let misspelt = common
+        .inputs
+        .first()
+        .filter(|_| common.first_may_be_subcommand)
+        .and_then(|p| Some((p, near_subcommand(p.to_str()?)?)));
     let flush = |paths: &mut Vec<std::path::PathBuf>, out: &mut Vec<Input>| -> Result<()> {
         if paths.is_empty() {
             return Ok(());
@@ -297,7 +306,15 @@ fn inputs(
         let found = files::resolve_inputs(paths, exclude).map_err(|errs| {
             anyhow!(
                 errs.iter()
-                    .map(ToString::to_string)
+                    .map(|e| match (e, &misspelt) {
+                        // `logsleuth analyse x.log`: the subcommand was read as an input.
+                        (files::InputError::NotFound { path }, Some((first, name)))
+                            if path == *first =>
+                        {
+                            format!("{e}; did you mean `{name}`?")
+                        }
+                        _ => e.to_string(),
+                    })
                     .collect::<Vec<_>>()
                     .join("\nlogsleuth: error: ")
             )
@@ -404,6 +421,46 @@ fn inputs(
         out.retain(|i| !matches!(i.kind, InputKind::Stdin));
     }
     Ok((out, watch))
+}
+
+/// The subcommand `word` is a slip of the keyboard from: at most one edit (two for names of
+/// 6 letters or more; a swap of neighbours is one), and not the name itself.
+fn near_subcommand(word: &str) -> Option<String> {
+    use clap::CommandFactory;
+    let word = word.to_ascii_lowercase();
+    Cli::command()
+        .get_subcommands()
+        .map(|c| c.get_name().to_string())
+        .filter(|name| *name != "help")
+        .map(|name| (edit_distance(&word, &name), name))
+        .filter(|(d, name)| *d > 0 && *d <= if name.len() >= 6 { 2 } else { 1 })
+        .min()
+        .map(|(_, name)| name)
+}
+
+/// Edits (insert, delete, replace, swap neighbours) from `a` to `b` (optimal string alignment).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = best;
+        }
+    }
+    d[a.len()][b.len()]
 }
 
 /// A `loki+http(s)://…` input: the range (default the last hour), auth, TLS trust
@@ -1031,4 +1088,31 @@ fn warn_if_all_filtered(counts: &InputCounts, filter: &Filter) {
         counts.events,
         filter.describe().join(", ")
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn near_subcommands() {
+        for (word, want) in [
+            ("analyse", Some("analyze")),
+            ("Analyse", Some("analyze")),
+            ("anlayze", Some("analyze")),
+            ("evnets", Some("events")),
+            ("event", Some("events")),
+            ("trcae", Some("trace")),
+            ("rule", Some("rules")),
+            ("verfy", Some("verify")),
+            ("analyze", None),
+            ("app.log", None),
+            ("tree", None),
+            ("x", None),
+        ] {
+            assert_eq!(near_subcommand(word).as_deref(), want, "{word}");
+        }
+        assert_eq!(edit_distance("ab", "ba"), 1);
+        assert_eq!(edit_distance("", "abc"), 3);
+    }
 }

@@ -235,6 +235,9 @@ pub struct Common {
     /// Never show the progress bar.
     #[arg(long)]
     pub no_progress: bool,
+    /// No subcommand was given, so the first INPUT may be a misspelt one (set by `app`).
+    #[arg(skip)]
+    pub first_may_be_subcommand: bool,
 }
 
 /// `analyze` options.

@@ -81,3 +81,30 @@ fn trace_names_the_known_kinds_for_an_unknown_kind() {
     let r = bin(&["trace", "--format", "json", conn, &s], b"");
     assert_eq!(r.code, 0, "{}", r.stderr);
 }
+
+/// `logsleuth analyse x.log` read `analyse` as an input: say which subcommand was meant.
+#[test]
+fn a_misspelt_subcommand_gets_a_did_you_mean() {
+    let s = sample("skreaver-info.log");
+    let r = bin(&["analyse", &s], b"");
+    assert_eq!(r.code, 2);
+    assert_eq!(
+        r.stderr,
+        "logsleuth: error: cannot read 'analyse': no such file or directory; did you mean `analyze`?\n"
+    );
+    let r = bin(&["evnets", "--level", "error", "missing.log"], b"");
+    assert_eq!(
+        r.stderr,
+        "logsleuth: error: cannot read 'evnets': no such file or directory; did you mean `events`?\nlogsleuth: error: cannot read 'missing.log': no such file or directory\n"
+    );
+    // A missing file that is no near subcommand, or a near word that is not first: no hint.
+    for args in [
+        &["analyze.log"][..],
+        &[&s, "analyse"][..],
+        &["events", "evnets"][..],
+    ] {
+        let r = bin(args, b"");
+        assert_eq!(r.code, 2);
+        assert!(!r.stderr.contains("did you mean"), "{args:?}: {}", r.stderr);
+    }
+}
