@@ -1083,8 +1083,20 @@ fn warn_if_all_filtered(counts: &InputCounts, filter: &Filter) {
             format_rfc3339_nanos(b)
         )
     });
+    // Traceback lines are attached to their event, and --grep never sees them.
+    let traceback = filter.grep.as_ref().map_or_else(String::new, |g| {
+        let re = g.as_str();
+        let re = if re.contains(['"', '\\', '\'']) {
+            "…"
+        } else {
+            re
+        };
+        format!(
+            "; --grep reads each event's own line, not the traceback lines attached to it: `logsleuth events --where 'exception ~ \"{re}\"'` finds an exception's text"
+        )
+    });
     eprintln!(
-        "logsleuth: all {} events were filtered out ({}){span}",
+        "logsleuth: all {} events were filtered out ({}){span}{traceback}",
         counts.events,
         filter.describe().join(", ")
     );

@@ -362,6 +362,28 @@ fn a_range_that_holds_no_time_is_a_usage_error() {
     }
 }
 
+/// `--grep` reads each event's own line: a traceback's text is in the lines attached to it,
+/// which `--where 'exception ~ …'` reads. When --grep keeps nothing, stderr says so.
+#[test]
+fn grep_that_keeps_nothing_points_to_where_exception() {
+    let s = sample("skillmeat-text-prod.log");
+    let r = bin(&["events", "--grep", "ValueError", &s], b"");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.is_empty());
+    assert!(
+        r.stderr.contains(
+            r#"--grep reads each event's own line, not the traceback lines attached to it: `logsleuth events --where 'exception ~ "ValueError"'` finds an exception's text"#
+        ),
+        "{}",
+        r.stderr
+    );
+    // What it points to finds them.
+    assert!(!events(&["--where", r#"exception ~ "ValueError""#, &s]).is_empty());
+    // Other filters that keep nothing: no such hint.
+    let r = bin(&["events", "--level", "fatal", &s], b"");
+    assert!(r.stderr.contains("filtered out") && !r.stderr.contains("exception ~"));
+}
+
 #[test]
 fn bad_filter_arguments_are_usage_errors() {
     for args in [
