@@ -5,17 +5,78 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-const AFTER_HELP: &str = "\
-With no subcommand and no INPUT, logsleuth analyzes stdin:
-  kubectl logs -n prod -l app=skreaver --prefix --timestamps --all-containers | logsleuth
-
+/// The exit codes, ending every command's help (a macro: `concat!` takes literals only).
+macro_rules! exit_codes {
+    () => {
+        "\
 Exit codes:
   0  success (also when stdout is closed early, e.g. `| head`)
   1  `--fail-on SEVERITY`: a finding at or above it; `rules test`/`rules lint`: a failure;
      `verify`: the bundle differs from its manifest; `trace`: nothing carries the ID
   2  usage error, an input that is missing or unreadable, or a rule / parser file that
      cannot be loaded (reported before any output)
-  130  analyze --export interrupted (Ctrl-C, SIGTERM): the bundle is closed, marked incomplete";
+  130  analyze --export interrupted (Ctrl-C, SIGTERM): the bundle is closed, marked incomplete"
+    };
+}
+
+const AFTER_HELP: &str = concat!(
+    "\
+With no subcommand and no INPUT, logsleuth analyzes stdin:
+  kubectl logs -n prod -l app=skreaver --prefix --timestamps --all-containers | logsleuth
+
+",
+    exit_codes!()
+);
+
+// Each subcommand's help ends with examples of it (from the README).
+
+const ANALYZE_HELP: &str = concat!(
+    exit_codes!(),
+    "
+
+Examples:
+  logsleuth analyze /var/log/pods/prod_*/ skillmeat.log.2.gz --since 2h --slow-ms 1000
+  logsleuth analyze incident/*.log --format json | jq '.endpoints[] | select(.p95_ms > 500)'
+  logsleuth analyze incident/ --fail-on high --export incident-4711/"
+);
+
+const EVENTS_HELP: &str = concat!(
+    exit_codes!(),
+    "
+
+Examples:
+  logsleuth events --level error --where 'status >= 500 and route ~ \"/agents\"' app.log
+  logsleuth events --where 'exception ~ \"ValueError\"' skillmeat.log | jq -r .exception
+  logsleuth events -f --format text /var/log/pods/ --where 'namespace = prod'"
+);
+
+const TRACE_HELP: &str = concat!(
+    exit_codes!(),
+    "
+
+Examples:
+  logsleuth trace 27d74fa3-a403-43ee-8d7e-95fee56edb92 skreaver.log
+  logsleuth trace trace_id:c1aa0d75-… --format json logs/ | jq '.events[].message'"
+);
+
+const RULES_HELP: &str = concat!(
+    exit_codes!(),
+    "
+
+Examples:
+  logsleuth rules list
+  logsleuth rules test ./my-rules/       # fixtures in ./my-rules/fixtures/<ID>/{fire,miss}.log
+  logsleuth rules lint ./my-rules/"
+);
+
+const VERIFY_HELP: &str = concat!(
+    exit_codes!(),
+    "
+
+Examples:
+  logsleuth analyze --export incident-4711/ app.log && logsleuth verify incident-4711/
+  logsleuth verify incident-4711/   # exit 0: every file matches; 1: lists what differs"
+);
 
 /// Log-analysis stream processor for SREs: unwraps kubectl / CRI / docker envelopes, parses
 /// SkillMeat and Skreaver logs (and generic JSON, logfmt, text), and reports errors and latency
@@ -35,20 +96,21 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Report events by level, requests, per-endpoint latency, error rate and slow requests.
-    #[command(after_help = AFTER_HELP)]
+    #[command(after_help = ANALYZE_HELP)]
     Analyze(AnalyzeArgs),
     /// Print matching normalized events: NDJSON, or one line each for people on a terminal.
-    #[command(after_help = AFTER_HELP)]
+    #[command(after_help = EVENTS_HELP)]
     Events(EventsArgs),
     /// Print the correlation group containing ID (trace_id, request_id, conn_id, agent_id…) as a
     /// timeline across services and inputs.
-    #[command(after_help = AFTER_HELP)]
+    #[command(after_help = TRACE_HELP)]
     Trace(TraceArgs),
     /// List, test and lint the incident rules.
+    #[command(after_help = RULES_HELP)]
     Rules(RulesArgs),
     /// Check an evidence bundle (analyze --export) against its manifest: hashes, row counts,
     /// schemas; exit 0 when it matches, 1 with the list of differences.
-    #[command(after_help = AFTER_HELP)]
+    #[command(after_help = VERIFY_HELP)]
     Verify(VerifyArgs),
 }
 
@@ -101,6 +163,7 @@ pub struct RulesArgs {
 #[derive(Debug, Subcommand, Clone)]
 pub enum RulesAction {
     /// List the rules in use (built-in plus --rules DIR).
+    #[command(after_help = RULES_HELP)]
     List {
         /// Directory of extra or overriding rules (*.toml).
         #[arg(long, value_name = "DIR")]
@@ -110,6 +173,7 @@ pub enum RulesAction {
         format: Format,
     },
     /// Run every rule against its fixtures (DIR: extra rules; fixtures in DIR/fixtures/<ID>/ or --fixtures).
+    #[command(after_help = RULES_HELP)]
     Test {
         /// Directory of extra or overriding rules to test with the built-in ones.
         #[arg(value_name = "DIR")]
@@ -119,6 +183,7 @@ pub enum RulesAction {
         fixtures: Option<PathBuf>,
     },
     /// Check rule files for mistakes beyond syntax (naming, docs, fixtures).
+    #[command(after_help = RULES_HELP)]
     Lint {
         /// Directory of extra or overriding rules (as for `rules test`; `--rules DIR` works too).
         #[arg(value_name = "DIR", conflicts_with = "rules")]

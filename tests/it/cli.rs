@@ -108,3 +108,43 @@ fn a_misspelt_subcommand_gets_a_did_you_mean() {
         assert!(!r.stderr.contains("did you mean"), "{args:?}: {}", r.stderr);
     }
 }
+
+/// Each subcommand's help ends with examples of that subcommand (it ended with the top-level
+/// footer only: stdin and exit codes; `rules` had none).
+#[test]
+fn each_subcommand_help_ends_with_its_examples() {
+    for sub in [
+        &["analyze"][..],
+        &["events"],
+        &["trace"],
+        &["verify"],
+        &["rules"],
+        &["rules", "list"],
+        &["rules", "test"],
+        &["rules", "lint"],
+    ] {
+        let mut args = sub.to_vec();
+        args.push("--help");
+        let r = bin(&args, b"");
+        assert_eq!(r.code, 0, "{sub:?}: {}", r.stderr);
+        let (_, examples) = r
+            .stdout
+            .rsplit_once("\nExamples:\n")
+            .unwrap_or_else(|| panic!("{sub:?}: no examples:\n{}", r.stdout));
+        let lines: Vec<&str> = examples.lines().collect();
+        assert!((2..=3).contains(&lines.len()), "{sub:?}: {examples}");
+        for l in lines {
+            assert!(
+                l.starts_with("  ") && l.contains(&format!("logsleuth {}", sub[0])),
+                "{sub:?}: {l}"
+            );
+        }
+        assert!(r.stdout.contains("Exit codes:"), "{sub:?}");
+    }
+    // The top level keeps its footer.
+    let r = bin(&["--help"], b"");
+    assert!(
+        r.stdout
+            .contains("With no subcommand and no INPUT, logsleuth analyzes stdin")
+    );
+}
