@@ -399,6 +399,12 @@ struct Chunk {
     data: ChunkBytes,
     /// Line numbers the reader cut at `max_line_bytes`.
     truncated: Vec<u64>,
+    /// The input's last chunk (no later member of a rotated set goes on with it): its last
+    /// line and its runs still open end where the input ends, and a JSON object cut there is
+    /// closed ([`eof_cut_json`]).
+    ends_input: bool,
+    /// The line number of the input's last line when it had no newline (`ends_input` only).
+    unterminated: Option<u64>,
     /// Following: the input has read all it had so far (its history); an empty chunk.
     caught_up: bool,
     /// Last chunk of a rotated member: the stream keys of the runs still open at its end,
@@ -1351,6 +1357,8 @@ struct Chunker {
     carried: Vec<Carried>,
     /// Runs handed on to the next member, for the last chunk ([`Chunk::handed_on`]).
     handed_on: Vec<u64>,
+    /// No member of a rotated set follows this input: its end is the end ([`Chunk::ends_input`]).
+    ends_input: bool,
 }
 
 impl Chunker {
@@ -1374,6 +1382,7 @@ impl Chunker {
             next_line: 1,
             carried: Vec::new(),
             handed_on: Vec::new(),
+            ends_input: true,
         }
     }
 
@@ -1589,8 +1598,13 @@ impl Chunker {
 
     /// Take the bytes up to the safe cut (everything at end of input) as a chunk.
     fn take(&mut self, seq: u64, at_end: bool) -> Option<Chunk> {
+        let ends_input = at_end && self.ends_input;
+        let mut unterminated = None;
         if at_end && self.pending.len() > self.line_start {
             // The last line has no newline.
+            if ends_input {
+                unterminated = Some(self.next_line + count_lines(&self.pending[..self.line_start]));
+            }
             self.pending.push(b'\n');
             self.line_start = self.pending.len();
         }
@@ -1637,6 +1651,8 @@ impl Chunker {
             first_line: self.next_line,
             data,
             truncated,
+            ends_input,
+            unterminated,
             caught_up: false,
             handed_on: if at_end {
                 std::mem::take(&mut self.handed_on)
@@ -1678,6 +1694,8 @@ impl Member {
         let mut chunker =
             Chunker::new(self.source, max_line, target, buf).max_runs(settings.max_streams.max(1));
         chunker.resume(std::mem::take(&mut self.carried));
+        // A rotated member's last line may go on in the next member: not cut.
+        chunker.ends_input = self.next.is_none();
         chunker
     }
 
@@ -1748,6 +1766,8 @@ fn read_one(
             first_line: chunker.next_line,
             data: ChunkBytes::pooled(0),
             truncated: Vec::new(),
+            ends_input: false,
+            unterminated: None,
             caught_up: true,
             handed_on: Vec::new(),
             carried: Vec::new(),
@@ -2019,13 +2039,14 @@ fn process_chunk(
         });
         let part = tag.map_or(Part::Whole, |t| t.part);
         let reader_cut = chunk.truncated.contains(&this_line);
+        let eof = chunk.unterminated == Some(this_line);
         let next = match joiner.feed(key, this_line, &u) {
             Feed::Passthrough => BatchLine {
+                truncated: reader_cut || (eof && eof_cut_json(&u.content)),
                 content: u.content,
                 runtime_ts: u.runtime_ts.map(Cow::Borrowed),
                 line: this_line,
                 stream: key,
-                truncated: reader_cut,
                 from: None,
                 part,
             },
@@ -2044,7 +2065,8 @@ fn process_chunk(
             }
             Feed::Completed(j) => {
                 out.joined_partials += u64::from(j.pieces.saturating_sub(1));
-                BatchLine::joined(j, from_carried(key), reader_cut)
+                let cut = reader_cut || (eof && eof_cut_json(&j.content));
+                BatchLine::joined(j, from_carried(key), cut)
             }
         };
         batch.push(next);
@@ -2059,11 +2081,28 @@ fn process_chunk(
             continue;
         }
         out.joined_partials += u64::from(j.pieces.saturating_sub(1));
-        batch.push(BatchLine::joined(j, from_carried(key), false));
+        // A run the input ended in (a pod killed in the middle of a line).
+        let cut = chunk.ends_input && eof_cut_json(&j.content);
+        batch.push(BatchLine::joined(j, from_carried(key), cut));
     }
     work.run(&mut batch, &origins, &mut out);
     out.origins = origins.into_iter().collect();
     out
+}
+
+/// Is `content`, a line the input ended in, a JSON object cut there (a process killed while
+/// it wrote the line: `{"timestamp":…,"fields":{"message":"FATAL out of memory … `)? It is
+/// then read as a line cut at `--max-line-bytes` is, closed where it was cut ([`cut_text`]),
+/// and counted `truncated`. A whole object (a last line without its newline) is not cut.
+fn eof_cut_json(content: &[u8]) -> bool {
+    if !content.trim_ascii_start().starts_with(b"{\"") {
+        return false;
+    }
+    let text = match std::str::from_utf8(content) {
+        Ok(t) => Cow::Borrowed(t),
+        Err(_) => String::from_utf8_lossy(content),
+    };
+    crate::jsonclose::close_cut_json(&text).is_some_and(|closed| !text.starts_with(&closed))
 }
 
 /// The text of a line cut at `--max-line-bytes`: without a character the cut split (not

@@ -3,6 +3,8 @@
 use std::io::Read;
 use std::process::{Command, Stdio};
 
+use serde_json::json;
+
 use super::{analyze_json, assert_accounted, bin, ndjson};
 
 #[test]
@@ -188,6 +190,68 @@ fn a_json_line_cut_at_the_cap_keeps_its_event() {
         "{}",
         exception.len()
     );
+}
+
+/// The last line of a pod killed while it wrote (OOM): a JSON object cut with no closing
+/// brace and no newline. It was only counted unparsed; it is an event, closed where it was
+/// cut, as a line cut at `--max-line-bytes` is (and counted `truncated`).
+#[test]
+fn a_json_line_cut_by_the_end_of_input_keeps_its_event() {
+    let whole = r#"{"timestamp":"2026-11-22T07:08:49.329025Z","level":"WARN","fields":{"message":"Alerting enabled but no recipients or webhook configured"},"target":"skreaver_core::security::config"}"#;
+    let cut = r#"{"timestamp":"2026-11-22T07:08:50.1Z","level":"ERROR","fields":{"message":"FATAL out of memory while allocating 1073741824 bytes for agent abc"#;
+    let input = format!("{whole}\n{cut}");
+    let r = analyze_json(&[], input.as_bytes());
+    assert_accounted(&r["input"]);
+    let n = |k: &str| r["input"][k].as_u64().unwrap();
+    assert_eq!(
+        (n("lines"), n("events"), n("unparsed_lines"), n("truncated")),
+        (2, 2, 0, 1)
+    );
+    let r = bin(&["events", "--grep", "out of memory"], input.as_bytes());
+    let ev = ndjson(&r.stdout);
+    assert_eq!(ev.len(), 1, "{}", r.stderr);
+    assert_eq!(
+        (
+            &ev[0]["line"],
+            &ev[0]["level"],
+            &ev[0]["ts"],
+            &ev[0]["service"]
+        ),
+        (
+            &json!(2),
+            &json!("error"),
+            &json!("2026-11-22T07:08:50.100000000Z"),
+            &json!("skreaver")
+        )
+    );
+    assert_eq!(
+        ev[0]["message"],
+        "FATAL out of memory while allocating 1073741824 bytes for agent abc"
+    );
+    // The same in a CRI log whose last `P` run never got its `F`.
+    let cri = format!(
+        "2026-11-22T07:08:50.000000001Z stdout F {whole}\n2026-11-22T07:08:50.100000001Z stdout P {}\n2026-11-22T07:08:50.100000002Z stdout P {}\n",
+        &cut[..40],
+        &cut[40..]
+    );
+    let r = analyze_json(&[], cri.as_bytes());
+    assert_accounted(&r["input"]);
+    let n = |k: &str| r["input"][k].as_u64().unwrap();
+    assert_eq!(
+        (n("events"), n("unparsed_lines"), n("truncated")),
+        (2, 0, 1)
+    );
+    // A whole object without its newline is no cut; nor is a cut one with more lines after it.
+    let r = analyze_json(&[], whole.as_bytes());
+    assert_eq!(
+        (
+            r["input"]["events"].as_u64(),
+            r["input"]["truncated"].as_u64()
+        ),
+        (Some(1), Some(0))
+    );
+    let r = analyze_json(&[], format!("{cut}\n{whole}\n").as_bytes());
+    assert_eq!(r["input"]["unparsed_lines"], 1);
 }
 
 #[test]
