@@ -685,6 +685,7 @@ fn settings(common: &Common, reg: &Registry, mode: Mode) -> Result<Settings> {
         follow: common.follow,
         snapshot_every: None,
         keep_raw: false,
+        keep_unparsed: false,
         keep_groups: false,
         hash_inputs: false,
         cancel: None,
@@ -958,6 +959,27 @@ fn events(args: &EventsArgs) -> Result<ExitCode> {
         .format
         .map_or_else(|| io::stdout().is_terminal(), |f| f == EventsFormat::Text);
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
+    if args.unparsed {
+        settings.keep_unparsed = true;
+        settings.keep_events = false;
+        let style = Style {
+            colour: text && colour(args.color),
+        };
+        let mut sink = output::UnparsedSink::new(&mut out, text, style);
+        let outcome = pipeline::run(&inputs, &reg, &settings, &mut [&mut sink])?;
+        let shown = sink.shown();
+        out.flush()?;
+        if let Outcome::Events(counts) = &outcome {
+            if shown == 0 {
+                say_no_unparsed(counts, &settings.filter);
+            }
+            warn_if_streams_released(counts);
+            if say_read_errors(&counts.read_errors) {
+                return Ok(ExitCode::from(2));
+            }
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let outcome = if text {
         let style = Style {
             colour: colour(args.color),
@@ -986,6 +1008,31 @@ fn events(args: &EventsArgs) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `events --unparsed` printed nothing: say why (every line is an event or part of one, the
+/// unparsed ones are blank, or the filters kept none).
+fn say_no_unparsed(counts: &InputCounts, filter: &Filter) {
+    let blank = counts
+        .unparsed_reasons
+        .get(crate::parse::Unparsed::Blank.as_str())
+        .copied()
+        .unwrap_or(0);
+    let why = if counts.unparsed_lines == 0 {
+        format!(
+            "every one of the {} lines is an event or part of one",
+            counts.lines
+        )
+    } else if counts.unparsed_lines == blank {
+        format!("the {blank} unparsed lines are blank (counted, not printed)")
+    } else {
+        format!(
+            "the filters keep none of the {} unparsed lines ({})",
+            counts.unparsed_lines - blank,
+            filter.describe().join(", ")
+        )
+    };
+    eprintln!("logsleuth: no unparsed line to print: {why}");
 }
 
 /// An input that failed while it was read (a cut gzip, stdin that is a directory): what was

@@ -47,7 +47,7 @@ const EVENTS_HELP: &str = concat!(
 Examples:
   logsleuth events --level error --where 'status >= 500 and route ~ \"/agents\"' app.log
   logsleuth events --where 'exception ~ \"ValueError\"' skillmeat.log | jq -r .exception
-  logsleuth events -f --format text /var/log/pods/ --where 'namespace = prod'"
+  logsleuth events --unparsed --format text /var/log/pods/   # lines that are no event, file:line"
 );
 
 const TRACE_HELP: &str = concat!(
@@ -375,6 +375,11 @@ pub struct EventsArgs {
     /// Colour of the text format.
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
+    /// Print the lines that are no event instead (invalid JSON, binary; blank ones are only
+    /// counted): file:line, the reason and the text. --grep matches their text; --since/--until
+    /// judge them by the last timed event before them in their stream.
+    #[arg(long, conflicts_with_all = ["where_", "level", "service"])]
+    pub unparsed: bool,
 }
 
 /// `events` output format.

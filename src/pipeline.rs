@@ -196,6 +196,13 @@ pub trait EventSink {
     fn request(&mut self, _r: &Request, _origin: &Origin) -> io::Result<()> {
         Ok(())
     }
+    /// A line that is no event, as it is merged ([`Settings::keep_unparsed`]).
+    ///
+    /// # Errors
+    /// Output errors end the run.
+    fn unparsed(&mut self, _line: &UnparsedLine<'_>) -> io::Result<()> {
+        Ok(())
+    }
     /// One closed correlation group, with every identifier (`Settings::keep_groups`).
     ///
     /// # Errors
@@ -247,6 +254,20 @@ pub trait EventSink {
     }
 }
 
+/// A line that is no event ([`EventSink::unparsed`]).
+pub struct UnparsedLine<'a> {
+    /// Input name.
+    pub source: &'a str,
+    /// Line number.
+    pub line: u64,
+    /// Stream origin (pod, container…).
+    pub origin: &'a Origin,
+    /// Why it is no event.
+    pub reason: Unparsed,
+    /// The line (its payload: envelope removed, pieces joined).
+    pub text: &'a str,
+}
+
 /// What the run read of one input.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct InputRead {
@@ -280,6 +301,10 @@ pub struct Settings {
     pub keep_events: bool,
     /// Hand each event's payload line to the sinks ([`View::raw`]).
     pub keep_raw: bool,
+    /// Hand the lines that are no event (but blank ones) to the sinks
+    /// ([`EventSink::unparsed`]; `events --unparsed`): those `--grep` matches and
+    /// `--since`/`--until` keep, judged as events without a time are.
+    pub keep_unparsed: bool,
     /// Hash each input's bytes as read (reported through [`EventSink::inputs_read`]).
     pub hash_inputs: bool,
     /// Hand every closed correlation group to the sinks ([`EventSink::group`]).
@@ -326,6 +351,7 @@ impl Settings {
             progress: false,
             keep_events: matches!(mode, Mode::Events),
             keep_raw: false,
+            keep_unparsed: false,
             keep_groups: false,
             hash_inputs: false,
             cancel: None,
@@ -466,7 +492,9 @@ struct EventItem {
 enum ItemKind {
     Event(EventItem),
     Blank,
-    Unparsed(Unparsed),
+    /// Why the line is no event, and its text when the sinks want it
+    /// ([`Settings::keep_unparsed`]).
+    Unparsed(Unparsed, Option<Box<str>>),
     /// A further line of a Loki entry ([`crate::source::loki::Part::Inner`]): its text.
     Inner(Box<str>),
 }
@@ -2327,7 +2355,16 @@ fn make_item(
     };
     match outcome {
         ParseOutcome::Blank => out.items.push(item(ItemKind::Blank, false)),
-        ParseOutcome::Unparsed(r) => out.items.push(item(ItemKind::Unparsed(r), false)),
+        ParseOutcome::Unparsed(r) if settings.keep_unparsed && r != Unparsed::Blank => {
+            let f = &settings.filter;
+            let mut it = item(
+                ItemKind::Unparsed(r, Some(Box::from(text))),
+                f.grep.as_ref().is_none_or(|g| g.is_match(text)),
+            );
+            it.untimed_range = f.since.is_some() || f.until.is_some();
+            out.items.push(it);
+        }
+        ParseOutcome::Unparsed(r) => out.items.push(item(ItemKind::Unparsed(r, None), false)),
         ParseOutcome::Event { weak } => {
             // The first line of a Loki entry starts its own event (Loki gives the boundary).
             let weak = weak && !ctx.first;
@@ -2542,6 +2579,9 @@ struct StreamState {
     /// The last line that started something: its event's id, or why it is no event. The
     /// further lines of a Loki entry ([`ItemKind::Inner`]) come right after their first line.
     head: Option<Result<u64, Unparsed>>,
+    /// The last line that started something is no event and went to the sinks
+    /// ([`EventSink::unparsed`]): so do the further lines of its Loki entry.
+    head_shown: bool,
 }
 
 struct Pending {
@@ -2623,6 +2663,9 @@ struct Merger<'r> {
     recheck_expr: Option<Expr>,
     /// `--since`/`--until`, for events without a time ([`Item::untimed_range`]).
     range: Filter,
+    /// The line just merged, when it is no event and the sinks get it ([`EventSink::unparsed`]):
+    /// its line number, stream, reason and text.
+    shown_unparsed: Option<(u64, u64, Unparsed, Box<str>)>,
     /// Cap on a held event's exception text (`--max-line-bytes`).
     max_event_bytes: usize,
     /// Held events in input order; the front has id `held_front`.
@@ -2739,6 +2782,7 @@ impl<'r> Merger<'r> {
                 until: settings.filter.until,
                 ..Filter::default()
             },
+            shown_unparsed: None,
             max_event_bytes: settings.max_line_bytes.max(16),
             held: VecDeque::new(),
             held_front: 0,
@@ -2985,6 +3029,7 @@ impl<'r> Merger<'r> {
         for item in &mut items {
             self.item(item, &found);
             self.deliver_requests(sinks)?;
+            self.deliver_unparsed(sinks)?;
         }
         recycle::ITEMS.put(items);
         recycle::FOUND.put(found);
@@ -3241,13 +3286,22 @@ impl<'r> Merger<'r> {
                     }
                     _ => {
                         state.head = Some(Err(Unparsed::Blank));
+                        state.head_shown = false;
                         self.unparsed(Unparsed::Blank);
                     }
                 }
             }
-            ItemKind::Unparsed(r) => {
+            ItemKind::Unparsed(r, text) => {
                 state.head = Some(Err(*r));
+                // Shown as an event without a time would be (`events --unparsed`).
+                let shown = item.pass
+                    && !(item.untimed_range
+                        && state.last_ts.is_some_and(|t| !self.range.in_range(t)));
+                state.head_shown = shown && text.is_some();
                 self.unparsed(*r);
+                if shown && let Some(text) = text.take() {
+                    self.shown_unparsed = Some((item.line, item.stream, *r, text));
+                }
             }
             // Loki gave the entry's boundary: its further lines belong to its first line's
             // event, whatever they look like (counted as continuation lines, as in a file).
@@ -3258,7 +3312,12 @@ impl<'r> Merger<'r> {
                     self.continuation_rules(item.stream, item.line, text);
                 }
                 // The entry's first line is no event: neither are the others.
-                Some(Err(r)) => self.unparsed(r),
+                Some(Err(r)) => {
+                    if state.head_shown {
+                        self.shown_unparsed = Some((item.line, item.stream, r, text.clone()));
+                    }
+                    self.unparsed(r);
+                }
                 // Cannot happen (the first line comes first); counted all the same.
                 None => self.unparsed(Unparsed::Blank),
             },
@@ -3514,6 +3573,29 @@ impl<'r> Merger<'r> {
                 closed: false,
             });
         }
+    }
+
+    /// Hand the line just merged to the sinks when it is no event ([`EventSink::unparsed`]).
+    fn deliver_unparsed(&mut self, sinks: &mut [&mut dyn EventSink]) -> io::Result<()> {
+        let Some((line, stream, reason, text)) = self.shown_unparsed.take() else {
+            return Ok(());
+        };
+        let unknown = Origin::default();
+        let origin = self.origins.get(&stream).unwrap_or(&unknown);
+        let shown = UnparsedLine {
+            source: self
+                .inputs
+                .get(origin.source as usize)
+                .map_or("", |i| i.name.as_str()),
+            line,
+            origin,
+            reason,
+            text: &text,
+        };
+        for s in sinks.iter_mut() {
+            s.unparsed(&shown)?;
+        }
+        Ok(())
     }
 
     /// Hand finished requests to the analyzer and the sinks.

@@ -576,3 +576,80 @@ fn max_latency_is_exact_for_huge_values() {
     let r = analyze_json(&[], format!("{line}\n").as_bytes());
     assert_eq!(r["endpoints"][0]["max_ms"].as_f64(), Some(1e20));
 }
+
+/// `events --unparsed` prints the lines that are no event, with where they are and why: they
+/// were only counted, so an SRE could not see them but with `sed -n` on the right file.
+#[test]
+fn unparsed_lines_can_be_printed_with_file_line_and_reason() {
+    let timed = |t: &str, m: &str| {
+        format!(
+            r#"{{"timestamp":"2026-11-22T{t}Z","level":"INFO","fields":{{"message":"{m}"}},"target":"skreaver_http::runtime::http"}}"#
+        )
+    };
+    let input = [
+        timed("07:00:00", "started"),
+        r#"{"broken": "#.to_string(),
+        "abc\u{0}def".to_string(),
+        String::new(),
+        timed("08:00:00", "later"),
+        r#"[pod/api-7d9f/app] {"half":"#.to_string(),
+        // Cut by the end of input: an event (closed), not unparsed.
+        r#"{"timestamp":"2026-11-22T08:00:01Z","level":"ERROR","fields":{"message":"FATAL out of"#
+            .to_string(),
+    ]
+    .join("\n");
+    let r = bin(&["events", "--unparsed"], input.as_bytes());
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        ndjson(&r.stdout),
+        [
+            json!({"source": "stdin", "line": 2, "reason": "invalid_json", "text": r#"{"broken": "#}),
+            json!({"source": "stdin", "line": 3, "reason": "binary", "text": "abc\u{0}def"}),
+            json!({"source": "stdin", "line": 6, "pod": "api-7d9f", "container": "app", "reason": "invalid_json", "text": r#"{"half":"#}),
+        ]
+    );
+    // Every line is still counted once (the blank line unparsed, not printed).
+    let a = analyze_json(&[], input.as_bytes());
+    assert_accounted(&a["input"]);
+    assert_eq!(a["input"]["unparsed_lines"], 4);
+    assert_eq!(a["input"]["events"], 3);
+    // For people; --grep on their text; --since judges them by the last time before them.
+    let r = bin(
+        &["events", "--unparsed", "--format", "text"],
+        input.as_bytes(),
+    );
+    assert_eq!(
+        r.stdout,
+        "stdin:2  invalid_json  {\"broken\": \nstdin:3  binary  abc\\u0000def\nstdin:6 [pod/api-7d9f]  invalid_json  {\"half\":\n"
+    );
+    let lines = |args: &[&str]| -> Vec<u64> {
+        let mut all = vec!["events", "--unparsed"];
+        all.extend_from_slice(args);
+        let r = bin(&all, input.as_bytes());
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        ndjson(&r.stdout)
+            .iter()
+            .map(|e| e["line"].as_u64().unwrap())
+            .collect()
+    };
+    assert_eq!(lines(&["--grep", "half|broken"]), [2, 6]);
+    // Line 6 is the pod's stream, with no time before it: kept either way.
+    assert_eq!(lines(&["--since", "2026-11-22T07:30:00Z"]), [6]);
+    assert_eq!(lines(&["--until", "2026-11-22T07:30:00Z"]), [2, 3, 6]);
+    // Nothing to print: stderr says why.
+    let r = bin(
+        &["events", "--unparsed", "--grep", "nowhere"],
+        input.as_bytes(),
+    );
+    assert_eq!((r.code, r.stdout.as_str()), (0, ""));
+    assert!(
+        r.stderr.contains(
+            "no unparsed line to print: the filters keep none of the 3 unparsed lines (--grep)"
+        ),
+        "{}",
+        r.stderr
+    );
+    // Filters on event fields do not apply to lines that are no event.
+    let r = bin(&["events", "--unparsed", "--where", "status >= 500"], b"");
+    assert_eq!(r.code, 2, "{}", r.stderr);
+}

@@ -245,3 +245,67 @@ proptest! {
         prop_assert_eq!(a, b);
     }
 }
+
+/// `events --unparsed` output of `bytes` (NDJSON), and the run's counts.
+fn unparsed_of(
+    bytes: &[u8],
+    threads: usize,
+    chunk_bytes: usize,
+) -> (String, logsleuth::analyze::InputCounts) {
+    let reg = Registry::load(None).unwrap();
+    let mut settings = Settings {
+        threads,
+        chunk_bytes,
+        ..Settings::new(pipeline::Mode::Events)
+    };
+    settings.keep_unparsed = true;
+    settings.keep_events = false;
+    let input = Input {
+        name: "mem".into(),
+        kind: InputKind::Memory(Arc::from(bytes)),
+        meta: PathMeta::default(),
+        size: None,
+    };
+    let mut out = Vec::new();
+    let style = logsleuth::output::Style { colour: false };
+    let mut sink = logsleuth::output::UnparsedSink::new(&mut out, false, style);
+    let counts = match pipeline::run(&[input], &reg, &settings, &mut [&mut sink]).unwrap() {
+        Outcome::Events(c) => c,
+        Outcome::Report(_) => unreachable!(),
+    };
+    (String::from_utf8(out).unwrap(), *counts)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+    /// `events --unparsed` prints every line that is no event but blank ones, once, in input
+    /// order, whatever the chunking and threads.
+    #[test]
+    fn unparsed_lines_printed_are_those_counted_whatever_the_chunking(
+        picks in proptest::collection::vec((0usize..10_000, 0u8..6), 1..120),
+        chunk in 256usize..4096,
+    ) {
+        let lines = sample_lines();
+        let mut text = String::new();
+        for (pick, kind) in &picks {
+            match kind {
+                0 => text.push_str(r#"{"cut": "#),
+                1 => text.push_str("\u{0}\u{1}\u{2}"),
+                2 => {}
+                _ => text.push_str(&lines[pick % lines.len()]),
+            }
+            text.push('\n');
+        }
+        let (a, counts) = unparsed_of(text.as_bytes(), 1, 1 << 20);
+        let (b, _) = unparsed_of(text.as_bytes(), 3, chunk);
+        prop_assert_eq!(&a, &b);
+        let blank = counts.unparsed_reasons.get("blank").copied().unwrap_or(0);
+        prop_assert_eq!(a.lines().count() as u64, counts.unparsed_lines - blank);
+        let numbers: Vec<u64> = a
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["line"].as_u64().unwrap())
+            .collect();
+        prop_assert!(numbers.windows(2).all(|w| w[0] < w[1]), "{:?}", numbers);
+    }
+}
