@@ -84,7 +84,11 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         .context("cannot install the Ctrl-C handler")?;
     }
     match cli.command {
-        None => analyze(&cli.analyze),
+        None => {
+            let mut a = cli.analyze;
+            a.common.first_may_be_subcommand = true;
+            analyze(&a)
+        }
         Some(Command::Analyze(a)) => analyze(&a),
         Some(Command::Events(e)) => events(&e),
         Some(Command::Trace(t)) => trace(&t),
@@ -124,6 +128,7 @@ fn trace(t: &TraceArgs) -> Result<ExitCode> {
     if t.id.trim().is_empty() {
         bail!("trace: ID must not be empty");
     }
+    crate::correlate::check_target(&t.id).map_err(|e| anyhow!("trace: {e}"))?;
     let mut settings = settings(&t.common, &reg, Mode::Events)?;
     let (inputs, watch) = inputs(&t.common, None, None, &[])?;
     settings.watch = watch;
@@ -142,13 +147,19 @@ fn trace(t: &TraceArgs) -> Result<ExitCode> {
         warn_if_streams_released(&counts);
         read_errors = counts.read_errors;
     }
+    let stdout = io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
     let Some(timeline) = sink.finish() else {
         eprintln!("logsleuth: no event carries the identifier {:?}", t.id);
+        // JSON: a document all the same, for the script reading it.
+        if t.format == Format::Json {
+            serde_json::to_writer_pretty(&mut out, &crate::correlate::Timeline::empty(&t.id))?;
+            out.write_all(b"\n")?;
+            out.flush()?;
+        }
         let incomplete = say_read_errors(&read_errors);
         return Ok(ExitCode::from(if incomplete { 2 } else { 1 }));
     };
-    let stdout = io::stdout();
-    let mut out = BufWriter::new(stdout.lock());
     match t.format {
         Format::Json => {
             serde_json::to_writer_pretty(&mut out, &timeline)?;
@@ -283,6 +294,11 @@ fn inputs(
         size: None,
     };
     let mut paths = Vec::new();
+    let misspelt = common
+        .inputs
+        .first()
+        .filter(|_| common.first_may_be_subcommand)
+        .and_then(|p| Some((p, near_subcommand(p.to_str()?)?)));
     let flush = |paths: &mut Vec<std::path::PathBuf>, out: &mut Vec<Input>| -> Result<()> {
         if paths.is_empty() {
             return Ok(());
@@ -290,7 +306,15 @@ fn inputs(
         let found = files::resolve_inputs(paths, exclude).map_err(|errs| {
             anyhow!(
                 errs.iter()
-                    .map(ToString::to_string)
+                    .map(|e| match (e, &misspelt) {
+                        // `logsleuth analyse x.log`: the subcommand was read as an input.
+                        (files::InputError::NotFound { path }, Some((first, name)))
+                            if path == *first =>
+                        {
+                            format!("{e}; did you mean `{name}`?")
+                        }
+                        _ => e.to_string(),
+                    })
                     .collect::<Vec<_>>()
                     .join("\nlogsleuth: error: ")
             )
@@ -399,6 +423,46 @@ fn inputs(
     Ok((out, watch))
 }
 
+/// The subcommand `word` is a slip of the keyboard from: at most one edit (two for names of
+/// 6 letters or more; a swap of neighbours is one), and not the name itself.
+fn near_subcommand(word: &str) -> Option<String> {
+    use clap::CommandFactory;
+    let word = word.to_ascii_lowercase();
+    Cli::command()
+        .get_subcommands()
+        .map(|c| c.get_name().to_string())
+        .filter(|name| *name != "help")
+        .map(|name| (edit_distance(&word, &name), name))
+        .filter(|(d, name)| *d > 0 && *d <= if name.len() >= 6 { 2 } else { 1 })
+        .min()
+        .map(|(_, name)| name)
+}
+
+/// Edits (insert, delete, replace, swap neighbours) from `a` to `b` (optimal string alignment).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = best;
+        }
+    }
+    d[a.len()][b.len()]
+}
+
 /// A `loki+http(s)://…` input: the range (default the last hour), auth, TLS trust
 /// (`--ca-file`), and one check request so an unreachable Loki, an untrusted certificate,
 /// refused credentials or a bad query fail before any output.
@@ -435,13 +499,83 @@ fn loki_input(common: &Common, uri: &str, since: Option<i64>, until: Option<i64>
     })
 }
 
-fn settings(common: &Common, reg: &Registry, mode: Mode) -> Result<Settings> {
+/// `--since`/`--until`: a time without a zone is read at the offset the log's own times
+/// without one are read at (`--assume-tz`, else UTC), and stderr says so once; a range that
+/// holds no time is a usage error.
+fn time_range(common: &Common, assume_offset: i32) -> Result<(Option<i64>, Option<i64>)> {
     let now = now_ns();
-    let time = |s: &Option<String>, flag: &str| -> Result<Option<i64>> {
+    let bound = |s: &Option<String>, flag: &str| -> Result<Option<filter::TimeBound>> {
         s.as_deref()
-            .map(|v| filter::parse_time_bound(v, now).map_err(|e| anyhow!("{flag}: {e}")))
+            .map(|v| {
+                filter::parse_time_bound_in(v, now, assume_offset)
+                    .map_err(|e| anyhow!("{flag}: {e}"))
+            })
             .transpose()
     };
+    let since = bound(&common.since, "--since")?;
+    let until = bound(&common.until, "--until")?;
+    // The value, and what it is in UTC unless it says so itself.
+    let shown = |flag: &str, text: &Option<String>, b: filter::TimeBound| {
+        let written = text.as_deref().unwrap_or_default().trim();
+        let utc = if b.naive {
+            assume_offset == 0
+        } else {
+            written.ends_with(['Z', 'z'])
+        };
+        if utc {
+            format!("{flag} {written}")
+        } else {
+            format!("{flag} {written} ({})", short_utc(b.ns))
+        }
+    };
+    let naive: Vec<String> = [
+        ("--since", &common.since, since),
+        ("--until", &common.until, until),
+    ]
+    .into_iter()
+    .filter_map(|(flag, text, b)| b.filter(|b| b.naive).map(|b| shown(flag, text, b)))
+    .collect();
+    if !naive.is_empty() {
+        let zone = match &common.assume_tz {
+            Some(tz) => format!("{} (--assume-tz)", tz.trim()),
+            None => "UTC".to_string(),
+        };
+        eprintln!(
+            "logsleuth: {} read as {zone}; add Z or an offset such as +02:00",
+            naive.join(" and ")
+        );
+    }
+    if let (Some(s), Some(u)) = (since, until)
+        && s.ns >= u.ns
+    {
+        bail!(
+            "{} is {} {}: no event can be in that range{}",
+            shown("--since", &common.since, s),
+            if s.ns > u.ns {
+                "after"
+            } else {
+                "the same time as"
+            },
+            shown("--until", &common.until, u),
+            if s.ns > u.ns { " (swapped?)" } else { "" }
+        );
+    }
+    Ok((since.map(|b| b.ns), until.map(|b| b.ns)))
+}
+
+/// RFC3339 UTC, without the fraction when it is zero: `2026-11-22T07:08:50Z`.
+fn short_utc(ns: i64) -> String {
+    let t = format_rfc3339_nanos(ns);
+    match t.strip_suffix(".000000000Z") {
+        Some(whole) => format!("{whole}Z"),
+        None => t,
+    }
+}
+
+fn settings(common: &Common, reg: &Registry, mode: Mode) -> Result<Settings> {
+    let assume_offset =
+        pipeline::assume_offset(common.assume_tz.as_deref()).map_err(|e| anyhow!(e))?;
+    let (since, until) = time_range(common, assume_offset)?;
     let services = if common.service.is_empty() {
         None
     } else {
@@ -514,8 +648,8 @@ fn settings(common: &Common, reg: &Registry, mode: Mode) -> Result<Settings> {
         );
     }
     let filter = Filter {
-        since: time(&common.since, "--since")?,
-        until: time(&common.until, "--until")?,
+        since,
+        until,
         services,
         min_level: common
             .level
@@ -548,8 +682,7 @@ fn settings(common: &Common, reg: &Registry, mode: Mode) -> Result<Settings> {
         chunk_bytes: 1 << 20,
         max_line_bytes: common.max_line_bytes,
         parse: ParseOpts {
-            assume_offset: pipeline::assume_offset(common.assume_tz.as_deref())
-                .map_err(|e| anyhow!(e))?,
+            assume_offset,
             collect_extras: matches!(mode, Mode::Events) || needs_extras,
         },
         filter,
@@ -559,6 +692,7 @@ fn settings(common: &Common, reg: &Registry, mode: Mode) -> Result<Settings> {
         follow: common.follow,
         snapshot_every: None,
         keep_raw: false,
+        keep_unparsed: false,
         keep_groups: false,
         hash_inputs: false,
         cancel: None,
@@ -621,6 +755,13 @@ fn analyze(a: &AnalyzeArgs) -> Result<ExitCode> {
             })
         })
         .transpose()?;
+    if a.no_rules
+        && let Some(s) = &a.fail_on
+    {
+        bail!(
+            "--fail-on {s} with --no-rules can never fail: findings come from the rules (drop --no-rules, or --fail-on)"
+        );
+    }
     let correlation = correlation_settings(&a.correlation)?;
     let rule_set = if a.no_rules {
         None
@@ -825,6 +966,27 @@ fn events(args: &EventsArgs) -> Result<ExitCode> {
         .format
         .map_or_else(|| io::stdout().is_terminal(), |f| f == EventsFormat::Text);
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
+    if args.unparsed {
+        settings.keep_unparsed = true;
+        settings.keep_events = false;
+        let style = Style {
+            colour: text && colour(args.color),
+        };
+        let mut sink = output::UnparsedSink::new(&mut out, text, style);
+        let outcome = pipeline::run(&inputs, &reg, &settings, &mut [&mut sink])?;
+        let shown = sink.shown();
+        out.flush()?;
+        if let Outcome::Events(counts) = &outcome {
+            if shown == 0 {
+                say_no_unparsed(counts, &settings.filter);
+            }
+            warn_if_streams_released(counts);
+            if say_read_errors(&counts.read_errors) {
+                return Ok(ExitCode::from(2));
+            }
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let outcome = if text {
         let style = Style {
             colour: colour(args.color),
@@ -853,6 +1015,31 @@ fn events(args: &EventsArgs) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `events --unparsed` printed nothing: say why (every line is an event or part of one, the
+/// unparsed ones are blank, or the filters kept none).
+fn say_no_unparsed(counts: &InputCounts, filter: &Filter) {
+    let blank = counts
+        .unparsed_reasons
+        .get(crate::parse::Unparsed::Blank.as_str())
+        .copied()
+        .unwrap_or(0);
+    let why = if counts.unparsed_lines == 0 {
+        format!(
+            "every one of the {} lines is an event or part of one",
+            counts.lines
+        )
+    } else if counts.unparsed_lines == blank {
+        format!("the {blank} unparsed lines are blank (counted, not printed)")
+    } else {
+        format!(
+            "the filters keep none of the {} unparsed lines ({})",
+            counts.unparsed_lines - blank,
+            filter.describe().join(", ")
+        )
+    };
+    eprintln!("logsleuth: no unparsed line to print: {why}");
 }
 
 /// An input that failed while it was read (a cut gzip, stdin that is a directory): what was
@@ -950,9 +1137,48 @@ fn warn_if_all_filtered(counts: &InputCounts, filter: &Filter) {
             format_rfc3339_nanos(b)
         )
     });
+    // Traceback lines are attached to their event, and --grep never sees them.
+    let traceback = filter.grep.as_ref().map_or_else(String::new, |g| {
+        let re = g.as_str();
+        let re = if re.contains(['"', '\\', '\'']) {
+            "…"
+        } else {
+            re
+        };
+        format!(
+            "; --grep reads each event's own line, not the traceback lines attached to it: `logsleuth events --where 'exception ~ \"{re}\"'` finds an exception's text"
+        )
+    });
     eprintln!(
-        "logsleuth: all {} events were filtered out ({}){span}",
+        "logsleuth: all {} events were filtered out ({}){span}{traceback}",
         counts.events,
         filter.describe().join(", ")
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn near_subcommands() {
+        for (word, want) in [
+            ("analyse", Some("analyze")),
+            ("Analyse", Some("analyze")),
+            ("anlayze", Some("analyze")),
+            ("evnets", Some("events")),
+            ("event", Some("events")),
+            ("trcae", Some("trace")),
+            ("rule", Some("rules")),
+            ("verfy", Some("verify")),
+            ("analyze", None),
+            ("app.log", None),
+            ("tree", None),
+            ("x", None),
+        ] {
+            assert_eq!(near_subcommand(word).as_deref(), want, "{word}");
+        }
+        assert_eq!(edit_distance("ab", "ba"), 1);
+        assert_eq!(edit_distance("", "abc"), 3);
+    }
 }

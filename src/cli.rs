@@ -5,17 +5,78 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-const AFTER_HELP: &str = "\
-With no subcommand and no INPUT, logsleuth analyzes stdin:
-  kubectl logs -n prod -l app=skreaver --prefix --timestamps --all-containers | logsleuth
-
+/// The exit codes, ending every command's help (a macro: `concat!` takes literals only).
+macro_rules! exit_codes {
+    () => {
+        "\
 Exit codes:
   0  success (also when stdout is closed early, e.g. `| head`)
   1  `--fail-on SEVERITY`: a finding at or above it; `rules test`/`rules lint`: a failure;
      `verify`: the bundle differs from its manifest; `trace`: nothing carries the ID
   2  usage error, an input that is missing or unreadable, or a rule / parser file that
      cannot be loaded (reported before any output)
-  130  analyze --export interrupted (Ctrl-C, SIGTERM): the bundle is closed, marked incomplete";
+  130  analyze --export interrupted (Ctrl-C, SIGTERM): the bundle is closed, marked incomplete"
+    };
+}
+
+const AFTER_HELP: &str = concat!(
+    "\
+With no subcommand and no INPUT, logsleuth analyzes stdin:
+  kubectl logs -n prod -l app=skreaver --prefix --timestamps --all-containers | logsleuth
+
+",
+    exit_codes!()
+);
+
+// Each subcommand's help ends with examples of it (from the README).
+
+const ANALYZE_HELP: &str = concat!(
+    exit_codes!(),
+    "
+
+Examples:
+  logsleuth analyze /var/log/pods/prod_*/ skillmeat.log.2.gz --since 2h --slow-ms 1000
+  logsleuth analyze incident/*.log --format json | jq '.endpoints[] | select(.p95_ms > 500)'
+  logsleuth analyze incident/ --fail-on high --export incident-4711/"
+);
+
+const EVENTS_HELP: &str = concat!(
+    exit_codes!(),
+    "
+
+Examples:
+  logsleuth events --level error --where 'status >= 500 and route ~ \"/agents\"' app.log
+  logsleuth events --where 'exception ~ \"ValueError\"' skillmeat.log | jq -r .exception
+  logsleuth events --unparsed --format text /var/log/pods/   # lines that are no event, file:line"
+);
+
+const TRACE_HELP: &str = concat!(
+    exit_codes!(),
+    "
+
+Examples:
+  logsleuth trace 27d74fa3-a403-43ee-8d7e-95fee56edb92 skreaver.log
+  logsleuth trace trace_id:c1aa0d75-… --format json logs/ | jq '.events[].message'"
+);
+
+const RULES_HELP: &str = concat!(
+    exit_codes!(),
+    "
+
+Examples:
+  logsleuth rules list
+  logsleuth rules test ./my-rules/       # fixtures in ./my-rules/fixtures/<ID>/{fire,miss}.log
+  logsleuth rules lint ./my-rules/"
+);
+
+const VERIFY_HELP: &str = concat!(
+    exit_codes!(),
+    "
+
+Examples:
+  logsleuth analyze --export incident-4711/ app.log && logsleuth verify incident-4711/
+  logsleuth verify incident-4711/   # exit 0: every file matches; 1: lists what differs"
+);
 
 /// Log-analysis stream processor for SREs: unwraps kubectl / CRI / docker envelopes, parses
 /// SkillMeat and Skreaver logs (and generic JSON, logfmt, text), and reports errors and latency
@@ -35,20 +96,21 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Report events by level, requests, per-endpoint latency, error rate and slow requests.
-    #[command(after_help = AFTER_HELP)]
+    #[command(after_help = ANALYZE_HELP)]
     Analyze(AnalyzeArgs),
     /// Print matching normalized events: NDJSON, or one line each for people on a terminal.
-    #[command(after_help = AFTER_HELP)]
+    #[command(after_help = EVENTS_HELP)]
     Events(EventsArgs),
     /// Print the correlation group containing ID (trace_id, request_id, conn_id, agent_id…) as a
     /// timeline across services and inputs.
-    #[command(after_help = AFTER_HELP)]
+    #[command(after_help = TRACE_HELP)]
     Trace(TraceArgs),
     /// List, test and lint the incident rules.
+    #[command(after_help = RULES_HELP)]
     Rules(RulesArgs),
     /// Check an evidence bundle (analyze --export) against its manifest: hashes, row counts,
     /// schemas; exit 0 when it matches, 1 with the list of differences.
-    #[command(after_help = AFTER_HELP)]
+    #[command(after_help = VERIFY_HELP)]
     Verify(VerifyArgs),
 }
 
@@ -101,6 +163,7 @@ pub struct RulesArgs {
 #[derive(Debug, Subcommand, Clone)]
 pub enum RulesAction {
     /// List the rules in use (built-in plus --rules DIR).
+    #[command(after_help = RULES_HELP)]
     List {
         /// Directory of extra or overriding rules (*.toml).
         #[arg(long, value_name = "DIR")]
@@ -110,6 +173,7 @@ pub enum RulesAction {
         format: Format,
     },
     /// Run every rule against its fixtures (DIR: extra rules; fixtures in DIR/fixtures/<ID>/ or --fixtures).
+    #[command(after_help = RULES_HELP)]
     Test {
         /// Directory of extra or overriding rules to test with the built-in ones.
         #[arg(value_name = "DIR")]
@@ -119,6 +183,7 @@ pub enum RulesAction {
         fixtures: Option<PathBuf>,
     },
     /// Check rule files for mistakes beyond syntax (naming, docs, fixtures).
+    #[command(after_help = RULES_HELP)]
     Lint {
         /// Directory of extra or overriding rules (as for `rules test`; `--rules DIR` works too).
         #[arg(value_name = "DIR", conflicts_with = "rules")]
@@ -175,12 +240,14 @@ pub struct Common {
     /// k8s inputs with -f: the most containers followed at once (one kubectl each).
     #[arg(long, default_value_t = 64, value_name = "N")]
     pub max_log_requests: u32,
-    /// Keep events at or after this time: RFC3339, or relative like 15m, 2h, 1d. Loki inputs:
-    /// the query range's start (default 1h ago).
+    /// Keep events at or after this time: 2026-11-22T07:00:00Z or …+02:00, or relative like
+    /// 15m, 2h, 1d. Without a zone (2026-11-22 09:00, 2026-11-22) in --assume-tz, else UTC.
+    /// An event without a time is judged by the last timed event before it in its stream.
+    /// Loki inputs: the query range's start (default 1h ago).
     #[arg(long, visible_alias = "from")]
     pub since: Option<String>,
-    /// Keep events before this time: RFC3339, or relative like 15m. Loki inputs: the query
-    /// range's end (default now; with it, --follow does not tail).
+    /// Keep events before this time: as --since. Loki inputs: the query range's end (default
+    /// now; with it, --follow does not tail).
     #[arg(long, visible_alias = "to")]
     pub until: Option<String>,
     /// Loki inputs (`loki+http(s)://HOST:PORT`): the LogQL log query, e.g. '{app="web"} |= "error"'.
@@ -220,8 +287,8 @@ pub struct Common {
     /// Directory of extra or overriding format definitions (*.toml).
     #[arg(long, value_name = "DIR")]
     pub parsers: Option<PathBuf>,
-    /// Zone of local timestamps that carry none (SkillMeat's text `asctime`; not its JSON, UTC):
-    /// UTC or an offset like +02:00.
+    /// Zone of local timestamps that carry none (SkillMeat's text `asctime`; not its JSON, UTC),
+    /// and of --since/--until values without one: UTC or an offset like +02:00.
     #[arg(long, value_name = "TZ")]
     pub assume_tz: Option<String>,
     /// Cap on one line or joined record; longer ones are truncated (and counted).
@@ -233,6 +300,9 @@ pub struct Common {
     /// Never show the progress bar.
     #[arg(long)]
     pub no_progress: bool,
+    /// No subcommand was given, so the first INPUT may be a misspelt one (set by `app`).
+    #[arg(skip)]
+    pub first_may_be_subcommand: bool,
 }
 
 /// `analyze` options.
@@ -256,7 +326,7 @@ pub struct AnalyzeArgs {
     /// Directory of extra or overriding rules (*.toml, one rule per file).
     #[arg(long, value_name = "DIR")]
     pub rules: Option<PathBuf>,
-    /// Run no rules (no findings section).
+    /// Run no rules (no findings section; not with --fail-on).
     #[arg(long)]
     pub no_rules: bool,
     /// Do not correlate events into groups (no correlation section).
@@ -305,6 +375,11 @@ pub struct EventsArgs {
     /// Colour of the text format.
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
+    /// Print the lines that are no event instead (invalid JSON, binary; blank ones are only
+    /// counted): file:line, the reason and the text. --grep matches their text; --since/--until
+    /// judge them by the last timed event before them in their stream.
+    #[arg(long, conflicts_with_all = ["where_", "level", "service"])]
+    pub unparsed: bool,
 }
 
 /// `events` output format.

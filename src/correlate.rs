@@ -1745,6 +1745,51 @@ pub struct Timeline {
     pub events: Vec<TimelineEvent>,
 }
 
+impl Timeline {
+    /// The timeline of an identifier no event carries: no group, no event (`trace --format
+    /// json` prints it, so a script reads a document either way).
+    pub fn empty(id: &str) -> Timeline {
+        Timeline {
+            id: id.trim().to_string(),
+            groups: 0,
+            identifiers: Vec::new(),
+            labels: Vec::new(),
+            services: Vec::new(),
+            sources: Vec::new(),
+            first: None,
+            last: None,
+            span_ms: 0.0,
+            errors: 0,
+            first_error: None,
+            slowest_request: None,
+            events: Vec::new(),
+        }
+    }
+}
+
+/// A `trace` target's `kind:` prefix must name an identifier kind ([`Slot::IDS`]): `bogus:x`
+/// would be looked for as the value `bogus:x` and quietly find nothing. A prefix of anything
+/// but lowercase letters and `_` is no kind (`fe80::1`, `10.0.0.7:443`); a value that holds
+/// such a prefix itself is named with its kind (`request_id:req:12`).
+///
+/// # Errors
+/// The unknown kind and the known ones.
+pub fn check_target(target: &str) -> Result<(), String> {
+    let target = target.trim();
+    let Some((kind, value)) = target.split_once(':') else {
+        return Ok(());
+    };
+    let kind_like = !kind.is_empty() && kind.bytes().all(|b| b.is_ascii_lowercase() || b == b'_');
+    if !kind_like || Slot::IDS.iter().any(|s| s.name() == kind) {
+        return Ok(());
+    }
+    let known: Vec<&str> = Slot::IDS.iter().map(|s| s.name()).collect();
+    Err(format!(
+        "unknown identifier kind {kind:?} in {target:?} (known kinds: {}); give the value alone ({value}), or, for a value that holds ':' itself, its kind first (request_id:{target})",
+        known.join(", ")
+    ))
+}
+
 struct Recorded {
     /// Arrival order: ties in time keep it.
     n: u64,

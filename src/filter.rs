@@ -74,9 +74,10 @@
 //!
 //! [`parse_duration`] accepts positive durations such as `90s`, `1h30m`,
 //! `500ms`, `1.5h` (units `ns`, `us`/`µs`, `ms`, `s`, `m`, `h`, `d`).
-//! [`parse_time_bound`] accepts RFC3339 timestamps (with `T`, `t` or a space
-//! between date and time; no offset means UTC; date-only means midnight UTC),
-//! `now`, or a duration that is taken back from the given "now".
+//! [`parse_time_bound_in`] accepts RFC3339 timestamps (with `T`, `t` or a space
+//! between date and time; no offset means the offset it is given — the one the
+//! log's own zone-less times are read at; date-only means midnight there), `now`,
+//! or a duration that is taken back from the given "now".
 //! All times are nanoseconds since the Unix epoch, UTC, in an `i64`
 //! (representable range 1677-09-21 to 2262-04-11).
 
@@ -1212,15 +1213,44 @@ pub fn parse_duration(s: &str) -> Result<i64, ParseError> {
     i64::try_from(total).map_err(|_| err("duration too large".to_string()))
 }
 
+/// Parses a `--since`/`--until` argument into UTC nanoseconds since the epoch, reading a time
+/// without a zone as UTC ([`parse_time_bound_in`]).
+///
+/// # Errors
+/// See [`parse_time_bound_in`].
+pub fn parse_time_bound(s: &str, now_ns: i64) -> Result<i64, ParseError> {
+    parse_time_bound_in(s, now_ns, 0).map(|b| b.ns)
+}
+
+/// A `--since`/`--until` value ([`parse_time_bound_in`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeBound {
+    /// UTC nanoseconds since the epoch.
+    pub ns: i64,
+    /// A time that named no zone (`2026-11-22T07:00:00`, `2026-11-22`): read in the zone
+    /// given to [`parse_time_bound_in`].
+    pub naive: bool,
+}
+
 /// Parses a `--since`/`--until` argument into UTC nanoseconds since the epoch.
 ///
 /// Accepted forms:
 /// * RFC3339: `2026-11-22T07:00:00Z`, `2026-11-22T09:00:00.5+02:00`;
-///   also `2026-11-22 07:00:00` and other offset-less forms (taken as UTC),
-///   `2026-11-22T07:00` (seconds omitted) and `2026-11-22` (midnight UTC);
+///   also `2026-11-22 07:00:00` and other offset-less forms, `2026-11-22T07:00` (seconds
+///   omitted) and `2026-11-22` (midnight), which are read at `naive_offset_secs` east of UTC
+///   (the offset the log's own times without a zone are read at: `--assume-tz`, else 0) and
+///   marked [`TimeBound::naive`];
 /// * `now`: `now_ns` itself;
 /// * a duration (see [`parse_duration`]) taken back from `now_ns`: `15m`, `1h30m`.
-pub fn parse_time_bound(s: &str, now_ns: i64) -> Result<i64, ParseError> {
+///
+/// # Errors
+/// [`ParseError::Time`] naming the argument and what is wrong with it.
+pub fn parse_time_bound_in(
+    s: &str,
+    now_ns: i64,
+    naive_offset_secs: i32,
+) -> Result<TimeBound, ParseError> {
+    let zoned = |ns| TimeBound { ns, naive: false };
     let err = |reason: String| ParseError::Time {
         input: s.to_string(),
         reason,
@@ -1233,16 +1263,19 @@ pub fn parse_time_bound(s: &str, now_ns: i64) -> Result<i64, ParseError> {
         ));
     }
     if t.eq_ignore_ascii_case("now") {
-        return Ok(now_ns);
+        return Ok(zoned(now_ns));
     }
     let b = t.as_bytes();
     let looks_like_date = b.len() >= 5 && b[..4].iter().all(u8::is_ascii_digit) && b[4] == b'-';
     if looks_like_date {
-        return parse_rfc3339(t).map_err(err);
+        return parse_rfc3339_in(t, i64::from(naive_offset_secs))
+            .map(|(ns, naive)| TimeBound { ns, naive })
+            .map_err(err);
     }
     match parse_duration(t) {
         Ok(d) => now_ns
             .checked_sub(d)
+            .map(zoned)
             .ok_or_else(|| err("relative time reaches before the representable range".to_string())),
         Err(ParseError::Duration { reason, .. }) => Err(err(format!(
             "not an RFC3339 time (e.g. 2026-11-22T07:00:00Z) nor a relative duration \
@@ -1327,7 +1360,14 @@ impl Cursor<'_> {
     }
 }
 
+/// An RFC3339 time (`--where 'ts >= …'`); without a zone, UTC.
 fn parse_rfc3339(t: &str) -> Result<i64, String> {
+    parse_rfc3339_in(t, 0).map(|(ns, _)| ns)
+}
+
+/// An RFC3339 time, or one without a zone read at `naive_offset_secs` east of UTC; and whether
+/// it had none.
+fn parse_rfc3339_in(t: &str, naive_offset_secs: i64) -> Result<(i64, bool), String> {
     let mut c = Cursor {
         b: t.as_bytes(),
         pos: 0,
@@ -1344,7 +1384,8 @@ fn parse_rfc3339(t: &str) -> Result<i64, String> {
         return Err(format!("day {day} out of range for {year:04}-{month:02}"));
     }
     let (mut hour, mut minute, mut second, mut nanos, mut offset_secs) =
-        (0u32, 0u32, 0u32, 0u32, 0i64);
+        (0u32, 0u32, 0u32, 0u32, naive_offset_secs);
+    let mut naive = true;
     if c.peek().is_some() {
         if !matches!(c.peek(), Some(b'T' | b't' | b' ')) {
             return Err(format!(
@@ -1378,9 +1419,14 @@ fn parse_rfc3339(t: &str) -> Result<i64, String> {
         }
         match c.peek() {
             None => {}
-            Some(b'Z' | b'z') => c.pos += 1,
+            Some(b'Z' | b'z') => {
+                c.pos += 1;
+                offset_secs = 0;
+                naive = false;
+            }
             Some(sign @ (b'+' | b'-')) => {
                 c.pos += 1;
+                naive = false;
                 let oh = c.digits(2, "offset hour")?;
                 c.eat(b':');
                 let om = if c.peek().is_some() {
@@ -1413,7 +1459,7 @@ fn parse_rfc3339(t: &str) -> Result<i64, String> {
     let days = days_from_civil(year, month, day);
     let secs = days * 86_400 + i64::from(hour * 3600 + minute * 60 + second) - offset_secs;
     let ns = i128::from(secs) * NS_PER_SEC + i128::from(nanos);
-    i64::try_from(ns).map_err(|_| {
+    i64::try_from(ns).map(|ns| (ns, naive)).map_err(|_| {
         "out of range (representable times are 1677-09-21 to 2262-04-11 UTC)".to_string()
     })
 }
@@ -2070,6 +2116,27 @@ mod tests {
             }
         }
         assert_eq!(days_from_civil(1970, 1, 1), 0);
+    }
+
+    #[test]
+    fn time_bounds_without_a_zone_are_read_at_the_given_offset() {
+        let utc = 1_795_330_800 * S; // 2026-11-22T07:00:00Z
+        let at = |s: &str, off: i32| parse_time_bound_in(s, 0, off).unwrap();
+        let naive = |ns| TimeBound { ns, naive: true };
+        let zoned = |ns| TimeBound { ns, naive: false };
+        assert_eq!(at("2026-11-22T07:00:00", 0), naive(utc));
+        assert_eq!(at("2026-11-22T09:00:00", 7200), naive(utc));
+        assert_eq!(at("2026-11-22 09:00", 7200), naive(utc));
+        assert_eq!(at("2026-11-22T02:00:00.5", -5 * 3600), naive(utc + S / 2));
+        assert_eq!(at("2026-11-22", 7200), naive(utc - 9 * 3600 * S));
+        // A zone given wins over the offset.
+        assert_eq!(at("2026-11-22T07:00:00Z", 7200), zoned(utc));
+        assert_eq!(at("2026-11-22T08:00:00+01:00", 7200), zoned(utc));
+        assert_eq!(
+            parse_time_bound_in("15m", utc, 7200),
+            Ok(zoned(utc - 900 * S))
+        );
+        assert_eq!(parse_time_bound_in("now", utc, 7200), Ok(zoned(utc)));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Closing a JSON line cut at `--max-line-bytes`, so the event it holds is parsed rather than
 //! lost: a 1.6 MB SkillMeat error line whose traceback runs past the cap keeps its time,
-//! level, logger and message, and the first megabyte of its traceback.
+//! level, logger and message, and the first megabyte of its traceback. Also a JSON line cut
+//! by the end of its input (a process killed while it wrote it: `pipeline::eof_cut_json`).
 //!
 //! [`close_cut_json`] keeps everything up to the cut that can stay: a string value cut in the
 //! middle is kept up to its last whole character (or escape) and closed; an unfinished key,

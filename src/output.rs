@@ -13,7 +13,7 @@ use std::io::{self, Write};
 use crate::analyze::Report;
 use crate::correlate::CorrelationReport;
 use crate::event::{Extra, Level, Slot};
-use crate::pipeline::{EventSink, View};
+use crate::pipeline::{EventSink, UnparsedLine, View};
 use crate::rules::Severity;
 use crate::rules::engine::Finding;
 use crate::time::format_rfc3339_nanos;
@@ -337,6 +337,92 @@ impl EventSink for TextSink<'_> {
     }
 }
 
+/// `logsleuth events --unparsed`: the lines that are no event, each with where it is and why
+/// — as NDJSON (`source, line, namespace, pod, container, container_id, stream, reason,
+/// text`) or, for people, `file:line [pod/NAME]  reason  text` (control characters escaped).
+pub struct UnparsedSink<'w> {
+    out: &'w mut dyn Write,
+    text: bool,
+    style: Style,
+    shown: u64,
+}
+
+impl<'w> UnparsedSink<'w> {
+    /// Write to `out`: lines for people when `text`, else NDJSON.
+    pub fn new(out: &'w mut dyn Write, text: bool, style: Style) -> Self {
+        UnparsedSink {
+            out,
+            text,
+            style,
+            shown: 0,
+        }
+    }
+
+    /// Lines written so far.
+    pub fn shown(&self) -> u64 {
+        self.shown
+    }
+}
+
+impl EventSink for UnparsedSink<'_> {
+    fn event(&mut self, _v: &View<'_, '_>, _pass: bool) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn wants_events(&self) -> bool {
+        false
+    }
+
+    fn unparsed(&mut self, u: &UnparsedLine<'_>) -> io::Result<()> {
+        self.shown += 1;
+        let o = u.origin;
+        if self.text {
+            let mut line = String::with_capacity(u.text.len() + 64);
+            line.push_str(
+                &self
+                    .style
+                    .paint("2", &format!("{}:{}", escaped(u.source), u.line)),
+            );
+            if let Some(pod) = &o.pod {
+                let _ = write!(line, " [pod/{}]", escaped(pod));
+            }
+            let _ = write!(
+                line,
+                "  {}  {}",
+                self.style.paint("33", u.reason.as_str()),
+                escaped(u.text)
+            );
+            line.push('\n');
+            return self.out.write_all(line.as_bytes());
+        }
+        let mut buf: Vec<u8> = Vec::with_capacity(u.text.len() + 128);
+        buf.extend_from_slice(b"{\"source\":");
+        let _ = serde_json::to_writer(&mut buf, u.source);
+        let _ = write!(buf, ",\"line\":{}", u.line);
+        for (key, value) in [
+            ("namespace", &o.namespace),
+            ("pod", &o.pod),
+            ("container", &o.container),
+            ("container_id", &o.container_id),
+        ] {
+            if let Some(v) = value {
+                put_str(&mut buf, key, v);
+            }
+        }
+        if let Some(stream) = o.stream {
+            put_str(&mut buf, "stream", stream.as_str());
+        }
+        put_str(&mut buf, "reason", u.reason.as_str());
+        put_str(&mut buf, "text", u.text);
+        buf.extend_from_slice(b"}\n");
+        self.out.write_all(&buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
+
 /// `fmt::Write` over a byte buffer.
 struct LineBuf<'a>(&'a mut Vec<u8>);
 
@@ -607,7 +693,13 @@ pub fn render_body(r: &Report, style: Style) -> String {
         let _ = writeln!(o, "  {}", r.describe());
     }
     for (reason, n) in &i.unparsed_reasons {
-        let _ = writeln!(o, "  unparsed ({reason}): {n}");
+        // Where they are: `events --unparsed` prints them (not blank lines).
+        let hint = if reason == "blank" {
+            ""
+        } else {
+            " (`logsleuth events --unparsed` prints them)"
+        };
+        let _ = writeln!(o, "  unparsed ({reason}): {n}{hint}");
     }
     for e in &i.read_errors {
         let _ = writeln!(o, "  {}: {e}", style.paint("31", "read error"));

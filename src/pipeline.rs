@@ -153,6 +153,11 @@ impl Filter {
         out
     }
 
+    /// Whether `t` is within `--since`/`--until` (true without them).
+    fn in_range(&self, t: Nanos) -> bool {
+        self.since.is_none_or(|s| t >= s) && self.until.is_none_or(|u| t < u)
+    }
+
     fn is_empty(&self) -> bool {
         self.since.is_none()
             && self.until.is_none()
@@ -190,6 +195,13 @@ pub trait EventSink {
     /// # Errors
     /// Output errors end the run.
     fn request(&mut self, _r: &Request, _origin: &Origin) -> io::Result<()> {
+        Ok(())
+    }
+    /// A line that is no event, as it is merged ([`Settings::keep_unparsed`]).
+    ///
+    /// # Errors
+    /// Output errors end the run.
+    fn unparsed(&mut self, _line: &UnparsedLine<'_>) -> io::Result<()> {
         Ok(())
     }
     /// One closed correlation group, with every identifier (`Settings::keep_groups`).
@@ -243,6 +255,20 @@ pub trait EventSink {
     }
 }
 
+/// A line that is no event ([`EventSink::unparsed`]).
+pub struct UnparsedLine<'a> {
+    /// Input name.
+    pub source: &'a str,
+    /// Line number.
+    pub line: u64,
+    /// Stream origin (pod, container…).
+    pub origin: &'a Origin,
+    /// Why it is no event.
+    pub reason: Unparsed,
+    /// The line (its payload: envelope removed, pieces joined).
+    pub text: &'a str,
+}
+
 /// What the run read of one input.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct InputRead {
@@ -276,6 +302,10 @@ pub struct Settings {
     pub keep_events: bool,
     /// Hand each event's payload line to the sinks ([`View::raw`]).
     pub keep_raw: bool,
+    /// Hand the lines that are no event (but blank ones) to the sinks
+    /// ([`EventSink::unparsed`]; `events --unparsed`): those `--grep` matches and
+    /// `--since`/`--until` keep, judged as events without a time are.
+    pub keep_unparsed: bool,
     /// Hash each input's bytes as read (reported through [`EventSink::inputs_read`]).
     pub hash_inputs: bool,
     /// Hand every closed correlation group to the sinks ([`EventSink::group`]).
@@ -322,6 +352,7 @@ impl Settings {
             progress: false,
             keep_events: matches!(mode, Mode::Events),
             keep_raw: false,
+            keep_unparsed: false,
             keep_groups: false,
             hash_inputs: false,
             cancel: None,
@@ -395,6 +426,12 @@ struct Chunk {
     data: ChunkBytes,
     /// Line numbers the reader cut at `max_line_bytes`.
     truncated: Vec<u64>,
+    /// The input's last chunk (no later member of a rotated set goes on with it): its last
+    /// line and its runs still open end where the input ends, and a JSON object cut there is
+    /// closed ([`eof_cut_json`]).
+    ends_input: bool,
+    /// The line number of the input's last line when it had no newline (`ends_input` only).
+    unterminated: Option<u64>,
     /// Following: the input has read all it had so far (its history); an empty chunk.
     caught_up: bool,
     /// Last chunk of a rotated member: the stream keys of the runs still open at its end,
@@ -471,7 +508,9 @@ struct SpanLine {
 enum ItemKind {
     Event(EventItem),
     Blank,
-    Unparsed(Unparsed),
+    /// Why the line is no event, and its text when the sinks want it
+    /// ([`Settings::keep_unparsed`]).
+    Unparsed(Unparsed, Option<Box<str>>),
     /// A further line of a Loki entry ([`crate::source::loki::Part::Inner`]): its text.
     Inner(Box<str>),
 }
@@ -483,6 +522,10 @@ struct Item {
     /// `pass` is provisional: `--where` reads `exception`, which the traceback lines attached
     /// to the event later extend (decided again when the event is complete; `events` only).
     recheck: bool,
+    /// `pass` and `recheck` hold only if the time of the stream's last timed event is within
+    /// `--since`/`--until`: the event has no time of its own (decided by the merger, which
+    /// knows the stream; [`Merger::new_event`]).
+    untimed_range: bool,
     kind: ItemKind,
     /// Rule matches and identifiers found by the worker (only when there are some).
     found: Option<FoundAt>,
@@ -1358,6 +1401,8 @@ struct Chunker {
     carried: Vec<Carried>,
     /// Runs handed on to the next member, for the last chunk ([`Chunk::handed_on`]).
     handed_on: Vec<u64>,
+    /// No member of a rotated set follows this input: its end is the end ([`Chunk::ends_input`]).
+    ends_input: bool,
 }
 
 impl Chunker {
@@ -1381,6 +1426,7 @@ impl Chunker {
             next_line: 1,
             carried: Vec::new(),
             handed_on: Vec::new(),
+            ends_input: true,
         }
     }
 
@@ -1624,8 +1670,13 @@ impl Chunker {
 
     /// Take the bytes up to the safe cut (everything at end of input) as a chunk.
     fn take(&mut self, seq: u64, at_end: bool) -> Option<Chunk> {
+        let ends_input = at_end && self.ends_input;
+        let mut unterminated = None;
         if at_end && self.pending.len() > self.line_start {
             // The last line has no newline.
+            if ends_input {
+                unterminated = Some(self.next_line + count_lines(&self.pending[..self.line_start]));
+            }
             self.pending.push(b'\n');
             self.line_start = self.pending.len();
         }
@@ -1672,6 +1723,8 @@ impl Chunker {
             first_line: self.next_line,
             data,
             truncated,
+            ends_input,
+            unterminated,
             caught_up: false,
             handed_on: if at_end {
                 std::mem::take(&mut self.handed_on)
@@ -1713,6 +1766,8 @@ impl Member {
         let mut chunker =
             Chunker::new(self.source, max_line, target, buf).max_runs(settings.max_streams.max(1));
         chunker.resume(std::mem::take(&mut self.carried));
+        // A rotated member's last line may go on in the next member: not cut.
+        chunker.ends_input = self.next.is_none();
         chunker
     }
 
@@ -1783,6 +1838,8 @@ fn read_one(
             first_line: chunker.next_line,
             data: ChunkBytes::pooled(0),
             truncated: Vec::new(),
+            ends_input: false,
+            unterminated: None,
             caught_up: true,
             handed_on: Vec::new(),
             carried: Vec::new(),
@@ -2055,6 +2112,7 @@ fn process_chunk(
         });
         let part = tag.map_or(Part::Whole, |t| t.part);
         let reader_cut = chunk.truncated.contains(&this_line);
+        let eof = chunk.unterminated == Some(this_line);
         let next = match joiner.feed(key, this_line, &u) {
             Feed::Passthrough => {
                 // A piece's envelope is read whole ([`envelope::PIECE_RAW_MAX`]): its payload
@@ -2067,12 +2125,14 @@ fn process_chunk(
                         Cow::Owned(v) => v.truncate(max_line),
                     }
                 }
+                // A JSON object the input ends in before it is closed: closed where it was cut.
+                let cut_at_eof = eof && eof_cut_json(&content);
                 BatchLine {
                     content,
                     runtime_ts: u.runtime_ts.map(Cow::Borrowed),
                     line: this_line,
                     stream: key,
-                    truncated: reader_cut || long,
+                    truncated: reader_cut || long || cut_at_eof,
                     from: None,
                     part,
                 }
@@ -2095,7 +2155,8 @@ fn process_chunk(
             }
             Feed::Completed(j) => {
                 out.joined_partials += u64::from(j.pieces.saturating_sub(1));
-                BatchLine::joined(j, from_carried(key), reader_cut)
+                let cut = reader_cut || (eof && eof_cut_json(&j.content));
+                BatchLine::joined(j, from_carried(key), cut)
             }
         };
         batch.push(next);
@@ -2110,11 +2171,28 @@ fn process_chunk(
             continue;
         }
         out.joined_partials += u64::from(j.pieces.saturating_sub(1));
-        batch.push(BatchLine::joined(j, from_carried(key), false));
+        // A run the input ended in (a pod killed in the middle of a line).
+        let cut = chunk.ends_input && eof_cut_json(&j.content);
+        batch.push(BatchLine::joined(j, from_carried(key), cut));
     }
     work.run(&mut batch, &origins, &mut out);
     out.origins = origins.into_iter().collect();
     out
+}
+
+/// Is `content`, a line the input ended in, a JSON object cut there (a process killed while
+/// it wrote the line: `{"timestamp":…,"fields":{"message":"FATAL out of memory … `)? It is
+/// then read as a line cut at `--max-line-bytes` is, closed where it was cut ([`cut_text`]),
+/// and counted `truncated`. A whole object (a last line without its newline) is not cut.
+fn eof_cut_json(content: &[u8]) -> bool {
+    if !content.trim_ascii_start().starts_with(b"{\"") {
+        return false;
+    }
+    let text = match std::str::from_utf8(content) {
+        Ok(t) => Cow::Borrowed(t),
+        Err(_) => String::from_utf8_lossy(content),
+    };
+    crate::jsonclose::close_cut_json(&text).is_some_and(|closed| !text.starts_with(&closed))
 }
 
 /// The text of a line cut at `--max-line-bytes`: without a character the cut split (not
@@ -2235,6 +2313,7 @@ impl<'w> ChunkWork<'w> {
                     stream: b.stream,
                     pass: false,
                     recheck: false,
+                    untimed_range: false,
                     kind: ItemKind::Inner(Box::from(&**text)),
                     found: None,
                 });
@@ -2332,12 +2411,22 @@ fn make_item(
         stream: ctx.stream,
         pass,
         recheck: false,
+        untimed_range: false,
         kind,
         found: None,
     };
     match outcome {
         ParseOutcome::Blank => out.items.push(item(ItemKind::Blank, false)),
-        ParseOutcome::Unparsed(r) => out.items.push(item(ItemKind::Unparsed(r), false)),
+        ParseOutcome::Unparsed(r) if settings.keep_unparsed && r != Unparsed::Blank => {
+            let f = &settings.filter;
+            let mut it = item(
+                ItemKind::Unparsed(r, Some(Box::from(text))),
+                f.grep.as_ref().is_none_or(|g| g.is_match(text)),
+            );
+            it.untimed_range = f.since.is_some() || f.until.is_some();
+            out.items.push(it);
+        }
+        ParseOutcome::Unparsed(r) => out.items.push(item(ItemKind::Unparsed(r, None), false)),
         ParseOutcome::Event { weak } => {
             // The first line of a Loki entry starts its own event (Loki gives the boundary).
             let weak = weak && !ctx.first;
@@ -2444,6 +2533,8 @@ fn make_item(
             };
             let mut it = item(ItemKind::Event(event), pass);
             it.recheck = recheck;
+            it.untimed_range = ev.ts.is_none()
+                && (settings.filter.since.is_some() || settings.filter.until.is_some());
             if let Some(f) = found
                 && let Ok(at) = u32::try_from(out.found.len())
             {
@@ -2502,7 +2593,9 @@ fn find(
 }
 
 /// Does the event pass the filters? And the filters other than `--where` (whether a later
-/// decision on `--where` alone can make it pass).
+/// decision on `--where` alone can make it pass). An event without a time passes
+/// `--since`/`--until` here: the merger judges it by its stream's last timed event
+/// ([`Item::untimed_range`]).
 fn passes(
     ev: &Event<'_>,
     text: &str,
@@ -2514,11 +2607,7 @@ fn passes(
     if f.is_empty() {
         return (true, true);
     }
-    if (f.since.is_some() || f.until.is_some())
-        && !ev
-            .ts
-            .is_some_and(|t| f.since.is_none_or(|s| t >= s) && f.until.is_none_or(|u| t < u))
-    {
+    if ev.ts.is_some_and(|t| !f.in_range(t)) {
         return (false, false);
     }
     if f.services
@@ -2569,9 +2658,15 @@ struct StreamState {
     cause: Option<(Cause, CauseKind)>,
     /// An event with a time was seen ([`Merger::note_rewind`]).
     dated: bool,
+    /// The time of the stream's last event that had one: the time `--since`/`--until` judge
+    /// an event without one by ([`Item::untimed_range`]).
+    last_ts: Option<Nanos>,
     /// The last line that started something: its event's id, or why it is no event. The
     /// further lines of a Loki entry ([`ItemKind::Inner`]) come right after their first line.
     head: Option<Result<u64, Unparsed>>,
+    /// The last line that started something is no event and went to the sinks
+    /// ([`EventSink::unparsed`]): so do the further lines of its Loki entry.
+    head_shown: bool,
 }
 
 struct Pending {
@@ -2655,6 +2750,11 @@ struct Merger<'r> {
     hold: bool,
     /// `--where`, for events whose verdict waits for their traceback ([`Item::recheck`]).
     recheck_expr: Option<Expr>,
+    /// `--since`/`--until`, for events without a time ([`Item::untimed_range`]).
+    range: Filter,
+    /// The line just merged, when it is no event and the sinks get it ([`EventSink::unparsed`]):
+    /// its line number, stream, reason and text.
+    shown_unparsed: Option<(u64, u64, Unparsed, Box<str>)>,
     /// Cap on a held event's exception text (`--max-line-bytes`).
     max_event_bytes: usize,
     /// Held events in input order; the front has id `held_front`.
@@ -2767,6 +2867,12 @@ impl<'r> Merger<'r> {
             },
             hold,
             recheck_expr: settings.filter.expr.clone(),
+            range: Filter {
+                since: settings.filter.since,
+                until: settings.filter.until,
+                ..Filter::default()
+            },
+            shown_unparsed: None,
             max_event_bytes: settings.max_line_bytes.max(16),
             held: VecDeque::new(),
             held_front: 0,
@@ -3014,6 +3120,7 @@ impl<'r> Merger<'r> {
         for item in &mut items {
             self.item(item, &found);
             self.deliver_requests(sinks)?;
+            self.deliver_unparsed(sinks)?;
         }
         recycle::ITEMS.put(items);
         recycle::FOUND.put(found);
@@ -3271,13 +3378,22 @@ impl<'r> Merger<'r> {
                     }
                     _ => {
                         state.head = Some(Err(Unparsed::Blank));
+                        state.head_shown = false;
                         self.unparsed(Unparsed::Blank);
                     }
                 }
             }
-            ItemKind::Unparsed(r) => {
+            ItemKind::Unparsed(r, text) => {
                 state.head = Some(Err(*r));
+                // Shown as an event without a time would be (`events --unparsed`).
+                let shown = item.pass
+                    && !(item.untimed_range
+                        && state.last_ts.is_some_and(|t| !self.range.in_range(t)));
+                state.head_shown = shown && text.is_some();
                 self.unparsed(*r);
+                if shown && let Some(text) = text.take() {
+                    self.shown_unparsed = Some((item.line, item.stream, *r, text));
+                }
             }
             // Loki gave the entry's boundary: its further lines belong to its first line's
             // event, whatever they look like (counted as continuation lines, as in a file).
@@ -3288,7 +3404,12 @@ impl<'r> Merger<'r> {
                     self.continuation_rules(item.stream, item.line, text);
                 }
                 // The entry's first line is no event: neither are the others.
-                Some(Err(r)) => self.unparsed(r),
+                Some(Err(r)) => {
+                    if state.head_shown {
+                        self.shown_unparsed = Some((item.line, item.stream, r, text.clone()));
+                    }
+                    self.unparsed(r);
+                }
                 // Cannot happen (the first line comes first); counted all the same.
                 None => self.unparsed(Unparsed::Blank),
             },
@@ -3326,7 +3447,19 @@ impl<'r> Merger<'r> {
                         return;
                     }
                 }
-                self.new_event(ev, item.line, item.stream, (item.pass, item.recheck), found);
+                let (mut pass, mut recheck) = (item.pass, item.recheck);
+                if item.untimed_range
+                    && (pass || recheck)
+                    && state.last_ts.is_some_and(|t| !self.range.in_range(t))
+                {
+                    (pass, recheck) = (false, false);
+                    // Only the request lines of events that pass are merged into requests.
+                    ev.request = None;
+                }
+                if ev.ts.is_some() {
+                    state.last_ts = ev.ts;
+                }
+                self.new_event(ev, item.line, item.stream, (pass, recheck), found);
             }
         }
     }
@@ -3585,6 +3718,29 @@ impl<'r> Merger<'r> {
                 closed: false,
             });
         }
+    }
+
+    /// Hand the line just merged to the sinks when it is no event ([`EventSink::unparsed`]).
+    fn deliver_unparsed(&mut self, sinks: &mut [&mut dyn EventSink]) -> io::Result<()> {
+        let Some((line, stream, reason, text)) = self.shown_unparsed.take() else {
+            return Ok(());
+        };
+        let unknown = Origin::default();
+        let origin = self.origins.get(&stream).unwrap_or(&unknown);
+        let shown = UnparsedLine {
+            source: self
+                .inputs
+                .get(origin.source as usize)
+                .map_or("", |i| i.name.as_str()),
+            line,
+            origin,
+            reason,
+            text: &text,
+        };
+        for s in sinks.iter_mut() {
+            s.unparsed(&shown)?;
+        }
+        Ok(())
     }
 
     /// Hand finished requests to the analyzer and the sinks.

@@ -3,6 +3,8 @@
 use std::io::Read;
 use std::process::{Command, Stdio};
 
+use serde_json::json;
+
 use super::{analyze_json, assert_accounted, bin, ndjson};
 
 #[test]
@@ -188,6 +190,68 @@ fn a_json_line_cut_at_the_cap_keeps_its_event() {
         "{}",
         exception.len()
     );
+}
+
+/// The last line of a pod killed while it wrote (OOM): a JSON object cut with no closing
+/// brace and no newline. It was only counted unparsed; it is an event, closed where it was
+/// cut, as a line cut at `--max-line-bytes` is (and counted `truncated`).
+#[test]
+fn a_json_line_cut_by_the_end_of_input_keeps_its_event() {
+    let whole = r#"{"timestamp":"2026-11-22T07:08:49.329025Z","level":"WARN","fields":{"message":"Alerting enabled but no recipients or webhook configured"},"target":"skreaver_core::security::config"}"#;
+    let cut = r#"{"timestamp":"2026-11-22T07:08:50.1Z","level":"ERROR","fields":{"message":"FATAL out of memory while allocating 1073741824 bytes for agent abc"#;
+    let input = format!("{whole}\n{cut}");
+    let r = analyze_json(&[], input.as_bytes());
+    assert_accounted(&r["input"]);
+    let n = |k: &str| r["input"][k].as_u64().unwrap();
+    assert_eq!(
+        (n("lines"), n("events"), n("unparsed_lines"), n("truncated")),
+        (2, 2, 0, 1)
+    );
+    let r = bin(&["events", "--grep", "out of memory"], input.as_bytes());
+    let ev = ndjson(&r.stdout);
+    assert_eq!(ev.len(), 1, "{}", r.stderr);
+    assert_eq!(
+        (
+            &ev[0]["line"],
+            &ev[0]["level"],
+            &ev[0]["ts"],
+            &ev[0]["service"]
+        ),
+        (
+            &json!(2),
+            &json!("error"),
+            &json!("2026-11-22T07:08:50.100000000Z"),
+            &json!("skreaver")
+        )
+    );
+    assert_eq!(
+        ev[0]["message"],
+        "FATAL out of memory while allocating 1073741824 bytes for agent abc"
+    );
+    // The same in a CRI log whose last `P` run never got its `F`.
+    let cri = format!(
+        "2026-11-22T07:08:50.000000001Z stdout F {whole}\n2026-11-22T07:08:50.100000001Z stdout P {}\n2026-11-22T07:08:50.100000002Z stdout P {}\n",
+        &cut[..40],
+        &cut[40..]
+    );
+    let r = analyze_json(&[], cri.as_bytes());
+    assert_accounted(&r["input"]);
+    let n = |k: &str| r["input"][k].as_u64().unwrap();
+    assert_eq!(
+        (n("events"), n("unparsed_lines"), n("truncated")),
+        (2, 0, 1)
+    );
+    // A whole object without its newline is no cut; nor is a cut one with more lines after it.
+    let r = analyze_json(&[], whole.as_bytes());
+    assert_eq!(
+        (
+            r["input"]["events"].as_u64(),
+            r["input"]["truncated"].as_u64()
+        ),
+        (Some(1), Some(0))
+    );
+    let r = analyze_json(&[], format!("{cut}\n{whole}\n").as_bytes());
+    assert_eq!(r["input"]["unparsed_lines"], 1);
 }
 
 #[test]
@@ -511,4 +575,81 @@ fn max_latency_is_exact_for_huge_values() {
     let line = r#"{"timestamp": "2026-11-22T07:01:14.073892Z", "level": "INFO", "logger": "skillmeat.api.middleware.observability", "message": "Request completed: GET /health - 200", "module": "observability", "function": "dispatch", "line": 174, "trace_id": "t-1", "user_id": null, "request_id": "r-1", "extra": {"method": "GET", "path": "/health", "status_code": 200, "duration_ms": 1e20}}"#;
     let r = analyze_json(&[], format!("{line}\n").as_bytes());
     assert_eq!(r["endpoints"][0]["max_ms"].as_f64(), Some(1e20));
+}
+
+/// `events --unparsed` prints the lines that are no event, with where they are and why: they
+/// were only counted, so an SRE could not see them but with `sed -n` on the right file.
+#[test]
+fn unparsed_lines_can_be_printed_with_file_line_and_reason() {
+    let timed = |t: &str, m: &str| {
+        format!(
+            r#"{{"timestamp":"2026-11-22T{t}Z","level":"INFO","fields":{{"message":"{m}"}},"target":"skreaver_http::runtime::http"}}"#
+        )
+    };
+    let input = [
+        timed("07:00:00", "started"),
+        r#"{"broken": "#.to_string(),
+        "abc\u{0}def".to_string(),
+        String::new(),
+        timed("08:00:00", "later"),
+        r#"[pod/api-7d9f/app] {"half":"#.to_string(),
+        // Cut by the end of input: an event (closed), not unparsed.
+        r#"{"timestamp":"2026-11-22T08:00:01Z","level":"ERROR","fields":{"message":"FATAL out of"#
+            .to_string(),
+    ]
+    .join("\n");
+    let r = bin(&["events", "--unparsed"], input.as_bytes());
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        ndjson(&r.stdout),
+        [
+            json!({"source": "stdin", "line": 2, "reason": "invalid_json", "text": r#"{"broken": "#}),
+            json!({"source": "stdin", "line": 3, "reason": "binary", "text": "abc\u{0}def"}),
+            json!({"source": "stdin", "line": 6, "pod": "api-7d9f", "container": "app", "reason": "invalid_json", "text": r#"{"half":"#}),
+        ]
+    );
+    // Every line is still counted once (the blank line unparsed, not printed).
+    let a = analyze_json(&[], input.as_bytes());
+    assert_accounted(&a["input"]);
+    assert_eq!(a["input"]["unparsed_lines"], 4);
+    assert_eq!(a["input"]["events"], 3);
+    // For people; --grep on their text; --since judges them by the last time before them.
+    let r = bin(
+        &["events", "--unparsed", "--format", "text"],
+        input.as_bytes(),
+    );
+    assert_eq!(
+        r.stdout,
+        "stdin:2  invalid_json  {\"broken\": \nstdin:3  binary  abc\\u0000def\nstdin:6 [pod/api-7d9f]  invalid_json  {\"half\":\n"
+    );
+    let lines = |args: &[&str]| -> Vec<u64> {
+        let mut all = vec!["events", "--unparsed"];
+        all.extend_from_slice(args);
+        let r = bin(&all, input.as_bytes());
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        ndjson(&r.stdout)
+            .iter()
+            .map(|e| e["line"].as_u64().unwrap())
+            .collect()
+    };
+    assert_eq!(lines(&["--grep", "half|broken"]), [2, 6]);
+    // Line 6 is the pod's stream, with no time before it: kept either way.
+    assert_eq!(lines(&["--since", "2026-11-22T07:30:00Z"]), [6]);
+    assert_eq!(lines(&["--until", "2026-11-22T07:30:00Z"]), [2, 3, 6]);
+    // Nothing to print: stderr says why.
+    let r = bin(
+        &["events", "--unparsed", "--grep", "nowhere"],
+        input.as_bytes(),
+    );
+    assert_eq!((r.code, r.stdout.as_str()), (0, ""));
+    assert!(
+        r.stderr.contains(
+            "no unparsed line to print: the filters keep none of the 3 unparsed lines (--grep)"
+        ),
+        "{}",
+        r.stderr
+    );
+    // Filters on event fields do not apply to lines that are no event.
+    let r = bin(&["events", "--unparsed", "--where", "status >= 500"], b"");
+    assert_eq!(r.code, 2, "{}", r.stderr);
 }

@@ -226,6 +226,164 @@ fn since_until_window_and_report_accounting() {
     assert!(kept > 0 && kept < 26);
 }
 
+/// `--since`/`--until` without a zone are read where the log's own zone-less times are:
+/// `--assume-tz` when given, else UTC — and stderr says once how they were read. They were
+/// read as UTC whatever `--assume-tz` said, without a word.
+#[test]
+fn since_without_a_zone_is_read_in_assume_tz_and_said_once() {
+    let s = sample("skreaver-info.log"); // 26 events, 07:08:49.33Z to 07:08:50.57Z
+    let run = |args: &[&str]| {
+        let mut all = vec!["analyze", "--format", "json"];
+        all.extend_from_slice(args);
+        all.push(&s);
+        let r = bin(&all, b"");
+        assert_eq!(r.code, 0, "{args:?}: {}", r.stderr);
+        let report: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+        (report["input"]["filtered_out"].as_u64().unwrap(), r.stderr)
+    };
+    let (zoned, stderr) = run(&["--since", "2026-11-22T07:08:50Z"]);
+    assert_eq!(zoned, 21);
+    assert!(!stderr.contains("read as"), "{stderr}");
+    let (out, stderr) = run(&["--since", "2026-11-22T07:08:50"]);
+    assert_eq!(out, zoned);
+    assert_eq!(
+        stderr,
+        "logsleuth: --since 2026-11-22T07:08:50 read as UTC; add Z or an offset such as +02:00\n"
+    );
+    // A SkillMeat asctime copied from a +02:00 container, read as --assume-tz says.
+    let (out, stderr) = run(&["--assume-tz", "+02:00", "--since", "2026-11-22 09:08:50"]);
+    assert_eq!(out, zoned, "{stderr}");
+    assert_eq!(
+        stderr,
+        "logsleuth: --since 2026-11-22 09:08:50 (2026-11-22T07:08:50Z) read as +02:00 (--assume-tz); add Z or an offset such as +02:00\n"
+    );
+    // Both bounds without a zone: one line; a date alone is midnight there.
+    let (out, stderr) = run(&[
+        "--assume-tz",
+        "+02:00",
+        "--since",
+        "2026-11-22",
+        "--until",
+        "2026-11-22T09:08:50",
+    ]);
+    assert_eq!(out, 26 - zoned, "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with(
+            "logsleuth: --since 2026-11-22 (2026-11-21T22:00:00Z) and --until 2026-11-22T09:08:50 (2026-11-22T07:08:50Z) read as +02:00 (--assume-tz)"
+        ),
+        "{stderr}"
+    );
+    // A zone given wins over --assume-tz, and says nothing.
+    let (out, stderr) = run(&[
+        "--assume-tz",
+        "+02:00",
+        "--since",
+        "2026-11-22T08:08:50+01:00",
+    ]);
+    assert_eq!((out, stderr.as_str()), (zoned, ""));
+}
+
+/// An event without a time (uvicorn's own lines, Python warnings: `ts` null) is judged by the
+/// last timed event before it in its stream, and kept before any: `--since` dropped every one
+/// of them, line 113 of the SkillMeat capture too, in the middle of the range.
+#[test]
+fn since_until_judge_untimed_events_by_the_last_time_before_them() {
+    let s = sample("skillmeat-json-prod.log");
+    let lines = |args: &[&str]| -> Vec<u64> {
+        let mut all = args.to_vec();
+        all.push(&s);
+        events(&all)
+            .iter()
+            .map(|e| e["line"].as_u64().unwrap())
+            .collect()
+    };
+    let untimed: Vec<u64> = events(&[&s])
+        .iter()
+        .filter(|e| e["ts"].is_null())
+        .map(|e| e["line"].as_u64().unwrap())
+        .collect();
+    assert_eq!(untimed, [1, 3, 5, 6, 113]);
+    // Line 112 is at 06:58:01.039972, 115 at 06:58:01.040510; 1–6 come before any time.
+    assert_eq!(
+        lines(&[
+            "--since",
+            "2026-11-22T06:58:01.0399Z",
+            "--until",
+            "2026-11-22T06:58:01.0406Z"
+        ]),
+        [1, 3, 5, 6, 112, 113, 115]
+    );
+    assert_eq!(
+        lines(&[
+            "--since",
+            "2026-11-22T06:58:01.04Z",
+            "--until",
+            "2026-11-22T06:58:01.0406Z"
+        ]),
+        [1, 3, 5, 6, 115]
+    );
+    // A range over the whole capture keeps every event.
+    let r = analyze_json(&["--since", "2020-01-01T00:00:00Z", &s], b"");
+    assert_eq!(r["input"]["filtered_out"], 0);
+    assert_eq!(r["input"]["events"], 122);
+}
+
+/// A `--since` at or after `--until` can keep nothing: a usage error naming both values (it
+/// ran, and only said that every event was filtered out).
+#[test]
+fn a_range_that_holds_no_time_is_a_usage_error() {
+    let s = sample("skreaver-info.log");
+    for (cmd, since, until, said) in [
+        (
+            "analyze",
+            "2026-11-22T08:00:00Z",
+            "2026-11-22T07:00:00Z",
+            "--since 2026-11-22T08:00:00Z is after --until 2026-11-22T07:00:00Z",
+        ),
+        (
+            "events",
+            "2026-11-22T07:00:00Z",
+            "2026-11-22T09:00:00+02:00",
+            "--since 2026-11-22T07:00:00Z is the same time as --until 2026-11-22T09:00:00+02:00 (2026-11-22T07:00:00Z)",
+        ),
+        ("events", "1h", "2h", "--since 1h (20"),
+    ] {
+        let r = bin(&[cmd, "--since", since, "--until", until, &s], b"");
+        assert_eq!(r.code, 2, "{since} {until}: {}", r.stderr);
+        assert!(r.stdout.is_empty(), "{}", r.stdout);
+        assert!(
+            r.stderr.starts_with("logsleuth: error: ")
+                && r.stderr.contains(said)
+                && r.stderr.contains(&format!("--until {until}")),
+            "{}",
+            r.stderr
+        );
+    }
+}
+
+/// `--grep` reads each event's own line: a traceback's text is in the lines attached to it,
+/// which `--where 'exception ~ …'` reads. When --grep keeps nothing, stderr says so.
+#[test]
+fn grep_that_keeps_nothing_points_to_where_exception() {
+    let s = sample("skillmeat-text-prod.log");
+    let r = bin(&["events", "--grep", "ValueError", &s], b"");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.is_empty());
+    assert!(
+        r.stderr.contains(
+            r#"--grep reads each event's own line, not the traceback lines attached to it: `logsleuth events --where 'exception ~ "ValueError"'` finds an exception's text"#
+        ),
+        "{}",
+        r.stderr
+    );
+    // What it points to finds them.
+    assert!(!events(&["--where", r#"exception ~ "ValueError""#, &s]).is_empty());
+    // Other filters that keep nothing: no such hint.
+    let r = bin(&["events", "--level", "fatal", &s], b"");
+    assert!(r.stderr.contains("filtered out") && !r.stderr.contains("exception ~"));
+}
+
 #[test]
 fn bad_filter_arguments_are_usage_errors() {
     for args in [

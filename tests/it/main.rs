@@ -1,6 +1,7 @@
 //! Integration tests: one binary (short links), one module per concern.
 
 mod bad_input;
+mod cli;
 mod envelopes;
 mod export;
 mod filters;

@@ -5,7 +5,16 @@ use proptest::prelude::*;
 
 use logsleuth::analyze::{OTHER_METHOD, OTHER_ROUTES};
 
-use super::{analyze_bytes, analyze_capped, assert_report_accounted, samples, tower_line, word};
+use std::sync::Arc;
+
+use logsleuth::parse::Registry;
+use logsleuth::pipeline::{self, Filter, Input, InputKind, Outcome, Settings};
+use logsleuth::source::files::PathMeta;
+
+use super::{
+    analyze_bytes, analyze_capped, analyze_settings, assert_report_accounted, samples, tower_line,
+    word,
+};
 
 /// Lines from the real samples, so generated inputs look like production.
 fn sample_lines() -> Vec<String> {
@@ -157,5 +166,146 @@ proptest! {
                 prop_assert_eq!(f.requests, other.iter().map(|e| e.requests).sum::<u64>());
             }
         }
+    }
+}
+
+/// `tower_line(i, …)`'s time: 2026-11-22T07:00:00Z plus `i` milliseconds.
+fn tower_time(i: usize) -> i64 {
+    1_795_330_800_000_000_000 + i as i64 * 1_000_000
+}
+
+/// Analyze with `--since`/`--until`.
+fn analyze_range(
+    bytes: &[u8],
+    (since, until): (Option<i64>, Option<i64>),
+    threads: usize,
+    chunk_bytes: usize,
+) -> logsleuth::analyze::Report {
+    let reg = Registry::load(None).unwrap();
+    let settings = Settings {
+        threads,
+        chunk_bytes,
+        filter: Filter {
+            since,
+            until,
+            ..Filter::default()
+        },
+        ..analyze_settings()
+    };
+    let input = Input {
+        name: "mem".into(),
+        kind: InputKind::Memory(Arc::from(bytes)),
+        meta: PathMeta::default(),
+        size: None,
+    };
+    match pipeline::run(&[input], &reg, &settings, &mut []).unwrap() {
+        Outcome::Report(r) => *r,
+        Outcome::Events(_) => unreachable!(),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    /// `--since`/`--until` judge an event without a time (uvicorn's own lines) by the last
+    /// timed event before it in its stream, and keep it when there is none; whatever the
+    /// chunking and threads. Pods interleave (kubectl `--prefix`), times go back and forth.
+    #[test]
+    fn untimed_events_are_judged_by_their_streams_last_time_whatever_the_chunking(
+        picks in proptest::collection::vec((0u8..3, 0usize..100_000, any::<bool>()), 1..150),
+        since in proptest::option::of(0usize..100_000),
+        span in proptest::option::of(1usize..100_000),
+        chunk in 256usize..4096,
+    ) {
+        let until = span.map(|n| since.unwrap_or(0) + n);
+        let mut text = String::new();
+        let mut last: [Option<usize>; 3] = [None; 3];
+        let mut kept = 0u64;
+        for (pod, i, untimed) in &picks {
+            text.push_str(&format!("[pod/p{pod}/app] "));
+            let at = if *untimed {
+                text.push_str("INFO:     Waiting for application startup.");
+                last[usize::from(*pod)]
+            } else {
+                text.push_str(&tower_line(*i, "GET", "/health", 200));
+                last[usize::from(*pod)] = Some(*i);
+                Some(*i)
+            };
+            text.push('\n');
+            let inside = |t: usize| since.is_none_or(|s| t >= s) && until.is_none_or(|u| t < u);
+            kept += u64::from(at.is_none_or(inside));
+        }
+        let range = (since.map(tower_time), until.map(tower_time));
+        let a = analyze_range(text.as_bytes(), range, 1, 1 << 20);
+        let b = analyze_range(text.as_bytes(), range, 3, chunk);
+        assert_report_accounted(&a);
+        prop_assert_eq!(a.input.events, picks.len() as u64);
+        prop_assert_eq!(a.services.iter().map(|s| s.events).sum::<u64>(), kept);
+        prop_assert_eq!(a.input.filtered_out, picks.len() as u64 - kept);
+        prop_assert_eq!(a, b);
+    }
+}
+
+/// `events --unparsed` output of `bytes` (NDJSON), and the run's counts.
+fn unparsed_of(
+    bytes: &[u8],
+    threads: usize,
+    chunk_bytes: usize,
+) -> (String, logsleuth::analyze::InputCounts) {
+    let reg = Registry::load(None).unwrap();
+    let mut settings = Settings {
+        threads,
+        chunk_bytes,
+        ..Settings::new(pipeline::Mode::Events)
+    };
+    settings.keep_unparsed = true;
+    settings.keep_events = false;
+    let input = Input {
+        name: "mem".into(),
+        kind: InputKind::Memory(Arc::from(bytes)),
+        meta: PathMeta::default(),
+        size: None,
+    };
+    let mut out = Vec::new();
+    let style = logsleuth::output::Style { colour: false };
+    let mut sink = logsleuth::output::UnparsedSink::new(&mut out, false, style);
+    let counts = match pipeline::run(&[input], &reg, &settings, &mut [&mut sink]).unwrap() {
+        Outcome::Events(c) => c,
+        Outcome::Report(_) => unreachable!(),
+    };
+    (String::from_utf8(out).unwrap(), *counts)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+    /// `events --unparsed` prints every line that is no event but blank ones, once, in input
+    /// order, whatever the chunking and threads.
+    #[test]
+    fn unparsed_lines_printed_are_those_counted_whatever_the_chunking(
+        picks in proptest::collection::vec((0usize..10_000, 0u8..6), 1..120),
+        chunk in 256usize..4096,
+    ) {
+        let lines = sample_lines();
+        let mut text = String::new();
+        for (pick, kind) in &picks {
+            match kind {
+                0 => text.push_str(r#"{"cut": "#),
+                1 => text.push_str("\u{0}\u{1}\u{2}"),
+                2 => {}
+                _ => text.push_str(&lines[pick % lines.len()]),
+            }
+            text.push('\n');
+        }
+        let (a, counts) = unparsed_of(text.as_bytes(), 1, 1 << 20);
+        let (b, _) = unparsed_of(text.as_bytes(), 3, chunk);
+        prop_assert_eq!(&a, &b);
+        let blank = counts.unparsed_reasons.get("blank").copied().unwrap_or(0);
+        prop_assert_eq!(a.lines().count() as u64, counts.unparsed_lines - blank);
+        let numbers: Vec<u64> = a
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["line"].as_u64().unwrap())
+            .collect();
+        prop_assert!(numbers.windows(2).all(|w| w[0] < w[1]), "{:?}", numbers);
     }
 }
