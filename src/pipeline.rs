@@ -537,6 +537,8 @@ enum ReaderMsg {
     Chunk(Chunk),
     Bytes(u64),
     Error(String),
+    /// Something about an input that the report says, without failing the run.
+    Warning(String),
     /// An input failed in a way that ends the run (exit code 2).
     Fatal(String),
     /// A new input (a file that appeared in a watched directory), sent before any of its
@@ -742,6 +744,7 @@ fn dispatch_and_merge(
                 }
                 Ok(ReaderMsg::Bytes(n)) => merger.counts.bytes += n,
                 Ok(ReaderMsg::Error(e)) => merger.counts.read_errors.push(e),
+                Ok(ReaderMsg::Warning(w)) => merger.counts.warnings.push(w),
                 Ok(ReaderMsg::InputDone {
                     source,
                     bytes,
@@ -790,15 +793,21 @@ fn open(input: &Input, settings: &Settings) -> io::Result<Box<dyn Read + Send>> 
     match &input.kind {
         InputKind::Stdin => files::decode_reader(Box::new(io::stdin())),
         InputKind::File(p) if settings.follow && crate::source::follow::is_followable(p) => {
-            // Compressed files are never live; a followed file is read as it is.
-            let mut head = [0u8; 4];
+            // Compressed files are never live (nor are those in a compression logsleuth does
+            // not read: `open_decoded` says so); a followed file is read as it is.
+            let mut head = [0u8; files::SNIFF_BYTES];
             let n = std::fs::File::open(p)?.read(&mut head)?;
-            if files::compression(&head[..n]).is_some() {
-                files::open_decoded(p)
-            } else {
-                // `FollowFile` drops a byte order mark at the start of each file it reads.
-                Ok(Box::new(crate::source::follow::FollowFile::open(p)?))
+            let head = &head[..n];
+            if files::compression(head).is_some() || files::unsupported(head).is_some() {
+                return files::open_decoded(p);
             }
+            let follow = Box::new(crate::source::follow::FollowFile::open(p)?);
+            Ok(match files::utf16_bom(head) {
+                // Transcoded; the byte order mark of each file the path becomes is dropped.
+                Some(order) => files::utf16_reader(follow, order),
+                // `FollowFile` drops a UTF-8 byte order mark at the start of each file it reads.
+                None => follow,
+            })
         }
         InputKind::File(p) => files::open_decoded(p),
         InputKind::Memory(b) => files::decode_reader(Box::new(io::Cursor::new(b.clone()))),
@@ -1342,7 +1351,12 @@ struct Chunker {
     carried: Vec<Carried>,
     /// Runs handed on to the next member, for the last chunk ([`Chunk::handed_on`]).
     handed_on: Vec<u64>,
+    /// The first [`HEAD_BYTES`] bytes read (to tell UTF-16 without a byte order mark).
+    head: Vec<u8>,
 }
+
+/// Bytes of an input's start kept to look at ([`Chunker::head`]).
+const HEAD_BYTES: usize = 64;
 
 impl Chunker {
     /// A chunker for input `source` that fills `buf` (empty) with chunks of about `target`
@@ -1365,6 +1379,7 @@ impl Chunker {
             next_line: 1,
             carried: Vec::new(),
             handed_on: Vec::new(),
+            head: Vec::new(),
         }
     }
 
@@ -1459,6 +1474,11 @@ impl Chunker {
         self.pending.filled(n);
         if n == 0 {
             return read;
+        }
+        if self.head.len() < HEAD_BYTES {
+            let new = &self.pending[start..];
+            let take = new.len().min(HEAD_BYTES - self.head.len());
+            self.head.extend_from_slice(&new[..take]);
         }
         if self.discarding || (start - self.line_start).saturating_add(n) > self.max_line {
             let data = self.pending.split_off(start);
@@ -1747,10 +1767,15 @@ fn read_one(
         tx.send(ReaderMsg::Chunk(marker)).map_err(|_| ())
     };
     let mut complete = true;
+    let mut sniffed = false;
     loop {
         if cancelled(settings) {
             complete = false;
             break;
+        }
+        if !sniffed && chunker.head.len() >= HEAD_BYTES {
+            sniffed = true;
+            warn_if_utf16(&chunker.head, input, tx)?;
         }
         let n = match chunker.read_from(&mut *reader) {
             Ok(0) => break,
@@ -1777,6 +1802,9 @@ fn read_one(
             send(&mut chunker, false)?;
         }
     }
+    if !sniffed {
+        warn_if_utf16(&chunker.head, input, tx)?;
+    }
     let handed = match member.next {
         Some(next) if complete => chunker.hand_on(input, next),
         _ => Vec::new(),
@@ -1786,6 +1814,26 @@ fn read_one(
         caught_up(&chunker)?;
     }
     Ok((complete, handed))
+}
+
+/// An input whose first bytes look like UTF-16 without a byte order mark is read as UTF-8
+/// (its lines will not parse): say so, and how to convert it. (With the mark it is transcoded:
+/// `files::decode_text`.)
+fn warn_if_utf16(head: &[u8], input: &Input, tx: &SyncSender<ReaderMsg>) -> Result<(), ()> {
+    let Some(order) = files::looks_like_utf16(head) else {
+        return Ok(());
+    };
+    let encoding = match order {
+        files::Utf16::Le => "UTF-16LE",
+        files::Utf16::Be => "UTF-16BE",
+    };
+    let msg = format!(
+        "'{}' looks like {encoding} text without a byte order mark (every other byte is zero); \
+         it is read as UTF-8, so its lines do not parse: convert it first, e.g. \
+         `iconv -f {encoding} -t UTF-8 FILE | logsleuth …`",
+        input.name
+    );
+    tx.send(ReaderMsg::Warning(msg)).map_err(|_| ())
 }
 
 // ---------------------------------------------------------------- workers

@@ -419,3 +419,153 @@ fn a_file_given_as_a_path_and_as_stdin_is_read_once() {
     assert_eq!(r["input"]["lines"], 2);
     assert!(String::from_utf8_lossy(&out.stderr).contains("read once"));
 }
+
+/// bzip2, xz and lz4 are told by their first bytes and refused, naming the file, its
+/// compression and the command that reads it, before any output (exit 2) — given alone, as a
+/// member of a rotated set or on stdin — instead of analyzing compressed bytes as text.
+/// `xz -dk` beside a rotated member: the copy is read in its place.
+#[test]
+fn bzip2_xz_and_lz4_are_refused_naming_the_file_and_the_fix() {
+    let dir = super::fixtures().join("compressed");
+    for (name, tool) in [
+        ("two.log.bz2", "bzip2"),
+        ("two.log.xz", "xz"),
+        ("two.log.lz4", "lz4"),
+    ] {
+        let path = dir.join(name);
+        for cmd in ["analyze", "events"] {
+            let r = bin(&[cmd, path.to_str().unwrap()], b"");
+            assert_eq!(r.code, 2, "{name} {cmd}: {}", r.stderr);
+            assert_eq!(r.stdout, "", "{name} {cmd}");
+            assert!(
+                r.stderr
+                    .contains(&format!("cannot read '{}'", path.display()))
+                    && r.stderr.contains(&format!("{tool}-compressed"))
+                    && r.stderr
+                        .contains(&format!("`{tool} -dc {} | logsleuth", path.display())),
+                "{name} {cmd}: {}",
+                r.stderr
+            );
+        }
+        let stored = std::fs::read(&path).unwrap();
+        let r = bin(&["analyze", "--format", "json"], &stored);
+        assert_eq!(r.code, 2, "{name} on stdin: {}", r.stderr);
+        let report: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+        assert_eq!(report["input"]["lines"], 0, "{name} on stdin");
+        let errors = report["input"]["read_errors"].to_string();
+        assert!(
+            errors.contains(&format!("{tool}-compressed"))
+                && errors.contains(&format!("`{tool} -dc`")),
+            "{name} on stdin: {errors}"
+        );
+    }
+
+    let tmp = tempfile::tempdir().unwrap();
+    let line = |m: &str| format!("2026-11-22 07:00:00,000 - skillmeat.api - ERROR - {m}\n");
+    write(&tmp.path().join("app.log"), line("live").as_bytes());
+    write(&tmp.path().join("app.log.1"), line("one").as_bytes());
+    write(
+        &tmp.path().join("app.log.2.xz"),
+        &std::fs::read(dir.join("two.log.xz")).unwrap(),
+    );
+    let r = bin_in(tmp.path(), &["analyze", "."], b"");
+    assert_eq!((r.code, r.stdout.as_str()), (2, ""), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("cannot read './app.log.2.xz': xz-compressed")
+            && r.stderr.contains("`xz -dk ./app.log.2.xz`"),
+        "{}",
+        r.stderr
+    );
+    // What `xz -dk app.log.2.xz` leaves beside it.
+    let two = "{\"timestamp\": \"2026-11-22T06:57:45.175122\", \"level\": \"ERROR\", \"logger\": \"skillmeat.api.server\", \"message\": \"db down\"}\n\
+               {\"timestamp\": \"2026-11-22T06:57:46.175122\", \"level\": \"INFO\", \"logger\": \"skillmeat.api.server\", \"message\": \"db up\"}\n";
+    write(&tmp.path().join("app.log.2"), two.as_bytes());
+    let ev = events_in(tmp.path(), &["."]);
+    let msgs: Vec<&str> = ev.iter().map(|e| e["message"].as_str().unwrap()).collect();
+    assert_eq!(msgs, ["db down", "db up", "one", "live"]);
+}
+
+/// Windows PowerShell 5's `kubectl logs > x.log` writes UTF-16LE with a byte order mark and
+/// CRLF: read, it analyzes as its UTF-8 copy does (so does UTF-16BE); without the mark, the
+/// run says what the file looks like and how to convert it.
+#[test]
+fn utf16_with_a_byte_order_mark_reads_like_its_utf8_copy() {
+    let sample =
+        std::fs::read_to_string(super::fixtures().join("samples/skillmeat-json-prod.log")).unwrap();
+    // Non-ASCII text, and a character beyond the BMP (a surrogate pair in UTF-16).
+    let text = format!(
+        "{sample}{{\"timestamp\": \"2026-11-22T07:10:00.000000\", \"level\": \"ERROR\", \"logger\": \"skillmeat.api\", \"message\": \"caf\u{e9} \u{1f525} down\"}}\n"
+    )
+    .replace('\n', "\r\n");
+    let utf16 = |le: bool, bom: bool| -> Vec<u8> {
+        bom.then_some(0xfeff_u16)
+            .into_iter()
+            .chain(text.encode_utf16())
+            .flat_map(|u| if le { u.to_le_bytes() } else { u.to_be_bytes() })
+            .collect()
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let utf8 = tmp.path().join("utf8.log");
+    write(&utf8, text.as_bytes());
+    let le = tmp.path().join("le.log");
+    write(&le, &utf16(true, true));
+    let be = tmp.path().join("be.log");
+    write(&be, &utf16(false, true));
+    // The report of `name`, stored as `stdin`, without what tells the two apart: the input's
+    // name (in the evidence) and its size.
+    let report = |name: &str, stdin: &[u8]| {
+        let args: &[&str] = if name == "stdin" { &[] } else { &[name] };
+        let mut r = analyze_json(args, stdin);
+        r["input"].as_object_mut().unwrap().remove("bytes");
+        let text = r.to_string().replace(&format!("\"{name}\""), "\"INPUT\"");
+        serde_json::from_str::<serde_json::Value>(&text).unwrap()
+    };
+    let want = report(utf8.to_str().unwrap(), b"");
+    assert_accounted(&want["input"]);
+    assert_eq!(want["input"]["unparsed_lines"], 0, "{}", want["input"]);
+    assert!(want.to_string().contains("caf\u{e9} \u{1f525} down"));
+    for path in [&le, &be] {
+        assert_eq!(
+            report(path.to_str().unwrap(), b""),
+            want,
+            "{}",
+            path.display()
+        );
+    }
+    assert_eq!(report("stdin", &utf16(true, true)), want, "stdin");
+    let events = |path: &Path| -> Vec<serde_json::Value> {
+        let mut ev = events_in(tmp.path(), &[path.to_str().unwrap()]);
+        for e in &mut ev {
+            e.as_object_mut().unwrap().remove("source");
+        }
+        ev
+    };
+    let want_events = events(&utf8);
+    assert_eq!(
+        want_events.last().unwrap()["message"],
+        "caf\u{e9} \u{1f525} down"
+    );
+    assert_eq!(events(&le), want_events);
+
+    let bare = tmp.path().join("bare.log");
+    write(&bare, &utf16(true, false));
+    let r = bin(
+        &["analyze", "--format", "json", bare.to_str().unwrap()],
+        b"",
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let report: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_accounted(&report["input"]);
+    let warnings = report["input"]["warnings"].as_array().unwrap();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    for said in [warnings[0].as_str().unwrap(), r.stderr.as_str()] {
+        assert!(
+            said.contains(&format!("'{}' looks like UTF-16LE", bare.display()))
+                && said.contains("iconv -f UTF-16LE -t UTF-8"),
+            "{said}"
+        );
+    }
+    // A file read as it should be has no warnings at all (the key is left out).
+    assert!(want["input"].get("warnings").is_none(), "{}", want["input"]);
+}
