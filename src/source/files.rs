@@ -1031,7 +1031,8 @@ fn check_compression(path: &Path) -> Option<InputError> {
 
 /// Open a file and transparently decompress it.
 ///
-/// gzip (`1f 8b`, every member of a multi-member file) and zstd (`28 b5 2f fd`, or a leading skippable frame; every frame) are
+/// gzip (`1f 8b`, every member of a multi-member file, zero bytes after the last ignored as
+/// `gzip -d` does) and zstd (`28 b5 2f fd`, or a leading skippable frame; every frame) are
 /// detected by magic bytes, never by name; anything else is returned as is, except bzip2, xz
 /// and lz4, which fail ([`UnsupportedData`]). The (decompressed) text then goes through
 /// [`decode_text`]: a UTF-8 byte order mark is dropped, UTF-16 with a byte order mark is
@@ -1073,14 +1074,92 @@ pub fn decode_reader(mut r: Box<dyn Read + Send>) -> io::Result<Box<dyn Read + S
     let kind = compression(&head);
     let replayed = Cursor::new(head).chain(r);
     Ok(match kind {
-        Some(Compression::Gzip) => {
-            decode_text(Box::new(flate2::read::MultiGzDecoder::new(replayed)))
-        }
+        Some(Compression::Gzip) => decode_text(Box::new(GzMembers::new(replayed))),
         Some(Compression::Zstd) => {
             decode_text(Box::new(zstd::stream::read::Decoder::new(replayed)?))
         }
         None => decode_text(Box::new(replayed)),
     })
+}
+
+/// The members of a gzip stream, one after another, as `gzip -d` reads them: zero bytes after
+/// the last member (a file preallocated, or padded by a crash or a copy) are ignored; anything
+/// else after a member must be another member (else: `invalid gzip header`, as before).
+struct GzMembers<R: Read> {
+    state: GzState<R>,
+}
+
+enum GzState<R: Read> {
+    /// Inside a member.
+    Member(flate2::bufread::GzDecoder<io::BufReader<R>>),
+    /// After a member (its checksum matched), and after this many zero bytes.
+    Between(io::BufReader<R>, u64),
+    /// The stream ended or failed.
+    Done,
+}
+
+impl<R: Read> GzMembers<R> {
+    fn new(r: R) -> GzMembers<R> {
+        let buffered = io::BufReader::with_capacity(64 << 10, r);
+        GzMembers {
+            state: GzState::Member(flate2::bufread::GzDecoder::new(buffered)),
+        }
+    }
+}
+
+/// What follows a gzip member, after `zeros` zero bytes: the end (`false`), or another member.
+/// Zero bytes up to the end are the end; zero bytes followed by anything else are an error.
+fn after_member(r: &mut impl io::BufRead, zeros: &mut u64) -> io::Result<bool> {
+    loop {
+        let buf = r.fill_buf()?;
+        if buf.is_empty() {
+            return Ok(false);
+        }
+        let run = buf.iter().take_while(|&&b| b == 0).count();
+        if run == 0 {
+            if *zeros == 0 {
+                return Ok(true);
+            }
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("unexpected data after the {zeros} zero bytes that follow gzip data"),
+            ));
+        }
+        *zeros += run as u64;
+        r.consume(run);
+    }
+}
+
+impl<R: Read> Read for GzMembers<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        loop {
+            let step = match &mut self.state {
+                GzState::Member(member) => match member.read(buf) {
+                    Ok(0) => Ok(None),
+                    Ok(n) => return Ok(n),
+                    Err(e) => Err(e),
+                },
+                GzState::Between(rest, zeros) => after_member(rest, zeros).map(Some),
+                GzState::Done => return Ok(0),
+            };
+            self.state = match (step, std::mem::replace(&mut self.state, GzState::Done)) {
+                // Interrupted: try again where it was.
+                (Err(e), state) if e.kind() == io::ErrorKind::Interrupted => {
+                    self.state = state;
+                    return Err(e);
+                }
+                (Err(e), _) => return Err(e),
+                (Ok(None), GzState::Member(member)) => GzState::Between(member.into_inner(), 0),
+                (Ok(Some(true)), GzState::Between(rest, _)) => {
+                    GzState::Member(flate2::bufread::GzDecoder::new(rest))
+                }
+                _ => GzState::Done,
+            };
+        }
+    }
 }
 
 /// Byte order of UTF-16 text.
@@ -1838,6 +1917,53 @@ mod tests {
         frames.extend(zstd::encode_all(&b"two\n"[..], 1)?);
         let zst = touch(dir.path(), "two.zst", &frames)?;
         assert_eq!(read_all(open_decoded(&zst)?)?, b"one\ntwo\n");
+        Ok(())
+    }
+
+    #[test]
+    fn zero_bytes_after_the_last_gzip_member_are_ignored() -> TestResult {
+        /// Hands out `data` 100 bytes at a time, failing with `Interrupted` before each read.
+        struct Jumpy(Vec<u8>, usize, bool);
+        impl Read for Jumpy {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                self.2 = !self.2;
+                if self.2 {
+                    return Err(io::ErrorKind::Interrupted.into());
+                }
+                let rest = self.0.get(self.1..).unwrap_or_default();
+                let n = rest.len().min(buf.len()).min(100);
+                buf[..n].copy_from_slice(&rest[..n]);
+                self.1 += n;
+                Ok(n)
+            }
+        }
+        let mut two = gzip(b"first\n")?;
+        two.extend(gzip(b"second\n")?);
+        let padded = [two.clone(), vec![0; 4096]].concat();
+        assert_eq!(
+            read_all(decode_reader(Box::new(Cursor::new(padded.clone())))?)?,
+            b"first\nsecond\n"
+        );
+        let mut out = Vec::new();
+        let mut r = decode_reader(Box::new(Jumpy(padded, 0, false)))?;
+        let mut buf = [0u8; 3];
+        loop {
+            match r.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => out.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        assert_eq!(out, b"first\nsecond\n");
+        // Anything else after a member is an error, after what was read.
+        for tail in [&b"garbage"[..], b"\0\0\0x", b"\0\x1f\x8b"] {
+            let data = [two.clone(), tail.to_vec()].concat();
+            let mut r = decode_reader(Box::new(Cursor::new(data)))?;
+            let mut out = Vec::new();
+            assert!(r.read_to_end(&mut out).is_err(), "{tail:?}");
+            assert_eq!(out, b"first\nsecond\n", "{tail:?}");
+        }
         Ok(())
     }
 

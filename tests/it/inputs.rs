@@ -569,3 +569,47 @@ fn utf16_with_a_byte_order_mark_reads_like_its_utf8_copy() {
     // A file read as it should be has no warnings at all (the key is left out).
     assert!(want["input"].get("warnings").is_none(), "{}", want["input"]);
 }
+
+/// `gzip -c` output followed by zero bytes (a preallocated file, a crash, a padded copy) reads
+/// cleanly, as `gzip -d` reads it ("trailing zero bytes ignored"); anything else after the
+/// data is still an error, after every line was read.
+#[test]
+fn a_gzip_padded_with_zero_bytes_reads_without_an_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let text: String = (0..50)
+        .map(|i| format!("2026-11-22 07:00:00,000 - skillmeat.api - INFO - line {i}\n"))
+        .collect();
+    let padded = [gz(text.as_bytes()), vec![0; 4096]].concat();
+    let path = tmp.path().join("app.log.1.gz");
+    write(&path, &padded);
+    for (what, report) in [
+        ("file", analyze_json(&[path.to_str().unwrap()], b"")),
+        ("stdin", analyze_json(&[], &padded)),
+    ] {
+        assert_eq!(
+            report["input"]["read_errors"],
+            serde_json::json!([]),
+            "{what}"
+        );
+        assert_eq!(report["input"]["lines"], 50, "{what}");
+        assert_eq!(report["input"]["events"], 50, "{what}");
+    }
+    let garbage = [gz(text.as_bytes()), vec![0; 16], b"junk".to_vec()].concat();
+    write(&path, &garbage);
+    let r = bin(
+        &["analyze", "--format", "json", path.to_str().unwrap()],
+        b"",
+    );
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    let report: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(report["input"]["lines"], 50);
+    assert_accounted(&report["input"]);
+    assert!(
+        report["input"]["read_errors"][0]
+            .as_str()
+            .unwrap()
+            .contains("unexpected data after the 16 zero bytes"),
+        "{}",
+        report["input"]
+    );
+}
