@@ -418,6 +418,25 @@ struct Carried {
     run: envelope::Joined,
 }
 
+/// What a member of a rotated set hands on to the next one: the runs of pieces still open,
+/// and its last line when it does not end with a newline (`copytruncate` copied the file in
+/// the middle of a write: the next member starts with the rest of that line). The set reads as
+/// its members concatenated (`cat`) would.
+#[derive(Default)]
+struct Handoff {
+    runs: Vec<Carried>,
+    line: Unfinished,
+}
+
+/// The last line of a member, without its newline ([`Handoff::line`]).
+#[derive(Default)]
+struct Unfinished {
+    /// Its bytes (up to `--max-line-bytes`).
+    bytes: Vec<u8>,
+    /// It reached `--max-line-bytes` and was cut there: its rest is dropped up to its newline.
+    discarding: bool,
+}
+
 /// What the merger needs of an event; the full event only when sinks want it.
 struct EventItem {
     ts: Option<Nanos>,
@@ -938,7 +957,7 @@ fn read_all(inputs: &[Input], settings: &Settings, tx: SyncSender<ReaderMsg>) {
             last: Instant::now(),
             shown: false,
         });
-    let mut carried = Vec::new();
+    let mut carried = Handoff::default();
     for (sid, input) in inputs.iter().enumerate() {
         let tap = new_tap(settings);
         let next = inputs
@@ -1085,7 +1104,7 @@ fn read_group(
     tx: &SyncSender<ReaderMsg>,
     seq: &Mutex<u64>,
 ) {
-    let mut carried = Vec::new();
+    let mut carried = Handoff::default();
     for (i, &(sid, input)) in group.iter().enumerate() {
         let tap = new_tap(settings);
         // A group is one rotated set, oldest first.
@@ -1399,6 +1418,22 @@ impl Chunker {
         self.carried = carried;
     }
 
+    /// At the end of a member whose set goes on: its last line if it has no newline, which the
+    /// next member completes (removed here, not counted as a line of this member).
+    fn take_unfinished(&mut self) -> Unfinished {
+        let discarding = std::mem::take(&mut self.discarding);
+        Unfinished {
+            bytes: self.pending.split_off(self.line_start),
+            discarding,
+        }
+    }
+
+    /// Start with the line the previous member of the set ended in, unfinished.
+    fn resume_line(&mut self, line: Unfinished) {
+        self.pending.extend_from_slice(&line.bytes);
+        self.discarding = line.discarding;
+    }
+
     /// At the end of a member whose set goes on with input `next`: the runs still open, to
     /// be completed there. Lines after the last safe cut are joined again (the tracker does
     /// not keep line numbers); the last chunk then leaves these runs to the next member.
@@ -1668,14 +1703,14 @@ impl Chunker {
 /// Which input a reader reads, and its place in a rotated set.
 struct Member {
     source: u32,
-    /// Runs the previous member of the set handed on.
-    carried: Vec<Carried>,
+    /// What the previous member of the set handed on.
+    carried: Handoff,
     /// The next member's source id, when the set goes on after this input.
     next: Option<u32>,
 }
 
 impl Member {
-    fn new(source: u32, carried: Vec<Carried>, next: Option<u32>) -> Member {
+    fn new(source: u32, carried: Handoff, next: Option<u32>) -> Member {
         Member {
             source,
             carried,
@@ -1688,19 +1723,22 @@ impl Member {
         let target = settings.chunk_bytes.max(1024);
         let mut chunker =
             Chunker::new(self.source, max_line, target, buf).max_runs(settings.max_streams.max(1));
-        chunker.resume(std::mem::take(&mut self.carried));
+        let Handoff { runs, line } = std::mem::take(&mut self.carried);
+        chunker.resume(runs);
+        chunker.resume_line(line);
         chunker
     }
 
     /// The input could not be read: the runs handed on to it end in a chunk of their own
-    /// (the worker emits them as incomplete lines, as at the end of any input).
+    /// (the worker emits them as incomplete lines, as at the end of any input), and so does
+    /// the line the previous member ended in.
     fn end_carried(
         mut self,
         settings: &Settings,
         tx: &SyncSender<ReaderMsg>,
         seq: &Mutex<u64>,
     ) -> Result<(), ()> {
-        if self.carried.is_empty() {
+        if self.carried.runs.is_empty() && self.carried.line.bytes.is_empty() {
             return Ok(());
         }
         let mut chunker = self.chunker(settings, ChunkBytes::pooled(0));
@@ -1725,7 +1763,7 @@ fn same_set(a: &Input, b: &Input) -> bool {
 }
 
 /// Read one input to its end (a followed file: until the run stops). Returns whether it was
-/// read completely and the runs it hands on to the next member of its set.
+/// read completely and what it hands on to the next member of its set.
 fn read_one(
     mut member: Member,
     mut reader: Box<dyn Read + Send>,
@@ -1734,7 +1772,7 @@ fn read_one(
     tx: &SyncSender<ReaderMsg>,
     seq: &Mutex<u64>,
     progress: &mut Option<Progress>,
-) -> Result<(bool, Vec<Carried>), ()> {
+) -> Result<(bool, Handoff), ()> {
     let live = settings.follow;
     let source = member.source;
     let target = settings.chunk_bytes.max(1024);
@@ -1806,8 +1844,12 @@ fn read_one(
         warn_if_utf16(&chunker.head, input, tx)?;
     }
     let handed = match member.next {
-        Some(next) if complete => chunker.hand_on(input, next),
-        _ => Vec::new(),
+        // The last line first: the runs are those of the lines before it.
+        Some(next) if complete => Handoff {
+            line: chunker.take_unfinished(),
+            runs: chunker.hand_on(input, next),
+        },
+        _ => Handoff::default(),
     };
     send(&mut chunker, true)?;
     if live {

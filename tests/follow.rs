@@ -542,6 +542,31 @@ fn follow_keeps_a_traceback_cut_by_rotation_whole() {
     assert_eq!(without_origin(&out), want, "{err}");
 }
 
+/// A rotated set followed whose rotated member ends inside a line (`copytruncate` copied it in
+/// the middle of a write): the live file's first bytes finish that line, as in a batch run.
+#[test]
+fn follow_joins_a_line_cut_by_copytruncate() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut older = fs::File::create(dir.path().join("app.log.1")).expect("create");
+    older
+        .write_all(b"first\nsecond\nthe cut li")
+        .expect("write");
+    append(&dir.path().join("app.log"), &["ne, whole", "after"]);
+    let run = Running::follow_dir(dir.path());
+    let mut want: Vec<String> = ["first", "second", "the cut line, whole", "after"]
+        .iter()
+        .map(|s| (*s).to_string())
+        .collect();
+    run.wait_for_messages(&want);
+    let b = batch("grow", 5);
+    append(&dir.path().join("app.log"), &b);
+    want.extend(b);
+    run.wait_for_messages(&want);
+    let (lines, err) = run.interrupt();
+    assert_eq!(messages(&lines.join("\n")), want, "{err}");
+}
+
 #[test]
 fn follow_empty_dir_waits_for_files() {
     let dir = tempfile::tempdir().expect("tmp");

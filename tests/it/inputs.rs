@@ -613,3 +613,122 @@ fn a_gzip_padded_with_zero_bytes_reads_without_an_error() {
         report["input"]
     );
 }
+
+/// logrotate's `copytruncate` copies the file in the middle of a write: the rotated member
+/// ends inside a line and the live file starts with its rest. A rotated set reads as its
+/// members concatenated (`cat`) do — plain lines, a member holding only a piece, a compressed
+/// member, a line over `--max-line-bytes`, a CRI line cut inside its envelope — and the joined
+/// line is the line of the member it ends in.
+#[test]
+fn a_line_cut_by_copytruncate_reads_as_the_members_concatenated() {
+    let json = |i: usize, msg: &str| {
+        format!(
+            "{{\"timestamp\":\"2026-11-22T07:08:{i:02}.333271Z\",\"level\":\"INFO\",\"fields\":{{\"message\":\"{msg} {i}\"}},\"target\":\"skreaver_http::runtime::http\"}}\n"
+        )
+    };
+    let lines =
+        |from: usize, to: usize| -> String { (from..to).map(|i| json(i, "served")).collect() };
+    let cut = json(40, "Connection limits: max=10000, per_ip=100");
+    let (head, rest) = cut.split_at(50);
+    let cri = "2026-11-22T07:00:01.1Z stdout F {\"level\":\"error\",\"msg\":\"cri cut\"}\n";
+    let (cri_head, cri_rest) = cri.split_at(20);
+    let long = json(41, &"x".repeat(200));
+    let (long_head, long_rest) = long.split_at(150);
+    /// What is tested, the members (name, text) oldest first, and `--max-line-bytes`.
+    type Layout<'a> = (&'a str, Vec<(&'a str, String)>, &'a str);
+    let layouts: Vec<Layout> = vec![
+        (
+            "two members",
+            vec![
+                ("app.log.1", lines(0, 4) + head),
+                ("app.log", rest.to_string() + &lines(5, 9)),
+            ],
+            "1048576",
+        ),
+        (
+            "a member holding only a piece",
+            vec![
+                ("app.log.2", lines(0, 2) + &head[..20]),
+                ("app.log.1", head[20..].to_string()),
+                ("app.log", rest.to_string() + &lines(5, 7)),
+            ],
+            "1048576",
+        ),
+        (
+            "a compressed member",
+            vec![
+                ("app.log.2.gz", lines(0, 2) + head),
+                ("app.log.1", rest.to_string() + &lines(3, 5)),
+                ("app.log", lines(6, 8)),
+            ],
+            "1048576",
+        ),
+        (
+            "a line over the cap",
+            vec![
+                ("app.log.1", lines(0, 2) + long_head),
+                ("app.log", long_rest.to_string() + &lines(3, 5)),
+            ],
+            "100",
+        ),
+        (
+            "a CRI line cut in its envelope",
+            vec![
+                ("0.log.20261122-070000", cri_head.to_string()),
+                ("0.log", cri_rest.to_string() + cri),
+            ],
+            "1048576",
+        ),
+    ];
+    for (what, members, cap) in layouts {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut all = String::new();
+        for (name, text) in &members {
+            let stored = if name.ends_with(".gz") {
+                gz(text.as_bytes())
+            } else {
+                text.as_bytes().to_vec()
+            };
+            write(&tmp.path().join(name), &stored);
+            all.push_str(text);
+        }
+        let dir = tmp.path().to_str().unwrap();
+        let input = |mut r: serde_json::Value| {
+            let mut i = r["input"].take();
+            i.as_object_mut().unwrap().remove("bytes");
+            i
+        };
+        let set = input(analyze_json(&["--max-line-bytes", cap, dir], b""));
+        let cat = input(analyze_json(&["--max-line-bytes", cap], all.as_bytes()));
+        assert_accounted(&set);
+        assert_eq!(set, cat, "{what}");
+        assert_eq!(set["lines"], all.matches('\n').count(), "{what}");
+        let messages = |ev: Vec<serde_json::Value>| -> Vec<String> {
+            ev.iter().map(|e| e["message"].to_string()).collect()
+        };
+        let from_set = messages(events_in(tmp.path(), &["--max-line-bytes", cap, dir]));
+        let r = bin(&["events", "--max-line-bytes", cap], all.as_bytes());
+        assert_eq!(from_set, messages(ndjson(&r.stdout)), "{what}");
+    }
+
+    // Where the joined line is: the live file's first line, and the files' own line numbers.
+    let tmp = tempfile::tempdir().unwrap();
+    write(
+        &tmp.path().join("app.log.1"),
+        (lines(0, 2) + head).as_bytes(),
+    );
+    write(
+        &tmp.path().join("app.log"),
+        (rest.to_string() + &lines(5, 6)).as_bytes(),
+    );
+    let ev = events_in(tmp.path(), &["."]);
+    assert_eq!(
+        where_from(&ev),
+        owned(&[
+            ("app.log.1", 1, "served 0"),
+            ("app.log.1", 2, "served 1"),
+            ("app.log", 1, "Connection limits: max=10000, per_ip=100 40"),
+            ("app.log", 2, "served 5"),
+        ])
+    );
+}
