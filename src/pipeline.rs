@@ -913,27 +913,64 @@ impl<R: Read> Read for Tapped<R> {
     }
 }
 
+/// A regular file read without `--follow`, and its size when it was opened: a file truncated
+/// while it is read (logrotate's `copytruncate` running meanwhile) ends early without an error,
+/// so its size is looked at again once it is read ([`shrank`]).
+struct Watched {
+    file: std::fs::File,
+    size_at_open: u64,
+}
+
 /// [`open`] with the stored bytes of stdin, files and memory inputs going through `tap`
-/// (before decompression, so a file's digest is what `sha256sum` prints).
+/// (before decompression, so a file's digest is what `sha256sum` prints); a regular file read
+/// without `--follow` comes with its [`Watched`].
 fn open_tapped(
     input: &Input,
     settings: &Settings,
     tap: &Arc<Mutex<ByteTap>>,
-) -> io::Result<Box<dyn Read + Send>> {
+) -> io::Result<(Box<dyn Read + Send>, Option<Watched>)> {
     let tapped = |inner: Box<dyn Read + Send>| Tapped {
         inner,
         tap: Arc::clone(tap),
     };
-    match &input.kind {
+    let reader = match &input.kind {
         InputKind::Stdin => files::decode_reader(Box::new(tapped(Box::new(io::stdin())))),
         InputKind::File(p) if !settings.follow => {
-            files::decode_reader(Box::new(tapped(Box::new(std::fs::File::open(p)?))))
+            let file = std::fs::File::open(p)?;
+            let md = file.metadata()?;
+            let watched = match file.try_clone() {
+                Ok(file) if md.is_file() => Some(Watched {
+                    file,
+                    size_at_open: md.len(),
+                }),
+                _ => None,
+            };
+            let reader = files::decode_reader(Box::new(tapped(Box::new(file))))?;
+            return Ok((reader, watched));
         }
         InputKind::Memory(b) => {
             files::decode_reader(Box::new(tapped(Box::new(io::Cursor::new(b.clone())))))
         }
         _ => open(input, settings).map(|r| Box::new(tapped(r)) as Box<dyn Read + Send>),
-    }
+    }?;
+    Ok((reader, None))
+}
+
+/// A [`Watched`] file read to its end that is now shorter than what was read, or than it was
+/// when opened: what to say (the output covers what was read; the rest is gone — with
+/// `copytruncate`, into the rotated copy).
+fn shrank(watched: &Watched, input: &Input, tap: &Mutex<ByteTap>) -> Option<String> {
+    let read = tap.lock().map(|t| t.bytes).ok()?;
+    let now = watched.file.metadata().ok()?.len();
+    // A file with no size (procfs) was never sized.
+    let sized = watched.size_at_open > 0;
+    (sized && (now < read || now < watched.size_at_open)).then(|| {
+        format!(
+            "'{}' shrank while it was read (copytruncate?): it held {} bytes when opened and {now} \
+             at the end; the output covers the {read} bytes read",
+            input.name, watched.size_at_open
+        )
+    })
 }
 
 fn cancelled(settings: &Settings) -> bool {
@@ -972,13 +1009,31 @@ fn read_all(inputs: &[Input], settings: &Settings, tx: SyncSender<ReaderMsg>) {
             false
         } else {
             match open_tapped(input, settings, &tap) {
-                Ok(reader) => {
-                    let Ok((complete, handed)) =
-                        read_one(member, reader, input, settings, &tx, &seq, &mut progress)
+                Ok((reader, watched)) => {
+                    let reading = Reading {
+                        settings,
+                        tx: &tx,
+                        seq: &seq,
+                        finish_line: watched.is_some(),
+                    };
+                    let Ok((mut complete, handed)) =
+                        read_one(member, reader, input, &reading, &mut progress)
                     else {
                         return;
                     };
                     carried = handed;
+                    if let Some(said) = watched
+                        .filter(|_| complete)
+                        .and_then(|w| shrank(&w, input, &tap))
+                    {
+                        // Not an error: what was read is real, and the run goes on (`tail`
+                        // says "file truncated" and goes on too); an export says the input was
+                        // not read to its end.
+                        complete = false;
+                        if tx.send(ReaderMsg::Warning(said)).is_err() {
+                            return;
+                        }
+                    }
                     complete
                 }
                 Err(e) => {
@@ -1110,8 +1165,14 @@ fn read_group(
         // A group is one rotated set, oldest first.
         let next = group.get(i + 1).map(|&(next, _)| next);
         let member = Member::new(sid, std::mem::take(&mut carried), next);
+        let reading = Reading {
+            settings,
+            tx,
+            seq,
+            finish_line: false,
+        };
         let complete = match open_tapped(input, settings, &tap) {
-            Ok(reader) => match read_one(member, reader, input, settings, tx, seq, &mut None) {
+            Ok((reader, _)) => match read_one(member, reader, input, &reading, &mut None) {
                 Ok((complete, handed)) => {
                     carried = handed;
                     complete
@@ -1428,6 +1489,23 @@ impl Chunker {
         }
     }
 
+    /// Is the last line read without its newline (also: cut at the cap, its rest not read)?
+    fn unfinished(&self) -> bool {
+        self.pending.len() > self.line_start || self.discarding
+    }
+
+    /// Read the rest of the last line, one byte at a time so that nothing after its newline
+    /// is read (a file's bytes read stay a prefix of it, for an export's digest). Returns the
+    /// bytes read (0 at the end of input).
+    fn read_line_rest(&mut self, reader: &mut dyn Read) -> io::Result<usize> {
+        let mut byte = [0u8];
+        let n = reader.read(&mut byte)?;
+        if n > 0 {
+            self.push(&byte);
+        }
+        Ok(n)
+    }
+
     /// Start with the line the previous member of the set ended in, unfinished.
     fn resume_line(&mut self, line: Unfinished) {
         self.pending.extend_from_slice(&line.bytes);
@@ -1700,6 +1778,17 @@ impl Chunker {
     }
 }
 
+/// How [`read_one`] reads: the run's settings, where chunks go (and their sequence numbers),
+/// and whether a last line without its newline is read on to its end ([`Watched`] files: a
+/// writer may be in the middle of it).
+#[derive(Clone, Copy)]
+struct Reading<'r> {
+    settings: &'r Settings,
+    tx: &'r SyncSender<ReaderMsg>,
+    seq: &'r Mutex<u64>,
+    finish_line: bool,
+}
+
 /// Which input a reader reads, and its place in a rotated set.
 struct Member {
     source: u32,
@@ -1768,11 +1857,12 @@ fn read_one(
     mut member: Member,
     mut reader: Box<dyn Read + Send>,
     input: &Input,
-    settings: &Settings,
-    tx: &SyncSender<ReaderMsg>,
-    seq: &Mutex<u64>,
+    reading: &Reading<'_>,
     progress: &mut Option<Progress>,
 ) -> Result<(bool, Handoff), ()> {
+    let Reading {
+        settings, tx, seq, ..
+    } = *reading;
     let live = settings.follow;
     let source = member.source;
     let target = settings.chunk_bytes.max(1024);
@@ -1806,6 +1896,8 @@ fn read_one(
     };
     let mut complete = true;
     let mut sniffed = false;
+    // At the end of a file still written to, in the middle of a line: bytes read for its rest.
+    let mut finishing: Option<usize> = None;
     loop {
         if cancelled(settings) {
             complete = false;
@@ -1815,8 +1907,27 @@ fn read_one(
             sniffed = true;
             warn_if_utf16(&chunker.head, input, tx)?;
         }
-        let n = match chunker.read_from(&mut *reader) {
+        let read = match finishing {
+            Some(_) => chunker.read_line_rest(&mut *reader),
+            None => chunker.read_from(&mut *reader),
+        };
+        let n = match read {
+            // The writer may have finished the line since: its rest (not more) is read too,
+            // rather than counting a piece of it as a line.
+            Ok(0) if finishing.is_none() && reading.finish_line && chunker.unfinished() => {
+                finishing = Some(0);
+                continue;
+            }
             Ok(0) => break,
+            Ok(n) if finishing.is_some() => {
+                let extra = finishing.unwrap_or(0) + n;
+                finishing = Some(extra);
+                tx.send(ReaderMsg::Bytes(n as u64)).map_err(|_| ())?;
+                if !chunker.unfinished() || extra > chunker.max_line {
+                    break;
+                }
+                continue;
+            }
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) if crate::source::follow::is_caught_up(&e) => {
@@ -3906,6 +4017,72 @@ mod tests {
         mixed.push(k8s);
         assert_eq!(last_timeline_start(&mixed, false), 4);
         assert_eq!(last_timeline_start(&mixed, true), 0);
+    }
+
+    /// A file still being written, read without `-f`: at its end the writer was in the middle
+    /// of a line. If the line's rest is there by the time the end is reached, it is read —
+    /// nothing after its newline — instead of a piece of it being counted as a line.
+    #[test]
+    fn a_line_being_written_at_the_end_is_read_to_its_newline() {
+        /// Hands out `parts` in turn; an empty part is the end of the file as it was then.
+        struct Growing {
+            parts: std::collections::VecDeque<Vec<u8>>,
+            served: Arc<Mutex<usize>>,
+        }
+        impl Read for Growing {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                let Some(part) = self.parts.front_mut() else {
+                    return Ok(0);
+                };
+                let n = part.len().min(buf.len());
+                buf[..n].copy_from_slice(&part[..n]);
+                part.drain(..n);
+                if part.is_empty() {
+                    self.parts.pop_front();
+                }
+                *self.served.lock().expect("lock") += n;
+                Ok(n)
+            }
+        }
+        let settings = Settings::new(Mode::Events);
+        let input = Input {
+            name: "app.log".into(),
+            kind: InputKind::Memory(Arc::from(&b""[..])),
+            meta: PathMeta::default(),
+            size: None,
+        };
+        for (finish_line, want) in [(true, &b"a\nb\nhalf done\n"[..]), (false, b"a\nb\nhal\n")] {
+            let (tx, rx) = sync_channel(64);
+            let seq = Mutex::new(0);
+            let served = Arc::new(Mutex::new(0));
+            let reader = Growing {
+                parts: [&b"a\nb\nhal"[..], b"", b"f done\nnext line\n"]
+                    .into_iter()
+                    .map(<[u8]>::to_vec)
+                    .collect(),
+                served: Arc::clone(&served),
+            };
+            let reading = Reading {
+                settings: &settings,
+                tx: &tx,
+                seq: &seq,
+                finish_line,
+            };
+            let member = Member::new(0, Handoff::default(), None);
+            let done = read_one(member, Box::new(reader), &input, &reading, &mut None);
+            assert!(matches!(done, Ok((true, _))));
+            drop(tx);
+            let mut got = Vec::new();
+            for msg in rx {
+                if let ReaderMsg::Chunk(c) = msg {
+                    got.extend_from_slice(&c.data);
+                }
+            }
+            assert_eq!(String::from_utf8_lossy(&got), String::from_utf8_lossy(want));
+            let read = *served.lock().expect("lock");
+            let upto = if finish_line { 14 } else { 7 };
+            assert_eq!(read, upto, "nothing is read past the line's newline");
+        }
     }
 
     /// Regression: per-stream state was never freed (a million one-line pods took ~1.7 GB).

@@ -732,3 +732,110 @@ fn a_line_cut_by_copytruncate_reads_as_the_members_concatenated() {
         ])
     );
 }
+
+/// The offset a process has read an open file to (`/proc/PID/fdinfo`), if it has it open.
+fn read_offset(pid: u32, file: &Path) -> Option<u64> {
+    for fd in std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.flatten() {
+        if std::fs::read_link(fd.path()).ok().as_deref() != Some(file) {
+            continue;
+        }
+        let info = std::fs::read_to_string(format!(
+            "/proc/{pid}/fdinfo/{}",
+            fd.file_name().to_string_lossy()
+        ))
+        .ok()?;
+        let pos = info.lines().find_map(|l| l.strip_prefix("pos:"))?;
+        return pos.trim().parse().ok();
+    }
+    None
+}
+
+/// logrotate's `copytruncate` running while a file is read without `-f`: the output covers
+/// what was read, and the run says so — on stderr and in the report's `input.warnings`,
+/// naming the file — with exit code 0 (as `tail` goes on after "file truncated"). The run is
+/// stopped (SIGSTOP) while it reads, the file truncated, and the run let go on.
+#[test]
+fn a_file_truncated_while_it_is_read_is_said_to_have_shrunk() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("app.log");
+    let line = |i: usize| {
+        format!(
+            "{{\"timestamp\":\"2026-11-22T07:08:49.333271Z\",\"level\":\"INFO\",\"fields\":{{\"message\":\"served request {i} and more words\"}},\"target\":\"skreaver_http::runtime::http\"}}\n"
+        )
+    };
+    let text: String = (0..200_000).map(line).collect();
+    write(&path, text.as_bytes());
+    let size = text.len() as u64;
+    let path = std::fs::canonicalize(&path).unwrap();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_logsleuth"))
+        .args([
+            "analyze",
+            "--format",
+            "json",
+            "--no-progress",
+            "--threads",
+            "1",
+        ])
+        .arg(&path)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let signal = |sig: &str| {
+        let ok = std::process::Command::new("kill")
+            .args([sig, &pid.to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill {sig}");
+    };
+    // Reading (past what a first look at its head reads), with most of the file to go: the
+    // reader is held back by the parser (two chunks of 1 MiB in flight with one thread).
+    let started = std::time::Instant::now();
+    while read_offset(pid, &path).is_none_or(|pos| pos < 1 << 20) {
+        assert!(
+            started.elapsed().as_secs() < 60,
+            "the run never read the file"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    signal("-STOP");
+    let pos = read_offset(pid, &path).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    signal("-CONT");
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        pos < size,
+        "read {pos} of {size} before the file was truncated"
+    );
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let input = &report["input"];
+    assert_accounted(input);
+    assert!(input["lines"].as_u64().unwrap() < 200_000, "{input}");
+    assert_eq!(input["read_errors"], serde_json::json!([]));
+    let said = format!(
+        "'{}' shrank while it was read (copytruncate?)",
+        path.display()
+    );
+    let warnings = input["warnings"].as_array().unwrap();
+    assert_eq!(warnings.len(), 1, "{input}");
+    assert!(
+        warnings[0].as_str().unwrap().contains(&said)
+            && warnings[0].as_str().unwrap().contains(&format!(
+                "it held {size} bytes when opened and 0 at the end"
+            )),
+        "{input}"
+    );
+    assert!(
+        stderr.contains(&format!("logsleuth: warning: {said}")),
+        "{stderr}"
+    );
+}
