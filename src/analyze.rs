@@ -64,6 +64,11 @@ pub struct InputCounts {
     pub unparsed_reasons: BTreeMap<String, u64>,
     /// Read errors (a file that vanished or failed mid-read), with the input named.
     pub read_errors: Vec<String>,
+    /// What was read, but may not be what the input holds, with the input named: a file that
+    /// shrank while it was read, text that looks like UTF-16 without a byte order mark. Unlike
+    /// read errors, they leave the exit code alone. Present only when there are some.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
     /// `--follow` with several inputs: events that arrived after a newer event was already
     /// released (more than `--max-delay` behind), so they could not be merged into time order
     /// (still counted and analyzed). Present only when non-zero.

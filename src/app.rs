@@ -145,6 +145,7 @@ fn trace(t: &TraceArgs) -> Result<ExitCode> {
         warn_if_pods_rewind(&counts, &inputs, window_ns);
         warn_if_local_times(&counts, &reg, settings.parse.assume_offset);
         warn_if_streams_released(&counts);
+        say_warnings(&counts.warnings);
         read_errors = counts.read_errors;
     }
     let stdout = io::stdout();
@@ -905,6 +906,7 @@ fn analyze(a: &AnalyzeArgs) -> Result<ExitCode> {
         }
     }
     out.flush()?;
+    say_warnings(&report.input.warnings);
     if interrupted {
         return Ok(ExitCode::from(EXIT_INTERRUPTED));
     }
@@ -1010,6 +1012,7 @@ fn events(args: &EventsArgs) -> Result<ExitCode> {
         warn_if_all_filtered(counts, &settings.filter);
         warn_if_local_times(counts, &reg, settings.parse.assume_offset);
         warn_if_streams_released(counts);
+        say_warnings(&counts.warnings);
         if say_read_errors(&counts.read_errors) {
             return Ok(ExitCode::from(2));
         }
@@ -1052,6 +1055,16 @@ fn say_read_errors(errors: &[String]) -> bool {
         eprintln!("logsleuth: {e}; the output covers what was read before");
     }
     !errors.is_empty()
+}
+
+/// What was read but may not be all the input holds (a file that shrank while it was read):
+/// said on stderr too, where a report's reader looks; the exit code stays.
+fn say_warnings(warnings: &[String]) {
+    for w in warnings {
+        let mut w = w.clone();
+        output::one_line(&mut w);
+        eprintln!("logsleuth: warning: {w}");
+    }
 }
 
 /// One input that prints pod after pod (`kubectl logs -l … --prefix` without `-f` into stdin)

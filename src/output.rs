@@ -704,6 +704,9 @@ pub fn render_body(r: &Report, style: Style) -> String {
     for e in &i.read_errors {
         let _ = writeln!(o, "  {}: {e}", style.paint("31", "read error"));
     }
+    for w in &i.warnings {
+        let _ = writeln!(o, "  {}: {w}", style.paint("33", "warning"));
+    }
     let _ = writeln!(
         o,
         "  time range: {} .. {}",

@@ -456,6 +456,25 @@ struct Carried {
     run: envelope::Joined,
 }
 
+/// What a member of a rotated set hands on to the next one: the runs of pieces still open,
+/// and its last line when it does not end with a newline (`copytruncate` copied the file in
+/// the middle of a write: the next member starts with the rest of that line). The set reads as
+/// its members concatenated (`cat`) would.
+#[derive(Default)]
+struct Handoff {
+    runs: Vec<Carried>,
+    line: Unfinished,
+}
+
+/// The last line of a member, without its newline ([`Handoff::line`]).
+#[derive(Default)]
+struct Unfinished {
+    /// Its bytes (up to `--max-line-bytes`).
+    bytes: Vec<u8>,
+    /// It reached `--max-line-bytes` and was cut there: its rest is dropped up to its newline.
+    discarding: bool,
+}
+
 /// What the merger needs of an event; the full event only when sinks want it.
 struct EventItem {
     ts: Option<Nanos>,
@@ -596,6 +615,8 @@ enum ReaderMsg {
     Chunk(Chunk),
     Bytes(u64),
     Error(String),
+    /// Something about an input that the report says, without failing the run.
+    Warning(String),
     /// An input failed in a way that ends the run (exit code 2).
     Fatal(String),
     /// A new input (a file that appeared in a watched directory), sent before any of its
@@ -801,6 +822,7 @@ fn dispatch_and_merge(
                 }
                 Ok(ReaderMsg::Bytes(n)) => merger.counts.bytes += n,
                 Ok(ReaderMsg::Error(e)) => merger.counts.read_errors.push(e),
+                Ok(ReaderMsg::Warning(w)) => merger.counts.warnings.push(w),
                 Ok(ReaderMsg::InputDone {
                     source,
                     bytes,
@@ -849,15 +871,21 @@ fn open(input: &Input, settings: &Settings) -> io::Result<Box<dyn Read + Send>> 
     match &input.kind {
         InputKind::Stdin => files::decode_reader(Box::new(io::stdin())),
         InputKind::File(p) if settings.follow && crate::source::follow::is_followable(p) => {
-            // Compressed files are never live; a followed file is read as it is.
-            let mut head = [0u8; 4];
+            // Compressed files are never live (nor are those in a compression logsleuth does
+            // not read: `open_decoded` says so); a followed file is read as it is.
+            let mut head = [0u8; files::SNIFF_BYTES];
             let n = std::fs::File::open(p)?.read(&mut head)?;
-            if files::compression(&head[..n]).is_some() {
-                files::open_decoded(p)
-            } else {
-                // `FollowFile` drops a byte order mark at the start of each file it reads.
-                Ok(Box::new(crate::source::follow::FollowFile::open(p)?))
+            let head = &head[..n];
+            if files::compression(head).is_some() || files::unsupported(head).is_some() {
+                return files::open_decoded(p);
             }
+            let follow = Box::new(crate::source::follow::FollowFile::open(p)?);
+            Ok(match files::utf16_bom(head) {
+                // Transcoded; the byte order mark of each file the path becomes is dropped.
+                Some(order) => files::utf16_reader(follow, order),
+                // `FollowFile` drops a UTF-8 byte order mark at the start of each file it reads.
+                None => follow,
+            })
         }
         InputKind::File(p) => files::open_decoded(p),
         InputKind::Memory(b) => files::decode_reader(Box::new(io::Cursor::new(b.clone()))),
@@ -944,27 +972,64 @@ impl<R: Read> Read for Tapped<R> {
     }
 }
 
+/// A regular file read without `--follow`, and its size when it was opened: a file truncated
+/// while it is read (logrotate's `copytruncate` running meanwhile) ends early without an error,
+/// so its size is looked at again once it is read ([`shrank`]).
+struct Watched {
+    file: std::fs::File,
+    size_at_open: u64,
+}
+
 /// [`open`] with the stored bytes of stdin, files and memory inputs going through `tap`
-/// (before decompression, so a file's digest is what `sha256sum` prints).
+/// (before decompression, so a file's digest is what `sha256sum` prints); a regular file read
+/// without `--follow` comes with its [`Watched`].
 fn open_tapped(
     input: &Input,
     settings: &Settings,
     tap: &Arc<Mutex<ByteTap>>,
-) -> io::Result<Box<dyn Read + Send>> {
+) -> io::Result<(Box<dyn Read + Send>, Option<Watched>)> {
     let tapped = |inner: Box<dyn Read + Send>| Tapped {
         inner,
         tap: Arc::clone(tap),
     };
-    match &input.kind {
+    let reader = match &input.kind {
         InputKind::Stdin => files::decode_reader(Box::new(tapped(Box::new(io::stdin())))),
         InputKind::File(p) if !settings.follow => {
-            files::decode_reader(Box::new(tapped(Box::new(std::fs::File::open(p)?))))
+            let file = std::fs::File::open(p)?;
+            let md = file.metadata()?;
+            let watched = match file.try_clone() {
+                Ok(file) if md.is_file() => Some(Watched {
+                    file,
+                    size_at_open: md.len(),
+                }),
+                _ => None,
+            };
+            let reader = files::decode_reader(Box::new(tapped(Box::new(file))))?;
+            return Ok((reader, watched));
         }
         InputKind::Memory(b) => {
             files::decode_reader(Box::new(tapped(Box::new(io::Cursor::new(b.clone())))))
         }
         _ => open(input, settings).map(|r| Box::new(tapped(r)) as Box<dyn Read + Send>),
-    }
+    }?;
+    Ok((reader, None))
+}
+
+/// A [`Watched`] file read to its end that is now shorter than what was read, or than it was
+/// when opened: what to say (the output covers what was read; the rest is gone — with
+/// `copytruncate`, into the rotated copy).
+fn shrank(watched: &Watched, input: &Input, tap: &Mutex<ByteTap>) -> Option<String> {
+    let read = tap.lock().map(|t| t.bytes).ok()?;
+    let now = watched.file.metadata().ok()?.len();
+    // A file with no size (procfs) was never sized.
+    let sized = watched.size_at_open > 0;
+    (sized && (now < read || now < watched.size_at_open)).then(|| {
+        format!(
+            "'{}' shrank while it was read (copytruncate?): it held {} bytes when opened and {now} \
+             at the end; the output covers the {read} bytes read",
+            input.name, watched.size_at_open
+        )
+    })
 }
 
 fn cancelled(settings: &Settings) -> bool {
@@ -988,7 +1053,7 @@ fn read_all(inputs: &[Input], settings: &Settings, tx: SyncSender<ReaderMsg>) {
             last: Instant::now(),
             shown: false,
         });
-    let mut carried = Vec::new();
+    let mut carried = Handoff::default();
     for (sid, input) in inputs.iter().enumerate() {
         let tap = new_tap(settings);
         let next = inputs
@@ -1003,13 +1068,31 @@ fn read_all(inputs: &[Input], settings: &Settings, tx: SyncSender<ReaderMsg>) {
             false
         } else {
             match open_tapped(input, settings, &tap) {
-                Ok(reader) => {
-                    let Ok((complete, handed)) =
-                        read_one(member, reader, input, settings, &tx, &seq, &mut progress)
+                Ok((reader, watched)) => {
+                    let reading = Reading {
+                        settings,
+                        tx: &tx,
+                        seq: &seq,
+                        finish_line: watched.is_some(),
+                    };
+                    let Ok((mut complete, handed)) =
+                        read_one(member, reader, input, &reading, &mut progress)
                     else {
                         return;
                     };
                     carried = handed;
+                    if let Some(said) = watched
+                        .filter(|_| complete)
+                        .and_then(|w| shrank(&w, input, &tap))
+                    {
+                        // Not an error: what was read is real, and the run goes on (`tail`
+                        // says "file truncated" and goes on too); an export says the input was
+                        // not read to its end.
+                        complete = false;
+                        if tx.send(ReaderMsg::Warning(said)).is_err() {
+                            return;
+                        }
+                    }
                     complete
                 }
                 Err(e) => {
@@ -1135,14 +1218,20 @@ fn read_group(
     tx: &SyncSender<ReaderMsg>,
     seq: &Mutex<u64>,
 ) {
-    let mut carried = Vec::new();
+    let mut carried = Handoff::default();
     for (i, &(sid, input)) in group.iter().enumerate() {
         let tap = new_tap(settings);
         // A group is one rotated set, oldest first.
         let next = group.get(i + 1).map(|&(next, _)| next);
         let member = Member::new(sid, std::mem::take(&mut carried), next);
+        let reading = Reading {
+            settings,
+            tx,
+            seq,
+            finish_line: false,
+        };
         let complete = match open_tapped(input, settings, &tap) {
-            Ok(reader) => match read_one(member, reader, input, settings, tx, seq, &mut None) {
+            Ok((reader, _)) => match read_one(member, reader, input, &reading, &mut None) {
                 Ok((complete, handed)) => {
                     carried = handed;
                     complete
@@ -1403,7 +1492,12 @@ struct Chunker {
     handed_on: Vec<u64>,
     /// No member of a rotated set follows this input: its end is the end ([`Chunk::ends_input`]).
     ends_input: bool,
+    /// The first [`HEAD_BYTES`] bytes read (to tell UTF-16 without a byte order mark).
+    head: Vec<u8>,
 }
+
+/// Bytes of an input's start kept to look at ([`Chunker::head`]).
+const HEAD_BYTES: usize = 64;
 
 impl Chunker {
     /// A chunker for input `source` that fills `buf` (empty) with chunks of about `target`
@@ -1427,6 +1521,7 @@ impl Chunker {
             carried: Vec::new(),
             handed_on: Vec::new(),
             ends_input: true,
+            head: Vec::new(),
         }
     }
 
@@ -1444,6 +1539,39 @@ impl Chunker {
             self.tracker.resume(c.key, c.run.clone());
         }
         self.carried = carried;
+    }
+
+    /// At the end of a member whose set goes on: its last line if it has no newline, which the
+    /// next member completes (removed here, not counted as a line of this member).
+    fn take_unfinished(&mut self) -> Unfinished {
+        let discarding = std::mem::take(&mut self.discarding);
+        Unfinished {
+            bytes: self.pending.split_off(self.line_start),
+            discarding,
+        }
+    }
+
+    /// Is the last line read without its newline (also: cut at the cap, its rest not read)?
+    fn unfinished(&self) -> bool {
+        self.pending.len() > self.line_start || self.discarding
+    }
+
+    /// Read the rest of the last line, one byte at a time so that nothing after its newline
+    /// is read (a file's bytes read stay a prefix of it, for an export's digest). Returns the
+    /// bytes read (0 at the end of input).
+    fn read_line_rest(&mut self, reader: &mut dyn Read) -> io::Result<usize> {
+        let mut byte = [0u8];
+        let n = reader.read(&mut byte)?;
+        if n > 0 {
+            self.push(&byte);
+        }
+        Ok(n)
+    }
+
+    /// Start with the line the previous member of the set ended in, unfinished.
+    fn resume_line(&mut self, line: Unfinished) {
+        self.pending.extend_from_slice(&line.bytes);
+        self.discarding = line.discarding;
     }
 
     /// At the end of a member whose set goes on with input `next`: the runs still open, to
@@ -1521,6 +1649,11 @@ impl Chunker {
         self.pending.filled(n);
         if n == 0 {
             return read;
+        }
+        if self.head.len() < HEAD_BYTES {
+            let new = &self.pending[start..];
+            let take = new.len().min(HEAD_BYTES - self.head.len());
+            self.head.extend_from_slice(&new[..take]);
         }
         if self.discarding || (start - self.line_start).saturating_add(n) > self.max_line {
             let data = self.pending.split_off(start);
@@ -1742,17 +1875,28 @@ impl Chunker {
     }
 }
 
+/// How [`read_one`] reads: the run's settings, where chunks go (and their sequence numbers),
+/// and whether a last line without its newline is read on to its end ([`Watched`] files: a
+/// writer may be in the middle of it).
+#[derive(Clone, Copy)]
+struct Reading<'r> {
+    settings: &'r Settings,
+    tx: &'r SyncSender<ReaderMsg>,
+    seq: &'r Mutex<u64>,
+    finish_line: bool,
+}
+
 /// Which input a reader reads, and its place in a rotated set.
 struct Member {
     source: u32,
-    /// Runs the previous member of the set handed on.
-    carried: Vec<Carried>,
+    /// What the previous member of the set handed on.
+    carried: Handoff,
     /// The next member's source id, when the set goes on after this input.
     next: Option<u32>,
 }
 
 impl Member {
-    fn new(source: u32, carried: Vec<Carried>, next: Option<u32>) -> Member {
+    fn new(source: u32, carried: Handoff, next: Option<u32>) -> Member {
         Member {
             source,
             carried,
@@ -1765,21 +1909,24 @@ impl Member {
         let target = settings.chunk_bytes.max(1024);
         let mut chunker =
             Chunker::new(self.source, max_line, target, buf).max_runs(settings.max_streams.max(1));
-        chunker.resume(std::mem::take(&mut self.carried));
+        let Handoff { runs, line } = std::mem::take(&mut self.carried);
+        chunker.resume(runs);
+        chunker.resume_line(line);
         // A rotated member's last line may go on in the next member: not cut.
         chunker.ends_input = self.next.is_none();
         chunker
     }
 
     /// The input could not be read: the runs handed on to it end in a chunk of their own
-    /// (the worker emits them as incomplete lines, as at the end of any input).
+    /// (the worker emits them as incomplete lines, as at the end of any input), and so does
+    /// the line the previous member ended in.
     fn end_carried(
         mut self,
         settings: &Settings,
         tx: &SyncSender<ReaderMsg>,
         seq: &Mutex<u64>,
     ) -> Result<(), ()> {
-        if self.carried.is_empty() {
+        if self.carried.runs.is_empty() && self.carried.line.bytes.is_empty() {
             return Ok(());
         }
         let mut chunker = self.chunker(settings, ChunkBytes::pooled(0));
@@ -1804,16 +1951,17 @@ fn same_set(a: &Input, b: &Input) -> bool {
 }
 
 /// Read one input to its end (a followed file: until the run stops). Returns whether it was
-/// read completely and the runs it hands on to the next member of its set.
+/// read completely and what it hands on to the next member of its set.
 fn read_one(
     mut member: Member,
     mut reader: Box<dyn Read + Send>,
     input: &Input,
-    settings: &Settings,
-    tx: &SyncSender<ReaderMsg>,
-    seq: &Mutex<u64>,
+    reading: &Reading<'_>,
     progress: &mut Option<Progress>,
-) -> Result<(bool, Vec<Carried>), ()> {
+) -> Result<(bool, Handoff), ()> {
+    let Reading {
+        settings, tx, seq, ..
+    } = *reading;
     let live = settings.follow;
     let source = member.source;
     let target = settings.chunk_bytes.max(1024);
@@ -1848,13 +1996,39 @@ fn read_one(
         tx.send(ReaderMsg::Chunk(marker)).map_err(|_| ())
     };
     let mut complete = true;
+    let mut sniffed = false;
+    // At the end of a file still written to, in the middle of a line: bytes read for its rest.
+    let mut finishing: Option<usize> = None;
     loop {
         if cancelled(settings) {
             complete = false;
             break;
         }
-        let n = match chunker.read_from(&mut *reader) {
+        if !sniffed && chunker.head.len() >= HEAD_BYTES {
+            sniffed = true;
+            warn_if_utf16(&chunker.head, input, tx)?;
+        }
+        let read = match finishing {
+            Some(_) => chunker.read_line_rest(&mut *reader),
+            None => chunker.read_from(&mut *reader),
+        };
+        let n = match read {
+            // The writer may have finished the line since: its rest (not more) is read too,
+            // rather than counting a piece of it as a line.
+            Ok(0) if finishing.is_none() && reading.finish_line && chunker.unfinished() => {
+                finishing = Some(0);
+                continue;
+            }
             Ok(0) => break,
+            Ok(n) if finishing.is_some() => {
+                let extra = finishing.unwrap_or(0) + n;
+                finishing = Some(extra);
+                tx.send(ReaderMsg::Bytes(n as u64)).map_err(|_| ())?;
+                if !chunker.unfinished() || extra > chunker.max_line {
+                    break;
+                }
+                continue;
+            }
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) if crate::source::follow::is_caught_up(&e) => {
@@ -1878,15 +2052,42 @@ fn read_one(
             send(&mut chunker, false)?;
         }
     }
+    if !sniffed {
+        warn_if_utf16(&chunker.head, input, tx)?;
+    }
     let handed = match member.next {
-        Some(next) if complete => chunker.hand_on(input, next),
-        _ => Vec::new(),
+        // The last line first: the runs are those of the lines before it.
+        Some(next) if complete => Handoff {
+            line: chunker.take_unfinished(),
+            runs: chunker.hand_on(input, next),
+        },
+        _ => Handoff::default(),
     };
     send(&mut chunker, true)?;
     if live {
         caught_up(&chunker)?;
     }
     Ok((complete, handed))
+}
+
+/// An input whose first bytes look like UTF-16 without a byte order mark is read as UTF-8
+/// (its lines will not parse): say so, and how to convert it. (With the mark it is transcoded:
+/// `files::decode_text`.)
+fn warn_if_utf16(head: &[u8], input: &Input, tx: &SyncSender<ReaderMsg>) -> Result<(), ()> {
+    let Some(order) = files::looks_like_utf16(head) else {
+        return Ok(());
+    };
+    let encoding = match order {
+        files::Utf16::Le => "UTF-16LE",
+        files::Utf16::Be => "UTF-16BE",
+    };
+    let msg = format!(
+        "'{}' looks like {encoding} text without a byte order mark (every other byte is zero); \
+         it is read as UTF-8, so its lines do not parse: convert it first, e.g. \
+         `iconv -f {encoding} -t UTF-8 FILE | logsleuth …`",
+        input.name
+    );
+    tx.send(ReaderMsg::Warning(msg)).map_err(|_| ())
 }
 
 // ---------------------------------------------------------------- workers
@@ -4117,6 +4318,72 @@ mod tests {
         mixed.push(k8s);
         assert_eq!(last_timeline_start(&mixed, false), 4);
         assert_eq!(last_timeline_start(&mixed, true), 0);
+    }
+
+    /// A file still being written, read without `-f`: at its end the writer was in the middle
+    /// of a line. If the line's rest is there by the time the end is reached, it is read —
+    /// nothing after its newline — instead of a piece of it being counted as a line.
+    #[test]
+    fn a_line_being_written_at_the_end_is_read_to_its_newline() {
+        /// Hands out `parts` in turn; an empty part is the end of the file as it was then.
+        struct Growing {
+            parts: std::collections::VecDeque<Vec<u8>>,
+            served: Arc<Mutex<usize>>,
+        }
+        impl Read for Growing {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                let Some(part) = self.parts.front_mut() else {
+                    return Ok(0);
+                };
+                let n = part.len().min(buf.len());
+                buf[..n].copy_from_slice(&part[..n]);
+                part.drain(..n);
+                if part.is_empty() {
+                    self.parts.pop_front();
+                }
+                *self.served.lock().expect("lock") += n;
+                Ok(n)
+            }
+        }
+        let settings = Settings::new(Mode::Events);
+        let input = Input {
+            name: "app.log".into(),
+            kind: InputKind::Memory(Arc::from(&b""[..])),
+            meta: PathMeta::default(),
+            size: None,
+        };
+        for (finish_line, want) in [(true, &b"a\nb\nhalf done\n"[..]), (false, b"a\nb\nhal\n")] {
+            let (tx, rx) = sync_channel(64);
+            let seq = Mutex::new(0);
+            let served = Arc::new(Mutex::new(0));
+            let reader = Growing {
+                parts: [&b"a\nb\nhal"[..], b"", b"f done\nnext line\n"]
+                    .into_iter()
+                    .map(<[u8]>::to_vec)
+                    .collect(),
+                served: Arc::clone(&served),
+            };
+            let reading = Reading {
+                settings: &settings,
+                tx: &tx,
+                seq: &seq,
+                finish_line,
+            };
+            let member = Member::new(0, Handoff::default(), None);
+            let done = read_one(member, Box::new(reader), &input, &reading, &mut None);
+            assert!(matches!(done, Ok((true, _))));
+            drop(tx);
+            let mut got = Vec::new();
+            for msg in rx {
+                if let ReaderMsg::Chunk(c) = msg {
+                    got.extend_from_slice(&c.data);
+                }
+            }
+            assert_eq!(String::from_utf8_lossy(&got), String::from_utf8_lossy(want));
+            let read = *served.lock().expect("lock");
+            let upto = if finish_line { 14 } else { 7 };
+            assert_eq!(read, upto, "nothing is read past the line's newline");
+        }
     }
 
     /// Regression: per-stream state was never freed (a million one-line pods took ~1.7 GB).

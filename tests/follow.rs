@@ -67,6 +67,47 @@ fn follow_survives_rename_and_create() {
     assert_eq!(messages(&out), want, "{err}");
 }
 
+/// UTF-16LE with a byte order mark (Windows PowerShell 5's `>`) followed: transcoded as it
+/// grows, and the new file's mark after rename-and-create is not part of its first line.
+#[test]
+fn follow_reads_utf16_across_rename_and_create() {
+    use std::io::Write;
+    let utf16 = |lines: &[String], bom: bool| -> Vec<u8> {
+        let text: String = lines.iter().map(|l| format!("{l}\r\n")).collect();
+        bom.then_some(0xfeff_u16)
+            .into_iter()
+            .chain(text.encode_utf16())
+            .flat_map(u16::to_le_bytes)
+            .collect()
+    };
+    let add = |path: &Path, bytes: &[u8]| {
+        let mut f = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .expect("open");
+        f.write_all(bytes).expect("write");
+    };
+    let dir = tempfile::tempdir().expect("tmp");
+    let log = dir.path().join("app.log");
+    let mut want = batch("before-\u{e9}", 3);
+    add(&log, &utf16(&want, true));
+    let child = start(&["events", "--follow", log.to_str().expect("utf8")]);
+    settle();
+    let b = batch("grow", 20);
+    add(&log, &utf16(&b, false));
+    want.extend(b);
+    settle();
+    fs::rename(&log, dir.path().join("app.log.1")).expect("rename");
+    let b = batch("new", 5);
+    add(&log, &utf16(&b, true));
+    want.extend(b);
+    settle();
+    settle();
+    let (out, err) = interrupt(child);
+    assert_eq!(messages(&out), want, "{err}");
+}
+
 #[test]
 fn follow_survives_copytruncate() {
     let dir = tempfile::tempdir().expect("tmp");
@@ -499,6 +540,31 @@ fn follow_keeps_a_traceback_cut_by_rotation_whole() {
     std::thread::sleep(Duration::from_millis(3000));
     let (out, err) = interrupt(child);
     assert_eq!(without_origin(&out), want, "{err}");
+}
+
+/// A rotated set followed whose rotated member ends inside a line (`copytruncate` copied it in
+/// the middle of a write): the live file's first bytes finish that line, as in a batch run.
+#[test]
+fn follow_joins_a_line_cut_by_copytruncate() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut older = fs::File::create(dir.path().join("app.log.1")).expect("create");
+    older
+        .write_all(b"first\nsecond\nthe cut li")
+        .expect("write");
+    append(&dir.path().join("app.log"), &["ne, whole", "after"]);
+    let run = Running::follow_dir(dir.path());
+    let mut want: Vec<String> = ["first", "second", "the cut line, whole", "after"]
+        .iter()
+        .map(|s| (*s).to_string())
+        .collect();
+    run.wait_for_messages(&want);
+    let b = batch("grow", 5);
+    append(&dir.path().join("app.log"), &b);
+    want.extend(b);
+    run.wait_for_messages(&want);
+    let (lines, err) = run.interrupt();
+    assert_eq!(messages(&lines.join("\n")), want, "{err}");
 }
 
 #[test]

@@ -113,6 +113,9 @@ pub fn render(r: &Report, h: &Header<'_>, mut redact: impl FnMut(&str) -> String
     for e in &i.read_errors {
         let _ = writeln!(o, "- **read error**: {}", cell(e));
     }
+    for w in &i.warnings {
+        let _ = writeln!(o, "- **warning**: {}", cell(w));
+    }
 
     let _ = writeln!(o, "\n## Events by service and level\n");
     let rows: Vec<Vec<String>> = r

@@ -117,6 +117,14 @@ pub enum InputError {
         /// The directory as given.
         path: PathBuf,
     },
+    /// A file in a compression logsleuth recognises but does not read (bzip2, xz, lz4).
+    #[error("cannot read '{}': {}", .path.display(), .format.explain(Some(&shell_word(.path))))]
+    Compressed {
+        /// The file.
+        path: PathBuf,
+        /// Its compression.
+        format: Unsupported,
+    },
 }
 
 /// Render an I/O error the way the rest of the message reads: lower-case
@@ -153,7 +161,7 @@ pub fn resolve_inputs(
     args: &[PathBuf],
     exclude: &[PathBuf],
 ) -> Result<Vec<InputFile>, Vec<InputError>> {
-    let (files, mut errors) = expand_all(args, exclude);
+    let (files, mut errors) = expand_all(args, exclude, true);
     if errors.is_empty() {
         return Ok(files);
     }
@@ -174,7 +182,7 @@ pub fn resolve_inputs(
 /// and the check, a glob matching nothing for now), and the run must go on.
 #[must_use]
 pub fn rescan(args: &[PathBuf], exclude: &[PathBuf]) -> Vec<InputFile> {
-    expand_all(args, exclude).0
+    expand_all(args, exclude, false).0
 }
 
 /// Can the files this argument names change while a run follows it? True for a directory and
@@ -196,7 +204,7 @@ pub fn matches_nothing_yet(arg: &Path, exclude: &[PathBuf]) -> bool {
     if !grows(arg) {
         return false;
     }
-    let (found, errors) = expand_all(&[arg.to_path_buf()], exclude);
+    let (found, errors) = expand_all(&[arg.to_path_buf()], exclude, false);
     found.is_empty()
         && !errors.is_empty()
         && errors.iter().all(|(_, e)| {
@@ -209,8 +217,14 @@ pub fn matches_nothing_yet(arg: &Path, exclude: &[PathBuf]) -> bool {
 
 /// The files `args` name, in reading order (every one checked readable), and the problems
 /// found, each tagged with the index of the argument it concerns so that a report can follow
-/// the command line.
-fn expand_all(args: &[PathBuf], exclude: &[PathBuf]) -> (Vec<InputFile>, Vec<(usize, InputError)>) {
+/// the command line. With `sniff`, a file in a compression logsleuth does not read is a
+/// problem too ([`InputError::Compressed`]; while following, its reader says so instead: a
+/// problem found by [`rescan`] is skipped without a word).
+fn expand_all(
+    args: &[PathBuf],
+    exclude: &[PathBuf],
+    sniff: bool,
+) -> (Vec<InputFile>, Vec<(usize, InputError)>) {
     // Compared with the canonical paths of what the walks meet; one not made yet holds nothing.
     let exclude: Vec<PathBuf> = exclude
         .iter()
@@ -228,17 +242,29 @@ fn expand_all(args: &[PathBuf], exclude: &[PathBuf]) -> (Vec<InputFile>, Vec<(us
 
     let candidates = dedup(found);
     let mut files = Vec::with_capacity(candidates.len());
+    let mut arg_of = HashMap::new();
     for cand in candidates {
         match check_readable(&cand.path) {
-            Ok(size) => files.push(InputFile {
-                path: cand.path,
-                meta: cand.meta,
-                size,
-            }),
+            Ok(size) => {
+                arg_of.insert(cand.path.clone(), cand.arg_idx);
+                files.push(InputFile {
+                    path: cand.path,
+                    meta: cand.meta,
+                    size,
+                });
+            }
             Err(err) => errors.push((cand.arg_idx, err)),
         }
     }
     let mut files = drop_compressed_twins(files);
+    if sniff {
+        // After the twins go: `app.log.1.xz` beside its `app.log.1` is not read anyway.
+        for f in &files {
+            if let Some(err) = check_compression(&f.path) {
+                errors.push((arg_of.get(&f.path).copied().unwrap_or_default(), err));
+            }
+        }
+    }
     share_set_meta(&mut files);
     (order_files(files), errors)
 }
@@ -714,9 +740,10 @@ enum Rank {
     Live,
 }
 
-/// Strip one trailing compression extension (`.gz`, `.zst`).
+/// Strip one trailing compression extension (`.gz`, `.zst`; also `.bz2`, `.xz`, `.lz4`, which
+/// are not read but belong to their set: its order, its uncompressed twin).
 fn strip_compression(name: &str) -> &str {
-    for ext in [".gz", ".zst"] {
+    for ext in [".gz", ".zst", ".bz2", ".xz", ".lz4"] {
         if let Some(stem) = name.strip_suffix(ext)
             && !stem.is_empty()
         {
@@ -860,7 +887,18 @@ fn natural_key(path: &Path) -> Vec<Vec<NaturalToken>> {
 
 const GZIP_MAGIC: &[u8] = &[0x1f, 0x8b];
 const ZSTD_MAGIC: &[u8] = &[0x28, 0xb5, 0x2f, 0xfd];
+const XZ_MAGIC: &[u8] = &[0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00];
+const LZ4_MAGIC: &[u8] = &[0x04, 0x22, 0x4d, 0x18];
+const LZ4_LEGACY_MAGIC: &[u8] = &[0x02, 0x21, 0x4c, 0x18];
+/// After `BZh` and the level digit: the magic of a block (π) or of the end of the stream (√π).
+const BZIP2_BLOCK: &[u8] = &[0x31, 0x41, 0x59, 0x26, 0x53, 0x59];
+const BZIP2_END: &[u8] = &[0x17, 0x72, 0x45, 0x38, 0x50, 0x90];
 const UTF8_BOM: &[u8] = &[0xef, 0xbb, 0xbf];
+const UTF16LE_BOM: &[u8] = &[0xff, 0xfe];
+const UTF16BE_BOM: &[u8] = &[0xfe, 0xff];
+
+/// The first bytes of a file [`unsupported`] looks at (bzip2's magic is the longest).
+pub const SNIFF_BYTES: usize = 10;
 
 /// How a stream's first 4 bytes say it is compressed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -889,94 +927,458 @@ pub fn compression(head: &[u8]) -> Option<Compression> {
     }
 }
 
+/// A compression logsleuth recognises but does not decompress: reading it as text would give
+/// garbage events and a report about logs never read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unsupported {
+    /// `BZh`, a level digit, then a block's or the stream end's magic.
+    Bzip2,
+    /// `fd 37 7a 58 5a 00`.
+    Xz,
+    /// An lz4 frame (`04 22 4d 18`) or the legacy format (`02 21 4c 18`).
+    Lz4,
+}
+
+impl Unsupported {
+    /// The format's name, which is also the name of the command that decompresses it.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Unsupported::Bzip2 => "bzip2",
+            Unsupported::Xz => "xz",
+            Unsupported::Lz4 => "lz4",
+        }
+    }
+
+    /// What is wrong and how to read it anyway, for the file `shown` (a shell word), or for a
+    /// stream (stdin).
+    fn explain(self, shown: Option<&str>) -> String {
+        let tool = self.name();
+        let what = format!(
+            "{tool}-compressed, which logsleuth does not decompress (it reads gzip and zstd): \
+             decompress it first"
+        );
+        match shown {
+            Some(file) => format!(
+                "{what}, e.g. `{tool} -dc {file} | logsleuth …`, or `{tool} -dk {file}` beside it \
+                 (a rotated set then reads the copy in its place)"
+            ),
+            None => format!("{what} (`{tool} -dc`)"),
+        }
+    }
+}
+
+/// The compression logsleuth does not read that the first bytes of a stream announce (see
+/// [`Unsupported`]; [`SNIFF_BYTES`] are enough to tell).
+#[must_use]
+pub fn unsupported(head: &[u8]) -> Option<Unsupported> {
+    if head.starts_with(XZ_MAGIC) {
+        Some(Unsupported::Xz)
+    } else if head.starts_with(LZ4_MAGIC) || head.starts_with(LZ4_LEGACY_MAGIC) {
+        Some(Unsupported::Lz4)
+    } else if let [b'B', b'Z', b'h', b'1'..=b'9', rest @ ..] = head
+        && (rest.starts_with(BZIP2_BLOCK) || rest.starts_with(BZIP2_END))
+    {
+        Some(Unsupported::Bzip2)
+    } else {
+        None
+    }
+}
+
+/// The error a reader gives for a stream in a compression logsleuth does not read.
+#[derive(Debug)]
+pub struct UnsupportedData(pub Unsupported);
+
+impl std::fmt::Display for UnsupportedData {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0.explain(None))
+    }
+}
+
+impl std::error::Error for UnsupportedData {}
+
+/// `path` as one shell word: as is when it holds only characters no shell treats specially,
+/// else in single quotes.
+fn shell_word(path: &Path) -> String {
+    let text = path.to_string_lossy();
+    let plain = !text.is_empty()
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_-./+,:@%=".contains(&b));
+    if plain {
+        text.into_owned()
+    } else {
+        format!("'{}'", text.replace('\'', r"'\''"))
+    }
+}
+
+/// The first [`SNIFF_BYTES`] of `path` tell a compression logsleuth does not read: the
+/// input error that says so. Unreadable files and FIFOs are not looked at (the reader
+/// reports the first; opening the second has side effects on its writer).
+fn check_compression(path: &Path) -> Option<InputError> {
+    let md = fs::metadata(path).ok()?;
+    if is_fifo(&md) {
+        return None;
+    }
+    let mut head = [0u8; SNIFF_BYTES];
+    let n = read_up_to(&mut File::open(path).ok()?, &mut head).ok()?;
+    let format = unsupported(head.get(..n)?)?;
+    Some(InputError::Compressed {
+        path: path.to_path_buf(),
+        format,
+    })
+}
+
 /// Open a file and transparently decompress it.
 ///
-/// gzip (`1f 8b`, every member of a multi-member file) and zstd
-/// (`28 b5 2f fd`, or a leading skippable frame; every frame) are detected by magic bytes,
-/// never by name; anything else is returned as is. A UTF-8 byte order mark at the start of
-/// the (decompressed) data is dropped. Corrupt compressed data surfaces as an
-/// error from `read`. The returned reader is unbuffered for plain files:
-/// wrap it in a `BufReader` for line reading.
+/// gzip (`1f 8b`, every member of a multi-member file, zero bytes after the last ignored as
+/// `gzip -d` does) and zstd (`28 b5 2f fd`, or a leading skippable frame; every frame) are
+/// detected by magic bytes, never by name; anything else is returned as is, except bzip2, xz
+/// and lz4, which fail ([`UnsupportedData`]). The (decompressed) text then goes through
+/// [`decode_text`]: a UTF-8 byte order mark is dropped, UTF-16 with a byte order mark is
+/// transcoded to UTF-8. Corrupt compressed data surfaces as an error from `read`. The
+/// returned reader is unbuffered for plain files: wrap it in a `BufReader` for line reading.
 ///
 /// # Errors
 ///
-/// Opening the file, reading its first bytes, or setting up the zstd
-/// decoder failed.
+/// Opening the file, reading its first bytes, or setting up the zstd decoder failed; the
+/// file is in a compression logsleuth does not read.
 pub fn open_decoded(path: &Path) -> io::Result<Box<dyn Read + Send>> {
     let file = File::open(path)?;
     decode_reader(Box::new(file))
 }
 
 /// Same detection as [`open_decoded`] for an arbitrary reader (used for
-/// stdin): the first 4 bytes are peeked and replayed, so nothing is lost.
+/// stdin): the first bytes are peeked and replayed, so nothing is lost.
 ///
-/// Blocks until 4 bytes or end of input have been read.
+/// Blocks until 4 bytes or end of input have been read (up to [`SNIFF_BYTES`] when the
+/// first 4 may be bzip2's or xz's magic).
 ///
 /// # Errors
 ///
-/// Reading the first bytes, or setting up the zstd decoder, failed.
+/// Reading the first bytes, or setting up the zstd decoder, failed; the data is in a
+/// compression logsleuth does not read ([`UnsupportedData`], kind `InvalidData`).
 pub fn decode_reader(mut r: Box<dyn Read + Send>) -> io::Result<Box<dyn Read + Send>> {
-    let mut head = [0u8; 4];
-    let n = read_up_to(&mut r, &mut head)?;
+    let mut head = [0u8; SNIFF_BYTES];
+    let mut n = read_up_to(&mut r, head.get_mut(..4).unwrap_or_default())?;
+    if n == 4 && (head.starts_with(b"BZh") || head.starts_with(&XZ_MAGIC[..4])) {
+        n += read_up_to(&mut r, head.get_mut(4..).unwrap_or_default())?;
+    }
     let head = head.get(..n).unwrap_or_default().to_vec();
+    if let Some(format) = unsupported(&head) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            UnsupportedData(format),
+        ));
+    }
     let kind = compression(&head);
     let replayed = Cursor::new(head).chain(r);
     Ok(match kind {
-        Some(Compression::Gzip) => skip_bom(Box::new(flate2::read::MultiGzDecoder::new(replayed))),
-        Some(Compression::Zstd) => skip_bom(Box::new(zstd::stream::read::Decoder::new(replayed)?)),
-        None => skip_bom(Box::new(replayed)),
+        Some(Compression::Gzip) => decode_text(Box::new(GzMembers::new(replayed))),
+        Some(Compression::Zstd) => {
+            decode_text(Box::new(zstd::stream::read::Decoder::new(replayed)?))
+        }
+        None => decode_text(Box::new(replayed)),
     })
 }
 
-/// `r` without a UTF-8 byte order mark at its start (Windows editors and some loggers write
-/// one; it would spoil the first line's parse). Errors while looking (a followed file that
-/// has no bytes yet) are passed on and the look goes on at the next read.
-pub fn skip_bom(r: Box<dyn Read + Send>) -> Box<dyn Read + Send> {
-    Box::new(SkipBom {
-        inner: r,
+/// The members of a gzip stream, one after another, as `gzip -d` reads them: zero bytes after
+/// the last member (a file preallocated, or padded by a crash or a copy) are ignored; anything
+/// else after a member must be another member (else: `invalid gzip header`, as before).
+struct GzMembers<R: Read> {
+    state: GzState<R>,
+}
+
+enum GzState<R: Read> {
+    /// Inside a member.
+    Member(flate2::bufread::GzDecoder<io::BufReader<R>>),
+    /// After a member (its checksum matched), and after this many zero bytes.
+    Between(io::BufReader<R>, u64),
+    /// The stream ended or failed.
+    Done,
+}
+
+impl<R: Read> GzMembers<R> {
+    fn new(r: R) -> GzMembers<R> {
+        let buffered = io::BufReader::with_capacity(64 << 10, r);
+        GzMembers {
+            state: GzState::Member(flate2::bufread::GzDecoder::new(buffered)),
+        }
+    }
+}
+
+/// What follows a gzip member, after `zeros` zero bytes: the end (`false`), or another member.
+/// Zero bytes up to the end are the end; zero bytes followed by anything else are an error.
+fn after_member(r: &mut impl io::BufRead, zeros: &mut u64) -> io::Result<bool> {
+    loop {
+        let buf = r.fill_buf()?;
+        if buf.is_empty() {
+            return Ok(false);
+        }
+        let run = buf.iter().take_while(|&&b| b == 0).count();
+        if run == 0 {
+            if *zeros == 0 {
+                return Ok(true);
+            }
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("unexpected data after the {zeros} zero bytes that follow gzip data"),
+            ));
+        }
+        *zeros += run as u64;
+        r.consume(run);
+    }
+}
+
+impl<R: Read> Read for GzMembers<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        loop {
+            let step = match &mut self.state {
+                GzState::Member(member) => match member.read(buf) {
+                    Ok(0) => Ok(None),
+                    Ok(n) => return Ok(n),
+                    Err(e) => Err(e),
+                },
+                GzState::Between(rest, zeros) => after_member(rest, zeros).map(Some),
+                GzState::Done => return Ok(0),
+            };
+            self.state = match (step, std::mem::replace(&mut self.state, GzState::Done)) {
+                // Interrupted: try again where it was.
+                (Err(e), state) if e.kind() == io::ErrorKind::Interrupted => {
+                    self.state = state;
+                    return Err(e);
+                }
+                (Err(e), _) => return Err(e),
+                (Ok(None), GzState::Member(member)) => GzState::Between(member.into_inner(), 0),
+                (Ok(Some(true)), GzState::Between(rest, _)) => {
+                    GzState::Member(flate2::bufread::GzDecoder::new(rest))
+                }
+                _ => GzState::Done,
+            };
+        }
+    }
+}
+
+/// Byte order of UTF-16 text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Utf16 {
+    /// Little-endian (`ff fe`; Windows).
+    Le,
+    /// Big-endian (`fe ff`).
+    Be,
+}
+
+/// The UTF-16 byte order mark `head` starts with, if any.
+#[must_use]
+pub fn utf16_bom(head: &[u8]) -> Option<Utf16> {
+    if head.starts_with(UTF16LE_BOM) {
+        Some(Utf16::Le)
+    } else if head.starts_with(UTF16BE_BOM) {
+        Some(Utf16::Be)
+    } else {
+        None
+    }
+}
+
+/// Does `head` (a stream's first bytes) look like UTF-16 text without a byte order mark:
+/// ASCII characters each with a zero byte beside it? Needs 8 bytes at least.
+#[must_use]
+pub fn looks_like_utf16(head: &[u8]) -> Option<Utf16> {
+    let units = head.get(..head.len().min(64) & !1)?;
+    if units.len() < 8 {
+        return None;
+    }
+    let text = |b: u8| b.is_ascii_graphic() || matches!(b, b' ' | b'\t' | b'\r' | b'\n');
+    let pairs = || {
+        units
+            .chunks_exact(2)
+            .filter_map(|p| p.first().zip(p.get(1)))
+    };
+    if pairs().all(|(&a, &b)| text(a) && b == 0) {
+        Some(Utf16::Le)
+    } else if pairs().all(|(&a, &b)| a == 0 && text(b)) {
+        Some(Utf16::Be)
+    } else {
+        None
+    }
+}
+
+/// `r` as UTF-8 text: a UTF-8 byte order mark at its start is dropped (Windows editors and
+/// some loggers write one; it would spoil the first line's parse); UTF-16 with a byte order
+/// mark (Windows PowerShell 5's `kubectl logs > x.log`) is transcoded to UTF-8
+/// ([`utf16_reader`]); anything else is passed on as is. Errors while looking (a followed
+/// file that has no bytes yet) are passed on and the look goes on at the next read.
+pub fn decode_text(r: Box<dyn Read + Send>) -> Box<dyn Read + Send> {
+    Box::new(TextStart {
+        inner: Some(r),
         head: [0; 3],
         have: 0,
-        replay: None,
+        decided: None,
     })
 }
 
-struct SkipBom {
-    inner: Box<dyn Read + Send>,
+struct TextStart {
+    /// The stream, until its first bytes are seen.
+    inner: Option<Box<dyn Read + Send>>,
     head: [u8; 3],
     have: usize,
-    /// Once decided: the next byte of `head` to hand on (`have` when none is left).
-    replay: Option<usize>,
+    /// Once decided: what is read.
+    decided: Option<Box<dyn Read + Send>>,
 }
 
-impl Read for SkipBom {
+impl TextStart {
+    /// Could the bytes seen so far begin a byte order mark that more bytes would complete?
+    fn may_grow(&self) -> bool {
+        let seen = self.head.get(..self.have).unwrap_or_default();
+        (self.have < UTF8_BOM.len() && UTF8_BOM.starts_with(seen))
+            || (self.have < 2 && (UTF16LE_BOM.starts_with(seen) || UTF16BE_BOM.starts_with(seen)))
+    }
+}
+
+impl Read for TextStart {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        loop {
-            match self.replay {
-                Some(at) if at < self.have => {
-                    let rest = self.head.get(at..self.have).unwrap_or_default();
-                    let n = rest.len().min(buf.len());
-                    buf.get_mut(..n)
-                        .unwrap_or_default()
-                        .copy_from_slice(rest.get(..n).unwrap_or_default());
-                    self.replay = Some(at + n);
-                    return Ok(n);
+        if let Some(r) = self.decided.as_mut() {
+            return r.read(buf);
+        }
+        let Some(mut inner) = self.inner.take() else {
+            return Ok(0);
+        };
+        while self.may_grow() {
+            let n = match inner.read(self.head.get_mut(self.have..).unwrap_or_default()) {
+                Ok(n) => n,
+                Err(e) => {
+                    self.inner = Some(inner);
+                    return Err(e);
                 }
-                Some(_) => return self.inner.read(buf),
-                None => {
-                    let seen = self.head.get(..self.have).unwrap_or_default();
-                    if self.have < UTF8_BOM.len() && UTF8_BOM.starts_with(seen) {
-                        let n = self
-                            .inner
-                            .read(self.head.get_mut(self.have..).unwrap_or_default())?;
-                        if n > 0 {
-                            self.have += n;
-                            continue;
-                        }
-                    }
-                    let bom = self.head.get(..self.have) == Some(UTF8_BOM);
-                    self.replay = Some(if bom { self.have } else { 0 });
-                }
+            };
+            if n == 0 {
+                break;
             }
+            self.have += n;
+        }
+        let seen = self.head.get(..self.have).unwrap_or_default();
+        let decided: Box<dyn Read + Send> = if seen.starts_with(UTF8_BOM) {
+            inner
+        } else if let Some(order) = utf16_bom(seen) {
+            // The transcoder drops the mark (U+FEFF) itself.
+            utf16_reader(Box::new(Cursor::new(seen.to_vec()).chain(inner)), order)
+        } else {
+            Box::new(Cursor::new(seen.to_vec()).chain(inner))
+        };
+        self.decided.insert(decided).read(buf)
+    }
+}
+
+/// UTF-16 text in byte order `order` as UTF-8 (with `char::decode_utf16`): an unpaired
+/// surrogate or a last odd byte becomes U+FFFD; U+FEFF (the byte order mark, also at the start
+/// of each file a followed path becomes) is dropped wherever it is. Errors of `r` are passed on
+/// and reading goes on after them.
+pub fn utf16_reader(r: Box<dyn Read + Send>, order: Utf16) -> Box<dyn Read + Send> {
+    Box::new(Utf16Reader {
+        inner: r,
+        order,
+        raw: Vec::new(),
+        kept: 0,
+        out: Vec::new(),
+        at: 0,
+        ended: false,
+    })
+}
+
+struct Utf16Reader {
+    inner: Box<dyn Read + Send>,
+    order: Utf16,
+    /// Bytes read from `inner`; the first `kept` are left from the last read (an odd byte, a
+    /// high surrogate waiting for its pair).
+    raw: Vec<u8>,
+    kept: usize,
+    /// UTF-8 not handed out yet: `out[at..]`.
+    out: Vec<u8>,
+    at: usize,
+    ended: bool,
+}
+
+/// Bytes of UTF-16 read at a time.
+const UTF16_READ: usize = 64 << 10;
+
+/// The `i`th UTF-16 code unit of `raw`.
+fn utf16_unit(raw: &[u8], order: Utf16, i: usize) -> u16 {
+    let pair = [
+        raw.get(2 * i).copied().unwrap_or(0),
+        raw.get(2 * i + 1).copied().unwrap_or(0),
+    ];
+    match order {
+        Utf16::Le => u16::from_le_bytes(pair),
+        Utf16::Be => u16::from_be_bytes(pair),
+    }
+}
+
+impl Utf16Reader {
+    /// Read once from `inner` and transcode what can be (at the end: everything).
+    fn fill(&mut self) -> io::Result<()> {
+        self.raw.resize(self.kept + UTF16_READ, 0);
+        let n = self
+            .inner
+            .read(self.raw.get_mut(self.kept..).unwrap_or_default())?;
+        let end = self.kept + n;
+        self.ended = n == 0;
+        let mut units = end / 2;
+        // A high surrogate at the end waits for its pair, unless nothing more comes.
+        if !self.ended
+            && units > 0
+            && (0xD800..0xDC00).contains(&utf16_unit(&self.raw, self.order, units - 1))
+        {
+            units -= 1;
+        }
+        let used = if self.ended { end } else { units * 2 };
+        self.out.clear();
+        self.at = 0;
+        let mut utf8 = [0u8; 4];
+        let (raw, order) = (&self.raw, self.order);
+        for c in char::decode_utf16((0..units).map(|i| utf16_unit(raw, order, i))) {
+            let c = c.unwrap_or(char::REPLACEMENT_CHARACTER);
+            if c != '\u{feff}' {
+                self.out
+                    .extend_from_slice(c.encode_utf8(&mut utf8).as_bytes());
+            }
+        }
+        if self.ended && end % 2 == 1 {
+            self.out.extend_from_slice(
+                char::REPLACEMENT_CHARACTER
+                    .encode_utf8(&mut utf8)
+                    .as_bytes(),
+            );
+        }
+        self.raw.copy_within(used..end, 0);
+        self.kept = end - used;
+        Ok(())
+    }
+}
+
+impl Read for Utf16Reader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        loop {
+            let rest = self.out.get(self.at..).unwrap_or_default();
+            if !rest.is_empty() {
+                let n = rest.len().min(buf.len());
+                buf.get_mut(..n)
+                    .unwrap_or_default()
+                    .copy_from_slice(rest.get(..n).unwrap_or_default());
+                self.at += n;
+                return Ok(n);
+            }
+            if self.ended {
+                // A followed file may grow again: look once more next time.
+                self.ended = false;
+                return Ok(0);
+            }
+            self.fill()?;
         }
     }
 }
@@ -1519,6 +1921,53 @@ mod tests {
     }
 
     #[test]
+    fn zero_bytes_after_the_last_gzip_member_are_ignored() -> TestResult {
+        /// Hands out `data` 100 bytes at a time, failing with `Interrupted` before each read.
+        struct Jumpy(Vec<u8>, usize, bool);
+        impl Read for Jumpy {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                self.2 = !self.2;
+                if self.2 {
+                    return Err(io::ErrorKind::Interrupted.into());
+                }
+                let rest = self.0.get(self.1..).unwrap_or_default();
+                let n = rest.len().min(buf.len()).min(100);
+                buf[..n].copy_from_slice(&rest[..n]);
+                self.1 += n;
+                Ok(n)
+            }
+        }
+        let mut two = gzip(b"first\n")?;
+        two.extend(gzip(b"second\n")?);
+        let padded = [two.clone(), vec![0; 4096]].concat();
+        assert_eq!(
+            read_all(decode_reader(Box::new(Cursor::new(padded.clone())))?)?,
+            b"first\nsecond\n"
+        );
+        let mut out = Vec::new();
+        let mut r = decode_reader(Box::new(Jumpy(padded, 0, false)))?;
+        let mut buf = [0u8; 3];
+        loop {
+            match r.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => out.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        assert_eq!(out, b"first\nsecond\n");
+        // Anything else after a member is an error, after what was read.
+        for tail in [&b"garbage"[..], b"\0\0\0x", b"\0\x1f\x8b"] {
+            let data = [two.clone(), tail.to_vec()].concat();
+            let mut r = decode_reader(Box::new(Cursor::new(data)))?;
+            let mut out = Vec::new();
+            assert!(r.read_to_end(&mut out).is_err(), "{tail:?}");
+            assert_eq!(out, b"first\nsecond\n", "{tail:?}");
+        }
+        Ok(())
+    }
+
+    #[test]
     fn decode_reader_short_and_empty_inputs() -> TestResult {
         // Reader that hands out one byte at a time: the peek must not lose data.
         struct Trickle(Vec<u8>, usize);
@@ -1577,6 +2026,166 @@ mod tests {
             let out = read_all(decode_reader(Box::new(Cursor::new(stored)))?)?;
             assert_eq!(out, want);
         }
+        Ok(())
+    }
+
+    /// A reader that hands out `step` bytes at a time.
+    struct Trickle(Vec<u8>, usize, usize);
+
+    impl Read for Trickle {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let rest = self.0.get(self.1..).unwrap_or_default();
+            let n = rest.len().min(buf.len()).min(self.2);
+            buf[..n].copy_from_slice(&rest[..n]);
+            self.1 += n;
+            Ok(n)
+        }
+    }
+
+    fn utf16(text: &str, order: Utf16, bom: bool) -> Vec<u8> {
+        let units = bom.then_some(0xfeff).into_iter().chain(text.encode_utf16());
+        units
+            .flat_map(|u| match order {
+                Utf16::Le => u.to_le_bytes(),
+                Utf16::Be => u.to_be_bytes(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn utf16_with_a_byte_order_mark_is_read_as_utf8() -> TestResult {
+        // A surrogate pair (the emoji) and non-ASCII text, CRLF as PowerShell writes it.
+        let text = "{\"msg\":\"caf\u{e9} \u{1f525}\"}\r\nzwei \u{fc}\r\n";
+        for order in [Utf16::Le, Utf16::Be] {
+            let stored = utf16(text, order, true);
+            for step in [1, 2, 3, 7, 4096] {
+                let r = decode_reader(Box::new(Trickle(stored.clone(), 0, step)))?;
+                assert_eq!(String::from_utf8(read_all(r)?)?, text, "{order:?} {step}");
+            }
+            let gz = gzip(&stored)?;
+            let out = read_all(decode_reader(Box::new(Cursor::new(gz)))?)?;
+            assert_eq!(String::from_utf8(out)?, text, "{order:?} gzip");
+            // Without the mark it is data as it is (the reader warns).
+            let bare = utf16(text, order, false);
+            let out = read_all(decode_reader(Box::new(Cursor::new(bare.clone())))?)?;
+            assert_eq!(out, bare);
+            assert_eq!(looks_like_utf16(&bare[..20]), Some(order));
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn broken_utf16_gives_replacement_characters() -> TestResult {
+        let lone_high = [0xff, 0xfe, b'a', 0, 0x3d, 0xd8, b'b', 0];
+        let lone_low = [0xff, 0xfe, 0x25, 0xdd, b'c', 0];
+        let odd_end = [0xff, 0xfe, b'd', 0, b'e'];
+        let high_at_end = [0xff, 0xfe, b'f', 0, 0x3d, 0xd8];
+        for (stored, want) in [
+            (&lone_high[..], "a\u{fffd}b"),
+            (&lone_low[..], "\u{fffd}c"),
+            (&odd_end[..], "d\u{fffd}"),
+            (&high_at_end[..], "f\u{fffd}"),
+            (&[0xff, 0xfe][..], ""),
+            (&[0xff][..], "\u{fffd}"),
+        ] {
+            for step in [1, 64] {
+                let r = decode_reader(Box::new(Trickle(stored.to_vec(), 0, step)))?;
+                let out = read_all(r)?;
+                if stored == [0xff] {
+                    // One byte is no mark: data as it is.
+                    assert_eq!(out, stored);
+                } else {
+                    assert_eq!(String::from_utf8(out)?, want, "{stored:?} {step}");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn utf16_without_a_mark_is_told_from_text_and_binary() {
+        assert_eq!(looks_like_utf16(b"{\0\"\0t\0i\0m\0e\0"), Some(Utf16::Le));
+        assert_eq!(looks_like_utf16(b"\0{\0\"\0t\0i\0m\0e"), Some(Utf16::Be));
+        assert_eq!(looks_like_utf16(b"{\0\"\0"), None, "too short to tell");
+        assert_eq!(looks_like_utf16(b"{\"time\":\"2026\"}"), None);
+        assert_eq!(looks_like_utf16(&[0; 16]), None);
+        assert_eq!(looks_like_utf16(b"a\0b\0c\0\x01\0"), None);
+    }
+
+    #[test]
+    fn bzip2_xz_and_lz4_are_recognised_and_refused() -> TestResult {
+        let cases: [(&[u8], Unsupported); 5] = [
+            (b"BZh91AY&SY\x00\x01", Unsupported::Bzip2),
+            (b"BZh9\x17\x72\x45\x38\x50\x90", Unsupported::Bzip2),
+            (b"\xfd7zXZ\x00\x00\x04", Unsupported::Xz),
+            (b"\x04\x22\x4d\x18\x64", Unsupported::Lz4),
+            (b"\x02\x21\x4c\x18\x00", Unsupported::Lz4),
+        ];
+        let dir = tempfile::tempdir()?;
+        for (i, (head, format)) in cases.iter().enumerate() {
+            assert_eq!(unsupported(head), Some(*format));
+            let err = decode_reader(Box::new(Trickle(head.to_vec(), 0, 1))).err();
+            let err = err.ok_or("decoded")?;
+            assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+            assert!(
+                err.to_string()
+                    .contains(&format!("`{} -dc`", format.name())),
+                "{err}"
+            );
+            let path = touch(dir.path(), &format!("f{i} x.log"), head)?;
+            let errs = resolve_inputs(std::slice::from_ref(&path), &[])
+                .err()
+                .unwrap_or_default();
+            assert!(
+                matches!(errs[..], [InputError::Compressed { .. }]),
+                "{errs:?}"
+            );
+            let quoted = format!("'{}'", path.display());
+            assert!(
+                errs[0]
+                    .to_string()
+                    .contains(&format!("{} -dc {quoted} |", format.name())),
+                "{}",
+                errs[0]
+            );
+        }
+        // Text that starts like them is text.
+        for text in [
+            &b"BZh is a word\n"[..],
+            b"BZh9 then text\n",
+            b"\xfd7zX",
+            b"BZh",
+        ] {
+            assert_eq!(unsupported(text), None);
+            let out = read_all(decode_reader(Box::new(Cursor::new(text.to_vec())))?)?;
+            assert_eq!(out, text);
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn an_xz_member_sorts_into_its_set_and_its_copy_is_read_instead() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        touch(dir.path(), "app.log", b"live\n")?;
+        touch(dir.path(), "app.log.1", b"one\n")?;
+        touch(dir.path(), "app.log.2.xz", b"\xfd7zXZ\x00rest")?;
+        let errs = resolve(&[dir.path().to_path_buf()])
+            .err()
+            .unwrap_or_default();
+        assert!(
+            errs.contains("app.log.2.xz") && errs.contains("xz -dk"),
+            "{errs}"
+        );
+        // `xz -dk app.log.2.xz`: the copy is read in its place, in the set's order.
+        touch(dir.path(), "app.log.2", b"two\n")?;
+        let files = resolve(&[dir.path().to_path_buf()])?;
+        assert_eq!(
+            names(&files, dir.path()),
+            ["app.log.2", "app.log.1", "app.log"]
+        );
+        // While following, a file found later is not refused here: its reader says why.
+        touch(dir.path(), "other.xz", b"\xfd7zXZ\x00rest")?;
+        assert_eq!(rescan(&[dir.path().to_path_buf()], &[]).len(), 4);
         Ok(())
     }
 
@@ -1986,7 +2595,10 @@ mod tests {
             #[test]
             fn decode_roundtrips(data in proptest::collection::vec(any::<u8>(), 0..2048)) {
                 // Plain data that happens to start with a magic (or a BOM) is not plain; skip it.
-                if compression(&data).is_none() && !data.starts_with(UTF8_BOM) {
+                let plain = compression(&data).is_none()
+                    && unsupported(&data).is_none()
+                    && utf16_bom(&data).is_none();
+                if plain && !data.starts_with(UTF8_BOM) {
                     let out = read_all(decode_reader(Box::new(Cursor::new(data.clone())))?)?;
                     prop_assert_eq!(&out, &data);
                 }
@@ -2000,7 +2612,12 @@ mod tests {
 
             #[test]
             fn decode_garbage_never_panics(
-                magic in prop_oneof![Just(GZIP_MAGIC.to_vec()), Just(ZSTD_MAGIC.to_vec())],
+                magic in prop_oneof![
+                    Just(GZIP_MAGIC.to_vec()),
+                    Just(ZSTD_MAGIC.to_vec()),
+                    Just(UTF16LE_BOM.to_vec()),
+                    Just(UTF16BE_BOM.to_vec()),
+                ],
                 tail in proptest::collection::vec(any::<u8>(), 0..256),
             ) {
                 let mut data = magic;

@@ -419,3 +419,423 @@ fn a_file_given_as_a_path_and_as_stdin_is_read_once() {
     assert_eq!(r["input"]["lines"], 2);
     assert!(String::from_utf8_lossy(&out.stderr).contains("read once"));
 }
+
+/// bzip2, xz and lz4 are told by their first bytes and refused, naming the file, its
+/// compression and the command that reads it, before any output (exit 2) — given alone, as a
+/// member of a rotated set or on stdin — instead of analyzing compressed bytes as text.
+/// `xz -dk` beside a rotated member: the copy is read in its place.
+#[test]
+fn bzip2_xz_and_lz4_are_refused_naming_the_file_and_the_fix() {
+    let dir = super::fixtures().join("compressed");
+    for (name, tool) in [
+        ("two.log.bz2", "bzip2"),
+        ("two.log.xz", "xz"),
+        ("two.log.lz4", "lz4"),
+    ] {
+        let path = dir.join(name);
+        for cmd in ["analyze", "events"] {
+            let r = bin(&[cmd, path.to_str().unwrap()], b"");
+            assert_eq!(r.code, 2, "{name} {cmd}: {}", r.stderr);
+            assert_eq!(r.stdout, "", "{name} {cmd}");
+            assert!(
+                r.stderr
+                    .contains(&format!("cannot read '{}'", path.display()))
+                    && r.stderr.contains(&format!("{tool}-compressed"))
+                    && r.stderr
+                        .contains(&format!("`{tool} -dc {} | logsleuth", path.display())),
+                "{name} {cmd}: {}",
+                r.stderr
+            );
+        }
+        let stored = std::fs::read(&path).unwrap();
+        let r = bin(&["analyze", "--format", "json"], &stored);
+        assert_eq!(r.code, 2, "{name} on stdin: {}", r.stderr);
+        let report: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+        assert_eq!(report["input"]["lines"], 0, "{name} on stdin");
+        let errors = report["input"]["read_errors"].to_string();
+        assert!(
+            errors.contains(&format!("{tool}-compressed"))
+                && errors.contains(&format!("`{tool} -dc`")),
+            "{name} on stdin: {errors}"
+        );
+    }
+
+    let tmp = tempfile::tempdir().unwrap();
+    let line = |m: &str| format!("2026-11-22 07:00:00,000 - skillmeat.api - ERROR - {m}\n");
+    write(&tmp.path().join("app.log"), line("live").as_bytes());
+    write(&tmp.path().join("app.log.1"), line("one").as_bytes());
+    write(
+        &tmp.path().join("app.log.2.xz"),
+        &std::fs::read(dir.join("two.log.xz")).unwrap(),
+    );
+    let r = bin_in(tmp.path(), &["analyze", "."], b"");
+    assert_eq!((r.code, r.stdout.as_str()), (2, ""), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("cannot read './app.log.2.xz': xz-compressed")
+            && r.stderr.contains("`xz -dk ./app.log.2.xz`"),
+        "{}",
+        r.stderr
+    );
+    // What `xz -dk app.log.2.xz` leaves beside it.
+    let two = "{\"timestamp\": \"2026-11-22T06:57:45.175122\", \"level\": \"ERROR\", \"logger\": \"skillmeat.api.server\", \"message\": \"db down\"}\n\
+               {\"timestamp\": \"2026-11-22T06:57:46.175122\", \"level\": \"INFO\", \"logger\": \"skillmeat.api.server\", \"message\": \"db up\"}\n";
+    write(&tmp.path().join("app.log.2"), two.as_bytes());
+    let ev = events_in(tmp.path(), &["."]);
+    let msgs: Vec<&str> = ev.iter().map(|e| e["message"].as_str().unwrap()).collect();
+    assert_eq!(msgs, ["db down", "db up", "one", "live"]);
+}
+
+/// Windows PowerShell 5's `kubectl logs > x.log` writes UTF-16LE with a byte order mark and
+/// CRLF: read, it analyzes as its UTF-8 copy does (so does UTF-16BE); without the mark, the
+/// run says what the file looks like and how to convert it.
+#[test]
+fn utf16_with_a_byte_order_mark_reads_like_its_utf8_copy() {
+    let sample =
+        std::fs::read_to_string(super::fixtures().join("samples/skillmeat-json-prod.log")).unwrap();
+    // Non-ASCII text, and a character beyond the BMP (a surrogate pair in UTF-16).
+    let text = format!(
+        "{sample}{{\"timestamp\": \"2026-11-22T07:10:00.000000\", \"level\": \"ERROR\", \"logger\": \"skillmeat.api\", \"message\": \"caf\u{e9} \u{1f525} down\"}}\n"
+    )
+    .replace('\n', "\r\n");
+    let utf16 = |le: bool, bom: bool| -> Vec<u8> {
+        bom.then_some(0xfeff_u16)
+            .into_iter()
+            .chain(text.encode_utf16())
+            .flat_map(|u| if le { u.to_le_bytes() } else { u.to_be_bytes() })
+            .collect()
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let utf8 = tmp.path().join("utf8.log");
+    write(&utf8, text.as_bytes());
+    let le = tmp.path().join("le.log");
+    write(&le, &utf16(true, true));
+    let be = tmp.path().join("be.log");
+    write(&be, &utf16(false, true));
+    // The report of `name`, stored as `stdin`, without what tells the two apart: the input's
+    // name (in the evidence) and its size.
+    let report = |name: &str, stdin: &[u8]| {
+        let args: &[&str] = if name == "stdin" { &[] } else { &[name] };
+        let mut r = analyze_json(args, stdin);
+        r["input"].as_object_mut().unwrap().remove("bytes");
+        let text = r.to_string().replace(&format!("\"{name}\""), "\"INPUT\"");
+        serde_json::from_str::<serde_json::Value>(&text).unwrap()
+    };
+    let want = report(utf8.to_str().unwrap(), b"");
+    assert_accounted(&want["input"]);
+    assert_eq!(want["input"]["unparsed_lines"], 0, "{}", want["input"]);
+    assert!(want.to_string().contains("caf\u{e9} \u{1f525} down"));
+    for path in [&le, &be] {
+        assert_eq!(
+            report(path.to_str().unwrap(), b""),
+            want,
+            "{}",
+            path.display()
+        );
+    }
+    assert_eq!(report("stdin", &utf16(true, true)), want, "stdin");
+    let events = |path: &Path| -> Vec<serde_json::Value> {
+        let mut ev = events_in(tmp.path(), &[path.to_str().unwrap()]);
+        for e in &mut ev {
+            e.as_object_mut().unwrap().remove("source");
+        }
+        ev
+    };
+    let want_events = events(&utf8);
+    assert_eq!(
+        want_events.last().unwrap()["message"],
+        "caf\u{e9} \u{1f525} down"
+    );
+    assert_eq!(events(&le), want_events);
+
+    let bare = tmp.path().join("bare.log");
+    write(&bare, &utf16(true, false));
+    let r = bin(
+        &["analyze", "--format", "json", bare.to_str().unwrap()],
+        b"",
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let report: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_accounted(&report["input"]);
+    let warnings = report["input"]["warnings"].as_array().unwrap();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    for said in [warnings[0].as_str().unwrap(), r.stderr.as_str()] {
+        assert!(
+            said.contains(&format!("'{}' looks like UTF-16LE", bare.display()))
+                && said.contains("iconv -f UTF-16LE -t UTF-8"),
+            "{said}"
+        );
+    }
+    // A file read as it should be has no warnings at all (the key is left out).
+    assert!(want["input"].get("warnings").is_none(), "{}", want["input"]);
+}
+
+/// `gzip -c` output followed by zero bytes (a preallocated file, a crash, a padded copy) reads
+/// cleanly, as `gzip -d` reads it ("trailing zero bytes ignored"); anything else after the
+/// data is still an error, after every line was read.
+#[test]
+fn a_gzip_padded_with_zero_bytes_reads_without_an_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let text: String = (0..50)
+        .map(|i| format!("2026-11-22 07:00:00,000 - skillmeat.api - INFO - line {i}\n"))
+        .collect();
+    let padded = [gz(text.as_bytes()), vec![0; 4096]].concat();
+    let path = tmp.path().join("app.log.1.gz");
+    write(&path, &padded);
+    for (what, report) in [
+        ("file", analyze_json(&[path.to_str().unwrap()], b"")),
+        ("stdin", analyze_json(&[], &padded)),
+    ] {
+        assert_eq!(
+            report["input"]["read_errors"],
+            serde_json::json!([]),
+            "{what}"
+        );
+        assert_eq!(report["input"]["lines"], 50, "{what}");
+        assert_eq!(report["input"]["events"], 50, "{what}");
+    }
+    let garbage = [gz(text.as_bytes()), vec![0; 16], b"junk".to_vec()].concat();
+    write(&path, &garbage);
+    let r = bin(
+        &["analyze", "--format", "json", path.to_str().unwrap()],
+        b"",
+    );
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    let report: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(report["input"]["lines"], 50);
+    assert_accounted(&report["input"]);
+    assert!(
+        report["input"]["read_errors"][0]
+            .as_str()
+            .unwrap()
+            .contains("unexpected data after the 16 zero bytes"),
+        "{}",
+        report["input"]
+    );
+}
+
+/// logrotate's `copytruncate` copies the file in the middle of a write: the rotated member
+/// ends inside a line and the live file starts with its rest. A rotated set reads as its
+/// members concatenated (`cat`) do — plain lines, a member holding only a piece, a compressed
+/// member, a line over `--max-line-bytes`, a CRI line cut inside its envelope — and the joined
+/// line is the line of the member it ends in.
+#[test]
+fn a_line_cut_by_copytruncate_reads_as_the_members_concatenated() {
+    let json = |i: usize, msg: &str| {
+        format!(
+            "{{\"timestamp\":\"2026-11-22T07:08:{i:02}.333271Z\",\"level\":\"INFO\",\"fields\":{{\"message\":\"{msg} {i}\"}},\"target\":\"skreaver_http::runtime::http\"}}\n"
+        )
+    };
+    let lines =
+        |from: usize, to: usize| -> String { (from..to).map(|i| json(i, "served")).collect() };
+    let cut = json(40, "Connection limits: max=10000, per_ip=100");
+    let (head, rest) = cut.split_at(50);
+    let cri = "2026-11-22T07:00:01.1Z stdout F {\"level\":\"error\",\"msg\":\"cri cut\"}\n";
+    let (cri_head, cri_rest) = cri.split_at(20);
+    let long = json(41, &"x".repeat(200));
+    let (long_head, long_rest) = long.split_at(150);
+    /// What is tested, the members (name, text) oldest first, and `--max-line-bytes`.
+    type Layout<'a> = (&'a str, Vec<(&'a str, String)>, &'a str);
+    let layouts: Vec<Layout> = vec![
+        (
+            "two members",
+            vec![
+                ("app.log.1", lines(0, 4) + head),
+                ("app.log", rest.to_string() + &lines(5, 9)),
+            ],
+            "1048576",
+        ),
+        (
+            "a member holding only a piece",
+            vec![
+                ("app.log.2", lines(0, 2) + &head[..20]),
+                ("app.log.1", head[20..].to_string()),
+                ("app.log", rest.to_string() + &lines(5, 7)),
+            ],
+            "1048576",
+        ),
+        (
+            "a compressed member",
+            vec![
+                ("app.log.2.gz", lines(0, 2) + head),
+                ("app.log.1", rest.to_string() + &lines(3, 5)),
+                ("app.log", lines(6, 8)),
+            ],
+            "1048576",
+        ),
+        (
+            "a line over the cap",
+            vec![
+                ("app.log.1", lines(0, 2) + long_head),
+                ("app.log", long_rest.to_string() + &lines(3, 5)),
+            ],
+            "100",
+        ),
+        (
+            "a CRI line cut in its envelope",
+            vec![
+                ("0.log.20261122-070000", cri_head.to_string()),
+                ("0.log", cri_rest.to_string() + cri),
+            ],
+            "1048576",
+        ),
+    ];
+    for (what, members, cap) in layouts {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut all = String::new();
+        for (name, text) in &members {
+            let stored = if name.ends_with(".gz") {
+                gz(text.as_bytes())
+            } else {
+                text.as_bytes().to_vec()
+            };
+            write(&tmp.path().join(name), &stored);
+            all.push_str(text);
+        }
+        let dir = tmp.path().to_str().unwrap();
+        let input = |mut r: serde_json::Value| {
+            let mut i = r["input"].take();
+            i.as_object_mut().unwrap().remove("bytes");
+            i
+        };
+        let set = input(analyze_json(&["--max-line-bytes", cap, dir], b""));
+        let cat = input(analyze_json(&["--max-line-bytes", cap], all.as_bytes()));
+        assert_accounted(&set);
+        assert_eq!(set, cat, "{what}");
+        assert_eq!(set["lines"], all.matches('\n').count(), "{what}");
+        let messages = |ev: Vec<serde_json::Value>| -> Vec<String> {
+            ev.iter().map(|e| e["message"].to_string()).collect()
+        };
+        let from_set = messages(events_in(tmp.path(), &["--max-line-bytes", cap, dir]));
+        let r = bin(&["events", "--max-line-bytes", cap], all.as_bytes());
+        assert_eq!(from_set, messages(ndjson(&r.stdout)), "{what}");
+    }
+
+    // Where the joined line is: the live file's first line, and the files' own line numbers.
+    let tmp = tempfile::tempdir().unwrap();
+    write(
+        &tmp.path().join("app.log.1"),
+        (lines(0, 2) + head).as_bytes(),
+    );
+    write(
+        &tmp.path().join("app.log"),
+        (rest.to_string() + &lines(5, 6)).as_bytes(),
+    );
+    let ev = events_in(tmp.path(), &["."]);
+    assert_eq!(
+        where_from(&ev),
+        owned(&[
+            ("app.log.1", 1, "served 0"),
+            ("app.log.1", 2, "served 1"),
+            ("app.log", 1, "Connection limits: max=10000, per_ip=100 40"),
+            ("app.log", 2, "served 5"),
+        ])
+    );
+}
+
+/// The offset a process has read an open file to (`/proc/PID/fdinfo`), if it has it open.
+fn read_offset(pid: u32, file: &Path) -> Option<u64> {
+    for fd in std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.flatten() {
+        if std::fs::read_link(fd.path()).ok().as_deref() != Some(file) {
+            continue;
+        }
+        let info = std::fs::read_to_string(format!(
+            "/proc/{pid}/fdinfo/{}",
+            fd.file_name().to_string_lossy()
+        ))
+        .ok()?;
+        let pos = info.lines().find_map(|l| l.strip_prefix("pos:"))?;
+        return pos.trim().parse().ok();
+    }
+    None
+}
+
+/// logrotate's `copytruncate` running while a file is read without `-f`: the output covers
+/// what was read, and the run says so — on stderr and in the report's `input.warnings`,
+/// naming the file — with exit code 0 (as `tail` goes on after "file truncated"). The run is
+/// stopped (SIGSTOP) while it reads, the file truncated, and the run let go on.
+#[test]
+fn a_file_truncated_while_it_is_read_is_said_to_have_shrunk() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("app.log");
+    let line = |i: usize| {
+        format!(
+            "{{\"timestamp\":\"2026-11-22T07:08:49.333271Z\",\"level\":\"INFO\",\"fields\":{{\"message\":\"served request {i} and more words\"}},\"target\":\"skreaver_http::runtime::http\"}}\n"
+        )
+    };
+    let text: String = (0..200_000).map(line).collect();
+    write(&path, text.as_bytes());
+    let size = text.len() as u64;
+    let path = std::fs::canonicalize(&path).unwrap();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_logsleuth"))
+        .args([
+            "analyze",
+            "--format",
+            "json",
+            "--no-progress",
+            "--threads",
+            "1",
+        ])
+        .arg(&path)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let signal = |sig: &str| {
+        let ok = std::process::Command::new("kill")
+            .args([sig, &pid.to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill {sig}");
+    };
+    // Reading (past what a first look at its head reads), with most of the file to go: the
+    // reader is held back by the parser (two chunks of 1 MiB in flight with one thread).
+    let started = std::time::Instant::now();
+    while read_offset(pid, &path).is_none_or(|pos| pos < 1 << 20) {
+        assert!(
+            started.elapsed().as_secs() < 60,
+            "the run never read the file"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    signal("-STOP");
+    let pos = read_offset(pid, &path).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    signal("-CONT");
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        pos < size,
+        "read {pos} of {size} before the file was truncated"
+    );
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let input = &report["input"];
+    assert_accounted(input);
+    assert!(input["lines"].as_u64().unwrap() < 200_000, "{input}");
+    assert_eq!(input["read_errors"], serde_json::json!([]));
+    let said = format!(
+        "'{}' shrank while it was read (copytruncate?)",
+        path.display()
+    );
+    let warnings = input["warnings"].as_array().unwrap();
+    assert_eq!(warnings.len(), 1, "{input}");
+    assert!(
+        warnings[0].as_str().unwrap().contains(&said)
+            && warnings[0].as_str().unwrap().contains(&format!(
+                "it held {size} bytes when opened and 0 at the end"
+            )),
+        "{input}"
+    );
+    assert!(
+        stderr.contains(&format!("logsleuth: warning: {said}")),
+        "{stderr}"
+    );
+}
