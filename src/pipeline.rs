@@ -6,7 +6,10 @@
 //! ```
 //! * The reader cuts inputs into ~1 MiB chunks at line boundaries where no CRI `P` / docker
 //!   json-file partial run is open, so workers join partial lines chunk-locally. It truncates
-//!   lines longer than `--max-line-bytes` without buffering them.
+//!   lines longer than `--max-line-bytes` without buffering them. A live stdin (a pipe, a
+//!   terminal: [`crate::source::stdin`]) is also cut where its writer pauses, and once it has
+//!   been idle the merger delivers the events it holds for continuation lines: output follows
+//!   a slow `kubectl logs -f |` line by line, while a fast writer still makes full chunks.
 //! * Workers unwrap envelopes, join partials, parse, filter, and keep only what the output needs.
 //! * The merger owns all cross-line state: it attaches continuation lines to the event before
 //!   them in the same stream, merges request lines into requests, and feeds the output.
@@ -55,6 +58,7 @@ use crate::rules::{Hit, RuleSet};
 use crate::signature::signature;
 use crate::source::files::{self, PathMeta};
 use crate::source::loki::Part;
+use crate::source::stdin::{self, Pause};
 use crate::time::{self, Nanos};
 
 /// One input to read.
@@ -396,6 +400,10 @@ struct Chunk {
     truncated: Vec<u64>,
     /// Following: the input has read all it had so far (its history); an empty chunk.
     caught_up: bool,
+    /// A live stdin paused ([`stdin::Pause`]): `Quiet`, the lines read so far, handed on
+    /// without waiting for a full chunk (the merger flushes the output after them); `Idle`, an
+    /// empty chunk: the input has been quiet, the events held for continuation lines are due.
+    pause: Option<Pause>,
     /// Last chunk of a rotated member: the stream keys of the runs still open at its end,
     /// which the next member of the set completes (not emitted here).
     handed_on: Vec<u64>,
@@ -508,6 +516,8 @@ struct ChunkOut {
     zone_skew: crate::analyze::ZoneSkew,
     /// The chunk was [`Chunk::caught_up`].
     caught_up: bool,
+    /// [`Chunk::pause`].
+    pause: Option<Pause>,
     /// Partial runs ended unfinished because too many were open ([`Joiner::released`]).
     released_runs: u64,
 }
@@ -788,7 +798,7 @@ fn dispatch_and_merge(
 
 fn open(input: &Input, settings: &Settings) -> io::Result<Box<dyn Read + Send>> {
     match &input.kind {
-        InputKind::Stdin => files::decode_reader(Box::new(io::stdin())),
+        InputKind::Stdin => files::decode_reader(stdin::open(!settings.follow)),
         InputKind::File(p) if settings.follow && crate::source::follow::is_followable(p) => {
             // Compressed files are never live; a followed file is read as it is.
             let mut head = [0u8; 4];
@@ -897,7 +907,7 @@ fn open_tapped(
         tap: Arc::clone(tap),
     };
     match &input.kind {
-        InputKind::Stdin => files::decode_reader(Box::new(tapped(Box::new(io::stdin())))),
+        InputKind::Stdin => files::decode_reader(Box::new(tapped(stdin::open(!settings.follow)))),
         InputKind::File(p) if !settings.follow => {
             files::decode_reader(Box::new(tapped(Box::new(std::fs::File::open(p)?))))
         }
@@ -1629,6 +1639,7 @@ impl Chunker {
             data,
             truncated,
             caught_up: false,
+            pause: None,
             handed_on: if at_end {
                 std::mem::take(&mut self.handed_on)
             } else {
@@ -1719,19 +1730,22 @@ fn read_one(
     let source = member.source;
     let target = settings.chunk_bytes.max(1024);
     let mut chunker = member.chunker(settings, ChunkBytes::pooled(target + READ_BUF));
-    let send = |chunker: &mut Chunker, at_end: bool| -> Result<(), ()> {
+    let send_at = |chunker: &mut Chunker, at_end: bool, pause: Option<Pause>| -> Result<(), ()> {
         // Chunks get their sequence number under the lock they are sent under, so the merger
         // sees them in order when several live inputs are read at once.
         let mut seq = seq.lock().map_err(|_| ())?;
-        if let Some(chunk) = chunker.take(*seq, at_end) {
+        if let Some(mut chunk) = chunker.take(*seq, at_end) {
+            chunk.pause = pause;
             *seq += 1;
             tx.send(ReaderMsg::Chunk(chunk)).map_err(|_| ())?;
         }
         Ok(())
     };
-    // Following: a marker in chunk order tells the merger this input has read its history
-    // (after the chunks before it), so the reorder buffer stops holding others back for it.
-    let caught_up = |chunker: &Chunker| -> Result<(), ()> {
+    let send = |chunker: &mut Chunker, at_end: bool| send_at(chunker, at_end, None);
+    // An empty chunk that only marks a place in chunk order: following, this input has read
+    // its history (after the chunks before it), so the reorder buffer stops holding others
+    // back for it; a live stdin has been idle ([`stdin::Pause::Idle`]).
+    let marker = |chunker: &Chunker, caught_up: bool, pause: Option<Pause>| -> Result<(), ()> {
         let mut seq = seq.lock().map_err(|_| ())?;
         let marker = Chunk {
             seq: *seq,
@@ -1739,13 +1753,15 @@ fn read_one(
             first_line: chunker.next_line,
             data: ChunkBytes::pooled(0),
             truncated: Vec::new(),
-            caught_up: true,
+            caught_up,
+            pause,
             handed_on: Vec::new(),
             carried: Vec::new(),
         };
         *seq += 1;
         tx.send(ReaderMsg::Chunk(marker)).map_err(|_| ())
     };
+    let caught_up = |chunker: &Chunker| marker(chunker, true, None);
     let mut complete = true;
     loop {
         if cancelled(settings) {
@@ -1759,6 +1775,16 @@ fn read_one(
             Err(e) if crate::source::follow::is_caught_up(&e) => {
                 send(&mut chunker, false)?;
                 caught_up(&chunker)?;
+                continue;
+            }
+            // A live stdin's writer paused: what is complete goes on now, not when a full
+            // chunk has arrived (which may take minutes, or never come).
+            Err(e) if stdin::pause(&e) == Some(Pause::Quiet) => {
+                send_at(&mut chunker, false, Some(Pause::Quiet))?;
+                continue;
+            }
+            Err(e) if stdin::pause(&e) == Some(Pause::Idle) => {
+                marker(&chunker, false, Some(Pause::Idle))?;
                 continue;
             }
             Err(e) => {
@@ -1926,6 +1952,7 @@ fn process_chunk(
         seq: chunk.seq,
         source: chunk.source,
         caught_up: chunk.caught_up,
+        pause: chunk.pause,
         // Real lines average ~300 bytes; a little slack avoids regrowing.
         items: recycle::ITEMS.get(chunk.data.len() / 200 + 16),
         // Request fields and identifiers take well under a quarter of the input's bytes.
@@ -2871,7 +2898,27 @@ impl<'r> Merger<'r> {
             self.merge_now(c, sinks)?;
             return self.release(false, sinks);
         }
-        self.merge_now(c, sinks)
+        let pause = c.pause;
+        self.merge_now(c, sinks)?;
+        match pause {
+            Some(pause) => self.paused(pause, sinks),
+            None => Ok(()),
+        }
+    }
+
+    /// A live stdin paused ([`Chunk::pause`]) after what was just merged: what is complete is
+    /// written out now; once it has been idle, the events held for continuation lines are too
+    /// (as a followed run does after [`LIVE_HOLD`]).
+    fn paused(&mut self, pause: Pause, sinks: &mut [&mut dyn EventSink]) -> io::Result<()> {
+        if pause == Pause::Idle {
+            self.due_before = self.due_before.max(self.next_id);
+            self.flush_held(sinks, false)?;
+        }
+        for s in sinks.iter_mut() {
+            s.flush()?;
+        }
+        self.unflushed = false;
+        Ok(())
     }
 
     /// Merge what the reorder buffer releases (everything when `all`).
