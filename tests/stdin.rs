@@ -1,5 +1,6 @@
 //! stdin that is a pipe (`kubectl logs -f … | logsleuth`): events come out as their lines
-//! arrive, without `--follow` too.
+//! arrive, without `--follow` too; with `--follow`, Ctrl-C or SIGTERM end the run while the
+//! writer is quiet (and never closes the pipe, as `tail -f` does).
 
 use std::io::Write;
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -161,4 +162,42 @@ fn text_events_from_a_pipe_come_out_as_their_lines_arrive() {
         l.iter().any(|l| l.contains("Alerting enabled"))
     });
     run.close();
+}
+
+/// Send `signal` (`INT`, `TERM`) to a run.
+fn kill(child: &Child, signal: &str) {
+    let _ = Command::new("kill")
+        .args([&format!("-{signal}"), &child.id().to_string()])
+        .status();
+}
+
+#[test]
+fn a_signal_ends_a_followed_stdin_whose_writer_is_quiet() {
+    // Regression: the reader blocked in read(2) on stdin held the run until the writer closed
+    // the pipe (`tail -f x | logsleuth analyze -f` never ended on Ctrl-C from `timeout`).
+    for signal in ["INT", "TERM"] {
+        let mut run = Piped::start(&[
+            "analyze",
+            "--follow",
+            "--format",
+            "json",
+            "--snapshot-every",
+            "1s",
+        ]);
+        run.write(&sample_lines(0..4));
+        run.wait_for("a snapshot of the 4 lines", |lines| {
+            lines
+                .iter()
+                .any(|l| serde_json::from_str::<Value>(l).is_ok_and(|v| v["input"]["lines"] == 4))
+        });
+        kill(&run.child, signal);
+        // The pipe is still open: the writer is quiet, not gone.
+        let (lines, err) = run.wait_exit();
+        let out = lines.join("\n");
+        let final_start = out
+            .find("{\n")
+            .unwrap_or_else(|| panic!("{signal}: {out}\n{err}"));
+        let report: Value = serde_json::from_str(&out[final_start..]).expect("report");
+        assert_eq!(report["input"]["lines"], 4, "{signal}");
+    }
 }

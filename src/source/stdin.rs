@@ -13,9 +13,10 @@
 //! * [`Pause::Idle`]: then nothing for [`IDLE`] in all: the events held for continuation
 //!   lines (a traceback) are complete and delivered, as `--follow` does after its quiet time.
 //!
-//! A stop request ([`super::live::request_stop`]: Ctrl-C or SIGTERM during an `--export`)
-//! ends a live stdin like its end within [`STOP_POLL`]: a read blocked in the kernel would
-//! hold the run until the writer closes the pipe.
+//! A stop request ([`super::live::request_stop`]: Ctrl-C or SIGTERM with `--follow` or
+//! during an `--export`) ends a live stdin like its end within [`STOP_POLL`]: a read blocked in
+//! the kernel would hold the run (and its final report) until the writer closes the pipe, which
+//! `tail -f` never does.
 //!
 //! Nothing here reads the data: results are those of reading the same bytes from a file, but
 //! for the timing of output and, with `events` or an export, a traceback whose writer pauses
@@ -84,9 +85,6 @@ fn live_fd() -> Option<File> {
 /// Stdin as a reader: [`Live`] when it is live, with [`Pause`]s when `pauses` (a batch run;
 /// `--follow` hands on every read at once and keeps its own time); otherwise std's.
 pub fn open(pauses: bool) -> Box<dyn Read + Send> {
-    if !pauses {
-        return Box::new(io::stdin());
-    }
     match live_fd() {
         Some(file) => Box::new(Live::new(file, pauses)),
         None => Box::new(io::stdin()),
