@@ -49,7 +49,7 @@ use crate::event::{Event, Level, Multiline, PackedEvent, Slot};
 use crate::filter::{self, Expr, Fields, Value};
 use crate::parse::{ParseOpts, ParseOutcome, Registry, Scratch, Unparsed};
 use crate::reorder::Reorder;
-use crate::request::{At, LineFields, Observed, REQUEST_SLOTS, Request, RequestMerger};
+use crate::request::{Arrival, At, LineFields, Observed, REQUEST_SLOTS, Request, RequestMerger};
 use crate::rules::condition::{ContinuationSubject, EventSubject, Parent};
 use crate::rules::engine::{
     Cause, CauseKind, Findings, GroupRef, Sighting, cause_in, clip, note_cause,
@@ -2621,6 +2621,8 @@ struct Merger<'r> {
     due_before: u64,
     snapshot_every: Option<Duration>,
     last_snapshot: Instant,
+    /// `--follow`: when requests were last looked at for [`Merger::expire_quiet_requests`].
+    last_request_scan: Instant,
     /// `--follow` with several inputs or watched directories: items wait here to be merged in
     /// event-time order (the buffer grows when an input is added).
     reorder: Option<Reorder<Item>>,
@@ -2633,6 +2635,9 @@ const REWIND_NOTE_NS: Nanos = 60_000_000_000;
 
 /// How long a live run waits for continuation lines before delivering held events.
 const LIVE_HOLD: Duration = Duration::from_millis(300);
+/// How often a live run looks for requests final by the wall clock
+/// ([`Merger::expire_quiet_requests`]).
+const REQUEST_SCAN: Duration = Duration::from_millis(100);
 
 /// The line that starts a Python traceback.
 const TRACEBACK_HEADER: &str = "Traceback (most recent call last):";
@@ -2739,6 +2744,7 @@ impl<'r> Merger<'r> {
             due_before: 0,
             snapshot_every: settings.snapshot_every,
             last_snapshot: Instant::now(),
+            last_request_scan: Instant::now(),
             reorder: settings
                 .max_delay
                 .filter(|_| settings.concurrent(inputs.len()))
@@ -2805,6 +2811,9 @@ impl<'r> Merger<'r> {
     /// later becomes an event of its own), and sinks are flushed: output keeps up with busy
     /// inputs as well as quiet ones.
     fn tick(&mut self, sinks: &mut [&mut dyn EventSink]) -> io::Result<()> {
+        if self.live {
+            self.expire_quiet_requests(sinks)?;
+        }
         self.maybe_snapshot(sinks)?;
         // Inputs quiet for max-delay: nothing can overtake what is held any more.
         if self.reorder.as_ref().is_some_and(|r| !r.is_empty())
@@ -2831,6 +2840,36 @@ impl<'r> Merger<'r> {
             self.unflushed = false;
         }
         Ok(())
+    }
+
+    /// `--follow`: requests that waited [`crate::request::QUIET`] for a further line are
+    /// final ([`RequestMerger::expire_quiet`]: the board and snapshots count them while their
+    /// service is quiet). Looked at every [`REQUEST_SCAN`].
+    fn expire_quiet_requests(&mut self, sinks: &mut [&mut dyn EventSink]) -> io::Result<()> {
+        if self.last_request_scan.elapsed() < REQUEST_SCAN {
+            return Ok(());
+        }
+        self.last_request_scan = Instant::now();
+        let (reorder, queued) = (&self.reorder, &self.queued);
+        // Whatever had reached the reorder buffer with the request's line has been merged:
+        // the request's next line, if it came with it, was seen.
+        let settled = |stream: u64, mark: u64| match (reorder, queued.get(&stream)) {
+            (Some(r), Some(&(queue, _))) => r.released_first(queue, mark),
+            _ => true,
+        };
+        let finished = &mut self.finished;
+        self.requests
+            .expire_quiet(Instant::now(), settled, &mut |r| finished.push(r));
+        self.deliver_requests(sinks)
+    }
+
+    /// Items pushed so far to the reorder queue of `stream`'s input (0 without one): see
+    /// [`Arrival::mark`].
+    fn queue_mark(&self, stream: u64) -> u64 {
+        match (&self.reorder, self.queued.get(&stream)) {
+            (Some(r), Some(&(queue, _))) => r.pushed(queue),
+            _ => 0,
+        }
     }
 
     fn maybe_snapshot(&mut self, sinks: &mut [&mut dyn EventSink]) -> io::Result<()> {
@@ -3468,8 +3507,13 @@ impl<'r> Merger<'r> {
                 fields,
                 arena: &self.chunk_arena,
             };
+            let arrived = self.live.then(|| Arrival {
+                at: self.last_merge,
+                mark: self.queue_mark(stream),
+            });
             let finished = &mut self.finished;
-            self.requests.observe(obs, kind, &mut |r| finished.push(r));
+            self.requests
+                .observe(obs, kind, arrived, &mut |r| finished.push(r));
         }
         if pass && let Some(a) = &mut self.analyzer {
             a.event(ev.service, ev.level, ev.ts);

@@ -590,3 +590,69 @@ fn a_closed_stdout_ends_a_followed_directory_run() {
     };
     assert!(status.success(), "{status}");
 }
+
+/// A Skreaver (tower-http) request line of `POST /agents/a-7/tasks` at `07:00:SS.ffffff`:
+/// `finished processing request` with `status`, or (`status` = `None`) `response failed`
+/// with a 500.
+fn tower_line(at: &str, status: Option<u16>) -> String {
+    let span = r#""span":{"method":"POST","uri":"/agents/a-7/tasks","version":"HTTP/1.1","name":"request"}"#;
+    match status {
+        Some(s) => format!(
+            r#"{{"timestamp":"2026-11-22T07:00:{at}Z","level":"DEBUG","fields":{{"message":"finished processing request","latency":"12 ms","status":{s}}},"target":"tower_http::trace::on_response",{span}}}"#
+        ),
+        None => format!(
+            r#"{{"timestamp":"2026-11-22T07:00:{at}Z","level":"ERROR","fields":{{"message":"response failed","classification":"Status code: 500 Internal Server Error","latency":"12 ms"}},"target":"tower_http::trace::on_failure",{span}}}"#
+        ),
+    }
+}
+
+#[test]
+fn follow_counts_waiting_requests_while_the_service_is_quiet_and_late_lines_once() {
+    // A Skreaver request waits for a `response failed` line that only a 5xx has. Regression:
+    // while the service was quiet, the board and the snapshots counted none of them (only a
+    // request line 5 s later in event time, or the end, made them final).
+    let dir = tempfile::tempdir().expect("tmp");
+    let log = dir.path().join("app.log");
+    append(
+        &log,
+        &[
+            tower_line("00.000000", Some(200)),
+            tower_line("00.500000", Some(500)),
+        ],
+    );
+    let run = Running::start(&[
+        "analyze",
+        "--follow",
+        "--format",
+        "json",
+        "--snapshot-every",
+        "1s",
+        log.to_str().expect("utf8"),
+    ]);
+    let snapshot = |lines: &[String], done: &dyn Fn(&Value) -> bool| {
+        lines
+            .iter()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .any(|v| done(&v))
+    };
+    run.wait_for("a snapshot with both requests", |lines| {
+        snapshot(lines, &|v| v["requests"]["total"] == 2)
+    });
+    // The 500's `response failed` line, from a writer that stalled: it joins its request,
+    // already counted, as it does in a batch run; it is no request of its own.
+    append(&log, &[tower_line("00.500100", None)]);
+    run.wait_for("a snapshot with the late line", |lines| {
+        snapshot(lines, &|v| v["input"]["lines"] == 3)
+    });
+    let (lines, err) = run.interrupt();
+    let out = lines.join("\n");
+    let final_start = out.find("{\n").unwrap_or_else(|| panic!("{out}\n{err}"));
+    let live: Value = serde_json::from_str(&out[final_start..]).expect("report");
+    let batch = Command::new(env!("CARGO_BIN_EXE_logsleuth"))
+        .args(["analyze", "--format", "json", log.to_str().expect("utf8")])
+        .output()
+        .expect("run");
+    let batch: Value = serde_json::from_slice(&batch.stdout).expect("report");
+    assert_eq!(batch["requests"]["total"], 2, "{batch}");
+    assert_eq!(live["requests"], batch["requests"], "{err}");
+}
