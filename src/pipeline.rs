@@ -918,6 +918,41 @@ fn open_tapped(
     }
 }
 
+/// How often a followed input that could not be opened for want of file descriptors is tried
+/// again ([`open_retrying`]).
+const REOPEN: Duration = Duration::from_secs(1);
+
+/// [`open_tapped`]; following, an input that cannot be opened for want of file descriptors
+/// (`-f` on a directory of more files than `ulimit -n` allows; `main` raises the soft limit to
+/// the hard one, but that may not be enough) is said on stderr at once and tried again every
+/// [`REOPEN`] until it opens or the run stops (then its error is the input's read error, as
+/// for any input that could not be read): it is read once descriptors are free again (a
+/// stopped kubectl, a limit raised with `prlimit`), not given up on.
+fn open_retrying(
+    input: &Input,
+    settings: &Settings,
+    tap: &Arc<Mutex<ByteTap>>,
+) -> io::Result<Box<dyn Read + Send>> {
+    let mut said = false;
+    loop {
+        match open_tapped(input, settings, tap) {
+            Err(e) if settings.follow && crate::source::out_of_descriptors(&e) => {
+                if !std::mem::replace(&mut said, true) {
+                    eprintln!(
+                        "logsleuth: cannot open '{}' now: {e}; trying again every second \
+                         (`ulimit -n` allows more open files)",
+                        input.name
+                    );
+                }
+                if !wait_unless_stopped(REOPEN, settings) {
+                    return Err(e);
+                }
+            }
+            opened => return opened,
+        }
+    }
+}
+
 fn cancelled(settings: &Settings) -> bool {
     settings
         .cancel
@@ -953,7 +988,7 @@ fn read_all(inputs: &[Input], settings: &Settings, tx: SyncSender<ReaderMsg>) {
             }
             false
         } else {
-            match open_tapped(input, settings, &tap) {
+            match open_retrying(input, settings, &tap) {
                 Ok(reader) => {
                     let Ok((complete, handed)) =
                         read_one(member, reader, input, settings, &tx, &seq, &mut progress)
@@ -1092,7 +1127,7 @@ fn read_group(
         // A group is one rotated set, oldest first.
         let next = group.get(i + 1).map(|&(next, _)| next);
         let member = Member::new(sid, std::mem::take(&mut carried), next);
-        let complete = match open_tapped(input, settings, &tap) {
+        let complete = match open_retrying(input, settings, &tap) {
             Ok(reader) => match read_one(member, reader, input, settings, tx, seq, &mut None) {
                 Ok((complete, handed)) => {
                     carried = handed;

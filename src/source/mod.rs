@@ -37,3 +37,10 @@ impl std::error::Error for Fatal {}
 pub fn fatal(e: &std::io::Error) -> Option<&Fatal> {
     e.get_ref().and_then(|i| i.downcast_ref::<Fatal>())
 }
+
+/// Is `e` the lack of a file descriptor (the process's limit, `EMFILE`, or the system's,
+/// `ENFILE`)? It goes away when files are closed or the limit is raised: a followed input
+/// tries again rather than giving up.
+pub fn out_of_descriptors(e: &std::io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
+}
