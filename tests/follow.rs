@@ -360,13 +360,21 @@ impl Running {
     fn interrupt(mut self) -> (Vec<String>, String) {
         common::sigint(&self.child);
         let status = self.child.wait().expect("wait");
-        for r in self.readers {
+        for r in std::mem::take(&mut self.readers) {
             r.join().expect("reader");
         }
         let err = self.errors.lock().expect("lock").join("\n");
         assert!(status.success(), "{status}: {err}");
         let lines = std::mem::take(&mut *self.lines.lock().expect("lock"));
         (lines, err)
+    }
+}
+
+impl Drop for Running {
+    /// A test that failed while the run went on leaves no followed run behind.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 

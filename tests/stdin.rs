@@ -77,11 +77,11 @@ impl Piped {
             if let Some(status) = self.child.try_wait().expect("wait") {
                 break status;
             }
-            if start.elapsed() > HANG_GUARD {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                panic!("still running {HANG_GUARD:?} after the signal");
-            }
+            // Killed by `Drop`.
+            assert!(
+                start.elapsed() < HANG_GUARD,
+                "still running {HANG_GUARD:?} after the signal"
+            );
             std::thread::sleep(Duration::from_millis(20));
         };
         let mut err = String::new();
@@ -100,6 +100,14 @@ impl Piped {
     fn close(mut self) -> (Vec<String>, String) {
         self.stdin = None;
         self.wait_exit()
+    }
+}
+
+impl Drop for Piped {
+    /// A test that failed while the run went on leaves no run behind.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
