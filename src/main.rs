@@ -68,6 +68,7 @@ unsafe impl GlobalAlloc for Mimalloc {
 
 fn main() -> ExitCode {
     disable_transparent_huge_pages();
+    raise_open_file_limit();
     let cli = logsleuth::cli::Cli::parse();
     match logsleuth::app::run(cli) {
         Ok(code) => code,
@@ -90,5 +91,37 @@ fn disable_transparent_huge_pages() {
     // failure (an old kernel) only leaves the default in place.
     unsafe {
         libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
+    }
+}
+
+/// `-f` on a directory keeps every file it follows open (`/var/log/pods/` on a busy node holds
+/// thousands), and the usual soft limit on open files is 1024 (systemd, login shells) while the
+/// hard limit is far higher: raise the soft limit to the hard one, as Go's runtime does at
+/// start. (Linux refuses `RLIM_INFINITY` here: then `fs.nr_open`'s usual 1048576.) A failure
+/// leaves the limit as it was; the pipeline then retries what it could not open.
+fn raise_open_file_limit() {
+    #[cfg(unix)]
+    {
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: `getrlimit` writes the `rlimit` it is given, which lives on this stack.
+        if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+            return;
+        }
+        for want in [lim.rlim_max, 1 << 20] {
+            if want <= lim.rlim_cur || want > lim.rlim_max {
+                continue;
+            }
+            let new = libc::rlimit {
+                rlim_cur: want,
+                rlim_max: lim.rlim_max,
+            };
+            // SAFETY: `setrlimit` only reads the `rlimit` it is given.
+            if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &new) } == 0 {
+                return;
+            }
+        }
     }
 }

@@ -6,7 +6,10 @@
 //! ```
 //! * The reader cuts inputs into ~1 MiB chunks at line boundaries where no CRI `P` / docker
 //!   json-file partial run is open, so workers join partial lines chunk-locally. It truncates
-//!   lines longer than `--max-line-bytes` without buffering them.
+//!   lines longer than `--max-line-bytes` without buffering them. A live stdin (a pipe, a
+//!   terminal: [`crate::source::stdin`]) is also cut where its writer pauses, and once it has
+//!   been idle the merger delivers the events it holds for continuation lines: output follows
+//!   a slow `kubectl logs -f |` line by line, while a fast writer still makes full chunks.
 //! * Workers unwrap envelopes, join partials, parse, filter, and keep only what the output needs.
 //! * The merger owns all cross-line state: it attaches continuation lines to the event before
 //!   them in the same stream, merges request lines into requests, and feeds the output.
@@ -46,7 +49,7 @@ use crate::event::{Event, Level, Multiline, PackedEvent, Slot};
 use crate::filter::{self, Expr, Fields, Value};
 use crate::parse::{ParseOpts, ParseOutcome, Registry, Scratch, Unparsed};
 use crate::reorder::Reorder;
-use crate::request::{At, LineFields, Observed, REQUEST_SLOTS, Request, RequestMerger};
+use crate::request::{Arrival, At, LineFields, Observed, REQUEST_SLOTS, Request, RequestMerger};
 use crate::rules::condition::{ContinuationSubject, EventSubject, Parent};
 use crate::rules::engine::{
     Cause, CauseKind, Findings, GroupRef, Sighting, cause_in, clip, note_cause,
@@ -56,6 +59,7 @@ use crate::signature::signature;
 use crate::source::files::{self, PathMeta};
 use crate::source::loki::Part;
 use crate::spans::{Edge, Hand, Mark};
+use crate::source::stdin::{self, Pause};
 use crate::time::{self, Nanos};
 
 /// One input to read.
@@ -434,6 +438,10 @@ struct Chunk {
     unterminated: Option<u64>,
     /// Following: the input has read all it had so far (its history); an empty chunk.
     caught_up: bool,
+    /// A live stdin paused ([`stdin::Pause`]): `Quiet`, the lines read so far, handed on
+    /// without waiting for a full chunk (the merger flushes the output after them); `Idle`, an
+    /// empty chunk: the input has been quiet, the events held for continuation lines are due.
+    pause: Option<Pause>,
     /// Last chunk of a rotated member: the stream keys of the runs still open at its end,
     /// which the next member of the set completes (not emitted here).
     handed_on: Vec<u64>,
@@ -586,6 +594,8 @@ struct ChunkOut {
     zone_skew: crate::analyze::ZoneSkew,
     /// The chunk was [`Chunk::caught_up`].
     caught_up: bool,
+    /// [`Chunk::pause`].
+    pause: Option<Pause>,
     /// Partial runs ended unfinished because too many were open ([`Joiner::released`]).
     released_runs: u64,
 }
@@ -869,7 +879,7 @@ fn dispatch_and_merge(
 
 fn open(input: &Input, settings: &Settings) -> io::Result<Box<dyn Read + Send>> {
     match &input.kind {
-        InputKind::Stdin => files::decode_reader(Box::new(io::stdin())),
+        InputKind::Stdin => files::decode_reader(stdin::open(!settings.follow)),
         InputKind::File(p) if settings.follow && crate::source::follow::is_followable(p) => {
             // Compressed files are never live (nor are those in a compression logsleuth does
             // not read: `open_decoded` says so); a followed file is read as it is.
@@ -993,7 +1003,7 @@ fn open_tapped(
         tap: Arc::clone(tap),
     };
     let reader = match &input.kind {
-        InputKind::Stdin => files::decode_reader(Box::new(tapped(Box::new(io::stdin())))),
+        InputKind::Stdin => files::decode_reader(Box::new(tapped(stdin::open(!settings.follow)))),
         InputKind::File(p) if !settings.follow => {
             let file = std::fs::File::open(p)?;
             let md = file.metadata()?;
@@ -1032,6 +1042,41 @@ fn shrank(watched: &Watched, input: &Input, tap: &Mutex<ByteTap>) -> Option<Stri
     })
 }
 
+/// How often a followed input that could not be opened for want of file descriptors is tried
+/// again ([`open_retrying`]).
+const REOPEN: Duration = Duration::from_secs(1);
+
+/// [`open_tapped`]; following, an input that cannot be opened for want of file descriptors
+/// (`-f` on a directory of more files than `ulimit -n` allows; `main` raises the soft limit to
+/// the hard one, but that may not be enough) is said on stderr at once and tried again every
+/// [`REOPEN`] until it opens or the run stops (then its error is the input's read error, as
+/// for any input that could not be read): it is read once descriptors are free again (a
+/// stopped kubectl, a limit raised with `prlimit`), not given up on.
+fn open_retrying(
+    input: &Input,
+    settings: &Settings,
+    tap: &Arc<Mutex<ByteTap>>,
+) -> io::Result<(Box<dyn Read + Send>, Option<Watched>)> {
+    let mut said = false;
+    loop {
+        match open_tapped(input, settings, tap) {
+            Err(e) if settings.follow && crate::source::out_of_descriptors(&e) => {
+                if !std::mem::replace(&mut said, true) {
+                    eprintln!(
+                        "logsleuth: cannot open '{}' now: {e}; trying again every second \
+                         (`ulimit -n` allows more open files)",
+                        input.name
+                    );
+                }
+                if !wait_unless_stopped(REOPEN, settings) {
+                    return Err(e);
+                }
+            }
+            opened => return opened,
+        }
+    }
+}
+
 fn cancelled(settings: &Settings) -> bool {
     settings
         .cancel
@@ -1067,7 +1112,7 @@ fn read_all(inputs: &[Input], settings: &Settings, tx: SyncSender<ReaderMsg>) {
             }
             false
         } else {
-            match open_tapped(input, settings, &tap) {
+            match open_retrying(input, settings, &tap) {
                 Ok((reader, watched)) => {
                     let reading = Reading {
                         settings,
@@ -1230,7 +1275,7 @@ fn read_group(
             seq,
             finish_line: false,
         };
-        let complete = match open_tapped(input, settings, &tap) {
+        let complete = match open_retrying(input, settings, &tap) {
             Ok((reader, _)) => match read_one(member, reader, input, &reading, &mut None) {
                 Ok((complete, handed)) => {
                     carried = handed;
@@ -1859,6 +1904,7 @@ impl Chunker {
             ends_input,
             unterminated,
             caught_up: false,
+            pause: None,
             handed_on: if at_end {
                 std::mem::take(&mut self.handed_on)
             } else {
@@ -1966,19 +2012,22 @@ fn read_one(
     let source = member.source;
     let target = settings.chunk_bytes.max(1024);
     let mut chunker = member.chunker(settings, ChunkBytes::pooled(target + READ_BUF));
-    let send = |chunker: &mut Chunker, at_end: bool| -> Result<(), ()> {
+    let send_at = |chunker: &mut Chunker, at_end: bool, pause: Option<Pause>| -> Result<(), ()> {
         // Chunks get their sequence number under the lock they are sent under, so the merger
         // sees them in order when several live inputs are read at once.
         let mut seq = seq.lock().map_err(|_| ())?;
-        if let Some(chunk) = chunker.take(*seq, at_end) {
+        if let Some(mut chunk) = chunker.take(*seq, at_end) {
+            chunk.pause = pause;
             *seq += 1;
             tx.send(ReaderMsg::Chunk(chunk)).map_err(|_| ())?;
         }
         Ok(())
     };
-    // Following: a marker in chunk order tells the merger this input has read its history
-    // (after the chunks before it), so the reorder buffer stops holding others back for it.
-    let caught_up = |chunker: &Chunker| -> Result<(), ()> {
+    let send = |chunker: &mut Chunker, at_end: bool| send_at(chunker, at_end, None);
+    // An empty chunk that only marks a place in chunk order: following, this input has read
+    // its history (after the chunks before it), so the reorder buffer stops holding others
+    // back for it; a live stdin has been idle ([`stdin::Pause::Idle`]).
+    let marker = |chunker: &Chunker, caught_up: bool, pause: Option<Pause>| -> Result<(), ()> {
         let mut seq = seq.lock().map_err(|_| ())?;
         let marker = Chunk {
             seq: *seq,
@@ -1988,13 +2037,15 @@ fn read_one(
             truncated: Vec::new(),
             ends_input: false,
             unterminated: None,
-            caught_up: true,
+            caught_up,
+            pause,
             handed_on: Vec::new(),
             carried: Vec::new(),
         };
         *seq += 1;
         tx.send(ReaderMsg::Chunk(marker)).map_err(|_| ())
     };
+    let caught_up = |chunker: &Chunker| marker(chunker, true, None);
     let mut complete = true;
     let mut sniffed = false;
     // At the end of a file still written to, in the middle of a line: bytes read for its rest.
@@ -2034,6 +2085,16 @@ fn read_one(
             Err(e) if crate::source::follow::is_caught_up(&e) => {
                 send(&mut chunker, false)?;
                 caught_up(&chunker)?;
+                continue;
+            }
+            // A live stdin's writer paused: what is complete goes on now, not when a full
+            // chunk has arrived (which may take minutes, or never come).
+            Err(e) if stdin::pause(&e) == Some(Pause::Quiet) => {
+                send_at(&mut chunker, false, Some(Pause::Quiet))?;
+                continue;
+            }
+            Err(e) if stdin::pause(&e) == Some(Pause::Idle) => {
+                marker(&chunker, false, Some(Pause::Idle))?;
                 continue;
             }
             Err(e) => {
@@ -2228,6 +2289,7 @@ fn process_chunk(
         seq: chunk.seq,
         source: chunk.source,
         caught_up: chunk.caught_up,
+        pause: chunk.pause,
         // Real lines average ~300 bytes; a little slack avoids regrowing.
         items: recycle::ITEMS.get(chunk.data.len() / 200 + 16),
         // Request fields and identifiers take well under a quarter of the input's bytes.
@@ -2982,6 +3044,8 @@ struct Merger<'r> {
     due_before: u64,
     snapshot_every: Option<Duration>,
     last_snapshot: Instant,
+    /// `--follow`: when requests were last looked at for [`Merger::expire_quiet_requests`].
+    last_request_scan: Instant,
     /// `--follow` with several inputs or watched directories: items wait here to be merged in
     /// event-time order (the buffer grows when an input is added).
     reorder: Option<Reorder<Item>>,
@@ -2994,6 +3058,9 @@ const REWIND_NOTE_NS: Nanos = 60_000_000_000;
 
 /// How long a live run waits for continuation lines before delivering held events.
 const LIVE_HOLD: Duration = Duration::from_millis(300);
+/// How often a live run looks for requests final by the wall clock
+/// ([`Merger::expire_quiet_requests`]).
+const REQUEST_SCAN: Duration = Duration::from_millis(100);
 
 /// The line that starts a Python traceback.
 const TRACEBACK_HEADER: &str = "Traceback (most recent call last):";
@@ -3107,6 +3174,7 @@ impl<'r> Merger<'r> {
             due_before: 0,
             snapshot_every: settings.snapshot_every,
             last_snapshot: Instant::now(),
+            last_request_scan: Instant::now(),
             reorder: settings
                 .max_delay
                 .filter(|_| settings.concurrent(inputs.len()))
@@ -3173,6 +3241,9 @@ impl<'r> Merger<'r> {
     /// later becomes an event of its own), and sinks are flushed: output keeps up with busy
     /// inputs as well as quiet ones.
     fn tick(&mut self, sinks: &mut [&mut dyn EventSink]) -> io::Result<()> {
+        if self.live {
+            self.expire_quiet_requests(sinks)?;
+        }
         self.maybe_snapshot(sinks)?;
         // Inputs quiet for max-delay: nothing can overtake what is held any more.
         if self.reorder.as_ref().is_some_and(|r| !r.is_empty())
@@ -3199,6 +3270,36 @@ impl<'r> Merger<'r> {
             self.unflushed = false;
         }
         Ok(())
+    }
+
+    /// `--follow`: requests that waited [`crate::request::QUIET`] for a further line are
+    /// final ([`RequestMerger::expire_quiet`]: the board and snapshots count them while their
+    /// service is quiet). Looked at every [`REQUEST_SCAN`].
+    fn expire_quiet_requests(&mut self, sinks: &mut [&mut dyn EventSink]) -> io::Result<()> {
+        if self.last_request_scan.elapsed() < REQUEST_SCAN {
+            return Ok(());
+        }
+        self.last_request_scan = Instant::now();
+        let (reorder, queued) = (&self.reorder, &self.queued);
+        // Whatever had reached the reorder buffer with the request's line has been merged:
+        // the request's next line, if it came with it, was seen.
+        let settled = |stream: u64, mark: u64| match (reorder, queued.get(&stream)) {
+            (Some(r), Some(&(queue, _))) => r.released_first(queue, mark),
+            _ => true,
+        };
+        let finished = &mut self.finished;
+        self.requests
+            .expire_quiet(Instant::now(), settled, &mut |r| finished.push(r));
+        self.deliver_requests(sinks)
+    }
+
+    /// Items pushed so far to the reorder queue of `stream`'s input (0 without one): see
+    /// [`Arrival::mark`].
+    fn queue_mark(&self, stream: u64) -> u64 {
+        match (&self.reorder, self.queued.get(&stream)) {
+            (Some(r), Some(&(queue, _))) => r.pushed(queue),
+            _ => 0,
+        }
     }
 
     fn maybe_snapshot(&mut self, sinks: &mut [&mut dyn EventSink]) -> io::Result<()> {
@@ -3267,7 +3368,27 @@ impl<'r> Merger<'r> {
             self.merge_now(c, sinks)?;
             return self.release(false, sinks);
         }
-        self.merge_now(c, sinks)
+        let pause = c.pause;
+        self.merge_now(c, sinks)?;
+        match pause {
+            Some(pause) => self.paused(pause, sinks),
+            None => Ok(()),
+        }
+    }
+
+    /// A live stdin paused ([`Chunk::pause`]) after what was just merged: what is complete is
+    /// written out now; once it has been idle, the events held for continuation lines are too
+    /// (as a followed run does after [`LIVE_HOLD`]).
+    fn paused(&mut self, pause: Pause, sinks: &mut [&mut dyn EventSink]) -> io::Result<()> {
+        if pause == Pause::Idle {
+            self.due_before = self.due_before.max(self.next_id);
+            self.flush_held(sinks, false)?;
+        }
+        for s in sinks.iter_mut() {
+            s.flush()?;
+        }
+        self.unflushed = false;
+        Ok(())
     }
 
     /// Merge what the reorder buffer releases (everything when `all`).
@@ -3891,8 +4012,13 @@ impl<'r> Merger<'r> {
                 fields,
                 arena: &self.chunk_arena,
             };
+            let arrived = self.live.then(|| Arrival {
+                at: self.last_merge,
+                mark: self.queue_mark(stream),
+            });
             let finished = &mut self.finished;
-            self.requests.observe(obs, kind, &mut |r| finished.push(r));
+            self.requests
+                .observe(obs, kind, arrived, &mut |r| finished.push(r));
         }
         if pass && let Some(a) = &mut self.analyzer {
             a.event(ev.service, ev.level, ev.ts);

@@ -10,8 +10,15 @@
 //! pending requests, when its stream releases its state ([`crate::streams`]), or at end of
 //! input. Merging keeps the richest data: the first known value
 //! of every field, from whichever line had it.
+//!
+//! A live run (`--follow`) has one more rule, by the wall clock: a request that has waited
+//! [`QUIET`] for its next line is final ([`RequestMerger::expire_quiet`]), so the board and
+//! the snapshots show it while its service is quiet (a Skreaver request waits for a
+//! `response failed` line that only a 5xx has; the event-time rule needs a later request line of
+//! the stream, which may never come). See there for what a line arriving after that does.
 
 use std::collections::VecDeque;
+use std::time::{Duration, Instant};
 
 use crate::event::Slot;
 use crate::pipeline::StreamMap;
@@ -22,6 +29,22 @@ use crate::time::Nanos;
 pub const WINDOW_NS: Nanos = 5_000_000_000;
 /// Most pending requests per stream before the oldest is final anyway.
 pub const MAX_PENDING_PER_STREAM: usize = 256;
+/// Live runs: how long (wall clock) a request waits for its stream's next line before it is
+/// final. tower-http writes `finished processing request` and `response failed` back to back,
+/// and SkillMeat its three lines within microseconds: a second is plenty, and short on a board.
+pub const QUIET: Duration = Duration::from_secs(1);
+
+/// When a request's latest line reached the merger (live runs): the wall-clock time, and a mark
+/// of the caller's that [`RequestMerger::expire_quiet`] hands back to ask whether everything
+/// that had arrived with it has been merged since (the `--follow` reorder buffer may hold
+/// the request's next line back).
+#[derive(Clone, Copy, Debug)]
+pub struct Arrival {
+    /// When.
+    pub at: Instant,
+    /// The caller's mark.
+    pub mark: u64,
+}
 
 /// Where a request line came from.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -367,10 +390,30 @@ impl From<Request> for Observed<'static> {
     }
 }
 
+/// A request waiting for its other lines.
+#[derive(Debug)]
+struct Waiting {
+    r: Request,
+    /// Live runs: when its latest line arrived.
+    arrived: Option<Arrival>,
+}
+
+/// The requests of one stream.
+#[derive(Debug, Default)]
+struct StreamRequests {
+    /// Waiting for their other lines, oldest first.
+    waiting: VecDeque<Waiting>,
+    /// Live runs: requests made final by [`RequestMerger::expire_quiet`] that a batch run would
+    /// still be holding, oldest first. They come before `waiting` (they are older) and go by
+    /// the same rules (window, cap, completion): a further line that one of them accepts is
+    /// taken by it, not counted as a request of its own.
+    reported: VecDeque<Request>,
+}
+
 /// Merges request observations per stream.
 #[derive(Debug, Default)]
 pub struct RequestMerger {
-    pending: StreamMap<VecDeque<Request>>,
+    pending: StreamMap<StreamRequests>,
     /// Chain length per service.
     chain_len: Vec<u8>,
 }
@@ -384,9 +427,15 @@ impl RequestMerger {
         }
     }
 
-    /// Add one observation (`kind` = its index in the service's chain); completed requests go
-    /// to `done`.
-    pub fn observe(&mut self, mut obs: Observed<'_>, kind: u8, done: &mut impl FnMut(Request)) {
+    /// Add one observation (`kind` = its index in the service's chain), which `arrived` now
+    /// (live runs; `None`: no wall-clock rule); completed requests go to `done`.
+    pub fn observe(
+        &mut self,
+        mut obs: Observed<'_>,
+        kind: u8,
+        arrived: Option<Arrival>,
+        done: &mut impl FnMut(Request),
+    ) {
         obs.head.kinds = 1 << kind.min(31);
         obs.head.last_kind = kind;
         obs.head.lines = 1;
@@ -395,37 +444,96 @@ impl RequestMerger {
             .get(obs.head.service as usize)
             .copied()
             .unwrap_or(1);
-        let queue = self.pending.entry(obs.head.at.stream).or_default();
-        // Expire by event time.
+        let stream = self.pending.entry(obs.head.at.stream).or_default();
+        // Expire by event time, oldest first: the reported requests, then the waiting ones
+        // (one queue in a batch run).
         if let Some(now) = obs.head.ts {
-            while queue
-                .front()
-                .is_some_and(|r| r.ts.is_some_and(|t| now - t > WINDOW_NS))
-            {
-                if let Some(r) = queue.pop_front() {
-                    done(r);
+            let old = |r: &Request| r.ts.is_some_and(|t| now - t > WINDOW_NS);
+            while stream.reported.front().is_some_and(old) {
+                stream.reported.pop_front();
+            }
+            while stream.reported.is_empty() && stream.waiting.front().is_some_and(|w| old(&w.r)) {
+                if let Some(w) = stream.waiting.pop_front() {
+                    done(w.r);
                 }
             }
         }
-        if let Some(i) = queue
-            .iter()
-            .position(|r| r.service == obs.head.service && r.accepts(&obs))
-        {
-            queue[i].absorb(obs);
-            if queue[i].last_kind + 1 >= complete_len {
+        let accepts = |r: &Request| r.service == obs.head.service && r.accepts(&obs);
+        if let Some(i) = stream.reported.iter().position(accepts) {
+            // A further line of a request already final and counted (see `expire_quiet`).
+            stream.reported[i].absorb(obs);
+            if stream.reported[i].last_kind + 1 >= complete_len {
+                stream.reported.remove(i);
+            }
+        } else if let Some(i) = stream.waiting.iter().position(|w| accepts(&w.r)) {
+            let w = &mut stream.waiting[i];
+            w.r.absorb(obs);
+            w.arrived = arrived;
+            if w.r.last_kind + 1 >= complete_len {
                 // Requests before it in the queue stay; only this one is final.
-                if let Some(r) = queue.remove(i) {
-                    done(r);
+                if let Some(w) = stream.waiting.remove(i) {
+                    done(w.r);
                 }
             }
         } else if kind + 1 >= complete_len {
             done(obs.into_request());
         } else {
-            queue.push_back(obs.into_request());
-            if queue.len() > MAX_PENDING_PER_STREAM
-                && let Some(r) = queue.pop_front()
+            stream.waiting.push_back(Waiting {
+                r: obs.into_request(),
+                arrived,
+            });
+            if stream.reported.len() + stream.waiting.len() > MAX_PENDING_PER_STREAM
+                && stream.reported.pop_front().is_none()
+                && let Some(w) = stream.waiting.pop_front()
             {
-                done(r);
+                done(w.r);
+            }
+        }
+    }
+
+    /// Live runs: the waiting requests whose latest line arrived [`QUIET`] or longer before
+    /// `now`, and everything that arrived with it is merged (`settled(stream, mark)`), are
+    /// final, oldest first per stream (streams in key order): the board and the snapshots
+    /// count them while their service is quiet.
+    ///
+    /// The trade-off: a batch run would still hold such a request for a line that may come
+    /// (Skreaver's `response failed`, SkillMeat's access line), and such a line can still come
+    /// after [`QUIET`] (a writer that stalled, a stream the reorder buffer held longer). The
+    /// request was counted and delivered already, so it is kept as *reported*, under the rules
+    /// a waiting request goes by (the event-time window, the cap per stream, its chain): a
+    /// later line that it accepts joins it, as in a batch run, and is not counted as a request
+    /// of its own. The request count is the batch run's; only what that late line would have
+    /// added to the request (a field the first line lacked, its line count) is missing.
+    pub fn expire_quiet(
+        &mut self,
+        now: Instant,
+        mut settled: impl FnMut(u64, u64) -> bool,
+        done: &mut impl FnMut(Request),
+    ) {
+        let due = |w: &Waiting| {
+            w.arrived
+                .is_some_and(|a| now.saturating_duration_since(a.at) >= QUIET)
+        };
+        let mut keys: Vec<u64> = self
+            .pending
+            .iter()
+            .filter(|(_, s)| s.waiting.front().is_some_and(due))
+            .map(|(k, _)| *k)
+            .collect();
+        keys.sort_unstable();
+        for k in keys {
+            let Some(stream) = self.pending.get_mut(&k) else {
+                continue;
+            };
+            // A prefix only: `reported` stays older than `waiting`, as one batch queue.
+            while let Some(w) = stream.waiting.front() {
+                if !(due(w) && w.arrived.is_some_and(|a| settled(k, a.mark))) {
+                    break;
+                }
+                if let Some(w) = stream.waiting.pop_front() {
+                    stream.reported.push_back(w.r.clone());
+                    done(w.r);
+                }
             }
         }
     }
@@ -435,8 +543,8 @@ impl RequestMerger {
         let mut keys: Vec<u64> = self.pending.keys().copied().collect();
         keys.sort_unstable();
         for k in keys {
-            if let Some(q) = self.pending.remove(&k) {
-                q.into_iter().for_each(&mut *done);
+            if let Some(s) = self.pending.remove(&k) {
+                s.waiting.into_iter().map(|w| w.r).for_each(&mut *done);
             }
         }
     }
@@ -444,14 +552,14 @@ impl RequestMerger {
     /// `stream` released its state ([`crate::streams`]): its pending requests are final, oldest
     /// first, as at the end of input.
     pub fn release(&mut self, stream: u64, done: &mut impl FnMut(Request)) {
-        if let Some(q) = self.pending.remove(&stream) {
-            q.into_iter().for_each(done);
+        if let Some(s) = self.pending.remove(&stream) {
+            s.waiting.into_iter().map(|w| w.r).for_each(done);
         }
     }
 
     /// Number of requests waiting for more lines.
     pub fn pending(&self) -> usize {
-        self.pending.values().map(VecDeque::len).sum()
+        self.pending.values().map(|s| s.waiting.len()).sum()
     }
 
     /// Streams with an entry (bounded by the streams with state, [`crate::streams`]).
@@ -487,13 +595,82 @@ mod tests {
     }
 
     fn run(events: Vec<(Request, u8)>) -> Vec<Request> {
+        run_live(events, &[])
+    }
+
+    /// [`run`] as a live run: before the observations at the indexes in `quiet`, every waiting
+    /// request has waited [`QUIET`].
+    fn run_live(events: Vec<(Request, u8)>, quiet: &[usize]) -> Vec<Request> {
         let mut m = RequestMerger::new(vec![3]);
         let mut out = Vec::new();
-        for (o, k) in events {
-            m.observe(o.into(), k, &mut |r| out.push(r));
+        let start = Instant::now();
+        let arrived = Some(Arrival { at: start, mark: 0 });
+        for (i, (o, k)) in events.into_iter().enumerate() {
+            if quiet.contains(&i) {
+                m.expire_quiet(start + QUIET, |_, _| true, &mut |r| out.push(r));
+            }
+            m.observe(o.into(), k, arrived, &mut |r| out.push(r));
         }
         m.finish(&mut |r| out.push(r));
         out
+    }
+
+    proptest::proptest! {
+        /// Requests made final by the wall clock while their other lines may still come are
+        /// the requests of a batch run, each counted once, however late those lines are.
+        #[test]
+        fn quiet_expiry_counts_the_requests_of_a_batch_run(
+            lines in proptest::collection::vec(
+                (0u64..3, 0i64..3_000, 0usize..2, 0usize..3, 0u8..3), 0..60),
+            quiet in proptest::collection::vec(0usize..60, 0..10),
+        ) {
+            let mut ts = 0;
+            let events: Vec<(Request, u8)> = lines
+                .iter()
+                .enumerate()
+                .map(|(line, &(stream, step_ms, route, status, kind))| {
+                    ts += step_ms * 1_000_000;
+                    let status = [None, Some(200), Some(500)][status];
+                    let mut r = obs(stream, ts, "GET", ["/a", "/b"][route], status, None);
+                    r.at.line = line as u64;
+                    (r, kind)
+                })
+                .collect();
+            let firsts = |out: Vec<Request>| {
+                let mut v: Vec<u64> = out.iter().map(|r| r.at.line).collect();
+                v.sort_unstable();
+                v
+            };
+            let batch = firsts(run(events.clone()));
+            proptest::prop_assert_eq!(firsts(run_live(events, &quiet)), batch);
+        }
+    }
+
+    #[test]
+    fn a_quiet_request_is_final_and_its_late_line_joins_it() {
+        let finished = obs(1, 1, "POST", "/x", Some(500), Some(12.0));
+        let failed = obs(1, 2, "POST", "/x", Some(500), None);
+        let mut m = RequestMerger::new(vec![3]);
+        let mut out = Vec::new();
+        let start = Instant::now();
+        let arrived = Some(Arrival { at: start, mark: 7 });
+        m.observe(finished.clone().into(), 0, arrived, &mut |r| out.push(r));
+        // Not yet: too soon, or what came with it is not merged yet.
+        m.expire_quiet(start, |_, _| true, &mut |r| out.push(r));
+        m.expire_quiet(start + QUIET, |_, mark| mark != 7, &mut |r| out.push(r));
+        assert!(out.is_empty());
+        m.expire_quiet(start + QUIET, |_, _| true, &mut |r| out.push(r));
+        assert_eq!(out.len(), 1);
+        m.observe(failed.into(), 1, arrived, &mut |r| out.push(r));
+        m.finish(&mut |r| out.push(r));
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert_eq!(m.pending(), 0);
+        // Batch: the same request, with both lines.
+        let batch = run(vec![
+            (finished, 0),
+            (obs(1, 2, "POST", "/x", Some(500), None), 1),
+        ]);
+        assert_eq!((batch.len(), batch[0].lines), (1, 2));
     }
 
     #[test]

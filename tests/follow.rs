@@ -307,12 +307,26 @@ fn busy_inputs_are_delivered_while_they_keep_writing() {
     assert!(first.contains("wanted-0"), "{first}");
 }
 
-/// A followed run whose stdout is collected line by line as it arrives, so a test can wait
-/// for output (with a generous hang guard) instead of sleeping a fixed time.
+/// A followed run whose stdout and stderr are collected line by line as they arrive, so a test
+/// can wait for output (with a generous hang guard) instead of sleeping a fixed time.
 struct Running {
     child: Child,
-    lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
-    reader: std::thread::JoinHandle<()>,
+    lines: Lines,
+    errors: Lines,
+    readers: Vec<std::thread::JoinHandle<()>>,
+}
+
+type Lines = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
+
+/// Collect the lines of `from` into `into` on a thread of their own.
+fn collect(from: impl std::io::Read + Send + 'static, into: &Lines) -> std::thread::JoinHandle<()> {
+    let sink = into.clone();
+    std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(std::io::BufReader::new(from)) {
+            let Ok(line) = line else { break };
+            sink.lock().expect("lock").push(line);
+        }
+    })
 }
 
 /// Long enough for a loaded machine; only a broken build waits this long.
@@ -320,20 +334,27 @@ const HANG_GUARD: Duration = Duration::from_secs(90);
 
 impl Running {
     fn start(args: &[&str]) -> Running {
-        let mut child = start(args);
-        let stdout = child.stdout.take().expect("stdout");
-        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let sink = lines.clone();
-        let reader = std::thread::spawn(move || {
-            for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)) {
-                let Ok(line) = line else { break };
-                sink.lock().expect("lock").push(line);
-            }
-        });
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_logsleuth"));
+        cmd.args(args);
+        Running::spawn(cmd)
+    }
+
+    fn spawn(mut cmd: Command) -> Running {
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        let (lines, errors) = (Lines::default(), Lines::default());
+        let readers = vec![
+            collect(child.stdout.take().expect("stdout"), &lines),
+            collect(child.stderr.take().expect("stderr"), &errors),
+        ];
         Running {
             child,
             lines,
-            reader,
+            errors,
+            readers,
         }
     }
 
@@ -345,15 +366,24 @@ impl Running {
 
     /// Wait until the output so far satisfies `done`.
     fn wait_for(&self, what: &str, done: impl Fn(&[String]) -> bool) {
+        Running::wait_on(&self.lines, what, done);
+    }
+
+    /// Wait until stderr so far satisfies `done`.
+    fn wait_for_stderr(&self, what: &str, done: impl Fn(&[String]) -> bool) {
+        Running::wait_on(&self.errors, what, done);
+    }
+
+    fn wait_on(lines: &Lines, what: &str, done: impl Fn(&[String]) -> bool) {
         let start = std::time::Instant::now();
         loop {
-            if done(&self.lines.lock().expect("lock")) {
+            if done(&lines.lock().expect("lock")) {
                 return;
             }
             assert!(
                 start.elapsed() < HANG_GUARD,
-                "waited {HANG_GUARD:?} for {what}; output so far:\n{}",
-                self.lines.lock().expect("lock").join("\n")
+                "waited {HANG_GUARD:?} for {what}; so far:\n{}",
+                lines.lock().expect("lock").join("\n")
             );
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -367,13 +397,25 @@ impl Running {
         });
     }
 
-    /// Ctrl-C; the whole output once the run ended (it must exit 0).
+    /// Ctrl-C; the whole output and stderr once the run ended (it must exit 0).
     fn interrupt(mut self) -> (Vec<String>, String) {
         common::sigint(&self.child);
-        let err = common::finish(&mut self.child);
-        self.reader.join().expect("reader");
+        let status = self.child.wait().expect("wait");
+        for r in std::mem::take(&mut self.readers) {
+            r.join().expect("reader");
+        }
+        let err = self.errors.lock().expect("lock").join("\n");
+        assert!(status.success(), "{status}: {err}");
         let lines = std::mem::take(&mut *self.lines.lock().expect("lock"));
         (lines, err)
+    }
+}
+
+impl Drop for Running {
+    /// A test that failed while the run went on leaves no followed run behind.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -655,4 +697,164 @@ fn a_closed_stdout_ends_a_followed_directory_run() {
         panic!("the run did not end after its stdout closed");
     };
     assert!(status.success(), "{status}");
+}
+
+/// A Skreaver (tower-http) request line of `POST /agents/a-7/tasks` at `07:00:SS.ffffff`:
+/// `finished processing request` with `status`, or (`status` = `None`) `response failed`
+/// with a 500.
+fn tower_line(at: &str, status: Option<u16>) -> String {
+    let span = r#""span":{"method":"POST","uri":"/agents/a-7/tasks","version":"HTTP/1.1","name":"request"}"#;
+    match status {
+        Some(s) => format!(
+            r#"{{"timestamp":"2026-11-22T07:00:{at}Z","level":"DEBUG","fields":{{"message":"finished processing request","latency":"12 ms","status":{s}}},"target":"tower_http::trace::on_response",{span}}}"#
+        ),
+        None => format!(
+            r#"{{"timestamp":"2026-11-22T07:00:{at}Z","level":"ERROR","fields":{{"message":"response failed","classification":"Status code: 500 Internal Server Error","latency":"12 ms"}},"target":"tower_http::trace::on_failure",{span}}}"#
+        ),
+    }
+}
+
+#[test]
+fn follow_counts_waiting_requests_while_the_service_is_quiet_and_late_lines_once() {
+    // A Skreaver request waits for a `response failed` line that only a 5xx has. Regression:
+    // while the service was quiet, the board and the snapshots counted none of them (only a
+    // request line 5 s later in event time, or the end, made them final).
+    let dir = tempfile::tempdir().expect("tmp");
+    let log = dir.path().join("app.log");
+    append(
+        &log,
+        &[
+            tower_line("00.000000", Some(200)),
+            tower_line("00.500000", Some(500)),
+        ],
+    );
+    let run = Running::start(&[
+        "analyze",
+        "--follow",
+        "--format",
+        "json",
+        "--snapshot-every",
+        "1s",
+        log.to_str().expect("utf8"),
+    ]);
+    let snapshot = |lines: &[String], done: &dyn Fn(&Value) -> bool| {
+        lines
+            .iter()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .any(|v| done(&v))
+    };
+    run.wait_for("a snapshot with both requests", |lines| {
+        snapshot(lines, &|v| v["requests"]["total"] == 2)
+    });
+    // The 500's `response failed` line, from a writer that stalled: it joins its request,
+    // already counted, as it does in a batch run; it is no request of its own.
+    append(&log, &[tower_line("00.500100", None)]);
+    run.wait_for("a snapshot with the late line", |lines| {
+        snapshot(lines, &|v| v["input"]["lines"] == 3)
+    });
+    let (lines, err) = run.interrupt();
+    let out = lines.join("\n");
+    let final_start = out.find("{\n").unwrap_or_else(|| panic!("{out}\n{err}"));
+    let live: Value = serde_json::from_str(&out[final_start..]).expect("report");
+    let batch = Command::new(env!("CARGO_BIN_EXE_logsleuth"))
+        .args(["analyze", "--format", "json", log.to_str().expect("utf8")])
+        .output()
+        .expect("run");
+    let batch: Value = serde_json::from_slice(&batch.stdout).expect("report");
+    assert_eq!(batch["requests"]["total"], 2, "{batch}");
+    assert_eq!(live["requests"], batch["requests"], "{err}");
+}
+
+/// The open-file limits of process `pid` (0: this one), and set them when `new` is given.
+#[cfg(target_os = "linux")]
+fn nofile(pid: u32, new: Option<(u64, u64)>) -> (u64, u64) {
+    let set = new.map(|(cur, max)| libc::rlimit {
+        rlim_cur: cur,
+        rlim_max: max,
+    });
+    let mut old = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: prlimit reads `set` and writes `old`, both on this stack.
+    let rc = unsafe {
+        libc::prlimit(
+            pid as libc::pid_t,
+            libc::RLIMIT_NOFILE,
+            set.as_ref()
+                .map_or(std::ptr::null(), |s| s as *const libc::rlimit),
+            &mut old,
+        )
+    };
+    assert_eq!(rc, 0, "prlimit: {}", std::io::Error::last_os_error());
+    (old.rlim_cur, old.rlim_max)
+}
+
+/// `n` files `f<i>.log` in `dir`, one line `<tag>-<i>` each; the lines.
+fn one_line_files(dir: &Path, tag: &str, n: usize) -> Vec<String> {
+    (0..n)
+        .map(|i| {
+            let line = format!("{tag}-{i}");
+            append(
+                &dir.join(format!("{tag}{i}.log")),
+                std::slice::from_ref(&line),
+            );
+            line
+        })
+        .collect()
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn follow_reads_a_directory_of_more_files_than_the_soft_open_file_limit() {
+    // Regression: with the usual soft limit of 1024, `-f` on a directory of 3000 files read
+    // ~1019 of them. The soft limit is raised to the hard one at start.
+    const FILES: usize = 300;
+    let (_, hard) = nofile(0, None);
+    if hard < 4 * FILES as u64 {
+        eprintln!("skipped: the hard limit on open files is {hard}");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tmp");
+    let want = one_line_files(dir.path(), "f", FILES);
+    let mut cmd = Command::new("sh");
+    cmd.args([
+        "-c",
+        r#"ulimit -Sn 64 && exec "$0" "$@""#,
+        env!("CARGO_BIN_EXE_logsleuth"),
+    ]);
+    cmd.args(["events", "--follow", "--max-delay", "100ms"]);
+    cmd.arg(dir.path());
+    let run = Running::spawn(cmd);
+    run.wait_for_messages(&want);
+    let (lines, err) = run.interrupt();
+    assert_eq!(lines.len(), FILES, "{err}");
+    assert!(!err.contains("Too many open files"), "{err}");
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn follow_opens_files_it_could_not_open_once_descriptors_are_free() {
+    // Regression: a file that could not be opened (EMFILE) was never tried again. Here the
+    // soft limit is lowered under the run's feet, new files appear, then the limit goes back
+    // up (`prlimit --pid`, as an SRE would): every file is read, and the wait was said.
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut want = one_line_files(dir.path(), "first", 1);
+    let run = Running::follow_dir(dir.path());
+    run.wait_for_messages(&want);
+    let pid = run.child.id();
+    let open_now = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .expect("fds")
+        .count() as u64;
+    let (soft, hard) = nofile(pid, None);
+    nofile(pid, Some((open_now + 16, hard)));
+    want.extend(one_line_files(dir.path(), "new", 100));
+    run.wait_for_stderr("a file waiting for a descriptor", |lines| {
+        lines.iter().any(|l| l.contains("Too many open files"))
+    });
+    nofile(pid, Some((soft, hard)));
+    run.wait_for_messages(&want);
+    let (lines, err) = run.interrupt();
+    assert_eq!(lines.len(), want.len(), "{err}");
+    assert!(err.contains("trying again"), "{err}");
 }

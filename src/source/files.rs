@@ -1384,7 +1384,7 @@ impl Read for Utf16Reader {
 }
 
 /// Fill `buf` as far as the reader allows; returns the number of bytes read
-/// (less than `buf.len()` only at end of input).
+/// (less than `buf.len()` only at end of input, or when a live stdin's writer paused).
 fn read_up_to(r: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
     let mut filled = 0;
     while let Some(rest) = buf.get_mut(filled..) {
@@ -1395,6 +1395,8 @@ fn read_up_to(r: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
             Ok(0) => break,
             Ok(n) => filled += n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            // A live stdin whose writer paused after a line shorter than `buf`.
+            Err(e) if super::stdin::pause(&e).is_some() => break,
             Err(e) => return Err(e),
         }
     }

@@ -9,10 +9,11 @@
 //!   offset within one poll), reading restarts at 0. (Lines written between logrotate's copy
 //!   and its truncate are lost by copytruncate itself.)
 //!
-//! A missing path (between rename and create) is waited for. Reads end (EOF) once
-//! [`super::live::request_stop`] was called. The first time the file's end is reached, one
-//! read fails with [`CaughtUp`] (the history is read: the reader tells the merger, which
-//! then stops holding other inputs back for this one), and the next read goes on.
+//! A missing path (between rename and create) is waited for, and so is a file descriptor to
+//! open the new file with (`EMFILE`: more followed files than `ulimit -n` allows). Reads end
+//! (EOF) once [`super::live::request_stop`] was called. The first time the file's end is
+//! reached, one read fails with [`CaughtUp`] (the history is read: the reader tells the
+//! merger, which then stops holding other inputs back for this one), and the next read goes on.
 //!
 //! [`NewFiles`] watches the directories and glob patterns of a followed run for files that
 //! appear after the start (a new pod or container, a new log file): the pipeline re-expands
@@ -69,6 +70,8 @@ pub struct FollowFile {
     polled: bool,
     /// The end was reached once ([`CaughtUp`] was returned).
     caught_up: bool,
+    /// Opening the file a rotation made failed for want of file descriptors (said once).
+    out_of_fds: bool,
 }
 
 /// UTF-8 byte order mark.
@@ -93,6 +96,7 @@ impl FollowFile {
             head_len: 0,
             polled: false,
             caught_up: false,
+            out_of_fds: false,
         })
     }
 
@@ -196,6 +200,18 @@ impl Read for FollowFile {
                             self.head_len = 0;
                         }
                         Err(e) if e.kind() == io::ErrorKind::NotFound => std::thread::sleep(POLL),
+                        // More files open than `ulimit -n` allows: try again (the lines wait
+                        // in the new file) rather than end this input.
+                        Err(e) if super::out_of_descriptors(&e) => {
+                            if !std::mem::replace(&mut self.out_of_fds, true) {
+                                eprintln!(
+                                    "logsleuth: cannot open '{}' after its rotation: {e}; \
+                                     trying again (`ulimit -n` allows more open files)",
+                                    self.path.display()
+                                );
+                            }
+                            std::thread::sleep(POLL);
+                        }
                         Err(e) => return Err(e),
                     }
                 }

@@ -1,6 +1,6 @@
 //! Where bytes come from: stdin and files ([`files`]: discovery, rotation order,
 //! decompression by magic bytes, metadata from kubelet and docker paths), and live sources:
-//! [`docker`] (the Docker Engine API), [`kubectl`] (the user's `kubectl logs`) and [`follow`]
+//! [`stdin`] (a pipe or terminal read as its lines arrive), [`docker`] (the Docker Engine API), [`kubectl`] (the user's `kubectl logs`) and [`follow`]
 //! (`tail -F` for files, new files in followed directories), [`loki`] (Grafana Loki `query_range` paging and the `tail`
 //! WebSocket). [`http`] is the small HTTP/1.1 client they share (plain TCP, unix socket, or TLS
 //! with the trust roots of [`tls`]), [`ws`] the WebSocket client on top of it; [`live`] stops
@@ -16,6 +16,7 @@ pub mod http;
 pub mod kubectl;
 pub mod live;
 pub mod loki;
+pub mod stdin;
 pub mod tls;
 pub mod ws;
 
@@ -35,4 +36,11 @@ impl std::error::Error for Fatal {}
 /// The [`Fatal`] inside an I/O error, if any.
 pub fn fatal(e: &std::io::Error) -> Option<&Fatal> {
     e.get_ref().and_then(|i| i.downcast_ref::<Fatal>())
+}
+
+/// Is `e` the lack of a file descriptor (the process's limit, `EMFILE`, or the system's,
+/// `ENFILE`)? It goes away when files are closed or the limit is raised: a followed input
+/// tries again rather than giving up.
+pub fn out_of_descriptors(e: &std::io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
 }
