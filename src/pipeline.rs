@@ -58,8 +58,8 @@ use crate::rules::{Hit, RuleSet};
 use crate::signature::signature;
 use crate::source::files::{self, PathMeta};
 use crate::source::loki::Part;
-use crate::spans::{Edge, Hand, Mark};
 use crate::source::stdin::{self, Pause};
+use crate::spans::{Edge, Hand, Mark};
 use crate::time::{self, Nanos};
 
 /// One input to read.
