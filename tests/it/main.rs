@@ -119,6 +119,25 @@ pub fn analyze_bytes(bytes: &[u8], threads: usize, chunk_bytes: usize) -> Report
     )
 }
 
+/// One in-memory input, named `mem`.
+pub fn memory_input(bytes: &[u8]) -> Input {
+    Input {
+        name: "mem".into(),
+        kind: InputKind::Memory(Arc::from(bytes)),
+        meta: PathMeta::default(),
+        size: None,
+    }
+}
+
+/// Analyze in-memory bytes with the library and these settings.
+pub fn analyze_memory(bytes: &[u8], settings: &Settings) -> Report {
+    let reg = Registry::load(None).unwrap();
+    match pipeline::run(&[memory_input(bytes)], &reg, settings, &mut []).unwrap() {
+        Outcome::Report(r) => *r,
+        Outcome::Events(_) => unreachable!(),
+    }
+}
+
 /// [`analyze_bytes`] with lines (and joined records) cut at `max_line_bytes`.
 pub fn analyze_bytes_with(
     bytes: &[u8],
@@ -126,23 +145,13 @@ pub fn analyze_bytes_with(
     chunk_bytes: usize,
     max_line_bytes: usize,
 ) -> Report {
-    let reg = Registry::load(None).unwrap();
     let settings = Settings {
         threads,
         chunk_bytes,
         max_line_bytes,
         ..analyze_settings()
     };
-    let input = Input {
-        name: "mem".into(),
-        kind: InputKind::Memory(Arc::from(bytes)),
-        meta: PathMeta::default(),
-        size: None,
-    };
-    match pipeline::run(&[input], &reg, &settings, &mut []).unwrap() {
-        Outcome::Report(r) => *r,
-        Outcome::Events(_) => unreachable!(),
-    }
+    analyze_memory(bytes, &settings)
 }
 
 /// [`analyze_bytes`] with at most `max_endpoints` endpoint rows of their own.
@@ -152,23 +161,13 @@ pub fn analyze_capped(
     chunk_bytes: usize,
     max_endpoints: usize,
 ) -> Report {
-    let reg = Registry::load(None).unwrap();
     let settings = Settings {
         threads,
         chunk_bytes,
         max_endpoints,
         ..analyze_settings()
     };
-    let input = Input {
-        name: "mem".into(),
-        kind: InputKind::Memory(Arc::from(bytes)),
-        meta: PathMeta::default(),
-        size: None,
-    };
-    match pipeline::run(&[input], &reg, &settings, &mut []).unwrap() {
-        Outcome::Report(r) => *r,
-        Outcome::Events(_) => unreachable!(),
-    }
+    analyze_memory(bytes, &settings)
 }
 
 /// The accounting invariant every run must satisfy.

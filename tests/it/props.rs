@@ -4,12 +4,8 @@
 use proptest::prelude::*;
 
 use logsleuth::analyze::{OTHER_METHOD, OTHER_ROUTES};
-
-use std::sync::Arc;
-
 use logsleuth::parse::Registry;
-use logsleuth::pipeline::{self, Filter, Input, InputKind, Outcome, Settings};
-use logsleuth::source::files::PathMeta;
+use logsleuth::pipeline::{self, Filter, Outcome, Settings};
 
 use super::{
     analyze_bytes, analyze_capped, analyze_settings, assert_report_accounted, samples, tower_line,
@@ -181,7 +177,6 @@ fn analyze_range(
     threads: usize,
     chunk_bytes: usize,
 ) -> logsleuth::analyze::Report {
-    let reg = Registry::load(None).unwrap();
     let settings = Settings {
         threads,
         chunk_bytes,
@@ -192,16 +187,7 @@ fn analyze_range(
         },
         ..analyze_settings()
     };
-    let input = Input {
-        name: "mem".into(),
-        kind: InputKind::Memory(Arc::from(bytes)),
-        meta: PathMeta::default(),
-        size: None,
-    };
-    match pipeline::run(&[input], &reg, &settings, &mut []).unwrap() {
-        Outcome::Report(r) => *r,
-        Outcome::Events(_) => unreachable!(),
-    }
+    super::analyze_memory(bytes, &settings)
 }
 
 proptest! {
@@ -260,12 +246,7 @@ fn unparsed_of(
     };
     settings.keep_unparsed = true;
     settings.keep_events = false;
-    let input = Input {
-        name: "mem".into(),
-        kind: InputKind::Memory(Arc::from(bytes)),
-        meta: PathMeta::default(),
-        size: None,
-    };
+    let input = super::memory_input(bytes);
     let mut out = Vec::new();
     let style = logsleuth::output::Style { colour: false };
     let mut sink = logsleuth::output::UnparsedSink::new(&mut out, false, style);
