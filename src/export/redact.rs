@@ -759,21 +759,9 @@ impl Redactor {
     /// are scanned.
     fn hint_near(&mut self, d: &Decoded) -> bool {
         let reach = self.hint_max_len.saturating_sub(1);
-        let mut at = d.at.iter().peekable();
-        while let Some(&p) = at.next() {
-            let start = p.saturating_sub(reach);
-            let mut end = p + reach + 1;
-            // Neighbourhoods that overlap are scanned as one.
-            while let Some(&&q) = at.peek() {
-                if q.saturating_sub(reach) >= end {
-                    break;
-                }
-                end = q + reach + 1;
-                at.next();
-            }
+        for (start, end) in neighbourhoods(&d.at, reach, d.bytes.len()) {
             self.window.clear();
-            self.window
-                .extend_from_slice(&d.bytes[start..end.min(d.bytes.len())]);
+            self.window.extend_from_slice(&d.bytes[start..end]);
             self.window.make_ascii_lowercase();
             if self.hints.is_match(&self.window) {
                 return true;
@@ -859,20 +847,9 @@ impl Redactor {
     fn activate_near(&mut self, text: &[u8], at: &[usize]) -> bool {
         let reach = self.hint_max_len.saturating_sub(1);
         let mut any = false;
-        let mut at = at.iter().peekable();
-        while let Some(&p) = at.next() {
-            let start = p.saturating_sub(reach);
-            let mut end = p + reach + 1;
-            while let Some(&&q) = at.peek() {
-                if q.saturating_sub(reach) >= end {
-                    break;
-                }
-                end = q + reach + 1;
-                at.next();
-            }
+        for (start, end) in neighbourhoods(at, reach, text.len()) {
             self.window.clear();
-            self.window
-                .extend_from_slice(&text[start..end.min(text.len())]);
+            self.window.extend_from_slice(&text[start..end]);
             self.window.make_ascii_lowercase();
             for m in self.hints.find_overlapping_iter(&self.window) {
                 any = true;
@@ -1012,6 +989,25 @@ impl Redactor {
             .zip(self.counts.iter().copied())
             .collect()
     }
+}
+
+/// The byte ranges within `reach` of the places `at` (ascending), ranges that overlap merged
+/// into one (scanned once), each cut at `len`.
+fn neighbourhoods(at: &[usize], reach: usize, len: usize) -> impl Iterator<Item = (usize, usize)> {
+    let mut at = at.iter().peekable();
+    std::iter::from_fn(move || {
+        let &p = at.next()?;
+        let start = p.saturating_sub(reach);
+        let mut end = p + reach + 1;
+        while let Some(&&q) = at.peek() {
+            if q.saturating_sub(reach) >= end {
+                break;
+            }
+            end = q + reach + 1;
+            at.next();
+        }
+        Some((start, end.min(len)))
+    })
 }
 
 #[cfg(test)]
