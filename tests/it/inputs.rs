@@ -548,6 +548,17 @@ fn utf16_with_a_byte_order_mark_reads_like_its_utf8_copy() {
     );
     assert_eq!(events(&le), want_events);
 
+    // Without the mark, each line of the file is still one line (UTF-16LE's last `\n\0` is
+    // no extra line), in either byte order.
+    let bare_be = tmp.path().join("bare_be.log");
+    write(&bare_be, &utf16(false, false));
+    let r = analyze_json(&[bare_be.to_str().unwrap()], b"");
+    assert_accounted(&r["input"]);
+    assert_eq!(
+        r["input"]["lines"], want["input"]["lines"],
+        "{}",
+        r["input"]
+    );
     let bare = tmp.path().join("bare.log");
     write(&bare, &utf16(true, false));
     let r = bin(
@@ -557,6 +568,11 @@ fn utf16_with_a_byte_order_mark_reads_like_its_utf8_copy() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     let report: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     assert_accounted(&report["input"]);
+    assert_eq!(
+        report["input"]["lines"], want["input"]["lines"],
+        "{}",
+        report["input"]
+    );
     let warnings = report["input"]["warnings"].as_array().unwrap();
     assert_eq!(warnings.len(), 1, "{warnings:?}");
     for said in [warnings[0].as_str().unwrap(), r.stderr.as_str()] {
