@@ -269,7 +269,8 @@ pub struct Requests {
     /// By status class.
     pub by_status_class: StatusClasses,
     /// Latencies from span lines (SkillMeat's `Starting span` / `Span completed`): present when
-    /// some were seen ([`crate::spans`]).
+    /// some were seen ([`crate::spans`]). Counted over every span line read, before filters
+    /// (spans pair across lines a filter drops), except `timed` (kept requests).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub span_latency: Option<crate::spans::SpanCounts>,
 }

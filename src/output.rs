@@ -762,7 +762,7 @@ pub fn render_body(r: &Report, style: Style) -> String {
         }
     );
     if let Some(s) = q.span_latency.as_ref().filter(|s| s.worth_saying()) {
-        let _ = writeln!(o, "  {}", s.describe());
+        let _ = writeln!(o, "  {}", s.describe(r.input.filtered_out > 0));
     }
     if !r.endpoints.is_empty() {
         let _ = writeln!(o, "\n{}", style.head("Endpoints (latency in ms)"));

@@ -1596,6 +1596,15 @@ impl Chunker {
         }
     }
 
+    /// UTF-16LE read as UTF-8 ends each newline in a zero byte (`\n\0`), which is read after
+    /// the newline: a last line of that zero byte alone is the end of the line before it, not a
+    /// line of its own (so a file of N lines counts N).
+    fn drop_utf16le_newline_half(&mut self) {
+        if !self.discarding && self.pending.get(self.line_start..) == Some(&[0u8][..]) {
+            self.pending.truncate(self.line_start);
+        }
+    }
+
     /// Is the last line read without its newline (also: cut at the cap, its rest not read)?
     fn unfinished(&self) -> bool {
         self.pending.len() > self.line_start || self.discarding
@@ -2048,6 +2057,8 @@ fn read_one(
     let caught_up = |chunker: &Chunker| marker(chunker, true, None);
     let mut complete = true;
     let mut sniffed = false;
+    // UTF-16 without a byte order mark, when the start of the input looked like it.
+    let mut bare_utf16 = None;
     // At the end of a file still written to, in the middle of a line: bytes read for its rest.
     let mut finishing: Option<usize> = None;
     loop {
@@ -2057,7 +2068,7 @@ fn read_one(
         }
         if !sniffed && chunker.head.len() >= HEAD_BYTES {
             sniffed = true;
-            warn_if_utf16(&chunker.head, input, tx)?;
+            bare_utf16 = warn_if_utf16(&chunker.head, input, tx)?;
         }
         let read = match finishing {
             Some(_) => chunker.read_line_rest(&mut *reader),
@@ -2114,7 +2125,11 @@ fn read_one(
         }
     }
     if !sniffed {
-        warn_if_utf16(&chunker.head, input, tx)?;
+        bare_utf16 = warn_if_utf16(&chunker.head, input, tx)?;
+    }
+    let hands_on = member.next.is_some() && complete;
+    if bare_utf16 == Some(files::Utf16::Le) && !hands_on {
+        chunker.drop_utf16le_newline_half();
     }
     let handed = match member.next {
         // The last line first: the runs are those of the lines before it.
@@ -2134,9 +2149,14 @@ fn read_one(
 /// An input whose first bytes look like UTF-16 without a byte order mark is read as UTF-8
 /// (its lines will not parse): say so, and how to convert it. (With the mark it is transcoded:
 /// `files::decode_text`.)
-fn warn_if_utf16(head: &[u8], input: &Input, tx: &SyncSender<ReaderMsg>) -> Result<(), ()> {
+/// Returns the byte order it looks like.
+fn warn_if_utf16(
+    head: &[u8],
+    input: &Input,
+    tx: &SyncSender<ReaderMsg>,
+) -> Result<Option<files::Utf16>, ()> {
     let Some(order) = files::looks_like_utf16(head) else {
-        return Ok(());
+        return Ok(None);
     };
     let encoding = match order {
         files::Utf16::Le => "UTF-16LE",
@@ -2148,7 +2168,8 @@ fn warn_if_utf16(head: &[u8], input: &Input, tx: &SyncSender<ReaderMsg>) -> Resu
          `iconv -f {encoding} -t UTF-8 FILE | logsleuth …`",
         input.name
     );
-    tx.send(ReaderMsg::Warning(msg)).map_err(|_| ())
+    tx.send(ReaderMsg::Warning(msg)).map_err(|_| ())?;
+    Ok(Some(order))
 }
 
 // ---------------------------------------------------------------- workers

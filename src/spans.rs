@@ -115,8 +115,11 @@ impl SpanCounts {
         self.timed + self.without_start + self.unfinished + self.expired + self.evicted > 0
     }
 
-    /// One line for people (terminal report, `report.md`).
-    pub fn describe(&self) -> String {
+    /// One line for people (terminal report, `report.md`). `filtered`: filters dropped events;
+    /// `timed` counts kept requests only, but spans pair over every span line read (a kept
+    /// request takes the latency of span lines a filter drops), so the other counts are said
+    /// to be of all span lines, before filters.
+    pub fn describe(&self, filtered: bool) -> String {
         let mut s = match self.timed {
             0 => "no request latency from span start/end lines".to_string(),
             n => format!(
@@ -124,6 +127,12 @@ impl SpanCounts {
                  requests of one route overlap)"
             ),
         };
+        if filtered {
+            s += &format!(
+                "; of all span lines read, before filters: {} paired",
+                self.paired
+            );
+        }
         for (n, what) in [
             (self.without_start, "ends without their start"),
             (self.unfinished, "starts never ended"),
@@ -502,6 +511,22 @@ mod tests {
     }
 
     #[test]
+    fn counts_under_filters_say_they_are_of_all_span_lines() {
+        let c = SpanCounts {
+            paired: 14,
+            timed: 1,
+            without_start: 2,
+            ..SpanCounts::default()
+        };
+        assert_eq!(
+            c.describe(true),
+            "latency of 1 requests from span start/end lines (paired in start order where \
+             requests of one route overlap); of all span lines read, before filters: 14 \
+             paired; 2 ends without their start"
+        );
+    }
+
+    #[test]
     fn counts_say_what_became_of_span_lines() {
         let mut c = SpanCounts {
             paired: 3,
@@ -510,7 +535,7 @@ mod tests {
         };
         assert!(c.worth_saying());
         assert_eq!(
-            c.describe(),
+            c.describe(false),
             "latency of 3 requests from span start/end lines (paired in start order where \
              requests of one route overlap)"
         );
@@ -520,7 +545,7 @@ mod tests {
             ..SpanCounts::default()
         };
         assert_eq!(
-            c.describe(),
+            c.describe(false),
             "no request latency from span start/end lines; 4 ends without their start"
         );
         // Structured lines print their own durations: their spans pair to no effect.

@@ -161,7 +161,7 @@ pub fn render(r: &Report, h: &Header<'_>, mut redact: impl FnMut(&str) -> String
         }
     );
     if let Some(s) = q.span_latency.as_ref().filter(|s| s.worth_saying()) {
-        let _ = writeln!(o, "\n{}.", s.describe());
+        let _ = writeln!(o, "\n{}.", s.describe(r.input.filtered_out > 0));
     }
     if !r.endpoints.is_empty() {
         let _ = writeln!(o, "\n### Endpoints (latency in ms)\n");

@@ -1273,7 +1273,8 @@ impl Read for TextStart {
 }
 
 /// UTF-16 text in byte order `order` as UTF-8 (with `char::decode_utf16`): an unpaired
-/// surrogate or a last odd byte becomes U+FFFD; U+FEFF (the byte order mark, also at the start
+/// surrogate or a last odd byte becomes [`NOT_UTF16`] (invalid UTF-8, so it is counted and
+/// shown as U+FFFD downstream, not silently replaced); U+FEFF (the byte order mark, also at the start
 /// of each file a followed path becomes) is dropped wherever it is. Errors of `r` are passed on
 /// and reading goes on after them.
 pub fn utf16_reader(r: Box<dyn Read + Send>, order: Utf16) -> Box<dyn Read + Send> {
@@ -1300,6 +1301,11 @@ struct Utf16Reader {
     at: usize,
     ended: bool,
 }
+
+/// What [`Utf16Reader`] puts in place of what is not UTF-16 text (an unpaired surrogate, the
+/// lone last byte of a file cut at an odd length): a byte never valid in UTF-8, so its line
+/// counts in `input.invalid_utf8` and reads with U+FFFD there, as any invalid text does.
+const NOT_UTF16: u8 = 0xff;
 
 /// Bytes of UTF-16 read at a time.
 const UTF16_READ: usize = 64 << 10;
@@ -1339,18 +1345,16 @@ impl Utf16Reader {
         let mut utf8 = [0u8; 4];
         let (raw, order) = (&self.raw, self.order);
         for c in char::decode_utf16((0..units).map(|i| utf16_unit(raw, order, i))) {
-            let c = c.unwrap_or(char::REPLACEMENT_CHARACTER);
-            if c != '\u{feff}' {
-                self.out
-                    .extend_from_slice(c.encode_utf8(&mut utf8).as_bytes());
+            match c {
+                Ok('\u{feff}') => {}
+                Ok(c) => self
+                    .out
+                    .extend_from_slice(c.encode_utf8(&mut utf8).as_bytes()),
+                Err(_) => self.out.push(NOT_UTF16),
             }
         }
         if self.ended && end % 2 == 1 {
-            self.out.extend_from_slice(
-                char::REPLACEMENT_CHARACTER
-                    .encode_utf8(&mut utf8)
-                    .as_bytes(),
-            );
+            self.out.push(NOT_UTF16);
         }
         self.raw.copy_within(used..end, 0);
         self.kept = end - used;
@@ -2097,7 +2101,13 @@ mod tests {
                     // One byte is no mark: data as it is.
                     assert_eq!(out, stored);
                 } else {
-                    assert_eq!(String::from_utf8(out)?, want, "{stored:?} {step}");
+                    // What is not UTF-16 is invalid UTF-8 (counted downstream), shown as U+FFFD.
+                    assert_eq!(
+                        out.iter().filter(|&&b| b == NOT_UTF16).count(),
+                        want.matches('\u{fffd}').count(),
+                        "{stored:?} {step}"
+                    );
+                    assert_eq!(String::from_utf8_lossy(&out), want, "{stored:?} {step}");
                 }
             }
         }

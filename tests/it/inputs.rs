@@ -548,6 +548,17 @@ fn utf16_with_a_byte_order_mark_reads_like_its_utf8_copy() {
     );
     assert_eq!(events(&le), want_events);
 
+    // Without the mark, each line of the file is still one line (UTF-16LE's last `\n\0` is
+    // no extra line), in either byte order.
+    let bare_be = tmp.path().join("bare_be.log");
+    write(&bare_be, &utf16(false, false));
+    let r = analyze_json(&[bare_be.to_str().unwrap()], b"");
+    assert_accounted(&r["input"]);
+    assert_eq!(
+        r["input"]["lines"], want["input"]["lines"],
+        "{}",
+        r["input"]
+    );
     let bare = tmp.path().join("bare.log");
     write(&bare, &utf16(true, false));
     let r = bin(
@@ -557,6 +568,11 @@ fn utf16_with_a_byte_order_mark_reads_like_its_utf8_copy() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     let report: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     assert_accounted(&report["input"]);
+    assert_eq!(
+        report["input"]["lines"], want["input"]["lines"],
+        "{}",
+        report["input"]
+    );
     let warnings = report["input"]["warnings"].as_array().unwrap();
     assert_eq!(warnings.len(), 1, "{warnings:?}");
     for said in [warnings[0].as_str().unwrap(), r.stderr.as_str()] {
@@ -568,6 +584,37 @@ fn utf16_with_a_byte_order_mark_reads_like_its_utf8_copy() {
     }
     // A file read as it should be has no warnings at all (the key is left out).
     assert!(want["input"].get("warnings").is_none(), "{}", want["input"]);
+}
+
+/// A UTF-16 file cut at an odd length (a copy stopped mid-character): the lone last byte is
+/// not dropped unseen but counts as invalid text on the last line (`invalid_utf8`), which
+/// shows U+FFFD in its place, as invalid UTF-8 does. So does an unpaired surrogate.
+#[test]
+fn utf16_cut_at_an_odd_byte_counts_the_lone_byte_as_invalid() {
+    let text = "2026-11-22 07:00:00,000 - skillmeat.api - INFO - one\n\
+                2026-11-22 07:00:01,000 - skillmeat.api - WARNING - cut HTTPS";
+    for le in [true, false] {
+        let mut stored: Vec<u8> = std::iter::once(0xfeff_u16)
+            .chain(text.encode_utf16())
+            .flat_map(|u| if le { u.to_le_bytes() } else { u.to_be_bytes() })
+            .collect();
+        // Half of one more character.
+        stored.push(if le { b'!' } else { 0 });
+        let r = analyze_json(&[], &stored);
+        assert_accounted(&r["input"]);
+        assert_eq!(
+            (&r["input"]["lines"], &r["input"]["invalid_utf8"]),
+            (&serde_json::json!(2), &serde_json::json!(1)),
+            "{le}: {}",
+            r["input"]
+        );
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("cut.log");
+        write(&path, &stored);
+        let ev = events_in(tmp.path(), &[path.to_str().unwrap()]);
+        assert_eq!(ev.len(), 2, "{ev:?}");
+        assert_eq!(ev[1]["message"], "cut HTTPS\u{fffd}", "{le}");
+    }
 }
 
 /// `gzip -c` output followed by zero bytes (a preallocated file, a crash, a padded copy) reads

@@ -106,6 +106,26 @@ fn a_request_kept_by_a_filter_takes_its_filtered_span_duration() {
     let e = endpoint(&r, "GET", "/api/v1/user-collections");
     assert_eq!(f(&e["max_ms"]), 21.0, "{e}");
     assert_eq!(r["requests"]["span_latency"]["timed"], 1);
+    // `paired` is of every span line read (pairing needs the lines the filter drops), and the
+    // terminal report says so beside the one request.
+    assert!(r["requests"]["span_latency"]["paired"].as_u64().unwrap() > 1);
+    let t = bin(
+        &[
+            "analyze",
+            "--where",
+            "status >= 500",
+            &sample("skillmeat-text-prod.log"),
+        ],
+        b"",
+    );
+    assert!(
+        t.stdout
+            .contains("latency of 1 requests from span start/end lines")
+            && t.stdout
+                .contains("of all span lines read, before filters: "),
+        "{}",
+        t.stdout
+    );
     // The request before it (436 ms, a 401) was filtered out whole: its duration is not taken
     // by the one line kept.
     let r = analyze_json(
