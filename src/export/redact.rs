@@ -104,6 +104,10 @@ struct FieldSpec {
     /// The keys also as the last word of a longer name (`DB_PASSWORD`, `x-auth-token`).
     #[serde(default)]
     any_prefix: bool,
+    /// The keys also as the end of a longer name with nothing between (`PGPASSWORD`,
+    /// `newpassword`).
+    #[serde(default)]
+    glued: bool,
     /// Also `key: value` in text (not for a header whose value starts with a scheme word
     /// that a later pattern names: `Authorization: Bearer …`).
     #[serde(default = "yes")]
@@ -117,6 +121,9 @@ fn yes() -> bool {
 struct Rule {
     kind: usize,
     regex: Regex,
+    /// `key: value` in text, where prose can follow the key (`Invalid token: 3 segments
+    /// expected`): a short number followed by more words is no value.
+    prose: bool,
     /// The groups named `secret…`: the first that took part in a match is what is replaced
     /// (the whole match when there is none).
     secret_groups: Vec<SecretGroup>,
@@ -156,6 +163,9 @@ impl Rule {
         if value.starts_with("[REDACTED:") || value.starts_with(FILL) {
             return None;
         }
+        if self.prose && is_prose_number(value, &haystack[secret.end()..]) {
+            return None;
+        }
         // `key="…"` in text ends where a value ends; in JSON (`"…?token=","path":…`)
         // that quote closes the JSON string, and what follows is no value.
         if group.is_some_and(|g| g.text)
@@ -181,20 +191,58 @@ impl Rule {
 /// `key: value` is also how prose explains a failure (`Invalid token: expired`): the value goes
 /// when the key stands where a field name does (at the start of a line, or after punctuation:
 /// `{token: x}`, `…, password: hunter2`, `INFO - token: x`), or when it holds a digit, as
-/// generated secrets do (`Using token: tk_9f8e`). A scheme word before a value (`token=Bearer
-/// abc`) is kept and the value after it replaced.
-fn field_patterns(keys: &[String], any_prefix: bool, colon: bool) -> ([String; 2], Option<String>) {
-    let keys = keys
+/// generated secrets do (`Using token: tk_9f8e`); but a short number followed by more words
+/// is prose wherever it stands (`Invalid token: 3 segments expected`, `password: 8 characters
+/// minimum`: [`is_prose_number`], checked when a match is replaced). A scheme word before a
+/// value (`token=Bearer abc`) is kept and the value after it replaced.
+///
+/// Key names: the keys themselves, with `any_prefix` also as the last word of a longer name
+/// (`DB_PASSWORD`, `x-auth-token`, camelCase `dbPassword`, `secretKey`), with `glued` also at
+/// the end of any longer name (`PGPASSWORD`); spaces or tabs may stand before the separator.
+fn field_patterns(f: &FieldSpec) -> ([String; 2], Option<String>) {
+    let keys = f
+        .keys
         .iter()
         .map(|k| regex::escape(k))
         .collect::<Vec<_>>()
         .join("|");
-    // `DB_PASSWORD`, `x-auth-token`: words joined by `_` or `-` before the key.
-    let keys = if any_prefix {
+    let mut names = vec![if f.any_prefix {
+        // `DB_PASSWORD`, `x-auth-token`: words joined by `_` or `-` before the key.
         format!("(?:[A-Za-z0-9]+[_-])*(?:{keys})")
     } else {
         format!("(?:{keys})")
-    };
+    }];
+    if f.any_prefix {
+        // `dbPassword`, `githubToken`, `openaiApiKey`: the key's words capitalized after a
+        // lower-case letter or a digit (case-sensitive: `DBPASSWORD` is no camelCase).
+        let camel = f
+            .keys
+            .iter()
+            .map(|k| regex::escape(&camel_case(k)))
+            .collect::<Vec<_>>()
+            .join("|");
+        // The key alone in camelCase too: `secretKey`, `accessToken`.
+        let alone = f
+            .keys
+            .iter()
+            .map(|k| {
+                let c = camel_case(k);
+                let mut chars = c.chars();
+                let first = chars.next().map(|c| c.to_ascii_lowercase());
+                regex::escape(&first.into_iter().chain(chars).collect::<String>())
+            })
+            .collect::<Vec<_>>()
+            .join("|");
+        names.push(format!(
+            "(?-i:[A-Za-z0-9_-]*[a-z0-9](?:{camel})|(?:{alone}))"
+        ));
+    }
+    if f.glued {
+        // `PGPASSWORD`, `newpassword`.
+        names.push(format!("[A-Za-z0-9_-]*(?:{keys})"));
+    }
+    let keys = format!("(?:{})", names.join("|"));
+    let colon = f.colon;
     let json = [
         format!(
             r#""{keys}"\s*:\s*(?:"(?P<secret>(?:[^"\\]|\\.)*)"|(?P<secret_number>-?[0-9][0-9.eE+-]*)|(?P<secret_object>\{{[^{{}}]*\}}|\[[^\[\]]*\]))"#
@@ -232,6 +280,76 @@ fn field_patterns(keys: &[String], any_prefix: bool, colon: bool) -> ([String; 2
         ];
         (patterns, Some(format!("(?i:{})", colon.join("|"))))
     }
+}
+
+/// A key's words capitalized and joined (`access_token` → `AccessToken`), as camelCase
+/// writes them after a first word (`oauthAccessToken`).
+fn camel_case(key: &str) -> String {
+    key.split(['_', '-'])
+        .flat_map(|w| {
+            let mut c = w.chars();
+            c.next()
+                .map(|first| first.to_ascii_uppercase())
+                .into_iter()
+                .chain(c.map(|c| c.to_ascii_lowercase()))
+        })
+        .collect()
+}
+
+/// Whether a `key: value` value is prose, not a secret: a short number, maybe with an
+/// upper-case unit or abbreviation (`3`, `8`, `2FA`, `5XX`), followed by more words
+/// (`after`: the text after it): `Invalid token: 3 segments expected`, `password: 8
+/// characters minimum`.
+fn is_prose_number(value: &str, after: &str) -> bool {
+    let b = value.as_bytes();
+    let digits = b.iter().take_while(|c| c.is_ascii_digit()).count();
+    (1..=3).contains(&digits)
+        && b.len() - digits <= 3
+        && b[digits..].iter().all(u8::is_ascii_uppercase)
+        && after
+            .trim_start_matches([' ', '\t'])
+            .bytes()
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase())
+        && after.starts_with([' ', '\t'])
+}
+
+/// The literals that open a `[[field]]` key's rules (matched against lower-cased text): the
+/// key as a JSON key (`token"`), inside a JSON string (`token\"`), in a Python dict
+/// (`token'`), in a `key=value` pair (`token=`), with whitespace before the separator
+/// (`token =`, `token :`, `token\t=`, aligned tables: `token   =`) and as `key: value`
+/// (`token:`, with `colon`). A longer name ends in the key (`db_password`, `dbPassword`,
+/// `PGPASSWORD`): its hints are the key's; a key of several words is also hinted as
+/// camelCase spells it (`secretKey=`: `secretkey=`) unless it ends in another key.
+fn field_hints(spec: &SecretsSpec) -> Vec<(usize, String)> {
+    let keys: Vec<String> = spec
+        .field
+        .iter()
+        .flat_map(|f| f.keys.iter().map(|k| k.to_ascii_lowercase()))
+        .collect();
+    let mut out = Vec::new();
+    for (i, f) in spec.field.iter().enumerate() {
+        for k in &f.keys {
+            let k = k.to_ascii_lowercase();
+            let glued: String = k.chars().filter(|&c| c != '_' && c != '-').collect();
+            let mut names = vec![k.clone()];
+            if f.any_prefix && glued != k && !keys.iter().any(|o| glued.ends_with(o.as_str())) {
+                names.push(glued);
+            }
+            for n in names {
+                for form in [
+                    "\"", "\\\"", "'", "=", " =", "\t", "  ", " \t", "\\t", " \\t",
+                ] {
+                    out.push((i, format!("{n}{form}")));
+                }
+                if f.colon {
+                    out.push((i, format!("{n}:")));
+                    out.push((i, format!("{n} :")));
+                }
+            }
+        }
+    }
+    out
 }
 
 /// Decode into `out` the JSON escapes of `text` that can hide a key or a secret: `\uXXXX`
@@ -492,6 +610,15 @@ pub struct Redactor {
     /// The last words of those keys (`token`, `key`: after their last `_` or `-`), to pass
     /// over other names (`status_code`, `trace_id`) at once.
     prefixed_last: Vec<String>,
+    /// The same keys as camelCase spells them, lower-cased (`accesstoken`, `apikey`), for a
+    /// name's last words after a lower-to-upper case change (`oauthAccessToken`).
+    camel_keys: crate::FastMap<String, usize>,
+    /// The keys that also count at the end of a longer name with nothing between (`glued`:
+    /// `PGPASSWORD`).
+    glued_keys: Vec<(String, usize)>,
+    /// The last words of the `any_prefix` keys (`token`, `key`) and the `glued_keys`: what a
+    /// name either can find ends in.
+    name_tails: Vec<String>,
     /// Scratch: a field name lower-cased.
     key_folded: String,
     kinds: Vec<String>,
@@ -561,36 +688,30 @@ impl Redactor {
         // or count one secret twice.
         let mut field_keys = crate::FastMap::default();
         let mut prefixed_keys = crate::FastMap::default();
+        let mut camel_keys = crate::FastMap::default();
+        let mut glued_keys = Vec::new();
         // `key: value` in text goes after the patterns: `Invalid token: eyJ…` is a JWT.
         let mut colons = Vec::new();
-        for f in &spec.field {
+        let field_hints = field_hints(&spec);
+        for (i, f) in spec.field.iter().enumerate() {
             let kind = kind_id(&f.kind);
-            let (patterns, colon) = field_patterns(&f.keys, f.any_prefix, f.colon);
+            let (patterns, colon) = field_patterns(f);
             let first_hint = hint_rule.len();
             for k in &f.keys {
                 field_keys.insert(k.to_ascii_lowercase(), kind);
                 if f.any_prefix {
                     prefixed_keys.insert(k.to_ascii_lowercase(), kind);
+                    // `dbPassword`, `openaiApiKey`: looked up by their last words.
+                    camel_keys.insert(camel_case(k).to_ascii_lowercase(), kind);
                 }
-                // The key as a JSON key (`token"`), inside a JSON string (`token\"`), in a
-                // Python dict (`token'`), in a `key=value` pair (`token=`, `token =`) or as
-                // `key: value` (`token:`). A longer name ends in the key: its hints are the
-                // key's.
-                let mut hints = vec![
-                    format!("{k}\""),
-                    format!("{k}\\\""),
-                    format!("{k}'"),
-                    format!("{k}="),
-                    format!("{k} ="),
-                ];
-                if f.colon {
-                    hints.push(format!("{k}:"));
+                if f.glued {
+                    glued_keys.push((k.to_ascii_lowercase(), kind));
                 }
-                for hint in hints {
-                    hint_literals.push(hint);
-                    // The JSON rule and the text rules of this field.
-                    hint_rule.push(vec![rules.len(), rules.len() + 1]);
-                }
+            }
+            for (_, hint) in field_hints.iter().filter(|(f, _)| *f == i) {
+                hint_literals.push(hint.clone());
+                // The JSON rule and the text rules of this field.
+                hint_rule.push(vec![rules.len(), rules.len() + 1]);
             }
             if f.keys.is_empty() {
                 continue;
@@ -608,6 +729,7 @@ impl Redactor {
                 })?;
                 rules.push(Rule {
                     kind,
+                    prose: false,
                     secret_groups: secret_groups(&regex),
                     regex,
                 });
@@ -638,6 +760,7 @@ impl Redactor {
             }
             rules.push(Rule {
                 kind: kind_id(&s.kind),
+                prose: false,
                 secret_groups: secret_groups(&regex),
                 regex,
             });
@@ -653,6 +776,7 @@ impl Redactor {
             }
             rules.push(Rule {
                 kind,
+                prose: true,
                 secret_groups: secret_groups(&regex),
                 regex,
             });
@@ -679,21 +803,31 @@ impl Redactor {
             })?;
         let n_kinds = kinds.len();
         let n_rules = rules.len();
+        let mut prefixed_last: Vec<String> = prefixed_keys
+            .keys()
+            .map(|k: &String| k.rsplit(['_', '-']).next().unwrap_or(k).to_string())
+            .collect();
+        prefixed_last.sort();
+        prefixed_last.dedup();
         Ok(Redactor {
             rules,
             hints,
             hint_rule,
             field_keys,
-            prefixed_last: {
-                let mut last: Vec<String> = prefixed_keys
-                    .keys()
-                    .map(|k: &String| k.rsplit(['_', '-']).next().unwrap_or(k).to_string())
+            name_tails: {
+                let mut tails: Vec<String> = prefixed_last
+                    .iter()
+                    .cloned()
+                    .chain(glued_keys.iter().map(|(k, _)| k.clone()))
                     .collect();
-                last.sort();
-                last.dedup();
-                last
+                tails.sort();
+                tails.dedup();
+                tails
             },
+            prefixed_last,
             prefixed_keys,
+            camel_keys,
+            glued_keys,
             hint_max_len,
             window: Vec::new(),
             key_folded: String::new(),
@@ -948,13 +1082,20 @@ impl Redactor {
 
     /// If a field of this name holds a secret as a whole, count it and return its replacement.
     pub fn redact_field(&mut self, key: &str) -> Option<String> {
-        let key = if key.bytes().any(|b| b.is_ascii_uppercase()) {
+        let kind = self.field_kind(key)?;
+        self.counts[kind] += 1;
+        Some(format!("[REDACTED:{}]", self.kinds[kind]))
+    }
+
+    /// The kind of secret a field of this name holds as a whole.
+    fn field_kind(&mut self, name: &str) -> Option<usize> {
+        let key = if name.bytes().any(|b| b.is_ascii_uppercase()) {
             self.key_folded.clear();
-            self.key_folded.push_str(key);
+            self.key_folded.push_str(name);
             self.key_folded.make_ascii_lowercase();
             self.key_folded.as_str()
         } else {
-            key
+            name
         };
         let kind = match self.field_keys.get(key) {
             Some(&kind) => kind,
@@ -975,10 +1116,37 @@ impl Redactor {
                     .filter(|&(i, _)| i > 0)
                     .find_map(|(i, _)| self.prefixed_keys.get(&key[i + 1..]).copied())?
             }
-            None => return None,
+            None => {
+                // Most names end in no key's last word: passed over at once.
+                if !self.name_tails.iter().any(|t| key.ends_with(t.as_str()))
+                    || !name
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+                {
+                    return None;
+                }
+                // `PGPASSWORD`, `newpassword`.
+                if let Some(&(_, kind)) = self
+                    .glued_keys
+                    .iter()
+                    .find(|(k, _)| key.len() > k.len() && key.ends_with(k.as_str()))
+                {
+                    return Some(kind);
+                }
+                // `secretKey`, `dbPassword`, `githubToken`, `openaiApiKey`: the whole name, or
+                // the words after a lower-case letter or a digit followed by an upper-case one
+                // (the name as written; lower-casing keeps every byte where it is).
+                let n = name.as_bytes();
+                return (0..n.len())
+                    .filter(|&i| {
+                        i == 0
+                            || n[i].is_ascii_uppercase()
+                                && (n[i - 1].is_ascii_lowercase() || n[i - 1].is_ascii_digit())
+                    })
+                    .find_map(|i| self.camel_keys.get(&key[i..]).copied());
+            }
         };
-        self.counts[kind] += 1;
-        Some(format!("[REDACTED:{}]", self.kinds[kind]))
+        Some(kind)
     }
 
     /// Replacements so far, per kind (every kind listed, zero included).
@@ -1474,6 +1642,154 @@ mod tests {
     }
 
     #[test]
+    fn camel_case_and_glued_key_names() {
+        for (text, want) in [
+            (
+                "config dbPassword=S3C01 githubToken=S3C02",
+                "config dbPassword=[REDACTED:password] githubToken=[REDACTED:authorization]",
+            ),
+            (
+                "config clientSecret: S3C03",
+                "config clientSecret: [REDACTED:authorization]",
+            ),
+            (
+                "accessToken=S3C04 refreshToken=r5 apiKey=k6 openaiApiKey=k7 secretKey=k8 userPwd=p9",
+                "accessToken=[REDACTED:authorization] refreshToken=[REDACTED:authorization] apiKey=[REDACTED:api_key] openaiApiKey=[REDACTED:api_key] secretKey=[REDACTED:api_key] userPwd=[REDACTED:password]",
+            ),
+            (
+                "PGPASSWORD=S3C05 psql -h db",
+                "PGPASSWORD=[REDACTED:password] psql -h db",
+            ),
+            (
+                "newpassword=n1 oauth2Token: t2",
+                "newpassword=[REDACTED:password] oauth2Token: [REDACTED:authorization]",
+            ),
+            (
+                r#"{"message":"login","dbPassword":"S3C09","githubToken":"S3C10","PGPASSWORD":11}"#,
+                r#"{"message":"login","dbPassword":"[REDACTED:password]","githubToken":"[REDACTED:authorization]","PGPASSWORD":"[REDACTED:password]"}"#,
+            ),
+            (
+                r#"{"msg":"body {\"clientSecret\": \"c1\"}"}"#,
+                r#"{"msg":"body {\"clientSecret\": \"[REDACTED:authorization]\"}"}"#,
+            ),
+        ] {
+            assert_eq!(red(text), want, "{text}");
+            let mut r = Redactor::builtin().expect("builtin patterns compile");
+            assert!(!r.all_clean([text]), "{text}");
+        }
+        let mut r = Redactor::builtin().expect("builtin patterns compile");
+        for (key, want) in [
+            ("dbPassword", Some("[REDACTED:password]")),
+            ("githubToken", Some("[REDACTED:authorization]")),
+            ("clientSecret", Some("[REDACTED:authorization]")),
+            ("oauthAccessToken", Some("[REDACTED:authorization]")),
+            ("openaiApiKey", Some("[REDACTED:api_key]")),
+            ("secretKey", Some("[REDACTED:api_key]")),
+            ("accessToken", Some("[REDACTED:authorization]")),
+            ("PGPASSWORD", Some("[REDACTED:password]")),
+            ("db_adminPassword", Some("[REDACTED:password]")),
+            ("tokenCount", None),
+            ("maxTokens", None),
+            ("passwordReset", None),
+            ("OLDPWD", None),
+            ("DBTOKEN", None),
+            ("my.dbToken", None),
+        ] {
+            assert_eq!(r.redact_field(key).as_deref(), want, "{key}");
+        }
+        // Names that only start with, or hold, a key stay; `.` joins no key (`my.token=`).
+        for text in [
+            "tokenCount=5 maxTokens=512 passwordReset=true my.dbToken=x",
+            "OLDPWD=/home/bob DBTOKEN_count: 5",
+            r#"{"tokenCount":5,"hasPassword":false}"#,
+        ] {
+            assert_eq!(red(text), text);
+        }
+    }
+
+    #[test]
+    fn whitespace_before_the_separator() {
+        for (text, want) in [
+            (
+                "DB_PASSWORD\t=\tS3C06",
+                "DB_PASSWORD\t=\t[REDACTED:password]",
+            ),
+            ("password\t= S3C07", "password\t= [REDACTED:password]"),
+            ("password\t=S3CT02", "password\t=[REDACTED:password]"),
+            (
+                "2026-11-22 07:00:01,000 - app - ERROR - token : S3C08",
+                "2026-11-22 07:00:01,000 - app - ERROR - token : [REDACTED:authorization]",
+            ),
+            (
+                "DB_PASSWORD     = pw1\nAPI_KEY \t= k2",
+                "DB_PASSWORD     = [REDACTED:password]\nAPI_KEY \t= [REDACTED:api_key]",
+            ),
+            ("token\t: tk3", "token\t: [REDACTED:authorization]"),
+            // JSON's `\t` before the separator, in the raw line.
+            (
+                r#"{"msg":"DB_PASSWORD\t=\tS3C11 token\t: x"}"#,
+                r#"{"msg":"DB_PASSWORD\t=\t[REDACTED:password] token\t: [REDACTED:authorization]"}"#,
+            ),
+        ] {
+            assert_eq!(red(text), want, "{text}");
+            let mut r = Redactor::builtin().expect("builtin patterns compile");
+            assert!(!r.all_clean([text]), "{text}");
+        }
+    }
+
+    #[test]
+    fn short_numbers_followed_by_prose_stay() {
+        // `key: value` where the value is a short number (maybe with an abbreviation) and
+        // more words follow: the error an SRE needs, not a secret.
+        for text in [
+            "Invalid token: 3 segments expected, got 2",
+            "Invalid token: 2FA code required",
+            "password: 8 characters minimum required",
+            r#"{"message": "Invalid token: 3 segments expected, got 2", "level": "WARNING"}"#,
+            r#"{"message": "password: 8 characters minimum required"}"#,
+            "2026-11-22 07:00:01,000 - auth - WARNING - token: 5XX from issuer",
+        ] {
+            let mut r = Redactor::builtin().expect("builtin patterns compile");
+            assert_eq!(r.redact(text), text);
+            assert!(r.counts().values().all(|&n| n == 0), "{text}");
+        }
+        // Credentials still go: digits without more prose, longer values, `=` and JSON.
+        for (text, want) in [
+            (
+                "Invalid token: ghp_ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 rejected",
+                "Invalid token: [REDACTED:github_token] rejected",
+            ),
+            ("password: hunter2", "password: [REDACTED:password]"),
+            (
+                "password: S3cr3t! for bob",
+                "password: [REDACTED:password] for bob",
+            ),
+            (
+                "Using token: 3f9a8c7d6e5b4a39 for bob",
+                "Using token: [REDACTED:authorization] for bob",
+            ),
+            ("Using token: 3", "Using token: [REDACTED:authorization]"),
+            ("password: 8", "password: [REDACTED:password]"),
+            ("password: 1234", "password: [REDACTED:password]"),
+            ("password: 12ab then", "password: [REDACTED:password] then"),
+            (
+                "password: 8 Characters",
+                "password: [REDACTED:password] Characters",
+            ),
+            (
+                "token=3 segments",
+                "token=[REDACTED:authorization] segments",
+            ),
+            (
+                r#"{"password": 8}"#,
+                r#"{"password": "[REDACTED:password]"}"#,
+            ),
+        ] {
+            assert_eq!(red(text), want, "{text}");
+        }
+    }
+
+    #[test]
     fn near_misses_stay() {
         for text in [
             "token_count: 5",
@@ -1538,7 +1854,8 @@ mod tests {
                         "Bea", "rer ", "ghp", "_x", "KEY", "=", "\"", ":/", "/", "pass", "word",
                         "eyJ", "ok ", "GET /x", "é", "\u{0}", "\\u0042", "\\u0065", "\\",
                         "\\/", "\\u00", "ps:", "http_", "authori", "\\u005A", "ation=",
-                        "%5F", "%3d", "%", "%7", "toke", "n", ":", " =", "\\t",
+                        "%5F", "%3d", "%", "%7", "toke", "n", ":", " =", "\\t", "\t", " ",
+                        "dbPass", "PG", "secretKey",
                     ]),
                     0..6,
                 ).prop_map(|p| p.concat()),
@@ -1551,13 +1868,7 @@ mod tests {
                 .secret
                 .iter()
                 .flat_map(|s| s.hints.iter().map(|h| h.to_ascii_lowercase()))
-                .chain(spec.field.iter().flat_map(|f| {
-                    f.keys.iter().flat_map(|k| {
-                        [format!("{k}\""), format!("{k}\\\""), format!("{k}'"), format!("{k}="), format!("{k} =")]
-                            .into_iter()
-                            .chain(f.colon.then(|| format!("{k}:")))
-                    })
-                }))
+                .chain(field_hints(&spec).into_iter().map(|(_, h)| h))
                 .map(|h| h.to_ascii_lowercase())
                 .collect();
             let holds_hint = |t: &str| {
