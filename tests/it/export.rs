@@ -801,6 +801,27 @@ struct Hidden {
     also: &'static [&'static str],
 }
 
+/// The manifest counts at least one redaction of each of `kinds`.
+fn assert_kinds_counted(dir: &Path, kinds: &[&str]) {
+    let counts = &manifest(dir)["redaction"]["counts"];
+    for kind in kinds {
+        assert!(n(&counts[kind]) > 0, "{kind}: {counts}");
+    }
+}
+
+/// Exported into `dir` with `--no-redact`, every secret of `cases` is in the bundle as written.
+fn assert_kept_with_no_redact(dir: &Path, input: &str, cases: &[Hidden]) {
+    export(dir, &[], &["--no-redact"], input.as_bytes());
+    let text = all_text(dir);
+    for h in cases {
+        assert!(
+            text.contains(h.written),
+            "{} kept with --no-redact",
+            h.written
+        );
+    }
+}
+
 const HIDDEN: &[Hidden] = &[
     // A key with one letter escaped (the example).
     Hidden {
@@ -981,30 +1002,21 @@ fn escaped_and_respelled_secrets_never_reach_the_bundle_unless_no_redact() {
     }
     let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
     assert!(md.contains("AUTH001"), "{md}");
-    let counts = &manifest(&dir)["redaction"]["counts"];
-    for kind in [
-        "github_token",
-        "api_key",
-        "url_password",
-        "authorization",
-        "password",
-        "bearer",
-    ] {
-        assert!(n(&counts[kind]) > 0, "{kind}: {counts}");
-    }
+    assert_kinds_counted(
+        &dir,
+        &[
+            "github_token",
+            "api_key",
+            "url_password",
+            "authorization",
+            "password",
+            "bearer",
+        ],
+    );
     assert_eq!(verify(&dir).code, 0);
-
-    let dir = tmp.path().join("raw");
-    export(&dir, &[], &["--no-redact"], input.as_bytes());
-    let text = all_text(&dir);
-    for h in HIDDEN {
-        assert!(
-            text.contains(h.written),
-            "{} kept with --no-redact",
-            h.written
-        );
-    }
-    assert_eq!(manifest(&dir)["redaction"]["enabled"], false);
+    let raw = tmp.path().join("raw");
+    assert_kept_with_no_redact(&raw, &input, HIDDEN);
+    assert_eq!(manifest(&raw)["redaction"]["enabled"], false);
 }
 
 /// Secrets after whitespace (JSON's `\t`, `\n` escapes, a literal tab), behind percent escapes,
@@ -1167,30 +1179,20 @@ fn spaced_percent_encoded_and_plain_text_secrets_never_reach_the_bundle() {
         "{requests}"
     );
     // Each kind counted, from these cases alone.
-    let counts = &manifest(&dir)["redaction"]["counts"];
-    for kind in [
-        "bearer",
-        "authorization",
-        "password",
-        "github_token",
-        "jwt",
-        "api_key",
-        "url_password",
-    ] {
-        assert!(n(&counts[kind]) > 0, "{kind}: {counts}");
-    }
+    assert_kinds_counted(
+        &dir,
+        &[
+            "bearer",
+            "authorization",
+            "password",
+            "github_token",
+            "jwt",
+            "api_key",
+            "url_password",
+        ],
+    );
     assert_eq!(verify(&dir).code, 0);
-
-    let dir = tmp.path().join("raw");
-    export(&dir, &[], &["--no-redact"], input.as_bytes());
-    let text = all_text(&dir);
-    for h in SPACED {
-        assert!(
-            text.contains(h.written),
-            "{} kept with --no-redact",
-            h.written
-        );
-    }
+    assert_kept_with_no_redact(&tmp.path().join("raw"), &input, SPACED);
 }
 
 /// `findings.parquet`'s evidence carries the cause the report shows (a traceback's last
