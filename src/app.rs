@@ -503,7 +503,13 @@ fn loki_input(common: &Common, uri: &str, since: Option<i64>, until: Option<i64>
 /// `--since`/`--until`: a time without a zone is read at the offset the log's own times
 /// without one are read at (`--assume-tz`, else UTC), and stderr says so once; a range that
 /// holds no time is a usage error.
-fn time_range(common: &Common, assume_offset: i32) -> Result<(Option<i64>, Option<i64>)> {
+/// `where_naive`: the `--where` comparisons with such a time ([`Expr::naive_times`]), said on
+/// the same line.
+fn time_range(
+    common: &Common,
+    assume_offset: i32,
+    where_naive: &[(String, i64)],
+) -> Result<(Option<i64>, Option<i64>)> {
     let now = now_ns();
     let bound = |s: &Option<String>, flag: &str| -> Result<Option<filter::TimeBound>> {
         s.as_deref()
@@ -535,6 +541,13 @@ fn time_range(common: &Common, assume_offset: i32) -> Result<(Option<i64>, Optio
     ]
     .into_iter()
     .filter_map(|(flag, text, b)| b.filter(|b| b.naive).map(|b| shown(flag, text, b)))
+    .chain(where_naive.iter().map(|(cmp, ns)| {
+        if assume_offset == 0 {
+            format!("--where '{cmp}'")
+        } else {
+            format!("--where '{cmp}' ({})", short_utc(*ns))
+        }
+    }))
     .collect();
     if !naive.is_empty() {
         let zone = match &common.assume_tz {
@@ -576,7 +589,27 @@ fn short_utc(ns: i64) -> String {
 fn settings(common: &Common, reg: &Registry, mode: Mode) -> Result<Settings> {
     let assume_offset =
         pipeline::assume_offset(common.assume_tz.as_deref()).map_err(|e| anyhow!(e))?;
-    let (since, until) = time_range(common, assume_offset)?;
+    let expr = common
+        .where_
+        .as_deref()
+        .map(|w| Expr::parse_in(w, assume_offset))
+        .transpose()?;
+    let type_of = |field: &str| match field {
+        "status" | "duration_ms" | "line" => Some(filter::FieldType::Number),
+        "level" => Some(filter::FieldType::Level),
+        "ts" | "runtime_ts" => Some(filter::FieldType::Time),
+        _ => None,
+    };
+    if let Some(problem) = expr
+        .as_ref()
+        .and_then(|e| e.mismatches(&type_of).first().cloned())
+    {
+        bail!("--where: {problem}");
+    }
+    let where_naive = expr
+        .as_ref()
+        .map_or_else(Vec::new, |e| e.naive_times(&type_of));
+    let (since, until) = time_range(common, assume_offset, &where_naive)?;
     let services = if common.service.is_empty() {
         None
     } else {
@@ -592,18 +625,6 @@ fn settings(common: &Common, reg: &Registry, mode: Mode) -> Result<Settings> {
         }
         Some(ids)
     };
-    let expr = common.where_.as_deref().map(Expr::parse).transpose()?;
-    if let Some(e) = &expr {
-        let type_of = |field: &str| match field {
-            "status" | "duration_ms" | "line" => Some(filter::FieldType::Number),
-            "level" => Some(filter::FieldType::Level),
-            "ts" | "runtime_ts" => Some(filter::FieldType::Time),
-            _ => None,
-        };
-        if let Some(problem) = e.mismatches(&type_of).first() {
-            bail!("--where: {problem}");
-        }
-    }
     // `fields.x` and non-schema names need the extra fields collected.
     let extra_names: Vec<String> = expr.as_ref().map_or_else(Vec::new, |e| {
         e.fields()

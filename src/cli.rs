@@ -288,7 +288,7 @@ pub struct Common {
     #[arg(long, value_name = "DIR")]
     pub parsers: Option<PathBuf>,
     /// Zone of local timestamps that carry none (SkillMeat's text `asctime`; not its JSON, UTC),
-    /// and of --since/--until values without one: UTC or an offset like +02:00.
+    /// and of --since/--until values and --where times without one: UTC or an offset like +02:00.
     #[arg(long, value_name = "TZ")]
     pub assume_tz: Option<String>,
     /// Cap on one line or joined record; longer ones are truncated (and counted).

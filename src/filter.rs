@@ -51,7 +51,8 @@
 //!   (`level >= warn`, `level = WARNING`); a literal that is no level name
 //!   makes the values incomparable.
 //! * `Time` vs a literal: an RFC3339 literal (`2026-11-22T07:02:00Z`, quoted when it has an
-//!   offset such as `+02:00`) is compared as a time; any other literal makes the values
+//!   offset such as `+02:00`) is compared as a time (one without a zone, `2026-11-22T09:02:00`,
+//!   is read at the offset given to [`Expr::parse_in`]; [`Expr::parse`]: UTC); any other literal makes the values
 //!   incomparable (and `~` reads the time as RFC3339 with 9 digits).
 //! * `field in (a, b, …)` is `field = a or field = b or …`, and `field not in (…)` is
 //!   exactly `not (field in (…))` (true when the field is missing).
@@ -209,6 +210,8 @@ struct Literal {
     level: Option<u8>,
     /// An RFC3339 time (UTC ns).
     time: Option<i64>,
+    /// The time named no zone (`2026-11-22T07:02:00`): [`Expr::parse_in`] reads it at its offset.
+    naive: bool,
 }
 
 impl Literal {
@@ -220,14 +223,20 @@ impl Literal {
         };
         let level = parse_level(&text);
         let b = text.trim().as_bytes();
-        let time = (b.len() >= 10 && b[..4].iter().all(u8::is_ascii_digit) && b[4] == b'-')
-            .then(|| parse_rfc3339(text.trim()).ok())
-            .flatten();
+        let (time, naive) =
+            match (b.len() >= 10 && b[..4].iter().all(u8::is_ascii_digit) && b[4] == b'-')
+                .then(|| parse_rfc3339_in(text.trim(), 0).ok())
+                .flatten()
+            {
+                Some((ns, naive)) => (Some(ns), naive),
+                None => (None, false),
+            };
         Literal {
             text,
             num,
             level,
             time,
+            naive,
         }
     }
 }
@@ -327,6 +336,38 @@ impl Expr {
     /// Errors carry the 1-based column of the problem, e.g.
     /// `--where: expected a value after '>=' at column 11: status >= `.
     pub fn parse(src: &str) -> Result<Expr, ParseError> {
+        Expr::parse_in(src, 0)
+    }
+
+    /// [`Expr::parse`], reading a time literal without a zone (`ts >= 2026-11-22T09:02:00`,
+    /// `2026-11-22`: midnight) at `naive_offset_secs` east of UTC — the offset the log's own
+    /// zone-less times are read at (`--assume-tz`, else 0), as [`parse_time_bound_in`] does.
+    ///
+    /// # Errors
+    /// As [`Expr::parse`].
+    pub fn parse_in(src: &str, naive_offset_secs: i32) -> Result<Expr, ParseError> {
+        fn shift(n: &mut Node, by_ns: i64) {
+            let lit = |l: &mut Literal| {
+                if l.naive {
+                    l.time = l.time.and_then(|t| t.checked_sub(by_ns));
+                }
+            };
+            match n {
+                Node::Or(v) | Node::And(v) => v.iter_mut().for_each(|c| shift(c, by_ns)),
+                Node::Not(c) => shift(c, by_ns),
+                Node::Present(_) | Node::Match { .. } => {}
+                Node::Cmp { lit: l, .. } => lit(l),
+                Node::In { lits, .. } => lits.iter_mut().for_each(lit),
+            }
+        }
+        let mut e = Expr::parse_utc(src)?;
+        if naive_offset_secs != 0 {
+            shift(&mut e.root, i64::from(naive_offset_secs) * 1_000_000_000);
+        }
+        Ok(e)
+    }
+
+    fn parse_utc(src: &str) -> Result<Expr, ParseError> {
         match or_expr(src, 0, After::Start) {
             Ok((rest, root)) => {
                 let rest = skip_ws(rest);
@@ -378,6 +419,40 @@ impl Expr {
                         FieldType::Time => "an RFC3339 time (2026-11-22T07:02:00Z)",
                     };
                     out.push(format!("'{shown}': {:?} is not {what}", lit.text));
+                }
+            };
+            match n {
+                Node::Or(v) | Node::And(v) => v.iter().for_each(|c| walk(c, type_of, out)),
+                Node::Not(c) => walk(c, type_of, out),
+                Node::Present(_) | Node::Match { .. } => {}
+                Node::Cmp { field, op, lit } => {
+                    check(field, format!("{field} {} {}", op.as_str(), lit.text), lit);
+                }
+                Node::In { field, lits } => {
+                    for lit in lits {
+                        check(field, format!("{field} in (… {} …)", lit.text), lit);
+                    }
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(&self.root, type_of, &mut out);
+        out
+    }
+
+    /// The comparisons of a time field (`type_of` says which) with a time that names no zone,
+    /// as written (`ts >= 2026-11-22T09:02:00`), each with the time it was read as (UTC ns).
+    pub fn naive_times(&self, type_of: &dyn Fn(&str) -> Option<FieldType>) -> Vec<(String, i64)> {
+        fn walk(
+            n: &Node,
+            type_of: &dyn Fn(&str) -> Option<FieldType>,
+            out: &mut Vec<(String, i64)>,
+        ) {
+            let mut check = |field: &str, shown: String, lit: &Literal| {
+                if let (true, Some(FieldType::Time), Some(t)) =
+                    (lit.naive, type_of(field), lit.time)
+                {
+                    out.push((shown, t));
                 }
             };
             match n {
@@ -1360,11 +1435,6 @@ impl Cursor<'_> {
     }
 }
 
-/// An RFC3339 time (`--where 'ts >= …'`); without a zone, UTC.
-fn parse_rfc3339(t: &str) -> Result<i64, String> {
-    parse_rfc3339_in(t, 0).map(|(ns, _)| ns)
-}
-
 /// An RFC3339 time, or one without a zone read at `naive_offset_secs` east of UTC; and whether
 /// it had none.
 fn parse_rfc3339_in(t: &str, naive_offset_secs: i64) -> Result<(i64, bool), String> {
@@ -1478,6 +1548,7 @@ mod tests {
         S(&'static str),
         N(f64),
         L(u8),
+        T(i64),
     }
 
     /// Test record: a list of (name, value); hands out borrowed strings.
@@ -1492,6 +1563,7 @@ mod tests {
                     TV::S(s) => Value::Str(Cow::Borrowed(*s)),
                     TV::N(n) => Value::Num(*n),
                     TV::L(l) => Value::Level(*l),
+                    TV::T(t) => Value::Time(*t),
                 })
         }
     }
@@ -2199,6 +2271,46 @@ mod tests {
                 .to_string()
                 .starts_with("invalid time \"1h30\": not an RFC3339 time")
         );
+    }
+
+    #[test]
+    fn where_times_without_a_zone_are_read_at_the_given_offset() {
+        const S: i64 = 1_000_000_000;
+        let utc = parse_time_bound("2026-11-22T07:02:00Z", 0).expect("time");
+        let type_of = |f: &str| (f == "ts").then_some(FieldType::Time);
+        let at_7 = rec(&[("ts", TV::T(utc))]);
+        let e = Expr::parse_in("ts = 2026-11-22T09:02:00", 7200).expect("parses");
+        assert!(e.matches(&at_7));
+        assert_eq!(
+            e.naive_times(&type_of),
+            [("ts = 2026-11-22T09:02:00".to_string(), utc)]
+        );
+        // Without an offset (and with Expr::parse): UTC.
+        assert!(
+            !Expr::parse("ts = 2026-11-22T09:02:00")
+                .unwrap()
+                .matches(&at_7)
+        );
+        assert!(
+            Expr::parse_in("ts = 2026-11-22T07:02:00", 0)
+                .unwrap()
+                .matches(&at_7)
+        );
+        // A date alone is midnight there; `in` sets too; a zone given wins.
+        let e = Expr::parse_in("ts in (2026-11-22T08:02:00) and ts < 2026-11-23", 3600).unwrap();
+        assert!(e.matches(&at_7));
+        assert_eq!(e.naive_times(&type_of).len(), 2);
+        let before = Expr::parse_in("ts < 2026-11-23", 3600).unwrap();
+        let midnight_there = utc + (15 * 3600 + 58 * 60) * S; // 2026-11-22T23:00:00Z
+        assert!(before.matches(&rec(&[("ts", TV::T(midnight_there - 1))])));
+        assert!(!before.matches(&rec(&[("ts", TV::T(midnight_there))])));
+        let zoned = Expr::parse_in("ts = 2026-11-22T07:02:00Z", 7200).unwrap();
+        assert!(zoned.matches(&at_7));
+        assert!(zoned.naive_times(&type_of).is_empty());
+        // Only time fields are told about: elsewhere the value is text.
+        let text = Expr::parse_in("fields.day = 2026-11-22", 7200).unwrap();
+        assert!(text.naive_times(&type_of).is_empty());
+        assert!(text.matches(&rec(&[("fields.day", TV::S("2026-11-22"))])));
     }
 
     // ----- property tests -----

@@ -121,6 +121,67 @@ fn where_compares_times_as_times() {
     assert!(r.stderr.contains("is not an RFC3339 time"), "{}", r.stderr);
 }
 
+/// A time without a zone in `--where` is read as `--since` reads one: at `--assume-tz` when
+/// given, else UTC, and stderr says once how. It was read as UTC whatever `--assume-tz` said.
+#[test]
+fn where_time_without_a_zone_is_read_in_assume_tz_and_said_once() {
+    let input = b"{\"time\":\"2026-11-22T07:01:59.9Z\",\"level\":\"info\",\"msg\":\"a\"}\n\
+{\"time\":\"2026-11-22T07:02:00.5Z\",\"level\":\"info\",\"msg\":\"b\"}\n";
+    let run = |args: &[&str]| -> (Vec<String>, String) {
+        let mut all = vec!["events", "--format", "json"];
+        all.extend_from_slice(args);
+        let r = bin(&all, input);
+        assert_eq!(r.code, 0, "{args:?}: {}", r.stderr);
+        let msgs = r
+            .stdout
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["message"].to_string())
+            .collect();
+        (msgs, r.stderr)
+    };
+    let (msgs, stderr) = run(&["--where", "ts >= 2026-11-22T07:02:00"]);
+    assert_eq!(msgs, [r#""b""#]);
+    assert_eq!(
+        stderr,
+        "logsleuth: --where 'ts >= 2026-11-22T07:02:00' read as UTC; add Z or an offset such as +02:00\n"
+    );
+    let (msgs, stderr) = run(&[
+        "--assume-tz",
+        "+02:00",
+        "--where",
+        "ts >= 2026-11-22T09:02:00 and level >= info",
+    ]);
+    assert_eq!(msgs, [r#""b""#], "{stderr}");
+    assert_eq!(
+        stderr,
+        "logsleuth: --where 'ts >= 2026-11-22T09:02:00' (2026-11-22T07:02:00Z) read as +02:00 (--assume-tz); add Z or an offset such as +02:00\n"
+    );
+    // With --since on the same line; a zone given in --where says nothing and wins.
+    let (msgs, stderr) = run(&[
+        "--assume-tz",
+        "+02:00",
+        "--since",
+        "2026-11-22",
+        "--where",
+        "ts < 2026-11-22T09:02:00 or ts > 2026-11-22T07:03:00Z",
+    ]);
+    assert_eq!(msgs, [r#""a""#], "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with(
+            "logsleuth: --since 2026-11-22 (2026-11-21T22:00:00Z) and --where 'ts < 2026-11-22T09:02:00' (2026-11-22T07:02:00Z) read as +02:00 (--assume-tz);"
+        ),
+        "{stderr}"
+    );
+    let (msgs, stderr) = run(&[
+        "--assume-tz",
+        "+02:00",
+        "--where",
+        "ts >= 2026-11-22T07:02:00Z",
+    ]);
+    assert_eq!((msgs, stderr.as_str()), (vec![r#""b""#.to_string()], ""));
+}
+
 #[test]
 fn where_status_in_a_set() {
     // The runbooks' "401 or 403" question, as a set; `not in` is its complement.
