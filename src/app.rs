@@ -725,6 +725,7 @@ fn settings(common: &Common, reg: &Registry, mode: Mode) -> Result<Settings> {
         exclude: Vec::new(),
         max_endpoints: crate::analyze::MAX_ENDPOINTS,
         max_streams: crate::streams::MAX_STREAMS,
+        descriptor_wait: pipeline::DescriptorWait::default(),
     })
 }
 
@@ -1068,12 +1069,46 @@ fn say_no_unparsed(counts: &InputCounts, filter: &Filter) {
 
 /// An input that failed while it was read (a cut gzip, stdin that is a directory): what was
 /// read before is in the output, but the output is not all the input holds — say so on
-/// stderr (exit code 2). Whether there were any.
+/// stderr (exit code 2). Followed files the run stopped before it could open for want of file
+/// descriptors ([`pipeline::NEVER_OPENED`]) had nothing read: one line counts them. Whether
+/// there were any.
 fn say_read_errors(errors: &[String]) -> bool {
+    let prefix = format!("{} '", pipeline::NEVER_OPENED);
+    let mut never = Vec::new();
+    let mut why = "";
     for e in errors {
+        if let Some((name, error)) = e
+            .strip_prefix(&prefix)
+            .and_then(|rest| rest.rsplit_once("': "))
+        {
+            never.push(name);
+            why = error;
+            continue;
+        }
         let mut e = e.clone();
         output::one_line(&mut e);
         eprintln!("logsleuth: {e}; the output covers what was read before");
+    }
+    if !never.is_empty() {
+        const SHOWN: usize = 3;
+        let mut names = never
+            .iter()
+            .take(SHOWN)
+            .map(|n| format!("'{n}'"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        if never.len() > SHOWN {
+            names.insert_str(0, "e.g. ");
+        }
+        let mut line = format!(
+            "logsleuth: never opened: {} {}, {names} ({why}; `ulimit -n` allows more open \
+             files): nothing of {} is in the output",
+            never.len(),
+            if never.len() == 1 { "file" } else { "files" },
+            if never.len() == 1 { "it" } else { "them" },
+        );
+        output::one_line(&mut line);
+        eprintln!("{line}");
     }
     !errors.is_empty()
 }

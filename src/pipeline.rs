@@ -31,7 +31,7 @@ use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::io::{self, IsTerminal, Read};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -337,7 +337,27 @@ pub struct Settings {
     /// Streams with state at once, and open partial runs per input
     /// ([`crate::streams::MAX_STREAMS`]; tests lower it).
     pub max_streams: usize,
+    /// Followed inputs waiting for a file descriptor ([`open_retrying`]), said on stderr.
+    pub descriptor_wait: DescriptorWait,
 }
+
+/// Followed inputs that cannot be opened for want of file descriptors ([`open_retrying`]): the
+/// first [`NAMED_WAITS`] are named on stderr, the others counted on one line (a directory of
+/// 3000 files under `ulimit -n 1024` said 1981 lines).
+#[derive(Debug, Default)]
+pub struct DescriptorWait {
+    /// Inputs that have waited, named or not.
+    waited: AtomicUsize,
+    /// Inputs waiting that no line has counted yet.
+    uncounted: AtomicUsize,
+}
+
+/// How many inputs waiting for a file descriptor are named on stderr ([`DescriptorWait`]).
+const NAMED_WAITS: usize = 3;
+
+/// The start of the read error of a followed input the run stopped before it could open for
+/// want of file descriptors: nothing of it was read (stderr groups these).
+pub const NEVER_OPENED: &str = "never opened";
 
 impl Settings {
     /// Settings for one in-process run in `mode` with defaults everywhere else: one parse
@@ -367,6 +387,7 @@ impl Settings {
             exclude: Vec::new(),
             max_endpoints: crate::analyze::MAX_ENDPOINTS,
             max_streams: crate::streams::MAX_STREAMS,
+            descriptor_wait: DescriptorWait::default(),
         }
     }
 
@@ -1049,32 +1070,69 @@ const REOPEN: Duration = Duration::from_secs(1);
 /// [`open_tapped`]; following, an input that cannot be opened for want of file descriptors
 /// (`-f` on a directory of more files than `ulimit -n` allows; `main` raises the soft limit to
 /// the hard one, but that may not be enough) is said on stderr at once and tried again every
-/// [`REOPEN`] until it opens or the run stops (then its error is the input's read error, as
-/// for any input that could not be read): it is read once descriptors are free again (a
-/// stopped kubectl, a limit raised with `prlimit`), not given up on.
+/// [`REOPEN`] until it opens or the run stops (then its error, [`NEVER_OPENED`], is the
+/// input's read error): it is read once descriptors are free again (a stopped kubectl, a limit
+/// raised with `prlimit`), not given up on. The first few such inputs are named, the others
+/// counted on one line ([`DescriptorWait`]).
 fn open_retrying(
     input: &Input,
     settings: &Settings,
     tap: &Arc<Mutex<ByteTap>>,
 ) -> io::Result<(Box<dyn Read + Send>, Option<Watched>)> {
+    let wait = &settings.descriptor_wait;
     let mut said = false;
     loop {
         match open_tapped(input, settings, tap) {
             Err(e) if settings.follow && crate::source::out_of_descriptors(&e) => {
                 if !std::mem::replace(&mut said, true) {
-                    eprintln!(
-                        "logsleuth: cannot open '{}' now: {e}; trying again every second \
-                         (`ulimit -n` allows more open files)",
-                        input.name
-                    );
+                    if wait.waited.fetch_add(1, Ordering::Relaxed) < NAMED_WAITS {
+                        eprintln!(
+                            "logsleuth: cannot open '{}' now: {e}; trying again every second \
+                             (`ulimit -n` allows more open files)",
+                            input.name
+                        );
+                    } else {
+                        wait.uncounted.fetch_add(1, Ordering::Relaxed);
+                    }
                 }
                 if !wait_unless_stopped(REOPEN, settings) {
-                    return Err(e);
+                    return Err(io::Error::new(e.kind(), NeverOpened(e)));
+                }
+                // The inputs that began to wait since: one line, said by one of the waiting.
+                match wait.uncounted.swap(0, Ordering::Relaxed) {
+                    0 => {}
+                    1 => eprintln!("logsleuth: … and 1 more file waits for a descriptor"),
+                    n => eprintln!("logsleuth: … and {n} more files wait for a descriptor"),
                 }
             }
             opened => return opened,
         }
     }
+}
+
+/// The error of an input [`open_retrying`] never opened (its read error says
+/// [`NEVER_OPENED`]).
+#[derive(Debug)]
+struct NeverOpened(io::Error);
+
+impl std::fmt::Display for NeverOpened {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for NeverOpened {}
+
+/// [`read_error`] for an input that could not be opened: [`NEVER_OPENED`] when
+/// [`open_retrying`] waited for a descriptor until the run stopped.
+fn open_error(tx: &SyncSender<ReaderMsg>, name: &str, e: &io::Error) -> Result<(), ()> {
+    let never = e.get_ref().is_some_and(|inner| inner.is::<NeverOpened>());
+    read_error(
+        tx,
+        if never { NEVER_OPENED } else { "cannot read" },
+        name,
+        e,
+    )
 }
 
 fn cancelled(settings: &Settings) -> bool {
@@ -1142,7 +1200,7 @@ fn read_all(inputs: &[Input], settings: &Settings, tx: SyncSender<ReaderMsg>) {
                 }
                 Err(e) => {
                     if member.end_carried(settings, &tx, &seq).is_err()
-                        || read_error(&tx, "cannot read", &input.name, &e).is_err()
+                        || open_error(&tx, &input.name, &e).is_err()
                     {
                         return;
                     }
@@ -1285,7 +1343,7 @@ fn read_group(
             },
             Err(e) => {
                 if member.end_carried(settings, tx, seq).is_err()
-                    || read_error(tx, "cannot read", &input.name, &e).is_err()
+                    || open_error(tx, &input.name, &e).is_err()
                 {
                     return;
                 }

@@ -398,16 +398,22 @@ impl Running {
     }
 
     /// Ctrl-C; the whole output and stderr once the run ended (it must exit 0).
-    fn interrupt(mut self) -> (Vec<String>, String) {
+    fn interrupt(self) -> (Vec<String>, String) {
+        let (status, lines, err) = self.interrupt_any();
+        assert!(status.success(), "{status}: {err}");
+        (lines, err)
+    }
+
+    /// [`Running::interrupt`], whatever the exit status (returned too).
+    fn interrupt_any(mut self) -> (std::process::ExitStatus, Vec<String>, String) {
         common::sigint(&self.child);
         let status = self.child.wait().expect("wait");
         for r in std::mem::take(&mut self.readers) {
             r.join().expect("reader");
         }
         let err = self.errors.lock().expect("lock").join("\n");
-        assert!(status.success(), "{status}: {err}");
         let lines = std::mem::take(&mut *self.lines.lock().expect("lock"));
-        (lines, err)
+        (status, lines, err)
     }
 }
 
@@ -830,6 +836,60 @@ fn follow_reads_a_directory_of_more_files_than_the_soft_open_file_limit() {
     let (lines, err) = run.interrupt();
     assert_eq!(lines.len(), FILES, "{err}");
     assert!(!err.contains("Too many open files"), "{err}");
+}
+
+/// QA L-a: with a hard limit too low for the files followed, stderr said one "cannot open …
+/// trying again" line per file, then one "cannot read …: the output covers what was read
+/// before" per file at the end, though nothing of them was read. Now: a few named, the rest
+/// counted, and one end line that says they were never opened.
+#[cfg(target_os = "linux")]
+#[test]
+fn follow_beyond_the_hard_open_file_limit_says_the_waiting_files_in_a_few_lines() {
+    const FILES: usize = 300;
+    let dir = tempfile::tempdir().expect("tmp");
+    one_line_files(dir.path(), "f", FILES);
+    let mut cmd = Command::new("sh");
+    cmd.args([
+        "-c",
+        r#"ulimit -Sn 64 && ulimit -Hn 64 && exec "$0" "$@""#,
+        env!("CARGO_BIN_EXE_logsleuth"),
+    ]);
+    cmd.args(["events", "--follow", "--max-delay", "100ms"]);
+    cmd.arg(dir.path());
+    let run = Running::spawn(cmd);
+    run.wait_for_stderr("the count of files waiting for a descriptor", |lines| {
+        lines.iter().any(|l| l.contains("wait for a descriptor"))
+    });
+    // Exit 2: not every input was read.
+    let (status, lines, err) = run.interrupt_any();
+    assert_eq!(status.code(), Some(2), "{err}");
+    let named = err.lines().filter(|l| l.contains("cannot open")).count();
+    assert!((1..=3).contains(&named), "{err}");
+    assert!(!err.contains("covers what was read before"), "{err}");
+    let counted: usize = err
+        .lines()
+        .filter_map(|l| l.strip_prefix("logsleuth: … and "))
+        .map(|l| {
+            l.split(' ')
+                .next()
+                .unwrap()
+                .parse::<usize>()
+                .expect("count")
+        })
+        .sum();
+    let never = err
+        .lines()
+        .find_map(|l| l.strip_prefix("logsleuth: never opened: "))
+        .unwrap_or_else(|| panic!("no end line: {err}"));
+    assert!(never.contains(" files, e.g. '"), "{never}");
+    assert!(
+        never.ends_with("nothing of them is in the output"),
+        "{never}"
+    );
+    let never: usize = never.split(' ').next().unwrap().parse().expect("count");
+    assert_eq!(never, named + counted, "{err}");
+    assert_eq!(lines.len() + never, FILES, "{err}");
+    assert!(err.lines().count() <= 6, "{err}");
 }
 
 #[cfg(target_os = "linux")]
