@@ -398,6 +398,27 @@ impl Expr {
         eval(&self.root, rec)
     }
 
+    /// Every comparison with a literal: its field, how it is written (`ts >= 2026-…`, or
+    /// `field in (… v …)` for each value of a set) and the literal.
+    fn each_comparison(&self, f: &mut dyn FnMut(&str, String, &Literal)) {
+        fn walk(n: &Node, f: &mut dyn FnMut(&str, String, &Literal)) {
+            match n {
+                Node::Or(v) | Node::And(v) => v.iter().for_each(|c| walk(c, f)),
+                Node::Not(c) => walk(c, f),
+                Node::Present(_) | Node::Match { .. } => {}
+                Node::Cmp { field, op, lit } => {
+                    f(field, format!("{field} {} {}", op.as_str(), lit.text), lit);
+                }
+                Node::In { field, lits } => {
+                    for lit in lits {
+                        f(field, format!("{field} in (… {} …)", lit.text), lit);
+                    }
+                }
+            }
+        }
+        walk(&self.root, f);
+    }
+
     /// Comparisons that can never hold as meant: a number field against a value that is no
     /// number (`duration_ms > 100ms` would compare text), a level against a word that is no
     /// level name (`level >= warnn`). `type_of` says which fields hold numbers and levels.
@@ -409,68 +430,30 @@ impl Expr {
                 FieldType::Time => lit.time.is_some(),
             }
         }
-        fn walk(n: &Node, type_of: &dyn Fn(&str) -> Option<FieldType>, out: &mut Vec<String>) {
-            let mut check = |field: &str, shown: String, lit: &Literal| {
-                let Some(t) = type_of(field) else { return };
-                if !fits(t, lit) {
-                    let what = match t {
-                        FieldType::Number => "a number",
-                        FieldType::Level => "a level name (trace, debug, info, warn, error, fatal)",
-                        FieldType::Time => "an RFC3339 time (2026-11-22T07:02:00Z)",
-                    };
-                    out.push(format!("'{shown}': {:?} is not {what}", lit.text));
-                }
-            };
-            match n {
-                Node::Or(v) | Node::And(v) => v.iter().for_each(|c| walk(c, type_of, out)),
-                Node::Not(c) => walk(c, type_of, out),
-                Node::Present(_) | Node::Match { .. } => {}
-                Node::Cmp { field, op, lit } => {
-                    check(field, format!("{field} {} {}", op.as_str(), lit.text), lit);
-                }
-                Node::In { field, lits } => {
-                    for lit in lits {
-                        check(field, format!("{field} in (… {} …)", lit.text), lit);
-                    }
-                }
-            }
-        }
         let mut out = Vec::new();
-        walk(&self.root, type_of, &mut out);
+        self.each_comparison(&mut |field, shown, lit| {
+            let Some(t) = type_of(field) else { return };
+            if !fits(t, lit) {
+                let what = match t {
+                    FieldType::Number => "a number",
+                    FieldType::Level => "a level name (trace, debug, info, warn, error, fatal)",
+                    FieldType::Time => "an RFC3339 time (2026-11-22T07:02:00Z)",
+                };
+                out.push(format!("'{shown}': {:?} is not {what}", lit.text));
+            }
+        });
         out
     }
 
     /// The comparisons of a time field (`type_of` says which) with a time that names no zone,
     /// as written (`ts >= 2026-11-22T09:02:00`), each with the time it was read as (UTC ns).
     pub fn naive_times(&self, type_of: &dyn Fn(&str) -> Option<FieldType>) -> Vec<(String, i64)> {
-        fn walk(
-            n: &Node,
-            type_of: &dyn Fn(&str) -> Option<FieldType>,
-            out: &mut Vec<(String, i64)>,
-        ) {
-            let mut check = |field: &str, shown: String, lit: &Literal| {
-                if let (true, Some(FieldType::Time), Some(t)) =
-                    (lit.naive, type_of(field), lit.time)
-                {
-                    out.push((shown, t));
-                }
-            };
-            match n {
-                Node::Or(v) | Node::And(v) => v.iter().for_each(|c| walk(c, type_of, out)),
-                Node::Not(c) => walk(c, type_of, out),
-                Node::Present(_) | Node::Match { .. } => {}
-                Node::Cmp { field, op, lit } => {
-                    check(field, format!("{field} {} {}", op.as_str(), lit.text), lit);
-                }
-                Node::In { field, lits } => {
-                    for lit in lits {
-                        check(field, format!("{field} in (… {} …)", lit.text), lit);
-                    }
-                }
-            }
-        }
         let mut out = Vec::new();
-        walk(&self.root, type_of, &mut out);
+        self.each_comparison(&mut |field, shown, lit| {
+            if let (true, Some(FieldType::Time), Some(t)) = (lit.naive, type_of(field), lit.time) {
+                out.push((shown, t));
+            }
+        });
         out
     }
 
