@@ -176,12 +176,21 @@ pub fn cause_in(text: &str, kind: CauseKind) -> Option<Box<str>> {
 /// `asyncio.exceptions.CancelledError` — not indented, a dotted name whose last part is a
 /// class name (upper-case first), then `: ` or the end.
 fn is_exception_line(line: &str) -> bool {
-    let name = line.split_once(": ").map_or(line, |(n, _)| n);
+    // The name is what precedes the first `: `, made only of name bytes: so it ends at the
+    // first other byte, which must be that `: ` (or the end). Indented frame lines, most of a
+    // traceback, stop at their first byte instead of being searched whole.
+    let b = line.as_bytes();
+    let end = b
+        .iter()
+        .position(|&c| !(c.is_ascii_alphanumeric() || c == b'_' || c == b'.'))
+        .unwrap_or(b.len());
+    if end < b.len() && !b[end..].starts_with(b": ") {
+        return false;
+    }
+    let name = &line[..end];
     let class = name.rsplit('.').next().unwrap_or("");
     !name.is_empty()
-        && name
-            .split('.')
-            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+        && name.split('.').all(|p| !p.is_empty())
         && !name.starts_with(|c: char| c.is_ascii_digit())
         && class.starts_with(|c: char| c.is_ascii_uppercase())
         && name != "Traceback"
@@ -1245,6 +1254,51 @@ in = [401]
             let key = &f.group["client_ip"];
             let want = counted_by_definition(&by_key[key], 5, 60_000_000_000).len();
             assert_eq!(f.count as usize, want, "{key}");
+        }
+    }
+
+    /// `is_exception_line` as its doc defines it, the way it was first written: what the fast
+    /// version must agree with.
+    fn exception_line_by_definition(line: &str) -> bool {
+        let name = line.split_once(": ").map_or(line, |(n, _)| n);
+        let class = name.rsplit('.').next().unwrap_or("");
+        !name.is_empty()
+            && name
+                .split('.')
+                .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+            && !name.starts_with(|c: char| c.is_ascii_digit())
+            && class.starts_with(|c: char| c.is_ascii_uppercase())
+            && name != "Traceback"
+    }
+
+    #[test]
+    fn exception_lines_are_told_from_frames() {
+        for (line, want) in [
+            ("KeyError: 'x'", true),
+            (
+                "sqlalchemy.exc.TimeoutError: QueuePool limit of size 5 reached",
+                true,
+            ),
+            ("asyncio.exceptions.CancelledError", true),
+            ("  File \"/app/x.py\", line 3, in f", false),
+            ("Traceback (most recent call last):", false),
+            ("Traceback: x", false),
+            ("ValueError:x", false),
+            ("2fast.Error: x", false),
+            ("a..B: x", false),
+            ("module.error: lower-case class", false),
+        ] {
+            assert_eq!(is_exception_line(line), want, "{line}");
+            assert_eq!(exception_line_by_definition(line), want, "{line}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn exception_line_test_agrees_with_its_definition(
+            line in r"[ A-Za-z0-9_.:é'\-]{0,24}",
+        ) {
+            prop_assert_eq!(is_exception_line(&line), exception_line_by_definition(&line));
         }
     }
 
