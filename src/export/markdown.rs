@@ -7,6 +7,7 @@
 
 use std::fmt::Write as _;
 
+use super::Redacting;
 use crate::analyze::Report;
 
 /// Rows per table, as on the terminal.
@@ -53,7 +54,7 @@ fn ms(v: Option<f64>) -> String {
 }
 
 /// Render the report; `redact` is applied to request paths.
-pub fn render(r: &Report, h: &Header<'_>, mut redact: impl FnMut(&str) -> String) -> String {
+pub fn render(r: &Report, h: &Header<'_>, redact: &mut Redacting<'_>) -> String {
     let mut o = String::new();
     let _ = writeln!(o, "# Incident evidence — logsleuth report\n");
     let _ = writeln!(o, "- command: `{}`", h.argv.join(" ").replace('`', "'"));
@@ -83,7 +84,7 @@ pub fn render(r: &Report, h: &Header<'_>, mut redact: impl FnMut(&str) -> String
         }
     );
 
-    findings(&mut o, r, &mut redact);
+    findings(&mut o, r, redact);
 
     let i = &r.input;
     let _ = writeln!(o, "\n## Input\n");
@@ -173,7 +174,7 @@ pub fn render(r: &Report, h: &Header<'_>, mut redact: impl FnMut(&str) -> String
                 vec![
                     e.service.clone(),
                     e.method.clone(),
-                    redact(&e.route),
+                    redact.text(&e.route),
                     e.requests.to_string(),
                     e.status_4xx.to_string(),
                     e.status_5xx.to_string(),
@@ -264,7 +265,7 @@ pub fn render(r: &Report, h: &Header<'_>, mut redact: impl FnMut(&str) -> String
             .map(|k| {
                 vec![
                     k.service.clone(),
-                    redact(&k.signature),
+                    redact.text(&k.signature),
                     k.first.clone().unwrap_or_default(),
                     k.last.clone().unwrap_or_default(),
                     k.events.to_string(),
@@ -311,7 +312,7 @@ pub fn render(r: &Report, h: &Header<'_>, mut redact: impl FnMut(&str) -> String
                     format!("{:.0}", t.duration_ms),
                     t.service.clone(),
                     t.method.clone().unwrap_or_default(),
-                    redact(t.path.as_deref().or(t.route.as_deref()).unwrap_or_default()),
+                    redact.text(t.path.as_deref().or(t.route.as_deref()).unwrap_or_default()),
                     t.status.map(|s| s.to_string()).unwrap_or_default(),
                     t.ts.clone().unwrap_or_default(),
                     origin,
@@ -325,14 +326,14 @@ pub fn render(r: &Report, h: &Header<'_>, mut redact: impl FnMut(&str) -> String
             &rows,
         );
     }
-    correlation(&mut o, r, &mut redact);
+    correlation(&mut o, r, redact);
     // Messages and paths are the log's own text: `cat report.md` must not run their escapes.
     crate::output::escape_controls(&o, false).into_owned()
 }
 
 /// Rule findings, most severe first (as on the terminal), with their evidence; messages come
 /// through `redact`, like paths.
-fn findings(o: &mut String, r: &Report, redact: &mut impl FnMut(&str) -> String) {
+fn findings(o: &mut String, r: &Report, redact: &mut Redacting<'_>) {
     let Some(findings) = &r.findings else {
         return;
     };
@@ -358,7 +359,7 @@ fn findings(o: &mut String, r: &Report, redact: &mut impl FnMut(&str) -> String)
             f.last.as_deref().unwrap_or("-")
         );
         if !f.group.is_empty() {
-            let _ = writeln!(o, "- group: {}", cell(&redact(&f.group_text())));
+            let _ = writeln!(o, "- group: {}", cell(&redact.text(&f.group_text())));
         }
         if let Some(d) = &f.detail {
             let _ = writeln!(o, "- {}", cell(d));
@@ -368,7 +369,13 @@ fn findings(o: &mut String, r: &Report, redact: &mut impl FnMut(&str) -> String)
             let _ = writeln!(
                 o,
                 "- correlation groups: {}",
-                cell(&f.correlation_groups.join(", "))
+                cell(
+                    &f.correlation_groups
+                        .iter()
+                        .map(|g| redact.group(g))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
             );
         }
         let _ = writeln!(o);
@@ -383,8 +390,8 @@ fn findings(o: &mut String, r: &Report, redact: &mut impl FnMut(&str) -> String)
                         None => format!("{}:{}", e.source, e.line),
                     },
                     match &e.cause {
-                        Some(cause) => redact(&format!("{} ↳ {cause}", e.message)),
-                        None => redact(&e.message),
+                        Some(cause) => redact.text(&format!("{} ↳ {cause}", e.message)),
+                        None => redact.text(&e.message),
                     },
                 ]
             })
@@ -397,7 +404,7 @@ fn findings(o: &mut String, r: &Report, redact: &mut impl FnMut(&str) -> String)
 /// The correlation section: counts and the top groups.
 /// The correlation table; group ids and slowest requests through `redact` (a token can be an
 /// agent id, or in a request's query string).
-fn correlation(o: &mut String, r: &Report, redact: &mut impl FnMut(&str) -> String) {
+fn correlation(o: &mut String, r: &Report, redact: &mut Redacting<'_>) {
     let Some(c) = &r.correlation else {
         return;
     };
@@ -415,10 +422,10 @@ fn correlation(o: &mut String, r: &Report, redact: &mut impl FnMut(&str) -> Stri
         .iter()
         .map(|g| {
             vec![
-                redact(&g.id),
+                redact.group(&g.id),
                 g.services.join(", "),
                 g.first.clone().unwrap_or_default(),
-                redact(g.slowest_request.as_deref().unwrap_or_default()),
+                redact.text(g.slowest_request.as_deref().unwrap_or_default()),
                 g.events.to_string(),
                 g.errors.to_string(),
                 format!("{:.1}", g.span_ms / 1000.0),

@@ -246,6 +246,7 @@ pub struct Bundle<'r> {
     requests: Dataset<RequestBatch>,
     groups: Dataset<GroupBatch>,
     redactor: Option<Redactor>,
+    pseudonyms: Pseudonyms,
     inputs_read: Vec<InputRead>,
     fields: String,
     /// The UTC day of the last row and its date string (partition values cache).
@@ -297,6 +298,7 @@ impl<'r> Bundle<'r> {
             requests,
             groups,
             redactor,
+            pseudonyms: Pseudonyms::default(),
             inputs_read: Vec::new(),
             fields: String::new(),
             last_day: None,
@@ -342,6 +344,7 @@ impl<'r> Bundle<'r> {
             requests,
             groups,
             mut redactor,
+            mut pseudonyms,
             inputs_read,
             ..
         } = self;
@@ -364,8 +367,14 @@ impl<'r> Bundle<'r> {
             (
                 "findings",
                 tables::findings_schema(),
-                tables::findings_batch(report, &mut |s| redact_str(&mut redactor, s).into_owned())
-                    .map_err(|e| Error::arrow(root.clone(), e))?,
+                tables::findings_batch(
+                    report,
+                    &mut Redacting {
+                        redactor: &mut redactor,
+                        pseudonyms: &mut pseudonyms,
+                    },
+                )
+                .map_err(|e| Error::arrow(root.clone(), e))?,
             ),
         ];
         for (name, schema, batch) in aggregates {
@@ -406,9 +415,14 @@ impl<'r> Bundle<'r> {
             incomplete_reasons: &reasons,
             redacted: redactor.is_some(),
         };
-        let md = markdown::render(report, &header, |s| {
-            redact_str(&mut redactor, s).into_owned()
-        });
+        let md = markdown::render(
+            report,
+            &header,
+            &mut Redacting {
+                redactor: &mut redactor,
+                pseudonyms: &mut pseudonyms,
+            },
+        );
         outputs.push(write_small(&root, "report.md", md.as_bytes())?);
 
         let finished_ns = now_ns();
@@ -541,6 +555,72 @@ fn redact_opt<'t>(r: &mut Option<Redactor>, s: Option<&'t str>) -> Option<Cow<'t
     s.map(|s| redact_str(r, s))
 }
 
+/// Identifiers that held a secret, numbered in order of appearance: redacted, an identifier
+/// still tells one agent (trace, request…) from another within the bundle, the same number in
+/// every file (`agent_id` `[REDACTED:github_token]#2`), and nothing of the secret is kept.
+#[derive(Default)]
+struct Pseudonyms {
+    numbers: crate::FastMap<Box<str>, u32>,
+}
+
+impl Pseudonyms {
+    /// Distinct redacted identifiers numbered apart (memory stays bounded); any further one
+    /// is written with `#?`.
+    const MAX: usize = 100_000;
+
+    /// `value` redacted; when redaction changed it, with its number appended.
+    fn id<'t>(&mut self, r: &mut Option<Redactor>, value: &'t str) -> Cow<'t, str> {
+        let out = redact_str(r, value);
+        if *out == *value {
+            return Cow::Borrowed(value);
+        }
+        let number = match self.numbers.get(value) {
+            Some(&n) => Some(n),
+            None if self.numbers.len() < Self::MAX => {
+                let n = u32::try_from(self.numbers.len() + 1).unwrap_or(u32::MAX);
+                self.numbers.insert(value.into(), n);
+                Some(n)
+            }
+            None => None,
+        };
+        Cow::Owned(match number {
+            Some(n) => format!("{out}#{n}"),
+            None => format!("{out}#?"),
+        })
+    }
+
+    fn id_opt<'t>(&mut self, r: &mut Option<Redactor>, v: Option<&'t str>) -> Option<Cow<'t, str>> {
+        v.map(|v| self.id(r, v))
+    }
+}
+
+/// What the bundle's tables and `report.md` redact with: free text, and identifiers (a group
+/// name `kind:value` is an identifier) through [`Pseudonyms`].
+pub struct Redacting<'a> {
+    redactor: &'a mut Option<Redactor>,
+    pseudonyms: &'a mut Pseudonyms,
+}
+
+impl Redacting<'_> {
+    /// Free text, its secrets replaced.
+    pub fn text(&mut self, s: &str) -> String {
+        redact_str(self.redactor, s).into_owned()
+    }
+
+    /// An identifier's value.
+    pub fn id(&mut self, value: &str) -> String {
+        self.pseudonyms.id(self.redactor, value).into_owned()
+    }
+
+    /// A group name, `kind:value`: the value as an identifier.
+    pub fn group(&mut self, name: &str) -> String {
+        match name.split_once(':') {
+            Some((kind, value)) => format!("{kind}:{}", self.id(value)),
+            None => self.id(name),
+        }
+    }
+}
+
 fn to_io(e: Error) -> io::Error {
     io::Error::other(e)
 }
@@ -571,7 +651,8 @@ impl EventSink for Bundle<'_> {
             .is_none_or(|r| r.all_clean(texts.iter().chain(&ids).flatten().copied()));
         let r = if clean { &mut None } else { &mut self.redactor };
         let [message, path, exception, raw, fields_out] = texts.map(|t| redact_opt(r, t));
-        let ids = ids.map(|t| redact_opt(r, t));
+        let pseudonyms = &mut self.pseudonyms;
+        let ids = ids.map(|t| pseudonyms.id_opt(r, t));
         let text = EventText {
             message: message.as_deref(),
             path: path.as_deref(),
@@ -589,7 +670,7 @@ impl EventSink for Bundle<'_> {
     fn request(&mut self, r: &Request, origin: &Origin) -> io::Result<()> {
         let path = redact_opt(&mut self.redactor, r.path());
         let ids = [r.trace_id(), r.request_id(), r.client_ip(), r.agent_id()]
-            .map(|id| redact_opt(&mut self.redactor, id));
+            .map(|id| self.pseudonyms.id_opt(&mut self.redactor, id));
         let service = self.reg.service_name(r.service);
         let values = self.partition(service, r.ts);
         let source = self
@@ -610,8 +691,10 @@ impl EventSink for Bundle<'_> {
     }
 
     fn group(&mut self, g: &ClosedGroup) -> io::Result<()> {
-        let redactor = &mut self.redactor;
-        let mut redact = |s: &str| redact_str(redactor, s).into_owned();
+        let mut redact = Redacting {
+            redactor: &mut self.redactor,
+            pseudonyms: &mut self.pseudonyms,
+        };
         self.groups
             .push(&[], |b| {
                 b.append(GroupRow {

@@ -854,13 +854,13 @@ fn evidence_fields() -> Fields {
 }
 
 /// The report's findings as one batch (most severe first, as in the report); `redact` is
-/// applied to evidence messages and causes, and group values.
+/// applied to evidence messages and causes, group values and correlation group names.
 ///
 /// # Errors
 /// Only if columns disagree with the schema.
 pub fn findings_batch(
     r: &Report,
-    redact: &mut dyn FnMut(&str) -> String,
+    redact: &mut super::Redacting<'_>,
 ) -> Result<RecordBatch, ArrowError> {
     let f: &[crate::rules::engine::Finding] = r.findings.as_deref().unwrap_or(&[]);
     let ns = |v: Option<&str>| v.and_then(|t| time::parse_timestamp(t.as_bytes(), 0));
@@ -877,7 +877,7 @@ pub fn findings_batch(
     let mut groups = ListBuilder::new(StringBuilder::new());
     for x in f {
         for g in &x.correlation_groups {
-            groups.values().append_value(g);
+            groups.values().append_value(redact.group(g));
         }
         groups.append(true);
     }
@@ -902,13 +902,13 @@ pub fn findings_batch(
                 b.append_value(i64::try_from(e.line).unwrap_or(i64::MAX));
             }
             if let Some(b) = items.field_builder::<StringBuilder>(4) {
-                b.append_value(redact(&e.message));
+                b.append_value(redact.text(&e.message));
             }
             if let Some(b) = items.field_builder::<StringBuilder>(5) {
-                b.append_option(e.cause.as_deref().map(&mut *redact));
+                b.append_option(e.cause.as_deref().map(|c| redact.text(c)));
             }
             if let Some(b) = items.field_builder::<StringBuilder>(6) {
-                b.append_option(e.correlation.as_deref());
+                b.append_option(e.correlation.as_deref().map(|g| redact.group(g)));
             }
             if let Some(b) = items.field_builder::<StringBuilder>(7) {
                 b.append_option(e.pod.as_deref());
@@ -923,7 +923,7 @@ pub fn findings_batch(
             let pairs: Vec<String> = x
                 .group
                 .iter()
-                .map(|(k, v)| format!("{k}={}", redact(v)))
+                .map(|(k, v)| format!("{k}={}", redact.text(v)))
                 .collect();
             (!pairs.is_empty()).then(|| pairs.join(" "))
         })
@@ -1023,11 +1023,11 @@ pub fn groups_schema() -> SchemaRef {
 }
 
 /// One `groups.parquet` row, its text already redacted.
-pub struct GroupRow<'g> {
+pub struct GroupRow<'g, 'r> {
     /// The group and why it closed.
     pub group: &'g ClosedGroup,
-    /// `kind:value` → value as written (redacted).
-    pub redact: &'g mut dyn FnMut(&str) -> String,
+    /// Identifiers and the slowest request's text, redacted.
+    pub redact: &'g mut super::Redacting<'r>,
 }
 
 /// Column builders for `groups.parquet`.
@@ -1059,13 +1059,13 @@ fn identifier_list() -> ListBuilder<StructBuilder> {
 fn put_identifiers(
     b: &mut ListBuilder<StructBuilder>,
     ids: &[String],
-    redact: &mut dyn FnMut(&str) -> String,
+    redact: &mut super::Redacting<'_>,
 ) -> usize {
     let mut bytes = 0;
     let s = b.values();
     for id in ids {
         let (kind, value) = id.split_once(':').unwrap_or(("id", id.as_str()));
-        let value = redact(value);
+        let value = redact.id(value);
         bytes += kind.len() + value.len();
         if let Some(k) = s.field_builder::<StringBuilder>(0) {
             k.append_value(kind);
@@ -1112,11 +1112,13 @@ impl GroupBatch {
     }
 
     /// Append one closed group.
-    pub fn append(&mut self, row: GroupRow<'_>) {
+    pub fn append(&mut self, row: GroupRow<'_, '_>) {
         let g = &row.group.report;
         let redact = row.redact;
-        let (kind, value) = g.id.split_once(':').unwrap_or(("id", g.id.as_str()));
-        let id = format!("{kind}:{}", redact(value));
+        let id = match g.id.split_once(':') {
+            Some(_) => redact.group(&g.id),
+            None => format!("id:{}", redact.id(&g.id)),
+        };
         self.bytes += id.len();
         self.group_id.append_value(id);
         self.bytes += put_identifiers(&mut self.identifiers, &g.identifiers, redact);
@@ -1130,7 +1132,7 @@ impl GroupBatch {
         put_ts(&mut self.first, &mut self.first_ns, row.group.first_ns);
         put_ts(&mut self.last, &mut self.last_ns, row.group.last_ns);
         self.span_ms.append_value(g.span_ms);
-        let slowest = g.slowest_request.as_deref().map(&mut *redact);
+        let slowest = g.slowest_request.as_deref().map(|s| redact.text(s));
         self.bytes += slowest.as_ref().map_or(0, String::len) + 64;
         self.slowest.append_option(slowest);
         self.closed.append_value(row.group.reason.as_str());

@@ -1246,6 +1246,66 @@ fn findings_evidence_carries_the_redacted_cause() {
     assert!(all_text(&dir).contains("postgres://app:pw_Cause01@db:5432/x"));
 }
 
+/// Identifiers that look like secrets (an agent id that is a GitHub token): no secret reaches
+/// the bundle through a group's name (findings' groups and evidence, `report.md`), and three
+/// agents stay three — numbered apart, the same number in every file (QA s17x M2).
+#[test]
+fn secret_looking_identifiers_stay_apart_and_never_leak_through_group_names() {
+    let tmp = tempfile::tempdir().unwrap();
+    let token = |i: u32| format!("ghp_{i}bcdefghijklmnopqrstuvwxyz012345678{i}");
+    let mut input = String::new();
+    for i in 1..=3 {
+        let t = token(i);
+        input.push_str(&format!(
+            concat!(
+                r#"{{"timestamp":"2026-11-22T07:0{i}:59.270650Z","level":"DEBUG","fields":{{"message":"finished processing request","latency":"9 ms","status":500}},"target":"tower_http::trace::on_response","span":{{"method":"GET","uri":"/agents/{t}/status","version":"HTTP/1.1","name":"request"}}}}"#,
+                "\n",
+                r#"{{"timestamp":"2026-11-22T07:0{i}:59.300000Z","level":"ERROR","fields":{{"message":"Timeout occurred while waiting for a slot","agent_id":"{t}"}},"target":"skreaver_http::db"}}"#,
+                "\n",
+            ),
+            i = i,
+            t = t
+        ));
+    }
+    let dir = tmp.path().join("b");
+    let report = export(&dir, &[], &[], input.as_bytes());
+    // The report itself names the groups by their ids: the secret is in them.
+    assert!(report["findings"].to_string().contains(&token(1)));
+    for (place, text) in text_by_column(&dir) {
+        for i in 1..=3 {
+            assert!(!text.contains(&token(i)), "{} in {place}", token(i));
+        }
+    }
+    let names = |file: &str, column: &str| -> Vec<String> {
+        let (_, batches) = read(&dir.join(file));
+        batches
+            .iter()
+            .flat_map(|b| strings(b, column))
+            .flatten()
+            .collect()
+    };
+    let mut groups = names("groups.parquet", "group_id");
+    groups.sort();
+    assert_eq!(
+        groups,
+        (1..=3)
+            .map(|i| format!("agent_id:[REDACTED:github_token]#{i}"))
+            .collect::<Vec<_>>()
+    );
+    let agents: std::collections::BTreeSet<String> =
+        names("events.parquet", "agent_id").into_iter().collect();
+    assert_eq!(agents.len(), 3, "{agents:?}");
+    let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    assert!(
+        md.contains("correlation groups: agent_id:[REDACTED:github_token]#"),
+        "{md}"
+    );
+    assert_eq!(verify(&dir).code, 0);
+    let raw = tmp.path().join("raw");
+    export(&raw, &[], &["--no-redact"], input.as_bytes());
+    assert!(all_text(&raw).contains(&token(2)));
+}
+
 /// A bundle of the schema before `cause` (`logsleuth.bundle/1`) still verifies; an unknown
 /// schema is a difference.
 #[test]
