@@ -1201,3 +1201,140 @@ fn failure_only_logs_fire_on_the_count_of_5xx() {
     assert_eq!(rules(50), ["ERR004"]);
     assert!(rules(30).is_empty());
 }
+
+/// The binary's stdout for `args`, run in the crate's root (so inputs keep their relative
+/// names in the output); `code` is the exit code expected.
+fn run_in_root(args: &[&str], code: i32) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_logsleuth"))
+        .current_dir(root())
+        .args(args)
+        .output()
+        .expect("run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(code), "{args:?}: {err}");
+    String::from_utf8(out.stdout).expect("utf8")
+}
+
+fn json_in_root(args: &[&str]) -> serde_json::Value {
+    serde_json::from_str(&run_in_root(args, 0)).expect("json")
+}
+
+/// A request answered 500 that logged nothing at error level (SkillMeat logs a handled
+/// `HTTPException(500)` only as INFO `Request completed … - 500`) is an error of its group for
+/// `trace` as for `analyze`, and the first error is that request's line.
+#[test]
+fn trace_counts_a_5xx_request_without_an_error_event_as_analyze_does() {
+    let file = "fixtures/trace/handled-500.log";
+    let report = json_in_root(&["analyze", "--format", "json", file]);
+    assert_eq!(common::group_counts(&report, "trace_id:trace-zzz"), (6, 1));
+    let text = run_in_root(&["trace", "trace-zzz", file], 0);
+    insta::assert_snapshot!("trace-handled-500", text);
+    let doc = json_in_root(&["trace", "trace-zzz", "--format", "json", file]);
+    assert_eq!(doc["errors"], 1, "{doc}");
+    let first = &doc["first_error"];
+    assert_eq!(
+        (&first["source"], &first["line"], &first["status"]),
+        (&file.into(), &6.into(), &500.into()),
+        "{doc}"
+    );
+}
+
+/// An id that reappears after the window is in two groups: each has its own heading, events,
+/// errors, first error and slowest request, in text and in JSON (`by_group`).
+#[test]
+fn trace_of_an_id_in_two_groups_shows_each_group() {
+    let files = [
+        "fixtures/trace/handled-500.log",
+        "fixtures/trace/handled-500-later.log",
+    ];
+    let text = run_in_root(&[&["trace", "trace-zzz"][..], &files].concat(), 0);
+    insta::assert_snapshot!("trace-two-groups", text);
+    let doc = json_in_root(&[&["trace", "trace-zzz", "--format", "json"][..], &files].concat());
+    assert_eq!(
+        (&doc["groups"], &doc["errors"]),
+        (&2.into(), &1.into()),
+        "{doc}"
+    );
+    let groups = doc["by_group"].as_array().expect("by_group");
+    let summary: Vec<_> = groups
+        .iter()
+        .map(|g| {
+            (
+                g["id"].as_str().unwrap_or_default(),
+                g["events"].as_u64(),
+                g["errors"].as_u64(),
+                g["first_error"]["line"].as_u64(),
+                g["span_ms"].as_f64(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (
+                "trace_id:trace-zzz",
+                Some(6),
+                Some(1),
+                Some(6),
+                Some(300_100.0)
+            ),
+            ("trace_id:trace-zzz", Some(3), Some(0), None, Some(100.0)),
+        ]
+    );
+    // Each event names its group (an index into `by_group`).
+    let of: Vec<_> = doc["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .map(|e| e["group"].as_u64())
+        .collect();
+    assert_eq!(of, [[Some(0); 6].as_slice(), &[Some(1); 3]].concat());
+}
+
+/// A label (`client_ip`, `user_id`) labels groups without linking them: `trace` of one shows
+/// each group it is in under its own heading, each with the counts `analyze` gives the group;
+/// the events that carry the label but belong to no group come last, on their own.
+#[test]
+fn trace_of_a_label_shows_each_group_on_its_own() {
+    let dir = "fixtures/trace/labels";
+    let report = json_in_root(&["analyze", "--format", "json", dir]);
+    for (target, n) in [("10.0.0.5", 5), ("user_42", 3)] {
+        let text = run_in_root(&["trace", target, dir], 0);
+        insta::assert_snapshot!(format!("trace-label-{target}"), text);
+        let doc = json_in_root(&["trace", target, "--format", "json", dir]);
+        assert_eq!(doc["groups"], n, "{doc}");
+        let groups = doc["by_group"].as_array().expect("by_group");
+        assert_eq!(groups.len(), n);
+        let mut firsts = Vec::new();
+        for g in groups {
+            let id = g["id"].as_str().expect("id");
+            assert_eq!(
+                (
+                    g["events"].as_u64().unwrap_or(0),
+                    g["errors"].as_u64().unwrap_or(0)
+                ),
+                common::group_counts(&report, id),
+                "{id}"
+            );
+            let top = report["correlation"]["top"]
+                .as_array()
+                .and_then(|t| t.iter().find(|x| x["id"] == id))
+                .expect("group");
+            assert_eq!(
+                (&g["first"], &g["span_ms"], &g["requests"]),
+                (&top["first"], &top["span_ms"], &top["requests"]),
+                "{id}"
+            );
+            firsts.push(g["first"].as_str().unwrap_or_default().to_string());
+        }
+        assert!(firsts.is_sorted(), "{firsts:?}");
+        let errors: u64 = groups.iter().filter_map(|g| g["errors"].as_u64()).sum();
+        let loose = doc["events"]
+            .as_array()
+            .expect("events")
+            .iter()
+            .filter(|e| e["group"].is_null() && e["level"] == "error")
+            .count() as u64;
+        assert_eq!(doc["errors"].as_u64(), Some(errors + loose));
+    }
+}
