@@ -386,6 +386,57 @@ fn a_request_of_a_quiet_pod_joins_its_group() {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 16, ..ProptestConfig::default() })]
+    /// Skreaver pods whose clocks jump ahead past the window while requests wait for their
+    /// last line (every `finished processing request` waits until its stream's next request
+    /// line): no request is late (its group is pinned open; nothing is evicted below the cap),
+    /// and the groups do not depend on chunking or thread count.
+    #[test]
+    fn waiting_requests_keep_their_groups_whatever_the_chunking(
+        lines in proptest::collection::vec((0usize..3, 0usize..4, 0usize..4, 0usize..6), 1..120),
+        chunk in 1024usize..8192,
+        threads in 1usize..4,
+    ) {
+        let mut ms: u64 = 0;
+        let mut text = String::new();
+        for &(pod, step, kind, id) in &lines {
+            ms += [100, 2_000, 700_000, 1_800_000][step];
+            let ts = format!(
+                "2026-11-22T{:02}:{:02}:{:02}.{:03}Z",
+                7 + ms / 3_600_000,
+                ms / 60_000 % 60,
+                ms / 1000 % 60,
+                ms % 1000
+            );
+            let line = match kind {
+                0 | 1 => format!(
+                    r#"{{"timestamp":"{ts}","level":"INFO","fields":{{"message":"finished processing request","latency":"{} ms","status":{}}},"target":"tower_http::trace::on_response","span":{{"method":"GET","uri":"/x","version":"HTTP/1.1","name":"request","trace_id":"t{id}"}}}}"#,
+                    ms % 97,
+                    [200, 500][kind]
+                ),
+                2 => format!(
+                    r#"{{"timestamp":"{ts}","level":"ERROR","fields":{{"message":"response failed","classification":"Status code: 500 Internal Server Error","latency":"3 ms"}},"target":"tower_http::trace::on_failure","span":{{"method":"GET","uri":"/x","version":"HTTP/1.1","name":"request","trace_id":"t{id}"}}}}"#
+                ),
+                _ => format!(
+                    r#"{{"timestamp":"{ts}","level":"WARN","fields":{{"message":"working","trace_id":"t{id}"}},"target":"skreaver::x"}}"#
+                ),
+            };
+            text += &format!("[pod/web-{pod}/app] {line}\n");
+        }
+        let dir = tempfile::tempdir().expect("tmp");
+        let p = dir.path().join("pods.log");
+        std::fs::write(&p, text).expect("write");
+        let input = file_inputs(&[p]);
+        let base = analyze(&input, 1, 1 << 20);
+        let other = analyze(&input, threads, chunk);
+        let c = base.correlation.clone().expect("on");
+        prop_assert_eq!((c.late_requests, c.evicted), (0, 0));
+        prop_assert_eq!(&base.correlation, &other.correlation);
+        prop_assert_eq!(base.requests.total, other.requests.total);
+    }
+}
+
 fn concat_samples(dir: &Path) -> PathBuf {
     let mut all = Vec::new();
     for i in sample_inputs() {
