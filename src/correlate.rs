@@ -25,12 +25,16 @@
 //!   reused, so their groups are the same either way.
 //! * A request is counted in the group of its own events: an event dated more than the window
 //!   before its stream's clock (a jump back) counts as active at the clock, so its group stays
-//!   open for the rest of its request; a request whose events' group closed before the request
-//!   was complete (it waits for its last line until its stream's next request line) starts no
-//!   group of its own (`late_requests`). So an id names two groups only when it came back after
-//!   the window or after an eviction.
+//!   open for the rest of its request. A request that waits for its last line (until its
+//!   stream's next request line, which may come much later: a quiet pod, a clock jumping
+//!   ahead) pins the group of its first correlated line ([`Pin`]): that group does not close
+//!   for idleness until the request is delivered, then closes when idle as any other. Only a
+//!   request whose group was evicted meanwhile finds it closed: it starts no group of its own
+//!   (`late_requests`). So an id names two groups only when it came back after the window or
+//!   after an eviction.
 //! * Memory is bounded: at most `max_open` groups are open; beyond that the least recently
-//!   active group is closed early and counted in `evicted`. Ids are held only by open groups.
+//!   active group is closed early and counted in `evicted` — a pinned one only when every open
+//!   group is pinned. Ids are held only by open groups.
 //! * Results depend only on the order of observations, which the merger delivers in input
 //!   order, so they do not depend on chunking or thread count.
 
@@ -392,6 +396,34 @@ struct Group {
     /// Ordering key in `idle` (last activity by the reading clock).
     touched: Nanos,
     slowest: Option<(f64, String)>,
+    /// Waiting requests that hold it open ([`Pin`]).
+    pins: u32,
+    /// Idle while pinned: its entry moved from `idle` to `parked` ([`Correlator::parked`]).
+    parked: bool,
+}
+
+/// A waiting request's hold on the group of its first correlated line
+/// ([`Correlator::pin_last`]): the group does not close for idleness, and is evicted only when
+/// every open group is pinned, until the request is delivered ([`Correlator::unpin`]). Without
+/// it, a request that waits for its last line until its stream's next request line (Skreaver's
+/// `response failed` comes only for a 5xx) found its group closed when that line came more
+/// than the window later (a quiet pod), and was counted in `late_requests` instead.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pin {
+    /// The group's slot and id when pinned; a group merged away since is followed through
+    /// [`Correlator::moved`].
+    slot: u32,
+    seq: u64,
+}
+
+/// Where the pins of a group merged away went ([`Correlator::moved`]).
+#[derive(Clone, Copy, Debug)]
+struct Moved {
+    /// The survivor's slot and id.
+    slot: u32,
+    seq: u64,
+    /// Pins still naming the group merged away.
+    pins: u32,
 }
 
 /// The inputs a group was seen in, in order of first sight (at most [`MAX_SOURCES`]): the
@@ -497,8 +529,9 @@ pub struct CorrelationReport {
     pub evicted: u64,
     /// Times two open groups were united by an event carrying ids of both.
     pub merges: u64,
-    /// Requests completed after the group of their own events had closed (idle or evicted
-    /// while the request waited for its last line): they start no group of their own.
+    /// Requests that found the group of their own events closed when they were complete
+    /// (evicted while the request waited for its last line: a waiting request's group does not
+    /// close for idleness, [`Pin`]): they start no group of their own.
     #[serde(skip_serializing_if = "is_zero")]
     pub late_requests: u64,
     /// `--correlation-window`, seconds.
@@ -554,9 +587,11 @@ type GroupMap<V> = HashMap<u64, V, BuildHasherDefault<GroupIdHasher>>;
 /// goes back in with the group's current time, and an entry of a group that is no longer open
 /// is dropped.
 ///
-/// Invariant: every open group has exactly one entry, whose time is at most its `touched` (a
-/// group's `touched` only grows, and group ids are never reused). So when the top entry's time
-/// equals its group's `touched`, no open group was active less recently. Entries of groups merged
+/// Invariant: every open group of the queue (in `idle`: not parked; in `parked`: parked, where
+/// a group parked again may have a second entry) has an entry whose time is at most its
+/// `touched` (a group's `touched` only grows, and group ids are never reused); in `idle`,
+/// exactly one. So when the top entry's time equals its group's `touched`, no group of the
+/// queue was active less recently. Entries of groups merged
 /// into others stay until they surface; when they outnumber the open groups, the heap is rebuilt
 /// (so it stays below `2 × open + COMPACT_SLACK` entries).
 #[derive(Default, Clone)]
@@ -570,16 +605,18 @@ struct IdleQueue {
 const COMPACT_SLACK: usize = 1024;
 
 impl IdleQueue {
-    /// A group was created (its only push).
+    /// A group was created, or entered this queue.
     fn push(&mut self, touched: Nanos, seq: u64, slot: u32) {
         self.heap.push(Reverse((touched, seq, slot)));
     }
 
-    /// Groups were merged away: drop their entries if there are too many.
-    fn merged(&mut self, open: &OpenGroups) {
-        if self.heap.len() > 2 * open.len() + COMPACT_SLACK {
+    /// Entries went stale (groups merged away, or left `parked`): drop them if there are too
+    /// many. The queue holds the groups whose `parked` is `parked` (`live` of them).
+    fn compact(&mut self, open: &OpenGroups, parked: bool, live: usize) {
+        if self.heap.len() > 2 * live + COMPACT_SLACK {
             self.heap = open
                 .iter()
+                .filter(|(_, g)| g.parked == parked)
                 .map(|(slot, g)| Reverse((g.touched, g.seq, slot)))
                 .collect();
         }
@@ -590,11 +627,14 @@ impl IdleQueue {
         self.heap.peek().map(|Reverse((t, _, _))| *t)
     }
 
-    /// The least recently active open group (its time and slot), updating and dropping
-    /// entries on the way.
-    fn oldest(&mut self, open: &OpenGroups) -> Option<(Nanos, u32)> {
+    /// The least recently active open group whose `parked` is `parked` (its time and slot),
+    /// updating and dropping entries on the way.
+    fn oldest(&mut self, open: &OpenGroups, parked: bool) -> Option<(Nanos, u32)> {
         while let Some(&Reverse((t, seq, slot))) = self.heap.peek() {
-            match open.get(slot).filter(|g| g.seq == seq) {
+            match open
+                .get(slot)
+                .filter(|g| g.seq == seq && g.parked == parked)
+            {
                 Some(g) if g.touched == t => return Some((t, slot)),
                 Some(g) => {
                     if let Some(mut top) = self.heap.peek_mut() {
@@ -670,7 +710,19 @@ pub struct Correlator {
     open: OpenGroups,
     /// Every identifier of an open group → the group's slot in `open`.
     by_id: crate::FastMap<IdKey, u32>,
+    /// Open groups not parked, by last activity.
     idle: IdleQueue,
+    /// Pinned groups that were found idle ([`Pin`]), by last activity: out of `idle`, so they
+    /// cost idle closing nothing; the eviction takes one only when `idle` is empty.
+    parked: IdleQueue,
+    /// Groups in `parked`.
+    parked_n: usize,
+    /// Pinned groups merged away, by id: where their pins went. An entry goes with the last
+    /// pin naming it.
+    moved: GroupMap<Moved>,
+    /// The slot of the group of the last observation (`u32::MAX`: none), for
+    /// [`Correlator::pin_last`].
+    last: u32,
     clocks: StreamClocks,
     next_id: u64,
     groups: u64,
@@ -733,6 +785,10 @@ impl Correlator {
             open: OpenGroups::default(),
             by_id: crate::FastMap::default(),
             idle: IdleQueue::default(),
+            parked: IdleQueue::default(),
+            parked_n: 0,
+            moved: GroupMap::default(),
+            last: u32::MAX,
             clocks: StreamClocks::default(),
             next_id: 0,
             groups: 0,
@@ -840,6 +896,7 @@ impl Correlator {
 
     /// Add an observation; returns its group's id and representative identifier.
     pub fn observe(&mut self, o: &Observation<'_>) -> Option<(u64, Rc<str>)> {
+        self.last = u32::MAX;
         if !o.ids.has_links() {
             return None;
         }
@@ -889,6 +946,7 @@ impl Correlator {
             _ => self.unite(&found),
         };
         self.found = found;
+        self.last = at;
         let g = self.open.get_mut(at)?;
         for (i, (slot, v)) in links().enumerate() {
             // Known ids stay known: `unite` re-points them, nothing here removes them.
@@ -960,7 +1018,11 @@ impl Correlator {
     /// A new group last active at `touched` (closing the least recently active one at the cap); its slot.
     fn create(&mut self, touched: Nanos) -> u32 {
         while self.open.len() >= self.settings.max_open {
-            let Some((_, oldest)) = self.idle.oldest(&self.open) else {
+            // Pinned groups only when every open group is pinned: the cap holds.
+            let Some((_, oldest)) = self
+                .oldest_unpinned()
+                .or_else(|| self.parked.oldest(&self.open, true))
+            else {
                 break;
             };
             self.evicted += 1;
@@ -983,6 +1045,8 @@ impl Correlator {
             last: None,
             touched,
             slowest: None,
+            pins: 0,
+            parked: false,
         };
         let slot = self.open.insert(group);
         self.idle.push(touched, seq, slot);
@@ -1011,6 +1075,18 @@ impl Correlator {
             let Some(o) = self.open.remove(other) else {
                 continue;
             };
+            self.parked_n -= usize::from(o.parked);
+            if o.pins > 0 {
+                // Its pins now hold the survivor (an unparked survivor keeps its `idle` entry).
+                self.moved.insert(
+                    o.seq,
+                    Moved {
+                        slot: survivor,
+                        seq: survivor_seq,
+                        pins: o.pins,
+                    },
+                );
+            }
             self.groups -= 1;
             self.merges += 1;
             if let Some(c) = &mut self.changes {
@@ -1063,8 +1139,10 @@ impl Correlator {
             }
             // The survivor's entry stays (its time is at most the new `touched`).
             s.touched = s.touched.max(o.touched);
+            s.pins += o.pins;
         }
-        self.idle.merged(&self.open);
+        self.idle
+            .compact(&self.open, false, self.open.len() - self.parked_n);
         survivor
     }
 
@@ -1072,7 +1150,7 @@ impl Correlator {
         // Entry times are at most their groups' `touched`: when the earliest is not before
         // `before`, no group is idle (the common case; no lookup of the group needed).
         while self.idle.earliest().is_some_and(|t| t < before)
-            && let Some((t, slot)) = self.idle.oldest(&self.open)
+            && let Some((t, slot)) = self.oldest_unpinned()
         {
             if t >= before {
                 break;
@@ -1081,10 +1159,64 @@ impl Correlator {
         }
     }
 
+    /// The least recently active open group that no waiting request pins (its time and
+    /// slot), parking the pinned ones found before it.
+    fn oldest_unpinned(&mut self) -> Option<(Nanos, u32)> {
+        loop {
+            let (t, slot) = self.idle.oldest(&self.open, false)?;
+            let g = self.open.get_mut(slot)?;
+            if g.pins == 0 {
+                return Some((t, slot));
+            }
+            self.idle.heap.pop();
+            g.parked = true;
+            self.parked_n += 1;
+            self.parked.push(t, g.seq, slot);
+            self.parked.compact(&self.open, true, self.parked_n);
+        }
+    }
+
+    /// Pin the group of the last observation for a request that waits for its other lines
+    /// ([`Pin`]); `None` when that observation joined no group.
+    pub fn pin_last(&mut self) -> Option<Pin> {
+        let slot = self.last;
+        let g = self.open.get_mut(slot)?;
+        g.pins += 1;
+        Some(Pin { slot, seq: g.seq })
+    }
+
+    /// The request holding `pin` was delivered: its group (or the group it was merged into)
+    /// may close again when idle. Nothing when that group closed already (evicted).
+    pub fn unpin(&mut self, pin: Pin) {
+        let (mut slot, mut seq) = (pin.slot, pin.seq);
+        // Each step follows a merge, which cannot loop: the bound is only a guard.
+        for _ in 0..=self.moved.len() {
+            if let Some(g) = self.open.get_mut(slot).filter(|g| g.seq == seq) {
+                g.pins -= 1;
+                if g.pins == 0 && g.parked {
+                    g.parked = false;
+                    self.parked_n -= 1;
+                    self.idle.push(g.touched, seq, slot);
+                }
+                return;
+            }
+            let Some(m) = self.moved.get_mut(&seq) else {
+                return;
+            };
+            m.pins -= 1;
+            let next = (m.slot, m.seq);
+            if m.pins == 0 {
+                self.moved.remove(&seq);
+            }
+            (slot, seq) = next;
+        }
+    }
+
     fn close(&mut self, slot: u32, reason: CloseReason) {
         let Some(g) = self.open.remove(slot) else {
             return;
         };
+        self.parked_n -= usize::from(g.parked);
         for key in &g.ids {
             // Every id of an open group maps to it (`observe` adds only ids not yet mapped,
             // `unite` re-points those of the groups it merges).
@@ -1657,6 +1789,162 @@ mod tests {
         // A request none of whose events was observed (filtered out) still starts one.
         assert!(request(&mut open, false).is_some_and(|(n, _)| n != g));
         assert_eq!(open.finish().groups, 3);
+    }
+
+    /// A request of `ev` (joins only: its events were observed), as the merger delivers it.
+    fn deliver(c: &mut Correlator, ts: Nanos, ev: &Ids, pin: Option<Pin>) -> Option<u64> {
+        let seen = c
+            .observe(&Observation {
+                ts: Some(ts),
+                source: 0,
+                clock: 0,
+                service: 0,
+                error: true,
+                ids: ev,
+                arena: None,
+                request: Some((Some(5.0), &|| "GET /x → 500".to_string())),
+                joins_only: true,
+            })
+            .map(|(g, _)| g);
+        if let Some(p) = pin {
+            c.unpin(p);
+        }
+        seen
+    }
+
+    /// A request waiting for its last line pins its events' group: the clock jumping past the
+    /// window closes other groups, not that one; the request joins it (no `late_requests`),
+    /// and once delivered the group closes when idle again.
+    #[test]
+    fn a_pinned_group_waits_for_its_request() {
+        let mut c = corr(60 * S, 100);
+        let ev = ids(&[(Slot::TraceId, "t1")], &[]);
+        let g = obs(&mut c, 0, 0, &ev, false);
+        let pin = c.pin_last().expect("observed");
+        obs(&mut c, S, 0, &ids(&[(Slot::TraceId, "t0")], &[]), false);
+        // The clock jumps 100 s: t0's group closes, t1's stays.
+        obs(
+            &mut c,
+            100 * S,
+            0,
+            &ids(&[(Slot::TraceId, "t2")], &[]),
+            false,
+        );
+        assert_eq!(c.open_groups(), 2);
+        assert_eq!(deliver(&mut c, 0, &ev, Some(pin)), Some(g));
+        assert_eq!((c.parked_n, c.moved.len()), (0, 0));
+        // Delivered at the clock (100 s): idle again 60 s later.
+        obs(
+            &mut c,
+            161 * S,
+            0,
+            &ids(&[(Slot::TraceId, "t3")], &[]),
+            false,
+        );
+        assert_eq!(c.open_groups(), 1);
+        let r = c.finish();
+        assert_eq!((r.groups, r.late_requests), (4, 0));
+        let t1 = r.top.iter().find(|g| g.id == "trace_id:t1").expect("t1");
+        assert_eq!((t1.events, t1.requests, t1.errors), (1, 1, 1));
+        assert_eq!(t1.slowest_request.as_deref(), Some("GET /x → 500 (5 ms)"));
+    }
+
+    /// A pinned group merged into another: its pin holds the survivor, which the request
+    /// joins; unpinned, the survivor closes when idle.
+    #[test]
+    fn a_pin_follows_its_group_through_merges() {
+        let mut c = corr(60 * S, 100);
+        let a = ids(&[(Slot::TraceId, "a")], &[]);
+        obs(&mut c, 0, 0, &a, false);
+        let pin = c.pin_last().expect("observed");
+        obs(&mut c, S, 0, &ids(&[(Slot::TraceId, "b")], &[]), false);
+        obs(&mut c, S, 0, &ids(&[(Slot::TraceId, "b2")], &[]), false);
+        // b and b2 unite (b survives), then a, with fewer ids, merges into b.
+        let b = obs(
+            &mut c,
+            2 * S,
+            0,
+            &ids(&[(Slot::TraceId, "b"), (Slot::TraceId, "b2")], &[]),
+            false,
+        );
+        let survivor = obs(
+            &mut c,
+            3 * S,
+            0,
+            &ids(&[(Slot::TraceId, "a"), (Slot::TraceId, "b")], &[]),
+            false,
+        );
+        assert_eq!(survivor, b);
+        assert_eq!(c.moved.len(), 1);
+        obs(
+            &mut c,
+            200 * S,
+            0,
+            &ids(&[(Slot::TraceId, "z")], &[]),
+            false,
+        );
+        assert_eq!(c.open_groups(), 2, "the survivor is pinned");
+        assert_eq!(deliver(&mut c, 0, &a, Some(pin)), Some(b));
+        assert!(c.moved.is_empty());
+        obs(
+            &mut c,
+            300 * S,
+            0,
+            &ids(&[(Slot::TraceId, "y")], &[]),
+            false,
+        );
+        assert_eq!(c.open_groups(), 1);
+        assert_eq!(c.finish().late_requests, 0);
+    }
+
+    /// More waiting requests than the cap on open groups: pinned groups are evicted only when
+    /// every open group is pinned, oldest first, so open groups never exceed the cap; a request
+    /// whose group was evicted is late, and its pin releases nothing.
+    #[test]
+    fn the_cap_bounds_pinned_groups() {
+        let cap = 3;
+        let mut c = corr(60 * S, cap);
+        let mut pins = Vec::new();
+        let waiting: Vec<Ids> = (0..10)
+            .map(|i| ids(&[(Slot::TraceId, &format!("w{i}"))], &[]))
+            .collect();
+        for (i, w) in (0..).zip(&waiting) {
+            obs(&mut c, i * S, 0, w, false);
+            pins.push(c.pin_last().expect("observed"));
+            // An unpinned group between: evicted before any pinned one.
+            obs(
+                &mut c,
+                i * S,
+                0,
+                &ids(&[(Slot::RequestId, &format!("u{i}"))], &[]),
+                false,
+            );
+            assert!(c.open_groups() <= cap);
+        }
+        // The clock jumps: nothing pinned closes for idleness.
+        obs(
+            &mut c,
+            1000 * S,
+            0,
+            &ids(&[(Slot::TraceId, "late")], &[]),
+            false,
+        );
+        assert!(c.open_groups() <= cap);
+        assert!(c.peak_open <= cap);
+        let delivered: Vec<Option<u64>> = waiting
+            .iter()
+            .zip(&pins)
+            .map(|(w, p)| deliver(&mut c, 1000 * S, w, Some(*p)))
+            .collect();
+        // The two most recent pinned groups were still open (the third slot went to `late`).
+        let joined = delivered.iter().filter(|d| d.is_some()).count();
+        assert_eq!(joined, 2, "{delivered:?}");
+        assert!(delivered[8].is_some() && delivered[9].is_some());
+        assert_eq!((c.parked_n, c.moved.len()), (0, 0));
+        let r = c.finish();
+        assert_eq!((r.late_requests, r.peak_open_groups), (8, cap));
+        // 10 pinned, 10 unpinned, `late`: w0..w7 and u0..u8 were evicted, u9 closed idle.
+        assert_eq!((r.groups, r.evicted), (21, 17));
     }
 }
 

@@ -4069,6 +4069,9 @@ impl<'r> Merger<'r> {
             }
         }
         if let Some((kind, fields)) = ev.request.take() {
+            // Its event was correlated just above (`analyze_event`).
+            let grouped =
+                pass && self.correlator.is_some() && found.is_some_and(|f| f.ids.is_some());
             // What the request line says about its request.
             let head = Request {
                 service: ev.service,
@@ -4080,10 +4083,7 @@ impl<'r> Merger<'r> {
                     line,
                     stream,
                 },
-                // Its event was correlated just above (`analyze_event`).
-                grouped: pass
-                    && self.correlator.is_some()
-                    && found.is_some_and(|f| f.ids.is_some()),
+                grouped,
                 ..Request::default()
             };
             let obs = Observed {
@@ -4096,8 +4096,18 @@ impl<'r> Merger<'r> {
                 mark: self.queue_mark(stream),
             });
             let finished = &mut self.finished;
-            self.requests
+            let waiting = self
+                .requests
                 .observe(obs, kind, arrived, &mut |r| finished.push(r));
+            // A request that waits for its other lines holds its group open until it is
+            // delivered ([`crate::correlate::Pin`]).
+            if grouped
+                && let Some(r) = waiting
+                && r.pin.is_none()
+                && let Some(c) = self.correlator.as_mut()
+            {
+                r.pin = c.pin_last();
+            }
         }
         if pass && let Some(a) = &mut self.analyzer {
             a.event(ev.service, ev.level, ev.ts);
@@ -4217,6 +4227,9 @@ impl<'r> Merger<'r> {
                     request: Some((r.duration_ms, &label)),
                     joins_only: r.grouped,
                 });
+            }
+            if let Some(pin) = r.pin {
+                c.unpin(pin);
             }
         }
         if let Some(f) = self.findings.as_mut() {

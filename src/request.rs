@@ -231,6 +231,9 @@ pub struct Request {
     /// A line of it passed the filters and was correlated with a linking id: the request joins
     /// that group and starts none ([`crate::correlate::Observation::joins_only`]).
     pub grouped: bool,
+    /// While it waits for its other lines: its hold on the group of its first correlated line,
+    /// which therefore stays open until the request is delivered ([`crate::correlate::Pin`]).
+    pub pin: Option<crate::correlate::Pin>,
 }
 
 fn agree<T: PartialEq>(a: Option<T>, b: Option<T>) -> bool {
@@ -428,14 +431,15 @@ impl RequestMerger {
     }
 
     /// Add one observation (`kind` = its index in the service's chain), which `arrived` now
-    /// (live runs; `None`: no wall-clock rule); completed requests go to `done`.
+    /// (live runs; `None`: no wall-clock rule); completed requests go to `done`. Returns the
+    /// request that took the observation when it still waits for other lines.
     pub fn observe(
         &mut self,
         mut obs: Observed<'_>,
         kind: u8,
         arrived: Option<Arrival>,
         done: &mut impl FnMut(Request),
-    ) {
+    ) -> Option<&mut Request> {
         obs.head.kinds = 1 << kind.min(31);
         obs.head.last_kind = kind;
         obs.head.lines = 1;
@@ -474,6 +478,8 @@ impl RequestMerger {
                 if let Some(w) = stream.waiting.remove(i) {
                     done(w.r);
                 }
+            } else {
+                return stream.waiting.get_mut(i).map(|w| &mut w.r);
             }
         } else if kind + 1 >= complete_len {
             done(obs.into_request());
@@ -488,7 +494,10 @@ impl RequestMerger {
             {
                 done(w.r);
             }
+            // The cap ends the oldest: the new one, at the back, still waits.
+            return stream.waiting.back_mut().map(|w| &mut w.r);
         }
+        None
     }
 
     /// Live runs: the waiting requests whose latest line arrived [`QUIET`] or longer before

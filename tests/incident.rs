@@ -314,31 +314,127 @@ fn a_clock_jumping_back_keeps_each_request_one_group() {
 }
 
 /// A Skreaver request waits for a `response failed` line until the next request line of its
-/// stream; when its group closed meanwhile (other events moved the clock past the window),
-/// the request starts no second group with the same name: it is counted in `late_requests`.
+/// stream. Its group stays open while it waits (pinned), though other events move the clock
+/// past the window: the request is counted in it, not in `late_requests`, and starts no second
+/// group with the same name.
 #[test]
-fn a_request_completed_after_its_group_closed_names_no_second_group() {
-    let event = |m: u32, id: &str| {
+fn a_request_completed_after_its_group_went_idle_is_counted_in_it() {
+    let event = |m: u32, id: &str, status: u16| {
         format!(
-            "{{\"timestamp\":\"2026-11-22T07:{m:02}:00.000000Z\",\"level\":\"INFO\",\"fields\":{{\"message\":\"finished processing request\",\"latency\":\"1 ms\",\"status\":200}},\"target\":\"tower_http::trace::on_response\",\"span\":{{\"method\":\"GET\",\"uri\":\"/health\",\"version\":\"HTTP/1.1\",\"name\":\"request\"}},\"trace_id\":\"{id}\"}}\n"
+            "{{\"timestamp\":\"2026-11-22T07:{m:02}:00.000000Z\",\"level\":\"INFO\",\"fields\":{{\"message\":\"finished processing request\",\"latency\":\"1 ms\",\"status\":{status}}},\"target\":\"tower_http::trace::on_response\",\"span\":{{\"method\":\"GET\",\"uri\":\"/health\",\"version\":\"HTTP/1.1\",\"name\":\"request\"}},\"trace_id\":\"{id}\"}}\n"
         )
     };
-    let mut input = event(0, "t1");
+    // A 5xx: the request's error is its group's (and ranks the group first).
+    let mut input = event(0, "t1", 500);
     for m in 1..21 {
         input += &format!(
             "{{\"timestamp\":\"2026-11-22T07:{m:02}:00.000000Z\",\"level\":\"INFO\",\"fields\":{{\"message\":\"working\"}},\"target\":\"skreaver::x\",\"trace_id\":\"w{m}\"}}\n"
         );
     }
-    input += &event(21, "t2");
+    input += &event(21, "t2", 200);
     let (out, _) = run_with_stdin(&["analyze", "--format", "json"], &input);
     let report: serde_json::Value = serde_json::from_str(&out).expect("json");
     let c = &report["correlation"];
     assert_eq!(
         (&c["groups"], &c["late_requests"]),
-        (&22.into(), &1.into()),
+        (&22.into(), &serde_json::Value::Null),
         "{c}"
     );
-    assert_eq!(common::group_counts(&report, "trace_id:t1"), (1, 0));
+    let t1 = &c["top"][0];
+    assert_eq!(
+        (&t1["id"], &t1["events"], &t1["errors"], &t1["requests"]),
+        (&"trace_id:t1".into(), &1.into(), &1.into(), &1.into()),
+        "{t1}"
+    );
+}
+
+/// A quiet pod: a failed Skreaver request's lines, then the pod's next request line 30 minutes
+/// later (past `--correlation-window`). The failed request still counts in its group — its
+/// request, its slowest request — whether the input is read in one chunk or many.
+#[test]
+fn a_request_of_a_quiet_pod_joins_its_group() {
+    let input = concat!(
+        r#"{"timestamp":"2026-11-22T07:00:00.000000Z","level":"ERROR","fields":{"message":"agent step failed","request_id":"r-1"},"target":"skreaver_http::runtime"}"#,
+        "\n",
+        r#"{"timestamp":"2026-11-22T07:00:00.100000Z","level":"DEBUG","fields":{"message":"finished processing request","latency":"900 ms","status":500},"target":"tower_http::trace::on_response","span":{"method":"GET","uri":"/x","version":"HTTP/1.1","name":"request","request_id":"r-1"}}"#,
+        "\n",
+        r#"{"timestamp":"2026-11-22T07:30:00.000000Z","level":"DEBUG","fields":{"message":"finished processing request","latency":"1 ms","status":200},"target":"tower_http::trace::on_response","span":{"method":"GET","uri":"/y","version":"HTTP/1.1","name":"request","request_id":"r-2"}}"#,
+        "\n",
+    );
+    for threads in ["1", "2"] {
+        let (out, _) = run_with_stdin(
+            &["analyze", "--format", "json", "--threads", threads],
+            input,
+        );
+        let report: serde_json::Value = serde_json::from_str(&out).expect("json");
+        let c = &report["correlation"];
+        assert_eq!(
+            (&c["groups"], &c["late_requests"]),
+            (&2.into(), &serde_json::Value::Null),
+            "{c}"
+        );
+        let r1 = c["top"]
+            .as_array()
+            .and_then(|t| t.iter().find(|g| g["id"] == "request_id:r-1"))
+            .expect("r-1");
+        assert_eq!(
+            (&r1["events"], &r1["errors"], &r1["requests"]),
+            (&2.into(), &1.into(), &1.into()),
+            "{r1}"
+        );
+        assert_eq!(r1["slowest_request"], "GET /x → 500 (900 ms)", "{r1}");
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 16, ..ProptestConfig::default() })]
+    /// Skreaver pods whose clocks jump ahead past the window while requests wait for their
+    /// last line (every `finished processing request` waits until its stream's next request
+    /// line): no request is late (its group is pinned open; nothing is evicted below the cap),
+    /// and the groups do not depend on chunking or thread count.
+    #[test]
+    fn waiting_requests_keep_their_groups_whatever_the_chunking(
+        lines in proptest::collection::vec((0usize..3, 0usize..4, 0usize..4, 0usize..6), 1..120),
+        chunk in 1024usize..8192,
+        threads in 1usize..4,
+    ) {
+        let mut ms: u64 = 0;
+        let mut text = String::new();
+        for &(pod, step, kind, id) in &lines {
+            ms += [100, 2_000, 700_000, 1_800_000][step];
+            let ts = format!(
+                "2026-11-22T{:02}:{:02}:{:02}.{:03}Z",
+                7 + ms / 3_600_000,
+                ms / 60_000 % 60,
+                ms / 1000 % 60,
+                ms % 1000
+            );
+            let line = match kind {
+                0 | 1 => format!(
+                    r#"{{"timestamp":"{ts}","level":"INFO","fields":{{"message":"finished processing request","latency":"{} ms","status":{}}},"target":"tower_http::trace::on_response","span":{{"method":"GET","uri":"/x","version":"HTTP/1.1","name":"request","trace_id":"t{id}"}}}}"#,
+                    ms % 97,
+                    [200, 500][kind]
+                ),
+                2 => format!(
+                    r#"{{"timestamp":"{ts}","level":"ERROR","fields":{{"message":"response failed","classification":"Status code: 500 Internal Server Error","latency":"3 ms"}},"target":"tower_http::trace::on_failure","span":{{"method":"GET","uri":"/x","version":"HTTP/1.1","name":"request","trace_id":"t{id}"}}}}"#
+                ),
+                _ => format!(
+                    r#"{{"timestamp":"{ts}","level":"WARN","fields":{{"message":"working","trace_id":"t{id}"}},"target":"skreaver::x"}}"#
+                ),
+            };
+            text += &format!("[pod/web-{pod}/app] {line}\n");
+        }
+        let dir = tempfile::tempdir().expect("tmp");
+        let p = dir.path().join("pods.log");
+        std::fs::write(&p, text).expect("write");
+        let input = file_inputs(&[p]);
+        let base = analyze(&input, 1, 1 << 20);
+        let other = analyze(&input, threads, chunk);
+        let c = base.correlation.clone().expect("on");
+        prop_assert_eq!((c.late_requests, c.evicted), (0, 0));
+        prop_assert_eq!(&base.correlation, &other.correlation);
+        prop_assert_eq!(base.requests.total, other.requests.total);
+    }
 }
 
 fn concat_samples(dir: &Path) -> PathBuf {
