@@ -81,6 +81,10 @@ pub struct InputCounts {
     /// Present when more streams than the cap had state at once ([`crate::streams`]).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub streams_released: Option<ReleasedStreams>,
+    /// Partial last lines an interrupt (Ctrl-C, SIGTERM during an export) stopped reading in:
+    /// left out (not in `lines`, no event), at most one per input. Present only when non-zero.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub cut_by_interrupt: u64,
 }
 
 /// Streams that released their state because the cap of streams with state was reached

@@ -494,6 +494,9 @@ pub enum CloseReason {
     Evicted,
     /// Still open when the input ended.
     EndOfInput,
+    /// Still open when an interrupt (Ctrl-C, SIGTERM during an export) stopped the reading:
+    /// the unread input may have gone on with it.
+    Interrupted,
 }
 
 impl CloseReason {
@@ -503,6 +506,7 @@ impl CloseReason {
             CloseReason::Idle => "idle",
             CloseReason::Evicted => "evicted",
             CloseReason::EndOfInput => "end_of_input",
+            CloseReason::Interrupted => "interrupted",
         }
     }
 }
@@ -1319,6 +1323,16 @@ impl Correlator {
         rest.sort_unstable();
         for (_, slot) in rest {
             self.close(slot, CloseReason::EndOfInput);
+        }
+    }
+
+    /// Close every open group as [`Correlator::close_all`] does, as cut by an interrupt that
+    /// stopped the reading ([`CloseReason::Interrupted`]).
+    pub fn close_interrupted(&mut self) {
+        let mut rest: Vec<(u64, u32)> = self.open.iter().map(|(slot, g)| (g.seq, slot)).collect();
+        rest.sort_unstable();
+        for (_, slot) in rest {
+            self.close(slot, CloseReason::Interrupted);
         }
     }
 

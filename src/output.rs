@@ -659,6 +659,15 @@ pub fn render_findings_brief(findings: &[Finding], style: Style, max: usize) -> 
     o
 }
 
+/// What the input accounting's `cut_by_interrupt` means, for people.
+pub fn cut_by_interrupt(n: u64) -> String {
+    format!(
+        "{n} partial last line{} left out: the interrupt stopped reading in the middle of it \
+         (its bytes are in the bytes read, not in the lines)",
+        if n == 1 { "" } else { "s" }
+    )
+}
+
 /// The report without its findings: input, services, requests, endpoints, error rate, slow
 /// requests, correlation.
 pub fn render_body(r: &Report, style: Style) -> String {
@@ -691,6 +700,9 @@ pub fn render_body(r: &Report, style: Style) -> String {
     }
     if let Some(r) = &i.streams_released {
         let _ = writeln!(o, "  {}", r.describe());
+    }
+    if i.cut_by_interrupt > 0 {
+        let _ = writeln!(o, "  {}", cut_by_interrupt(i.cut_by_interrupt));
     }
     for (reason, n) in &i.unparsed_reasons {
         // Where they are: `events --unparsed` prints them (not blank lines).

@@ -284,6 +284,12 @@ pub struct InputRead {
     pub sha256: Option<[u8; 32]>,
     /// Read to its end (false when it failed to open or read, or the run was cancelled).
     pub complete: bool,
+    /// Opened and read from (false: never read — the run was interrupted before it, or it
+    /// could not be opened; `sha256` is then `None`).
+    pub read: bool,
+    /// Bytes (after decompression) of the last line when the interrupt stopped reading in the
+    /// middle of it: read (in `bytes`, `sha256`), but no line and no event.
+    pub cut_line: Option<u64>,
 }
 
 /// Everything a run needs.
@@ -656,12 +662,20 @@ enum ReaderMsg {
         source: u32,
         input: Box<Input>,
     },
-    /// An input is done: its stored bytes, digest and whether it was read to the end.
+    /// An input is done: its stored bytes, digest, whether it was read to the end and whether
+    /// it was read at all.
     InputDone {
         source: u32,
         bytes: u64,
         sha256: Option<[u8; 32]>,
         complete: bool,
+        read: bool,
+    },
+    /// The run's interrupt ([`Settings::cancel`]) stopped the reading of input `source` (or
+    /// came before it was read); `cut_line`: the bytes of the partial last line left out.
+    Interrupted {
+        source: u32,
+        cut_line: Option<u64>,
     },
 }
 
@@ -859,11 +873,22 @@ fn dispatch_and_merge(
                     bytes,
                     sha256,
                     complete,
+                    read,
                 }) => {
                     if let Some(r) = merger.inputs_read.get_mut(source as usize) {
                         r.bytes = bytes;
                         r.sha256 = sha256;
                         r.complete = complete;
+                        r.read = read;
+                    }
+                }
+                Ok(ReaderMsg::Interrupted { source, cut_line }) => {
+                    merger.interrupted = true;
+                    if let Some(bytes) = cut_line {
+                        merger.counts.cut_by_interrupt += 1;
+                        if let Some(r) = merger.inputs_read.get_mut(source as usize) {
+                            r.cut_line = Some(bytes);
+                        }
                     }
                 }
                 Ok(ReaderMsg::Fatal(e)) => {
@@ -1164,8 +1189,15 @@ fn read_all(inputs: &[Input], settings: &Settings, tx: SyncSender<ReaderMsg>) {
             .filter(|n| same_set(input, n))
             .map(|_| sid as u32 + 1);
         let member = Member::new(sid as u32, std::mem::take(&mut carried), next);
+        // Not read: the run was interrupted before it, or it cannot be opened.
+        let mut read = true;
         let complete = if cancelled(settings) {
-            if member.end_carried(settings, &tx, &seq).is_err() {
+            read = false;
+            let msg = ReaderMsg::Interrupted {
+                source: sid as u32,
+                cut_line: None,
+            };
+            if member.end_carried(settings, &tx, &seq).is_err() || tx.send(msg).is_err() {
                 return;
             }
             false
@@ -1199,6 +1231,7 @@ fn read_all(inputs: &[Input], settings: &Settings, tx: SyncSender<ReaderMsg>) {
                     complete
                 }
                 Err(e) => {
+                    read = false;
                     if member.end_carried(settings, &tx, &seq).is_err()
                         || open_error(&tx, &input.name, &e).is_err()
                     {
@@ -1208,7 +1241,10 @@ fn read_all(inputs: &[Input], settings: &Settings, tx: SyncSender<ReaderMsg>) {
                 }
             }
         };
-        if tx.send(input_done(sid as u32, &tap, complete)).is_err() {
+        if tx
+            .send(input_done(sid as u32, &tap, complete, read))
+            .is_err()
+        {
             return;
         }
     }
@@ -1224,8 +1260,9 @@ fn new_tap(settings: &Settings) -> Arc<Mutex<ByteTap>> {
     }))
 }
 
-/// What was read of input `source` (through `tap`).
-fn input_done(source: u32, tap: &Mutex<ByteTap>, complete: bool) -> ReaderMsg {
+/// What was read of input `source` (through `tap`); an input not `read` has no digest (not
+/// that of no bytes).
+fn input_done(source: u32, tap: &Mutex<ByteTap>, complete: bool, read: bool) -> ReaderMsg {
     let (bytes, sha256) = match tap.lock() {
         Ok(mut t) => (t.bytes, t.hasher.take().map(|h| h.finalize().into())),
         Err(_) => (0, None),
@@ -1233,8 +1270,9 @@ fn input_done(source: u32, tap: &Mutex<ByteTap>, complete: bool) -> ReaderMsg {
     ReaderMsg::InputDone {
         source,
         bytes,
-        sha256,
+        sha256: sha256.filter(|_| read),
         complete,
+        read,
     }
 }
 
@@ -1333,7 +1371,25 @@ fn read_group(
             seq,
             finish_line: false,
         };
-        let complete = match open_retrying(input, settings, &tap) {
+        let mut read = true;
+        // Interrupted before it was read (an older member of a rotated set is read first).
+        let opened = if cancelled(settings) {
+            Err(None)
+        } else {
+            open_retrying(input, settings, &tap).map_err(Some)
+        };
+        let complete = match opened {
+            Err(None) => {
+                read = false;
+                let msg = ReaderMsg::Interrupted {
+                    source: sid,
+                    cut_line: None,
+                };
+                if member.end_carried(settings, tx, seq).is_err() || tx.send(msg).is_err() {
+                    return;
+                }
+                false
+            }
             Ok((reader, _)) => match read_one(member, reader, input, &reading, &mut None) {
                 Ok((complete, handed)) => {
                     carried = handed;
@@ -1341,7 +1397,8 @@ fn read_group(
                 }
                 Err(()) => return,
             },
-            Err(e) => {
+            Err(Some(e)) => {
+                read = false;
                 if member.end_carried(settings, tx, seq).is_err()
                     || open_error(tx, &input.name, &e).is_err()
                 {
@@ -1350,7 +1407,7 @@ fn read_group(
                 false
             }
         };
-        if tx.send(input_done(sid, &tap, complete)).is_err() {
+        if tx.send(input_done(sid, &tap, complete, read)).is_err() {
             return;
         }
     }
@@ -1661,6 +1718,19 @@ impl Chunker {
         if !self.discarding && self.pending.get(self.line_start..) == Some(&[0u8][..]) {
             self.pending.truncate(self.line_start);
         }
+    }
+
+    /// The interrupt stopped reading in the middle of the last line: its bytes read so far are
+    /// left out (our reading stopped, the writer did not cut it: neither a line nor an event,
+    /// never closed as a cut JSON object). Returns how many, if any. A line cut at the cap whose
+    /// rest was being skipped is a line already.
+    fn drop_cut_line(&mut self) -> Option<u64> {
+        if std::mem::take(&mut self.discarding) {
+            return None;
+        }
+        let cut = self.pending.len() - self.line_start;
+        self.pending.truncate(self.line_start);
+        (cut > 0).then_some(cut as u64)
     }
 
     /// Is the last line read without its newline (also: cut at the cap, its rest not read)?
@@ -2119,9 +2189,11 @@ fn read_one(
     let mut bare_utf16 = None;
     // At the end of a file still written to, in the middle of a line: bytes read for its rest.
     let mut finishing: Option<usize> = None;
+    // The run's interrupt stopped the reading (not the input's end).
+    let mut interrupted = false;
     loop {
         if cancelled(settings) {
-            complete = false;
+            interrupted = true;
             break;
         }
         if !sniffed && chunker.head.len() >= HEAD_BYTES {
@@ -2139,7 +2211,12 @@ fn read_one(
                 finishing = Some(0);
                 continue;
             }
-            Ok(0) => break,
+            // A live stdin, a followed file or a killed child's output also ends on the
+            // interrupt (a stop request).
+            Ok(0) => {
+                interrupted = cancelled(settings);
+                break;
+            }
             Ok(n) if finishing.is_some() => {
                 let extra = finishing.unwrap_or(0) + n;
                 finishing = Some(extra);
@@ -2184,6 +2261,14 @@ fn read_one(
     }
     if !sniffed {
         bare_utf16 = warn_if_utf16(&chunker.head, input, tx)?;
+    }
+    if interrupted {
+        complete = false;
+        let cut_line = chunker.drop_cut_line();
+        // What is still open (a `P` run) is not closed as if the input ended there.
+        chunker.ends_input = false;
+        tx.send(ReaderMsg::Interrupted { source, cut_line })
+            .map_err(|_| ())?;
     }
     let hands_on = member.next.is_some() && complete;
     if bare_utf16 == Some(files::Utf16::Le) && !hands_on {
@@ -3048,6 +3133,9 @@ struct Merger<'r> {
     inputs: Vec<Arc<Input>>,
     reg: &'r Registry,
     counts: InputCounts,
+    /// The run's interrupt stopped the reading of an input ([`ReaderMsg::Interrupted`]): the
+    /// groups open at the end close as `interrupted`, not at the end of the input.
+    interrupted: bool,
     origins: StreamMap<Origin>,
     streams: StreamMap<StreamState>,
     /// A stream that goes on where a stream of the previous file of its rotated set stopped
@@ -3186,6 +3274,7 @@ impl<'r> Merger<'r> {
             inputs: inputs.iter().cloned().map(Arc::new).collect(),
             reg,
             counts: InputCounts::default(),
+            interrupted: false,
             origins: StreamMap::default(),
             streams: StreamMap::default(),
             continues: StreamMap::default(),
@@ -4356,7 +4445,11 @@ impl<'r> Merger<'r> {
         self.deliver_requests(sinks)?;
         self.flush_held(sinks, true)?;
         if let Some(c) = self.correlator.as_mut() {
-            c.close_all();
+            if self.interrupted {
+                c.close_interrupted();
+            } else {
+                c.close_all();
+            }
         }
         self.deliver_groups(sinks)?;
         for s in sinks.iter_mut() {

@@ -86,14 +86,29 @@ pub struct InputEntry {
     pub kind: String,
     /// Size on disk when the run started (files).
     pub size: Option<u64>,
-    /// Bytes read as stored (compressed files: compressed bytes).
+    /// Bytes read as stored (compressed files: compressed bytes); all of them, also those of a
+    /// partial last line an interrupt left out (`cut_line_bytes`).
     pub bytes_read: u64,
-    /// Lines read (after decompression).
+    /// Lines read (after decompression), without a partial last line an interrupt left out.
     pub lines: u64,
-    /// SHA-256 of the bytes read (for a file read to its end: of the file).
+    /// SHA-256 of the bytes read (for a file read to its end: of the file); `None` for an input
+    /// not read at all (`read: false`).
     pub sha256: Option<String>,
     /// Read to its end.
     pub read_complete: bool,
+    /// Read at all: false when the run was interrupted before it (or it could not be opened).
+    #[serde(default = "read_default")]
+    pub read: bool,
+    /// The interrupt stopped reading in the middle of the last line: its bytes read (after
+    /// decompression), counted in `bytes_read` and `sha256` but neither a line nor an event
+    /// (`input_accounting.cut_by_interrupt`). Absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cut_line_bytes: Option<u64>,
+}
+
+/// `read` of a bundle written before the key existed (it gave no way to tell).
+fn read_default() -> bool {
+    true
 }
 
 /// One definition file (parser or rule).

@@ -9,6 +9,7 @@ use std::fmt::Write as _;
 
 use super::Redacting;
 use crate::analyze::Report;
+use crate::output::cut_by_interrupt;
 
 /// Rows per table, as on the terminal.
 const ROWS: usize = 25;
@@ -107,6 +108,9 @@ pub fn render(r: &Report, h: &Header<'_>, redact: &mut Redacting<'_>) -> String 
     }
     if let Some(r) = &i.streams_released {
         let _ = writeln!(o, "- {}.", r.describe());
+    }
+    if i.cut_by_interrupt > 0 {
+        let _ = writeln!(o, "- {}.", cut_by_interrupt(i.cut_by_interrupt));
     }
     for (reason, n) in &i.unparsed_reasons {
         let _ = writeln!(o, "- unparsed ({reason}): {n}");

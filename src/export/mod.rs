@@ -488,8 +488,10 @@ impl<'r> Bundle<'r> {
                     size: input.size,
                     bytes_read: read.bytes,
                     lines: read.lines,
-                    sha256: read.sha256.map(|h| hex(&h)),
+                    sha256: read.sha256.filter(|_| read.read).map(|h| hex(&h)),
                     read_complete: read.complete,
+                    read: read.read,
+                    cut_line_bytes: read.cut_line,
                 }
             })
             .collect()

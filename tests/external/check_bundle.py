@@ -230,6 +230,22 @@ def check_spark(parts, report):
         spark.stop()
 
 
+def check_inputs(bundle):
+    """Every input of the manifest: read (with the 64-hex SHA-256 of its bytes read), or listed
+    as not read (`read: false`, an interrupt came before it) with no digest."""
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    for i in manifest["inputs"]:
+        sha = i.get("sha256")
+        if i.get("read", True):
+            same(f"{bundle.name} input {i['name']}: SHA-256 of the bytes read",
+                 isinstance(sha, str) and len(sha) == 64, True)
+        else:
+            same(f"{bundle.name} input {i['name']} not read: no digest", sha, None)
+    if manifest["complete"]:
+        same(f"{bundle.name}: complete, every input read",
+             all(i.get("read", True) for i in manifest["inputs"]), True)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--logsleuth", required=True)
@@ -242,6 +258,7 @@ def main():
         report = export(a.logsleuth, a.inputs, flat, [])
         again = export(a.logsleuth, a.inputs, parts, ["--partition-by", "service,date"])
         same("both exports report the same", again["endpoints"], report["endpoints"])
+        check_inputs(flat)
         check_pyarrow(flat, parts, report)
         check_duckdb(flat, parts, report)
         if not a.no_spark:

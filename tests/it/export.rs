@@ -1484,6 +1484,174 @@ fn interrupts_leave_only_readable_files() {
     );
 }
 
+/// An export interrupted (SIGINT) while a line is half read: its writer wrote the samples and
+/// half a JSON line, then waits. Stdin is `-`, then a file the interrupt comes before.
+struct MidLine {
+    _tmp: tempfile::TempDir,
+    dir: PathBuf,
+    report: Value,
+    /// Every byte written to stdin.
+    written: Vec<u8>,
+    /// The complete lines among them.
+    lines: u64,
+    /// The half line's bytes.
+    half: usize,
+}
+
+fn interrupted_mid_line() -> MidLine {
+    use std::io::Write;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("b");
+    let mut written = Vec::new();
+    for s in samples() {
+        written.extend_from_slice(&std::fs::read(&s).unwrap());
+    }
+    let lines = written.iter().filter(|&&c| c == b'\n').count() as u64;
+    let half = br#"{"timestamp":"2026-11-22T07:08:50.1Z","level":"ERROR","fields":{"message":"Half written when the interrupt came"#;
+    written.extend_from_slice(half);
+    let unread = samples()[0].display().to_string();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_logsleuth"))
+        .args(["analyze", "--format", "json", "--no-progress", "-", &unread])
+        .arg("--export")
+        .arg(&dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(&written).unwrap();
+    stdin.flush().unwrap();
+    // Once the pipe is empty, logsleuth has read the half line (and waits for its rest).
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while rustix::io::ioctl_fionread(&stdin).unwrap() > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the input is not read"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let out = child.wait_with_output().unwrap();
+    drop(stdin);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    MidLine {
+        _tmp: tmp,
+        dir,
+        report,
+        written,
+        lines,
+        half: half.len(),
+    }
+}
+
+/// The half line an interrupt stopped reading in is no event — not closed as a cut JSON object
+/// (which is for an input that ends there), not parsed, not in `lines` nor `truncated` — but
+/// counted `cut_by_interrupt`; the manifest's byte count and SHA-256 still cover every byte
+/// read, the half line's too (`cut_line_bytes`).
+#[test]
+fn an_interrupt_mid_line_leaves_the_half_line_out_and_says_so() {
+    use sha2::Digest;
+    let run = interrupted_mid_line();
+    let input = &run.report["input"];
+    crate::assert_accounted(input);
+    assert_eq!(
+        (
+            n(&input["lines"]),
+            n(&input["truncated"]),
+            input["cut_by_interrupt"].as_u64()
+        ),
+        (run.lines, 0, Some(1)),
+        "{input}"
+    );
+    // No event of the half line, closed or not.
+    let (_, events) = read(&run.dir.join("events.parquet"));
+    let raws: Vec<String> = events
+        .iter()
+        .flat_map(|b| strings(b, "raw"))
+        .flatten()
+        .collect();
+    assert_eq!(raws.len() as u64, n(&input["events"]));
+    assert!(
+        !raws.iter().any(|r| r.contains("Half written") || r == "{}"),
+        "the half line became an event"
+    );
+    let m = manifest(&run.dir);
+    assert_eq!(m["complete"], false);
+    assert_eq!(m["input_accounting"], *input);
+    let stdin = &m["inputs"][0];
+    assert_eq!(
+        (
+            n(&stdin["bytes_read"]),
+            n(&stdin["lines"]),
+            stdin["cut_line_bytes"].as_u64(),
+            &stdin["read_complete"],
+        ),
+        (
+            run.written.len() as u64,
+            run.lines,
+            Some(run.half as u64),
+            &Value::Bool(false)
+        ),
+        "{stdin}"
+    );
+    let sha: String = sha2::Sha256::digest(&run.written)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(
+        stdin["sha256"],
+        sha.as_str(),
+        "the digest of every byte read"
+    );
+    let md = std::fs::read_to_string(run.dir.join("report.md")).unwrap();
+    assert!(md.contains("1 partial last line left out"), "{md}");
+}
+
+/// An input the interrupt came before is listed as not read, with no digest (not that of no
+/// bytes); `verify` reads such a manifest.
+#[test]
+fn an_input_the_interrupt_came_before_is_listed_as_not_read() {
+    let run = interrupted_mid_line();
+    let m = manifest(&run.dir);
+    let file = &m["inputs"][1];
+    assert_eq!(
+        (
+            &file["read"],
+            &file["sha256"],
+            n(&file["bytes_read"]),
+            n(&file["lines"]),
+            &file["read_complete"],
+        ),
+        (&Value::Bool(false), &Value::Null, 0, 0, &Value::Bool(false)),
+        "{file}"
+    );
+    assert_eq!(m["inputs"][0]["read"], true);
+    let v = verify(&run.dir);
+    assert!(!v.stdout.contains("difference"), "{}", v.stdout);
+}
+
+/// Correlation groups still open when an interrupt stopped the reading are closed as
+/// `interrupted` in groups.parquet, not as at the input's end.
+#[test]
+fn groups_open_at_an_interrupt_close_as_interrupted() {
+    let run = interrupted_mid_line();
+    let (_, groups) = read(&run.dir.join("groups.parquet"));
+    let closed: Vec<String> = groups
+        .iter()
+        .flat_map(|b| strings(b, "closed"))
+        .flatten()
+        .collect();
+    assert!(closed.iter().any(|c| c == "interrupted"), "{closed:?}");
+    assert!(!closed.iter().any(|c| c == "end_of_input"), "{closed:?}");
+}
+
 /// A scanner probing more distinct paths than the endpoint cap: the report keeps the first
 /// endpoints seen and folds the rest into one `(other routes)` row per service, and says so in
 /// the JSON, the terminal report and report.md; `endpoints.parquet` has the report's rows, and
