@@ -890,7 +890,7 @@ fn analyze(a: &AnalyzeArgs) -> Result<ExitCode> {
                 .sum()
         };
         eprintln!(
-            "logsleuth: bundle {} in '{}': {} files, {} events, {} requests{}",
+            "logsleuth: bundle {} in '{}': {} files, {} events, {} requests{}; manifest.json SHA-256 {}",
             if m.complete {
                 "written"
             } else {
@@ -907,7 +907,8 @@ fn analyze(a: &AnalyzeArgs) -> Result<ExitCode> {
                 )
             } else {
                 String::new()
-            }
+            },
+            summary.manifest_sha256
         );
     }
     let stdout = io::stdout();
@@ -948,35 +949,65 @@ fn analyze(a: &AnalyzeArgs) -> Result<ExitCode> {
     })
 }
 
+/// `verify`: the bundle matches its manifest but is marked incomplete (an interrupted export,
+/// an input not read to its end).
+const EXIT_INCOMPLETE: u8 = 3;
+
 fn verify(v: &VerifyArgs) -> Result<ExitCode> {
     let result = export::verify::verify(&v.dir)?;
     let stdout = io::stdout();
     let mut out = stdout.lock();
     let m = &result.manifest;
-    if result.differences.is_empty() {
+    let manifest = v.dir.join(export::manifest::FILE_NAME);
+    let incomplete = if m.complete {
+        String::new()
+    } else if m.incomplete_reasons.is_empty() {
+        "the bundle is marked incomplete".to_string()
+    } else {
+        format!(
+            "the bundle is marked incomplete: {}",
+            m.incomplete_reasons.join("; ")
+        )
+    };
+    let code = if !result.intact() {
         writeln!(
             out,
-            "ok: {} files match {}{}",
-            result.files,
-            v.dir.join(export::manifest::FILE_NAME).display(),
-            if m.complete {
-                ""
-            } else {
-                " (the bundle is marked incomplete: the export was interrupted or an input was not read to its end)"
-            }
+            "{} difference(s) between '{}' and its manifest:",
+            result.differences.len(),
+            v.dir.display()
         )?;
-        return Ok(ExitCode::SUCCESS);
-    }
+        for d in &result.differences {
+            writeln!(out, "  {d}")?;
+        }
+        if !m.complete {
+            writeln!(out, "also, {incomplete}")?;
+        }
+        1
+    } else if m.complete {
+        writeln!(
+            out,
+            "ok: {} files match {}",
+            result.files,
+            manifest.display()
+        )?;
+        0
+    } else {
+        writeln!(
+            out,
+            "incomplete: {} files match {}, but {} (exit code {EXIT_INCOMPLETE})",
+            result.files,
+            manifest.display(),
+            incomplete
+        )?;
+        EXIT_INCOMPLETE
+    };
     writeln!(
         out,
-        "{} difference(s) between '{}' and its manifest:",
-        result.differences.len(),
-        v.dir.display()
+        "{} SHA-256: {} (compare with the one recorded when the bundle was written)",
+        manifest.display(),
+        result.manifest_sha256
     )?;
-    for d in &result.differences {
-        writeln!(out, "  {d}")?;
-    }
-    Ok(ExitCode::from(1))
+    Ok(ExitCode::from(code))
 }
 
 fn events(args: &EventsArgs) -> Result<ExitCode> {

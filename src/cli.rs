@@ -14,7 +14,8 @@ Exit codes:
   1  `--fail-on SEVERITY`: a finding at or above it; `rules test`/`rules lint`: a failure;
      `verify`: the bundle differs from its manifest; `trace`: nothing carries the ID
   2  usage error, an input that is missing or unreadable, or a rule / parser file that
-     cannot be loaded (reported before any output)
+     cannot be loaded (reported before any output); `verify`: no readable manifest
+  3  `verify`: every file matches, but the bundle is marked incomplete (interrupted export)
   130  analyze --export interrupted (Ctrl-C, SIGTERM): the bundle is closed, marked incomplete"
     };
 }
@@ -75,7 +76,8 @@ const VERIFY_HELP: &str = concat!(
 
 Examples:
   logsleuth analyze --export incident-4711/ app.log && logsleuth verify incident-4711/
-  logsleuth verify incident-4711/   # exit 0: every file matches; 1: lists what differs"
+  logsleuth verify incident-4711/   # 0: all match; 3: all match, incomplete; 1: differences
+  logsleuth verify incident-4711/ | tail -1   # manifest SHA-256: compare with the one recorded"
 );
 
 /// Log-analysis stream processor for SREs: unwraps kubectl / CRI / docker envelopes, parses
@@ -108,8 +110,9 @@ pub enum Command {
     /// List, test and lint the incident rules.
     #[command(after_help = RULES_HELP)]
     Rules(RulesArgs),
-    /// Check an evidence bundle (analyze --export) against its manifest: hashes, row counts,
-    /// schemas; exit 0 when it matches, 1 with the list of differences.
+    /// Check an evidence bundle (analyze --export) against its manifest — hashes, row counts,
+    /// schemas, partitions — and the manifest against itself; exit 0 when it matches and is
+    /// complete, 3 when it matches but is marked incomplete, 1 with the list of differences.
     #[command(after_help = VERIFY_HELP)]
     Verify(VerifyArgs),
 }

@@ -234,6 +234,8 @@ pub struct RunInfo<'r> {
 pub struct Summary {
     /// The manifest (also on disk).
     pub manifest: Manifest,
+    /// SHA-256 (hex) of `manifest.json` as written, to be recorded out of band.
+    pub manifest_sha256: String,
 }
 
 /// The bundle being written: an [`EventSink`] during the run, then [`Bundle::finish`].
@@ -464,8 +466,11 @@ impl<'r> Bundle<'r> {
         };
         let mut text = serde_json::to_vec_pretty(&manifest)?;
         text.push(b'\n');
-        write_small(&root, manifest::FILE_NAME, &text)?;
-        Ok(Summary { manifest })
+        let written = write_small(&root, manifest::FILE_NAME, &text)?;
+        Ok(Summary {
+            manifest,
+            manifest_sha256: written.sha256,
+        })
     }
 
     fn input_entries(&self) -> Vec<InputEntry> {

@@ -1368,6 +1368,329 @@ fn verify_detects_tampering() {
     assert!(v.stderr.contains("manifest.json"), "{}", v.stderr);
 }
 
+fn write_manifest(dir: &Path, m: &Value) {
+    std::fs::write(
+        dir.join("manifest.json"),
+        serde_json::to_vec_pretty(m).unwrap(),
+    )
+    .unwrap();
+}
+
+fn outputs_mut(m: &mut Value) -> &mut Vec<Value> {
+    m["outputs"].as_array_mut().unwrap()
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    logsleuth::export::sha256_hex(bytes)
+}
+
+/// `verify` holds the manifest to what the bundle format always writes (QA s17 M1): every table
+/// and `report.md` listed, events rows = the events the input accounting kept, requests rows =
+/// the requests of `endpoints.parquet`, and `lines` accounted for.
+#[test]
+fn verify_checks_the_manifest_against_itself() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().join("base");
+    // The manifest's SHA-256 is printed when the bundle is written and when it is verified.
+    let d = base.display().to_string();
+    let input = samples()[2].display().to_string();
+    let r = bin(&["analyze", "--no-progress", &input, "--export", &d], b"");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let sha = sha256_hex(&std::fs::read(base.join("manifest.json")).unwrap());
+    assert!(
+        r.stderr.contains(&format!("manifest.json SHA-256 {sha}")),
+        "{}",
+        r.stderr
+    );
+    let v = verify(&base);
+    assert_eq!(v.code, 0, "{}", v.stdout);
+    assert!(
+        v.stdout.contains(&format!("SHA-256: {sha}")),
+        "{}",
+        v.stdout
+    );
+
+    let copy = |name: &str| {
+        let dir = tmp.path().join(name);
+        std::fs::create_dir(&dir).unwrap();
+        for f in std::fs::read_dir(&base).unwrap() {
+            let f = f.unwrap().path();
+            std::fs::copy(&f, dir.join(f.file_name().unwrap())).unwrap();
+        }
+        dir
+    };
+
+    // Nothing left: no output listed, every data file deleted.
+    let dir = copy("empty");
+    let mut m = manifest(&dir);
+    m["outputs"] = serde_json::json!([]);
+    write_manifest(&dir, &m);
+    for f in files(&dir) {
+        if !f.ends_with("manifest.json") {
+            std::fs::remove_file(f).unwrap();
+        }
+    }
+    let v = verify(&dir);
+    assert_eq!(v.code, 1, "{}", v.stdout);
+    for needle in TABLES
+        .iter()
+        .map(|t| format!("table {t}: no file in the manifest"))
+        .chain(["report.md: not in the manifest".to_string()])
+    {
+        assert!(v.stdout.contains(&needle), "{needle} in:\n{}", v.stdout);
+    }
+
+    // The input accounting edited to another event count.
+    let dir = copy("count");
+    let mut m = manifest(&dir);
+    let kept = n(&m["input_accounting"]["events"]) - n(&m["input_accounting"]["filtered_out"]);
+    assert!(kept > 1);
+    m["input_accounting"]["events"] = 1.into();
+    m["input_accounting"]["filtered_out"] = 0.into();
+    write_manifest(&dir, &m);
+    let v = verify(&dir);
+    assert_eq!(v.code, 1, "{}", v.stdout);
+    assert!(
+        v.stdout.contains(&format!(
+            "table events: {kept} rows in the manifest's files, but its input accounting counts 1 events kept"
+        )),
+        "{}",
+        v.stdout
+    );
+    assert!(v.stdout.contains("input accounting: lines"), "{}", v.stdout);
+
+    // Another run's requests file, with its own (correct) manifest entry: every file matches
+    // its entry, but the requests no longer add up to endpoints.parquet.
+    let other = tmp.path().join("other");
+    export(&other, &sample_args(), &[], b"");
+    let dir = copy("requests");
+    std::fs::copy(other.join("requests.parquet"), dir.join("requests.parquet")).unwrap();
+    let theirs = manifest(&other)["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["path"] == "requests.parquet")
+        .unwrap()
+        .clone();
+    let mut m = manifest(&dir);
+    for o in outputs_mut(&mut m) {
+        if o["path"] == "requests.parquet" {
+            assert_ne!(o["rows"], theirs["rows"]);
+            *o = theirs.clone();
+        }
+    }
+    write_manifest(&dir, &m);
+    let v = verify(&dir);
+    assert_eq!(v.code, 1, "{}", v.stdout);
+    assert!(
+        v.stdout.contains("table requests: ") && v.stdout.contains("but endpoints.parquet counts"),
+        "{}",
+        v.stdout
+    );
+    assert_eq!(
+        v.stdout.lines().filter(|l| l.starts_with("  ")).count(),
+        1,
+        "{}",
+        v.stdout
+    );
+}
+
+/// Partition files hold only rows of their partition (QA s17 M1): two partitions swapped with
+/// their manifest paths, and a partition moved to another date with its path and values
+/// rewritten in the manifest, are found.
+#[test]
+fn verify_checks_partitions() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().join("base");
+    export(
+        &base,
+        &sample_args(),
+        &["--partition-by", "service,date"],
+        b"",
+    );
+    assert_eq!(verify(&base).code, 0);
+    let copy = |name: &str| {
+        let dir = tmp.path().join(name);
+        let r = Command::new("cp")
+            .arg("-r")
+            .arg(&base)
+            .arg(&dir)
+            .status()
+            .unwrap();
+        assert!(r.success());
+        dir
+    };
+    let a = "events/service=skreaver/date=2026-11-22/part-0.parquet";
+    let b = "events/service=skillmeat/date=2026-11-22/part-0.parquet";
+
+    let dir = copy("swap");
+    std::fs::rename(dir.join(a), dir.join("x")).unwrap();
+    std::fs::rename(dir.join(b), dir.join(a)).unwrap();
+    std::fs::rename(dir.join("x"), dir.join(b)).unwrap();
+    let mut m = manifest(&dir);
+    for o in outputs_mut(&mut m) {
+        if o["path"] == a {
+            o["path"] = b.into();
+        } else if o["path"] == b {
+            o["path"] = a.into();
+        }
+    }
+    write_manifest(&dir, &m);
+    let v = verify(&dir);
+    assert_eq!(v.code, 1, "{}", v.stdout);
+    assert!(
+        v.stdout.contains(&format!(
+            "{a}: the path says date=2026-11-22 service=skreaver, its manifest entry says date=2026-11-22 service=skillmeat"
+        )),
+        "{}",
+        v.stdout
+    );
+
+    // Moved to another day, path and partition values rewritten: the rows' times tell.
+    let dir = copy("moved");
+    let moved = "events/service=skreaver/date=2026-11-21/part-0.parquet";
+    std::fs::create_dir_all(dir.join(moved).parent().unwrap()).unwrap();
+    std::fs::rename(dir.join(a), dir.join(moved)).unwrap();
+    let mut m = manifest(&dir);
+    let mut rows = 0;
+    for o in outputs_mut(&mut m) {
+        if o["path"] == a {
+            rows = n(&o["rows"]);
+            o["path"] = moved.into();
+            o["partition"]["date"] = "2026-11-21".into();
+        }
+    }
+    write_manifest(&dir, &m);
+    let v = verify(&dir);
+    assert_eq!(v.code, 1, "{}", v.stdout);
+    assert!(
+        v.stdout.contains(&format!(
+            "{moved}: {rows} row(s) outside the partition date=2026-11-21 (row 0: 2026-11-22)"
+        )),
+        "{}",
+        v.stdout
+    );
+    assert_eq!(
+        v.stdout.lines().filter(|l| l.starts_with("  ")).count(),
+        1,
+        "{}",
+        v.stdout
+    );
+}
+
+/// A bundle marked incomplete verifies with exit code 3, not 0, naming why (QA s17 L1); a
+/// manifest whose `complete` contradicts its reasons is a difference.
+#[test]
+fn verify_tells_incomplete_bundles_apart() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("t");
+    export(&dir, &[samples()[3].display().to_string()], &[], b"");
+    let mut m = manifest(&dir);
+    m["complete"] = false.into();
+    m["incomplete_reasons"] = serde_json::json!(["interrupted by a signal (Ctrl-C or SIGTERM)"]);
+    write_manifest(&dir, &m);
+    let v = verify(&dir);
+    assert_eq!(v.code, 3, "{}", v.stdout);
+    assert!(
+        v.stdout.starts_with("incomplete: 7 files match")
+            && v.stdout.contains("interrupted by a signal"),
+        "{}",
+        v.stdout
+    );
+    m["incomplete_reasons"] = serde_json::json!([]);
+    write_manifest(&dir, &m);
+    let v = verify(&dir);
+    assert_eq!(v.code, 1, "{}", v.stdout);
+    assert!(
+        v.stdout
+            .contains("complete is false but it gives 0 reason(s)"),
+        "{}",
+        v.stdout
+    );
+}
+
+/// After a SIGKILL the bundle has no manifest: `verify` says the export never finished and
+/// names the temporary files left (QA s17 L6).
+#[test]
+fn verify_names_what_a_killed_export_left() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("k");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_logsleuth"))
+        .args(["analyze", "--no-progress", "--export"])
+        .arg(&dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // stdin stays open: the export is still running when the files appear.
+    let stdin = child.stdin.take();
+    let tmp_file = dir.join(".groups.parquet.tmp");
+    for _ in 0..200 {
+        if tmp_file.exists() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(tmp_file.exists(), "no temporary file appeared");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    drop(stdin);
+    let v = verify(&dir);
+    assert_eq!(v.code, 2, "{}", v.stderr);
+    assert!(
+        v.stderr.contains("never finished") && v.stderr.contains(".groups.parquet.tmp"),
+        "{}",
+        v.stderr
+    );
+}
+
+/// A manifest path that is a symbolic link to a file outside the bundle is refused like `../`;
+/// a path listed twice is reported as such, and counted once (QA s17 L7).
+#[test]
+fn verify_refuses_links_out_and_reports_duplicates() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("t");
+    export(&dir, &[samples()[3].display().to_string()], &[], b"");
+    let outside = tmp.path().join("elsewhere.parquet");
+    std::fs::rename(dir.join("events.parquet"), &outside).unwrap();
+    std::os::unix::fs::symlink(&outside, dir.join("events.parquet")).unwrap();
+    let mut m = manifest(&dir);
+    let dup = m["outputs"][0].clone();
+    let dup_path = dup["path"].as_str().unwrap().to_string();
+    outputs_mut(&mut m).push(dup);
+    write_manifest(&dir, &m);
+    let v = verify(&dir);
+    assert_eq!(v.code, 1, "{}", v.stdout);
+    assert!(
+        v.stdout.contains(
+            "events.parquet: a symbolic link leading outside the bundle directory; not followed"
+        ),
+        "{}",
+        v.stdout
+    );
+    assert!(
+        v.stdout
+            .contains(&format!("{dup_path}: listed 2 times in the manifest")),
+        "{}",
+        v.stdout
+    );
+    assert!(!v.stdout.contains("not in the manifest"), "{}", v.stdout);
+    // A link that stays inside the bundle is followed.
+    std::fs::remove_file(dir.join("events.parquet")).unwrap();
+    std::fs::rename(&outside, dir.join("real.parquet")).unwrap();
+    std::os::unix::fs::symlink("real.parquet", dir.join("events.parquet")).unwrap();
+    outputs_mut(&mut m).pop();
+    write_manifest(&dir, &m);
+    let v = verify(&dir);
+    assert!(
+        v.stdout.contains("real.parquet: not in the manifest"),
+        "{}",
+        v.stdout
+    );
+    assert!(!v.stdout.contains("symbolic link"), "{}", v.stdout);
+}
+
 /// Input for an export that is still running whenever it is interrupted: the samples with a
 /// kubectl prefix, many times over, fed through stdin and held open until after the signal, so
 /// the outcome does not depend on how fast this build or machine exports.
@@ -1469,8 +1792,14 @@ fn interrupts_leave_only_readable_files() {
                 interrupted += 1;
                 let m = manifest(&dir);
                 assert_eq!(m["complete"], false, "{context}");
+                // Intact but incomplete: a code of its own.
                 let v = verify(&dir);
-                assert_eq!(v.code, 0, "{context}: {}", v.stdout);
+                assert_eq!(v.code, 3, "{context}: {}", v.stdout);
+                assert!(
+                    v.stdout.starts_with("incomplete: "),
+                    "{context}: {}",
+                    v.stdout
+                );
             }
             Some(0) => assert_eq!(manifest(&dir)["complete"], true, "{context}"),
             // Killed before the handler was installed: nothing half-written may remain.
