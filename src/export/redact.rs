@@ -2280,6 +2280,7 @@ mod tests {
                         proptest::collection::vec("[a-z\" =]{0,4}", 0..3).prop_map(serde_json::Value::from),
                         "(token|pwd|password|db_password|secret)[ \t]?[=:][ \t]?[a-z\" %0-9\t]{0,6}".prop_map(serde_json::Value::from),
                         "(Bearer|https://u:p|\\?t=ghp)(%20|%5F|%40|\t)[a-z0-9%@/]{0,24}".prop_map(serde_json::Value::from),
+                        "(Cookie: |Set-Cookie: |-----BEGIN PRIVATE KEY-----|x%2526token%253D)[a-z=;\" \n\\\\/]{0,16}(-----END PRIVATE KEY-----)?".prop_map(serde_json::Value::from),
                     ],
                 ),
                 1..5,
