@@ -1,12 +1,13 @@
 //! Secret redaction for evidence bundles: the patterns of `redact/secrets.toml` (compiled in)
-//! replace bearer tokens, JWTs, GitHub tokens, API keys and passwords with
-//! `[REDACTED:<kind>]`, and count each replacement per kind.
+//! replace bearer tokens, JWTs, GitHub tokens, API keys, passwords, cookies and private keys
+//! with `[REDACTED:<kind>]`, and count each replacement per kind.
 //!
 //! Invariants: a replacement is never matched again by a later pattern; text without any
 //! pattern's hint literal, as written or with its escapes decoded, is returned borrowed after
 //! one ASCII lower-casing copy, one literal scan and one `memchr` pass over its backslashes (the
 //! common case costs no allocation); a replacement contains no `"` or `\`, and secret groups
-//! never span them, so redacted JSON text stays valid JSON; redaction never fails on any input.
+//! never span a `"`, nor a `\` without what it escapes, so redacted JSON text stays valid JSON;
+//! redaction never fails on any input.
 //!
 //! JSON escapes: a key or a secret can be spelled with escapes (`"to\u006ben"`,
 //! `Bearer\u0020…`, Go's `\u0026key=…`, `https:\/\/user:pass@…`). A text with such an escape
@@ -108,6 +109,10 @@ struct FieldSpec {
     /// `newpassword`).
     #[serde(default)]
     glued: bool,
+    /// The keys also as the end of a longer all-caps name with nothing between (`DBTOKEN`,
+    /// `JWTSECRET`: environment variables).
+    #[serde(default)]
+    glued_caps: bool,
     /// Also `key: value` in text (not for a header whose value starts with a scheme word
     /// that a later pattern names: `Authorization: Bearer …`).
     #[serde(default = "yes")]
@@ -194,11 +199,12 @@ impl Rule {
 /// generated secrets do (`Using token: tk_9f8e`); but a short number followed by more words
 /// is prose wherever it stands (`Invalid token: 3 segments expected`, `password: 8 characters
 /// minimum`: [`is_prose_number`], checked when a match is replaced). A scheme word before a
-/// value (`token=Bearer abc`) is kept and the value after it replaced.
+/// value (`token=Bearer abc`, `Api-Key`) is kept and the value after it replaced.
 ///
 /// Key names: the keys themselves, with `any_prefix` also as the last word of a longer name
 /// (`DB_PASSWORD`, `x-auth-token`, camelCase `dbPassword`, `secretKey`), with `glued` also at
-/// the end of any longer name (`PGPASSWORD`); spaces or tabs may stand before the separator.
+/// the end of any longer name (`PGPASSWORD`), with `glued_caps` at the end of an all-caps one
+/// (`DBTOKEN`); spaces or tabs may stand before the separator.
 fn field_patterns(f: &FieldSpec) -> ([String; 2], Option<String>) {
     let keys = f
         .keys
@@ -241,6 +247,16 @@ fn field_patterns(f: &FieldSpec) -> ([String; 2], Option<String>) {
         // `PGPASSWORD`, `newpassword`.
         names.push(format!("[A-Za-z0-9_-]*(?:{keys})"));
     }
+    if f.glued_caps {
+        // `DBTOKEN`, `JWTSECRET`, `OPENAIAPIKEY` (case-sensitive: `tokenizer` is no name, and
+        // `MAXTOKENS` ends in no key).
+        let caps = shortest_tails(f.keys.iter().map(|k| caps_glued(k)).collect())
+            .iter()
+            .map(|k| regex::escape(k))
+            .collect::<Vec<_>>()
+            .join("|");
+        names.push(format!("(?-i:[A-Z0-9_-]*[A-Z0-9](?:{caps}))"));
+    }
     let keys = format!("(?:{})", names.join("|"));
     let colon = f.colon;
     let json = [
@@ -254,7 +270,7 @@ fn field_patterns(f: &FieldSpec) -> ([String; 2], Option<String>) {
     // delimiter (not starting with `=`: `token == None`).
     let value = |n: &str| {
         format!(
-            r#"(?:(?i:bearer|basic|token|digest)[ \t]+)?(?P<secret_text{n}>"(?:[^"\\]|\\.)*"|\\"(?:[^"\\]|\\[^"])*\\"|'[^'"\\]*'|[^\s"'&,;\\=][^\s"'&,;\\]*)"#
+            r#"(?:(?i:bearer|basic|token|digest|api-?key)[ \t]+)?(?P<secret_text{n}>"(?:[^"\\]|\\.)*"|\\"(?:[^"\\]|\\[^"])*\\"|'[^'"\\]*'|[^\s"'&,;\\=][^\s"'&,;\\]*)"#
         )
     };
     let text = format!(r#"(?:^|[^A-Za-z0-9_.-]){keys}[ \t]*=[ \t]*{}"#, value(""));
@@ -275,11 +291,30 @@ fn field_patterns(f: &FieldSpec) -> ([String; 2], Option<String>) {
             ),
             format!(r#"[_.\-][ \t]+{keys}[ \t]*:[ \t]*{}"#, value("_dash")),
             format!(
-                r#"(?:^|[^A-Za-z0-9_.-]){keys}[ \t]*:[ \t]*(?:(?i:bearer|basic|token|digest)[ \t]+)?(?P<secret_shape>[^\s"'&,;\\=]*[0-9][^\s"'&,;\\]*)"#
+                r#"(?:^|[^A-Za-z0-9_.-]){keys}[ \t]*:[ \t]*(?:(?i:bearer|basic|token|digest|api-?key)[ \t]+)?(?P<secret_shape>[^\s"'&,;\\=]*[0-9][^\s"'&,;\\]*)"#
             ),
         ];
         (patterns, Some(format!("(?i:{})", colon.join("|"))))
     }
+}
+
+/// `tails` without those that end in another (a name that ends in `ACCESSTOKEN` ends in
+/// `TOKEN`), sorted.
+fn shortest_tails(mut tails: Vec<String>) -> Vec<String> {
+    tails.sort();
+    tails.dedup();
+    let all = tails.clone();
+    tails.retain(|t| !all.iter().any(|o| o != t && t.ends_with(o.as_str())));
+    tails
+}
+
+/// A key upper-cased without its `_` and `-` (`access_token` → `ACCESSTOKEN`), as the end of
+/// an all-caps name spells it (`glued_caps`: `SLACKACCESSTOKEN`).
+fn caps_glued(key: &str) -> String {
+    key.chars()
+        .filter(|&c| c != '_' && c != '-')
+        .map(|c| c.to_ascii_uppercase())
+        .collect()
 }
 
 /// A key's words capitalized and joined (`access_token` → `AccessToken`), as camelCase
@@ -421,8 +456,9 @@ struct Decoded {
 }
 
 /// Decode into `out` the percent escapes of `text` (`%5F`, `%3D`, `%20`: URLs and query
-/// strings) that stand for a printable ASCII character, to look for hints behind them
-/// (`ghp%5F…`, `key%3D…`). Returns whether anything was decoded (only then is `out` filled).
+/// strings) that stand for a printable ASCII character, also encoded again ([`percent_escape`]:
+/// `%253D`), to look for hints behind them (`ghp%5F…`, `key%3D…`). Returns whether anything
+/// was decoded (only then is `out` filled).
 fn decode_percent(text: &[u8], out: &mut Decoded) -> bool {
     let Some(first) = memchr::memchr(b'%', text) else {
         return false;
@@ -433,12 +469,12 @@ fn decode_percent(text: &[u8], out: &mut Decoded) -> bool {
     let mut i = first;
     while let Some(p) = text.get(i..).and_then(|t| memchr::memchr(b'%', t)) {
         let at = i + p;
-        match text.get(at + 1..at + 3).and_then(hex2) {
-            Some(c) => {
+        match percent_escape(&text[at..]) {
+            Some((len, c)) => {
                 out.bytes.extend_from_slice(&text[copied..at]);
                 out.at.push(out.bytes.len());
                 out.bytes.push(c);
-                copied = at + 3;
+                copied = at + len;
                 i = copied;
             }
             None => i = at + 1,
@@ -449,6 +485,21 @@ fn decode_percent(text: &[u8], out: &mut Decoded) -> bool {
     }
     out.bytes.extend_from_slice(&text[copied..]);
     true
+}
+
+/// The printable ASCII character the percent escape at the start of `t` stands for, and the
+/// escape's length: `%3D`, also encoded again, once or more (`%253D`, `%25253D`: `%25` is `%`).
+fn percent_escape(t: &[u8]) -> Option<(usize, u8)> {
+    let mut c = t.get(1..3).and_then(hex2)?;
+    let mut len = 3;
+    while c == b'%' {
+        let Some(next) = t.get(len..len + 2).and_then(hex2) else {
+            break;
+        };
+        c = next;
+        len += 2;
+    }
+    Some((len, c))
 }
 
 /// The printable ASCII character two hex digits stand for.
@@ -463,7 +514,8 @@ fn hex2(b: &[u8]) -> Option<u8> {
 /// A text as the patterns look at it a second time, beyond its spelling: JSON escapes
 /// decoded as in [`decode_escapes`], and also `\t`, `\n`, `\r` (whitespace between a key and
 /// its secret: `"Authorization:\tBearer …"`, `password=\tx`, a key after `\n`) and percent
-/// escapes of printable ASCII (`?t=ghp%5F…`, `Bearer%20eyJ…`, `key%3D…`), one level each.
+/// escapes of printable ASCII (`?t=ghp%5F…`, `Bearer%20eyJ…`, `key%3D…`), one level each (a
+/// percent escape encoded again, `%253D`, is one escape: [`percent_escape`]).
 /// Only secrets found here are replaced, in the text as written ([`View::src`]), so what
 /// holds no secret keeps its spelling (a URL stays the same URL).
 #[derive(Default)]
@@ -502,7 +554,7 @@ impl View {
             let at = i + p;
             // (bytes the escape takes, the character, backslashes kept before it)
             let escape = if text[at] == b'%' {
-                text.get(at + 1..at + 3).and_then(hex2).map(|c| (3, c, 0))
+                percent_escape(&text[at..]).map(|(len, c)| (len, c, 0))
             } else {
                 let n = text[at..].iter().take_while(|&&b| b == b'\\').count();
                 let end = at + n;
@@ -616,8 +668,11 @@ pub struct Redactor {
     /// The keys that also count at the end of a longer name with nothing between (`glued`:
     /// `PGPASSWORD`).
     glued_keys: Vec<(String, usize)>,
-    /// The last words of the `any_prefix` keys (`token`, `key`) and the `glued_keys`: what a
-    /// name either can find ends in.
+    /// The keys that also count at the end of a longer all-caps name with nothing between
+    /// (`glued_caps`: `DBTOKEN`), lower-cased without their `_` and `-` (`accesstoken`).
+    glued_caps: Vec<(String, usize)>,
+    /// The last words of the `any_prefix` keys (`token`, `key`), the `glued_keys` and the
+    /// `glued_caps`: what a name any of them can find ends in.
     name_tails: Vec<String>,
     /// Scratch: a field name lower-cased.
     key_folded: String,
@@ -690,6 +745,7 @@ impl Redactor {
         let mut prefixed_keys = crate::FastMap::default();
         let mut camel_keys = crate::FastMap::default();
         let mut glued_keys = Vec::new();
+        let mut glued_caps = Vec::new();
         // `key: value` in text goes after the patterns: `Invalid token: eyJ…` is a JWT.
         let mut colons = Vec::new();
         let field_hints = field_hints(&spec);
@@ -706,6 +762,12 @@ impl Redactor {
                 }
                 if f.glued {
                     glued_keys.push((k.to_ascii_lowercase(), kind));
+                }
+                if f.glued_caps {
+                    let k = caps_glued(k).to_ascii_lowercase();
+                    if !glued_caps.iter().any(|(o, _): &(String, usize)| o == &k) {
+                        glued_caps.push((k, kind));
+                    }
                 }
             }
             for (_, hint) in field_hints.iter().filter(|(f, _)| *f == i) {
@@ -755,8 +817,17 @@ impl Redactor {
                 source,
             })?;
             for h in s.hints.iter().filter(|h| !h.is_empty()) {
-                hint_literals.push(h.clone());
-                hint_rule.push(vec![rules.len()]);
+                // A literal another rule has too opens both (one automaton pattern).
+                match hint_literals
+                    .iter()
+                    .position(|l: &String| l.eq_ignore_ascii_case(h))
+                {
+                    Some(i) => hint_rule[i].push(rules.len()),
+                    None => {
+                        hint_literals.push(h.clone());
+                        hint_rule.push(vec![rules.len()]);
+                    }
+                }
             }
             rules.push(Rule {
                 kind: kind_id(&s.kind),
@@ -814,20 +885,20 @@ impl Redactor {
             hints,
             hint_rule,
             field_keys,
-            name_tails: {
-                let mut tails: Vec<String> = prefixed_last
+            // A name that ends in `accesstoken` ends in `token`: one check is enough.
+            name_tails: shortest_tails(
+                prefixed_last
                     .iter()
                     .cloned()
                     .chain(glued_keys.iter().map(|(k, _)| k.clone()))
-                    .collect();
-                tails.sort();
-                tails.dedup();
-                tails
-            },
+                    .chain(glued_caps.iter().map(|(k, _)| k.clone()))
+                    .collect(),
+            ),
             prefixed_last,
             prefixed_keys,
             camel_keys,
             glued_keys,
+            glued_caps,
             hint_max_len,
             window: Vec::new(),
             key_folded: String::new(),
@@ -1130,6 +1201,16 @@ impl Redactor {
                     .glued_keys
                     .iter()
                     .find(|(k, _)| key.len() > k.len() && key.ends_with(k.as_str()))
+                {
+                    return Some(kind);
+                }
+                // `DBTOKEN`, `JWTSECRET`: all caps, the key after a letter or a digit.
+                if !name.bytes().any(|b| b.is_ascii_lowercase())
+                    && let Some(&(_, kind)) = self.glued_caps.iter().find(|(k, _)| {
+                        key.len() > k.len()
+                            && key.ends_with(k.as_str())
+                            && key.as_bytes()[key.len() - k.len() - 1].is_ascii_alphanumeric()
+                    })
                 {
                     return Some(kind);
                 }
@@ -1692,7 +1773,7 @@ mod tests {
             ("maxTokens", None),
             ("passwordReset", None),
             ("OLDPWD", None),
-            ("DBTOKEN", None),
+            ("DBTOKEN", Some("[REDACTED:authorization]")),
             ("my.dbToken", None),
         ] {
             assert_eq!(r.redact_field(key).as_deref(), want, "{key}");
@@ -1787,6 +1868,297 @@ mod tests {
         ] {
             assert_eq!(red(text), want, "{text}");
         }
+    }
+
+    /// Each case comes out as wanted, each kind it names counted, and the one scan per event
+    /// sees it.
+    fn assert_redacted(cases: &[(&str, &str)]) {
+        for &(text, want) in cases {
+            let mut r = Redactor::builtin().expect("builtin patterns compile");
+            assert_eq!(r.redact(text), want, "{text}");
+            let counts = r.counts();
+            for kind in want
+                .split("[REDACTED:")
+                .skip(1)
+                .filter_map(|k| k.split(']').next())
+            {
+                assert!(
+                    counts.get(kind).is_some_and(|&n| n > 0),
+                    "{text}: {kind} not counted: {counts:?}"
+                );
+            }
+            assert!(!r.all_clean([text]), "{text}");
+            if text.starts_with('{') {
+                assert!(
+                    serde_json::from_str::<serde_json::Value>(want).is_ok(),
+                    "{want}"
+                );
+            }
+        }
+    }
+
+    /// Each text comes out as written, nothing counted.
+    fn assert_kept(texts: &[&str]) {
+        for &text in texts {
+            let mut r = Redactor::builtin().expect("builtin patterns compile");
+            assert_eq!(r.redact(text), text);
+            assert!(r.counts().values().all(|&n| n == 0), "{text}");
+        }
+    }
+
+    #[test]
+    fn secret_key_base() {
+        assert_redacted(&[
+            (
+                "secret_key_base=8f3a9c2e7d1b4a6f",
+                "secret_key_base=[REDACTED:secret_key_base]",
+            ),
+            (
+                "SECRET_KEY_BASE: 8f3a9c2e7d1b4a6f",
+                "SECRET_KEY_BASE: [REDACTED:secret_key_base]",
+            ),
+            (
+                "config:\n  secret_key_base: abcdefabcdef\n  env: production",
+                "config:\n  secret_key_base: [REDACTED:secret_key_base]\n  env: production",
+            ),
+            (
+                r#"{"msg":"boot","secret_key_base":"8f3a9c2e7d1b"}"#,
+                r#"{"msg":"boot","secret_key_base":"[REDACTED:secret_key_base]"}"#,
+            ),
+        ]);
+        let mut r = Redactor::builtin().expect("builtin patterns compile");
+        assert_eq!(
+            r.redact_field("SECRET_KEY_BASE").as_deref(),
+            Some("[REDACTED:secret_key_base]")
+        );
+        assert_kept(&[
+            "secret_key_base missing",
+            "ArgumentError: Missing `secret_key_base` for 'production' environment",
+            "set secret_key_base in credentials",
+        ]);
+    }
+
+    #[test]
+    fn cookie_values() {
+        assert_redacted(&[
+            (
+                "Cookie: session=abc123def; theme=dark",
+                "Cookie: [REDACTED:cookie]",
+            ),
+            (
+                "GET /home Cookie: session=abc; csrftoken=x9 200",
+                "GET /home Cookie: [REDACTED:cookie] 200",
+            ),
+            (
+                "Set-Cookie: sid=s3ss10n; Path=/; HttpOnly",
+                "Set-Cookie: sid=[REDACTED:cookie]; Path=/; HttpOnly",
+            ),
+            (
+                r#"{"msg":"resp","headers":"Set-Cookie: sid=s3ss10n; Path=/\r\nCookie: a=1"}"#,
+                r#"{"msg":"resp","headers":"Set-Cookie: sid=[REDACTED:cookie]; Path=/\r\nCookie: [REDACTED:cookie]"}"#,
+            ),
+            (
+                r#"{"msg":"req","cookie":"session=abc; other=def"}"#,
+                r#"{"msg":"req","cookie":"[REDACTED:cookie]"}"#,
+            ),
+            (
+                r#"{"headers":{"Cookie":"session=abc","Set-Cookie":"sid=x; Path=/"}}"#,
+                r#"{"headers":{"Cookie":"[REDACTED:cookie]","Set-Cookie":"[REDACTED:cookie]"}}"#,
+            ),
+            (
+                "headers={'Cookie': 'session=abc; other=def'}",
+                "headers={'Cookie': '[REDACTED:cookie]'}",
+            ),
+            (
+                r#"{"HTTP_COOKIE":"sessionid=abc"}"#,
+                r#"{"HTTP_COOKIE":"[REDACTED:cookie]"}"#,
+            ),
+        ]);
+        // One secret, counted once.
+        let mut r = Redactor::builtin().expect("builtin patterns compile");
+        r.redact("Set-Cookie: sid=abc; Path=/");
+        assert_eq!(r.counts()["cookie"], 1);
+        assert_eq!(
+            r.redact_field("Cookie").as_deref(),
+            Some("[REDACTED:cookie]")
+        );
+        assert_kept(&[
+            "the cookie jar is empty",
+            "cookie: missing",
+            "no session cookie set",
+            "cookies=3 cookie_count: 2",
+        ]);
+    }
+
+    #[test]
+    fn pem_private_key_bodies() {
+        assert_redacted(&[
+            // The body on continuation lines (the exception column), indented or not.
+            (
+                "-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA1b2c3\nd4e5f6+/==\n-----END RSA PRIVATE KEY-----",
+                "-----BEGIN RSA PRIVATE KEY-----\n[REDACTED:private_key]\n-----END RSA PRIVATE KEY-----",
+            ),
+            (
+                "bad key\n    -----BEGIN EC PRIVATE KEY-----\n    MHcCAQEEIBk3\n    -----END EC PRIVATE KEY-----\nnote: x",
+                "bad key\n    -----BEGIN EC PRIVATE KEY-----\n    [REDACTED:private_key]\n    -----END EC PRIVATE KEY-----\nnote: x",
+            ),
+            (
+                "-----BEGIN OPENSSH PRIVATE KEY-----\r\nb3BlbnNzaC1r\r\n-----END OPENSSH PRIVATE KEY-----",
+                "-----BEGIN OPENSSH PRIVATE KEY-----\r\n[REDACTED:private_key]\r\n-----END OPENSSH PRIVATE KEY-----",
+            ),
+            (
+                "-----BEGIN PRIVATE KEY----- MIIEvQIBADAN abc -----END PRIVATE KEY-----",
+                "-----BEGIN PRIVATE KEY----- [REDACTED:private_key] -----END PRIVATE KEY-----",
+            ),
+            // Newlines as JSON escapes, in a JSON string, and in JSON quoted in one.
+            (
+                r#"{"msg":"key -----BEGIN PRIVATE KEY-----\nMIIEvQIBADAN\nab\/c+=\n-----END PRIVATE KEY-----\n"}"#,
+                r#"{"msg":"key -----BEGIN PRIVATE KEY-----\n[REDACTED:private_key]\n-----END PRIVATE KEY-----\n"}"#,
+            ),
+            (
+                r#"{"msg":"body {\"k\":\"-----BEGIN RSA PRIVATE KEY-----\\nMIIEpA\\nxyz\\n-----END RSA PRIVATE KEY-----\"}"}"#,
+                r#"{"msg":"body {\"k\":\"-----BEGIN RSA PRIVATE KEY-----\\n[REDACTED:private_key]\\n-----END RSA PRIVATE KEY-----\"}"}"#,
+            ),
+            // Encrypted (PKCS#8, and legacy headers); PGP.
+            (
+                "-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIFHzBJ\n-----END ENCRYPTED PRIVATE KEY-----",
+                "-----BEGIN ENCRYPTED PRIVATE KEY-----\n[REDACTED:private_key]\n-----END ENCRYPTED PRIVATE KEY-----",
+            ),
+            (
+                "-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,AB12\n\nMIIEpA\n-----END RSA PRIVATE KEY-----",
+                "-----BEGIN RSA PRIVATE KEY-----\n[REDACTED:private_key]\n-----END RSA PRIVATE KEY-----",
+            ),
+            (
+                "-----BEGIN PGP PRIVATE KEY BLOCK-----\n\nlQOYBF\n-----END PGP PRIVATE KEY BLOCK-----",
+                "-----BEGIN PGP PRIVATE KEY BLOCK-----\n\n[REDACTED:private_key]\n-----END PGP PRIVATE KEY BLOCK-----",
+            ),
+            // Cut short (a capped continuation, a truncated string): up to its end.
+            (
+                "-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKC\nxyz",
+                "-----BEGIN RSA PRIVATE KEY-----\n[REDACTED:private_key]",
+            ),
+            (
+                r#"{"msg":"-----BEGIN PRIVATE KEY-----\nMIIEvQ","n":1}"#,
+                r#"{"msg":"-----BEGIN PRIVATE KEY-----\n[REDACTED:private_key]","n":1}"#,
+            ),
+        ]);
+        assert_kept(&[
+            "-----BEGIN CERTIFICATE-----\nMIIDdzCCAl+gAwIBAgIE\n-----END CERTIFICATE-----",
+            "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0C\n-----END PUBLIC KEY-----",
+            "loaded private key from /etc/tls/key.pem",
+            "-----BEGIN RSA PRIVATE KEY-----",
+            "no PRIVATE KEY----- block found",
+        ]);
+    }
+
+    #[test]
+    fn double_percent_encoded_secrets() {
+        assert_redacted(&[
+            (
+                "GET /login?next=%2Fcb%253Ftoken%253Dtk_Dbl1%2526b%253D2 302",
+                "GET /login?next=%2Fcb%253Ftoken%253D[REDACTED:authorization]%2526b%253D2 302",
+            ),
+            (
+                "GET /r?u=%2Flogin%253Fuser%253Dbob%2526password%253Dpw_Dbl2 302",
+                "GET /r?u=%2Flogin%253Fuser%253Dbob%2526password%253D[REDACTED:password] 302",
+            ),
+            (
+                "GET /r?q=1%2526password%253Apw_Dbl3 200",
+                "GET /r?q=1%2526password%253A[REDACTED:password] 200",
+            ),
+            // Three times.
+            (
+                "GET /r?q=%252526key%25253Dak_Dbl4 200",
+                "GET /r?q=%252526key%25253D[REDACTED:api_key] 200",
+            ),
+        ]);
+        assert_kept(&[
+            "GET /search?q=100%2525%20off&next=%252Fa%253Fb%253D1 200",
+            "GET /q?s=%2525&t=%25ZZ 200",
+        ]);
+        // Each level is one escape: `%25` followed by more hex digits is `%` and those.
+        let mut out = Decoded::default();
+        for (text, want) in [
+            ("a%253Db", "a=b"),
+            ("a%25253D", "a="),
+            ("%2525", "%"),
+            ("%25zz", "%zz"),
+            ("%3D", "="),
+        ] {
+            assert!(decode_percent(text.as_bytes(), &mut out), "{text}");
+            assert_eq!(String::from_utf8_lossy(&out.bytes), want, "{text}");
+        }
+    }
+
+    #[test]
+    fn api_key_authorization_scheme() {
+        assert_redacted(&[
+            (
+                "Authorization: Api-Key 9f8e7d6c5b4a3f2e1d0c",
+                "Authorization: Api-Key [REDACTED:api_key]",
+            ),
+            (
+                "Authorization: ApiKey ak_short1",
+                "Authorization: ApiKey [REDACTED:authorization]",
+            ),
+            (
+                "retrying with ApiKey 9f8e7d6c5b4a3f2e1d0c",
+                "retrying with ApiKey [REDACTED:api_key]",
+            ),
+            (
+                r#"{"msg":"call","headers":"Authorization: api-key sk_live_0123456789abcdef"}"#,
+                r#"{"msg":"call","headers":"Authorization: api-key [REDACTED:api_key]"}"#,
+            ),
+            (
+                r#"{"msg":"sent Api-Key\u00209f8e7d6c5b4a3f2e1d0c"}"#,
+                r#"{"msg":"sent Api-Key [REDACTED:api_key]"}"#,
+            ),
+        ]);
+        assert_kept(&[
+            "ApiKey authentication failed",
+            "missing Api-Key header",
+            "api-key rotation scheduled",
+        ]);
+    }
+
+    #[test]
+    fn glued_all_caps_names() {
+        assert_redacted(&[
+            (
+                "env DBTOKEN=tk1 APITOKEN=tk2 JWTSECRET=js3 ADMINPASSWORD=pw4",
+                "env DBTOKEN=[REDACTED:authorization] APITOKEN=[REDACTED:authorization] JWTSECRET=[REDACTED:authorization] ADMINPASSWORD=[REDACTED:password]",
+            ),
+            (
+                "OPENAIAPIKEY=k5 AWSSECRETKEY: k6",
+                "OPENAIAPIKEY=[REDACTED:api_key] AWSSECRETKEY: [REDACTED:api_key]",
+            ),
+            (
+                r#"{"msg":"env","DBTOKEN":"tk7","SLACKBOTTOKEN":8}"#,
+                r#"{"msg":"env","DBTOKEN":"[REDACTED:authorization]","SLACKBOTTOKEN":"[REDACTED:authorization]"}"#,
+            ),
+            ("DB_APITOKEN=tk9", "DB_APITOKEN=[REDACTED:authorization]"),
+        ]);
+        let mut r = Redactor::builtin().expect("builtin patterns compile");
+        for (key, want) in [
+            ("DBTOKEN", Some("[REDACTED:authorization]")),
+            ("JWTSECRET", Some("[REDACTED:authorization]")),
+            ("ACCESSTOKEN", Some("[REDACTED:authorization]")),
+            ("OPENAIAPIKEY", Some("[REDACTED:api_key]")),
+            ("ADMINPASSWORD", Some("[REDACTED:password]")),
+            ("dbtoken", None),
+            ("TOKENS", None),
+            ("TOKENIZER", None),
+            ("MONKEY", None),
+            ("CACHEKEY", None),
+        ] {
+            assert_eq!(r.redact_field(key).as_deref(), want, "{key}");
+        }
+        assert_kept(&[
+            "TOKENS=5 TOKENIZER=bert MAXTOKENS=4096",
+            "tokenizer=bert nexttoken=x monkey=banana",
+            "MONKEY=banana CACHEKEY=users:1 HOTKEY=F5",
+            "DBTOKEN_count: 5",
+        ]);
     }
 
     #[test]
@@ -1908,6 +2280,7 @@ mod tests {
                         proptest::collection::vec("[a-z\" =]{0,4}", 0..3).prop_map(serde_json::Value::from),
                         "(token|pwd|password|db_password|secret)[ \t]?[=:][ \t]?[a-z\" %0-9\t]{0,6}".prop_map(serde_json::Value::from),
                         "(Bearer|https://u:p|\\?t=ghp)(%20|%5F|%40|\t)[a-z0-9%@/]{0,24}".prop_map(serde_json::Value::from),
+                        "(Cookie: |Set-Cookie: |-----BEGIN PRIVATE KEY-----|x%2526token%253D)[a-z=;\" \n\\\\/]{0,16}(-----END PRIVATE KEY-----)?".prop_map(serde_json::Value::from),
                     ],
                 ),
                 1..5,

@@ -1195,6 +1195,182 @@ fn spaced_percent_encoded_and_plain_text_secrets_never_reach_the_bundle() {
     assert_kept_with_no_redact(&tmp.path().join("raw"), &input, SPACED);
 }
 
+/// Framework secrets, cookies, PEM private keys (on continuation lines too), double percent
+/// escapes, the `Api-Key` scheme and all-caps glued names (QA's third pass).
+const MORE: &[Hidden] = &[
+    // Rails' secret_key_base: key=value, YAML-style `KEY: value`, a JSON field.
+    Hidden {
+        line: "2026-11-22 10:00:00,000 - skillmeat.config - INFO - boot secret_key_base=skb_More01Rails",
+        written: "skb_More01Rails",
+        also: &[],
+    },
+    Hidden {
+        line: "2026-11-22 10:00:01,000 - skillmeat.config - INFO - SECRET_KEY_BASE: skb_More02Colon",
+        written: "skb_More02Colon",
+        also: &[],
+    },
+    Hidden {
+        line: r#"{"timestamp":"2026-11-22T10:00:02.000Z","level":"INFO","message":"boot","secret_key_base":"skb_More03Json"}"#,
+        written: "skb_More03Json",
+        also: &[],
+    },
+    // Cookies: request and response headers in text, a JSON field, headers quoted in JSON.
+    Hidden {
+        line: "2026-11-22 10:00:03,000 - skillmeat.api - INFO - GET /home Cookie: session=ck_More04Sess; theme=ck_More05Theme",
+        written: "ck_More04Sess",
+        also: &["ck_More05Theme"],
+    },
+    Hidden {
+        line: "2026-11-22 10:00:04,000 - skillmeat.api - INFO - login ok Set-Cookie: sid=ck_More06Sid; Path=/; HttpOnly",
+        written: "ck_More06Sid",
+        also: &[],
+    },
+    Hidden {
+        line: r#"{"timestamp":"2026-11-22T10:00:05.000Z","level":"INFO","message":"request","cookie":"session=ck_More07Json; other=ck_More08Json"}"#,
+        written: "ck_More07Json",
+        also: &["ck_More08Json"],
+    },
+    Hidden {
+        line: r#"{"timestamp":"2026-11-22T10:00:06.000Z","level":"INFO","message":"upstream said Set-Cookie: sid=ck_More09Esc; Path=/\r\nCookie: a=ck_More10Esc"}"#,
+        written: "ck_More09Esc",
+        also: &["ck_More10Esc"],
+    },
+    // PEM private keys: on a Python event's continuation lines (the exception column)…
+    Hidden {
+        line: "2026-11-22 10:00:07,000 - skillmeat.tls - ERROR - cannot load key\n    -----BEGIN RSA PRIVATE KEY-----\n    MIIEpMore11BodyLineOne\n    xyzMore12BodyLineTwo+/==\n    -----END RSA PRIVATE KEY-----",
+        written: "MIIEpMore11BodyLineOne",
+        also: &["xyzMore12BodyLineTwo"],
+    },
+    // … a Rust panic's…
+    Hidden {
+        line: "thread 'main' panicked at src/tls.rs:5:3:\nbad key -----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbMore13OpenSsh\n-----END OPENSSH PRIVATE KEY-----\nnote: run with `RUST_BACKTRACE=1` environment variable to display a backtrace",
+        written: "b3BlbMore13OpenSsh",
+        also: &[],
+    },
+    // … and in a JSON string, its newlines escaped.
+    Hidden {
+        line: r#"{"timestamp":"2026-11-22T10:00:09.000Z","level":"ERROR","message":"key -----BEGIN PRIVATE KEY-----\nMIIEvMore14Json\nabcMore15Json\/x=\n-----END PRIVATE KEY-----\n"}"#,
+        written: "MIIEvMore14Json",
+        also: &["abcMore15Json"],
+    },
+    // Percent escapes encoded twice.
+    Hidden {
+        line: "2026-11-22 10:00:10,000 - skillmeat.api - INFO - GET /login?next=%2Fcb%253Ftoken%253Dtk_More16Dbl%2526b%253D2 302",
+        written: "tk_More16Dbl",
+        also: &[],
+    },
+    Hidden {
+        line: "2026-11-22 10:00:11,000 - skillmeat.api - INFO - GET /r?q=1%2526password%253Apw_More17Dbl 200",
+        written: "pw_More17Dbl",
+        also: &[],
+    },
+    // The `Api-Key` Authorization scheme, and `ApiKey` alone.
+    Hidden {
+        line: r#"{"timestamp":"2026-11-22T10:00:12.000Z","level":"INFO","message":"call","headers":{"Authorization":"Api-Key ak_More18Scheme0123"}}"#,
+        written: "ak_More18Scheme0123",
+        also: &[],
+    },
+    Hidden {
+        line: "2026-11-22 10:00:13,000 - skillmeat.api - WARNING - upstream 401 with Authorization: ApiKey ak_More19Short",
+        written: "ak_More19Short",
+        also: &[],
+    },
+    Hidden {
+        line: "2026-11-22 10:00:14,000 - skillmeat.api - WARNING - retrying with ApiKey ak_More20Alone0123456",
+        written: "ak_More20Alone0123456",
+        also: &[],
+    },
+    // All-caps names glued to a key, as environment dumps print them.
+    Hidden {
+        line: "2026-11-22T10:00:15.000000Z  WARN skreaver_http::runtime::config: environment DBTOKEN=tk_More21 APITOKEN=tk_More22 JWTSECRET=js_More23 ADMINPASSWORD=pw_More24",
+        written: "tk_More21",
+        also: &["tk_More22", "js_More23", "pw_More24"],
+    },
+    Hidden {
+        line: r#"{"timestamp":"2026-11-22T10:00:16.000Z","level":"INFO","message":"env","DBTOKEN":"tk_More25Json"}"#,
+        written: "tk_More25Json",
+        also: &[],
+    },
+];
+
+/// Lines that name such secrets without holding one: kept whole.
+const MORE_NEAR_MISSES: &[&str] = &[
+    "the cookie jar is empty",
+    "secret_key_base missing",
+    "TOKENS=5 TOKENIZER=bert tokenizer=wordpiece",
+    "ApiKey authentication failed",
+    "loaded private key from /etc/tls/key.pem",
+    "-----BEGIN CERTIFICATE----- MIIDdzCCMoreCert -----END CERTIFICATE-----",
+];
+
+#[test]
+fn framework_cookie_pem_and_glued_secrets_never_reach_the_bundle_unless_no_redact() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut input: String = MORE.iter().map(|h| format!("{}\n", h.line)).collect();
+    for (i, m) in MORE_NEAR_MISSES.iter().enumerate() {
+        input.push_str(&format!(
+            "2026-11-22 10:01:{i:02},000 - skillmeat.api - INFO - {m}\n"
+        ));
+    }
+    // A certificate on continuation lines is no secret.
+    input.push_str(
+        "2026-11-22 10:02:00,000 - skillmeat.tls - ERROR - bad chain\n    -----BEGIN CERTIFICATE-----\n    MIIDdzCCMoreCertBody\n    -----END CERTIFICATE-----\n",
+    );
+    let dir = tmp.path().join("redacted");
+    export(&dir, &[], &[], input.as_bytes());
+    let leaks = leaks(&dir, MORE);
+    assert!(leaks.is_empty(), "leaked:\n{}", leaks.join("\n"));
+    let (_, batches) = read(&dir.join("events.parquet"));
+    let mut messages = Vec::new();
+    let mut exceptions = Vec::new();
+    for b in &batches {
+        messages.extend(strings(b, "message").into_iter().flatten());
+        exceptions.extend(strings(b, "exception").into_iter().flatten());
+        for col in ["raw", "fields"] {
+            for v in strings(b, col).into_iter().flatten() {
+                if v.starts_with('{') {
+                    assert!(
+                        serde_json::from_str::<Value>(&v).is_ok(),
+                        "{col} is no longer JSON: {v}"
+                    );
+                }
+            }
+        }
+    }
+    for m in MORE_NEAR_MISSES {
+        assert!(
+            messages.iter().any(|x| x == m),
+            "{m} not kept: {messages:?}"
+        );
+    }
+    assert!(
+        exceptions
+            .iter()
+            .any(|e| e.contains("MIIDdzCCMoreCertBody")),
+        "{exceptions:?}"
+    );
+    // The key's BEGIN and END lines stay around its redacted body.
+    assert!(
+        exceptions.iter().any(|e| e.contains(
+            "-----BEGIN RSA PRIVATE KEY-----\n    [REDACTED:private_key]\n    -----END RSA PRIVATE KEY-----"
+        )),
+        "{exceptions:?}"
+    );
+    assert_kinds_counted(
+        &dir,
+        &[
+            "secret_key_base",
+            "cookie",
+            "private_key",
+            "authorization",
+            "password",
+            "api_key",
+        ],
+    );
+    assert_eq!(verify(&dir).code, 0);
+    assert_kept_with_no_redact(&tmp.path().join("raw"), &input, MORE);
+}
+
 /// `findings.parquet`'s evidence carries the cause the report shows (a traceback's last
 /// `XError: …` line), redacted like the message.
 #[test]
