@@ -4449,14 +4449,26 @@ fn pod_of(origins: &StreamMap<Origin>, stream: u64) -> Option<Rc<str>> {
 
 /// `GET /x → 500`: a request without its latency — what a correlation group keeps of its
 /// slowest request (the report prints the latency next to it). No float formatting: this runs
-/// for every request that becomes its group's slowest.
+/// for every request that becomes its group's slowest. What the lines did not log is said so
+/// (tower-http's `response failed` logs neither method nor path):
+/// `(method and path not logged) → 500`.
 pub fn request_label(r: &Request) -> String {
-    let method = r.method().unwrap_or("?");
-    let path = r.path().or(r.route()).unwrap_or("?");
-    let mut s = String::with_capacity(method.len() + path.len() + 10);
-    s.push_str(method);
-    s.push(' ');
-    s.push_str(path);
+    let method = r.method();
+    let path = r.path().or(r.route());
+    let mut s = String::with_capacity(method.map_or(0, str::len) + path.map_or(0, str::len) + 40);
+    match (method, path) {
+        (Some(m), Some(p)) => {
+            s.push_str(m);
+            s.push(' ');
+            s.push_str(p);
+        }
+        (Some(m), None) => {
+            s.push_str(m);
+            s.push_str(" (path not logged)");
+        }
+        (None, Some(p)) => s.push_str(p),
+        (None, None) => s.push_str("(method and path not logged)"),
+    }
     if let Some(st) = r.status {
         s.push_str(" → ");
         crate::push_decimal(&mut s, usize::from(st));

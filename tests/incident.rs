@@ -1263,3 +1263,29 @@ fn evidence_of_a_traceback_match_is_its_event_in_text_as_in_json() {
         )
     );
 }
+
+/// A request seen only through tower-http's `response failed` (Skreaver at `info`) has no
+/// method or path: its evidence says so. Regression: it read `? ? → 500 (3 ms)`.
+#[test]
+fn evidence_of_a_failure_only_request_says_what_was_not_logged() {
+    let input: String = (0..31)
+        .map(|i| {
+            format!(
+                r#"{{"timestamp":"2026-11-22T08:00:{i:02}.000000Z","level":"ERROR","fields":{{"message":"response failed","classification":"Status code: 500 Internal Server Error","latency":"3 ms"}},"target":"tower_http::trace::on_failure"}}"#
+            ) + "\n"
+        })
+        .collect();
+    let (out, _) = run_with_stdin(&["analyze", "--format", "json"], &input);
+    let r: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(r["findings"][0]["rule"], "ERR004", "{out}");
+    assert_eq!(
+        r["findings"][0]["evidence"][0]["message"],
+        "(method and path not logged) → 500 (3 ms)"
+    );
+    let (out, _) = run_with_stdin(&["analyze"], &input);
+    assert!(
+        out.contains("stdin:1 (method and path not logged) → 500 (3 ms)\n"),
+        "{out}"
+    );
+    assert!(!out.contains("? ?"), "{out}");
+}
