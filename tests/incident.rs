@@ -1289,3 +1289,35 @@ fn evidence_of_a_failure_only_request_says_what_was_not_logged() {
     );
     assert!(!out.contains("? ?"), "{out}");
 }
+
+/// Severities of the rules that answer a runbook alert are the runbooks' (Critical →
+/// `critical`, Warning → `medium`): MCPServerUnhealthy and "DB Connections Exhausted" are
+/// Critical (SkillMeat monitoring runbook, Skreaver SRE runbook › Alert Thresholds). DB002 is
+/// Redis, which the runbook's database-pool alert does not cover. Regression: MCP001 and DB006
+/// were `high`, so `--fail-on critical` passed them.
+#[test]
+fn severities_follow_the_runbooks() {
+    let (out, _) = run_with_stdin(&["rules", "list"], "");
+    let severity = |id: &str| {
+        out.lines()
+            .find_map(|l| {
+                let mut w = l.split_whitespace();
+                (w.next() == Some(id)).then(|| w.next().unwrap_or("").to_string())
+            })
+            .unwrap_or_else(|| panic!("{id} listed: {out}"))
+    };
+    for (id, want) in [
+        ("MCP001", "critical"),
+        ("DB003", "critical"),
+        ("DB006", "critical"),
+        ("ERR001", "medium"),
+        ("LAT001", "medium"),
+        ("GH002", "medium"),
+        ("ERR002", "critical"),
+        ("LAT002", "medium"),
+        ("WS004", "medium"),
+        ("DB002", "high"),
+    ] {
+        assert_eq!(severity(id), want, "{id}");
+    }
+}
