@@ -2995,10 +2995,19 @@ fn find(
     let ids = analysis
         .correlation
         .and_then(|_| correlate::ids_of(ev, reg, Some(arena)));
-    if hits.is_empty() && ids.is_none() {
+    // A rule may match a line of the traceback or panic text attached to this event later:
+    // its evidence then shows this event's message, kept for events that may get such lines
+    // (tracebacks and panics follow warnings and errors; an event below `warn` with a matching
+    // traceback shows the matching line instead).
+    let continued = ev.multiline != Multiline::None
+        && ev.level.is_none_or(|l| l >= Level::Warn)
+        && analysis
+            .rules
+            .is_some_and(|r| !r.continuation_rules().is_empty());
+    if hits.is_empty() && ids.is_none() && !continued {
         return None;
     }
-    let message = (!hits.is_empty()).then(|| {
+    let message = (!hits.is_empty() || continued).then(|| {
         let text = ev
             .get(Slot::Message)
             .or_else(|| ev.get(Slot::Exception))
@@ -3079,9 +3088,12 @@ struct StreamState {
     parent: Option<Parent>,
     /// Rules the open event already matched (a continuation line does not count it twice).
     parent_rules: Vec<u16>,
+    /// The open event's line and message: a continuation line's match is evidence of it.
+    parent_at: Option<(u64, Rc<str>)>,
     /// Correlation group of the open event.
     parent_group: Option<GroupRef>,
-    /// The open event's cause, when it matched a rule: its continuation lines fill it in.
+    /// The open event's cause, when it or one of its continuation lines matched a rule (or it
+    /// is a panic that may): its continuation lines fill it in.
     cause: Option<(Cause, CauseKind)>,
     /// An event with a time was seen ([`Merger::note_rewind`]).
     dated: bool,
@@ -3989,6 +4001,20 @@ impl<'r> Merger<'r> {
         }
         let source = self.origins.get(&stream).map_or(0, |o| o.source);
         let pod = pod_of(&self.origins, stream);
+        // The evidence is the event, as for a JSON event whose `exception` matched: its line
+        // and message, and its cause (a traceback's last exception line, a panic's message),
+        // which this line and the next ones fill in. Without the event's message (an event
+        // below `warn`, see `find`), the matching line stands for it.
+        let (at, message) = match &state.parent_at {
+            Some((at, message)) => (*at, message.clone()),
+            None => (line, Rc::from(clip(text))),
+        };
+        if state.cause.is_none() && state.parent_at.is_some() {
+            let cell: Cause = Rc::default();
+            note_cause(&cell, CauseKind::Traceback, text);
+            state.cause = Some((cell, CauseKind::Traceback));
+        }
+        let cause = state.cause.as_ref().map(|c| c.0.clone());
         for hit in &self.hits {
             if state.parent_rules.contains(&hit.rule) {
                 continue;
@@ -3999,11 +4025,11 @@ impl<'r> Merger<'r> {
                 Sighting {
                     ts: parent.ts,
                     source,
-                    line,
+                    line: at,
                     pod: pod.clone(),
-                    message: Rc::from(clip(text)),
+                    message: message.clone(),
                     group: state.parent_group.clone(),
-                    cause: state.cause.as_ref().map(|c| c.0.clone()),
+                    cause: cause.clone(),
                 },
             );
         }
@@ -4018,6 +4044,7 @@ impl<'r> Merger<'r> {
         let mut group = None;
         let mut hit_rules = Vec::new();
         let mut cause = None;
+        let mut parent_at = None;
         if let Some(found) = found {
             if let (Some(c), Some(ids)) = (self.correlator.as_mut(), &found.ids) {
                 group = c.observe(&Observation {
@@ -4036,6 +4063,7 @@ impl<'r> Merger<'r> {
                 && !found.hits.is_empty()
             {
                 let message: Rc<str> = Rc::from(found.message.as_deref().unwrap_or(""));
+                parent_at = Some((line, message.clone()));
                 let pod = pod_of(&self.origins, stream);
                 let cell: Cause = Rc::new(RefCell::new(found.cause.clone()));
                 cause = Some((cell.clone(), cause_kind(ev.multiline)));
@@ -4059,6 +4087,17 @@ impl<'r> Merger<'r> {
         let wants_parent = self
             .rules
             .is_some_and(|r| !r.continuation_rules().is_empty());
+        if wants_parent && parent_at.is_none() {
+            parent_at = found
+                .and_then(|f| f.message.as_deref())
+                .map(|m| (line, Rc::from(m)));
+            // Its cause, should a continuation line match: a panic's is its first line (taken
+            // as the lines arrive; panics are rare). A traceback's is its last exception line,
+            // at or after the line that matches: that match starts it (`continuation_rules`).
+            if parent_at.is_some() && ev.multiline == Multiline::RustPanic {
+                cause = Some((Rc::default(), CauseKind::Panic));
+            }
+        }
         let lane = self.lane(stream);
         let state = self.streams.entry(lane).or_default();
         state.parent = wants_parent.then_some(Parent {
@@ -4070,6 +4109,7 @@ impl<'r> Merger<'r> {
             duration_ms: ev.duration_ms,
         });
         state.parent_rules = hit_rules;
+        state.parent_at = parent_at;
         state.parent_group = group;
         state.cause = cause;
     }
@@ -4095,6 +4135,7 @@ impl<'r> Merger<'r> {
         state.service = ev.service;
         state.parent = None;
         state.parent_rules.clear();
+        state.parent_at = None;
         state.parent_group = None;
         state.cause = None;
         if let Some(p) = previous {
@@ -4514,14 +4555,26 @@ fn pod_of(origins: &StreamMap<Origin>, stream: u64) -> Option<Rc<str>> {
 
 /// `GET /x → 500`: a request without its latency — what a correlation group keeps of its
 /// slowest request (the report prints the latency next to it). No float formatting: this runs
-/// for every request that becomes its group's slowest.
+/// for every request that becomes its group's slowest. What the lines did not log is said so
+/// (tower-http's `response failed` logs neither method nor path):
+/// `(method and path not logged) → 500`.
 pub fn request_label(r: &Request) -> String {
-    let method = r.method().unwrap_or("?");
-    let path = r.path().or(r.route()).unwrap_or("?");
-    let mut s = String::with_capacity(method.len() + path.len() + 10);
-    s.push_str(method);
-    s.push(' ');
-    s.push_str(path);
+    let method = r.method();
+    let path = r.path().or(r.route());
+    let mut s = String::with_capacity(method.map_or(0, str::len) + path.map_or(0, str::len) + 40);
+    match (method, path) {
+        (Some(m), Some(p)) => {
+            s.push_str(m);
+            s.push(' ');
+            s.push_str(p);
+        }
+        (Some(m), None) => {
+            s.push_str(m);
+            s.push_str(" (path not logged)");
+        }
+        (None, Some(p)) => s.push_str(p),
+        (None, None) => s.push_str("(method and path not logged)"),
+    }
     if let Some(st) = r.status {
         s.push_str(" → ");
         crate::push_decimal(&mut s, usize::from(st));

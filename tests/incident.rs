@@ -1434,3 +1434,123 @@ fn trace_of_a_label_shows_each_group_on_its_own() {
         assert_eq!(doc["errors"].as_u64(), Some(errors + loose));
     }
 }
+
+/// The evidence of a match in a text-mode traceback or panic is the event: its line and
+/// message, the matching line as its cause — as for a JSON event whose `exception` matched.
+/// Regression: it cited the traceback line (`:4 sqlalchemy.exc.TimeoutError: …`), losing the
+/// request path, and the same finding read differently in text and JSON logs.
+#[test]
+fn evidence_of_a_traceback_match_is_its_event_in_text_as_in_json() {
+    let timeout = "sqlalchemy.exc.TimeoutError: QueuePool limit of size 5 overflow 10 reached, connection timed out, timeout 30.00 (Background on this error at: https://sqlalche.me/e/20/3o7r)";
+    let text = format!(
+        "2026-11-22 10:00:04,000 - skillmeat.api.server - INFO - Logging configured\n\
+         2026-11-22 10:00:05,000 - skillmeat.api.middleware.observability - ERROR - Request failed: GET /api/v1/artifacts\n\
+         Traceback (most recent call last):\n  File \"/app/x.py\", line 1, in f\n{timeout}\n"
+    );
+    let json = format!(
+        "{{\"timestamp\": \"2026-11-22T10:00:04\", \"level\": \"INFO\", \"logger\": \"skillmeat.api.server\", \"message\": \"Logging configured\", \"module\": \"server\", \"function\": \"lifespan\", \"line\": 1}}\n\
+         {{\"timestamp\": \"2026-11-22T10:00:05\", \"level\": \"ERROR\", \"logger\": \"skillmeat.api.middleware.observability\", \"message\": \"Request failed: GET /api/v1/artifacts\", \"module\": \"observability\", \"function\": \"dispatch\", \"line\": 134, \"exception\": \"Traceback (most recent call last):\\n  File \\\"/app/x.py\\\", line 1, in f\\n{timeout}\"}}\n"
+    );
+    let evidence = |input: &str, rule: &str| {
+        let (out, _) = run_with_stdin(&["analyze", "--format", "json"], input);
+        let r: serde_json::Value = serde_json::from_str(&out).expect("json");
+        let f = r["findings"]
+            .as_array()
+            .expect("findings")
+            .iter()
+            .find(|f| f["rule"] == rule)
+            .unwrap_or_else(|| panic!("{rule} fires: {out}"))
+            .clone();
+        let e = &f["evidence"][0];
+        (e["line"].clone(), e["message"].clone(), e["cause"].clone())
+    };
+    let want = (
+        serde_json::json!(2),
+        serde_json::json!("Request failed: GET /api/v1/artifacts"),
+        serde_json::json!(timeout),
+    );
+    assert_eq!(evidence(&text, "DB001"), want, "text");
+    assert_eq!(evidence(&json, "DB001"), want, "json");
+    let (out, _) = run_with_stdin(&["analyze"], &text);
+    assert!(
+        out.contains(&format!(
+            "stdin:2 Request failed: GET /api/v1/artifacts\n             ↳ {timeout}\n"
+        )),
+        "{out}"
+    );
+
+    // A panic's text: the panic line, and the line of its message that matched.
+    let panic = concat!(
+        "thread 'main' (1) panicked at crates/skreaver-http/src/runtime/http/mod.rs:89:13:\n",
+        "FATAL: Authentication configuration validation failed\n",
+        "Error: SKREAVER_JWT_SECRET environment variable must be set in production. Generate a secure random secret: openssl rand -base64 32\n",
+        "CRITICAL: Invalid authentication configuration prevents startup. Please set SKREAVER_JWT_SECRET environment variable in production.\n",
+        "note: run with `RUST_BACKTRACE=1` environment variable to display a backtrace\n",
+    );
+    assert_eq!(
+        evidence(panic, "START001"),
+        (
+            serde_json::json!(1),
+            serde_json::json!("panicked at crates/skreaver-http/src/runtime/http/mod.rs:89:13"),
+            serde_json::json!("FATAL: Authentication configuration validation failed"),
+        )
+    );
+}
+
+/// A request seen only through tower-http's `response failed` (Skreaver at `info`) has no
+/// method or path: its evidence says so. Regression: it read `? ? → 500 (3 ms)`.
+#[test]
+fn evidence_of_a_failure_only_request_says_what_was_not_logged() {
+    let input: String = (0..31)
+        .map(|i| {
+            format!(
+                r#"{{"timestamp":"2026-11-22T08:00:{i:02}.000000Z","level":"ERROR","fields":{{"message":"response failed","classification":"Status code: 500 Internal Server Error","latency":"3 ms"}},"target":"tower_http::trace::on_failure"}}"#
+            ) + "\n"
+        })
+        .collect();
+    let (out, _) = run_with_stdin(&["analyze", "--format", "json"], &input);
+    let r: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(r["findings"][0]["rule"], "ERR004", "{out}");
+    assert_eq!(
+        r["findings"][0]["evidence"][0]["message"],
+        "(method and path not logged) → 500 (3 ms)"
+    );
+    let (out, _) = run_with_stdin(&["analyze"], &input);
+    assert!(
+        out.contains("stdin:1 (method and path not logged) → 500 (3 ms)\n"),
+        "{out}"
+    );
+    assert!(!out.contains("? ?"), "{out}");
+}
+
+/// Severities of the rules that answer a runbook alert are the runbooks' (Critical →
+/// `critical`, Warning → `medium`): MCPServerUnhealthy and "DB Connections Exhausted" are
+/// Critical (SkillMeat monitoring runbook, Skreaver SRE runbook › Alert Thresholds). DB002 is
+/// Redis, which the runbook's database-pool alert does not cover. Regression: MCP001 and DB006
+/// were `high`, so `--fail-on critical` passed them.
+#[test]
+fn severities_follow_the_runbooks() {
+    let (out, _) = run_with_stdin(&["rules", "list"], "");
+    let severity = |id: &str| {
+        out.lines()
+            .find_map(|l| {
+                let mut w = l.split_whitespace();
+                (w.next() == Some(id)).then(|| w.next().unwrap_or("").to_string())
+            })
+            .unwrap_or_else(|| panic!("{id} listed: {out}"))
+    };
+    for (id, want) in [
+        ("MCP001", "critical"),
+        ("DB003", "critical"),
+        ("DB006", "critical"),
+        ("ERR001", "medium"),
+        ("LAT001", "medium"),
+        ("GH002", "medium"),
+        ("ERR002", "critical"),
+        ("LAT002", "medium"),
+        ("WS004", "medium"),
+        ("DB002", "high"),
+    ] {
+        assert_eq!(severity(id), want, "{id}");
+    }
+}

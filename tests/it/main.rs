@@ -2,6 +2,7 @@
 
 mod bad_input;
 mod cli;
+mod correlation;
 mod envelopes;
 mod export;
 mod filters;
