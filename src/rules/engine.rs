@@ -7,16 +7,35 @@
 //! * `Threshold` rules: per key, matches wait in time order until the end (bounded:
 //!   [`MAX_PENDING`]); every match in a window of at least `count` matches is counted (one
 //!   finding per key). Inputs read in any order give the same findings.
-//! * `Rate` / `Latency` rules: per key, request counts (and a latency sketch) in sub-buckets of
-//!   a thirtieth of the window (10 s of a 5-minute window); evaluated at the end over every
-//!   window of the rule's length that starts or ends at a sub-bucket with requests — every
-//!   distinct window content, so a burst across minute boundaries is not split — and lies
-//!   within the time the key's requests cover (no window starts before its first sub-bucket
-//!   or ends after its last: a window mostly outside the capture would be judged on the few
-//!   requests at its edge); a key whose requests span less than a window is one window. A latency
-//!   condition (`pNN > T`) is decided exactly from counts: the value at rank ⌊q·(n−1)⌋ is above
-//!   `T` exactly when at least `n − ⌊q·(n−1)⌋` of the `n` requests are. Memory grows with the
-//!   time span covered, not with the number of requests.
+//! * `Rate` rules over a count (`above_per_second`, no `min_requests`: ERR001, ERR004): more
+//!   than `limit × window` errors in a window is a `[threshold]` of that many plus one errors,
+//!   decided the same way ([`KeyWindow`], [`counted`]): exact — every window of the rule's
+//!   length, wherever it starts, to the nanosecond, both ends included — with the same memory
+//!   bound (only the errors wait, at most [`MAX_PENDING`]). With `only_failures_logged`
+//!   (ERR004) only the errors of *failure-only streams* count: streams (pod/container/file,
+//!   [`crate::request::At::stream`]) none of whose requests was seen through a line printed
+//!   whatever the outcome; a stream that printed one is known when its errors are settled (at
+//!   the end; an error settled early by the memory bound is judged by what its stream had
+//!   printed by then).
+//! * `Rate` ratios and `Latency` rules: per key, request counts (and a latency sketch) in
+//!   sub-buckets of a thirtieth of the window (10 s of a 5-minute window); evaluated at the end
+//!   over every window of the rule's length *and of one sub-bucket more* that starts or ends at
+//!   a sub-bucket with requests ([`window_ranges`]): every stretch of the window's length,
+//!   wherever it starts, lies within one of the longer windows (a burst of 295 s astride
+//!   sub-buckets is never split), and no window judged is longer than the window plus a
+//!   sub-bucket (5 m 10 s) — the ratio or quantile is that of a window placed to within a
+//!   sub-bucket. Windows lie within the time the key's requests cover (no window starts before
+//!   its first sub-bucket or ends after its last: a window mostly outside the capture would be
+//!   judged on the few requests at its edge); a key whose requests span less than a window is
+//!   one window. A ratio counts only requests seen through a line printed whatever the outcome
+//!   (Skreaver's `finished processing request`): a failure-only stream's requests, whose
+//!   successes are invisible, are in neither its numerator nor its denominator. The volume
+//!   guards `min_errors` / `min_above` ask for that many errors (slow requests) in the window,
+//!   so a total outage on low traffic fires while a single failure does not; `min_requests` /
+//!   `min_samples` (totals) are still read. A latency condition (`pNN > T`) is decided exactly
+//!   from counts: the value at rank ⌊q·(n−1)⌋ is above `T` exactly when at least
+//!   `n − ⌊q·(n−1)⌋` of the `n` requests are. Memory grows with the time span covered, not
+//!   with the number of requests.
 //!
 //! Invariants: event time only; bounded evidence (first and last few), bounded keys per rule
 //! ([`MAX_KEYS`]; stale keys are swept, overflow is counted in `dropped_keys`).
@@ -293,6 +312,9 @@ struct Pending {
     /// Arrival number: orders matches of the same time.
     seq: u64,
     sighting: Sighting,
+    /// For `only_failures_logged`: the stream of a request seen through failure-only lines,
+    /// dropped when settled if its stream turns out to print lines for successes too.
+    stream: Option<u64>,
 }
 
 /// One key of a threshold rule. Matches wait in time order until the end of the run (or until
@@ -307,6 +329,8 @@ struct KeyWindow {
     counted_until: Option<Nanos>,
     tally: Tally,
     last_seen: Nanos,
+    /// Most matches in one window (within `window` after a settled match).
+    peak: usize,
 }
 
 /// Most unsettled matches per threshold rule; beyond, idle keys and the earlier half of the
@@ -331,7 +355,13 @@ impl KeyWindow {
     /// earlier than `before` is still to come. Each needs only the matches within `window`
     /// after it: a window starting at it with `count` matches makes every match up to its end
     /// counted, and a later match is counted when such a window reaches it.
-    fn settle(&mut self, count: usize, window: Nanos, before: Nanos) {
+    /// `always`: streams known to print lines for successes too; their matches are dropped
+    /// (`only_failures_logged`).
+    fn settle(&mut self, count: usize, window: Nanos, before: Nanos, always: Option<&StreamSet>) {
+        if let Some(always) = always {
+            self.pending
+                .retain(|p| p.stream.is_none_or(|s| !always.contains(&s)));
+        }
         while let Some(front) = self.pending.front() {
             let end = front.ts.saturating_add(window);
             if end >= before {
@@ -341,6 +371,9 @@ impl KeyWindow {
                 .pending
                 .get(count.max(1) - 1)
                 .is_some_and(|p| p.ts <= end);
+            if full {
+                self.peak = self.peak.max(self.pending.partition_point(|p| p.ts <= end));
+            }
             if full {
                 self.counted_until = Some(self.counted_until.map_or(end, |c| c.max(end)));
             }
@@ -358,19 +391,23 @@ impl KeyWindow {
 /// nothing any more (no counted match, none waiting); the matches left waiting.
 fn settle_keys(
     keys: &mut crate::FastMap<Box<[Box<str>]>, KeyWindow>,
-    count: usize,
-    window: Nanos,
+    (count, window): (usize, Nanos),
+    always: Option<&StreamSet>,
     before: impl Fn(&KeyWindow) -> Nanos,
 ) -> usize {
     let mut left = 0;
     for k in keys.values_mut() {
         let b = before(k);
-        k.settle(count, window, b);
+        k.settle(count, window, b, always);
         left += k.pending.len();
     }
     keys.retain(|_, k| k.tally.count > 0 || !k.pending.is_empty());
     left
 }
+
+/// Streams (request [`crate::request::At::stream`]) seen printing a line for a request whatever
+/// its outcome.
+type StreamSet = std::collections::HashSet<u64, foldhash::fast::RandomState>;
 
 /// Threshold keys by the time they were last seen, oldest first (see [`free_idle_keys`]).
 type IdleKeys = BinaryHeap<Reverse<(Nanos, Box<[Box<str>]>)>>;
@@ -383,6 +420,7 @@ fn free_idle_keys(
     keys: &mut crate::FastMap<Box<[Box<str>]>, KeyWindow>,
     idle: &mut IdleKeys,
     (count, window): (usize, Nanos),
+    always: Option<&StreamSet>,
     idle_before: Nanos,
     pending: &mut usize,
 ) {
@@ -398,7 +436,7 @@ fn free_idle_keys(
             continue;
         }
         let waiting = k.pending.len();
-        k.settle(count, window, Nanos::MAX);
+        k.settle(count, window, Nanos::MAX, always);
         *pending = pending.saturating_sub(waiting - k.pending.len());
         if k.tally.count == 0 && k.pending.is_empty() {
             keys.remove(&key);
@@ -410,13 +448,64 @@ fn free_idle_keys(
 struct Bucket {
     requests: u64,
     notable: u64,
-    /// Requests seen through a line printed whatever the outcome (not only a failure line).
-    logged_always: u64,
     /// Times of the first and last notable request (a finding's `first` and `last`).
     first: Option<Nanos>,
     last: Option<Nanos>,
     sketch: Option<Sketch>,
     picks: Picks,
+}
+
+impl Bucket {
+    /// Count a request in the bucket.
+    fn add(&mut self, ts: Nanos, notable: bool, latency: Option<f64>, s: &impl Fn() -> Sighting) {
+        self.requests += 1;
+        if let Some(d) = latency {
+            self.sketch.get_or_insert_with(Sketch::default).add(d);
+        }
+        if notable {
+            self.notable += 1;
+            self.first = Some(self.first.map_or(ts, |f| f.min(ts)));
+            self.last = Some(self.last.map_or(ts, |l| l.max(ts)));
+            self.picks.offer(s());
+        }
+    }
+}
+
+/// The number of errors a `[rate] above_per_second` rule needs within its window: the fewest
+/// `k` with `k / window > limit` (more than 30 in 5 minutes for 0.1/s), at least `min_errors`.
+fn errors_needed(per_second: f64, window_ns: Nanos, min_errors: u64) -> usize {
+    let secs = window_ns as f64 / 1e9;
+    let mut k = (per_second * secs).floor().max(0.0) as u64;
+    while k as f64 / secs <= per_second {
+        k += 1;
+    }
+    while k > 1 && (k - 1) as f64 / secs > per_second {
+        k -= 1;
+    }
+    k.max(min_errors).max(1) as usize
+}
+
+/// A trigger decided by counting matches in a window that slides match by match
+/// ([`KeyWindow`], exact to the nanosecond): `[threshold]`, and a `[rate]` over a count of
+/// errors (`above_per_second` without `min_requests`: more than limit × window errors). The
+/// count needed and the window.
+fn counted(trigger: &Trigger) -> Option<(usize, Nanos)> {
+    match trigger {
+        Trigger::Threshold {
+            count, window_ns, ..
+        } => Some((*count as usize, *window_ns)),
+        Trigger::Rate {
+            per_second: Some(limit),
+            ratio: None,
+            min_requests,
+            min_errors,
+            window_ns,
+            ..
+        } if *min_requests <= 1 => {
+            Some((errors_needed(*limit, *window_ns, *min_errors), *window_ns))
+        }
+        _ => None,
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -448,6 +537,11 @@ pub struct Findings<'r> {
     key: String,
     /// Matches seen (orders threshold matches of the same time).
     seq: u64,
+    /// Streams seen printing a line for a request whatever its outcome: the others are the
+    /// failure-only streams `only_failures_logged` counts.
+    always: StreamSet,
+    /// The stream last added to `always` (requests come in runs of one stream).
+    last_always: Option<u64>,
 }
 
 impl<'r> Findings<'r> {
@@ -458,17 +552,19 @@ impl<'r> Findings<'r> {
             .iter()
             .map(|r| match r.trigger {
                 Trigger::Each => State::Each(Tally::default()),
-                Trigger::Threshold { .. } => State::Threshold {
+                _ if counted(&r.trigger).is_some() => State::Threshold {
                     keys: crate::FastMap::default(),
                     dropped: 0,
                     pending: 0,
                     idle: BinaryHeap::new(),
                     latest: Nanos::MIN,
                 },
-                Trigger::Rate { .. } | Trigger::Latency { .. } => State::Series {
-                    keys: crate::FastMap::default(),
-                    dropped: 0,
-                },
+                Trigger::Threshold { .. } | Trigger::Rate { .. } | Trigger::Latency { .. } => {
+                    State::Series {
+                        keys: crate::FastMap::default(),
+                        dropped: 0,
+                    }
+                }
             })
             .collect();
         Findings {
@@ -476,6 +572,8 @@ impl<'r> Findings<'r> {
             states,
             key: String::new(),
             seq: 0,
+            always: StreamSet::default(),
+            last_always: None,
         }
     }
 
@@ -489,70 +587,12 @@ impl<'r> Findings<'r> {
         };
         match (state, &rule.trigger) {
             (State::Each(t), _) => t.add(s),
-            (
-                State::Threshold {
-                    keys,
-                    dropped,
-                    pending,
-                    idle,
-                    latest,
-                },
-                Trigger::Threshold {
-                    count, window_ns, ..
-                },
-            ) => {
-                let Some(ts) = s.ts else { return };
-                let (count, window) = (*count as usize, *window_ns);
-                self.seq += 1;
-                let key = hit.key.clone().unwrap_or_default();
-                let new_key = !keys.contains_key(&key);
-                if new_key && keys.len() >= MAX_KEYS {
-                    // Settle the keys idle for longer than the window and drop those that did
-                    // not fire, before giving up on this one: taken from the idle order, so a
-                    // flood of new keys (a distributed scan) costs no sweep over every key.
-                    let idle_before = ts.saturating_sub(window);
-                    free_idle_keys(keys, idle, (count, window), idle_before, pending);
-                    if keys.len() >= MAX_KEYS {
-                        *dropped += 1;
-                        return;
-                    }
+            (State::Threshold { .. }, trigger) => {
+                // An event-scoped count of errors: only the failures count.
+                if matches!(trigger, Trigger::Rate { .. }) && !hit.notable {
+                    return;
                 }
-                if new_key {
-                    if idle.len() > 2 * MAX_KEYS {
-                        // Entries of keys settled away meanwhile: start again from the keys.
-                        *idle = keys
-                            .iter()
-                            .map(|(k, w)| Reverse((w.last_seen, k.clone())))
-                            .collect();
-                    }
-                    idle.push(Reverse((ts, key.clone())));
-                }
-                keys.entry(key).or_default().push(Pending {
-                    ts,
-                    seq: self.seq,
-                    sighting: s,
-                });
-                *pending += 1;
-                *latest = (*latest).max(ts);
-                if *pending > MAX_PENDING {
-                    // Exact for input in time order (nothing earlier than the latest match is
-                    // still to come): a key idle for longer than the window is complete, and in
-                    // any key the matches a window before its middle one have their windows
-                    // whole. Should that not be enough, everything is settled.
-                    let idle_before = latest.saturating_sub(window);
-                    *pending = settle_keys(keys, count, window, |k| {
-                        if k.last_seen < idle_before {
-                            Nanos::MAX
-                        } else {
-                            k.pending
-                                .get(k.pending.len() / 2)
-                                .map_or(Nanos::MIN, |p| p.ts)
-                        }
-                    });
-                    if *pending > MAX_PENDING / 2 {
-                        *pending = settle_keys(keys, count, window, |_| Nanos::MAX);
-                    }
-                }
+                self.count(hit.rule, hit.key.clone().unwrap_or_default(), s, None);
             }
             (State::Series { .. }, Trigger::Rate { window_ns, .. }) => {
                 // An event-scoped rate: every match is an attempt, `notable` a failure.
@@ -561,11 +601,98 @@ impl<'r> Findings<'r> {
                     push_key_part(&mut self.key, v);
                 }
                 let window = *window_ns;
-                self.series(hit.rule, s.ts, window, (hit.notable, true), None, &|| {
-                    s.clone()
-                });
+                self.series(hit.rule, s.ts, window, hit.notable, None, &|| s.clone());
             }
             _ => {}
+        }
+    }
+
+    /// A match of a rule decided by an exact count ([`counted`]), under `key`; `stream`: the
+    /// failure-only stream of an `only_failures_logged` request.
+    fn count(&mut self, rule: u16, key: Box<[Box<str>]>, s: Sighting, stream: Option<u64>) {
+        let Some(r) = self.rules.rules().get(usize::from(rule)) else {
+            return;
+        };
+        let Some((count, window)) = counted(&r.trigger) else {
+            return;
+        };
+        let always = matches!(
+            r.trigger,
+            Trigger::Rate {
+                failures_only: true,
+                ..
+            }
+        )
+        .then_some(&self.always);
+        let Some(State::Threshold {
+            keys,
+            dropped,
+            pending,
+            idle,
+            latest,
+        }) = self.states.get_mut(usize::from(rule))
+        else {
+            return;
+        };
+        let Some(ts) = s.ts else { return };
+        self.seq += 1;
+        let new_key = !keys.contains_key(&key);
+        if new_key && keys.len() >= MAX_KEYS {
+            // Settle the keys idle for longer than the window and drop those that did
+            // not fire, before giving up on this one: taken from the idle order, so a
+            // flood of new keys (a distributed scan) costs no sweep over every key.
+            let idle_before = ts.saturating_sub(window);
+            free_idle_keys(keys, idle, (count, window), always, idle_before, pending);
+            if keys.len() >= MAX_KEYS {
+                *dropped += 1;
+                return;
+            }
+        }
+        if new_key {
+            if idle.len() > 2 * MAX_KEYS {
+                // Entries of keys settled away meanwhile: start again from the keys.
+                *idle = keys
+                    .iter()
+                    .map(|(k, w)| Reverse((w.last_seen, k.clone())))
+                    .collect();
+            }
+            idle.push(Reverse((ts, key.clone())));
+        }
+        keys.entry(key).or_default().push(Pending {
+            ts,
+            seq: self.seq,
+            sighting: s,
+            stream,
+        });
+        *pending += 1;
+        *latest = (*latest).max(ts);
+        if *pending > MAX_PENDING {
+            // Exact for input in time order (nothing earlier than the latest match is
+            // still to come): a key idle for longer than the window is complete, and in
+            // any key the matches a window before its middle one have their windows
+            // whole. Should that not be enough, everything is settled. (A failure-only
+            // stream's match settled now is judged by what its stream has printed so far.)
+            let idle_before = latest.saturating_sub(window);
+            *pending = settle_keys(keys, (count, window), always, |k| {
+                if k.last_seen < idle_before {
+                    Nanos::MAX
+                } else {
+                    k.pending
+                        .get(k.pending.len() / 2)
+                        .map_or(Nanos::MIN, |p| p.ts)
+                }
+            });
+            if *pending > MAX_PENDING / 2 {
+                *pending = settle_keys(keys, (count, window), always, |_| Nanos::MAX);
+            }
+        }
+    }
+
+    /// `stream` printed a line for a request whatever its outcome.
+    fn note_always(&mut self, stream: u64) {
+        if self.last_always != Some(stream) {
+            self.always.insert(stream);
+            self.last_always = Some(stream);
         }
     }
 
@@ -594,12 +721,36 @@ impl<'r> Findings<'r> {
                     window_ns,
                     errors,
                     group_by,
+                    failures_only,
                     ..
                 } => {
                     let bad = errors.matches(&subject);
-                    let always = reg.logged_whatever_its_outcome(r);
-                    encode_key(group_by, &subject, &mut self.key);
-                    self.series(i, r.ts, *window_ns, (bad, always), None, &s);
+                    // Whether the request's stream prints lines for successes too (decided
+                    // per stream: a pod at `info` beside one at `tower_http=debug`).
+                    let stream = r.at.stream;
+                    let logged_always = reg.logged_whatever_its_outcome(r);
+                    if logged_always {
+                        self.note_always(stream);
+                    }
+                    if counted(&rule.trigger).is_some() {
+                        // A count of errors: of the failure-only streams alone with
+                        // `only_failures_logged` (settled against the streams' final class).
+                        if !bad || (*failures_only && self.always.contains(&stream)) {
+                            continue;
+                        }
+                        let key = rules.key_of(rule, &subject).unwrap_or_default();
+                        self.count(i, key, s(), failures_only.then_some(stream));
+                    } else {
+                        // A ratio: requests seen only through failure-only lines are left out
+                        // of it, numerator and denominator — all of a failure-only stream's,
+                        // whose successes are not in the log, and, in a stream that prints
+                        // successes, a failure line its request's other line did not join.
+                        if !logged_always {
+                            continue;
+                        }
+                        encode_key(group_by, &subject, &mut self.key);
+                        self.series(i, r.ts, *window_ns, bad, None, &s);
+                    }
                 }
                 Trigger::Latency {
                     window_ns,
@@ -609,20 +760,20 @@ impl<'r> Findings<'r> {
                 } => {
                     let Some(d) = r.duration_ms else { continue };
                     encode_key(group_by, &subject, &mut self.key);
-                    self.series(i, r.ts, *window_ns, (d > *above_ms, true), Some(d), &s);
+                    self.series(i, r.ts, *window_ns, d > *above_ms, Some(d), &s);
                 }
             }
         }
     }
 
-    /// Count a request in the bucket of rule `rule`, key `self.key`; `notable`, and whether
-    /// it was logged through a line printed whatever the outcome.
+    /// Count a request (or event) in the bucket of rule `rule`, key `self.key`, and whether
+    /// it is `notable` (an error, above the latency limit).
     fn series(
         &mut self,
         rule: u16,
         ts: Option<Nanos>,
         window_ns: Nanos,
-        (notable, logged_always): (bool, bool),
+        notable: bool,
         latency: Option<f64>,
         s: &impl Fn() -> Sighting,
     ) {
@@ -642,18 +793,10 @@ impl<'r> Findings<'r> {
         };
         let width = (window_ns / SUB_BUCKETS).max(1);
         let start = ts.div_euclid(width) * width;
-        let b = buckets.entry(start).or_default();
-        b.requests += 1;
-        b.logged_always += u64::from(logged_always);
-        if let Some(d) = latency {
-            b.sketch.get_or_insert_with(Sketch::default).add(d);
-        }
-        if notable {
-            b.notable += 1;
-            b.first = Some(b.first.map_or(ts, |f| f.min(ts)));
-            b.last = Some(b.last.map_or(ts, |l| l.max(ts)));
-            b.picks.offer(s());
-        }
+        buckets
+            .entry(start)
+            .or_default()
+            .add(ts, notable, latency, s);
     }
 
     /// The findings so far (a live snapshot), leaving the state as it is.
@@ -746,23 +889,42 @@ impl<'r> Findings<'r> {
                     }
                 }
                 State::Threshold { keys, dropped, .. } => {
-                    let Trigger::Threshold {
-                        count, window_ns, ..
-                    } = &rule.trigger
-                    else {
+                    let Some((count, window_ns)) = counted(&rule.trigger) else {
                         continue;
                     };
+                    let always = matches!(
+                        rule.trigger,
+                        Trigger::Rate {
+                            failures_only: true,
+                            ..
+                        }
+                    )
+                    .then_some(&self.always);
+                    let w = human_duration(window_ns);
                     for (key, mut kw) in keys {
-                        kw.settle(*count as usize, *window_ns, Nanos::MAX);
+                        kw.settle(count, window_ns, Nanos::MAX, always);
                         if kw.tally.count == 0 {
                             continue;
                         }
-                        let mut detail = format!(
-                            "at least {count} matches within {}",
-                            human_duration(*window_ns)
-                        );
+                        let mut detail = match &rule.trigger {
+                            Trigger::Rate {
+                                per_second: Some(limit),
+                                ..
+                            } => format!(
+                                "peak {} errors within {w} ({:.3}/s; limit {limit}/s: more than {})",
+                                kw.peak,
+                                kw.peak as f64 / (window_ns as f64 / 1e9),
+                                count - 1
+                            ),
+                            _ => format!("at least {count} matches within {w}"),
+                        };
                         if dropped > 0 {
-                            detail.push_str(&format!(" ({dropped} matches of untracked keys)"));
+                            let what = if matches!(rule.trigger, Trigger::Rate { .. }) {
+                                "errors"
+                            } else {
+                                "matches"
+                            };
+                            detail.push_str(&format!(" ({dropped} {what} of untracked keys)"));
                         }
                         let parts: Vec<&str> = key.iter().map(|v| &**v).collect();
                         found.push(finding(kw.tally, group_of(&parts), Some(detail)));
@@ -812,8 +974,6 @@ pub fn human_duration(ns: Nanos) -> String {
     }
 }
 
-/// Slide a window of five sub-buckets over the series; count the notable requests of every
-/// bucket that lies in a firing window.
 /// Encode the `group_by` values of a subject into `buf`: each value (empty when missing) as
 /// `<byte length>:<value>`, so any value decodes back unambiguously ([`decode_key`]).
 fn encode_key<S: Subject + ?Sized>(fields: &[FieldRef], s: &S, buf: &mut String) {
@@ -848,36 +1008,48 @@ fn decode_key(mut key: &str) -> Vec<&str> {
 }
 
 /// The windows to evaluate over buckets `v` (start times, ascending, each `width` long), as
-/// index ranges `[i, j)`: every placement of a `window_ns` window that starts at or ends with a
-/// bucket with requests — every distinct window content — moved inside the span the buckets
-/// cover, so that no window starts before the first bucket or ends after the last one. A span
-/// shorter than a window is one window, all of it.
-fn window_ranges<T>(v: &[(Nanos, T)], width: Nanos, window_ns: Nanos) -> Vec<(usize, usize)> {
+/// index ranges `[i, j)` with the window's length: every placement of a window of `window_ns`, and of `window_ns` plus one
+/// bucket, that starts at or ends with a bucket with requests — every distinct window content —
+/// moved inside the span the buckets cover, so that no window starts before the first bucket or
+/// ends after the last one. A span shorter than a window is one window, all of it.
+///
+/// The longer windows are what makes "any window": every stretch of `window_ns` of the data,
+/// wherever it starts, lies within one of them (a burst of 295 s astride sub-buckets is never
+/// split), and no window judged is longer than `window_ns` plus one bucket.
+fn window_ranges<T>(
+    v: &[(Nanos, T)],
+    width: Nanos,
+    window_ns: Nanos,
+) -> Vec<(usize, usize, Nanos)> {
     let (Some(&(first, _)), Some(&(last, _))) = (v.first(), v.last()) else {
         return Vec::new();
     };
     let end = last.saturating_add(width);
-    let latest_start = end.saturating_sub(window_ns);
-    if latest_start <= first {
-        return vec![(0, v.len())];
+    let mut ranges: Vec<(usize, usize, Nanos)> = Vec::with_capacity(4 * v.len());
+    for len in [window_ns, window_ns.saturating_add(width)] {
+        let latest_start = end.saturating_sub(len);
+        if latest_start <= first {
+            ranges.push((0, v.len(), len));
+            continue;
+        }
+        // The buckets of the window starting at `start`.
+        let range = |start: Nanos| {
+            let i = v.partition_point(|(t, _)| *t < start);
+            let j =
+                v.partition_point(|(t, _)| t.saturating_add(width) <= start.saturating_add(len));
+            (i, j.max(i), len)
+        };
+        for &(t, _) in v {
+            // Starting at this bucket, and ending with it.
+            ranges.push(range(t.min(latest_start)));
+            let from = t.saturating_add(width).saturating_sub(len);
+            ranges.push(range(from.clamp(first, latest_start)));
+        }
     }
-    // The buckets of the window starting at `start`.
-    let range = |start: Nanos| {
-        let i = v.partition_point(|(t, _)| *t < start);
-        let j =
-            v.partition_point(|(t, _)| t.saturating_add(width) <= start.saturating_add(window_ns));
-        (i, j.max(i))
-    };
-    let mut ranges: Vec<(usize, usize)> = Vec::with_capacity(2 * v.len());
-    for &(t, _) in v {
-        // Starting at this bucket, and ending with it.
-        ranges.push(range(t.min(latest_start)));
-        let from = t.saturating_add(width).saturating_sub(window_ns);
-        ranges.push(range(from.clamp(first, latest_start)));
-    }
-    ranges.retain(|&(i, j)| j > i);
+    ranges.retain(|&(i, j, _)| j > i);
+    // The same requests in a window of either length: judged once, as the shorter.
     ranges.sort_unstable();
-    ranges.dedup();
+    ranges.dedup_by_key(|r| (r.0, r.1));
     ranges
 }
 
@@ -892,23 +1064,6 @@ fn evaluate_series(
         _ => return None,
     };
     let width = (window_ns / SUB_BUCKETS).max(1);
-    // A ratio needs lines printed for successes too: requests seen only through failure-only
-    // lines (Skreaver at `info`: `response failed`) say nothing about the share of errors. A
-    // log of every request all of which failed (an outage) is a ratio of 100 %.
-    if let Trigger::Rate { ratio: Some(_), .. } = trigger
-        && buckets.values().all(|b| b.logged_always == 0)
-    {
-        return None;
-    }
-    // And a count of failures stands in for it only where there is no ratio.
-    if let Trigger::Rate {
-        failures_only: true,
-        ..
-    } = trigger
-        && buckets.values().any(|b| b.logged_always > 0)
-    {
-        return None;
-    }
     let v: Vec<(Nanos, &Bucket)> = buckets.iter().map(|(&t, b)| (t, b)).collect();
     // Prefix sums of requests and notable requests.
     let mut sums = vec![(0u64, 0u64); v.len() + 1];
@@ -921,8 +1076,8 @@ fn evaluate_series(
     let ranges = window_ranges(&v, width, window_ns);
     let mut firing: Vec<(usize, usize)> = Vec::new();
     // The firing window with the highest value, and that value.
-    let mut peak: Option<((usize, usize), f64)> = None;
-    for &(i, j) in &ranges {
+    let mut peak: Option<((usize, usize, Nanos), f64)> = None;
+    for &(i, j, len) in &ranges {
         let requests = sums[j].0 - sums[i].0;
         let notable = sums[j].1 - sums[i].1;
         let (fires, value) = match trigger {
@@ -930,14 +1085,15 @@ fn evaluate_series(
                 per_second,
                 ratio,
                 min_requests,
+                min_errors,
                 ..
             } => {
-                if requests < *min_requests.max(&1) {
+                if requests < *min_requests.max(&1) || notable < *min_errors {
                     continue;
                 }
                 match (per_second, ratio) {
                     (Some(limit), _) => {
-                        let v = notable as f64 / (window_ns as f64 / 1e9);
+                        let v = notable as f64 / (len as f64 / 1e9);
                         (v > *limit, v)
                     }
                     (None, Some(limit)) => {
@@ -950,9 +1106,10 @@ fn evaluate_series(
             Trigger::Latency {
                 quantile,
                 min_samples,
+                min_above,
                 ..
             } => {
-                if requests < (*min_samples).max(1) {
+                if requests < (*min_samples).max(1) || notable < *min_above {
                     continue;
                 }
                 // The value at rank k = ⌊q·(n−1)⌋ is above the limit exactly when at most k
@@ -965,11 +1122,11 @@ fn evaluate_series(
         if fires {
             firing.push((i, j));
             if peak.is_none_or(|(_, p)| value > p) {
-                peak = Some(((i, j), value));
+                peak = Some(((i, j, len), value));
             }
         }
     }
-    let ((peak_i, peak_j), peak_value) = peak?;
+    let ((peak_i, peak_j, peak_len), peak_value) = peak?;
     let windows = firing.len();
     // The buckets of firing windows: the notable requests counted, and their times.
     let mut cover = vec![0i64; v.len() + 1];
@@ -1002,7 +1159,8 @@ fn evaluate_series(
     }
     let peak = peak_value;
     let peak_window = &v[peak_i..peak_j];
-    let w = human_duration(window_ns);
+    // The peak window's length: the rule's, or one sub-bucket more.
+    let w = human_duration(peak_len);
     let mut detail = match trigger {
         Trigger::Rate {
             per_second: Some(limit),
@@ -1302,6 +1460,16 @@ in = [401]
         }
     }
 
+    /// A `[rate] above_per_second` needs more than limit × window errors: 31 for 0.1/s over
+    /// 5 minutes, 4 for 0.05/s over a minute (3 is exactly the limit), or `min_errors`.
+    #[test]
+    fn errors_needed_is_above_the_limit() {
+        assert_eq!(errors_needed(0.1, 300_000_000_000, 0), 31);
+        assert_eq!(errors_needed(0.05, 60_000_000_000, 0), 4);
+        assert_eq!(errors_needed(0.1, 300_000_000_000, 40), 40);
+        assert_eq!(errors_needed(0.0, 300_000_000_000, 0), 1);
+    }
+
     proptest! {
         /// Whatever order the matches arrive in, and wherever the earlier part is settled
         /// while they arrive in time order, a threshold counts what its definition counts.
@@ -1322,9 +1490,9 @@ in = [401]
             }
             let mut kw = KeyWindow::default();
             for (seq, &i) in order.iter().enumerate() {
-                kw.push(Pending { ts: times[i], seq: seq as u64, sighting: sighting(times[i], i as u64) });
+                kw.push(Pending { ts: times[i], seq: seq as u64, sighting: sighting(times[i], i as u64), stream: None });
             }
-            kw.settle(count, window, Nanos::MAX);
+            kw.settle(count, window, Nanos::MAX, None);
             // Every counted match is in the tally, and only those are picked as evidence.
             prop_assert_eq!(kw.tally.count as usize, want.len());
             prop_assert!(kw.tally.picks.iter().all(|p| want.contains(&p.line)));
@@ -1333,14 +1501,48 @@ in = [401]
             sorted.sort_by_key(|&i| (times[i], i));
             let mut kw = KeyWindow::default();
             for (seq, &i) in sorted.iter().enumerate() {
-                kw.push(Pending { ts: times[i], seq: seq as u64, sighting: sighting(times[i], i as u64) });
+                kw.push(Pending { ts: times[i], seq: seq as u64, sighting: sighting(times[i], i as u64), stream: None });
                 if settle_at.contains(&seq) {
                     let middle = kw.pending.get(kw.pending.len() / 2).map_or(Nanos::MIN, |p| p.ts);
-                    kw.settle(count, window, middle);
+                    kw.settle(count, window, middle, None);
                 }
             }
-            kw.settle(count, window, Nanos::MAX);
+            kw.settle(count, window, Nanos::MAX, None);
             prop_assert_eq!(kw.tally.count as usize, want.len());
+        }
+
+        /// Ratio and latency windows: every stretch of the window's length within the data,
+        /// wherever it starts, lies in one window judged, and none judged is longer than the
+        /// window plus one sub-bucket.
+        #[test]
+        fn rate_windows_cover_any_window_of_their_length(
+            buckets in prop::collection::btree_set(0i64..200, 1..40),
+            starts in prop::collection::vec(0i64..2000, 1..20),
+        ) {
+            let (width, window) = (10, 300);
+            let v: Vec<(Nanos, ())> = buckets.iter().map(|&b| (b * width, ())).collect();
+            let ranges = window_ranges(&v, width, window);
+            let (first, end) = (v[0].0, v[v.len() - 1].0 + width);
+            for &(i, j, len) in &ranges {
+                prop_assert!(len == window || len == window + width);
+                prop_assert!(v[j - 1].0 + width - v[i].0 <= window + width);
+            }
+            for &t in &starts {
+                let t = first + t % (end - first).max(1);
+                if t + window > end {
+                    continue;
+                }
+                // The buckets the window [t, t + window) touches.
+                let i = v.partition_point(|(b, _)| b + width <= t);
+                let j = v.partition_point(|(b, _)| *b < t + window);
+                if j <= i {
+                    continue;
+                }
+                prop_assert!(
+                    ranges.iter().any(|&(a, b, _)| a <= i && j <= b),
+                    "[{t}, {}) in no window of {ranges:?}", t + window
+                );
+            }
         }
 
         /// Evidence: the three earliest and the three latest of the rest, in time order,

@@ -144,7 +144,9 @@ pub enum Trigger {
         ratio: Option<f64>,
         /// Minimum requests in a window.
         min_requests: u64,
-        /// Decided only for keys whose requests were all logged through failure-only lines.
+        /// Minimum errors in a window.
+        min_errors: u64,
+        /// Counts only the requests of streams logged through failure-only lines alone.
         failures_only: bool,
         /// Key fields.
         group_by: Vec<FieldRef>,
@@ -159,6 +161,8 @@ pub enum Trigger {
         above_ms: f64,
         /// Minimum samples in a window.
         min_samples: u64,
+        /// Minimum samples above the limit in a window.
+        min_above: u64,
         /// Key fields.
         group_by: Vec<FieldRef>,
     },
@@ -331,12 +335,19 @@ pub fn compile(spec: &RuleSpec, file: &str) -> Result<Rule, String> {
         if r.above_per_second.is_some() == r.above_ratio.is_some() {
             return Err("[rate] needs exactly one of above_per_second, above_ratio".into());
         }
+        if r.only_failures_logged && (r.above_per_second.is_none() || r.min_requests > 1) {
+            // Failure-only streams give a count of failures, decided exactly; not a ratio.
+            return Err(
+                "[rate] only_failures_logged needs above_per_second (and no min_requests)".into(),
+            );
+        }
         Trigger::Rate {
             window_ns: window(&r.window, "[rate] window")?,
             errors: Condition::compile(&r.errors).map_err(|e| format!("[rate] errors: {e}"))?,
             per_second: r.above_per_second,
             ratio: r.above_ratio,
             min_requests: r.min_requests,
+            min_errors: r.min_errors,
             failures_only: r.only_failures_logged,
             group_by: default_key(&r.group_by)?,
         }
@@ -353,6 +364,7 @@ pub fn compile(spec: &RuleSpec, file: &str) -> Result<Rule, String> {
             quantile: l.quantile,
             above_ms: l.above_ms,
             min_samples: l.min_samples,
+            min_above: l.min_above,
             group_by: default_key(&l.group_by)?,
         }
     } else {
@@ -793,6 +805,21 @@ mod tests {
         let ok = "[rate]\nwindow = \"5m\"\nerrors = { field = \"level\", ge = \"error\" }\nabove_ratio = 0.1\n[match]\nfield = \"message\"\ncontains = \"y\"\n";
         let rule = parse_rule("TEST951-t.toml", &format!("{head}{ok}")).expect("event rate");
         assert_eq!(rule.scope, Scope::Event);
+    }
+
+    /// `only_failures_logged` counts failure-only streams' errors exactly: a ratio (which such
+    /// streams cannot give) or a minimum of requests is refused.
+    #[test]
+    fn failures_only_needs_a_count() {
+        let head = "id = \"TEST952\"\nname = \"t\"\ntitle = \"t\"\nseverity = \"low\"\nrunbook = \"r\"\ndescription = \"d\"\n[match]\nfield = \"service\"\nequals = \"skreaver\"\n[rate]\nwindow = \"5m\"\nerrors = { field = \"status\", ge = 500 }\nonly_failures_logged = true\n";
+        for body in [
+            "above_ratio = 0.05\n",
+            "above_per_second = 0.1\nmin_requests = 20\n",
+        ] {
+            let err = parse_rule("TEST952-t.toml", &format!("{head}{body}")).unwrap_err();
+            assert!(err.to_string().contains("needs above_per_second"), "{err}");
+        }
+        assert!(parse_rule("TEST952-t.toml", &format!("{head}above_per_second = 0.1\n")).is_ok());
     }
 
     #[test]

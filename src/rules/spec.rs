@@ -134,8 +134,12 @@ pub struct RateSpec {
     /// Ignore windows with fewer requests than this.
     #[serde(default)]
     pub min_requests: u64,
-    /// Decide only for a key whose requests were all seen through failure-only lines
-    /// (Skreaver at `info`: `response failed`), where no ratio can be computed.
+    /// Ignore windows with fewer errors than this (a volume guard that lets a total outage
+    /// on low traffic fire: ERR002).
+    #[serde(default)]
+    pub min_errors: u64,
+    /// Count only the requests of streams seen through failure-only lines alone (Skreaver at
+    /// `info`: `response failed`), where no ratio can be computed (needs `above_per_second`).
     #[serde(default)]
     pub only_failures_logged: bool,
     /// Fields whose values form the key (default: `service`).
@@ -156,6 +160,9 @@ pub struct LatencySpec {
     /// Ignore windows with fewer latency samples than this.
     #[serde(default)]
     pub min_samples: u64,
+    /// Ignore windows with fewer requests above `above_ms` than this.
+    #[serde(default)]
+    pub min_above: u64,
     /// Fields whose values form the key (default: `service`).
     #[serde(default)]
     pub group_by: Vec<String>,
