@@ -257,9 +257,7 @@ fn payload_may_be_partial(rest: &[u8]) -> bool {
     match docker_shape(rest) {
         DockerShape::Compact => return docker_record_may_be_partial(rest),
         // Rare (a record re-serialized with spaces or in another key order): decoded to tell.
-        DockerShape::Loose => {
-            return parse_docker_json(rest, None, true).is_some_and(|r| !r.log.ends_with(b"\n"));
-        }
+        DockerShape::Loose => return loose_record_may_be_partial(rest),
         DockerShape::No => {}
     }
     // CRI: `<timestamp> stdout P…`; the timestamp is at most 35 bytes.
@@ -608,10 +606,15 @@ fn docker_shape_loose(rest: &[u8]) -> DockerShape {
     let Some(key) = rest.get(i..).and_then(|r| r.strip_prefix(b"\"")) else {
         return DockerShape::No;
     };
-    let after = [&b"log\""[..], b"stream\"", b"time\"", b"attrs\""]
-        .iter()
-        .find_map(|k| key.strip_prefix(*k));
-    match after {
+    // By its first letter: most application lines start `{"timestamp"`, `{"level"`…
+    let name: &[u8] = match key.first() {
+        Some(b'l') => b"log\"",
+        Some(b's') => b"stream\"",
+        Some(b't') => b"time\"",
+        Some(b'a') => b"attrs\"",
+        _ => return DockerShape::No,
+    };
+    match key.strip_prefix(name) {
         Some(a) if a.get(skip_ws(a, 0)) == Some(&b':') => DockerShape::Loose,
         _ => DockerShape::No,
     }
@@ -635,10 +638,19 @@ fn skip_ws(b: &[u8], mut i: usize) -> usize {
     i
 }
 
+/// [`payload_may_be_partial`] of a [`DockerShape::Loose`] line: decoded to tell.
+#[cold]
+#[inline(never)]
+fn loose_record_may_be_partial(rest: &[u8]) -> bool {
+    parse_docker_json(rest, None, true).is_some_and(|r| !r.log.ends_with(b"\n"))
+}
+
 /// Decodes `{"log":"…","stream":"…",["attrs":{…},]"time":"…"}` (any key order and JSON
 /// whitespace; unknown keys skipped unless `strict`). The whole input must be the object,
 /// optionally followed by JSON whitespace. `strict` ([`DockerShape::Loose`]): only the
 /// record's keys, a valid `stream`, and a `time` (if any) that is a timestamp.
+// Inlined into `unwrap_in` as it was with one caller (the json-file hot path).
+#[inline(always)]
 fn parse_docker_json<'a>(
     b: &'a [u8],
     text: Option<&'a str>,
