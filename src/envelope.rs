@@ -323,9 +323,16 @@ pub fn unwrap_in<'a>(line: &'a [u8], text: Option<&'a str>, esc: bool) -> Unwrap
     // CRI lines and kubelet / `docker logs -t` lines both start with a timestamp: parse it once.
     let stamp = parse_rfc3339(rest);
 
-    let shape = docker_shape(rest);
-    if shape != DockerShape::No {
-        if let Some(rec) = parse_docker_json(rest, text, shape == DockerShape::Loose) {
+    // dockerd's own form first, as before the loose one existed: its decoder is inlined here.
+    let record = if rest.starts_with(DOCKER_JSON_START) {
+        Some(parse_docker_json::<false>(rest, text))
+    } else if rest.first() == Some(&b'{') {
+        Some(loose_record(rest, text))
+    } else {
+        None
+    };
+    if let Some(record) = record {
+        if let Some(rec) = record {
             out.kind |= EnvelopeKind::DOCKER_JSON;
             out.stream = rec.stream;
             out.runtime_ts = rec.time;
@@ -603,19 +610,20 @@ fn docker_shape(rest: &[u8]) -> DockerShape {
 #[inline(never)]
 fn docker_shape_loose(rest: &[u8]) -> DockerShape {
     let i = skip_ws(rest, 1);
-    let Some(key) = rest.get(i..).and_then(|r| r.strip_prefix(b"\"")) else {
+    let Some([b'"', key @ ..]) = rest.get(i..) else {
         return DockerShape::No;
     };
-    // By its first letter: most application lines start `{"timestamp"`, `{"level"`…
-    let name: &[u8] = match key.first() {
-        Some(b'l') => b"log\"",
-        Some(b's') => b"stream\"",
-        Some(b't') => b"time\"",
-        Some(b'a') => b"attrs\"",
+    // By its first letter, with fixed-size comparisons: most application lines start
+    // `{"timestamp"`, `{"level"`… (this runs for each of them, in the reader and a worker).
+    let n = match key.first() {
+        Some(b'l') if key.first_chunk::<4>() == Some(b"log\"") => 4,
+        Some(b's') if key.first_chunk::<7>() == Some(b"stream\"") => 7,
+        Some(b't') if key.first_chunk::<5>() == Some(b"time\"") => 5,
+        Some(b'a') if key.first_chunk::<6>() == Some(b"attrs\"") => 6,
         _ => return DockerShape::No,
     };
-    match key.strip_prefix(name) {
-        Some(a) if a.get(skip_ws(a, 0)) == Some(&b':') => DockerShape::Loose,
+    match key.get(skip_ws(key, n)) {
+        Some(b':') => DockerShape::Loose,
         _ => DockerShape::No,
     }
 }
@@ -642,19 +650,29 @@ fn skip_ws(b: &[u8], mut i: usize) -> usize {
 #[cold]
 #[inline(never)]
 fn loose_record_may_be_partial(rest: &[u8]) -> bool {
-    parse_docker_json(rest, None, true).is_some_and(|r| !r.log.ends_with(b"\n"))
+    parse_docker_json::<true>(rest, None).is_some_and(|r| !r.log.ends_with(b"\n"))
+}
+
+/// A line that starts with `{` but not as dockerd writes a record: one written loosely
+/// ([`DockerShape::Loose`]), or none.
+#[cold]
+#[inline(never)]
+fn loose_record<'a>(rest: &'a [u8], text: Option<&'a str>) -> Option<DockerRecord<'a>> {
+    match docker_shape_loose(rest) {
+        DockerShape::Loose => parse_docker_json::<true>(rest, text),
+        _ => None,
+    }
 }
 
 /// Decodes `{"log":"…","stream":"…",["attrs":{…},]"time":"…"}` (any key order and JSON
-/// whitespace; unknown keys skipped unless `strict`). The whole input must be the object,
-/// optionally followed by JSON whitespace. `strict` ([`DockerShape::Loose`]): only the
+/// whitespace; unknown keys skipped unless `STRICT`). The whole input must be the object,
+/// optionally followed by JSON whitespace. `STRICT` ([`DockerShape::Loose`]): only the
 /// record's keys, a valid `stream`, and a `time` (if any) that is a timestamp.
 // Inlined into `unwrap_in` as it was with one caller (the json-file hot path).
 #[inline(always)]
-fn parse_docker_json<'a>(
+fn parse_docker_json<'a, const STRICT: bool>(
     b: &'a [u8],
     text: Option<&'a str>,
-    strict: bool,
 ) -> Option<DockerRecord<'a>> {
     if b.first() != Some(&b'{') {
         return None;
@@ -686,7 +704,7 @@ fn parse_docker_json<'a>(
                     b"log" => log = Some(s),
                     b"stream" => {
                         stream = Stream::from_bytes(&s);
-                        if strict && stream.is_none() {
+                        if STRICT && stream.is_none() {
                             return None;
                         }
                     }
@@ -697,7 +715,7 @@ fn parse_docker_json<'a>(
                             }),
                             Cow::Owned(_) => None,
                         };
-                        if strict && time.is_none() {
+                        if STRICT && time.is_none() {
                             return None;
                         }
                     }
@@ -712,7 +730,7 @@ fn parse_docker_json<'a>(
                 attrs = Some(b.get(i..end)?);
                 i = end;
             }
-            _ if strict => return None,
+            _ if STRICT => return None,
             _ => i = skip_json_value(b, i)?,
         }
         i = skip_ws(b, i);
@@ -722,7 +740,7 @@ fn parse_docker_json<'a>(
             _ => return None,
         }
     }
-    if skip_ws(b, i + 1) != b.len() || strict && stream.is_none() {
+    if skip_ws(b, i + 1) != b.len() || STRICT && stream.is_none() {
         return None;
     }
     Some(DockerRecord {
