@@ -16,6 +16,13 @@
 //!    (full JSON string unescaping, `\uXXXX` and surrogate pairs; unknown keys are skipped).
 //!    Anything that is not a well-formed object of this shape (bad escape, lone surrogate,
 //!    trailing garbage, missing `log`) is *not* an envelope and the line is kept verbatim.
+//!    The same record written with JSON whitespace or its keys in another order
+//!    (`{"log": "…", "stream": "stdout", "time": "…"}`: `jq`, Python's `json.dumps`, tools
+//!    that re-serialize docker logs) is one too, told by its first key being one of the
+//!    record's (`DockerShape::Loose`) and decoded strictly: no other keys, a `log` string, a
+//!    `stream` of `stdout` or `stderr`, a `time` (if any) that is an RFC 3339 timestamp. An
+//!    application's own JSON line (`{"time":"…","level":"info",…}`) is not one; dockerd's
+//!    compact form keeps its fast path (one prefix comparison).
 //!    A decoded `log` that does not end in `\n` is `partial`; otherwise one trailing `\n`
 //!    and then one trailing `\r` (TTY) are removed.
 //! 3. **CRI line**: `<RFC3339 ts> <stdout|stderr> <tag>[ <content>]`, where the timestamp has
@@ -236,7 +243,7 @@ pub fn may_be_piece(line: &[u8]) -> bool {
         Some((_, _, n)) => line.get(n..).unwrap_or_default(),
         None => line,
     };
-    rest.starts_with(DOCKER_JSON_START)
+    docker_shape(rest) != DockerShape::No
         || rest.first().is_some_and(u8::is_ascii_digit)
             && memchr::memchr(b' ', &rest[..rest.len().min(40)]).is_some_and(|sp| {
                 let tail = &rest[sp + 1..];
@@ -247,8 +254,11 @@ pub fn may_be_piece(line: &[u8]) -> bool {
 
 /// [`may_be_partial`] for a line without its kubectl prefix.
 fn payload_may_be_partial(rest: &[u8]) -> bool {
-    if rest.starts_with(DOCKER_JSON_START) {
-        return docker_record_may_be_partial(rest);
+    match docker_shape(rest) {
+        DockerShape::Compact => return docker_record_may_be_partial(rest),
+        // Rare (a record re-serialized with spaces or in another key order): decoded to tell.
+        DockerShape::Loose => return loose_record_may_be_partial(rest),
+        DockerShape::No => {}
     }
     // CRI: `<timestamp> stdout P…`; the timestamp is at most 35 bytes.
     rest.first().is_some_and(u8::is_ascii_digit)
@@ -313,8 +323,16 @@ pub fn unwrap_in<'a>(line: &'a [u8], text: Option<&'a str>, esc: bool) -> Unwrap
     // CRI lines and kubelet / `docker logs -t` lines both start with a timestamp: parse it once.
     let stamp = parse_rfc3339(rest);
 
-    if rest.starts_with(DOCKER_JSON_START) {
-        if let Some(rec) = parse_docker_json(rest, text) {
+    // dockerd's own form first, as before the loose one existed: its decoder is inlined here.
+    let record = if rest.starts_with(DOCKER_JSON_START) {
+        Some(parse_docker_json::<false>(rest, text))
+    } else if rest.first() == Some(&b'{') {
+        Some(loose_record(rest, text))
+    } else {
+        None
+    };
+    if let Some(record) = record {
+        if let Some(rec) = record {
             out.kind |= EnvelopeKind::DOCKER_JSON;
             out.stream = rec.stream;
             out.runtime_ts = rec.time;
@@ -562,6 +580,54 @@ fn parse_cri<'a>(b: &'a [u8], n: usize, text: Option<&'a str>) -> Option<Cri<'a>
 
 const DOCKER_JSON_START: &[u8] = b"{\"log\":\"";
 
+/// How a line may be a json-file record, told by its first bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum DockerShape {
+    /// Not one.
+    No,
+    /// dockerd's own form, `{"log":"` (the hot path): decoded leniently (unknown keys skipped).
+    Compact,
+    /// `{`, JSON whitespace, then one of the record's keys (`log`, `stream`, `time`, `attrs`):
+    /// a record written with spaces or its keys in another order (`jq`, Python's `json.dumps`,
+    /// tools that re-serialize docker logs). Decoded strictly: only those keys, a `log` string
+    /// and a `stream` of `stdout` or `stderr`, and a `time` (if any) that is a timestamp — an
+    /// application's own JSON line that starts with `{"time":` is not taken for one.
+    Loose,
+}
+
+#[inline]
+fn docker_shape(rest: &[u8]) -> DockerShape {
+    if rest.starts_with(DOCKER_JSON_START) {
+        return DockerShape::Compact;
+    }
+    if rest.first() != Some(&b'{') {
+        return DockerShape::No;
+    }
+    docker_shape_loose(rest)
+}
+
+#[cold]
+#[inline(never)]
+fn docker_shape_loose(rest: &[u8]) -> DockerShape {
+    let i = skip_ws(rest, 1);
+    let Some([b'"', key @ ..]) = rest.get(i..) else {
+        return DockerShape::No;
+    };
+    // By its first letter, with fixed-size comparisons: most application lines start
+    // `{"timestamp"`, `{"level"`… (this runs for each of them, in the reader and a worker).
+    let n = match key.first() {
+        Some(b'l') if key.first_chunk::<4>() == Some(b"log\"") => 4,
+        Some(b's') if key.first_chunk::<7>() == Some(b"stream\"") => 7,
+        Some(b't') if key.first_chunk::<5>() == Some(b"time\"") => 5,
+        Some(b'a') if key.first_chunk::<6>() == Some(b"attrs\"") => 6,
+        _ => return DockerShape::No,
+    };
+    match key.get(skip_ws(key, n)) {
+        Some(b':') => DockerShape::Loose,
+        _ => DockerShape::No,
+    }
+}
+
 struct DockerRecord<'a> {
     log: Cow<'a, [u8]>,
     stream: Option<Stream>,
@@ -580,9 +646,34 @@ fn skip_ws(b: &[u8], mut i: usize) -> usize {
     i
 }
 
-/// Decodes `{"log":"…","stream":"…",["attrs":{…},]"time":"…"}` (any key order, unknown keys
-/// skipped). The whole input must be the object, optionally followed by JSON whitespace.
-fn parse_docker_json<'a>(b: &'a [u8], text: Option<&'a str>) -> Option<DockerRecord<'a>> {
+/// [`payload_may_be_partial`] of a [`DockerShape::Loose`] line: decoded to tell.
+#[cold]
+#[inline(never)]
+fn loose_record_may_be_partial(rest: &[u8]) -> bool {
+    parse_docker_json::<true>(rest, None).is_some_and(|r| !r.log.ends_with(b"\n"))
+}
+
+/// A line that starts with `{` but not as dockerd writes a record: one written loosely
+/// ([`DockerShape::Loose`]), or none.
+#[cold]
+#[inline(never)]
+fn loose_record<'a>(rest: &'a [u8], text: Option<&'a str>) -> Option<DockerRecord<'a>> {
+    match docker_shape_loose(rest) {
+        DockerShape::Loose => parse_docker_json::<true>(rest, text),
+        _ => None,
+    }
+}
+
+/// Decodes `{"log":"…","stream":"…",["attrs":{…},]"time":"…"}` (any key order and JSON
+/// whitespace; unknown keys skipped unless `STRICT`). The whole input must be the object,
+/// optionally followed by JSON whitespace. `STRICT` ([`DockerShape::Loose`]): only the
+/// record's keys, a valid `stream`, and a `time` (if any) that is a timestamp.
+// Inlined into `unwrap_in` as it was with one caller (the json-file hot path).
+#[inline(always)]
+fn parse_docker_json<'a, const STRICT: bool>(
+    b: &'a [u8],
+    text: Option<&'a str>,
+) -> Option<DockerRecord<'a>> {
     if b.first() != Some(&b'{') {
         return None;
     }
@@ -611,13 +702,21 @@ fn parse_docker_json<'a>(b: &'a [u8], text: Option<&'a str>) -> Option<DockerRec
                 let (s, end) = parse_json_string(b, i + 1)?;
                 match key {
                     b"log" => log = Some(s),
-                    b"stream" => stream = Stream::from_bytes(&s),
+                    b"stream" => {
+                        stream = Stream::from_bytes(&s);
+                        if STRICT && stream.is_none() {
+                            return None;
+                        }
+                    }
                     _ => {
                         time = match s {
                             Cow::Borrowed(t) => as_text(t, text).filter(|t| {
                                 parse_rfc3339(t.as_bytes()).map(|(n, _)| n) == Some(t.len())
                             }),
                             Cow::Owned(_) => None,
+                        };
+                        if STRICT && time.is_none() {
+                            return None;
                         }
                     }
                 }
@@ -631,6 +730,7 @@ fn parse_docker_json<'a>(b: &'a [u8], text: Option<&'a str>) -> Option<DockerRec
                 attrs = Some(b.get(i..end)?);
                 i = end;
             }
+            _ if STRICT => return None,
             _ => i = skip_json_value(b, i)?,
         }
         i = skip_ws(b, i);
@@ -640,7 +740,7 @@ fn parse_docker_json<'a>(b: &'a [u8], text: Option<&'a str>) -> Option<DockerRec
             _ => return None,
         }
     }
-    if skip_ws(b, i + 1) != b.len() {
+    if skip_ws(b, i + 1) != b.len() || STRICT && stream.is_none() {
         return None;
     }
     Some(DockerRecord {
@@ -1367,6 +1467,108 @@ mod tests {
     }
 
     #[test]
+    fn json_file_records_with_spaces_or_keys_in_another_order() {
+        let want = |line: &[u8], content: &str, stream: Stream, partial: bool| {
+            let u = unwrap(line);
+            let l = String::from_utf8_lossy(line);
+            assert!(u.kind.contains(EnvelopeKind::DOCKER_JSON), "{l}");
+            assert_eq!(
+                (s(&u).as_str(), u.stream, u.partial),
+                (content, Some(stream), partial),
+                "{l}"
+            );
+            assert_eq!(u.runtime_ts, Some("2026-11-22T10:00:00.123456789Z"), "{l}");
+            assert!(may_be_piece(line), "{l}");
+            assert_eq!(may_be_partial(line), partial, "{l}");
+            assert_eq!(may_be_partial_hint(line), partial, "{l}");
+        };
+        let t = "2026-11-22T10:00:00.123456789Z";
+        for (line, content, stream, partial) in [
+            // Python's `json.dumps`, a hand.
+            (
+                format!(r#"{{"log": "hello\n", "stream": "stdout", "time": "{t}"}}"#),
+                "hello",
+                Stream::Stdout,
+                false,
+            ),
+            // Keys in another order (a re-serializer).
+            (
+                format!(r#"{{"stream":"stderr","time":"{t}","log":"err \"q\"\n"}}"#),
+                r#"err "q""#,
+                Stream::Stderr,
+                false,
+            ),
+            (
+                format!(
+                    "{{ \"time\" : \"{t}\",\t\"log\": \"piece\", \"stream\": \"stdout\", \"attrs\": {{\"a\": \"b\"}} }}  "
+                ),
+                "piece",
+                Stream::Stdout,
+                true,
+            ),
+            (
+                format!(
+                    r#"[pod/web-1/app] {{"log": "tty\r\n", "stream": "stdout", "time": "{t}"}}"#
+                ),
+                "tty",
+                Stream::Stdout,
+                false,
+            ),
+        ] {
+            want(line.as_bytes(), content, stream, partial);
+        }
+        let line =
+            format!(r#"[pod/web-1/app] {{"log": "x\n", "stream": "stdout", "time": "{t}"}}"#);
+        let u = unwrap(line.as_bytes());
+        assert_eq!(
+            u.kind,
+            EnvelopeKind::KUBECTL_PREFIX | EnvelopeKind::DOCKER_JSON
+        );
+
+        // Pieces written with spaces are joined like dockerd's.
+        let mut j = Joiner::new(DEFAULT_MAX_JOINED_BYTES);
+        let piece = |log: &str| format!(r#"{{"log": "{log}", "stream": "stdout", "time": "{t}"}}"#);
+        assert_eq!(
+            j.feed(1, 1, &unwrap(piece("abc").as_bytes())),
+            Feed::Buffered
+        );
+        assert_eq!(
+            j.feed(1, 2, &unwrap(piece("def").as_bytes())),
+            Feed::Buffered
+        );
+        let Feed::Completed(done) = j.feed(1, 3, &unwrap(piece(r"ghi\n").as_bytes())) else {
+            panic!("completed");
+        };
+        assert_eq!(
+            (done.content.as_slice(), done.pieces),
+            (&b"abcdefghi"[..], 3)
+        );
+
+        // An application's own JSON lines are not records, nor is anything but the record's
+        // shape once it is not dockerd's own form.
+        for line in [
+            format!(r#"{{"time":"{t}","level":"info","msg":"x"}}"#),
+            format!(r#"{{"time": "{t}", "log": "x\n", "stream": "stdout", "level": "info"}}"#),
+            r#"{"log": "x\n", "level": "info"}"#.to_string(),
+            r#"{"log": "x\n", "stream": "stdout", "time": "yesterday"}"#.to_string(),
+            r#"{"log": "x\n", "stream": "console", "time": "2026-11-22T10:00:00Z"}"#.to_string(),
+            r#"{"log": "x\n", "time": "2026-11-22T10:00:00Z"}"#.to_string(),
+            r#"{"stream": "stdout", "log": 5}"#.to_string(),
+            r#"{"log": "x\n", "stream": "stdout"} trailing"#.to_string(),
+            r#"{"attrs": "x", "log": "x\n", "stream": "stdout"}"#.to_string(),
+            r#"{"logger": "x", "stream": "stdout"}"#.to_string(),
+            r#"{"timestamp": "x"}"#.to_string(),
+            "{ ".to_string(),
+            r#"{"log""#.to_string(),
+        ] {
+            let u = unwrap(line.as_bytes());
+            assert_eq!(u.kind, EnvelopeKind::NONE, "{line}");
+            assert_eq!(&*u.content, line.as_bytes());
+            assert!(!may_be_partial(line.as_bytes()), "{line}");
+        }
+    }
+
+    #[test]
     fn json_file_16k_split_pieces() {
         let line = "a".repeat(40000);
         let lens = [16384, 16384, 7232];
@@ -1755,6 +1957,8 @@ mod tests {
             "[",
             "\"stream\":\"stdout\"",
             "\"time\":",
+            "{\"log\": \"",
+            "\"stream\": \"stderr\"",
             "\"attrs\":",
             "2026-11-22T06:54:16.379285856Z",
             "2026-11-22T06:54:16.37+07:00",
@@ -1893,6 +2097,7 @@ mod tests {
             cuts: &[usize],
             ascii: bool,
             attrs: bool,
+            layout: u8,
         ) -> Vec<Vec<u8>> {
             let bounds: Vec<usize> = rec
                 .char_indices()
@@ -1915,8 +2120,21 @@ mod tests {
                         log = json_escape_ascii(&log);
                     }
                     let attrs = if attrs { r#","attrs":{"app":"w\"}{eb","n":[1,{}]}"# } else { "" };
-                    format!(r#"{{"log":{log},"stream":"{st}"{attrs},"time":"2026-11-22T06:55:36.22673588Z"}}"#)
-                        .into_bytes()
+                    let time = "2026-11-22T06:55:36.22673588Z";
+                    match layout {
+                        // dockerd's own.
+                        0 => format!(r#"{{"log":{log},"stream":"{st}"{attrs},"time":"{time}"}}"#),
+                        // Python's `json.dumps`, or a hand: spaces after `:` and `,`.
+                        1 => format!(
+                            r#"{{"log": {log}, "stream": "{st}"{}, "time": "{time}"}}"#,
+                            attrs.replace(',', ", ").replace(':', ": ")
+                        ),
+                        // Keys in another order, whitespace around everything.
+                        _ => format!(
+                            "{{ \"time\" :\t\"{time}\" {attrs}, \"stream\":\"{st}\" , \"log\" : {log} }} "
+                        ),
+                    }
+                    .into_bytes()
                 })
                 .collect()
         }
@@ -1966,6 +2184,8 @@ mod tests {
                     Just(b"2026-11-22T06:54:16Z stderr P ".to_vec()),
                     Just(br#"{"log":"part","stream":"stdout","time":"2026-11-22T06:54:16Z"}"#.to_vec()),
                     Just(br#"{"log":"whole\n","stream":"stdout","time":"2026-11-22T06:54:16Z"}"#.to_vec()),
+                    Just(br#"{"log": "part", "stream": "stdout", "time": "2026-11-22T06:54:16Z"}"#.to_vec()),
+                    Just(br#"{ "stream":"stderr","log":"part"}"#.to_vec()),
                     fragments(),
                 ],
             ) {
@@ -2038,13 +2258,20 @@ mod tests {
                 choice in prop::collection::vec(any::<bool>(), 1..16),
                 ascii in any::<bool>(),
                 attrs in any::<bool>(),
+                layout in 0u8..3,
             ) {
                 let mk = |recs: &[String], st: &str| -> Vec<Vec<u8>> {
-                    recs.iter().flat_map(|r| json_lines(r, st, every, &cuts, ascii, attrs)).collect()
+                    recs.iter().flat_map(|r| json_lines(r, st, every, &cuts, ascii, attrs, layout)).collect()
                 };
                 let lines = interleave(mk(&out_recs, "stdout"), mk(&err_recs, "stderr"), &choice);
                 for l in &lines {
-                    prop_assert!(unwrap(l).kind.contains(EnvelopeKind::DOCKER_JSON));
+                    let u = unwrap(l);
+                    prop_assert!(u.kind.contains(EnvelopeKind::DOCKER_JSON));
+                    // The reader tells pieces by their start, whatever the layout.
+                    prop_assert!(may_be_piece(l));
+                    if u.partial {
+                        prop_assert!(may_be_partial(l) && may_be_partial_hint(l));
+                    }
                 }
                 let got = run(&lines, usize::MAX);
                 let as_bytes = |recs: &[String]| recs.iter().map(|r| r.as_bytes().to_vec()).collect::<Vec<_>>();

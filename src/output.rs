@@ -89,6 +89,9 @@ pub fn write_event(out: &mut dyn Write, v: &View<'_, '_>) -> io::Result<()> {
             put_str(&mut buf, slot.name(), val);
         }
     }
+    if v.cut {
+        buf.extend_from_slice(b",\"cut\":true");
+    }
     if !ev.extras.is_empty() {
         buf.extend_from_slice(b",\"fields\":{");
         for (i, (k, val)) in ev.extras.iter().enumerate() {
@@ -168,6 +171,9 @@ pub fn write_event_text(out: &mut dyn Write, v: &View<'_, '_>, style: Style) -> 
         style.paint(level_colour, &format!("{level:<5}")),
         style.paint("2", &format!("{file}:{}", v.line)),
     );
+    if v.cut {
+        let _ = write!(o, " {}", style.paint("33", "[cut]"));
+    }
     if let Some(pod) = &v.origin.pod {
         let _ = write!(o, " [pod/{}]", escaped(pod));
     }

@@ -24,8 +24,9 @@
 //! of threads or the chunk size; memory is bounded by the chunk queue, the state of at most
 //! [`Settings::max_streams`] streams ([`crate::streams`]: past it the least recently read
 //! releases its own, as at the end of input), the request window, `MAX_HELD` events awaiting
-//! their continuation lines (each capped at `--max-line-bytes`) and `REORDER_CAP` items in the
-//! reorder buffer.
+//! their continuation lines (each capped at `--max-line-bytes`; the oldest past the cap is
+//! handed out and stays its stream's open event, so counts match `analyze`, which holds
+//! nothing) and `REORDER_CAP` items in the reorder buffer.
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -525,6 +526,9 @@ struct EventItem {
     opens_traceback: bool,
     /// Recognized only by a generic fallback: may be a continuation line.
     weak: bool,
+    /// The line was cut: at `--max-line-bytes`, or a JSON object the input ended in
+    /// (counted in `truncated`; [`View::cut`]).
+    cut: bool,
     /// A line with no time of its own that another service's text format claims (uvicorn's
     /// `CRITICAL: …`): inside a Rust panic's message it is the panic's text.
     untimed: bool,
@@ -2331,6 +2335,14 @@ pub struct View<'e, 'a> {
     pub origin: &'e Origin,
     /// The payload line (envelope removed, partials joined), with `Settings::keep_raw`.
     pub raw: Option<&'e str>,
+    /// The event's text is not all there: its line was cut at `--max-line-bytes` (or was a
+    /// JSON object the input ended in before closing it), a continuation line of it was cut,
+    /// its traceback passed the cap ([`TRACEBACK_CUT`]), or it was handed on while its
+    /// traceback was still open because [`MAX_HELD`] later events waited behind it (its further
+    /// lines are counted as its continuation lines, not shown). All of it where events are
+    /// held (`events`, exports, `trace`); what the filters see in the parse workers knows only
+    /// of the line's own cut.
+    pub cut: bool,
 }
 
 impl Fields for View<'_, '_> {
@@ -2946,6 +2958,7 @@ fn make_item(
                         .get(Slot::Message)
                         .is_some_and(|m| m.trim_end().ends_with(TRACEBACK_HEADER)),
                 weak,
+                cut: ctx.truncated,
                 untimed,
                 request,
                 raw: ((weak || untimed) && !settings.keep_events).then(|| Box::<str>::from(text)),
@@ -3066,6 +3079,7 @@ fn passes(
             line: ctx.line,
             origin,
             raw: Some(text),
+            cut: ctx.truncated,
         };
         return (expr.matches(&view), true);
     }
@@ -3120,6 +3134,8 @@ struct Pending {
     exception_grew: bool,
     /// The exception reached the cap ([`TRACEBACK_CUT`]).
     exception_cut: bool,
+    /// Its text is not all there ([`View::cut`]).
+    cut: bool,
     /// The event ends a span and got its duration from the span's start ([`crate::spans`]).
     timed: bool,
     closed: bool,
@@ -3876,7 +3892,7 @@ impl<'r> Merger<'r> {
                 match state.open {
                     Some(id) if in_block => {
                         self.counts.continuation_lines += 1;
-                        self.append(id, "");
+                        self.append(id, "", false);
                     }
                     _ => {
                         state.head = Some(Err(Unparsed::Blank));
@@ -3902,7 +3918,7 @@ impl<'r> Merger<'r> {
             ItemKind::Inner(text) => match state.head {
                 Some(Ok(id)) => {
                     self.counts.continuation_lines += 1;
-                    self.append(id, text);
+                    self.append(id, text, false);
                     self.continuation_rules(item.stream, item.line, text);
                 }
                 // The entry's first line is no event: neither are the others.
@@ -3944,7 +3960,7 @@ impl<'r> Merger<'r> {
                     };
                     if continues {
                         self.counts.continuation_lines += 1;
-                        self.append(id, text);
+                        self.append(id, text, ev.cut);
                         self.continuation_rules(item.stream, item.line, text);
                         return;
                     }
@@ -4260,6 +4276,7 @@ impl<'r> Merger<'r> {
                 recheck,
                 exception_grew: false,
                 exception_cut: false,
+                cut: ev.cut,
                 timed: timed.is_some(),
                 closed: false,
             });
@@ -4384,13 +4401,15 @@ impl<'r> Merger<'r> {
         self.held.get_mut(usize::try_from(idx).ok()?)
     }
 
-    /// Attach a continuation line to the event's exception text.
-    fn append(&mut self, id: u64, text: &str) {
+    /// Attach a continuation line to the event's exception text (`line_cut`: the line was
+    /// cut at `--max-line-bytes`).
+    fn append(&mut self, id: u64, text: &str, line_cut: bool) {
         let cap = self.max_event_bytes;
         let mut cut = false;
         if let Some(p) = self.held_mut(id)
             && let Some(ev) = &mut p.ev
         {
+            p.cut |= line_cut;
             // A traceback of millions of frames would be held whole: the event is capped like
             // a joined record, its further lines still counted as continuations.
             match ev.exception_len() {
@@ -4398,6 +4417,7 @@ impl<'r> Merger<'r> {
                 _ if !p.exception_cut => {
                     ev.append_exception(TRACEBACK_CUT);
                     p.exception_cut = true;
+                    p.cut = true;
                     cut = true;
                 }
                 _ => {}
@@ -4424,14 +4444,15 @@ impl<'r> Merger<'r> {
             let Some(front) = self.held.front() else {
                 break;
             };
-            if !(all
-                || front.closed
-                || self.held.len() > MAX_HELD
-                || self.held_front < self.due_before)
-            {
+            // Past `MAX_HELD` the oldest event goes out even if it may still get continuation
+            // lines; it stays its stream's open event, as for `analyze`, which holds nothing:
+            // its further lines are counted as its continuation lines (and its rules see
+            // them), not shown.
+            let over = !(all || front.closed || self.held_front < self.due_before);
+            if over && self.held.len() <= MAX_HELD {
                 break;
             }
-            let Some(p) = self.held.pop_front() else {
+            let Some(mut p) = self.held.pop_front() else {
                 break;
             };
             let id = self.held_front;
@@ -4440,7 +4461,16 @@ impl<'r> Merger<'r> {
             if let Some(state) = self.streams.get_mut(&lane)
                 && state.open == Some(id)
             {
-                state.open = None;
+                if over {
+                    // Its traceback or panic may go on: what is shown may not be all of it.
+                    p.cut |= match state.mode {
+                        Multiline::None => false,
+                        Multiline::Python => state.in_traceback,
+                        Multiline::RustPanic => true,
+                    };
+                } else {
+                    state.open = None;
+                }
             }
             let Some(packed) = &p.ev else { continue };
             let ev = &packed.event();
@@ -4457,6 +4487,7 @@ impl<'r> Merger<'r> {
                 line: p.line,
                 origin,
                 raw: self.keep_raw.then(|| packed.line()),
+                cut: p.cut,
             };
             let mut pass = p.pass;
             if p.recheck

@@ -113,8 +113,112 @@ fn a_huge_traceback_is_capped_in_the_event() {
     let x = events[0]["exception"].as_str().expect("exception");
     assert!(x.len() < 4096 + 200, "{}", x.len());
     assert!(x.ends_with("[… cut at --max-line-bytes: further lines counted, not kept]"));
+    assert_eq!(events[0]["cut"], true, "{}", events[0]);
     let a = analyze_json(&["--max-line-bytes", "4096"], input.as_bytes());
     assert_eq!(a["input"]["continuation_lines"], 2002);
+}
+
+/// An event whose text is not all there says so itself (`"cut": true`), not only the input's
+/// `truncated` count: a line cut at `--max-line-bytes`, a JSON object the input ends in before
+/// closing it (a process killed while writing it), a continuation line cut at the cap. Whole
+/// events carry no `cut` at all.
+#[test]
+fn events_cut_at_the_cap_or_by_the_end_of_input_are_marked() {
+    let long = "x".repeat(300);
+    let input = format!(
+        concat!(
+            r#"{{"timestamp":"2026-11-22T07:00:00Z","level":"info","message":"short"}}"#,
+            "\n",
+            r#"{{"timestamp":"2026-11-22T07:00:01Z","level":"error","message":"long {long}"}}"#,
+            "\n",
+            "2026-11-22 07:00:02,000 - skillmeat.api - ERROR - whole\n",
+            "Traceback (most recent call last):\n",
+            "  File \"/app/x.py\", line 1, in f\n",
+            "ValueError: whole\n",
+            "2026-11-22 07:00:03,000 - skillmeat.api - ERROR - frame cut\n",
+            "Traceback (most recent call last):\n",
+            "  File \"/app/{long}.py\", line 1, in f\n",
+            "ValueError: frame cut\n",
+            r#"{{"timestamp":"2026-11-22T07:00:04Z","level":"ERROR","message":"FATAL out of mem"#,
+        ),
+        long = long
+    );
+    for args in [
+        &["--max-line-bytes", "200"][..],
+        &["--threads", "3", "--max-line-bytes", "200"],
+    ] {
+        let mut all = vec!["events", "--format", "json"];
+        all.extend_from_slice(args);
+        let r = bin(&all, input.as_bytes());
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let events = ndjson(&r.stdout);
+        let cut: Vec<Option<&serde_json::Value>> = events.iter().map(|e| e.get("cut")).collect();
+        let t = Some(&serde_json::Value::Bool(true));
+        assert_eq!(cut, [None, t, None, t, t], "{events:#?}");
+        assert_eq!(events[4]["message"], "FATAL out of mem");
+        assert_eq!(events[4]["level"], "error");
+        let a = analyze_json(args, input.as_bytes());
+        assert_eq!(a["input"]["truncated"], 3, "{}", a["input"]);
+    }
+    // `--format text` marks them too.
+    let r = bin(
+        &["events", "--format", "text", "--max-line-bytes", "200"],
+        input.as_bytes(),
+    );
+    assert_eq!(r.stdout.matches(" [cut] ").count(), 3, "{}", r.stdout);
+}
+
+/// `events` holds at most 4096 events waiting for a traceback's further lines. An event that
+/// has to go out before its traceback ended stays its stream's open event, as it does for
+/// `analyze` (which holds nothing): the traceback's later lines are its continuation lines in
+/// both commands, not events of their own, and the event says it was cut.
+#[test]
+fn a_traceback_interrupted_by_thousands_of_events_is_counted_alike_by_events_and_analyze() {
+    let mut input = String::from(concat!(
+        "[pod/api-0/app] 2026-11-22 07:00:00,000 - skillmeat.api - ERROR - boom\n",
+        "[pod/api-0/app] Traceback (most recent call last):\n",
+        "[pod/api-0/app]   File \"/app/x.py\", line 1, in f\n",
+    ));
+    // More than 4096 events, and more than a chunk (1 MiB) of them: the merger looks at what it
+    // holds after each chunk.
+    let others = 12_000;
+    let pad = "p".repeat(150);
+    for i in 0..others {
+        input.push_str(&format!(
+            "[pod/web-1/app] {{\"timestamp\":\"2026-11-22T07:00:01Z\",\"level\":\"info\",\"message\":\"tick {i} {pad}\"}}\n"
+        ));
+    }
+    input.push_str(concat!(
+        "[pod/api-0/app]   File \"/app/x.py\", line 2, in g\n",
+        "[pod/api-0/app]     raise ValueError(\"boom\")\n",
+        "[pod/api-0/app] ValueError: boom\n",
+        "[pod/api-0/app] 2026-11-22 07:00:02,000 - skillmeat.api - INFO - after\n",
+    ));
+    let a = analyze_json(&[], input.as_bytes());
+    assert_accounted(&a["input"]);
+    assert_eq!(a["input"]["events"], others + 2, "{}", a["input"]);
+    assert_eq!(a["input"]["continuation_lines"], 5, "{}", a["input"]);
+    for threads in ["1", "3"] {
+        let r = bin(
+            &["events", "--format", "json", "--threads", threads],
+            input.as_bytes(),
+        );
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let events = ndjson(&r.stdout);
+        assert_eq!(events.len(), others + 2, "threads {threads}");
+        let boom = &events[0];
+        assert_eq!(boom["message"], "boom");
+        assert_eq!(boom["cut"], true, "{boom}");
+        assert!(
+            boom["exception"]
+                .as_str()
+                .unwrap()
+                .ends_with("line 1, in f"),
+            "{boom}"
+        );
+        assert_eq!(events[others + 1]["message"], "after");
+        assert!(events[1..].iter().all(|e| e.get("cut").is_none()));
+    }
 }
 
 #[test]

@@ -190,8 +190,25 @@ fn cri_lines_split_into_partials() {
     }
 }
 
+/// A json-file record in `layout`: 0 as dockerd writes it, 1 with spaces (Python's
+/// `json.dumps`, by hand), 2 with its keys in another order and spaces around them.
+fn docker_record(log: &str, stream: &str, time: &str, layout: u8) -> String {
+    let log = serde_json::to_string(log).unwrap();
+    match layout {
+        0 => format!(r#"{{"log":{log},"stream":"{stream}","time":"{time}"}}"#),
+        1 => format!(r#"{{"log": {log}, "stream": "{stream}", "time": "{time}"}}"#),
+        _ => format!(r#"{{ "stream" : "{stream}", "time": "{time}",  "log": {log} }}"#),
+    }
+}
+
 #[test]
 fn docker_json_file_records_with_pieces() {
+    for layout in 0..3 {
+        docker_records_with_pieces(layout);
+    }
+}
+
+fn docker_records_with_pieces(layout: u8) {
     for path in samples() {
         let plain = analyze_json(&[path.to_str().unwrap()], b"");
         let text = std::fs::read_to_string(&path).unwrap();
@@ -210,14 +227,23 @@ fn docker_json_file_records_with_pieces() {
                 } else {
                     p.clone()
                 };
-                let rec = serde_json::json!({"log": log, "stream": "stderr", "time": "2026-11-22T06:55:35.525841068Z"});
-                out.push_str(&rec.to_string());
+                let rec = docker_record(&log, "stderr", "2026-11-22T06:55:35.525841068Z", layout);
+                out.push_str(&rec);
                 out.push('\n');
             }
         }
         let r = analyze_json(&[], out.as_bytes());
         assert_accounted(&r["input"]);
-        assert_eq!(essence(&r), essence(&plain), "{}", path.display());
+        assert_eq!(
+            essence(&r),
+            essence(&plain),
+            "layout {layout}: {}",
+            path.display()
+        );
+        assert_eq!(
+            r["input"]["unparsed_lines"],
+            plain["input"]["unparsed_lines"]
+        );
     }
 }
 
@@ -524,8 +550,8 @@ fn long_line_in_pieces(kind: &str) -> (Vec<u8>, String, usize) {
     let t = "2026-11-22T07:00:00.123456789Z";
     let mut out = String::new();
     let docker = |log: &str, out: &mut String| {
-        let rec = serde_json::json!({"log": log, "stream": "stdout", "time": t});
-        out.push_str(&rec.to_string());
+        let layout = if kind == "docker-spaced" { 1 } else { 0 };
+        out.push_str(&docker_record(log, "stdout", t, layout));
         out.push('\n');
     };
     let cri = |prefix: &str, tag: &str, content: &str, out: &mut String| {
@@ -537,7 +563,7 @@ fn long_line_in_pieces(kind: &str) -> (Vec<u8>, String, usize) {
         ""
     };
     match kind {
-        "docker" | "ansi" => {
+        "docker" | "docker-spaced" | "ansi" => {
             docker("before\n", &mut out);
             for (i, p) in pieces.iter().enumerate() {
                 if i + 1 == pieces.len() {
@@ -587,7 +613,14 @@ fn a_line_in_pieces_is_one_event_at_any_max_line_bytes() {
         40_000,
         1 << 20,
     ];
-    for kind in ["docker", "containerd", "conmon", "kubectl", "ansi"] {
+    for kind in [
+        "docker",
+        "docker-spaced",
+        "containerd",
+        "conmon",
+        "kubectl",
+        "ansi",
+    ] {
         let (input, line, pieces) = long_line_in_pieces(kind);
         let text_lines = 2 + pieces as u64;
         let want_message: String = match kind {

@@ -55,6 +55,7 @@ fn every_case_parses_as_expected() {
             line: 1,
             origin: &origin,
             raw: Some(&c.line),
+            cut: false,
         };
         for (k, want) in &c.expect {
             let got = match k.as_str() {
