@@ -902,7 +902,7 @@ fn analyze(a: &AnalyzeArgs) -> Result<ExitCode> {
             rows("requests"),
             if m.redaction.enabled {
                 format!(
-                    ", {} secrets redacted",
+                    ", {} redactions (secrets replaced, each copy in every file)",
                     m.redaction.counts.values().sum::<u64>()
                 )
             } else {
