@@ -249,6 +249,9 @@ pub struct Bundle<'r> {
     groups: Dataset<GroupBatch>,
     redactor: Option<Redactor>,
     pseudonyms: Pseudonyms,
+    /// Streams (`Origin::clock`) whose last event opened a private key block it did not close
+    /// ([`redact::PemLine`]); almost always empty.
+    open_keys: Vec<u64>,
     inputs_read: Vec<InputRead>,
     fields: String,
     /// The UTC day of the last row and its date string (partition values cache).
@@ -301,6 +304,7 @@ impl<'r> Bundle<'r> {
             groups,
             redactor,
             pseudonyms: Pseudonyms::default(),
+            open_keys: Vec::new(),
             inputs_read: Vec::new(),
             fields: String::new(),
             last_day: None,
@@ -330,6 +334,26 @@ impl<'r> Bundle<'r> {
             });
         }
         values
+    }
+
+    /// The replacement of an event that is a line of a private key's body its stream opened
+    /// before (and the block's state: closed at its END line or at a line that is no body).
+    fn key_body(&mut self, v: &View<'_, '_>) -> Option<String> {
+        if self.open_keys.is_empty() {
+            return None;
+        }
+        let at = self.open_keys.iter().position(|&k| k == v.origin.clock)?;
+        let line = v.raw.or(v.ev.get(Slot::Message)).unwrap_or("");
+        match redact::PemLine::of(line) {
+            redact::PemLine::Body => self
+                .redactor
+                .as_mut()
+                .and_then(|r| r.replace_whole("private_key")),
+            redact::PemLine::End | redact::PemLine::Other => {
+                self.open_keys.swap_remove(at);
+                None
+            }
+        }
     }
 
     /// Close the event and request files, write the aggregates, `report.md` and the manifest.
@@ -651,13 +675,29 @@ impl EventSink for Bundle<'_> {
             (!fields.is_empty()).then_some(fields.as_str()),
         ];
         let ids = tables::ID_SLOTS.map(|slot| ev.get(slot));
+        // A line of a private key's body, after a line of its stream that opened the block:
+        // replaced whole, message and raw line.
+        let key_body = self.key_body(v);
         // Most events hold no hint at all: one scan over all their texts settles it.
         let clean = self
             .redactor
             .as_mut()
             .is_none_or(|r| r.all_clean(texts.iter().chain(&ids).flatten().copied()));
+        if !clean
+            && texts[0]
+                .into_iter()
+                .chain(v.raw)
+                .any(redact::opens_private_key)
+            && !self.open_keys.contains(&v.origin.clock)
+        {
+            self.open_keys.push(v.origin.clock);
+        }
         let r = if clean { &mut None } else { &mut self.redactor };
-        let [message, path, exception, raw, fields_out] = texts.map(|t| redact_opt(r, t));
+        let [mut message, path, exception, mut raw, fields_out] = texts.map(|t| redact_opt(r, t));
+        if let Some(body) = &key_body {
+            message = message.map(|_| Cow::Borrowed(body.as_str()));
+            raw = raw.map(|_| Cow::Borrowed(body.as_str()));
+        }
         let pseudonyms = &mut self.pseudonyms;
         let ids = ids.map(|t| pseudonyms.id_opt(r, t));
         let text = EventText {

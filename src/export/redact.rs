@@ -1151,6 +1151,14 @@ impl Redactor {
         out
     }
 
+    /// A whole text replaced as a secret of `kind` (a line of a private key's body written as
+    /// an event of its own: [`PemLine`]), counted; `None` for a kind the patterns do not have.
+    pub fn replace_whole(&mut self, kind: &str) -> Option<String> {
+        let i = self.kinds.iter().position(|k| k == kind)?;
+        self.counts[i] += 1;
+        Some(format!("[REDACTED:{kind}]"))
+    }
+
     /// If a field of this name holds a secret as a whole, count it and return its replacement.
     pub fn redact_field(&mut self, key: &str) -> Option<String> {
         let kind = self.field_kind(key)?;
@@ -1238,6 +1246,59 @@ impl Redactor {
             .zip(self.counts.iter().copied())
             .collect()
     }
+}
+
+/// What a line is to a private key block its stream left open: a logger that prints a
+/// multi-line message as it is (Python's `logging` in a text format) writes a key's body as
+/// lines of their own, each an event, where no pattern sees the BEGIN line with them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PemLine {
+    /// Base64 (or a `Proc-Type:`/`DEK-Info:` header, or blank): the key's body.
+    Body,
+    /// The END line: the block is closed (the line itself is no secret).
+    End,
+    /// Anything else: the block was not a key's body after all; the line is read as usual.
+    Other,
+}
+
+impl PemLine {
+    /// Classify `line` (trimmed) inside an open block.
+    pub fn of(line: &str) -> PemLine {
+        let t = line.trim();
+        if t.starts_with("-----END ") && is_private_key_marker(&t["-----END ".len()..]) {
+            return PemLine::End;
+        }
+        let base64 = |c: u8| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'/' | b'=');
+        let header = t.starts_with("Proc-Type:") || t.starts_with("DEK-Info:");
+        if header || (t.len() <= 128 && t.bytes().all(base64)) {
+            PemLine::Body
+        } else {
+            PemLine::Other
+        }
+    }
+}
+
+/// `RSA PRIVATE KEY-----…`: what follows `-----BEGIN ` or `-----END ` in a private key's
+/// marker (any words, then `PRIVATE KEY` or `PRIVATE KEY BLOCK`, then five dashes).
+fn is_private_key_marker(after: &str) -> bool {
+    let Some(end) = after.find("-----") else {
+        return false;
+    };
+    let label = &after[..end];
+    (label.ends_with("PRIVATE KEY") || label.ends_with("PRIVATE KEY BLOCK"))
+        && label
+            .bytes()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == b' ')
+}
+
+/// Does `text` open a private key block that it does not close (its body goes on in the
+/// stream's next lines)?
+pub fn opens_private_key(text: &str) -> bool {
+    let Some(at) = text.rfind("-----BEGIN ") else {
+        return false;
+    };
+    let after = &text[at + "-----BEGIN ".len()..];
+    is_private_key_marker(after) && !after.contains("-----END ")
 }
 
 /// The byte ranges within `reach` of the places `at` (ascending), ranges that overlap merged
@@ -1973,7 +2034,17 @@ mod tests {
                 r#"{"HTTP_COOKIE":"sessionid=abc"}"#,
                 r#"{"HTTP_COOKIE":"[REDACTED:cookie]"}"#,
             ),
+            // The last word of a longer name (QA s17v N4).
+            (
+                "SESSION_COOKIE=sess_4f9a2b",
+                "SESSION_COOKIE=[REDACTED:cookie]",
+            ),
+            (
+                "sessionCookie=sess_4f9a2b",
+                "sessionCookie=[REDACTED:cookie]",
+            ),
         ]);
+        assert_kept(&["cookie_consent=true", "cookie jar cleared"]);
         // One secret, counted once.
         let mut r = Redactor::builtin().expect("builtin patterns compile");
         r.redact("Set-Cookie: sid=abc; Path=/");

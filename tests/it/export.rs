@@ -1422,6 +1422,49 @@ fn findings_evidence_carries_the_redacted_cause() {
     assert!(all_text(&dir).contains("postgres://app:pw_Cause01@db:5432/x"));
 }
 
+/// A private key logged by a text-format logger that prints a multi-line message as it is: its
+/// body lines are events of their own (no traceback opens them), each replaced whole, up to
+/// the END line; the stream's next line is read as usual (QA s17v N1).
+#[test]
+fn a_private_key_written_one_line_per_event_never_reaches_the_bundle() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = concat!(
+        "2026-11-22 10:00:00,000 - skillmeat.api.x - ERROR - Failed to parse key: -----BEGIN RSA PRIVATE KEY-----\n",
+        "MIIEowIBAAKCAQEAkeyBodyLineOne0123456789abcdefghijklmnopqrstuv\n",
+        "Zm9vYmFyYmF6keyBodyLineTwo+/==\n",
+        "-----END RSA PRIVATE KEY-----\n",
+        "2026-11-22 10:00:01,000 - skillmeat.api.x - INFO - next\n",
+        "2026-11-22 10:00:02,000 - skillmeat.api.x - ERROR - bad key\n",
+        "-----BEGIN EC PRIVATE KEY-----\n",
+        "MHcCAQEEIBk3keyBodyLineThree\n",
+    );
+    let dir = tmp.path().join("b");
+    export(&dir, &[], &[], input.as_bytes());
+    for (place, text) in text_by_column(&dir) {
+        assert!(!text.contains("keyBodyLine"), "key body in {place}");
+    }
+    let (_, batches) = read(&dir.join("events.parquet"));
+    let messages: Vec<String> = batches
+        .iter()
+        .flat_map(|b| strings(b, "message"))
+        .flatten()
+        .collect();
+    assert!(messages.contains(&"next".to_string()), "{messages:?}");
+    assert!(messages.contains(&"-----END RSA PRIVATE KEY-----".to_string()));
+    assert_eq!(
+        messages
+            .iter()
+            .filter(|m| *m == "[REDACTED:private_key]")
+            .count(),
+        3,
+        "{messages:?}"
+    );
+    assert_kinds_counted(&dir, &["private_key"]);
+    let raw = tmp.path().join("raw");
+    export(&raw, &[], &["--no-redact"], input.as_bytes());
+    assert!(all_text(&raw).contains("keyBodyLineTwo"));
+}
+
 /// Identifiers that look like secrets (an agent id that is a GitHub token): no secret reaches
 /// the bundle through a group's name (findings' groups and evidence, `report.md`), and three
 /// agents stay three — numbered apart, the same number in every file (QA s17x M2).
