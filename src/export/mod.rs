@@ -586,7 +586,7 @@ fn redact_opt<'t>(r: &mut Option<Redactor>, s: Option<&'t str>) -> Option<Cow<'t
     s.map(|s| redact_str(r, s))
 }
 
-/// Identifiers that held a secret, numbered in order of appearance: redacted, an identifier
+/// Identifiers that held a secret, numbered in the order they are written: redacted, an identifier
 /// still tells one agent (trace, request…) from another within the bundle, the same number in
 /// every file (`agent_id` `[REDACTED:github_token]#2`), and nothing of the secret is kept.
 #[derive(Default)]
