@@ -177,6 +177,16 @@ fn verify(dir: &Path) -> crate::Run {
     bin(&["verify", &dir.display().to_string()], b"")
 }
 
+/// `verify` listed exactly `n` differences (its indented lines).
+fn assert_differences(v: &crate::Run, n: usize) {
+    assert_eq!(
+        v.stdout.lines().filter(|l| l.starts_with("  ")).count(),
+        n,
+        "{}",
+        v.stdout
+    );
+}
+
 fn n(v: &Value) -> u64 {
     v.as_u64().unwrap_or_else(|| panic!("not a count: {v}"))
 }
@@ -1706,12 +1716,7 @@ fn verify_checks_the_manifest_against_itself() {
         "{}",
         v.stdout
     );
-    assert_eq!(
-        v.stdout.lines().filter(|l| l.starts_with("  ")).count(),
-        1,
-        "{}",
-        v.stdout
-    );
+    assert_differences(&v, 1);
 }
 
 /// Partition files hold only rows of their partition (QA s17 M1): two partitions swapped with
@@ -1789,12 +1794,7 @@ fn verify_checks_partitions() {
         "{}",
         v.stdout
     );
-    assert_eq!(
-        v.stdout.lines().filter(|l| l.starts_with("  ")).count(),
-        1,
-        "{}",
-        v.stdout
-    );
+    assert_differences(&v, 1);
 }
 
 /// A bundle marked incomplete verifies with exit code 3, not 0, naming why (QA s17 L1); a
