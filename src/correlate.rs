@@ -147,8 +147,9 @@ impl Default for CorrelationSettings {
     }
 }
 
-/// Most identifiers one event or request carries (each slot at most once).
-const MAX_IDS: usize = Slot::COUNT;
+/// Most identifiers one event or request carries (each identifier slot at most once: the
+/// kinds of a service are distinct, [`IdKinds`]). Small, so an [`Ids`] is cheap to move.
+const MAX_IDS: usize = Slot::IDS.len();
 
 /// Identifiers of one event or request. The values share one string, so a copy costs one
 /// allocation whatever the number of identifiers; a parse worker writes them to its per-chunk
@@ -279,13 +280,29 @@ impl Ids {
     }
 }
 
-/// Which identifier kinds link and which label, per service.
+/// Which identifier kinds link and which label, per service (each kind at most once).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IdKinds {
     /// Kinds that link groups.
     pub link: Vec<Slot>,
     /// Kinds that only label them.
     pub label: Vec<Slot>,
+}
+
+impl IdKinds {
+    /// The kinds, each listed once (a kind listed twice counts once: an event's [`Ids`] hold
+    /// each slot at most once).
+    pub fn distinct(mut link: Vec<Slot>, mut label: Vec<Slot>) -> IdKinds {
+        let mut seen = Vec::with_capacity(link.len() + label.len());
+        for v in [&mut link, &mut label] {
+            v.retain(|s| {
+                let new = !seen.contains(s);
+                seen.push(*s);
+                new
+            });
+        }
+        IdKinds { link, label }
+    }
 }
 
 impl Default for IdKinds {
@@ -1529,13 +1546,21 @@ mod tests {
             .map(|i| (Slot::RequestId, format!("r{i}")))
             .collect();
         let many: Vec<(Slot, &str)> = many.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        obs(
-            &mut c,
-            0,
-            0,
-            &ids(&many, &[(Slot::ClientIp, "10.0.0.1")]),
-            true,
-        );
+        // An observation carries at most `MAX_IDS` ids: the group gathers them from events
+        // that share one with the one before.
+        let per = MAX_IDS - 1;
+        for (n, chunk) in many.chunks(per).enumerate() {
+            let mut links = chunk.to_vec();
+            if n > 0 {
+                links.insert(0, many[n * per - 1]);
+            }
+            let labels: &[(Slot, &str)] = if n == 0 {
+                &[(Slot::ClientIp, "10.0.0.1")]
+            } else {
+                &[]
+            };
+            obs(&mut c, 0, 0, &ids(&links, labels), n == 0);
+        }
         obs(&mut c, S, 0, &ids(&[(Slot::AgentId, "ag")], &[]), false);
         // The window passes for both; a third id arrives and closes them as idle.
         obs(
