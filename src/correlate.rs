@@ -929,19 +929,28 @@ impl Correlator {
         // per link; links past the 64th are looked up again below).
         let mut found = std::mem::take(&mut self.found);
         found.clear();
+        // The links and labels, read out of the arena once.
+        let mut links: [(Slot, &str); MAX_IDS] = [(Slot::TraceId, ""); MAX_IDS];
+        let mut labels: [(Slot, &str); MAX_IDS] = [(Slot::TraceId, ""); MAX_IDS];
+        let (mut n_links, mut n_labels) = (0, 0);
+        for (slot, link, v) in o.ids.all_in(o.arena) {
+            let (list, n) = if link {
+                (&mut links, &mut n_links)
+            } else {
+                (&mut labels, &mut n_labels)
+            };
+            if let Some(cell) = list.get_mut(*n) {
+                *cell = (slot, v);
+                *n += 1;
+            }
+        }
+        let links = &links[..n_links];
+        let labels = &labels[..n_labels];
         let mut known: u64 = 0;
-        let links = || {
-            o.ids
-                .all_in(o.arena)
-                .filter(|p| p.1)
-                .map(|(s, _, v)| (s, v))
-        };
-        for (i, (slot, v)) in links().enumerate() {
+        for (i, &(slot, v)) in links.iter().enumerate() {
             encode(slot, v, &mut self.buf);
             if let Some(&g) = self.by_id.get(self.buf.as_str()) {
-                if i < 64 {
-                    known |= 1 << i;
-                }
+                known |= 1 << i;
                 if !found.contains(&g) {
                     found.push(g);
                 }
@@ -969,23 +978,33 @@ impl Correlator {
         self.found = found;
         self.last = at;
         let g = self.open.get_mut(at)?;
-        for (i, (slot, v)) in links().enumerate() {
-            // Known ids stay known: `unite` re-points them, nothing here removes them.
-            if i < 64 && known & (1 << i) != 0 {
-                continue;
-            }
-            encode(slot, v, &mut self.buf);
-            // Not known before this observation (the first loop looked it up), so one hash
-            // inserts it; `Occupied` only for an id the observation names twice.
-            let key: IdKey = Rc::from(self.buf.as_str());
-            if let std::collections::hash_map::Entry::Vacant(e) = self.by_id.entry(key) {
-                g.ids.push(e.key().clone());
-                e.insert(at);
+        if known.count_ones() as usize != links.len() {
+            for (i, &(slot, v)) in links.iter().enumerate() {
+                // Known ids stay known: `unite` re-points them, nothing here removes them.
+                if known & (1 << i) != 0 {
+                    continue;
+                }
+                encode(slot, v, &mut self.buf);
+                // Not known before this observation (the first loop looked it up), so one
+                // hash inserts it; `Occupied` only for an id the observation names twice.
+                let key: IdKey = Rc::from(self.buf.as_str());
+                if let std::collections::hash_map::Entry::Vacant(e) = self.by_id.entry(key) {
+                    g.ids.push(e.key().clone());
+                    e.insert(at);
+                }
             }
         }
-        for (slot, _, v) in o.ids.all_in(o.arena).filter(|p| !p.1) {
-            encode(slot, v, &mut self.buf);
-            if g.labels.len() < MAX_LABELS && !g.labels.iter().any(|x| **x == *self.buf) {
+        for &(slot, v) in labels {
+            if g.labels.len() >= MAX_LABELS {
+                break;
+            }
+            let tag = b'a' + slot as u8;
+            if !g
+                .labels
+                .iter()
+                .any(|x| x.as_bytes().split_first() == Some((&tag, v.as_bytes())))
+            {
+                encode(slot, v, &mut self.buf);
                 g.labels.push(Rc::from(self.buf.as_str()));
             }
         }
@@ -1016,7 +1035,7 @@ impl Correlator {
         // inputs were read in (an earlier event read later renames it).
         if let (Some(t), Some(first)) = (o.ts, g.first)
             && t < first
-            && let Some((slot, v)) = links().next()
+            && let Some(&(slot, v)) = links.first()
         {
             encode(slot, v, &mut self.buf);
             if let Some((key, _)) = self.by_id.get_key_value(self.buf.as_str()) {
