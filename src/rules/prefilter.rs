@@ -7,7 +7,9 @@
 //! (`starts_with`, `equals`, `in`, `^` regexes) are looked up by the text's first byte, and
 //! those that may occur anywhere (`contains`, unanchored regexes) go into one Aho-Corasick
 //! automaton. A parse worker scans each field once ([`LiteralScan::scan`]) and then evaluates
-//! only the rules whose gate opened.
+//! only the rules whose gate opened. Each folded rule list (a service's plan, [`GatedList`])
+//! scans only the literals of its own rules (its own SIMD "any?" searcher; the overlapping
+//! automaton is shared and may report other lists' literals, which none of its gates reads).
 //!
 //! Invariants: a gate is a necessary condition, never a sufficient one — the full condition is
 //! still evaluated — so findings are exactly those of evaluating every rule. At most
