@@ -147,8 +147,9 @@ impl Default for CorrelationSettings {
     }
 }
 
-/// Most identifiers one event or request carries (each slot at most once).
-const MAX_IDS: usize = Slot::COUNT;
+/// Most identifiers one event or request carries (each identifier slot at most once: the
+/// kinds of a service are distinct, [`IdKinds`]). Small, so an [`Ids`] is cheap to move.
+const MAX_IDS: usize = Slot::IDS.len();
 
 /// Identifiers of one event or request. The values share one string, so a copy costs one
 /// allocation whatever the number of identifiers; a parse worker writes them to its per-chunk
@@ -279,13 +280,29 @@ impl Ids {
     }
 }
 
-/// Which identifier kinds link and which label, per service.
+/// Which identifier kinds link and which label, per service (each kind at most once).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IdKinds {
     /// Kinds that link groups.
     pub link: Vec<Slot>,
     /// Kinds that only label them.
     pub label: Vec<Slot>,
+}
+
+impl IdKinds {
+    /// The kinds, each listed once (a kind listed twice counts once: an event's [`Ids`] hold
+    /// each slot at most once).
+    pub fn distinct(mut link: Vec<Slot>, mut label: Vec<Slot>) -> IdKinds {
+        let mut seen = Vec::with_capacity(link.len() + label.len());
+        for v in [&mut link, &mut label] {
+            v.retain(|s| {
+                let new = !seen.contains(s);
+                seen.push(*s);
+                new
+            });
+        }
+        IdKinds { link, label }
+    }
 }
 
 impl Default for IdKinds {
@@ -912,19 +929,28 @@ impl Correlator {
         // per link; links past the 64th are looked up again below).
         let mut found = std::mem::take(&mut self.found);
         found.clear();
+        // The links and labels, read out of the arena once.
+        let mut links: [(Slot, &str); MAX_IDS] = [(Slot::TraceId, ""); MAX_IDS];
+        let mut labels: [(Slot, &str); MAX_IDS] = [(Slot::TraceId, ""); MAX_IDS];
+        let (mut n_links, mut n_labels) = (0, 0);
+        for (slot, link, v) in o.ids.all_in(o.arena) {
+            let (list, n) = if link {
+                (&mut links, &mut n_links)
+            } else {
+                (&mut labels, &mut n_labels)
+            };
+            if let Some(cell) = list.get_mut(*n) {
+                *cell = (slot, v);
+                *n += 1;
+            }
+        }
+        let links = &links[..n_links];
+        let labels = &labels[..n_labels];
         let mut known: u64 = 0;
-        let links = || {
-            o.ids
-                .all_in(o.arena)
-                .filter(|p| p.1)
-                .map(|(s, _, v)| (s, v))
-        };
-        for (i, (slot, v)) in links().enumerate() {
+        for (i, &(slot, v)) in links.iter().enumerate() {
             encode(slot, v, &mut self.buf);
             if let Some(&g) = self.by_id.get(self.buf.as_str()) {
-                if i < 64 {
-                    known |= 1 << i;
-                }
+                known |= 1 << i;
                 if !found.contains(&g) {
                     found.push(g);
                 }
@@ -952,23 +978,33 @@ impl Correlator {
         self.found = found;
         self.last = at;
         let g = self.open.get_mut(at)?;
-        for (i, (slot, v)) in links().enumerate() {
-            // Known ids stay known: `unite` re-points them, nothing here removes them.
-            if i < 64 && known & (1 << i) != 0 {
-                continue;
-            }
-            encode(slot, v, &mut self.buf);
-            // Not known before this observation (the first loop looked it up), so one hash
-            // inserts it; `Occupied` only for an id the observation names twice.
-            let key: IdKey = Rc::from(self.buf.as_str());
-            if let std::collections::hash_map::Entry::Vacant(e) = self.by_id.entry(key) {
-                g.ids.push(e.key().clone());
-                e.insert(at);
+        if known.count_ones() as usize != links.len() {
+            for (i, &(slot, v)) in links.iter().enumerate() {
+                // Known ids stay known: `unite` re-points them, nothing here removes them.
+                if known & (1 << i) != 0 {
+                    continue;
+                }
+                encode(slot, v, &mut self.buf);
+                // Not known before this observation (the first loop looked it up), so one
+                // hash inserts it; `Occupied` only for an id the observation names twice.
+                let key: IdKey = Rc::from(self.buf.as_str());
+                if let std::collections::hash_map::Entry::Vacant(e) = self.by_id.entry(key) {
+                    g.ids.push(e.key().clone());
+                    e.insert(at);
+                }
             }
         }
-        for (slot, _, v) in o.ids.all_in(o.arena).filter(|p| !p.1) {
-            encode(slot, v, &mut self.buf);
-            if g.labels.len() < MAX_LABELS && !g.labels.iter().any(|x| **x == *self.buf) {
+        for &(slot, v) in labels {
+            if g.labels.len() >= MAX_LABELS {
+                break;
+            }
+            let tag = b'a' + slot as u8;
+            if !g
+                .labels
+                .iter()
+                .any(|x| x.as_bytes().split_first() == Some((&tag, v.as_bytes())))
+            {
+                encode(slot, v, &mut self.buf);
                 g.labels.push(Rc::from(self.buf.as_str()));
             }
         }
@@ -999,7 +1035,7 @@ impl Correlator {
         // inputs were read in (an earlier event read later renames it).
         if let (Some(t), Some(first)) = (o.ts, g.first)
             && t < first
-            && let Some((slot, v)) = links().next()
+            && let Some(&(slot, v)) = links.first()
         {
             encode(slot, v, &mut self.buf);
             if let Some((key, _)) = self.by_id.get_key_value(self.buf.as_str()) {
@@ -1529,13 +1565,21 @@ mod tests {
             .map(|i| (Slot::RequestId, format!("r{i}")))
             .collect();
         let many: Vec<(Slot, &str)> = many.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        obs(
-            &mut c,
-            0,
-            0,
-            &ids(&many, &[(Slot::ClientIp, "10.0.0.1")]),
-            true,
-        );
+        // An observation carries at most `MAX_IDS` ids: the group gathers them from events
+        // that share one with the one before.
+        let per = MAX_IDS - 1;
+        for (n, chunk) in many.chunks(per).enumerate() {
+            let mut links = chunk.to_vec();
+            if n > 0 {
+                links.insert(0, many[n * per - 1]);
+            }
+            let labels: &[(Slot, &str)] = if n == 0 {
+                &[(Slot::ClientIp, "10.0.0.1")]
+            } else {
+                &[]
+            };
+            obs(&mut c, 0, 0, &ids(&links, labels), n == 0);
+        }
         obs(&mut c, S, 0, &ids(&[(Slot::AgentId, "ag")], &[]), false);
         // The window passes for both; a third id arrives and closes them as idle.
         obs(

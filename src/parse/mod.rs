@@ -1290,7 +1290,7 @@ fn compile_id_kinds(
             s.name()
         ));
     }
-    Ok(crate::correlate::IdKinds { link, label })
+    Ok(crate::correlate::IdKinds::distinct(link, label))
 }
 
 fn parse_spec(name: &str, text: &str) -> Result<ServiceSpec, SpecError> {

@@ -793,6 +793,13 @@ impl<'r> Findings<'r> {
         };
         let width = (window_ns / SUB_BUCKETS).max(1);
         let start = ts.div_euclid(width) * width;
+        // Requests come mostly in time order: most land in the key's latest bucket.
+        if let Some(mut last) = buckets.last_entry()
+            && *last.key() == start
+        {
+            last.get_mut().add(ts, notable, latency, s);
+            return;
+        }
         buckets
             .entry(start)
             .or_default()

@@ -230,7 +230,8 @@ struct Plan {
 /// ([`Rule::service`]) holding that service's guarded rules and all unguarded ones (of every
 /// scope);
 /// `unguarded` holds the unguarded rules only (for every other service). `gates` has one entry
-/// per rule, `Some` only for event rules whose condition requires a literal of `scan`.
+/// per rule, `Some` only for event rules whose condition requires a literal of `scan` (each
+/// folded list scans only its rules' literals, with the same ids).
 #[derive(Clone, Debug, Default)]
 pub struct RuleSet {
     rules: Vec<Rule>,
@@ -598,8 +599,8 @@ impl RuleSet {
             .map(|(_, p)| p)
             .chain([&mut set.unguarded])
         {
-            plan.event.fold(gates);
-            plan.continuation.fold(gates);
+            plan.event.fold(gates, &literals, &set.scan);
+            plan.continuation.fold(gates, &literals, &set.scan);
         }
         Ok(set)
     }
@@ -653,7 +654,7 @@ impl RuleSet {
 
     /// Test the rules of `list` whose literal gate the subject opens, in rule order.
     fn run_gated<S: Subject + ?Sized>(&self, list: &GatedList, s: &S, out: &mut Vec<Hit>) {
-        let folded = list.for_each_open(&self.scan, s, |i| self.test_condition(i, s, out));
+        let folded = list.for_each_open(s, |i| self.test_condition(i, s, out));
         if folded.is_none() {
             self.run_gated_one_by_one(list.rules(), s, out);
         }

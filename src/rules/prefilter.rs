@@ -7,7 +7,9 @@
 //! (`starts_with`, `equals`, `in`, `^` regexes) are looked up by the text's first byte, and
 //! those that may occur anywhere (`contains`, unanchored regexes) go into one Aho-Corasick
 //! automaton. A parse worker scans each field once ([`LiteralScan::scan`]) and then evaluates
-//! only the rules whose gate opened.
+//! only the rules whose gate opened. Each folded rule list (a service's plan, [`GatedList`])
+//! scans only the literals of its own rules (its own SIMD "any?" searcher; the overlapping
+//! automaton is shared and may report other lists' literals, which none of its gates reads).
 //!
 //! Invariants: a gate is a necessary condition, never a sufficient one — the full condition is
 //! still evaluated — so findings are exactly those of evaluating every rule. At most
@@ -30,6 +32,13 @@ impl Seen {
         if let Some(w) = self.0.get_mut(usize::from(id / 64)) {
             *w |= 1 << (id % 64);
         }
+    }
+
+    /// Is literal `id` in the set?
+    fn has(&self, id: u16) -> bool {
+        self.0
+            .get(usize::from(id / 64))
+            .is_some_and(|w| w & (1 << (id % 64)) != 0)
     }
 
     /// Do the two sets share a literal?
@@ -66,6 +75,9 @@ pub struct GatedList {
 
 #[derive(Clone, Debug)]
 struct GateMasks {
+    /// The literals of this list's gates only (ids as in the whole set's scan): a service's
+    /// list does not search for the literals of other services' rules.
+    scan: LiteralScan,
     /// Positions of rules without a gate (always tried).
     ungated: u64,
     /// Positions of rules with a gate.
@@ -81,13 +93,20 @@ impl GatedList {
         self.masks = None;
     }
 
-    /// Fold the gates (`gates[rule]`) into masks.
-    pub fn fold(&mut self, gates: &[Option<Seen>]) {
+    /// Fold the gates (`gates[rule]`) into masks, with a scan of `literals` restricted to
+    /// those the gates name (sharing automata with `whole`, the scan of them all).
+    pub fn fold(
+        &mut self,
+        gates: &[Option<Seen>],
+        literals: &LiteralsBuilder,
+        whole: &LiteralScan,
+    ) {
         if self.rules.len() > 64 {
             self.masks = None;
             return;
         }
         let mut m = GateMasks {
+            scan: LiteralScan::default(),
             ungated: 0,
             gated: 0,
             opened_by: vec![0; MAX_LITERALS],
@@ -106,6 +125,17 @@ impl GatedList {
                 None => m.ungated |= bit,
             }
         }
+        let mut wanted = Seen::default();
+        for gate in self
+            .rules
+            .iter()
+            .filter_map(|&r| gates.get(usize::from(r)).copied().flatten())
+        {
+            for (w, g) in wanted.0.iter_mut().zip(gate.0) {
+                *w |= g;
+            }
+        }
+        m.scan = literals.build_for(Some(&wanted), Some(whole));
         self.masks = Some(m);
     }
 
@@ -116,16 +146,11 @@ impl GatedList {
 
     /// Call `f` for every rule whose gate the subject opens (and every ungated rule), in
     /// order; `None` when the list has no masks (then the caller tests gates one by one).
-    pub fn for_each_open<S: Subject + ?Sized>(
-        &self,
-        scan: &LiteralScan,
-        s: &S,
-        mut f: impl FnMut(u16),
-    ) -> Option<()> {
+    pub fn for_each_open<S: Subject + ?Sized>(&self, s: &S, mut f: impl FnMut(u16)) -> Option<()> {
         let m = self.masks.as_ref()?;
         let mut todo = m.ungated;
         if m.gated != 0 {
-            for id in scan.scan(s).ids() {
+            for id in m.scan.scan(s).ids() {
                 todo |= m.opened_by.get(usize::from(id)).copied().unwrap_or(0);
             }
         }
@@ -183,7 +208,21 @@ impl LiteralsBuilder {
     }
 
     /// The scan over every literal interned so far.
-    pub fn build(self) -> LiteralScan {
+    pub fn build(&self) -> LiteralScan {
+        self.build_for(None, None)
+    }
+
+    /// The scan over the literals interned so far that are in `only` (all when `None`).
+    /// `whole`: the scan over all of them ([`LiteralsBuilder::build`]), whose overlapping
+    /// automata are shared instead of built again (they may report literals not in `only`:
+    /// bits no gate of the restricted scan's list refers to).
+    pub fn build_for(&self, only: Option<&Seen>, whole: Option<&LiteralScan>) -> LiteralScan {
+        if whole.is_some_and(|w| w.all_open) {
+            return LiteralScan {
+                fields: Vec::new(),
+                all_open: true,
+            };
+        }
         let mut fields = Vec::new();
         for scanned in [
             FieldRef::Slot(Slot::Message),
@@ -200,7 +239,7 @@ impl LiteralsBuilder {
                 let (Ok(id), Some(&first)) = (u16::try_from(i), lit.bytes.first()) else {
                     continue;
                 };
-                if lit.field != scanned {
+                if lit.field != scanned || only.is_some_and(|o| !o.has(id)) {
                     continue;
                 }
                 if lit.at_start {
@@ -218,10 +257,19 @@ impl LiteralsBuilder {
                 // A DFA: one table lookup per byte (the NFAs cost several times that, and
                 // overlapping searches step through every byte); it stays small for the few
                 // dozen literals rules have.
-                let every = AhoCorasick::builder()
-                    .match_kind(MatchKind::Standard)
-                    .kind(Some(AhoCorasickKind::DFA))
-                    .build(&anywhere.1);
+                let shared = whole
+                    .and_then(|w| w.fields.iter().find(|f| f.field == scanned))
+                    .and_then(|f| f.anywhere.as_ref());
+                let (every, ids) = match shared {
+                    Some(a) => (Ok(a.every.clone()), a.ids.clone()),
+                    None => (
+                        AhoCorasick::builder()
+                            .match_kind(MatchKind::Standard)
+                            .kind(Some(AhoCorasickKind::DFA))
+                            .build(&anywhere.1),
+                        anywhere.0,
+                    ),
+                };
                 // The quick "any at all?" test that most texts stop at: the SIMD (Teddy)
                 // searcher on its own, without the automaton's per-call set-up (messages are
                 // short); the automaton with its prefilter when there are too many literals.
@@ -239,11 +287,7 @@ impl LiteralsBuilder {
                 };
                 match (any, every) {
                     (Ok(any), Ok(every)) => {
-                        field.anywhere = Some(Anywhere {
-                            any,
-                            every,
-                            ids: anywhere.0,
-                        });
+                        field.anywhere = Some(Anywhere { any, every, ids });
                     }
                     // Not expected (a few hundred short literals); should it happen, every
                     // gate opens, which is merely slower.
