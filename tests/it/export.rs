@@ -177,6 +177,21 @@ fn verify(dir: &Path) -> crate::Run {
     bin(&["verify", &dir.display().to_string()], b"")
 }
 
+/// The `raw` and `fields` values of `batch` that were JSON objects still parse as JSON
+/// (redaction keeps JSON JSON, its escapes as written).
+fn assert_json_stays_json(batch: &RecordBatch) {
+    for col in ["raw", "fields"] {
+        for v in strings(batch, col).into_iter().flatten() {
+            if v.starts_with('{') {
+                assert!(
+                    serde_json::from_str::<Value>(&v).is_ok(),
+                    "{col} is no longer JSON: {v}"
+                );
+            }
+        }
+    }
+}
+
 /// `verify` listed exactly `n` differences (its indented lines).
 fn assert_differences(v: &crate::Run, n: usize) {
     assert_eq!(
@@ -999,16 +1014,7 @@ fn escaped_and_respelled_secrets_never_reach_the_bundle_unless_no_redact() {
     let (_, batches) = read(&dir.join("events.parquet"));
     assert_eq!(rows(&batches), HIDDEN.len() as u64);
     for b in &batches {
-        for col in ["raw", "fields"] {
-            for v in strings(b, col).into_iter().flatten() {
-                if v.starts_with('{') {
-                    assert!(
-                        serde_json::from_str::<Value>(&v).is_ok(),
-                        "{col} is no longer JSON: {v}"
-                    );
-                }
-            }
-        }
+        assert_json_stays_json(b);
     }
     let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
     assert!(md.contains("AUTH001"), "{md}");
@@ -1147,17 +1153,7 @@ fn spaced_percent_encoded_and_plain_text_secrets_never_reach_the_bundle() {
     let mut messages = Vec::new();
     for b in &batches {
         messages.extend(strings(b, "message").into_iter().flatten());
-        // Redacted JSON stays JSON, its escapes as written.
-        for col in ["raw", "fields"] {
-            for v in strings(b, col).into_iter().flatten() {
-                if v.starts_with('{') {
-                    assert!(
-                        serde_json::from_str::<Value>(&v).is_ok(),
-                        "{col} is no longer JSON: {v}"
-                    );
-                }
-            }
-        }
+        assert_json_stays_json(b);
     }
     for m in NEAR_MISSES {
         assert!(
@@ -1336,16 +1332,7 @@ fn framework_cookie_pem_and_glued_secrets_never_reach_the_bundle_unless_no_redac
     for b in &batches {
         messages.extend(strings(b, "message").into_iter().flatten());
         exceptions.extend(strings(b, "exception").into_iter().flatten());
-        for col in ["raw", "fields"] {
-            for v in strings(b, col).into_iter().flatten() {
-                if v.starts_with('{') {
-                    assert!(
-                        serde_json::from_str::<Value>(&v).is_ok(),
-                        "{col} is no longer JSON: {v}"
-                    );
-                }
-            }
-        }
+        assert_json_stays_json(b);
     }
     for m in MORE_NEAR_MISSES {
         assert!(
