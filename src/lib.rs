@@ -138,6 +138,7 @@ pub mod source;
 pub mod spans;
 pub mod streams;
 pub mod time;
+pub mod trace;
 
 #[cfg(test)]
 mod tests {
