@@ -28,7 +28,11 @@
 //!   open for the rest of its request. A request that waits for its last line (until its
 //!   stream's next request line, which may come much later: a quiet pod, a clock jumping
 //!   ahead) pins the group of its first correlated line ([`Pin`]): that group does not close
-//!   for idleness until the request is delivered, then closes when idle as any other. Only a
+//!   for idleness until the request is delivered, then closes when idle as any other. Idle past
+//!   the window, it is parked: an observation more than the window after its last activity
+//!   takes its ids to a group of its own, as if it had closed (kept as `left`, shown, out of
+//!   `by_id`), so the same agent's next request an hour later does not join it; the waiting
+//!   request, delivered, joins it through its pin (followed through merges), not its ids. Only a
 //!   request whose group was evicted meanwhile finds it closed: it starts no group of its own
 //!   (`late_requests`). So an id names two groups only when it came back after the window or
 //!   after an eviction.
@@ -375,6 +379,10 @@ pub struct Observation<'o> {
     /// it joins an open group of its ids but never starts one, so its id cannot name a second
     /// group when theirs closed before the request was complete (counted in `late_requests`).
     pub joins_only: bool,
+    /// The pin of a waiting request being delivered ([`Correlator::pin_last`]): it joins the
+    /// group it pinned while that is open (followed through merges, not found through its ids,
+    /// which may have left it for a newer group; those it does not merge).
+    pub pin: Option<Pin>,
 }
 
 /// An identifier as stored: one byte for its kind (`a` + slot index), then the value. One
@@ -406,6 +414,9 @@ struct Group {
     /// (shared with `ids`, so it costs no allocation; [`decode`] prints it).
     rep: Option<IdKey>,
     ids: Vec<IdKey>,
+    /// Ids that left it for a newer group while it was parked idle past the window
+    /// ([`Correlator::observe`]): shown among its identifiers, no longer in `by_id`.
+    left: Vec<IdKey>,
     labels: Vec<IdKey>,
     services: u64,
     sources: SourceList,
@@ -926,13 +937,27 @@ impl Correlator {
             return None;
         }
         let now = self.clocks.advance(o.clock, o.ts);
-        if let Some(clock) = self.clocks.closing(o.source, o.clock) {
-            self.close_idle(clock.saturating_sub(self.settings.window_ns));
+        // Groups last active before this are idle: closed, or parked when pinned.
+        let idle_before = self
+            .clocks
+            .closing(o.source, o.clock)
+            .map(|clock| clock.saturating_sub(self.settings.window_ns));
+        if let Some(before) = idle_before {
+            self.close_idle(before);
         }
+        // A waiting request delivered to its pinned group, idle past the window: it joins that
+        // group alone (its ids may name a newer group by now), without waking it up.
+        let stale = |g: &Group| g.parked && idle_before.is_some_and(|b| g.touched < b);
+        // A waiting request being delivered joins the group it pinned while that is open
+        // (whatever group its ids name by now), with the other groups of its ids as usual.
+        let pinned = o.pin.and_then(|p| self.pinned_slot(p));
+        // Delivered to a group idle past the window, it does not wake that group up.
+        let pinned_stale = pinned.is_some_and(|p| self.open.get(p).is_some_and(stale));
         // Groups this observation's linking ids already belong to, and which ids are new (bit
         // per link; links past the 64th are looked up again below).
         let mut found = std::mem::take(&mut self.found);
         found.clear();
+        found.extend(pinned);
         // The links and labels, read out of the arena once.
         let mut links: [(Slot, &str); MAX_IDS] = [(Slot::TraceId, ""); MAX_IDS];
         let mut labels: [(Slot, &str); MAX_IDS] = [(Slot::TraceId, ""); MAX_IDS];
@@ -953,11 +978,37 @@ impl Correlator {
         let mut known: u64 = 0;
         for (i, &(slot, v)) in links.iter().enumerate() {
             encode(slot, v, &mut self.buf);
-            if let Some(&g) = self.by_id.get(self.buf.as_str()) {
+            let owner = self.by_id.get(self.buf.as_str()).copied();
+            if let Some(p) = pinned
+                && owner != Some(p)
+                && self
+                    .open
+                    .get(p)
+                    .is_some_and(|g| g.left.iter().any(|k| **k == *self.buf))
+            {
+                // An id that left the pinned group for a newer one: not taken back, not merged.
                 known |= 1 << i;
-                if !found.contains(&g) {
-                    found.push(g);
+                continue;
+            }
+            let Some(g) = owner else {
+                continue;
+            };
+            if Some(g) != pinned && self.open.get(g).is_some_and(stale) {
+                // A parked group idle past the window: its id leaves it for the group of this
+                // observation, as if it had closed (every id of an open group still maps to
+                // it). Only a waiting request delivered through its pin joins it now.
+                self.by_id.remove(self.buf.as_str());
+                if let Some(sg) = self.open.get_mut(g)
+                    && let Some(at) = sg.ids.iter().position(|k| **k == *self.buf)
+                {
+                    let key = sg.ids.remove(at);
+                    sg.left.push(key);
                 }
+                continue;
+            }
+            known |= 1 << i;
+            if !found.contains(&g) {
+                found.push(g);
             }
         }
         if found.is_empty() && o.joins_only {
@@ -971,6 +1022,10 @@ impl Correlator {
         // joins it; otherwise at its own time.
         let touched = match o.ts {
             Some(t) if t >= now.saturating_sub(self.settings.window_ns) => t,
+            // A request delivered to its idle pinned group is its last part: the group closes
+            // when next found idle, as if it had not waited.
+            Some(t) if pinned_stale => t,
+            None if pinned_stale => Nanos::MIN,
             _ => now,
         };
         // The group's slot in `open`.
@@ -1042,7 +1097,12 @@ impl Correlator {
             && let Some(&(slot, v)) = links.first()
         {
             encode(slot, v, &mut self.buf);
-            if let Some((key, _)) = self.by_id.get_key_value(self.buf.as_str()) {
+            // Its group's id (not one that left the pinned group for a newer one).
+            if let Some((key, _)) = self
+                .by_id
+                .get_key_value(self.buf.as_str())
+                .filter(|&(_, &owner)| owner == at)
+            {
                 g.rep = Some(key.clone());
                 Self::note(&mut self.renamed, g.seq, Renamed::Name(key.clone()));
             }
@@ -1079,6 +1139,7 @@ impl Correlator {
             seq,
             rep: None,
             ids: Vec::new(),
+            left: Vec::new(),
             labels: Vec::new(),
             services: 0,
             sources: SourceList::default(),
@@ -1156,6 +1217,7 @@ impl Correlator {
                 Self::note(&mut self.renamed, survivor_seq, Renamed::Name(rep.clone()));
             }
             s.ids.extend(o.ids);
+            s.left.extend(o.left);
             for l in o.labels {
                 if s.labels.len() < MAX_LABELS && !s.labels.contains(&l) {
                     s.labels.push(l);
@@ -1227,6 +1289,21 @@ impl Correlator {
         let g = self.open.get_mut(slot)?;
         g.pins += 1;
         Some(Pin { slot, seq: g.seq })
+    }
+
+    /// The open group `pin` holds (its group, or the one it was merged into); `None` when
+    /// that group closed (evicted).
+    fn pinned_slot(&self, pin: Pin) -> Option<u32> {
+        let (mut slot, mut seq) = (pin.slot, pin.seq);
+        // Each step follows a merge, which cannot loop: the bound is only a guard.
+        for _ in 0..=self.moved.len() {
+            if self.open.get(slot).is_some_and(|g| g.seq == seq) {
+                return Some(slot);
+            }
+            let m = self.moved.get(&seq)?;
+            (slot, seq) = (m.slot, m.seq);
+        }
+        None
     }
 
     /// The request holding `pin` was delivered: its group (or the group it was merged into)
@@ -1316,8 +1393,8 @@ impl Correlator {
         let name = |k: &IdKey| decode(k);
         GroupReport {
             id: g.rep.as_deref().map(decode).unwrap_or_default(),
-            identifiers: g.ids.iter().take(shown).map(name).collect(),
-            identifier_count: g.ids.len(),
+            identifiers: g.ids.iter().chain(&g.left).take(shown).map(name).collect(),
+            identifier_count: g.ids.len() + g.left.len(),
             labels: g.labels.iter().map(name).collect(),
             services: (0..64u16)
                 .filter(|i| g.services & (1 << i) != 0)
@@ -1422,6 +1499,7 @@ mod tests {
             arena: None,
             request: None,
             joins_only: false,
+            pin: None,
         })
         .map(|(g, _)| g)
         .unwrap_or(u64::MAX)
@@ -1840,6 +1918,7 @@ mod tests {
                 arena: None,
                 request: Some((Some(5.0), &|| "GET /x → 500".to_string())),
                 joins_only,
+                pin: None,
             })
         };
         assert!(request(&mut c, true).is_none());
@@ -1866,6 +1945,7 @@ mod tests {
                 arena: None,
                 request: Some((Some(5.0), &|| "GET /x → 500".to_string())),
                 joins_only: true,
+                pin,
             })
             .map(|(g, _)| g);
         if let Some(p) = pin {
@@ -1895,7 +1975,7 @@ mod tests {
         assert_eq!(c.open_groups(), 2);
         assert_eq!(deliver(&mut c, 0, &ev, Some(pin)), Some(g));
         assert_eq!((c.parked_n, c.moved.len()), (0, 0));
-        // Delivered at the clock (100 s): idle again 60 s later.
+        // Delivered, it is idle already: it closes at the next observation.
         obs(
             &mut c,
             161 * S,
@@ -1957,6 +2037,64 @@ mod tests {
         );
         assert_eq!(c.open_groups(), 1);
         assert_eq!(c.finish().late_requests, 0);
+    }
+
+    /// A pinned group parked idle past the window, merged into another meanwhile: later events
+    /// with its ids start a new group (as if it had closed) instead of joining it, while the
+    /// waiting request, delivered, still joins it through its pin; then it closes when idle.
+    #[test]
+    fn events_after_the_window_leave_a_parked_group_to_its_request() {
+        let mut c = corr(60 * S, 100);
+        let a = ids(&[(Slot::TraceId, "a")], &[]);
+        obs(&mut c, 0, 0, &a, false);
+        let pin = c.pin_last().expect("observed");
+        obs(&mut c, S, 0, &ids(&[(Slot::TraceId, "b")], &[]), false);
+        obs(&mut c, S, 0, &ids(&[(Slot::TraceId, "b2")], &[]), false);
+        let b = obs(
+            &mut c,
+            2 * S,
+            0,
+            &ids(&[(Slot::TraceId, "b"), (Slot::TraceId, "b2")], &[]),
+            false,
+        );
+        // a merges into b (more ids): the pin follows.
+        assert_eq!(
+            obs(
+                &mut c,
+                3 * S,
+                0,
+                &ids(&[(Slot::TraceId, "a"), (Slot::TraceId, "b")], &[]),
+                false
+            ),
+            b
+        );
+        // An hour later, its ids: a new group, not the parked one.
+        let later = obs(&mut c, 3600 * S, 0, &a, false);
+        assert_ne!(later, b);
+        assert_eq!(c.parked_n, 1);
+        assert_eq!(
+            obs(
+                &mut c,
+                3600 * S,
+                0,
+                &ids(&[(Slot::TraceId, "a"), (Slot::TraceId, "b")], &[]),
+                false
+            ),
+            later
+        );
+        // The waiting request joins the group it pinned, not the one its ids name now.
+        assert_eq!(deliver(&mut c, 0, &a, Some(pin)), Some(b));
+        assert_eq!((c.parked_n, c.moved.len()), (0, 0));
+        // Released, it is idle already: it closes at the next observation, the new one stays.
+        obs(&mut c, 3601 * S, 0, &a, false);
+        assert_eq!(c.open_groups(), 1);
+        let r = c.finish();
+        assert_eq!((r.groups, r.late_requests), (2, 0));
+        let old = r.top.iter().find(|g| g.requests == 1).expect("old");
+        assert_eq!((old.events, old.errors, old.span_ms), (5, 1, 3000.0));
+        assert_eq!(old.identifier_count, 3, "{:?}", old.identifiers);
+        let new = r.top.iter().find(|g| g.requests == 0).expect("new");
+        assert_eq!((new.events, new.span_ms), (3, 1000.0));
     }
 
     /// More waiting requests than the cap on open groups: pinned groups are evicted only when

@@ -4073,6 +4073,7 @@ impl<'r> Merger<'r> {
                     arena: Some(&self.chunk_arena),
                     request: None,
                     joins_only: false,
+                    pin: None,
                 });
             }
             if let Some(findings) = self.findings.as_mut()
@@ -4373,6 +4374,7 @@ impl<'r> Merger<'r> {
                     arena: Some(buf),
                     request: Some((r.duration_ms, &label)),
                     joins_only: r.grouped,
+                    pin: r.pin,
                 });
             }
             if let Some(pin) = r.pin {

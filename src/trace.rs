@@ -601,6 +601,7 @@ impl crate::pipeline::EventSink for TraceSink<'_> {
                 arena: None,
                 request: None,
                 joins_only: false,
+                pin: None,
             })
         } else {
             None
@@ -674,6 +675,7 @@ impl crate::pipeline::EventSink for TraceSink<'_> {
             // Trace mode does not know whether the request's events were observed: the
             // pipeline sets `grouped` only when it correlates (analyze).
             joins_only: r.grouped,
+            pin: None,
         });
         self.apply_changes();
         if let Some((g, name)) = observed {

@@ -382,6 +382,79 @@ fn a_request_of_a_quiet_pod_joins_its_group() {
     }
 }
 
+/// A quiet pod (QA s17v N2): a failed Skreaver request for an agent, nothing for an hour,
+/// then the same agent's next request. The first request waits for its last line until that
+/// next request line, pinning its group; the next request's lines, more than the window after
+/// the group's last activity, start a second group, and the waiting request still counts in
+/// its own: two groups of 5 ms, as `trace` shows, not one spanning the hour.
+#[test]
+fn a_pinned_group_idle_past_the_window_is_not_joined_an_hour_later() {
+    let line = |ts: &str, level: &str, fields: &str, target: &str| {
+        format!(
+            r#"{{"timestamp":"2026-11-22T{ts}Z","level":"{level}","fields":{{{fields}}},"target":"tower_http::trace::{target}","span":{{"method":"GET","uri":"/agents/c7950fe3-8649-4afb-b3d2-46a81f47b67a/status","version":"HTTP/1.1","name":"request"}}}}"#
+        ) + "\n"
+    };
+    let input = [
+        line("09:00:00.000000", "DEBUG", r#""message":"started processing request""#, "on_request"),
+        line("09:00:00.005000", "DEBUG", r#""message":"finished processing request","latency":"5 ms","status":500"#, "on_response"),
+        line("09:00:00.005000", "ERROR", r#""message":"response failed","classification":"Status code: 500 Internal Server Error","latency":"5 ms""#, "on_failure"),
+        line("10:00:00.000000", "DEBUG", r#""message":"started processing request""#, "on_request"),
+        line("10:00:00.005000", "DEBUG", r#""message":"finished processing request","latency":"5 ms","status":200"#, "on_response"),
+    ]
+    .concat();
+    for threads in ["1", "2"] {
+        let (out, _) = run_with_stdin(
+            &["analyze", "--format", "json", "--threads", threads],
+            &input,
+        );
+        let report: serde_json::Value = serde_json::from_str(&out).expect("json");
+        let c = &report["correlation"];
+        assert_eq!(
+            (&c["groups"], &c["late_requests"]),
+            (&2.into(), &serde_json::Value::Null),
+            "{c}"
+        );
+        let mut groups: Vec<_> = c["top"]
+            .as_array()
+            .expect("top")
+            .iter()
+            .map(|g| {
+                (
+                    g["first"].as_str().unwrap_or_default().to_string(),
+                    g["events"].clone(),
+                    g["errors"].clone(),
+                    g["requests"].clone(),
+                    g["span_ms"].clone(),
+                    g["identifier_count"].clone(),
+                )
+            })
+            .collect();
+        groups.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(
+            groups,
+            [
+                (
+                    "2026-11-22T09:00:00.000000000Z".to_string(),
+                    3.into(),
+                    1.into(),
+                    1.into(),
+                    5.0.into(),
+                    1.into()
+                ),
+                (
+                    "2026-11-22T10:00:00.000000000Z".to_string(),
+                    2.into(),
+                    0.into(),
+                    1.into(),
+                    5.0.into(),
+                    1.into()
+                ),
+            ],
+            "{c}"
+        );
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 16, ..ProptestConfig::default() })]
     /// Skreaver pods whose clocks jump ahead past the window while requests wait for their
