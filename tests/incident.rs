@@ -1849,3 +1849,53 @@ fn failure_only_streams_are_decided_per_stream() {
     assert!(finding(&f, "ERR004").is_none());
     assert!(finding(&f, "ERR002").is_some());
 }
+
+/// QA s17v N3: a pod at `info` that failed 35 times from 09:00 to 09:04:32 and was restarted at
+/// `tower_http=debug` into the same stream, printing successes from 09:30, was no failure-only
+/// stream over the whole run: ERR004 was silent, and ERR002 (which counts only requests seen
+/// through success-type lines) never saw the 35 failures. A failure now counts for ERR004 when
+/// its stream printed no success-type line within the window (5 minutes) before or after it,
+/// both ends included — in either order of the input.
+#[test]
+fn failure_only_is_decided_around_each_failure() {
+    let failures: String = (0..35u32)
+        .map(|i| skreaver_info_failure(8.0 * f64::from(i)))
+        .collect();
+    let restarted = |from: f64| -> String {
+        (0..50u32)
+            .map(|i| skreaver_debug(from + 5.0 * f64::from(i), 200, 5))
+            .collect()
+    };
+    let pod = |text: &str| kubectl("skreaver-7c9d4-inf02", text);
+    let count = |after: f64| {
+        let (failures, restarted) = (pod(&failures), pod(&restarted(after)));
+        let counts: Vec<Option<u64>> = [
+            format!("{failures}{restarted}"),
+            format!("{restarted}{failures}"),
+        ]
+        .iter()
+        .map(|input| {
+            let f = json_findings(input);
+            assert!(finding(&f, "ERR002").is_none(), "{f:?}");
+            finding(&f, "ERR004").and_then(|e| e["count"].as_u64())
+        })
+        .collect();
+        assert_eq!(counts[0], counts[1], "input order");
+        counts[0]
+    };
+    // Restarted 25 minutes later: all 35 failures count.
+    assert_eq!(count(1800.0), Some(35));
+    // The last failure (272 s) has a success exactly 5 minutes after it: left out.
+    assert_eq!(count(572.0), Some(34));
+    assert_eq!(count(572.000_001), Some(35));
+    // Near miss: the same failures with the stream's successes between them are ERR002's
+    // (whose ratio counts only requests seen through success-type lines), never ERR004's.
+    let interleaved: String = (0..35u32)
+        .map(|i| {
+            skreaver_info_failure(8.0 * f64::from(i))
+                + &skreaver_debug(8.0 * f64::from(i) + 4.0, 200, 5)
+        })
+        .collect();
+    let f = json_findings(&pod(&interleaved));
+    assert!(finding(&f, "ERR004").is_none(), "{f:?}");
+}

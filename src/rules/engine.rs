@@ -12,11 +12,16 @@
 //!   decided the same way ([`KeyWindow`], [`counted`]): exact — every window of the rule's
 //!   length, wherever it starts, to the nanosecond, both ends included — with the same memory
 //!   bound (only the errors wait, at most [`MAX_PENDING`]). With `only_failures_logged`
-//!   (ERR004) only the errors of *failure-only streams* count: streams (pod/container/file,
-//!   [`crate::request::At::stream`]) none of whose requests was seen through a line printed
-//!   whatever the outcome; a stream that printed one is known when its errors are settled (at
-//!   the end; an error settled early by the memory bound is judged by what its stream had
-//!   printed by then).
+//!   (ERR004) an error counts only when its stream (pod/container/file,
+//!   [`crate::request::At::stream`]) printed no line for a request whatever its outcome (a
+//!   success-type line: `finished processing request`) within the rule's window before or
+//!   after it, both ends included ([`Successes`]: per stream, the earliest and latest such
+//!   line in each sub-bucket of the window grid — exact, memory growing with the time span
+//!   covered). A pod restarted at `tower_http=debug` after an outage at `info` keeps the
+//!   outage's errors; a stream printing successes around its errors is ERR002's. Errors are
+//!   judged when settled (at the end; an error settled early by the memory bound is judged by
+//!   the lines its stream had printed by then — all within the window after it, for input in
+//!   time order).
 //! * `Rate` ratios and `Latency` rules: per key, request counts (and a latency sketch) in
 //!   sub-buckets of a thirtieth of the window (10 s of a 5-minute window); evaluated at the end
 //!   over every window of the rule's length *and of one sub-bucket more* that starts or ends at
@@ -48,6 +53,7 @@ use std::rc::Rc;
 use serde::Serialize;
 
 use super::condition::{FieldRef, RequestSubject, Subject};
+use super::successes::Successes;
 use super::{Hit, RuleSet, Scope, Severity, Trigger};
 use crate::correlate::decode;
 use crate::parse::Registry;
@@ -313,7 +319,8 @@ struct Pending {
     seq: u64,
     sighting: Sighting,
     /// For `only_failures_logged`: the stream of a request seen through failure-only lines,
-    /// dropped when settled if its stream turns out to print lines for successes too.
+    /// dropped when settled if its stream turns out to have printed a line for a success within
+    /// the window before or after it ([`Successes::near`]).
     stream: Option<u64>,
 }
 
@@ -355,12 +362,12 @@ impl KeyWindow {
     /// earlier than `before` is still to come. Each needs only the matches within `window`
     /// after it: a window starting at it with `count` matches makes every match up to its end
     /// counted, and a later match is counted when such a window reaches it.
-    /// `always`: streams known to print lines for successes too; their matches are dropped
-    /// (`only_failures_logged`).
-    fn settle(&mut self, count: usize, window: Nanos, before: Nanos, always: Option<&StreamSet>) {
+    /// `always`: the lines streams printed for requests whatever their outcome; a match of a
+    /// stream that printed one within `window` of it is dropped (`only_failures_logged`).
+    fn settle(&mut self, count: usize, window: Nanos, before: Nanos, always: Option<&Successes>) {
         if let Some(always) = always {
             self.pending
-                .retain(|p| p.stream.is_none_or(|s| !always.contains(&s)));
+                .retain(|p| p.stream.is_none_or(|s| !always.near(s, p.ts, window)));
         }
         while let Some(front) = self.pending.front() {
             let end = front.ts.saturating_add(window);
@@ -392,7 +399,7 @@ impl KeyWindow {
 fn settle_keys(
     keys: &mut crate::FastMap<Box<[Box<str>]>, KeyWindow>,
     (count, window): (usize, Nanos),
-    always: Option<&StreamSet>,
+    always: Option<&Successes>,
     before: impl Fn(&KeyWindow) -> Nanos,
 ) -> usize {
     let mut left = 0;
@@ -405,10 +412,6 @@ fn settle_keys(
     left
 }
 
-/// Streams (request [`crate::request::At::stream`]) seen printing a line for a request whatever
-/// its outcome.
-type StreamSet = std::collections::HashSet<u64, foldhash::fast::RandomState>;
-
 /// Threshold keys by the time they were last seen, oldest first (see [`free_idle_keys`]).
 type IdleKeys = BinaryHeap<Reverse<(Nanos, Box<[Box<str>]>)>>;
 
@@ -420,7 +423,7 @@ fn free_idle_keys(
     keys: &mut crate::FastMap<Box<[Box<str>]>, KeyWindow>,
     idle: &mut IdleKeys,
     (count, window): (usize, Nanos),
-    always: Option<&StreamSet>,
+    always: Option<&Successes>,
     idle_before: Nanos,
     pending: &mut usize,
 ) {
@@ -537,11 +540,9 @@ pub struct Findings<'r> {
     key: String,
     /// Matches seen (orders threshold matches of the same time).
     seq: u64,
-    /// Streams seen printing a line for a request whatever its outcome: the others are the
-    /// failure-only streams `only_failures_logged` counts.
-    always: StreamSet,
-    /// The stream last added to `always` (requests come in runs of one stream).
-    last_always: Option<u64>,
+    /// When streams printed a line for a request whatever its outcome: a failure of a stream
+    /// that printed none within the window around it is what `only_failures_logged` counts.
+    always: Successes,
 }
 
 impl<'r> Findings<'r> {
@@ -572,8 +573,21 @@ impl<'r> Findings<'r> {
             states,
             key: String::new(),
             seq: 0,
-            always: StreamSet::default(),
-            last_always: None,
+            always: Successes::new(
+                rules
+                    .rules()
+                    .iter()
+                    .filter_map(|r| match r.trigger {
+                        Trigger::Rate {
+                            failures_only: true,
+                            window_ns,
+                            ..
+                        } => Some(window_ns / SUB_BUCKETS),
+                        _ => None,
+                    })
+                    .min()
+                    .unwrap_or(10_000_000_000),
+            ),
         }
     }
 
@@ -688,14 +702,6 @@ impl<'r> Findings<'r> {
         }
     }
 
-    /// `stream` printed a line for a request whatever its outcome.
-    fn note_always(&mut self, stream: u64) {
-        if self.last_always != Some(stream) {
-            self.always.insert(stream);
-            self.last_always = Some(stream);
-        }
-    }
-
     /// A merged request: test the request rules (those of its service only; see
     /// [`RuleSet::request_rules_for`]).
     pub fn request(&mut self, r: &Request, reg: &Registry, s: impl Fn() -> Sighting) {
@@ -726,16 +732,22 @@ impl<'r> Findings<'r> {
                 } => {
                     let bad = errors.matches(&subject);
                     // Whether the request's stream prints lines for successes too (decided
-                    // per stream: a pod at `info` beside one at `tower_http=debug`).
+                    // per stream and around each failure: a pod at `info` beside one at
+                    // `tower_http=debug`, a pod restarted at `tower_http=debug`).
                     let stream = r.at.stream;
                     let logged_always = reg.logged_whatever_its_outcome(r);
-                    if logged_always {
-                        self.note_always(stream);
+                    if logged_always && let Some(ts) = r.ts {
+                        self.always.note(stream, ts);
                     }
                     if counted(&rule.trigger).is_some() {
-                        // A count of errors: of the failure-only streams alone with
-                        // `only_failures_logged` (settled against the streams' final class).
-                        if !bad || (*failures_only && self.always.contains(&stream)) {
+                        // A count of errors: with `only_failures_logged`, of the errors of
+                        // streams that printed no success-type line within the window before
+                        // or after them (settled against all the lines at the end).
+                        if !bad
+                            || (*failures_only
+                                && r.ts
+                                    .is_some_and(|t| self.always.near(stream, t, *window_ns)))
+                        {
                             continue;
                         }
                         let key = rules.key_of(rule, &subject).unwrap_or_default();

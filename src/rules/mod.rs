@@ -21,6 +21,7 @@ pub mod engine;
 pub mod fixtures;
 pub mod prefilter;
 pub mod spec;
+mod successes;
 
 use std::path::Path;
 
@@ -146,7 +147,8 @@ pub enum Trigger {
         min_requests: u64,
         /// Minimum errors in a window.
         min_errors: u64,
-        /// Counts only the requests of streams logged through failure-only lines alone.
+        /// Counts only the errors of streams that printed no success-type line within the
+        /// window before or after them.
         failures_only: bool,
         /// Key fields.
         group_by: Vec<FieldRef>,

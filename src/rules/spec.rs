@@ -138,8 +138,10 @@ pub struct RateSpec {
     /// on low traffic fire: ERR002).
     #[serde(default)]
     pub min_errors: u64,
-    /// Count only the requests of streams seen through failure-only lines alone (Skreaver at
-    /// `info`: `response failed`), where no ratio can be computed (needs `above_per_second`).
+    /// Count only the errors of streams seen through failure-only lines alone (Skreaver at
+    /// `info`: `response failed`), where no ratio can be computed: an error whose stream
+    /// printed no success-type line within the window before or after it (needs
+    /// `above_per_second`).
     #[serde(default)]
     pub only_failures_logged: bool,
     /// Fields whose values form the key (default: `service`).

@@ -1,0 +1,151 @@
+//! When streams printed a line for a request whatever its outcome (`only_failures_logged`,
+//! ERR004): a failure counts when its stream printed none within the rule's window around it.
+
+use std::collections::BTreeMap;
+
+use crate::time::Nanos;
+
+/// When streams (request [`crate::request::At::stream`]) printed a line for a request whatever
+/// its outcome (a success-type line: Skreaver's `finished processing request`): per stream, the
+/// earliest and latest such line in each cell of a time grid. Memory grows with the time span
+/// each stream covers, not with its requests; [`Successes::near`] is exact to the nanosecond
+/// all the same (a cell is no wider than the windows asked about).
+#[derive(Debug, Clone)]
+pub(super) struct Successes {
+    /// Cell width: a thirtieth of the shortest `only_failures_logged` window.
+    width: Nanos,
+    /// Per stream, its cells (time ÷ `width`): the earliest and latest line in each.
+    cells: crate::FastMap<u64, StreamCells>,
+    /// The cell last noted, not yet in `cells` (requests come in runs of one stream, in time
+    /// order): stream, cell, earliest, latest.
+    open: Option<(u64, i64, Nanos, Nanos)>,
+}
+
+/// One stream's cells of [`Successes`]: the latest one noted apart (streams interleave within
+/// a cell: no tree operation until the stream moves on to another cell), the others in order.
+#[derive(Debug, Clone)]
+struct StreamCells {
+    last: (i64, Nanos, Nanos),
+    earlier: BTreeMap<i64, (Nanos, Nanos)>,
+}
+
+/// Widen the earliest/latest pair `into` by `lo`..`hi`.
+fn widen(into: &mut (Nanos, Nanos), lo: Nanos, hi: Nanos) {
+    into.0 = into.0.min(lo);
+    into.1 = into.1.max(hi);
+}
+
+impl Successes {
+    pub(super) fn new(width: Nanos) -> Successes {
+        Successes {
+            width: width.max(1),
+            cells: crate::FastMap::default(),
+            open: None,
+        }
+    }
+
+    /// `stream` printed a success-type line at `ts`.
+    pub(super) fn note(&mut self, stream: u64, ts: Nanos) {
+        let cell = ts.div_euclid(self.width);
+        if let Some((s, c, lo, hi)) = &mut self.open
+            && *s == stream
+            && *c == cell
+        {
+            *lo = (*lo).min(ts);
+            *hi = (*hi).max(ts);
+            return;
+        }
+        self.flush(stream, cell, ts);
+    }
+
+    /// Move the open cell into `cells` and open `cell` of `stream` at `ts`.
+    #[inline(never)]
+    fn flush(&mut self, stream: u64, cell: i64, ts: Nanos) {
+        if let Some((s, c, lo, hi)) = self.open.replace((stream, cell, ts, ts)) {
+            match self.cells.entry(s) {
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert(StreamCells {
+                        last: (c, lo, hi),
+                        earlier: BTreeMap::new(),
+                    });
+                }
+                std::collections::hash_map::Entry::Occupied(mut o) => {
+                    let sc = o.get_mut();
+                    if sc.last.0 != c {
+                        let (pc, plo, phi) = std::mem::replace(&mut sc.last, (c, lo, hi));
+                        widen(sc.earlier.entry(pc).or_insert((plo, phi)), plo, phi);
+                    } else {
+                        let mut pair = (sc.last.1, sc.last.2);
+                        widen(&mut pair, lo, hi);
+                        sc.last = (c, pair.0, pair.1);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Did `stream` print a success-type line within `window` before or after `ts` (both ends
+    /// included)? Exact: a cell with lines at or after `ts − window` and at or before
+    /// `ts + window` has one between, as no cell is wider than `2 × window`.
+    pub(super) fn near(&self, stream: u64, ts: Nanos, window: Nanos) -> bool {
+        let (from, to) = (ts.saturating_sub(window), ts.saturating_add(window));
+        let within = |lo: Nanos, hi: Nanos| hi >= from && lo <= to;
+        if let Some((s, _, lo, hi)) = self.open
+            && s == stream
+            && within(lo, hi)
+        {
+            return true;
+        }
+        self.cells.get(&stream).is_some_and(|sc| {
+            within(sc.last.1, sc.last.2)
+                || sc
+                    .earlier
+                    .range(from.div_euclid(self.width)..=to.div_euclid(self.width))
+                    .any(|(_, &(lo, hi))| within(lo, hi))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cmp::Reverse;
+
+    /// `near` agrees with a search of every line, to the nanosecond, whatever the order in
+    /// which the lines were noted and however streams interleave.
+    #[test]
+    fn near_is_exact_in_any_order() {
+        let window: Nanos = 300_000_000_000;
+        let width = window / 30;
+        // Lines of two streams around cell edges and spread over an hour.
+        let mut lines: Vec<(u64, Nanos)> = Vec::new();
+        let mut x: u64 = 7;
+        for i in 0..400i64 {
+            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            let jitter = (x >> 33) as i64 % 3 - 1;
+            lines.push(((x >> 20) % 2, i * 9_000_000_001 + (i % 5) * width + jitter));
+        }
+        for order in 0..3 {
+            let mut v = lines.clone();
+            match order {
+                1 => v.reverse(),
+                2 => v.sort_by_key(|&(s, t)| (s, Reverse(t))),
+                _ => {}
+            }
+            let mut s = Successes::new(width);
+            for &(stream, ts) in &v {
+                s.note(stream, ts);
+            }
+            for &(stream, ts) in &lines {
+                for probe in [ts - window - 1, ts - window, ts + window, ts + window + 1] {
+                    for q in [0, 1] {
+                        let want = lines
+                            .iter()
+                            .any(|&(s2, t)| s2 == q && (t - probe).abs() <= window);
+                        assert_eq!(s.near(q, probe, window), want, "{stream} {probe} {order}");
+                    }
+                }
+            }
+        }
+    }
+}
