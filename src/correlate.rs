@@ -1991,32 +1991,38 @@ mod tests {
         assert_eq!(t1.slowest_request.as_deref(), Some("GET /x → 500 (5 ms)"));
     }
 
-    /// A pinned group merged into another: its pin holds the survivor, which the request
-    /// joins; unpinned, the survivor closes when idle.
-    #[test]
-    fn a_pin_follows_its_group_through_merges() {
-        let mut c = corr(60 * S, 100);
-        let a = ids(&[(Slot::TraceId, "a")], &[]);
-        obs(&mut c, 0, 0, &a, false);
+    /// Group `a` (pinned by a waiting request) merged into `b`: b and b2 unite (b survives),
+    /// then a, with fewer ids, merges into b. The pin, and b's return value.
+    fn pinned_a_merged_into_b(c: &mut Correlator, a: &Ids) -> (Pin, u64) {
+        obs(c, 0, 0, a, false);
         let pin = c.pin_last().expect("observed");
-        obs(&mut c, S, 0, &ids(&[(Slot::TraceId, "b")], &[]), false);
-        obs(&mut c, S, 0, &ids(&[(Slot::TraceId, "b2")], &[]), false);
-        // b and b2 unite (b survives), then a, with fewer ids, merges into b.
+        obs(c, S, 0, &ids(&[(Slot::TraceId, "b")], &[]), false);
+        obs(c, S, 0, &ids(&[(Slot::TraceId, "b2")], &[]), false);
         let b = obs(
-            &mut c,
+            c,
             2 * S,
             0,
             &ids(&[(Slot::TraceId, "b"), (Slot::TraceId, "b2")], &[]),
             false,
         );
         let survivor = obs(
-            &mut c,
+            c,
             3 * S,
             0,
             &ids(&[(Slot::TraceId, "a"), (Slot::TraceId, "b")], &[]),
             false,
         );
         assert_eq!(survivor, b);
+        (pin, b)
+    }
+
+    /// A pinned group merged into another: its pin holds the survivor, which the request
+    /// joins; unpinned, the survivor closes when idle.
+    #[test]
+    fn a_pin_follows_its_group_through_merges() {
+        let mut c = corr(60 * S, 100);
+        let a = ids(&[(Slot::TraceId, "a")], &[]);
+        let (pin, b) = pinned_a_merged_into_b(&mut c, &a);
         assert_eq!(c.moved.len(), 1);
         obs(
             &mut c,
@@ -2046,28 +2052,7 @@ mod tests {
     fn events_after_the_window_leave_a_parked_group_to_its_request() {
         let mut c = corr(60 * S, 100);
         let a = ids(&[(Slot::TraceId, "a")], &[]);
-        obs(&mut c, 0, 0, &a, false);
-        let pin = c.pin_last().expect("observed");
-        obs(&mut c, S, 0, &ids(&[(Slot::TraceId, "b")], &[]), false);
-        obs(&mut c, S, 0, &ids(&[(Slot::TraceId, "b2")], &[]), false);
-        let b = obs(
-            &mut c,
-            2 * S,
-            0,
-            &ids(&[(Slot::TraceId, "b"), (Slot::TraceId, "b2")], &[]),
-            false,
-        );
-        // a merges into b (more ids): the pin follows.
-        assert_eq!(
-            obs(
-                &mut c,
-                3 * S,
-                0,
-                &ids(&[(Slot::TraceId, "a"), (Slot::TraceId, "b")], &[]),
-                false
-            ),
-            b
-        );
+        let (pin, b) = pinned_a_merged_into_b(&mut c, &a);
         // An hour later, its ids: a new group, not the parked one.
         let later = obs(&mut c, 3600 * S, 0, &a, false);
         assert_ne!(later, b);
