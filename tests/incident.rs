@@ -14,6 +14,16 @@ use proptest::prelude::*;
 
 mod common;
 
+/// A finding's `detail` starts with `prefix`.
+fn assert_detail_starts(finding: &serde_json::Value, prefix: &str) {
+    assert!(
+        finding["detail"]
+            .as_str()
+            .is_some_and(|d| d.starts_with(prefix)),
+        "{finding}"
+    );
+}
+
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -1132,12 +1142,7 @@ fn windowed_alerts_see_every_window_and_exact_quantiles() {
     assert_eq!(lat["count"], 2);
     // The sketch reads 5010 ms as 4965: the detail says what was decided, not a value below
     // the limit (regression).
-    assert!(
-        lat["detail"]
-            .as_str()
-            .is_some_and(|d| d.starts_with("peak p95 > 5000 ms over 5m (2 of 20 requests")),
-        "{lat}"
-    );
+    assert_detail_starts(lat, "peak p95 > 5000 ms over 5m (2 of 20 requests");
     assert_eq!(
         (lat["first"].as_str(), lat["last"].as_str()),
         (
@@ -1248,12 +1253,7 @@ fn alerts_judge_only_windows_within_the_data() {
     // placed to within a sub-bucket (17 of 310 s).
     let burst: Vec<u32> = (0..14).map(|k| 400 + 10 * k).collect();
     let f = fired(&errors(&burst), "ERR002").expect("a burst inside the data fires");
-    assert!(
-        f["detail"]
-            .as_str()
-            .is_some_and(|d| d.starts_with("peak error ratio 5.5% over 310s")),
-        "{f}"
-    );
+    assert_detail_starts(&f, "peak error ratio 5.5% over 310s");
     // Shorter than a window: one window of all of it (2 of 30 = 6.7 %).
     let short: String = (0..30)
         .map(|i| skreaver(i, if i >= 28 { 500 } else { 200 }, 5))
@@ -1713,12 +1713,7 @@ fn rate_windows_judge_any_window_of_their_length() {
     assert_eq!(err001["count"], 31);
     assert_eq!(err001["first"], "2026-11-22T09:00:09.000000000Z");
     assert_eq!(err001["last"], "2026-11-22T09:05:04.000000000Z");
-    assert!(
-        err001["detail"]
-            .as_str()
-            .is_some_and(|d| d.starts_with("peak 31 errors within 5m (0.103/s")),
-        "{err001}"
-    );
+    assert_detail_starts(err001, "peak 31 errors within 5m (0.103/s");
     // A window of exactly 5 minutes holds both ends (as [threshold]); 300.5 s is too long.
     assert!(finding(&json_findings(&errors(5.0, 300.0)), "ERR001").is_some());
     assert!(finding(&json_findings(&errors(5.0, 300.5)), "ERR001").is_none());
@@ -1736,12 +1731,7 @@ fn rate_windows_judge_any_window_of_their_length() {
     let f = json_findings(&input);
     let err002 = finding(&f, "ERR002").expect("a burst astride the grid fires");
     assert_eq!(err002["count"], 16);
-    assert!(
-        err002["detail"]
-            .as_str()
-            .is_some_and(|d| d.starts_with("peak error ratio 5.2% over 310s")),
-        "{err002}"
-    );
+    assert_detail_starts(err002, "peak error ratio 5.2% over 310s");
 }
 
 /// QA s17 #5: `min_requests = 20` / `min_samples = 20` silenced total outages on low traffic
@@ -1834,12 +1824,7 @@ fn failure_only_streams_are_decided_per_stream() {
         );
         let err002 = finding(&f, "ERR002").expect("the debug pod's 10 % fires ERR002");
         assert_eq!(err002["count"], 4);
-        assert!(
-            err002["detail"]
-                .as_str()
-                .is_some_and(|d| d.starts_with("peak error ratio 10.0% over 5m")),
-            "{err002}"
-        );
+        assert_detail_starts(err002, "peak error ratio 10.0% over 5m");
     }
     // The debug pod alone with 30 more 5xx, logged both ways: ERR002's, never ERR004's.
     let burst: String = (0..31u32)
