@@ -52,7 +52,7 @@ use std::rc::Rc;
 
 use serde::Serialize;
 
-use super::condition::{FieldRef, RequestSubject, Subject};
+use super::condition::{Condition, FieldRef, RequestSubject, Subject};
 use super::successes::Successes;
 use super::{Hit, RuleSet, Scope, Severity, Trigger};
 use crate::correlate::decode;
@@ -543,6 +543,13 @@ pub struct Findings<'r> {
     /// When streams printed a line for a request whatever its outcome: a failure of a stream
     /// that printed none within the window around it is what `only_failures_logged` counts.
     always: Successes,
+    /// Some rule is `only_failures_logged`: only then are the lines of `always` noted.
+    notes_always: bool,
+    /// Per rule: what it needs to be decided by an exact count ([`counted`]), worked out once.
+    counts: Vec<Option<(usize, Nanos)>>,
+    /// Per service index: its request rules as [`Findings::request`] runs them, made on the
+    /// service's first request ([`plan_requests`]).
+    request_plans: Vec<Option<Vec<RequestStep<'r>>>>,
 }
 
 impl<'r> Findings<'r> {
@@ -573,6 +580,17 @@ impl<'r> Findings<'r> {
             states,
             key: String::new(),
             seq: 0,
+            notes_always: rules.rules().iter().any(|r| {
+                matches!(
+                    r.trigger,
+                    Trigger::Rate {
+                        failures_only: true,
+                        ..
+                    }
+                )
+            }),
+            counts: rules.rules().iter().map(|r| counted(&r.trigger)).collect(),
+            request_plans: Vec::new(),
             always: Successes::new(
                 rules
                     .rules()
@@ -606,7 +624,7 @@ impl<'r> Findings<'r> {
                 if matches!(trigger, Trigger::Rate { .. }) && !hit.notable {
                     return;
                 }
-                self.count(hit.rule, hit.key.clone().unwrap_or_default(), s, None);
+                self.count(hit.rule, hit.key.as_deref().unwrap_or_default(), s, None);
             }
             (State::Series { .. }, Trigger::Rate { window_ns, .. }) => {
                 // An event-scoped rate: every match is an attempt, `notable` a failure.
@@ -614,8 +632,15 @@ impl<'r> Findings<'r> {
                 for v in hit.key.iter().flatten() {
                     push_key_part(&mut self.key, v);
                 }
-                let window = *window_ns;
-                self.series(hit.rule, s.ts, window, hit.notable, None, &|| s.clone());
+                let state = &mut self.states[usize::from(hit.rule)];
+                series(
+                    state,
+                    &self.key,
+                    s.ts,
+                    *window_ns,
+                    (hit.notable, None),
+                    &|| s.clone(),
+                );
             }
             _ => {}
         }
@@ -623,11 +648,11 @@ impl<'r> Findings<'r> {
 
     /// A match of a rule decided by an exact count ([`counted`]), under `key`; `stream`: the
     /// failure-only stream of an `only_failures_logged` request.
-    fn count(&mut self, rule: u16, key: Box<[Box<str>]>, s: Sighting, stream: Option<u64>) {
+    fn count(&mut self, rule: u16, key: &[Box<str>], s: Sighting, stream: Option<u64>) {
         let Some(r) = self.rules.rules().get(usize::from(rule)) else {
             return;
         };
-        let Some((count, window)) = counted(&r.trigger) else {
+        let Some(&Some((count, window))) = self.counts.get(usize::from(rule)) else {
             return;
         };
         let always = matches!(
@@ -650,19 +675,26 @@ impl<'r> Findings<'r> {
         };
         let Some(ts) = s.ts else { return };
         self.seq += 1;
-        let new_key = !keys.contains_key(&key);
-        if new_key && keys.len() >= MAX_KEYS {
-            // Settle the keys idle for longer than the window and drop those that did
-            // not fire, before giving up on this one: taken from the idle order, so a
-            // flood of new keys (a distributed scan) costs no sweep over every key.
-            let idle_before = ts.saturating_sub(window);
-            free_idle_keys(keys, idle, (count, window), always, idle_before, pending);
+        let p = Pending {
+            ts,
+            seq: self.seq,
+            sighting: s,
+            stream,
+        };
+        if let Some(kw) = keys.get_mut(key) {
+            kw.push(p);
+        } else {
             if keys.len() >= MAX_KEYS {
-                *dropped += 1;
-                return;
+                // Settle the keys idle for longer than the window and drop those that did
+                // not fire, before giving up on this one: taken from the idle order, so a
+                // flood of new keys (a distributed scan) costs no sweep over every key.
+                let idle_before = ts.saturating_sub(window);
+                free_idle_keys(keys, idle, (count, window), always, idle_before, pending);
+                if keys.len() >= MAX_KEYS {
+                    *dropped += 1;
+                    return;
+                }
             }
-        }
-        if new_key {
             if idle.len() > 2 * MAX_KEYS {
                 // Entries of keys settled away meanwhile: start again from the keys.
                 *idle = keys
@@ -670,14 +702,10 @@ impl<'r> Findings<'r> {
                     .map(|(k, w)| Reverse((w.last_seen, k.clone())))
                     .collect();
             }
+            let key: Box<[Box<str>]> = key.into();
             idle.push(Reverse((ts, key.clone())));
+            keys.entry(key).or_default().push(p);
         }
-        keys.entry(key).or_default().push(Pending {
-            ts,
-            seq: self.seq,
-            sighting: s,
-            stream,
-        });
         *pending += 1;
         *latest = (*latest).max(ts);
         if *pending > MAX_PENDING {
@@ -703,119 +731,131 @@ impl<'r> Findings<'r> {
     }
 
     /// A merged request: test the request rules (those of its service only; see
-    /// [`RuleSet::request_rules_for`]).
+    /// [`RuleSet::request_rules_for`]), as planned for its service on its first request
+    /// ([`plan_requests`]). Requests come with one registry per run: a service index names
+    /// the same service throughout.
+    #[inline(never)]
     pub fn request(&mut self, r: &Request, reg: &Registry, s: impl Fn() -> Sighting) {
         let subject = RequestSubject { r, reg };
-        let rules = self.rules;
-        for &i in rules.request_rules_for(&subject) {
-            let Some(rule) = rules.rules().get(usize::from(i)) else {
-                continue;
-            };
-            if !rules.holds(i, rule, &subject) {
+        let service = usize::from(r.service);
+        if self.request_plans.len() <= service {
+            self.request_plans.resize(service + 1, None);
+        }
+        // Taken out while it runs (its gates remember statuses as they go).
+        let mut plan = match self.request_plans[service].take() {
+            Some(plan) => plan,
+            None => plan_requests(self.rules, &subject),
+        };
+        self.run_request(&mut plan, &subject, &s);
+        self.request_plans[service] = Some(plan);
+    }
+
+    /// [`Findings::request`] with the request rules of its service, `plan`.
+    fn run_request(
+        &mut self,
+        plan: &mut [RequestStep<'r>],
+        subject: &RequestSubject<'_>,
+        s: &impl Fn() -> Sighting,
+    ) {
+        let (r, rules) = (subject.r, self.rules);
+        let stream = r.at.stream;
+        // Whether the request's stream prints lines for successes too, read at the first rate
+        // rule that holds (decided per stream and around each failure: a pod at `info`
+        // beside one at `tower_http=debug`, a pod restarted at `tower_http=debug`).
+        let mut logged_always: Option<bool> = None;
+        // The `group_by` fields whose values `self.key` holds for this request.
+        let mut encoded: Option<&'r [FieldRef]> = None;
+        for step in plan {
+            if !step.holds.holds(subject) {
                 continue;
             }
-            match &rule.trigger {
-                Trigger::Each | Trigger::Threshold { .. } => {
+            let i = step.rule;
+            match &mut step.does {
+                Does::Hit => {
+                    let Some(rule) = rules.rules().get(usize::from(i)) else {
+                        continue;
+                    };
                     let hit = Hit {
                         rule: i,
-                        key: rules.key_of(rule, &subject),
+                        key: rules.key_of(rule, subject),
                         notable: false,
                     };
                     self.hit(&hit, s());
+                    encoded = None;
                 }
-                Trigger::Rate {
-                    window_ns,
+                Does::CountErrors {
                     errors,
-                    group_by,
+                    window,
                     failures_only,
-                    ..
                 } => {
-                    let bad = errors.matches(&subject);
-                    // Whether the request's stream prints lines for successes too (decided
-                    // per stream and around each failure: a pod at `info` beside one at
-                    // `tower_http=debug`, a pod restarted at `tower_http=debug`).
-                    let stream = r.at.stream;
-                    let logged_always = reg.logged_whatever_its_outcome(r);
-                    if logged_always && let Some(ts) = r.ts {
-                        self.always.note(stream, ts);
+                    self.note_always(&mut logged_always, subject);
+                    // A count of errors: with `only_failures_logged`, of the errors of
+                    // streams that printed no success-type line within the window before or
+                    // after them (settled against all the lines at the end).
+                    if !errors.holds(subject)
+                        || (*failures_only
+                            && r.ts.is_some_and(|t| self.always.near(stream, t, *window)))
+                    {
+                        continue;
                     }
-                    if counted(&rule.trigger).is_some() {
-                        // A count of errors: with `only_failures_logged`, of the errors of
-                        // streams that printed no success-type line within the window before
-                        // or after them (settled against all the lines at the end).
-                        if !bad
-                            || (*failures_only
-                                && r.ts
-                                    .is_some_and(|t| self.always.near(stream, t, *window_ns)))
-                        {
-                            continue;
-                        }
-                        let key = rules.key_of(rule, &subject).unwrap_or_default();
-                        self.count(i, key, s(), failures_only.then_some(stream));
-                    } else {
-                        // A ratio: requests seen only through failure-only lines are left out
-                        // of it, numerator and denominator — all of a failure-only stream's,
-                        // whose successes are not in the log, and, in a stream that prints
-                        // successes, a failure line its request's other line did not join.
-                        if !logged_always {
-                            continue;
-                        }
-                        encode_key(group_by, &subject, &mut self.key);
-                        self.series(i, r.ts, *window_ns, bad, None, &s);
-                    }
+                    let Some(rule) = rules.rules().get(usize::from(i)) else {
+                        continue;
+                    };
+                    let key = rules.key_of(rule, subject).unwrap_or_default();
+                    self.count(i, &key, s(), failures_only.then_some(stream));
                 }
-                Trigger::Latency {
-                    window_ns,
+                Does::Ratio {
+                    errors,
+                    window,
+                    key,
+                } => {
+                    // A ratio: requests seen only through failure-only lines are left out of
+                    // it, numerator and denominator — all of a failure-only stream's, whose
+                    // successes are not in the log, and, in a stream that prints successes, a
+                    // failure line its request's other line did not join.
+                    if !self.note_always(&mut logged_always, subject) {
+                        continue;
+                    }
+                    let bad = errors.holds(subject);
+                    let key = key_for(key, subject, &mut self.key, &mut encoded);
+                    let state = &mut self.states[usize::from(i)];
+                    series(state, key, r.ts, *window, (bad, None), s);
+                }
+                Does::Latency {
                     above_ms,
-                    group_by,
-                    ..
+                    window,
+                    key,
                 } => {
                     let Some(d) = r.duration_ms else { continue };
-                    encode_key(group_by, &subject, &mut self.key);
-                    self.series(i, r.ts, *window_ns, d > *above_ms, Some(d), &s);
+                    let key = key_for(key, subject, &mut self.key, &mut encoded);
+                    let state = &mut self.states[usize::from(i)];
+                    series(state, key, r.ts, *window, (d > *above_ms, Some(d)), s);
                 }
             }
         }
     }
 
-    /// Count a request (or event) in the bucket of rule `rule`, key `self.key`, and whether
-    /// it is `notable` (an error, above the latency limit).
-    fn series(
+    /// Whether the request prints lines whatever its outcome, read once per request
+    /// (`logged_always`); noted in [`Findings::always`] the first time, for the rules that
+    /// read it.
+    fn note_always(
         &mut self,
-        rule: u16,
-        ts: Option<Nanos>,
-        window_ns: Nanos,
-        notable: bool,
-        latency: Option<f64>,
-        s: &impl Fn() -> Sighting,
-    ) {
-        let Some(ts) = ts else { return };
-        let Some(State::Series { keys, dropped }) = self.states.get_mut(usize::from(rule)) else {
-            return;
-        };
-        let key = self.key.as_str();
-        let full = keys.len() >= MAX_KEYS;
-        let buckets = match keys.get_mut(key) {
-            Some(b) => b,
-            None if full => {
-                *dropped += 1;
-                return;
-            }
-            None => keys.entry(key.into()).or_default(),
-        };
-        let width = (window_ns / SUB_BUCKETS).max(1);
-        let start = ts.div_euclid(width) * width;
-        // Requests come mostly in time order: most land in the key's latest bucket.
-        if let Some(mut last) = buckets.last_entry()
-            && *last.key() == start
-        {
-            last.get_mut().add(ts, notable, latency, s);
-            return;
+        logged_always: &mut Option<bool>,
+        subject: &RequestSubject<'_>,
+    ) -> bool {
+        if let Some(known) = *logged_always {
+            return known;
         }
-        buckets
-            .entry(start)
-            .or_default()
-            .add(ts, notable, latency, s);
+        let r = subject.r;
+        let logged = subject.reg.logged_whatever_its_outcome(r);
+        if logged
+            && self.notes_always
+            && let Some(ts) = r.ts
+        {
+            self.always.note(r.at.stream, ts);
+        }
+        *logged_always = Some(logged);
+        logged
     }
 
     /// The findings so far (a live snapshot), leaving the state as it is.
@@ -977,6 +1017,255 @@ impl<'r> Findings<'r> {
         });
         out
     }
+}
+
+/// The encoded key of a series rule for a request: fixed for its service, or its fields'
+/// values, encoded into `buf` unless it holds them already (`encoded`: the fields whose values
+/// `buf` holds for this request).
+fn key_for<'k, 'r>(
+    key: &'k Key<'r>,
+    subject: &RequestSubject<'_>,
+    buf: &'k mut String,
+    encoded: &mut Option<&'r [FieldRef]>,
+) -> &'k str {
+    match key {
+        Key::Fixed(k) => k,
+        Key::Fields(fields) => {
+            if *encoded != Some(*fields) {
+                encode_key(fields, subject, buf);
+                *encoded = Some(*fields);
+            }
+            buf
+        }
+    }
+}
+
+/// Count a request (or event) in the buckets of a series rule's `state`, under `key`, with
+/// whether it is notable (an error, above the latency limit) and its latency.
+fn series(
+    state: &mut State,
+    key: &str,
+    ts: Option<Nanos>,
+    window_ns: Nanos,
+    (notable, latency): (bool, Option<f64>),
+    s: &impl Fn() -> Sighting,
+) {
+    let Some(ts) = ts else { return };
+    let State::Series { keys, dropped } = state else {
+        return;
+    };
+    let full = keys.len() >= MAX_KEYS;
+    let buckets = match keys.get_mut(key) {
+        Some(b) => b,
+        None if full => {
+            *dropped += 1;
+            return;
+        }
+        None => keys.entry(key.into()).or_default(),
+    };
+    let width = (window_ns / SUB_BUCKETS).max(1);
+    let start = ts.div_euclid(width) * width;
+    // Requests come mostly in time order: most land in the key's latest bucket.
+    if let Some(mut last) = buckets.last_entry()
+        && *last.key() == start
+    {
+        last.get_mut().add(ts, notable, latency, s);
+        return;
+    }
+    buckets
+        .entry(start)
+        .or_default()
+        .add(ts, notable, latency, s);
+}
+
+/// Statuses below this are remembered by a [`StatusMemo`] (HTTP's are below 600); a request
+/// with another is tested each time.
+const MEMO_STATUSES: usize = 1000;
+
+/// The conjuncts of a condition that read only the status, remembered per status: the same
+/// answer as testing them, since they read nothing else.
+#[derive(Clone, Debug)]
+struct StatusMemo<'r> {
+    conjuncts: Vec<&'r Condition>,
+    /// At 0 for no status, at 1 + s for status s: 0 not tested yet, 1 false, 2 true.
+    known: Vec<u8>,
+}
+
+impl StatusMemo<'_> {
+    fn holds(&mut self, s: &RequestSubject<'_>) -> bool {
+        let at = s.r.status.map_or(0, |v| 1 + usize::from(v));
+        match self.known.get(at) {
+            Some(1) => false,
+            Some(2) => true,
+            Some(_) => {
+                let v = self.conjuncts.iter().all(|c| c.matches(s));
+                self.known[at] = 1 + u8::from(v);
+                v
+            }
+            None => self.conjuncts.iter().all(|c| c.matches(s)),
+        }
+    }
+}
+
+/// A condition as it is tested on the requests of one service: the conjuncts that read only
+/// the service are decided once (on the service's first request), those that read only the
+/// status are remembered per status, only the others are tested per request. The same answer
+/// as [`Condition::matches`]: a conjunction of tests without side effects, in any order.
+#[derive(Clone, Debug)]
+struct Gate<'r> {
+    /// A conjunct reading only the service failed: it holds for none of its requests.
+    never: bool,
+    by_status: Option<StatusMemo<'r>>,
+    rest: Vec<&'r Condition>,
+}
+
+impl<'r> Gate<'r> {
+    /// The gate of `c` for the requests of the service of `s`.
+    fn new(c: &'r Condition, s: &RequestSubject<'_>) -> Gate<'r> {
+        let mut conjuncts = Vec::new();
+        all_of(c, &mut conjuncts);
+        let (mut never, mut status, mut rest) = (false, Vec::new(), Vec::new());
+        let mut fields = Vec::new();
+        for c in conjuncts {
+            fields.clear();
+            c.fields(&mut fields);
+            match fields.as_slice() {
+                [FieldRef::Service] => never |= !c.matches(s),
+                [FieldRef::Status] => status.push(c),
+                _ => rest.push(c),
+            }
+        }
+        Gate {
+            never,
+            by_status: (!status.is_empty()).then(|| StatusMemo {
+                conjuncts: status,
+                known: vec![0; MEMO_STATUSES + 1],
+            }),
+            rest,
+        }
+    }
+
+    fn holds(&mut self, s: &RequestSubject<'_>) -> bool {
+        !self.never
+            && self.by_status.as_mut().is_none_or(|m| m.holds(s))
+            && self.rest.iter().all(|c| c.matches(s))
+    }
+}
+
+/// The conjuncts of `c`: the members of its top-level `all`s, or `c` itself.
+fn all_of<'c>(c: &'c Condition, out: &mut Vec<&'c Condition>) {
+    match c {
+        Condition::All(v) => v.iter().for_each(|c| all_of(c, out)),
+        other => out.push(other),
+    }
+}
+
+/// A request rule as [`Findings::request`] runs it for the requests of one service.
+#[derive(Clone, Debug)]
+struct RequestStep<'r> {
+    rule: u16,
+    /// Its `[match]`.
+    holds: Gate<'r>,
+    does: Does<'r>,
+}
+
+/// What a request rule does with a request that matches it.
+#[derive(Clone, Debug)]
+enum Does<'r> {
+    /// Every match, or a `[threshold]`: a hit.
+    Hit,
+    /// A `[rate]` over a count of errors ([`counted`]).
+    CountErrors {
+        errors: Gate<'r>,
+        window: Nanos,
+        failures_only: bool,
+    },
+    /// A `[rate]` ratio.
+    Ratio {
+        errors: Gate<'r>,
+        window: Nanos,
+        key: Key<'r>,
+    },
+    /// A `[latency]` rule.
+    Latency {
+        above_ms: f64,
+        window: Nanos,
+        key: Key<'r>,
+    },
+}
+
+/// A series rule's `group_by` for the requests of one service.
+#[derive(Clone, Debug)]
+enum Key<'r> {
+    /// Fields that read only the service (the default, `service`): encoded once.
+    Fixed(Box<str>),
+    /// Encoded per request ([`encode_key`]).
+    Fields(&'r [FieldRef]),
+}
+
+/// The request rules for the requests of the service of `s` (a request of it), in rule order:
+/// those of [`RuleSet::request_rules_for`] that can hold for it.
+fn plan_requests<'r>(rules: &'r RuleSet, s: &RequestSubject<'_>) -> Vec<RequestStep<'r>> {
+    let key = |group_by: &'r [FieldRef]| {
+        if group_by.iter().all(|f| *f == FieldRef::Service) {
+            let mut k = String::new();
+            encode_key(group_by, s, &mut k);
+            Key::Fixed(k.into())
+        } else {
+            Key::Fields(group_by)
+        }
+    };
+    let mut plan = Vec::new();
+    for &i in rules.request_rules_for(s) {
+        let Some(rule) = rules.rules().get(usize::from(i)) else {
+            continue;
+        };
+        let holds = Gate::new(&rule.condition, s);
+        if holds.never {
+            continue;
+        }
+        let does = match &rule.trigger {
+            Trigger::Each | Trigger::Threshold { .. } => Does::Hit,
+            Trigger::Rate {
+                window_ns,
+                errors,
+                failures_only,
+                group_by,
+                ..
+            } => {
+                let errors = Gate::new(errors, s);
+                if counted(&rule.trigger).is_some() {
+                    Does::CountErrors {
+                        errors,
+                        window: *window_ns,
+                        failures_only: *failures_only,
+                    }
+                } else {
+                    Does::Ratio {
+                        errors,
+                        window: *window_ns,
+                        key: key(group_by),
+                    }
+                }
+            }
+            Trigger::Latency {
+                window_ns,
+                above_ms,
+                group_by,
+                ..
+            } => Does::Latency {
+                above_ms: *above_ms,
+                window: *window_ns,
+                key: key(group_by),
+            },
+        };
+        plan.push(RequestStep {
+            rule: i,
+            holds,
+            does,
+        });
+    }
+    plan
 }
 
 /// `300s` → `5m`.
