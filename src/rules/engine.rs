@@ -525,10 +525,45 @@ enum State {
         latest: Nanos,
     },
     Series {
-        /// By `group_by` values encoded with [`encode_key`] (looked up without allocating).
-        keys: crate::FastMap<Box<str>, BTreeMap<Nanos, Bucket>>,
+        /// Index in `series` by `group_by` values encoded with [`encode_key`] (looked up
+        /// without allocating). Keys are never dropped: an index, once found, stays valid.
+        keys: crate::FastMap<Box<str>, usize>,
+        series: Vec<Buckets>,
         dropped: u64,
     },
+}
+
+/// A key's buckets by start time: the latest apart, where most requests land (they come
+/// mostly in time order), and the earlier ones in order.
+#[derive(Default, Debug, Clone)]
+struct Buckets {
+    latest: Option<(Nanos, Bucket)>,
+    earlier: BTreeMap<Nanos, Bucket>,
+}
+
+impl Buckets {
+    /// The bucket starting at `start`, made if new.
+    fn at(&mut self, start: Nanos) -> &mut Bucket {
+        let latest = self.latest.as_ref().map(|(t, _)| *t);
+        if latest.is_some_and(|t| start < t) {
+            return self.earlier.entry(start).or_default();
+        }
+        if latest != Some(start)
+            && let Some((t, b)) = self.latest.take()
+        {
+            self.earlier.insert(t, b);
+        }
+        &mut self
+            .latest
+            .get_or_insert_with(|| (start, Bucket::default()))
+            .1
+    }
+
+    /// All buckets, earliest first.
+    fn iter(&self) -> impl Iterator<Item = (Nanos, &Bucket)> {
+        let latest = self.latest.iter().map(|(t, b)| (*t, b));
+        self.earlier.iter().map(|(&t, b)| (t, b)).chain(latest)
+    }
 }
 
 /// All rule state of a run.
@@ -570,6 +605,7 @@ impl<'r> Findings<'r> {
                 Trigger::Threshold { .. } | Trigger::Rate { .. } | Trigger::Latency { .. } => {
                     State::Series {
                         keys: crate::FastMap::default(),
+                        series: Vec::new(),
                         dropped: 0,
                     }
                 }
@@ -635,7 +671,7 @@ impl<'r> Findings<'r> {
                 let state = &mut self.states[usize::from(hit.rule)];
                 series(
                     state,
-                    &self.key,
+                    (&self.key, &mut None),
                     s.ts,
                     *window_ns,
                     (hit.notable, None),
@@ -765,6 +801,7 @@ impl<'r> Findings<'r> {
         let mut logged_always: Option<bool> = None;
         // The `group_by` fields whose values `self.key` holds for this request.
         let mut encoded: Option<&'r [FieldRef]> = None;
+        let mut unknown = None;
         for step in plan {
             if !step.holds.holds(subject) {
                 continue;
@@ -817,7 +854,7 @@ impl<'r> Findings<'r> {
                         continue;
                     }
                     let bad = errors.holds(subject);
-                    let key = key_for(key, subject, &mut self.key, &mut encoded);
+                    let key = key_for(key, subject, (&mut self.key, &mut encoded), &mut unknown);
                     let state = &mut self.states[usize::from(i)];
                     series(state, key, r.ts, *window, (bad, None), s);
                 }
@@ -827,7 +864,7 @@ impl<'r> Findings<'r> {
                     key,
                 } => {
                     let Some(d) = r.duration_ms else { continue };
-                    let key = key_for(key, subject, &mut self.key, &mut encoded);
+                    let key = key_for(key, subject, (&mut self.key, &mut encoded), &mut unknown);
                     let state = &mut self.states[usize::from(i)];
                     series(state, key, r.ts, *window, (d > *above_ms, Some(d)), s);
                 }
@@ -989,10 +1026,17 @@ impl<'r> Findings<'r> {
                         found.push(finding(kw.tally, group_of(&parts), Some(detail)));
                     }
                 }
-                State::Series { keys, dropped } => {
-                    for (key, buckets) in keys {
+                State::Series {
+                    keys,
+                    series,
+                    dropped,
+                } => {
+                    for (key, at) in keys {
+                        let Some(buckets) = series.get(at) else {
+                            continue;
+                        };
                         if let Some((t, detail)) =
-                            evaluate_series(&rule.trigger, rule.scope, &buckets, dropped)
+                            evaluate_series(&rule.trigger, rule.scope, buckets, dropped)
                         {
                             found.push(finding(t, group_of(&decode_key(&key)), Some(detail)));
                         }
@@ -1019,63 +1063,70 @@ impl<'r> Findings<'r> {
     }
 }
 
-/// The encoded key of a series rule for a request: fixed for its service, or its fields'
-/// values, encoded into `buf` unless it holds them already (`encoded`: the fields whose values
-/// `buf` holds for this request).
+/// The encoded key of a series rule for a request and where it is: fixed for its service
+/// (and where it is, once found), or its fields' values, encoded into `buf` unless it holds them
+/// already (`encoded`: the fields whose values `buf` holds for this request).
 fn key_for<'k, 'r>(
-    key: &'k Key<'r>,
+    key: &'k mut Key<'r>,
     subject: &RequestSubject<'_>,
-    buf: &'k mut String,
-    encoded: &mut Option<&'r [FieldRef]>,
-) -> &'k str {
+    (buf, encoded): (&'k mut String, &mut Option<&'r [FieldRef]>),
+    unknown: &'k mut Option<usize>,
+) -> (&'k str, &'k mut Option<usize>) {
     match key {
-        Key::Fixed(k) => k,
+        Key::Fixed { key, at } => (key, at),
         Key::Fields(fields) => {
             if *encoded != Some(*fields) {
                 encode_key(fields, subject, buf);
                 *encoded = Some(*fields);
             }
-            buf
+            *unknown = None;
+            (buf, unknown)
         }
     }
 }
 
 /// Count a request (or event) in the buckets of a series rule's `state`, under `key`, with
-/// whether it is notable (an error, above the latency limit) and its latency.
+/// whether it is notable (an error, above the latency limit) and its latency. `known`: where
+/// the key is, once found (`None` to look it up).
 fn series(
     state: &mut State,
-    key: &str,
+    (key, known): (&str, &mut Option<usize>),
     ts: Option<Nanos>,
     window_ns: Nanos,
     (notable, latency): (bool, Option<f64>),
     s: &impl Fn() -> Sighting,
 ) {
     let Some(ts) = ts else { return };
-    let State::Series { keys, dropped } = state else {
+    let State::Series {
+        keys,
+        series,
+        dropped,
+    } = state
+    else {
         return;
     };
-    let full = keys.len() >= MAX_KEYS;
-    let buckets = match keys.get_mut(key) {
-        Some(b) => b,
-        None if full => {
-            *dropped += 1;
-            return;
-        }
-        None => keys.entry(key.into()).or_default(),
+    let at = match *known {
+        Some(at) => at,
+        None => match keys.get(key) {
+            Some(&at) => at,
+            None if series.len() >= MAX_KEYS => {
+                *dropped += 1;
+                return;
+            }
+            None => {
+                keys.insert(key.into(), series.len());
+                series.push(Buckets::default());
+                series.len() - 1
+            }
+        },
+    };
+    *known = Some(at);
+    let Some(buckets) = series.get_mut(at) else {
+        return;
     };
     let width = (window_ns / SUB_BUCKETS).max(1);
     let start = ts.div_euclid(width) * width;
-    // Requests come mostly in time order: most land in the key's latest bucket.
-    if let Some(mut last) = buckets.last_entry()
-        && *last.key() == start
-    {
-        last.get_mut().add(ts, notable, latency, s);
-        return;
-    }
-    buckets
-        .entry(start)
-        .or_default()
-        .add(ts, notable, latency, s);
+    buckets.at(start).add(ts, notable, latency, s);
 }
 
 /// Statuses below this are remembered by a [`StatusMemo`] (HTTP's are below 600); a request
@@ -1092,18 +1143,24 @@ struct StatusMemo<'r> {
 }
 
 impl StatusMemo<'_> {
+    #[inline]
     fn holds(&mut self, s: &RequestSubject<'_>) -> bool {
         let at = s.r.status.map_or(0, |v| 1 + usize::from(v));
         match self.known.get(at) {
             Some(1) => false,
             Some(2) => true,
-            Some(_) => {
-                let v = self.conjuncts.iter().all(|c| c.matches(s));
-                self.known[at] = 1 + u8::from(v);
-                v
-            }
-            None => self.conjuncts.iter().all(|c| c.matches(s)),
+            _ => self.test(s, at),
         }
+    }
+
+    /// Test the conjuncts, and remember the answer for a status below [`MEMO_STATUSES`].
+    #[inline(never)]
+    fn test(&mut self, s: &RequestSubject<'_>, at: usize) -> bool {
+        let v = self.conjuncts.iter().all(|c| c.matches(s));
+        if let Some(known) = self.known.get_mut(at) {
+            *known = 1 + u8::from(v);
+        }
+        v
     }
 }
 
@@ -1145,10 +1202,16 @@ impl<'r> Gate<'r> {
         }
     }
 
+    #[inline]
     fn holds(&mut self, s: &RequestSubject<'_>) -> bool {
         !self.never
             && self.by_status.as_mut().is_none_or(|m| m.holds(s))
-            && self.rest.iter().all(|c| c.matches(s))
+            && (self.rest.is_empty() || self.rest_holds(s))
+    }
+
+    #[inline(never)]
+    fn rest_holds(&self, s: &RequestSubject<'_>) -> bool {
+        self.rest.iter().all(|c| c.matches(s))
     }
 }
 
@@ -1197,8 +1260,9 @@ enum Does<'r> {
 /// A series rule's `group_by` for the requests of one service.
 #[derive(Clone, Debug)]
 enum Key<'r> {
-    /// Fields that read only the service (the default, `service`): encoded once.
-    Fixed(Box<str>),
+    /// Fields that read only the service (the default, `service`): encoded once, and where its
+    /// buckets are once found.
+    Fixed { key: Box<str>, at: Option<usize> },
     /// Encoded per request ([`encode_key`]).
     Fields(&'r [FieldRef]),
 }
@@ -1210,7 +1274,10 @@ fn plan_requests<'r>(rules: &'r RuleSet, s: &RequestSubject<'_>) -> Vec<RequestS
         if group_by.iter().all(|f| *f == FieldRef::Service) {
             let mut k = String::new();
             encode_key(group_by, s, &mut k);
-            Key::Fixed(k.into())
+            Key::Fixed {
+                key: k.into(),
+                at: None,
+            }
         } else {
             Key::Fields(group_by)
         }
@@ -1364,7 +1431,7 @@ fn window_ranges<T>(
 fn evaluate_series(
     trigger: &Trigger,
     scope: Scope,
-    buckets: &BTreeMap<Nanos, Bucket>,
+    buckets: &Buckets,
     dropped: u64,
 ) -> Option<(Tally, String)> {
     let window_ns = match trigger {
@@ -1372,7 +1439,7 @@ fn evaluate_series(
         _ => return None,
     };
     let width = (window_ns / SUB_BUCKETS).max(1);
-    let v: Vec<(Nanos, &Bucket)> = buckets.iter().map(|(&t, b)| (t, b)).collect();
+    let v: Vec<(Nanos, &Bucket)> = buckets.iter().collect();
     // Prefix sums of requests and notable requests.
     let mut sums = vec![(0u64, 0u64); v.len() + 1];
     for (k, (_, b)) in v.iter().enumerate() {
@@ -1776,6 +1843,93 @@ in = [401]
         assert_eq!(errors_needed(0.05, 60_000_000_000, 0), 4);
         assert_eq!(errors_needed(0.1, 300_000_000_000, 40), 40);
         assert_eq!(errors_needed(0.0, 300_000_000_000, 0), 1);
+    }
+
+    /// Conditions of request rules: a service guard alone, status tests, status and another
+    /// field, tests of the service inside `not` and `any`, nested `all`s, a status beyond
+    /// those remembered.
+    const CONDITIONS: &[&str] = &[
+        "field = \"service\"\nequals = \"skreaver\"",
+        "field = \"status\"\nge = 500",
+        "all = [{ field = \"status\", in = [401, 403] }, { field = \"client_ip\", exists = true }]",
+        "all = [{ field = \"service\", equals = \"skillmeat\" }, { field = \"status\", equals = 429 }, { field = \"route\", starts_with = \"/api\" }]",
+        "any = [{ field = \"status\", lt = 300 }, { field = \"service\", equals = \"skreaver\" }]",
+        "not = { field = \"service\", equals = \"skreaver\" }",
+        "all = [{ not = { field = \"status\", ge = 400 } }, { all = [{ field = \"service\", equals = \"other\" }, { field = \"client_ip\", exists = false }] }]",
+        "field = \"status\"\nexists = true",
+        "all = [{ field = \"status\", in = [200, 1000] }, { field = \"status\", ge = 100 }]",
+    ];
+
+    const STATUSES: &[Option<u16>] = &[
+        None,
+        Some(0),
+        Some(200),
+        Some(401),
+        Some(403),
+        Some(429),
+        Some(500),
+        Some(503),
+        Some(999),
+        Some(1000),
+        Some(65535),
+    ];
+
+    fn condition(text: &str) -> Condition {
+        let spec: crate::rules::spec::ConditionSpec = toml::from_str(text).expect("spec");
+        Condition::compile(&spec).expect("condition")
+    }
+
+    proptest! {
+        /// A gate made on a service's first request answers as its condition does for every
+        /// request of that service (conjuncts reading only the service decided once, those
+        /// reading only the status remembered per status).
+        #[test]
+        fn gates_answer_as_their_conditions(
+            which in 0..CONDITIONS.len(),
+            requests in prop::collection::vec(
+                (0usize..3, prop::sample::select(STATUSES), any::<bool>(), any::<bool>()),
+                1..40,
+            ),
+        ) {
+            static REG: std::sync::OnceLock<Registry> = std::sync::OnceLock::new();
+            let reg = REG.get_or_init(|| Registry::load(None).expect("registry"));
+            let services = [
+                reg.service_id("skillmeat").expect("skillmeat"),
+                reg.service_id("skreaver").expect("skreaver"),
+                999,
+            ];
+            let c = condition(CONDITIONS[which]);
+            let mut gates: Vec<Option<Gate>> = vec![None, None, None];
+            for (service, status, ip, route) in requests {
+                let mut r = Request {
+                    service: services[service],
+                    status,
+                    ..Request::default()
+                };
+                if ip {
+                    r.set_field(crate::event::Slot::ClientIp, "10.0.0.1");
+                }
+                if route {
+                    r.set_field(crate::event::Slot::Route, "/api/x");
+                }
+                let s = RequestSubject { r: &r, reg };
+                let gate = gates[service].get_or_insert_with(|| Gate::new(&c, &s));
+                prop_assert_eq!(gate.holds(&s), c.matches(&s), "{:?}", status);
+            }
+        }
+
+        /// A key's buckets, the latest kept apart, hold what one ordered map would, in order.
+        #[test]
+        fn buckets_keep_every_start_in_order(starts in prop::collection::vec(0i64..50, 0..60)) {
+            let mut buckets = Buckets::default();
+            let mut want: BTreeMap<Nanos, u64> = BTreeMap::new();
+            for &t in &starts {
+                buckets.at(t).requests += 1;
+                *want.entry(t).or_default() += 1;
+            }
+            let got: Vec<(Nanos, u64)> = buckets.iter().map(|(t, b)| (t, b.requests)).collect();
+            prop_assert_eq!(got, want.into_iter().collect::<Vec<_>>());
+        }
     }
 
     proptest! {

@@ -16,13 +16,10 @@ pub(super) struct Successes {
     width: Nanos,
     /// Per stream, its cells (time ÷ `width`): the earliest and latest line in each.
     cells: crate::FastMap<u64, StreamCells>,
-    /// The cell last noted, not yet in `cells` (requests come in runs of one stream, in time
-    /// order): stream, cell, earliest, latest.
-    open: Option<(u64, i64, Nanos, Nanos)>,
 }
 
-/// One stream's cells of [`Successes`]: the latest one noted apart (streams interleave within
-/// a cell: no tree operation until the stream moves on to another cell), the others in order.
+/// One stream's cells of [`Successes`]: the latest apart (a stream's lines come mostly in time
+/// order: most land in it, with no tree operation), the earlier ones in order.
 #[derive(Debug, Clone)]
 struct StreamCells {
     last: (i64, Nanos, Nanos),
@@ -35,51 +32,45 @@ fn widen(into: &mut (Nanos, Nanos), lo: Nanos, hi: Nanos) {
     into.1 = into.1.max(hi);
 }
 
+impl StreamCells {
+    /// Note a line at `ts` in `cell`, which is not the latest cell. Every cell in `earlier` is
+    /// before the latest.
+    #[inline(never)]
+    fn move_to(&mut self, cell: i64, ts: Nanos) {
+        if cell < self.last.0 {
+            widen(self.earlier.entry(cell).or_insert((ts, ts)), ts, ts);
+        } else {
+            let (pc, plo, phi) = std::mem::replace(&mut self.last, (cell, ts, ts));
+            self.earlier.insert(pc, (plo, phi));
+        }
+    }
+}
+
 impl Successes {
     pub(super) fn new(width: Nanos) -> Successes {
         Successes {
             width: width.max(1),
             cells: crate::FastMap::default(),
-            open: None,
         }
     }
 
     /// `stream` printed a success-type line at `ts`.
     pub(super) fn note(&mut self, stream: u64, ts: Nanos) {
         let cell = ts.div_euclid(self.width);
-        if let Some((s, c, lo, hi)) = &mut self.open
-            && *s == stream
-            && *c == cell
-        {
-            *lo = (*lo).min(ts);
-            *hi = (*hi).max(ts);
-            return;
-        }
-        self.flush(stream, cell, ts);
-    }
-
-    /// Move the open cell into `cells` and open `cell` of `stream` at `ts`.
-    #[inline(never)]
-    fn flush(&mut self, stream: u64, cell: i64, ts: Nanos) {
-        if let Some((s, c, lo, hi)) = self.open.replace((stream, cell, ts, ts)) {
-            match self.cells.entry(s) {
-                std::collections::hash_map::Entry::Vacant(v) => {
-                    v.insert(StreamCells {
-                        last: (c, lo, hi),
+        match self.cells.get_mut(&stream) {
+            Some(sc) if sc.last.0 == cell => {
+                sc.last.1 = sc.last.1.min(ts);
+                sc.last.2 = sc.last.2.max(ts);
+            }
+            Some(sc) => sc.move_to(cell, ts),
+            None => {
+                self.cells.insert(
+                    stream,
+                    StreamCells {
+                        last: (cell, ts, ts),
                         earlier: BTreeMap::new(),
-                    });
-                }
-                std::collections::hash_map::Entry::Occupied(mut o) => {
-                    let sc = o.get_mut();
-                    if sc.last.0 != c {
-                        let (pc, plo, phi) = std::mem::replace(&mut sc.last, (c, lo, hi));
-                        widen(sc.earlier.entry(pc).or_insert((plo, phi)), plo, phi);
-                    } else {
-                        let mut pair = (sc.last.1, sc.last.2);
-                        widen(&mut pair, lo, hi);
-                        sc.last = (c, pair.0, pair.1);
-                    }
-                }
+                    },
+                );
             }
         }
     }
@@ -90,12 +81,6 @@ impl Successes {
     pub(super) fn near(&self, stream: u64, ts: Nanos, window: Nanos) -> bool {
         let (from, to) = (ts.saturating_sub(window), ts.saturating_add(window));
         let within = |lo: Nanos, hi: Nanos| hi >= from && lo <= to;
-        if let Some((s, _, lo, hi)) = self.open
-            && s == stream
-            && within(lo, hi)
-        {
-            return true;
-        }
         self.cells.get(&stream).is_some_and(|sc| {
             within(sc.last.1, sc.last.2)
                 || sc
