@@ -16,7 +16,7 @@
 //!   [`crate::request::At::stream`]) printed no line for a request whatever its outcome (a
 //!   success-type line: `finished processing request`) within the rule's window before or
 //!   after it, both ends included ([`Successes`]: per stream, the earliest and latest such
-//!   line in each sub-bucket of the window grid — exact, memory growing with the time span
+//!   line in each window-long cell of a time grid — exact, memory growing with the time span
 //!   covered). A pod restarted at `tower_http=debug` after an outage at `info` keeps the
 //!   outage's errors; a stream printing successes around its errors is ERR002's. Errors are
 //!   judged when settled (at the end; an error settled early by the memory bound is judged by
@@ -636,11 +636,11 @@ impl<'r> Findings<'r> {
                             failures_only: true,
                             window_ns,
                             ..
-                        } => Some(window_ns / SUB_BUCKETS),
+                        } => Some(window_ns),
                         _ => None,
                     })
                     .min()
-                    .unwrap_or(10_000_000_000),
+                    .unwrap_or(300_000_000_000),
             ),
         }
     }

@@ -12,7 +12,8 @@ use crate::time::Nanos;
 /// all the same (a cell is no wider than the windows asked about).
 #[derive(Debug, Clone)]
 pub(super) struct Successes {
-    /// Cell width: a thirtieth of the shortest `only_failures_logged` window.
+    /// Cell width: the shortest `only_failures_logged` window (any width up to twice the
+    /// window keeps [`Successes::near`] exact; a stream moves to another cell once per width).
     width: Nanos,
     /// Per stream, its cells (time ÷ `width`): the earliest and latest line in each.
     cells: crate::FastMap<u64, StreamCells>,
@@ -97,37 +98,48 @@ mod tests {
     use std::cmp::Reverse;
 
     /// `near` agrees with a search of every line, to the nanosecond, whatever the order in
-    /// which the lines were noted and however streams interleave.
+    /// which the lines were noted, however streams interleave, and for any cell width up to
+    /// twice the window.
     #[test]
     fn near_is_exact_in_any_order() {
         let window: Nanos = 300_000_000_000;
-        let width = window / 30;
-        // Lines of two streams around cell edges and spread over an hour.
-        let mut lines: Vec<(u64, Nanos)> = Vec::new();
-        let mut x: u64 = 7;
-        for i in 0..400i64 {
-            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
-            let jitter = (x >> 33) as i64 % 3 - 1;
-            lines.push(((x >> 20) % 2, i * 9_000_000_001 + (i % 5) * width + jitter));
-        }
-        for order in 0..3 {
-            let mut v = lines.clone();
-            match order {
-                1 => v.reverse(),
-                2 => v.sort_by_key(|&(s, t)| (s, Reverse(t))),
-                _ => {}
+        for width in [window / 30, window, 2 * window] {
+            // Lines of two streams, mostly 9 s apart, with gaps of more than two windows.
+            let mut lines: Vec<(u64, Nanos)> = Vec::new();
+            let (mut x, mut t): (u64, Nanos) = (7, 0);
+            for i in 0..400i64 {
+                x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                let jitter = (x >> 33) as i64 % 3 - 1;
+                t += if (x >> 40).is_multiple_of(7) {
+                    2 * window + 3_000_000_001
+                } else {
+                    9_000_000_001
+                };
+                lines.push(((x >> 20) % 2, t + (i % 5) * width / 5 + jitter));
             }
-            let mut s = Successes::new(width);
-            for &(stream, ts) in &v {
-                s.note(stream, ts);
-            }
-            for &(stream, ts) in &lines {
-                for probe in [ts - window - 1, ts - window, ts + window, ts + window + 1] {
-                    for q in [0, 1] {
-                        let want = lines
-                            .iter()
-                            .any(|&(s2, t)| s2 == q && (t - probe).abs() <= window);
-                        assert_eq!(s.near(q, probe, window), want, "{stream} {probe} {order}");
+            for order in 0..3 {
+                let mut v = lines.clone();
+                match order {
+                    1 => v.reverse(),
+                    2 => v.sort_by_key(|&(s, t)| (s, Reverse(t))),
+                    _ => {}
+                }
+                let mut s = Successes::new(width);
+                for &(stream, ts) in &v {
+                    s.note(stream, ts);
+                }
+                for &(stream, ts) in &lines {
+                    for probe in [ts - window - 1, ts - window, ts + window, ts + window + 1] {
+                        for q in [0, 1] {
+                            let want = lines
+                                .iter()
+                                .any(|&(s2, t)| s2 == q && (t - probe).abs() <= window);
+                            assert_eq!(
+                                s.near(q, probe, window),
+                                want,
+                                "{stream} {probe} {order} {width}"
+                            );
+                        }
                     }
                 }
             }
