@@ -42,6 +42,12 @@
 //!   `n − ⌊q·(n−1)⌋` of the `n` requests are. Memory grows with the time span covered, not
 //!   with the number of requests.
 //!
+//! Request rules run for every request, in the merger thread: they are planned per service on
+//! its first request ([`plan_requests`]). A condition's conjuncts that read only the service
+//! are decided then, those that read only the status are remembered per status, and only the
+//! others are tested per request ([`Gate`]); a `group_by` of the service alone (the default) is
+//! encoded once and its buckets found once.
+//!
 //! Invariants: event time only; bounded evidence (first and last few), bounded keys per rule
 //! ([`MAX_KEYS`]; stale keys are swept, overflow is counted in `dropped_keys`).
 
