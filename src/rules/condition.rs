@@ -91,8 +91,10 @@ fn level_rank(l: Level) -> f64 {
     f64::from(l as u8)
 }
 
-impl Subject for EventSubject<'_, '_> {
-    fn text(&self, f: &FieldRef) -> Option<Cow<'_, str>> {
+impl EventSubject<'_, '_> {
+    /// The fields read rarely, as text (out of line: they format or decode).
+    #[inline(never)]
+    fn text_other(&self, f: &FieldRef) -> Option<Cow<'_, str>> {
         match f {
             FieldRef::Slot(s) => self.ev.get(*s).map(Cow::Borrowed),
             FieldRef::Status => self.ev.status.map(|s| s.to_string().into()),
@@ -113,6 +115,20 @@ impl Subject for EventSubject<'_, '_> {
                     }
                 }
             }
+        }
+    }
+}
+
+impl Subject for EventSubject<'_, '_> {
+    // Inlined: the literal scan and the rule guards read string slots, service and format of
+    // every event, and the calls cost more than the lookups.
+    #[inline]
+    fn text(&self, f: &FieldRef) -> Option<Cow<'_, str>> {
+        match f {
+            FieldRef::Slot(s) => self.ev.get(*s).map(Cow::Borrowed),
+            FieldRef::Service => Some(Cow::Borrowed(self.reg.service_name(self.ev.service))),
+            FieldRef::Format => Some(Cow::Borrowed(self.reg.format_name(self.ev.format))),
+            other => self.text_other(other),
         }
     }
 
