@@ -1,20 +1,25 @@
 //! One literal scan per event instead of one string search per rule.
 //!
-//! Every event-scoped rule is reduced (at load time) to a *gate*: a set of literals of which at
-//! least one must occur in `message`, `exception` or `format` for its condition to hold
-//! ([`Condition::required_literals`]: the `equals`, `in`, `contains`, `starts_with` texts and
-//! the literal prefixes of regexes). Per field, the literals that must begin the text
-//! (`starts_with`, `equals`, `in`, `^` regexes) are looked up by the text's first byte, and
-//! those that may occur anywhere (`contains`, unanchored regexes) are found by reading a 4-byte
-//! gram every few bytes when all are long ([`Sampled`]: the built-in rules' are 11 bytes or
-//! more), else by one Aho-Corasick automaton. A parse worker scans each field once
-//! ([`LiteralScan::scan`]) and then evaluates only the rules whose gate opened. Each folded rule list (a service's plan, [`GatedList`])
-//! scans only the literals of its own rules (its own SIMD "any?" searcher; the overlapping
-//! automaton is shared and may report other lists' literals, which none of its gates reads).
+//! Every event-scoped rule is reduced (at load time) to a *gate* ([`Gate`]): one or two sets of
+//! literals, of each of which at least one must occur in `message`, `exception` or `format`
+//! for its condition to hold ([`Condition::required_literals`]: the `equals`, `in`,
+//! `contains`, `starts_with` texts, the literal prefixes of regexes, then their literal
+//! suffixes). Per field, the literals that must begin the text (`starts_with`, `equals`, `in`,
+//! `^` regexes) are looked up by the text's first byte, and those that may occur anywhere
+//! (`contains`, unanchored regexes, regex suffixes) are found by reading a 4-byte gram every few
+//! bytes when all are long ([`Sampled`]: the built-in rules' are 11 bytes or more), else by one
+//! Aho-Corasick automaton. A parse worker scans each field once ([`LiteralScan::scan`]) and then
+//! evaluates only the rules whose gate opened. Each folded rule list (a service's plan,
+//! [`GatedList`]) scans only the literals of its own rules' first sets (the overlapping
+//! automaton is shared and may report other lists' literals, which none of its gates reads),
+//! and the second sets' literals only for a text that opened a gate's first set: `^Error
+//! handling message from \S+: ` begins the texts of three regex rules, which their endings tell
+//! apart without running the regexes.
 //!
 //! Invariants: a gate is a necessary condition, never a sufficient one — the full condition is
 //! still evaluated — so findings are exactly those of evaluating every rule. At most
-//! [`MAX_LITERALS`] distinct literals take part; a rule needing more is simply not gated.
+//! [`MAX_LITERALS`] distinct literals take part; a rule needing more is simply not gated (a set
+//! with a literal beyond them is left out of its gate).
 
 use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 
@@ -42,6 +47,13 @@ impl Seen {
             .is_some_and(|w| w & (1 << (id % 64)) != 0)
     }
 
+    /// Add the literals of `other`.
+    fn add(&mut self, other: &Seen) {
+        for (w, o) in self.0.iter_mut().zip(other.0) {
+            *w |= o;
+        }
+    }
+
     /// Do the two sets share a literal?
     pub fn intersects(&self, other: &Seen) -> bool {
         self.0.iter().zip(&other.0).any(|(a, b)| a & b != 0)
@@ -63,6 +75,21 @@ impl Seen {
     }
 }
 
+/// A rule's gate: one or two sets of literals, each of which must share a literal with those
+/// that occur (the first two of [`Condition::required_literals`]'s sets that differ).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Gate {
+    first: Seen,
+    second: Option<Seen>,
+}
+
+impl Gate {
+    /// Does the gate open for these literals?
+    pub fn opens(&self, seen: &Seen) -> bool {
+        seen.intersects(&self.first) && self.second.is_none_or(|s| seen.intersects(&s))
+    }
+}
+
 /// A list of rules with their gates folded into bit masks over positions in the list, so a
 /// subject costs one scan and a few mask operations instead of a gate test per rule.
 ///
@@ -76,15 +103,22 @@ pub struct GatedList {
 
 #[derive(Clone, Debug)]
 struct GateMasks {
-    /// The literals of this list's gates only (ids as in the whole set's scan): a service's
-    /// list does not search for the literals of other services' rules.
+    /// The literals of this list's gates' first sets only (ids as in the whole set's scan): a
+    /// service's list does not search for the literals of other services' rules.
     scan: LiteralScan,
+    /// The literals of their second sets, scanned only when a gate with one has its first
+    /// set open (rare: the second sets are what tells such texts apart).
+    second_scan: LiteralScan,
     /// Positions of rules without a gate (always tried).
     ungated: u64,
     /// Positions of rules with a gate.
     gated: u64,
-    /// Per literal id: the positions whose gate it opens.
+    /// Positions of rules whose gate has a second set.
+    with_second: u64,
+    /// Per literal id: the positions whose gate's first set it is in.
     opened_by: Vec<u64>,
+    /// Per literal id: the positions whose gate's second set it is in.
+    opened_by_second: Vec<u64>,
 }
 
 impl GatedList {
@@ -98,7 +132,7 @@ impl GatedList {
     /// those the gates name (sharing automata with `whole`, the scan of them all).
     pub fn fold(
         &mut self,
-        gates: &[Option<Seen>],
+        gates: &[Option<Gate>],
         literals: &LiteralsBuilder,
         whole: &LiteralScan,
     ) {
@@ -108,35 +142,46 @@ impl GatedList {
         }
         let mut m = GateMasks {
             scan: LiteralScan::default(),
+            second_scan: LiteralScan::default(),
             ungated: 0,
             gated: 0,
+            with_second: 0,
             opened_by: vec![0; MAX_LITERALS],
+            opened_by_second: vec![0; MAX_LITERALS],
         };
         for (pos, &rule) in self.rules.iter().enumerate() {
             let bit = 1u64 << pos;
             match gates.get(usize::from(rule)).copied().flatten() {
                 Some(gate) => {
                     m.gated |= bit;
-                    for id in gate.ids() {
+                    for id in gate.first.ids() {
                         if let Some(w) = m.opened_by.get_mut(usize::from(id)) {
                             *w |= bit;
+                        }
+                    }
+                    if let Some(second) = gate.second {
+                        m.with_second |= bit;
+                        for id in second.ids() {
+                            if let Some(w) = m.opened_by_second.get_mut(usize::from(id)) {
+                                *w |= bit;
+                            }
                         }
                     }
                 }
                 None => m.ungated |= bit,
             }
         }
-        let mut wanted = Seen::default();
+        let (mut first, mut second) = (Seen::default(), Seen::default());
         for gate in self
             .rules
             .iter()
             .filter_map(|&r| gates.get(usize::from(r)).copied().flatten())
         {
-            for (w, g) in wanted.0.iter_mut().zip(gate.0) {
-                *w |= g;
-            }
+            first.add(&gate.first);
+            second.add(&gate.second.unwrap_or_default());
         }
-        m.scan = literals.build_for(Some(&wanted), Some(whole));
+        m.scan = literals.build_for(Some(&first), Some(whole));
+        m.second_scan = literals.build_for(Some(&second), Some(whole));
         self.masks = Some(m);
     }
 
@@ -151,8 +196,22 @@ impl GatedList {
         let m = self.masks.as_ref()?;
         let mut todo = m.ungated;
         if m.gated != 0 {
+            let mut first = 0;
             for id in m.scan.scan(s).ids() {
-                todo |= m.opened_by.get(usize::from(id)).copied().unwrap_or(0);
+                first |= m.opened_by.get(usize::from(id)).copied().unwrap_or(0);
+            }
+            todo |= first & !m.with_second;
+            let pending = first & m.with_second;
+            if pending != 0 {
+                let mut second = 0;
+                for id in m.second_scan.scan(s).ids() {
+                    second |= m
+                        .opened_by_second
+                        .get(usize::from(id))
+                        .copied()
+                        .unwrap_or(0);
+                }
+                todo |= pending & second;
             }
         }
         while todo != 0 {
@@ -183,17 +242,22 @@ pub struct LiteralsBuilder {
 
 impl LiteralsBuilder {
     /// The gate of a condition (`None`: always evaluate it).
-    pub fn gate(&mut self, condition: &Condition) -> Option<Seen> {
-        let ids = condition.required_literals(&mut |field, at_start, bytes| {
+    pub fn gate(&mut self, condition: &Condition) -> Option<Gate> {
+        let sets = condition.required_literals(&mut |field, at_start, bytes| {
             self.intern(Literal {
                 field: field.clone(),
                 at_start,
                 bytes: bytes.to_vec(),
             })
-        })?;
-        let mut gate = Seen::default();
-        ids.into_iter().for_each(|id| gate.set(id));
-        Some(gate)
+        });
+        let mut sets = sets.into_iter().map(|ids| {
+            let mut set = Seen::default();
+            ids.into_iter().for_each(|id| set.set(id));
+            set
+        });
+        let first = sets.next()?;
+        let second = sets.find(|s| *s != first);
+        Some(Gate { first, second })
     }
 
     fn intern(&mut self, lit: Literal) -> Option<u16> {
@@ -601,6 +665,10 @@ all = [{ not = { field = "message", contains = "ok" } }, { field = "exception", 
         r#"[match]
 field = "format"
 in = ["rust-panic", "python-text"]"#,
+        r#"[match]
+any = [{ field = "message", regex = 'abc.*(ok|Error)' }, { field = "exception", contains = "PING failed" }]"#,
+        r#"[match]
+all = [{ field = "message", starts_with = "Token " }, { field = "message", regex = '(?i)Token \S+ (invalid|ok)$' }]"#,
     ];
 
     static RULES: std::sync::LazyLock<RuleSet> = std::sync::LazyLock::new(rules);
@@ -649,6 +717,13 @@ in = ["rust-panic", "python-text"]"#,
         "ws-1: ",
         "Authentication failed: ",
         "Invalid token",
+        "Permission denied",
+        "Rate limit exceeded for IP address",
+        "Invalid message format",
+        "Message too large",
+        "legacy ",
+        "Message from ",
+        " exceeds size limit",
         "GitHub API: Token configured (",
         "42",
         "/5000 requests remaining)",
@@ -662,10 +737,46 @@ in = ["rust-panic", "python-text"]"#,
         "日本",
     ];
 
+    /// How rules' messages start, go on and end (regexes with literal prefixes and suffixes).
+    const HEADS: &[&str] = &[
+        "",
+        "Error handling message from ",
+        "Error handling legacy message from ",
+        "Error handling protocol message from ",
+        "Message from ",
+        "Token ",
+        "abc",
+        "GitHub API: Token configured (",
+        "Burst detected for ",
+    ];
+    const MIDDLES: &[&str] = &["", "ws-1: ", "ws-1:", "x", "42", "1.2.3.4 on /p", " "];
+    const TAILS: &[&str] = &[
+        "",
+        "Authentication failed: ",
+        "Permission denied",
+        "Invalid token",
+        "Rate limit exceeded for IP address",
+        "Invalid message format",
+        "Message too large",
+        " exceeds size limit",
+        "ok",
+        "Error",
+        " invalid",
+        "/5000 requests remaining)",
+        " - blocking for ",
+    ];
+
     fn text() -> impl Strategy<Value = Option<String>> {
-        prop::option::of(
+        prop::option::of(prop_oneof![
             prop::collection::vec(prop::sample::select(PIECES), 0..6).prop_map(|v| v.concat()),
-        )
+            (
+                prop::sample::select(HEADS),
+                prop::sample::select(MIDDLES),
+                prop::sample::select(TAILS),
+                prop::sample::select(TAILS),
+            )
+                .prop_map(|(h, m, t, u)| format!("{h}{m}{t}{u}")),
+        ])
     }
 
     proptest! {
@@ -747,12 +858,14 @@ in = ["rust-panic", "python-text"]"#,
             exception: None,
             level: 2.0,
         };
-        assert!(scan.scan(&line("xabcdx")).intersects(&gate));
-        assert!(!scan.scan(&line("xacbdx")).intersects(&gate));
+        assert!(gate.opens(&scan.scan(&line("xabcdx"))));
+        assert!(!gate.opens(&scan.scan(&line("xacbdx"))));
         // abc, bcd and cd overlap; all three are seen.
         let seen = scan.scan(&line("xabcdx"));
         assert_eq!(
-            seen.ids().filter(|&id| gate.ids().any(|g| g == id)).count(),
+            seen.ids()
+                .filter(|&id| gate.first.ids().any(|g| g == id))
+                .count(),
             3
         );
     }
