@@ -91,8 +91,10 @@ fn level_rank(l: Level) -> f64 {
     f64::from(l as u8)
 }
 
-impl Subject for EventSubject<'_, '_> {
-    fn text(&self, f: &FieldRef) -> Option<Cow<'_, str>> {
+impl EventSubject<'_, '_> {
+    /// The fields read rarely, as text (out of line: they format or decode).
+    #[inline(never)]
+    fn text_other(&self, f: &FieldRef) -> Option<Cow<'_, str>> {
         match f {
             FieldRef::Slot(s) => self.ev.get(*s).map(Cow::Borrowed),
             FieldRef::Status => self.ev.status.map(|s| s.to_string().into()),
@@ -113,6 +115,20 @@ impl Subject for EventSubject<'_, '_> {
                     }
                 }
             }
+        }
+    }
+}
+
+impl Subject for EventSubject<'_, '_> {
+    // Inlined: the literal scan and the rule guards read string slots, service and format of
+    // every event, and the calls cost more than the lookups.
+    #[inline]
+    fn text(&self, f: &FieldRef) -> Option<Cow<'_, str>> {
+        match f {
+            FieldRef::Slot(s) => self.ev.get(*s).map(Cow::Borrowed),
+            FieldRef::Service => Some(Cow::Borrowed(self.reg.service_name(self.ev.service))),
+            FieldRef::Format => Some(Cow::Borrowed(self.reg.format_name(self.ev.format))),
+            other => self.text_other(other),
         }
     }
 
@@ -457,43 +473,56 @@ impl Condition {
         }
     }
 
-    /// Literals of which at least one must occur in a text field for the condition to hold:
-    /// `Some(ids)` where `intern(slot, at_start, literal)` numbered them (`at_start`: the
-    /// literal must begin the text, not merely occur in it), `None` when the condition can
-    /// hold without any (a `not`, a numeric test, an `any` with an unconstrained branch) or
-    /// `intern` ran out of ids. Only `message` and `exception` are considered (the fields a
-    /// prefilter scans); this is a necessary condition, never a sufficient one.
+    /// Sets of literals of which at least one each must occur in a text field for the
+    /// condition to hold (a conjunction of disjunctions): each set as the ids that
+    /// `intern(field, at_start, literal)` numbered (`at_start`: the literal must begin the text,
+    /// not merely occur in it). Empty when the condition can hold without any (a `not`, a
+    /// numeric test, an `any` with an unconstrained branch); a set with a literal `intern` has
+    /// no id for is left out. Only `message`, `exception` and `format` are considered (the fields
+    /// a prefilter scans); this is a necessary condition, never a sufficient one.
     pub fn required_literals(
         &self,
         intern: &mut impl FnMut(&FieldRef, bool, &[u8]) -> Option<u16>,
-    ) -> Option<Vec<u16>> {
+    ) -> Vec<Vec<u16>> {
         match self {
-            // One constrained conjunct suffices; the first is as good as any.
-            Condition::All(v) => v.iter().find_map(|c| c.required_literals(intern)),
-            // Every branch must be constrained; then one of their literals must occur.
+            // Every conjunct's sets must hold.
+            Condition::All(v) => v.iter().flat_map(|c| c.required_literals(intern)).collect(),
+            // Every branch must be constrained; then one of their first sets' literals must
+            // occur, and one of their second sets' (a branch's first again if it has one).
             Condition::Any(v) => {
-                let mut all = Vec::new();
+                let mut first = Vec::new();
+                let mut second = Vec::new();
+                let mut tighter = false;
                 for c in v {
-                    for id in c.required_literals(intern)? {
-                        if !all.contains(&id) {
-                            all.push(id);
-                        }
-                    }
+                    let sets = c.required_literals(intern);
+                    let Some(one) = sets.first() else {
+                        return Vec::new();
+                    };
+                    tighter |= sets.len() > 1;
+                    union(&mut first, one);
+                    union(&mut second, sets.get(1).unwrap_or(one));
                 }
-                Some(all)
+                if tighter {
+                    vec![first, second]
+                } else {
+                    vec![first]
+                }
             }
-            Condition::Not(_) => None,
+            Condition::Not(_) => Vec::new(),
             Condition::Field(
                 field @ (FieldRef::Slot(Slot::Message | Slot::Exception) | FieldRef::Format),
                 tests,
-            ) => tests.iter().find_map(|t| {
-                let (literals, at_start) = t.literals()?;
-                literals
-                    .iter()
-                    .map(|l| intern(field, at_start, l))
-                    .collect::<Option<Vec<u16>>>()
-            }),
-            Condition::Field(..) => None,
+            ) => tests
+                .iter()
+                .flat_map(|t| t.literal_sets())
+                .filter_map(|(literals, at_start)| {
+                    literals
+                        .iter()
+                        .map(|l| intern(field, at_start, l))
+                        .collect::<Option<Vec<u16>>>()
+                })
+                .collect(),
+            Condition::Field(..) => Vec::new(),
         }
     }
 
@@ -523,7 +552,33 @@ impl Condition {
     }
 }
 
+/// Add to `set` the ids of `more` it lacks.
+fn union(set: &mut Vec<u16>, more: &[u16]) {
+    for &id in more {
+        if !set.contains(&id) {
+            set.push(id);
+        }
+    }
+}
+
 impl Test {
+    /// Sets of byte strings of which one each must occur in the field's text for this test to
+    /// hold on a text slot, and whether it must occur at the start of the text: the test's
+    /// literals, or a regex's literal prefixes and then its literal suffixes (a match ends with
+    /// one, so it occurs in the text). None for a numeric test.
+    fn literal_sets(&self) -> Vec<(Vec<Vec<u8>>, bool)> {
+        let mut sets: Vec<_> = self.literals().into_iter().collect();
+        if let TestKind::Regex(re, _) = &self.0
+            && let Some(suffixes) = regex_suffixes(re.as_str())
+            && sets
+                .first()
+                .is_none_or(|(prefixes, _)| *prefixes != suffixes)
+        {
+            sets.push((suffixes, false));
+        }
+        sets
+    }
+
     /// Byte strings of which one must occur in the field's text for this test to hold on a
     /// text slot, and whether it must occur at the start of the text (`None`: no such set, e.g.
     /// a numeric test or a regex without a literal prefix).
@@ -544,6 +599,22 @@ impl Test {
         // An empty literal occurs everywhere: no constraint.
         (!out.is_empty() && out.iter().all(|l| !l.is_empty())).then_some((out, at_start))
     }
+}
+
+/// The literals every match of `pattern` ends with, when they are known and few (all
+/// non-empty).
+fn regex_suffixes(pattern: &str) -> Option<Vec<Vec<u8>>> {
+    use regex_syntax::hir::literal::{ExtractKind, Extractor};
+    // Parsed with the defaults `Regex::new` uses, so this is the same language.
+    let hir = regex_syntax::Parser::new().parse(pattern).ok()?;
+    let seq = Extractor::new().kind(ExtractKind::Suffix).extract(&hir);
+    let literals: Vec<Vec<u8>> = seq
+        .literals()?
+        .iter()
+        .map(|l| l.as_bytes().to_vec())
+        .collect();
+    (!literals.is_empty() && literals.len() <= 32 && literals.iter().all(|l| !l.is_empty()))
+        .then_some(literals)
 }
 
 fn has_operator(s: &ConditionSpec) -> bool {

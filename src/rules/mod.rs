@@ -30,7 +30,7 @@ use serde::Serialize;
 use crate::filter;
 use crate::time::Nanos;
 use condition::{Condition, FieldRef, Subject};
-use prefilter::{GatedList, LiteralScan, LiteralsBuilder, Seen};
+use prefilter::{Gate, GatedList, LiteralScan, LiteralsBuilder, Seen};
 use spec::RuleSpec;
 
 /// The built-in rule pack, compiled into the binary (`rules/<ID>-<name>.toml`).
@@ -232,7 +232,7 @@ struct Plan {
 /// ([`Rule::service`]) holding that service's guarded rules and all unguarded ones (of every
 /// scope);
 /// `unguarded` holds the unguarded rules only (for every other service). `gates` has one entry
-/// per rule, `Some` only for event rules whose condition requires a literal of `scan` (each
+/// per rule, `Some` only for event rules whose condition requires literals of `scan` (each
 /// folded list scans only its rules' literals, with the same ids).
 #[derive(Clone, Debug, Default)]
 pub struct RuleSet {
@@ -243,7 +243,7 @@ pub struct RuleSet {
     needs_extras: bool,
     by_service: Vec<(Box<str>, Plan)>,
     unguarded: Plan,
-    gates: Vec<Option<Seen>>,
+    gates: Vec<Option<Gate>>,
     scan: LiteralScan,
     /// Per rule: the condition is only its service guard ([`Condition::is_service_test_only`]).
     guard_only: Vec<bool>,
@@ -688,7 +688,7 @@ impl RuleSet {
         for &i in candidates {
             if let Some(Some(gate)) = self.gates.get(usize::from(i)) {
                 let seen = seen.get_or_insert_with(|| self.scan.scan(s));
-                if !seen.intersects(gate) {
+                if !gate.opens(seen) {
                     continue;
                 }
             }
