@@ -44,8 +44,11 @@
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 use std::rc::Rc;
+use std::sync::LazyLock;
+
+use hashbrown::HashTable;
 
 use serde::Serialize;
 
@@ -114,13 +117,13 @@ impl StreamClocks {
     /// The clock by which windows may close while stream `clock` of input `source` is read:
     /// `None` while inputs of another timeline are still to come, or before any event time.
     pub fn closing(&self, source: u32, clock: u64) -> Option<Nanos> {
-        if source < self.hold_below {
-            return None;
-        }
-        self.clocks
-            .get(&clock)
-            .copied()
-            .filter(|&c| c != Nanos::MIN)
+        self.closing_at(source, *self.clocks.get(&clock)?)
+    }
+
+    /// [`StreamClocks::closing`] with the stream's clock given (what [`StreamClocks::advance`]
+    /// just returned): no second look-up.
+    fn closing_at(&self, source: u32, clock: Nanos) -> Option<Nanos> {
+        (source >= self.hold_below && clock != Nanos::MIN).then_some(clock)
     }
 }
 
@@ -168,9 +171,14 @@ const MAX_IDS: usize = Slot::IDS.len();
 #[derive(Clone, Debug, PartialEq)]
 pub struct Ids {
     text: String,
-    /// Per identifier: its slot, whether it links (else it labels), and where its value ends in
-    /// `text` (it starts where the previous one ends).
-    parts: [(Slot, bool, u32); MAX_IDS],
+    /// Per identifier: its slot and whether it links (else it labels).
+    kinds: [(Slot, bool); MAX_IDS],
+    /// Per identifier: where its value ends in `text` (it starts where the previous one ends).
+    ends: [u32; MAX_IDS],
+    /// Per linking identifier: its [`id_hash`], computed where the set is made (a parse worker,
+    /// in parallel), so the merger's index look-ups hash nothing. 32 bits keep the set small
+    /// (it is moved several times on its way to the merger).
+    hashes: [u32; MAX_IDS],
     len: u8,
     /// Where the values start in the arena, until [`Ids::resolve`] (no value reads as present
     /// before).
@@ -181,7 +189,9 @@ impl Default for Ids {
     fn default() -> Self {
         Ids {
             text: String::new(),
-            parts: [(Slot::TraceId, false, 0); MAX_IDS],
+            kinds: [(Slot::TraceId, false); MAX_IDS],
+            ends: [0; MAX_IDS],
+            hashes: [0; MAX_IDS],
             len: 0,
             arena_start: None,
         }
@@ -220,8 +230,8 @@ impl Ids {
             ids.push(slot, link, v);
         }
         // Ends were recorded from the arena's start: make them relative to this set's start.
-        for p in &mut ids.parts[..usize::from(ids.len)] {
-            p.2 -= start;
+        for end in &mut ids.ends[..usize::from(ids.len)] {
+            *end -= start;
         }
         *arena = std::mem::take(&mut ids.text);
         ids
@@ -233,7 +243,7 @@ impl Ids {
             return;
         };
         let end = match usize::from(self.len).checked_sub(1) {
-            Some(last) => start as usize + self.parts[last].2 as usize,
+            Some(last) => start as usize + self.ends[last] as usize,
             None => start as usize,
         };
         self.text = arena.get(start as usize..end).unwrap_or("").to_string();
@@ -246,7 +256,11 @@ impl Ids {
             return;
         }
         self.text.push_str(value);
-        self.parts[n] = (slot, link, end);
+        self.kinds[n] = (slot, link);
+        self.ends[n] = end;
+        if link {
+            self.hashes[n] = short_hash(id_hash(slot, value));
+        }
         self.len += 1;
     }
 
@@ -257,15 +271,17 @@ impl Ids {
     /// Every identifier; one still in a chunk's arena ([`Ids::new_in`]) is read from `arena`
     /// when given, else reads as absent.
     fn all_in<'s>(&'s self, arena: Option<&'s str>) -> impl Iterator<Item = (Slot, bool, &'s str)> {
-        let (parts, text) = match (self.arena_start, arena) {
-            (None, _) => (&self.parts[..usize::from(self.len)], self.text.as_str()),
+        let n = usize::from(self.len);
+        let (kinds, ends, text) = match (self.arena_start, arena) {
+            (None, _) => (&self.kinds[..n], &self.ends[..n], self.text.as_str()),
             (Some(start), Some(arena)) => (
-                &self.parts[..usize::from(self.len)],
+                &self.kinds[..n],
+                &self.ends[..n],
                 arena.get(start as usize..).unwrap_or(""),
             ),
-            (Some(_), None) => (&[][..], ""),
+            (Some(_), None) => (&[][..], &[][..], ""),
         };
-        parts.iter().scan(0usize, move |start, &(slot, link, end)| {
+        kinds.iter().zip(ends).scan(0usize, move |start, (&(slot, link), &end)| {
             let (from, to) = (*start, end as usize);
             *start = to;
             Some((slot, link, text.get(from..to).unwrap_or("")))
@@ -284,7 +300,7 @@ impl Ids {
 
     /// Whether any identifier links (labels alone place nothing in a group).
     pub fn has_links(&self) -> bool {
-        self.parts[..usize::from(self.len)].iter().any(|p| p.1)
+        self.kinds[..usize::from(self.len)].iter().any(|k| k.1)
     }
 }
 
@@ -327,10 +343,9 @@ impl Default for IdKinds {
 pub fn ids_of(ev: &Event<'_>, reg: &Registry, arena: Option<&mut String>) -> Option<Ids> {
     let kinds = reg.id_kinds(ev.service);
     let value = |slot: Slot| ev.get(slot).filter(|v| usable_id(v));
-    if !kinds.link.iter().any(|&slot| value(slot).is_some()) {
-        return None;
-    }
-    let links = kinds.link.iter().map(|&slot| (slot, true));
+    // Link kinds before the first one present hold nothing: not looked at again.
+    let first = kinds.link.iter().position(|&slot| value(slot).is_some())?;
+    let links = kinds.link[first..].iter().map(|&slot| (slot, true));
     let values = links
         .chain(kinds.label.iter().map(|&slot| (slot, false)))
         .filter_map(|(slot, link)| Some((slot, link, value(slot)?)));
@@ -385,14 +400,52 @@ pub struct Observation<'o> {
     pub pin: Option<Pin>,
 }
 
-/// An identifier as stored: one byte for its kind (`a` + slot index), then the value. One
-/// string, so lookups borrow a reusable buffer instead of allocating.
+/// An identifier as stored: one byte for its kind (`a` + slot index), then the value.
 type IdKey = Rc<str>;
 
 fn encode(slot: Slot, value: &str, buf: &mut String) {
     buf.clear();
     buf.push(char::from(b'a' + slot as u8));
     buf.push_str(value);
+}
+
+/// Whether stored identifier `key` is `value` of kind `slot` (compared as stored: no encoding).
+fn names(key: &str, slot: Slot, value: &str) -> bool {
+    key.as_bytes().split_first() == Some((&(b'a' + slot as u8), value.as_bytes()))
+}
+
+/// The seed of [`id_hash`]: random per process, as identifiers come from the input, and one
+/// for all threads, as parse workers hash what the merger looks up.
+static ID_HASHER: LazyLock<foldhash::fast::RandomState> = LazyLock::new(Default::default);
+
+/// The hash of an identifier (its kind and value) in the index of open groups
+/// ([`Correlator`]'s `by_id`): computed once, where its [`Ids`] are made.
+fn id_hash(slot: Slot, value: &str) -> u64 {
+    let mut h = ID_HASHER.build_hasher();
+    h.write_u8(slot as u8);
+    h.write(value.as_bytes());
+    h.finish()
+}
+
+/// An [`id_hash`] as [`Ids`] carry it.
+fn short_hash(hash: u64) -> u32 {
+    // The low half: foldhash's are as good as its high half.
+    hash as u32
+}
+
+/// A hash for the index from a [`short_hash`]: hashbrown takes the bucket from the low bits
+/// and a tag from the top 7, so both halves get the 32 bits.
+fn table_hash(short: u32) -> u64 {
+    u64::from(short) << 32 | u64::from(short)
+}
+
+/// An entry of the identifier index: an id of an open group, its [`id_hash`] (kept for the
+/// table's growth and the id's removal) and the group's slot in [`OpenGroups`].
+#[derive(Clone, Debug)]
+struct IdEntry {
+    key: IdKey,
+    hash: u64,
+    slot: u32,
 }
 
 /// An identifier as the report shows it (`request_id:abc`), from its stored form: what a
@@ -413,7 +466,8 @@ struct Group {
     /// The representative identifier: the first linking id of the group's first observation
     /// (shared with `ids`, so it costs no allocation; [`decode`] prints it).
     rep: Option<IdKey>,
-    ids: Vec<IdKey>,
+    /// Its linking ids, each with its [`id_hash`]: every one is in `by_id`, pointing here.
+    ids: Vec<(IdKey, u64)>,
     /// Ids that left it for a newer group while it was parked idle past the window
     /// ([`Correlator::observe`]): shown among its identifiers, no longer in `by_id`.
     left: Vec<IdKey>,
@@ -744,8 +798,8 @@ impl OpenGroups {
 pub struct Correlator {
     settings: CorrelationSettings,
     open: OpenGroups,
-    /// Every identifier of an open group → the group's slot in `open`.
-    by_id: crate::FastMap<IdKey, u32>,
+    /// Every identifier of an open group → the group's slot in `open`, by [`id_hash`].
+    by_id: HashTable<IdEntry>,
     /// Open groups not parked, by last activity.
     idle: IdleQueue,
     /// Pinned groups that were found idle ([`Pin`]), by last activity: out of `idle`, so they
@@ -819,7 +873,7 @@ impl Correlator {
                 max_open: settings.max_open.max(1),
             },
             open: OpenGroups::default(),
-            by_id: crate::FastMap::default(),
+            by_id: HashTable::new(),
             idle: IdleQueue::default(),
             parked: IdleQueue::default(),
             parked_n: 0,
@@ -940,7 +994,7 @@ impl Correlator {
         // Groups last active before this are idle: closed, or parked when pinned.
         let idle_before = self
             .clocks
-            .closing(o.source, o.clock)
+            .closing_at(o.source, now)
             .map(|clock| clock.saturating_sub(self.settings.window_ns));
         if let Some(before) = idle_before {
             self.close_idle(before);
@@ -957,34 +1011,39 @@ impl Correlator {
         // per link; links past the 64th are looked up again below).
         let mut found = std::mem::take(&mut self.found);
         found.clear();
-        found.extend(pinned);
-        // The links and labels, read out of the arena once.
-        let mut links: [(Slot, &str); MAX_IDS] = [(Slot::TraceId, ""); MAX_IDS];
+        if let Some(p) = pinned {
+            found.push(p);
+        }
+        // The links (with their hashes) and labels, read out of the arena once.
+        let mut links: [(Slot, &str, u64); MAX_IDS] = [(Slot::TraceId, "", 0); MAX_IDS];
         let mut labels: [(Slot, &str); MAX_IDS] = [(Slot::TraceId, ""); MAX_IDS];
         let (mut n_links, mut n_labels) = (0, 0);
-        for (slot, link, v) in o.ids.all_in(o.arena) {
-            let (list, n) = if link {
-                (&mut links, &mut n_links)
-            } else {
-                (&mut labels, &mut n_labels)
-            };
-            if let Some(cell) = list.get_mut(*n) {
+        for ((slot, link, v), &short) in o.ids.all_in(o.arena).zip(&o.ids.hashes) {
+            let hash = table_hash(short);
+            if link {
+                if let Some(cell) = links.get_mut(n_links) {
+                    *cell = (slot, v, hash);
+                    n_links += 1;
+                }
+            } else if let Some(cell) = labels.get_mut(n_labels) {
                 *cell = (slot, v);
-                *n += 1;
+                n_labels += 1;
             }
         }
         let links = &links[..n_links];
         let labels = &labels[..n_labels];
         let mut known: u64 = 0;
-        for (i, &(slot, v)) in links.iter().enumerate() {
-            encode(slot, v, &mut self.buf);
-            let owner = self.by_id.get(self.buf.as_str()).copied();
+        for (i, &(slot, v, hash)) in links.iter().enumerate() {
+            let owner = self
+                .by_id
+                .find(hash, |e| names(&e.key, slot, v))
+                .map(|e| e.slot);
             if let Some(p) = pinned
                 && owner != Some(p)
                 && self
                     .open
                     .get(p)
-                    .is_some_and(|g| g.left.iter().any(|k| **k == *self.buf))
+                    .is_some_and(|g| g.left.iter().any(|k| names(k, slot, v)))
             {
                 // An id that left the pinned group for a newer one: not taken back, not merged.
                 known |= 1 << i;
@@ -997,12 +1056,14 @@ impl Correlator {
                 // A parked group idle past the window: its id leaves it for the group of this
                 // observation, as if it had closed (every id of an open group still maps to
                 // it). Only a waiting request delivered through its pin joins it now.
-                self.by_id.remove(self.buf.as_str());
-                if let Some(sg) = self.open.get_mut(g)
-                    && let Some(at) = sg.ids.iter().position(|k| **k == *self.buf)
-                {
-                    let key = sg.ids.remove(at);
-                    sg.left.push(key);
+                if let Ok(entry) = self.by_id.find_entry(hash, |e| names(&e.key, slot, v)) {
+                    let (gone, _) = entry.remove();
+                    if let Some(sg) = self.open.get_mut(g)
+                        && let Some(at) = sg.ids.iter().position(|(k, _)| Rc::ptr_eq(k, &gone.key))
+                    {
+                        let (key, _) = sg.ids.remove(at);
+                        sg.left.push(key);
+                    }
                 }
                 continue;
             }
@@ -1038,31 +1099,31 @@ impl Correlator {
         self.last = at;
         let g = self.open.get_mut(at)?;
         if known.count_ones() as usize != links.len() {
-            for (i, &(slot, v)) in links.iter().enumerate() {
+            for (i, &(slot, v, hash)) in links.iter().enumerate() {
                 // Known ids stay known: `unite` re-points them, nothing here removes them.
-                if known & (1 << i) != 0 {
+                // Not known before this observation (the first loop looked it up), so it is
+                // not in the index unless the observation names it twice.
+                if known & (1 << i) != 0
+                    || links[..i].iter().any(|&(s, w, _)| s == slot && w == v)
+                {
                     continue;
                 }
                 encode(slot, v, &mut self.buf);
-                // Not known before this observation (the first loop looked it up), so one
-                // hash inserts it; `Occupied` only for an id the observation names twice.
                 let key: IdKey = Rc::from(self.buf.as_str());
-                if let std::collections::hash_map::Entry::Vacant(e) = self.by_id.entry(key) {
-                    g.ids.push(e.key().clone());
-                    e.insert(at);
-                }
+                let entry = IdEntry {
+                    key: key.clone(),
+                    hash,
+                    slot: at,
+                };
+                self.by_id.insert_unique(hash, entry, |e| e.hash);
+                g.ids.push((key, hash));
             }
         }
         for &(slot, v) in labels {
             if g.labels.len() >= MAX_LABELS {
                 break;
             }
-            let tag = b'a' + slot as u8;
-            if !g
-                .labels
-                .iter()
-                .any(|x| x.as_bytes().split_first() == Some((&tag, v.as_bytes())))
-            {
+            if !g.labels.iter().any(|x| names(x, slot, v)) {
                 encode(slot, v, &mut self.buf);
                 g.labels.push(Rc::from(self.buf.as_str()));
             }
@@ -1094,17 +1155,16 @@ impl Correlator {
         // inputs were read in (an earlier event read later renames it).
         if let (Some(t), Some(first)) = (o.ts, g.first)
             && t < first
-            && let Some(&(slot, v)) = links.first()
+            && let Some(&(slot, v, hash)) = links.first()
         {
-            encode(slot, v, &mut self.buf);
             // Its group's id (not one that left the pinned group for a newer one).
-            if let Some((key, _)) = self
+            if let Some(e) = self
                 .by_id
-                .get_key_value(self.buf.as_str())
-                .filter(|&(_, &owner)| owner == at)
+                .find(hash, |e| names(&e.key, slot, v))
+                .filter(|e| e.slot == at)
             {
-                g.rep = Some(key.clone());
-                Self::note(&mut self.renamed, g.seq, Renamed::Name(key.clone()));
+                g.rep = Some(e.key.clone());
+                Self::note(&mut self.renamed, g.seq, Renamed::Name(e.key.clone()));
             }
         }
         if let Some(t) = o.ts {
@@ -1114,7 +1174,7 @@ impl Correlator {
         g.touched = g.touched.max(touched);
         if g.rep.is_none() {
             // A new group: its first id is the observation's first link.
-            g.rep = g.ids.first().cloned();
+            g.rep = g.ids.first().map(|(k, _)| k.clone());
         }
         Some((g.seq, g.rep.clone()?))
     }
@@ -1200,9 +1260,9 @@ impl Correlator {
                     into: survivor_seq,
                 });
             }
-            for key in &o.ids {
-                if let Some(g) = self.by_id.get_mut(&**key) {
-                    *g = survivor;
+            for (key, hash) in &o.ids {
+                if let Some(e) = self.by_id.find_mut(*hash, |e| Rc::ptr_eq(&e.key, key)) {
+                    e.slot = survivor;
                 }
             }
             let Some(s) = self.open.get_mut(survivor) else {
@@ -1338,10 +1398,14 @@ impl Correlator {
             return;
         };
         self.parked_n -= usize::from(g.parked);
-        for key in &g.ids {
+        for (key, hash) in &g.ids {
             // Every id of an open group maps to it (`observe` adds only ids not yet mapped,
             // `unite` re-points those of the groups it merges).
-            let owner = self.by_id.remove(&**key);
+            let owner = self
+                .by_id
+                .find_entry(*hash, |e| Rc::ptr_eq(&e.key, key))
+                .ok()
+                .map(|e| e.remove().0.slot);
             debug_assert_eq!(owner, Some(slot));
         }
         if let Some(c) = &mut self.changes {
@@ -1393,7 +1457,11 @@ impl Correlator {
         let name = |k: &IdKey| decode(k);
         GroupReport {
             id: g.rep.as_deref().map(decode).unwrap_or_default(),
-            identifiers: g.ids.iter().chain(&g.left).take(shown).map(name).collect(),
+            identifiers: (g.ids.iter().map(|(k, _)| k))
+                .chain(&g.left)
+                .take(shown)
+                .map(name)
+                .collect(),
             identifier_count: g.ids.len() + g.left.len(),
             labels: g.labels.iter().map(name).collect(),
             services: (0..64u16)

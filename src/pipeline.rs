@@ -4615,7 +4615,8 @@ pub fn request_label(r: &Request) -> String {
     s
 }
 
-/// The identifiers of a merged request, split by the service's link/label kinds.
+/// The identifiers of a merged request, split by the service's link/label kinds; none when
+/// no identifier links (the request joins no group).
 pub fn request_ids(r: &Request, reg: &Registry) -> Ids {
     request_ids_in(r, reg, None)
 }
@@ -4629,6 +4630,13 @@ fn request_ids_in(r: &Request, reg: &Registry, arena: Option<&mut String>) -> Id
         (Slot::AgentId, r.agent_id()),
         (Slot::ClientIp, r.client_ip()),
     ];
+    // Without a linking id a request joins no group (callers look no further): no set to build.
+    let links = |&(slot, v): &(Slot, Option<&str>)| {
+        v.is_some_and(|v| !v.trim().is_empty()) && kinds.link.contains(&slot)
+    };
+    if !values.iter().any(links) {
+        return Ids::default();
+    }
     let kind = |slot: &Slot| {
         if kinds.link.contains(slot) {
             Some(true)
