@@ -343,12 +343,23 @@ impl Default for IdKinds {
 pub fn ids_of(ev: &Event<'_>, reg: &Registry, arena: Option<&mut String>) -> Option<Ids> {
     let kinds = reg.id_kinds(ev.service);
     let value = |slot: Slot| ev.get(slot).filter(|v| usable_id(v));
-    // Link kinds before the first one present hold nothing: not looked at again.
-    let first = kinds.link.iter().position(|&slot| value(slot).is_some())?;
-    let links = kinds.link[first..].iter().map(|&slot| (slot, true));
-    let values = links
-        .chain(kinds.label.iter().map(|&slot| (slot, false)))
-        .filter_map(|(slot, link)| Some((slot, link, value(slot)?)));
+    // Gathered by plain loops (this runs for every event): links, then labels if any link.
+    let mut found = [(Slot::TraceId, false, ""); MAX_IDS];
+    let mut n = 0;
+    for (kinds, link) in [(&kinds.link, true), (&kinds.label, false)] {
+        if !link && n == 0 {
+            return None;
+        }
+        for &slot in kinds {
+            if let Some(v) = value(slot)
+                && let Some(cell) = found.get_mut(n)
+            {
+                *cell = (slot, link, v);
+                n += 1;
+            }
+        }
+    }
+    let values = found[..n].iter().copied();
     Some(match arena {
         Some(arena) => Ids::new_in(arena, values),
         None => Ids::new(values),
