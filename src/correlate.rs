@@ -268,23 +268,31 @@ impl Ids {
         self.all_in(None)
     }
 
+    /// The text the values are in: the arena while they are in one ([`Ids::new_in`]); `None`
+    /// when that arena is not given (they read as absent).
+    fn text_in<'s>(&'s self, arena: Option<&'s str>) -> Option<&'s str> {
+        match (self.arena_start, arena) {
+            (None, _) => Some(self.text.as_str()),
+            (Some(start), Some(arena)) => Some(arena.get(start as usize..).unwrap_or("")),
+            (Some(_), None) => None,
+        }
+    }
+
+    /// The value of identifier `i` in `text` (from [`Ids::text_in`]).
+    fn value_in<'s>(&self, i: usize, text: &'s str) -> &'s str {
+        let from = i.checked_sub(1).map_or(0, |p| self.ends[p] as usize);
+        text.get(from..self.ends[i] as usize).unwrap_or("")
+    }
+
     /// Every identifier; one still in a chunk's arena ([`Ids::new_in`]) is read from `arena`
     /// when given, else reads as absent.
     fn all_in<'s>(&'s self, arena: Option<&'s str>) -> impl Iterator<Item = (Slot, bool, &'s str)> {
-        let n = usize::from(self.len);
-        let (kinds, ends, text) = match (self.arena_start, arena) {
-            (None, _) => (&self.kinds[..n], &self.ends[..n], self.text.as_str()),
-            (Some(start), Some(arena)) => (
-                &self.kinds[..n],
-                &self.ends[..n],
-                arena.get(start as usize..).unwrap_or(""),
-            ),
-            (Some(_), None) => (&[][..], &[][..], ""),
-        };
-        kinds.iter().zip(ends).scan(0usize, move |start, (&(slot, link), &end)| {
-            let (from, to) = (*start, end as usize);
-            *start = to;
-            Some((slot, link, text.get(from..to).unwrap_or("")))
+        let text = self.text_in(arena);
+        let n = text.map_or(0, |_| usize::from(self.len));
+        let text = text.unwrap_or("");
+        (0..n).map(move |i| {
+            let (slot, link) = self.kinds[i];
+            (slot, link, self.value_in(i, text))
         })
     }
 
@@ -1025,26 +1033,31 @@ impl Correlator {
         if let Some(p) = pinned {
             found.push(p);
         }
-        // The links (with their hashes) and labels, read out of the arena once.
-        let mut links: [(Slot, &str, u64); MAX_IDS] = [(Slot::TraceId, "", 0); MAX_IDS];
-        let mut labels: [(Slot, &str); MAX_IDS] = [(Slot::TraceId, ""); MAX_IDS];
+        // Where the links and labels are in `o.ids` (positions: no copies of values to set up).
+        let text = o.ids.text_in(o.arena);
+        let n = text.map_or(0, |_| usize::from(o.ids.len));
+        let text = text.unwrap_or("");
+        let (mut links, mut labels) = ([0u8; MAX_IDS], [0u8; MAX_IDS]);
         let (mut n_links, mut n_labels) = (0, 0);
-        for ((slot, link, v), &short) in o.ids.all_in(o.arena).zip(&o.ids.hashes) {
-            let hash = table_hash(short);
-            if link {
-                if let Some(cell) = links.get_mut(n_links) {
-                    *cell = (slot, v, hash);
-                    n_links += 1;
-                }
-            } else if let Some(cell) = labels.get_mut(n_labels) {
-                *cell = (slot, v);
-                n_labels += 1;
-            }
+        for (i, &(_, link)) in (0u8..).zip(&o.ids.kinds[..n]) {
+            let (list, len) = if link {
+                (&mut links, &mut n_links)
+            } else {
+                (&mut labels, &mut n_labels)
+            };
+            list[*len] = i;
+            *len += 1;
         }
         let links = &links[..n_links];
         let labels = &labels[..n_labels];
+        // Identifier `i` of `o.ids`: its kind, value and index hash.
+        let id = |i: u8| {
+            let i = usize::from(i);
+            let slot = o.ids.kinds[i].0;
+            (slot, o.ids.value_in(i, text), table_hash(o.ids.hashes[i]))
+        };
         let mut known: u64 = 0;
-        for (i, &(slot, v, hash)) in links.iter().enumerate() {
+        for (i, (slot, v, hash)) in links.iter().map(|&k| id(k)).enumerate() {
             let owner = self
                 .by_id
                 .find(hash, |e| names(&e.key, slot, v))
@@ -1110,12 +1123,12 @@ impl Correlator {
         self.last = at;
         let g = self.open.get_mut(at)?;
         if known.count_ones() as usize != links.len() {
-            for (i, &(slot, v, hash)) in links.iter().enumerate() {
+            for (i, (slot, v, hash)) in links.iter().map(|&k| id(k)).enumerate() {
                 // Known ids stay known: `unite` re-points them, nothing here removes them.
                 // Not known before this observation (the first loop looked it up), so it is
                 // not in the index unless the observation names it twice.
                 if known & (1 << i) != 0
-                    || links[..i].iter().any(|&(s, w, _)| s == slot && w == v)
+                    || links[..i].iter().map(|&k| id(k)).any(|(s, w, _)| s == slot && w == v)
                 {
                     continue;
                 }
@@ -1130,7 +1143,7 @@ impl Correlator {
                 g.ids.push((key, hash));
             }
         }
-        for &(slot, v) in labels {
+        for (slot, v, _) in labels.iter().map(|&k| id(k)) {
             if g.labels.len() >= MAX_LABELS {
                 break;
             }
@@ -1166,7 +1179,7 @@ impl Correlator {
         // inputs were read in (an earlier event read later renames it).
         if let (Some(t), Some(first)) = (o.ts, g.first)
             && t < first
-            && let Some(&(slot, v, hash)) = links.first()
+            && let Some((slot, v, hash)) = links.first().map(|&k| id(k))
         {
             // Its group's id (not one that left the pinned group for a newer one).
             if let Some(e) = self
