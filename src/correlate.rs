@@ -1122,7 +1122,8 @@ impl Correlator {
         self.found = found;
         self.last = at;
         let g = self.open.get_mut(at)?;
-        if known.count_ones() as usize != links.len() {
+        // Some link is new (`known` has a bit per link; no popcount on the baseline target).
+        if known != (1 << links.len()) - 1 {
             for (i, (slot, v, hash)) in links.iter().map(|&k| id(k)).enumerate() {
                 // Known ids stay known: `unite` re-points them, nothing here removes them.
                 // Not known before this observation (the first loop looked it up), so it is
@@ -1456,7 +1457,8 @@ impl Correlator {
     fn rank(&mut self, g: Group, span: Nanos) {
         let better = |a: &Closed, b: (u64, Nanos, u64)| (a.errors, a.span, a.events) >= b;
         let key = (g.errors, span, g.events);
-        if self.top.len() >= TOP && self.top.iter().all(|c| better(c, key)) {
+        // `top` is sorted by that key, descending: its last is the least.
+        if self.top.len() >= TOP && self.top.last().is_some_and(|c| better(c, key)) {
             return;
         }
         let report = self.report_of(&g, span, SHOWN_IDS);

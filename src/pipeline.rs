@@ -4630,24 +4630,26 @@ fn request_ids_in(r: &Request, reg: &Registry, arena: Option<&mut String>) -> Id
         (Slot::AgentId, r.agent_id()),
         (Slot::ClientIp, r.client_ip()),
     ];
+    // The present ones of the service's kinds, in this order, and whether each links.
+    let mut found = [(Slot::TraceId, false, ""); 4];
+    let mut n = 0;
+    for (slot, v) in values {
+        // An id that starts with a visible ASCII byte is not blank: no Unicode trim.
+        let present = |v: &&str| {
+            v.as_bytes().first().is_some_and(|b| b.is_ascii_graphic()) || !v.trim().is_empty()
+        };
+        let Some(v) = v.filter(present) else { continue };
+        let link = kinds.link.contains(&slot);
+        if link || kinds.label.contains(&slot) {
+            found[n] = (slot, link, v);
+            n += 1;
+        }
+    }
     // Without a linking id a request joins no group (callers look no further): no set to build.
-    let links = |&(slot, v): &(Slot, Option<&str>)| {
-        v.is_some_and(|v| !v.trim().is_empty()) && kinds.link.contains(&slot)
-    };
-    if !values.iter().any(links) {
+    if !found[..n].iter().any(|f| f.1) {
         return Ids::default();
     }
-    let kind = |slot: &Slot| {
-        if kinds.link.contains(slot) {
-            Some(true)
-        } else {
-            kinds.label.contains(slot).then_some(false)
-        }
-    };
-    let ordered = values.iter().filter_map(|(slot, v)| {
-        let v = v.filter(|v| !v.trim().is_empty())?;
-        Some((*slot, kind(slot)?, v))
-    });
+    let ordered = found[..n].iter().copied();
     match arena {
         Some(arena) => Ids::new_in(arena, ordered),
         None => Ids::new(ordered),
