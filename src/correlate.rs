@@ -1129,7 +1129,10 @@ impl Correlator {
                 // Not known before this observation (the first loop looked it up), so it is
                 // not in the index unless the observation names it twice.
                 if known & (1 << i) != 0
-                    || links[..i].iter().map(|&k| id(k)).any(|(s, w, _)| s == slot && w == v)
+                    || links[..i]
+                        .iter()
+                        .map(|&k| id(k))
+                        .any(|(s, w, _)| s == slot && w == v)
                 {
                     continue;
                 }
@@ -1451,17 +1454,17 @@ impl Correlator {
                 out.push(closed);
             }
         }
-        self.rank(g, span);
+        self.rank(&g, span);
     }
 
-    fn rank(&mut self, g: Group, span: Nanos) {
+    fn rank(&mut self, g: &Group, span: Nanos) {
         let better = |a: &Closed, b: (u64, Nanos, u64)| (a.errors, a.span, a.events) >= b;
         let key = (g.errors, span, g.events);
         // `top` is sorted by that key, descending: its last is the least.
         if self.top.len() >= TOP && self.top.last().is_some_and(|c| better(c, key)) {
             return;
         }
-        let report = self.report_of(&g, span, SHOWN_IDS);
+        let report = self.report_of(g, span, SHOWN_IDS);
         self.top.push(Closed {
             errors: g.errors,
             span,
@@ -2224,5 +2227,120 @@ mod tests {
         assert_eq!((r.late_requests, r.peak_open_groups), (8, cap));
         // 10 pinned, 10 unpinned, `late`: w0..w7 and u0..u8 were evicted, u9 closed idle.
         assert_eq!((r.groups, r.evicted), (21, 17));
+    }
+
+    /// The hash an [`Ids`] carries for each link is [`id_hash`] of its kind and value, however
+    /// the set was made (owned, in an arena, copied out of it): the merger's index trusts it.
+    #[test]
+    fn ids_carry_the_hash_of_each_link_however_they_are_made() {
+        let values = [
+            (Slot::TraceId, true, "4bf92f3577b34da6a3ce929d0e0e4736"),
+            (Slot::ClientIp, false, "10.0.0.1"),
+            (Slot::RequestId, true, "r-1"),
+        ];
+        let owned = Ids::new(values);
+        let mut arena = String::from("earlier values");
+        let mut in_arena = Ids::new_in(&mut arena, values);
+        assert_eq!(in_arena.all_in(Some(&arena)).collect::<Vec<_>>(), values);
+        in_arena.resolve(&arena);
+        for ids in [&owned, &in_arena] {
+            assert_eq!(ids.all().collect::<Vec<_>>(), values);
+            for (i, &(slot, link, v)) in values.iter().enumerate() {
+                let want = if link {
+                    short_hash(id_hash(slot, v))
+                } else {
+                    0
+                };
+                assert_eq!(ids.hashes[i], want, "{slot:?} {v}");
+            }
+        }
+        // The kind is part of the hash (and of the key): same value, another kind.
+        assert_ne!(id_hash(Slot::TraceId, "x"), id_hash(Slot::RequestId, "x"));
+    }
+
+    /// Ids read from a chunk's arena find the group of the same ids observed owned; the same
+    /// value of another kind does not.
+    #[test]
+    fn arena_ids_find_the_group_of_the_same_owned_ids() {
+        let mut c = corr(60 * S, 100);
+        let g = obs(&mut c, 0, 0, &ids(&[(Slot::TraceId, "t1")], &[]), false);
+        let mut arena = String::from("xyz");
+        let in_arena = Ids::new_in(&mut arena, [(Slot::TraceId, true, "t1")]);
+        let other_kind = Ids::new_in(&mut arena, [(Slot::RequestId, true, "t1")]);
+        let at = |c: &mut Correlator, ids: &Ids| {
+            c.observe(&Observation {
+                ts: Some(S),
+                source: 0,
+                clock: 0,
+                service: 0,
+                error: false,
+                ids,
+                arena: Some(&arena),
+                request: None,
+                joins_only: false,
+                pin: None,
+            })
+            .map(|(g, _)| g)
+        };
+        assert_eq!(at(&mut c, &in_arena), Some(g));
+        assert_ne!(at(&mut c, &other_kind), Some(g));
+        assert_eq!(c.finish().groups, 2);
+    }
+
+    proptest::proptest! {
+        /// With no closing (a long window, a large cap), groups are the connected components
+        /// of shared links, and merges are what joining them took: the index (hashes carried
+        /// by the ids, entries re-pointed on merges by key identity) answers as a plain union
+        /// of identifiers does. Closing at the end removes every id (checked by `close`'s
+        /// debug assertion).
+        #[test]
+        fn groups_are_the_components_of_shared_links(
+            seen in proptest::collection::vec(
+                proptest::collection::btree_map(0usize..3, 0u8..8, 1..4),
+                1..80,
+            )
+        ) {
+            const KINDS: [Slot; 3] = [Slot::TraceId, Slot::RequestId, Slot::AgentId];
+            let mut c = corr(3600 * S, 100_000);
+            // Plain union-find over (kind, value).
+            let mut parent: HashMap<(usize, u8), (usize, u8)> = HashMap::new();
+            fn root(p: &HashMap<(usize, u8), (usize, u8)>, k: (usize, u8)) -> (usize, u8) {
+                let mut r = k;
+                while let Some(&up) = p.get(&r).filter(|&&up| up != r) {
+                    r = up;
+                }
+                r
+            }
+            let mut merges = 0u64;
+            for (t, links) in (0i64..).zip(&seen) {
+                let names: Vec<(Slot, String)> =
+                    links.iter().map(|(&k, &v)| (KINDS[k], format!("v{v}"))).collect();
+                let list: Vec<(Slot, &str)> = names.iter().map(|(s, v)| (*s, v.as_str())).collect();
+                obs(&mut c, t * S, 0, &ids(&list, &[]), false);
+                let keys: Vec<(usize, u8)> = links.iter().map(|(&k, &v)| (k, v)).collect();
+                let mut found: Vec<(usize, u8)> = keys
+                    .iter()
+                    .filter(|k| parent.contains_key(k))
+                    .map(|&k| root(&parent, k))
+                    .collect();
+                found.sort_unstable();
+                found.dedup();
+                merges += found.len().saturating_sub(1) as u64;
+                let top = found.first().copied().unwrap_or(keys[0]);
+                parent.insert(top, top);
+                for r in &found {
+                    parent.insert(*r, top);
+                }
+                for k in &keys {
+                    parent.entry(*k).or_insert(top);
+                }
+            }
+            let mut roots: Vec<(usize, u8)> = parent.keys().map(|&k| root(&parent, k)).collect();
+            roots.sort_unstable();
+            roots.dedup();
+            let r = c.finish();
+            proptest::prop_assert_eq!(r.merges, merges);
+            proptest::prop_assert_eq!(r.groups, roots.len() as u64);
+        }
     }
 }

@@ -4634,11 +4634,9 @@ fn request_ids_in(r: &Request, reg: &Registry, arena: Option<&mut String>) -> Id
     let mut found = [(Slot::TraceId, false, ""); 4];
     let mut n = 0;
     for (slot, v) in values {
-        // An id that starts with a visible ASCII byte is not blank: no Unicode trim.
-        let present = |v: &&str| {
-            v.as_bytes().first().is_some_and(|b| b.is_ascii_graphic()) || !v.trim().is_empty()
+        let Some(v) = v.filter(|v| !v.trim().is_empty()) else {
+            continue;
         };
-        let Some(v) = v.filter(present) else { continue };
         let link = kinds.link.contains(&slot);
         if link || kinds.label.contains(&slot) {
             found[n] = (slot, link, v);
