@@ -4615,8 +4615,7 @@ pub fn request_label(r: &Request) -> String {
     s
 }
 
-/// The identifiers of a merged request, split by the service's link/label kinds; none when
-/// no identifier links (the request joins no group).
+/// The identifiers of a merged request, split by the service's link/label kinds.
 pub fn request_ids(r: &Request, reg: &Registry) -> Ids {
     request_ids_in(r, reg, None)
 }
@@ -4630,24 +4629,17 @@ fn request_ids_in(r: &Request, reg: &Registry, arena: Option<&mut String>) -> Id
         (Slot::AgentId, r.agent_id()),
         (Slot::ClientIp, r.client_ip()),
     ];
-    // The present ones of the service's kinds, in this order, and whether each links.
-    let mut found = [(Slot::TraceId, false, ""); 4];
-    let mut n = 0;
-    for (slot, v) in values {
-        let Some(v) = v.filter(|v| !v.trim().is_empty()) else {
-            continue;
-        };
-        let link = kinds.link.contains(&slot);
-        if link || kinds.label.contains(&slot) {
-            found[n] = (slot, link, v);
-            n += 1;
+    let kind = |slot: &Slot| {
+        if kinds.link.contains(slot) {
+            Some(true)
+        } else {
+            kinds.label.contains(slot).then_some(false)
         }
-    }
-    // Without a linking id a request joins no group (callers look no further): no set to build.
-    if !found[..n].iter().any(|f| f.1) {
-        return Ids::default();
-    }
-    let ordered = found[..n].iter().copied();
+    };
+    let ordered = values.iter().filter_map(|(slot, v)| {
+        let v = v.filter(|v| !v.trim().is_empty())?;
+        Some((*slot, kind(slot)?, v))
+    });
     match arena {
         Some(arena) => Ids::new_in(arena, ordered),
         None => Ids::new(ordered),
