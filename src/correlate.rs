@@ -458,8 +458,8 @@ fn table_hash(short: u32) -> u64 {
     u64::from(short) << 32 | u64::from(short)
 }
 
-/// An entry of the identifier index: an id of an open group, its [`id_hash`] (kept for the
-/// table's growth and the id's removal) and the group's slot in [`OpenGroups`].
+/// An entry of the identifier index: an id of an open group, its hash there ([`table_hash`],
+/// kept for the table's growth) and the group's slot in [`OpenGroups`].
 #[derive(Clone, Debug)]
 struct IdEntry {
     key: IdKey,
@@ -485,7 +485,8 @@ struct Group {
     /// The representative identifier: the first linking id of the group's first observation
     /// (shared with `ids`, so it costs no allocation; [`decode`] prints it).
     rep: Option<IdKey>,
-    /// Its linking ids, each with its [`id_hash`]: every one is in `by_id`, pointing here.
+    /// Its linking ids, each with its hash in `by_id` ([`table_hash`]): every one is there,
+    /// pointing here (merges re-point and closes remove them without hashing again).
     ids: Vec<(IdKey, u64)>,
     /// Ids that left it for a newer group while it was parked idle past the window
     /// ([`Correlator::observe`]): shown among its identifiers, no longer in `by_id`.
@@ -817,7 +818,8 @@ impl OpenGroups {
 pub struct Correlator {
     settings: CorrelationSettings,
     open: OpenGroups,
-    /// Every identifier of an open group → the group's slot in `open`, by [`id_hash`].
+    /// Every identifier of an open group → the group's slot in `open`, found by the hash its
+    /// [`Ids`] carry ([`table_hash`]).
     by_id: HashTable<IdEntry>,
     /// Open groups not parked, by last activity.
     idle: IdleQueue,
