@@ -776,8 +776,10 @@ pub fn run_with(
     let (chunk_tx, chunk_rx) = sync_channel::<ReaderMsg>(threads * 2);
     // Each chunk travels to a worker with its input, so inputs added during the run need no
     // table shared between threads: the merger's list is the only one.
-    let (work_tx, work_rx) = sync_channel::<(Chunk, Arc<Input>)>(threads * 2);
-    let (done_tx, done_rx) = sync_channel::<ChunkOut>(threads * 2);
+    // Both channels hold every chunk in flight: a send never waits, so the dispatching
+    // merger and the workers cannot wait on each other.
+    let (work_tx, work_rx) = sync_channel::<(Chunk, Arc<Input>)>(IN_FLIGHT);
+    let (done_tx, done_rx) = sync_channel::<ChunkOut>(IN_FLIGHT);
     let work_rx = Mutex::new(work_rx);
     let hold = sinks.iter().any(|s| s.wants_events());
     let mut merger = Merger::new(inputs, reg, settings, hold, analysis);
@@ -787,6 +789,7 @@ pub fn run_with(
             let done_tx = done_tx.clone();
             let work_rx = &work_rx;
             scope.spawn(move || {
+                yield_to_merger();
                 let mut scratch = reg.scratch();
                 loop {
                     let next = work_rx.lock().map(|rx| rx.recv());
@@ -815,11 +818,30 @@ pub fn run_with(
     merger.finish(sinks)
 }
 
+/// Parse workers run at a slightly lower priority than the merger: their nice value is this
+/// thread's plus [`WORKER_NICE`] (Linux sets it per thread). The merger is the one serial
+/// stage: when it waited for a CPU behind the workers, results piled up, dispatch stopped and
+/// the workers then idled while it caught up. Best effort: where the call fails, nothing
+/// changes.
+fn yield_to_merger() {
+    use rustix::process::{getpriority_process, setpriority_process};
+    if let Ok(nice) = getpriority_process(None) {
+        let _ = setpriority_process(None, nice.saturating_add(WORKER_NICE).min(19));
+    }
+}
+
+/// How much lower the parse workers' priority is than the merger's (see [`yield_to_merger`]).
+const WORKER_NICE: i32 = 4;
+
 fn drain(work_rx: &Mutex<Receiver<(Chunk, Arc<Input>)>>) {
     if let Ok(rx) = work_rx.lock() {
         while rx.try_recv().is_ok() {}
     }
 }
+
+/// Chunks handed to the workers and not yet merged, at most: what bounds the memory of parsed
+/// chunks waiting for an earlier one to be merged.
+const IN_FLIGHT: usize = 8;
 
 fn dispatch_and_merge(
     chunk_rx: Receiver<ReaderMsg>,
@@ -844,10 +866,9 @@ fn dispatch_and_merge(
         }
         Ok(())
     };
-    let capacity = 4 * 2;
     loop {
         // Keep workers fed while the merge queue is small; otherwise collect results.
-        if !reader_done && in_flight < capacity {
+        if !reader_done && in_flight < IN_FLIGHT {
             // While chunks are being parsed, poll so their results are merged promptly even
             // when the (live) reader has nothing new.
             let wait = if in_flight > 0 {
@@ -855,50 +876,17 @@ fn dispatch_and_merge(
             } else {
                 Duration::from_millis(250)
             };
+            // Hand every chunk the reader has ready to the workers before merging, so their
+            // queue stays full while this thread merges (one chunk per merge left them idle).
             match chunk_rx.recv_timeout(wait) {
                 Err(RecvTimeoutError::Timeout) => merger.tick(sinks)?,
-                Ok(ReaderMsg::Chunk(c)) => {
-                    let Some(input) = merger.inputs.get(c.source as usize).cloned() else {
-                        return Err(io::Error::other("internal error: a chunk of no input"));
-                    };
-                    in_flight += 1;
-                    if work_tx.send((c, input)).is_err() {
-                        return Err(io::Error::other("parse worker stopped"));
+                Ok(msg) => {
+                    take(msg, merger, sinks, &work_tx, &mut in_flight)?;
+                    while in_flight < IN_FLIGHT
+                        && let Ok(msg) = chunk_rx.try_recv()
+                    {
+                        take(msg, merger, sinks, &work_tx, &mut in_flight)?;
                     }
-                }
-                Ok(ReaderMsg::NewInput { source, input }) => {
-                    merger.add_input(source, *input, sinks)?;
-                }
-                Ok(ReaderMsg::Bytes(n)) => merger.counts.bytes += n,
-                Ok(ReaderMsg::Error(e)) => merger.counts.read_errors.push(e),
-                Ok(ReaderMsg::Warning(w)) => merger.counts.warnings.push(w),
-                Ok(ReaderMsg::InputDone {
-                    source,
-                    bytes,
-                    sha256,
-                    complete,
-                    read,
-                }) => {
-                    if let Some(r) = merger.inputs_read.get_mut(source as usize) {
-                        r.bytes = bytes;
-                        r.sha256 = sha256;
-                        r.complete = complete;
-                        r.read = read;
-                    }
-                }
-                Ok(ReaderMsg::Interrupted { source, cut_line }) => {
-                    merger.interrupted = true;
-                    if let Some(bytes) = cut_line {
-                        merger.counts.cut_by_interrupt += 1;
-                        if let Some(r) = merger.inputs_read.get_mut(source as usize) {
-                            r.cut_line = Some(bytes);
-                        }
-                    }
-                }
-                Ok(ReaderMsg::Fatal(e)) => {
-                    // Stop the other live inputs so their readers end too.
-                    crate::source::live::request_stop();
-                    return Err(io::Error::other(e));
                 }
                 Err(RecvTimeoutError::Disconnected) => reader_done = true,
             }
@@ -923,6 +911,62 @@ fn dispatch_and_merge(
     }
     drop(work_tx);
     merge_ready(&mut waiting, &mut next_seq, merger, sinks)
+}
+
+/// One message of the reader: a chunk goes to the workers, the rest to the merger's counts.
+fn take(
+    msg: ReaderMsg,
+    merger: &mut Merger<'_>,
+    sinks: &mut [&mut dyn EventSink],
+    work_tx: &SyncSender<(Chunk, Arc<Input>)>,
+    in_flight: &mut usize,
+) -> io::Result<()> {
+    match msg {
+        ReaderMsg::Chunk(c) => {
+            let Some(input) = merger.inputs.get(c.source as usize).cloned() else {
+                return Err(io::Error::other("internal error: a chunk of no input"));
+            };
+            *in_flight += 1;
+            if work_tx.send((c, input)).is_err() {
+                return Err(io::Error::other("parse worker stopped"));
+            }
+        }
+        ReaderMsg::NewInput { source, input } => {
+            merger.add_input(source, *input, sinks)?;
+        }
+        ReaderMsg::Bytes(n) => merger.counts.bytes += n,
+        ReaderMsg::Error(e) => merger.counts.read_errors.push(e),
+        ReaderMsg::Warning(w) => merger.counts.warnings.push(w),
+        ReaderMsg::InputDone {
+            source,
+            bytes,
+            sha256,
+            complete,
+            read,
+        } => {
+            if let Some(r) = merger.inputs_read.get_mut(source as usize) {
+                r.bytes = bytes;
+                r.sha256 = sha256;
+                r.complete = complete;
+                r.read = read;
+            }
+        }
+        ReaderMsg::Interrupted { source, cut_line } => {
+            merger.interrupted = true;
+            if let Some(bytes) = cut_line {
+                merger.counts.cut_by_interrupt += 1;
+                if let Some(r) = merger.inputs_read.get_mut(source as usize) {
+                    r.cut_line = Some(bytes);
+                }
+            }
+        }
+        ReaderMsg::Fatal(e) => {
+            // Stop the other live inputs so their readers end too.
+            crate::source::live::request_stop();
+            return Err(io::Error::other(e));
+        }
+    }
+    Ok(())
 }
 
 // ---------------------------------------------------------------- reader
