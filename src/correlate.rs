@@ -51,6 +51,7 @@ use std::sync::LazyLock;
 use hashbrown::HashTable;
 
 use serde::Serialize;
+use smallvec::SmallVec;
 
 // `trace` is its own module; its types keep their paths here too.
 use crate::event::{Event, Slot};
@@ -137,6 +138,9 @@ pub const TOP: usize = 10;
 const SHOWN_IDS: usize = 8;
 /// Labels kept per group.
 const MAX_LABELS: usize = 8;
+/// Ids and labels a group holds without allocating: a request's group typically has two of
+/// each (request and trace ids; span id and client address).
+const GROUP_INLINE: usize = 2;
 /// Sources kept per group.
 const MAX_SOURCES: usize = 16;
 
@@ -487,11 +491,11 @@ struct Group {
     rep: Option<IdKey>,
     /// Its linking ids, each with its hash in `by_id` ([`table_hash`]): every one is there,
     /// pointing here (merges re-point and closes remove them without hashing again).
-    ids: GroupIds,
+    ids: SmallVec<[(IdKey, u64); GROUP_INLINE]>,
     /// Ids that left it for a newer group while it was parked idle past the window
     /// ([`Correlator::observe`]): shown among its identifiers, no longer in `by_id`.
     left: Vec<IdKey>,
-    labels: Vec<IdKey>,
+    labels: SmallVec<[IdKey; GROUP_INLINE]>,
     services: u64,
     sources: SourceList,
     events: u64,
@@ -530,57 +534,6 @@ struct Moved {
     seq: u64,
     /// Pins still naming the group merged away.
     pins: u32,
-}
-
-/// A group's linking ids with their hashes ([`Group::ids`]), in order of arrival: the first
-/// inline, as nearly every group has only one (a request's id): no allocation per group, and
-/// closing it reads no other memory.
-#[derive(Debug, Default, Clone)]
-struct GroupIds {
-    /// `None` only when `more` is empty too.
-    first: Option<(IdKey, u64)>,
-    more: Vec<(IdKey, u64)>,
-}
-
-impl GroupIds {
-    fn len(&self) -> usize {
-        usize::from(self.first.is_some()) + self.more.len()
-    }
-
-    fn first(&self) -> Option<&(IdKey, u64)> {
-        self.first.as_ref()
-    }
-
-    fn push(&mut self, id: (IdKey, u64)) {
-        match self.first {
-            None => self.first = Some(id),
-            Some(_) => self.more.push(id),
-        }
-    }
-
-    fn iter(&self) -> impl Iterator<Item = &(IdKey, u64)> {
-        self.first.iter().chain(&self.more)
-    }
-
-    /// Append `other`'s ids after these.
-    fn append(&mut self, other: GroupIds) {
-        for id in other.first.into_iter().chain(other.more) {
-            self.push(id);
-        }
-    }
-
-    /// Remove `key` (this very id, not an equal one), keeping the others' order.
-    fn remove(&mut self, key: &IdKey) -> Option<IdKey> {
-        if self.first.as_ref().is_some_and(|(k, _)| Rc::ptr_eq(k, key)) {
-            let first = self.first.take();
-            if !self.more.is_empty() {
-                self.first = Some(self.more.remove(0));
-            }
-            return first.map(|(k, _)| k);
-        }
-        let at = self.more.iter().position(|(k, _)| Rc::ptr_eq(k, key))?;
-        Some(self.more.remove(at).0)
-    }
 }
 
 /// The inputs a group was seen in, in order of first sight (at most [`MAX_SOURCES`]): the
@@ -1136,8 +1089,9 @@ impl Correlator {
                 if let Ok(entry) = self.by_id.find_entry(hash, |e| names(&e.key, slot, v)) {
                     let (gone, _) = entry.remove();
                     if let Some(sg) = self.open.get_mut(g)
-                        && let Some(key) = sg.ids.remove(&gone.key)
+                        && let Some(at) = sg.ids.iter().position(|(k, _)| Rc::ptr_eq(k, &gone.key))
                     {
+                        let (key, _) = sg.ids.remove(at);
                         sg.left.push(key);
                     }
                 }
@@ -1278,9 +1232,9 @@ impl Correlator {
         let group = Group {
             seq,
             rep: None,
-            ids: GroupIds::default(),
+            ids: SmallVec::new(),
             left: Vec::new(),
-            labels: Vec::new(),
+            labels: SmallVec::new(),
             services: 0,
             sources: SourceList::default(),
             events: 0,
@@ -1340,7 +1294,7 @@ impl Correlator {
                     into: survivor_seq,
                 });
             }
-            for (key, hash) in o.ids.iter() {
+            for (key, hash) in &o.ids {
                 if let Some(e) = self.by_id.find_mut(*hash, |e| Rc::ptr_eq(&e.key, key)) {
                     e.slot = survivor;
                 }
@@ -1356,7 +1310,7 @@ impl Correlator {
             if let Some(rep) = &s.rep {
                 Self::note(&mut self.renamed, survivor_seq, Renamed::Name(rep.clone()));
             }
-            s.ids.append(o.ids);
+            s.ids.extend(o.ids);
             s.left.extend(o.left);
             for l in o.labels {
                 if s.labels.len() < MAX_LABELS && !s.labels.contains(&l) {
@@ -1478,7 +1432,7 @@ impl Correlator {
             return;
         };
         self.parked_n -= usize::from(g.parked);
-        for (key, hash) in g.ids.iter() {
+        for (key, hash) in &g.ids {
             // Every id of an open group maps to it (`observe` adds only ids not yet mapped,
             // `unite` re-points those of the groups it merges).
             let owner = self
