@@ -482,10 +482,19 @@ pub fn decode(key: &str) -> String {
     format!("{kind}:{}", key.get(1..).unwrap_or(""))
 }
 
+/// In declaration order (`repr(C)`): the fields the idle queues check for every entry they
+/// look at ([`IdleQueue::oldest`], [`Correlator::oldest_unpinned`]) first, in one cache line.
 #[derive(Debug, Clone)]
+#[repr(C)]
 struct Group {
     /// The group's id: its creation number, never reused (what `observe` returns).
     seq: u64,
+    /// Ordering key in `idle` (last activity by the reading clock).
+    touched: Nanos,
+    /// Waiting requests that hold it open ([`Pin`]).
+    pins: u32,
+    /// Idle while pinned: its entry moved from `idle` to `parked` ([`Correlator::parked`]).
+    parked: bool,
     /// The representative identifier: the first linking id of the group's first observation
     /// (shared with `ids`, so it costs no allocation; [`decode`] prints it).
     rep: Option<IdKey>,
@@ -503,13 +512,7 @@ struct Group {
     requests: u64,
     first: Option<Nanos>,
     last: Option<Nanos>,
-    /// Ordering key in `idle` (last activity by the reading clock).
-    touched: Nanos,
     slowest: Option<(f64, String)>,
-    /// Waiting requests that hold it open ([`Pin`]).
-    pins: u32,
-    /// Idle while pinned: its entry moved from `idle` to `parked` ([`Correlator::parked`]).
-    parked: bool,
 }
 
 /// A waiting request's hold on the group of its first correlated line
