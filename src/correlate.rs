@@ -51,6 +51,7 @@ use std::sync::LazyLock;
 use hashbrown::HashTable;
 
 use serde::Serialize;
+use smallvec::SmallVec;
 
 // `trace` is its own module; its types keep their paths here too.
 use crate::event::{Event, Slot};
@@ -137,6 +138,9 @@ pub const TOP: usize = 10;
 const SHOWN_IDS: usize = 8;
 /// Labels kept per group.
 const MAX_LABELS: usize = 8;
+/// Ids and labels a group holds without allocating: a request's group typically has two of
+/// each (request and trace ids; span id and client address).
+const GROUP_INLINE: usize = 2;
 /// Sources kept per group.
 const MAX_SOURCES: usize = 16;
 
@@ -478,20 +482,29 @@ pub fn decode(key: &str) -> String {
     format!("{kind}:{}", key.get(1..).unwrap_or(""))
 }
 
+/// In declaration order (`repr(C)`): the fields the idle queues check for every entry they
+/// look at ([`IdleQueue::oldest`], [`Correlator::oldest_unpinned`]) first, in one cache line.
 #[derive(Debug, Clone)]
+#[repr(C)]
 struct Group {
     /// The group's id: its creation number, never reused (what `observe` returns).
     seq: u64,
+    /// Ordering key in `idle` (last activity by the reading clock).
+    touched: Nanos,
+    /// Waiting requests that hold it open ([`Pin`]).
+    pins: u32,
+    /// Idle while pinned: its entry moved from `idle` to `parked` ([`Correlator::parked`]).
+    parked: bool,
     /// The representative identifier: the first linking id of the group's first observation
     /// (shared with `ids`, so it costs no allocation; [`decode`] prints it).
     rep: Option<IdKey>,
     /// Its linking ids, each with its hash in `by_id` ([`table_hash`]): every one is there,
     /// pointing here (merges re-point and closes remove them without hashing again).
-    ids: Vec<(IdKey, u64)>,
+    ids: SmallVec<[(IdKey, u64); GROUP_INLINE]>,
     /// Ids that left it for a newer group while it was parked idle past the window
     /// ([`Correlator::observe`]): shown among its identifiers, no longer in `by_id`.
     left: Vec<IdKey>,
-    labels: Vec<IdKey>,
+    labels: SmallVec<[IdKey; GROUP_INLINE]>,
     services: u64,
     sources: SourceList,
     events: u64,
@@ -499,13 +512,7 @@ struct Group {
     requests: u64,
     first: Option<Nanos>,
     last: Option<Nanos>,
-    /// Ordering key in `idle` (last activity by the reading clock).
-    touched: Nanos,
     slowest: Option<(f64, String)>,
-    /// Waiting requests that hold it open ([`Pin`]).
-    pins: u32,
-    /// Idle while pinned: its entry moved from `idle` to `parked` ([`Correlator::parked`]).
-    parked: bool,
 }
 
 /// A waiting request's hold on the group of its first correlated line
@@ -1228,9 +1235,9 @@ impl Correlator {
         let group = Group {
             seq,
             rep: None,
-            ids: Vec::new(),
+            ids: SmallVec::new(),
             left: Vec::new(),
-            labels: Vec::new(),
+            labels: SmallVec::new(),
             services: 0,
             sources: SourceList::default(),
             events: 0,
