@@ -4403,8 +4403,8 @@ impl<'r> Merger<'r> {
             // The values go to a buffer kept across requests: no allocation per request.
             let buf = &mut self.request_ids_buf;
             buf.clear();
-            let ids = request_ids_in(r, self.reg, Some(buf));
-            if ids.has_links() {
+            if request_has_links(r, self.reg) {
+                let ids = request_ids_in(r, self.reg, Some(buf));
                 group = c.observe(&Observation {
                     ts: r.ts,
                     source: r.at.source,
@@ -4667,12 +4667,7 @@ pub fn request_ids(r: &Request, reg: &Registry) -> Ids {
 /// [`request_ids`], the values written to `arena` when given ([`Ids::new_in`]).
 fn request_ids_in(r: &Request, reg: &Registry, arena: Option<&mut String>) -> Ids {
     let kinds = reg.id_kinds(r.service);
-    let values = [
-        (Slot::TraceId, r.trace_id()),
-        (Slot::RequestId, r.request_id()),
-        (Slot::AgentId, r.agent_id()),
-        (Slot::ClientIp, r.client_ip()),
-    ];
+    let values = request_id_values(r);
     let kind = |slot: &Slot| {
         if kinds.link.contains(slot) {
             Some(true)
@@ -4688,6 +4683,25 @@ fn request_ids_in(r: &Request, reg: &Registry, arena: Option<&mut String>) -> Id
         Some(arena) => Ids::new_in(arena, ordered),
         None => Ids::new(ordered),
     }
+}
+
+/// The identifier fields of a request, in the order its [`Ids`] list them.
+fn request_id_values(r: &Request) -> [(Slot, Option<&str>); 4] {
+    [
+        (Slot::TraceId, r.trace_id()),
+        (Slot::RequestId, r.request_id()),
+        (Slot::AgentId, r.agent_id()),
+        (Slot::ClientIp, r.client_ip()),
+    ]
+}
+
+/// Whether [`request_ids_in`] would give the request a linking identifier: most requests have
+/// none, and are then not correlated (checked without building their set).
+fn request_has_links(r: &Request, reg: &Registry) -> bool {
+    let link = &reg.id_kinds(r.service).link;
+    request_id_values(r)
+        .iter()
+        .any(|(slot, v)| v.is_some_and(|v| !v.trim().is_empty()) && link.contains(slot))
 }
 
 /// Parse the `--assume-tz` offset; helper for the CLI layer.
@@ -4930,6 +4944,32 @@ mod tests {
     }
 
     proptest! {
+        /// The early check of a request's identifiers agrees with its built set, whatever
+        /// its service and fields (blank values, services that link different kinds).
+        #[test]
+        fn request_has_links_agrees_with_its_ids(
+            service in 0u16..40,
+            values in prop::collection::vec(
+                prop::option::of(prop::sample::select(vec!["", " ", "abc", "10.0.0.1"])),
+                4,
+            ),
+        ) {
+            let reg = Registry::load(None).expect("registry");
+            let slots = [Slot::TraceId, Slot::RequestId, Slot::AgentId, Slot::ClientIp];
+            let fields = slots
+                .iter()
+                .zip(&values)
+                .filter_map(|(slot, v)| Some((*slot, (*v)?)));
+            let r = Request {
+                service,
+                ..Request::with_fields(fields)
+            };
+            prop_assert_eq!(
+                request_has_links(&r, &reg),
+                request_ids_in(&r, &reg, None).has_links()
+            );
+        }
+
         /// Whatever the read sizes, the reader keeps every line whole up to the cap, cuts longer
         /// ones at it (noting where), and drops nothing else: reads that cannot reach the cap
         /// stay where they were read to, the others go line by line.
