@@ -3174,6 +3174,33 @@ struct OpenAnalysis {
     cause: Option<(Cause, CauseKind)>,
 }
 
+/// Written field by field: assigned whole, the struct was copied with `memcpy` and its old
+/// value dropped out of line, for every event.
+impl OpenAnalysis {
+    fn set(&mut self, new: OpenAnalysis) {
+        let OpenAnalysis {
+            parent,
+            rules,
+            at,
+            group,
+            cause,
+        } = new;
+        self.parent = parent;
+        self.rules = rules;
+        self.at = at;
+        self.group = group;
+        self.cause = cause;
+    }
+
+    fn clear(&mut self) {
+        self.parent = None;
+        self.rules.clear();
+        self.at = None;
+        self.group = None;
+        self.cause = None;
+    }
+}
+
 struct Pending {
     /// The event and its payload line.
     ev: Option<Box<PackedEvent>>,
@@ -4203,11 +4230,8 @@ impl<'r> Merger<'r> {
         let id = self.next_id;
         self.next_id += 1;
         // Analyzed first: the stream's state is then looked up once.
-        let analysis = if pass && (self.rules.is_some() || self.correlator.is_some()) {
-            self.analyze_event(ev, line, stream, found)
-        } else {
-            OpenAnalysis::default()
-        };
+        let analysis = (pass && (self.rules.is_some() || self.correlator.is_some()))
+            .then(|| self.analyze_event(ev, line, stream, found));
         let lane = self.lane(stream);
         let state = self.streams.entry(lane).or_default();
         let first_dated = ev.ts.is_some() && !std::mem::replace(&mut state.dated, true);
@@ -4216,7 +4240,10 @@ impl<'r> Merger<'r> {
         state.mode = ev.multiline;
         state.in_traceback = ev.opens_traceback;
         state.service = ev.service;
-        state.analysis = analysis;
+        match analysis {
+            Some(a) => state.analysis.set(a),
+            None => state.analysis.clear(),
+        }
         if let Some(p) = previous {
             self.close(p);
         }
