@@ -3142,17 +3142,8 @@ struct StreamState {
     in_traceback: bool,
     /// Service of the open event.
     service: u16,
-    /// What continuation rules see of the open event (scalars only), when it passed the filters.
-    parent: Option<Parent>,
-    /// Rules the open event already matched (a continuation line does not count it twice).
-    parent_rules: Vec<u16>,
-    /// The open event's line and message: a continuation line's match is evidence of it.
-    parent_at: Option<(u64, Rc<str>)>,
-    /// Correlation group of the open event.
-    parent_group: Option<GroupRef>,
-    /// The open event's cause, when it or one of its continuation lines matched a rule (or it
-    /// is a panic that may): its continuation lines fill it in.
-    cause: Option<(Cause, CauseKind)>,
+    /// What rules and correlation found of the open event, for its continuation lines.
+    analysis: OpenAnalysis,
     /// An event with a time was seen ([`Merger::note_rewind`]).
     dated: bool,
     /// The time of the stream's last event that had one: the time `--since`/`--until` judge
@@ -3164,6 +3155,50 @@ struct StreamState {
     /// The last line that started something is no event and went to the sinks
     /// ([`EventSink::unparsed`]): so do the further lines of its Loki entry.
     head_shown: bool,
+}
+
+/// What rules and correlation found of a stream's open event ([`Merger::analyze_event`]):
+/// empty when it did not pass the filters or neither is on.
+#[derive(Default)]
+struct OpenAnalysis {
+    /// What continuation rules see of the open event (scalars only), when it passed the filters.
+    parent: Option<Parent>,
+    /// Rules the open event already matched (a continuation line does not count it twice).
+    rules: Vec<u16>,
+    /// The open event's line and message: a continuation line's match is evidence of it.
+    at: Option<(u64, Rc<str>)>,
+    /// Correlation group of the open event.
+    group: Option<GroupRef>,
+    /// The open event's cause, when it or one of its continuation lines matched a rule (or it
+    /// is a panic that may): its continuation lines fill it in.
+    cause: Option<(Cause, CauseKind)>,
+}
+
+/// Written field by field: assigned whole, the struct was copied with `memcpy` and its old
+/// value dropped out of line, for every event.
+impl OpenAnalysis {
+    fn set(&mut self, new: OpenAnalysis) {
+        let OpenAnalysis {
+            parent,
+            rules,
+            at,
+            group,
+            cause,
+        } = new;
+        self.parent = parent;
+        self.rules = rules;
+        self.at = at;
+        self.group = group;
+        self.cause = cause;
+    }
+
+    fn clear(&mut self) {
+        self.parent = None;
+        self.rules.clear();
+        self.at = None;
+        self.group = None;
+        self.cause = None;
+    }
 }
 
 struct Pending {
@@ -4034,7 +4069,11 @@ impl<'r> Merger<'r> {
     /// Test the rules that read `exception` on a continuation line of the open event.
     fn continuation_rules(&mut self, stream: u64, line: u64, text: &str) {
         let lane = self.lane(stream);
-        if let Some((cause, kind)) = self.streams.get(&lane).and_then(|s| s.cause.as_ref()) {
+        let Some(state) = self.streams.get_mut(&lane) else {
+            return;
+        };
+        let state = &mut state.analysis;
+        if let Some((cause, kind)) = &state.cause {
             note_cause(cause, *kind, text);
         }
         let (Some(rules), Some(findings)) = (self.rules, self.findings.as_mut()) else {
@@ -4043,9 +4082,6 @@ impl<'r> Merger<'r> {
         if rules.continuation_rules().is_empty() {
             return;
         }
-        let Some(state) = self.streams.get_mut(&lane) else {
-            return;
-        };
         let Some(parent) = &state.parent else { return };
         self.hits.clear();
         rules.match_continuation(
@@ -4065,21 +4101,21 @@ impl<'r> Merger<'r> {
         // and message, and its cause (a traceback's last exception line, a panic's message),
         // which this line and the next ones fill in. Without the event's message (an event
         // below `warn`, see `find`), the matching line stands for it.
-        let (at, message) = match &state.parent_at {
+        let (at, message) = match &state.at {
             Some((at, message)) => (*at, message.clone()),
             None => (line, Rc::from(clip(text))),
         };
-        if state.cause.is_none() && state.parent_at.is_some() {
+        if state.cause.is_none() && state.at.is_some() {
             let cell: Cause = Rc::default();
             note_cause(&cell, CauseKind::Traceback, text);
             state.cause = Some((cell, CauseKind::Traceback));
         }
         let cause = state.cause.as_ref().map(|c| c.0.clone());
         for hit in &self.hits {
-            if state.parent_rules.contains(&hit.rule) {
+            if state.rules.contains(&hit.rule) {
                 continue;
             }
-            state.parent_rules.push(hit.rule);
+            state.rules.push(hit.rule);
             findings.hit(
                 hit,
                 Sighting {
@@ -4088,15 +4124,22 @@ impl<'r> Merger<'r> {
                     line: at,
                     pod: pod.clone(),
                     message: message.clone(),
-                    group: state.parent_group.clone(),
+                    group: state.group.clone(),
                     cause: cause.clone(),
                 },
             );
         }
     }
 
-    /// Correlation and rule matches of a new event that passed the filters.
-    fn analyze_event(&mut self, ev: &EventItem, line: u64, stream: u64, found: Option<&Found>) {
+    /// Correlation and rule matches of a new event that passed the filters: what its
+    /// continuation lines need of them.
+    fn analyze_event(
+        &mut self,
+        ev: &EventItem,
+        line: u64,
+        stream: u64,
+        found: Option<&Found>,
+    ) -> OpenAnalysis {
         let (source, clock) = self
             .origins
             .get(&stream)
@@ -4159,20 +4202,20 @@ impl<'r> Merger<'r> {
                 cause = Some((Rc::default(), CauseKind::Panic));
             }
         }
-        let lane = self.lane(stream);
-        let state = self.streams.entry(lane).or_default();
-        state.parent = wants_parent.then_some(Parent {
-            ts: ev.ts,
-            level: ev.level,
-            service: ev.service,
-            format: ev.format,
-            status: ev.status,
-            duration_ms: ev.duration_ms,
-        });
-        state.parent_rules = hit_rules;
-        state.parent_at = parent_at;
-        state.parent_group = group;
-        state.cause = cause;
+        OpenAnalysis {
+            parent: wants_parent.then_some(Parent {
+                ts: ev.ts,
+                level: ev.level,
+                service: ev.service,
+                format: ev.format,
+                status: ev.status,
+                duration_ms: ev.duration_ms,
+            }),
+            rules: hit_rules,
+            at: parent_at,
+            group,
+            cause,
+        }
     }
 
     fn new_event(
@@ -4186,6 +4229,9 @@ impl<'r> Merger<'r> {
         self.counts.events += 1;
         let id = self.next_id;
         self.next_id += 1;
+        // Analyzed first: the stream's state is then looked up once.
+        let analysis = (pass && (self.rules.is_some() || self.correlator.is_some()))
+            .then(|| self.analyze_event(ev, line, stream, found));
         let lane = self.lane(stream);
         let state = self.streams.entry(lane).or_default();
         let first_dated = ev.ts.is_some() && !std::mem::replace(&mut state.dated, true);
@@ -4194,16 +4240,12 @@ impl<'r> Merger<'r> {
         state.mode = ev.multiline;
         state.in_traceback = ev.opens_traceback;
         state.service = ev.service;
-        state.parent = None;
-        state.parent_rules.clear();
-        state.parent_at = None;
-        state.parent_group = None;
-        state.cause = None;
+        match analysis {
+            Some(a) => state.analysis.set(a),
+            None => state.analysis.clear(),
+        }
         if let Some(p) = previous {
             self.close(p);
-        }
-        if pass && (self.rules.is_some() || self.correlator.is_some()) {
-            self.analyze_event(ev, line, stream, found);
         }
         if !pass {
             self.counts.filtered_out += 1;
@@ -4403,8 +4445,8 @@ impl<'r> Merger<'r> {
             // The values go to a buffer kept across requests: no allocation per request.
             let buf = &mut self.request_ids_buf;
             buf.clear();
-            let ids = request_ids_in(r, self.reg, Some(buf));
-            if ids.has_links() {
+            if request_has_links(r, self.reg) {
+                let ids = request_ids_in(r, self.reg, Some(buf));
                 group = c.observe(&Observation {
                     ts: r.ts,
                     source: r.at.source,
@@ -4667,12 +4709,7 @@ pub fn request_ids(r: &Request, reg: &Registry) -> Ids {
 /// [`request_ids`], the values written to `arena` when given ([`Ids::new_in`]).
 fn request_ids_in(r: &Request, reg: &Registry, arena: Option<&mut String>) -> Ids {
     let kinds = reg.id_kinds(r.service);
-    let values = [
-        (Slot::TraceId, r.trace_id()),
-        (Slot::RequestId, r.request_id()),
-        (Slot::AgentId, r.agent_id()),
-        (Slot::ClientIp, r.client_ip()),
-    ];
+    let values = request_id_values(r);
     let kind = |slot: &Slot| {
         if kinds.link.contains(slot) {
             Some(true)
@@ -4688,6 +4725,25 @@ fn request_ids_in(r: &Request, reg: &Registry, arena: Option<&mut String>) -> Id
         Some(arena) => Ids::new_in(arena, ordered),
         None => Ids::new(ordered),
     }
+}
+
+/// The identifier fields of a request, in the order its [`Ids`] list them.
+fn request_id_values(r: &Request) -> [(Slot, Option<&str>); 4] {
+    [
+        (Slot::TraceId, r.trace_id()),
+        (Slot::RequestId, r.request_id()),
+        (Slot::AgentId, r.agent_id()),
+        (Slot::ClientIp, r.client_ip()),
+    ]
+}
+
+/// Whether [`request_ids_in`] would give the request a linking identifier: most requests have
+/// none, and are then not correlated (checked without building their set).
+fn request_has_links(r: &Request, reg: &Registry) -> bool {
+    let link = &reg.id_kinds(r.service).link;
+    request_id_values(r)
+        .iter()
+        .any(|(slot, v)| v.is_some_and(|v| !v.trim().is_empty()) && link.contains(slot))
 }
 
 /// Parse the `--assume-tz` offset; helper for the CLI layer.
@@ -4930,6 +4986,32 @@ mod tests {
     }
 
     proptest! {
+        /// The early check of a request's identifiers agrees with its built set, whatever
+        /// its service and fields (blank values, services that link different kinds).
+        #[test]
+        fn request_has_links_agrees_with_its_ids(
+            service in 0u16..40,
+            values in prop::collection::vec(
+                prop::option::of(prop::sample::select(vec!["", " ", "abc", "10.0.0.1"])),
+                4,
+            ),
+        ) {
+            let reg = Registry::load(None).expect("registry");
+            let slots = [Slot::TraceId, Slot::RequestId, Slot::AgentId, Slot::ClientIp];
+            let fields = slots
+                .iter()
+                .zip(&values)
+                .filter_map(|(slot, v)| Some((*slot, (*v)?)));
+            let r = Request {
+                service,
+                ..Request::with_fields(fields)
+            };
+            prop_assert_eq!(
+                request_has_links(&r, &reg),
+                request_ids_in(&r, &reg, None).has_links()
+            );
+        }
+
         /// Whatever the read sizes, the reader keeps every line whole up to the cap, cuts longer
         /// ones at it (noting where), and drops nothing else: reads that cannot reach the cap
         /// stay where they were read to, the others go line by line.
