@@ -868,7 +868,8 @@ fn dispatch_and_merge(
     };
     loop {
         // Keep workers fed while the merge queue is small; otherwise collect results.
-        if !reader_done && in_flight < IN_FLIGHT {
+        // Results waiting for an earlier chunk count too: a slow chunk holds back the others.
+        if !reader_done && in_flight + waiting.len() < IN_FLIGHT {
             // While chunks are being parsed, poll so their results are merged promptly even
             // when the (live) reader has nothing new.
             let wait = if in_flight > 0 {
@@ -882,7 +883,7 @@ fn dispatch_and_merge(
                 Err(RecvTimeoutError::Timeout) => merger.tick(sinks)?,
                 Ok(msg) => {
                     take(msg, merger, sinks, &work_tx, &mut in_flight)?;
-                    while in_flight < IN_FLIGHT
+                    while in_flight + waiting.len() < IN_FLIGHT
                         && let Ok(msg) = chunk_rx.try_recv()
                     {
                         take(msg, merger, sinks, &work_tx, &mut in_flight)?;
