@@ -822,15 +822,19 @@ pub fn run_with(
 /// thread's plus [`WORKER_NICE`] (Linux sets it per thread). The merger is the one serial
 /// stage: when it waited for a CPU behind the workers, results piled up, dispatch stopped and
 /// the workers then idled while it caught up. Best effort: where the call fails, nothing
-/// changes.
+/// changes. Elsewhere the nice value is the whole process's: nothing is changed there.
 fn yield_to_merger() {
-    use rustix::process::{getpriority_process, setpriority_process};
-    if let Ok(nice) = getpriority_process(None) {
-        let _ = setpriority_process(None, nice.saturating_add(WORKER_NICE).min(19));
+    #[cfg(target_os = "linux")]
+    {
+        use rustix::process::{getpriority_process, setpriority_process};
+        if let Ok(nice) = getpriority_process(None) {
+            let _ = setpriority_process(None, nice.saturating_add(WORKER_NICE).min(19));
+        }
     }
 }
 
 /// How much lower the parse workers' priority is than the merger's (see [`yield_to_merger`]).
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 const WORKER_NICE: i32 = 4;
 
 fn drain(work_rx: &Mutex<Receiver<(Chunk, Arc<Input>)>>) {
@@ -4771,6 +4775,22 @@ mod tests {
     use super::*;
     use crate::rules::RuleSet;
     use proptest::prelude::*;
+
+    /// A worker lowers its own priority only: the thread that merges keeps its own.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn workers_yield_to_the_merger_and_it_keeps_its_priority() {
+        use rustix::process::getpriority_process;
+        let before = getpriority_process(None).unwrap();
+        let worker = std::thread::spawn(|| {
+            yield_to_merger();
+            getpriority_process(None).unwrap()
+        })
+        .join()
+        .unwrap();
+        assert_eq!(worker, (before + WORKER_NICE).min(19));
+        assert_eq!(getpriority_process(None).unwrap(), before);
+    }
 
     #[test]
     fn the_last_timeline_starts_at_its_rotated_set() {
