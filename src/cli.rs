@@ -297,8 +297,8 @@ pub struct Common {
     /// Cap on one line or joined record; longer ones are truncated (and counted).
     #[arg(long, default_value_t = 1 << 20, value_name = "BYTES")]
     pub max_line_bytes: usize,
-    /// Parse threads (default: number of CPUs), at nice +4 below the thread that merges their
-    /// results (the one serial stage).
+    /// Parse threads (default: number of CPUs); on Linux at nice +4 below the thread that
+    /// merges their results (the one serial stage).
     #[arg(long)]
     pub threads: Option<usize>,
     /// Never show the progress bar.
