@@ -886,11 +886,11 @@ fn dispatch_and_merge(
             match chunk_rx.recv_timeout(wait) {
                 Err(RecvTimeoutError::Timeout) => merger.tick(sinks)?,
                 Ok(msg) => {
-                    take(msg, merger, sinks, &work_tx, &mut in_flight)?;
+                    take_reader_msg(msg, merger, sinks, &work_tx, &mut in_flight)?;
                     while in_flight + waiting.len() < IN_FLIGHT
                         && let Ok(msg) = chunk_rx.try_recv()
                     {
-                        take(msg, merger, sinks, &work_tx, &mut in_flight)?;
+                        take_reader_msg(msg, merger, sinks, &work_tx, &mut in_flight)?;
                     }
                 }
                 Err(RecvTimeoutError::Disconnected) => reader_done = true,
@@ -919,7 +919,7 @@ fn dispatch_and_merge(
 }
 
 /// One message of the reader: a chunk goes to the workers, the rest to the merger's counts.
-fn take(
+fn take_reader_msg(
     msg: ReaderMsg,
     merger: &mut Merger<'_>,
     sinks: &mut [&mut dyn EventSink],
